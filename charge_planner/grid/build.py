@@ -1,0 +1,1413 @@
+"""Grid models: load a pandapower net (file, SimBench, pandapower library) or synthesise one.
+
+A :class:`GridModel` wraps a pandapower net together with where it came from, the
+projected metric CRS of its bus coordinates and the assumptions behind it. Every grid
+model keeps projected bus coordinates in ``net.bus["x_m"]`` and ``net.bus["y_m"]`` [m]
+(wherever geodata exists) and a bus role in ``net.bus["role"]`` (``"hv"``,
+``"mv_substation"``, ``"mv"``, ``"lv"``), so that later stages (site connection, load
+flow, maps) do not need to know how the grid was made.
+
+Synthesised grids (:func:`synthesise_grid`) follow the roads: a 33/11 kV substation, 11 kV
+radial cable feeders along the shortest-path tree of the road graph, 11/0.4 kV
+distribution transformers (DTs) at load clusters, and one LV bus per DT carrying the
+aggregated base load. They are a plausible stand-in where no utility grid data exists,
+not a copy of the real grid; :attr:`GridModel.assumptions` says what was assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pyproj
+from pandapower.auxiliary import pandapowerNet
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from charge_planner.errors import ConfigError, DataError, GridError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "GridModel",
+    "bus_roles",
+    "bus_xy_m",
+    "check_grid",
+    "load_grid",
+    "project_bus_coordinates",
+    "run_pandapower",
+    "synthesise_grid",
+]
+
+# --------------------------------------------------------------------------------------
+# Defaults. Each one not taken from /work/shared/FACTS.md is an ASSUMPTION and is repeated
+# in the ``assumptions`` list a synthesised GridModel returns.
+# --------------------------------------------------------------------------------------
+
+#: Standard DT ratings [kVA]; FACTS G4.03 (IS 2026-based table, expertsmind.com, conf. L).
+STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0)
+
+#: ASSUMPTION: 11 kV feeder cable. pandapower std type of a 240 mm2 Al XLPE single-core
+#: cable of the 6/10 kV (Um 12 kV) class, the class used for 11 kV systems (IEC 60502-2
+#: 6.35/11(12) kV). Stands in for Indian 3x240 mm2 Al XLPE 11 kV cable.
+MV_CABLE_STD_TYPE = "NA2XS2Y 1x240 RM/25 6/10 kV"
+
+#: ASSUMPTION: power factor of the aggregated base load (lagging).
+BASE_LOAD_POWER_FACTOR = 0.95
+
+#: ASSUMPTION: DT rating the number of load clusters is first derived from [kVA]
+#: (common urban DT size; clusters heavier than ``target_trafo_loading`` x the largest
+#: rating are split afterwards).
+DESIGN_DT_RATING_KVA = 630.0
+
+#: ASSUMPTION: the first clustering aims at an average area load of this share of
+#: target loading x design rating, so that most areas fit the design rating itself rather
+#: than rounding up to the next one.
+CLUSTER_FILL = 0.8
+
+#: ASSUMPTION: largest distance of a load point from its DT location before the cluster is
+#: split [m] (LV networks are not modelled; this keeps LV service areas compact).
+MAX_LV_SERVICE_RADIUS_M = 500.0
+
+#: ASSUMPTION: default largest base load of one 11 kV feeder [MW] (about 60 % of the
+#: 8.0 MVA thermal rating of the 240 mm2 cable at 11 kV: sqrt(3) x 11 kV x 0.416 kA).
+DEFAULT_MAX_FEEDER_MW = 5.0
+
+#: ASSUMPTION: loading the design loop upgrades equipment above [%].
+DESIGN_LOADING_PERCENT = 80.0
+
+#: ASSUMPTION: the design loop keeps this margin inside the 0.95-1.05 pu band [pu].
+DESIGN_VOLTAGE_MARGIN_PU = 0.005
+
+#: ASSUMPTION: voltage of the 33 kV source (slack) [pu].
+EXT_GRID_VM_PU = 1.0
+
+#: ASSUMPTION: voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
+MV_BUSBAR_SETPOINT_PU = 1.03
+
+#: ASSUMPTION: 33/11 kV unit transformer parameters by unit rating [MVA] (typical values,
+#: not from FACTS): vk, vkr [%], no-load loss pfe [kW], no-load current i0 [%].
+SUBSTATION_TRAFO_PARAMETERS: dict[float, dict[str, float]] = {
+    10.0: {"vk_percent": 8.35, "vkr_percent": 0.55, "pfe_kw": 9.5, "i0_percent": 0.15},
+    20.0: {"vk_percent": 10.0, "vkr_percent": 0.45, "pfe_kw": 16.0, "i0_percent": 0.12},
+}
+
+#: ASSUMPTION: OLTC of the 33/11 kV transformer: HV side, +-8 steps of 1.25 % (+-10 %).
+SUBSTATION_TAP = {"tap_side": "hv", "tap_neutral": 0, "tap_min": -8, "tap_max": 8, "tap_step_percent": 1.25}
+
+#: ASSUMPTION: off-circuit tap of a DT: HV side, +-2 steps of 2.5 % (+-5 %).
+DT_TAP = {"tap_side": "hv", "tap_neutral": 0, "tap_min": -2, "tap_max": 2, "tap_step_percent": 2.5}
+
+#: ASSUMPTION: typical oil-immersed 11/0.433 kV DT parameters by rating [kVA] (not from
+#: FACTS): vk, vkr [%], pfe [kW], i0 [%]; ratings in between are interpolated on log(kVA).
+DT_PARAMETER_TABLE = pd.DataFrame(
+    {
+        "vk_percent": [4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5.0],
+        "vkr_percent": [1.50, 1.45, 1.40, 1.35, 1.25, 1.20, 1.05],
+        "pfe_kw": [0.45, 0.52, 0.60, 0.70, 1.00, 1.20, 1.70],
+        "i0_percent": [0.40, 0.38, 0.35, 0.33, 0.30, 0.28, 0.25],
+    },
+    index=pd.Index([160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0], name="rating_kva"),
+)
+
+#: ASSUMPTION: system frequency [Hz] (India; the Philippines use 60 Hz, FACTS G4.06).
+FREQUENCY_HZ = 50.0
+
+_MAX_DESIGN_ROUNDS = 40
+_KMEANS_MAX_ITER = 60
+
+
+@dataclass
+class GridModel:
+    """A pandapower net with its provenance.
+
+    Attributes
+    ----------
+    net
+        The pandapower net. ``net.bus`` has columns ``x_m``, ``y_m`` (projected coordinates
+        in :attr:`crs` [m], NaN where a bus has no geodata) and ``role``.
+    source
+        ``"synthesised"``, ``"pandapower_json:<path>"``, ``"simbench:<code>"`` or
+        ``"pandapower_network:<name>"``.
+    crs
+        Projected metric CRS of ``x_m``/``y_m``, e.g. ``"EPSG:32643"``.
+    assumptions
+        Human-readable list; each entry names its source or says "assumption".
+    synthetic
+        True when the grid was synthesised rather than loaded.
+    """
+
+    net: pandapowerNet
+    source: str
+    crs: str
+    assumptions: list[str] = field(default_factory=list)
+    synthetic: bool = False
+
+
+# ======================================================================================
+# Shared helpers (also used by connect.py and flow.py)
+# ======================================================================================
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _DropNumbaNotice(logging.Filter):
+    """Drop pandapower's "numba cannot be imported" log notice (nothing else)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("numba cannot be imported")
+
+
+@contextmanager
+def _quiet_pandapower() -> Iterator[None]:
+    """Silence two known, harmless notices that pandapower itself emits.
+
+    - pandapower.networks functions call ``runpp`` without ``numba=False`` and log a
+      "numba cannot be imported" notice when numba is absent;
+    - nets stored before pandapower 3.0 lack ``trafo.tap_dependency_table`` and every load
+      flow on them raises a DeprecationWarning (we add the column, see
+      :func:`_normalise_legacy_tables`, but reference networks run a load flow while
+      being built).
+    Only these two messages are filtered; every other warning still surfaces.
+    """
+    aux_logger = logging.getLogger("pandapower.auxiliary")
+    notice_filter = _DropNumbaNotice()
+    aux_logger.addFilter(notice_filter)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="tap_dependency_table is missing", category=DeprecationWarning
+            )
+            yield
+    finally:
+        aux_logger.removeFilter(notice_filter)
+
+
+def _normalise_legacy_tables(net: pandapowerNet) -> None:
+    """Add ``tap_dependency_table=False`` to transformer tables from before pandapower 3.0.
+
+    Only done when the table has no legacy spline characteristic, i.e. when "no tap
+    dependency" is what the data already means.
+    """
+    for element in ("trafo", "trafo3w"):
+        table = net[element]
+        if "tap_dependency_table" in table.columns:
+            continue
+        if any(str(c).endswith("_characteristic") for c in table.columns):
+            continue
+        table["tap_dependency_table"] = False
+
+
+def run_pandapower(net: pandapowerNet) -> None:
+    """Run an AC Newton-Raphson load flow with the project's settings.
+
+    Parameters
+    ----------
+    net
+        The pandapower net; results are written to its ``res_*`` tables.
+
+    Raises
+    ------
+    pandapower.LoadflowNotConverged
+        When the load flow does not converge (callers turn this into a GridError).
+    """
+    # numba is used when it is installed; passing numba=False otherwise avoids pandapower's
+    # "numba cannot be imported" notice.
+    pp.runpp(net, algorithm="nr", init="auto", numba=_numba_available())
+
+
+def bus_roles(net: pandapowerNet) -> pd.Series:
+    """Role of every bus: ``"hv"``, ``"mv_substation"``, ``"mv"`` or ``"lv"``.
+
+    Uses ``net.bus["role"]`` where it is set; otherwise derives it from the nominal
+    voltage: ``lv`` below 1 kV, ``mv`` from 1 to 36 kV, ``hv`` above 36 kV, and
+    ``mv_substation`` for an MV bus on the low-voltage side of a transformer whose
+    high-voltage side has a higher nominal voltage.
+
+    Parameters
+    ----------
+    net
+        The pandapower net.
+
+    Returns
+    -------
+    pandas.Series
+        Role per bus index.
+    """
+    vn = net.bus["vn_kv"].astype(float)
+    derived = pd.Series(np.where(vn < 1.0, "lv", np.where(vn <= 36.0, "mv", "hv")), index=net.bus.index)
+    if len(net.trafo):
+        hv_vn = vn.reindex(net.trafo["hv_bus"]).to_numpy()
+        lv_bus = net.trafo["lv_bus"].to_numpy()
+        lv_vn = vn.reindex(lv_bus).to_numpy()
+        sub = lv_bus[(hv_vn > lv_vn) & (lv_vn >= 1.0) & (lv_vn <= 36.0)]
+        derived.loc[np.unique(sub)] = "mv_substation"
+    if "role" in net.bus.columns:
+        given = net.bus["role"]
+        return given.where(given.isin(["hv", "mv_substation", "mv", "lv"]), derived).astype(str)
+    return derived.astype(str)
+
+
+def _parse_point(geo: Any) -> tuple[float, float]:
+    if geo is None or (isinstance(geo, float) and math.isnan(geo)):
+        return (math.nan, math.nan)
+    obj = json.loads(geo) if isinstance(geo, str) else geo
+    if not isinstance(obj, dict) or obj.get("type") != "Point":
+        return (math.nan, math.nan)
+    lon, lat = obj["coordinates"][:2]
+    return (float(lon), float(lat))
+
+
+def bus_xy_m(net: pandapowerNet, crs: str) -> pd.DataFrame:
+    """Projected coordinates of every bus, from ``net.bus.geo`` (GeoJSON, EPSG:4326).
+
+    Parameters
+    ----------
+    net
+        The pandapower net; not modified.
+    crs
+        Projected metric CRS to project to, e.g. ``"EPSG:32643"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``x_m``, ``y_m`` [m] per bus index; NaN where a bus has no usable point.
+    """
+    out = pd.DataFrame({"x_m": np.nan, "y_m": np.nan}, index=net.bus.index)
+    if "geo" not in net.bus.columns or len(net.bus) == 0:
+        return out
+    lonlat = np.array([_parse_point(g) for g in net.bus["geo"]], dtype=float).reshape(-1, 2)
+    ok = np.isfinite(lonlat).all(axis=1)
+    valid = ok & (np.abs(lonlat[:, 0]) <= 180.0) & (np.abs(lonlat[:, 1]) <= 90.0)
+    if (ok & ~valid).any():
+        log.warning(
+            "%d bus geo points lie outside longitude/latitude range (schematic coordinates?); "
+            "they get no projected coordinates",
+            int((ok & ~valid).sum()),
+        )
+    if valid.any():
+        transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        x, y = transformer.transform(lonlat[valid, 0], lonlat[valid, 1])
+        out.loc[out.index[valid], "x_m"] = np.asarray(x, dtype=float)
+        out.loc[out.index[valid], "y_m"] = np.asarray(y, dtype=float)
+    return out
+
+
+def project_bus_coordinates(net: pandapowerNet, crs: str) -> int:
+    """Set ``net.bus["x_m"]`` and ``net.bus["y_m"]`` [m] from ``net.bus.geo``.
+
+    Parameters
+    ----------
+    net
+        The pandapower net; modified in place.
+    crs
+        Projected metric CRS, e.g. ``"EPSG:32643"``.
+
+    Returns
+    -------
+    int
+        Number of buses that got coordinates.
+    """
+    xy = bus_xy_m(net, crs)
+    net.bus["x_m"] = xy["x_m"]
+    net.bus["y_m"] = xy["y_m"]
+    return int(xy["x_m"].notna().sum())
+
+
+def _bus_label(net: pandapowerNet, bus: int) -> str:
+    name = net.bus.at[bus, "name"] if "name" in net.bus.columns else None
+    return f"{bus} ({name!r})" if isinstance(name, str) and name else str(bus)
+
+
+def check_grid(net: pandapowerNet) -> None:
+    """Check that a net can carry a load flow: a slack exists and no loaded bus is islanded.
+
+    Parameters
+    ----------
+    net
+        The pandapower net; not modified.
+
+    Raises
+    ------
+    GridError
+        When the net has no in-service external grid (or slack generator), or when buses
+        carrying in-service load are not connected to any external grid.
+    """
+    from pandapower import topology
+
+    has_ext_grid = bool(len(net.ext_grid)) and bool(net.ext_grid["in_service"].astype(bool).any())
+    has_slack_gen = (
+        len(net.gen) > 0
+        and "slack" in net.gen.columns
+        and bool((net.gen["slack"].astype(bool) & net.gen["in_service"].astype(bool)).any())
+    )
+    if not (has_ext_grid or has_slack_gen):
+        raise GridError(
+            "grid has no external grid (slack): add one with pandapower.create_ext_grid at the "
+            "bus that feeds the grid (e.g. the HV side of the substation transformer)"
+        )
+    loads = net.load[net.load["in_service"].astype(bool)]
+    loads = loads[(loads["p_mw"].abs() > 0) | (loads["q_mvar"].abs() > 0)]
+    loaded = set(int(b) for b in loads["bus"].unique())
+    if not loaded:
+        return
+    unsupplied = topology.unsupplied_buses(net)
+    islanded = sorted(loaded & {int(b) for b in unsupplied})
+    if islanded:
+        shown = ", ".join(_bus_label(net, b) for b in islanded[:5])
+        more = f" and {len(islanded) - 5} more" if len(islanded) > 5 else ""
+        raise GridError(
+            f"{len(islanded)} bus(es) carrying load are not connected to any external grid: "
+            f"{shown}{more}; connect them (close a switch, add a line) or set their loads out of service"
+        )
+
+
+# ======================================================================================
+# load_grid
+# ======================================================================================
+
+
+def _network_functions() -> dict[str, Any]:
+    import pandapower.networks as pn
+
+    out = {}
+    for name in dir(pn):
+        obj = getattr(pn, name)
+        if name.startswith("_") or not callable(obj):
+            continue
+        if str(getattr(obj, "__module__", "")).startswith("pandapower.networks"):
+            out[name] = obj
+    return out
+
+
+def _require_projected(crs: str, what: str) -> str:
+    try:
+        parsed = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise ConfigError(f"{what}: {crs!r} is not a valid CRS ({exc}); pass e.g. 'EPSG:32643'") from exc
+    if not parsed.is_projected:
+        raise ConfigError(
+            f"{what}: CRS {crs!r} is not projected; pass a projected metric CRS such as the city's UTM zone"
+        )
+    return parsed.to_string()
+
+
+def load_grid(
+    source: str,
+    *,
+    path: Path | None = None,
+    code: str | None = None,
+    name: str | None = None,
+    crs: str,
+) -> GridModel:
+    """Load a pandapower net from a file, SimBench or the pandapower network library.
+
+    The net is checked (:func:`check_grid`), transformer tables from before pandapower 3.0
+    are normalised, bus roles are derived where missing (:func:`bus_roles`) and projected
+    bus coordinates ``x_m``/``y_m`` are added from ``net.bus.geo`` where it exists.
+
+    Parameters
+    ----------
+    source
+        ``"pandapower_json"``, ``"simbench"`` or ``"pandapower_network"``.
+    path
+        JSON file written by ``pandapower.to_json`` (source ``"pandapower_json"``).
+    code
+        SimBench code, e.g. ``"1-MV-urban--0-sw"`` (source ``"simbench"``).
+    name
+        Function name in ``pandapower.networks``, e.g. ``"mv_oberrhein"``
+        (source ``"pandapower_network"``).
+    crs
+        Projected metric CRS for the bus coordinates, e.g. ``"EPSG:32643"``.
+
+    Returns
+    -------
+    GridModel
+        The loaded grid (``synthetic=False``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown source, SimBench code or network name, a missing argument, or a bad CRS.
+    DataError
+        The JSON file is missing or unreadable.
+    GridError
+        No external grid, or islanded buses carrying load.
+    """
+    crs_str = _require_projected(crs, "load_grid")
+    if source == "pandapower_json":
+        if path is None:
+            raise ConfigError("grid source 'pandapower_json' needs path=<file written by pandapower.to_json>")
+        file = Path(path)
+        if not file.is_file():
+            raise DataError(f"grid file {file} does not exist: check the grid path in the city config")
+        try:
+            net = pp.from_json(str(file))
+        except Exception as exc:  # pandapower raises many kinds on a bad file
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(
+                f"grid file {file} is not a readable pandapower JSON ({first}); "
+                "write it with pandapower.to_json"
+            ) from exc
+        label = f"pandapower_json:{file}"
+        provenance = f"grid read from pandapower JSON file {file}; element parameters as stored there"
+    elif source == "simbench":
+        if code is None:
+            raise ConfigError("grid source 'simbench' needs code=<SimBench code>, e.g. '1-MV-urban--0-sw'")
+        import simbench
+
+        codes = simbench.collect_all_simbench_codes()
+        if code not in codes:
+            examples = ", ".join(c for c in codes if "-MV-" in c and c.endswith("-0-sw"))
+            raise ConfigError(f"unknown SimBench code {code!r}; valid codes include {examples}")
+        net = simbench.get_simbench_net(code)
+        label = f"simbench:{code}"
+        provenance = f"SimBench grid {code} (simbench {simbench.__version__}); German reference grid"
+    elif source == "pandapower_network":
+        functions = _network_functions()
+        if name is None or name not in functions:
+            examples = ", ".join(n for n in ("mv_oberrhein", "create_cigre_network_mv", "case33bw") if n in functions)
+            raise ConfigError(
+                f"unknown pandapower network {name!r}; use a function name of pandapower.networks such as {examples}"
+            )
+        with _quiet_pandapower():
+            net = functions[name]()
+        if not isinstance(net, pandapowerNet):
+            raise ConfigError(
+                f"pandapower.networks.{name}() does not return a single net; choose another network"
+            )
+        label = f"pandapower_network:{name}"
+        provenance = f"pandapower reference network pandapower.networks.{name} (pandapower {pp.__version__})"
+    else:
+        raise ConfigError(
+            f"unknown grid source {source!r}; use one of 'pandapower_json', 'simbench', "
+            "'pandapower_network' (or call synthesise_grid)"
+        )
+    _normalise_legacy_tables(net)
+    check_grid(net)
+    net.bus["role"] = bus_roles(net)
+    n_xy = project_bus_coordinates(net, crs_str)
+    if n_xy == 0:
+        log.warning("grid %s has no bus geodata: sites cannot be connected to it by location", label)
+    else:
+        log.info("grid %s: %d of %d buses have coordinates", label, n_xy, len(net.bus))
+    assumptions = [
+        provenance,
+        "bus roles derived from nominal voltage where not given: lv < 1 kV <= mv <= 36 kV < hv (assumption)",
+    ]
+    return GridModel(net=net, source=label, crs=crs_str, assumptions=assumptions, synthetic=False)
+
+
+# ======================================================================================
+# synthesise_grid: inputs
+# ======================================================================================
+
+
+@dataclass
+class _RoadTree:
+    """Road graph reduced to what the synthesiser needs (positions are 0..n-1)."""
+
+    node_ids: list[Any]
+    xy: np.ndarray  # (n, 2) [m]
+    edges: dict[tuple[int, int], tuple[float, int, np.ndarray]]  # (a<b) -> (length_m, start, coords)
+    component: np.ndarray  # positions of the nodes in the component used
+    graph: csr_matrix  # symmetric-by-use edge-length matrix [m] (upper triangle)
+    root: int = -1
+    parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    dist_m: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+def _crs_equal(a: Any, b: Any) -> bool:
+    return pyproj.CRS.from_user_input(a) == pyproj.CRS.from_user_input(b)
+
+
+def _validate_inputs(
+    roads: nx.MultiDiGraph,
+    loads: gpd.GeoDataFrame,
+    substations: gpd.GeoDataFrame | None,
+    ratings: Sequence[float],
+    target: float,
+    max_feeder_mw: float,
+    kv: dict[str, float],
+) -> str:
+    problems: list[str] = []
+    crs = roads.graph.get("crs")
+    crs_str = ""
+    if crs is None:
+        problems.append("road graph has no graph attribute 'crs' (project it with osmnx.project_graph)")
+    else:
+        parsed = pyproj.CRS.from_user_input(crs)
+        crs_str = parsed.to_string()
+        if not parsed.is_projected:
+            problems.append(f"road graph CRS {crs_str} is not projected (project it with osmnx.project_graph)")
+    if roads.number_of_nodes() < 1:
+        problems.append("road graph has no nodes")
+    else:
+        missing_xy = [n for n, d in roads.nodes(data=True) if "x" not in d or "y" not in d]
+        if missing_xy:
+            problems.append(f"road nodes {missing_xy[:5]} lack 'x'/'y' coordinates")
+    if "base_peak_kw" not in loads.columns:
+        problems.append("loads lack column 'base_peak_kw' [kW]")
+    else:
+        kw = pd.to_numeric(loads["base_peak_kw"], errors="coerce")
+        bad = loads.index[~np.isfinite(kw.to_numpy(dtype=float)) | (kw.to_numpy(dtype=float) < 0)]
+        if len(bad):
+            problems.append(f"loads {list(bad[:5])} have a missing or negative base_peak_kw")
+        elif float(kw.sum()) <= 0:
+            problems.append("loads carry no base load (base_peak_kw sums to 0)")
+    if loads.geometry.isna().any() or loads.geometry.is_empty.any():
+        problems.append("some loads have no geometry")
+    if crs is not None and loads.crs is not None and not _crs_equal(loads.crs, crs):
+        problems.append(f"loads are in {loads.crs.to_string()} but roads in {crs_str}: use loads.to_crs(roads CRS)")
+    if substations is not None and len(substations):
+        if crs is not None and substations.crs is not None and not _crs_equal(substations.crs, crs):
+            problems.append(
+                f"substations are in {substations.crs.to_string()} but roads in {crs_str}: "
+                "use substations.to_crs(roads CRS)"
+            )
+    if len(ratings) == 0 or any((not np.isfinite(r)) or r <= 0 for r in ratings):
+        problems.append(f"trafo_ratings_kva {list(ratings)} must be a non-empty list of positive ratings")
+    if not 0.0 < target <= 1.0:
+        problems.append(f"target_trafo_loading {target} must lie in (0, 1]")
+    if not max_feeder_mw > 0:
+        problems.append(f"max_feeder_mw {max_feeder_mw} must be positive")
+    if not kv["lv"] < kv["mv"] < kv["hv"]:
+        problems.append(f"voltage levels must satisfy lv_kv < mv_kv < hv_kv, got {kv['lv']}/{kv['mv']}/{kv['hv']}")
+    if problems:
+        raise DataError("synthesise_grid: " + "; ".join(problems))
+    return crs_str
+
+
+def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
+    node_ids = list(roads.nodes)
+    pos = {n: i for i, n in enumerate(node_ids)}
+    xy = np.array([(float(roads.nodes[n]["x"]), float(roads.nodes[n]["y"])) for n in node_ids], dtype=float)
+    edges: dict[tuple[int, int], tuple[float, int, np.ndarray]] = {}
+    bad_length = []
+    for u, v, data in roads.edges(data=True):
+        a, b = pos[u], pos[v]
+        if a == b:
+            continue
+        length = data.get("length")
+        if length is None:
+            length = float(np.hypot(*(xy[a] - xy[b])))
+        length = float(length)
+        if not np.isfinite(length) or length < 0:
+            bad_length.append((u, v))
+            continue
+        key = (a, b) if a < b else (b, a)
+        if key in edges and edges[key][0] <= length:
+            continue
+        geom = data.get("geometry")
+        if geom is not None and not geom.is_empty:
+            coords = np.asarray(geom.coords, dtype=float)[:, :2]
+        else:
+            coords = np.vstack([xy[a], xy[b]])
+        edges[key] = (length, a, coords)
+    if bad_length:
+        raise DataError(f"road edges {bad_length[:5]} have a missing or negative 'length': fix the road graph")
+    if not edges:
+        raise DataError("road graph has no edges between distinct nodes: the grid cannot follow the roads")
+    n = len(node_ids)
+    keys = np.array(list(edges.keys()), dtype=np.int64).reshape(-1, 2)
+    # csgraph ignores zero weights in sparse input: floor lengths at 1 mm.
+    weights = np.maximum(np.array([edges[tuple(k)][0] for k in keys]), 1e-3)
+    graph = csr_matrix((weights, (keys[:, 0], keys[:, 1])), shape=(n, n))
+    n_comp, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels, minlength=n_comp)
+    biggest = int(np.argmax(sizes))
+    component = np.flatnonzero(labels == biggest)
+    if n_comp > 1:
+        log.info("road graph has %d components; the grid follows the largest (%d of %d nodes)", n_comp, len(component), n)
+    return _RoadTree(node_ids=node_ids, xy=xy, edges=edges, component=component, graph=graph)
+
+
+def _shortest_path_tree(tree: _RoadTree, root: int) -> None:
+    dist, pred = dijkstra(tree.graph, directed=False, indices=root, return_predecessors=True)
+    tree.root = root
+    tree.parent = pred.astype(np.int64)
+    tree.dist_m = dist
+
+
+def _load_points(loads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    geom = loads.geometry
+    not_point = geom.geom_type != "Point"
+    if not_point.any():
+        log.info("%d loads are not points; their centroids are used", int(not_point.sum()))
+        geom = geom.where(~not_point, geom.centroid)
+    xy = np.column_stack([geom.x.to_numpy(dtype=float), geom.y.to_numpy(dtype=float)])
+    kw = pd.to_numeric(loads["base_peak_kw"]).to_numpy(dtype=float)
+    keep = kw > 0
+    return xy[keep], kw[keep]
+
+
+# ======================================================================================
+# synthesise_grid: clustering loads into DT service areas
+# ======================================================================================
+
+
+def _weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Weighted k-means (k-means++ seeding, Lloyd iterations); returns a label per point."""
+    n = len(xy)
+    k = max(1, min(k, n))
+    p = w / w.sum()
+    centres = [xy[rng.choice(n, p=p)]]
+    d2 = ((xy - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        score = w * d2
+        total = score.sum()
+        if total <= 0:
+            break
+        c = xy[rng.choice(n, p=score / total)]
+        centres.append(c)
+        d2 = np.minimum(d2, ((xy - c) ** 2).sum(axis=1))
+    centre_arr = np.array(centres)
+    labels = np.full(n, -1, dtype=np.int64)
+    for _ in range(_KMEANS_MAX_ITER):
+        new = cKDTree(centre_arr).query(xy)[1].astype(np.int64)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        used, labels = np.unique(labels, return_inverse=True)
+        wsum = np.bincount(labels, weights=w)
+        centre_arr = np.column_stack(
+            [np.bincount(labels, weights=w * xy[:, 0]) / wsum, np.bincount(labels, weights=w * xy[:, 1]) / wsum]
+        )
+    return labels
+
+
+def _split_in_two(xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Deterministic weighted 2-means seeded by the two mutually farthest points."""
+    c0 = np.average(xy, axis=0, weights=w)
+    a = xy[int(np.argmax(((xy - c0) ** 2).sum(axis=1)))]
+    b = xy[int(np.argmax(((xy - a) ** 2).sum(axis=1)))]
+    labels = np.zeros(len(xy), dtype=np.int64)
+    for _ in range(_KMEANS_MAX_ITER):
+        new = (((xy - b) ** 2).sum(axis=1) < ((xy - a) ** 2).sum(axis=1)).astype(np.int64)
+        if new.min() == new.max():
+            break
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        a = np.average(xy[labels == 0], axis=0, weights=w[labels == 0])
+        b = np.average(xy[labels == 1], axis=0, weights=w[labels == 1])
+    return labels
+
+
+def _cluster_loads(
+    xy: np.ndarray, kva: np.ndarray, *, target: float, max_rating_kva: float, design_kva: float, seed: int
+) -> list[np.ndarray]:
+    """Group load points into DT service areas.
+
+    Start with k = ceil(total kVA / (CLUSTER_FILL x target x design rating)) weighted k-means
+    clusters, then
+    split (2-means) any cluster heavier than target x the largest rating or wider than
+    MAX_LV_SERVICE_RADIUS_M, until none is (or it is a single location).
+    """
+    rng = np.random.default_rng(seed)
+    k = int(math.ceil(kva.sum() / (CLUSTER_FILL * target * design_kva)))
+    labels = _weighted_kmeans(xy, kva, k, rng)
+    queue = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+    queue = [q for q in queue if len(q)]
+    final: list[np.ndarray] = []
+    while queue:
+        idx = queue.pop()
+        pts, wts = xy[idx], kva[idx]
+        centre = np.average(pts, axis=0, weights=wts)
+        radius = float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max())
+        heavy = wts.sum() > target * max_rating_kva
+        wide = radius > MAX_LV_SERVICE_RADIUS_M
+        if (heavy or wide) and len(np.unique(pts, axis=0)) > 1:
+            sub = _split_in_two(pts, wts)
+            if 0 < sub.sum() < len(sub):
+                queue.extend([idx[sub == 0], idx[sub == 1]])
+                continue
+        final.append(idx)
+    # deterministic order: by weighted centre (x, then y)
+    centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in final])
+    order = np.lexsort((centres[:, 1], centres[:, 0]))
+    return [final[i] for i in order]
+
+
+def _dt_parameters(rating_kva: np.ndarray) -> pd.DataFrame:
+    logs = np.log(DT_PARAMETER_TABLE.index.to_numpy(dtype=float))
+    out = {c: np.interp(np.log(rating_kva), logs, DT_PARAMETER_TABLE[c].to_numpy()) for c in DT_PARAMETER_TABLE}
+    return pd.DataFrame(out)
+
+
+def _choose_rating(kva: float, ratings: np.ndarray, target: float) -> tuple[float, int]:
+    """Smallest standard rating loaded to at most ``target``; else parallel units of the largest."""
+    fits = ratings[kva <= target * ratings]
+    if len(fits):
+        return float(fits[0]), 1
+    return float(ratings[-1]), int(math.ceil(kva / (target * ratings[-1])))
+
+
+# ======================================================================================
+# synthesise_grid: design state, feeders, net building
+# ======================================================================================
+
+
+@dataclass
+class _Design:
+    dt_node: np.ndarray
+    dt_p_mw: np.ndarray
+    dt_rating_kva: np.ndarray
+    dt_parallel: np.ndarray
+    dt_tap_pos: np.ndarray
+    feeders: list[list[int]]
+    sub_unit_mva: float
+    sub_units: int
+    sub_tap_pos: int = 0
+    taps_tried: set[int] = field(default_factory=lambda: {0})
+    section_parallel: dict[tuple[int, int, int], int] = field(default_factory=dict)
+
+
+def _union_children(tree: _RoadTree, nodes: Sequence[int]) -> dict[int, list[int]]:
+    """Children lists of the union of root paths of ``nodes`` (sorted for determinism)."""
+    seen = {tree.root}
+    children: dict[int, list[int]] = {}
+    for n in sorted(set(int(x) for x in nodes)):
+        cur = n
+        while cur not in seen:
+            seen.add(cur)
+            par = int(tree.parent[cur])
+            children.setdefault(par, []).append(cur)
+            cur = par
+    for kids in children.values():
+        kids.sort()
+    return children
+
+
+def _first_hop(tree: _RoadTree, node: int, top: int) -> int:
+    """The node just below ``top`` on the path from ``node`` up to ``top`` (``node`` if top is its parent)."""
+    prev, cur = -1, node
+    while cur != top:
+        prev, cur = cur, int(tree.parent[cur])
+    return prev
+
+
+def _split_feeder(tree: _RoadTree, dts: list[int], design: _Design) -> list[list[int]] | None:
+    """Split a feeder's DTs in two: cut off the subtree whose load is closest to half.
+
+    The feeder's route is a tree rooted at the substation node. For each node v on it, S(v)
+    is the base load of the feeder's DTs at or below v. The DTs at or below the node whose
+    S(v) is closest to half the feeder load (among nodes holding some but not all of its
+    DTs; ties: nearer the substation, then lower node) become a new feeder with its own cable
+    from the substation; the others stay. On a chain this splits near half from far half.
+    When all DTs sit at one node they are halved by load instead. Returns None for one DT.
+    """
+    if len(dts) < 2:
+        return None
+    children = _union_children(tree, design.dt_node[dts])
+    load: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for d in dts:
+        n = int(design.dt_node[d])
+        load[n] = load.get(n, 0.0) + float(design.dt_p_mw[d])
+        count[n] = count.get(n, 0) + 1
+    nodes = [n for kids in children.values() for n in kids]
+    # children lie farther from the root than their parents (edge lengths > 0): accumulate
+    # subtree sums from the farthest node inwards
+    for n in sorted(nodes, key=lambda v: (-tree.dist_m[v], v)):
+        par = int(tree.parent[n])
+        load[par] = load.get(par, 0.0) + load.get(n, 0.0)
+        count[par] = count.get(par, 0) + count.get(n, 0)
+    total = float(design.dt_p_mw[dts].sum())
+    candidates = [n for n in nodes if 0 < count.get(n, 0) < len(dts)]
+    if candidates:
+        best = min(candidates, key=lambda v: (abs(load[v] - total / 2.0), tree.dist_m[v], v))
+        best_dist = tree.dist_m[best]
+        cut: list[int] = []
+        rest: list[int] = []
+        for d in dts:
+            cur = int(design.dt_node[d])
+            while cur != best and cur != tree.root and tree.dist_m[cur] > best_dist:
+                cur = int(tree.parent[cur])
+            (cut if cur == best else rest).append(d)
+        return [sorted(rest), sorted(cut)]
+    # all DTs at one node: halve them by load (heaviest first into the lighter half)
+    order = sorted(dts, key=lambda d: (-float(design.dt_p_mw[d]), d))
+    bins: list[list[int]] = [[], []]
+    bin_load = [0.0, 0.0]
+    for d in order:
+        j = 0 if bin_load[0] <= bin_load[1] else 1
+        bins[j].append(d)
+        bin_load[j] += float(design.dt_p_mw[d])
+    return [sorted(b) for b in bins]
+
+
+def _initial_feeders(tree: _RoadTree, design: _Design, max_feeder_mw: float) -> list[list[int]]:
+    """One feeder per branch of the road tree leaving the substation node, then split heavy ones."""
+    branches: dict[int, list[int]] = {}
+    for d, n in enumerate(design.dt_node):
+        if int(n) != tree.root:
+            branches.setdefault(_first_hop(tree, int(n), tree.root), []).append(d)
+    feeders = [sorted(branches[k]) for k in sorted(branches)]
+    while True:
+        new: list[list[int]] = []
+        split_any = False
+        for f in feeders:
+            parts = _split_feeder(tree, f, design) if design.dt_p_mw[f].sum() > max_feeder_mw else None
+            if parts is None:
+                new.append(f)
+            else:
+                new += parts
+                split_any = True
+        feeders = new
+        if not split_any:
+            break
+    return sorted(feeders, key=min)
+
+
+@dataclass
+class _Section:
+    path: list[int]  # road node positions, upstream -> downstream
+    length_m: float
+    coords: np.ndarray  # projected coordinates along the roads
+
+
+def _section(tree: _RoadTree, path: list[int], cache: dict[tuple[int, int], _Section]) -> _Section:
+    key = (path[0], path[-1])
+    if key in cache:
+        return cache[key]
+    length = 0.0
+    parts: list[np.ndarray] = []
+    for a, b in zip(path[:-1], path[1:]):
+        k = (a, b) if a < b else (b, a)
+        edge_len, start, coords = tree.edges[k]
+        length += edge_len
+        c = coords if start == a else coords[::-1]
+        parts.append(c if not parts else c[1:])
+    sec = _Section(path=path, length_m=length, coords=np.vstack(parts))
+    cache[key] = sec
+    return sec
+
+
+def _feeder_sections(tree: _RoadTree, dt_nodes: np.ndarray) -> list[list[int]]:
+    """Road paths (upstream -> downstream) between key nodes of one feeder.
+
+    Key nodes are the substation node, DT nodes and branch points of the feeder's route;
+    chains of degree-2 road nodes between them become one line section.
+    """
+    children = _union_children(tree, dt_nodes)
+    key = {tree.root} | {int(n) for n in dt_nodes} | {n for n, kids in children.items() if len(kids) >= 2}
+    paths = []
+    for k in sorted(key - {tree.root}, key=lambda n: (tree.dist_m[n], n)):
+        path = [k]
+        cur = int(tree.parent[k])
+        while cur not in key:
+            path.append(cur)
+            cur = int(tree.parent[cur])
+        path.append(cur)
+        paths.append(path[::-1])
+    return paths
+
+
+@dataclass
+class _Built:
+    net: pandapowerNet
+    mv_busbar: int
+    sub_trafo: int
+    dt_trafo: np.ndarray  # trafo index per DT
+    dt_hv_bus: np.ndarray
+    dt_lv_bus: np.ndarray
+    dt_feeder: np.ndarray
+    line_key: dict[int, tuple[int, int, int]]
+    bus_feeder: dict[int, int]
+
+
+def _build_net(
+    tree: _RoadTree,
+    design: _Design,
+    *,
+    kv: dict[str, float],
+    crs: str,
+    cache: dict[tuple[int, int], _Section],
+) -> _Built:
+    to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+    def lonlat(points: np.ndarray) -> list[tuple[float, float]]:
+        lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
+        return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist()))
+
+    net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=FREQUENCY_HZ)
+    root_xy = tree.xy[tree.root]
+
+    bus_vn: list[float] = []
+    bus_name: list[str] = []
+    bus_role: list[str] = []
+    bus_xy: list[np.ndarray] = []
+
+    def add_bus(vn: float, name: str, role: str, xy: np.ndarray) -> int:
+        bus_vn.append(vn)
+        bus_name.append(name)
+        bus_role.append(role)
+        bus_xy.append(xy)
+        return len(bus_vn) - 1
+
+    hv_bus = add_bus(kv["hv"], f"HV substation N{tree.node_ids[tree.root]}", "hv", root_xy)
+    busbar = add_bus(kv["mv"], f"MV busbar N{tree.node_ids[tree.root]}", "mv_substation", root_xy)
+
+    n_dt = len(design.dt_node)
+    dt_feeder = np.full(n_dt, -1, dtype=np.int64)
+    dt_hv_bus = np.full(n_dt, busbar, dtype=np.int64)
+    line_from: list[int] = []
+    line_to: list[int] = []
+    line_sec: list[_Section] = []
+    line_fdr: list[int] = []
+    line_par: list[int] = []
+    line_key_list: list[tuple[int, int, int]] = []
+    bus_feeder: dict[int, int] = {busbar: -1, hv_bus: -1}
+    for f, dts in enumerate(design.feeders):
+        fkey = min(dts)
+        nodes = design.dt_node[dts]
+        node_bus: dict[int, int] = {tree.root: busbar}
+        for path in _feeder_sections(tree, nodes):
+            sec = _section(tree, path, cache)
+            down = path[-1]
+            b = add_bus(kv["mv"], f"F{f} N{tree.node_ids[down]}", "mv", tree.xy[down])
+            bus_feeder[b] = f
+            node_bus[down] = b
+            line_from.append(node_bus[path[0]])
+            line_to.append(b)
+            line_sec.append(sec)
+            line_fdr.append(f)
+            key = (fkey, path[0], down)
+            line_key_list.append(key)
+            line_par.append(design.section_parallel.get(key, 1))
+        for d in dts:
+            dt_feeder[d] = f
+            dt_hv_bus[d] = node_bus[int(design.dt_node[d])]
+
+    dt_lv_bus = np.array(
+        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])]) for d in range(n_dt)], dtype=np.int64
+    )
+    for d in range(n_dt):
+        bus_feeder[int(dt_lv_bus[d])] = int(dt_feeder[d])
+
+    xy_arr = np.array(bus_xy, dtype=float)
+    buses = pp.create_buses(net, len(bus_vn), vn_kv=bus_vn, name=bus_name, geodata=lonlat(xy_arr))
+    assert np.array_equal(buses, np.arange(len(bus_vn)))
+    net.bus["x_m"] = xy_arr[:, 0]
+    net.bus["y_m"] = xy_arr[:, 1]
+    net.bus["role"] = bus_role
+
+    pp.create_ext_grid(net, hv_bus, vm_pu=EXT_GRID_VM_PU, name="33 kV source")
+    sub_params = SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]
+    sub_trafo = pp.create_transformer_from_parameters(
+        net,
+        hv_bus,
+        busbar,
+        sn_mva=design.sub_unit_mva,
+        vn_hv_kv=kv["hv"],
+        vn_lv_kv=kv["mv"],
+        parallel=design.sub_units,
+        tap_pos=design.sub_tap_pos,
+        tap_changer_type="Ratio",
+        name=f"substation {design.sub_units}x{design.sub_unit_mva:g} MVA",
+        **sub_params,
+        **SUBSTATION_TAP,
+    )
+    params = _dt_parameters(design.dt_rating_kva)
+    dt_trafo = pp.create_transformers_from_parameters(
+        net,
+        dt_hv_bus,
+        dt_lv_bus,
+        sn_mva=(design.dt_rating_kva / 1000.0).tolist(),
+        vn_hv_kv=kv["mv"],
+        vn_lv_kv=kv["lv"],
+        vk_percent=params["vk_percent"].tolist(),
+        vkr_percent=params["vkr_percent"].tolist(),
+        pfe_kw=params["pfe_kw"].tolist(),
+        i0_percent=params["i0_percent"].tolist(),
+        parallel=design.dt_parallel.tolist(),
+        tap_pos=design.dt_tap_pos.tolist(),
+        tap_changer_type="Ratio",
+        name=[f"DT{d} {r:g} kVA" for d, r in enumerate(design.dt_rating_kva)],
+        **DT_TAP,
+    )
+    net.trafo["role"] = "distribution"
+    net.trafo.loc[sub_trafo, "role"] = "substation"
+
+    line_key: dict[int, tuple[int, int, int]] = {}
+    if line_from:
+        lines = pp.create_lines(
+            net,
+            line_from,
+            line_to,
+            length_km=[s.length_m / 1000.0 for s in line_sec],
+            std_type=MV_CABLE_STD_TYPE,
+            name=[f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}" for f, s in zip(line_fdr, line_sec)],
+            geodata=[lonlat(s.coords) for s in line_sec],
+            parallel=line_par,
+        )
+        line_key = {int(li): k for li, k in zip(lines, line_key_list)}
+        net.line["feeder"] = np.array(line_fdr, dtype=np.int64)
+        net.line["road_nodes"] = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
+    else:
+        net.line["feeder"] = pd.Series(dtype=np.int64)
+        net.line["road_nodes"] = pd.Series(dtype=object)
+
+    tanphi = math.tan(math.acos(BASE_LOAD_POWER_FACTOR))
+    pp.create_loads(
+        net,
+        dt_lv_bus,
+        p_mw=design.dt_p_mw.tolist(),
+        q_mvar=(design.dt_p_mw * tanphi).tolist(),
+        name=[f"base load DT{d}" for d in range(n_dt)],
+    )
+    return _Built(
+        net=net,
+        mv_busbar=busbar,
+        sub_trafo=int(sub_trafo),
+        dt_trafo=np.asarray(dt_trafo, dtype=np.int64),
+        dt_hv_bus=dt_hv_bus,
+        dt_lv_bus=dt_lv_bus,
+        dt_feeder=dt_feeder,
+        line_key=line_key,
+        bus_feeder=bus_feeder,
+    )
+
+
+# ======================================================================================
+# synthesise_grid: the design loop
+# ======================================================================================
+
+
+def _next_rating(rating: float, ratings: np.ndarray) -> float | None:
+    bigger = ratings[ratings > rating]
+    return float(bigger[0]) if len(bigger) else None
+
+
+def _adjust(
+    built: _Built,
+    design: _Design,
+    tree: _RoadTree,
+    ratings: np.ndarray,
+    vm_min: float,
+    vm_max: float,
+) -> list[str]:
+    """One design round: look at the load flow and change the design. Returns what changed."""
+    net = built.net
+    vm = net.res_bus["vm_pu"]
+    changes: list[str] = []
+
+    # 1. substation OLTC holds the MV busbar at the setpoint. The dead band (+-0.75 step) is
+    # wider than the voltage change of one step, so the tap cannot hunt; a tap already
+    # tried is never tried again.
+    step = SUBSTATION_TAP["tap_step_percent"] / 100.0
+    error = MV_BUSBAR_SETPOINT_PU - float(vm.at[built.mv_busbar])
+    if abs(error) > 0.75 * step:
+        n_steps = int(np.sign(error)) * max(1, int(round(abs(error) / step)))
+        new_tap = int(np.clip(design.sub_tap_pos - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"]))
+        if new_tap != design.sub_tap_pos and new_tap not in design.taps_tried:
+            design.sub_tap_pos = new_tap
+            design.taps_tried.add(new_tap)
+            return [f"substation tap -> {new_tap}"]
+
+    # 2. thermal: cables, DTs, substation above the design loading
+    res_line = net.res_line["loading_percent"]
+    for li, loading in res_line[res_line > DESIGN_LOADING_PERCENT].items():
+        key = built.line_key[int(li)]
+        par = int(net.line.at[li, "parallel"])
+        design.section_parallel[key] = int(math.ceil(par * loading / DESIGN_LOADING_PERCENT))
+        changes.append(f"line {li} parallel -> {design.section_parallel[key]}")
+    res_trafo = net.res_trafo["loading_percent"]
+    sub_loading = float(res_trafo.at[built.sub_trafo])
+    if sub_loading > DESIGN_LOADING_PERCENT:
+        design.sub_units = int(math.ceil(design.sub_units * sub_loading / DESIGN_LOADING_PERCENT))
+        changes.append(f"substation units -> {design.sub_units}")
+    dt_loading = res_trafo.reindex(built.dt_trafo).to_numpy()
+    for d in np.flatnonzero(dt_loading > DESIGN_LOADING_PERCENT):
+        bigger = _next_rating(float(design.dt_rating_kva[d]), ratings)
+        if bigger is not None:
+            design.dt_rating_kva[d] = bigger
+        else:
+            design.dt_parallel[d] += 1
+        changes.append(f"DT{d} upsized")
+    if changes:
+        return changes
+
+    # 3. voltage
+    low_feeders: set[int] = set()
+    for b in vm.index[vm < vm_min]:
+        role = net.bus.at[b, "role"]
+        if role == "mv":
+            low_feeders.add(built.bus_feeder[int(b)])
+    dt_v_hv = vm.reindex(built.dt_hv_bus).to_numpy()
+    dt_v_lv = vm.reindex(built.dt_lv_bus).to_numpy()
+    for d in np.flatnonzero(dt_v_lv < vm_min):
+        if dt_v_hv[d] < vm_min + 0.01 and built.dt_feeder[d] >= 0:
+            low_feeders.add(int(built.dt_feeder[d]))
+        elif design.dt_tap_pos[d] > DT_TAP["tap_min"]:
+            design.dt_tap_pos[d] -= 1  # HV-side tap down raises the LV voltage
+            changes.append(f"DT{d} tap -> {design.dt_tap_pos[d]}")
+        else:
+            bigger = _next_rating(float(design.dt_rating_kva[d]), ratings)
+            if bigger is not None:
+                design.dt_rating_kva[d] = bigger
+            else:
+                design.dt_parallel[d] += 1
+            changes.append(f"DT{d} upsized for voltage")
+    for d in np.flatnonzero(dt_v_lv > vm_max):
+        if design.dt_tap_pos[d] < DT_TAP["tap_max"]:
+            design.dt_tap_pos[d] += 1
+            changes.append(f"DT{d} tap -> {design.dt_tap_pos[d]}")
+    new_feeders: list[list[int]] = []
+    for f, dts in enumerate(design.feeders):
+        parts = _split_feeder(tree, dts, design) if f in low_feeders else None
+        if parts is not None:
+            new_feeders += parts
+            changes.append(f"feeder {f} split for voltage")
+        else:
+            new_feeders.append(dts)
+            if f in low_feeders:  # a single DT far away: reinforce its cable route
+                fkey = min(dts)
+                for li, key in built.line_key.items():
+                    if key[0] == fkey:
+                        design.section_parallel[key] = int(net.line.at[li, "parallel"]) + 1
+                changes.append(f"feeder {f} reinforced for voltage")
+    design.feeders = sorted(new_feeders, key=min)
+    return changes
+
+
+def _within_limits(net: pandapowerNet, vm_min: float, vm_max: float) -> tuple[bool, str]:
+    vm = net.res_bus["vm_pu"]
+    line = net.res_line["loading_percent"] if len(net.line) else pd.Series(dtype=float)
+    trafo = net.res_trafo["loading_percent"]
+    worst = (
+        f"voltage {vm.min():.3f}-{vm.max():.3f} pu (lowest at bus {_bus_label(net, int(vm.idxmin()))}), "
+        f"max line loading {line.max() if len(line) else 0.0:.0f} %, max trafo loading {trafo.max():.0f} %"
+    )
+    ok = bool(vm.min() >= vm_min and vm.max() <= vm_max and (line < 100.0).all() and (trafo < 100.0).all())
+    return ok, worst
+
+
+def synthesise_grid(
+    roads: nx.MultiDiGraph,
+    loads: gpd.GeoDataFrame,
+    *,
+    mv_kv: float = 11.0,
+    hv_kv: float = 33.0,
+    lv_kv: float = 0.4,
+    trafo_ratings_kva: Sequence[float] = STANDARD_DT_RATINGS_KVA,
+    target_trafo_loading: float = 0.6,
+    max_feeder_mw: float = DEFAULT_MAX_FEEDER_MW,
+    substations: gpd.GeoDataFrame | None = None,
+    seed: int = 0,
+) -> GridModel:
+    """Synthesise a radial 33/11/0.4 kV grid that follows the roads and carries the base load.
+
+    Steps:
+
+    1. Loads are grouped into DT service areas by weighted k-means on their coordinates
+       (k = total kVA / (0.8 x ``target_trafo_loading`` x 630 kVA)); an area heavier than
+       ``target_trafo_loading`` x the largest rating, or wider than 500 m from its centre,
+       is split in two until none is. Each area gets the smallest standard rating loaded to
+       at most ``target_trafo_loading``, placed at the road node nearest its load-weighted
+       centre, with one LV bus carrying the area's base load.
+    2. The 33/11 kV substation sits at the road node nearest the given substation closest
+       to the load centre (or nearest the load-weighted centre when none are given); its
+       units (10 MVA, or 20 MVA above 20 MVA of need) are loaded to at most
+       ``target_trafo_loading``.
+    3. 11 kV cables follow the shortest-path tree of the (undirected) road graph from the
+       substation node, using only the union of paths to DT nodes; chains of road nodes
+       without a DT or branch point become one line section whose length is the sum of the
+       road edge lengths and whose geometry follows the roads.
+    4. Feeders: each branch of that tree leaving the substation node is a feeder with its
+       own bay. A feeder whose base load exceeds ``max_feeder_mw`` is split in two: the DTs
+       of the subtree (of its route) whose load is closest to half the feeder's become a
+       new feeder with its own cable from the substation (on a chain: near half and far
+       half); repeated until every feeder is within ``max_feeder_mw`` or is a single DT.
+       Feeders sharing a road run in parallel cables with their own buses.
+    5. Design loop (AC load flow each round): the substation on-load tap changer holds the
+       11 kV busbar at 1.03 pu (dead band +-0.9 %); cables above 80 % loading get parallel cables; DTs and
+       substation units above 80 % are upsized; a feeder with buses below 0.955 pu is
+       split again (or its cables doubled when it has one DT); an LV bus below 0.955 pu whose
+       DT sees a healthy MV voltage gets a DT tap boost (then a bigger DT). The result must
+       lie within 0.95-1.05 pu with every loading below 100 %, else GridError.
+
+    Parameters
+    ----------
+    roads
+        osmnx-style road graph in a projected metric CRS (graph attribute ``crs``); node
+        attributes ``x``, ``y`` [m]; edge attributes ``length`` [m], optional ``geometry``.
+    loads
+        Points (same CRS) with column ``base_peak_kw``: diversified evening-peak base load
+        around each point [kW].
+    mv_kv
+        Nominal medium voltage [kV] (FACTS G4.01: India 11 kV and 33 kV).
+    hv_kv
+        Nominal voltage of the substation's supply [kV] (FACTS G4.01).
+    lv_kv
+        Nominal low voltage [kV]; 0.4 kV is pandapower's convention for the 400/415 V
+        three-phase level (FACTS G4.01, G4.02).
+    trafo_ratings_kva
+        Standard DT ratings [kVA] (FACTS G4.03).
+    target_trafo_loading
+        Design loading of DTs and substation units at base peak [-].
+    max_feeder_mw
+        Largest base load of one 11 kV feeder [MW] (assumption, see
+        :data:`DEFAULT_MAX_FEEDER_MW`).
+    substations
+        Optional OSM ``power=substation`` features (same CRS); the one nearest the load
+        centre is used.
+    seed
+        Seed of the k-means initialisation [-].
+
+    Returns
+    -------
+    GridModel
+        ``synthetic=True``; ``source="synthesised"``; ``assumptions`` lists what was assumed.
+
+    Raises
+    ------
+    DataError
+        Invalid roads, loads or parameters (all problems in one message).
+    GridError
+        When no within-limits base case (0.95-1.05 pu, loadings below 100 %) is reached.
+    """
+    vm_min, vm_max = 0.95, 1.05
+    kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
+    ratings = np.array(sorted({float(r) for r in trafo_ratings_kva}), dtype=float)
+    crs = _validate_inputs(roads, loads, substations, list(trafo_ratings_kva), target_trafo_loading, max_feeder_mw, kv)
+    tree = _road_tree(roads)
+    xy, kw = _load_points(loads)
+    kva = kw / BASE_LOAD_POWER_FACTOR
+
+    # 1. DT service areas
+    not_above = ratings[ratings <= DESIGN_DT_RATING_KVA]
+    design_kva = float(not_above[-1]) if len(not_above) else float(ratings[0])
+    clusters = _cluster_loads(
+        xy, kva, target=target_trafo_loading, max_rating_kva=float(ratings[-1]), design_kva=design_kva, seed=seed
+    )
+    comp_tree = cKDTree(tree.xy[tree.component])
+    centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in clusters])
+    dt_node = tree.component[comp_tree.query(centres)[1]].astype(np.int64)
+    dt_kva = np.array([kva[c].sum() for c in clusters])
+    chosen = [_choose_rating(float(s), ratings, target_trafo_loading) for s in dt_kva]
+
+    # 2. substation
+    load_centre = np.average(xy, axis=0, weights=kva)
+    if substations is not None and len(substations):
+        pts = substations.geometry.representative_point()
+        sxy = np.column_stack([pts.x.to_numpy(dtype=float), pts.y.to_numpy(dtype=float)])
+        pick = int(np.argmin(((sxy - load_centre) ** 2).sum(axis=1)))
+        sub_xy = sxy[pick]
+        sub_rule = f"substation at the given substation nearest the load centre (row {substations.index[pick]!r})"
+    else:
+        sub_xy = load_centre
+        sub_rule = "substation at the load-weighted centre of the loads (no substations given; assumption)"
+    root = int(tree.component[comp_tree.query(sub_xy)[1]])
+    _shortest_path_tree(tree, root)
+    total_mva = float(dt_kva.sum()) / 1000.0
+    unit = 10.0 if total_mva / target_trafo_loading <= 20.0 else 20.0
+    units = max(1, int(math.ceil(total_mva / (target_trafo_loading * unit))))
+
+    design = _Design(
+        dt_node=dt_node,
+        dt_p_mw=np.array([kw[c].sum() for c in clusters]) / 1000.0,
+        dt_rating_kva=np.array([c[0] for c in chosen], dtype=float),
+        dt_parallel=np.array([c[1] for c in chosen], dtype=np.int64),
+        dt_tap_pos=np.zeros(len(clusters), dtype=np.int64),
+        feeders=[],
+        sub_unit_mva=unit,
+        sub_units=units,
+    )
+    design.feeders = _initial_feeders(tree, design, max_feeder_mw)
+    log.info(
+        "synthesising grid: %.2f MW base load, %d DTs, %d feeders, substation %dx%g MVA",
+        design.dt_p_mw.sum(),
+        len(clusters),
+        len(design.feeders),
+        units,
+        unit,
+    )
+
+    # 5. design loop
+    cache: dict[tuple[int, int], _Section] = {}
+    built: _Built | None = None
+    done = False
+    for round_no in range(_MAX_DESIGN_ROUNDS):
+        built = _build_net(tree, design, kv=kv, crs=crs, cache=cache)
+        try:
+            run_pandapower(built.net)
+        except pp.LoadflowNotConverged as exc:
+            raise GridError(
+                f"synthesised grid does not converge ({design.dt_p_mw.sum():.1f} MW base load on "
+                f"{len(design.feeders)} feeders from one substation): check base_peak_kw units (kW) "
+                "or pass a substation closer to the loads"
+            ) from exc
+        changes = _adjust(
+            built, design, tree, ratings, vm_min + DESIGN_VOLTAGE_MARGIN_PU, vm_max - DESIGN_VOLTAGE_MARGIN_PU
+        )
+        log.debug("design round %d: %s", round_no, "; ".join(changes) or "no change")
+        if not changes:
+            done = True
+            break
+    assert built is not None
+    ok, summary = _within_limits(built.net, vm_min, vm_max)
+    if not ok:
+        raise GridError(
+            f"synthesised grid is outside limits after {_MAX_DESIGN_ROUNDS} design rounds ({summary}): "
+            "lower max_feeder_mw, pass a substation closer to the loads or check base_peak_kw"
+        )
+    if not done:
+        log.warning("synthesised grid: design loop stopped before every item met its target (%s)", summary)
+    net = built.net
+    log.info(
+        "synthesised grid: %d buses, %d lines, %d trafos; %s", len(net.bus), len(net.line), len(net.trafo), summary
+    )
+    # leave no results behind: a GridModel carries the grid, not a load-flow result
+    for key in [k for k in net.keys() if k.startswith("res_")]:
+        net[key] = net[key].iloc[0:0]
+    net.converged = False
+
+    assumptions = [
+        f"voltage levels {hv_kv:g}/{mv_kv:g} kV (FACTS G4.01: India MV 11 kV and 33 kV, dnb.co.in)",
+        f"LV level {lv_kv:g} kV: pandapower convention; FACTS G4.01/G4.03 give 400/415 V three-phase and "
+        "11/0.433 kV DTs (no-load ratio 0.433 not modelled; assumption)",
+        f"DT ratings from {', '.join(f'{r:g}' for r in ratings)} kVA (FACTS G4.03, IS 2026-based table, conf. L)",
+        f"DT parameters vk 4.5-5 %, vkr 1.05-1.5 %, pfe 0.45-1.7 kW, i0 0.25-0.4 % by rating; off-circuit tap "
+        "+-5 % in 2.5 % steps (typical values; assumption)",
+        f"DTs sized for {target_trafo_loading:.0%} loading at base peak; service areas from load-weighted k-means "
+        f"(design rating {design_kva:g} kVA, fill {CLUSTER_FILL:g}), split when heavier than {target_trafo_loading:.0%} of the largest "
+        f"rating or wider than {MAX_LV_SERVICE_RADIUS_M:g} m (assumption); LV networks not modelled",
+        f"substation {design.sub_units} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, vk "
+        f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps holding "
+        f"the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (assumption)",
+        f"33 kV source at {EXT_GRID_VM_PU:g} pu, infinite short-circuit power (assumption)",
+        sub_rule,
+        f"11 kV cable pandapower std type {MV_CABLE_STD_TYPE!r} (240 mm2 Al XLPE, 0.416 kA; stands in for Indian "
+        "11 kV 3x240 mm2 Al XLPE cable; assumption); parallel cables where a section exceeds "
+        f"{DESIGN_LOADING_PERCENT:g} % loading",
+        "feeders routed along the shortest-path tree of the road graph from the substation node; one feeder per "
+        f"branch leaving it, halved (subtree closest to half the load) while above {max_feeder_mw:g} MW base load "
+        f"(limit: assumption, about 60 % of the cable's 8 MVA rating)",
+        f"design voltage band {vm_min + DESIGN_VOLTAGE_MARGIN_PU:g}-{vm_max - DESIGN_VOLTAGE_MARGIN_PU:g} pu inside "
+        f"the {vm_min:g}-{vm_max:g} pu limits (limits: FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption)",
+        f"base load power factor {BASE_LOAD_POWER_FACTOR:g} lagging; loads of a DT area assumed coincident at peak "
+        "(assumption)",
+        f"frequency {FREQUENCY_HZ:g} Hz; transformer phase shifts ignored (assumption)",
+    ]
+    return GridModel(net=net, source="synthesised", crs=crs, assumptions=assumptions, synthetic=True)

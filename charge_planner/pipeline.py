@@ -1,0 +1,348 @@
+"""The pipeline: runs the stages in order and returns a :class:`Plan`.
+
+city → network (prepared when the city is loaded) → demand → candidates → travel table
+→ siting (MILP) → grid (connect sites, AC load flow at the evening peak) → outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from charge_planner import __version__
+from charge_planner.assumptions import charger_table, preset_of, segment_table, site_fixed_cost_usd
+from charge_planner.candidates import build_candidates
+from charge_planner.city import City, load_city
+from charge_planner.demand import build_demand, population_by_cell
+from charge_planner.errors import ChargePlannerError, InfeasibleError
+from charge_planner.network import snap_points, travel_table
+from charge_planner.siting import CapacitatedSiting
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("charge-planner", "numpy", "pandas", "geopandas", "shapely", "networkx", "scipy", "pulp", "highspy",
+            "pandapower", "folium", "osmnx", "pydantic")
+# Share of installed EV charging power drawn at the evening peak hour (assumption: no
+# sourced coincidence factor in the facts table; configurable as grid.ev_peak_coincidence).
+MV_SITE_KW = 500.0
+
+
+@dataclass
+class Plan:
+    """Result of :func:`plan`: every stage's tables and the run's summary.
+
+    Attributes
+    ----------
+    city
+        The city bundle.
+    demand
+        ``demand`` table (EPSG of the city), with ``node_id`` and ``access_m``.
+    candidates
+        ``candidates`` table.
+    travel
+        Sparse ``travel`` table (pairs within the cut-off).
+    siting
+        The solved siting model.
+    sites
+        Chosen sites (``sites`` contract) as a GeoDataFrame.
+    grid
+        Grid model (or None when ``grid.source = "none"``).
+    flow
+        Load-flow result at the evening peak (or None).
+    summary
+        JSON-serialisable summary: config hash, package versions, solver status, KPIs.
+    """
+
+    city: City
+    demand: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    travel: pd.DataFrame
+    siting: CapacitatedSiting
+    sites: gpd.GeoDataFrame
+    charger_types: pd.DataFrame
+    segments: pd.DataFrame
+    grid: Any = None
+    flow: Any = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, out_dir: Path | str, *, overwrite: bool = True) -> Path:
+        """Write ``map.html``, ``report.html``, ``plan.gpkg``, ``sites.csv`` and ``summary.json``.
+
+        Files are written to a temporary folder next to ``out_dir`` and moved into place
+        only when all of them succeeded, so a failure leaves no partial output.
+        """
+        from charge_planner.outputs import write_outputs
+
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp.chmod(0o755)
+        try:
+            write_outputs(self, tmp)
+            if out.exists():
+                if not overwrite:
+                    raise ChargePlannerError(f"{out} exists; choose another --out folder")
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("outputs written to %s", out)
+        return out
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a plan."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["charge-planner"] = __version__
+    return out
+
+
+def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progress: bool | None = None) -> Plan:
+    """Run the whole pipeline on a city.
+
+    Parameters
+    ----------
+    city
+        A loaded :class:`~charge_planner.city.City`, or a city folder.
+    data_dir
+        Data root used when ``city`` is a folder.
+    progress
+        Show a progress bar (default: when attached to a terminal).
+    """
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    bar = tqdm(total=6, desc="planning", unit="stage", disable=(None if progress is None else not progress), leave=False)
+
+    def step(name: str, t0: float) -> float:
+        timings[name] = round(time.perf_counter() - t0, 3)
+        bar.set_postfix_str(name)
+        bar.update(1)
+        return time.perf_counter()
+
+    t = time.perf_counter()
+    if not isinstance(city, City):
+        city = load_city(city, data_dir=data_dir)
+    cfg = city.config
+    t = step("city", t)
+
+    segs = segment_table(cfg)
+    preset = preset_of(cfg)
+    base_year = cfg.fleet.base_year or preset.base_year
+    target_year = cfg.fleet.target_year or preset.target_year
+    cells = population_by_cell(city.population, bounds=city.bounds(), cell_size_m=cfg.siting.cell_size_m)
+    demand = build_demand(
+        cells, segs, year=cfg.fleet.year, base_year=base_year, target_year=target_year, crs=city.crs,
+        peak_hour=cfg.grid.peak_hour,
+    )
+    node, access = snap_points(city.roads, demand)
+    demand["node_id"] = node
+    demand["access_m"] = access
+    t = step("demand", t)
+
+    chargers = charger_table(cfg)
+    cand = build_candidates(
+        city.pois,
+        city.roads,
+        chargers,
+        max_chargers=cfg.siting.max_chargers_per_site,
+        fixed_cost_usd=site_fixed_cost_usd(cfg),
+        generated=cfg.siting.generated_candidates,
+    )
+    usable = cand[cand["excluded_reason"] == ""]
+    t = step("candidates", t)
+
+    access_speed = preset.road_speeds_kph.get("residential", 15.0) / 3.6
+    travel = travel_table(
+        city.roads,
+        demand["node_id"],
+        usable["node_id"],
+        demand["cutoff_s"],
+        demand_access_s=demand["access_m"] / access_speed,
+        site_access_s=usable["access_m"] / access_speed,
+    )
+    t = step("travel", t)
+
+    model = CapacitatedSiting.from_tables(
+        demand, usable, chargers, travel, budget_usd=cfg.siting.budget_usd,
+        max_sites_per_demand=cfg.siting.max_sites_per_demand,
+    )
+    model.solve(cfg.siting.solver, time_limit_s=cfg.siting.time_limit_s, mip_gap=cfg.siting.mip_gap)
+    assert model.sites is not None
+    sites = gpd.GeoDataFrame(
+        model.sites.join(usable[["name", "kind", "source", "node_id", "geometry"]]),
+        geometry="geometry",
+        crs=city.crs,
+    )
+    sites["year_opened"] = cfg.fleet.year
+    mv_types = [t_ for t_ in chargers.index if chargers.loc[t_, "grid_level"] == "mv"]
+    has_mv = sites[[f"chargers_{t_}" for t_ in mv_types]].sum(axis=1) > 0 if mv_types else False
+    sites["grid_level"] = np.where(has_mv | (sites["power_kw"] > MV_SITE_KW), "mv", "lv")
+    t = step("siting", t)
+
+    grid_model, flow = None, None
+    if cfg.grid.source != "none":
+        grid_model, flow, sites = _grid_stage(city, cells, sites)
+    step("grid", t)
+    bar.close()
+
+    result = Plan(
+        city=city, demand=demand, candidates=cand, travel=travel, siting=model, sites=sites,
+        charger_types=chargers, segments=segs, grid=grid_model, flow=flow,
+    )
+    result.summary = _summary(result, timings, time.perf_counter() - t_start)
+    return result
+
+
+def _grid_stage(city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame) -> tuple[Any, Any, gpd.GeoDataFrame]:
+    from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthesise_grid
+
+    cfg = city.config
+    preset = preset_of(cfg)
+    g = cfg.grid
+    if g.source == "synthesise":
+        loads = gpd.GeoDataFrame(
+            {"base_peak_kw": cells["population"].to_numpy() * preset.base_peak_kw_per_person.value},
+            geometry=gpd.points_from_xy(cells["x"], cells["y"]),
+            crs=city.crs,
+        )
+        grid_model = synthesise_grid(
+            city.roads, loads, mv_kv=preset.mv_kv.value, lv_kv=preset.lv_kv.value,
+            substations=city.substations if len(city.substations) else None, seed=cfg.data.seed,
+        )
+    else:
+        path = None
+        if g.path:
+            from charge_planner.config import resolve_data_path
+
+            path = resolve_data_path(g.path, city_dir=city.city_dir, root=city.data_root, field="grid.path")
+        grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
+    sites = sites.copy()
+    if len(sites):
+        sites["bus_id"] = connect_sites(grid_model.net, sites)
+        ev_kw = (sites["power_kw"] * g.ev_peak_coincidence).groupby(sites["bus_id"]).sum()
+    else:
+        sites["bus_id"] = pd.Series(dtype=int)
+        ev_kw = pd.Series(dtype=float)
+    flow = run_peak_flow(
+        grid_model.net, ev_kw, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu, max_loading_percent=g.max_loading_percent
+    )
+    return grid_model, flow, sites
+
+
+def _finite(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, Any]:
+    cfg = p.city.config
+    preset = preset_of(cfg)
+    siting = p.siting.summary()
+    served = p.siting.served_by_segment
+    assert served is not None and p.siting.assignments is not None
+    # CO2 of the served energy and of the combustion kilometres it replaces
+    served_by_seg = served["served_kwh_day"]
+    kwh_per_km = p.segments["kwh_per_km"]
+    km = (served_by_seg / kwh_per_km.reindex(served_by_seg.index)).fillna(0.0)
+    g_km = pd.Series({s: preset.combustion_g_co2_per_km[s].value for s in km.index if s in preset.combustion_g_co2_per_km})
+    co2_ev_t_year = float(served_by_seg.sum()) * preset.grid_co2_g_per_kwh.value * 365 / 1e6
+    co2_ice_t_year = float((km * g_km.reindex(km.index).fillna(0.0)).sum()) * 365 / 1e6
+    summary: dict[str, Any] = {
+        "city": cfg.city.name,
+        "country": cfg.city.country,
+        "synthetic": p.city.synthetic,
+        "plan_year": cfg.fleet.year,
+        "crs": p.city.crs,
+        "config_hash": cfg.config_hash(),
+        "package_versions": package_versions(),
+        "solver": siting,
+        "kpis": {
+            "demand_kwh_day": round(float(p.demand["energy_kwh_day"].sum()), 2),
+            "served_kwh_day": round(siting["served_kwh_day"], 2),
+            "served_share": round(siting["served_kwh_day"] / max(siting["demand_kwh_day"], 1e-9), 4),
+            "sites_open": siting["sites_open"],
+            "chargers": {t: int(p.sites[f"chargers_{t}"].sum()) for t in p.charger_types.index},
+            "installed_kw": round(float(p.sites["power_kw"].sum()), 1),
+            "capex_usd": round(siting["capex_usd"], 0),
+            "budget_usd": cfg.siting.budget_usd,
+            "grid_renewable_share": preset.grid_renewable_share.value,
+            "renewable_kwh_day": round(float(served_by_seg.sum()) * preset.grid_renewable_share.value, 2),
+            "co2_t_year": round(co2_ev_t_year, 1),
+            "co2_combustion_t_year": round(co2_ice_t_year, 1),
+            "co2_avoided_t_year": round(co2_ice_t_year - co2_ev_t_year, 1),
+        },
+        "served_by_segment": {
+            s: {
+                "demand_kwh_day": round(float(r["demand_kwh_day"]), 2),
+                "served_kwh_day": round(float(r["served_kwh_day"]), 2),
+                "served_share": _finite(r["served_share"]),
+                "reachable_share": _finite(r["reachable_share"]),
+            }
+            for s, r in served.iterrows()
+        },
+        "counts": {
+            "road_nodes": p.city.roads.number_of_nodes(),
+            "road_edges": p.city.roads.number_of_edges(),
+            "demand_rows": len(p.demand),
+            "candidates": len(p.candidates),
+            "travel_pairs": len(p.travel),
+        },
+        "timings_s": {**timings, "total": round(total_s, 3)},
+        "sources": p.city.sources,
+    }
+    if p.flow is not None:
+        f = p.flow
+        summary["grid"] = {
+            "source": p.grid.source,
+            "synthetic": bool(p.grid.synthetic),
+            "converged": bool(f.converged),
+            "buses": int(len(f.buses)),
+            "lines": int(len(f.lines)),
+            "trafos": int(len(f.trafos)),
+            "vm_min_pu": round(float(f.buses["vm_pu"].min()), 5),
+            "vm_max_pu": round(float(f.buses["vm_pu"].max()), 5),
+            "line_loading_max_percent": round(float(f.lines["loading_percent"].max()), 2) if len(f.lines) else None,
+            "trafo_loading_max_percent": round(float(f.trafos["loading_percent"].max()), 2) if len(f.trafos) else None,
+            "violations": int(f.n_violations),
+            "ev_load_mw": round(float(f.ev_load_mw), 4),
+            "base_load_mw": round(float(f.base_load_mw), 4),
+            "assumptions": list(p.grid.assumptions),
+        }
+    if siting["status"] not in ("optimal", "time_limit"):
+        raise InfeasibleError(f"siting ended with status {siting['status']}")
+    return summary
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The summary as pretty JSON."""
+    return json.dumps(summary, indent=2, sort_keys=False, default=_json_default)
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")

@@ -1,0 +1,343 @@
+"""Solving a mixed-integer model: HiGHS through highspy by default, CBC through pulp as fallback.
+
+Models are assembled as sparse matrices (:class:`MatrixModel`) so that building them is
+vectorised, then handed to a solver in one call. Whatever the solver, the result reports
+the real termination status, the objective, the best proven bound and the relative gap:
+a run stopped by its time limit is never called optimal.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from charge_planner.errors import InfeasibleError, SolverError
+
+log = logging.getLogger(__name__)
+
+SolverName = Literal["highs", "cbc"]
+
+
+@dataclass
+class MatrixModel:
+    """A mixed-integer linear programme ``max/min c.x  s.t.  row_lower <= A x <= row_upper``.
+
+    Parameters
+    ----------
+    c
+        Objective coefficients, one per column.
+    a
+        Constraint matrix (any scipy sparse format), rows x columns.
+    row_lower, row_upper
+        Row bounds (``-inf``/``inf`` for none).
+    col_lower, col_upper
+        Column bounds.
+    integer
+        Boolean mask of integer columns.
+    maximize
+        Sense of the objective.
+    col_names, row_names
+        Optional labels, used in logs and for the CBC fallback.
+    """
+
+    c: np.ndarray
+    a: sp.spmatrix | sp.sparray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integer: np.ndarray
+    maximize: bool = True
+    col_names: list[str] | None = None
+    row_names: list[str] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        return (int(self.a.shape[0]), int(self.a.shape[1]))
+
+
+@dataclass
+class SolveResult:
+    """What a solver returned.
+
+    Attributes
+    ----------
+    status
+        "optimal", "time_limit" (feasible solution, not proven optimal), "infeasible",
+        "unbounded", "no_solution" or "error".
+    solver
+        Solver that produced it.
+    x
+        Column values (None when no solution was found).
+    objective
+        Objective of the solution.
+    bound
+        Best proven bound on the objective (upper bound when maximising).
+    gap
+        Relative gap ``|bound - objective| / max(|objective|, 1e-9)``.
+    time_s
+        Wall time of the solve [s].
+    """
+
+    status: str
+    solver: str
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    gap: float
+    time_s: float
+    rows: int = 0
+    cols: int = 0
+    integer_cols: int = 0
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def has_solution(self) -> bool:
+        """True when a feasible solution is available."""
+        return self.x is not None
+
+
+def _rel_gap(objective: float, bound: float) -> float:
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.inf
+    return abs(bound - objective) / max(abs(objective), 1e-9)
+
+
+def solve(
+    model: MatrixModel,
+    solver: SolverName | None = None,
+    *,
+    time_limit_s: float = 60.0,
+    mip_gap: float = 1e-4,
+    threads: int | None = None,
+    warm_start: np.ndarray | None = None,
+) -> SolveResult:
+    """Solve a :class:`MatrixModel`.
+
+    Parameters
+    ----------
+    model
+        The model.
+    solver
+        "highs" (default) or "cbc". When HiGHS is not installed, CBC is used and a
+        warning is logged.
+    time_limit_s
+        Wall-clock limit [s].
+    mip_gap
+        Relative gap at which the solver may stop.
+    threads
+        Solver threads (default: the solver's choice).
+    warm_start
+        A feasible solution to start from (HiGHS only).
+
+    Raises
+    ------
+    SolverError
+        When no solver is available or the solver failed.
+    """
+    name = solver or "highs"
+    if name == "highs":
+        try:
+            import highspy  # noqa: F401
+        except ImportError:
+            log.warning("highspy is not installed; falling back to CBC")
+            name = "cbc"
+    if name == "highs":
+        return _solve_highs(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, warm_start=warm_start)
+    if name == "cbc":
+        return _solve_cbc(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+    raise SolverError(f"unknown solver {name!r}; use 'highs' or 'cbc'")
+
+
+def _solve_highs(
+    model: MatrixModel,
+    *,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int | None,
+    warm_start: np.ndarray | None,
+) -> SolveResult:
+    import highspy
+
+    t0 = time.perf_counter()
+    a = sp.csc_matrix(model.a)
+    a.sort_indices()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    h.setOptionValue("random_seed", 0)
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    lp = highspy.HighsLp()
+    lp.num_col_ = a.shape[1]
+    lp.num_row_ = a.shape[0]
+    inf = highspy.kHighsInf
+    lp.col_cost_ = np.asarray(model.c, dtype=float)
+    lp.col_lower_ = np.where(np.isfinite(model.col_lower), model.col_lower, -inf)
+    lp.col_upper_ = np.where(np.isfinite(model.col_upper), model.col_upper, inf)
+    lp.row_lower_ = np.where(np.isfinite(model.row_lower), model.row_lower, -inf)
+    lp.row_upper_ = np.where(np.isfinite(model.row_upper), model.row_upper, inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    if model.integer.any():
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.integer
+        ]
+    lp.sense_ = highspy.ObjSense.kMaximize if model.maximize else highspy.ObjSense.kMinimize
+    status = h.passModel(lp)
+    if status == highspy.HighsStatus.kError:
+        raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
+    if warm_start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(np.asarray(warm_start, dtype=float))
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    elapsed = time.perf_counter() - t0
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_primal = info.primal_solution_status == 2
+    x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
+    objective = float(info.objective_function_value) if has_primal else math.nan
+    mip = bool(model.integer.any())
+    if mip:
+        bound = float(info.mip_dual_bound)
+    else:
+        bound = objective if ms == highspy.HighsModelStatus.kOptimal else math.nan
+    text = h.modelStatusToString(ms)
+    if ms == highspy.HighsModelStatus.kOptimal:
+        st = "optimal"
+    elif ms in (highspy.HighsModelStatus.kInfeasible,):
+        st = "infeasible"
+    elif ms in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        st = "unbounded"
+    elif ms in (
+        highspy.HighsModelStatus.kTimeLimit,
+        highspy.HighsModelStatus.kIterationLimit,
+        highspy.HighsModelStatus.kSolutionLimit,
+        highspy.HighsModelStatus.kInterrupt,
+    ):
+        st = "time_limit" if has_primal else "no_solution"
+    else:
+        st = "error" if not has_primal else "time_limit"
+    gap = _rel_gap(objective, bound) if has_primal else math.inf
+    if st == "optimal" and mip:
+        gap = min(gap, float(info.mip_gap)) if math.isfinite(info.mip_gap) else gap
+    log.info("HiGHS: %s (%s) objective=%.6g bound=%.6g gap=%.4g in %.2f s", st, text, objective, bound, gap, elapsed)
+    return SolveResult(
+        status=st,
+        solver="highs",
+        x=x,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        time_s=elapsed,
+        rows=a.shape[0],
+        cols=a.shape[1],
+        integer_cols=int(model.integer.sum()),
+        log=[f"HiGHS model status: {text}"],
+    )
+
+
+def _solve_cbc(model: MatrixModel, *, time_limit_s: float, mip_gap: float, threads: int | None) -> SolveResult:
+    import pulp
+
+    cbc = _cbc_solver(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+    t0 = time.perf_counter()
+    a = sp.csr_matrix(model.a)
+    n = a.shape[1]
+    prob = pulp.LpProblem("model", pulp.LpMaximize if model.maximize else pulp.LpMinimize)
+    xs = [
+        prob.add_variable(
+            f"x{j}",
+            lowBound=None if not np.isfinite(model.col_lower[j]) else float(model.col_lower[j]),
+            upBound=None if not np.isfinite(model.col_upper[j]) else float(model.col_upper[j]),
+            cat=pulp.LpInteger if model.integer[j] else pulp.LpContinuous,
+        )
+        for j in range(n)
+    ]
+    prob += pulp.LpAffineExpression([(xs[j], float(model.c[j])) for j in np.flatnonzero(model.c)])
+    for i in range(a.shape[0]):
+        lo, hi = a.indptr[i], a.indptr[i + 1]
+        expr = pulp.LpAffineExpression([(xs[j], float(v)) for j, v in zip(a.indices[lo:hi], a.data[lo:hi], strict=True)])
+        if np.isfinite(model.row_lower[i]) and np.isfinite(model.row_upper[i]) and model.row_lower[i] == model.row_upper[i]:
+            prob += expr == float(model.row_lower[i])
+            continue
+        if np.isfinite(model.row_lower[i]):
+            prob += expr >= float(model.row_lower[i])
+        if np.isfinite(model.row_upper[i]):
+            prob += expr <= float(model.row_upper[i])
+    prob.solve(cbc)
+    elapsed = time.perf_counter() - t0
+    status = pulp.LpStatus[prob.status]
+    sol_status = prob.sol_status
+    has_primal = sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    x = np.array([v.value() or 0.0 for v in xs]) if has_primal else None
+    objective = float(pulp.value(prob.objective) or 0.0) if has_primal else math.nan
+    if sol_status == pulp.LpSolutionOptimal:
+        st, bound = "optimal", objective
+    elif sol_status == pulp.LpSolutionIntegerFeasible:
+        # CBC stopped by its limit: pulp does not expose the bound, so it is unknown.
+        st, bound = "time_limit", math.nan
+    elif status == "Infeasible":
+        st, bound = "infeasible", math.nan
+    elif status == "Unbounded":
+        st, bound = "unbounded", math.nan
+    else:
+        st, bound = "no_solution", math.nan
+    gap = 0.0 if st == "optimal" else math.inf
+    log.info("CBC: %s objective=%.6g in %.2f s", st, objective, elapsed)
+    return SolveResult(
+        status=st,
+        solver="cbc",
+        x=x,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        time_s=elapsed,
+        rows=a.shape[0],
+        cols=n,
+        integer_cols=int(model.integer.sum()),
+        log=[f"CBC status: {status}"],
+    )
+
+
+def _cbc_solver(*, time_limit_s: float, mip_gap: float, threads: int | None) -> Any:
+    """CBC through pulp: a system/`pulp[cbc]` CBC (COIN_CMD) when present, else pulp's bundled binary."""
+    import warnings
+
+    import pulp
+
+    opts = dict(msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
+    coin = pulp.COIN_CMD(**opts)
+    if coin.available():
+        return coin
+    with warnings.catch_warnings():
+        # pulp 3.x deprecates its bundled CBC in favour of COIN_CMD; it is still the only CBC many installs have
+        warnings.simplefilter("ignore", DeprecationWarning)
+        bundled = pulp.PULP_CBC_CMD(**opts)
+    if not bundled.available():
+        raise SolverError("CBC is not available: install it with `pip install pulp[cbc]`, or use the HiGHS solver")
+    return bundled
+
+
+def require_solution(result: SolveResult, *, what: str) -> np.ndarray:
+    """Return the solution vector or raise a clear error saying why there is none."""
+    if result.x is not None:
+        return result.x
+    if result.status == "infeasible":
+        raise InfeasibleError(f"{what}: the model is infeasible; relax the budget or targets")
+    raise SolverError(
+        f"{what}: {result.solver} found no solution ({result.status}) in {result.time_s:.1f} s; "
+        "raise siting.time_limit_s or reduce the number of candidates"
+    )

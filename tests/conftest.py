@@ -1,0 +1,52 @@
+"""Shared fixtures: small known-answer inputs and one demo plan per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CHARGE_PLANNER_DATA", ROOT.parent / "shared" / "data"))
+DEMO_DIR = ROOT / "sample_cities" / "demo_city"
+BENGALURU_DIR = ROOT / "sample_cities" / "bengaluru_central"
+
+
+def grid_graph(n: int = 5, spacing_m: float = 200.0, crs: str = "EPSG:32643") -> nx.MultiDiGraph:
+    """An n x n street grid, two-way, residential, in a projected CRS."""
+    g = nx.MultiDiGraph(crs=crs)
+    for i in range(n):
+        for j in range(n):
+            g.add_node(i * n + j, x=500_000.0 + i * spacing_m, y=1_400_000.0 + j * spacing_m)
+    for i in range(n):
+        for j in range(n):
+            for di, dj in ((1, 0), (0, 1)):
+                a, b = i + di, j + dj
+                if a < n and b < n:
+                    u, v = i * n + j, a * n + b
+                    g.add_edge(u, v, length=spacing_m, highway="residential")
+                    g.add_edge(v, u, length=spacing_m, highway="residential")
+    return g
+
+
+@pytest.fixture(scope="session")
+def demo_plan():
+    from charge_planner import plan
+
+    return plan(DEMO_DIR, progress=False)
+
+
+@pytest.fixture(scope="session")
+def demo_outputs(demo_plan, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    demo_plan.save(out)
+    return out
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data {path} not available")
+    return path

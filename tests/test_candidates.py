@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from charge_planner.candidates import build_candidates, generated_sites
+from charge_planner.network import prepare_graph
+from tests.conftest import grid_graph
+
+TYPES = pd.DataFrame(
+    {"power_kw": [12.0, 240.0], "capex_usd": [1.0, 2.0], "segments": [("car",), ("bus",)], "service_hours_day": [8.0, 8.0],
+     "grid_level": ["lv", "mv"]},
+    index=pd.Index(["small", "bus"], name="charger_type"),
+)
+
+
+def _graph():
+    g = grid_graph(5)
+    for u, v, d in g.edges(data=True):
+        if u // 5 == 2 and v // 5 == 2:
+            d["highway"] = "primary"
+    return prepare_graph(g, speeds_kph={"residential": 15, "primary": 25})
+
+
+def test_poi_candidates_rules():
+    g = _graph()
+    pois = gpd.GeoDataFrame(
+        {"poi_id": ["a", "b", "c", "d", "e"], "kind": ["parking", "bus_depot", "charging_station", "cafe", "fuel"],
+         "name": ["P <1>", "Depot", "CS", "Cafe", "Far fuel"]},
+        geometry=gpd.points_from_xy([500_000, 500_200, 500_400, 500_600, 510_000], [1_400_000] * 4 + [1_410_000]),
+        crs="EPSG:32643",
+    )
+    c = build_candidates(pois, g, TYPES, max_chargers=6, fixed_cost_usd=1000.0)
+    assert list(c["kind"]) == ["parking", "bus_depot", "charging_station", "fuel"]  # the cafe is no site
+    assert c.loc[c["kind"] == "bus_depot", "allowed_types"].iloc[0] == ("small", "bus")
+    assert c.loc[c["kind"] == "parking", "allowed_types"].iloc[0] == ("small",)
+    assert c.loc[c["kind"] == "charging_station", "fixed_cost_usd"].iloc[0] == 0.0
+    assert c.loc[c["kind"] == "parking", "fixed_cost_usd"].iloc[0] == 1000.0
+    assert c.loc[c["kind"] == "fuel", "excluded_reason"].iloc[0].startswith("more than 500 m")
+    assert (c["max_chargers"] == 6).all()
+    assert c.index.name == "site_id"
+
+
+def test_generated_sites_spread_over_major_roads():
+    g = _graph()
+    gen = generated_sites(g, 3)
+    assert len(gen) == 3
+    xs = sorted(gen.geometry.x.round())
+    assert set(gen.geometry.x.round()) == {500_400.0}  # the primary road runs along i == 2
+    assert len(set(gen.geometry.y.round())) == 3
+    assert xs == sorted(xs)
