@@ -24,7 +24,7 @@ Everything is laid out in a projected metric CRS (default EPSG:32643, UTM zone 4
 4. **Sub-centres.** Two, each on an arterial: one about 0.78 R out on the core's side of the
    river, one about 0.28 R beyond the river (a "new town across the bridge").
 5. **Local streets** (``residential``). Points are drawn from a jittered 70 m grid thinned to a
-   target spacing of ``90 m / sqrt(u)`` (at most 500 m), where the urbanity ``u`` is an
+   target spacing of ``75 m / sqrt(u)`` (at most 500 m), where the urbanity ``u`` is an
    exponential of the distance from the centre plus Gaussian bumps at the sub-centres, so street
    density falls off from the core to the outskirts. Together with the major-road nodes they are
    triangulated (Delaunay) and the Gabriel subgraph is kept: an organic mesh of irregular blocks
@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,8 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Box = tuple[float, float, float, float]
+_SpacingFn = Callable[[FloatArray, FloatArray], FloatArray]
 
 ORIGIN_M: tuple[float, float] = (760_000.0, 1_420_000.0)
 """Easting and northing of the lower-left corner of every synthetic city [m]."""
@@ -171,11 +174,7 @@ class _River:
 
     def offset_m(self, s_m: FloatArray) -> FloatArray:
         """Offset of the centreline from the axis at along-axis position ``s_m`` [m]."""
-        return (
-            self.d0_m
-            + self.amp_m[0] * np.sin(self.wavenumber_per_m[0] * s_m + self.phase[0])
-            + self.amp_m[1] * np.sin(self.wavenumber_per_m[1] * s_m + self.phase[1])
-        )
+        return _meander_m(s_m, self.d0_m, self.amp_m, self.wavenumber_per_m, self.phase)
 
     def side(self, x: FloatArray, y: FloatArray) -> IntArray:
         """Side of the river (+1 or -1) of each point."""
@@ -242,9 +241,12 @@ def generate_city(
     seed
         Seed of the random generator; the same seed gives identical outputs.
     width_m
-        East-west extent of the city box, 3,000 to 30,000 [m].
+        East-west extent of the city box, 3,000 to 30,000 and at most twice ``height_m`` [m].
+        Street spacing is absolute, so the road graph grows with the area (about 6,000 directed
+        edges for the default 63 km2, 0.5 s); the population total scales with the area; the
+        POI counts do not.
     height_m
-        North-south extent of the city box, 3,000 to 30,000 [m].
+        North-south extent of the city box, 3,000 to 30,000 and at most twice ``width_m`` [m].
     crs
         Projected CRS with metre units in which the city is laid out; its lower-left corner
         is placed at :data:`ORIGIN_M`.
@@ -270,7 +272,7 @@ def generate_city(
     river = _make_river(rng, cx, cy, radius_m, width_m, height_m)
     radials = _make_radials(rng, cx, cy, box)
     ring = _make_ring(rng, cx, cy, radius_m)
-    (sub_a, k_a), (sub_b, k_b) = _place_subcentres(rng, radials, river, cx, cy, radius_m, box)
+    (sub_a, _), (sub_b, k_b) = _place_subcentres(rng, radials, river, cx, cy, radius_m, box)
     subcentres = (sub_a, sub_b)
 
     def spacing(x: FloatArray, y: FloatArray) -> FloatArray:
@@ -292,7 +294,7 @@ def generate_city(
 
     graph = _build_graph(rng, nodes, edges, (cx, cy), radius_m, crs)
     population = _population(rng, box, (cx, cy), subcentres, radius_m, river, crs)
-    pois = _pois(rng, graph, (cx, cy), subcentres, radius_m, crs)
+    pois = _pois(rng, graph, box, (cx, cy), subcentres, radius_m, crs)
 
     n_bridges = len({tuple(sorted((u, v))) for u, v, b in graph.edges(data="bridge") if b == "yes"})
     description = (
@@ -350,6 +352,10 @@ def _check_arguments(width_m: float, height_m: float, crs: str) -> None:
     for name, value in (("width_m", width_m), ("height_m", height_m)):
         if not (math.isfinite(value) and 3000.0 <= value <= 30_000.0):
             problems.append(f"{name}={value} is outside 3,000-30,000 m")
+    if not problems and not 0.5 <= width_m / height_m <= 2.0:
+        problems.append(
+            f"width_m / height_m = {width_m / height_m:.2f} is outside 0.5-2 (the ring road must fit)"
+        )
     try:
         parsed = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
@@ -378,8 +384,7 @@ def _make_river(
     ex, ey = math.cos(alpha), math.sin(alpha)
     reach = 0.6 * math.hypot(width_m, height_m) + 300.0
     s = np.arange(-reach, reach + 25.0, 25.0)
-    partial = _River(cx, cy, ex, ey, d0, amp, k, phase, half_width, LineString(), Polygon())
-    d = partial.offset_m(s)
+    d = _meander_m(s, d0, amp, k, phase)
     x, y = cx + s * ex - d * ey, cy + s * ey + d * ex
     # keep the stretch that crosses the box (plus 150 m beyond each edge)
     x0, y0 = ORIGIN_M
@@ -392,9 +397,22 @@ def _make_river(
     return _River(cx, cy, ex, ey, d0, amp, k, phase, half_width, centreline, area)
 
 
-def _make_radials(
-    rng: np.random.Generator, cx: float, cy: float, box: tuple[float, float, float, float]
-) -> list[LineString]:
+def _meander_m(
+    s_m: FloatArray,
+    d0_m: float,
+    amp_m: tuple[float, float],
+    wavenumber_per_m: tuple[float, float],
+    phase: tuple[float, float],
+) -> FloatArray:
+    """River centreline offset from its axis: a constant plus two sine meanders [m]."""
+    return (
+        d0_m
+        + amp_m[0] * np.sin(wavenumber_per_m[0] * s_m + phase[0])
+        + amp_m[1] * np.sin(wavenumber_per_m[1] * s_m + phase[1])
+    )
+
+
+def _make_radials(rng: np.random.Generator, cx: float, cy: float, box: Box) -> list[LineString]:
     theta0 = rng.uniform(0.0, 2 * math.pi)
     reach = 2.0 * max(box[2] - box[0], box[3] - box[1])
     r = np.arange(0.0, reach, 20.0)
@@ -405,9 +423,7 @@ def _make_radials(
         amp, wavelength, phase = rng.uniform(0.02, 0.06), rng.uniform(2000, 4000), rng.uniform(0, 6.3)
         angle = theta + amp * np.sin(2 * math.pi * r / wavelength + phase) * np.minimum(1.0, r / 800)
         x, y = cx + r * np.cos(angle), cy + r * np.sin(angle)
-        inside = (
-            (x > box[0] + inset) & (x < box[2] - inset) & (y > box[1] + inset) & (y < box[3] - inset)
-        )
+        inside = (x > box[0] + inset) & (x < box[2] - inset) & (y > box[1] + inset) & (y < box[3] - inset)
         n_in = int(np.argmin(inside)) if not inside.all() else len(r)
         radials.append(LineString(np.column_stack([x[:n_in], y[:n_in]])))
     return radials
@@ -422,7 +438,7 @@ def _make_ring(rng: np.random.Generator, cx: float, cy: float, radius_m: float) 
     return LineString(np.vstack([coords, coords[:1]]))
 
 
-def _inside(x: float, y: float, box: tuple[float, float, float, float], margin_m: float) -> bool:
+def _inside(x: float, y: float, box: Box, margin_m: float) -> bool:
     return box[0] + margin_m < x < box[2] - margin_m and box[1] + margin_m < y < box[3] - margin_m
 
 
@@ -433,7 +449,7 @@ def _place_subcentres(
     cx: float,
     cy: float,
     radius_m: float,
-    box: tuple[float, float, float, float],
+    box: Box,
 ) -> tuple[tuple[tuple[float, float], int], tuple[tuple[float, float], int]]:
     """Sub-centre A on the core's side of the river, B beyond it; each on a radial."""
     margin = 0.15 * radius_m
@@ -455,7 +471,11 @@ def _place_subcentres(
             if r_b < line.length - margin:
                 p = line.interpolate(r_b)
                 far_side = river.side(np.array([p.x]), np.array([p.y]))[0] != core_side
-                if far_side and _inside(p.x, p.y, box, margin) and p.distance(river.centreline) > 0.18 * radius_m:
+                if (
+                    far_side
+                    and _inside(p.x, p.y, box, margin)
+                    and p.distance(river.centreline) > 0.18 * radius_m
+                ):
                     far.append(((p.x, p.y), k))
     if not near:  # tiny or odd box: fall back to the radial farthest from the river at 0.6 R
         points = [line.interpolate(min(0.6 * radius_m, 0.8 * line.length)) for line in radials]
@@ -480,7 +500,7 @@ def _street_spacing_m(
     subcentres: tuple[tuple[float, float], ...],
     radius_m: float,
 ) -> FloatArray:
-    """Target spacing of local street nodes [m]: 90 m in the core, up to 500 m outside."""
+    """Target spacing of local street nodes [m]: 75 m at the centre, up to 500 m outside."""
     urbanity = np.exp(-np.hypot(x - centre[0], y - centre[1]) / (0.33 * radius_m))
     for sx, sy in subcentres:
         urbanity += 0.6 * np.exp(-((np.hypot(x - sx, y - sy) / (0.17 * radius_m)) ** 2))
@@ -505,7 +525,7 @@ def _density_shape(
 # --------------------------------------------------------------------------- major roads
 
 
-def _line_positions(line: LineString, points: Any) -> list[float]:
+def _line_positions(line: LineString, points: shapely.Geometry) -> list[float]:
     return [float(line.project(p)) for p in shapely.get_parts(points)] if not points.is_empty else []
 
 
@@ -514,7 +534,7 @@ def _major_roads(
     radials: list[LineString],
     ring: LineString,
     river: _River,
-    spacing: Any,
+    spacing: _SpacingFn,
     cx: float,
     cy: float,
 ) -> list[_Road]:
@@ -528,6 +548,8 @@ def _major_roads(
     fixed: list[list[tuple[float, int]]] = [[(0.0, centre)] for _ in radials] + [[]]
     for k, line in enumerate(radials):
         for p in shapely.get_parts(line.intersection(ring)):
+            if not isinstance(p, Point):
+                continue
             junction = nodes.add(p.x, p.y)
             fixed[k].append((float(line.project(p)), junction))
             fixed[-1].append((float(ring.project(p)), junction))
@@ -544,7 +566,7 @@ def _major_roads(
 
 
 def _with_regular_stops(
-    nodes: _Nodes, road: _Road, fixed: list[tuple[float, int]], spacing: Any
+    nodes: _Nodes, road: _Road, fixed: list[tuple[float, int]], spacing: _SpacingFn
 ) -> list[tuple[float, int]]:
     """Add nodes every 1.4 x the local street spacing (120-350 m), away from fixed stops."""
     length = road.line.length
@@ -610,8 +632,10 @@ def _major_edges(
         mid = (0.5 * (x[a] + x[b]), 0.5 * (y[a] + y[b]))
         if len(chosen) == n_bridges or any(c[2] == r and not roads[r].closed for c in chosen):
             continue
-        if all(math.hypot(mid[0] - 0.5 * (x[c[3]] + x[c[4]]), mid[1] - 0.5 * (y[c[3]] + y[c[4]])) >= 500.0
-               for c in chosen):
+        if all(
+            math.hypot(mid[0] - 0.5 * (x[c[3]] + x[c[4]]), mid[1] - 0.5 * (y[c[3]] + y[c[4]])) >= 500.0
+            for c in chosen
+        ):
             chosen.append(crossing)
     for _, _, r, a, b in chosen:
         line = LineString([(x[a], y[a]), (x[b], y[b])])
@@ -637,8 +661,8 @@ def _append(
 
 def _local_points(
     rng: np.random.Generator,
-    box: tuple[float, float, float, float],
-    spacing: Any,
+    box: Box,
+    spacing: _SpacingFn,
     river: _River,
     major_x: FloatArray,
     major_y: FloatArray,
@@ -678,7 +702,7 @@ def _local_edges(
     nodes: _Nodes,
     major_kept: npt.NDArray[np.bool_],
     n_major: int,
-    spacing: Any,
+    spacing: _SpacingFn,
     river: _River,
     edges: _Edges,
 ) -> None:
@@ -711,8 +735,11 @@ def _local_edges(
     bend[length <= 120.0] = 0.0
     nx_, ny_ = -(y[v] - y[u]) / length, (x[v] - x[u]) / length
     coords = np.stack(
-        [np.column_stack([x[u], y[u]]), np.column_stack([mid_x + bend * nx_, mid_y + bend * ny_]),
-         np.column_stack([x[v], y[v]])],
+        [
+            np.column_stack([x[u], y[u]]),
+            np.column_stack([mid_x + bend * nx_, mid_y + bend * ny_]),
+            np.column_stack([x[v], y[v]]),
+        ],
         axis=1,
     )
     lines = np.where(
@@ -730,9 +757,7 @@ def _local_edges(
         _append(edges, int(u[i]), int(v[i]), lines[i], "residential", "")
 
 
-def _collectors(
-    radials: list[_Road], edges: _Edges, x: FloatArray, y: FloatArray, radius_m: float
-) -> None:
+def _collectors(radials: list[_Road], edges: _Edges, x: FloatArray, y: FloatArray, radius_m: float) -> None:
     """Promote shortest local-street paths between neighbouring arterials to tertiary roads."""
     local = nx.Graph()
     for i, highway in enumerate(edges.highway):
@@ -792,7 +817,7 @@ def _build_graph(
             ward_count[ward] = ward_count.get(ward, 0) + 1
             name = f"Street {ward}-{ward_count[ward]}"
         in_core = math.hypot(mid.x - centre[0], mid.y - centre[1]) < 0.3 * radius_m
-        oneway = highway == "residential" and in_core and oneway_draw[i] < 0.2
+        oneway = bool(highway == "residential" and in_core and oneway_draw[i] < 0.2)
         lanes = 1 if oneway else _LANES[highway]
         attrs: dict[str, Any] = {
             "osmid": -(i + 1),
@@ -829,7 +854,7 @@ def _build_graph(
 
 def _population(
     rng: np.random.Generator,
-    box: tuple[float, float, float, float],
+    box: Box,
     centre: tuple[float, float],
     subcentres: tuple[tuple[float, float], ...],
     radius_m: float,
@@ -896,6 +921,7 @@ def _pick(
 def _pois(
     rng: np.random.Generator,
     graph: nx.MultiDiGraph,
+    box: Box,
     centre: tuple[float, float],
     subcentres: tuple[tuple[float, float], ...],
     radius_m: float,
@@ -929,10 +955,13 @@ def _pois(
     picks["mall"] = _pick(rng, collector, density[collector] ** 2, count("mall"), 800.0, x, y)
     picks["parking"] = _pick(rng, everywhere, density[everywhere] ** 1.2, count("parking"), 200.0, x, y)
     picks["fuel"] = _pick(rng, arterial, density[arterial] ** 0.3, count("fuel"), 500.0, x, y)
-    outer = arterial[dist_centre[arterial] > 0.7 * radius_m]
+    edge_gap = np.minimum.reduce([x - box[0], box[2] - x, y - box[1], box[3] - y])
+    outer = arterial[(dist_centre[arterial] > 0.7 * radius_m) & (edge_gap[arterial] > 400.0)]
     picks["bus_depot"] = _pick(rng, outer, np.ones(len(outer)), count("bus_depot"), 2000.0, x, y)
-    hubs = [int(arterial[np.argmin(np.hypot(x[arterial] - px, y[arterial] - py))])
-            for px, py in (centre, *subcentres)]
+    hubs = [
+        int(arterial[np.argmin(np.hypot(x[arterial] - px, y[arterial] - py))])
+        for px, py in (centre, *subcentres)
+    ]
     hubs = list(dict.fromkeys(hubs))
     extra = max(0, count("bus_station") - len(hubs))
     picks["bus_station"] = hubs + _pick(rng, arterial, density[arterial], extra, 1000.0, x, y, taken=hubs)
@@ -969,4 +998,6 @@ def _pois(
                     "geometry": Point(x[n] + offset * math.cos(angle), y[n] + offset * math.sin(angle)),
                 }
             )
-    return gpd.GeoDataFrame(rows, columns=["poi_id", "kind", "name", "geometry"], geometry="geometry", crs=crs)
+    return gpd.GeoDataFrame(
+        rows, columns=["poi_id", "kind", "name", "geometry"], geometry="geometry", crs=crs
+    )

@@ -16,6 +16,7 @@ not a copy of the real grid; :attr:`GridModel.assumptions` says what was assumed
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -60,10 +61,12 @@ __all__ = [
 #: Standard DT ratings [kVA]; FACTS G4.03 (IS 2026-based table, expertsmind.com, conf. L).
 STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0)
 
-#: ASSUMPTION: 11 kV feeder cable. pandapower std type of a 240 mm2 Al XLPE single-core
+#: ASSUMPTION: MV feeder cable. pandapower std type of a 240 mm2 Al XLPE single-core
 #: cable of the 6/10 kV (Um 12 kV) class, the class used for 11 kV systems (IEC 60502-2
-#: 6.35/11(12) kV). Stands in for Indian 3x240 mm2 Al XLPE 11 kV cable.
+#: 6.35/11(12) kV). Stands in for Indian 3x240 mm2 Al XLPE 11 kV cable. Above 12 kV the
+#: 12/20 kV type (Um 24 kV) is used; above 24 kV its electrical data are only a proxy.
 MV_CABLE_STD_TYPE = "NA2XS2Y 1x240 RM/25 6/10 kV"
+MV_CABLE_STD_TYPE_24KV = "NA2XS2Y 1x240 RM/25 12/20 kV"
 
 #: ASSUMPTION: power factor of the aggregated base load (lagging).
 BASE_LOAD_POWER_FACTOR = 0.95
@@ -128,6 +131,7 @@ FREQUENCY_HZ = 50.0
 
 _MAX_DESIGN_ROUNDS = 40
 _KMEANS_MAX_ITER = 60
+_KMEANSPP_MAX_WORK = 5_000_000
 
 
 @dataclass
@@ -578,12 +582,17 @@ def _validate_inputs(
         problems.append("some loads have no geometry")
     if crs is not None and loads.crs is not None and not _crs_equal(loads.crs, crs):
         problems.append(f"loads are in {loads.crs.to_string()} but roads in {crs_str}: use loads.to_crs(roads CRS)")
-    if substations is not None and len(substations):
-        if crs is not None and substations.crs is not None and not _crs_equal(substations.crs, crs):
-            problems.append(
-                f"substations are in {substations.crs.to_string()} but roads in {crs_str}: "
-                "use substations.to_crs(roads CRS)"
-            )
+    if (
+        substations is not None
+        and len(substations)
+        and crs is not None
+        and substations.crs is not None
+        and not _crs_equal(substations.crs, crs)
+    ):
+        problems.append(
+            f"substations are in {substations.crs.to_string()} but roads in {crs_str}: "
+            "use substations.to_crs(roads CRS)"
+        )
     if len(ratings) == 0 or any((not np.isfinite(r)) or r <= 0 for r in ratings):
         problems.append(f"trafo_ratings_kva {list(ratings)} must be a non-empty list of positive ratings")
     if not 0.0 < target <= 1.0:
@@ -637,7 +646,9 @@ def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
     biggest = int(np.argmax(sizes))
     component = np.flatnonzero(labels == biggest)
     if n_comp > 1:
-        log.info("road graph has %d components; the grid follows the largest (%d of %d nodes)", n_comp, len(component), n)
+        log.info(
+            "road graph has %d components; the grid follows the largest (%d of %d nodes)", n_comp, len(component), n
+        )
     return _RoadTree(node_ids=node_ids, xy=xy, edges=edges, component=component, graph=graph)
 
 
@@ -666,28 +677,36 @@ def _load_points(loads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Weighted k-means (k-means++ seeding, Lloyd iterations); returns a label per point."""
+    """Weighted k-means; returns a label per point.
+
+    Seeding is k-means++ (weighted by load) while n x k is small; above that, O(n k) seeding
+    would dominate, so k distinct points are drawn with probability proportional to load.
+    Lloyd iterations use a KD-tree, O(n log k) each.
+    """
     n = len(xy)
     k = max(1, min(k, n))
     p = w / w.sum()
-    centres = [xy[rng.choice(n, p=p)]]
-    d2 = ((xy - centres[0]) ** 2).sum(axis=1)
-    for _ in range(1, k):
-        score = w * d2
-        total = score.sum()
-        if total <= 0:
-            break
-        c = xy[rng.choice(n, p=score / total)]
-        centres.append(c)
-        d2 = np.minimum(d2, ((xy - c) ** 2).sum(axis=1))
-    centre_arr = np.array(centres)
+    if n * k <= _KMEANSPP_MAX_WORK:
+        centres = [xy[rng.choice(n, p=p)]]
+        d2 = ((xy - centres[0]) ** 2).sum(axis=1)
+        for _ in range(1, k):
+            score = w * d2
+            total = score.sum()
+            if total <= 0:
+                break
+            c = xy[rng.choice(n, p=score / total)]
+            centres.append(c)
+            d2 = np.minimum(d2, ((xy - c) ** 2).sum(axis=1))
+        centre_arr = np.array(centres)
+    else:
+        centre_arr = xy[np.sort(rng.choice(n, size=k, replace=False, p=p))]
     labels = np.full(n, -1, dtype=np.int64)
     for _ in range(_KMEANS_MAX_ITER):
         new = cKDTree(centre_arr).query(xy)[1].astype(np.int64)
         if np.array_equal(new, labels):
             break
         labels = new
-        used, labels = np.unique(labels, return_inverse=True)
+        _, labels = np.unique(labels, return_inverse=True)
         wsum = np.bincount(labels, weights=w)
         centre_arr = np.column_stack(
             [np.bincount(labels, weights=w * xy[:, 0]) / wsum, np.bincount(labels, weights=w * xy[:, 1]) / wsum]
@@ -724,7 +743,7 @@ def _cluster_loads(
     MAX_LV_SERVICE_RADIUS_M, until none is (or it is a single location).
     """
     rng = np.random.default_rng(seed)
-    k = int(math.ceil(kva.sum() / (CLUSTER_FILL * target * design_kva)))
+    k = math.ceil(kva.sum() / (CLUSTER_FILL * target * design_kva))
     labels = _weighted_kmeans(xy, kva, k, rng)
     queue = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
     queue = [q for q in queue if len(q)]
@@ -759,7 +778,7 @@ def _choose_rating(kva: float, ratings: np.ndarray, target: float) -> tuple[floa
     fits = ratings[kva <= target * ratings]
     if len(fits):
         return float(fits[0]), 1
-    return float(ratings[-1]), int(math.ceil(kva / (target * ratings[-1])))
+    return float(ratings[-1]), math.ceil(kva / (target * ratings[-1]))
 
 
 # ======================================================================================
@@ -782,7 +801,7 @@ class _Design:
     section_parallel: dict[tuple[int, int, int], int] = field(default_factory=dict)
 
 
-def _union_children(tree: _RoadTree, nodes: Sequence[int]) -> dict[int, list[int]]:
+def _union_children(tree: _RoadTree, nodes: Sequence[int] | np.ndarray) -> dict[int, list[int]]:
     """Children lists of the union of root paths of ``nodes`` (sorted for determinism)."""
     seen = {tree.root}
     children: dict[int, list[int]] = {}
@@ -892,7 +911,7 @@ def _section(tree: _RoadTree, path: list[int], cache: dict[tuple[int, int], _Sec
         return cache[key]
     length = 0.0
     parts: list[np.ndarray] = []
-    for a, b in zip(path[:-1], path[1:]):
+    for a, b in itertools.pairwise(path):
         k = (a, b) if a < b else (b, a)
         edge_len, start, coords = tree.edges[k]
         length += edge_len
@@ -945,6 +964,7 @@ def _build_net(
     cache: dict[tuple[int, int], _Section],
 ) -> _Built:
     to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    cable = _mv_cable(kv["mv"])
 
     def lonlat(points: np.ndarray) -> list[tuple[float, float]]:
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
@@ -1056,7 +1076,7 @@ def _build_net(
             line_from,
             line_to,
             length_km=[s.length_m / 1000.0 for s in line_sec],
-            std_type=MV_CABLE_STD_TYPE,
+            std_type=cable,
             name=[f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}" for f, s in zip(line_fdr, line_sec)],
             geodata=[lonlat(s.coords) for s in line_sec],
             parallel=line_par,
@@ -1094,6 +1114,16 @@ def _build_net(
 # ======================================================================================
 
 
+def _mv_cable(mv_kv: float) -> str:
+    """pandapower std type of the MV cable for a nominal voltage [kV]; GridError if missing."""
+    name = MV_CABLE_STD_TYPE if mv_kv <= 12.0 else MV_CABLE_STD_TYPE_24KV
+    if name not in pp.available_std_types(pp.create_empty_network(), "line").index:
+        raise GridError(
+            f"pandapower {pp.__version__} has no line std type {name!r}: pin a pandapower version that has it"
+        )
+    return name
+
+
 def _next_rating(rating: float, ratings: np.ndarray) -> float | None:
     bigger = ratings[ratings > rating]
     return float(bigger[0]) if len(bigger) else None
@@ -1118,7 +1148,7 @@ def _adjust(
     step = SUBSTATION_TAP["tap_step_percent"] / 100.0
     error = MV_BUSBAR_SETPOINT_PU - float(vm.at[built.mv_busbar])
     if abs(error) > 0.75 * step:
-        n_steps = int(np.sign(error)) * max(1, int(round(abs(error) / step)))
+        n_steps = int(np.sign(error)) * max(1, round(abs(error) / step))
         new_tap = int(np.clip(design.sub_tap_pos - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"]))
         if new_tap != design.sub_tap_pos and new_tap not in design.taps_tried:
             design.sub_tap_pos = new_tap
@@ -1130,12 +1160,12 @@ def _adjust(
     for li, loading in res_line[res_line > DESIGN_LOADING_PERCENT].items():
         key = built.line_key[int(li)]
         par = int(net.line.at[li, "parallel"])
-        design.section_parallel[key] = int(math.ceil(par * loading / DESIGN_LOADING_PERCENT))
+        design.section_parallel[key] = math.ceil(par * loading / DESIGN_LOADING_PERCENT)
         changes.append(f"line {li} parallel -> {design.section_parallel[key]}")
     res_trafo = net.res_trafo["loading_percent"]
     sub_loading = float(res_trafo.at[built.sub_trafo])
     if sub_loading > DESIGN_LOADING_PERCENT:
-        design.sub_units = int(math.ceil(design.sub_units * sub_loading / DESIGN_LOADING_PERCENT))
+        design.sub_units = math.ceil(design.sub_units * sub_loading / DESIGN_LOADING_PERCENT)
         changes.append(f"substation units -> {design.sub_units}")
     dt_loading = res_trafo.reindex(built.dt_trafo).to_numpy()
     for d in np.flatnonzero(dt_loading > DESIGN_LOADING_PERCENT):
@@ -1322,7 +1352,7 @@ def synthesise_grid(
     _shortest_path_tree(tree, root)
     total_mva = float(dt_kva.sum()) / 1000.0
     unit = 10.0 if total_mva / target_trafo_loading <= 20.0 else 20.0
-    units = max(1, int(math.ceil(total_mva / (target_trafo_loading * unit))))
+    units = max(1, math.ceil(total_mva / (target_trafo_loading * unit)))
 
     design = _Design(
         dt_node=dt_node,
@@ -1379,33 +1409,41 @@ def synthesise_grid(
         "synthesised grid: %d buses, %d lines, %d trafos; %s", len(net.bus), len(net.line), len(net.trafo), summary
     )
     # leave no results behind: a GridModel carries the grid, not a load-flow result
-    for key in [k for k in net.keys() if k.startswith("res_")]:
+    for key in [k for k in list(net) if k.startswith("res_")]:
         net[key] = net[key].iloc[0:0]
     net.converged = False
 
+    cable = _mv_cable(kv["mv"])
+    cable_mva = math.sqrt(3.0) * kv["mv"] * float(pp.available_std_types(net, "line").at[cable, "max_i_ka"])
+    if (kv["hv"], kv["mv"]) == (33.0, 11.0):
+        levels = "voltage levels 33/11 kV (FACTS G4.01: India MV 11 kV and 33 kV, dnb.co.in)"
+    else:
+        levels = f"voltage levels {hv_kv:g}/{mv_kv:g} kV as given by the caller (FACTS G4.01 lists 33/11 kV for India)"
     assumptions = [
-        f"voltage levels {hv_kv:g}/{mv_kv:g} kV (FACTS G4.01: India MV 11 kV and 33 kV, dnb.co.in)",
+        levels,
         f"LV level {lv_kv:g} kV: pandapower convention; FACTS G4.01/G4.03 give 400/415 V three-phase and "
-        "11/0.433 kV DTs (no-load ratio 0.433 not modelled; assumption)",
+        "11/0.433 kV DTs (the 0.433 kV no-load ratio is not modelled; assumption)",
         f"DT ratings from {', '.join(f'{r:g}' for r in ratings)} kVA (FACTS G4.03, IS 2026-based table, conf. L)",
-        f"DT parameters vk 4.5-5 %, vkr 1.05-1.5 %, pfe 0.45-1.7 kW, i0 0.25-0.4 % by rating; off-circuit tap "
+        "DT parameters vk 4.5-5 %, vkr 1.05-1.5 %, pfe 0.45-1.7 kW, i0 0.25-0.4 % by rating; off-circuit tap "
         "+-5 % in 2.5 % steps (typical values; assumption)",
         f"DTs sized for {target_trafo_loading:.0%} loading at base peak; service areas from load-weighted k-means "
-        f"(design rating {design_kva:g} kVA, fill {CLUSTER_FILL:g}), split when heavier than {target_trafo_loading:.0%} of the largest "
-        f"rating or wider than {MAX_LV_SERVICE_RADIUS_M:g} m (assumption); LV networks not modelled",
+        f"(design rating {design_kva:g} kVA, fill {CLUSTER_FILL:g}), split when heavier than "
+        f"{target_trafo_loading:.0%} of the largest rating or wider than {MAX_LV_SERVICE_RADIUS_M:g} m "
+        "(assumption); LV networks not modelled, each DT area is one LV bus",
         f"substation {design.sub_units} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, vk "
-        f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps holding "
-        f"the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (assumption)",
-        f"33 kV source at {EXT_GRID_VM_PU:g} pu, infinite short-circuit power (assumption)",
+        f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps "
+        f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (assumption)",
+        f"{hv_kv:g} kV source at {EXT_GRID_VM_PU:g} pu, infinite short-circuit power (assumption)",
         sub_rule,
-        f"11 kV cable pandapower std type {MV_CABLE_STD_TYPE!r} (240 mm2 Al XLPE, 0.416 kA; stands in for Indian "
-        "11 kV 3x240 mm2 Al XLPE cable; assumption); parallel cables where a section exceeds "
-        f"{DESIGN_LOADING_PERCENT:g} % loading",
+        f"{mv_kv:g} kV cable: pandapower std type {cable!r} (240 mm2 Al XLPE, {cable_mva:.1f} MVA at "
+        f"{mv_kv:g} kV; stands in for Indian 11 kV 3x240 mm2 Al XLPE cable"
+        + ("" if kv["mv"] <= 24.0 else "; data of a 20 kV cable used as a proxy above 24 kV")
+        + f"; assumption); parallel cables where a section exceeds {DESIGN_LOADING_PERCENT:g} % loading",
         "feeders routed along the shortest-path tree of the road graph from the substation node; one feeder per "
         f"branch leaving it, halved (subtree closest to half the load) while above {max_feeder_mw:g} MW base load "
-        f"(limit: assumption, about 60 % of the cable's 8 MVA rating)",
+        f"(limit: assumption; the default {DEFAULT_MAX_FEEDER_MW:g} MW is about 60 % of the 11 kV cable rating)",
         f"design voltage band {vm_min + DESIGN_VOLTAGE_MARGIN_PU:g}-{vm_max - DESIGN_VOLTAGE_MARGIN_PU:g} pu inside "
-        f"the {vm_min:g}-{vm_max:g} pu limits (limits: FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption)",
+        f"limits of {vm_min:g}-{vm_max:g} pu (FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption)",
         f"base load power factor {BASE_LOAD_POWER_FACTOR:g} lagging; loads of a DT area assumed coincident at peak "
         "(assumption)",
         f"frequency {FREQUENCY_HZ:g} Hz; transformer phase shifts ignored (assumption)",

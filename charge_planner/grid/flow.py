@@ -64,13 +64,18 @@ class FlowResult:
 
 
 def _drop_results(net: pandapowerNet) -> None:
-    for key in [k for k in net.keys() if k.startswith("res_")]:
+    for key in [k for k in list(net) if k.startswith("res_")]:
         net[key] = net[key].iloc[0:0]
     net.converged = False
 
 
-def _last_iteration_lowest(net: pandapowerNet) -> tuple[int, float] | None:
-    """Bus with the lowest voltage magnitude of the last Newton-Raphson iteration, if plausible."""
+def _last_iteration_lowest(net: pandapowerNet, vm_min_pu: float) -> tuple[int, float] | None:
+    """Bus with the lowest voltage magnitude of the last Newton-Raphson iteration.
+
+    pandapower leaves the last iterate in ``net._ppc`` when the load flow fails. A diverged
+    iterate can be meaningless, so it is reported only when every magnitude is positive and
+    below 2 pu and the lowest one is below ``vm_min_pu``.
+    """
     try:
         from pandapower.pypower.idx_bus import VM
 
@@ -82,9 +87,9 @@ def _last_iteration_lowest(net: pandapowerNet) -> tuple[int, float] | None:
         return None
     ok = np.isfinite(vm) & (vm > 0.0)
     # A diverged iteration can hold meaningless magnitudes; report only a plausible one.
-    if not ok.any() or vm[ok].max() > 2.0:
+    if not ok.all() or vm.max() > 2.0 or vm.min() >= vm_min_pu:
         return None
-    i = int(np.argmin(np.where(ok, vm, np.inf)))
+    i = int(np.argmin(vm))
     return int(buses[i]), float(vm[i])
 
 
@@ -168,7 +173,7 @@ def run_peak_flow(
     try:
         run_pandapower(work)
     except pp.LoadflowNotConverged as exc:
-        lowest = _last_iteration_lowest(work)
+        lowest = _last_iteration_lowest(work, vm_min_pu)
         where = (
             f"; last iteration's lowest voltage {lowest[1]:.2f} pu at bus {_bus_label(work, lowest[0])}"
             if lowest

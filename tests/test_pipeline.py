@@ -1,0 +1,93 @@
+"""End-to-end runs: the demo city and central Bengaluru, and the files a plan writes."""
+
+from __future__ import annotations
+
+import json
+
+import pyogrio
+import pytest
+
+from charge_planner import load_city, plan
+from tests.conftest import BENGALURU_DIR, shared
+
+
+def test_demo_plan_is_solved_and_consistent(demo_plan):
+    s = demo_plan.summary
+    assert s["synthetic"] is True
+    assert s["solver"]["status"] == "optimal"
+    assert s["solver"]["gap"] is not None and s["solver"]["gap"] <= demo_plan.city.config.siting.mip_gap + 1e-9
+    assert s["solver"]["best_bound"] >= s["solver"]["objective"] - 1e-6
+    k = s["kpis"]
+    assert 0 < k["served_kwh_day"] <= k["demand_kwh_day"]
+    assert k["capex_usd"] <= demo_plan.city.config.siting.budget_usd + 1e-6
+    sites = demo_plan.sites
+    assert k["sites_open"] == len(sites) > 0
+    assert sites["served_kwh_day"].sum() == pytest.approx(k["served_kwh_day"], rel=1e-6)
+    # capacity: no site serves more than its chargers can deliver
+    types = demo_plan.charger_types
+    cap = sum(sites[f"chargers_{t}"] * types.loc[t, "power_kw"] * types.loc[t, "service_hours_day"] for t in types.index)
+    assert (sites["served_kwh_day"] <= cap + 1e-6).all()
+    assert (sites[[f"chargers_{t}" for t in types.index]].sum(axis=1) <= demo_plan.city.config.siting.max_chargers_per_site).all()
+    # every assignment lies within its segment's cut-off
+    a = demo_plan.siting.assignments.join(demo_plan.demand["cutoff_s"], on="demand_id")
+    assert (a["travel_time_s"] <= a["cutoff_s"] + 1e-9).all()
+    assert s["grid"]["converged"] is True
+    assert s["package_versions"]["pandapower"] != "not installed"
+    assert len(s["config_hash"]) == 16
+
+
+def test_demo_plan_is_deterministic(demo_plan):
+    again = plan(demo_plan.city, progress=False)
+    assert again.summary["kpis"] == demo_plan.summary["kpis"]
+    assert list(again.sites.index) == list(demo_plan.sites.index)
+
+
+def test_outputs_written_and_readable(demo_outputs, demo_plan):
+    names = sorted(p.name for p in demo_outputs.iterdir())
+    assert names == ["assignments.csv", "map.html", "plan.gpkg", "report.html", "sites.csv", "summary.json"]
+    layers = {name for name, _ in pyogrio.list_layers(demo_outputs / "plan.gpkg")}
+    assert layers == {"sites", "candidates", "demand", "grid_buses", "grid_lines"}
+    sites = pyogrio.read_dataframe(demo_outputs / "plan.gpkg", layer="sites")
+    assert sites.crs.to_epsg() == 4326
+    assert len(sites) == len(demo_plan.sites)
+    lon, lat = sites.geometry.x, sites.geometry.y
+    assert lon.between(-180, 180).all() and lat.between(-90, 90).all()
+    lines = pyogrio.read_dataframe(demo_outputs / "plan.gpkg", layer="grid_lines")
+    assert len(lines) == len(demo_plan.flow.lines) and lines.geometry.notna().all()
+    summary = json.loads((demo_outputs / "summary.json").read_text())
+    assert summary["solver"]["status"] == "optimal" and "gap" in summary["solver"]
+    html = (demo_outputs / "map.html").read_text()
+    assert html.count("cp-site") >= len(demo_plan.sites)
+    report = (demo_outputs / "report.html").read_text()
+    assert "Synthetic data" in report and "Assumptions and their sources" in report
+
+
+def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
+    import charge_planner.outputs as outputs
+
+    def boom(plan, folder):
+        (folder / "half.txt").write_text("x")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(outputs, "write_outputs", boom)
+    with pytest.raises(RuntimeError):
+        demo_plan.save(tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_bengaluru_end_to_end(tmp_path):
+    root = shared("bengaluru").parent
+    city = load_city(BENGALURU_DIR, data_dir=root)
+    assert city.crs == "EPSG:32643" and not city.synthetic
+    assert city.roads.number_of_edges() == 6401
+    assert set(city.pois["kind"]) >= {"parking", "fuel"}
+    result = plan(city, progress=False)
+    s = result.summary
+    assert s["solver"]["status"] in ("optimal", "time_limit") and s["solver"]["gap"] is not None
+    assert s["kpis"]["sites_open"] > 0
+    assert s["grid"]["converged"] and s["grid"]["synthetic"]
+    out = result.save(tmp_path / "blr")
+    layers = {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")}
+    assert {"sites", "demand", "grid_lines"} <= layers
+    assert "OpenStreetMap contributors" in (out / "report.html").read_text()
