@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 
@@ -46,14 +47,18 @@ def grid_roads(n: int = 6, spacing_m: float = 200.0) -> nx.MultiDiGraph:
     return g
 
 
-def random_loads(g: nx.MultiDiGraph, n_points: int = 200, seed: int = 1, scale: float = 1.0) -> gpd.GeoDataFrame:
+def random_loads(
+    g: nx.MultiDiGraph, n_points: int = 200, seed: int = 1, scale: float = 1.0
+) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     xs = np.array([d["x"] for _, d in g.nodes(data=True)])
     ys = np.array([d["y"] for _, d in g.nodes(data=True)])
     x = rng.uniform(xs.min(), xs.max(), n_points)
     y = rng.uniform(ys.min(), ys.max(), n_points)
     kw = rng.uniform(20.0, 60.0, n_points) * scale
-    return gpd.GeoDataFrame({"base_peak_kw": kw}, geometry=[Point(a, b) for a, b in zip(x, y)], crs=CRS)
+    return gpd.GeoDataFrame(
+        {"base_peak_kw": kw}, geometry=[Point(a, b) for a, b in zip(x, y, strict=True)], crs=CRS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +123,7 @@ def test_lines_follow_road_edges(model: GridModel, roads: nx.MultiDiGraph) -> No
         path = [int(n) for n in line["road_nodes"].split()]
         assert len(path) >= 2
         covered = 0.0
-        for a, b in zip(path[:-1], path[1:]):
+        for a, b in itertools.pairwise(path):
             assert roads.has_edge(a, b), f"line {li} jumps from road node {a} to {b}"
             covered += roads.edges[a, b, 0]["length"]
         assert line["length_km"] * 1000 == pytest.approx(covered)
@@ -165,6 +170,18 @@ def test_synthesiser_uses_the_given_substation(roads: nx.MultiDiGraph) -> None:
     assert (busbar["x_m"], busbar["y_m"]) == (X0, Y0)
 
 
+def test_synthesiser_reports_a_failed_design_as_grid_error(
+    roads: nx.MultiDiGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def diverge(net: pp.pandapowerNet) -> None:
+        raise pp.LoadflowNotConverged("Power Flow nr did not converge after 10 iterations!")
+
+    monkeypatch.setattr("charge_planner.grid.build.run_pandapower", diverge)
+    with pytest.raises(GridError, match="does not converge") as info:
+        synthesise_grid(roads, random_loads(roads))
+    assert "\n" not in str(info.value)
+
+
 def test_synthesiser_rejects_bad_inputs(roads: nx.MultiDiGraph) -> None:
     loads = random_loads(roads).rename(columns={"base_peak_kw": "kw"}).to_crs("EPSG:32644")
     with pytest.raises(DataError, match="base_peak_kw") as info:
@@ -184,8 +201,8 @@ def hand_net(with_roles: bool = True) -> pp.pandapowerNet:
         (0.4, 1000.0, 50.0, "lv"),
         (0.4, 2000.0, 50.0, "lv"),
     ]
-    for vn, x, y, _ in specs:
-        pp.create_bus(net, vn)
+    for spec in specs:
+        pp.create_bus(net, spec[0])
     net.bus["x_m"] = [s[1] for s in specs]
     net.bus["y_m"] = [s[2] for s in specs]
     if with_roles:
@@ -215,7 +232,9 @@ def test_connect_sites_derives_coordinates_from_geo() -> None:
     net = hand_net()
     to_wgs = pyproj.Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     lon, lat = to_wgs.transform((X0 + net.bus["x_m"]).to_numpy(), (Y0 + net.bus["y_m"]).to_numpy())
-    net.bus["geo"] = [json.dumps({"type": "Point", "coordinates": [a, b]}) for a, b in zip(lon, lat)]
+    net.bus["geo"] = [
+        json.dumps({"type": "Point", "coordinates": [a, b]}) for a, b in zip(lon, lat, strict=True)
+    ]
     net.bus = net.bus.drop(columns=["x_m", "y_m"])
     before = net.bus.copy()
     bus = connect_sites(net, sites_at([(X0 + 1900.0, Y0), (X0 + 10.0, Y0 + 10.0)], ["lv", "mv"]))
@@ -262,7 +281,7 @@ def test_ev_load_lowers_voltage_monotonically_and_never_mutates(model: GridModel
         assert result.converged
         assert result.ev_load_mw == pytest.approx(kw / 1000)
         minima.append(result.buses.at[lv_bus, "vm_pu"])
-    assert all(a > b for a, b in zip(minima, minima[1:]))
+    assert all(a > b for a, b in itertools.pairwise(minima))
     assert pp.toolbox.nets_equal(net, before)
     assert len(net.res_bus) == 0 and (net.load["name"] != "ev").all()
 
@@ -323,11 +342,11 @@ def test_load_grid_bad_inputs(tmp_path) -> None:
     with pytest.raises(ConfigError, match="SimBench code"):
         load_grid("simbench", code="1-XX-nothing", crs=CRS)
     missing = tmp_path / "missing.json"
-    with pytest.raises(DataError, match="missing.json"):
+    with pytest.raises(DataError, match=r"missing\.json"):
         load_grid("pandapower_json", path=missing, crs=CRS)
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
-    with pytest.raises(DataError, match="garbage.json") as info:
+    with pytest.raises(DataError, match=r"garbage\.json") as info:
         load_grid("pandapower_json", path=garbage, crs=CRS)
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="not projected"):
@@ -361,4 +380,6 @@ def test_load_grid_with_islanded_loaded_bus_raises(model: GridModel, tmp_path) -
     assert loaded.net.bus.at[island, "role"] == "lv"  # derived from its nominal voltage
     xy = loaded.net.bus.loc[model.net.bus.index, ["x_m", "y_m"]].to_numpy()
     np.testing.assert_allclose(xy, model.net.bus[["x_m", "y_m"]].to_numpy(), atol=0.01)
-    assert math.isclose(run_peak_flow(loaded.net, pd.Series(dtype=float)).base_load_mw, net.load["p_mw"].sum() - 0.05)
+    assert math.isclose(
+        run_peak_flow(loaded.net, pd.Series(dtype=float)).base_load_mw, net.load["p_mw"].sum() - 0.05
+    )

@@ -109,10 +109,22 @@ SUBSTATION_TRAFO_PARAMETERS: dict[float, dict[str, float]] = {
 }
 
 #: ASSUMPTION: OLTC of the 33/11 kV transformer: HV side, +-8 steps of 1.25 % (+-10 %).
-SUBSTATION_TAP = {"tap_side": "hv", "tap_neutral": 0, "tap_min": -8, "tap_max": 8, "tap_step_percent": 1.25}
+SUBSTATION_TAP: dict[str, Any] = {
+    "tap_side": "hv",
+    "tap_neutral": 0,
+    "tap_min": -8,
+    "tap_max": 8,
+    "tap_step_percent": 1.25,
+}
 
 #: ASSUMPTION: off-circuit tap of a DT: HV side, +-2 steps of 2.5 % (+-5 %).
-DT_TAP = {"tap_side": "hv", "tap_neutral": 0, "tap_min": -2, "tap_max": 2, "tap_step_percent": 2.5}
+DT_TAP: dict[str, Any] = {
+    "tap_side": "hv",
+    "tap_neutral": 0,
+    "tap_min": -2,
+    "tap_max": 2,
+    "tap_step_percent": 2.5,
+}
 
 #: ASSUMPTION: typical oil-immersed 11/0.433 kV DT parameters by rating [kVA] (not from
 #: FACTS): vk, vkr [%], pfe [kW], i0 [%]; ratings in between are interpolated on log(kVA).
@@ -469,8 +481,7 @@ def load_grid(
         except Exception as exc:  # pandapower raises many kinds on a bad file
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(
-                f"grid file {file} is not a readable pandapower JSON ({first}); "
-                "write it with pandapower.to_json"
+                f"grid file {file} is not a readable pandapower JSON ({first}); write it with pandapower.to_json"
             ) from exc
         label = f"pandapower_json:{file}"
         provenance = f"grid read from pandapower JSON file {file}; element parameters as stored there"
@@ -489,7 +500,9 @@ def load_grid(
     elif source == "pandapower_network":
         functions = _network_functions()
         if name is None or name not in functions:
-            examples = ", ".join(n for n in ("mv_oberrhein", "create_cigre_network_mv", "case33bw") if n in functions)
+            examples = ", ".join(
+                n for n in ("mv_oberrhein", "create_cigre_network_mv", "case33bw") if n in functions
+            )
             raise ConfigError(
                 f"unknown pandapower network {name!r}; use a function name of pandapower.networks such as {examples}"
             )
@@ -562,7 +575,9 @@ def _validate_inputs(
         parsed = pyproj.CRS.from_user_input(crs)
         crs_str = parsed.to_string()
         if not parsed.is_projected:
-            problems.append(f"road graph CRS {crs_str} is not projected (project it with osmnx.project_graph)")
+            problems.append(
+                f"road graph CRS {crs_str} is not projected (project it with osmnx.project_graph)"
+            )
     if roads.number_of_nodes() < 1:
         problems.append("road graph has no nodes")
     else:
@@ -581,7 +596,9 @@ def _validate_inputs(
     if loads.geometry.isna().any() or loads.geometry.is_empty.any():
         problems.append("some loads have no geometry")
     if crs is not None and loads.crs is not None and not _crs_equal(loads.crs, crs):
-        problems.append(f"loads are in {loads.crs.to_string()} but roads in {crs_str}: use loads.to_crs(roads CRS)")
+        problems.append(
+            f"loads are in {loads.crs.to_string()} but roads in {crs_str}: use loads.to_crs(roads CRS)"
+        )
     if (
         substations is not None
         and len(substations)
@@ -600,7 +617,9 @@ def _validate_inputs(
     if not max_feeder_mw > 0:
         problems.append(f"max_feeder_mw {max_feeder_mw} must be positive")
     if not kv["lv"] < kv["mv"] < kv["hv"]:
-        problems.append(f"voltage levels must satisfy lv_kv < mv_kv < hv_kv, got {kv['lv']}/{kv['mv']}/{kv['hv']}")
+        problems.append(
+            f"voltage levels must satisfy lv_kv < mv_kv < hv_kv, got {kv['lv']}/{kv['mv']}/{kv['hv']}"
+        )
     if problems:
         raise DataError("synthesise_grid: " + "; ".join(problems))
     return crs_str
@@ -633,7 +652,9 @@ def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
             coords = np.vstack([xy[a], xy[b]])
         edges[key] = (length, a, coords)
     if bad_length:
-        raise DataError(f"road edges {bad_length[:5]} have a missing or negative 'length': fix the road graph")
+        raise DataError(
+            f"road edges {bad_length[:5]} have a missing or negative 'length': fix the road graph"
+        )
     if not edges:
         raise DataError("road graph has no edges between distinct nodes: the grid cannot follow the roads")
     n = len(node_ids)
@@ -647,7 +668,10 @@ def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
     component = np.flatnonzero(labels == biggest)
     if n_comp > 1:
         log.info(
-            "road graph has %d components; the grid follows the largest (%d of %d nodes)", n_comp, len(component), n
+            "road graph has %d components; the grid follows the largest (%d of %d nodes)",
+            n_comp,
+            len(component),
+            n,
         )
     return _RoadTree(node_ids=node_ids, xy=xy, edges=edges, component=component, graph=graph)
 
@@ -709,7 +733,10 @@ def _weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Gener
         _, labels = np.unique(labels, return_inverse=True)
         wsum = np.bincount(labels, weights=w)
         centre_arr = np.column_stack(
-            [np.bincount(labels, weights=w * xy[:, 0]) / wsum, np.bincount(labels, weights=w * xy[:, 1]) / wsum]
+            [
+                np.bincount(labels, weights=w * xy[:, 0]) / wsum,
+                np.bincount(labels, weights=w * xy[:, 1]) / wsum,
+            ]
         )
     return labels
 
@@ -769,7 +796,9 @@ def _cluster_loads(
 
 def _dt_parameters(rating_kva: np.ndarray) -> pd.DataFrame:
     logs = np.log(DT_PARAMETER_TABLE.index.to_numpy(dtype=float))
-    out = {c: np.interp(np.log(rating_kva), logs, DT_PARAMETER_TABLE[c].to_numpy()) for c in DT_PARAMETER_TABLE}
+    out = {
+        c: np.interp(np.log(rating_kva), logs, DT_PARAMETER_TABLE[c].to_numpy()) for c in DT_PARAMETER_TABLE
+    }
     return pd.DataFrame(out)
 
 
@@ -968,7 +997,7 @@ def _build_net(
 
     def lonlat(points: np.ndarray) -> list[tuple[float, float]]:
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
-        return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist()))
+        return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
 
     net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=FREQUENCY_HZ)
     root_xy = tree.xy[tree.root]
@@ -1020,7 +1049,8 @@ def _build_net(
             dt_hv_bus[d] = node_bus[int(design.dt_node[d])]
 
     dt_lv_bus = np.array(
-        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])]) for d in range(n_dt)], dtype=np.int64
+        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])]) for d in range(n_dt)],
+        dtype=np.int64,
     )
     for d in range(n_dt):
         bus_feeder[int(dt_lv_bus[d])] = int(dt_feeder[d])
@@ -1077,11 +1107,14 @@ def _build_net(
             line_to,
             length_km=[s.length_m / 1000.0 for s in line_sec],
             std_type=cable,
-            name=[f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}" for f, s in zip(line_fdr, line_sec)],
+            name=[
+                f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}"
+                for f, s in zip(line_fdr, line_sec, strict=True)
+            ],
             geodata=[lonlat(s.coords) for s in line_sec],
             parallel=line_par,
         )
-        line_key = {int(li): k for li, k in zip(lines, line_key_list)}
+        line_key = {int(li): k for li, k in zip(lines, line_key_list, strict=True)}
         net.line["feeder"] = np.array(line_fdr, dtype=np.int64)
         net.line["road_nodes"] = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
     else:
@@ -1149,7 +1182,9 @@ def _adjust(
     error = MV_BUSBAR_SETPOINT_PU - float(vm.at[built.mv_busbar])
     if abs(error) > 0.75 * step:
         n_steps = int(np.sign(error)) * max(1, round(abs(error) / step))
-        new_tap = int(np.clip(design.sub_tap_pos - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"]))
+        new_tap = int(
+            np.clip(design.sub_tap_pos - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"])
+        )
         if new_tap != design.sub_tap_pos and new_tap not in design.taps_tried:
             design.sub_tap_pos = new_tap
             design.taps_tried.add(new_tap)
@@ -1176,6 +1211,7 @@ def _adjust(
             design.dt_parallel[d] += 1
         changes.append(f"DT{d} upsized")
     if changes:
+        design.taps_tried = {design.sub_tap_pos}  # the grid changed: any tap may be right again
         return changes
 
     # 3. voltage
@@ -1218,6 +1254,8 @@ def _adjust(
                         design.section_parallel[key] = int(net.line.at[li, "parallel"]) + 1
                 changes.append(f"feeder {f} reinforced for voltage")
     design.feeders = sorted(new_feeders, key=min)
+    if changes:
+        design.taps_tried = {design.sub_tap_pos}
     return changes
 
 
@@ -1320,7 +1358,9 @@ def synthesise_grid(
     vm_min, vm_max = 0.95, 1.05
     kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
     ratings = np.array(sorted({float(r) for r in trafo_ratings_kva}), dtype=float)
-    crs = _validate_inputs(roads, loads, substations, list(trafo_ratings_kva), target_trafo_loading, max_feeder_mw, kv)
+    crs = _validate_inputs(
+        roads, loads, substations, list(trafo_ratings_kva), target_trafo_loading, max_feeder_mw, kv
+    )
     tree = _road_tree(roads)
     xy, kw = _load_points(loads)
     kva = kw / BASE_LOAD_POWER_FACTOR
@@ -1329,7 +1369,12 @@ def synthesise_grid(
     not_above = ratings[ratings <= DESIGN_DT_RATING_KVA]
     design_kva = float(not_above[-1]) if len(not_above) else float(ratings[0])
     clusters = _cluster_loads(
-        xy, kva, target=target_trafo_loading, max_rating_kva=float(ratings[-1]), design_kva=design_kva, seed=seed
+        xy,
+        kva,
+        target=target_trafo_loading,
+        max_rating_kva=float(ratings[-1]),
+        design_kva=design_kva,
+        seed=seed,
     )
     comp_tree = cKDTree(tree.xy[tree.component])
     centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in clusters])
@@ -1344,7 +1389,9 @@ def synthesise_grid(
         sxy = np.column_stack([pts.x.to_numpy(dtype=float), pts.y.to_numpy(dtype=float)])
         pick = int(np.argmin(((sxy - load_centre) ** 2).sum(axis=1)))
         sub_xy = sxy[pick]
-        sub_rule = f"substation at the given substation nearest the load centre (row {substations.index[pick]!r})"
+        sub_rule = (
+            f"substation at the given substation nearest the load centre (row {substations.index[pick]!r})"
+        )
     else:
         sub_xy = load_centre
         sub_rule = "substation at the load-weighted centre of the loads (no substations given; assumption)"
@@ -1378,7 +1425,9 @@ def synthesise_grid(
     cache: dict[tuple[int, int], _Section] = {}
     built: _Built | None = None
     done = False
+    rounds = 0
     for round_no in range(_MAX_DESIGN_ROUNDS):
+        rounds = round_no + 1
         built = _build_net(tree, design, kv=kv, crs=crs, cache=cache)
         try:
             run_pandapower(built.net)
@@ -1399,14 +1448,25 @@ def synthesise_grid(
     ok, summary = _within_limits(built.net, vm_min, vm_max)
     if not ok:
         raise GridError(
-            f"synthesised grid is outside limits after {_MAX_DESIGN_ROUNDS} design rounds ({summary}): "
+            f"synthesised grid is outside limits after {rounds} design rounds ({summary}): "
             "lower max_feeder_mw, pass a substation closer to the loads or check base_peak_kw"
         )
     if not done:
         log.warning("synthesised grid: design loop stopped before every item met its target (%s)", summary)
+    if design.sub_units > 4:
+        log.warning(
+            "synthesised substation needs %d x %g MVA units: a real grid would have several substations; "
+            "pass the OSM substations or treat results near the substation with care",
+            design.sub_units,
+            design.sub_unit_mva,
+        )
     net = built.net
     log.info(
-        "synthesised grid: %d buses, %d lines, %d trafos; %s", len(net.bus), len(net.line), len(net.trafo), summary
+        "synthesised grid: %d buses, %d lines, %d trafos; %s",
+        len(net.bus),
+        len(net.line),
+        len(net.trafo),
+        summary,
     )
     # leave no results behind: a GridModel carries the grid, not a load-flow result
     for key in [k for k in list(net) if k.startswith("res_")]:

@@ -122,7 +122,9 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
     level = sites["grid_level"].to_numpy()
     if (level == "lv").any() and len(pools["lv"]) == 0:
         if len(pools["mv"]) == 0:
-            raise GridError("grid has no in-service LV or MV bus with coordinates: lv sites cannot be connected")
+            raise GridError(
+                "grid has no in-service LV or MV bus with coordinates: lv sites cannot be connected"
+            )
         log.warning(
             "grid has no LV buses: %d lv site(s) are connected to the nearest MV bus (the MV/LV station)",
             int((level == "lv").sum()),
@@ -151,5 +153,7 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
             "sites lie %.0f km (median) from their buses: check that sites and grid share the same CRS",
             median / 1000.0,
         )
-    log.info("connected %d sites; median distance to bus %.0f m, max %.0f m", len(sites), median, distance_m.max())
+    log.info(
+        "connected %d sites; median distance to bus %.0f m, max %.0f m", len(sites), median, distance_m.max()
+    )
     return out

@@ -167,7 +167,11 @@ def run_peak_flow(
         tanphi = math.tan(math.acos(ev_power_factor))
         p_mw = ev.to_numpy() / 1000.0
         pp.create_loads(
-            work, ev.index.to_numpy(), p_mw=p_mw.tolist(), q_mvar=(p_mw * tanphi).tolist(), name=["ev"] * len(ev)
+            work,
+            ev.index.to_numpy(),
+            p_mw=p_mw.tolist(),
+            q_mvar=(p_mw * tanphi).tolist(),
+            name=["ev"] * len(ev),
         )
     ev_mw = float(ev.sum()) / 1000.0
     try:
@@ -192,7 +196,9 @@ def run_peak_flow(
     vm = res_bus["vm_pu"].astype(float)
     in_service = bus["in_service"].astype(bool)
     violation = np.where(
-        in_service & (vm < vm_min_pu), "undervoltage", np.where(in_service & (vm > vm_max_pu), "overvoltage", "")
+        in_service & (vm < vm_min_pu),
+        "undervoltage",
+        np.where(in_service & (vm > vm_max_pu), "overvoltage", ""),
     )
     buses = pd.DataFrame(
         {
