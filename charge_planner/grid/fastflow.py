@@ -1,0 +1,814 @@
+"""Batched AC load flow: many operating points of one grid solved at once.
+
+:class:`BatchPowerFlow` takes the admittance matrix and the bus injections that
+pandapower builds for a net (its internal "ppci" after one ``pandapower.runpp``), so
+every element pandapower models (transformer taps and phase shifts, shunts, wards,
+several external grids, generators as PV buses, open switches, out-of-service elements)
+is represented exactly as in pandapower. Only the injections change from step to step.
+
+Algorithm (polar Newton-Raphson, the formulation of ``pandapower.runpp``):
+
+1. Steps are sorted by their total load and cut into chunks of at most ``chunk_size``.
+2. In each chunk, the step with the median load is solved by a full Newton-Raphson; the
+   Jacobian at its solution is factorised once (SuperLU, symmetric-mode minimum-degree
+   ordering).
+3. Every step of the chunk is iterated with that factorisation (a "chord" Newton method):
+   the mismatch of all steps is one sparse-matrix x dense-matrix product and the update
+   of all steps one forward/backward substitution with as many right-hand sides as steps.
+   The triangular solves are level-scheduled: rows that depend on no other row of the
+   same level are eliminated together, so one substitution is a few dozen sparse x dense
+   products instead of a Python loop over rows.
+4. A step whose mismatch is not below the tolerance after ``max_chord_iterations``, or
+   that stalls, is solved alone by a full Newton-Raphson from its last iterate.
+5. A step that still does not converge is marked ``converged=False`` with NaN results;
+   it is never replaced by a neighbouring result.
+
+Convergence is declared, as in pandapower, when the largest active/reactive power
+mismatch is below ``tolerance_mva`` (on ``net.sn_mva``), so the voltages agree with
+``pandapower.runpp`` to far better than 1e-6 pu.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import scipy.sparse as sp
+from pandapower.auxiliary import pandapowerNet
+from scipy.sparse.linalg import splu
+
+from charge_planner.errors import DataError, GridError
+from charge_planner.grid.build import _bus_label, _normalise_legacy_tables, _quiet_pandapower, check_grid
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchPowerFlow", "BatchResult"]
+
+#: Steps per chunk that share one Jacobian factorisation [-].
+DEFAULT_CHUNK_SIZE = 1024
+#: Chord iterations before a step is handed to a full Newton-Raphson [-].
+DEFAULT_MAX_CHORD_ITERATIONS = 30
+#: Newton-Raphson iterations of a single step (pandapower's default is 10) [-].
+DEFAULT_MAX_NEWTON_ITERATIONS = 20
+#: A chord step whose mismatch falls by less than this factor per iteration is stalling [-].
+_STALL_RATIO = 0.7
+
+
+# ======================================================================================
+# Sparse Jacobian and level-scheduled LU
+# ======================================================================================
+
+
+def _jacobian(
+    ybus: sp.csr_matrix,
+    v: np.ndarray,
+    pvpq: np.ndarray,
+    pq: np.ndarray,
+    dsload_dvm: np.ndarray | None,
+) -> sp.csc_matrix:
+    """Jacobian of the polar power-flow equations at ``v`` (rows P(pvpq), Q(pq); columns Va(pvpq), Vm(pq))."""
+    vm = np.abs(v)
+    ibus = ybus @ v
+    diag_v = sp.diags(v)
+    ds_dvm = diag_v @ np.conj(ybus @ sp.diags(v / vm)) + sp.diags(np.conj(ibus) * v / vm)
+    ds_dva = 1j * diag_v @ np.conj(sp.diags(ibus) - ybus @ diag_v)
+    if dsload_dvm is not None:
+        # the mismatch is S(V) - Sbus(Vm) with Sbus = Sgen - Sload(Vm): d/dVm adds + dSload/dVm
+        ds_dvm = ds_dvm + sp.diags(dsload_dvm)
+    ds_dva = sp.csr_matrix(ds_dva)
+    ds_dvm = sp.csr_matrix(ds_dvm)
+    j11 = ds_dva[pvpq][:, pvpq].real
+    j12 = ds_dvm[pvpq][:, pq].real
+    j21 = ds_dva[pq][:, pvpq].imag
+    j22 = ds_dvm[pq][:, pq].imag
+    return sp.bmat([[j11, j12], [j21, j22]], format="csc")
+
+
+def _level_blocks(strict: sp.csr_matrix, reverse: bool) -> list[tuple[np.ndarray, sp.csr_matrix]]:
+    """Rows of a strictly triangular CSR matrix grouped by elimination level, with their rows.
+
+    Rows of one level depend only on rows of earlier levels, so a level is eliminated by
+    one sparse x dense product. Returns (row positions, the matrix's rows) per level.
+    """
+    n = strict.shape[0]
+    level = np.zeros(n, dtype=np.int64)
+    indptr, indices = strict.indptr, strict.indices
+    rows = range(n - 1, -1, -1) if reverse else range(n)
+    for r in rows:
+        cols = indices[indptr[r] : indptr[r + 1]]
+        if len(cols):
+            level[r] = level[cols].max() + 1
+    order = np.argsort(level, kind="stable")
+    bounds = np.searchsorted(level[order], np.arange(level.max() + 2))
+    permuted = strict[order]
+    out = []
+    for k in range(len(bounds) - 1):
+        a, b = int(bounds[k]), int(bounds[k + 1])
+        lo, hi = int(permuted.indptr[a]), int(permuted.indptr[b])
+        block = sp.csr_matrix(
+            (permuted.data[lo:hi], permuted.indices[lo:hi], permuted.indptr[a : b + 1] - lo), shape=(b - a, n)
+        )
+        out.append((order[a:b], block))
+    return out
+
+
+class _LevelLU:
+    """Sparse LU of a Jacobian with level-scheduled triangular solves for many right-hand sides."""
+
+    def __init__(self, jac: sp.csc_matrix) -> None:
+        lu = splu(jac, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        self.perm_r = lu.perm_r
+        self.perm_c = lu.perm_c
+        lower = sp.tril(lu.L, -1, format="csr")
+        upper = sp.triu(lu.U, 1, format="csr")
+        self.diag = lu.U.diagonal()
+        if not np.all(np.isfinite(self.diag)) or np.any(self.diag == 0.0):
+            raise np.linalg.LinAlgError("singular Jacobian")
+        self.lower = [(g, m) for g, m in _level_blocks(lower, reverse=False) if m.nnz]
+        self.upper = [(g, m, self.diag[g][:, None]) for g, m in _level_blocks(upper, reverse=True)]
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """Solve J x = b for a matrix b of right-hand sides (unknowns x steps)."""
+        y = np.empty(b.shape, dtype=b.dtype)  # C order: sparse x dense products need it
+        y[self.perm_r] = b
+        for rows, block in self.lower:
+            y[rows] -= block @ y
+        for rows, block, d in self.upper:
+            if block.nnz:
+                y[rows] -= block @ y
+            y[rows] /= d
+        return y[self.perm_c]
+
+
+# ======================================================================================
+# The batched solver
+# ======================================================================================
+
+
+@dataclass
+class BatchResult:
+    """Result of a batched load flow over ``n_steps`` operating points.
+
+    Attributes
+    ----------
+    vm_pu
+        Voltage magnitude per step and pandapower bus (rows: steps, columns: ``buses``)
+        [pu]; NaN for out-of-service or unsupplied buses and for non-converged steps.
+    va_degree
+        Voltage angle, same shape [degree].
+    line_loading_percent
+        Loading per step and line (columns: ``lines``) [%], pandapower's definition.
+    trafo_loading_percent
+        Loading per step and two-winding transformer (columns: ``trafos``) [%].
+    trafo3w_loading_percent
+        Loading per step and three-winding transformer (columns: ``trafos3w``) [%].
+    converged
+        Whether each step converged.
+    iterations
+        Chord plus Newton iterations of each step [-].
+    buses, lines, trafos, trafos3w
+        pandapower element ids of the columns.
+    p_slack_mw
+        Active power drawn from all external grids together per step [MW].
+    losses_mw
+        Active losses of all branches per step [MW].
+    solve_s
+        Wall time of the solve [s].
+    """
+
+    vm_pu: np.ndarray
+    va_degree: np.ndarray
+    line_loading_percent: np.ndarray
+    trafo_loading_percent: np.ndarray
+    trafo3w_loading_percent: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    buses: pd.Index
+    lines: pd.Index
+    trafos: pd.Index
+    trafos3w: pd.Index
+    p_slack_mw: np.ndarray
+    losses_mw: np.ndarray
+    solve_s: float = 0.0
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps [-]."""
+        return int(len(self.converged))
+
+    @property
+    def non_converged_steps(self) -> np.ndarray:
+        """Positions of the steps that did not converge."""
+        return np.flatnonzero(~self.converged)
+
+    def vm_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """``vm_pu`` as a DataFrame (steps x bus ids)."""
+        return pd.DataFrame(self.vm_pu, index=index, columns=self.buses)
+
+
+@dataclass
+class _Element:
+    """Mapping of one pandapower element table onto internal buses."""
+
+    index: pd.Index
+    internal_bus: np.ndarray  # -1 where the element is inactive
+    sign: float  # +1 for loads, -1 for generating elements
+
+
+@dataclass
+class _Branches:
+    table: str
+    index: pd.Index
+    internal: np.ndarray  # (n, k) internal branch rows, -1 when out of service
+    side: np.ndarray  # (k,) 0 = from side current, 1 = to side current
+    rating_kv_mva: np.ndarray  # (n, k) multiplier turning |S|/(vm*base_kv) into loading [% ...]
+
+
+@dataclass
+class BatchPowerFlow:
+    """A grid prepared for batched AC load flows (see the module docstring).
+
+    Build it with :meth:`from_net`; then call :meth:`solve` with per-step injections.
+
+    Attributes
+    ----------
+    net
+        A private copy of the net (results of the preparatory load flow included).
+    tolerance_mva
+        Convergence tolerance on the largest power mismatch [MVA].
+    """
+
+    net: pandapowerNet
+    ybus: sp.csr_matrix
+    yf: sp.csr_matrix
+    yt: sp.csr_matrix
+    ref: np.ndarray
+    pv: np.ndarray
+    pq: np.ndarray
+    v_start: np.ndarray
+    s_gen: np.ndarray
+    s_load: np.ndarray
+    zip_p: tuple[np.ndarray, np.ndarray] | None
+    zip_q: tuple[np.ndarray, np.ndarray] | None
+    base_mva: float
+    base_kv: np.ndarray
+    branch_from: np.ndarray
+    branch_to: np.ndarray
+    bus_lookup: np.ndarray  # pandapower bus id -> internal bus (or -1)
+    bus_ids: pd.Index
+    elements: dict[str, _Element]
+    branches: dict[str, _Branches]
+    tolerance_mva: float = 1e-8
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_chord_iterations: int = DEFAULT_MAX_CHORD_ITERATIONS
+    max_newton_iterations: int = DEFAULT_MAX_NEWTON_ITERATIONS
+    _pvpq: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    # ---------------------------------------------------------------------------- build
+
+    @classmethod
+    def from_net(
+        cls,
+        net: pandapowerNet,
+        *,
+        tolerance_mva: float = 1e-8,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chord_iterations: int = DEFAULT_MAX_CHORD_ITERATIONS,
+        max_newton_iterations: int = DEFAULT_MAX_NEWTON_ITERATIONS,
+    ) -> BatchPowerFlow:
+        """Prepare a net: one ``pandapower.runpp`` builds the admittance matrix and injections.
+
+        Parameters
+        ----------
+        net
+            The pandapower net; not modified (a deep copy is used).
+        tolerance_mva
+            Largest admissible power mismatch [MVA] (pandapower's default is 1e-8).
+        chunk_size
+            Steps that share one Jacobian factorisation [-].
+        max_chord_iterations
+            Chord iterations before a step gets a full Newton-Raphson [-].
+        max_newton_iterations
+            Full Newton-Raphson iterations of one step [-].
+
+        Raises
+        ------
+        GridError
+            No external grid, islanded loads, or the preparatory load flow does not converge.
+        DataError
+            A parameter is out of range.
+        """
+        if not tolerance_mva > 0 or chunk_size < 1 or max_chord_iterations < 1 or max_newton_iterations < 1:
+            raise DataError(
+                "BatchPowerFlow: tolerance_mva must be > 0 and chunk_size, max_chord_iterations, "
+                "max_newton_iterations >= 1"
+            )
+        work = copy.deepcopy(net)
+        _normalise_legacy_tables(work)
+        check_grid(work)
+        if len(work.controller) and work.controller["in_service"].astype(bool).any():
+            log.info(
+                "net has %d controller(s); the batched load flow applies the given injections only "
+                "(controllers such as tap changers are not run)",
+                int(work.controller["in_service"].astype(bool).sum()),
+            )
+        try:
+            with _quiet_pandapower():
+                pp.runpp(work, algorithm="nr", init="auto", numba=False, tolerance_mva=tolerance_mva)
+        except pp.LoadflowNotConverged as exc:
+            raise GridError(
+                "the grid's own base case does not converge in pandapower: check its loads, "
+                "transformer taps and external grids before running a time series"
+            ) from exc
+        opts = work._options
+        if opts.get("distributed_slack") or opts.get("tdpf"):
+            raise GridError("batched load flow does not support distributed slack or temperature-dependent lines")
+        ppc = work._ppc
+        internal = ppc["internal"]
+        for key in ("svc", "tcsc", "ssc", "vsc"):
+            arr = ppc.get(key)
+            if arr is not None and len(arr):
+                raise GridError(
+                    f"net has {key} (FACTS) elements: the batched load flow does not support them; "
+                    "use pandapower's run_timeseries for this grid"
+                )
+        if "bus_dc" in work and len(work.bus_dc):
+            raise GridError("net has DC buses: the batched load flow supports AC grids only; use pandapower's runpp")
+        from pandapower.pypower.idx_brch import F_BUS, T_BUS
+        from pandapower.pypower.idx_bus import BASE_KV, CID_P, CID_Q, CZD_P, CZD_Q, PD, QD
+        from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, PG, QG
+
+        bus = internal["bus"]
+        n = bus.shape[0]
+        base_mva = float(internal["baseMVA"])
+        gen = internal["gen"]
+        on = gen[:, GEN_STATUS].real > 0
+        s_gen = np.zeros(n, dtype=complex)
+        np.add.at(
+            s_gen,
+            gen[on, GEN_BUS].real.astype(np.int64),
+            (gen[on, PG].real + 1j * gen[on, QG].real) / base_mva,
+        )
+        s_load = (bus[:, PD].real + 1j * bus[:, QD].real) / base_mva
+        zip_p = zip_q = None
+        if opts.get("voltage_depend_loads"):
+            ci_p, cz_p = bus[:, CID_P].real, bus[:, CZD_P].real
+            ci_q, cz_q = bus[:, CID_Q].real, bus[:, CZD_Q].real
+            if np.any(ci_p) or np.any(cz_p):
+                zip_p = (ci_p.copy(), cz_p.copy())
+            if np.any(ci_q) or np.any(cz_q):
+                zip_q = (ci_q.copy(), cz_q.copy())
+
+        lookup_all = np.asarray(work._pd2ppc_lookups["bus"], dtype=np.int64)
+        bus_ids = work.bus.index
+        bus_lookup = np.full(int(bus_ids.max()) + 1 if len(bus_ids) else 0, -1, dtype=np.int64)
+        mapped = lookup_all[bus_ids.to_numpy()]
+        ok = (mapped >= 0) & (mapped < n)
+        bus_lookup[bus_ids.to_numpy()[ok]] = mapped[ok]
+
+        is_el = work._is_elements
+        elements: dict[str, _Element] = {}
+        for table, sign in (("load", 1.0), ("sgen", -1.0), ("storage", 1.0)):
+            tab = work[table]
+            if not len(tab):
+                elements[table] = _Element(tab.index, np.empty(0, dtype=np.int64), sign)
+                continue
+            active = np.asarray(is_el.get(table, tab["in_service"].to_numpy()), dtype=bool)
+            ib = np.full(len(tab), -1, dtype=np.int64)
+            ib[active] = bus_lookup[tab["bus"].to_numpy(dtype=np.int64)[active]]
+            elements[table] = _Element(tab.index, ib, sign)
+
+        branch_is = np.asarray(internal["branch_is"], dtype=bool)
+        ppc_to_int = np.full(len(branch_is), -1, dtype=np.int64)
+        ppc_to_int[branch_is] = np.arange(int(branch_is.sum()))
+        br = internal["branch"]
+        branch_from = br[:, F_BUS].real.astype(np.int64)
+        branch_to = br[:, T_BUS].real.astype(np.int64)
+        base_kv = bus[:, BASE_KV].real.astype(float)
+        ranges = work._pd2ppc_lookups["branch"]
+        sqrt3 = math.sqrt(3.0)
+        branches: dict[str, _Branches] = {}
+        if "line" in ranges:
+            f, t = ranges["line"]
+            line = work.line
+            i_max = (line["max_i_ka"] * line["df"] * line["parallel"]).to_numpy(dtype=float)
+            with np.errstate(divide="ignore"):
+                mult = np.where(i_max > 0, 100.0 / (sqrt3 * i_max), np.inf)
+            rows = ppc_to_int[f:t]
+            branches["line"] = _Branches(
+                "line", line.index, np.column_stack([rows, rows]), np.array([0, 1]), np.column_stack([mult, mult])
+            )
+        if "trafo" in ranges:
+            f, t = ranges["trafo"]
+            tr = work.trafo
+            if opts.get("trafo_loading", "current") != "current":
+                raise GridError("batched load flow supports trafo_loading='current' only")
+            denom = (tr["sn_mva"] * tr["parallel"] * tr["df"]).to_numpy(dtype=float)
+            mult = np.column_stack([tr["vn_hv_kv"].to_numpy(float), tr["vn_lv_kv"].to_numpy(float)]) * (
+                100.0 / denom
+            )[:, None]
+            rows = ppc_to_int[f:t]
+            branches["trafo"] = _Branches("trafo", tr.index, np.column_stack([rows, rows]), np.array([0, 1]), mult)
+        if "trafo3w" in ranges:
+            f, t = ranges["trafo3w"]
+            t3 = work.trafo3w
+            k = len(t3)
+            rows = ppc_to_int[f:t]
+            internal_rows = np.column_stack([rows[:k], rows[k : 2 * k], rows[2 * k : 3 * k]])
+            mult = np.column_stack(
+                [
+                    t3["vn_hv_kv"].to_numpy(float) / t3["sn_hv_mva"].to_numpy(float),
+                    t3["vn_mv_kv"].to_numpy(float) / t3["sn_mv_mva"].to_numpy(float),
+                    t3["vn_lv_kv"].to_numpy(float) / t3["sn_lv_mva"].to_numpy(float),
+                ]
+            ) * 100.0
+            branches["trafo3w"] = _Branches("trafo3w", t3.index, internal_rows, np.array([0, 1, 1]), mult)
+
+        ref = np.asarray(internal["ref"], dtype=np.int64)
+        pv = np.asarray(internal["pv"], dtype=np.int64)
+        pq = np.asarray(internal["pq"], dtype=np.int64)
+        model = cls(
+            net=work,
+            ybus=sp.csr_matrix(internal["Ybus"]),
+            yf=sp.csr_matrix(internal["Yf"]),
+            yt=sp.csr_matrix(internal["Yt"]),
+            ref=ref,
+            pv=pv,
+            pq=pq,
+            v_start=np.asarray(internal["V"], dtype=complex).copy(),
+            s_gen=s_gen,
+            s_load=s_load,
+            zip_p=zip_p,
+            zip_q=zip_q,
+            base_mva=base_mva,
+            base_kv=base_kv,
+            branch_from=branch_from,
+            branch_to=branch_to,
+            bus_lookup=bus_lookup,
+            bus_ids=bus_ids,
+            elements=elements,
+            branches=branches,
+            tolerance_mva=float(tolerance_mva),
+            chunk_size=int(chunk_size),
+            max_chord_iterations=int(max_chord_iterations),
+            max_newton_iterations=int(max_newton_iterations),
+        )
+        model._pvpq = np.r_[pv, pq]
+        log.debug(
+            "batched load flow prepared: %d internal buses (%d PQ, %d PV, %d slack), %d branches",
+            n,
+            len(pq),
+            len(pv),
+            len(ref),
+            len(branch_from),
+        )
+        return model
+
+    # ---------------------------------------------------------------------------- inputs
+
+    @property
+    def n_internal(self) -> int:
+        """Number of internal (energised, merged) buses [-]."""
+        return int(self.ybus.shape[0])
+
+    def internal_bus(self, bus_ids: np.ndarray | pd.Index) -> np.ndarray:
+        """Internal bus of each pandapower bus id (GridError for unknown or de-energised buses)."""
+        ids = np.asarray(bus_ids, dtype=np.int64)
+        bad = (ids < 0) | (ids >= len(self.bus_lookup))
+        out = np.full(len(ids), -1, dtype=np.int64)
+        out[~bad] = self.bus_lookup[ids[~bad]]
+        missing = ids[out < 0]
+        if len(missing):
+            labels = ", ".join(_bus_label(self.net, int(b)) if b in self.net.bus.index else str(b) for b in missing[:5])
+            raise GridError(
+                f"bus(es) {labels} are not in the grid or not supplied (out of service or islanded): "
+                "connect the load to a supplied bus"
+            )
+        return out
+
+    def _element_delta(
+        self, table: str, profile: pd.DataFrame | np.ndarray | None, column: str, n_steps: int
+    ) -> np.ndarray | None:
+        """Change of internal-bus load [pu] (n_internal x steps) when ``table.column`` follows ``profile``."""
+        if profile is None:
+            return None
+        el = self.elements[table]
+        tab = self.net[table]
+        if isinstance(profile, pd.DataFrame):
+            unknown = profile.columns.difference(el.index)
+            if len(unknown):
+                raise DataError(
+                    f"{table}.{column} profile names {table} id(s) {list(unknown[:5])} that are not in the grid"
+                )
+            pos = el.index.get_indexer(profile.columns)
+            values = profile.to_numpy(dtype=float)
+        else:
+            values = np.asarray(profile, dtype=float)
+            if values.ndim != 2 or values.shape[1] != len(el.index):
+                raise DataError(
+                    f"{table}.{column} profile must have one column per {table} ({len(el.index)}), got shape "
+                    f"{values.shape}"
+                )
+            pos = np.arange(len(el.index))
+        if values.shape[0] != n_steps:
+            raise DataError(f"{table}.{column} profile has {values.shape[0]} steps, expected {n_steps}")
+        if not np.isfinite(values).all():
+            raise DataError(f"{table}.{column} profile holds NaN or infinite values; fill them")
+        scaling = tab["scaling"].to_numpy(dtype=float)[pos] if "scaling" in tab.columns else np.ones(len(pos))
+        base = tab[column].to_numpy(dtype=float)[pos]
+        ib = el.internal_bus[pos]
+        act = ib >= 0
+        delta = (values[:, act] - base[act]) * (scaling[act] * el.sign / self.base_mva)
+        incidence = sp.csr_matrix(
+            (np.ones(int(act.sum())), (ib[act], np.arange(int(act.sum())))), shape=(self.n_internal, int(act.sum()))
+        )
+        return np.asarray(incidence @ delta.T)
+
+    def _bus_delta(self, frame: pd.DataFrame | None, what: str, n_steps: int) -> np.ndarray | None:
+        if frame is None:
+            return None
+        if frame.shape[0] != n_steps:
+            raise DataError(f"{what} has {frame.shape[0]} steps, expected {n_steps}")
+        values = frame.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            raise DataError(f"{what} holds NaN or infinite values; fill them")
+        ib = self.internal_bus(frame.columns.to_numpy())
+        incidence = sp.csr_matrix(
+            (np.ones(len(ib)), (ib, np.arange(len(ib)))), shape=(self.n_internal, len(ib))
+        )
+        return np.asarray(incidence @ values.T) / self.base_mva
+
+    def load_injections(
+        self,
+        n_steps: int,
+        *,
+        load_p_mw: pd.DataFrame | np.ndarray | None = None,
+        load_q_mvar: pd.DataFrame | np.ndarray | None = None,
+        sgen_p_mw: pd.DataFrame | np.ndarray | None = None,
+        sgen_q_mvar: pd.DataFrame | np.ndarray | None = None,
+        bus_p_mw: pd.DataFrame | None = None,
+        bus_q_mvar: pd.DataFrame | None = None,
+    ) -> np.ndarray:
+        """Complex internal bus load per step [pu] (n_internal x n_steps), generation counted negative.
+
+        Element profiles replace the element's ``p_mw``/``q_mvar`` (before its ``scaling``),
+        as pandapower's ``ConstControl`` does; ``bus_p_mw``/``bus_q_mvar`` add extra
+        constant-power load per pandapower bus (negative values inject). Profiles are
+        DataFrames (steps x element ids; missing elements keep their value) or arrays with
+        one column per element of the table.
+        """
+        if n_steps < 1:
+            raise DataError("n_steps must be at least 1")
+        s = np.repeat(self.s_load[:, None], n_steps, axis=1)
+        for table, col, prof, imag in (
+            ("load", "p_mw", load_p_mw, False),
+            ("load", "q_mvar", load_q_mvar, True),
+            ("sgen", "p_mw", sgen_p_mw, False),
+            ("sgen", "q_mvar", sgen_q_mvar, True),
+        ):
+            d = self._element_delta(table, prof, col, n_steps)
+            if d is not None:
+                s += 1j * d if imag else d
+        for frame, what, imag in ((bus_p_mw, "bus_p_mw", False), (bus_q_mvar, "bus_q_mvar", True)):
+            d = self._bus_delta(frame, what, n_steps)
+            if d is not None:
+                s += 1j * d if imag else d
+        return s
+
+    # ---------------------------------------------------------------------------- solve
+
+    def _sload(self, s_load: np.ndarray, vm: np.ndarray) -> np.ndarray:
+        if self.zip_p is None and self.zip_q is None:
+            return s_load
+        p, q = s_load.real, s_load.imag
+        if self.zip_p is not None:
+            ci, cz = (c[:, None] if vm.ndim == 2 else c for c in self.zip_p)
+            p = p * (1.0 - ci - cz + ci * vm + cz * vm**2)
+        if self.zip_q is not None:
+            ci, cz = (c[:, None] if vm.ndim == 2 else c for c in self.zip_q)
+            q = q * (1.0 - ci - cz + ci * vm + cz * vm**2)
+        return p + 1j * q
+
+    def _dsload_dvm(self, s_load: np.ndarray, vm: np.ndarray) -> np.ndarray | None:
+        if self.zip_p is None and self.zip_q is None:
+            return None
+        dp = np.zeros_like(vm)
+        dq = np.zeros_like(vm)
+        if self.zip_p is not None:
+            ci, cz = self.zip_p
+            dp = s_load.real * (ci + 2.0 * cz * vm)
+        if self.zip_q is not None:
+            ci, cz = self.zip_q
+            dq = s_load.imag * (ci + 2.0 * cz * vm)
+        return dp + 1j * dq
+
+    def _mismatch(self, v: np.ndarray, s_load: np.ndarray) -> np.ndarray:
+        """Stacked real mismatch [P(pvpq); Q(pq)] (unknowns x steps) [pu]."""
+        vm = np.abs(v)
+        s_bus = self.s_gen[:, None] - self._sload(s_load, vm) if v.ndim == 2 else self.s_gen - self._sload(s_load, vm)
+        mis = v * np.conj(self.ybus @ v) - s_bus
+        return np.concatenate((mis[self._pvpq].real, mis[self.pq].imag), axis=0)
+
+    def _newton_one(self, v: np.ndarray, s_load: np.ndarray) -> tuple[np.ndarray, bool, int]:
+        """Full Newton-Raphson of a single step from ``v``; returns (v, converged, iterations)."""
+        tol = self.tolerance_mva / self.base_mva
+        npvpq = len(self._pvpq)
+        v = v.copy()
+        for it in range(self.max_newton_iterations + 1):
+            f = self._mismatch(v, s_load)
+            if not np.all(np.isfinite(f)):
+                return v, False, it
+            if np.max(np.abs(f), initial=0.0) < tol:
+                return v, True, it
+            if it == self.max_newton_iterations:
+                break
+            vm = np.abs(v)
+            jac = _jacobian(self.ybus, v, self._pvpq, self.pq, self._dsload_dvm(s_load, vm))
+            try:
+                dx = -splu(jac, permc_spec="MMD_AT_PLUS_A").solve(f)
+            except RuntimeError:
+                return v, False, it
+            va = np.angle(v)
+            va[self._pvpq] += dx[:npvpq]
+            vm[self.pq] += dx[npvpq:]
+            v = vm * np.exp(1j * va)
+        return v, False, self.max_newton_iterations
+
+    def _chord(self, lu: _LevelLU, v: np.ndarray, s_load: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Chord iterations of a block of steps; returns (v, converged, iterations)."""
+        tol = self.tolerance_mva / self.base_mva
+        npvpq = len(self._pvpq)
+        n_steps = v.shape[1]
+        converged = np.zeros(n_steps, dtype=bool)
+        iterations = np.zeros(n_steps, dtype=np.int64)
+        active = np.arange(n_steps)
+        prev = np.full(n_steps, np.inf)
+        pv = self.pv
+        vm_pv = np.abs(v[pv]) if len(pv) else None
+        for it in range(self.max_chord_iterations + 1):
+            va_ = v[:, active]
+            f = self._mismatch(va_, s_load[:, active])
+            err = np.max(np.abs(f), axis=0) if f.shape[0] else np.zeros(len(active))
+            finite = np.isfinite(err)
+            done = finite & (err < tol)
+            converged[active[done]] = True
+            iterations[active[done]] = it
+            stall = ~finite | (err > _STALL_RATIO * prev[active])
+            keep = ~done & ~stall
+            if it == self.max_chord_iterations:
+                keep[:] = False
+            iterations[active[~done]] = it
+            if not keep.any():
+                break
+            f = f[:, keep]
+            active = active[keep]
+            prev[active] = err[keep]
+            vv = v[:, active]
+            dx = lu.solve(f)
+            # update in polar form without trigonometry: V <- V * (1 - dVm/Vm - j dVa) is
+            # first-order exact; PV magnitudes are reset below so that only the converged
+            # mismatch (evaluated exactly) defines the solution.
+            vm = np.abs(vv[self.pq])
+            factor = np.ones(vv.shape, dtype=complex)
+            factor[self._pvpq] -= 1j * dx[:npvpq]
+            factor[self.pq] -= dx[npvpq:] / vm
+            vv = vv * factor
+            if vm_pv is not None:
+                vv[pv] *= vm_pv[:, active] / np.abs(vv[pv])
+            v[:, active] = vv
+        return v, converged, iterations
+
+    def solve(self, s_load: np.ndarray) -> BatchResult:
+        """Solve every step of a load matrix from :meth:`load_injections`.
+
+        Parameters
+        ----------
+        s_load
+            Complex internal bus load per step [pu] (n_internal x n_steps).
+
+        Returns
+        -------
+        BatchResult
+            Voltages, loadings, convergence per step.
+        """
+        t0 = time.perf_counter()
+        n = self.n_internal
+        if s_load.ndim != 2 or s_load.shape[0] != n:
+            raise DataError(f"s_load must have shape ({n}, n_steps), got {s_load.shape}")
+        n_steps = s_load.shape[1]
+        v_all = np.empty((n, n_steps), dtype=complex)
+        converged = np.zeros(n_steps, dtype=bool)
+        iterations = np.zeros(n_steps, dtype=np.int64)
+        order = np.argsort(s_load.real.sum(axis=0), kind="stable")
+        n_chunks = max(1, math.ceil(n_steps / self.chunk_size))
+        newton_fallback = 0
+        for chunk in np.array_split(order, n_chunks):
+            if not len(chunk):
+                continue
+            s_chunk = s_load[:, chunk]
+            mid = int(chunk[len(chunk) // 2])
+            v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
+            v0 = v_mid if ok_mid else self.v_start
+            v = np.repeat(v0[:, None], len(chunk), axis=1)
+            try:
+                jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
+                lu = _LevelLU(jac)
+                v, ok, its = self._chord(lu, v, s_chunk)
+            except (RuntimeError, np.linalg.LinAlgError):
+                ok = np.zeros(len(chunk), dtype=bool)
+                its = np.zeros(len(chunk), dtype=np.int64)
+            for j in np.flatnonzero(~ok):
+                newton_fallback += 1
+                start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
+                vj, okj, itj = self._newton_one(start, s_chunk[:, j])
+                if not okj and start is not v0:
+                    vj, okj, itj2 = self._newton_one(v0, s_chunk[:, j])
+                    itj += itj2
+                v[:, j] = vj
+                ok[j] = okj
+                its[j] += itj
+            v_all[:, chunk] = v
+            converged[chunk] = ok
+            iterations[chunk] = its
+        result = self._results(v_all, converged, iterations, s_load)
+        result.solve_s = time.perf_counter() - t0
+        if newton_fallback:
+            log.debug("batched load flow: %d step(s) needed a full Newton-Raphson", newton_fallback)
+        if not converged.all():
+            log.warning(
+                "batched load flow: %d of %d step(s) did not converge (first: step %d); their results are NaN",
+                int((~converged).sum()),
+                n_steps,
+                int(np.flatnonzero(~converged)[0]),
+            )
+        return result
+
+    # ---------------------------------------------------------------------------- results
+
+    def _results(
+        self, v: np.ndarray, converged: np.ndarray, iterations: np.ndarray, s_load: np.ndarray
+    ) -> BatchResult:
+        v = v.copy()
+        v[:, ~converged] = np.nan
+        bus_pos = self.bus_lookup[self.bus_ids.to_numpy()]
+        has = bus_pos >= 0
+        vm = np.full((v.shape[1], len(self.bus_ids)), np.nan)
+        va = np.full_like(vm, np.nan)
+        vm[:, has] = np.abs(v[bus_pos[has]]).T
+        va[:, has] = np.degrees(np.angle(v[bus_pos[has]])).T
+        # branch flows of every internal branch
+        i_f = self.yf @ v
+        i_t = self.yt @ v
+        s_f = v[self.branch_from] * np.conj(i_f) * self.base_mva
+        s_t = v[self.branch_to] * np.conj(i_t) * self.base_mva
+        with np.errstate(invalid="ignore", divide="ignore"):
+            i_from = np.abs(s_f) / (np.abs(v[self.branch_from]) * self.base_kv[self.branch_from][:, None])
+            i_to = np.abs(s_t) / (np.abs(v[self.branch_to]) * self.base_kv[self.branch_to][:, None])
+        i_ft = (i_from, i_to)
+        loadings: dict[str, np.ndarray] = {}
+        for name in ("line", "trafo", "trafo3w"):
+            b = self.branches.get(name)
+            if b is None:
+                loadings[name] = np.zeros((v.shape[1], 0))
+                continue
+            out = np.zeros((v.shape[1], len(b.index)))
+            for k in range(b.internal.shape[1]):
+                rows = b.internal[:, k]
+                ok = rows >= 0
+                side = i_ft[int(b.side[k])]
+                with np.errstate(invalid="ignore"):
+                    lk = side[rows[ok]].T * b.rating_kv_mva[ok, k]
+                out[:, ok] = np.fmax(out[:, ok], lk) if k else lk
+            out[~converged] = np.nan
+            loadings[name] = out
+        # power drawn from the slack buses: their injection plus their own load
+        v_ref = v[self.ref]
+        s_ref = v_ref * np.conj(self.ybus[self.ref] @ v) + self._sload(s_load[self.ref], np.abs(v_ref))
+        p_slack = s_ref.real.sum(axis=0)
+        losses = (s_f.real + s_t.real).sum(axis=0)
+        return BatchResult(
+            vm_pu=vm,
+            va_degree=va,
+            line_loading_percent=loadings["line"],
+            trafo_loading_percent=loadings["trafo"],
+            trafo3w_loading_percent=loadings["trafo3w"],
+            converged=converged,
+            iterations=iterations,
+            buses=self.bus_ids,
+            lines=self.branches["line"].index if "line" in self.branches else pd.Index([]),
+            trafos=self.branches["trafo"].index if "trafo" in self.branches else pd.Index([]),
+            trafos3w=self.branches["trafo3w"].index if "trafo3w" in self.branches else pd.Index([]),
+            p_slack_mw=p_slack * self.base_mva,
+            losses_mw=losses,
+        )
+
+    def run(self, n_steps: int, **profiles: Any) -> BatchResult:
+        """:meth:`load_injections` then :meth:`solve` (keyword arguments as in :meth:`load_injections`)."""
+        return self.solve(self.load_injections(n_steps, **profiles))
