@@ -181,6 +181,8 @@ class BatchResult:
         Active losses of all branches per step [MW].
     solve_s
         Wall time of the solve [s].
+    v_internal
+        Complex voltages of the internal buses (n_internal x steps) [pu], when asked for.
     """
 
     vm_pu: np.ndarray
@@ -197,6 +199,7 @@ class BatchResult:
     p_slack_mw: np.ndarray
     losses_mw: np.ndarray
     solve_s: float = 0.0
+    v_internal: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -685,13 +688,15 @@ class BatchPowerFlow:
             v[:, active] = vv
         return v, converged, iterations
 
-    def solve(self, s_load: np.ndarray) -> BatchResult:
+    def solve(self, s_load: np.ndarray, *, keep_voltages: bool = False) -> BatchResult:
         """Solve every step of a load matrix from :meth:`load_injections`.
 
         Parameters
         ----------
         s_load
             Complex internal bus load per step [pu] (n_internal x n_steps).
+        keep_voltages
+            Also return the complex internal voltages (``BatchResult.v_internal``).
 
         Returns
         -------
@@ -738,6 +743,8 @@ class BatchPowerFlow:
             converged[chunk] = ok
             iterations[chunk] = its
         result = self._results(v_all, converged, iterations, s_load)
+        if keep_voltages:
+            result.v_internal = np.where(converged[None, :], v_all, np.nan)
         result.solve_s = time.perf_counter() - t0
         if newton_fallback:
             log.debug("batched load flow: %d step(s) needed a full Newton-Raphson", newton_fallback)

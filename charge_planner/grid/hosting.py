@@ -1,0 +1,450 @@
+"""Hosting capacity: the largest extra EV load a bus takes before a limit breaks.
+
+For every bus b and every examined hour h, the hosting capacity is the largest extra
+load P (kW, at the given power factor) such that the AC load flow with P added at b
+converges and no bus voltage leaves [vm_min, vm_max] and no line or transformer exceeds
+``max_loading_percent`` — counting only limits that hold without the extra load (a limit
+already broken at that hour is reported by the time series, not blamed on every bus).
+A bus's hosting capacity is the smallest over the examined hours.
+
+:func:`hosting_capacity` (fast):
+
+1. one batched load flow of the examined hours; the Jacobian at each hour gives, for all
+   buses at once (one factorisation, one solve with a right-hand side per bus), the
+   sensitivity of every voltage magnitude and every branch current to load at each bus;
+   the first limit reached by the linearised model is the first estimate;
+2. a bracket [feasible, infeasible] per (bus, hour) is refined by a safeguarded
+   regula falsi on the normalised smallest margin; every round is ONE batched load flow
+   of all unresolved (bus, hour) pairs. It stops when the bracket is narrower than
+   ``rel_tol`` (relative) or ``abs_tol_kw``; the feasible end, verified by a load flow,
+   is reported.
+
+:func:`hosting_capacity_bisection` is the brute-force reference: bisection with one
+full ``pandapower.runpp`` per trial, used by the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+from pandapower.auxiliary import pandapowerNet
+
+from charge_planner.errors import DataError
+from charge_planner.grid.build import _normalise_legacy_tables, _quiet_pandapower
+from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult, _jacobian, _LevelLU
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HostingResult", "hosting_capacity", "hosting_capacity_bisection"]
+
+#: Normalisation of margins for the root search: 0.01 pu of voltage ~ 10 % of loading.
+_V_SCALE = 0.01
+_L_SCALE = 10.0
+
+
+@dataclass
+class HostingResult:
+    """Hosting capacity per bus.
+
+    Attributes
+    ----------
+    table
+        Per bus id: ``hosting_capacity_kw`` [kW] (feasible, verified by load flow),
+        ``upper_kw`` [kW] (smallest infeasible load found, NaN at the search cap),
+        ``estimate_kw`` [kW] (linear sensitivity estimate), ``limit`` (what breaks first:
+        ``undervoltage``, ``overvoltage``, ``line``, ``trafo``, ``trafo3w``,
+        ``not_converged`` or ``search_cap``), ``limit_id`` (the element), ``hour`` (the
+        examined hour that binds, a position in the hours given).
+    rounds
+        Batched load-flow rounds of the refinement [-].
+    load_flows
+        (bus, hour) load flows solved, estimate and refinement together [-].
+    seconds
+        Wall time [s].
+    """
+
+    table: pd.DataFrame
+    rounds: int
+    load_flows: int
+    seconds: float
+
+
+@dataclass
+class _Limits:
+    vm_min: float
+    vm_max: float
+    loading: float
+
+
+def _margins(res: BatchResult, lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised margins (scenarios x constraints) and their kind codes (constraints)."""
+    vm = res.vm_pu
+    parts = [(vm - lim.vm_min) / _V_SCALE, (lim.vm_max - vm) / _V_SCALE]
+    kinds = [np.zeros(vm.shape[1], dtype=np.int64), np.ones(vm.shape[1], dtype=np.int64)]
+    for code, loading in ((2, res.line_loading_percent), (3, res.trafo_loading_percent),
+                          (4, res.trafo3w_loading_percent)):
+        parts.append((lim.loading - loading) / _L_SCALE)
+        kinds.append(np.full(loading.shape[1], code, dtype=np.int64))
+    return np.concatenate(parts, axis=1), np.concatenate(kinds)
+
+
+_KIND_NAMES = np.array(["undervoltage", "overvoltage", "line", "trafo", "trafo3w"])
+
+
+def _constraint_ids(res: BatchResult) -> np.ndarray:
+    return np.concatenate(
+        [res.buses.to_numpy(), res.buses.to_numpy(), res.lines.to_numpy(), res.trafos.to_numpy(),
+         res.trafos3w.to_numpy()]
+    ).astype(object)
+
+
+def hosting_capacity(
+    model: BatchPowerFlow,
+    s_load: np.ndarray,
+    *,
+    buses: pd.Index | np.ndarray | None = None,
+    power_factor: float = 1.0,
+    vm_min_pu: float = 0.95,
+    vm_max_pu: float = 1.05,
+    max_loading_percent: float = 100.0,
+    max_kw: float = 50_000.0,
+    rel_tol: float = 0.005,
+    abs_tol_kw: float = 1.0,
+    max_rounds: int = 30,
+) -> HostingResult:
+    """Hosting capacity of many buses at a few hours (sensitivities refined by batched load flows).
+
+    Parameters
+    ----------
+    model
+        The prepared batched load flow of the grid.
+    s_load
+        Internal bus load of the examined hours [pu] (n_internal x hours), e.g. columns of
+        :meth:`BatchPowerFlow.load_injections` at the worst hours of a time series.
+    buses
+        pandapower bus ids to examine (default: every supplied bus that is not a slack bus).
+    power_factor
+        Power factor of the extra load (lagging) [-].
+    vm_min_pu, vm_max_pu
+        Voltage band [pu].
+    max_loading_percent
+        Highest admissible loading [%].
+    max_kw
+        Search cap [kW]; a bus that takes more reports ``max_kw`` with limit ``search_cap``.
+    rel_tol
+        Relative width of the final bracket [-].
+    abs_tol_kw
+        Absolute width of the final bracket [kW].
+    max_rounds
+        Largest number of refinement rounds [-].
+
+    Returns
+    -------
+    HostingResult
+        Table per bus and counts.
+
+    Raises
+    ------
+    DataError
+        Bad parameters or shapes.
+    GridError
+        Unknown or unsupplied buses.
+    """
+    t0 = time.perf_counter()
+    if not (0.0 < power_factor <= 1.0 and vm_min_pu < vm_max_pu and max_kw > 0 and 0 < rel_tol < 1):
+        raise DataError(
+            "hosting_capacity: power_factor must lie in (0, 1], vm_min_pu < vm_max_pu, max_kw > 0, 0 < rel_tol < 1"
+        )
+    s_load = np.asarray(s_load, dtype=complex)
+    if s_load.ndim == 1:
+        s_load = s_load[:, None]
+    if s_load.shape[0] != model.n_internal:
+        raise DataError(f"s_load must have {model.n_internal} rows (internal buses), got {s_load.shape[0]}")
+    lim = _Limits(vm_min_pu, vm_max_pu, max_loading_percent)
+    n_hours = s_load.shape[1]
+    if buses is None:
+        ids = model.bus_ids.to_numpy()
+        ib_all = model.bus_lookup[ids]
+        keep = (ib_all >= 0) & ~np.isin(ib_all, model.ref)
+        bus_ids = pd.Index(ids[keep])
+        # buses merged by closed switches share an internal bus: examine each internal bus once
+        ib = ib_all[keep]
+    else:
+        bus_ids = pd.Index(buses)
+        ib = model.internal_bus(bus_ids.to_numpy())
+    uniq, inverse = np.unique(ib, return_inverse=True)
+    n_b = len(uniq)
+    tanphi = math.tan(math.acos(power_factor))
+    unit = (1.0 + 1j * tanphi) / 1000.0 / model.base_mva  # 1 kW of extra load [pu]
+
+    # 1. base case of each hour and linear estimates
+    base = model.solve(s_load, keep_voltages=True)
+    base_margin, kinds = _margins(base, lim)
+    valid = np.isfinite(base_margin) & (base_margin >= 0.0)  # hours x constraints that hold without extra load
+    cid = _constraint_ids(base)
+    estimate = np.full((n_b, n_hours), max_kw)
+    est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
+    pvpq, pq = model._pvpq, model.pq
+    npvpq = len(pvpq)
+    bus_pos = model.bus_lookup[model.bus_ids.to_numpy()]
+    has = bus_pos >= 0
+    for h in range(n_hours):
+        if not base.converged[h]:
+            estimate[:, h] = 0.0
+            continue
+        assert base.v_internal is not None
+        v = base.v_internal[:, h]
+        jac = _jacobian(model.ybus, v, pvpq, pq, model._dsload_dvm(s_load[:, h], np.abs(v)))
+        lu = _LevelLU(jac)
+        # right-hand sides: 1 kW of extra load at each examined internal bus lowers Sbus
+        # by `unit`, so the mismatch F = S(V) - Sbus rises by `unit`; dx = -J^-1 dF
+        pos_p = np.full(model.n_internal, -1, dtype=np.int64)
+        pos_p[pvpq] = np.arange(npvpq)
+        pos_q = np.full(model.n_internal, -1, dtype=np.int64)
+        pos_q[pq] = npvpq + np.arange(len(pq))
+        rhs = np.zeros((npvpq + len(pq), n_b))
+        cols = np.arange(n_b)
+        okp = pos_p[uniq] >= 0
+        rhs[pos_p[uniq[okp]], cols[okp]] = unit.real
+        okq = pos_q[uniq] >= 0
+        rhs[pos_q[uniq[okq]], cols[okq]] = unit.imag
+        dx = -lu.solve(rhs)
+        dva = np.zeros((model.n_internal, n_b))
+        dvm = np.zeros((model.n_internal, n_b))
+        dva[pvpq] = dx[:npvpq]
+        dvm[pq] = dx[npvpq:]
+        dv = v[:, None] * (dvm / np.abs(v)[:, None] + 1j * dva)
+        sens_vm = np.zeros((n_b, len(model.bus_ids)))
+        sens_vm[:, has] = dvm[bus_pos[has]].T  # d vm / d kW
+        # margins (vm - vmin)/s and (vmax - vm)/s change by +-dvm/s per kW
+        sens_parts = [sens_vm / _V_SCALE, -sens_vm / _V_SCALE]
+        i_side = (model.yf @ v, model.yt @ v)
+        di_side = (model.yf @ dv, model.yt @ dv)
+        bus_side = (model.branch_from, model.branch_to)
+        for name in ("line", "trafo", "trafo3w"):
+            b = model.branches.get(name)
+            if b is None:
+                sens_parts.append(np.zeros((n_b, 0)))
+                continue
+            # loading = |I| x scale at the side that carries the largest loading now
+            n_br, n_sides = b.internal.shape
+            value = np.full((n_br, n_sides), -np.inf)
+            deriv = np.zeros((n_sides, n_b, n_br))
+            for k in range(n_sides):
+                rows = b.internal[:, k]
+                ok = rows >= 0
+                r = rows[ok]
+                side = int(b.side[k])
+                cur = i_side[side][r]
+                mag = np.abs(cur)
+                scale_k = model.base_mva / model.base_kv[bus_side[side][r]] * b.rating_kv_mva[ok, k]
+                value[ok, k] = mag * scale_k
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dmag = (np.conj(cur)[:, None] * di_side[side][r]).real / mag[:, None]
+                deriv[k][:, ok] = np.nan_to_num(dmag * scale_k[:, None]).T
+            pick = np.argmax(value, axis=1)
+            best = deriv[pick, :, np.arange(n_br)].T if n_br else np.zeros((n_b, 0))
+            sens_parts.append(-best / _L_SCALE)
+        sens = np.concatenate(sens_parts, axis=1)  # d margin / d kW (buses x constraints)
+        m0 = base_margin[h]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = np.where((sens < 0) & valid[h][None, :], m0[None, :] / -sens, np.inf)
+        j = np.argmin(reach, axis=1)
+        best_reach = reach[np.arange(n_b), j]
+        estimate[:, h] = np.clip(np.where(np.isfinite(best_reach), best_reach, max_kw), abs_tol_kw, max_kw)
+        est_kind[:, h] = np.where(np.isfinite(best_reach), kinds[j], -1)
+
+    # 2. refinement: bracket [lo, hi] per (bus, hour)
+    lo = np.zeros((n_b, n_hours))
+    g_lo = np.full((n_b, n_hours), np.nan)
+    hi = np.full((n_b, n_hours), np.nan)  # NaN: no infeasible point known yet
+    g_hi = np.full((n_b, n_hours), np.nan)
+    lim_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
+    lim_id = np.full((n_b, n_hours), None, dtype=object)
+    side = np.zeros((n_b, n_hours), dtype=np.int64)  # Illinois: which end was kept last time
+    for h in range(n_hours):
+        if base.converged[h]:
+            g_lo[:, h] = np.min(np.where(valid[h], base_margin[h], np.inf), initial=np.inf)
+    trial = estimate.copy()
+    active = np.ones((n_b, n_hours), dtype=bool)
+    active[:, ~base.converged] = False
+    rounds = 0
+    flows = n_hours
+    while active.any() and rounds < max_rounds:
+        rounds += 1
+        bi, hi_idx = np.nonzero(active)
+        p = trial[bi, hi_idx]
+        s = s_load[:, hi_idx].copy()
+        s[uniq[bi], np.arange(len(bi))] += p * unit
+        res = model.solve(s)
+        flows += len(bi)
+        margin, _ = _margins(res, lim)
+        margin = np.where(valid[hi_idx], margin, np.inf)
+        margin = np.where(np.isnan(margin), -np.inf, margin)
+        j = np.argmin(margin, axis=1)
+        g = margin[np.arange(len(bi)), j]
+        g = np.where(res.converged, g, -np.inf)
+        feasible = g >= 0.0
+        # update brackets
+        f_b, f_h = bi[feasible], hi_idx[feasible]
+        lo[f_b, f_h] = p[feasible]
+        g_lo[f_b, f_h] = g[feasible]
+        side[f_b, f_h] = np.where(side[f_b, f_h] == 1, 2, 1)
+        n_b_, n_h_ = bi[~feasible], hi_idx[~feasible]
+        hi[n_b_, n_h_] = p[~feasible]
+        g_hi[n_b_, n_h_] = g[~feasible]
+        lim_kind[n_b_, n_h_] = np.where(res.converged[~feasible], kinds[j[~feasible]], 5)
+        lim_id[n_b_, n_h_] = np.where(res.converged[~feasible], cid[j[~feasible]], None)
+        side[n_b_, n_h_] = np.where(side[n_b_, n_h_] == -1, -2, -1)
+        # at the cap and feasible: done
+        capped = feasible & (p >= max_kw)
+        active[bi[capped], hi_idx[capped]] = False
+        # converged brackets
+        width = hi - lo
+        done = np.isfinite(width) & ((width <= rel_tol * np.maximum(lo, abs_tol_kw)) | (width <= abs_tol_kw))
+        active &= ~done
+        # next trial
+        no_hi = ~np.isfinite(hi)
+        grow = np.minimum(np.maximum(lo * 1.5, lo + 10.0 * abs_tol_kw), max_kw)
+        # regula falsi with Illinois weights, safeguarded to the inner 5-95 % of the bracket
+        wl = np.where(side == 2, 0.5, 1.0)
+        wh = np.where(side == -2, 0.5, 1.0)
+        gl = g_lo * wl
+        gh = np.where(np.isfinite(g_hi), g_hi * wh, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            secant = lo + (hi - lo) * gl / (gl - gh)
+        mid = 0.5 * (lo + hi)
+        secant = np.where(np.isfinite(secant), secant, mid)
+        secant = np.clip(secant, lo + 0.05 * (hi - lo), lo + 0.95 * (hi - lo))
+        # once the bracket is small, aim just inside the tolerance from the feasible side
+        tol_w = np.maximum(rel_tol * np.maximum(lo, abs_tol_kw), abs_tol_kw)
+        close = np.isfinite(hi) & (hi - lo < 4.0 * tol_w)
+        secant = np.where(close, np.clip(secant, lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)), secant)
+        trial = np.where(no_hi, grow, secant)
+    if active.any():
+        log.warning("hosting capacity: %d (bus, hour) pair(s) not resolved after %d rounds", int(active.sum()), rounds)
+
+    # 3. smallest over hours
+    cap_reached = ~np.isfinite(hi)
+    hc = np.where(cap_reached, np.maximum(lo, np.where(active, lo, max_kw)), lo)
+    hc = np.where(cap_reached & ~active, max_kw, hc)
+    h_star = np.argmin(hc, axis=1)
+    r = np.arange(n_b)
+    kind_code = lim_kind[r, h_star]
+    limit = np.where(cap_reached[r, h_star], "search_cap",
+                     np.where(kind_code == 5, "not_converged", _KIND_NAMES[np.clip(kind_code, 0, 4)]))
+    table = pd.DataFrame(
+        {
+            "hosting_capacity_kw": hc[r, h_star][inverse],
+            "upper_kw": np.where(cap_reached, np.nan, hi)[r, h_star][inverse],
+            "estimate_kw": estimate.min(axis=1)[inverse],
+            "limit": limit[inverse],
+            "limit_id": lim_id[r, h_star][inverse],
+            "hour": h_star[inverse],
+        },
+        index=pd.Index(bus_ids, name="bus_id"),
+    )
+    seconds = time.perf_counter() - t0
+    log.info(
+        "hosting capacity of %d buses at %d hour(s): %d rounds, %d load flows, %.2f s",
+        len(bus_ids), n_hours, rounds, flows, seconds,
+    )
+    return HostingResult(table=table, rounds=rounds, load_flows=flows, seconds=seconds)
+
+
+# ======================================================================================
+# Reference: bisection with a full pandapower load flow per trial
+# ======================================================================================
+
+
+def _within(net: pandapowerNet, valid: dict[str, np.ndarray], lim: _Limits) -> bool:
+    vm = net.res_bus["vm_pu"].to_numpy(float)
+    ok_v = valid["bus"]
+    with np.errstate(invalid="ignore"):
+        if np.any(ok_v & ((vm < lim.vm_min) | (vm > lim.vm_max))):
+            return False
+        for name in ("line", "trafo", "trafo3w"):
+            if len(net[name]):
+                ld = net[f"res_{name}"]["loading_percent"].to_numpy(float)
+                if np.any(valid[name] & (ld > lim.loading)):
+                    return False
+    return True
+
+
+def hosting_capacity_bisection(
+    net: pandapowerNet,
+    buses: pd.Index | np.ndarray,
+    *,
+    power_factor: float = 1.0,
+    vm_min_pu: float = 0.95,
+    vm_max_pu: float = 1.05,
+    max_loading_percent: float = 100.0,
+    max_kw: float = 50_000.0,
+    rel_tol: float = 0.005,
+    abs_tol_kw: float = 1.0,
+) -> pd.Series:
+    """Brute-force hosting capacity: bisection with one ``pandapower.runpp`` per trial.
+
+    Same definition as :func:`hosting_capacity` at the net's own operating point (one
+    hour). It serves as the reference in tests and benchmarks; it is slow by design.
+
+    Parameters
+    ----------
+    net
+        The pandapower net at the examined hour; not modified.
+    buses
+        pandapower bus ids.
+    power_factor, vm_min_pu, vm_max_pu, max_loading_percent, max_kw, rel_tol, abs_tol_kw
+        As in :func:`hosting_capacity`.
+
+    Returns
+    -------
+    pandas.Series
+        ``hosting_capacity_kw`` per bus id [kW] (the feasible end of the final bracket).
+    """
+    work = copy.deepcopy(net)
+    _normalise_legacy_tables(work)
+    lim = _Limits(vm_min_pu, vm_max_pu, max_loading_percent)
+    with _quiet_pandapower():
+        pp.runpp(work, numba=False)
+    vm0 = work.res_bus["vm_pu"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        valid = {"bus": np.isfinite(vm0) & (vm0 >= lim.vm_min) & (vm0 <= lim.vm_max)}
+        for name in ("line", "trafo", "trafo3w"):
+            ld = work[f"res_{name}"]["loading_percent"].to_numpy(float) if len(work[name]) else np.zeros(0)
+            valid[name] = np.isfinite(ld) & (ld <= lim.loading)
+    tanphi = math.tan(math.acos(power_factor))
+    extra = pp.create_load(work, int(np.asarray(buses)[0]), p_mw=0.0, q_mvar=0.0, name="hosting probe")
+
+    def feasible(bus: int, kw: float) -> bool:
+        work.load.at[extra, "bus"] = bus
+        work.load.at[extra, "p_mw"] = kw / 1000.0
+        work.load.at[extra, "q_mvar"] = kw / 1000.0 * tanphi
+        try:
+            with _quiet_pandapower():
+                pp.runpp(work, numba=False)
+        except pp.LoadflowNotConverged:
+            return False
+        return _within(work, valid, lim)
+
+    out = {}
+    for bus in np.asarray(buses):
+        lo, hi = 0.0, max_kw
+        if feasible(int(bus), hi):
+            out[bus] = max_kw
+            continue
+        while hi - lo > max(rel_tol * max(lo, abs_tol_kw), abs_tol_kw):
+            mid = 0.5 * (lo + hi)
+            if feasible(int(bus), mid):
+                lo = mid
+            else:
+                hi = mid
+        out[bus] = lo
+    return pd.Series(out, name="hosting_capacity_kw", dtype=float).rename_axis("bus_id")
