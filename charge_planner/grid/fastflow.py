@@ -797,7 +797,7 @@ class BatchPowerFlow:
             loadings[name] = out
         # power drawn from the slack buses: their injection plus their own load
         v_ref = v[self.ref]
-        s_ref = v_ref * np.conj(self.ybus[self.ref] @ v) + self._sload(s_load[self.ref], np.abs(v_ref))
+        s_ref = v_ref * np.conj(self.ybus[self.ref] @ v) + self._sload(s_load, np.abs(v))[self.ref]
         p_slack = s_ref.real.sum(axis=0)
         losses = (s_f.real + s_t.real).sum(axis=0)
         return BatchResult(
