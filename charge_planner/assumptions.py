@@ -7,12 +7,23 @@ number of a plan can be traced.
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
+from dataclasses import dataclass, fields
 
 import pandas as pd
 
 from charge_planner.config import CityConfig
-from charge_planner.presets import CountryPreset, SegmentPreset, Sourced, get_preset
+from charge_planner.errors import ConfigError
+from charge_planner.presets import (
+    PUBLIC_USE_CASES,
+    SHARE_FIELDS,
+    CountryPreset,
+    SegmentPreset,
+    Sourced,
+    get_preset,
+)
+
+_USER = "city.toml (user override)"
 
 
 def preset_of(config: CityConfig) -> CountryPreset:
@@ -27,34 +38,130 @@ def fx_local_per_usd(config: CityConfig) -> Sourced:
     return preset_of(config).fx_local_per_usd
 
 
+def _rescaled_shares(seg: str, base: SegmentPreset, public: float) -> dict[str, Sourced]:
+    """Use-case shares after a legacy ``public_share`` override: the preset's split, rescaled."""
+    pub = {f"share_{u}": getattr(base, f"share_{u}").value for u in PUBLIC_USE_CASES}
+    priv = {f: getattr(base, f).value for f in SHARE_FIELDS if f not in pub}
+    p_sum, q_sum = math.fsum(pub.values()), math.fsum(priv.values())
+    out: dict[str, float] = {}
+    if p_sum > 0:
+        out.update({f: v * public / p_sum for f, v in pub.items()})
+    else:
+        out.update({f: 0.0 for f in pub} | {"share_public_dc": public})
+    if q_sum > 0:
+        out.update({f: v * (1.0 - public) / q_sum for f, v in priv.items()})
+    else:
+        rest = "share_depot" if seg in ("bus", "truck") else "share_home"
+        out.update({f: 0.0 for f in priv} | {rest: 1.0 - public})
+    src = f"city.toml public_share = {public:g}, split like the preset's use-case shares"
+    return {f: Sourced(out[f], src, "user") for f in SHARE_FIELDS}
+
+
 def segment_table(config: CityConfig) -> pd.DataFrame:
     """Per-segment parameters of the plan, with their sources.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``segment``; a value column and a ``<name>_source`` column for each of
-        the :class:`~charge_planner.presets.SegmentPreset` fields.
+        Indexed by ``segment``; for each :class:`~charge_planner.presets.SegmentPreset`
+        field a value column, a ``<name>_source`` and a ``<name>_confidence`` column, and
+        the derived ``public_share`` (sum of the public use-case shares) [0-1].
+
+    Raises
+    ------
+    ConfigError
+        When a segment's use-case shares (preset values merged with ``city.toml``
+        overrides) do not sum to 1; every such segment is listed.
     """
     preset = preset_of(config)
     rows = []
+    problems = []
     for seg in config.fleet.segments:
         base: SegmentPreset = preset.segments[seg]
         override = config.fleet.overrides.get(seg)
+        resolved: dict[str, Sourced] = {f.name: getattr(base, f.name) for f in fields(SegmentPreset)}
+        if override is not None:
+            if override.public_share is not None:
+                resolved.update(_rescaled_shares(seg, base, override.public_share))
+            for f in fields(SegmentPreset):
+                user = getattr(override, f.name, None)
+                if user is not None:
+                    resolved[f.name] = Sourced(float(user), _USER, "user")
+        total = math.fsum(resolved[f].value for f in SHARE_FIELDS)
+        if abs(total - 1.0) > 1e-6:
+            parts = ", ".join(f"{f} {resolved[f].value:g}" for f in SHARE_FIELDS)
+            problems.append(f"fleet.overrides.{seg}: use-case shares sum to {total:.6g}, not 1 ({parts})")
         row: dict[str, object] = {"segment": seg}
-        for f in fields(SegmentPreset):
-            sourced: Sourced = getattr(base, f.name)
-            user = getattr(override, f.name, None) if override is not None else None
-            if user is not None:
-                row[f.name] = float(user)
-                row[f"{f.name}_source"] = "city.toml (user override)"
-                row[f"{f.name}_confidence"] = "user"
-            else:
-                row[f.name] = sourced.value
-                row[f"{f.name}_source"] = sourced.source
-                row[f"{f.name}_confidence"] = sourced.confidence
+        for name, s in resolved.items():
+            row[name] = s.value
+            row[f"{name}_source"] = s.source
+            row[f"{name}_confidence"] = s.confidence
+        row["public_share"] = math.fsum(resolved[f"share_{u}"].value for u in PUBLIC_USE_CASES)
+        row["public_share_source"] = "sum of the public use-case shares (public AC, public DC, swapping)"
+        row["public_share_confidence"] = "derived"
         rows.append(row)
+    if problems:
+        raise ConfigError(f"{config.city.name}: " + "; ".join(problems) + "; give all five share_* fields so they sum to 1")
     return pd.DataFrame(rows).set_index("segment")
+
+
+@dataclass(frozen=True)
+class AdoptionSettings:
+    """Resolved settings of the fleet model.
+
+    Attributes
+    ----------
+    base_year, target_year
+        Years of the base-year data and of the EV sales-share target.
+    years
+        Years of the demand table.
+    horizon_year
+        Last year of the fleet projection.
+    ceiling
+        Saturation of the logistic sales-share curve [0-1].
+    after_target
+        "continue" (the logistic goes on towards the ceiling) or "hold" (the target share is kept).
+    survival, survival_shape
+        "weibull" (with that shape) or "fixed" (retirement at the lifetime).
+    """
+
+    base_year: int
+    target_year: int
+    years: tuple[int, ...]
+    horizon_year: int
+    ceiling: float
+    after_target: str
+    survival: str
+    survival_shape: float
+
+
+def adoption_settings(config: CityConfig) -> AdoptionSettings:
+    """Adoption settings of a plan: ``[fleet]`` of ``city.toml`` with the preset's years as defaults."""
+    preset = preset_of(config)
+    f = config.fleet
+    base = f.base_year or preset.base_year
+    target = f.target_year or preset.target_year
+    years = tuple(sorted(set(f.years))) if f.years else tuple(range(base, max(target, f.year) + 1))
+    if f.year not in years:
+        years = tuple(sorted({*years, f.year}))
+    return AdoptionSettings(
+        base_year=base,
+        target_year=target,
+        years=years,
+        horizon_year=max(f.horizon_year, max(years)),
+        ceiling=f.sales_share_ceiling,
+        after_target=f.after_target,
+        survival=f.survival,
+        survival_shape=f.survival_shape,
+    )
+
+
+def offpeak_hours(config: CityConfig) -> tuple[tuple[int, int], str]:
+    """Off-peak window (start, end) [h] of the ``managed_offpeak`` strategy, and its source."""
+    if config.demand.offpeak_hours is not None:
+        return (int(config.demand.offpeak_hours[0]), int(config.demand.offpeak_hours[1])), "city.toml demand.offpeak_hours"
+    preset = preset_of(config)
+    return preset.offpeak_hours, preset.offpeak_source
 
 
 def charger_table(config: CityConfig) -> pd.DataFrame:
@@ -64,7 +171,8 @@ def charger_table(config: CityConfig) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by ``charger_type``: ``power_kw`` [kW], ``capex_usd`` [USD], ``segments``
-        (tuple), ``service_hours_day`` [h], ``grid_level`` ("lv"/"mv"), ``source``.
+        (tuple), ``use_cases`` (tuple), ``service_hours_day`` [h], ``grid_level``
+        ("lv"/"mv"), ``source``. Types serving none of the plan's segments are dropped.
     """
     segs = set(config.fleet.segments)
     if config.charger_types:
@@ -74,6 +182,7 @@ def charger_table(config: CityConfig) -> pd.DataFrame:
                 "power_kw": c.power_kw,
                 "capex_usd": c.capex_usd,
                 "segments": tuple(s for s in c.segments if s in segs),
+                "use_cases": tuple(c.use_cases),
                 "service_hours_day": c.service_hours_day,
                 "grid_level": c.grid_level,
                 "source": "city.toml charger_types",
@@ -89,6 +198,7 @@ def charger_table(config: CityConfig) -> pd.DataFrame:
                 "power_kw": c.power_kw.value,
                 "capex_usd": round(c.capex_local.value / fx, 2),
                 "segments": tuple(s for s in c.segments if s in segs),
+                "use_cases": tuple(c.use_cases),
                 "service_hours_day": c.service_hours_day.value,
                 "grid_level": c.grid_level,
                 "source": f"power: {c.power_kw.source}; cost: {c.capex_local.source} "
@@ -106,8 +216,14 @@ def site_fixed_cost_usd(config: CityConfig) -> float:
     return preset.site_fixed_cost_local.value / fx_local_per_usd(config).value
 
 
+def _row(name: str, value: str, source: str, confidence: str) -> dict[str, str]:
+    return {"name": name, "value": value, "source": source, "confidence": confidence}
+
+
 def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
-    """Every scalar assumption of the plan as rows (name, value, source, confidence) for the report."""
+    """Every assumption of the plan as rows (name, value, source, confidence) for the report."""
+    from charge_planner.demand import POI_SHARE, POI_WEIGHTS, PROFILE_SOURCE, PROFILE_SPECS, SURVIVAL_SOURCE
+
     preset = preset_of(config)
     fx = fx_local_per_usd(config)
     scalars = {
@@ -118,27 +234,57 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
         "lv_kv": preset.lv_kv,
         "grid_co2_g_per_kwh": preset.grid_co2_g_per_kwh,
         "grid_renewable_share": preset.grid_renewable_share,
+        "pv_kwh_per_kwp_day": preset.pv_kwh_per_kwp_day,
     }
-    rows = [
-        {"name": k, "value": f"{v.value:g}", "source": v.source, "confidence": v.confidence} for k, v in scalars.items()
-    ]
-    rows.append(
-        {
-            "name": "road_speeds_kph",
-            "value": ", ".join(f"{k} {v:g}" for k, v in preset.road_speeds_kph.items()),
-            "source": preset.road_speeds_source,
-            "confidence": "assumption",
-        }
-    )
+    rows = [_row(k, f"{v.value:g}", v.source, v.confidence) for k, v in scalars.items()]
+    rows.append(_row("currency", preset.currency, f"{preset.country} preset", "H"))
+    rows.append(_row("road_speeds_kph", ", ".join(f"{k} {v:g}" for k, v in preset.road_speeds_kph.items()),
+                     preset.road_speeds_source, "assumption"))
+
+    f = config.fleet
+    set_fields = f.model_fields_set
+    adoption = adoption_settings(config)
+
+    def fleet_row(name: str, value: str, default_source: str, *, user: bool) -> dict[str, str]:
+        if user:
+            return _row(f"fleet.{name}", value, "city.toml", "user")
+        return _row(f"fleet.{name}", value, default_source, "assumption" if "assumption" in default_source else "M")
+
+    rows.append(fleet_row("base_year", str(adoption.base_year), f"{preset.country} preset: year of the base data",
+                          user="base_year" in set_fields))
+    rows.append(fleet_row("target_year", str(adoption.target_year), f"{preset.country} preset: policy target year",
+                          user="target_year" in set_fields))
+    rows.append(fleet_row("sales_share_ceiling", f"{adoption.ceiling:g}",
+                          "assumption: the logistic EV sales-share curve saturates at 100% of sales",
+                          user="sales_share_ceiling" in set_fields))
+    rows.append(fleet_row("after_target", adoption.after_target,
+                          "assumption: after the target year the S-curve continues towards its ceiling",
+                          user="after_target" in set_fields))
+    survival = (f"Weibull, shape {adoption.survival_shape:g}, mean = lifetime" if adoption.survival == "weibull"
+                else "retirement at the lifetime")
+    rows.append(fleet_row("survival", survival, SURVIVAL_SOURCE,
+                          user=bool({"survival", "survival_shape"} & set_fields)))
+
+    window, window_src = offpeak_hours(config)
+    rows.append(_row("demand.offpeak_hours", f"{window[0]:02d}:00-{window[1] % 24:02d}:00", window_src,
+                     "user" if config.demand.offpeak_hours is not None else
+                     ("assumption" if window_src.startswith("assumption") else "M")))
+    for use_case, share in POI_SHARE.items():
+        user = config.demand.poi_share.get(use_case)
+        rows.append(_row(f"demand.poi_share.{use_case}", f"{share if user is None else user:g}",
+                         "city.toml" if user is not None else
+                         "assumption: share of the spatial weight from POI attraction (rest: residents)",
+                         "user" if user is not None else "assumption"))
+    weights = {**POI_WEIGHTS, **config.demand.poi_weights}
+    rows.append(_row("demand.poi_weights", ", ".join(f"{k} {v:g}" for k, v in weights.items()),
+                     "city.toml" if config.demand.poi_weights else "assumption: relative attraction per POI kind",
+                     "user" if config.demand.poi_weights else "assumption"))
+    for use_case, spec in PROFILE_SPECS.items():
+        rows.append(_row(f"profile.{use_case}", spec.describe(), f"{PROFILE_SOURCE}; {spec.source}", "assumption"))
+
     seg = segment_table(config)
     for s in seg.index:
-        for f in fields(SegmentPreset):
-            rows.append(
-                {
-                    "name": f"{s}.{f.name}",
-                    "value": f"{seg.loc[s, f.name]:g}",
-                    "source": str(seg.loc[s, f"{f.name}_source"]),
-                    "confidence": str(seg.loc[s, f"{f.name}_confidence"]),
-                }
-            )
+        for fld in [*(x.name for x in fields(SegmentPreset)), "public_share"]:
+            rows.append(_row(f"{s}.{fld}", f"{seg.loc[s, fld]:g}", str(seg.loc[s, f"{fld}_source"]),
+                             str(seg.loc[s, f"{fld}_confidence"])))
     return rows

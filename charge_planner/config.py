@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from charge_planner.errors import ConfigError
-from charge_planner.presets import SEGMENTS, get_preset
+from charge_planner.presets import PUBLIC_USE_CASES, SEGMENTS, SHARE_FIELDS, USE_CASES, get_preset
 
 DATA_ENV_VAR = "CHARGE_PLANNER_DATA"
 
@@ -89,18 +89,46 @@ class DataSection(_Model):
         return self
 
 
-class SegmentOverride(_Model):
-    """Per-segment overrides of the country preset."""
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
-    vehicles_per_1000: Annotated[float, Field(ge=0)] | None = None
-    ev_sales_share_base: Share | None = None
-    ev_sales_share_target: Share | None = None
-    km_per_day: Annotated[float, Field(ge=0)] | None = None
-    kwh_per_km: Annotated[float, Field(ge=0)] | None = None
-    public_share: Share | None = None
-    lifetime_years: PositiveFloat | None = None
+
+class SegmentOverride(_Model):
+    """Per-segment overrides of the country preset (units as in :class:`~charge_planner.presets.SegmentPreset`).
+
+    The use-case shares ``share_home``, ``share_depot``, ``share_public_ac``,
+    ``share_public_dc`` and ``share_swapping`` must sum to 1 together with the preset's
+    values of the shares not given. ``public_share`` is the older, coarser override: it
+    rescales the preset's public shares to that total (and home/depot to the rest); it
+    cannot be combined with the ``share_*`` fields.
+    """
+
+    vehicles_per_1000: NonNegative | None = None
+    sales_per_stock: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    sales_growth_per_year: Annotated[float, Field(gt=-1, le=1, allow_inf_nan=False)] | None = None
+    ev_sales_share_base: Fraction | None = None
+    ev_sales_share_target: Fraction | None = None
+    lifetime_years: Annotated[float, Field(ge=1, le=60, allow_inf_nan=False)] | None = None
+    km_per_day: NonNegative | None = None
+    kwh_per_km: NonNegative | None = None
+    share_home: Fraction | None = None
+    share_depot: Fraction | None = None
+    share_public_ac: Fraction | None = None
+    share_public_dc: Fraction | None = None
+    share_swapping: Fraction | None = None
+    public_share: Fraction | None = None
     cutoff_min: PositiveFloat | None = None
     kwh_per_session: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _shares_consistent(self) -> SegmentOverride:
+        given = {f: getattr(self, f) for f in SHARE_FIELDS if getattr(self, f) is not None}
+        if self.public_share is not None and given:
+            raise ValueError(f"give either public_share or the share_* fields, not both (got {sorted(given)})")
+        if len(given) == len(SHARE_FIELDS) and abs(sum(given.values()) - 1.0) > 1e-6:
+            raise ValueError(f"use-case shares sum to {sum(given.values()):.6g}, not 1; make share_home + share_depot "
+                             "+ share_public_ac + share_public_dc + share_swapping = 1")
+        return self
 
 
 class FleetSection(_Model):
@@ -109,6 +137,22 @@ class FleetSection(_Model):
     year: int = Field(default=2030, ge=2000, le=2100, description="plan year")
     base_year: int | None = Field(default=None, ge=2000, le=2100)
     target_year: int | None = Field(default=None, ge=2000, le=2100)
+    years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
+        default=None, description="years of the demand table; default: base year to max(target year, plan year)"
+    )
+    horizon_year: int = Field(default=2035, ge=2000, le=2100, description="last year of the fleet projection")
+    sales_share_ceiling: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+        default=1.0, description="saturation of the logistic EV sales-share curve [0-1]"
+    )
+    after_target: Literal["continue", "hold"] = Field(
+        default="continue", description="after the target year the S-curve continues, or the share is held"
+    )
+    survival: Literal["weibull", "fixed"] = Field(
+        default="weibull", description="vehicle survival: Weibull with mean = lifetime, or retirement at the lifetime"
+    )
+    survival_shape: Annotated[float, Field(ge=1, le=20, allow_inf_nan=False)] = Field(
+        default=3.0, description="Weibull shape of the survival curve [-]"
+    )
     segments: list[str] = Field(default_factory=lambda: list(SEGMENTS))
     overrides: dict[str, SegmentOverride] = Field(default_factory=dict)
 
@@ -136,7 +180,79 @@ class FleetSection(_Model):
             raise ValueError(f"target_year {self.target_year} is before base_year {self.base_year}")
         if self.base_year is not None and self.year < self.base_year:
             raise ValueError(f"plan year {self.year} is before base_year {self.base_year}")
+        if self.years is not None:
+            if not self.years:
+                raise ValueError("fleet.years is empty; list at least one year or remove it")
+            if self.base_year is not None and min(self.years) < self.base_year:
+                raise ValueError(f"fleet.years has {min(self.years)}, before base_year {self.base_year}")
+        if self.horizon_year < max([self.year, *(self.years or [])]):
+            raise ValueError(f"horizon_year {self.horizon_year} is before the last plan year; raise horizon_year")
         return self
+
+
+class DemandSection(_Model):
+    """``[demand]``: spatial allocation of charging demand and the charging strategy."""
+
+    cell_type: Literal["square", "h3"] = Field(
+        default="square", description="square grid of siting.cell_size_m, or H3 hexagons of about that area"
+    )
+    h3_resolution: Annotated[int, Field(ge=5, le=11)] | None = Field(
+        default=None, description="H3 resolution; default: the one whose cell area is closest to cell_size_m^2"
+    )
+    residential_weights: Literal["auto", "raster", "buildings", "points"] = Field(
+        default="auto", description="auto: population raster, else building footprint area, else population points"
+    )
+    charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
+    offpeak_hours: tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]] | None = Field(
+        default=None, description="(start, end) hour of the off-peak window; default: the country preset's"
+    )
+    sited_use_cases: list[str] = Field(
+        default_factory=lambda: list(PUBLIC_USE_CASES), description="use cases that reach the siting model"
+    )
+    poi_share: dict[str, Fraction] = Field(
+        default_factory=dict, description="share of a use case's spatial weight from POI attraction (rest: residents)"
+    )
+    poi_weights: dict[str, NonNegative] = Field(
+        default_factory=dict, description="attraction per POI kind (default: charge_planner.demand.POI_WEIGHTS)"
+    )
+    study_area_bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="[min_lon, min_lat, max_lon, max_lat] (WGS84) of the study area; "
+        "default: the bounding box of the road network"
+    )
+
+    @field_validator("study_area_bbox")
+    @classmethod
+    def _valid_bbox(cls, value: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if value is None:
+            return value
+        w, s, e, n = value
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            raise ValueError(f"study_area_bbox {list(value)} is not [min_lon, min_lat, max_lon, max_lat] in degrees "
+                             "with min < max")
+        return value
+
+    @field_validator("sited_use_cases")
+    @classmethod
+    def _known_sited(cls, value: list[str]) -> list[str]:
+        bad = [u for u in value if u not in USE_CASES]
+        if bad or not value:
+            raise ValueError(f"unknown or no use case(s) {bad}; use any of {list(USE_CASES)}")
+        return value
+
+    @field_validator("poi_share")
+    @classmethod
+    def _known_poi_share(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [u for u in value if u not in USE_CASES]
+        if bad:
+            raise ValueError(f"unknown use case(s) {bad} in poi_share; use any of {list(USE_CASES)}")
+        return value
+
+    @field_validator("offpeak_hours")
+    @classmethod
+    def _window_not_empty(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and value[0] % 24 == value[1] % 24:
+            raise ValueError(f"offpeak_hours {list(value)} is an empty window; give [start, end) hours, e.g. [22, 6]")
+        return value
 
 
 class ChargerTypeConfig(_Model):
@@ -148,6 +264,15 @@ class ChargerTypeConfig(_Model):
     segments: list[str]
     service_hours_day: Annotated[float, Field(gt=0, le=24)] = 12.0
     grid_level: Literal["lv", "mv"] = "lv"
+    use_cases: list[str] = Field(default_factory=lambda: list(PUBLIC_USE_CASES))
+
+    @field_validator("use_cases")
+    @classmethod
+    def _known_use_cases(cls, value: list[str]) -> list[str]:
+        bad = [u for u in value if u not in USE_CASES]
+        if bad or not value:
+            raise ValueError(f"unknown or no use case(s) {bad}; use any of {list(USE_CASES)}")
+        return value
 
     @field_validator("segments")
     @classmethod
@@ -207,10 +332,27 @@ class CityConfig(_Model):
     city: CitySection
     data: DataSection = DataSection(source="synthetic")
     fleet: FleetSection = FleetSection()
+    demand: DemandSection = DemandSection()
     charger_types: list[ChargerTypeConfig] = Field(default_factory=list)
     siting: SitingSection
     grid: GridSection = GridSection()
     outputs: OutputsSection = OutputsSection()
+
+    @model_validator(mode="after")
+    def _years_after_preset_base_year(self) -> CityConfig:
+        preset = get_preset(self.city.country)
+        base = self.fleet.base_year or preset.base_year
+        target = self.fleet.target_year or preset.target_year
+        problems = []
+        if target < base:
+            problems.append(f"fleet.target_year {target} is before the base year {base}")
+        early = [y for y in [self.fleet.year, *(self.fleet.years or [])] if y < base]
+        if early:
+            problems.append(f"fleet year(s) {sorted(set(early))} are before the base year {base} of the "
+                            f"{preset.country} preset; use later years or set fleet.base_year")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _every_segment_has_a_charger(self) -> CityConfig:

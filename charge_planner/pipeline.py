@@ -28,7 +28,7 @@ from charge_planner import __version__
 from charge_planner.assumptions import charger_table, preset_of, segment_table, site_fixed_cost_usd
 from charge_planner.candidates import build_candidates
 from charge_planner.city import City, load_city
-from charge_planner.demand import build_demand, population_by_cell
+from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import ChargePlannerError, InfeasibleError
 from charge_planner.network import snap_points, travel_table
 from charge_planner.siting import CapacitatedSiting
@@ -51,7 +51,8 @@ class Plan:
     city
         The city bundle.
     demand
-        ``demand`` table (EPSG of the city), with ``node_id`` and ``access_m``.
+        ``demand`` rows the siting model consumed (publicly served use cases of the plan
+        year), with ``node_id`` and ``access_m``.
     candidates
         ``candidates`` table.
     travel
@@ -66,6 +67,9 @@ class Plan:
         Load-flow result at the evening peak (or None).
     summary
         JSON-serialisable summary: config hash, package versions, solver status, KPIs.
+    demand_result
+        The whole demand stage: fleet projection, cells, the ``demand`` table of every
+        year and use case, hourly profiles and per-cell peaks.
     """
 
     city: City
@@ -79,6 +83,7 @@ class Plan:
     grid: Any = None
     flow: Any = None
     summary: dict[str, Any] = field(default_factory=dict)
+    demand_result: DemandResult | None = None
 
     def save(self, out_dir: Path | str, *, overwrite: bool = True) -> Path:
         """Write ``map.html``, ``report.html``, ``plan.gpkg``, ``sites.csv`` and ``summary.json``.
@@ -148,13 +153,10 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
 
     segs = segment_table(cfg)
     preset = preset_of(cfg)
-    base_year = cfg.fleet.base_year or preset.base_year
-    target_year = cfg.fleet.target_year or preset.target_year
-    cells = population_by_cell(city.population, bounds=city.bounds(), cell_size_m=cfg.siting.cell_size_m)
-    demand = build_demand(
-        cells, segs, year=cfg.fleet.year, base_year=base_year, target_year=target_year, crs=city.crs,
-        peak_hour=cfg.grid.peak_hour,
-    )
+    demand_result = city_demand(city)
+    cells = demand_result.cells[demand_result.cells["population"] > 0]
+    # the siting model plans the publicly served use cases of the plan year
+    demand = demand_result.for_siting(cfg.fleet.year).copy()
     node, access = snap_points(city.roads, demand)
     demand["node_id"] = node
     demand["access_m"] = access
@@ -208,7 +210,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
 
     result = Plan(
         city=city, demand=demand, candidates=cand, travel=travel, siting=model, sites=sites,
-        charger_types=chargers, segments=segs, grid=grid_model, flow=flow,
+        charger_types=chargers, segments=segs, grid=grid_model, flow=flow, demand_result=demand_result,
     )
     result.summary = _summary(result, timings, time.perf_counter() - t_start)
     return result
@@ -248,6 +250,13 @@ def _grid_stage(city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame) -> tup
         grid_model.net, ev_kw, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu, max_loading_percent=g.max_loading_percent
     )
     return grid_model, flow, sites
+
+
+def demand_result_summary(p: Plan) -> dict[str, Any]:
+    """Fleet and energy KPIs of the plan year from the demand stage (empty when absent)."""
+    if p.demand_result is None:
+        return {}
+    return p.demand_result.summary(p.city.config.fleet.year)
 
 
 def _finite(v: float | None) -> float | None:
@@ -291,6 +300,7 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "co2_combustion_t_year": round(co2_ice_t_year, 1),
             "co2_avoided_t_year": round(co2_ice_t_year - co2_ev_t_year, 1),
         },
+        "demand": demand_result_summary(p),
         "served_by_segment": {
             s: {
                 "demand_kwh_day": round(float(r["demand_kwh_day"]), 2),

@@ -1,20 +1,31 @@
 """Country presets: default assumptions, each number with its source.
 
 Every default the planner uses comes from a :class:`Sourced` value here. The ``source``
-names the publication (and the row of the project's sourced-facts table where it was
-found); ``confidence`` is "H" (official or well-known dataset), "M" (reputable secondary
-quoting a primary), "L" (rough) or "assumption" (no published figure was found; the
-planner flags it in the report so the user can override it in ``city.toml``).
+names the publication and the row of the project's sourced-facts table where it was found
+(row ids such as ``F1.05``); ``confidence`` is "H" (official or well-known dataset), "M"
+(reputable secondary quoting a primary), "L" (rough) or "assumption" (no published figure
+was found, or a figure of another country was transferred; the report flags these so the
+user can override them in ``city.toml``).
 
-Monetary values are kept in local currency and converted with the user-settable
-``fx_local_per_usd`` of the preset.
+Presets exist for India, Nepal, Bangladesh, Sri Lanka, the Philippines, Vietnam, Indonesia
+and Thailand (:data:`PRESETS`; names and ISO 3166 alpha-2/alpha-3 codes in
+:data:`COUNTRY_ALIASES`). Monetary values are kept in the local currency and converted with
+the preset's ``fx_local_per_usd``, which ``siting.fx_local_per_usd`` overrides.
+
+Vehicle segments are :data:`SEGMENTS`; the daily charging energy of a segment is split over
+the use cases :data:`USE_CASES` by the ``share_<use case>`` fields of :class:`SegmentPreset`
+(they sum to 1). :data:`PUBLIC_USE_CASES` are served by public chargers and reach the siting
+model; home/private and depot charging do not.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 SEGMENTS: tuple[str, ...] = ("two_wheeler", "three_wheeler", "car", "bus", "truck")
+USE_CASES: tuple[str, ...] = ("home", "depot", "public_ac", "public_dc", "swapping")
+PUBLIC_USE_CASES: tuple[str, ...] = ("public_ac", "public_dc", "swapping")
+CONFIDENCES: tuple[str, ...] = ("H", "M", "L", "assumption")
 
 
 @dataclass(frozen=True)
@@ -26,9 +37,9 @@ class Sourced:
     value
         The number, in the unit given by the field name that holds it.
     source
-        Publication, dataset or derivation the value comes from.
+        Publication, dataset or derivation the value comes from (with the facts-table row id).
     confidence
-        "H", "M", "L" or "assumption".
+        "H", "M", "L" or "assumption" ("user" for a value from ``city.toml``).
     """
 
     value: float
@@ -37,39 +48,88 @@ class Sourced:
 
     @property
     def is_assumption(self) -> bool:
-        """True when no published figure backs the value."""
+        """True when no firm published figure backs the value."""
         return self.confidence in ("assumption", "L")
 
 
 @dataclass(frozen=True)
 class SegmentPreset:
-    """Fleet and usage defaults of one vehicle segment in one country."""
+    """Fleet, usage and charging defaults of one vehicle segment in one country.
+
+    Attributes
+    ----------
+    vehicles_per_1000
+        Vehicle stock in the base year per 1,000 residents [vehicles/1000 persons].
+    sales_per_stock
+        Sales in the base year divided by the base-year stock [1/year].
+    sales_growth_per_year
+        Growth rate of yearly sales [1/year].
+    ev_sales_share_base
+        EV share of sales in the base year [0-1].
+    ev_sales_share_target
+        EV share of sales in the target year [0-1].
+    lifetime_years
+        Mean service life of a vehicle [years].
+    km_per_day
+        Distance driven per vehicle and day [km/day].
+    kwh_per_km
+        Electricity use per km [kWh/km].
+    share_home, share_depot, share_public_ac, share_public_dc, share_swapping
+        Share of the daily charging energy by use case [0-1]; they sum to 1.
+    cutoff_min
+        Longest acceptable drive to a public charger [min].
+    kwh_per_session
+        Energy per charging session or battery swap [kWh].
+    """
 
     vehicles_per_1000: Sourced
+    sales_per_stock: Sourced
+    sales_growth_per_year: Sourced
     ev_sales_share_base: Sourced
     ev_sales_share_target: Sourced
+    lifetime_years: Sourced
     km_per_day: Sourced
     kwh_per_km: Sourced
-    public_share: Sourced
-    lifetime_years: Sourced
+    share_home: Sourced
+    share_depot: Sourced
+    share_public_ac: Sourced
+    share_public_dc: Sourced
+    share_swapping: Sourced
     cutoff_min: Sourced
     kwh_per_session: Sourced
+
+    @property
+    def public_share(self) -> float:
+        """Share of the daily energy charged at public chargers and swap stations [0-1]."""
+        return sum(getattr(self, f"share_{u}").value for u in PUBLIC_USE_CASES)
+
+
+SHARE_FIELDS: tuple[str, ...] = tuple(f"share_{u}" for u in USE_CASES)
 
 
 @dataclass(frozen=True)
 class ChargerPreset:
-    """A charger type with its power, cost and the segments it serves."""
+    """A charger type (or battery-swap station) with its power, cost, segments and use cases.
+
+    The siting stage sizes every type alike: one unit delivers ``power_kw x
+    service_hours_day`` kWh per day.
+    """
 
     power_kw: Sourced
     capex_local: Sourced
     segments: tuple[str, ...]
     service_hours_day: Sourced
     grid_level: str
+    use_cases: tuple[str, ...] = PUBLIC_USE_CASES
 
 
 @dataclass(frozen=True)
 class CountryPreset:
-    """All defaults of one country."""
+    """All defaults of one country.
+
+    ``offpeak_hours`` is the (start, end) hour of the cheapest tariff window used by the
+    ``managed_offpeak`` charging strategy (end exclusive; the window may wrap midnight).
+    """
 
     country: str
     currency: str
@@ -84,6 +144,9 @@ class CountryPreset:
     lv_kv: Sourced
     grid_co2_g_per_kwh: Sourced
     grid_renewable_share: Sourced
+    pv_kwh_per_kwp_day: Sourced
+    offpeak_hours: tuple[int, int] = (22, 6)
+    offpeak_source: str = "assumption: night valley 22:00-06:00; no tariff window in the facts table"
     combustion_g_co2_per_km: dict[str, Sourced] = field(default_factory=dict)
     road_speeds_kph: dict[str, float] = field(default_factory=dict)
     road_speeds_source: str = ""
@@ -91,171 +154,629 @@ class CountryPreset:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-_FACTS = "charge_planner sourced-facts table"
-_IN_POP = 1396.0  # million persons, India 2020 (UN World Population Prospects 2022)
-_IN_POP_SRC = "India population 1,396 M in 2020 (UN World Population Prospects 2022)"
-_IN_REG = 326.3  # million registered vehicles, March 2020 (MoRTH RTYB 2019-20, F1.01)
+_FACTS = "sourced-facts table"
+_REGIONAL_TARGET = "assumption: the region's commitment of 30% EV sales by 2030"
 
 
-def _share_per_1000(share: float) -> float:
-    return round(_IN_REG * share / _IN_POP * 1000.0, 1)
+def _a(value: float, reason: str) -> Sourced:
+    """An assumption: a value without a published figure, with the reason."""
+    return Sourced(value, f"assumption: {reason}", "assumption")
 
+
+def _xfer(s: Sourced, country: str) -> Sourced:
+    """Transfer an Indian figure to another country, flagged as an assumption."""
+    return Sourced(s.value, f"assumption: Indian value, no {country} figure in the {_FACTS} ({s.source})", "assumption")
+
+
+def _fx_cost(s: Sourced, fx_local: float, currency: str, country: str) -> Sourced:
+    """An Indian cost converted to another currency at the presets' USD rates (an assumption)."""
+    value = float(round(s.value / INR_PER_USD * fx_local, -1 if fx_local < 1000 else 2))
+    return Sourced(
+        value,
+        f"assumption: Indian cost converted to {currency} at {fx_local:g} {currency} and {INR_PER_USD:g} INR per USD; "
+        f"no {country} benchmark in the {_FACTS} ({s.source})",
+        "assumption",
+    )
+
+
+def _per_1000(count_m: float, pop_m: float) -> float:
+    return round(count_m / pop_m * 1000.0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# India
+# ---------------------------------------------------------------------------------------------
+INR_PER_USD = 83.7
+_IN_POP = 1396.0  # million persons, 2020
+_IN_POP_SRC = "India population 1,396 M in 2020 (UN World Population Prospects 2022; not in the facts table)"
+_IN_REG = 326.3  # million registered vehicles, March 2020 (F1.01)
+_IN_SALES_GROWTH = _a(0.04, "yearly sales growth; no sales time series in the facts table")
+
+
+def _in_share(share: float) -> float:
+    return _per_1000(_IN_REG * share, _IN_POP)
+
+
+_IN_SEGMENTS: dict[str, SegmentPreset] = {
+    "two_wheeler": SegmentPreset(
+        vehicles_per_1000=Sourced(
+            _in_share(0.72),
+            f"326.3 M registered vehicles (MoRTH RTYB 2019-20, {_FACTS} F1.01) x 72% two-wheelers "
+            f"(MoRTH RTYB 2007-09, F1.02) / {_IN_POP_SRC}; registered exceeds in-use",
+            "M",
+        ),
+        sales_per_stock=Sourced(
+            round(19.54 / (_IN_REG * 0.72), 4),
+            f"19.54 M 2W sold in 2024 (SIAM, {_FACTS} F1.04) / 234.9 M registered 2W (F1.01 x F1.02)",
+            "L",
+        ),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=Sourced(0.06, f"IEA Global EV Outlook 2025: 6% of 2W sales in 2024 ({_FACTS} F1.05)", "M"),
+        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030, national target ({_FACTS} F1.11)", "M"),
+        lifetime_years=_a(15.0, "15-year service life of a two-wheeler"),
+        km_per_day=Sourced(16.0, f"CEEW pan-India survey 2021: average commute 16 km/day ({_FACTS} U2.01)", "M"),
+        kwh_per_km=Sourced(0.0325, f"25-40 Wh/km, midpoint ({_FACTS} U2.02)", "L"),
+        share_home=_a(0.80, "most e-2W charge at home from 15 A sockets (qualitative, U2.13, C3.04); no quantified split"),
+        share_depot=_a(0.0, "private two-wheelers have no depot"),
+        share_public_ac=_a(0.05, "public AC sockets at destinations; no quantified split (U2.13)"),
+        share_public_dc=_a(0.05, "LEV DC fast charging; no quantified split (U2.13)"),
+        share_swapping=_a(0.10, "swap networks exist (>1,000 Battery Smart stations, U2.14); share not found"),
+        cutoff_min=_a(10.0, "10-minute drive to a public charger"),
+        kwh_per_session=Sourced(1.5, f"entry e-2W battery about 1.5 kWh, one full charge per session ({_FACTS} U2.03)", "L"),
+    ),
+    "three_wheeler": SegmentPreset(
+        vehicles_per_1000=Sourced(
+            _per_1000(0.73 * 10.0, _IN_POP),
+            f"0.73 M 3W sold in 2024 (SIAM, {_FACTS} F1.04) x 10-year life (assumption) / {_IN_POP_SRC}",
+            "L",
+        ),
+        sales_per_stock=Sourced(0.1, "1 / 10-year life: the stock above is derived as 10 years of 2024 sales (F1.04)", "L"),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=Sourced(0.54, f"Vahan: about 54% of 3W sold are electric, FY24 ({_FACTS} F1.06)", "M"),
+        ev_sales_share_target=Sourced(
+            0.54, f"30% national target already exceeded: kept at the 2024 share ({_FACTS} F1.06, F1.11)", "M"
+        ),
+        lifetime_years=_a(10.0, "10-year service life of a three-wheeler"),
+        km_per_day=Sourced(80.0, f"e-auto about 80 km per charge, used daily ({_FACTS} U2.06)", "L"),
+        kwh_per_km=Sourced(0.025, f"about 3 kWh per 120 km for e-rickshaws ({_FACTS} U2.05)", "L"),
+        share_home=_a(0.60, "most e-autos charge at home or at businesses (qualitative, U2.13)"),
+        share_depot=_a(0.0, "three-wheelers are owner-driven; fleet depots not modelled"),
+        share_public_ac=_a(0.10, "public AC sockets; no quantified split (U2.13)"),
+        share_public_dc=_a(0.10, "LEV DC fast charging; no quantified split (U2.13)"),
+        share_swapping=_a(0.20, "e-rickshaw swap networks (U2.14); share not found"),
+        cutoff_min=_a(10.0, "10-minute drive to a public charger"),
+        kwh_per_session=Sourced(3.0, f"about 3 kWh per full e-rickshaw charge ({_FACTS} U2.05)", "L"),
+    ),
+    "car": SegmentPreset(
+        vehicles_per_1000=Sourced(25.2, f"IRF World Road Statistics 2020 via MoRTH ({_FACTS} F1.03)", "M"),
+        sales_per_stock=Sourced(
+            round(4.3 / (25.2 * _IN_POP / 1000.0), 4),
+            f"about 4.3 M passenger vehicles sold in 2024 (SIAM, {_FACTS} F1.04) / 35.2 M cars (F1.03 x population)",
+            "L",
+        ),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=Sourced(0.024, f"about 2.4% of car sales in 2024 ({_FACTS} F1.10)", "L"),
+        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
+        lifetime_years=_a(15.0, "15-year registration life of private cars"),
+        km_per_day=_a(30.0, "no published Indian urban car daily distance found"),
+        kwh_per_km=Sourced(0.16, f"Tata Nexon EV city use 0.15-0.17 kWh/km ({_FACTS} U2.07)", "M"),
+        share_home=_a(0.70, "no quantified home/public split found (U2.13)"),
+        share_depot=_a(0.0, "private cars; taxi depots not modelled"),
+        share_public_ac=_a(0.10, "destination AC charging; no quantified split (U2.13)"),
+        share_public_dc=_a(0.20, "public DC fast charging; no quantified split (U2.13)"),
+        share_swapping=_a(0.0, "no car battery swapping"),
+        cutoff_min=_a(10.0, "10-minute drive to a public fast charger"),
+        kwh_per_session=_a(15.0, "half of a 30.2 kWh battery (Tata Nexon EV, U2.07) per public session"),
+    ),
+    "bus": SegmentPreset(
+        vehicles_per_1000=Sourced(
+            _in_share(0.013),
+            f"326.3 M registered vehicles x 1.3% buses (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}; all buses, "
+            "not only city buses",
+            "L",
+        ),
+        sales_per_stock=_a(round(1 / 12.0, 4), "steady-state turnover 1 / 12-year life; bus sales not split out of F1.04"),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=_a(0.05, "e-bus share of bus sales not found (stock about 11,500, F1.09)"),
+        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
+        lifetime_years=_a(12.0, "12-year bus life"),
+        km_per_day=Sourced(200.0, f"city buses 150-250 km/day ({_FACTS} U2.11)", "M"),
+        kwh_per_km=Sourced(1.62, f"Delhi e-bus trial, grid-side ({_FACTS} U2.09)", "M"),
+        share_home=_a(0.0, "buses do not charge at homes"),
+        share_depot=_a(0.90, "e-buses charge mostly at depots (depot equipment of at least 240 kW, C3.06)"),
+        share_public_ac=_a(0.0, "no AC charging of buses"),
+        share_public_dc=_a(0.10, "opportunity charging at terminals and bus stations"),
+        share_swapping=_a(0.0, "no bus battery swapping"),
+        cutoff_min=_a(20.0, "deadhead of up to 20 min to a charger"),
+        kwh_per_session=_a(150.0, "about half a 300 kWh e-bus battery per session"),
+    ),
+    "truck": SegmentPreset(
+        vehicles_per_1000=Sourced(
+            _in_share(0.055),
+            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}",
+            "L",
+        ),
+        sales_per_stock=Sourced(
+            round(0.95 / (_IN_REG * 0.055), 4),
+            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04; includes buses) / 17.9 M goods vehicles "
+            "(F1.01 x F1.02)",
+            "L",
+        ),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=Sourced(
+            0.0075, f"NITI Aayog: 0.75% of trucks electric in 2024, a stock share used for sales ({_FACTS} F1.08)", "L"
+        ),
+        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
+        lifetime_years=_a(15.0, "15-year truck life"),
+        km_per_day=_a(100.0, "e-truck usage not found (U2.12)"),
+        kwh_per_km=_a(0.5, "e-truck energy use not found (U2.12); 95% of e-trucks are under 3.5 t (F1.08)"),
+        share_home=_a(0.0, "goods vehicles charge at depots or hubs"),
+        share_depot=_a(0.50, "half of e-truck charging at own depots"),
+        share_public_ac=_a(0.0, "no AC charging of trucks"),
+        share_public_dc=_a(0.50, "half of e-truck charging at public hubs"),
+        share_swapping=_a(0.0, "no truck battery swapping"),
+        cutoff_min=_a(15.0, "15-minute drive to a hub"),
+        kwh_per_session=_a(40.0, "e-truck session energy not found (U2.12)"),
+    ),
+}
+
+_IN_CHARGERS: dict[str, ChargerPreset] = {
+    "ac_3kw": ChargerPreset(
+        power_kw=Sourced(3.3, f"Bharat AC-001: 230 V, 15 A, 3.3 kW per outlet ({_FACTS} C3.01)", "M"),
+        capex_local=_a(50_000.0, "price of one AC-001 outlet with installation not in the facts table"),
+        segments=("two_wheeler", "three_wheeler", "car"),
+        service_hours_day=_a(10.0, "10 busy hours a day at destinations (utilisation not found, C3.14)"),
+        grid_level="lv",
+        use_cases=("public_ac",),
+    ),
+    "lev_dc_12kw": ChargerPreset(
+        power_kw=Sourced(12.0, f"PM E-DRIVE draft benchmark: 2W/3W chargers of at least 12 kW ({_FACTS} C3.09)", "M"),
+        capex_local=Sourced(150_000.0, f"PM E-DRIVE draft: Rs 1.5 lakh per 2W/3W charger ({_FACTS} C3.09)", "M"),
+        segments=("two_wheeler", "three_wheeler"),
+        service_hours_day=_a(12.0, "12 busy hours a day (utilisation not found, C3.14)"),
+        grid_level="lv",
+        use_cases=("public_dc",),
+    ),
+    "swap_station": ChargerPreset(
+        power_kw=_a(15.0, "swap cabinet charging about 15 batteries at 1 kW each; station power not in the facts table (U2.14)"),
+        capex_local=_a(600_000.0, "cabinet with spare batteries; no swap-station cost in the facts table (U2.14)"),
+        segments=("two_wheeler", "three_wheeler"),
+        service_hours_day=_a(20.0, "batteries recharge around the clock, 20 h/day"),
+        grid_level="lv",
+        use_cases=("swapping",),
+    ),
+    "dc_60kw": ChargerPreset(
+        power_kw=Sourced(60.0, f"PM E-DRIVE draft benchmark: 4W 60 kW ({_FACTS} C3.09)", "M"),
+        capex_local=Sourced(600_000.0, f"PM E-DRIVE draft: Rs 6 lakh per 60 kW charger ({_FACTS} C3.09)", "M"),
+        segments=("car", "truck"),
+        service_hours_day=_a(8.0, "8 busy hours a day (utilisation not found, C3.14)"),
+        grid_level="lv",
+        use_cases=("public_dc",),
+    ),
+    "dc_240kw_bus": ChargerPreset(
+        power_kw=Sourced(240.0, f"MoP EVCI Guidelines 2024: e-bus depot equipment of at least 240 kW ({_FACTS} C3.06)", "M"),
+        capex_local=Sourced(2_400_000.0, f"PM E-DRIVE draft: Rs 24 lakh per 240 kW bus charger ({_FACTS} C3.09)", "M"),
+        segments=("bus", "truck"),
+        service_hours_day=_a(10.0, "overnight and midday depot charging, 10 h/day"),
+        grid_level="mv",
+        use_cases=("public_dc", "depot"),
+    ),
+}
+
+_IN_SITE_COST = Sourced(
+    604_000.0, f"PM E-DRIVE: upstream infrastructure Rs 6.04 lakh for sites up to 50 kW ({_FACTS} C3.10)", "M"
+)
+_IN_BASE_PEAK = _a(0.3, "diversified evening peak of about 1.2 kW per household of four (household peak not found, G4.11)")
+_IN_COMBUSTION: dict[str, Sourced] = {
+    "two_wheeler": Sourced(38.2, f"ICCT: Indian petrol 2W fleet average 38.2 gCO2/km, FY2020-21 ({_FACTS} B6.03)", "H"),
+    "three_wheeler": Sourced(61.0, f"CNG auto about 45 km/kg x 2.74 kgCO2e/kg ({_FACTS} B6.05, B6.02)", "L"),
+    "car": Sourced(122.4, f"Indian car fleet average 122.4 gCO2/km, FY2019-20 ({_FACTS} B6.04)", "H"),
+    "bus": Sourced(760.0, f"BMTC BS-IV diesel bus 3.52 km/L x 2.68 kgCO2/L ({_FACTS} B6.06)", "M"),
+    "truck": _a(670.0, "diesel truck close to a pre-BS-IV city bus, 4.01 km/L x 2.68 kg/L (B6.06); truck figure not found"),
+}
+_ROAD_SPEEDS = {
+    "motorway": 40.0, "trunk": 30.0, "primary": 25.0, "secondary": 22.0, "tertiary": 20.0,
+    "unclassified": 18.0, "residential": 15.0, "living_street": 10.0, "service": 10.0,
+}
+_ROAD_SPEEDS_SRC = (
+    "assumption: congested urban peak-hour speeds by road class (no sourced value in the facts table); "
+    "OSM maxspeed caps them where tagged"
+)
 
 INDIA = CountryPreset(
     country="india",
     currency="INR",
     fx_local_per_usd=Sourced(
-        83.7, "RBI reference rate, calendar-2024 average (about 83.7 INR per USD); set your own rate", "M"
+        INR_PER_USD, "RBI reference rate, calendar-2024 average (about 83.7 INR per USD; not in the facts table); "
+        "set siting.fx_local_per_usd", "M"
     ),
     base_year=2024,
     target_year=2030,
-    segments={
-        "two_wheeler": SegmentPreset(
-            vehicles_per_1000=Sourced(
-                _share_per_1000(0.72),
-                f"326.3 M registered vehicles (MoRTH RTYB 2019-20, {_FACTS} F1.01) x 72% two-wheelers "
-                f"(MoRTH RTYB 2007-09, F1.02) / {_IN_POP_SRC}; registered exceeds in-use",
-                "M",
-            ),
-            ev_sales_share_base=Sourced(0.06, f"IEA Global EV Outlook 2025: 6% of 2W sales in 2024 ({_FACTS} F1.05)", "M"),
-            ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030, national target ({_FACTS} F1.11)", "M"),
-            km_per_day=Sourced(16.0, f"CEEW pan-India survey 2021: average commute 16 km/day ({_FACTS} U2.01)", "M"),
-            kwh_per_km=Sourced(0.0325, f"25-40 Wh/km, midpoint ({_FACTS} U2.02)", "L"),
-            public_share=Sourced(
-                0.2, "assumption: most e-2W charge at home (qualitative, U2.13); no quantified share found", "assumption"
-            ),
-            lifetime_years=Sourced(15.0, "assumption: registered-vehicle life of 15 years", "assumption"),
-            cutoff_min=Sourced(10.0, "assumption: 10-minute drive to a public charger", "assumption"),
-            kwh_per_session=Sourced(1.5, f"entry e-2W battery about 1.5 kWh, one full charge per session ({_FACTS} U2.03)", "L"),
-        ),
-        "three_wheeler": SegmentPreset(
-            vehicles_per_1000=Sourced(
-                round(0.73 * 10.0 / _IN_POP * 1000.0, 1),
-                f"0.73 M 3W sold in 2024 (SIAM, {_FACTS} F1.04) x 10-year life (assumption) / {_IN_POP_SRC}",
-                "L",
-            ),
-            ev_sales_share_base=Sourced(0.54, f"Vahan: about 54% of 3W sold are electric, FY24 ({_FACTS} F1.06)", "M"),
-            ev_sales_share_target=Sourced(0.54, "30% national target already exceeded: kept at the 2024 share (F1.06, F1.11)", "M"),
-            km_per_day=Sourced(80.0, f"e-auto about 80 km per charge, used daily ({_FACTS} U2.06)", "L"),
-            kwh_per_km=Sourced(0.025, f"about 3 kWh per 120 km for e-rickshaws ({_FACTS} U2.05)", "L"),
-            public_share=Sourced(
-                0.4, "assumption: most e-autos charge at home or businesses (qualitative, U2.13)", "assumption"
-            ),
-            lifetime_years=Sourced(10.0, "assumption: 10-year life of a three-wheeler", "assumption"),
-            cutoff_min=Sourced(10.0, "assumption: 10-minute drive to a public charger", "assumption"),
-            kwh_per_session=Sourced(3.0, f"about 3 kWh per full e-rickshaw charge ({_FACTS} U2.05)", "L"),
-        ),
-        "car": SegmentPreset(
-            vehicles_per_1000=Sourced(25.2, f"IRF World Road Statistics 2020 via MoRTH ({_FACTS} F1.03)", "M"),
-            ev_sales_share_base=Sourced(0.024, f"about 2.4% of car sales in 2024 ({_FACTS} F1.10)", "L"),
-            ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
-            km_per_day=Sourced(30.0, "assumption: no published Indian urban car daily distance found", "assumption"),
-            kwh_per_km=Sourced(0.16, f"Tata Nexon EV city use 0.15-0.17 kWh/km ({_FACTS} U2.07)", "M"),
-            public_share=Sourced(0.3, "assumption: no quantified home/public split found (U2.13)", "assumption"),
-            lifetime_years=Sourced(15.0, "assumption: 15-year registration life of private cars", "assumption"),
-            cutoff_min=Sourced(10.0, "assumption: 10-minute drive to a public fast charger", "assumption"),
-            kwh_per_session=Sourced(15.0, f"half of a 30.2 kWh battery (Tata Nexon EV, {_FACTS} U2.07) per public session; assumption", "assumption"),
-        ),
-        "bus": SegmentPreset(
-            vehicles_per_1000=Sourced(
-                _share_per_1000(0.013),
-                f"326.3 M registered vehicles x 1.3% buses (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}; all buses, "
-                "not only city buses",
-                "L",
-            ),
-            ev_sales_share_base=Sourced(0.05, "assumption: e-bus share of bus sales (stock about 11,500, F1.09)", "assumption"),
-            ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
-            km_per_day=Sourced(200.0, f"city buses 150-250 km/day ({_FACTS} U2.11)", "M"),
-            kwh_per_km=Sourced(1.62, f"Delhi e-bus trial, grid-side ({_FACTS} U2.09)", "M"),
-            public_share=Sourced(1.0, "buses charge at depots and bus stations planned here (DESIGN)", "M"),
-            lifetime_years=Sourced(12.0, "assumption: 12-year bus life", "assumption"),
-            cutoff_min=Sourced(20.0, "assumption: deadhead of up to 20 min to a depot charger", "assumption"),
-            kwh_per_session=Sourced(150.0, "assumption: about half a 300 kWh e-bus battery per depot session", "assumption"),
-        ),
-        "truck": SegmentPreset(
-            vehicles_per_1000=Sourced(
-                _share_per_1000(0.055),
-                f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}",
-                "L",
-            ),
-            ev_sales_share_base=Sourced(0.0075, f"NITI Aayog: 0.75% of trucks electric in 2024 ({_FACTS} F1.08)", "M"),
-            ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
-            km_per_day=Sourced(100.0, "assumption: e-truck usage not found (U2.12)", "assumption"),
-            kwh_per_km=Sourced(0.5, "assumption: e-truck energy use not found (U2.12); 95% are under 3.5 t (F1.08)", "assumption"),
-            public_share=Sourced(0.5, "assumption: half of e-truck charging at public hubs", "assumption"),
-            lifetime_years=Sourced(15.0, "assumption: 15-year truck life", "assumption"),
-            cutoff_min=Sourced(15.0, "assumption: 15-minute drive to a hub", "assumption"),
-            kwh_per_session=Sourced(40.0, "assumption: e-truck session energy not found (U2.12)", "assumption"),
-        ),
-    },
-    chargers={
-        "lev_dc_12kw": ChargerPreset(
-            power_kw=Sourced(12.0, f"PM E-DRIVE draft benchmark: 2W/3W chargers of at least 12 kW ({_FACTS} C3.09)", "M"),
-            capex_local=Sourced(150_000.0, f"PM E-DRIVE draft: Rs 1.5 lakh per 2W/3W charger ({_FACTS} C3.09)", "M"),
-            segments=("two_wheeler", "three_wheeler"),
-            service_hours_day=Sourced(12.0, "assumption: 12 busy hours a day (utilisation not found, C3.14)", "assumption"),
-            grid_level="lv",
-        ),
-        "dc_60kw": ChargerPreset(
-            power_kw=Sourced(60.0, f"PM E-DRIVE draft benchmark: 4W 60 kW ({_FACTS} C3.09)", "M"),
-            capex_local=Sourced(600_000.0, f"PM E-DRIVE draft: Rs 6 lakh per 60 kW charger ({_FACTS} C3.09)", "M"),
-            segments=("car", "truck"),
-            service_hours_day=Sourced(8.0, "assumption: 8 busy hours a day (utilisation not found, C3.14)", "assumption"),
-            grid_level="lv",
-        ),
-        "dc_240kw_bus": ChargerPreset(
-            power_kw=Sourced(240.0, f"MoP EVCI Guidelines 2024: e-bus depot equipment of at least 240 kW ({_FACTS} C3.06)", "M"),
-            capex_local=Sourced(2_400_000.0, f"PM E-DRIVE draft: Rs 24 lakh per 240 kW bus charger ({_FACTS} C3.09)", "M"),
-            segments=("bus", "truck"),
-            service_hours_day=Sourced(10.0, "assumption: overnight and midday depot charging, 10 h/day", "assumption"),
-            grid_level="mv",
-        ),
-    },
-    site_fixed_cost_local=Sourced(
-        604_000.0, f"PM E-DRIVE: upstream infrastructure Rs 6.04 lakh for sites up to 50 kW ({_FACTS} C3.10)", "M"
-    ),
-    base_peak_kw_per_person=Sourced(
-        0.3,
-        "assumption: diversified evening peak of about 1.2 kW per household of four (household peak not found, G4.11)",
-        "assumption",
-    ),
+    segments=_IN_SEGMENTS,
+    chargers=_IN_CHARGERS,
+    site_fixed_cost_local=_IN_SITE_COST,
+    base_peak_kw_per_person=_IN_BASE_PEAK,
     mv_kv=Sourced(11.0, f"India distribution at 11 kV and 33 kV ({_FACTS} G4.01)", "M"),
     lv_kv=Sourced(0.4, f"India LV 400 V three-phase ({_FACTS} G4.01)", "M"),
     grid_co2_g_per_kwh=Sourced(709.0, f"Ember 2024, India, lifecycle gCO2e/kWh ({_FACTS} E5.01)", "H"),
     grid_renewable_share=Sourced(0.22, f"Electricity Maps 2024, India renewable share ({_FACTS} E5.01)", "H"),
-    combustion_g_co2_per_km={
-        "two_wheeler": Sourced(38.2, f"ICCT: Indian petrol 2W fleet average 38.2 gCO2/km, FY2020-21 ({_FACTS} B6.03)", "H"),
-        "three_wheeler": Sourced(61.0, f"CNG auto about 45 km/kg x 2.74 kgCO2e/kg ({_FACTS} B6.05, B6.02)", "L"),
-        "car": Sourced(122.4, f"Indian car fleet average 122.4 gCO2/km, FY2019-20 ({_FACTS} B6.04)", "H"),
-        "bus": Sourced(760.0, f"BMTC BS-IV diesel bus 3.52 km/L x 2.68 kgCO2/L ({_FACTS} B6.06)", "M"),
-        "truck": Sourced(
-            670.0, "assumption: diesel truck close to a pre-BS-IV city bus, 4.01 km/L x 2.68 kg/L (B6.06); "
-            "truck figure not found", "assumption"
-        ),
-    },
-    road_speeds_kph={
-        "motorway": 40.0, "trunk": 30.0, "primary": 25.0, "secondary": 22.0, "tertiary": 20.0,
-        "unclassified": 18.0, "residential": 15.0, "living_street": 10.0, "service": 10.0,
-    },
-    road_speeds_source=(
-        "assumption: congested urban peak-hour speeds by road class (no sourced value in the facts table); "
-        "OSM maxspeed caps them where tagged"
-    ),
+    pv_kwh_per_kwp_day=Sourced(4.32, f"ESMAP/Solargis country average PVOUT ({_FACTS} E5.12)", "M"),
+    offpeak_hours=(9, 16),
+    offpeak_source=f"MoP EVCI Guidelines 2024: EV tariff at 0.7 x ACoS in solar hours 09:00-16:00 ({_FACTS} C3.15)",
+    combustion_g_co2_per_km=_IN_COMBUSTION,
+    road_speeds_kph=_ROAD_SPEEDS,
+    road_speeds_source=_ROAD_SPEEDS_SRC,
     utm_hint="UTM zone 43N (EPSG:32643) for Bengaluru",
 )
 
-PRESETS: dict[str, CountryPreset] = {"india": INDIA}
 
-COUNTRY_ALIASES: dict[str, str] = {"in": "india", "ind": "india", "india": "india"}
+# ---------------------------------------------------------------------------------------------
+# Other countries: their own figures where the facts table has them, Indian values otherwise
+# (each transferred value is flagged as an assumption and names the Indian source).
+# ---------------------------------------------------------------------------------------------
+def _country_segments(country: str, own: dict[str, dict[str, Sourced]]) -> dict[str, SegmentPreset]:
+    out: dict[str, SegmentPreset] = {}
+    for seg, base in _IN_SEGMENTS.items():
+        kw = {f.name: _xfer(getattr(base, f.name), country) for f in fields(SegmentPreset)}
+        life = base.lifetime_years.value
+        kw["sales_per_stock"] = _a(
+            round(1.0 / life, 4), f"steady-state turnover 1 / {life:g}-year life; no {country} sales in the {_FACTS}"
+        )
+        kw["sales_growth_per_year"] = _a(0.04, f"yearly sales growth; no {country} sales time series in the {_FACTS}")
+        kw.update(own.get(seg, {}))
+        out[seg] = SegmentPreset(**kw)
+    return out
+
+
+def _country_chargers(country: str, fx_local: float, currency: str) -> dict[str, ChargerPreset]:
+    return {
+        name: replace(
+            c,
+            power_kw=_xfer(c.power_kw, country),
+            capex_local=_fx_cost(c.capex_local, fx_local, currency, country),
+            service_hours_day=_xfer(c.service_hours_day, country),
+        )
+        for name, c in _IN_CHARGERS.items()
+    }
+
+
+def _country(
+    country: str,
+    label: str,
+    currency: str,
+    fx: Sourced,
+    base_year: int,
+    segments: dict[str, dict[str, Sourced]],
+    **kw: object,
+) -> CountryPreset:
+    return CountryPreset(
+        country=country,
+        currency=currency,
+        fx_local_per_usd=fx,
+        base_year=base_year,
+        target_year=2030,
+        segments=_country_segments(label, segments),
+        chargers=_country_chargers(label, fx.value, currency),
+        site_fixed_cost_local=_fx_cost(_IN_SITE_COST, fx.value, currency, label),
+        base_peak_kw_per_person=_xfer(_IN_BASE_PEAK, label),
+        combustion_g_co2_per_km={s: _xfer(v, label) for s, v in _IN_COMBUSTION.items()},
+        road_speeds_kph=_ROAD_SPEEDS,
+        road_speeds_source=_ROAD_SPEEDS_SRC,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _fx_assumed(value: float, currency: str, when: str) -> Sourced:
+    return _a(value, f"about {value:g} {currency} per USD ({when}); exchange rates are not in the {_FACTS}, "
+                     "set siting.fx_local_per_usd")
+
+
+def _all(value: Sourced) -> dict[str, dict[str, Sourced]]:
+    return {s: {"ev_sales_share_target": value} for s in SEGMENTS}
+
+
+def _merge(*parts: dict[str, dict[str, Sourced]]) -> dict[str, dict[str, Sourced]]:
+    out: dict[str, dict[str, Sourced]] = {s: {} for s in SEGMENTS}
+    for part in parts:
+        for seg, values in part.items():
+            out[seg].update(values)
+    return out
+
+
+def _grid(co2: float, co2_year: int, re_share: float, pv: float, row: str, label: str) -> dict[str, Sourced]:
+    return {
+        "grid_co2_g_per_kwh": Sourced(co2, f"Ember {co2_year}, {label}, lifecycle gCO2e/kWh ({_FACTS} {row})", "H"),
+        "grid_renewable_share": Sourced(re_share, f"Electricity Maps 2024, {label} renewable share ({_FACTS} {row})", "H"),
+        "pv_kwh_per_kwp_day": Sourced(pv, f"ESMAP/Solargis country average PVOUT ({_FACTS} E5.12)", "M"),
+    }
+
+
+# Nepal ---------------------------------------------------------------------------------------
+_NP_POP = 29.164578
+_NP_POP_SRC = "Nepal population 29,164,578 (National Population and Housing Census 2021; not in the facts table)"
+_NP_REG = f"Dept. of Transport Management, FY2081/82 ({_FACTS} F1.12)"
+NEPAL = _country(
+    "nepal", "Nepal", "NPR",
+    Sourced(round(1.6 * INR_PER_USD, 2), "NPR pegged at 1.6 per INR by Nepal Rastra Bank (not in the facts table) "
+            f"x {INR_PER_USD:g} INR per USD; set siting.fx_local_per_usd", "M"),
+    2025,
+    {
+        "two_wheeler": {
+            "vehicles_per_1000": Sourced(_per_1000(4.744072, _NP_POP), f"4,744,072 registered motorcycles ({_NP_REG}) / "
+                                         f"{_NP_POP_SRC}; registered exceeds in-use", "M"),
+            "ev_sales_share_base": _a(0.10, "Nepali e-2W sales share not found (F1.13 covers cars only)"),
+            "ev_sales_share_target": Sourced(0.90, "Second NDC: 90% EV share of private passenger vehicle sales, "
+                                             f"two-wheelers included, by 2030 ({_FACTS} F1.14)", "H"),
+        },
+        "three_wheeler": {
+            "vehicles_per_1000": _a(1.0, "tempo and e-rickshaw count not in the registration figures (F1.12)"),
+            "ev_sales_share_base": _a(0.30, "Kathmandu's tempos are largely electric; sales share not found"),
+            "ev_sales_share_target": Sourced(0.60, "Second NDC: 60% EV share of public passenger vehicle sales by 2030, "
+                                             f"applied to three-wheelers ({_FACTS} F1.14)", "L"),
+        },
+        "car": {
+            "vehicles_per_1000": Sourced(_per_1000(0.366723, _NP_POP), f"366,723 registered cars, jeeps and taxis "
+                                         f"({_NP_REG}) / {_NP_POP_SRC}", "M"),
+            "ev_sales_share_base": Sourced(0.76, f"Ember: 76% of new cars electric in 2025 ({_FACTS} F1.13)", "M"),
+            "ev_sales_share_target": Sourced(0.90, "Second NDC: 90% EV share of private passenger vehicle sales by 2030 "
+                                             f"({_FACTS} F1.14)", "H"),
+        },
+        "bus": {
+            "vehicles_per_1000": Sourced(_per_1000(0.071577, _NP_POP), f"71,577 registered buses ({_NP_REG}) / "
+                                         f"{_NP_POP_SRC}", "M"),
+            "ev_sales_share_base": _a(0.05, "Nepali e-bus sales share not found"),
+            "ev_sales_share_target": Sourced(0.60, "Second NDC: 60% EV share of four-wheel public passenger vehicle "
+                                             f"sales by 2030 ({_FACTS} F1.14)", "H"),
+        },
+        "truck": {
+            "vehicles_per_1000": Sourced(_per_1000(0.041986, _NP_POP), f"41,986 registered minibuses and trucks "
+                                         f"({_NP_REG}) / {_NP_POP_SRC}; the category mixes minibuses and trucks", "L"),
+            "ev_sales_share_base": _a(0.005, "Nepali e-truck sales share not found"),
+            "ev_sales_share_target": _a(0.30, "the region's 30% EV sales commitment; the NDC covers passenger "
+                                              "vehicles only (F1.14)"),
+        },
+    },
+    mv_kv=Sourced(11.0, f"NEA distribution at 11 kV and 33 kV ({_FACTS} G4.09)", "L"),
+    lv_kv=_a(0.4, "Nepali LV level not found (G4.09); 400 V three-phase"),
+    **_grid(23.0, 2022, 0.89, 4.00, "E5.02", "Nepal"),
+    utm_hint="UTM zone 45N (EPSG:32645) for Kathmandu",
+    notes=("Nepal imports electricity from India: the consumption-based intensity (Electricity Maps 2024) is "
+           "112 gCO2e/kWh against Ember's generation-based 23 (E5.02); the preset keeps the Ember series.",),
+)
+
+# Bangladesh ----------------------------------------------------------------------------------
+_BD_POP = 169.828911
+_BD_POP_SRC = "Bangladesh population 169.8 M (Population and Housing Census 2022, adjusted; not in the facts table)"
+_BD_MC_SHARE = 1_068_866 / 2_029_979
+BANGLADESH = _country(
+    "bangladesh", "Bangladesh", "BDT", _fx_assumed(117.0, "BDT", "mid-2024"), 2024,
+    _merge(
+        _all(Sourced(0.30, "EV Registration & Operation Guideline 2023: at least 30% of road-transport vehicles electric "
+                           f"by 2030, applied to sales ({_FACTS} F1.16)", "M")),
+        {
+            "two_wheeler": {
+                "vehicles_per_1000": Sourced(
+                    _per_1000(5.348160 * _BD_MC_SHARE, _BD_POP),
+                    f"5,348,160 registered vehicles (BRTA, {_FACTS} F1.15) x 52.7% motorcycles (Dhaka 2023, F1.15) / "
+                    f"{_BD_POP_SRC}", "L"),
+                "ev_sales_share_base": _a(0.01, "Bangladeshi EV sales shares not found"),
+            },
+            "three_wheeler": {
+                "vehicles_per_1000": _a(10.0, "battery rickshaws and easy-bikes are outside registration (F1.15); "
+                                              "count not found"),
+                "ev_sales_share_base": _a(0.50, "battery rickshaws and easy-bikes are electric; share of sales not found"),
+                "ev_sales_share_target": _a(0.50, "the 30% target (F1.16) is already exceeded: kept at the base share"),
+            },
+            "car": {"vehicles_per_1000": _a(3.0, "car count not found (F1.15 gives the total only)"),
+                    "ev_sales_share_base": _a(0.005, "Bangladeshi EV sales shares not found")},
+            "bus": {"vehicles_per_1000": _a(0.5, "bus count not found (F1.15 gives the total only)"),
+                    "ev_sales_share_base": _a(0.005, "Bangladeshi EV sales shares not found")},
+            "truck": {"vehicles_per_1000": _a(2.0, "truck count not found (F1.15 gives the total only)"),
+                      "ev_sales_share_base": _a(0.002, "Bangladeshi EV sales shares not found")},
+        },
+    ),
+    mv_kv=_a(11.0, "Bangladeshi MV level not found (G4.10)"),
+    lv_kv=_a(0.4, "Bangladeshi LV level not found (G4.10)"),
+    **_grid(695.0, 2024, 0.04, 3.88, "E5.03", "Bangladesh"),
+    utm_hint="UTM zone 46N (EPSG:32646) for Dhaka",
+)
+
+# Sri Lanka -----------------------------------------------------------------------------------
+_LK_FLEET = "total fleet not found (F1.17 gives 2025 registrations only); order of magnitude"
+SRI_LANKA = _country(
+    "sri_lanka", "Sri Lanka", "LKR", _fx_assumed(300.0, "LKR", "2024"), 2025,
+    _merge(
+        _all(_a(0.30, "no current official target (F1.18: non-fossil fleet by 2040); the region's 30% commitment")),
+        {
+            "two_wheeler": {"vehicles_per_1000": _a(220.0, _LK_FLEET),
+                            "ev_sales_share_base": _a(0.05, "EV split by segment not found (F1.17)")},
+            "three_wheeler": {"vehicles_per_1000": _a(55.0, _LK_FLEET),
+                              "ev_sales_share_base": _a(0.02, "EV split by segment not found (F1.17)")},
+            "car": {"vehicles_per_1000": _a(45.0, _LK_FLEET),
+                    "ev_sales_share_base": _a(0.25, "EVs were 12% of 2025 registrations of motorcycles, cars and 3W "
+                                                    "(35,268 of 292,611, F1.17), mostly cars; split not found")},
+            "bus": {"vehicles_per_1000": _a(5.0, _LK_FLEET),
+                    "ev_sales_share_base": _a(0.01, "EV split by segment not found (F1.17)")},
+            "truck": {"vehicles_per_1000": _a(20.0, _LK_FLEET),
+                      "ev_sales_share_base": _a(0.005, "EV split by segment not found (F1.17)")},
+        },
+    ),
+    mv_kv=_a(11.0, "Sri Lankan MV level not found (G4.10)"),
+    lv_kv=_a(0.4, "Sri Lankan LV level not found (G4.10)"),
+    **_grid(510.0, 2022, 0.49, 4.21, "E5.04", "Sri Lanka"),
+    utm_hint="UTM zone 44N (EPSG:32644) for Colombo",
+)
+
+# Philippines ---------------------------------------------------------------------------------
+_PH_POP = 109.035343
+_PH_POP_SRC = "Philippine population 109,035,343 (2020 Census of Population and Housing; not in the facts table)"
+_PH_OTHER = 11.6 * 0.38  # million registered vehicles that are not motorcycles (F1.19)
+_PH_SPLIT = "11.6 M registered vehicles, 38% not motorcycles (F1.19); split of those not found, {p:.0%} taken as {what}"
+PHILIPPINES = _country(
+    "philippines", "Philippine", "PHP", _fx_assumed(57.3, "PHP", "2024 average"), 2024,
+    _merge(
+        _all(_a(0.30, "the region's 30% commitment; EVIDA sets only a 5% EV quota for company and public fleets (F1.20)")),
+        {
+            "two_wheeler": {
+                "vehicles_per_1000": Sourced(_per_1000(11.6 * 0.62, _PH_POP), "11.6 M currently registered vehicles, "
+                                             f"62% motorcycles, 2018 (CPBRD, {_FACTS} F1.19) / {_PH_POP_SRC}", "M"),
+                "ev_sales_share_base": _a(0.01, "EV sales share not found (F1.21)"),
+            },
+            "three_wheeler": {
+                "vehicles_per_1000": Sourced(_per_1000(1.7, _PH_POP), f"1.7 M tricycles in the LTO database, 2019 "
+                                             f"({_FACTS} F1.19) / {_PH_POP_SRC}; the database keeps lapsed registrations",
+                                             "L"),
+                "ev_sales_share_base": _a(0.02, "e-trike sales share not found (F1.21)"),
+            },
+            "car": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.80, _PH_POP), _PH_SPLIT.format(p=0.8, what="cars")),
+                    "ev_sales_share_base": _a(0.01, "EV sales share not found (F1.21)")},
+            "bus": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.05, _PH_POP),
+                                            _PH_SPLIT.format(p=0.05, what="buses and jeepneys")),
+                    "ev_sales_share_base": _a(0.01, "e-jeepney and e-bus sales share not found (F1.21)")},
+            "truck": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.15, _PH_POP), _PH_SPLIT.format(p=0.15, what="trucks")),
+                      "ev_sales_share_base": _a(0.002, "EV sales share not found (F1.21)")},
+        },
+    ),
+    mv_kv=Sourced(13.8, f"Meralco distribution feeders 13.8 kV and 34.5 kV ({_FACTS} G4.06)", "M"),
+    lv_kv=_a(0.4, "LV level not in the facts table (G4.06 gives MV only); 400 V three-phase"),
+    **_grid(613.0, 2024, 0.18, 3.93, "E5.05", "Philippines"),
+    utm_hint="UTM zone 51N (EPSG:32651) for Metro Manila",
+)
+
+# Vietnam -------------------------------------------------------------------------------------
+_VN_POP = 96.208984
+_VN_POP_SRC = "Vietnam population 96,208,984 (2019 Population and Housing Census; not in the facts table)"
+_VN_876 = Sourced(0.50, "Decision 876/QD-TTg: at least 50% of urban vehicles electric or green by 2030, applied to sales "
+                        f"({_FACTS} F1.24)", "M")
+VIETNAM = _country(
+    "vietnam", "Vietnam", "VND", _fx_assumed(25_000.0, "VND", "2024"), 2025,
+    _merge(
+        _all(_VN_876),
+        {
+            "two_wheeler": {
+                "vehicles_per_1000": Sourced(_per_1000(61.3, _VN_POP), "about 61.3 M motorcycles, mid-2019 (National "
+                                             f"Traffic Safety Committee, {_FACTS} F1.22) / {_VN_POP_SRC}; registered "
+                                             "exceeds in-use", "M"),
+                "ev_sales_share_base": _a(0.10, "e-motorbike sales share not found"),
+            },
+            "three_wheeler": {"vehicles_per_1000": _a(0.5, "three-wheelers are rare; count not found"),
+                              "ev_sales_share_base": _a(0.05, "sales share not found")},
+            "car": {"vehicles_per_1000": _a(50.0, "Vietnamese car fleet not found (F1.22)"),
+                    "ev_sales_share_base": Sourced(0.40, f"Ember: about 40% of new cars electric in 2025 ({_FACTS} F1.23)",
+                                                   "M")},
+            "bus": {"vehicles_per_1000": _a(1.0, "bus count not found"),
+                    "ev_sales_share_base": _a(0.30, "electric buses run in Hanoi and Ho Chi Minh City; share not found"),
+                    "ev_sales_share_target": Sourced(0.90, "Decision 876/QD-TTg: all new urban buses electric or green "
+                                                     f"from 2025 ({_FACTS} F1.24); 0.9 leaves room for green "
+                                                     "non-electric buses", "L")},
+            "truck": {"vehicles_per_1000": _a(15.0, "truck count not found"),
+                      "ev_sales_share_base": _a(0.01, "e-truck sales share not found")},
+        },
+    ),
+    mv_kv=_a(22.0, "Vietnamese MV levels not extracted from the Distribution Code (G4.08)"),
+    lv_kv=_a(0.4, "Vietnamese LV level not extracted (G4.08)"),
+    **_grid(486.0, 2024, 0.44, 3.55, "E5.06", "Vietnam"),
+    utm_hint="UTM zone 48N (EPSG:32648) for Ho Chi Minh City and Hanoi",
+)
+
+# Indonesia -----------------------------------------------------------------------------------
+_ID_POP = 270.203917
+_ID_POP_SRC = "Indonesia population 270,203,917 (Population Census 2020; not in the facts table)"
+_ID_REG = f"Korlantas Polri, Aug 2024 ({_FACTS} F1.25)"
+INDONESIA = _country(
+    "indonesia", "Indonesia", "IDR", _fx_assumed(15_800.0, "IDR", "2024"), 2025,
+    _merge(
+        _all(_a(0.30, "the region's 30% commitment; the national goal of 13 M e-motorcycles and 2 M e-cars on the "
+                      "road by 2030 (F1.28) is a stock target")),
+        {
+            "two_wheeler": {
+                "vehicles_per_1000": Sourced(_per_1000(137.35, _ID_POP), f"137.35 M motorcycles ({_ID_REG}) / "
+                                             f"{_ID_POP_SRC}; registered exceeds in-use", "M"),
+                "ev_sales_share_base": _a(0.03, "e-motorcycle sales share not found"),
+            },
+            "three_wheeler": {"vehicles_per_1000": _a(0.5, "three-wheeler count not found"),
+                              "ev_sales_share_base": _a(0.01, "sales share not found")},
+            "car": {"vehicles_per_1000": Sourced(_per_1000(20.12, _ID_POP), f"20.12 M cars ({_ID_REG}) / {_ID_POP_SRC}; "
+                                                 "the Ministry of Industry gives 99 per 1,000 (F1.26)", "M"),
+                    "ev_sales_share_base": Sourced(0.15, f"Ember: 15% of new cars electric in 2025 ({_FACTS} F1.27)", "M")},
+            "bus": {"vehicles_per_1000": Sourced(_per_1000(0.285957, _ID_POP), f"285,957 buses ({_ID_REG}) / "
+                                                 f"{_ID_POP_SRC}", "M"),
+                    "ev_sales_share_base": _a(0.02, "e-bus sales share not found")},
+            "truck": {"vehicles_per_1000": Sourced(_per_1000(6.20, _ID_POP), f"6.20 M trucks ({_ID_REG}) / {_ID_POP_SRC}",
+                                                   "M"),
+                      "ev_sales_share_base": _a(0.002, "e-truck sales share not found")},
+        },
+    ),
+    mv_kv=Sourced(20.0, f"PLN medium voltage 20 kV ({_FACTS} G4.07)", "M"),
+    lv_kv=Sourced(0.4, f"PLN low voltage 230/400 V, SPLN 1 ({_FACTS} G4.07)", "M"),
+    **_grid(682.0, 2023, 0.16, 3.77, "E5.07", "Indonesia"),
+    utm_hint="UTM zone 48S (EPSG:32748) for Jakarta",
+)
+
+# Thailand ------------------------------------------------------------------------------------
+_TH_NEW = 191_195 * 12  # new vehicles per year from September 2025 (F1.31)
+THAILAND = _country(
+    "thailand", "Thai", "THB", _fx_assumed(35.3, "THB", "2024 average"), 2025,
+    _merge(
+        _all(Sourced(0.30, "30@30 policy: zero-emission vehicles 30% of production by 2030, applied to sales "
+                           f"({_FACTS} F1.32)", "M")),
+        {
+            "two_wheeler": {
+                "vehicles_per_1000": Sourced(322.0, f"FOURIN: 322 motorcycles per 1,000 people, end-2019 ({_FACTS} F1.30)",
+                                             "M"),
+                "sales_per_stock": Sourced(round(_TH_NEW * 0.723 / 21.4e6, 4), "September 2025: 191,195 new vehicles, "
+                                           f"72.3% motorcycles (DLT, {_FACTS} F1.31), x 12 / 21.4 M motorcycles (F1.30)",
+                                           "L"),
+                "ev_sales_share_base": _a(0.02, "e-motorcycle sales share not found"),
+            },
+            "three_wheeler": {"vehicles_per_1000": _a(0.3, "tuk-tuk count not found"),
+                              "ev_sales_share_base": _a(0.02, "sales share not found")},
+            "car": {
+                "vehicles_per_1000": Sourced(279.0, f"FOURIN: 279 cars per 1,000 people, end-2019 ({_FACTS} F1.30)", "M"),
+                "sales_per_stock": Sourced(round(_TH_NEW * 0.218 / 18.59e6, 4), "September 2025: 191,195 new vehicles, "
+                                           f"21.8% passenger cars (DLT, {_FACTS} F1.31), x 12 / 18.59 M cars (F1.30)", "L"),
+                "ev_sales_share_base": Sourced(0.20, f"Ember: EVs about 20-21% of new car sales in 2025 ({_FACTS} F1.31)",
+                                               "M"),
+            },
+            "bus": {"vehicles_per_1000": _a(2.0, "bus count not found"),
+                    "ev_sales_share_base": _a(0.02, "e-bus sales share not found")},
+            "truck": {"vehicles_per_1000": _a(15.0, "heavy-truck count not found; pickups count as cars in F1.30"),
+                      "ev_sales_share_base": _a(0.005, "e-truck sales share not found")},
+        },
+    ),
+    mv_kv=Sourced(22.0, f"PEA substations feed 33, 22 and 11 kV ({_FACTS} G4.05)", "M"),
+    lv_kv=Sourced(0.4, f"MEA service 230/400 V ({_FACTS} G4.04)", "M"),
+    **_grid(555.0, 2024, 0.15, 4.06, "E5.08", "Thailand"),
+    offpeak_hours=(22, 9),
+    offpeak_source=f"MEA and PEA time-of-use tariff: on-peak Mon-Fri 09:00-22:00, off-peak otherwise ({_FACTS} C3.17)",
+    utm_hint="UTM zone 47N (EPSG:32647) for Bangkok",
+)
+
+
+PRESETS: dict[str, CountryPreset] = {
+    p.country: p for p in (INDIA, NEPAL, BANGLADESH, SRI_LANKA, PHILIPPINES, VIETNAM, INDONESIA, THAILAND)
+}
+
+COUNTRY_ALIASES: dict[str, str] = {
+    **{k: "india" for k in ("india", "in", "ind")},
+    **{k: "nepal" for k in ("nepal", "np", "npl")},
+    **{k: "bangladesh" for k in ("bangladesh", "bd", "bgd")},
+    **{k: "sri_lanka" for k in ("sri_lanka", "sri lanka", "sri-lanka", "srilanka", "lk", "lka")},
+    **{k: "philippines" for k in ("philippines", "the philippines", "ph", "phl")},
+    **{k: "vietnam" for k in ("vietnam", "viet nam", "viet_nam", "vn", "vnm")},
+    **{k: "indonesia" for k in ("indonesia", "id", "idn")},
+    **{k: "thailand" for k in ("thailand", "th", "tha")},
+}
 
 
 def get_preset(country: str) -> CountryPreset:
-    """Return the preset of a country by name or ISO code.
+    """Return the preset of a country by name or ISO 3166 code.
 
     Parameters
     ----------
     country
-        Country name or ISO 3166 alpha-2/alpha-3 code, case-insensitive.
+        Country name (``"sri_lanka"`` or ``"Sri Lanka"``) or ISO 3166 alpha-2/alpha-3 code,
+        case-insensitive.
 
     Raises
     ------
@@ -264,5 +785,6 @@ def get_preset(country: str) -> CountryPreset:
     """
     key = COUNTRY_ALIASES.get(country.strip().lower())
     if key is None or key not in PRESETS:
-        raise KeyError(f"no preset for country {country!r}; available: {', '.join(sorted(PRESETS))}")
+        raise KeyError(f"no preset for country {country!r}; available: {', '.join(sorted(PRESETS))} "
+                       "(or their ISO codes)")
     return PRESETS[key]

@@ -1,87 +1,607 @@
+"""Demand stage: adoption curve, cohort stock model, cells, zonal sums, allocation, profiles."""
+
 from __future__ import annotations
+
+import math
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
+from shapely.geometry import Point, Polygon, box
 
 from charge_planner.assumptions import segment_table
 from charge_planner.config import parse_config
-from charge_planner.demand import PUBLIC_PROFILE, build_demand, population_by_cell, sales_share, stock_share
-from charge_planner.errors import DataError
+from charge_planner.demand import (
+    PROFILE_SPECS,
+    PUBLIC_PROFILE,
+    STRATEGIES,
+    WeightLayer,
+    _fill,
+    allocate_demand,
+    build_demand,
+    cell_peaks,
+    charging_profile,
+    energy_by_use_case,
+    fleet_projection,
+    hourly_load,
+    make_cells,
+    offpeak_mask,
+    point_weights,
+    polygon_area_weights,
+    population_by_cell,
+    profile_table,
+    raster_zonal_sums,
+    sales_share,
+    spatial_weights,
+    survival_curve,
+)
+from charge_planner.errors import ConfigError, DataError
+from charge_planner.presets import PRESETS, SEGMENTS, USE_CASES
+from tests.conftest import DEMO_DIR, shared
 
 CFG = {"city": {"name": "X", "country": "india"}, "siting": {"budget_usd": 1000}}
+UTM = "EPSG:32645"
 
 
-def test_sales_share_hits_base_and_target():
+def _segments(**override: float) -> pd.DataFrame:
+    """One 'car' segment with round numbers (every share on home unless overridden)."""
+    row = {
+        "vehicles_per_1000": 100.0, "sales_per_stock": 0.25, "sales_growth_per_year": 0.0,
+        "ev_sales_share_base": 0.2, "ev_sales_share_target": 0.2, "lifetime_years": 4.0,
+        "km_per_day": 40.0, "kwh_per_km": 0.2, "share_home": 0.5, "share_depot": 0.0, "share_public_ac": 0.1,
+        "share_public_dc": 0.25, "share_swapping": 0.15, "cutoff_min": 5.0, "kwh_per_session": 10.0,
+    }
+    row.update(override)
+    return pd.DataFrame([row], index=pd.Index(["car"], name="segment"))
+
+
+# ---------------------------------------------------------------------------------------------
+# adoption
+# ---------------------------------------------------------------------------------------------
+def test_sales_share_hits_base_and_target_and_is_an_s_curve():
     kw = dict(base_year=2024, target_year=2030, base=0.06, target=0.30)
-    assert sales_share(2024, **kw) == pytest.approx(0.06)
-    assert sales_share(2030, **kw) == pytest.approx(0.30)
-    assert sales_share(2035, **kw) == pytest.approx(0.30)
-    years = np.arange(2024, 2031)
-    shares = [sales_share(y, **kw) for y in years]
+    assert sales_share(2024, **kw) == pytest.approx(0.06, rel=1e-12)
+    assert sales_share(2030, **kw) == pytest.approx(0.30, rel=1e-12)
+    shares = sales_share(np.arange(2015, 2046), **kw)
     assert np.all(np.diff(shares) > 0)
+    assert shares[0] < 0.06 and shares[-1] < 1.0
+    # logit is linear in time: the S-curve's defining property
+    logit = np.log(shares / (1 - shares))
+    assert np.allclose(np.diff(logit, 2), 0.0, atol=1e-9)
+    assert sales_share(2035, **kw, after_target="hold") == pytest.approx(0.30)
+    assert sales_share(2035, **kw) > 0.30
+    assert sales_share(2030, **kw, ceiling=0.8) == pytest.approx(0.30)
+    assert sales_share(2060, **kw, ceiling=0.8) == pytest.approx(0.8, abs=1e-3)
 
 
-def test_stock_share_is_mean_of_past_sales_shares():
-    kw = dict(base_year=2024, target_year=2030, base=0.1, target=0.5)
-    got = stock_share(2030, lifetime_years=3, **kw)
-    assert got == pytest.approx(np.mean([sales_share(y, **kw) for y in (2028, 2029, 2030)]))
-    assert stock_share(2030, lifetime_years=15, **kw) < got
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(base=0.0, target=0.3), "cannot pass through 0"),
+        (dict(base=0.1, target=1.0), "below the sales-share ceiling"),
+        (dict(base=float("nan"), target=0.3), "missing or not a number"),
+        (dict(base=0.1, target=0.3, target_year=2020), "before base year"),
+    ],
+)
+def test_sales_share_rejects_impossible_curves(kw, match):
+    args = dict(base_year=2024, target_year=2030) | kw
+    with pytest.raises(ConfigError, match=match):
+        sales_share(2026, **args)
 
 
-def test_population_by_cell_conserves_and_weights():
-    pts = gpd.GeoDataFrame(
-        {"population": [10.0, 30.0, 5.0, 7.0]},
-        geometry=gpd.points_from_xy([10, 30, 450, 5000], [10, 10, 10, 10]),
-        crs="EPSG:32643",
-    )
-    cells = population_by_cell(pts, bounds=(0, 0, 800, 800), cell_size_m=400)
-    assert cells["population"].sum() == pytest.approx(45.0)  # the point at x=5000 is outside
-    first = cells.loc["c0000_0000"]
-    assert first["population"] == 40.0
-    assert first["x"] == pytest.approx((10 * 10 + 30 * 30) / 40)
+def test_survival_curves_have_the_lifetime_as_mean():
+    fixed = survival_curve(4, kind="fixed")
+    assert fixed.tolist() == [1.0, 1.0, 1.0, 1.0]
+    for life in (8.0, 12.0, 15.0):
+        s = survival_curve(life, shape=3.0)
+        assert s.sum() == pytest.approx(life, rel=0.01)
+        assert np.all(np.diff(s) <= 0) and s[-1] < 1e-8
+    with pytest.raises(ConfigError, match="lifetime_years"):
+        survival_curve(0.5)
 
 
-def test_negative_population_rejected():
-    pts = gpd.GeoDataFrame({"population": [-1.0]}, geometry=gpd.points_from_xy([1], [1]), crs="EPSG:32643")
+def test_fleet_hand_computed_case():
+    # 1,000 persons x 100/1000 = 100 cars; sales 25/year, 4-year life: four cohorts of 25
+    segs = _segments()
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2030, horizon_year=2030, survival="fixed")
+    car = f.loc["car"]
+    assert car["stock"].tolist() == pytest.approx([100.0] * 7)
+    assert car["sales"].tolist() == pytest.approx([25.0] * 7)
+    assert car["scrapped"].iloc[1:].tolist() == pytest.approx([25.0] * 6)
+    assert car["ev_stock"].tolist() == pytest.approx([20.0] * 7)
+    assert car["stock_scale"].iloc[0] == pytest.approx(1.0)
+
+
+def test_fleet_ev_stock_is_the_sum_of_surviving_ev_cohorts():
+    segs = _segments(ev_sales_share_base=0.1, ev_sales_share_target=0.5)
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2028, horizon_year=2032, survival="fixed")
+    kw = dict(base_year=2024, target_year=2028, base=0.1, target=0.5)
+    for year in (2024, 2028, 2032):
+        expected = sum(25.0 * sales_share(y, **kw) for y in range(year - 3, year + 1))
+        assert f.loc[("car", year), "ev_stock"] == pytest.approx(expected, rel=1e-12)
+    assert f.loc[("car", 2028), "ev_sales_share"] == pytest.approx(0.5, rel=1e-12)
+
+
+def test_fleet_with_growth_matches_the_base_stock_and_grows():
+    segs = _segments(sales_growth_per_year=0.05, sales_per_stock=0.1, lifetime_years=12.0)
+    f = fleet_projection(segs, population=50_000, base_year=2024, target_year=2030, horizon_year=2035)
+    car = f.loc["car"]
+    assert car.loc[2024, "stock"] == pytest.approx(5_000.0, rel=1e-12)
+    assert car.loc[2024, "sales"] == pytest.approx(500.0)
+    assert car.loc[2035, "sales"] == pytest.approx(500.0 * 1.05**11)
+    # stock flow identity: stock(t) = stock(t-1) + sales(t) - scrapped(t)
+    s = car["stock"].to_numpy()
+    assert np.allclose(s[1:], s[:-1] + car["sales"].to_numpy()[1:] - car["scrapped"].to_numpy()[1:])
+    assert (car["scrapped"].iloc[1:] > 0).all()
+    with pytest.raises(ConfigError, match=r"sales_per_stock must be in \(0, 1\]"):
+        fleet_projection(_segments(sales_per_stock=1.5), population=1000, base_year=2024, target_year=2030)
+
+
+@pytest.mark.parametrize("country", sorted(PRESETS))
+def test_every_preset_hits_its_sales_target_in_the_target_year(country):
+    cfg = parse_config({"city": {"name": "X", "country": country}, "siting": {"budget_usd": 1}})
+    segs = segment_table(cfg)
+    p = PRESETS[country]
+    f = fleet_projection(segs, population=1e6, base_year=p.base_year, target_year=p.target_year, horizon_year=2035)
+    got = f.xs(p.target_year, level="year")["ev_sales_share"]
+    want = segs["ev_sales_share_target"]
+    assert np.allclose(got.reindex(want.index), want, rtol=1e-12)
+    assert (f["ev_stock"] <= f["stock"] + 1e-9).all() and (f["ev_stock"] >= 0).all()
+    assert set(f.index.get_level_values("year")) == set(range(p.base_year, 2036))
+
+
+def test_bad_segment_values_give_one_error_naming_each():
+    segs = _segments(km_per_day=-1.0, share_home=0.3)
+    segs.loc["car", "kwh_per_km"] = np.nan
+    with pytest.raises(ConfigError) as err:
+        fleet_projection(segs, population=100, base_year=2024, target_year=2030)
+    msg = str(err.value)
+    assert "car.km_per_day is negative" in msg and "car.kwh_per_km is missing" in msg and "\n" not in msg
+
+
+def test_energy_by_use_case_hand_computed():
+    segs = _segments()
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2030, horizon_year=2030, survival="fixed")
+    e = energy_by_use_case(f, segs, years=[2030])
+    # 20 EVs x 40 km x 0.2 kWh/km = 160 kWh/day, split 0.5 / 0 / 0.1 / 0.25 / 0.15
+    got = e.xs(("car", 2030))["energy_kwh_day"]
+    assert got.to_dict() == pytest.approx({"home": 80.0, "depot": 0.0, "public_ac": 16.0, "public_dc": 40.0,
+                                           "swapping": 24.0})
+    with pytest.raises(ConfigError, match="outside the fleet projection"):
+        energy_by_use_case(f, segs, years=[2040])
+
+
+# ---------------------------------------------------------------------------------------------
+# cells and weights
+# ---------------------------------------------------------------------------------------------
+AREA = box(500_000, 3_000_000, 501_000, 3_000_700)  # 1.0 km x 0.7 km
+
+
+def test_square_cells_tile_the_study_area():
+    cells = make_cells(AREA, crs=UTM, cell_size_m=400)
+    assert len(cells) == 3 * 2
+    assert cells["area_m2"].sum() == pytest.approx(AREA.area, rel=1e-12)
+    assert cells.loc["c0002_0001", "area_m2"] == pytest.approx(200 * 300)
+    assert cells.index.name == "cell_id"
+
+
+def test_h3_cells_tile_the_study_area():
+    import h3
+
+    cells = make_cells(AREA, crs=UTM, cell_type="h3", cell_size_m=400)
+    assert all(h3.is_valid_cell(c) and h3.get_resolution(c) == 9 for c in cells.index)
+    assert cells["area_m2"].sum() == pytest.approx(AREA.area, rel=1e-9)
+    overlap = shapely.area(shapely.union_all(cells.geometry.to_numpy()))
+    assert overlap == pytest.approx(AREA.area, rel=1e-9)  # no overlaps, no gaps
+
+
+def test_point_weights_count_each_point_once():
+    cells = make_cells(AREA, crs=UTM, cell_size_m=400)
+    pts = gpd.GeoSeries([Point(500_100, 3_000_100), Point(500_300, 3_000_100), Point(500_400, 3_000_100),
+                         Point(600_000, 3_000_000)], crs=UTM)
+    layer = point_weights(pts, [10.0, 30.0, 5.0, 99.0], cells, what="population")
+    assert layer.total == pytest.approx(45.0)  # the far point is outside; the boundary point counts once
+    i = cells.index.get_loc("c0000_0000")
+    assert layer.weight[i] in (40.0, 45.0)
+    assert layer.weight.sum() == pytest.approx(45.0)
     with pytest.raises(DataError, match="negative or missing"):
-        population_by_cell(pts, bounds=(0, 0, 10, 10), cell_size_m=5)
+        point_weights(pts, [1.0, -1.0, 0.0, 0.0], cells)
+
+
+def test_building_area_is_split_by_overlap():
+    cells = make_cells(AREA, crs=UTM, cell_size_m=400)
+    b = gpd.GeoSeries([box(500_350, 3_000_050, 500_450, 3_000_090)], crs=UTM)  # straddles x = 500,400
+    layer = polygon_area_weights(b, cells)
+    assert layer.total == pytest.approx(100 * 40)
+    assert layer.weight[cells.index.get_loc("c0000_0000")] == pytest.approx(50 * 40)
+    assert layer.weight[cells.index.get_loc("c0001_0000")] == pytest.approx(50 * 40)
+
+
+def _write_raster(path, values, *, crs, left, top, res, nodata=-99.0):
+    import rasterio
+    from affine import Affine
+
+    arr = np.asarray(values, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1, dtype="float32",
+                       crs=crs, transform=Affine(res, 0.0, left, 0.0, -res, top), nodata=nodata) as dst:
+        dst.write(arr, 1)
+    return path
+
+
+def test_zonal_sums_hand_computed(tmp_path):
+    # 4 x 2 pixels of 200 m from (500000, 3000400) down; the study area cuts the last column in half
+    vals = [[10, 20, 30, 40], [1, 2, 3, -99]]
+    tif = _write_raster(tmp_path / "pop.tif", vals, crs=UTM, left=500_000, top=3_000_400, res=200)
+    area = box(500_000, 3_000_000, 500_700, 3_000_400)
+    cells = make_cells(area, crs=UTM, cell_size_m=400)
+    layer = raster_zonal_sums(tif, cells, study_area=area)
+    # inside: 10 + 20 + 30 + 40/2 + 1 + 2 + 3 = 86 (nodata pixel ignored)
+    assert layer.total == pytest.approx(86.0, rel=1e-12)
+    w = dict(zip(cells.index, layer.weight, strict=True))
+    assert w["c0000_0000"] == pytest.approx(10 + 20 + 1 + 2)
+    assert w["c0001_0000"] == pytest.approx(30 + 20 + 3)
+    assert sum(w.values()) == pytest.approx(86.0, rel=1e-12)
+
+
+def test_zonal_sums_conserve_a_geographic_raster(tmp_path):
+    rng = np.random.default_rng(3)
+    vals = rng.uniform(0, 50, (30, 30))
+    tif = _write_raster(tmp_path / "wgs.tif", vals, crs="EPSG:4326", left=85.30, top=27.71, res=0.0008333)
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", UTM, always_xy=True).transform([85.305, 85.318], [27.692, 27.705])
+    area = box(x[0], y[0], x[1], y[1])
+    for cell_type in ("square", "h3"):
+        cells = make_cells(area, crs=UTM, cell_type=cell_type, cell_size_m=300)
+        layer = raster_zonal_sums(tif, cells, study_area=area)
+        assert layer.weight.sum() == pytest.approx(layer.total, rel=1e-12)
+    # independent check: pixel polygons clipped by geopandas
+    assert layer.total == pytest.approx(_clip_total(tif, area, UTM), rel=1e-9)
+
+
+def _clip_total(tif, area, crs) -> float:
+    """Persons inside ``area`` computed with geopandas.clip over projected pixel outlines."""
+    import rasterio
+
+    with rasterio.open(tif) as src:
+        arr = src.read(1, masked=True).astype(float)
+        t = src.transform
+        src_crs = src.crs
+    rows, cols = np.nonzero(~np.ma.getmaskarray(arr) & (np.ma.filled(arr, 0) > 0))
+
+    def corner(c: float, r: float) -> tuple[float, float]:
+        return t.a * c + t.b * r + t.c, t.d * c + t.e * r + t.f
+
+    polys = [Polygon([corner(c, r), corner(c + 1, r), corner(c + 1, r + 1), corner(c, r + 1)])
+             for r, c in zip(rows, cols, strict=True)]
+    pix = gpd.GeoDataFrame({"v": np.asarray(arr[rows, cols])}, geometry=polys, crs=src_crs).to_crs(crs)
+    pix["a0"] = pix.area
+    clipped = gpd.clip(pix, area)
+    return float((clipped["v"] * clipped.area / clipped["a0"]).sum())
+
+
+def test_raster_errors_are_clear(tmp_path):
+    tif = _write_raster(tmp_path / "pop.tif", [[1, 2], [3, 4]], crs=UTM, left=500_000, top=3_000_400, res=200)
+    far = box(700_000, 3_000_000, 701_000, 3_001_000)
+    cells = make_cells(far, crs=UTM, cell_size_m=400)
+    with pytest.raises(DataError, match="does not overlap the study area"):
+        raster_zonal_sums(tif, cells, study_area=far)
+    bad = _write_raster(tmp_path / "neg.tif", [[1, -2], [3, 4]], crs=UTM, left=500_000, top=3_000_400, res=200)
+    area = box(500_000, 3_000_000, 500_400, 3_000_400)
+    with pytest.raises(DataError, match="negative values"):
+        raster_zonal_sums(bad, make_cells(area, crs=UTM), study_area=area)
+    (tmp_path / "junk.tif").write_text("not a raster")
+    with pytest.raises(DataError, match="cannot read the raster"):
+        raster_zonal_sums(tmp_path / "junk.tif", make_cells(area, crs=UTM), study_area=area)
+
+
+def _two_cells() -> gpd.GeoDataFrame:
+    return make_cells(box(0, 0, 800, 400), crs=UTM, cell_size_m=400)
+
+
+def test_spatial_weights_mix_residents_and_poi_attraction():
+    cells = _two_cells()
+    res = point_weights(gpd.GeoSeries([Point(100, 100), Point(500, 100)], crs=UTM), [300.0, 100.0], cells)
+    pois = gpd.GeoDataFrame({"kind": ["mall", "bus_station"]}, geometry=[Point(600, 200), Point(700, 300)], crs=UTM)
+    w = spatial_weights(cells, res, pois=pois, poi_share={"public_ac": 0.5})
+    assert w.shares["home"].tolist() == pytest.approx([0.75, 0.25])
+    # public AC: 0.5 x residents + 0.5 x POIs (both POIs in the second cell)
+    assert w.shares["public_ac"].tolist() == pytest.approx([0.375, 0.625])
+    assert w.shares["depot"].tolist() == pytest.approx([0.0, 1.0])
+    assert w.cells["population"].sum() == pytest.approx(400.0)
+    for u in USE_CASES:
+        assert w.shares[u].sum() == pytest.approx(1.0)
+    # no POIs: destination charging follows residents
+    w0 = spatial_weights(cells, res)
+    assert w0.shares["public_dc"].tolist() == pytest.approx([0.75, 0.25])
+    with pytest.raises(DataError, match="no residents"):
+        spatial_weights(cells, WeightLayer(np.zeros(2), np.zeros(2), np.zeros(2), 0.0, "empty"))
+
+
+def test_allocation_conserves_every_total_and_is_hand_checkable():
+    cells = _two_cells()
+    res = point_weights(gpd.GeoSeries([Point(100, 100), Point(500, 100)], crs=UTM), [750.0, 250.0], cells)
+    w = spatial_weights(cells, res)
+    segs = _segments()
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2030, horizon_year=2030, survival="fixed")
+    e = energy_by_use_case(f, segs, years=[2029, 2030])
+    profiles = profile_table(segments=["car"])
+    d = allocate_demand(e, w, segs, profiles=profiles)
+    row = d.loc["c0000_0000:car:public_dc:2030"]
+    assert row["energy_kwh_day"] == pytest.approx(40.0 * 0.75)
+    assert row["sessions_day"] == pytest.approx(3.0)
+    assert row["cutoff_s"] == 300.0
+    assert row["peak_kw"] == pytest.approx(30.0 * profiles.loc[("car", "public_dc")].max())
+    assert bool(row["sited"]) and not d.loc["c0000_0000:car:home:2030", "sited"]
+    g = d.groupby(["segment", "year", "use_case"])["energy_kwh_day"].sum()
+    want = e["energy_kwh_day"][e["energy_kwh_day"] > 0]
+    assert np.allclose(g.reindex(want.index).to_numpy(), want.to_numpy(), rtol=1e-12, atol=0)
+    assert set(d.columns) >= {"geometry", "cell_id", "segment", "use_case", "year", "energy_kwh_day", "sessions_day",
+                              "peak_kw", "cutoff_s", "sited"}
+    assert d.index.is_unique and d.crs == cells.crs
 
 
 def test_build_demand_hand_computed_case():
     cfg = parse_config({**CFG, "fleet": {"segments": ["car"], "overrides": {"car": {
-        "vehicles_per_1000": 100, "ev_sales_share_base": 0.5, "ev_sales_share_target": 0.5,
-        "lifetime_years": 1, "km_per_day": 40, "kwh_per_km": 0.2, "public_share": 0.25, "cutoff_min": 5,
+        "vehicles_per_1000": 100, "ev_sales_share_base": 0.5, "ev_sales_share_target": 0.5, "km_per_day": 40,
+        "kwh_per_km": 0.2, "share_home": 0.75, "share_public_ac": 0.0, "share_public_dc": 0.25, "cutoff_min": 5,
         "kwh_per_session": 10}}}})
     segs = segment_table(cfg)
     cells = pd.DataFrame({"population": [1000.0, 3000.0], "x": [0.0, 1.0], "y": [0.0, 1.0]},
                          index=pd.Index(["a", "b"], name="cell_id"))
-    d = build_demand(cells, segs, year=2030, base_year=2024, target_year=2030, crs="EPSG:32643", peak_hour=20)
-    # 1000 people x 0.1 cars x 0.5 EV = 50 EVs x 40 km x 0.2 kWh/km x 0.25 public = 100 kWh/day
-    assert d.loc["a:car:2030", "energy_kwh_day"] == pytest.approx(100.0)
-    assert d.loc["b:car:2030", "energy_kwh_day"] == pytest.approx(300.0)
-    assert d.loc["a:car:2030", "sessions_day"] == pytest.approx(10.0)
-    assert d.loc["a:car:2030", "peak_kw"] == pytest.approx(100.0 * PUBLIC_PROFILE[20])
-    assert d.loc["a:car:2030", "cutoff_s"] == 300.0
-    assert set(d.columns) >= {"geometry", "cell_id", "segment", "year", "energy_kwh_day", "sessions_day", "peak_kw"}
+    d = build_demand(cells, segs, year=2030, base_year=2030, target_year=2030, crs=UTM)
+    # 1000 people x 0.1 cars x 0.5 EV = 50 EVs x 40 km x 0.2 kWh/km x 0.25 public DC = 100 kWh/day
+    assert d.loc["a:car:public_dc:2030", "energy_kwh_day"] == pytest.approx(100.0)
+    assert d.loc["b:car:public_dc:2030", "energy_kwh_day"] == pytest.approx(300.0)
+    assert d.loc["a:car:public_dc:2030", "sessions_day"] == pytest.approx(10.0)
+    assert d.loc["a:car:public_dc:2030", "ev_stock"] == pytest.approx(50.0 * 0.25)
+    assert set(d["use_case"]) == {"public_dc"}
 
 
-def test_demand_totals_equal_population_times_rates():
-    cfg = parse_config(CFG)
-    segs = segment_table(cfg)
-    rng = np.random.default_rng(1)
-    cells = pd.DataFrame({"population": rng.uniform(0, 5000, 50), "x": 0.0, "y": 0.0},
-                         index=pd.Index([f"c{i}" for i in range(50)], name="cell_id"))
-    d = build_demand(cells, segs, year=2030, base_year=2024, target_year=2030, crs="EPSG:32643")
-    total_pop = cells["population"].sum()
-    for seg, p in segs.iterrows():
-        share = stock_share(2030, base_year=2024, target_year=2030, base=p["ev_sales_share_base"],
-                            target=p["ev_sales_share_target"], lifetime_years=p["lifetime_years"])
-        expected = total_pop * p["vehicles_per_1000"] / 1000 * share * p["km_per_day"] * p["kwh_per_km"] * p["public_share"]
-        assert d[d["segment"] == seg]["energy_kwh_day"].sum() == pytest.approx(expected, rel=1e-12)
+def test_population_by_cell_conserves_and_weights():
+    pts = gpd.GeoDataFrame({"population": [10.0, 30.0, 5.0, 7.0]},
+                           geometry=gpd.points_from_xy([10, 30, 450, 5000], [10, 10, 10, 10]), crs=UTM)
+    cells = population_by_cell(pts, bounds=(0, 0, 800, 800), cell_size_m=400)
+    assert cells["population"].sum() == pytest.approx(45.0)
+    assert cells.loc["c0000_0000", "x"] == pytest.approx((10 * 10 + 30 * 30) / 40)
+    with pytest.raises(DataError, match="negative or missing"):
+        population_by_cell(pts.assign(population=[-1.0, 0, 0, 0]), bounds=(0, 0, 10, 10), cell_size_m=5)
 
 
-def test_profile_sums_to_one():
+# ---------------------------------------------------------------------------------------------
+# profiles
+# ---------------------------------------------------------------------------------------------
+def test_fill_spreads_a_session_over_its_window():
+    assert _fill(np.zeros(4), 0.5).tolist() == [0.5, 0.5, 0.0, 0.0]  # unmanaged: as early as possible
+    assert _fill(np.array([0.0, 1.0, 1.0, 1.0]), 0.5).tolist() == pytest.approx([0.0, 1 / 3, 1 / 3, 1 / 3])
+    assert _fill(np.array([0.0, 0.0, 1.0, 0.0]), 0.5).tolist() == pytest.approx([0.5, 0.0, 0.5, 0.0])
+    solar = _fill(np.array([1.0, 3.0, 0.0]), 0.6)  # water-filling: 0.6 cap on the sunniest hour
+    assert solar.tolist() == pytest.approx([0.4, 0.6, 0.0])
+
+
+def test_every_profile_sums_to_one_and_is_non_negative():
+    for strategy in STRATEGIES:
+        table = profile_table(strategy, offpeak_hours=(22, 6))
+        assert np.allclose(table.sum(axis=1), 1.0, atol=1e-12)
+        assert (table.to_numpy() >= 0).all()
     assert PUBLIC_PROFILE.sum() == pytest.approx(1.0)
-    assert PUBLIC_PROFILE.argmax() in (19, 20)
+
+
+def test_profile_shapes():
+    home = charging_profile("car", "home")
+    assert 18 <= home.argmax() <= 21 and home[3:15].sum() < 0.05  # evening peak
+    depot = charging_profile("bus", "depot")
+    assert depot.argmax() in (22, 23, 0, 1) and depot[8:18].sum() < 0.01  # overnight
+    ac = charging_profile("car", "public_ac")
+    assert 9 <= ac.argmax() <= 17 and ac[9:19].sum() > 0.8  # daytime destination
+    off = charging_profile("car", "home", "managed_offpeak", offpeak_hours=(22, 6))
+    assert off[offpeak_mask((22, 6))].sum() > 0.95 and off[18:21].sum() < 0.05
+    sun = charging_profile("two_wheeler", "swapping", "solar_following")
+    assert sun[8:17].sum() > charging_profile("two_wheeler", "swapping")[8:17].sum()
+    dc = [charging_profile("car", "public_dc", s) for s in STRATEGIES]  # one-hour dwell: nothing to shift
+    assert np.allclose(dc[0], dc[1]) and np.allclose(dc[0], dc[2])
+    assert PROFILE_SPECS["home"].dwell_h == 12
+
+
+def test_profile_input_errors():
+    with pytest.raises(ConfigError, match="unknown segment 'boat'"):
+        charging_profile("boat", "home")
+    with pytest.raises(ConfigError, match="unknown strategy"):
+        charging_profile("car", "home", "smart")
+    with pytest.raises(ConfigError, match="empty window"):
+        charging_profile("car", "home", "managed_offpeak", offpeak_hours=(5, 5))
+
+
+def test_cell_peaks_are_coincident_peaks_of_the_summed_profiles():
+    demand = pd.DataFrame({
+        "cell_id": ["a", "a", "b"], "year": 2030, "segment": ["car", "car", "two_wheeler"],
+        "use_case": ["home", "public_ac", "swapping"], "energy_kwh_day": [24.0, 48.0, 10.0], "sited": [False, True, True],
+    })
+    profiles = profile_table()
+    load = hourly_load(demand, profiles)
+    expect_a = 24.0 * profiles.loc[("car", "home")].to_numpy() + 48.0 * profiles.loc[("car", "public_ac")].to_numpy()
+    assert np.allclose(load.loc[("a", 2030)].to_numpy(), expect_a)
+    peaks = cell_peaks(demand, profiles)
+    assert peaks.loc[("a", 2030), "peak_kw"] == pytest.approx(expect_a.max())
+    assert peaks.loc[("a", 2030), "peak_hour"] == int(expect_a.argmax())
+    assert peaks.loc[("a", 2030), "sited_peak_kw"] == pytest.approx(48.0 * profiles.loc[("car", "public_ac")].max())
+    assert peaks["energy_kwh_day"].sum() == pytest.approx(82.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage on a city
+# ---------------------------------------------------------------------------------------------
+def test_city_demand_on_the_demo_city_conserves_totals():
+    from charge_planner.city import load_city
+    from charge_planner.demand import city_demand
+
+    city = load_city(DEMO_DIR)
+    r = city_demand(city)
+    assert r.years == tuple(range(2024, 2031))
+    assert r.cells["population"].sum() == pytest.approx(city.population["population"].sum(), rel=1e-12)
+    g = r.demand.groupby(["segment", "year", "use_case"])["energy_kwh_day"].sum()
+    want = r.energy["energy_kwh_day"][r.energy["energy_kwh_day"] > 0]
+    assert np.allclose(g.reindex(want.index).to_numpy(), want.to_numpy(), rtol=1e-12, atol=0)
+    sited = r.for_siting(2030)
+    assert set(sited["use_case"]) <= {"public_ac", "public_dc", "swapping"} and (sited["year"] == 2030).all()
+    assert len(r.cell_peaks) == r.demand.groupby(["cell_id", "year"]).ngroups
+    assert r.summary(2030)["ev_sales_share"]["car"] == pytest.approx(0.30)
+    with pytest.raises(ConfigError, match="no year"):
+        r.for_siting(2040)
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration errors
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("fleet", "match"),
+    [
+        ({"overrides": {"car": {"share_home": 0.5}}}, "use-case shares sum to 0.8"),
+        ({"overrides": {"car": {"share_home": 0.5, "share_depot": 0, "share_public_ac": 0.1, "share_public_dc": 0.1,
+                                "share_swapping": 0.1}}}, "sum to 0.8"),
+        ({"overrides": {"car": {"public_share": 0.2, "share_home": 0.8}}}, "either public_share or the share_"),
+        ({"overrides": {"car": {"km_per_day": -5}}}, "km_per_day"),
+        ({"overrides": {"car": {"kwh_per_km": float("nan")}}}, "finite number"),
+        ({"target_year": 2020}, "before"),
+        ({"year": 2023}, "before the base year 2024"),
+        ({"years": [2022, 2030]}, "before the base year 2024"),
+    ],
+)
+def test_bad_fleet_configuration_is_reported(fleet, match):
+    with pytest.raises(ConfigError, match=match):
+        segment_table(parse_config({**CFG, "fleet": fleet}))
+
+
+def test_legacy_public_share_rescales_the_use_case_split():
+    cfg = parse_config({**CFG, "fleet": {"overrides": {"two_wheeler": {"public_share": 0.4}}}})
+    seg = segment_table(cfg).loc["two_wheeler"]
+    assert seg["public_share"] == pytest.approx(0.4)
+    # preset split: public AC 0.05, DC 0.05, swapping 0.10 -> doubled; home 0.8 -> 0.6
+    assert seg["share_swapping"] == pytest.approx(0.2) and seg["share_home"] == pytest.approx(0.6)
+    assert seg["share_home_confidence"] == "user"
+
+
+def test_study_area_bbox_and_h3_cells_from_the_config():
+    from charge_planner.city import load_city
+    from charge_planner.demand import default_study_area
+
+    city = load_city(DEMO_DIR)
+    assert default_study_area(city).equals(box(*city.bounds()))
+    with pytest.raises(ConfigError, match="study_area_bbox"):
+        parse_config({**CFG, "demand": {"study_area_bbox": [80, 13, 79, 12]}})
+
+
+# ---------------------------------------------------------------------------------------------
+# acceptance: WorldPop over the Kathmandu OSM extract
+# ---------------------------------------------------------------------------------------------
+KTM_BOUNDS = (85.31356, 27.68290, 85.32105, 27.69495)  # <bounds> of the OSM export
+
+
+@pytest.fixture(scope="module")
+def kathmandu(tmp_path_factory):
+    osm = shared("kathmandu", "kathmandu_thapathali_map.osm")
+    tif = shared("kathmandu", "NPL_ppp_v2c_2020_UNadj_kathmandu_crop.tif")
+    import osmnx as ox
+
+    from charge_planner.city import City, read_osm_pois
+    from charge_planner.network import prepare_graph
+    from charge_planner.presets import NEPAL
+
+    folder = tmp_path_factory.mktemp("kathmandu")
+    (folder / "city.toml").write_text(
+        '[city]\nname = "Thapathali, Kathmandu"\ncountry = "NPL"\n'
+        f'[data]\nsource = "files"\nroads = "{osm}"\nosm = "{osm}"\npopulation_raster = "{tif}"\n'
+        f"[demand]\nstudy_area_bbox = {list(KTM_BOUNDS)}\n[siting]\nbudget_usd = 1e6\ncell_size_m = 400\n"
+    )
+    from charge_planner.config import load_config
+
+    cfg = load_config(folder)
+    # clipped extract: keep every component; prepare_graph keeps the largest strongly connected one
+    raw = ox.graph_from_xml(osm, simplify=True, retain_all=True)
+    roads = prepare_graph(raw, speeds_kph=NEPAL.road_speeds_kph)
+    crs = str(roads.graph["crs"])
+    pois, subs = read_osm_pois(osm, crs=crs)
+    empty = gpd.GeoDataFrame({"population": pd.Series(dtype=float)}, geometry=[], crs=crs)
+    city = City(config=cfg, city_dir=folder, crs=crs, roads=roads, population=empty, pois=pois, substations=subs,
+                synthetic=False)
+    return city, osm, tif
+
+
+@pytest.mark.slow
+def test_kathmandu_worldpop_zonal_sums_conserve_the_rasters_persons(kathmandu):
+    from charge_planner.demand import city_demand, default_study_area
+
+    city, _, tif = kathmandu
+    area = default_study_area(city)
+    assert city.crs == "EPSG:32645" and 0.9e6 < area.area < 1.1e6  # about 0.74 km x 1.34 km
+    r = city_demand(city)
+    direct = _clip_total(tif, area, city.crs)
+    assert r.population_total == pytest.approx(direct, rel=1e-9)
+    assert r.cells["population"].sum() == pytest.approx(direct, rel=1e-12)
+    # about 29,400 persons inside the export's bbox (data README, pixel centres): within 6 %
+    assert 0.94 * 29_400 < r.population_total < 1.06 * 29_400
+    # H3 hexagons conserve the same persons
+    from charge_planner.demand import make_cells
+
+    hexes = make_cells(area, crs=city.crs, cell_type="h3", cell_size_m=400)
+    layer = raster_zonal_sums(tif, hexes, study_area=area)
+    assert layer.weight.sum() == pytest.approx(direct, rel=1e-9) and len(hexes) >= 10
+
+
+@pytest.mark.slow
+def test_kathmandu_demand_by_segment_use_case_and_year(kathmandu):
+    from charge_planner.demand import city_demand
+
+    city, _, _ = kathmandu
+    r = city_demand(city)
+    assert r.years == tuple(range(2025, 2031))
+    g = r.demand.groupby(["segment", "year", "use_case"])["energy_kwh_day"].sum()
+    want = r.energy["energy_kwh_day"][r.energy["energy_kwh_day"] > 0]
+    assert np.allclose(g.reindex(want.index).to_numpy(), want.to_numpy(), rtol=1e-12, atol=0)
+    # Nepal's NDC: 90% of car and two-wheeler sales electric in 2030
+    s = r.summary(2030)
+    assert s["ev_sales_share"]["car"] == pytest.approx(0.9) and s["ev_sales_share"]["two_wheeler"] == pytest.approx(0.9)
+    total = r.energy.xs(2030, level="year")["energy_kwh_day"].sum()
+    assert total > r.energy.xs(2025, level="year")["energy_kwh_day"].sum() > 0
+    # plausible scale: about 31,000 residents, a few MWh/day of EV charging in 2030
+    assert 1_000 < total < 30_000
+    sited = r.for_siting(2030)
+    assert sited["energy_kwh_day"].sum() == pytest.approx(
+        r.energy.xs(2030, level="year").query("use_case in ['public_ac', 'public_dc', 'swapping']")["energy_kwh_day"].sum(),
+        rel=1e-12)
+    assert (r.cell_peaks["peak_kw"] > 0).all()
+    # POIs pull destination charging: the public AC centre of a cell differs from the home centre somewhere
+    home = r.demand[(r.demand["use_case"] == "home") & (r.demand["year"] == 2030)].set_index("cell_id").geometry
+    ac = r.demand[(r.demand["use_case"] == "public_ac") & (r.demand["year"] == 2030)].set_index("cell_id").geometry
+    assert (home.distance(ac.reindex(home.index)) > 1).any()
+
+
+@pytest.mark.slow
+def test_kathmandu_building_footprints_track_the_raster(kathmandu):
+    import osmnx as ox
+
+    from charge_planner.demand import default_study_area, make_cells, residential_layer
+
+    city, osm, tif = kathmandu
+    area = default_study_area(city)
+    cells = make_cells(area, crs=city.crs, cell_size_m=200)
+    b = ox.features_from_xml(osm, tags={"building": True}).to_crs(city.crs)
+    by_area, total = residential_layer(cells, study_area=area, buildings=b, population_total=30_000, mode="buildings")
+    assert total == 30_000 and by_area.total > 0.2 * area.area  # dense core: footprints cover > 20 % of the land
+    by_raster, _ = residential_layer(cells, study_area=area, raster=tif)
+    assert np.corrcoef(by_area.weight, by_raster.weight)[0, 1] > 0.3
+
+
+def test_raster_that_misses_the_city_is_rejected():
+    tif = shared("kathmandu", "NPL_ppp_v2c_2020_UNadj_kathmandu_crop.tif")
+    far = box(700_000, 3_000_000, 701_000, 3_001_000)  # about 350 km east of Kathmandu
+    with pytest.raises(DataError, match="does not overlap"):
+        raster_zonal_sums(tif, make_cells(far, crs=UTM), study_area=far)
+
+
+def test_segments_in_presets_have_profiles():
+    for seg in SEGMENTS:
+        for u in USE_CASES:
+            assert math.isclose(charging_profile(seg, u).sum(), 1.0)
