@@ -89,6 +89,13 @@ MAX_LV_SERVICE_RADIUS_M = 500.0
 #: 8.0 MVA thermal rating of the 240 mm2 cable at 11 kV: sqrt(3) x 11 kV x 0.416 kA).
 DEFAULT_MAX_FEEDER_MW = 5.0
 
+#: ASSUMPTION: rated capacity of one 33/11 kV substation before another one is added [MVA]
+#: (3 x 20 MVA units; typical urban substations in India have 2-3 units of 10-20 MVA).
+DEFAULT_MAX_SUBSTATION_MVA = 60.0
+
+#: ASSUMPTION: a given substation farther than this from the road network is ignored [m].
+SUBSTATION_SNAP_M = 1000.0
+
 #: ASSUMPTION: loading the design loop upgrades equipment above [%].
 DESIGN_LOADING_PERCENT = 80.0
 
@@ -548,9 +555,13 @@ class _RoadTree:
     edges: dict[tuple[int, int], tuple[float, int, np.ndarray]]  # (a<b) -> (length_m, start, coords)
     component: np.ndarray  # positions of the nodes in the component used
     graph: csr_matrix  # symmetric-by-use edge-length matrix [m] (upper triangle)
-    root: int = -1
-    parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    dist_m: np.ndarray = field(default_factory=lambda: np.empty(0))
+    roots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # substation nodes
+    parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # < 0 at roots
+    dist_m: np.ndarray = field(default_factory=lambda: np.empty(0))  # road distance to its substation
+    sub_of: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # substation per node
+
+    def is_root(self, node: int) -> bool:
+        return bool(self.parent[node] < 0)
 
 
 def _crs_equal(a: Any, b: Any) -> bool:
@@ -565,6 +576,7 @@ def _validate_inputs(
     target: float,
     max_feeder_mw: float,
     kv: dict[str, float],
+    max_substation_mva: float = DEFAULT_MAX_SUBSTATION_MVA,
 ) -> str:
     problems: list[str] = []
     crs = roads.graph.get("crs")
@@ -616,6 +628,8 @@ def _validate_inputs(
         problems.append(f"target_trafo_loading {target} must lie in (0, 1]")
     if not max_feeder_mw > 0:
         problems.append(f"max_feeder_mw {max_feeder_mw} must be positive")
+    if not max_substation_mva > 0:
+        problems.append(f"max_substation_mva {max_substation_mva} must be positive")
     if not kv["lv"] < kv["mv"] < kv["hv"]:
         problems.append(
             f"voltage levels must satisfy lv_kv < mv_kv < hv_kv, got {kv['lv']}/{kv['mv']}/{kv['hv']}"
@@ -676,11 +690,16 @@ def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
     return _RoadTree(node_ids=node_ids, xy=xy, edges=edges, component=component, graph=graph)
 
 
-def _shortest_path_tree(tree: _RoadTree, root: int) -> None:
-    dist, pred = dijkstra(tree.graph, directed=False, indices=root, return_predecessors=True)
-    tree.root = root
+def _shortest_path_forest(tree: _RoadTree, roots: np.ndarray) -> None:
+    """Shortest-path forest of the road graph from several substations (each node joins the nearest)."""
+    dist, pred, sources = dijkstra(
+        tree.graph, directed=False, indices=np.asarray(roots), return_predecessors=True, min_only=True
+    )
+    tree.roots = np.asarray(roots, dtype=np.int64)
     tree.parent = pred.astype(np.int64)
     tree.dist_m = dist
+    lookup = {int(r): i for i, r in enumerate(tree.roots)}
+    tree.sub_of = np.array([lookup.get(int(x), -1) for x in sources], dtype=np.int64)
 
 
 def _load_points(loads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -824,15 +843,72 @@ class _Design:
     dt_tap_pos: np.ndarray
     feeders: list[list[int]]
     sub_unit_mva: float
-    sub_units: int
-    sub_tap_pos: int = 0
-    taps_tried: set[int] = field(default_factory=lambda: {0})
+    sub_units: np.ndarray  # units per substation
+    sub_tap_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    taps_tried: list[set[int]] = field(default_factory=list)
     section_parallel: dict[tuple[int, int, int], int] = field(default_factory=dict)
+
+
+def _place_substations(
+    tree: _RoadTree,
+    comp_tree: cKDTree,
+    dt_xy: np.ndarray,
+    dt_kva: np.ndarray,
+    given_xy: np.ndarray | None,
+    n_needed: int,
+    load_xy: np.ndarray,
+    load_kva: np.ndarray,
+) -> tuple[np.ndarray, str]:
+    """Road nodes of the substations and a sentence saying how they were chosen."""
+    fixed = np.empty((0, 2))
+    rule = ""
+    if given_xy is not None and len(given_xy):
+        dist, _ = comp_tree.query(given_xy)
+        near = given_xy[dist <= SUBSTATION_SNAP_M]
+        if len(near):
+            fixed = near
+            rule = f"{len(near)} given (OSM) substation(s) within {SUBSTATION_SNAP_M:g} m of the roads used"
+        else:
+            centre = np.average(load_xy, axis=0, weights=load_kva)
+            fixed = given_xy[[int(np.argmin(((given_xy - centre) ** 2).sum(axis=1)))]]
+            rule = "no given substation near the roads: the one nearest the load centre used"
+    n_free = max(0, n_needed - len(fixed))
+    centres = fixed.copy()
+    if n_free:
+        # farthest-first seeding weighted by load, then Lloyd iterations with the given ones held fixed
+        free: list[np.ndarray] = []
+        for _ in range(n_free):
+            if not len(centres) and not free:
+                centre = np.average(dt_xy, axis=0, weights=dt_kva)
+                pick = int(np.argmin(((dt_xy - centre) ** 2).sum(axis=1)))
+            else:
+                pool = np.vstack([centres, *free]) if free else centres
+                d2 = cKDTree(pool).query(dt_xy)[0] ** 2
+                pick = int(np.argmax(d2 * dt_kva))
+            free.append(dt_xy[pick])
+        free_arr = np.array(free, dtype=float)
+        for _ in range(_KMEANS_MAX_ITER):
+            allc = np.vstack([fixed, free_arr])
+            label = cKDTree(allc).query(dt_xy)[1]
+            moved = free_arr.copy()
+            for j in range(n_free):
+                mine = label == len(fixed) + j
+                if mine.any():
+                    moved[j] = np.average(dt_xy[mine], axis=0, weights=dt_kva[mine])
+            if np.allclose(moved, free_arr):
+                break
+            free_arr = moved
+        centres = np.vstack([fixed, free_arr])
+        placed = f"{n_free} substation(s) placed by load (weighted k-means of the DT loads; assumption)"
+        rule = f"{rule}; {placed}" if rule else placed
+    nodes = tree.component[comp_tree.query(centres)[1]].astype(np.int64)
+    _, first = np.unique(nodes, return_index=True)
+    return nodes[np.sort(first)], rule
 
 
 def _union_children(tree: _RoadTree, nodes: Sequence[int] | np.ndarray) -> dict[int, list[int]]:
     """Children lists of the union of root paths of ``nodes`` (sorted for determinism)."""
-    seen = {tree.root}
+    seen = {int(r) for r in tree.roots}
     children: dict[int, list[int]] = {}
     for n in sorted(set(int(x) for x in nodes)):
         cur = n
@@ -889,7 +965,7 @@ def _split_feeder(tree: _RoadTree, dts: list[int], design: _Design) -> list[list
         rest: list[int] = []
         for d in dts:
             cur = int(design.dt_node[d])
-            while cur != best and cur != tree.root and tree.dist_m[cur] > best_dist:
+            while cur != best and not tree.is_root(cur) and tree.dist_m[cur] > best_dist:
                 cur = int(tree.parent[cur])
             (cut if cur == best else rest).append(d)
         return [sorted(rest), sorted(cut)]
@@ -908,8 +984,9 @@ def _initial_feeders(tree: _RoadTree, design: _Design, max_feeder_mw: float) -> 
     """One feeder per branch of the road tree leaving the substation node, then split heavy ones."""
     branches: dict[int, list[int]] = {}
     for d, n in enumerate(design.dt_node):
-        if int(n) != tree.root:
-            branches.setdefault(_first_hop(tree, int(n), tree.root), []).append(d)
+        if not tree.is_root(int(n)):
+            root = int(tree.roots[tree.sub_of[int(n)]])
+            branches.setdefault(_first_hop(tree, int(n), root), []).append(d)
     feeders = [sorted(branches[k]) for k in sorted(branches)]
     while True:
         new: list[list[int]] = []
@@ -958,9 +1035,10 @@ def _feeder_sections(tree: _RoadTree, dt_nodes: np.ndarray) -> list[list[int]]:
     chains of degree-2 road nodes between them become one line section.
     """
     children = _union_children(tree, dt_nodes)
-    key = {tree.root} | {int(n) for n in dt_nodes} | {n for n, kids in children.items() if len(kids) >= 2}
+    roots = {int(r) for r in tree.roots}
+    key = roots | {int(n) for n in dt_nodes} | {n for n, kids in children.items() if len(kids) >= 2}
     paths = []
-    for k in sorted(key - {tree.root}, key=lambda n: (tree.dist_m[n], n)):
+    for k in sorted(key - roots, key=lambda n: (tree.dist_m[n], n)):
         path = [k]
         cur = int(tree.parent[k])
         while cur not in key:
@@ -974,8 +1052,8 @@ def _feeder_sections(tree: _RoadTree, dt_nodes: np.ndarray) -> list[list[int]]:
 @dataclass
 class _Built:
     net: pandapowerNet
-    mv_busbar: int
-    sub_trafo: int
+    mv_busbar: np.ndarray  # per substation
+    sub_trafo: np.ndarray  # per substation
     dt_trafo: np.ndarray  # trafo index per DT
     dt_hv_bus: np.ndarray
     dt_lv_bus: np.ndarray
@@ -1000,7 +1078,6 @@ def _build_net(
         return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
 
     net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=FREQUENCY_HZ)
-    root_xy = tree.xy[tree.root]
 
     bus_vn: list[float] = []
     bus_name: list[str] = []
@@ -1014,23 +1091,31 @@ def _build_net(
         bus_xy.append(xy)
         return len(bus_vn) - 1
 
-    hv_bus = add_bus(kv["hv"], f"HV substation N{tree.node_ids[tree.root]}", "hv", root_xy)
-    busbar = add_bus(kv["mv"], f"MV busbar N{tree.node_ids[tree.root]}", "mv_substation", root_xy)
+    hv_buses: list[int] = []
+    busbars: list[int] = []
+    bus_feeder: dict[int, int] = {}
+    for root in tree.roots:
+        label = f"S{len(busbars)} N{tree.node_ids[int(root)]}"
+        hv_buses.append(add_bus(kv["hv"], f"HV substation {label}", "hv", tree.xy[int(root)]))
+        busbars.append(add_bus(kv["mv"], f"MV busbar {label}", "mv_substation", tree.xy[int(root)]))
+        bus_feeder[hv_buses[-1]] = -1
+        bus_feeder[busbars[-1]] = -1
+    root_bus = {int(r): busbars[i] for i, r in enumerate(tree.roots)}
 
     n_dt = len(design.dt_node)
     dt_feeder = np.full(n_dt, -1, dtype=np.int64)
-    dt_hv_bus = np.full(n_dt, busbar, dtype=np.int64)
+    dt_hv_bus = np.array([root_bus.get(int(tree.roots[tree.sub_of[int(n)]]), busbars[0]) for n in design.dt_node],
+                         dtype=np.int64)
     line_from: list[int] = []
     line_to: list[int] = []
     line_sec: list[_Section] = []
     line_fdr: list[int] = []
     line_par: list[int] = []
     line_key_list: list[tuple[int, int, int]] = []
-    bus_feeder: dict[int, int] = {busbar: -1, hv_bus: -1}
     for f, dts in enumerate(design.feeders):
         fkey = min(dts)
         nodes = design.dt_node[dts]
-        node_bus: dict[int, int] = {tree.root: busbar}
+        node_bus: dict[int, int] = dict(root_bus)
         for path in _feeder_sections(tree, nodes):
             sec = _section(tree, path, cache)
             down = path[-1]
@@ -1062,22 +1147,26 @@ def _build_net(
     net.bus["y_m"] = xy_arr[:, 1]
     net.bus["role"] = bus_role
 
-    pp.create_ext_grid(net, hv_bus, vm_pu=EXT_GRID_VM_PU, name="33 kV source")
     sub_params = SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]
-    sub_trafo = pp.create_transformer_from_parameters(
-        net,
-        hv_bus,
-        busbar,
-        sn_mva=design.sub_unit_mva,
-        vn_hv_kv=kv["hv"],
-        vn_lv_kv=kv["mv"],
-        parallel=design.sub_units,
-        tap_pos=design.sub_tap_pos,
-        tap_changer_type="Ratio",
-        name=f"substation {design.sub_units}x{design.sub_unit_mva:g} MVA",
-        **sub_params,
-        **SUBSTATION_TAP,
-    )
+    sub_trafos = []
+    for i, (hv_bus, busbar) in enumerate(zip(hv_buses, busbars, strict=True)):
+        pp.create_ext_grid(net, hv_bus, vm_pu=EXT_GRID_VM_PU, name=f"{kv['hv']:g} kV source S{i}")
+        sub_trafos.append(
+            pp.create_transformer_from_parameters(
+                net,
+                hv_bus,
+                busbar,
+                sn_mva=design.sub_unit_mva,
+                vn_hv_kv=kv["hv"],
+                vn_lv_kv=kv["mv"],
+                parallel=int(design.sub_units[i]),
+                tap_pos=int(design.sub_tap_pos[i]),
+                tap_changer_type="Ratio",
+                name=f"substation S{i} {int(design.sub_units[i])}x{design.sub_unit_mva:g} MVA",
+                **sub_params,
+                **SUBSTATION_TAP,
+            )
+        )
     params = _dt_parameters(design.dt_rating_kva)
     dt_trafo = pp.create_transformers_from_parameters(
         net,
@@ -1097,7 +1186,7 @@ def _build_net(
         **DT_TAP,
     )
     net.trafo["role"] = "distribution"
-    net.trafo.loc[sub_trafo, "role"] = "substation"
+    net.trafo.loc[sub_trafos, "role"] = "substation"
 
     line_key: dict[int, tuple[int, int, int]] = {}
     if line_from:
@@ -1131,8 +1220,8 @@ def _build_net(
     )
     return _Built(
         net=net,
-        mv_busbar=busbar,
-        sub_trafo=int(sub_trafo),
+        mv_busbar=np.asarray(busbars, dtype=np.int64),
+        sub_trafo=np.asarray(sub_trafos, dtype=np.int64),
         dt_trafo=np.asarray(dt_trafo, dtype=np.int64),
         dt_hv_bus=dt_hv_bus,
         dt_lv_bus=dt_lv_bus,
@@ -1179,16 +1268,21 @@ def _adjust(
     # wider than the voltage change of one step, so the tap cannot hunt; a tap already
     # tried is never tried again.
     step = SUBSTATION_TAP["tap_step_percent"] / 100.0
-    error = MV_BUSBAR_SETPOINT_PU - float(vm.at[built.mv_busbar])
-    if abs(error) > 0.75 * step:
+    tap_changes: list[str] = []
+    for i, busbar in enumerate(built.mv_busbar):
+        error = MV_BUSBAR_SETPOINT_PU - float(vm.at[int(busbar)])
+        if abs(error) <= 0.75 * step:
+            continue
         n_steps = int(np.sign(error)) * max(1, round(abs(error) / step))
         new_tap = int(
-            np.clip(design.sub_tap_pos - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"])
+            np.clip(design.sub_tap_pos[i] - n_steps, SUBSTATION_TAP["tap_min"], SUBSTATION_TAP["tap_max"])
         )
-        if new_tap != design.sub_tap_pos and new_tap not in design.taps_tried:
-            design.sub_tap_pos = new_tap
-            design.taps_tried.add(new_tap)
-            return [f"substation tap -> {new_tap}"]
+        if new_tap != design.sub_tap_pos[i] and new_tap not in design.taps_tried[i]:
+            design.sub_tap_pos[i] = new_tap
+            design.taps_tried[i].add(new_tap)
+            tap_changes.append(f"substation S{i} tap -> {new_tap}")
+    if tap_changes:
+        return tap_changes
 
     # 2. thermal: cables, DTs, substation above the design loading
     res_line = net.res_line["loading_percent"]
@@ -1198,10 +1292,11 @@ def _adjust(
         design.section_parallel[key] = math.ceil(par * loading / DESIGN_LOADING_PERCENT)
         changes.append(f"line {li} parallel -> {design.section_parallel[key]}")
     res_trafo = net.res_trafo["loading_percent"]
-    sub_loading = float(res_trafo.at[built.sub_trafo])
-    if sub_loading > DESIGN_LOADING_PERCENT:
-        design.sub_units = math.ceil(design.sub_units * sub_loading / DESIGN_LOADING_PERCENT)
-        changes.append(f"substation units -> {design.sub_units}")
+    for i, sub_trafo in enumerate(built.sub_trafo):
+        sub_loading = float(res_trafo.at[int(sub_trafo)])
+        if sub_loading > DESIGN_LOADING_PERCENT:
+            design.sub_units[i] = math.ceil(design.sub_units[i] * sub_loading / DESIGN_LOADING_PERCENT)
+            changes.append(f"substation S{i} units -> {design.sub_units[i]}")
     dt_loading = res_trafo.reindex(built.dt_trafo).to_numpy()
     for d in np.flatnonzero(dt_loading > DESIGN_LOADING_PERCENT):
         bigger = _next_rating(float(design.dt_rating_kva[d]), ratings)
@@ -1211,7 +1306,7 @@ def _adjust(
             design.dt_parallel[d] += 1
         changes.append(f"DT{d} upsized")
     if changes:
-        design.taps_tried = {design.sub_tap_pos}  # the grid changed: any tap may be right again
+        design.taps_tried = [{int(t)} for t in design.sub_tap_pos]  # the grid changed: any tap may be right
         return changes
 
     # 3. voltage
@@ -1255,7 +1350,7 @@ def _adjust(
                 changes.append(f"feeder {f} reinforced for voltage")
     design.feeders = sorted(new_feeders, key=min)
     if changes:
-        design.taps_tried = {design.sub_tap_pos}
+        design.taps_tried = [{int(t)} for t in design.sub_tap_pos]
     return changes
 
 
@@ -1282,6 +1377,7 @@ def synthesise_grid(
     target_trafo_loading: float = 0.6,
     max_feeder_mw: float = DEFAULT_MAX_FEEDER_MW,
     substations: gpd.GeoDataFrame | None = None,
+    max_substation_mva: float = DEFAULT_MAX_SUBSTATION_MVA,
     seed: int = 0,
 ) -> GridModel:
     """Synthesise a radial 33/11/0.4 kV grid that follows the roads and carries the base load.
@@ -1294,12 +1390,15 @@ def synthesise_grid(
        is split in two until none is. Each area gets the smallest standard rating loaded to
        at most ``target_trafo_loading``, placed at the road node nearest its load-weighted
        centre, with one LV bus carrying the area's base load.
-    2. The 33/11 kV substation sits at the road node nearest the given substation closest
-       to the load centre (or nearest the load-weighted centre when none are given); its
-       units (10 MVA, or 20 MVA above 20 MVA of need) are loaded to at most
-       ``target_trafo_loading``.
-    3. 11 kV cables follow the shortest-path tree of the (undirected) road graph from the
-       substation node, using only the union of paths to DT nodes; chains of road nodes
+    2. Substations: n = ceil(total MVA / (``target_trafo_loading`` x ``max_substation_mva``)).
+       Given (OSM) substations near the roads are kept where they are; when fewer than n,
+       the others are placed by load (weighted k-means of the DT loads with the given ones
+       held fixed). Each sits at its nearest road node; every DT is supplied from the
+       substation nearest by road (multi-source shortest paths) and a substation that no
+       DT is nearest to is dropped. Units (10 MVA, or 20 MVA above 20 MVA of need) are
+       loaded to at most ``target_trafo_loading``; each substation has its own 33 kV source.
+    3. 11 kV cables follow the shortest-path forest of the (undirected) road graph from the
+       substation nodes, using only the union of paths to DT nodes; chains of road nodes
        without a DT or branch point become one line section whose length is the sum of the
        road edge lengths and whose geometry follows the roads.
     4. Feeders: each branch of that tree leaving the substation node is a feeder with its
@@ -1338,8 +1437,12 @@ def synthesise_grid(
         Largest base load of one 11 kV feeder [MW] (assumption, see
         :data:`DEFAULT_MAX_FEEDER_MW`).
     substations
-        Optional OSM ``power=substation`` features (same CRS); the one nearest the load
-        centre is used.
+        Optional OSM ``power=substation`` features (same CRS). Every one within
+        1,000 m of the road network becomes a 33/11 kV substation; when none is that close,
+        the one nearest the load centre is used.
+    max_substation_mva
+        Rated capacity of one substation [MVA] (assumption: 3 x 20 MVA); when the load
+        needs more (at ``target_trafo_loading``), further substations are placed by load.
     seed
         Seed of the k-means initialisation [-].
 
@@ -1359,7 +1462,8 @@ def synthesise_grid(
     kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
     ratings = np.array(sorted({float(r) for r in trafo_ratings_kva}), dtype=float)
     crs = _validate_inputs(
-        roads, loads, substations, list(trafo_ratings_kva), target_trafo_loading, max_feeder_mw, kv
+        roads, loads, substations, list(trafo_ratings_kva), target_trafo_loading, max_feeder_mw, kv,
+        max_substation_mva,
     )
     tree = _road_tree(roads)
     xy, kw = _load_points(loads)
@@ -1382,24 +1486,28 @@ def synthesise_grid(
     dt_kva = np.array([kva[c].sum() for c in clusters])
     chosen = [_choose_rating(float(s), ratings, target_trafo_loading) for s in dt_kva]
 
-    # 2. substation
-    load_centre = np.average(xy, axis=0, weights=kva)
+    # 2. substations: the given ones near the roads, more placed by load when the load needs them
+    total_mva = float(dt_kva.sum()) / 1000.0
+    n_needed = max(1, math.ceil(total_mva / (target_trafo_loading * max_substation_mva)))
+    osm_xy = None
     if substations is not None and len(substations):
         pts = substations.geometry.representative_point()
-        sxy = np.column_stack([pts.x.to_numpy(dtype=float), pts.y.to_numpy(dtype=float)])
-        pick = int(np.argmin(((sxy - load_centre) ** 2).sum(axis=1)))
-        sub_xy = sxy[pick]
-        sub_rule = (
-            f"substation at the given substation nearest the load centre (row {substations.index[pick]!r})"
-        )
-    else:
-        sub_xy = load_centre
-        sub_rule = "substation at the load-weighted centre of the loads (no substations given; assumption)"
-    root = int(tree.component[comp_tree.query(sub_xy)[1]])
-    _shortest_path_tree(tree, root)
-    total_mva = float(dt_kva.sum()) / 1000.0
-    unit = 10.0 if total_mva / target_trafo_loading <= 20.0 else 20.0
-    units = max(1, math.ceil(total_mva / (target_trafo_loading * unit)))
+        osm_xy = np.column_stack([pts.x.to_numpy(dtype=float), pts.y.to_numpy(dtype=float)])
+    # dense cores draw more load than k-means balances: add substations until each one's
+    # load fits (at most twice the first estimate)
+    for n_subs in range(n_needed, 2 * n_needed + 1):
+        roots, sub_rule = _place_substations(tree, comp_tree, centres, dt_kva, osm_xy, n_subs, xy, kva)
+        _shortest_path_forest(tree, roots)
+        dt_sub = tree.sub_of[dt_node]
+        used = np.unique(dt_sub)
+        if len(used) < len(roots):  # a substation no DT is nearest to is not built
+            _shortest_path_forest(tree, roots[used])
+            dt_sub = tree.sub_of[dt_node]
+        sub_mva = np.bincount(dt_sub, weights=dt_kva, minlength=len(tree.roots)) / 1000.0
+        if sub_mva.max() <= target_trafo_loading * max_substation_mva or len(used) < len(roots):
+            break
+    unit = 10.0 if sub_mva.max() / target_trafo_loading <= 20.0 else 20.0
+    units = np.maximum(1, np.ceil(sub_mva / (target_trafo_loading * unit))).astype(np.int64)
 
     design = _Design(
         dt_node=dt_node,
@@ -1410,14 +1518,17 @@ def synthesise_grid(
         feeders=[],
         sub_unit_mva=unit,
         sub_units=units,
+        sub_tap_pos=np.zeros(len(units), dtype=np.int64),
+        taps_tried=[{0} for _ in units],
     )
     design.feeders = _initial_feeders(tree, design, max_feeder_mw)
     log.info(
-        "synthesising grid: %.2f MW base load, %d DTs, %d feeders, substation %dx%g MVA",
+        "synthesising grid: %.2f MW base load, %d DTs, %d feeders, %d substation(s) of %s x %g MVA",
         design.dt_p_mw.sum(),
         len(clusters),
         len(design.feeders),
-        units,
+        len(units),
+        "/".join(str(int(u)) for u in units),
         unit,
     )
 
@@ -1453,12 +1564,13 @@ def synthesise_grid(
         )
     if not done:
         log.warning("synthesised grid: design loop stopped before every item met its target (%s)", summary)
-    if design.sub_units > 4:
+    if design.sub_units.max() * design.sub_unit_mva > 1.5 * max_substation_mva:
         log.warning(
-            "synthesised substation needs %d x %g MVA units: a real grid would have several substations; "
-            "pass the OSM substations or treat results near the substation with care",
-            design.sub_units,
+            "a synthesised substation needs %d x %g MVA units (more than max_substation_mva %g): "
+            "pass more OSM substations or lower max_substation_mva",
+            int(design.sub_units.max()),
             design.sub_unit_mva,
+            max_substation_mva,
         )
     net = built.net
     log.info(
@@ -1490,16 +1602,20 @@ def synthesise_grid(
         f"(design rating {design_kva:g} kVA, fill {CLUSTER_FILL:g}), split when heavier than "
         f"{target_trafo_loading:.0%} of the largest rating or wider than {MAX_LV_SERVICE_RADIUS_M:g} m "
         "(assumption); LV networks not modelled, each DT area is one LV bus",
-        f"substation {design.sub_units} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, vk "
+        f"{len(design.sub_units)} substation(s) of "
+        f"{'/'.join(str(int(u)) for u in design.sub_units)} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, "
+        f"at most {max_substation_mva:g} MVA rated per substation before another is added (assumption), vk "
         f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps "
         f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (assumption)",
-        f"{hv_kv:g} kV source at {EXT_GRID_VM_PU:g} pu, infinite short-circuit power (assumption)",
+        f"each substation fed by its own {hv_kv:g} kV source (external grid) at {EXT_GRID_VM_PU:g} pu, infinite "
+        f"short-circuit power; the {hv_kv:g} kV network between them is not modelled (assumption)",
         sub_rule,
         f"{mv_kv:g} kV cable: pandapower std type {cable!r} (240 mm2 Al XLPE, {cable_mva:.1f} MVA at "
         f"{mv_kv:g} kV; stands in for Indian 11 kV 3x240 mm2 Al XLPE cable"
         + ("" if kv["mv"] <= 24.0 else "; data of a 20 kV cable used as a proxy above 24 kV")
         + f"; assumption); parallel cables where a section exceeds {DESIGN_LOADING_PERCENT:g} % loading",
-        "feeders routed along the shortest-path tree of the road graph from the substation node; one feeder per "
+        "every DT supplied from the substation nearest by road; feeders routed along the shortest-path tree of the "
+        "road graph from that substation; one feeder per "
         f"branch leaving it, halved (subtree closest to half the load) while above {max_feeder_mw:g} MW base load "
         f"(limit: assumption; the default {DEFAULT_MAX_FEEDER_MW:g} MW is about 60 % of the 11 kV cable rating)",
         f"design voltage band {vm_min + DESIGN_VOLTAGE_MARGIN_PU:g}-{vm_max - DESIGN_VOLTAGE_MARGIN_PU:g} pu inside "
