@@ -1,8 +1,17 @@
 """Connect charging sites to grid buses.
 
-A site is connected to the nearest bus of its voltage level by straight-line distance
-(scipy ``cKDTree`` on the projected bus coordinates ``x_m``/``y_m``). Road distance (the
-cable would follow the streets) is a later refinement.
+Level rule (:func:`grid_level`): a site goes to the MV level when it has a charger type
+whose ``grid_level`` is ``"mv"`` (bus depots, large plazas) or when its installed power
+exceeds ``lv_max_kw`` (default 500 kW, an assumption: above that a dedicated 11 kV
+connection with its own transformer is usual); every other site goes to LV.
+
+Distance: with a road graph, a site is connected to the bus of its level that is nearest
+along the roads (the service cable follows the streets): buses are snapped to their
+nearest road node, one multi-source Dijkstra per level over the undirected road graph
+gives every road node its nearest bus, and the site's own road node (``node_id``) picks
+it. The distance is road length + bus snap distance + site access distance. Without a
+road graph, or for a site whose node is not connected to any bus node, the straight-line
+nearest bus is used (and logged).
 """
 
 from __future__ import annotations
@@ -10,10 +19,12 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
 from pandapower.auxiliary import pandapowerNet
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import DataError, GridError
@@ -21,7 +32,10 @@ from charge_planner.grid.build import bus_roles, bus_xy_m
 
 log = logging.getLogger(__name__)
 
-__all__ = ["connect_sites"]
+__all__ = ["DEFAULT_LV_MAX_KW", "connect_sites", "connect_sites_detail", "grid_level"]
+
+#: ASSUMPTION: largest installed power of a site connected at LV [kW].
+DEFAULT_LV_MAX_KW = 500.0
 
 #: A median site-to-bus distance above this suggests the sites and the grid are in
 #: different CRSs or places [m].
@@ -74,7 +88,40 @@ def _validate_sites(sites: gpd.GeoDataFrame) -> None:
         raise DataError("sites table: " + "; ".join(problems))
 
 
-def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
+def grid_level(power_kw: pd.Series, has_mv_charger: pd.Series | None = None, *,
+               lv_max_kw: float = DEFAULT_LV_MAX_KW) -> pd.Series:
+    """Voltage level of each site: ``"mv"`` for MV charger types or power above ``lv_max_kw``.
+
+    Parameters
+    ----------
+    power_kw
+        Installed charging power per site [kW].
+    has_mv_charger
+        Whether a site has a charger type whose ``grid_level`` is ``"mv"`` (default: none).
+    lv_max_kw
+        Largest installed power connected at LV [kW].
+
+    Returns
+    -------
+    pandas.Series
+        ``"lv"`` or ``"mv"`` per site.
+    """
+    if not lv_max_kw > 0:
+        raise DataError(f"lv_max_kw {lv_max_kw} must be positive")
+    mv = pd.to_numeric(power_kw, errors="coerce").fillna(0.0) > lv_max_kw
+    if has_mv_charger is not None:
+        mv = mv | has_mv_charger.reindex(power_kw.index).fillna(False).astype(bool)
+    return pd.Series(np.where(mv, "mv", "lv"), index=power_kw.index, name="grid_level")
+
+
+def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame, *, roads: nx.MultiDiGraph | None = None) -> pd.Series:
+    """Bus of each site; see :func:`connect_sites_detail` (this returns its ``bus_id`` column)."""
+    return connect_sites_detail(net, sites, roads=roads)["bus_id"]
+
+
+def connect_sites_detail(
+    net: pandapowerNet, sites: gpd.GeoDataFrame, *, roads: nx.MultiDiGraph | None = None
+) -> pd.DataFrame:
     """Connect each charging site to the nearest in-service bus of its voltage level.
 
     ``lv`` sites go to the nearest bus of role ``"lv"``; ``mv`` sites to the nearest bus of
@@ -83,8 +130,8 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
     buses at all (an MV grid whose MV/LV stations are aggregated loads), ``lv`` sites go to
     the nearest MV bus and a warning is logged.
 
-    Distance is the straight line between the site and the bus; road distance (cables follow
-    the streets) is a later refinement.
+    With ``roads`` and a ``node_id`` column on the sites, the nearest bus is the one nearest
+    along the roads (module docstring); otherwise the straight-line nearest.
 
     Parameters
     ----------
@@ -94,12 +141,16 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
         ``sites.crs``.
     sites
         Points in a projected metric CRS (the CRS of ``x_m``/``y_m``), indexed by
-        ``site_id``, with columns ``power_kw`` [kW] and ``grid_level`` (``"lv"``/``"mv"``).
+        ``site_id``, with columns ``power_kw`` [kW] and ``grid_level`` (``"lv"``/``"mv"``,
+        see :func:`grid_level`), and ``node_id`` (road node) for road distances.
+    roads
+        Road graph (osmnx-style, same projected CRS; edge attribute ``length`` [m]).
 
     Returns
     -------
-    pandas.Series
-        ``bus_id`` (pandapower bus index) per ``site_id``.
+    pandas.DataFrame
+        Per ``site_id``: ``bus_id`` (pandapower bus index), ``distance_m`` [m] and
+        ``method`` (``"road"`` or ``"straight_line"``).
 
     Raises
     ------
@@ -109,7 +160,10 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
         When the grid has no bus coordinates, or no bus of the level a site needs.
     """
     _validate_sites(sites)
-    out = pd.Series(np.zeros(len(sites), dtype=np.int64), index=sites.index, name="bus_id")
+    out = pd.DataFrame(
+        {"bus_id": np.zeros(len(sites), dtype=np.int64), "distance_m": np.zeros(len(sites)), "method": "straight_line"},
+        index=sites.index,
+    )
     if len(sites) == 0:
         return out
     xy = _bus_coordinates(net, sites)
@@ -139,14 +193,30 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
     geom = geom.where(geom.geom_type == "Point", geom.centroid)
     site_xy = np.column_stack([geom.x.to_numpy(dtype=float), geom.y.to_numpy(dtype=float)])
     distance_m = np.zeros(len(sites))
+    bus_id = np.zeros(len(sites), dtype=np.int64)
+    method = np.full(len(sites), "straight_line", dtype=object)
+    road = _RoadIndex(roads) if roads is not None and "node_id" in sites.columns else None
     for lvl, pool in pools.items():
         mask = level == lvl
         if not mask.any():
             continue
-        tree = cKDTree(xy.loc[pool].to_numpy())
+        pool_xy = xy.loc[pool].to_numpy()
+        tree = cKDTree(pool_xy)
         dist, pos = tree.query(site_xy[mask])
-        out.iloc[np.flatnonzero(mask)] = pool.to_numpy()[pos].astype(np.int64)
+        bus_id[mask] = pool.to_numpy()[pos].astype(np.int64)
         distance_m[mask] = dist
+        if road is not None:
+            rows = np.flatnonzero(mask)
+            r_bus, r_dist = road.nearest(pool.to_numpy(), pool_xy, sites["node_id"].to_numpy()[rows], site_xy[rows])
+            ok = r_bus >= 0
+            bus_id[rows[ok]] = r_bus[ok]
+            distance_m[rows[ok]] = r_dist[ok]
+            method[rows[ok]] = "road"
+            if (~ok).any():
+                log.info("%d %s site(s) reach no %s bus by road: straight-line nearest used", int((~ok).sum()), lvl, lvl)
+    out["bus_id"] = bus_id
+    out["distance_m"] = distance_m
+    out["method"] = method
     median = float(np.median(distance_m))
     if median > _SUSPICIOUS_DISTANCE_M:
         log.warning(
@@ -154,6 +224,46 @@ def connect_sites(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.Series:
             median / 1000.0,
         )
     log.info(
-        "connected %d sites; median distance to bus %.0f m, max %.0f m", len(sites), median, distance_m.max()
+        "connected %d sites (%d by road); median distance to bus %.0f m, max %.0f m",
+        len(sites), int((method == "road").sum()), median, distance_m.max(),
     )
     return out
+
+
+class _RoadIndex:
+    """Road graph prepared for nearest-bus-by-road queries."""
+
+    def __init__(self, roads: nx.MultiDiGraph) -> None:
+        from charge_planner.grid.build import _road_tree
+
+        tree = _road_tree(roads)
+        self.node_ids = tree.node_ids
+        self.pos = {n: i for i, n in enumerate(tree.node_ids)}
+        self.xy = tree.xy
+        self.graph = tree.graph
+        self.kd = cKDTree(tree.xy)
+
+    def nearest(
+        self, bus_ids: np.ndarray, bus_xy: np.ndarray, site_nodes: np.ndarray, site_xy: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest bus by road (-1 where none is reachable) and the distance [m] per site."""
+        snap_d, bus_node = self.kd.query(bus_xy)
+        # per road node the bus with the shortest snap (then the lowest id)
+        order = np.lexsort((bus_ids, snap_d, bus_node))
+        node_u, first = np.unique(bus_node[order], return_index=True)
+        best_bus = bus_ids[order][first]
+        best_snap = snap_d[order][first]
+        dist, _, sources = dijkstra(self.graph, directed=False, indices=node_u, return_predecessors=True,
+                                    min_only=True)
+        src_pos = {int(n): i for i, n in enumerate(node_u)}
+        out_bus = np.full(len(site_nodes), -1, dtype=np.int64)
+        out_d = np.full(len(site_nodes), np.nan)
+        for i, node in enumerate(site_nodes):
+            p = self.pos.get(node)
+            if p is None or not np.isfinite(dist[p]) or sources[p] < 0:
+                continue
+            j = src_pos[int(sources[p])]
+            access = float(np.hypot(*(site_xy[i] - self.xy[p])))
+            out_bus[i] = int(best_bus[j])
+            out_d[i] = float(dist[p]) + float(best_snap[j]) + access
+        return out_bus, out_d
