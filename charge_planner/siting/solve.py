@@ -97,6 +97,7 @@ class SolveResult:
     cols: int = 0
     integer_cols: int = 0
     log: list[str] = field(default_factory=list)
+    row_dual: np.ndarray | None = None
 
     @property
     def has_solution(self) -> bool:
@@ -118,6 +119,8 @@ def solve(
     mip_gap: float = 1e-4,
     threads: int | None = None,
     warm_start: np.ndarray | None = None,
+    relax: bool = False,
+    lp_method: Literal["simplex", "ipm", "choose"] = "choose",
 ) -> SolveResult:
     """Solve a :class:`MatrixModel`.
 
@@ -136,6 +139,12 @@ def solve(
         Solver threads (default: the solver's choice).
     warm_start
         A feasible solution to start from (HiGHS only).
+    relax
+        Solve the LP relaxation (integrality dropped); the row duals are returned in
+        :attr:`SolveResult.row_dual` (HiGHS only).
+    lp_method
+        HiGHS LP algorithm for an LP or a relaxation: "simplex", "ipm" (interior point,
+        without crossover: fast on large sparse relaxations) or "choose".
 
     Raises
     ------
@@ -150,7 +159,12 @@ def solve(
             log.warning("highspy is not installed; falling back to CBC")
             name = "cbc"
     if name == "highs":
-        return _solve_highs(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, warm_start=warm_start)
+        return _solve_highs(
+            model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, warm_start=warm_start, relax=relax,
+            lp_method=lp_method,
+        )
+    if relax:
+        raise SolverError("the LP relaxation with duals needs the HiGHS solver (pip install highspy)")
     if name == "cbc":
         return _solve_cbc(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
     raise SolverError(f"unknown solver {name!r}; use 'highs' or 'cbc'")
@@ -163,6 +177,8 @@ def _solve_highs(
     mip_gap: float,
     threads: int | None,
     warm_start: np.ndarray | None,
+    relax: bool = False,
+    lp_method: str = "choose",
 ) -> SolveResult:
     import highspy
 
@@ -176,6 +192,11 @@ def _solve_highs(
     h.setOptionValue("random_seed", 0)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    mip = bool(model.integer.any()) and not relax
+    if not mip and lp_method != "choose":
+        h.setOptionValue("solver", lp_method)
+        if lp_method == "ipm":
+            h.setOptionValue("run_crossover", "off")
     lp = highspy.HighsLp()
     lp.num_col_ = a.shape[1]
     lp.num_row_ = a.shape[0]
@@ -189,7 +210,7 @@ def _solve_highs(
     lp.a_matrix_.start_ = a.indptr.astype(np.int32)
     lp.a_matrix_.index_ = a.indices.astype(np.int32)
     lp.a_matrix_.value_ = a.data.astype(float)
-    if model.integer.any():
+    if mip:
         lp.integrality_ = [
             highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in model.integer
         ]
@@ -197,7 +218,7 @@ def _solve_highs(
     status = h.passModel(lp)
     if status == highspy.HighsStatus.kError:
         raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
-    if warm_start is not None:
+    if warm_start is not None and mip:
         sol = highspy.HighsSolution()
         sol.col_value = list(np.asarray(warm_start, dtype=float))
         sol.value_valid = True
@@ -209,7 +230,9 @@ def _solve_highs(
     has_primal = info.primal_solution_status == 2
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
     objective = float(info.objective_function_value) if has_primal else math.nan
-    mip = bool(model.integer.any())
+    row_dual = None
+    if not mip and info.dual_solution_status == 2:
+        row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
     if mip:
         bound = float(info.mip_dual_bound)
     else:
@@ -246,6 +269,7 @@ def _solve_highs(
         cols=a.shape[1],
         integer_cols=int(model.integer.sum()),
         log=[f"HiGHS model status: {text}"],
+        row_dual=row_dual,
     )
 
 
