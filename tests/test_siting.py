@@ -152,3 +152,146 @@ def test_unknown_solver():
                         col_lower=np.zeros(1), col_upper=np.ones(1), integer=np.zeros(1, bool))
     with pytest.raises(SolverError, match="unknown solver"):
         solve(model, "gurobi")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- multi-year rollout
+
+
+def _rollout_tables():
+    """Two sites; the car demand near s2 appears only in 2030."""
+    demand = pd.DataFrame(
+        {"segment": ["car", "car", "car"], "energy_kwh_day": [60.0, 60.0, 60.0], "year": [2026, 2030, 2030],
+         "district": ["west", "west", "east"], "cutoff_s": [900.0, 900.0, 900.0]},
+        index=pd.Index(["w:2026", "w:2030", "e:2030"], name="demand_id"),
+    )
+    cand = pd.DataFrame({"max_chargers": [2, 2], "fixed_cost_usd": [1000.0, 1000.0]},
+                        index=pd.Index(["s1", "s2"], name="site_id"))
+    types = pd.DataFrame({"power_kw": [60.0], "capex_usd": [5000.0], "segments": [("car",)], "service_hours_day": [1.0]},
+                         index=pd.Index(["dc"], name="charger_type"))
+    travel = pd.DataFrame({"demand_id": ["w:2026", "w:2030", "e:2030"], "site_id": ["s1", "s1", "s2"],
+                           "travel_time_s": [60.0, 60.0, 60.0]})
+    return demand, cand, types, travel
+
+
+def test_rollout_opens_sites_when_demand_appears_and_keeps_them():
+    demand, cand, types, travel = _rollout_tables()
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=12_000,
+                                      budget_by_year_usd={2026: 6000, 2030: 6000}).solve("highs", mip_gap=0)
+    assert m.years == [2026, 2030]
+    assert m.sites.loc["s1", "year_opened"] == 2026 and m.sites.loc["s2", "year_opened"] == 2030
+    ro = m.rollout.set_index(["site_id", "year"])
+    assert ro.loc[("s1", 2026), "chargers_dc"] == 1 and ro.loc[("s1", 2030), "chargers_dc"] == 1
+    assert ("s2", 2026) not in ro.index and ro.loc[("s2", 2030), "chargers_dc"] == 1
+    by = m.served_by_year
+    assert by.loc[2026, "served_kwh_day"] == pytest.approx(60.0) and by.loc[2030, "served_kwh_day"] == pytest.approx(120.0)
+    assert (by["capex_usd"] <= by["budget_usd"] + 1e-6).all()
+    # the final-year tables describe 2030 only
+    assert set(m.assignments["year"]) == {2030} and set(m.assignments_all["year"]) == {2026, 2030}
+    assert m.meta["served_kwh_day"] == pytest.approx(120.0) and m.meta["capex_usd"] == pytest.approx(12_000.0)
+    assert m.summary()["by_year"]["2030"]["sites_open"] == 2
+
+
+def test_per_year_budget_without_carry_over_binds():
+    demand, cand, types, travel = _rollout_tables()
+    # 2026 has no money: nothing opens before 2030, and 2030's 6,000 USD opens one site only
+    kw = dict(budget_usd=12_000, budget_by_year_usd=[0.0, 6000.0])
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, carry_over=False, **kw).solve("highs", mip_gap=0)
+    assert m.served_by_year.loc[2026, "served_kwh_day"] == 0.0
+    assert m.served_by_year.loc[2030, "served_kwh_day"] == pytest.approx(60.0)
+    # with carry-over the unspent 2026 money... is still zero; give 2026 money it cannot use well
+    kw = dict(budget_usd=12_000, budget_by_year_usd=[6000.0, 6000.0])
+    m0 = CapacitatedSiting.from_tables(demand, cand, types, travel, carry_over=False, **kw).solve("highs", mip_gap=0)
+    m1 = CapacitatedSiting.from_tables(demand, cand, types, travel, carry_over=True, **kw).solve("highs", mip_gap=0)
+    assert m0.served_by_year["served_kwh_day"].sum() == pytest.approx(180.0)
+    assert m1.served_by_year["served_kwh_day"].sum() == pytest.approx(180.0)
+
+
+def test_rollout_matches_brute_force_over_opening_plans():
+    demand, cand, types, travel = _rollout_tables()
+    demand = demand.assign(energy_kwh_day=[50.0, 70.0, 40.0])
+    budgets = {2026: 6000.0, 2030: 6000.0}
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=12_000, budget_by_year_usd=budgets,
+                                      carry_over=False).solve("highs", mip_gap=0)
+    best = 0.0
+    # chargers per site per year in {0, 1, 2}, non-decreasing, per-year spend within that year's budget
+    for a26, b26, a30, b30 in itertools.product(range(3), repeat=4):
+        if a30 < a26 or b30 < b26:
+            continue
+        spend26 = 5000 * (a26 + b26) + 1000 * ((a26 > 0) + (b26 > 0))
+        spend30 = 5000 * (a30 + b30) + 1000 * ((a30 > 0) + (b30 > 0)) - spend26
+        if spend26 > budgets[2026] or spend30 > budgets[2030]:
+            continue
+        served = min(50.0, 60.0 * a26) + min(70.0, 60.0 * a30) + min(40.0, 60.0 * b30)
+        best = max(best, served)
+    assert m.served_by_year["served_kwh_day"].sum() == pytest.approx(best)
+
+
+def test_equity_floor_shifts_chargers_to_the_poorer_group():
+    demand, cand, types, travel = _rollout_tables()
+    demand = demand[demand["year"] == 2030].assign(energy_kwh_day=[60.0, 30.0])
+    travel = travel[travel["demand_id"] != "w:2026"]
+    # one charger's worth of money: without a floor it goes west (60 kWh), with a 50 % floor east must be served too
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=6000).solve("highs", mip_gap=0)
+    assert list(m.sites.index) == ["s1"]
+    with pytest.raises(InfeasibleError) as err:
+        CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=6000, equity_floor=0.5,
+                                      equity_column="district").solve("highs", mip_gap=0)
+    msg = str(err.value)
+    assert msg.startswith("equity floor 50% cannot be met for group") and "budget" in msg and "\n" not in msg
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=12_000, equity_floor=0.5,
+                                      equity_column="district").solve("highs", mip_gap=0)
+    assert set(m.sites.index) == {"s1", "s2"}
+
+
+def test_unreachable_floor_and_target_name_the_cause():
+    demand, cand, types, travel = _rollout_tables()
+    travel = travel[travel["demand_id"] != "e:2030"]
+    with pytest.raises(InfeasibleError, match=r"equity floor 20% unreachable for group 'east' in 2030: only 0% of its"):
+        CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6, equity_floor=0.2,
+                                      equity_column="district")
+    demand2 = demand.assign(segment=["car", "car", "two_wheeler"])
+    types2 = pd.concat([types, pd.DataFrame({"power_kw": [3.0], "capex_usd": [500.0], "segments": [("two_wheeler",)],
+                                             "service_hours_day": [8.0]}, index=pd.Index(["lev"], name="charger_type"))])
+    with pytest.raises(InfeasibleError) as err:
+        CapacitatedSiting.from_tables(demand2, cand, types2, travel, budget_usd=1e6, min_served_share=0.95)
+    assert str(err.value).startswith(
+        "coverage target 95% unreachable in 2030: 100% of two-wheeler demand has no candidate within 15 min")
+
+
+def test_headroom_limits_chargers_per_grid_group():
+    demand, cand, types, travel = _rollout_tables()
+    demand = demand.assign(energy_kwh_day=[200.0, 200.0, 200.0])
+    groups = pd.Series({"s1": "T1", "s2": "T1"})
+    free = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6).solve("highs", mip_gap=0)
+    assert free.sites["power_kw"].sum() == pytest.approx(240.0)
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6, headroom=pd.Series({"T1": 150.0}),
+                                      site_groups=groups).solve("highs", mip_gap=0)
+    ro = m.rollout.groupby("year")["power_kw"].sum()
+    assert (ro <= 150.0 + 1e-9).all() and ro.max() == pytest.approx(120.0)
+    # a per-year table: 2026 allows 60 kW, 2030 allows 180 kW (at 50 % coincidence: 360 kW installed)
+    table = pd.DataFrame({"group_id": ["T1", "T1"], "year": [2026, 2030], "headroom_kw": [30.0, 180.0]})
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6, headroom=table, site_groups=groups,
+                                      headroom_coincidence=0.5).solve("highs", mip_gap=0)
+    ro = m.rollout.groupby("year")["power_kw"].sum()
+    assert ro.loc[2026] == pytest.approx(60.0) and ro.loc[2030] == pytest.approx(240.0)
+    with_existing = cand.assign(existing_chargers=[{"dc": 2}, {}])
+    with pytest.raises(InfeasibleError, match=r"grid headroom of group 'T1' \(100 kW\) is below the 120 kW of existing"):
+        CapacitatedSiting.from_tables(demand, with_existing, types, travel, budget_usd=1e6,
+                                      headroom=pd.Series({"T1": 100.0}), site_groups=groups)
+
+
+def test_excluded_sites_never_open_but_keep_existing_chargers():
+    demand, cand, types, travel = _rollout_tables()
+    cand = cand.assign(excluded_reason=["flood zone", ""])
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6).solve("highs", mip_gap=0)
+    assert list(m.sites.index) == ["s2"]
+    cand = cand.assign(existing_chargers=[{"dc": 1}, {}])
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6).solve("highs", mip_gap=0)
+    assert m.sites.loc["s1", "chargers_dc"] == 1 and m.sites.loc["s1", "capex_usd"] == 0.0
+
+
+def test_existing_chargers_above_site_maximum_is_explained():
+    demand, cand, types, travel = _rollout_tables()
+    cand = cand.assign(existing_chargers=[{"dc": 3}, {}])
+    with pytest.raises(InfeasibleError, match=r"site s1: 3 existing chargers exceed its maximum of 2"):
+        CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6)

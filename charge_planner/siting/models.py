@@ -1,23 +1,43 @@
-"""Location models. Each is built from tables, solved with :meth:`solve`, and returns tables keyed by ids.
+"""The planner's main model: capacitated multi-type charger siting with a multi-year rollout.
 
-The planner's main model is :class:`CapacitatedSiting`: which candidate sites open, how
-many chargers of each type they get, and which demand each site serves, so that the
-charging energy served within each segment's travel-time cut-off is maximised under a
-budget, charger capacity and a per-site maximum.
+:class:`CapacitatedSiting` decides which candidate sites open in which year, how many
+chargers of each type they have each year, and which demand each (site, type) serves, so
+that the charging energy served within each segment's travel-time cut-off, summed over the
+rollout years, is maximal.
 
-Formulation (all sums over the sparse set of pairs within the cut-off)::
+Formulation (years ``k``; all sums over the sparse set of pairs within the cut-off; demand
+row ``i`` belongs to one year ``k(i)``)::
 
-    max   sum_ijt d_i x_ijt  -  eps * cost
-    s.t.  sum_jt x_ijt <= 1                                  (each demand served at most once)
-          sum_i d_i x_ijt <= cap_t n_jt                        (charger capacity, kWh/day)
-          sum_t n_jt <= max_j y_j                               (per-site maximum; links n to y)
-          sum_j f_j y_j + sum_jt c_t n_jt <= budget             (budget, USD)
-          n_jt >= e_jt y_j ... existing chargers kept           (existing chargers)
-          x in [0, 1], n integer >= 0, y binary
+    max   sum_ijt d_i x_ijt  -  eps * sum_k spend_k
+    s.t.  sum_jt x_ijt <= 1                                   each demand row served at most once
+          sum_{i in k} d_i x_ijt <= cap_t n_jtk                charger capacity [kWh/day]
+          sum_t n_jtk <= max_j y_jk                            per-site maximum; links n to y
+          y_jk >= y_j,k-1 ,  n_jtk >= n_jt,k-1                  sites stay open, chargers only grow
+          spend_k = sum_j f_j y_jk + sum_jt c_t n_jtk - existing
+          spend_k <= sum_{k' <= k} B_k'      (carry-over)   or   spend_k - spend_k-1 <= B_k
+          n_jtk >= e_jt,  y_jk = 1 where chargers exist      existing chargers kept, free
+          sum_{i in g, k} d_i x_ijt >= floor * D_gk           equity floor per group and year
+          sum_{i in k} d_i x_ijt >= target * D_k              served-share target per year
+          sum_{j in h, t} coinc * p_t n_jtk <= H_h            grid headroom per group [kW]
+          x in [0, 1],  n integer >= 0,  y binary;  excluded sites: y = 0
 
 where ``d_i`` is the daily energy of demand row ``i`` [kWh/day], ``cap_t`` = power x
-service hours [kWh/day per charger] and ``eps`` is a tie-break that prefers the cheaper of
-two plans serving the same energy (never more than 0.01 % of the objective).
+service hours [kWh/day per charger], ``f_j`` the fixed cost of opening site ``j`` and
+``c_t`` the cost of one charger [USD]. ``eps`` makes the cheaper (and later) of two plans
+that serve the same energy win; it is never more than 0.01 % of the objective.
+
+**Headroom table.** The grid stage limits the charging power per transformer or feeder:
+pass ``headroom`` (a Series ``group_id -> headroom_kw`` [kW], or a DataFrame with columns
+``group_id``, ``headroom_kw`` and optionally ``year`` for limits that change by year) and
+``site_groups`` (a Series ``site_id -> group_id``). The power counted against a group is
+``headroom_coincidence x power_kw x chargers`` of its sites; sites without a group are
+not limited.
+
+**Infeasibility.** Before solving, targets that no plan can meet are found from the data
+(an equity floor above the reachable share of a group, existing chargers above a site's
+maximum or a group's headroom) and raised as :class:`~charge_planner.errors.InfeasibleError`
+with one line naming the cause. When the solver itself proves infeasibility, an elastic LP
+(shortfall variables on the floors and targets) names the binding floor or target.
 """
 
 from __future__ import annotations
@@ -25,6 +45,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from charge_planner.errors import InfeasibleError
+from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, require_solution, solve
 
 log = logging.getLogger(__name__)
@@ -41,14 +62,46 @@ log = logging.getLogger(__name__)
 def _check_columns(table: pd.DataFrame, name: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(f"{name} table lacks column(s) {missing}")
+        raise DataError(f"{name} table lacks column(s) {missing}; add them")
+
+
+def _label(v: object) -> str:
+    return str(v).replace("_", "-")
+
+
+@dataclass
+class _Rows:
+    """Constraint rows assembled as COO triplets."""
+
+    rows: list[np.ndarray] = field(default_factory=list)
+    cols: list[np.ndarray] = field(default_factory=list)
+    vals: list[np.ndarray] = field(default_factory=list)
+    lo: list[np.ndarray] = field(default_factory=list)
+    hi: list[np.ndarray] = field(default_factory=list)
+    n: int = 0
+
+    def add(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
+        self.rows.append(np.asarray(r, dtype=np.int64) + self.n)
+        self.cols.append(np.asarray(c, dtype=np.int64))
+        self.vals.append(np.asarray(v, dtype=float))
+
+    def close(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
+        """End a block of ``len(lo)`` rows; returns its (first, end) row numbers."""
+        start = self.n
+        self.lo.append(np.asarray(lo, dtype=float))
+        self.hi.append(np.asarray(hi, dtype=float))
+        self.n += len(lo)
+        return start, self.n
 
 
 @dataclass
 class CapacitatedSiting:
-    """Capacitated multi-type charger siting (maximal energy coverage under a budget).
+    """Capacitated multi-type charger siting with a multi-year rollout.
 
-    Build it with :meth:`from_tables`, then call :meth:`solve`.
+    Build it with :meth:`from_tables`, then call :meth:`solve`. After solving, the result
+    tables describe the final rollout year (:attr:`sites`, :attr:`assignments`,
+    :attr:`served_by_segment`) and every year (:attr:`rollout`, :attr:`served_by_year`,
+    :attr:`assignments_all`).
     """
 
     demand: pd.DataFrame
@@ -59,10 +112,15 @@ class CapacitatedSiting:
     model: MatrixModel
     index: dict[str, Any]
     build_time_s: float
+    years: list[int] = field(default_factory=list)
+    budget_by_year_usd: dict[int, float] = field(default_factory=dict)
     result: SolveResult | None = None
     sites: pd.DataFrame | None = None
     assignments: pd.DataFrame | None = None
+    assignments_all: pd.DataFrame | None = None
     served_by_segment: pd.DataFrame | None = None
+    served_by_year: pd.DataFrame | None = None
+    rollout: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -75,54 +133,115 @@ class CapacitatedSiting:
         *,
         budget_usd: float,
         max_sites_per_demand: int | None = None,
+        budget_by_year_usd: Mapping[int, float] | Sequence[float] | None = None,
+        carry_over: bool = True,
+        equity_floor: float | None = None,
+        equity_column: str = "equity_group",
+        min_served_share: float | None = None,
+        headroom: pd.Series | pd.DataFrame | None = None,
+        site_groups: pd.Series | None = None,
+        headroom_coincidence: float = 1.0,
     ) -> CapacitatedSiting:
         """Build the model.
 
         Parameters
         ----------
         demand
-            Indexed by ``demand_id``; columns ``segment``, ``energy_kwh_day`` [kWh/day].
+            Indexed by ``demand_id``; columns ``segment``, ``energy_kwh_day`` [kWh/day],
+            optional ``year`` (several years make a rollout), ``cutoff_s`` [s] (used in
+            messages) and the ``equity_column``.
         candidates
             Indexed by ``site_id``; columns ``max_chargers``, ``fixed_cost_usd`` [USD],
-            optional ``allowed_types`` (tuple of charger types allowed there; default all)
-            and ``existing_chargers`` (dict type -> count kept at zero cost; default none).
+            optional ``allowed_types`` (tuple of charger types allowed there; default all),
+            ``existing_chargers`` (dict type -> count, kept at zero cost) and
+            ``excluded_reason`` (non-empty: the site may not open, e.g. a flood zone).
         charger_types
             Indexed by ``charger_type``; columns ``power_kw`` [kW], ``capex_usd`` [USD],
             ``segments`` (tuple), ``service_hours_day`` [h].
         travel
             Pairs within the cut-off: columns ``demand_id``, ``site_id``, ``travel_time_s`` [s].
         budget_usd
-            Total budget [USD].
+            Total budget [USD]; split evenly over the years when ``budget_by_year_usd`` is
+            not given.
         max_sites_per_demand
             Keep only this many nearest candidates per demand row (sparsifies the model).
+        budget_by_year_usd
+            Budget of each rollout year [USD] (mapping year -> USD, or one value per year).
+        carry_over
+            Unspent budget of a year can be spent later (cumulative budget rows).
+        equity_floor
+            Minimum served share of the demand of every group in ``equity_column``, each
+            year [0-1].
+        equity_column
+            Demand column naming the group (district or cell group) of each row.
+        min_served_share
+            Minimum served share of all demand, each year [0-1].
+        headroom
+            Grid headroom per group [kW] (see the module docstring).
+        site_groups
+            Grid group of each site (``site_id -> group_id``).
+        headroom_coincidence
+            Share of a site's installed power counted against its group's headroom [0-1].
         """
         t0 = time.perf_counter()
         _check_columns(demand, "demand", ["segment", "energy_kwh_day"])
         _check_columns(candidates, "candidates", ["max_chargers", "fixed_cost_usd"])
         _check_columns(charger_types, "charger_types", ["power_kw", "capex_usd", "segments", "service_hours_day"])
         _check_columns(travel, "travel", ["demand_id", "site_id", "travel_time_s"])
-        if budget_usd <= 0:
-            raise ValueError("budget_usd must be positive")
-        if (demand["energy_kwh_day"] < 0).any():
-            raise ValueError("demand energy_kwh_day must be non-negative")
+        if not budget_usd > 0:
+            raise DataError(f"budget_usd = {budget_usd}: the budget must be positive")
+        energy = demand["energy_kwh_day"].to_numpy(dtype=float)
+        if not np.isfinite(energy).all() or (energy < 0).any():
+            raise DataError("demand energy_kwh_day has negative or missing values; fix those rows")
+        for name, share in (("equity_floor", equity_floor), ("min_served_share", min_served_share)):
+            if share is not None and not 0 <= share <= 1:
+                raise DataError(f"{name} = {share}: give a share between 0 and 1")
+        if equity_floor is not None and equity_column not in demand.columns:
+            raise DataError(f"equity_floor needs the demand column {equity_column!r} naming each row's group; add it")
 
         demand = demand[demand["energy_kwh_day"] > 0]
+        if "year" in demand.columns and len(demand):
+            years = sorted(int(y) for y in demand["year"].unique())
+            year_of_row = demand["year"].astype(int).to_numpy()
+        else:
+            years = [0]
+            year_of_row = np.zeros(len(demand), dtype=int)
+        k_of_year = {y: k for k, y in enumerate(years)}
+        n_years = len(years)
+        dem_k = np.array([k_of_year[y] for y in year_of_row], dtype=np.int64) if len(demand) else np.zeros(0, np.int64)
+        budgets = _year_budgets(years, budget_usd, budget_by_year_usd)
+
         n_dem, n_site, n_type = len(demand), len(candidates), len(charger_types)
         dem_pos = pd.Series(np.arange(n_dem), index=demand.index)
         site_pos = pd.Series(np.arange(n_site), index=candidates.index)
         types = list(charger_types.index)
 
-        # allowed (site, type) pairs -> integer columns n_jt
+        # allowed (site, type) pairs -> charger columns
         allowed = np.ones((n_site, n_type), dtype=bool)
         if "allowed_types" in candidates.columns:
             for k, t in enumerate(types):
                 allowed[:, k] = candidates["allowed_types"].map(lambda a, t=t: a is None or t in a).to_numpy()
-        n_site_idx, n_type_idx = np.nonzero(allowed)
-        n_cols = len(n_site_idx)
-        n_col_of = -np.ones((n_site, n_type), dtype=np.int64)
-        n_col_of[n_site_idx, n_type_idx] = np.arange(n_cols)
+        existing = _existing_matrix(candidates, types)
+        allowed |= existing > 0
+        c_site, c_type = np.nonzero(allowed)
+        n_pairs = len(c_site)
+        col_of = -np.ones((n_site, n_type), dtype=np.int64)
+        col_of[c_site, c_type] = np.arange(n_pairs)
 
-        # assignment pairs within reach (and nearest first per demand)
+        excluded = np.zeros(n_site, dtype=bool)
+        if "excluded_reason" in candidates.columns:
+            excluded = candidates["excluded_reason"].fillna("").astype(str).ne("").to_numpy()
+        has_existing = existing.sum(axis=1) > 0
+        max_ch = candidates["max_chargers"].to_numpy(dtype=float)
+        over = np.flatnonzero(existing.sum(axis=1) > max_ch)
+        if len(over):
+            j = over[0]
+            raise InfeasibleError(
+                f"site {candidates.index[j]}: {int(existing[j].sum())} existing chargers exceed its maximum of "
+                f"{max_ch[j]:g}; raise max_chargers there (siting.max_chargers_per_site)"
+            )
+
+        # assignment pairs within reach (nearest first per demand row)
         pairs = travel[travel["demand_id"].isin(demand.index) & travel["site_id"].isin(candidates.index)]
         pairs = pairs.sort_values(["demand_id", "travel_time_s", "site_id"], kind="stable")
         if max_sites_per_demand is not None:
@@ -130,136 +249,156 @@ class CapacitatedSiting:
         p_dem = dem_pos.loc[pairs["demand_id"]].to_numpy()
         p_site = site_pos.loc[pairs["site_id"]].to_numpy()
         p_time = pairs["travel_time_s"].to_numpy(dtype=float)
-        seg_of_dem = demand["segment"].to_numpy()
-        # expand to (demand, site, type) triples for compatible and allowed types
-        trip_d, trip_s, trip_t, trip_time = [], [], [], []
+        usable_site = ~excluded | has_existing
+        seg_of_dem = demand["segment"].astype(str).to_numpy()
+        trip = []
         for k, t in enumerate(types):
-            segs = set(charger_types.loc[t, "segments"])
-            ok = np.isin(seg_of_dem[p_dem], list(segs)) & allowed[p_site, k]
-            trip_d.append(p_dem[ok])
-            trip_s.append(p_site[ok])
-            trip_t.append(np.full(ok.sum(), k))
-            trip_time.append(p_time[ok])
-        x_dem = np.concatenate(trip_d) if trip_d else np.zeros(0, dtype=np.int64)
-        x_site = np.concatenate(trip_s) if trip_s else np.zeros(0, dtype=np.int64)
-        x_type = np.concatenate(trip_t) if trip_t else np.zeros(0, dtype=np.int64)
-        x_time = np.concatenate(trip_time) if trip_time else np.zeros(0)
+            ok = np.isin(seg_of_dem[p_dem], list(charger_types.loc[t, "segments"])) & allowed[p_site, k]
+            ok &= usable_site[p_site]
+            trip.append((p_dem[ok], p_site[ok], np.full(int(ok.sum()), k), p_time[ok]))
+        x_dem = np.concatenate([a for a, _, _, _ in trip]).astype(np.int64)
+        x_site = np.concatenate([b for _, b, _, _ in trip]).astype(np.int64)
+        x_type = np.concatenate([c for _, _, c, _ in trip]).astype(np.int64)
+        x_time = np.concatenate([e for _, _, _, e in trip])
         n_x = len(x_dem)
 
-        # column layout: [y (n_site) | n (n_cols) | x (n_x)]
-        y0, n0, x0 = 0, n_site, n_site + n_cols
+        # column layout: [y (n_site x K) | n (n_pairs x K) | x (n_x)]
+        y0 = 0
+        n0 = n_site * n_years
+        x0 = n0 + n_pairs * n_years
         n_var = x0 + n_x
+
+        def ycol(j: np.ndarray, k: np.ndarray | int) -> np.ndarray:
+            return y0 + np.asarray(j) * n_years + k
+
+        def ncol(c: np.ndarray, k: np.ndarray | int) -> np.ndarray:
+            return n0 + np.asarray(c) * n_years + k
+
         d = demand["energy_kwh_day"].to_numpy(dtype=float)
         power = charger_types["power_kw"].to_numpy(dtype=float)
-        hours = charger_types["service_hours_day"].to_numpy(dtype=float)
-        cap = power * hours
+        cap = power * charger_types["service_hours_day"].to_numpy(dtype=float)
         capex = charger_types["capex_usd"].to_numpy(dtype=float)
         fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
-        max_ch = candidates["max_chargers"].to_numpy(dtype=float)
+        fixed_eff = np.where(has_existing, 0.0, fixed)  # a site with chargers is open already
 
+        ex_cols = existing[c_site, c_type].astype(float)
+        existing_cost = float(ex_cols @ capex[c_type])
         total = float(d.sum())
-        eps = 1e-4 * max(total, 1.0) / budget_usd
+        eps = 1e-4 * max(total, 1.0) / (float(sum(budgets.values())) * n_years)
+
         c = np.zeros(n_var)
         c[x0:] = d[x_dem]
-        c[y0:n0] = -eps * fixed
-        c[n0:x0] = -eps * capex[n_type_idx]
+        for k in range(n_years):
+            c[ycol(np.arange(n_site), k)] = -eps * fixed_eff
+            c[ncol(np.arange(n_pairs), k)] = -eps * capex[c_type]
 
-        rows, cols, vals = [], [], []
-        lo, hi = [], []
-        r = 0
-        # (1) each demand at most once
-        rows.append(r + x_dem)
-        cols.append(x0 + np.arange(n_x))
-        vals.append(np.ones(n_x))
-        lo.append(np.full(n_dem, -np.inf))
-        hi.append(np.ones(n_dem))
-        r += n_dem
-        # (2) capacity per (site, type): sum_i d_i x_ijt - cap_t n_jt <= 0
-        cap_row = n_col_of[x_site, x_type]
-        rows.append(r + cap_row)
-        cols.append(x0 + np.arange(n_x))
-        vals.append(d[x_dem])
-        rows.append(r + np.arange(n_cols))
-        cols.append(n0 + np.arange(n_cols))
-        vals.append(-cap[n_type_idx])
-        lo.append(np.full(n_cols, -np.inf))
-        hi.append(np.zeros(n_cols))
-        r += n_cols
-        # (3) per-site maximum: sum_t n_jt - max_j y_j <= 0
-        rows.append(r + n_site_idx)
-        cols.append(n0 + np.arange(n_cols))
-        vals.append(np.ones(n_cols))
-        rows.append(r + np.arange(n_site))
-        cols.append(y0 + np.arange(n_site))
-        vals.append(-max_ch)
-        lo.append(np.full(n_site, -np.inf))
-        hi.append(np.zeros(n_site))
-        r += n_site
-        # (4) budget
-        rows.append(np.full(n_site, r))
-        cols.append(y0 + np.arange(n_site))
-        vals.append(fixed)
-        rows.append(np.full(n_cols, r))
-        cols.append(n0 + np.arange(n_cols))
-        vals.append(capex[n_type_idx])
-        lo.append(np.array([-np.inf]))
-        hi.append(np.array([float(budget_usd)]))
-        r += 1
+        R = _Rows()
+        labels: dict[str, tuple[int, int, list[str]]] = {}
+        xs = x0 + np.arange(n_x)
+        # (1) each demand row at most once
+        R.add(x_dem, xs, np.ones(n_x))
+        R.close(np.full(n_dem, -np.inf), np.ones(n_dem))
+        # (2) capacity per (site-type, year)
+        k_x = dem_k[x_dem]
+        pair_x = col_of[x_site, x_type]
+        R.add(pair_x * n_years + k_x, xs, d[x_dem])
+        all_nk = np.arange(n_pairs * n_years)
+        R.add(all_nk, n0 + all_nk, -np.repeat(cap[c_type], n_years))
+        R.close(np.full(n_pairs * n_years, -np.inf), np.zeros(n_pairs * n_years))
+        # (3) per-site maximum per year
+        for k in range(n_years):
+            R.add(c_site * n_years + k, ncol(np.arange(n_pairs), k), np.ones(n_pairs))
+        all_yk = np.arange(n_site * n_years)
+        R.add(all_yk, y0 + all_yk, -np.repeat(max_ch, n_years))
+        R.close(np.full(n_site * n_years, -np.inf), np.zeros(n_site * n_years))
+        # (4) monotone rollout: sites stay open, chargers only grow
+        if n_years > 1:
+            jj = np.repeat(np.arange(n_site), n_years - 1)
+            kk = np.tile(np.arange(1, n_years), n_site)
+            rr = np.arange(len(jj))
+            R.add(rr, ycol(jj, kk), np.ones(len(jj)))
+            R.add(rr, ycol(jj, kk - 1), -np.ones(len(jj)))
+            R.close(np.zeros(len(jj)), np.full(len(jj), np.inf))
+            cc = np.repeat(np.arange(n_pairs), n_years - 1)
+            kk = np.tile(np.arange(1, n_years), n_pairs)
+            rr = np.arange(len(cc))
+            R.add(rr, ncol(cc, kk), np.ones(len(cc)))
+            R.add(rr, ncol(cc, kk - 1), -np.ones(len(cc)))
+            R.close(np.zeros(len(cc)), np.full(len(cc), np.inf))
+        # (5) budget per year: cumulative (carry-over) or incremental spend
+        cum_budget = np.cumsum([budgets[y] for y in years])
+        for k in range(n_years):
+            R.add(np.zeros(n_site), ycol(np.arange(n_site), k), fixed_eff)
+            R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k), capex[c_type])
+            if carry_over or k == 0:
+                R.close([-np.inf], [float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost])
+            else:
+                R.add(np.zeros(n_site), ycol(np.arange(n_site), k - 1), -fixed_eff)
+                R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k - 1), -capex[c_type])
+                R.close([-np.inf], [float(budgets[years[k]])])
+        budget_rows = (R.n - n_years, R.n)
+        # (6) equity floor per group and year
+        group_names: list[str] = []
+        if equity_floor:
+            grp = demand[equity_column].astype(str).to_numpy()
+            codes, uniq = pd.factorize(pd.Series(grp), sort=True)
+            n_g = len(uniq)
+            key_row = codes * n_years + dem_k
+            dem_gk = np.bincount(key_row, weights=d, minlength=n_g * n_years)
+            present = np.flatnonzero(dem_gk > 0)
+            row_of_key = -np.ones(n_g * n_years, dtype=np.int64)
+            row_of_key[present] = np.arange(len(present))
+            R.add(row_of_key[key_row[x_dem]], xs, d[x_dem])
+            start, end = R.close(equity_floor * dem_gk[present], np.full(len(present), np.inf))
+            group_names = [f"group {uniq[key // n_years]!r} in {_year_label(years[key % n_years])}" for key in present]
+            labels["equity"] = (start, end, group_names)
+            _check_reachable_groups(demand, equity_column, x_dem, d, dem_k, years, equity_floor)
+        # (7) served-share target per year
+        if min_served_share:
+            dem_year = np.bincount(dem_k, weights=d, minlength=n_years)
+            R.add(k_x, xs, d[x_dem])
+            start, end = R.close(min_served_share * dem_year, np.full(n_years, np.inf))
+            labels["target"] = (start, end, [_year_label(y) for y in years])
+            _check_reachable_target(demand, x_dem, d, dem_k, years, min_served_share)
+        # (8) grid headroom per group (and year)
+        head_info = None
+        if headroom is not None:
+            head_info = _headroom_rows(R, headroom, site_groups, candidates, years, c_site, c_type, power,
+                                       headroom_coincidence, existing, ncol)
+            labels["headroom"] = head_info
 
         col_lower = np.zeros(n_var)
         col_upper = np.ones(n_var)
-        col_upper[n0:x0] = max_ch[n_site_idx]
-        # (5) existing chargers are kept: n_jt >= existing, y_j = 1, at no cost
-        if "existing_chargers" in candidates.columns:
-            for j, existing in enumerate(candidates["existing_chargers"].to_numpy()):
-                if not existing:
-                    continue
-                for t, count in dict(existing).items():
-                    if t in types and n_col_of[j, types.index(t)] >= 0 and count > 0:
-                        col = n_col_of[j, types.index(t)]
-                        col_lower[n0 + col] = float(count)
-                        col_upper[n0 + col] = max(col_upper[n0 + col], float(count))
-                        col_lower[y0 + j] = 1.0
-        # existing chargers were paid for: their capex is added back to the budget row
-        existing_capex = float(np.dot(col_lower[n0:x0], capex[n_type_idx]))
-        hi[-1] = np.array([float(budget_usd) + existing_capex])
+        for k in range(n_years):
+            col_upper[ncol(np.arange(n_pairs), k)] = max_ch[c_site]
+            col_lower[ncol(np.arange(n_pairs), k)] = ex_cols
+            col_lower[ycol(np.flatnonzero(has_existing), k)] = 1.0
+            # excluded sites never open; their existing chargers stay but do not grow
+            col_upper[ycol(np.flatnonzero(excluded & ~has_existing), k)] = 0.0
+            ex_pairs = np.flatnonzero(excluded[c_site] & has_existing[c_site])
+            col_upper[ncol(ex_pairs, k)] = ex_cols[ex_pairs]
         integer = np.zeros(n_var, dtype=bool)
-        integer[: x0] = True
+        integer[:x0] = True
         a = sp.coo_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, n_var)
+            (np.concatenate(R.vals), (np.concatenate(R.rows), np.concatenate(R.cols))), shape=(R.n, n_var)
         ).tocsc()
         model = MatrixModel(
-            c=c,
-            a=a,
-            row_lower=np.concatenate(lo),
-            row_upper=np.concatenate(hi),
-            col_lower=col_lower,
-            col_upper=col_upper,
-            integer=integer,
-            maximize=True,
+            c=c, a=a, row_lower=np.concatenate(R.lo), row_upper=np.concatenate(R.hi),
+            col_lower=col_lower, col_upper=col_upper, integer=integer, maximize=True,
         )
         index = {
-            "types": types,
-            "n_site_idx": n_site_idx,
-            "n_type_idx": n_type_idx,
-            "x_dem": x_dem,
-            "x_site": x_site,
-            "x_type": x_type,
-            "x_time": x_time,
-            "cols": (y0, n0, x0),
-            "eps": eps,
+            "types": types, "n_site_idx": c_site, "n_type_idx": c_type, "x_dem": x_dem, "x_site": x_site,
+            "x_type": x_type, "x_time": x_time, "cols": (y0, n0, x0), "eps": eps, "dem_k": dem_k,
+            "existing": existing, "labels": labels, "budget_rows": budget_rows, "n_years": n_years,
+            "equity_floor": equity_floor, "min_served_share": min_served_share,
         }
         build = time.perf_counter() - t0
-        log.info("capacitated siting model: %d rows x %d columns (%d integer) built in %.2f s", r, n_var, x0, build)
+        log.info("capacitated siting model: %d years, %d rows x %d columns (%d integer) built in %.2f s",
+                 n_years, R.n, n_var, x0, build)
         return cls(
-            demand=demand,
-            candidates=candidates,
-            charger_types=charger_types,
-            pairs=pairs,
-            budget_usd=float(budget_usd),
-            model=model,
-            index=index,
-            build_time_s=build,
+            demand=demand, candidates=candidates, charger_types=charger_types, pairs=pairs,
+            budget_usd=float(budget_usd), model=model, index=index, build_time_s=build, years=years,
+            budget_by_year_usd=budgets,
         )
 
     def solve(
@@ -269,75 +408,206 @@ class CapacitatedSiting:
         time_limit_s: float = 60.0,
         mip_gap: float = 0.01,
     ) -> CapacitatedSiting:
-        """Solve the model and fill :attr:`sites`, :attr:`assignments` and :attr:`served_by_segment`."""
+        """Solve the model and fill the result tables.
+
+        Parameters
+        ----------
+        solver
+            "highs" (default) or "cbc".
+        time_limit_s
+            Wall-clock limit [s].
+        mip_gap
+            Relative gap at which the solver may stop.
+
+        Raises
+        ------
+        InfeasibleError
+            Naming the binding floor, target or limit.
+        SolverError
+            When the solver found no solution in time.
+        """
         res = solve(self.model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
         self.result = res
+        if res.status == "infeasible":
+            raise InfeasibleError(self._explain_infeasible())
         x = require_solution(res, what="charger siting")
         self._read_back(x)
         return self
+
+    # ---- infeasibility
+
+    def _explain_infeasible(self) -> str:
+        """One line naming the binding floor or target, from an elastic LP relaxation."""
+        ix = self.index
+        labels = ix["labels"]
+        soft = [(name, labels[name]) for name in ("equity", "target", "headroom") if name in labels]
+        base = self.model
+        if not soft:
+            return "charger siting is infeasible: the existing chargers and limits contradict each other; check them"
+        # shortfall columns s_r >= 0 on every soft row, minimise the relative shortfall
+        extra_rows, extra_vals, weights = [], [], []
+        for name, (start, end, _) in soft:
+            r = np.arange(start, end)
+            rhs = np.where(np.isfinite(base.row_lower[r]), base.row_lower[r], base.row_upper[r])
+            sign = 1.0 if name != "headroom" else -1.0
+            extra_rows.append(r)
+            extra_vals.append(np.full(len(r), sign))
+            weights.append(1.0 / np.maximum(np.abs(rhs), 1e-9))
+        rows = np.concatenate(extra_rows)
+        n_s = len(rows)
+        a = sp.hstack([base.a, sp.csc_matrix((np.concatenate(extra_vals), (rows, np.arange(n_s))), shape=(base.shape[0], n_s))]).tocsc()
+        m = MatrixModel(
+            c=np.concatenate([np.zeros(base.shape[1]), np.concatenate(weights)]), a=a,
+            row_lower=base.row_lower, row_upper=base.row_upper,
+            col_lower=np.concatenate([base.col_lower, np.zeros(n_s)]),
+            col_upper=np.concatenate([base.col_upper, np.full(n_s, np.inf)]),
+            integer=np.concatenate([base.integer, np.zeros(n_s, dtype=bool)]), maximize=False,
+        )
+        res = solve(m, "highs", time_limit_s=30.0, relax=True)
+        if res.x is None:
+            return "charger siting is infeasible even without its floors and targets; check existing chargers and limits"
+        s = res.x[base.shape[1]:] * np.concatenate(weights)
+        plan_kind = "fractional chargers"
+        if s.max() <= 1e-7:
+            # only whole chargers make it infeasible: the elastic MILP names the floor that binds
+            res = solve(m, "highs", time_limit_s=30.0, mip_gap=1e-3)
+            if res.x is None:
+                return ("charger siting is infeasible with whole chargers, though fractional ones would meet every "
+                        "floor and target; raise the budget or lower siting.equity_floor / siting.min_served_share")
+            s = res.x[base.shape[1]:] * np.concatenate(weights)
+            plan_kind = "whole chargers"
+        worst = int(np.argmax(s))
+        offset = 0
+        for name, (start, end, names) in soft:
+            if worst < offset + (end - start):
+                what = names[worst - offset]
+                if name == "equity":
+                    return (f"equity floor {ix['equity_floor']:.0%} cannot be met for {what} within the budget and "
+                            f"charger limits: the closest plan ({plan_kind}) misses it by "
+                            f"{s[worst] * ix['equity_floor']:.0%} of that group's demand; lower siting.equity_floor "
+                            "or raise the budget")
+                if name == "target":
+                    return (f"served-share target {ix['min_served_share']:.0%} cannot be met in {what} within the "
+                            f"budget and charger limits: the closest plan ({plan_kind}) misses it by "
+                            f"{s[worst] * ix['min_served_share']:.0%} of the demand; lower siting.min_served_share "
+                            "or raise the budget")
+                return f"grid headroom of {what} is binding; raise it or move chargers elsewhere"
+            offset += end - start
+        return "charger siting is infeasible"
+
+    # ---- results
 
     def _read_back(self, x: np.ndarray) -> None:
         ix = self.index
         y0, n0, x0 = ix["cols"]
         types = ix["types"]
+        n_years = ix["n_years"]
         cand = self.candidates
-        n_site = len(cand)
-        y = np.round(x[y0:n0]).astype(int)
-        n = np.round(x[n0:x0]).astype(int)
+        n_site, n_type = len(cand), len(types)
+        c_site, c_type = ix["n_site_idx"], ix["n_type_idx"]
+        y = np.round(x[y0:n0]).astype(int).reshape(n_site, n_years)
+        nv = np.round(x[n0:x0]).astype(int).reshape(len(c_site), n_years)
         xv = np.clip(x[x0:], 0.0, 1.0)
         d = self.demand["energy_kwh_day"].to_numpy(dtype=float)
-
-        counts = np.zeros((n_site, len(types)), dtype=int)
-        counts[ix["n_site_idx"], ix["n_type_idx"]] = n
+        dem_k = ix["dem_k"]
         power = self.charger_types["power_kw"].to_numpy(dtype=float)
         capex = self.charger_types["capex_usd"].to_numpy(dtype=float)
         cap = power * self.charger_types["service_hours_day"].to_numpy(dtype=float)
+        fixed = cand["fixed_cost_usd"].to_numpy(dtype=float)
+        existing = ix["existing"]
+        has_existing = existing.sum(axis=1) > 0
+
+        counts = np.zeros((n_years, n_site, n_type), dtype=int)
+        for k in range(n_years):
+            counts[k, c_site, c_type] = nv[:, k]
+        opened = (y > 0) | (counts.sum(axis=2).T > 0)  # n_site x K
         served = d[ix["x_dem"]] * xv
-        served_site = np.bincount(ix["x_site"], weights=served, minlength=n_site)
-        cap_site = counts @ cap
-        existing = np.zeros((n_site, len(types)), dtype=int)
-        if "existing_chargers" in cand.columns:
-            for j, e in enumerate(cand["existing_chargers"].to_numpy()):
-                for t, k in dict(e or {}).items():
-                    if t in types:
-                        existing[j, types.index(t)] = int(k)
-        new = np.maximum(counts - existing, 0)
+        x_k = dem_k[ix["x_dem"]]
+
+        # spend per site and year: new chargers + the fixed cost in the opening year
+        prev = np.concatenate([existing[None], counts[:-1]], axis=0)
+        new = np.maximum(counts - prev, 0)
+        first_open = np.where(opened.any(axis=1), np.argmax(opened, axis=1), -1)
+        spend = new @ capex  # K x n_site
+        for k in range(n_years):
+            spend[k] += np.where((first_open == k) & ~has_existing, fixed, 0.0)
+
+        rows = []
+        for k, year in enumerate(self.years):
+            sk = x_k == k
+            served_site = np.bincount(ix["x_site"][sk], weights=served[sk], minlength=n_site)
+            on = np.flatnonzero(opened[:, k])
+            block = pd.DataFrame({"site_id": cand.index.to_numpy()[on], "year": year})
+            for t_i, t in enumerate(types):
+                block[f"chargers_{t}"] = counts[k, on, t_i]
+            block["new_chargers"] = new[k, on].sum(axis=1)
+            block["power_kw"] = counts[k, on] @ power
+            block["served_kwh_day"] = served_site[on]
+            block["capex_usd"] = spend[k, on]
+            rows.append(block)
+        self.rollout = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+        last = n_years - 1
+        s_last = x_k == last
+        served_site = np.bincount(ix["x_site"][s_last], weights=served[s_last], minlength=n_site)
+        cap_site = counts[last] @ cap
         sites = pd.DataFrame(index=cand.index)
-        sites["open"] = (y > 0) | (counts.sum(axis=1) > 0)
-        for k, t in enumerate(types):
-            sites[f"chargers_{t}"] = counts[:, k]
-        sites["power_kw"] = counts @ power
+        sites["open"] = opened[:, last]
+        for t_i, t in enumerate(types):
+            sites[f"chargers_{t}"] = counts[last, :, t_i]
+        sites["power_kw"] = counts[last] @ power
         sites["served_kwh_day"] = served_site
-        sites["capex_usd"] = new @ capex + np.where(sites["open"] & (existing.sum(axis=1) == 0), cand["fixed_cost_usd"], 0.0)
+        sites["capex_usd"] = spend.sum(axis=0)
         sites["utilisation"] = np.divide(served_site, cap_site, out=np.zeros(n_site), where=cap_site > 0)
+        sites["year_opened"] = [self.years[k] if k >= 0 else -1 for k in first_open]
+        sites["existing_chargers"] = existing.sum(axis=1)
         self.sites = sites[sites["open"]].drop(columns="open")
 
         keep = served > 1e-9
-        self.assignments = pd.DataFrame(
-            {
-                "demand_id": self.demand.index.to_numpy()[ix["x_dem"][keep]],
-                "site_id": cand.index.to_numpy()[ix["x_site"][keep]],
-                "charger_type": np.asarray(types)[ix["x_type"][keep]],
-                "share": xv[keep],
-                "served_kwh_day": served[keep],
-                "travel_time_s": ix["x_time"][keep],
-            }
-        )
+        asg = pd.DataFrame({
+            "demand_id": self.demand.index.to_numpy()[ix["x_dem"][keep]],
+            "site_id": cand.index.to_numpy()[ix["x_site"][keep]],
+            "charger_type": np.asarray(types, dtype=object)[ix["x_type"][keep]],
+            "year": np.asarray(self.years)[x_k[keep]],
+            "share": xv[keep],
+            "served_kwh_day": served[keep],
+            "travel_time_s": ix["x_time"][keep],
+        })
+        self.assignments_all = asg
+        self.assignments = asg[asg["year"] == self.years[last]].reset_index(drop=True)
+
         served_dem = np.bincount(ix["x_dem"], weights=served, minlength=len(d))
         reachable = np.zeros(len(d), dtype=bool)
         reachable[ix["x_dem"]] = True
-        seg = self.demand["segment"]
-        tab = pd.DataFrame({"segment": seg.to_numpy(), "demand_kwh_day": d, "served_kwh_day": served_dem,
-                            "reachable_kwh_day": np.where(reachable, d, 0.0)})
+        last_rows = dem_k == last
+        tab = pd.DataFrame({"segment": self.demand["segment"].to_numpy()[last_rows], "demand_kwh_day": d[last_rows],
+                            "served_kwh_day": served_dem[last_rows],
+                            "reachable_kwh_day": np.where(reachable, d, 0.0)[last_rows]})
         by = tab.groupby("segment").sum()
         by["served_share"] = by["served_kwh_day"] / by["demand_kwh_day"].where(by["demand_kwh_day"] > 0)
         by["reachable_share"] = by["reachable_kwh_day"] / by["demand_kwh_day"].where(by["demand_kwh_day"] > 0)
         self.served_by_segment = by
+
+        dem_year = np.bincount(dem_k, weights=d, minlength=n_years)
+        srv_year = np.bincount(x_k, weights=served, minlength=n_years)
+        self.served_by_year = pd.DataFrame(
+            {
+                "demand_kwh_day": dem_year,
+                "served_kwh_day": srv_year,
+                "served_share": np.divide(srv_year, dem_year, out=np.zeros(n_years), where=dem_year > 0),
+                "capex_usd": spend.sum(axis=1),
+                "budget_usd": [self.budget_by_year_usd[yr] for yr in self.years],
+                "sites_open": opened.sum(axis=0),
+                "chargers": counts.sum(axis=(1, 2)),
+            },
+            index=pd.Index(self.years, name="year"),
+        )
         self.meta = {
-            "served_kwh_day": float(served.sum()),
-            "demand_kwh_day": float(d.sum()),
-            "capex_usd": float(self.sites["capex_usd"].sum()),
+            "served_kwh_day": float(srv_year[last]),
+            "demand_kwh_day": float(dem_year[last]),
+            "capex_usd": float(spend.sum()),
             "sites_open": int(len(self.sites)),
+            "years": [int(yr) for yr in self.years],
         }
 
     def summary(self) -> dict[str, Any]:
@@ -350,7 +620,7 @@ class CapacitatedSiting:
         def _num(v: float) -> float | None:
             return float(v) if math.isfinite(v) else None
 
-        return {
+        out = {
             "model": "capacitated_multi_type_coverage",
             "solver": res.solver,
             "status": res.status,
@@ -364,3 +634,144 @@ class CapacitatedSiting:
             "integer_columns": int(self.model.integer.sum()),
             **self.meta,
         }
+        if self.served_by_year is not None and len(self.years) > 1:
+            out["by_year"] = {
+                str(y): {k: (round(float(v), 4) if isinstance(v, float | np.floating) else int(v)) for k, v in r.items()}
+                for y, r in self.served_by_year.iterrows()
+            }
+        return out
+
+
+def _year_label(year: int) -> str:
+    return "the plan year" if year == 0 else str(year)
+
+
+def _year_budgets(
+    years: list[int], total: float, by_year: Mapping[int, float] | Sequence[float] | None
+) -> dict[int, float]:
+    if by_year is None:
+        if len(years) > 1:
+            log.info("no per-year budgets: %.0f USD split evenly over %d years (assumption)", total, len(years))
+        return {y: float(total) / len(years) for y in years}
+    if isinstance(by_year, Mapping):
+        missing = [y for y in years if y not in by_year]
+        if missing:
+            raise DataError(f"budget_by_year_usd lacks year(s) {missing}; give a budget for every rollout year")
+        out = {y: float(by_year[y]) for y in years}
+    else:
+        vals = list(by_year)
+        if len(vals) != len(years):
+            raise DataError(f"budget_by_year_usd has {len(vals)} values for {len(years)} rollout years {years}")
+        out = {y: float(v) for y, v in zip(years, vals, strict=True)}
+    bad = [y for y, v in out.items() if not (math.isfinite(v) and v >= 0)]
+    if bad:
+        raise DataError(f"budget_by_year_usd of year(s) {bad} is negative or missing")
+    return out
+
+
+def _existing_matrix(candidates: pd.DataFrame, types: list[str]) -> np.ndarray:
+    out = np.zeros((len(candidates), len(types)), dtype=int)
+    if "existing_chargers" not in candidates.columns:
+        return out
+    pos = {t: k for k, t in enumerate(types)}
+    col = candidates["existing_chargers"].to_numpy()
+    for j in np.flatnonzero([bool(e) for e in col]):
+        for t, k in dict(col[j]).items():
+            if t not in pos:
+                raise DataError(f"site {candidates.index[j]}: existing charger type {t!r} is not among {types}")
+            out[j, pos[t]] = int(k)
+    return out
+
+
+def _check_reachable_groups(demand: pd.DataFrame, column: str, x_dem: np.ndarray, d: np.ndarray, dem_k: np.ndarray,
+                            years: list[int], floor: float) -> None:
+    reach = np.zeros(len(d), dtype=bool)
+    reach[x_dem] = True
+    tab = pd.DataFrame({"g": demand[column].astype(str).to_numpy(), "k": dem_k, "d": d, "r": np.where(reach, d, 0.0)})
+    by = tab.groupby(["g", "k"])[["d", "r"]].sum()
+    share = by["r"] / by["d"]
+    short = share[share < floor - 1e-9]
+    if len(short):
+        (g, k), s = short.idxmin(), float(short.min())
+        seg = ""
+        if "segment" in demand.columns:
+            lost = tab.assign(seg=demand["segment"].to_numpy(), lost=tab["d"] - tab["r"])
+            lost = lost[(lost["g"] == g) & (lost["k"] == k)].groupby("seg")["lost"].sum()
+            if lost.max() > 0:
+                seg = f" (mostly {_label(lost.idxmax())} demand)"
+        raise InfeasibleError(
+            f"equity floor {floor:.0%} unreachable for group {g!r} in {_year_label(years[k])}: only {s:.0%} of its "
+            f"demand has a candidate site within its cut-off{seg}; lower siting.equity_floor or add candidates there"
+        )
+
+
+def _check_reachable_target(demand: pd.DataFrame, x_dem: np.ndarray, d: np.ndarray, dem_k: np.ndarray,
+                            years: list[int], target: float) -> None:
+    reach = np.zeros(len(d), dtype=bool)
+    reach[x_dem] = True
+    for k, year in enumerate(years):
+        rows = dem_k == k
+        tot = float(d[rows].sum())
+        got = float(d[rows & reach].sum())
+        if tot > 0 and got / tot < target - 1e-9:
+            seg_txt = f"{1 - got / tot:.0%} of the demand has no candidate within its cut-off"
+            if "segment" in demand.columns:
+                t = pd.DataFrame({"seg": demand["segment"].to_numpy()[rows], "d": d[rows],
+                                  "lost": np.where(reach[rows], 0.0, d[rows])})
+                if "cutoff_s" in demand.columns:
+                    t["cut"] = demand["cutoff_s"].to_numpy()[rows]
+                by = t.groupby("seg")[["d", "lost"]].sum()
+                worst = (by["lost"] / by["d"]).idxmax()
+                within = ""
+                if "cut" in t.columns:
+                    within = f" within {float(t.loc[t['seg'] == worst, 'cut'].median()) / 60:.0f} min"
+                seg_txt = (f"{float(by.loc[worst, 'lost'] / by.loc[worst, 'd']):.0%} of {_label(worst)} demand "
+                           f"has no candidate{within}")
+            raise InfeasibleError(
+                f"coverage target {target:.0%} unreachable in {_year_label(year)}: {seg_txt} (at most "
+                f"{got / tot:.1%} can be served); lower siting.min_served_share, add candidates or lengthen cut-offs"
+            )
+
+
+def _headroom_rows(R: _Rows, headroom: pd.Series | pd.DataFrame, site_groups: pd.Series | None,
+                   candidates: pd.DataFrame, years: list[int], c_site: np.ndarray, c_type: np.ndarray,
+                   power: np.ndarray, coincidence: float, existing: np.ndarray, ncol: Any) -> tuple[int, int, list[str]]:
+    if site_groups is None:
+        raise DataError("headroom needs site_groups (site_id -> group_id) to know which sites share a limit")
+    if isinstance(headroom, pd.Series):
+        table = headroom.rename("headroom_kw").rename_axis("group_id").reset_index()
+    else:
+        table = headroom.reset_index() if "group_id" not in headroom.columns else headroom.copy()
+        _check_columns(table, "headroom", ["group_id", "headroom_kw"])
+    hk = table["headroom_kw"].to_numpy(dtype=float)
+    if not np.isfinite(hk).all() or (hk < 0).any():
+        raise DataError("headroom_kw has negative or missing values; give each grid group a limit >= 0 kW")
+    if not 0 < coincidence <= 1:
+        raise DataError(f"headroom_coincidence = {coincidence}: give a share in (0, 1]")
+    grp_of_site = site_groups.reindex(candidates.index)
+    n_years = len(years)
+    names: list[str] = []
+    start = R.n
+    r = 0
+    lo, hi = [], []
+    kw_site_ex = (existing * power[None, :]).sum(axis=1) * coincidence
+    for _, row in table.iterrows():
+        g = row["group_id"]
+        ks = range(n_years) if "year" not in table.columns or pd.isna(row.get("year")) else (
+            [years.index(int(row["year"]))] if int(row["year"]) in years else [])
+        members = np.flatnonzero((grp_of_site == g).to_numpy())
+        ex_kw = float(kw_site_ex[members].sum())
+        if ex_kw > float(row["headroom_kw"]) + 1e-9:
+            raise InfeasibleError(
+                f"grid headroom of group {g!r} ({float(row['headroom_kw']):.0f} kW) is below the {ex_kw:.0f} kW of "
+                "existing chargers there; raise its headroom_kw"
+            )
+        sel = np.flatnonzero(np.isin(c_site, members))
+        for k in ks:
+            R.add(np.full(len(sel), r), ncol(sel, k), coincidence * power[c_type[sel]])
+            lo.append(-np.inf)
+            hi.append(float(row["headroom_kw"]))
+            names.append(f"grid group {g!r} in {_year_label(years[k])}")
+            r += 1
+    R.close(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    return start, R.n, names
