@@ -37,12 +37,12 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code=2)
 
 
-def _run(city: Path, out: Path, data_root: Path | None) -> None:
+def _run(city: Path, out: Path, data_root: Path | None, *, offline: bool | None = None, pdf: bool | None = None) -> None:
     from charge_planner.pipeline import plan
 
     try:
         result = plan(city, data_dir=data_root, progress=None)
-        result.save(out)
+        result.save(out, offline=offline, pdf=pdf)
     except ChargePlannerError as exc:
         _fail(exc)
     s = result.summary
@@ -57,18 +57,31 @@ def _run(city: Path, out: Path, data_root: Path | None) -> None:
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")]
+Offline = Annotated[
+    bool | None,
+    typer.Option(
+        "--offline/--online",
+        help="Inline the map's JavaScript so map.html works without internet (default: outputs.offline_map, on).",
+    ),
+]
+Pdf = Annotated[
+    bool | None,
+    typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium (default: when Chromium is found)."),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")]
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/demo_city"),
+    offline: Offline = None,
+    pdf: Pdf = None,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
     """Plan the bundled synthetic demo city and write its outputs."""
     _setup_logging(verbose, quiet)
-    _run(DEMO_CONFIG, out, None)
+    _run(DEMO_CONFIG, out, None, offline=offline, pdf=pdf)
 
 
 @app.command()
@@ -78,13 +91,15 @@ def run(
     data_root: Annotated[
         Path | None, typer.Option("--data-root", help="Folder holding the data named in city.toml (or $CHARGE_PLANNER_DATA).")
     ] = None,
+    offline: Offline = None,
+    pdf: Pdf = None,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
     """Plan a city bundle and write its outputs."""
     _setup_logging(verbose, quiet)
     target = out or Path("out") / city_dir.resolve().name
-    _run(city_dir, target, data_root)
+    _run(city_dir, target, data_root, offline=offline, pdf=pdf)
 
 
 @app.command()

@@ -323,7 +323,22 @@ class OutputsSection(_Model):
     """``[outputs]``: what to write."""
 
     folder: str = "out"
-    map_tiles: str | None = Field(default=None, description="folium tiles; default OpenStreetMap, none for synthetic")
+    map_tiles: str | None = Field(
+        default=None, description='folium tiles; default OpenStreetMap, none for synthetic; "none" for no basemap'
+    )
+    offline_map: bool = Field(
+        default=True, description="inline Leaflet/jQuery in map.html so it works without internet (tiles still need it)"
+    )
+    pdf: bool | None = Field(
+        default=None, description="write report.pdf with headless Chromium: true, false, or unset = when Chromium is found"
+    )
+    isochrones: bool = Field(
+        default=False,
+        description="draw and export drive-time areas of the chosen sites (network.isochrones; can take minutes)",
+    )
+    isochrone_minutes: list[PositiveFloat] | None = Field(
+        default=None, description="drive times of the coverage areas [min]; default the shortest segment cut-off"
+    )
 
 
 class CityConfig(_Model):

@@ -1,32 +1,96 @@
 """Interactive folium map of a :class:`~charge_planner.pipeline.Plan`.
 
-Layers: demand per cell (all segments), candidate sites, chosen sites (sized by power),
-and the grid (lines coloured by loading, buses by voltage). Every string that comes from
-data (OSM names and tags, user labels) is HTML-escaped before it reaches a popup or tooltip.
+Layers
+    charging demand per cell by segment and year (one radio button per view), candidate
+    sites, chosen sites (sized by power, coloured by opening year, one layer per year),
+    coverage isochrones, road network, grid lines and transformers coloured by loading,
+    buses by voltage, and grid violations; with a legend, a layer control and popups.
+
+Safety
+    every string that comes from data (OSM names and tags, user labels, config names) is
+    HTML-escaped with :func:`esc` before it reaches a popup, tooltip or layer name, and every
+    JSON payload embedded in a ``<script>`` has ``<``, ``>`` and ``&`` escaped.
+
+Offline
+    :class:`PlanMap` renders a standalone HTML file (``save``/``to_html``) or an inline
+    Jupyter view. With ``offline=True`` (the default) the Leaflet and jQuery code folium
+    links from CDNs is inlined from the installed ``xstatic-leaflet`` and ``xstatic-jquery``
+    packages, so the map works without internet; only basemap tiles, if any, need a network.
+    The folium default resources that only serve icon markers (Bootstrap, glyphicons,
+    Font Awesome, Leaflet.awesome-markers) are dropped; a map that uses them, or any plugin
+    without an offline copy, raises :class:`MapError` rather than render blank.
+
+Rendered HTML is deterministic: folium's random element ids are renumbered in order.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
+import shapely.geometry
+from folium.template import Template
 from pyproj import Transformer
+
+from charge_planner.errors import ChargePlannerError
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "LOADING_COLOURS",
+    "MapError",
+    "PlanMap",
+    "build_map",
+    "esc",
+    "inline_assets",
+    "loading_colour",
+    "voltage_colour",
+    "year_colours",
+]
+
+#: (upper limit [%], colour) of line and transformer loading
 LOADING_COLOURS = ((50.0, "#1a9850"), (80.0, "#fdae61"), (100.0, "#f46d43"), (float("inf"), "#a50026"))
+#: colours of opening years, in year order (ColorBrewer Dark2)
+YEAR_PALETTE = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+UNDERVOLTAGE, NEAR_LIMIT, NORMAL_V, OVERVOLTAGE = "#a50026", "#fdae61", "#2c7bb6", "#762a83"
+#: a bus within this margin of the lower voltage limit is drawn as "near the limit" [pu]
+NEAR_LIMIT_PU = 0.02
+DEMAND_COLOUR = "#3182bd"
+ISOCHRONE_COLOUR = "#31a354"
+GAP_COLOUR = "#e7298a"
+OSM_ATTRIBUTION = (
+    'Roads and places &copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors (ODbL)'
+)
+#: folium default resources that only serve icon markers: dropped in offline mode
+ICON_ONLY_ASSETS = ("bootstrap", "glyphicons", "fontawesome", "awesome-markers", "awesome.rotate")
+SITE_CLASS = "cp-site"
 
 
+class MapError(ChargePlannerError):
+    """The map cannot be built or made to work offline."""
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
 def esc(value: object) -> str:
-    """HTML-escape any value for a popup or tooltip."""
+    """HTML-escape any value (None becomes an empty string) for a popup, tooltip or label."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
@@ -38,147 +102,903 @@ def loading_colour(loading_percent: float) -> str:
     return LOADING_COLOURS[-1][1]
 
 
-def _popup(rows: list[tuple[str, object]]) -> folium.Popup:
-    body = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-    return folium.Popup(f"<table>{body}</table>", max_width=320)
+def voltage_colour(vm_pu: float, vm_min_pu: float, vm_max_pu: float) -> str:
+    """Colour of a bus by its voltage [pu] against the limits [pu]."""
+    if not math.isfinite(vm_pu):
+        return "#999999"
+    if vm_pu < vm_min_pu:
+        return UNDERVOLTAGE
+    if vm_pu > vm_max_pu:
+        return OVERVOLTAGE
+    if vm_pu < vm_min_pu + NEAR_LIMIT_PU:
+        return NEAR_LIMIT
+    return NORMAL_V
 
 
-def build_map(plan: Plan) -> folium.Map:
-    """Build the folium map of a plan (shown inline in Jupyter; ``.save()`` for a standalone file)."""
+def year_colours(years: Sequence[int]) -> dict[int, str]:
+    """Colour of each opening year, in year order."""
+    return {int(y): YEAR_PALETTE[i % len(YEAR_PALETTE)] for i, y in enumerate(sorted({int(y) for y in years}))}
+
+
+def script_json(obj: Any) -> str:
+    """JSON that is safe inside an HTML ``<script>`` element (no ``</script>`` break-out)."""
+    return (
+        json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _num(v: Any, fmt: str = "{:,.0f}", unit: str = "") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(f):
+        return "—"
+    return fmt.format(f) + (f" {unit}" if unit else "")
+
+
+def _table(rows: Sequence[tuple[str, str]], title: str | None = None) -> str:
+    """Popup table; keys and values must already be escaped HTML."""
+    head = f"<div class='cp-popup-title'>{title}</div>" if title else ""
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"{head}<table class='cp-popup'>{body}</table>"
+
+
+def _r6(a: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(a, dtype=float), 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# map elements
+# ---------------------------------------------------------------------------------------------
+class GeoJsonLayer(folium.MacroElement):
+    """A GeoJSON feature collection drawn by Leaflet inside its parent layer.
+
+    Each feature's ``properties.style`` holds its Leaflet path options; ``properties.tip``
+    and ``properties.popup`` (already escaped HTML) bind a tooltip and a popup. Points are
+    drawn as circle markers (``style.radius`` in pixels).
+
+    Parameters
+    ----------
+    features
+        GeoJSON features (coordinates in EPSG:4326).
+    svg_pane
+        Draw into an SVG renderer in this map pane (one DOM element per feature, so a
+        browser can count them) instead of the map's shared canvas.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var opts = {};
+            {%- if this.svg_pane %}
+            opts.renderer = L.svg({pane: {{ this.svg_pane|tojson }}, padding: 0.5});
+            opts.pane = {{ this.svg_pane|tojson }};
+            {%- endif %}
+            function styled(f) { return Object.assign({}, opts, f.properties.style || {}); }
+            L.geoJSON({{ this.data }}, {
+                pointToLayer: function (f, latlng) { return L.circleMarker(latlng, styled(f)); },
+                style: styled,
+                onEachFeature: function (f, layer) {
+                    if (f.properties.tip) { layer.bindTooltip(f.properties.tip, {sticky: true}); }
+                    if (f.properties.popup) { layer.bindPopup(f.properties.popup, {maxWidth: 380}); }
+                }
+            }).addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, features: list[dict[str, Any]], *, svg_pane: str | None = None) -> None:
+        super().__init__()
+        self._name = "GeoJsonLayer"
+        self.n_features = len(features)
+        self.data = script_json({"type": "FeatureCollection", "features": features})
+        self.svg_pane = svg_pane
+
+
+class _MapScript(folium.MacroElement):
+    """A few lines of JavaScript run with ``map`` bound to the parent map."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map) { {{ this.code }} })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "MapScript"
+        self.code = code
+
+
+def _point_feature(lon: float, lat: float, style: dict[str, Any], tip: str = "", popup: str = "") -> dict[str, Any]:
+    props: dict[str, Any] = {"style": style}
+    if tip:
+        props["tip"] = tip
+    if popup:
+        props["popup"] = popup
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": props}
+
+
+def _geom_feature(geom: Any, style: dict[str, Any], tip: str = "", popup: str = "") -> dict[str, Any] | None:
+    if geom is None or geom.is_empty:
+        return None
+    g = shapely.geometry.mapping(shapely.set_precision(geom, 1e-6))
+    props: dict[str, Any] = {"style": style}
+    if tip:
+        props["tip"] = tip
+    if popup:
+        props["popup"] = popup
+    return {"type": "Feature", "geometry": g, "properties": props}
+
+
+# ---------------------------------------------------------------------------------------------
+# the map object
+# ---------------------------------------------------------------------------------------------
+class PlanMap(folium.Map):
+    """A folium map that renders offline-ready, deterministic HTML.
+
+    Parameters
+    ----------
+    offline
+        Inline Leaflet and jQuery from installed packages (see :func:`inline_assets`).
+    **kwargs
+        Passed to :class:`folium.Map`.
+
+    Attributes
+    ----------
+    notes
+        What the map could not show and why (also listed in its legend).
+    site_markers
+        Number of chosen-site markers drawn (class ``cp-site``).
+    """
+
+    def __init__(self, *args: Any, offline: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.offline = offline
+        self.notes: list[str] = []
+        self.site_markers = 0
+
+    def to_html(self) -> str:
+        """The whole map as one HTML document."""
+        out = stable_ids(self.get_root().render())
+        return inline_assets(out) if self.offline else out
+
+    def save(self, outfile: str | Path, close_file: bool = True, **kwargs: Any) -> None:  # noqa: ARG002
+        """Write the map as a standalone HTML file."""
+        Path(outfile).write_text(self.to_html(), encoding="utf-8")
+
+    def _repr_html_(self, **kwargs: Any) -> str:
+        """Inline view in Jupyter: the standalone document in a sandboxed iframe."""
+        return (
+            f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" '
+            'style="width:100%;height:640px;border:none" sandbox="allow-scripts allow-popups" '
+            'title="charging plan map"></iframe>'
+        )
+
+
+_ID = re.compile(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])")
+
+
+def stable_ids(document: str) -> str:
+    """Renumber folium's random 32-hex-digit element ids in order of first appearance."""
+    seen: dict[str, str] = {}
+
+    def repl(m: re.Match[str]) -> str:
+        return seen.setdefault(m.group(0), f"{len(seen) + 1:06d}")
+
+    return _ID.sub(repl, document)
+
+
+# ---------------------------------------------------------------------------------------------
+# offline assets
+# ---------------------------------------------------------------------------------------------
+_SCRIPT_TAG = re.compile(r'<script src="(?P<url>[^"]+)"></script>')
+_LINK_TAG = re.compile(r'<link rel="stylesheet" href="(?P<url>[^"]+)"\s*/?>')
+_LEAFLET = re.compile(r"leaflet@(?P<v>[\d.]+)/dist/leaflet\.(?P<ext>js|css)$")
+_JQUERY = re.compile(r"jquery[-/](?P<v>\d+\.\d+\.\d+)(?:/jquery)?(?:\.min)?\.js$")
+
+
+def _xstatic(name: str) -> tuple[Path, str]:
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"xstatic.pkg.{name}")
+    except ImportError as exc:
+        raise MapError(
+            f"the offline map needs the Python package xstatic-{name} (pip install xstatic-{name}), "
+            "or turn offline mode off (outputs.offline_map = false / --online)"
+        ) from exc
+    return Path(mod.BASE_DIR), str(mod.VERSION)
+
+
+def _check_version(what: str, wanted: str, have: str) -> None:
+    if wanted.split(".")[0] != have.split(".")[0]:
+        raise MapError(f"folium links {what} {wanted} but the installed offline copy is {have}; install a matching xstatic-{what}")
+    if wanted != have:
+        log.info("offline map: folium links %s %s, inlining installed %s", what, wanted, have)
+
+
+def _strip_source_map(code: str) -> str:
+    return re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", code)
+
+
+def _css_with_data_uris(css: str, base: Path) -> str:
+    def repl(m: re.Match[str]) -> str:
+        ref = m.group(1).strip("'\"")
+        path = base / ref
+        if ref.startswith(("data:", "#")) or not path.is_file():
+            return m.group(0)
+        mime = "image/png" if path.suffix == ".png" else "image/svg+xml" if path.suffix == ".svg" else "application/octet-stream"
+        return f"url(data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+    return re.sub(r"url\(([^)]+)\)", repl, css)
+
+
+def asset_text(url: str) -> tuple[str, str] | None:
+    """Offline copy of a resource folium links: ``("js"|"css", text)``, or None to drop it.
+
+    Raises
+    ------
+    MapError
+        For a remote resource that has no installed offline copy.
+    """
+    m = _LEAFLET.search(url)
+    if m:
+        base, version = _xstatic("leaflet")
+        _check_version("leaflet", m["v"], version)
+        text = (base / f"leaflet.{m['ext']}").read_text(encoding="utf-8")
+        if m["ext"] == "css":
+            return "css", _css_with_data_uris(text, base)
+        return "js", _strip_source_map(text)
+    m = _JQUERY.search(url)
+    if m:
+        base, version = _xstatic("jquery")
+        _check_version("jquery", m["v"], version)
+        return "js", _strip_source_map((base / "jquery.min.js").read_text(encoding="utf-8"))
+    low = url.lower()
+    if any(k in low for k in ICON_ONLY_ASSETS):
+        return None
+    raise MapError(
+        f"the offline map links {url}, which has no installed offline copy; remove the plugin that needs it "
+        "or turn offline mode off (outputs.offline_map = false / --online)"
+    )
+
+
+def inline_assets(document: str) -> str:
+    """Replace every remote ``<script src>``/stylesheet link folium emitted by inline copies.
+
+    Leaflet comes from ``xstatic-leaflet`` (its CSS images become data URIs) and jQuery from
+    ``xstatic-jquery``; Bootstrap, glyphicons, Font Awesome and Leaflet.awesome-markers are
+    dropped because the planner's maps draw no icon markers.
+
+    Raises
+    ------
+    MapError
+        When the map uses icon markers (``L.AwesomeMarkers``) or links a resource that has
+        no offline copy.
+    """
+    if "L.AwesomeMarkers" in document:
+        raise MapError(
+            "the map uses folium icon markers (Leaflet.awesome-markers), which have no offline copy; "
+            "draw circle markers instead or turn offline mode off (outputs.offline_map = false / --online)"
+        )
+
+    def script(m: re.Match[str]) -> str:
+        url = m["url"]
+        if not url.startswith(("http://", "https://", "//")):
+            return m.group(0)
+        got = asset_text(url)
+        if got is None:
+            return ""
+        code = got[1].replace("</script", "<\\/script")
+        return f"<script>/* {esc(url.rsplit('/', 1)[-1])} (inlined) */\n{code}</script>"
+
+    def link(m: re.Match[str]) -> str:
+        url = m["url"]
+        if not url.startswith(("http://", "https://", "//")):
+            return m.group(0)
+        got = asset_text(url)
+        if got is None:
+            return ""
+        css = got[1].replace("</style", "<\\/style")
+        return f"<style>/* {esc(url.rsplit('/', 1)[-1])} (inlined) */\n{css}</style>"
+
+    return _LINK_TAG.sub(link, _SCRIPT_TAG.sub(script, document))
+
+
+# ---------------------------------------------------------------------------------------------
+# data pulled from the plan (tolerant of stages that add columns later)
+# ---------------------------------------------------------------------------------------------
+def plan_years(plan: Plan) -> list[int]:
+    """Years present in the plan's demand table (the plan year when there is no ``year``)."""
+    if "year" in plan.demand.columns and len(plan.demand):
+        return sorted({int(y) for y in plan.demand["year"].unique()})
+    return [int(plan.city.config.fleet.year)]
+
+
+def opening_years(plan: Plan) -> pd.Series:
+    """``year_opened`` of every chosen site (the plan year where the column is missing)."""
+    if "year_opened" in plan.sites.columns:
+        return plan.sites["year_opened"].fillna(plan.city.config.fleet.year).astype(int)
+    return pd.Series(int(plan.city.config.fleet.year), index=plan.sites.index)
+
+
+def rollout_table(plan: Plan) -> pd.DataFrame:
+    """Installed chargers per site and year: columns ``site_id``, ``year``, ``chargers_<type>``.
+
+    Taken from the siting stage's rollout table when it provides one (``plan.rollout`` or
+    ``plan.siting.rollout``); otherwise every site's chargers count from its opening year.
+    """
+    for holder in (plan, plan.siting):
+        table = getattr(holder, "rollout", None)
+        if isinstance(table, pd.DataFrame) and {"site_id", "year"} <= set(table.columns):
+            return table.copy()
+    types = [f"chargers_{t}" for t in plan.charger_types.index if f"chargers_{t}" in plan.sites.columns]
+    out = plan.sites[types].copy()
+    out.insert(0, "year", opening_years(plan).to_numpy())
+    return out.rename_axis("site_id").reset_index()
+
+
+def bus_voltage_column(buses: pd.DataFrame) -> str:
+    """``vm_min_pu`` (lowest over a time series) when present, else the snapshot ``vm_pu``."""
+    return "vm_min_pu" if "vm_min_pu" in buses.columns else "vm_pu"
+
+
+def loading_column(table: pd.DataFrame) -> str:
+    """``loading_max_percent`` (highest over a time series) when present, else ``loading_percent``."""
+    return "loading_max_percent" if "loading_max_percent" in table.columns else "loading_percent"
+
+
+def hosting_capacity_kw(plan: Plan) -> pd.Series | None:
+    """Hosting capacity [kW] at each chosen site's bus, when the grid stage computed it."""
+    if "hosting_capacity_kw" in plan.sites.columns:
+        return plan.sites["hosting_capacity_kw"]
+    flow = plan.flow
+    if flow is not None and "hosting_capacity_kw" in flow.buses.columns and "bus_id" in plan.sites.columns:
+        return plan.sites["bus_id"].map(flow.buses["hosting_capacity_kw"])
+    return None
+
+
+def default_isochrone_minutes(plan: Plan) -> list[float]:
+    """Drive times of the coverage areas [min]: ``outputs.isochrone_minutes``, else the shortest cut-off."""
+    configured = getattr(plan.city.config.outputs, "isochrone_minutes", None)
+    if configured:
+        return sorted({float(m) for m in configured})
+    if "cutoff_min" in plan.segments.columns and plan.segments["cutoff_min"].notna().any():
+        return [float(plan.segments["cutoff_min"].min())]
+    return [10.0]
+
+
+def plan_isochrones(plan: Plan, minutes: Sequence[float] | None = None) -> tuple[gpd.GeoDataFrame | None, str]:
+    """Coverage isochrones of the chosen sites in EPSG:4326, and a note when there are none.
+
+    Uses ``plan.isochrones`` when the pipeline stored them, else
+    :func:`charge_planner.network.isochrones` when the network stage provides it.
+    """
+    iso = getattr(plan, "isochrones", None)
+    if iso is None:
+        if not getattr(plan.city.config.outputs, "isochrones", True):
+            return None, "coverage isochrones: turned off (outputs.isochrones = false)"
+        if len(plan.sites) == 0:
+            return None, "coverage isochrones: the plan opens no site"
+        from charge_planner import network
+
+        fn = getattr(network, "isochrones", None)
+        if fn is None:
+            return None, "coverage isochrones: not available from the network stage in this version"
+        mins = list(minutes) if minutes is not None else default_isochrone_minutes(plan)
+        t0 = time.perf_counter()
+        try:
+            iso = fn(plan.city.roads, plan.sites["node_id"], mins)
+        except ChargePlannerError as exc:
+            log.warning("isochrones skipped: %s", exc)
+            return None, f"coverage isochrones: {exc}"
+        log.info("isochrones of %d sites at %s min in %.1f s", len(plan.sites), mins, time.perf_counter() - t0)
+    if not isinstance(iso, gpd.GeoDataFrame) or len(iso) == 0:
+        return None, "coverage isochrones: none computed"
+    if iso.crs is None:
+        iso = iso.set_crs(plan.city.crs)
+    return iso.to_crs("EPSG:4326"), ""
+
+
+# ---------------------------------------------------------------------------------------------
+# layers
+# ---------------------------------------------------------------------------------------------
+def _road_features(plan: Plan, to_wgs: Transformer) -> list[dict[str, Any]]:
+    """One feature per road name (MultiLineString of its edges); unnamed edges share one."""
+    g = plan.city.roads
+    xs: dict[int, float] = dict(g.nodes(data="x"))
+    ys: dict[int, float] = dict(g.nodes(data="y"))
+    by_name: dict[str, list[list[list[float]]]] = {}
+    seen: set[tuple[Any, Any]] = set()
+    parts_x: list[np.ndarray] = []
+    parts_y: list[np.ndarray] = []
+    names: list[str] = []
+    for u, v, d in g.edges(data=True):
+        key = (u, v) if str(u) <= str(v) else (v, u)
+        if key in seen:
+            continue
+        seen.add(key)
+        geom = d.get("geometry")
+        if geom is not None:
+            cx, cy = geom.xy
+            parts_x.append(np.asarray(cx))
+            parts_y.append(np.asarray(cy))
+        else:
+            parts_x.append(np.array([xs[u], xs[v]]))
+            parts_y.append(np.array([ys[u], ys[v]]))
+        name = d.get("name", "")
+        if isinstance(name, list | tuple):
+            name = " / ".join(str(n) for n in name)
+        names.append("" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name))
+    if not parts_x:
+        return []
+    lengths = np.array([len(p) for p in parts_x])
+    lon, lat = to_wgs.transform(np.concatenate(parts_x), np.concatenate(parts_y))
+    lon, lat = _r6(lon), _r6(lat)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    for i, name in enumerate(names):
+        a, b = bounds[i], bounds[i + 1]
+        by_name.setdefault(name, []).append(np.column_stack([lon[a:b], lat[a:b]]).tolist())
+    style = {"color": "#8c8c8c", "weight": 1.2, "opacity": 0.8, "interactive": True}
+    feats = []
+    for name in sorted(by_name):
+        props: dict[str, Any] = {"style": style if name else {**style, "interactive": False}}
+        if name:
+            props["tip"] = esc(name)
+        feats.append({"type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": by_name[name]},
+                      "properties": props})
+    return feats
+
+
+def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str, Any]]]]:
+    """(label, year, segment or None, features) of every demand view."""
+    d = plan.demand
+    if len(d) == 0:
+        return []
+    cells = d.groupby("cell_id", sort=True)["geometry"].first()
+    pts = gpd.GeoSeries(cells.to_numpy(), index=cells.index, crs=plan.city.crs).to_crs("EPSG:4326")
+    lon = pd.Series(_r6(pts.x.to_numpy()), index=cells.index)
+    lat = pd.Series(_r6(pts.y.to_numpy()), index=cells.index)
+    years = d["year"] if "year" in d.columns else pd.Series(plan.city.config.fleet.year, index=d.index)
+    cols = [c for c in ("energy_kwh_day", "sessions_day", "peak_kw") if c in d.columns]
+    frame = d[["cell_id", "segment", *cols]].assign(year=years.astype(int).to_numpy())
+    per_seg = frame.groupby(["segment", "year", "cell_id"], sort=True)[cols].sum()
+    total = frame.groupby(["year", "cell_id"], sort=True)[cols].sum()
+    views: list[tuple[str, int, str | None, list[dict[str, Any]]]] = []
+    segments = [s for s in plan.segments.index if s in set(frame["segment"])] + sorted(
+        set(frame["segment"]) - set(plan.segments.index)
+    )
+
+    def features(table: pd.DataFrame, label: str, vmax: float) -> list[dict[str, Any]]:
+        e = table["energy_kwh_day"].to_numpy(dtype=float)
+        frac = np.sqrt(np.clip(e / vmax, 0.0, 1.0)) if vmax > 0 else np.zeros_like(e)
+        cell_ids = table.index.get_level_values("cell_id")
+        sess = table["sessions_day"].to_numpy(dtype=float) if "sessions_day" in table else np.full(len(e), np.nan)
+        peak = table["peak_kw"].to_numpy(dtype=float) if "peak_kw" in table else np.full(len(e), np.nan)
+        out = []
+        for cid, ei, fi, si, pi in zip(cell_ids, e, frac, sess, peak, strict=True):
+            if ei <= 0:
+                continue
+            tip = (f"<b>{esc(cid)}</b> · {label}<br>{_num(ei)} kWh/day · {_num(si, '{:,.1f}')} sessions/day"
+                   f" · peak {_num(pi, '{:,.1f}')} kW")
+            style = {"radius": round(2.0 + 9.0 * fi, 2), "stroke": False, "fill": True, "fillColor": DEMAND_COLOUR,
+                     "fillOpacity": round(0.2 + 0.55 * fi, 3)}
+            out.append(_point_feature(float(lon[cid]), float(lat[cid]), style, tip))
+        return out
+
+    for year in sorted(total.index.get_level_values("year").unique()):
+        t = total.xs(year, level="year", drop_level=False)
+        vmax = float(total["energy_kwh_day"].max())
+        label = f"all segments, {year}"
+        views.append((label, int(year), None, features(t, esc(label), vmax)))
+        for seg in segments:
+            if (seg, year) not in per_seg.index.droplevel("cell_id"):
+                continue
+            t = per_seg.xs((seg, year), level=("segment", "year"), drop_level=False)
+            vmax = float(per_seg.xs(seg, level="segment")["energy_kwh_day"].max())
+            label = f"{str(seg).replace('_', ' ')}, {year}"
+            views.append((label, int(year), str(seg), features(t, esc(label), vmax)))
+    return views
+
+
+def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: pd.DataFrame) -> str:
+    types = plan.charger_types
+    rows: list[tuple[str, str]] = [("site", esc(sid)), ("kind", esc(r.get("kind", "")))]
+    if "year_opened" in r.index:
+        rows.append(("opened", esc(int(r["year_opened"]))))
+    for t in types.index:
+        n = r.get(f"chargers_{t}", 0)
+        if n and n > 0:
+            rows.append((f"chargers {esc(t)}", f"{int(n)} × {_num(types.loc[t, 'power_kw'], '{:,.1f}', 'kW')}"))
+    rows += [
+        ("installed power", _num(r.get("power_kw"), unit="kW")),
+        ("served energy", _num(r.get("served_kwh_day"), unit="kWh/day")),
+        ("utilisation", _num(r.get("utilisation"), "{:.0%}")),
+        ("capital cost", _num(r.get("capex_usd"), unit="USD")),
+    ]
+    if "bus_id" in r.index and pd.notna(r["bus_id"]):
+        bus = r["bus_id"]
+        text = f"bus {esc(bus)}"
+        if "grid_level" in r.index:
+            text += f" ({esc(str(r['grid_level']).upper())})"
+        rows.append(("grid connection", text))
+        if plan.flow is not None and bus in plan.flow.buses.index:
+            b = plan.flow.buses.loc[bus]
+            col = bus_voltage_column(plan.flow.buses)
+            rows.append(("bus voltage" + (" (min)" if col == "vm_min_pu" else " at peak"), _num(b[col], "{:.3f}", "pu")))
+    if hosting is not None:
+        rows.append(("hosting capacity", _num(hosting.get(sid), unit="kW")))
+    else:
+        rows.append(("hosting capacity", "not computed"))
+    mine = roll[roll["site_id"] == sid]
+    if len(mine) > 1:
+        ccols = [c for c in mine.columns if c.startswith("chargers_")]
+        steps = ", ".join(f"{int(y)}: {int(n)}" for y, n in zip(mine["year"], mine[ccols].sum(axis=1), strict=True))
+        rows.append(("chargers by year", esc(steps)))
+    title = esc(r.get("name") or sid)
+    return _table(rows, title)
+
+
+def _add_sites(plan: Plan, fmap: PlanMap) -> dict[int, str]:
+    sites = plan.sites.to_crs("EPSG:4326")
+    years = opening_years(plan)
+    colours = year_colours(years.tolist()) if len(sites) else {}
+    pmax = float(sites["power_kw"].max()) if len(sites) else 1.0
+    hosting = hosting_capacity_kw(plan)
+    roll = rollout_table(plan)
+    folium.map.CustomPane("cp_sites", z_index=450, pointer_events=True).add_to(fmap)
+    for year in sorted(colours):
+        mine = sites[years.to_numpy() == year]
+        feats = []
+        for sid, r in mine.iterrows():
+            frac = math.sqrt(max(float(r["power_kw"]), 0.0) / pmax) if pmax > 0 else 0.0
+            style = {"radius": round(5 + 10 * frac, 2), "color": "#222222", "weight": 1, "fill": True,
+                     "fillColor": colours[year], "fillOpacity": 0.9, "className": SITE_CLASS}
+            tip = f"{esc(r.get('name') or sid)} · {_num(r['power_kw'], unit='kW')}"
+            feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style, tip,
+                                        _site_popup(plan, sid, r, hosting, roll)))
+        label = f"chosen sites opened {year} ({len(feats)})" if len(colours) > 1 else f"chosen sites ({len(feats)})"
+        layer = folium.FeatureGroup(name=label, overlay=True, show=True)
+        GeoJsonLayer(feats, svg_pane="cp_sites").add_to(layer)
+        layer.add_to(fmap)
+        fmap.site_markers += len(feats)
+    if not len(sites):
+        fmap.notes.append("chosen sites: the plan opens no site")
+    return colours
+
+
+def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
+    cand = plan.candidates.to_crs("EPSG:4326")
+    chosen = set(plan.sites.index)
+    feats = []
+    for sid, r in cand.iterrows():
+        excluded = str(r.get("excluded_reason") or "")
+        rows = [("site", esc(sid)), ("kind", esc(r.get("kind", ""))), ("source", esc(r.get("source", "")))]
+        if "max_chargers" in r.index:
+            rows.append(("max chargers", _num(r["max_chargers"])))
+        if "existing_chargers" in r.index:
+            rows.append(("existing chargers", _num(r["existing_chargers"])))
+        if "fixed_cost_usd" in r.index:
+            rows.append(("site cost", _num(r["fixed_cost_usd"], unit="USD")))
+        rows.append(("status", esc("chosen" if sid in chosen else f"excluded: {excluded}" if excluded else "not chosen")))
+        style = {"radius": 3.5, "color": "#a50026" if excluded else "#555555", "weight": 1, "fill": True,
+                 "fillColor": "#ffffff" if excluded else "#969696", "fillOpacity": 0.8}
+        feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style,
+                                    esc(r.get("name") or sid), _table(rows, esc(r.get("name") or sid))))
+    layer = folium.FeatureGroup(name=f"candidate sites ({len(feats)})", overlay=True, show=False)
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _add_coverage_gaps(plan: Plan, fmap: PlanMap) -> int:
+    """Demand of the plan year that no chosen site reaches within its cut-off (from the travel table)."""
+    d = plan.demand
+    year = plan.city.config.fleet.year
+    if "year" in d.columns and (d["year"] == year).any():
+        d = d[d["year"] == year]
+    if "sited" in d.columns:
+        d = d[d["sited"].astype(bool)]
+    if not len(d) or plan.travel is None:
+        return 0
+    reached = plan.travel.loc[plan.travel["site_id"].isin(plan.sites.index), "demand_id"].unique()
+    gap = d[~d.index.isin(reached) & (d["energy_kwh_day"] > 0)]
+    feats = []
+    if len(gap):
+        cells = gap.groupby("cell_id").agg(e=("energy_kwh_day", "sum"), geometry=("geometry", "first"))
+        segs = gap.groupby("cell_id")["segment"].agg(lambda s: ", ".join(sorted({str(v).replace("_", " ") for v in s})))
+        pts = gpd.GeoSeries(cells["geometry"].to_numpy(), crs=plan.city.crs).to_crs("EPSG:4326")
+        emax = float(cells["e"].max())
+        for (cid, r), pt in zip(cells.iterrows(), pts, strict=True):
+            frac = math.sqrt(float(r["e"]) / emax) if emax > 0 else 0.0
+            tip = f"<b>{esc(cid)}</b>: {_num(r['e'])} kWh/day out of reach ({esc(segs[cid])})"
+            feats.append(_point_feature(round(pt.x, 6), round(pt.y, 6),
+                                        {"radius": round(3 + 8 * frac, 2), "color": GAP_COLOUR, "weight": 2,
+                                         "fill": False}, tip))
+    layer = folium.FeatureGroup(name=f"coverage gaps {year}: demand out of reach ({len(feats)} cells)", overlay=True,
+                                show=False)
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+    return len(feats)
+
+
+def _add_isochrones(iso: gpd.GeoDataFrame, fmap: PlanMap) -> None:
+    minutes = sorted({float(m) for m in iso["minutes"]}) if "minutes" in iso.columns else [float("nan")]
+    for m in minutes:
+        part = iso[iso["minutes"] == m] if "minutes" in iso.columns else iso
+        geom = part.geometry.union_all()
+        label = f"{m:g}-minute drive" if math.isfinite(m) else "coverage"
+        feat = _geom_feature(geom, {"color": ISOCHRONE_COLOUR, "weight": 1, "opacity": 0.7, "fillColor": ISOCHRONE_COLOUR,
+                                    "fillOpacity": 0.12, "interactive": False})
+        if feat is None:
+            continue
+        layer = folium.FeatureGroup(name=f"coverage: {esc(label)} of a chosen site", overlay=True, show=m == minutes[0])
+        GeoJsonLayer([feat]).add_to(layer)
+        layer.add_to(fmap)
+
+
+def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
+    from charge_planner.outputs import grid_layers
+
+    layers = grid_layers(plan)
+    if layers is None:
+        fmap.notes.append("grid: not modelled (grid.source = \"none\")")
+        return False
+    buses, lines, trafos = layers.buses, layers.lines, layers.trafos
+    g = plan.city.config.grid
+    vcol = bus_voltage_column(buses)
+    lcol = loading_column(lines)
+
+    feats = []
+    for r in lines.itertuples():
+        load = float(getattr(r, lcol))
+        tip = f"line {esc(r.line_id)}: {_num(load)} % loaded" + (f" — {esc(r.violation)}" if r.violation else "")
+        if "violation_hours" in lines.columns and r.violation_hours:
+            tip += f" ({_num(r.violation_hours)} h)"
+        f = _geom_feature(r.geometry, {"color": loading_colour(load), "weight": 2.5, "opacity": 0.8}, tip)
+        if f is not None:
+            feats.append(f)
+    layer = folium.FeatureGroup(name="grid lines (loading %)", overlay=True, show=True)
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+
+    if trafos is not None and len(trafos):
+        tcol = loading_column(trafos)
+        feats = []
+        for r in trafos.itertuples():
+            load = float(getattr(r, tcol))
+            tip = (f"transformer {esc(r.trafo_id)}: {_num(load)} % of {_num(r.sn_mva * 1000 if hasattr(r, 'sn_mva') else None)} kVA"
+                   + (f" — {esc(r.violation)}" if r.violation else ""))
+            feats.append(_geom_feature(r.geometry, {"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
+                                                    "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
+        layer = folium.FeatureGroup(name="grid transformers (loading %)", overlay=True, show=False)
+        GeoJsonLayer([f for f in feats if f]).add_to(layer)
+        layer.add_to(fmap)
+
+    feats = []
+    for r in buses.itertuples():
+        vm = float(getattr(r, vcol))
+        colour = voltage_colour(vm, g.vm_min_pu, g.vm_max_pu)
+        tip = f"bus {esc(r.bus_id)} ({esc(getattr(r, 'role', ''))}, {_num(getattr(r, 'vn_kv', None), '{:g}', 'kV')}): "
+        if vcol == "vm_min_pu" and "vm_max_pu" in buses.columns:
+            tip += f"{_num(vm, '{:.3f}')}–{_num(r.vm_max_pu, '{:.3f}')} pu"
+        else:
+            tip += f"{_num(vm, '{:.3f}')} pu"
+        if "hosting_capacity_kw" in buses.columns:
+            tip += f"<br>hosting capacity {_num(r.hosting_capacity_kw, unit='kW')}"
+        feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y),
+                                    {"radius": 3, "color": colour, "weight": 1, "fill": True, "fillColor": colour,
+                                     "fillOpacity": 0.9}, tip))
+    layer = folium.FeatureGroup(name=f"grid buses ({'lowest ' if vcol == 'vm_min_pu' else ''}voltage pu)", overlay=True,
+                                show=False)
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+
+    feats = []
+    hours = "violation_hours"
+    for kind, table, col, unit in (("bus", buses, vcol, "pu"), ("line", lines, lcol, "%"),
+                                   ("transformer", trafos, None, "%")):
+        if table is None or not len(table):
+            continue
+        col = col or loading_column(table)
+        bad = table[table["violation"].astype(str) != ""]
+        for r in bad.itertuples():
+            ident = getattr(r, f"{'trafo' if kind == 'transformer' else kind}_id")
+            value = _num(getattr(r, col), "{:.3f}" if unit == "pu" else "{:,.0f}", unit)
+            tip = f"<b>{esc(r.violation)}</b>: {kind} {esc(ident)}, {value}"
+            if hours in table.columns:
+                tip += f", {_num(getattr(r, hours))} h"
+            style = ({"color": "#a50026", "weight": 6, "opacity": 0.85} if kind == "line" else
+                     {"radius": 8, "color": "#a50026", "weight": 3, "fill": False})
+            f = _geom_feature(r.geometry, style, tip)
+            if f is not None:
+                feats.append(f)
+    layer = folium.FeatureGroup(name=f"grid violations ({len(feats)})", overlay=True, show=bool(feats))
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# map furniture
+# ---------------------------------------------------------------------------------------------
+_CSS = """
+<style>
+.leaflet-container { font: 13px/1.4 "Helvetica Neue", Arial, sans-serif; background: #f4f3ef; }
+.cp-box { background: rgba(255,255,255,0.94); border: 1px solid #999; border-radius: 4px; padding: 6px 9px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.25); font: 12px/1.4 "Helvetica Neue", Arial, sans-serif; color: #222; }
+.cp-title { position: fixed; top: 10px; left: 54px; z-index: 1000; max-width: 46%; }
+.cp-title b { font-size: 15px; }
+.cp-title .cp-synthetic { color: #a15c00; }
+.cp-legend { position: fixed; bottom: 64px; left: 10px; z-index: 1000; max-width: 300px; max-height: 60%; overflow-y: auto; }
+.cp-legend summary { font-weight: bold; cursor: pointer; }
+.cp-legend h4 { margin: 6px 0 2px; font-size: 12px; }
+.cp-legend .row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
+.cp-legend .dot { display: inline-block; width: 11px; height: 11px; border-radius: 50%; border: 1px solid #333; }
+.cp-legend .bar { display: inline-block; width: 20px; height: 4px; }
+.cp-legend .sq { display: inline-block; width: 14px; height: 10px; }
+.cp-legend .note { color: #666; font-size: 11px; margin-top: 4px; }
+.leaflet-control-layers-base::before { content: "Charging demand (kWh/day per cell)"; font-weight: bold; display: block; margin-bottom: 2px; }
+.leaflet-control-layers-overlays::before { content: "Layers"; font-weight: bold; display: block; margin-bottom: 2px; }
+.leaflet-control-layers-expanded { max-height: 70vh; overflow-y: auto; }
+.cp-popup-title { font-weight: bold; font-size: 13px; margin-bottom: 4px; }
+table.cp-popup { border-collapse: collapse; font-size: 12px; }
+table.cp-popup th { text-align: left; font-weight: normal; color: #555; padding: 1px 10px 1px 0; vertical-align: top; }
+table.cp-popup td { padding: 1px 0; }
+</style>
+"""
+
+
+def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, notes: list[str]) -> str:
+    parts = ["<details class='cp-box cp-legend' open><summary>Legend</summary>"]
+    if colours:
+        parts.append("<h4>Chosen sites (size: installed kW)</h4>")
+        parts += [f"<div class='row'><span class='dot' style='background:{c}'></span>opened {y}</div>"
+                  for y, c in sorted(colours.items())]
+    parts.append("<h4>Charging demand</h4><div class='row'>"
+                 f"<span class='dot' style='background:{DEMAND_COLOUR};opacity:.6;border:none'></span>"
+                 "kWh/day per cell (size and shade)</div>")
+    parts.append(f"<div class='row'><span class='dot' style='background:none;border:2px solid {GAP_COLOUR}'></span>"
+                 "demand out of reach of every chosen site</div>")
+    parts.append("<div class='row'><span class='dot' style='background:#969696;width:7px;height:7px'></span>"
+                 "candidate site</div>")
+    if has_iso:
+        parts.append(f"<div class='row'><span class='sq' style='background:{ISOCHRONE_COLOUR};opacity:.35'></span>"
+                     "reachable within the drive time</div>")
+    if has_grid:
+        g = plan.city.config.grid
+        parts.append("<h4>Grid loading</h4>")
+        lo = 0.0
+        for lim, c in LOADING_COLOURS:
+            text = f"{lo:.0f}–{lim:.0f} %" if math.isfinite(lim) else f"above {lo:.0f} %"
+            parts.append(f"<div class='row'><span class='bar' style='background:{c}'></span>{text}</div>")
+            lo = lim
+        parts.append("<h4>Bus voltage</h4>")
+        for c, text in ((NORMAL_V, f"within {g.vm_min_pu + NEAR_LIMIT_PU:.2f}–{g.vm_max_pu:.2f} pu"),
+                        (NEAR_LIMIT, f"{g.vm_min_pu:.2f}–{g.vm_min_pu + NEAR_LIMIT_PU:.2f} pu (near the limit)"),
+                        (UNDERVOLTAGE, f"below {g.vm_min_pu:.2f} pu"), (OVERVOLTAGE, f"above {g.vm_max_pu:.2f} pu")):
+            parts.append(f"<div class='row'><span class='dot' style='background:{c};width:8px;height:8px'></span>{text}</div>")
+        parts.append("<div class='row'><span class='dot' style='background:none;border:3px solid #a50026;width:8px;height:8px'>"
+                     "</span>violation</div>")
+    if notes:
+        parts.append("<div class='note'>Not shown: " + "; ".join(esc(n) for n in notes) + "</div>")
+    parts.append("</details>")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry point
+# ---------------------------------------------------------------------------------------------
+def build_map(
+    plan: Plan,
+    *,
+    offline: bool | None = None,
+    tiles: str | None = None,
+    isochrones: gpd.GeoDataFrame | None | bool = True,
+    isochrone_minutes: Sequence[float] | None = None,
+    notes: Sequence[str] = (),
+) -> PlanMap:
+    """Build the interactive map of a plan.
+
+    Parameters
+    ----------
+    plan
+        A solved plan.
+    offline
+        Inline Leaflet and jQuery so the file works without internet (default:
+        ``outputs.offline_map`` of the city config).
+    tiles
+        Basemap: a folium/xyzservices tile name or URL; default ``outputs.map_tiles``, else
+        OpenStreetMap for a real city and none for the synthetic demo city. ``"none"`` for
+        no basemap (the road network is drawn instead).
+    isochrones
+        Coverage polygons (``site_id``, ``minutes``, ``geometry``); True to take them from the
+        plan or compute them with the network stage, False or None to leave them out.
+    isochrone_minutes
+        Drive times of the isochrones [min] (default: ``outputs.isochrone_minutes``, else the
+        shortest segment cut-off).
+    notes
+        Extra lines for the legend's "not shown" note.
+
+    Returns
+    -------
+    PlanMap
+        Shown inline in Jupyter; ``.save(path)`` writes a standalone HTML file.
+    """
     city = plan.city
+    out_cfg = city.config.outputs
+    offline = bool(getattr(out_cfg, "offline_map", True)) if offline is None else offline
     to_wgs = Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True)
     minx, miny, maxx, maxy = city.bounds()
     (w, e), (s, n) = to_wgs.transform([minx, maxx], [miny, maxy])
-    tiles = city.config.outputs.map_tiles
     if tiles is None:
-        tiles = None if city.synthetic else "OpenStreetMap"
-    fmap = folium.Map(location=[(s + n) / 2, (w + e) / 2], tiles=tiles, control_scale=True, prefer_canvas=True)
-    title = esc(city.name) + (" — synthetic demo city, not a real place" if city.synthetic else "")
-    fmap.get_root().html.add_child(
-        folium.Element(
-            f"<div style='position:fixed;top:8px;left:50px;z-index:9999;background:white;padding:4px 8px;"
-            f"border:1px solid #888;font:14px sans-serif'>{title}</div>"
-        )
-    )
+        tiles = out_cfg.map_tiles
+    if tiles is None:
+        tiles = "none" if city.synthetic else "OpenStreetMap"
+    has_tiles = str(tiles).lower() != "none"
 
-    if city.synthetic or tiles is None:
-        roads = folium.FeatureGroup(name="roads", show=True)
-        xs, ys = [], []
-        seen = set()
-        for u, v, d in city.roads.edges(data=True):
-            key = (min(u, v), max(u, v))
-            if key in seen:
-                continue
-            seen.add(key)
-            geom = d.get("geometry")
-            if geom is not None:
-                cx, cy = geom.xy
-            else:
-                cx = [city.roads.nodes[u]["x"], city.roads.nodes[v]["x"]]
-                cy = [city.roads.nodes[u]["y"], city.roads.nodes[v]["y"]]
-            xs.append(list(cx))
-            ys.append(list(cy))
-        lines = []
-        for cx, cy in zip(xs, ys, strict=True):
-            lon, lat = to_wgs.transform(cx, cy)
-            lines.append(list(zip(lat, lon, strict=True)))
-        folium.PolyLine(lines, color="#999999", weight=1, opacity=0.7).add_to(roads)
-        roads.add_to(fmap)
+    fmap = PlanMap(location=[(s + n) / 2, (w + e) / 2], tiles=None, control_scale=True, prefer_canvas=True,
+                   offline=offline, zoom_start=14)
+    fmap.notes.extend(notes)
+    root = fmap.get_root()
+    root.header.add_child(folium.Element(_CSS), name="cp_css")
+    root.title = esc(f"Charging plan — {city.name}")
 
-    # demand per cell, all segments
-    dem = plan.demand.groupby("cell_id").agg(energy_kwh_day=("energy_kwh_day", "sum"), geometry=("geometry", "first"))
-    dem = gpd.GeoDataFrame(dem, geometry="geometry", crs=city.crs).to_crs("EPSG:4326")
-    layer = folium.FeatureGroup(name="demand (kWh/day per cell)", show=True)
-    vmax = float(dem["energy_kwh_day"].max()) if len(dem) else 1.0
-    for cell_id, r in dem.iterrows():
-        frac = float(r["energy_kwh_day"]) / vmax if vmax > 0 else 0.0
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x], radius=2 + 6 * np.sqrt(frac), color=None, fill=True,
-            fill_color="#3182bd", fill_opacity=0.25 + 0.5 * frac,
-            tooltip=f"{esc(cell_id)}: {r['energy_kwh_day']:.0f} kWh/day",
-        ).add_to(layer)
-    layer.add_to(fmap)
+    years = plan_years(plan)
+    title = f"<b>{esc(city.name)}</b> — public EV charging plan {esc(years[0]) if len(years) == 1 else f'{years[0]}–{years[-1]}'}"
+    if city.synthetic:
+        title += "<br><span class='cp-synthetic'>synthetic demo city, not a real place</span>"
+    root.html.add_child(folium.Element(f"<div class='cp-box cp-title'>{title}</div>"), name="cp_title")
 
-    cand = plan.candidates.to_crs("EPSG:4326")
-    layer = folium.FeatureGroup(name="candidate sites", show=False)
-    for sid, r in cand.iterrows():
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x], radius=3, color="#555555", weight=1, fill=True, fill_opacity=0.6,
-            popup=_popup([("site", sid), ("name", r["name"]), ("kind", r["kind"]), ("source", r["source"]),
-                          ("excluded", r["excluded_reason"] or "no")]),
-        ).add_to(layer)
-    layer.add_to(fmap)
+    # demand views are the map's base layers (one radio button each)
+    views = _demand_views(plan)
+    default_year = city.config.fleet.year if city.config.fleet.year in years else years[-1]
+    none_layer = folium.FeatureGroup(name="no demand layer", overlay=False, show=not views)
+    none_layer.add_to(fmap)
+    for label, year, segment, feats in views:
+        layer = folium.FeatureGroup(name=esc(label), overlay=False, show=(segment is None and year == default_year))
+        GeoJsonLayer(feats).add_to(layer)
+        layer.add_to(fmap)
+    if not views:
+        fmap.notes.append("charging demand: the demand table is empty")
 
-    if plan.flow is not None and plan.grid is not None:
-        _grid_layers(plan, fmap, to_wgs)
+    if has_tiles:
+        folium.TileLayer(tiles, name=f"basemap: {esc(tiles)}", overlay=True, control=True, show=True).add_to(fmap)
+    roads = _road_features(plan, to_wgs)
+    if roads:
+        layer = folium.FeatureGroup(name="road network", overlay=True, show=not has_tiles)
+        GeoJsonLayer(roads).add_to(layer)
+        layer.add_to(fmap)
 
-    sites = plan.sites.to_crs("EPSG:4326")
-    layer = folium.FeatureGroup(name="chosen sites", show=True)
-    pmax = float(sites["power_kw"].max()) if len(sites) else 1.0
-    types = list(plan.charger_types.index)
-    for sid, r in sites.iterrows():
-        rows: list[tuple[str, object]] = [("site", sid), ("name", r["name"]), ("kind", r["kind"])]
-        rows += [(f"chargers {t}", int(r[f"chargers_{t}"])) for t in types if r[f"chargers_{t}"] > 0]
-        rows += [("power kW", f"{r['power_kw']:.0f}"), ("served kWh/day", f"{r['served_kwh_day']:.0f}"),
-                 ("utilisation", f"{r['utilisation']:.0%}"), ("capex USD", f"{r['capex_usd']:,.0f}")]
-        if "bus_id" in sites.columns:
-            rows.append(("grid bus", r["bus_id"]))
-        folium.CircleMarker(
-            [r.geometry.y, r.geometry.x], radius=5 + 10 * np.sqrt(float(r["power_kw"]) / pmax),
-            color="#000000", weight=1, fill=True, fill_color="#e6550d", fill_opacity=0.9,
-            popup=_popup(rows), tooltip=esc(r["name"] or sid), class_name="cp-site",
-        ).add_to(layer)
-    layer.add_to(fmap)
+    iso: gpd.GeoDataFrame | None = None
+    if isochrones is True:
+        iso, note = plan_isochrones(plan, isochrone_minutes)
+        if note:
+            fmap.notes.append(note)
+    elif isinstance(isochrones, gpd.GeoDataFrame) and len(isochrones):
+        iso = isochrones.to_crs("EPSG:4326") if isochrones.crs is not None else isochrones.set_crs(city.crs).to_crs(4326)
+    if iso is not None:
+        _add_isochrones(iso, fmap)
 
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(_legend()))
+    _add_coverage_gaps(plan, fmap)
+    has_grid = _add_grid(plan, fmap)
+    _add_candidates(plan, fmap)
+    colours = _add_sites(plan, fmap)
+
+    attribution = "Synthetic demo data (charge_planner)" if city.synthetic else OSM_ATTRIBUTION
+    _MapScript(f"map.attributionControl.addAttribution({script_json(attribution)});").add_to(fmap)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    root.html.add_child(folium.Element(_legend(plan, colours, has_grid, iso is not None, fmap.notes)), name="cp_legend")
     fmap.fit_bounds([[s, w], [n, e]])
+    log.info("map: %d sites, %d demand views, %d notes", fmap.site_markers, len(views), len(fmap.notes))
     return fmap
-
-
-def _grid_layers(plan: Plan, fmap: folium.Map, to_wgs: Transformer) -> None:
-    flow = plan.flow
-    net = plan.grid.net
-    layer = folium.FeatureGroup(name="grid lines (loading %)", show=True)
-    geo = net.line["geo"] if "geo" in net.line.columns else None
-    for lid, r in flow.lines.iterrows():
-        coords: list[Any] | None = None
-        if geo is not None and isinstance(geo.get(lid), str):
-            try:
-                coords = [[c[1], c[0]] for c in json.loads(geo[lid])["coordinates"]]
-            except (ValueError, KeyError, TypeError):
-                coords = None
-        if coords is None:
-            fb, tb = flow.buses.loc[r["from_bus"]], flow.buses.loc[r["to_bus"]]
-            lon, lat = to_wgs.transform([fb["x_m"], tb["x_m"]], [fb["y_m"], tb["y_m"]])
-            coords = list(zip(lat, lon, strict=True))
-        folium.PolyLine(
-            coords, color=loading_colour(float(r["loading_percent"])), weight=3, opacity=0.9,
-            tooltip=f"line {esc(lid)}: {r['loading_percent']:.0f}% loaded" + (f" ({esc(r['violation'])})" if r["violation"] else ""),
-        ).add_to(layer)
-    layer.add_to(fmap)
-    buses = flow.buses.dropna(subset=["x_m", "y_m"])
-    layer = folium.FeatureGroup(name="grid buses (voltage pu)", show=False)
-    lon, lat = to_wgs.transform(buses["x_m"].to_numpy(), buses["y_m"].to_numpy())
-    for (bid, r), la, lo in zip(buses.iterrows(), lat, lon, strict=True):
-        bad = bool(r["violation"])
-        folium.CircleMarker(
-            [la, lo], radius=3 if not bad else 6, color="#a50026" if bad else "#2c7bb6", fill=True,
-            tooltip=f"bus {esc(bid)} ({esc(r.get('role', ''))}): {r['vm_pu']:.3f} pu" + (f" {esc(r['violation'])}" if bad else ""),
-        ).add_to(layer)
-    layer.add_to(fmap)
-
-
-def _legend() -> str:
-    items = "".join(
-        f"<div><span style='display:inline-block;width:18px;height:4px;background:{c};margin-right:6px'></span>"
-        f"{'≤' if lim != float('inf') else '>'} {lim if lim != float('inf') else 100:.0f}%</div>"
-        for lim, c in LOADING_COLOURS
-    )
-    return (
-        "<div style='position:fixed;bottom:24px;left:12px;z-index:9999;background:white;padding:6px 8px;"
-        "border:1px solid #888;font:12px sans-serif'><b>Legend</b>"
-        "<div><span style='color:#e6550d'>&#9679;</span> chosen site (size: kW)</div>"
-        "<div><span style='color:#3182bd'>&#9679;</span> charging demand per cell</div>"
-        f"<div><b>grid line loading</b></div>{items}</div>"
-    )

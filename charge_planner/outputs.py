@@ -1,93 +1,312 @@
-"""Writing a plan to files: map, report, GeoPackage, CSV and summary JSON.
+"""Writing a plan to files: map, report (HTML, optional PDF), GeoPackage, CSV tables, summary JSON.
 
-Exported geometries are in EPSG:4326. :meth:`charge_planner.pipeline.Plan.save` calls
-:func:`write_outputs` on a temporary folder and moves it into place when all succeeded.
+Every exported geometry is in EPSG:4326 (what GDAL, QGIS and web maps expect); list and dict
+cells are stored as JSON text so any GIS tool reads them. :meth:`charge_planner.pipeline.Plan.save`
+calls :func:`write_outputs` on a temporary folder and moves it into place only when every
+file was written, so a failure leaves no partial output.
+
+Files
+    ``map.html`` (interactive map, works offline), ``report.html`` (+ ``report.pdf``),
+    ``plan.gpkg`` (layers :data:`GPKG_LAYERS`), ``sites.csv``, ``candidates.csv``,
+    ``assignments.csv``, ``demand.csv``, ``demand_by_segment_year.csv``, ``rollout.csv``,
+    ``grid_buses.csv``, ``grid_lines.csv``, ``grid_trafos.csv``, ``grid_violations.csv``
+    (grid files only when the grid was modelled) and ``summary.json``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyogrio
 from shapely.geometry import LineString, shape
+
+from charge_planner.errors import ChargePlannerError
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
 
 log = logging.getLogger(__name__)
 
+__all__ = ["GPKG_LAYERS", "GridLayers", "OutputError", "grid_layers", "rollout_summary", "write_outputs"]
+
+WGS84 = "EPSG:4326"
+#: GeoPackage layers and what each holds
+GPKG_LAYERS = {
+    "sites": "chosen charging sites: chargers per type, power_kw [kW], served_kwh_day [kWh/day], capex_usd [USD], "
+    "year_opened, grid bus",
+    "candidates": "every candidate site with its source and the reason it was excluded, if any",
+    "demand": "charging demand per cell, segment and year: energy_kwh_day [kWh/day], sessions_day, peak_kw [kW]",
+    "isochrones": "area reachable from the chosen sites within the drive time [min]",
+    "grid_buses": "grid buses with load-flow voltages [pu] and violations",
+    "grid_lines": "grid lines with loading [%] and violations",
+    "grid_trafos": "grid transformers (at their low-voltage bus) with loading [%] and violations",
+    "rollout": "installed chargers per site and year (table without geometry)",
+}
+
+
+class OutputError(ChargePlannerError):
+    """An output file could not be written (e.g. a PDF was asked for and no browser is installed)."""
+
+
+@dataclass
+class GridLayers:
+    """Grid elements with their load-flow results, in EPSG:4326.
+
+    Attributes
+    ----------
+    buses
+        Points; ``bus_id`` and every column of the flow's bus table (``vm_pu``, ``violation``, …).
+    lines
+        Line strings (following the cable route where the net has line geodata); ``line_id``, …
+    trafos
+        Points at the low-voltage bus; ``trafo_id``, ``loading_percent``, …
+    """
+
+    buses: gpd.GeoDataFrame
+    lines: gpd.GeoDataFrame
+    trafos: gpd.GeoDataFrame
+
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    """Turn tuple/dict/list cells into text so GDAL can store them."""
+    """Turn tuple/dict/list/set cells into JSON text and numpy scalars into Python ones, for GDAL."""
     out = df.copy()
     for col in out.columns:
-        if col == "geometry":
+        if col == "geometry" or out[col].dtype != object:
             continue
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: json.dumps(v) if isinstance(v, dict | list | tuple) else v)
+        out[col] = out[col].map(
+            lambda v: json.dumps(sorted(v) if isinstance(v, set) else v, default=str)
+            if isinstance(v, dict | list | tuple | set)
+            else v
+        )
     return out
 
 
-def grid_layers(plan: Plan) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None:
-    """Grid buses and lines with their load-flow results, in EPSG:4326."""
-    if plan.flow is None:
+def _line_geometry(geo: Any) -> Any:
+    if isinstance(geo, str):
+        try:
+            return shape(json.loads(geo))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+    if isinstance(geo, dict):
+        return shape(geo)
+    return None
+
+
+def grid_layers(plan: Plan) -> GridLayers | None:
+    """Grid buses, lines and transformers with their load-flow results, in EPSG:4326.
+
+    Returns None when the plan has no grid (``grid.source = "none"``).
+    """
+    if plan.flow is None or plan.grid is None:
         return None
     crs = plan.grid.crs
-    buses = plan.flow.buses.dropna(subset=["x_m", "y_m"])
-    bus_gdf = gpd.GeoDataFrame(
-        buses.drop(columns=["x_m", "y_m"]).rename_axis("bus_id").reset_index(),
-        geometry=gpd.points_from_xy(buses["x_m"], buses["y_m"]),
+    flow = plan.flow
+    located = flow.buses.dropna(subset=["x_m", "y_m"])
+    buses = gpd.GeoDataFrame(
+        located.drop(columns=["x_m", "y_m"]).rename_axis("bus_id").reset_index(),
+        geometry=gpd.points_from_xy(located["x_m"], located["y_m"]),
         crs=crs,
-    ).to_crs("EPSG:4326")
-    lines = plan.flow.lines
-    net = plan.grid.net
-    geoms = []
-    for lid, r in lines.iterrows():
-        geo = net.line["geo"].get(lid) if "geo" in net.line.columns else None
-        if isinstance(geo, str):
-            geoms.append(shape(json.loads(geo)))
+    ).to_crs(WGS84)
+
+    lines = flow.lines
+    net_geo = plan.grid.net.line["geo"] if "geo" in plan.grid.net.line.columns else pd.Series(dtype=object)
+    routed = [_line_geometry(net_geo.get(lid)) for lid in lines.index]
+    # straight lines between the end buses where the net has no route, projected once
+    x, y = flow.buses["x_m"], flow.buses["y_m"]
+    fx, fy = lines["from_bus"].map(x).to_numpy(float), lines["from_bus"].map(y).to_numpy(float)
+    tx, ty = lines["to_bus"].map(x).to_numpy(float), lines["to_bus"].map(y).to_numpy(float)
+    ok = np.isfinite(fx) & np.isfinite(fy) & np.isfinite(tx) & np.isfinite(ty)
+    straight = gpd.GeoSeries(
+        [LineString([(a, b), (c, d)]) if k else None for a, b, c, d, k in zip(fx, fy, tx, ty, ok, strict=True)],
+        crs=crs,
+    ).to_crs(WGS84)
+    geoms = [r if r is not None else s for r, s in zip(routed, straight, strict=True)]
+    line_gdf = gpd.GeoDataFrame(lines.rename_axis("line_id").reset_index(), geometry=geoms, crs=WGS84)
+    line_gdf = line_gdf[line_gdf.geometry.notna()].reset_index(drop=True)
+
+    trafos = flow.trafos
+    at = trafos["lv_bus"] if "lv_bus" in trafos.columns else pd.Series(dtype=float)
+    tx_, ty_ = at.map(x).to_numpy(float), at.map(y).to_numpy(float)
+    keep = np.isfinite(tx_) & np.isfinite(ty_)
+    trafo_gdf = gpd.GeoDataFrame(
+        trafos[keep].rename_axis("trafo_id").reset_index(),
+        geometry=gpd.points_from_xy(tx_[keep], ty_[keep]),
+        crs=crs,
+    ).to_crs(WGS84)
+    return GridLayers(buses=buses, lines=line_gdf, trafos=trafo_gdf)
+
+
+def rollout_summary(plan: Plan) -> pd.DataFrame:
+    """Per year: sites opened, chargers installed per type, cumulative kW and capital cost.
+
+    Columns ``year``, ``sites_opened``, ``sites_total``, ``chargers_<type>`` (installed that
+    year), ``chargers_total``, ``power_added_kw``, ``power_total_kw`` [kW], ``capex_usd`` [USD]
+    (charger cost of the chargers added; site fixed costs in the opening year).
+    """
+    from charge_planner.maps import opening_years, rollout_table
+
+    roll = rollout_table(plan)
+    types = [t for t in plan.charger_types.index if f"chargers_{t}" in roll.columns]
+    ccols = [f"chargers_{t}" for t in types]
+    if roll.empty:
+        return pd.DataFrame(columns=["year", "sites_opened", "sites_total", *ccols, "chargers_total",
+                                     "power_added_kw", "power_total_kw", "capex_usd"])
+    roll = roll.sort_values(["site_id", "year"])
+    # rollout rows hold chargers installed by that year; the difference is what is added
+    added = roll[ccols].astype(float) - roll.groupby("site_id")[ccols].shift(fill_value=0).astype(float)
+    added = added.clip(lower=0)
+    added["year"] = roll["year"].astype(int).to_numpy()
+    per_year = added.groupby("year")[ccols].sum()
+    power = pd.Series(plan.charger_types.loc[types, "power_kw"].to_numpy(float), index=ccols)
+    capex = pd.Series(plan.charger_types.loc[types, "capex_usd"].to_numpy(float), index=ccols)
+    years = opening_years(plan)
+    opened = years.value_counts().reindex(per_year.index, fill_value=0)
+    out = per_year.copy()
+    out.insert(0, "sites_opened", opened.to_numpy())
+    out.insert(1, "sites_total", opened.cumsum().to_numpy())
+    out["chargers_total"] = per_year.sum(axis=1)
+    out["power_added_kw"] = per_year.mul(power).sum(axis=1)
+    out["power_total_kw"] = out["power_added_kw"].cumsum()
+    fixed = 0.0
+    if "fixed_cost_usd" in plan.candidates.columns and len(plan.sites):
+        fc = plan.candidates["fixed_cost_usd"].reindex(plan.sites.index).fillna(0.0)
+        fixed = fc.groupby(years.to_numpy()).sum().reindex(per_year.index, fill_value=0.0)
+    out["capex_usd"] = per_year.mul(capex).sum(axis=1) + fixed
+    out[ccols + ["chargers_total"]] = out[ccols + ["chargers_total"]].round().astype(int)
+    return out.reset_index()
+
+
+def _write_layer(gdf: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str) -> None:
+    opts = {"DESCRIPTION": GPKG_LAYERS.get(layer, layer)}
+    if isinstance(gdf, gpd.GeoDataFrame):
+        pyogrio.write_dataframe(_plain(gdf.to_crs(WGS84)), path, layer=layer, driver="GPKG", layer_options=opts)
+    else:
+        pyogrio.write_dataframe(_plain(pd.DataFrame(gdf)), path, layer=layer, driver="GPKG", layer_options=opts)
+
+
+def _csv_with_lonlat(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    g = gdf.to_crs(WGS84)
+    df = pd.DataFrame(g.drop(columns="geometry"))
+    if len(g) and (g.geom_type == "Point").all():
+        df["lon"] = g.geometry.x.round(7)
+        df["lat"] = g.geometry.y.round(7)
+    _plain(df).to_csv(path, index=False)
+
+
+def _violations(layers: GridLayers) -> pd.DataFrame:
+    rows = []
+    for kind, table, key in (("bus", layers.buses, "bus_id"), ("line", layers.lines, "line_id"),
+                             ("trafo", layers.trafos, "trafo_id")):
+        if not len(table) or "violation" not in table.columns:
             continue
-        try:
-            fb, tb = buses.loc[r["from_bus"]], buses.loc[r["to_bus"]]
-            geoms.append(
-                gpd.GeoSeries([LineString([(fb["x_m"], fb["y_m"]), (tb["x_m"], tb["y_m"])])], crs=crs).to_crs("EPSG:4326").iloc[0]
-            )
-        except KeyError:
-            geoms.append(None)
-    line_gdf = gpd.GeoDataFrame(lines.rename_axis("line_id").reset_index(), geometry=geoms, crs="EPSG:4326")
-    return bus_gdf, line_gdf
+        bad = table[table["violation"].astype(str) != ""]
+        value_col = next((c for c in ("vm_min_pu", "vm_pu", "loading_max_percent", "loading_percent") if c in bad), None)
+        part = pd.DataFrame({
+            "element": kind,
+            "element_id": bad[key].to_numpy(),
+            "violation": bad["violation"].to_numpy(),
+            "value": bad[value_col].to_numpy() if value_col else np.nan,
+            "value_unit": "pu" if value_col and value_col.endswith("_pu") else "%",
+        })
+        if "violation_hours" in bad.columns:
+            part["violation_hours"] = bad["violation_hours"].to_numpy()
+        rows.append(part)
+    cols = ["element", "element_id", "violation", "value", "value_unit"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
-def write_outputs(plan: Plan, folder: Path) -> None:
-    """Write every output file of a plan into ``folder`` (which must exist)."""
-    from charge_planner.maps import build_map
+def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf: bool | None = None) -> list[Path]:
+    """Write every output file of a plan into ``folder`` (which must exist).
+
+    Parameters
+    ----------
+    plan
+        A solved plan.
+    folder
+        Destination folder.
+    offline
+        Inline the map's JavaScript (default ``outputs.offline_map``).
+    pdf
+        Also print ``report.pdf`` with headless Chromium: True requires it, False skips it,
+        None (default ``outputs.pdf``) writes it when a browser is installed.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    OutputError
+        When ``pdf`` is True and no Chromium is installed.
+    """
+    from charge_planner.browser import find_chromium
+    from charge_planner.maps import build_map, plan_isochrones
     from charge_planner.pipeline import summary_json
-    from charge_planner.report import render_report
+    from charge_planner.report import render_pdf, render_report
 
     folder = Path(folder)
+    out_cfg = plan.city.config.outputs
+    pdf = getattr(out_cfg, "pdf", None) if pdf is None else pdf
+    if pdf is True and find_chromium() is None:
+        raise OutputError(
+            "report.pdf needs Chromium: install it (Debian: apt-get install chromium) or set outputs.pdf = false "
+            "(command line: --no-pdf)"
+        )
+
     gpkg = folder / "plan.gpkg"
-    sites = _plain(plan.sites.rename_axis("site_id").reset_index()).to_crs("EPSG:4326")
-    sites.to_file(gpkg, layer="sites", driver="GPKG", engine="pyogrio")
-    _plain(plan.candidates.rename_axis("site_id").reset_index()).to_crs("EPSG:4326").to_file(
-        gpkg, layer="candidates", driver="GPKG", engine="pyogrio"
-    )
-    _plain(plan.demand.rename_axis("demand_id").reset_index()).to_crs("EPSG:4326").to_file(
-        gpkg, layer="demand", driver="GPKG", engine="pyogrio"
-    )
+    sites = plan.sites.rename_axis("site_id").reset_index()
+    _write_layer(sites, gpkg, "sites")
+    _write_layer(plan.candidates.rename_axis("site_id").reset_index(), gpkg, "candidates")
+    _write_layer(plan.demand.rename_axis("demand_id").reset_index(), gpkg, "demand")
+    iso, note = plan_isochrones(plan)
+    if iso is not None:
+        _write_layer(iso, gpkg, "isochrones")
+    elif note:
+        log.info("%s", note)
     layers = grid_layers(plan)
     if layers is not None:
-        layers[0].to_file(gpkg, layer="grid_buses", driver="GPKG", engine="pyogrio")
-        layers[1].to_file(gpkg, layer="grid_lines", driver="GPKG", engine="pyogrio")
-    csv = sites.copy()
-    csv["lon"] = csv.geometry.x
-    csv["lat"] = csv.geometry.y
-    pd.DataFrame(csv.drop(columns="geometry")).to_csv(folder / "sites.csv", index=False)
-    plan.siting.assignments.to_csv(folder / "assignments.csv", index=False)
+        _write_layer(layers.buses, gpkg, "grid_buses")
+        _write_layer(layers.lines, gpkg, "grid_lines")
+        _write_layer(layers.trafos, gpkg, "grid_trafos")
+    from charge_planner.maps import rollout_table
+
+    roll = rollout_table(plan)
+    _write_layer(roll, gpkg, "rollout")
+
+    _csv_with_lonlat(sites, folder / "sites.csv")
+    _csv_with_lonlat(plan.candidates.rename_axis("site_id").reset_index(), folder / "candidates.csv")
+    _csv_with_lonlat(plan.demand.rename_axis("demand_id").reset_index(), folder / "demand.csv")
+    if plan.siting.assignments is not None:
+        plan.siting.assignments.to_csv(folder / "assignments.csv", index=False)
+    by_sy = plan.demand.assign(year=plan.demand["year"] if "year" in plan.demand else plan.city.config.fleet.year)
+    (by_sy.groupby(["year", "segment"])[[c for c in ("energy_kwh_day", "sessions_day", "peak_kw") if c in by_sy]]
+     .sum().round(3).reset_index().to_csv(folder / "demand_by_segment_year.csv", index=False))
+    roll.to_csv(folder / "rollout.csv", index=False)
+    if layers is not None:
+        _csv_with_lonlat(layers.buses, folder / "grid_buses.csv")
+        _plain(pd.DataFrame(layers.lines.drop(columns="geometry"))).to_csv(folder / "grid_lines.csv", index=False)
+        _csv_with_lonlat(layers.trafos, folder / "grid_trafos.csv")
+        _violations(layers).to_csv(folder / "grid_violations.csv", index=False)
     (folder / "summary.json").write_text(summary_json(plan.summary), encoding="utf-8")
-    build_map(plan).save(str(folder / "map.html"))
-    (folder / "report.html").write_text(render_report(plan), encoding="utf-8")
-    log.info("wrote %s", ", ".join(sorted(p.name for p in folder.iterdir())))
+
+    fmap = build_map(plan, offline=offline, isochrones=iso if iso is not None else False, notes=[note] if note else ())
+    fmap.save(folder / "map.html")
+    report = folder / "report.html"
+    report.write_text(render_report(plan, map_file="map.html"), encoding="utf-8")
+    if pdf is None:
+        pdf = find_chromium() is not None
+        if not pdf:
+            log.warning("report.pdf skipped: no Chromium found (apt-get install chromium, or set outputs.pdf = false)")
+    if pdf:
+        render_pdf(report, folder / "report.pdf")
+    written = sorted(p for p in folder.iterdir() if p.is_file())
+    log.info("wrote %s", ", ".join(p.name for p in written))
+    return written

@@ -85,11 +85,15 @@ class Plan:
     summary: dict[str, Any] = field(default_factory=dict)
     demand_result: DemandResult | None = None
 
-    def save(self, out_dir: Path | str, *, overwrite: bool = True) -> Path:
-        """Write ``map.html``, ``report.html``, ``plan.gpkg``, ``sites.csv`` and ``summary.json``.
+    def save(
+        self, out_dir: Path | str, *, overwrite: bool = True, offline: bool | None = None, pdf: bool | None = None
+    ) -> Path:
+        """Write the map, the report (HTML, and PDF when Chromium is there), GeoPackage, CSVs and ``summary.json``.
 
         Files are written to a temporary folder next to ``out_dir`` and moved into place
-        only when all of them succeeded, so a failure leaves no partial output.
+        only when all of them succeeded, so a failure leaves no partial output. ``offline``
+        and ``pdf`` override ``outputs.offline_map`` and ``outputs.pdf`` (see
+        :func:`charge_planner.outputs.write_outputs`).
         """
         from charge_planner.outputs import write_outputs
 
@@ -98,7 +102,7 @@ class Plan:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         tmp.chmod(0o755)
         try:
-            write_outputs(self, tmp)
+            write_outputs(self, tmp, offline=offline, pdf=pdf)
             if out.exists():
                 if not overwrite:
                     raise ChargePlannerError(f"{out} exists; choose another --out folder")

@@ -1,7 +1,14 @@
-"""HTML report of a plan, rendered from ``templates/report.html`` with autoescaping on.
+"""Siting report of a plan: one self-contained HTML document, printable to PDF.
 
-Every string from data (OSM names, user labels) is escaped by Jinja2's autoescape; charts
-are embedded as PNG data URIs so the report is one self-contained file.
+:func:`render_report` fills ``templates/report.html`` (Jinja2 with autoescaping on, so every
+string from data — OSM names, user labels — is escaped) with the plan's figures and charts
+(matplotlib PNGs embedded as data URIs). :func:`render_pdf` prints that HTML with headless
+Chromium (A4, page numbers in the footer).
+
+Sections appear when their data exists and say so in one line when it does not: the grid
+section needs a modelled grid; voltage ranges, violation hours and hosting capacity appear
+when the grid stage reports them; the rollout shows every opening year; the scenario
+comparison needs two or more plans.
 """
 
 from __future__ import annotations
@@ -9,9 +16,14 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import numpy as np
+import pandas as pd
 
 from charge_planner.assumptions import sourced_rows
 
@@ -20,93 +32,560 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+__all__ = ["MAX_SITE_ROWS", "render_pdf", "render_report", "scenario_table"]
 
+#: sites listed in the report (the full table is in sites.csv and plan.gpkg)
+MAX_SITE_ROWS = 300
+#: violations listed in the report (all of them are in grid_violations.csv)
+MAX_VIOLATION_ROWS = 200
+OSM_LICENCE = (
+    "Map data © OpenStreetMap contributors, available under the Open Database Licence (ODbL) 1.0: "
+    "https://www.openstreetmap.org/copyright"
+)
+SOFTWARE = (
+    "charge_planner (MIT); HiGHS via highspy (MIT) for the optimisation; pandapower (BSD-3-Clause) for the load flow; "
+    "folium (MIT) and Leaflet (BSD-2-Clause) for the interactive map; OSMnx (MIT) and networkx (BSD-3-Clause) "
+    "for the road network; matplotlib for the charts."
+)
+UNIT_SUFFIXES = (
+    ("_kwh_day", "kWh/day"), ("_t_year", "t/yr"), ("_mwh_year", "MWh/yr"), ("_kwh_year", "kWh/yr"),
+    ("_percent", "%"), ("_pu", "pu"), ("_mw", "MW"), ("_kw", "kW"), ("_mwh", "MWh"), ("_kwh", "kWh"),
+    ("_hours", "h"), ("_h", "h"), ("_usd", "USD"), ("_s", "s"), ("_share", "share"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("charge_planner", "templates"),
         autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["num"] = fmt_num
+    env.filters["pct"] = fmt_pct
+    return env
+
+
+def fmt_num(v: Any, digits: int = 0) -> str:
+    """Number with thousands separators, or an em dash when missing."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(f):
+        return "—"
+    return f"{f:,.{digits}f}"
+
+
+def fmt_pct(v: Any, digits: int = 0) -> str:
+    """Share [0–1] as a percentage, or an em dash when missing."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not math.isfinite(f) else f"{f:.{digits}%}"
+
+
+def label_of(key: str) -> str:
+    """Readable label of a summary key, with its unit from the name (``vm_min_pu`` → ``vm min [pu]``)."""
+    for suffix, unit in UNIT_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            stem = key[: -len(suffix)].replace("_", " ")
+            return f"{stem} [{unit}]" if unit != "share" else f"{stem} share"
+    return key.replace("_", " ")
+
+
+def _value_text(key: str, v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int | float | np.integer | np.floating):
+        f = float(v)
+        if key.endswith("_share"):
+            return fmt_pct(f, 1)
+        if key.endswith("_pu"):
+            return f"{f:.4f}"
+        return fmt_num(f, 0 if abs(f) >= 100 or float(f).is_integer() else 2)
+    return str(v)
 
 
 def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _charts(plan: Plan) -> dict[str, str]:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    charts = {}
-    served = plan.siting.served_by_segment
-    assert served is not None
-    fig, ax = plt.subplots(figsize=(6, 3))
-    x = range(len(served))
-    ax.bar([i - 0.2 for i in x], served["demand_kwh_day"], width=0.4, label="public demand")
-    ax.bar([i + 0.2 for i in x], served["served_kwh_day"], width=0.4, label="served by plan")
-    ax.set_xticks(list(x), [s.replace("_", " ") for s in served.index])
-    ax.set_ylabel("kWh/day")
-    ax.legend()
-    ax.set_title(f"Charging energy by segment, {plan.city.config.fleet.year}")
-    charts["demand"] = _png(fig)
-    plt.close(fig)
-    if plan.flow is not None and len(plan.flow.buses):
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-        axes[0].hist(plan.flow.buses["vm_pu"], bins=30, color="#2c7bb6")
-        axes[0].axvline(plan.city.config.grid.vm_min_pu, color="red", ls="--")
-        axes[0].set_xlabel("bus voltage [pu]")
-        loads = list(plan.flow.lines["loading_percent"]) + list(plan.flow.trafos["loading_percent"])
-        axes[1].hist(loads, bins=30, color="#fdae61")
-        axes[1].axvline(plan.city.config.grid.max_loading_percent, color="red", ls="--")
-        axes[1].set_xlabel("line and transformer loading [%]")
-        fig.suptitle("Grid at the evening peak with the plan's chargers")
-        charts["grid"] = _png(fig)
-        plt.close(fig)
-    return charts
+    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100})
+    return plt
 
 
-def render_report(plan: Plan) -> str:
-    """Render the report of a plan as one HTML document."""
-    s = plan.summary
-    types = list(plan.charger_types.index)
-    sites = plan.sites.sort_values("served_kwh_day", ascending=False)
-    site_rows = [
-        {
-            "site_id": sid,
-            "name": r["name"],
-            "kind": r["kind"],
-            "chargers": ", ".join(f"{int(r[f'chargers_{t}'])} x {t}" for t in types if r[f"chargers_{t}"] > 0),
-            "power_kw": f"{r['power_kw']:.0f}",
-            "served": f"{r['served_kwh_day']:.0f}",
-            "utilisation": f"{r['utilisation']:.0%}",
-            "capex": f"{r['capex_usd']:,.0f}",
-            "bus": r.get("bus_id", ""),
-        }
-        for sid, r in sites.iterrows()
-    ]
-    violations: list[dict[str, Any]] = []
-    if plan.flow is not None:
-        f = plan.flow
-        for kind, table, col in (("bus", f.buses, "vm_pu"), ("line", f.lines, "loading_percent"), ("trafo", f.trafos, "loading_percent")):
-            bad = table[table["violation"] != ""]
-            violations += [{"element": f"{kind} {i}", "value": f"{r[col]:.3f}", "what": r["violation"]} for i, r in bad.iterrows()]
-    html = _env().get_template("report.html").render(
-        s=s,
-        k=s["kpis"],
-        solver=s["solver"],
-        grid=s.get("grid"),
-        city=plan.city,
-        synthetic=plan.city.synthetic,
-        charts=_charts(plan),
-        site_rows=site_rows,
-        chargers=plan.charger_types.reset_index().to_dict("records"),
-        served=s["served_by_segment"],
-        assumptions=sourced_rows(plan.city.config),
-        violations=violations[:200],
-        n_violations=len(violations),
+def _nice(seg: str) -> str:
+    return str(seg).replace("_", " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+def demand_by_segment_year(plan: Plan) -> pd.DataFrame:
+    """Public charging demand [kWh/day] per segment (rows) and year (columns)."""
+    d = plan.demand
+    years = d["year"] if "year" in d.columns else pd.Series(plan.city.config.fleet.year, index=d.index)
+    table = d.assign(year=years.astype(int)).pivot_table(
+        index="segment", columns="year", values="energy_kwh_day", aggfunc="sum", fill_value=0.0
     )
-    return html
+    order = [s for s in plan.segments.index if s in table.index] + [s for s in table.index if s not in plan.segments.index]
+    return table.reindex(order)
+
+
+def scenario_table(plans: Sequence[Plan | Mapping[str, Any]], names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Key figures of several plans side by side (rows: figures, columns: scenarios).
+
+    Parameters
+    ----------
+    plans
+        Plans, or their ``summary`` dictionaries.
+    names
+        Scenario labels (default: the summary's ``scenario`` entry, else "scenario 1", …).
+    """
+    summaries = [p if isinstance(p, Mapping) else p.summary for p in plans]
+    labels = list(names) if names is not None else [
+        str(s.get("scenario") or f"scenario {i + 1}") for i, s in enumerate(summaries)
+    ]
+    rows: dict[str, list[Any]] = {}
+    figures = (
+        ("sites_open", "sites"), ("installed_kw", "installed power [kW]"), ("capex_usd", "capital cost [USD]"),
+        ("served_kwh_day", "served energy [kWh/day]"), ("served_share", "demand served"),
+        ("grid_renewable_share", "renewable share of charging"), ("co2_t_year", "CO2 of charging [t/yr]"),
+        ("co2_avoided_t_year", "CO2 avoided [t/yr]"),
+    )
+    for key, label in figures:
+        rows[label] = [s.get("kpis", {}).get(key) for s in summaries]
+    rows["grid violations"] = [s.get("grid", {}).get("violations") if s.get("grid") else None for s in summaries]
+    rows["lowest voltage [pu]"] = [s.get("grid", {}).get("vm_min_pu") if s.get("grid") else None for s in summaries]
+    rows["solver status"] = [s.get("solver", {}).get("status") for s in summaries]
+    return pd.DataFrame(rows, index=labels).T
+
+
+# ---------------------------------------------------------------------------------------------
+# charts
+# ---------------------------------------------------------------------------------------------
+def _road_lines(plan: Plan) -> list[np.ndarray]:
+    g = plan.city.roads
+    xs, ys = dict(g.nodes(data="x")), dict(g.nodes(data="y"))
+    out, seen = [], set()
+    for u, v, d in g.edges(data=True):
+        key = (u, v) if str(u) <= str(v) else (v, u)
+        if key in seen:
+            continue
+        seen.add(key)
+        geom = d.get("geometry")
+        out.append(np.asarray(geom.coords)[:, :2] if geom is not None else np.array([[xs[u], ys[u]], [xs[v], ys[v]]]))
+    return out
+
+
+def _chart_site_map(plan: Plan) -> str:
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    from charge_planner.maps import DEMAND_COLOUR, opening_years, year_colours
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 6.0))
+    ax.add_collection(LineCollection(_road_lines(plan), colors="#bdbdbd", linewidths=0.5, zorder=1))
+    d = plan.demand
+    year = plan.city.config.fleet.year
+    if "year" in d.columns and (d["year"] == year).any():
+        d = d[d["year"] == year]
+    cells = d.groupby("cell_id").agg(e=("energy_kwh_day", "sum"), geometry=("geometry", "first"))
+    if len(cells):
+        xy = np.array([(p.x, p.y) for p in cells["geometry"]])
+        e = cells["e"].to_numpy(float)
+        ax.scatter(xy[:, 0], xy[:, 1], s=4 + 120 * e / max(e.max(), 1e-9), c=DEMAND_COLOUR, alpha=0.25, lw=0, zorder=2)
+    sites = plan.sites
+    handles = [Line2D([], [], marker="o", ls="", color=DEMAND_COLOUR, alpha=0.4, label="charging demand per cell")]
+    if len(sites):
+        years = opening_years(plan)
+        colours = year_colours(years.tolist())
+        p = sites["power_kw"].to_numpy(float)
+        size = 20 + 220 * p / max(p.max(), 1e-9)
+        ax.scatter(sites.geometry.x, sites.geometry.y, s=size, c=[colours[int(y)] for y in years], edgecolors="#222222",
+                   linewidths=0.6, zorder=3)
+        handles += [Line2D([], [], marker="o", ls="", color=c, markeredgecolor="#222222", label=f"site opened {y}")
+                    for y, c in sorted(colours.items())]
+    minx, miny, maxx, maxy = plan.city.bounds()
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    span = maxx - minx
+    bar = 10 ** math.floor(math.log10(max(span / 4, 1.0)))
+    bar = bar * 5 if span / 4 >= bar * 5 else bar * 2 if span / 4 >= bar * 2 else bar
+    x0, y0 = minx + 0.04 * span, miny + 0.04 * (maxy - miny)
+    ax.plot([x0, x0 + bar], [y0, y0], color="#222222", lw=2.5)
+    ax.text(x0 + bar / 2, y0 + 0.012 * (maxy - miny), f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m",
+            ha="center", va="bottom", fontsize=8)
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+    credit = "synthetic demo city — not a real place" if plan.city.synthetic else "roads © OpenStreetMap contributors (ODbL)"
+    ax.text(1.0, -0.01, credit + "; marker size: installed kW", transform=ax.transAxes, ha="right", va="top",
+            fontsize=7, color="#555555")
+    return _png(fig)
+
+
+def _chart_demand(plan: Plan, table: pd.DataFrame) -> str:
+    plt = _pyplot()
+    years = list(table.columns)
+    segs = list(table.index)
+    cmap = plt.get_cmap("tab10")
+    if len(years) > 1:
+        fig, ax = plt.subplots(figsize=(7.2, 3.2))
+        bottom = np.zeros(len(years))
+        x = np.arange(len(years))
+        for i, seg in enumerate(segs):
+            vals = table.loc[seg].to_numpy(float)
+            ax.bar(x, vals, bottom=bottom, label=_nice(seg), color=cmap(i))
+            bottom += vals
+        ax.set_xticks(x, [str(y) for y in years])
+        ax.set_ylabel("public charging demand [kWh/day]")
+        ax.set_title("Public charging demand by segment and year")
+        ax.legend(fontsize=8, ncols=min(len(segs), 5), loc="upper left")
+        return _png(fig)
+    served = plan.siting.served_by_segment
+    fig, ax = plt.subplots(figsize=(7.2, 3.0))
+    x = np.arange(len(segs))
+    ax.bar(x - 0.2, table.iloc[:, 0].to_numpy(float), width=0.4, label="public demand", color="#9ecae1")
+    if served is not None:
+        ax.bar(x + 0.2, served["served_kwh_day"].reindex(segs).fillna(0).to_numpy(float), width=0.4,
+               label="served by the plan", color="#e6550d")
+    ax.set_xticks(x, [_nice(s) for s in segs])
+    ax.set_ylabel("kWh/day")
+    ax.set_title(f"Public charging demand and energy served by segment, {years[0]}")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _chart_rollout(roll: pd.DataFrame) -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 2.8))
+    x = np.arange(len(roll))
+    total = roll["power_total_kw"].to_numpy(float)
+    ax.bar(x, roll["power_added_kw"].to_numpy(float), color="#fdae6b", label="power added [kW]")
+    ax.plot(x, total, color="#d94801", marker="o", label="installed power [kW]")
+    for xi, yi, n in zip(x, total, roll["sites_total"], strict=True):
+        ax.annotate(f"{int(n)} sites", (xi, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_xticks(x, [str(int(y)) for y in roll["year"]])
+    ax.set_ylabel("kW")
+    ax.set_title("Rollout: charging power by year")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(0, float(roll["power_total_kw"].max()) * 1.25 + 1)
+    return _png(fig)
+
+
+def _chart_grid(plan: Plan) -> str:
+    from charge_planner.maps import bus_voltage_column, loading_column
+
+    plt = _pyplot()
+    f = plan.flow
+    g = plan.city.config.grid
+    fig, axes = plt.subplots(1, 2, figsize=(7.4, 2.9))
+    col = bus_voltage_column(f.buses)
+    vm = f.buses[col].astype(float).dropna()
+    bins = np.linspace(min(vm.min(), g.vm_min_pu) - 0.005, max(vm.max(), g.vm_max_pu) + 0.005, 31)
+    if col == "vm_min_pu" and "vm_max_pu" in f.buses.columns:
+        axes[0].hist(f.buses["vm_max_pu"].astype(float).dropna(), bins=bins, color="#abd9e9", label="highest")
+        axes[0].hist(vm, bins=bins, color="#2c7bb6", alpha=0.85, label="lowest")
+        axes[0].legend(fontsize=7)
+    else:
+        axes[0].hist(vm, bins=bins, color="#2c7bb6")
+    for lim in (g.vm_min_pu, g.vm_max_pu):
+        axes[0].axvline(lim, color="#a50026", ls="--", lw=1)
+    axes[0].set_xlabel("bus voltage [pu]")
+    axes[0].set_ylabel("buses")
+    axes[0].set_title("Bus voltages", fontsize=9)
+    lines = f.lines[loading_column(f.lines)].astype(float).dropna()
+    trafos = f.trafos[loading_column(f.trafos)].astype(float).dropna() if len(f.trafos) else pd.Series(dtype=float)
+    top = max(float(lines.max()) if len(lines) else 0, float(trafos.max()) if len(trafos) else 0, g.max_loading_percent) * 1.05
+    lbins = np.linspace(0, top, 31)
+    axes[1].hist([lines, trafos], bins=lbins, stacked=True, color=["#fdae61", "#8073ac"], label=["lines", "transformers"])
+    axes[1].axvline(g.max_loading_percent, color="#a50026", ls="--", lw=1)
+    axes[1].set_xlabel("loading [%]")
+    axes[1].set_ylabel("elements")
+    axes[1].set_title("Line and transformer loading", fontsize=9)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _chart_co2(k: Mapping[str, Any]) -> str | None:
+    ice, ev = k.get("co2_combustion_t_year"), k.get("co2_t_year")
+    if ice is None or ev is None:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 1.7))
+    ax.barh([0, 1], [ice, ev], color=["#969696", "#31a354"])
+    ax.set_yticks([0, 1], ["combustion vehicles\n(same km)", "EV charging\n(grid mix)"])
+    for y, v in enumerate([ice, ev]):
+        ax.text(v, y, f"  {v:,.0f} t/yr", va="center", fontsize=8)
+    ax.set_xlim(0, max(ice, ev) * 1.25 + 1)
+    ax.set_xlabel("CO2 [t/yr]")
+    ax.set_title("CO2 of the energy served, per year")
+    return _png(fig)
+
+
+def _chart_scenarios(table: pd.DataFrame) -> str:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(7.4, 2.6))
+    names = [str(c) for c in table.columns]
+    x = np.arange(len(names))
+    share = pd.to_numeric(table.loc["demand served"], errors="coerce").fillna(0).to_numpy() * 100
+    capex = pd.to_numeric(table.loc["capital cost [USD]"], errors="coerce").fillna(0).to_numpy() / 1e6
+    axes[0].bar(x, share, color="#e6550d")
+    axes[0].set_ylabel("demand served [%]")
+    axes[1].bar(x, capex, color="#756bb1")
+    axes[1].set_ylabel("capital cost [million USD]")
+    for ax in axes:
+        ax.set_xticks(x, names, rotation=20, fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+def _site_rows(plan: Plan) -> list[dict[str, Any]]:
+    from charge_planner.maps import hosting_capacity_kw, opening_years
+
+    types = [t for t in plan.charger_types.index if f"chargers_{t}" in plan.sites.columns]
+    hosting = hosting_capacity_kw(plan)
+    years = opening_years(plan)
+    sites = plan.sites.assign(_year=years).sort_values(["_year", "served_kwh_day"], ascending=[True, False])
+    rows = []
+    for sid, r in sites.head(MAX_SITE_ROWS).iterrows():
+        rows.append({
+            "site_id": sid,
+            "name": r.get("name") or "",
+            "kind": r.get("kind", ""),
+            "year": int(r["_year"]),
+            "chargers": ", ".join(f"{int(r[f'chargers_{t}'])} × {t}" for t in types if r[f"chargers_{t}"] > 0),
+            "power_kw": fmt_num(r.get("power_kw")),
+            "served": fmt_num(r.get("served_kwh_day")),
+            "utilisation": fmt_pct(r.get("utilisation")),
+            "capex": fmt_num(r.get("capex_usd")),
+            "bus": "" if pd.isna(r.get("bus_id", np.nan)) else r.get("bus_id"),
+            "level": str(r.get("grid_level", "")).upper(),
+            "hosting": fmt_num(hosting.get(sid)) if hosting is not None else None,
+        })
+    return rows
+
+
+def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
+    from charge_planner.maps import bus_voltage_column, loading_column
+
+    if plan.flow is None or not s.get("grid"):
+        return None
+    f = plan.flow
+    grid = dict(s["grid"])
+    violations: list[dict[str, Any]] = []
+    hours = any("violation_hours" in t.columns for t in (f.buses, f.lines, f.trafos))
+    for kind, table, col in (("bus", f.buses, bus_voltage_column(f.buses)), ("line", f.lines, loading_column(f.lines)),
+                             ("transformer", f.trafos, loading_column(f.trafos))):
+        if not len(table):
+            continue
+        bad = table[table["violation"].astype(str) != ""]
+        for i, r in bad.iterrows():
+            violations.append({
+                "element": f"{kind} {i}",
+                "value": f"{r[col]:.3f} pu" if col.endswith("_pu") else f"{r[col]:.0f} %",
+                "what": r["violation"],
+                "hours": fmt_num(r.get("violation_hours")) if hours else None,
+            })
+    skip = {"assumptions", "source", "synthetic", "converged"}
+    figures = [{"label": label_of(k), "value": _value_text(k, v)} for k, v in grid.items()
+               if k not in skip and not isinstance(v, list | dict | tuple) and v is not None]
+    loaded = []
+    for kind, table in (("line", f.lines), ("transformer", f.trafos)):
+        if len(table):
+            col = loading_column(table)
+            for i, v in table[col].astype(float).nlargest(5).items():
+                loaded.append({"element": f"{kind} {i}", "loading": f"{v:.0f} %"})
+    loaded.sort(key=lambda r: -float(r["loading"].split()[0]))
+    return {
+        "info": grid,
+        "source": grid.get("source", ""),
+        "synthetic": bool(grid.get("synthetic")),
+        "converged": grid.get("converged", True),
+        "time_series": "vm_min_pu" in f.buses.columns,
+        "violations": violations[:MAX_VIOLATION_ROWS],
+        "n_violations": len(violations),
+        "hours": hours,
+        "figures": figures,
+        "most_loaded": loaded[:8],
+        "assumptions": list(grid.get("assumptions", [])),
+        "chart": _chart_grid(plan),
+        "hosting": "hosting_capacity_kw" in f.buses.columns,
+    }
+
+
+def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
+    k = s.get("kpis", {})
+    grid = s.get("grid") or {}
+    rows = []
+    spec = (
+        ("grid_renewable_share", "renewable share of the charging energy", "pct"),
+        ("renewable_kwh_day", "renewable charging energy [kWh/day]", "num"),
+        ("co2_t_year", "CO2 of the charging energy [t/yr]", "num"),
+        ("co2_combustion_t_year", "CO2 of combustion vehicles driving the same km [t/yr]", "num"),
+        ("co2_avoided_t_year", "CO2 avoided [t/yr]", "num"),
+    )
+    for key, label, kind in spec:
+        if key in k and k[key] is not None:
+            rows.append({"label": label, "value": fmt_pct(k[key], 1) if kind == "pct" else fmt_num(k[key])})
+    for key, v in grid.items():
+        if any(w in key for w in ("renewable", "co2", "pv_", "solar")) and isinstance(v, int | float) and not isinstance(v, bool):
+            rows.append({"label": label_of(key) + " (grid time series)", "value": _value_text(key, v)})
+    return rows
+
+
+def render_report(
+    plan: Plan,
+    *,
+    scenarios: Sequence[Plan | Mapping[str, Any]] | None = None,
+    scenario_names: Sequence[str] | None = None,
+    map_file: str | None = None,
+) -> str:
+    """Render the report of a plan as one self-contained HTML document.
+
+    Parameters
+    ----------
+    plan
+        The plan the report is about.
+    scenarios
+        Other plans (or their summaries), compared side by side with ``plan`` when given.
+    scenario_names
+        Labels of ``plan`` followed by the ``scenarios`` (default from their summaries).
+    map_file
+        Relative link to the interactive map written next to the report, if any.
+    """
+    from charge_planner.maps import hosting_capacity_kw
+    from charge_planner.outputs import rollout_summary
+
+    s = plan.summary
+    site_rows = _site_rows(plan)
+    k = s.get("kpis", {})
+    solver = s.get("solver", {})
+    demand_table = demand_by_segment_year(plan)
+    roll = rollout_summary(plan)
+    types = [t for t in plan.charger_types.index if f"chargers_{t}" in roll.columns]
+    served = s.get("served_by_segment", {})
+    assumptions = sourced_rows(plan.city.config)
+    n_flagged = sum(1 for a in assumptions if a.get("confidence") in ("assumption", "L"))
+
+    comparison = None
+    if scenarios:
+        table = scenario_table([plan, *scenarios], scenario_names)
+        comparison = {
+            "names": [str(c) for c in table.columns],
+            "rows": [{"label": label, "values": [_value_text(label, v) if not isinstance(v, str) else v for v in row]}
+                     for label, row in zip(table.index, table.to_numpy().tolist(), strict=True)],
+            "chart": _chart_scenarios(table),
+        }
+        for row in comparison["rows"]:
+            if row["label"] in ("demand served", "renewable share of charging"):
+                row["values"] = [fmt_pct(v, 1) for v in table.loc[row["label"]]]
+
+    osm_used = any("OpenStreetMap" in str(src) for src in s.get("sources", plan.city.sources))
+    years = list(demand_table.columns)
+    context = {
+        "s": s,
+        "k": k,
+        "solver": solver,
+        "city_name": s.get("city", plan.city.name),
+        "country": s.get("country", ""),
+        "plan_year": s.get("plan_year", plan.city.config.fleet.year),
+        "years": years,
+        "synthetic": plan.city.synthetic,
+        "cell_size_m": plan.city.config.siting.cell_size_m,
+        "chargers_text": ", ".join(f"{n} × {t}" for t, n in k.get("chargers", {}).items() if n),
+        "site_map": _chart_site_map(plan),
+        "map_file": map_file,
+        "demand_chart": _chart_demand(plan, demand_table),
+        "demand_rows": [{"segment": _nice(seg), "values": [fmt_num(v) for v in demand_table.loc[seg]]}
+                        for seg in demand_table.index],
+        "demand_totals": [fmt_num(v) for v in demand_table.sum(axis=0)],
+        "served": [{"segment": _nice(seg), **r} for seg, r in served.items()],
+        "site_rows": site_rows,
+        "n_sites": len(plan.sites),
+        "max_site_rows": MAX_SITE_ROWS,
+        "hosting_known": hosting_capacity_kw(plan) is not None,
+        "rollout": [
+            {"year": int(r["year"]), "sites_opened": int(r["sites_opened"]), "sites_total": int(r["sites_total"]),
+             "chargers": ", ".join(f"{int(r[f'chargers_{t}'])} × {t}" for t in types if r[f"chargers_{t}"] > 0) or "—",
+             "power_added": fmt_num(r["power_added_kw"]), "power_total": fmt_num(r["power_total_kw"]),
+             "capex": fmt_num(r["capex_usd"])}
+            for _, r in roll.iterrows()
+        ],
+        "rollout_chart": _chart_rollout(roll) if len(roll) else None,
+        "multi_year": len(roll) > 1,
+        "grid": _grid_context(plan, s),
+        "grid_source": plan.city.config.grid.source,
+        "limits": plan.city.config.grid,
+        "energy_rows": _energy_rows(s),
+        "co2_chart": _chart_co2(k),
+        "comparison": comparison,
+        "chargers": plan.charger_types.reset_index().to_dict("records"),
+        "assumptions": assumptions,
+        "n_flagged": n_flagged,
+        "sources": list(s.get("sources", plan.city.sources)),
+        "osm_used": osm_used,
+        "osm_licence": OSM_LICENCE,
+        "software": SOFTWARE,
+        "versions": s.get("package_versions", {}),
+        "timings": s.get("timings_s", {}),
+    }
+    return _env().get_template("report.html").render(**context)
+
+
+def render_pdf(html_path: str | Path, pdf_path: str | Path, *, chromium: str | None = None, timeout_s: float = 180.0) -> Path:
+    """Print an HTML report to PDF with headless Chromium.
+
+    Parameters
+    ----------
+    html_path
+        The report's HTML file (its images are embedded, so it needs no other file).
+    pdf_path
+        The PDF to write.
+    chromium
+        Browser executable (default: :func:`charge_planner.browser.find_chromium`).
+    timeout_s
+        Time allowed for loading and printing [s].
+
+    Raises
+    ------
+    charge_planner.browser.BrowserError
+        When no browser is installed or printing fails.
+    """
+    from charge_planner.browser import BrowserError, Chromium
+
+    footer = (
+        "<div style='font: 7.5px Helvetica, Arial, sans-serif; color: #666; width: 100%; padding: 0 12mm; "
+        "display: flex; justify-content: space-between'><span class='title'></span>"
+        "<span>page <span class='pageNumber'></span> of <span class='totalPages'></span></span></div>"
+    )
+    src = Path(html_path).resolve()
+    with Chromium(chromium, timeout_s=timeout_s) as browser:
+        page = browser.new_page()
+        page.goto(src.as_uri(), timeout_s=timeout_s)
+        out = page.print_pdf(pdf_path, footer_html=footer, timeout_s=timeout_s)
+    if not out.read_bytes().startswith(b"%PDF"):
+        raise BrowserError(f"printing {src.name} to PDF produced no PDF")
+    log.info("wrote %s (%d kB)", out, out.stat().st_size // 1024)
+    return out

@@ -1,45 +1,214 @@
-"""Map and report: content, and escaping of untrusted strings (OSM names, user labels)."""
+"""Map: layers, markers, offline assets, graceful degradation, and escaping of untrusted strings."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 
-from charge_planner.maps import build_map, esc, loading_colour
+import geopandas as gpd
+import networkx as nx
+import pytest
+
+from charge_planner.config import OutputsSection
+from charge_planner.maps import (
+    SITE_CLASS,
+    MapError,
+    build_map,
+    esc,
+    inline_assets,
+    loading_colour,
+    rollout_table,
+    script_json,
+    stable_ids,
+    voltage_colour,
+    year_colours,
+)
 from charge_planner.report import render_report
 
 EVIL = "<script>alert(1)</script>"
+EVIL_ATTR = '"><img src=x onerror=alert(2)>'
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
-def _evil_plan(demo_plan):
-    p = copy.copy(demo_plan)
-    p.sites = demo_plan.sites.copy()
-    p.sites["name"] = EVIL
-    p.candidates = demo_plan.candidates.copy()
-    p.candidates["name"] = EVIL
-    p.sites["kind"] = '"><img src=x onerror=alert(2)>'
+def with_config(plan, **outputs):
+    """Shallow copy of a plan whose city config has other ``[outputs]`` settings."""
+    p = copy.copy(plan)
+    cfg = plan.city.config.model_copy(update={"outputs": OutputsSection(**outputs)})
+    p.city = dataclasses.replace(plan.city, config=cfg)
     return p
 
 
+def evil_plan(plan):
+    """A plan whose site, candidate, street and city names and site kinds are hostile HTML."""
+    p = copy.copy(plan)
+    p.sites = plan.sites.copy()
+    p.sites["name"] = EVIL
+    p.sites["kind"] = EVIL_ATTR
+    p.candidates = plan.candidates.copy()
+    p.candidates["name"] = EVIL
+    roads = plan.city.roads.copy()
+    nx.set_edge_attributes(roads, EVIL, "name")
+    cfg = plan.city.config.model_copy(
+        update={"city": plan.city.config.city.model_copy(update={"name": EVIL}), "outputs": OutputsSection(isochrones=False)}
+    )
+    p.city = dataclasses.replace(plan.city, roads=roads, config=cfg)
+    return p
+
+
+def site_marker_count(document: str) -> int:
+    return document.count(f'"className":"{SITE_CLASS}"')
+
+
 def test_untrusted_strings_are_escaped_in_map_and_report(demo_plan):
-    p = _evil_plan(demo_plan)
-    html = build_map(p).get_root().render()
-    assert EVIL not in html and "onerror=alert(2)>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    p = evil_plan(demo_plan)
+    document = build_map(p, offline=False).to_html()
+    assert EVIL not in document and "<img src=x" not in document
+    # escaped for HTML, and the JSON payload cannot close the script element
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in document
+    assert "</script>alert" not in document.lower()
+    script_bodies = re.findall(r"<script>(.*?)</script>", document, flags=re.S)
+    assert not any("<script" in body for body in script_bodies)
     report = render_report(p)
     assert EVIL not in report and "<img src=x" not in report
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+    assert ESCAPED in report
 
 
-def test_map_has_layers_and_one_marker_per_site(demo_plan):
-    html = build_map(demo_plan).get_root().render()
-    for name in ("chosen sites", "candidate sites", "demand (kWh/day per cell)", "grid lines (loading %)"):
-        assert name in html
-    assert html.count('"className": "cp-site"') == len(demo_plan.sites)
-    assert "synthetic demo city" in html
+def test_map_has_every_layer_and_one_marker_per_site(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    fmap = build_map(p, offline=False)
+    document = fmap.to_html()
+    assert fmap.site_markers == len(p.sites) == site_marker_count(document)
+    for name in ("chosen sites", "candidate sites", "all segments, 2030", "two wheeler, 2030", "road network",
+                 "grid lines (loading %)", "grid buses", "grid transformers", "grid violations", "no demand layer",
+                 "coverage gaps 2030"):
+        assert name in document, name
+    assert "synthetic demo city" in document
+    assert "fitBounds" in document
+    # layer control, legend, popups with the site details the issue names
+    assert "L.control.layers" in document and "cp-legend" in document
+    for detail in ("chargers ", "installed power", "served energy", "grid connection", "hosting capacity"):
+        assert detail in document, detail
+    # every demand view of each segment has one marker per cell with energy
+    cells_2w = (p.demand[p.demand["segment"] == "two_wheeler"].groupby("cell_id")["energy_kwh_day"].sum() > 0).sum()
+    assert document.count("two wheeler, 2030\\u003cbr") == cells_2w
 
 
-def test_loading_colours_and_esc():
+def test_offline_map_inlines_leaflet_and_loads_nothing_remote(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    document = build_map(p).to_html()  # offline is the default
+    assert not re.search(r'<script[^>]+src="https?:', document)
+    assert not re.search(r'<link[^>]+href="https?:', document)
+    assert "leaflet.js (inlined)" in document and "jquery-3.7.1.min.js (inlined)" in document
+    assert "leaflet.css (inlined)" in document and "url(data:image/png;base64," in document
+    assert "sourceMappingURL" not in document
+    online = build_map(p, offline=False).to_html()
+    assert 'src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"' in online
+    # deterministic: the same plan gives byte-identical HTML
+    assert build_map(p).to_html() == document
+    # shown inline in Jupyter as a sandboxed iframe holding the same document
+    assert build_map(p)._repr_html_().startswith("<iframe srcdoc=")
+
+
+def test_offline_mode_refuses_what_it_cannot_inline():
+    plugin = '<html><head><script src="https://cdn.example.org/leaflet.heat.js"></script></head></html>'
+    with pytest.raises(MapError, match="leaflet.heat.js"):
+        inline_assets(plugin)
+    with pytest.raises(MapError, match="awesome-markers"):
+        inline_assets("<script>L.AwesomeMarkers.icon({})</script>")
+    icons = '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css"/>'
+    assert inline_assets(icons) == ""
+    local = '<script src="my.js"></script>'
+    assert inline_assets(local) == local
+
+
+def test_map_saves_a_standalone_file(demo_plan, tmp_path):
+    p = with_config(demo_plan, isochrones=False)
+    path = tmp_path / "map.html"
+    build_map(p).save(path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and site_marker_count(text) == len(p.sites)
+
+
+def test_sites_are_coloured_by_opening_year_and_rollout_shown(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    p.sites = demo_plan.sites.copy()
+    years = [2026 if i % 3 == 0 else 2028 if i % 3 == 1 else 2030 for i in range(len(p.sites))]
+    p.sites["year_opened"] = years
+    document = build_map(p, offline=False).to_html()
+    colours = year_colours(years)
+    for y, c in colours.items():
+        n = years.count(y)
+        assert f"chosen sites opened {y} ({n})" in document
+        assert document.count(f'"fillColor":"{c}","fillOpacity":0.9,"className":"{SITE_CLASS}"') == n
+        assert f"opened {y}</div>" in document  # legend entry
+    roll = rollout_table(p)
+    assert sorted(roll["year"].unique()) == [2026, 2028, 2030]
+
+
+def test_isochrones_hosting_capacity_and_time_series_columns_are_drawn_when_present(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    iso = gpd.GeoDataFrame(
+        {"site_id": p.sites.index, "minutes": 10.0}, geometry=p.sites.geometry.buffer(500.0).to_numpy(), crs=p.city.crs
+    )
+    p.sites = demo_plan.sites.copy()
+    p.sites["hosting_capacity_kw"] = 123.0
+    flow = copy.copy(demo_plan.flow)
+    flow.buses = demo_plan.flow.buses.assign(vm_min_pu=lambda b: b["vm_pu"] - 0.01, vm_max_pu=lambda b: b["vm_pu"] + 0.01)
+    flow.lines = demo_plan.flow.lines.assign(loading_max_percent=lambda t: t["loading_percent"] * 1.1)
+    p.flow = flow
+    document = build_map(p, isochrones=iso, offline=False).to_html()
+    assert "coverage: 10-minute drive of a chosen site" in document
+    assert "123 kW" in document
+    assert "grid buses (lowest voltage pu)" in document
+    assert "isochrones" not in "".join(build_map(p, isochrones=iso, offline=False).notes)
+
+
+def test_map_degrades_gracefully_without_grid_or_sites(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    p.flow = None
+    p.grid = None
+    p.sites = demo_plan.sites.iloc[0:0]
+    fmap = build_map(p, offline=False)
+    document = fmap.to_html()
+    assert fmap.site_markers == 0
+    assert "grid lines" not in document
+    assert any("grid: not modelled" in n for n in fmap.notes)
+    assert any("opens no site" in n for n in fmap.notes)
+    assert "Not shown:" in document
+
+
+def test_isochrones_turned_off_give_a_note(demo_plan):
+    fmap = build_map(with_config(demo_plan, isochrones=False), offline=False)
+    assert any("outputs.isochrones = false" in n for n in fmap.notes)
+
+
+def test_small_helpers():
     assert loading_colour(10) == "#1a9850"
     assert loading_colour(90) == "#f46d43"
     assert loading_colour(150) == "#a50026"
-    assert esc(None) == "" and esc("a&b") == "a&amp;b"
+    assert voltage_colour(0.94, 0.95, 1.05) == "#a50026"
+    assert voltage_colour(0.96, 0.95, 1.05) == "#fdae61"
+    assert voltage_colour(1.00, 0.95, 1.05) == "#2c7bb6"
+    assert voltage_colour(1.06, 0.95, 1.05) == "#762a83"
+    assert esc(None) == "" and esc("a&b") == "a&amp;b" and esc('"') == "&quot;"
+    assert script_json({"a": "</script>&"}) == '{"a":"\\u003c/script\\u003e\\u0026"}'
+    assert list(year_colours([2030, 2026, 2026])) == [2026, 2030]
+    a = "map_" + "0" * 31 + "a"
+    b = "line_" + "f" * 32
+    assert stable_ids(f"{a} {b} {a}") == "map_000001 line_000002 map_000001"
+
+
+def test_coverage_gaps_are_the_demand_no_chosen_site_reaches(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    d = p.demand[p.demand["year"] == 2030] if "year" in p.demand else p.demand
+    if "sited" in d.columns:
+        d = d[d["sited"]]
+    reached = set(p.travel.loc[p.travel["site_id"].isin(p.sites.index), "demand_id"])
+    gap_cells = d[~d.index.isin(reached) & (d["energy_kwh_day"] > 0)]["cell_id"].nunique()
+    document = build_map(p, offline=False).to_html()
+    assert f"coverage gaps 2030: demand out of reach ({gap_cells} cells)" in document
+    # with no site at all every cell with demand is a gap
+    p.sites = demo_plan.sites.iloc[0:0]
+    all_cells = d[d["energy_kwh_day"] > 0]["cell_id"].nunique()
+    assert f"demand out of reach ({all_cells} cells)" in build_map(p, offline=False).to_html()
