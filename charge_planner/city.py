@@ -3,10 +3,15 @@
 A bundle is a folder with a ``city.toml`` (see :mod:`charge_planner.config`). Sources:
 
 * ``data.source = "synthetic"``: the deterministic demo city of :mod:`charge_planner.synthetic`;
-* ``data.source = "files"``: a road graph (OSMnx GraphML or OSM XML), an optional OSM XML
-  extract for POIs, buildings and substations, and population from a raster
-  (``data.population_raster``, persons per pixel) or a total (``data.population_total``)
-  spread over the road network by road length.
+* ``data.source = "files"``: a road file (``data.roads``: OSM XML or PBF, OSMnx GraphML,
+  GeoPackage or GeoParquet; see :mod:`charge_planner.osm`), an OSM extract for buildings, POIs and
+  power infrastructure (``data.osm``; by default the road file when it is an OSM extract, read in
+  the same pass), and population from a raster (``data.population_raster``, persons per pixel)
+  or a total (``data.population_total``) spread over the road network by road length;
+* ``data.source = "online"``: the same layers downloaded through osmnx for ``data.place`` or
+  ``data.bbox`` (cached in ``data.cache_folder``).
+
+The road network is the one of ``data.mode`` (``car`` or ``two_wheeler``).
 """
 
 from __future__ import annotations
@@ -18,22 +23,27 @@ from pathlib import Path
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import pandas as pd
 
 from charge_planner.assumptions import preset_of
 from charge_planner.config import CityConfig, data_root, find_config, load_config, resolve_data_path
 from charge_planner.errors import DataError
 from charge_planner.network import prepare_graph
+from charge_planner.osm import (
+    OSM_ATTRIBUTION,
+    empty_buildings,
+    empty_pois,
+    empty_power,
+    fetch_osm,
+    osm_format,
+    project_layers,
+    read_osm,
+    read_road_network,
+    substations_from_power,
+)
 
 log = logging.getLogger(__name__)
 
-OSM_ATTRIBUTION = "Map data © OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)"
-
-POI_TAGS: dict[str, list[str] | bool] = {
-    "amenity": ["parking", "motorcycle_parking", "fuel", "marketplace", "bus_station", "charging_station"],
-    "shop": ["mall", "department_store"],
-    "power": ["substation"],
-}
+__all__ = ["OSM_ATTRIBUTION", "City", "city_from_config", "load_city", "population_along_roads", "read_population_raster"]
 
 
 @dataclass
@@ -55,11 +65,20 @@ class City:
     pois
         Points of interest: ``poi_id``, ``kind``, ``name``.
     substations
-        OSM ``power=substation`` points (may be empty).
+        Substation points: ``name`` (may be empty).
     synthetic
         True for generated data; every output says so.
     sources
         Data sources and licences, for attribution.
+    data_root
+        Data root the bundle's files were found in.
+    buildings
+        Building footprints: ``building_id``, ``building``, ``levels``, ``name``, ``area_m2``
+        [m2] (may be empty).
+    power
+        OSM power infrastructure: ``power_id``, ``kind`` (substation, transformer, line,
+        minor_line, cable, generator, plant), ``name``, ``voltage_kv`` [kV], ``source``
+        (may be empty).
     """
 
     config: CityConfig
@@ -72,6 +91,14 @@ class City:
     synthetic: bool
     sources: list[str] = field(default_factory=list)
     data_root: Path | None = None
+    buildings: gpd.GeoDataFrame = None  # type: ignore[assignment]
+    power: gpd.GeoDataFrame = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.buildings is None:
+            self.buildings = empty_buildings(self.crs)
+        if self.power is None:
+            self.power = empty_power(self.crs)
 
     @property
     def name(self) -> str:
@@ -80,9 +107,7 @@ class City:
 
     def bounds(self) -> tuple[float, float, float, float]:
         """(minx, miny, maxx, maxy) of the road network [m]."""
-        xs = np.fromiter((d["x"] for _, d in self.roads.nodes(data=True)), float)
-        ys = np.fromiter((d["y"] for _, d in self.roads.nodes(data=True)), float)
-        return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+        return _graph_bounds(self.roads)
 
 
 def load_city(city: Path | str, *, data_dir: Path | str | None = None) -> City:
@@ -101,35 +126,70 @@ def load_city(city: Path | str, *, data_dir: Path | str | None = None) -> City:
 
 
 def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path | str | None = None) -> City:
-    """Build a :class:`City` from an already validated configuration."""
+    """Build a :class:`City` from an already validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        When a data file named in the configuration is missing.
+    DataError
+        When a data file is empty, unreadable or has no usable road for the travel mode.
+    """
     city_dir = Path(city_dir)
     root = data_root(data_dir)
     preset = preset_of(config)
-    if config.data.source == "synthetic":
+    data = config.data
+    if data.source == "synthetic":
         return _synthetic_city(config, city_dir, root)
 
-    roads_path = resolve_data_path(config.data.roads or "", city_dir=city_dir, root=root, field="data.roads")
-    raw = _read_roads(roads_path)
+    sources: list[str] = []
+    if data.source == "online":
+        label = data.place if data.place is not None else f"bbox {list(data.bbox or ())}"
+        cache = resolve_cache(data.cache_folder, city_dir)
+        layers = fetch_osm(place=data.place, bbox=data.bbox, mode=data.mode, cache_folder=cache)
+        raw, buildings, pois, power = layers.roads, layers.buildings, layers.pois, layers.power
+        sources.append(f"roads, buildings, POIs, power: OpenStreetMap via osmnx for {label} — {OSM_ATTRIBUTION}")
+    else:
+        roads_path = resolve_data_path(data.roads or "", city_dir=city_dir, root=root, field="data.roads")
+        osm_path = (
+            resolve_data_path(data.osm, city_dir=city_dir, root=root, field="data.osm") if data.osm else None
+        )
+        buildings, pois, power = empty_buildings(), empty_pois(), empty_power()
+        if osm_format(roads_path) is not None:
+            same = osm_path is None or osm_path.resolve() == roads_path.resolve()
+            layers = read_osm(roads_path, mode=data.mode, layers=same)
+            raw = layers.roads
+            if same:
+                buildings, pois, power = layers.buildings, layers.pois, layers.power
+        else:
+            nodes_path = (
+                resolve_data_path(data.roads_nodes, city_dir=city_dir, root=root, field="data.roads_nodes")
+                if data.roads_nodes
+                else None
+            )
+            raw = read_road_network(roads_path, mode=data.mode, nodes_path=nodes_path)
+        sources.append(f"roads ({data.mode}): {roads_path.name} — {OSM_ATTRIBUTION}")
+        if osm_path is not None and osm_path.resolve() != roads_path.resolve():
+            extra = read_osm(osm_path, mode=data.mode, roads=False, layers=True)
+            buildings, pois, power = extra.buildings, extra.pois, extra.power
+            sources.append(f"buildings, POIs, power: {osm_path.name} — {OSM_ATTRIBUTION}")
+        elif osm_path is not None or osm_format(roads_path) is not None:
+            sources.append(f"buildings, POIs, power: {roads_path.name} — {OSM_ATTRIBUTION}")
+
     roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
     crs = str(roads.graph["crs"])
-    sources = [f"roads: {roads_path.name} — {OSM_ATTRIBUTION}"]
+    buildings, pois, power = project_layers([buildings, pois, power], crs)
+    substations = substations_from_power(power)[["name", "geometry"]]
 
-    pois = _empty_points(crs, ["poi_id", "kind", "name"])
-    substations = _empty_points(crs, ["name"])
-    if config.data.osm:
-        osm_path = resolve_data_path(config.data.osm, city_dir=city_dir, root=root, field="data.osm")
-        pois, substations = read_osm_pois(osm_path, crs=crs)
-        sources.append(f"POIs: {osm_path.name} — {OSM_ATTRIBUTION}")
-
-    if config.data.population_raster:
-        raster = resolve_data_path(config.data.population_raster, city_dir=city_dir, root=root, field="data.population_raster")
+    if data.population_raster:
+        raster = resolve_data_path(data.population_raster, city_dir=city_dir, root=root, field="data.population_raster")
         population = read_population_raster(raster, crs=crs, bounds=_graph_bounds(roads))
         sources.append(f"population: {raster.name} (raster, persons per pixel)")
     else:
-        total = float(config.data.population_total or 0.0)
+        total = float(data.population_total or 0.0)
         population = population_along_roads(roads, total)
         sources.append(
-            f"population: {total:,.0f} persons spread by road length; source: {config.data.population_source or 'not given'}"
+            f"population: {total:,.0f} persons spread by road length; source: {data.population_source or 'not given'}"
         )
     return City(
         config=config,
@@ -142,7 +202,17 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         synthetic=False,
         sources=sources,
         data_root=root,
+        buildings=buildings,
+        power=power,
     )
+
+
+def resolve_cache(folder: str | None, city_dir: Path) -> Path | None:
+    """The osmnx cache folder of an online city: relative paths are inside the city folder."""
+    if folder is None:
+        return None
+    path = Path(folder).expanduser()
+    return path if path.is_absolute() else city_dir / path
 
 
 def _synthetic_city(config: CityConfig, city_dir: Path, root: Path | None) -> City:
@@ -159,101 +229,17 @@ def _synthetic_city(config: CityConfig, city_dir: Path, root: Path | None) -> Ci
         roads=roads,
         population=syn.population.to_crs(crs),
         pois=syn.pois.to_crs(crs),
-        substations=_empty_points(crs, ["name"]),
+        substations=substations_from_power(empty_power(crs))[["name", "geometry"]],
         synthetic=True,
         sources=[f"synthetic demo city generated by charge_planner (seed {config.data.seed}); not a real place"],
         data_root=root,
     )
 
 
-def _empty_points(crs: str, columns: list[str]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=[], crs=crs)
-
-
 def _graph_bounds(graph: nx.MultiDiGraph) -> tuple[float, float, float, float]:
     xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float)
     ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float)
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
-
-
-def _read_roads(path: Path) -> nx.MultiDiGraph:
-    import osmnx as ox
-
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty; download the extract again")
-    name = path.name.lower()
-    try:
-        if name.endswith(".graphml"):
-            return ox.load_graphml(path)
-        if name.endswith((".osm", ".osm.xml", ".osm.gz", ".osm.xml.gz", ".osm.bz2", ".osm.xml.bz2")):
-            return ox.graph_from_xml(path, simplify=True, retain_all=False)
-    except DataError:
-        raise
-    except Exception as exc:  # parse errors from osmnx/lxml/networkx
-        raise DataError(f"{path}: cannot read the road network ({type(exc).__name__}: {exc})") from None
-    raise DataError(f"{path}: unknown road file type; use .graphml or OSM XML (.osm, .osm.gz, .osm.bz2)")
-
-
-def _kind_of(row: pd.Series) -> str | None:
-    amenity = row.get("amenity")
-    shop = row.get("shop")
-    if amenity in ("parking", "motorcycle_parking"):
-        return "parking"
-    if amenity == "fuel":
-        return "fuel"
-    if amenity == "marketplace":
-        return "market"
-    if amenity == "bus_station":
-        return "bus_station"
-    if amenity == "charging_station":
-        return "charging_station"
-    if shop in ("mall", "department_store"):
-        return "mall"
-    return None
-
-
-def read_osm_pois(path: Path, *, crs: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Read POIs usable as charging sites and power substations from an OSM XML extract.
-
-    Returns
-    -------
-    tuple of geopandas.GeoDataFrame
-        POIs (``poi_id``, ``kind``, ``name``, ``osm_id``) and substations (``name``), as points in ``crs``.
-    """
-    import osmnx as ox
-    from osmnx._errors import InsufficientResponseError
-
-    try:
-        feats = ox.features_from_xml(path, tags=POI_TAGS)
-    except InsufficientResponseError:
-        log.warning("%s: no POIs with usable tags", path)
-        return _empty_points(crs, ["poi_id", "kind", "name"]), _empty_points(crs, ["name"])
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read OSM features ({type(exc).__name__}: {exc})") from None
-    feats = feats.to_crs(crs)
-    for col in ("amenity", "shop", "power", "name"):
-        if col not in feats.columns:
-            feats[col] = None
-    feats = feats.reset_index()
-    feats["osm_id"] = feats["element"].astype(str) + "/" + feats["id"].astype(str)
-    pts = feats.geometry.representative_point()
-    subs = feats["power"].eq("substation")
-    substations = gpd.GeoDataFrame({"name": feats.loc[subs, "name"].fillna("substation").astype(str).to_numpy()},
-                                   geometry=pts[subs].to_numpy(), crs=crs)
-    kinds = feats.apply(_kind_of, axis=1)
-    keep = kinds.notna() & ~subs
-    pois = gpd.GeoDataFrame(
-        {
-            "poi_id": feats.loc[keep, "osm_id"].to_numpy(),
-            "kind": kinds[keep].to_numpy(),
-            "name": feats.loc[keep, "name"].fillna("").astype(str).to_numpy(),
-        },
-        geometry=pts[keep].to_numpy(),
-        crs=crs,
-    )
-    log.info("%s: %d POIs (%s), %d substations", path.name, len(pois),
-             ", ".join(f"{k} {v}" for k, v in pois["kind"].value_counts().sort_index().items()), len(substations))
-    return pois, substations
 
 
 def population_along_roads(graph: nx.MultiDiGraph, total: float) -> gpd.GeoDataFrame:

@@ -67,10 +67,23 @@ class CitySection(_Model):
 class DataSection(_Model):
     """``[data]``: where the city's data comes from."""
 
-    source: Literal["synthetic", "files"] = "files"
+    source: Literal["synthetic", "files", "online"] = "files"
     seed: int = 42
-    roads: str | None = Field(default=None, description="OSMnx GraphML or OSM XML (.osm, .osm.gz, .osm.bz2)")
-    osm: str | None = Field(default=None, description="OSM XML extract for POIs and buildings")
+    roads: str | None = Field(
+        default=None,
+        description="road file: OSM XML (.osm, .osm.gz, .osm.bz2), OSM PBF (.osm.pbf), OSMnx GraphML, "
+        "GeoPackage (.gpkg, layers 'edges' [+ 'nodes']) or GeoParquet edges (.parquet)",
+    )
+    roads_nodes: str | None = Field(default=None, description="GeoParquet nodes file (optional)")
+    osm: str | None = Field(
+        default=None, description="OSM extract (XML or PBF) for buildings, POIs and power; default: data.roads if it is one"
+    )
+    mode: Literal["car", "two_wheeler"] = Field(default="car", description="travel mode of the road network")
+    place: str | None = Field(default=None, description="source 'online': place name to download through osmnx")
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="source 'online': west, south, east, north [degrees]"
+    )
+    cache_folder: str | None = Field(default=None, description="source 'online': osmnx cache folder")
     population_raster: str | None = None
     population_total: PositiveFloat | None = Field(
         default=None, description="persons in the study area, when no population raster is given"
@@ -79,13 +92,17 @@ class DataSection(_Model):
 
     @model_validator(mode="after")
     def _needs_roads(self) -> DataSection:
-        if self.source == "files":
-            if not self.roads:
-                raise ValueError("data.source is 'files' but data.roads is not set; give a GraphML or OSM file")
-            if not self.population_raster and self.population_total is None:
-                raise ValueError(
-                    "give data.population_raster or data.population_total (with data.population_source)"
-                )
+        if self.source == "files" and not self.roads:
+            raise ValueError("data.source is 'files' but data.roads is not set; give a road or OSM file")
+        if self.source == "online":
+            if (self.place is None) == (self.bbox is None):
+                raise ValueError("data.source is 'online': give exactly one of data.place or data.bbox")
+            if self.bbox is not None:
+                w, s, e, n = self.bbox
+                if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+                    raise ValueError(f"data.bbox {list(self.bbox)} must be [west, south, east, north] in degrees")
+        if self.source in ("files", "online") and not self.population_raster and self.population_total is None:
+            raise ValueError("give data.population_raster or data.population_total (with data.population_source)")
         return self
 
 

@@ -1,25 +1,45 @@
-"""Road network stage: projection, speeds, travel times, snapping and sparse travel-time tables.
+"""Road network stage: projection, speeds, snapping, sparse travel-time tables and isochrones.
 
-The road graph is an osmnx-style ``networkx.MultiDiGraph``. :func:`prepare_graph`
-projects it to a metric CRS, sets ``speed_kph`` and ``travel_time_s`` on every edge and
-keeps the largest strongly connected component. :func:`travel_table` computes the sparse
-demand x site table of travel times within each demand row's cut-off with
-``scipy.sparse.csgraph.dijkstra`` run from the sites over the reversed graph, in chunks, so
-memory grows with the number of pairs within reach rather than with demand x sites.
+The road graph is an osmnx-style ``networkx.MultiDiGraph`` (loaders: :mod:`charge_planner.osm`).
+
+* :func:`prepare_graph` projects it to a metric CRS, sets ``speed_kph`` and ``travel_time_s`` on
+  every edge and keeps the largest strongly connected component.
+* :func:`snap_to_edges` snaps points to the nearest *edge* (their position along the street and
+  the perpendicular access distance); :func:`snap_points` snaps to the nearest node.
+* :func:`travel_table` computes the sparse demand x site table of travel times within each demand
+  row's cut-off with ``scipy.sparse.csgraph.dijkstra``, run from the sites over the reversed
+  graph. Points snapped to edges enter the network at their position on the street: the edge is
+  split there by a virtual node. The sites are processed in spatially compact chunks, and each
+  chunk runs on the sub-network within the straight-line reach of its sites (the reach is the
+  cut-off times the fastest straight-line progress of any arc, an exact bound), so working memory
+  grows with the number of node pairs within the cut-off, not with demand x sites or with the
+  size of the city.
+* :func:`isochrones` draws the area from which a site is reachable within given minutes.
+
+Speeds
+------
+Each edge gets the congested speed of its OSM ``highway`` class from the country preset (or the
+``speeds_kph`` argument), capped by the legal ``maxspeed`` where tagged. For classes the preset
+does not list, :data:`FALLBACK_SPEEDS_KPH` applies. For scale: the average traffic speed of
+Indian metros in 2019 was 19-25 km/h (Bengaluru 21.2 km/h, Kolkata 19.4 km/h, Hyderabad
+24.8 km/h; Ola Mobility "Hyperdrive 2019", reported by IBC World News, 2019-12-28).
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
+import shapely
+from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import DataError
@@ -27,6 +47,34 @@ from charge_planner.errors import DataError
 log = logging.getLogger(__name__)
 
 DEFAULT_SPEED_KPH = 15.0
+"""Speed of a road class found neither in the preset nor in :data:`FALLBACK_SPEEDS_KPH` [km/h].
+Assumption: the congested speed of a residential street."""
+
+FALLBACK_SPEEDS_KPH: dict[str, float] = {
+    "road": 15.0,
+    "busway": 20.0,
+    "track": 10.0,
+    "path": 10.0,
+    "footway": 8.0,
+    "cycleway": 10.0,
+    "pedestrian": 8.0,
+    "bridleway": 8.0,
+}
+"""Congested speeds of road classes that country presets usually omit [km/h]. Assumption: no
+published figure; these classes carry little traffic and appear mostly in two-wheeler networks
+(where tags allow motorcycles) and in user-supplied road files."""
+
+TRAVEL_COLUMNS = ["demand_id", "site_id", "travel_time_s", "distance_m"]
+
+TIME_RESOLUTION_S = 2.0**-20
+"""Resolution of edge travel times [s] (about 1 microsecond). Times on this grid add up exactly in
+floating point (below 2**33 s), so every shortest-path method gives bit-identical path times."""
+
+_ZERO_TIME_S = 1e-9  # csgraph reads explicit zeros as "no edge": zero-time arcs get this weight
+_DEFAULT_MAX_CELLS = 4_000_000  # sources x sub-network nodes per Dijkstra batch (about 64 MB)
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 def utm_crs_for(lon: float, lat: float) -> str:
@@ -41,24 +89,69 @@ def utm_crs_for(lon: float, lat: float) -> str:
     return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
 
 
-def _first(value: object) -> object:
-    if isinstance(value, list | tuple):
-        return value[0] if value else None
-    return value
-
-
-def _parse_maxspeed(value: object) -> float:
-    value = _first(value)
+def _as_list(value: object) -> list[object]:
+    """A tag value as a list: osmnx merges tags of simplified edges into lists, and files
+    written by osmnx store such lists as text like ``"['primary', 'secondary']"``."""
     if value is None:
-        return math.nan
-    text = str(value).strip().lower()
-    mph = "mph" in text
-    digits = "".join(ch for ch in text.split(";")[0] if ch.isdigit() or ch == ".")
-    try:
-        speed = float(digits)
-    except ValueError:
-        return math.nan
-    return speed * 1.609344 if mph else speed
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return [value]
+        return list(parsed) if isinstance(parsed, list | tuple) else [parsed]
+    return [value]
+
+
+def _first(value: object) -> object:
+    items = _as_list(value)
+    return items[0] if items else None
+
+
+def parse_maxspeed(value: object) -> float:
+    """Legal speed limit from an OSM ``maxspeed`` value [km/h]; NaN when not numeric.
+
+    Understands ``"50"``, ``"30 mph"``, ``"40;60"`` (mean of the values), lists of such values
+    (osmnx-merged edges, mean) and returns NaN for symbolic values (``"walk"``, ``"none"``,
+    ``"IN:urban"``).
+    """
+    speeds = []
+    for item in _as_list(value):
+        for part in str(item).replace("|", ";").split(";"):
+            text = part.strip().lower()
+            mph = "mph" in text
+            digits = "".join(ch for ch in text if ch.isdigit() or ch == ".")
+            try:
+                speed = float(digits)
+            except ValueError:
+                continue
+            if speed > 0:
+                speeds.append(speed * 1.609344 if mph else speed)
+    return float(np.mean(speeds)) if speeds else math.nan
+
+
+def _node_xy(graph: nx.MultiDiGraph) -> tuple[pd.Index, np.ndarray]:
+    nodes = pd.Index(list(graph.nodes))
+    xy = np.empty((len(nodes), 2))
+    for i, (_, d) in enumerate(graph.nodes(data=True)):
+        xy[i, 0] = d["x"]
+        xy[i, 1] = d["y"]
+    return nodes, xy
+
+
+def _graph_crs(graph: nx.MultiDiGraph) -> object:
+    from pyproj import CRS
+
+    if "crs" not in graph.graph:
+        raise DataError("the road graph has no 'crs' graph attribute; load it with osmnx or set G.graph['crs']")
+    return CRS.from_user_input(graph.graph["crs"])
+
+
+# --------------------------------------------------------------------------- preparation
 
 
 def prepare_graph(
@@ -77,82 +170,253 @@ def prepare_graph(
         Target projected CRS; default: the UTM zone of the graph's centre (a graph already in
         a projected CRS is kept in it).
     speeds_kph
-        Congested speed per OSM ``highway`` class [km/h]. Where an edge has ``maxspeed``,
-        the lower of the two is used.
+        Congested speed per OSM ``highway`` class [km/h] (``*_link`` classes fall back to their
+        main class). Classes not listed use :data:`FALLBACK_SPEEDS_KPH`, then
+        :data:`DEFAULT_SPEED_KPH`. Where an edge has ``maxspeed``, the lower of the two is used.
 
     Returns
     -------
     networkx.MultiDiGraph
-        A new graph; edges carry ``speed_kph`` [km/h] and ``travel_time_s`` [s].
+        A new graph; edges carry ``length`` [m], ``speed_kph`` [km/h] and ``travel_time_s`` [s],
+        the latter rounded to :data:`TIME_RESOLUTION_S` so that sums of edge times along a path
+        are exact and do not depend on the order of summation.
+
+    Raises
+    ------
+    DataError
+        When the graph has no edges, no CRS, or no strongly connected part with an edge.
     """
     import osmnx as ox
     from pyproj import CRS
 
     if graph.number_of_edges() == 0:
         raise DataError("the road graph has no edges; check that the extract contains drivable roads")
-    if "crs" not in graph.graph:
-        raise DataError("the road graph has no 'crs' graph attribute; load it with osmnx or set G.graph['crs']")
-    src = CRS.from_user_input(graph.graph["crs"])
+    src = _graph_crs(graph)
     if crs is None and src.is_projected:
         g = graph.copy()
     else:
         if crs is None:
-            xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float)
-            ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float)
-            crs = utm_crs_for(float(np.median(xs)), float(np.median(ys)))
-        g = ox.project_graph(graph, to_crs=crs) if not src.equals(CRS.from_user_input(crs)) else graph.copy()
+            _, xy = _node_xy(graph)
+            crs = utm_crs_for(float(np.median(xy[:, 0])), float(np.median(xy[:, 1])))
+        target = CRS.from_user_input(crs)
+        if src.equals(target):
+            g = graph.copy()
+        else:
+            g = ox.project_graph(graph, to_crs=crs)
+            g.graph["crs"] = crs
 
-    speeds = dict(speeds_kph or {})
-    n_missing = 0
-    for _, _, data in g.edges(data=True):
-        hwy = _first(data.get("highway"))
-        base = speeds.get(str(hwy), speeds.get(str(hwy).removesuffix("_link"), math.nan))
-        if math.isnan(base):
+    speeds = {**FALLBACK_SPEEDS_KPH, **dict(speeds_kph or {})}
+    bad = sorted(k for k, v in speeds.items() if not (v > 0 and math.isfinite(v)))
+    if bad:
+        raise DataError(f"road speeds must be positive km/h; fix the speed of road class(es) {bad}")
+    n_default = n_capped = n_fixed = 0
+    legal_cache: dict[str, float] = {}
+    for u, v, data in g.edges(data=True):
+        hwy = str(_first(data.get("highway")))
+        base = speeds.get(hwy, speeds.get(hwy.removesuffix("_link")))
+        if base is None:
             base = DEFAULT_SPEED_KPH
-            n_missing += 1
-        legal = _parse_maxspeed(data.get("maxspeed"))
-        speed = min(base, legal) if legal > 0 else base
-        length = float(data.get("length", 0.0) or 0.0)
+            n_default += 1
+        raw = data.get("maxspeed")
+        if raw is None:
+            legal = math.nan
+        else:
+            key = str(raw)
+            legal = legal_cache.get(key)
+            if legal is None:
+                legal = legal_cache[key] = parse_maxspeed(raw)
+        if legal < base:
+            base = legal
+            n_capped += 1
+        length = data.get("length")
+        length = float(length) if length is not None else math.nan
+        if not (length >= 0.0):  # missing or NaN: the straight line between the nodes
+            length = math.hypot(g.nodes[u]["x"] - g.nodes[v]["x"], g.nodes[u]["y"] - g.nodes[v]["y"])
+            n_fixed += 1
         data["length"] = length
-        data["speed_kph"] = speed
-        data["travel_time_s"] = length / (speed / 3.6)
-    if n_missing:
-        log.info("%d edges have a road class without a preset speed; used %.0f km/h", n_missing, DEFAULT_SPEED_KPH)
+        data["speed_kph"] = float(base)
+        data["travel_time_s"] = round(length / (base / 3.6) / TIME_RESOLUTION_S) * TIME_RESOLUTION_S
+    if n_default:
+        log.info("%d edges have a road class without a preset speed; used %.0f km/h", n_default, DEFAULT_SPEED_KPH)
+    if n_capped:
+        log.debug("%d edges capped by their OSM maxspeed", n_capped)
+    if n_fixed:
+        log.warning("%d edges had no usable 'length'; used the straight line between their nodes", n_fixed)
 
-    largest = max(nx.strongly_connected_components(g), key=len)
-    dropped = g.number_of_nodes() - len(largest)
-    if dropped:
-        log.info("kept the largest strongly connected component: dropped %d of %d nodes", dropped, g.number_of_nodes())
-        g = g.subgraph(largest).copy()
+    nodes = pd.Index(list(g.nodes))
+    u_pos, v_pos = _edge_positions(g, nodes)
+    adj = sp.csr_matrix((np.ones(len(u_pos)), (u_pos, v_pos)), shape=(len(nodes), len(nodes)))
+    n_comp, labels = connected_components(adj, directed=True, connection="strong")
+    if n_comp > 1:
+        sizes = np.bincount(labels)
+        keep = nodes[labels == int(np.argmax(sizes))]
+        log.info(
+            "kept the largest strongly connected component: %d of %d nodes (%d components dropped)",
+            len(keep), len(nodes), n_comp - 1,
+        )
+        g = g.subgraph(keep).copy()
     if g.number_of_edges() == 0:
         raise DataError("no strongly connected drivable network remains; check the extract")
     log.info("road network: %d nodes, %d edges in %s", g.number_of_nodes(), g.number_of_edges(), g.graph["crs"])
     return g
 
 
-def graph_arrays(graph: nx.MultiDiGraph) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
-    """Node ids and CSR matrices of the fastest edge's time [s] and its length [m] between node pairs."""
-    nodes = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
-    pos = {n: i for i, n in enumerate(nodes)}
+def _edge_positions(graph: nx.MultiDiGraph, nodes: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     m = graph.number_of_edges()
-    u = np.empty(m, dtype=np.int64)
-    v = np.empty(m, dtype=np.int64)
-    t = np.empty(m)
-    length = np.empty(m)
-    for k, (a, b, d) in enumerate(graph.edges(data=True)):
-        u[k], v[k], t[k], length[k] = pos[a], pos[b], d["travel_time_s"], d["length"]
-    # keep the fastest of parallel edges: sort by time, then first occurrence per (u, v)
-    order = np.lexsort((t, v, u))
-    u, v, t, length = u[order], v[order], t[order], length[order]
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-    u, v, t, length = u[first], v[first], t[first], length[first]
-    n = len(nodes)
-    # csgraph treats explicit zeros as missing edges: give zero-time edges a tiny weight
-    t = np.maximum(t, 1e-9)
-    times = sp.csr_matrix((t, (u, v)), shape=(n, n))
-    lengths = sp.csr_matrix((np.maximum(length, 1e-9), (u, v)), shape=(n, n))
-    return nodes, times, lengths
+    us = np.empty(m, dtype=object)
+    vs = np.empty(m, dtype=object)
+    for k, (a, b) in enumerate(graph.edges()):
+        us[k] = a
+        vs[k] = b
+    return nodes.get_indexer(us), nodes.get_indexer(vs)
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+@dataclass
+class _EdgeTable:
+    """Directed edges of a graph as arrays; ``group`` joins the two directions of one street."""
+
+    nodes: pd.Index
+    xy: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    key: np.ndarray
+    time_s: np.ndarray
+    length_m: np.ndarray
+    geometry: np.ndarray | None
+    group: np.ndarray
+    rep: np.ndarray  # representative edge of each group
+
+    @classmethod
+    def from_graph(cls, graph: nx.MultiDiGraph, *, geometry: bool = False) -> _EdgeTable:
+        nodes, xy = _node_xy(graph)
+        us: list[object] = []
+        vs: list[object] = []
+        kl: list[object] = []
+        tl: list[float] = []
+        ll: list[float] = []
+        gl: list[object] = []
+        try:
+            for a, b, kk, d in graph.edges(keys=True, data=True):
+                us.append(a)
+                vs.append(b)
+                kl.append(kk)
+                tl.append(d["travel_time_s"])
+                ll.append(d["length"])
+                if geometry:
+                    gl.append(d.get("geometry"))
+        except KeyError as exc:
+            raise DataError(
+                f"road edge ({a}, {b}, {kk}) has no {exc.args[0]!r}; prepare the graph with prepare_graph() first"
+            ) from None
+        m = len(us)
+        t = np.asarray(tl, dtype=float)
+        length = np.asarray(ll, dtype=float)
+        keys = np.empty(m, dtype=object)
+        keys[:] = kl
+        geoms = None
+        if geometry:
+            geoms = np.empty(m, dtype=object)
+            geoms[:] = gl
+        if not np.isfinite(t).all() or (t < 0).any():
+            bad = int((~np.isfinite(t) | (t < 0)).sum())
+            raise DataError(f"{bad} road edges have a missing or negative travel_time_s; prepare the graph first")
+        u = nodes.get_indexer(pd.Index(us))
+        v = nodes.get_indexer(pd.Index(vs))
+        if geoms is not None:
+            missing = np.array([g is None for g in geoms], dtype=bool)
+            if missing.any():
+                geoms[missing] = shapely.linestrings(
+                    np.stack([xy[u[missing]], xy[v[missing]]], axis=1)
+                )
+        # the two directions of a two-way street share end nodes and length
+        lo, hi = np.minimum(u, v), np.maximum(u, v)
+        lkey = np.round(length, 1)
+        order = np.lexsort((lkey, hi, lo))
+        new = np.ones(m, dtype=bool)
+        if m > 1:
+            new[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1]) | (
+                lkey[order][1:] != lkey[order][:-1]
+            )
+        group = np.empty(m, dtype=np.int64)
+        group[order] = np.cumsum(new) - 1
+        rep = order[new]
+        return cls(nodes, xy, u, v, keys, t, length, geoms, group, rep)
+
+
+def graph_arrays(graph: nx.MultiDiGraph) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+    """Node ids and CSR matrices of the fastest edge's time [s] and its length [m] between node pairs.
+
+    Parameters
+    ----------
+    graph
+        Prepared road graph.
+
+    Returns
+    -------
+    tuple
+        Node ids (position ``i`` is row/column ``i``), travel times [s] and lengths [m]; parallel
+        edges are reduced to the fastest, self-loops dropped, zero times replaced by 1e-9 s
+        (csgraph reads explicit zeros as missing edges).
+    """
+    et = _EdgeTable.from_graph(graph)
+    arcs = _Arcs.build(et.u, et.v, et.time_s, et.length_m, len(et.nodes))
+    return et.nodes.to_numpy(), arcs.matrix(np.maximum(arcs.t, _ZERO_TIME_S)), arcs.matrix(arcs.length)
+
+
+@dataclass
+class _Arcs:
+    """Arcs in CSR layout (row = from, column = to), the fastest of parallel arcs only."""
+
+    n: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    t: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def build(cls, u: np.ndarray, v: np.ndarray, t: np.ndarray, length: np.ndarray, n: int) -> _Arcs:
+        keep = u != v
+        u, v, t, length = u[keep], v[keep], t[keep], length[keep]
+        order = np.lexsort((length, t, v, u))
+        u, v, t, length = u[order], v[order], t[order], length[order]
+        first = np.ones(len(u), dtype=bool)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        u, v, t, length = u[first], v[first], t[first], length[first]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(u, minlength=n), out=indptr[1:])
+        return cls(n, indptr, v.astype(np.int32), t, length)
+
+    def matrix(self, data: np.ndarray) -> sp.csr_matrix:
+        """CSR matrix of per-arc values."""
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+
+    def rows(self) -> np.ndarray:
+        """Row (from-node) of every arc."""
+        return np.repeat(np.arange(self.n), np.diff(self.indptr))
+
+
+# --------------------------------------------------------------------------- snapping
+
+
+def _point_array(graph: nx.MultiDiGraph, points: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[np.ndarray, pd.Index]:
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geoms.crs is not None and "crs" in graph.graph:
+        from pyproj import CRS
+
+        if not CRS.from_user_input(geoms.crs).equals(CRS.from_user_input(graph.graph["crs"])):
+            raise DataError(
+                f"the points are in {geoms.crs.to_string()} but the road graph in {graph.graph['crs']}; "
+                "reproject them with .to_crs(graph.graph['crs'])"
+            )
+    arr = geoms.to_numpy()
+    bad = shapely.is_missing(arr) | shapely.is_empty(arr)
+    if bad.any():
+        ids = list(geoms.index[bad][:5])
+        raise DataError(f"{int(bad.sum())} points have no geometry (first ids {ids}); drop or fix them")
+    return arr, geoms.index
 
 
 def snap_points(graph: nx.MultiDiGraph, points: gpd.GeoSeries | gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -170,17 +434,315 @@ def snap_points(graph: nx.MultiDiGraph, points: gpd.GeoSeries | gpd.GeoDataFrame
     tuple of numpy.ndarray
         Node id per point and the straight-line access distance [m].
     """
-    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
-    nodes = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
-    xy = np.column_stack(
-        [
-            np.fromiter((graph.nodes[n]["x"] for n in nodes), float, count=len(nodes)),
-            np.fromiter((graph.nodes[n]["y"] for n in nodes), float, count=len(nodes)),
-        ]
-    )
+    arr, _ = _point_array(graph, points)
+    nodes, xy = _node_xy(graph)
     tree = cKDTree(xy)
-    dist, idx = tree.query(np.column_stack([geoms.x.to_numpy(), geoms.y.to_numpy()]))
-    return nodes[idx], dist
+    dist, idx = tree.query(np.column_stack([shapely.get_x(arr), shapely.get_y(arr)]))
+    return nodes.to_numpy()[idx], dist
+
+
+def snap_to_edges(
+    graph: nx.MultiDiGraph,
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    *,
+    max_access_m: float | None = None,
+) -> pd.DataFrame:
+    """Snap points to the nearest edge of a projected road graph.
+
+    Each point is projected onto its nearest street (both directions of a two-way street are one
+    street); :func:`travel_table` routes it from that position.
+
+    Parameters
+    ----------
+    graph
+        Prepared, projected road graph.
+    points
+        Point geometries in the graph's CRS.
+    max_access_m
+        Points farther than this from every road are dropped: their ``node_id`` is -1 and a
+        warning says how many and why [m]. Default: keep every point.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``points``: ``node_id`` (the end of the street nearer along it, -1 when
+        dropped), ``access_m`` (straight-line distance from the point to the street) [m], ``u``,
+        ``v``, ``key`` (the snapped edge) and ``edge_frac`` (position along ``u -> v``, 0-1).
+
+    Raises
+    ------
+    DataError
+        When the points are in another CRS than the graph, have no geometry, or every point is
+        farther than ``max_access_m`` from the network.
+    """
+    arr, index = _point_array(graph, points)
+    et = _EdgeTable.from_graph(graph, geometry=True)
+    assert et.geometry is not None
+    rep_geom = et.geometry[et.rep]
+    usable = et.u[et.rep] != et.v[et.rep]  # self-loops are poor snap targets
+    cand = np.flatnonzero(usable) if usable.any() else np.arange(len(et.rep))
+    tree = shapely.STRtree(rep_geom[cand])
+    if len(arr):
+        (pi, gi), dist = tree.query_nearest(arr, return_distance=True, all_matches=False)
+        order = np.argsort(pi, kind="stable")
+        gi, dist = gi[order], dist[order]
+    else:
+        gi, dist = np.zeros(0, dtype=np.int64), np.zeros(0)
+    edge = et.rep[cand[gi]]
+    frac = shapely.line_locate_point(et.geometry[edge], arr, normalized=True) if len(arr) else np.zeros(0)
+    frac = np.clip(np.nan_to_num(frac, nan=0.0), 0.0, 1.0)
+    node_pos = np.where(frac <= 0.5, et.u[edge], et.v[edge])
+    node_id = et.nodes.to_numpy()[node_pos]
+    out = pd.DataFrame(
+        {
+            "node_id": node_id,
+            "access_m": dist,
+            "u": et.nodes.to_numpy()[et.u[edge]],
+            "v": et.nodes.to_numpy()[et.v[edge]],
+            "key": et.key[edge],
+            "edge_frac": frac,
+        },
+        index=index,
+    )
+    if max_access_m is not None and len(out):
+        far = out["access_m"].to_numpy() > max_access_m
+        if far.all():
+            raise DataError(
+                f"all {len(out)} points are more than {max_access_m:.0f} m from the road network "
+                f"(nearest {out['access_m'].min():.0f} m); check that points and roads cover the same area and CRS"
+            )
+        if far.any():
+            out["node_id"] = out["node_id"].astype(object)
+            out.loc[far, "node_id"] = -1
+            ids = list(index[far][:5])
+            log.warning(
+                "dropped %d of %d points more than %.0f m from the nearest road (up to %.0f m; first ids %s): "
+                "they cannot reach the network within the allowed access distance",
+                int(far.sum()), len(out), max_access_m, float(out["access_m"].max()), ids,
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- travel table
+
+
+@dataclass
+class _Routing:
+    """A routing network: graph nodes plus virtual nodes at snapped positions on edges."""
+
+    n: int
+    xy: np.ndarray
+    rev: _Arcs  # reversed arcs: from the end of a road edge to its start
+    speed_bound: float  # max straight-line distance per second over all arcs [m/s]
+
+
+def _quantise(t: np.ndarray) -> np.ndarray:
+    return np.round(t / TIME_RESOLUTION_S) * TIME_RESOLUTION_S
+
+
+def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[_Routing, list[np.ndarray]]:
+    """Add virtual nodes at snapped positions to the edge table's network.
+
+    Parameters
+    ----------
+    et
+        Edge table of the graph.
+    snaps
+        Per point set: (edge index, fraction along that edge) of every point.
+
+    Returns
+    -------
+    tuple
+        The routing network and, per point set, the routing-node position of every point.
+    """
+    n0 = len(et.nodes)
+    all_edge = np.concatenate([s[0] for s in snaps]) if snaps else np.zeros(0, dtype=np.int64)
+    all_frac = np.concatenate([s[1] for s in snaps]) if snaps else np.zeros(0)
+    rep_of = et.rep[et.group[all_edge]]
+    same = (et.u[all_edge] == et.u[rep_of]) & (et.v[all_edge] == et.v[rep_of])
+    frac_rep = np.where(same, all_frac, 1.0 - all_frac)
+    group = et.group[all_edge]
+    along_m = frac_rep * et.length_m[rep_of]
+    at_start = along_m <= 1e-6
+    at_end = (et.length_m[rep_of] - along_m) <= 1e-6
+    pos = np.where(at_start, et.u[rep_of], et.v[rep_of]).astype(np.int64)
+    inner = ~(at_start | at_end)
+
+    xy = et.xy
+    u_arc, v_arc, t_arc, l_arc = [et.u], [et.v], [et.time_s], [et.length_m]
+    if inner.any():
+        keys = np.column_stack([group[inner], frac_rep[inner]])
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        p_group = uniq[:, 0].astype(np.int64)
+        p_frac = uniq[:, 1]
+        n_virtual = len(uniq)
+        pos[np.flatnonzero(inner)] = n0 + inv
+        # every directed edge of each snapped street, with the point's position along it
+        g_order = np.argsort(et.group, kind="stable")
+        g_sorted = et.group[g_order]
+        g_start = np.searchsorted(g_sorted, p_group, side="left")
+        counts = np.searchsorted(g_sorted, p_group, side="right") - g_start
+        p_rep = np.repeat(np.arange(n_virtual), counts)
+        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        e = g_order[np.repeat(g_start, counts) + offs]
+        rep_e = et.rep[p_group[p_rep]]
+        same_e = (et.u[e] == et.u[rep_e]) & (et.v[e] == et.v[rep_e])
+        phi = np.where(same_e, p_frac[p_rep], 1.0 - p_frac[p_rep])
+        virt = n0 + p_rep
+        # chain the points along each directed edge: u -> p1 -> p2 -> ... -> v
+        order = np.lexsort((phi, e))
+        e, phi, virt = e[order], phi[order], virt[order]
+        first = np.ones(len(e), dtype=bool)
+        first[1:] = e[1:] != e[:-1]
+        last = np.ones(len(e), dtype=bool)
+        last[:-1] = e[1:] != e[:-1]
+        prev_node = np.where(first, et.u[e], np.roll(virt, 1))
+        prev_phi = np.where(first, 0.0, np.roll(phi, 1))
+        u_arc += [prev_node, virt[last]]
+        v_arc += [virt, et.v[e[last]]]
+        t_arc += [_quantise((phi - prev_phi) * et.time_s[e]), _quantise((1.0 - phi[last]) * et.time_s[e[last]])]
+        l_arc += [(phi - prev_phi) * et.length_m[e], (1.0 - phi[last]) * et.length_m[e[last]]]
+        if et.geometry is not None:
+            pts = shapely.line_interpolate_point(et.geometry[et.rep[p_group]], p_frac, normalized=True)
+            vxy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+        else:
+            a, b = xy[et.u[et.rep[p_group]]], xy[et.v[et.rep[p_group]]]
+            vxy = a + (b - a) * p_frac[:, None]
+        xy = np.vstack([xy, vxy])
+    n = len(xy)
+    u = np.concatenate(u_arc)
+    v = np.concatenate(v_arc)
+    rev = _Arcs.build(v, u, np.concatenate(t_arc), np.concatenate(l_arc), n)  # reversed arcs
+    rows = rev.rows()
+    straight = np.hypot(*(xy[rows] - xy[rev.indices]).T)
+    moving = rev.t > 0
+    if (~moving & (straight > 0)).any():
+        speed_bound = math.inf  # a zero-time arc between distinct points: no spatial pruning
+    else:
+        speed_bound = float(np.max(straight[moving] / rev.t[moving])) if moving.any() else 0.0
+    routing = _Routing(n=n, xy=xy, rev=rev, speed_bound=speed_bound)
+    split = np.cumsum([len(s[0]) for s in snaps])[:-1] if snaps else []
+    return routing, list(np.split(pos, split)) if snaps else []
+
+
+@dataclass
+class _Packing:
+    """Exact packed weights: time on the :data:`TIME_RESOLUTION_S` grid in the high bits, length
+    in units of ``unit_m`` in the low bits of an integer-valued float64 (sums below 2**53 are
+    exact, so Dijkstra returns the exact fastest time, ties broken by the shorter length)."""
+
+    bits: int
+    unit_m: float
+    weights: np.ndarray
+
+    def limit(self, limit_s: float) -> float:
+        return float((math.floor(limit_s / TIME_RESOLUTION_S) + 1) * 2**self.bits - 1)
+
+    def unpack(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tq = np.floor(w * 2.0**-self.bits)
+        return tq * TIME_RESOLUTION_S, (w - tq * 2.0**self.bits) * self.unit_m
+
+
+def _packing(rev: _Arcs, limit_s: float) -> _Packing | None:
+    """Packed weights for a limit, or None when times are off the grid or lengths too coarse."""
+    tq = rev.t / TIME_RESOLUTION_S
+    if len(tq) == 0 or not np.array_equal(tq, np.round(tq)) or (tq < 0).any():
+        return None
+    moving = rev.t > 0
+    if (~moving & (rev.length > 0)).any():
+        return None
+    v_len = float(np.max(rev.length[moving] / rev.t[moving])) if moving.any() else 0.0
+    t_bits = int(math.floor(limit_s / TIME_RESOLUTION_S) + 1).bit_length()
+    bits = 52 - t_bits
+    if bits < 8:
+        return None
+    # any path within the limit is at most v_len * limit long; keep a factor 2 of headroom, plus
+    # one unit per zero-length arc (they weigh one unit so that csgraph sees an edge)
+    n_zero = int((~moving).sum())
+    unit_m = 2.0 * (v_len * (limit_s + TIME_RESOLUTION_S) + 1.0) / max(2**bits - n_zero, 1)
+    if unit_m > 0.01:
+        return None
+    w = tq * 2.0**bits + np.round(rev.length / unit_m)
+    w[w == 0] = 1.0
+    return _Packing(bits=bits, unit_m=unit_m, weights=w)
+
+
+def _edge_index(et: _EdgeTable, snap: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
+    missing = [c for c in ("u", "v", "key", "edge_frac") if c not in snap.columns]
+    if missing:
+        raise DataError(f"{what}: snap table lacks columns {missing}; build it with snap_to_edges()")
+    lookup = pd.MultiIndex.from_arrays(
+        [et.nodes.to_numpy()[et.u], et.nodes.to_numpy()[et.v], et.key.astype(object)]
+    )
+    idx = lookup.get_indexer(pd.MultiIndex.from_arrays([snap["u"].to_numpy(), snap["v"].to_numpy(),
+                                                        snap["key"].to_numpy().astype(object)]))
+    if (idx < 0).any():
+        ids = list(snap.index[idx < 0][:5])
+        raise DataError(f"{what}: {int((idx < 0).sum())} points are snapped to edges not in the graph (first {ids}); "
+                        "snap them again on this graph")
+    return idx, snap["edge_frac"].to_numpy(dtype=float)
+
+
+def _z_order(xy: np.ndarray) -> np.ndarray:
+    """Indices of points in Morton (Z-curve) order: neighbours in the order are close in space."""
+    if len(xy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = xy.min(axis=0)
+    span = max(float((xy.max(axis=0) - lo).max()), 1e-9)
+    q = ((xy - lo) / span * 65535).astype(np.uint64)
+    code = np.zeros(len(xy), dtype=np.uint64)
+    for bit in range(16):
+        code |= ((q[:, 0] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit)
+        code |= ((q[:, 1] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(2 * bit + 1)
+    return np.argsort(code, kind="stable")
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique keys, the members of each (positions into ``keys``, grouped) and group pointers."""
+    order = np.argsort(keys, kind="stable").astype(np.int32)
+    uniq, starts = np.unique(keys[order], return_index=True)
+    return uniq, order, np.append(starts, len(keys))
+
+
+def _expand(group_of_pair: np.ndarray, order: np.ndarray, ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expand pairs keyed by group into pairs keyed by member: (pair index, member)."""
+    if len(order) == len(ptr) - 1:  # one member per group
+        return np.arange(len(group_of_pair), dtype=np.int32), order[group_of_pair]
+    start = ptr[group_of_pair]
+    counts = ptr[group_of_pair + 1] - start
+    pair = np.repeat(np.arange(len(group_of_pair), dtype=np.int32), counts)
+    index = np.int32 if len(pair) < 2**31 else np.int64
+    shift = np.repeat((start - (np.cumsum(counts) - counts)).astype(index), counts)
+    shift += np.arange(len(pair), dtype=index)
+    return pair, order[shift]
+
+
+def _tree_lengths(dist: np.ndarray, pred: np.ndarray, sub: np.ndarray, rev_l: sp.csr_matrix) -> np.ndarray:
+    """Length [m] of every shortest-time path of a Dijkstra result, by pointer jumping.
+
+    Returns a flat array aligned with ``dist.ravel()`` (zero at the sources and where unreached).
+    """
+    k, n = dist.shape
+    flat = np.flatnonzero(pred.ravel() >= 0)  # reached nodes other than the sources
+    out = np.zeros(k * n)
+    if len(flat) == 0:
+        return out
+    rows = flat // n
+    p = pred.ravel()[flat]
+    length = np.asarray(rev_l[sub[p], sub[flat - rows * n]]).ravel()  # reversed arc p -> c
+    where = np.full(k * n, -1, dtype=np.int64)
+    where[flat] = np.arange(len(flat))
+    ptr = where[rows * n + p]  # -1 where the parent is the source
+    live = np.flatnonzero(ptr >= 0)
+    while len(live):
+        up = ptr[live]
+        length[live] += length[up]
+        nxt = ptr[up]
+        ptr[live] = nxt
+        live = live[nxt >= 0]
+    out[flat] = length
+    return out
 
 
 def travel_table(
@@ -191,91 +753,344 @@ def travel_table(
     *,
     demand_access_s: pd.Series | None = None,
     site_access_s: pd.Series | None = None,
-    chunk: int = 128,
+    demand_snap: pd.DataFrame | None = None,
+    site_snap: pd.DataFrame | None = None,
+    chunk: int = 64,
+    max_cells: int = _DEFAULT_MAX_CELLS,
 ) -> pd.DataFrame:
     """Sparse table of travel times from demand points to sites within a cut-off.
+
+    One bounded Dijkstra per distinct site position runs over the reversed network; sites are
+    handled in spatially compact batches, each on the sub-network within its straight-line reach.
 
     Parameters
     ----------
     graph
-        Prepared road graph (edges with ``travel_time_s`` and ``length``).
+        Prepared road graph (edges with ``travel_time_s`` [s] and ``length`` [m]).
     demand_nodes
-        Node id per ``demand_id``.
+        Node id per ``demand_id``; -1 marks a point dropped while snapping (it gets no pairs).
     site_nodes
         Node id per ``site_id``.
     cutoff_s
-        Cut-off per ``demand_id`` (or one value) [s].
+        Cut-off per ``demand_id`` (or one value) [s]; pairs with a larger total time are left out.
     demand_access_s, site_access_s
-        Time from the point to its node [s], added to the network time.
+        Time from the point to the road [s], added to the network time (and counted against
+        the cut-off).
+    demand_snap, site_snap
+        Results of :func:`snap_to_edges` (same index as the nodes): the points then enter the
+        network at their position along the street instead of at ``demand_nodes``/``site_nodes``.
     chunk
-        Sites handled per Dijkstra batch (bounds memory).
+        Sites per Dijkstra batch.
+    max_cells
+        Upper bound of sites x sub-network nodes per batch (bounds the working memory).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``demand_id``, ``site_id``, ``travel_time_s`` [s], ``distance_m`` [m] for the
-        pairs within the cut-off only.
+        ``demand_id``, ``site_id``, ``travel_time_s`` [s] (access + network time) and
+        ``distance_m`` [m] (road length of the fastest route, the shortest one among equally fast
+        routes; access legs excluded), one row per pair within the cut-off, in a deterministic
+        order (by batches of nearby sites). On a graph from :func:`prepare_graph` network times
+        are exact sums of the edge times; lengths are exact to about 1 cm per edge.
+
+    Raises
+    ------
+    DataError
+        When a node is not in the graph, or a cut-off or access time is negative or missing.
     """
-    nodes, times, lengths = graph_arrays(graph)
-    pos = pd.Series(np.arange(len(nodes)), index=nodes)
-    missing = ~demand_nodes.isin(pos.index) | False
-    if missing.any():
-        raise DataError(f"{int(missing.sum())} demand points are snapped to nodes not in the graph")
-    d_pos = pos.loc[demand_nodes.to_numpy()].to_numpy()
-    s_pos = pos.loc[site_nodes.to_numpy()].to_numpy()
+    et = _EdgeTable.from_graph(graph, geometry=demand_snap is not None or site_snap is not None)
+    n_d, n_s = len(demand_nodes), len(site_nodes)
     cut = (
-        np.full(len(demand_nodes), float(cutoff_s))
+        np.full(n_d, float(cutoff_s))
         if not isinstance(cutoff_s, pd.Series)
         else cutoff_s.reindex(demand_nodes.index).to_numpy(dtype=float)
     )
-    d_acc = np.zeros(len(d_pos)) if demand_access_s is None else demand_access_s.reindex(demand_nodes.index).to_numpy()
-    s_acc = np.zeros(len(s_pos)) if site_access_s is None else site_access_s.reindex(site_nodes.index).to_numpy()
-    limit = float(cut.max()) if len(cut) else 0.0
-    rev_t = times.T.tocsr()
-    rev_l = lengths.T.tocsr()
-    out_d, out_s, out_t, out_m = [], [], [], []
-    for start in range(0, len(s_pos), chunk):
-        src = s_pos[start : start + chunk]
-        dist, pred = dijkstra(rev_t, directed=True, indices=src, limit=limit, return_predecessors=True)
-        length = _path_lengths(pred, rev_l)
-        sub_t = dist[:, d_pos] + s_acc[start : start + chunk, None] + d_acc[None, :]
-        ok = sub_t <= cut[None, :]
-        si, di = np.nonzero(ok)
-        out_s.append(start + si)
-        out_d.append(di)
-        out_t.append(sub_t[si, di])
-        out_m.append(length[si, d_pos[di]])
-    if out_d:
-        di = np.concatenate(out_d)
-        si = np.concatenate(out_s)
-        table = pd.DataFrame(
-            {
-                "demand_id": demand_nodes.index.to_numpy()[di],
-                "site_id": site_nodes.index.to_numpy()[si],
-                "travel_time_s": np.concatenate(out_t),
-                "distance_m": np.concatenate(out_m),
-            }
-        )
+    if n_d and not (np.isfinite(cut) & (cut >= 0)).all():
+        bad = list(demand_nodes.index[~(np.isfinite(cut) & (cut >= 0))][:5])
+        raise DataError(f"cut-off missing or negative for demand rows {bad}; give a cut-off [s] for every row")
+    d_acc = _access(demand_access_s, demand_nodes.index, "demand_access_s")
+    s_acc = _access(site_access_s, site_nodes.index, "site_access_s")
+
+    d_dropped = demand_nodes.astype(object).eq(-1).to_numpy() if n_d else np.zeros(0, dtype=bool)
+    if demand_snap is not None:
+        demand_snap = demand_snap.reindex(demand_nodes.index)
+        d_dropped |= demand_snap["node_id"].astype(object).eq(-1).to_numpy()
+    snaps: list[tuple[np.ndarray, np.ndarray]] = []
+    if demand_snap is not None:
+        snaps.append(_edge_index(et, demand_snap[~d_dropped], "demand_snap"))
+    if site_snap is not None:
+        site_snap = site_snap.reindex(site_nodes.index)
+        if site_snap["node_id"].astype(object).eq(-1).any():
+            raise DataError("site_snap: some sites were dropped while snapping; remove them from the sites first")
+        snaps.append(_edge_index(et, site_snap, "site_snap"))
+    routing, positions = _routing_network(et, snaps)
+
+    d_pos = np.full(n_d, -1, dtype=np.int64)
+    if demand_snap is not None:
+        d_pos[~d_dropped] = positions.pop(0)
     else:
-        table = pd.DataFrame(columns=["demand_id", "site_id", "travel_time_s", "distance_m"])
-    log.info("travel table: %d pairs within the cut-off (of %d x %d)", len(table), len(d_pos), len(s_pos))
+        d_pos[~d_dropped] = _node_positions(et.nodes, demand_nodes[~d_dropped], "demand")
+    s_pos = positions.pop(0) if site_snap is not None else _node_positions(et.nodes, site_nodes, "site")
+    if d_dropped.any():
+        log.info("travel table: %d demand rows dropped while snapping get no pairs", int(d_dropped.sum()))
+
+    live_d = np.flatnonzero(~d_dropped)
+    di, si, tt, mm = _pairs(routing, d_pos[live_d], d_acc[live_d], cut[live_d], s_pos, s_acc,
+                            chunk=chunk, max_cells=max_cells)
+    demand_ids = demand_nodes.index.to_numpy()[live_d].take(di)
+    del di
+    site_ids = site_nodes.index.to_numpy().take(si)
+    del si
+    table = pd.DataFrame(
+        {"demand_id": demand_ids, "site_id": site_ids, "travel_time_s": tt, "distance_m": mm},
+        copy=False,
+    )
+    log.info("travel table: %d pairs within the cut-off (of %d x %d)", len(table), n_d, n_s)
     return table
 
 
-def _path_lengths(pred: np.ndarray, rev_lengths: sp.csr_matrix) -> np.ndarray:
-    """Length of each shortest-time path [m] from Dijkstra predecessors, by pointer jumping."""
-    k, n = pred.shape
-    rows = np.repeat(np.arange(k), n).reshape(k, n)
-    cols = np.broadcast_to(np.arange(n), (k, n))
-    has = pred >= 0
-    length = np.zeros((k, n))
-    if has.any():
-        length[has] = np.asarray(rev_lengths[pred[has], cols[has]]).ravel()
-    ptr = np.where(has, pred, -1)
-    while (ptr >= 0).any():
-        live = ptr >= 0
-        length[live] += length[rows[live], ptr[live]]
-        nxt = np.full_like(ptr, -1)
-        nxt[live] = ptr[rows[live], ptr[live]]
-        ptr = nxt
-    return length
+def _access(values: pd.Series | None, index: pd.Index, name: str) -> np.ndarray:
+    if values is None:
+        return np.zeros(len(index))
+    out = values.reindex(index).to_numpy(dtype=float)
+    if len(out) and not (np.isfinite(out) & (out >= 0)).all():
+        bad = list(index[~(np.isfinite(out) & (out >= 0))][:5])
+        raise DataError(f"{name} is missing or negative for {bad}; give a time [s] >= 0 for every point")
+    return out
+
+
+def _node_positions(nodes: pd.Index, ids: pd.Series, what: str) -> np.ndarray:
+    pos = nodes.get_indexer(ids.to_numpy())
+    if (pos < 0).any():
+        bad = list(ids.index[pos < 0][:5])
+        raise DataError(
+            f"{int((pos < 0).sum())} {what} points are snapped to nodes not in the road graph (first {bad}); "
+            "snap them again on the prepared graph"
+        )
+    return pos
+
+
+def _pairs(
+    routing: _Routing,
+    d_pos: np.ndarray,
+    d_acc: np.ndarray,
+    cut: np.ndarray,
+    s_pos: np.ndarray,
+    s_acc: np.ndarray,
+    *,
+    chunk: int,
+    max_cells: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All (demand row, site row, time, distance) within the cut-off; rows are positions."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+    if len(d_pos) == 0 or len(s_pos) == 0:
+        return empty
+    # distinct routing nodes of the sites (sources) and of the demand rows (targets)
+    src, src_order, src_ptr = _groups(s_pos)
+    tgt, tgt_order, tgt_ptr = _groups(d_pos)
+    s_lo = np.minimum.reduceat(s_acc[src_order], src_ptr[:-1])
+    s_hi = np.maximum.reduceat(s_acc[src_order], src_ptr[:-1])
+    d_lo = np.minimum.reduceat(d_acc[tgt_order], tgt_ptr[:-1])
+    d_hi = np.maximum.reduceat(d_acc[tgt_order], tgt_ptr[:-1])
+    c_lo = np.minimum.reduceat(cut[tgt_order], tgt_ptr[:-1])
+    c_hi = np.maximum.reduceat(cut[tgt_order], tgt_ptr[:-1])
+    uniform = bool((s_lo == s_hi).all() and (d_lo == d_hi).all() and (c_lo == c_hi).all())
+    budget = c_hi - d_lo  # largest network + site access time any member of a target allows
+    limit_all = float(budget.max() - s_lo.min())
+    prefilter = bool(budget.min() != budget.max() or s_lo.min() != s_lo.max())
+    if limit_all < 0:
+        return empty
+    packing = _packing(routing.rev, limit_all)
+    weights = routing.rev.matrix(packing.weights if packing else np.maximum(routing.rev.t, _ZERO_TIME_S))
+    rev_l = None if packing else routing.rev.matrix(routing.rev.length)
+    xy = routing.xy
+    reach_m = routing.speed_bound * limit_all * (1.0 + 1e-9) + 1e-6
+    out_row: list[np.ndarray] = []
+    out_site: list[np.ndarray] = []
+    out_time: list[np.ndarray] = []
+    out_m: list[np.ndarray] = []
+    for b in _batches(src, xy, reach_m, chunk=max(1, int(chunk)), max_cells=max_cells):
+        lim = limit_all - float(s_lo[b].min())
+        if lim < 0:
+            continue
+        lo = xy[src[b]].min(axis=0) - reach_m
+        hi = xy[src[b]].max(axis=0) + reach_m
+        inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
+        local = np.full(routing.n, -1, dtype=np.int64)
+        local[inside] = np.arange(len(inside))
+        t_local = local[tgt]
+        t_in = np.flatnonzero(t_local >= 0)
+        if len(t_in) == 0:
+            continue
+        sub = weights if len(inside) == routing.n else weights[inside][:, inside]
+        cols = t_local[t_in]
+        if packing is not None:
+            dist = dijkstra(sub, directed=True, indices=local[src[b]], limit=packing.limit(lim))
+            reach = dist[:, cols]
+            flat = np.flatnonzero(reach < np.inf)
+            net_t, net_m = packing.unpack(reach.ravel()[flat])
+            bi = flat // len(cols)
+            ti = flat - bi * len(cols)
+        else:
+            assert rev_l is not None
+            dist, pred = dijkstra(sub, directed=True, indices=local[src[b]], limit=lim, return_predecessors=True)
+            reach = dist[:, cols]
+            flat = np.flatnonzero(reach < np.inf)
+            net_t = reach.ravel()[flat]
+            bi = flat // len(cols)
+            ti = flat - bi * len(cols)
+            net_m = _tree_lengths(dist, pred, inside, rev_l)[bi * len(inside) + cols[ti]]
+        sg, tg = b[bi], t_in[ti]
+        if prefilter:
+            ok = net_t + s_lo[sg] <= budget[tg]
+            sg, tg, net_t, net_m = sg[ok], tg[ok], net_t[ok], net_m[ok]
+        if uniform and (s_hi.any() or d_hi.any()):
+            net_t += s_lo[sg] + d_lo[tg]
+        # expand distinct site nodes to sites and distinct demand nodes to demand rows
+        p1, site = _expand(sg, src_order, src_ptr)
+        p2, row = _expand(tg[p1], tgt_order, tgt_ptr)
+        pair = p1[p2]
+        site = site[p2]
+        total = net_t[pair]
+        dist_m = net_m[pair]
+        if not uniform:
+            total += s_acc[site] + d_acc[row]
+            ok = total <= cut[row]
+            row, site, total, dist_m = row[ok], site[ok], total[ok], dist_m[ok]
+        out_row.append(row)
+        out_site.append(site)
+        out_time.append(total)
+        out_m.append(dist_m)
+    if not out_row:
+        return empty
+    return np.concatenate(out_row), np.concatenate(out_site), np.concatenate(out_time), np.concatenate(out_m)
+
+
+def _batches(src: np.ndarray, xy: np.ndarray, reach_m: float, *, chunk: int, max_cells: int) -> list[np.ndarray]:
+    """Spatially compact batches of source indices whose sub-networks fit ``max_cells``."""
+    order = _z_order(xy[src])
+    todo = [order[i : i + chunk] for i in range(0, len(order), chunk)][::-1]
+    out: list[np.ndarray] = []
+    while todo:
+        b = todo.pop()
+        if len(b) > 1:
+            lo = xy[src[b]].min(axis=0) - reach_m
+            hi = xy[src[b]].max(axis=0) + reach_m
+            inside = int(((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1])).sum())
+            if len(b) * inside > max_cells:
+                half = len(b) // 2
+                todo += [b[half:], b[:half]]
+                continue
+        out.append(b)
+    return out
+
+
+# --------------------------------------------------------------------------- isochrones
+
+
+def isochrones(
+    graph: nx.MultiDiGraph,
+    site_nodes: pd.Series,
+    minutes: Sequence[float] | Iterable[float],
+    *,
+    buffer_m: float = 50.0,
+) -> gpd.GeoDataFrame:
+    """Areas from which each site is reachable within the given minutes.
+
+    A street counts as far as a driver on it reaches the site within the time (partly reached
+    streets are cut at the reachable point); the reached streets are buffered by ``buffer_m``
+    and merged into one polygon per site and time.
+
+    Parameters
+    ----------
+    graph
+        Prepared, projected road graph.
+    site_nodes
+        Node id per ``site_id``.
+    minutes
+        Travel times to draw [min].
+    buffer_m
+        Half-width of the drawn band around the reached streets [m]; a display setting
+        (assumption: about half a city block), not a model number.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``site_id``, ``minutes`` [min], ``area_km2`` [km2] and ``geometry`` (Polygon or
+        MultiPolygon) in the graph's CRS, ordered by site and minutes.
+
+    Raises
+    ------
+    DataError
+        When a minute value is not positive or a site node is not in the graph.
+    """
+    wanted = [float(m) for m in minutes]
+    mins = sorted(set(wanted))
+    if not mins or mins[0] <= 0 or not all(math.isfinite(m) for m in mins):
+        raise DataError(f"isochrone minutes must be positive numbers, got {wanted}")
+    crs = graph.graph.get("crs")
+    if len(site_nodes) == 0:
+        return gpd.GeoDataFrame(
+            {"site_id": pd.Series(dtype=object), "minutes": pd.Series(dtype=float), "area_km2": pd.Series(dtype=float)},
+            geometry=[], crs=crs,
+        )
+    et = _EdgeTable.from_graph(graph, geometry=True)
+    assert et.geometry is not None
+    s_pos = _node_positions(et.nodes, site_nodes, "site")
+    routing, _ = _routing_network(et, [])
+    times = routing.rev.matrix(np.maximum(routing.rev.t, _ZERO_TIME_S))
+    src, src_order, src_ptr = _groups(s_pos)
+    limit = mins[-1] * 60.0
+    reach_m = routing.speed_bound * limit * (1 + 1e-9) + 1e-6
+    steps = np.linspace(0.0, 1.0, 5)
+    lines: list[np.ndarray] = []
+    group_of_line: list[np.ndarray] = []
+    keys: list[tuple[object, float, int]] = []
+    for b in _batches(src, routing.xy, reach_m, chunk=32, max_cells=_DEFAULT_MAX_CELLS):
+        dist = dijkstra(times, directed=True, indices=src[b], limit=limit)
+        for row, s_idx in enumerate(b):
+            dv = dist[row][et.v]  # time from the end of each edge to the site
+            for m in mins:
+                budget = m * 60.0
+                # a driver at fraction phi of edge u -> v needs (1 - phi) t + D(v)
+                ok = dv <= budget
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    phi0 = np.where(et.time_s > 0, 1.0 - (budget - dv) / et.time_s, 0.0)
+                phi0 = np.clip(np.nan_to_num(phi0, nan=1.0), 0.0, 1.0)
+                full = np.flatnonzero(ok & (phi0 <= 0.0))
+                part = np.flatnonzero(ok & (phi0 > 0.0) & (phi0 < 1.0))
+                g = len(keys)
+                keys.append((s_idx, m, int(src[s_idx])))
+                lines.append(et.geometry[full])
+                group_of_line.append(np.full(len(full), g))
+                if len(part):
+                    fr = phi0[part, None] + (1.0 - phi0[part, None]) * steps[None, :]
+                    pts = shapely.line_interpolate_point(np.repeat(et.geometry[part], len(steps)), fr.ravel(),
+                                                         normalized=True)
+                    coords = shapely.get_coordinates(pts).reshape(len(part), len(steps), 2)
+                    lines.append(shapely.linestrings(coords))
+                    group_of_line.append(np.full(len(part), g))
+    n_groups = len(keys)
+    geoms = np.concatenate(lines) if lines else np.zeros(0, dtype=object)
+    groups = np.concatenate(group_of_line) if group_of_line else np.zeros(0, dtype=np.int64)
+    order = np.argsort(groups, kind="stable")
+    polys = np.empty(n_groups, dtype=object)
+    if len(geoms):
+        present = np.unique(groups)
+        multi = shapely.multilinestrings(geoms[order], indices=np.searchsorted(present, groups[order]))
+        polys[present] = shapely.buffer(multi, buffer_m)
+    site_disc = shapely.buffer(shapely.points(routing.xy[[k[2] for k in keys]]), buffer_m)
+    polys = np.array([d if p is None else shapely.union(p, d) for p, d in zip(polys, site_disc, strict=True)])
+    # one row per requested site (sites sharing a node share the polygon)
+    rows = []
+    for g, (s_idx, m, _) in enumerate(keys):
+        for member in src_order[src_ptr[s_idx] : src_ptr[s_idx + 1]]:
+            rows.append((site_nodes.index[member], m, g))
+    out = gpd.GeoDataFrame(
+        {"site_id": [r[0] for r in rows], "minutes": [r[1] for r in rows]},
+        geometry=polys[[r[2] for r in rows]],
+        crs=crs,
+    )
+    out["area_km2"] = out.geometry.area / 1e6
+    out = out[["site_id", "minutes", "area_km2", "geometry"]]
+    return out.sort_values(["site_id", "minutes"], kind="stable").reset_index(drop=True)

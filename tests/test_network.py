@@ -60,7 +60,7 @@ def test_travel_table_matches_networkx_and_respects_cutoff():
     assert set(got) == set(expected)
     for key, (t, m) in expected.items():
         assert got[key][0] == pytest.approx(t, abs=1e-6)
-        assert got[key][1] == pytest.approx(m, abs=1e-6)
+        assert got[key][1] == pytest.approx(m, abs=1e-2)  # lengths are packed to about 1 cm per edge
 
 
 def test_per_demand_cutoff_and_access_time():

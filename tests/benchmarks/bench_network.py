@@ -1,0 +1,223 @@
+"""Benchmark of the road-network stage: sparse demand x candidate travel-time tables.
+
+Run:  python tests/benchmarks/bench_network.py            (about 6-10 minutes on 2 cores)
+      python tests/benchmarks/bench_network.py --quick    (Bengaluru only)
+
+For the Bengaluru drive graph (``../shared/data/bengaluru``, or ``$CHARGE_PLANNER_DATA``) and a
+generated city of about 100,000 directed edges (``synthetic.generate_city`` on 33 km x 33 km),
+5,000 demand points and 1,000 candidates are drawn uniformly over the network's bounding box
+(seed 7) and snapped to their nearest node. With a 10-minute cut-off it measures, in the same
+run:
+
+* ours: :func:`charge_planner.network.travel_table` (bounded multi-source Dijkstra of
+  ``scipy.sparse.csgraph`` over the reversed graph, in spatial batches), median of 3 runs;
+* the osmnx/networkx way: one ``networkx.single_source_dijkstra_path_length(G_reversed,
+  candidate, cutoff=600, weight="travel_time_s")`` per candidate, its reached nodes joined to the
+  demand points in Python (one run);
+
+and prints time, peak memory (``tracemalloc``, a separate run of each), their ratios, whether
+both give the same set of pairs and the largest absolute difference of their travel times.
+
+Memory: the peak of ours is then measured at cut-offs of 2.5, 5 and 10 minutes on the larger
+city and printed next to the number of pairs within the cut-off, in bytes per pair, and next to
+the size a dense demand x candidate float64 matrix would need.
+
+Timings depend on the machine and its load; the ratio is measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from charge_planner.network import prepare_graph, snap_to_edges, travel_table  # noqa: E402
+from charge_planner.presets import get_preset  # noqa: E402
+
+CUTOFF_S = 600.0
+N_DEMAND = 5_000
+N_SITES = 1_000
+
+
+def data_root() -> Path:
+    env = os.environ.get("CHARGE_PLANNER_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def bengaluru() -> tuple[str, nx.MultiDiGraph]:
+    import osmnx as ox
+
+    path = data_root() / "bengaluru" / "central_bengaluru_drive.graphml"
+    if not path.is_file():
+        raise SystemExit(f"{path} not found; set CHARGE_PLANNER_DATA to the shared data folder")
+    graph = prepare_graph(ox.load_graphml(path), speeds_kph=get_preset("india").road_speeds_kph)
+    return f"Bengaluru ({path.name})", graph
+
+
+def synthetic(width_m: float) -> tuple[str, nx.MultiDiGraph]:
+    from charge_planner.synthetic import generate_city
+
+    city = generate_city(42, width_m=width_m, height_m=width_m)
+    graph = prepare_graph(city.roads, speeds_kph=get_preset("india").road_speeds_kph)
+    return f"generated city ({width_m / 1000:.0f} km x {width_m / 1000:.0f} km, seed 42)", graph
+
+
+def random_points(graph: nx.MultiDiGraph, n: int, rng: np.random.Generator, prefix: str) -> gpd.GeoDataFrame:
+    xs = np.array([d["x"] for _, d in graph.nodes(data=True)])
+    ys = np.array([d["y"] for _, d in graph.nodes(data=True)])
+    pts = gpd.points_from_xy(rng.uniform(xs.min(), xs.max(), n), rng.uniform(ys.min(), ys.max(), n))
+    return gpd.GeoDataFrame({"id": [f"{prefix}{i}" for i in range(n)]}, geometry=pts,
+                            crs=graph.graph["crs"]).set_index("id")
+
+
+def nearest_nodes(graph: nx.MultiDiGraph, points: gpd.GeoDataFrame) -> pd.Series:
+    from charge_planner.network import snap_points
+
+    nodes, _ = snap_points(graph, points)
+    return pd.Series(nodes, index=points.index)
+
+
+def ours(graph: nx.MultiDiGraph, dn: pd.Series, sn: pd.Series, cutoff_s: float) -> pd.DataFrame:
+    return travel_table(graph, dn, sn, cutoff_s)
+
+
+def peer(graph: nx.MultiDiGraph, dn: pd.Series, sn: pd.Series, cutoff_s: float) -> pd.DataFrame:
+    """The osmnx/networkx way: one bounded Dijkstra per candidate on the reversed graph."""
+    reverse = graph.reverse(copy=True)
+    by_node: dict[Any, list[Any]] = {}
+    for d, node in dn.items():
+        by_node.setdefault(node, []).append(d)
+    out_d: list[Any] = []
+    out_s: list[Any] = []
+    out_t: list[float] = []
+    for s, node in sn.items():
+        lengths = nx.single_source_dijkstra_path_length(reverse, node, cutoff=cutoff_s, weight="travel_time_s")
+        for reached, t in lengths.items():
+            rows = by_node.get(reached)
+            if rows:
+                out_d.extend(rows)
+                out_s.extend([s] * len(rows))
+                out_t.extend([t] * len(rows))
+    return pd.DataFrame({"demand_id": out_d, "site_id": out_s, "travel_time_s": out_t})
+
+
+def timed(fn: Callable[[], pd.DataFrame], repeat: int = 1) -> tuple[pd.DataFrame, float]:
+    times = []
+    result = pd.DataFrame()
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return result, statistics.median(times)
+
+
+def peak_mb(fn: Callable[[], object]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    result = fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del result
+    return peak / 1e6
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, int, float]:
+    m = a[["demand_id", "site_id", "travel_time_s"]].merge(
+        b[["demand_id", "site_id", "travel_time_s"]], on=["demand_id", "site_id"], how="outer",
+        suffixes=("_ours", "_peer"), indicator=True,
+    )
+    only_ours = int((m["_merge"] == "left_only").sum())
+    only_peer = int((m["_merge"] == "right_only").sum())
+    both = m["_merge"] == "both"
+    diff = float((m.loc[both, "travel_time_s_ours"] - m.loc[both, "travel_time_s_peer"]).abs().max()) if both.any() else 0.0
+    return only_ours, only_peer, diff
+
+
+def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool) -> dict[str, float]:
+    rng = np.random.default_rng(7)
+    demand = random_points(graph, N_DEMAND, rng, "d")
+    sites = random_points(graph, N_SITES, rng, "s")
+    dn = nearest_nodes(graph, demand)
+    sn = nearest_nodes(graph, sites)
+    print(f"\n== {name}: {graph.number_of_nodes():,} nodes, {graph.number_of_edges():,} edges; "
+          f"{N_DEMAND:,} demand x {N_SITES:,} candidates ({sn.nunique():,} distinct nodes), "
+          f"cut-off {CUTOFF_S / 60:.0f} min", flush=True)
+    table, t_ours = timed(lambda: ours(graph, dn, sn, CUTOFF_S), repeat=3)
+    m_ours = peak_mb(lambda: ours(graph, dn, sn, CUTOFF_S))
+    print(f"ours  travel_table                       time {t_ours:8.2f} s   peak {m_ours:9.1f} MB   "
+          f"pairs {len(table):,}", flush=True)
+    ref, t_peer = timed(lambda: peer(graph, dn, sn, CUTOFF_S))
+    m_peer = peak_mb(lambda: peer(graph, dn, sn, CUTOFF_S)) if peer_memory else float("nan")
+    print(f"peer  networkx, one Dijkstra/candidate   time {t_peer:8.2f} s   peak {m_peer:9.1f} MB   "
+          f"pairs {len(ref):,}", flush=True)
+    only_ours, only_peer, diff = compare(table, ref)
+    print(f"ratio time {t_peer / t_ours:.1f}x faster; memory {m_peer / m_ours:.1f}x less")
+    print(f"same pairs: {'yes' if only_ours == only_peer == 0 else 'NO'} ({only_ours} only in ours, "
+          f"{only_peer} only in peer); largest |travel time difference| {diff:.3e} s")
+    # the pipeline's way: points snapped to their nearest edge
+    dsnap = snap_to_edges(graph, demand)
+    ssnap = snap_to_edges(graph, sites)
+    speed = 15.0 / 3.6
+    edge_table, t_edge = timed(lambda: travel_table(
+        graph, dsnap["node_id"], ssnap["node_id"], CUTOFF_S, demand_access_s=dsnap["access_m"] / speed,
+        site_access_s=ssnap["access_m"] / speed, demand_snap=dsnap, site_snap=ssnap), repeat=3)
+    print(f"ours with points on their nearest edge (access at 15 km/h counted): time {t_edge:.2f} s, "
+          f"pairs {len(edge_table):,}")
+    return {"t_ours": t_ours, "t_peer": t_peer, "m_ours": m_ours, "m_peer": m_peer, "diff": diff}
+
+
+def memory_scaling(name: str, graph: nx.MultiDiGraph) -> None:
+    rng = np.random.default_rng(7)
+    dn = nearest_nodes(graph, random_points(graph, N_DEMAND, rng, "d"))
+    sn = nearest_nodes(graph, random_points(graph, N_SITES, rng, "s"))
+    dense_mb = N_DEMAND * N_SITES * 8 / 1e6
+    print(f"\n== memory of ours against pairs within the cut-off, {name} "
+          f"(a dense {N_DEMAND:,} x {N_SITES:,} float64 matrix alone: {dense_mb:.0f} MB)")
+    print(f"{'cut-off':>8} {'pairs':>12} {'share of D x C':>15} {'peak MB':>9} {'bytes/pair':>11}")
+    holder: dict[float, int] = {}
+
+    def run(minutes: float) -> None:
+        holder[minutes] = len(ours(graph, dn, sn, minutes * 60.0))
+
+    for minutes in (2.5, 5.0, 10.0):
+        mb = peak_mb(lambda m=minutes: run(m))
+        pairs = holder[minutes]
+        print(f"{minutes:6.1f} m {pairs:12,} {pairs / (N_DEMAND * N_SITES):15.1%} {mb:9.1f} "
+              f"{mb * 1e6 / max(pairs, 1):11.0f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Bengaluru only")
+    parser.add_argument("--no-peer-memory", action="store_true", help="skip the traced run of the networkx way")
+    parser.add_argument("--width-km", type=float, default=33.0, help="side of the generated city [km]")
+    args = parser.parse_args()
+
+    name, graph = bengaluru()
+    run_case(name, graph, peer_memory=not args.no_peer_memory)
+    if args.quick:
+        return
+    name, graph = synthetic(args.width_km * 1000.0)
+    run_case(name, graph, peer_memory=not args.no_peer_memory)
+    memory_scaling(name, graph)
+
+
+if __name__ == "__main__":
+    main()
