@@ -313,6 +313,42 @@ class SitingSection(_Model):
     time_limit_s: PositiveFloat = 60.0
     mip_gap: Annotated[float, Field(ge=0, le=1)] = 0.01
     fx_local_per_usd: PositiveFloat | None = None
+    rollout_years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
+        default=None,
+        description="years in which sites open and chargers are added; the last one must be fleet.year; "
+        "default: the plan year alone",
+    )
+    year_budgets_usd: list[Annotated[float, Field(ge=0)]] | None = Field(
+        default=None, description="budget of each rollout year [USD]; default: budget_usd split evenly (assumption)"
+    )
+    carry_over_budget: bool = Field(default=True, description="unspent budget of a year can be spent later")
+    equity_floor: Share | None = Field(
+        default=None, description="minimum served share of the demand of every cell group, each year"
+    )
+    equity_group_size_m: Annotated[float, Field(ge=100, le=50_000)] = Field(
+        default=2000.0, description="cells are grouped into squares of this size for the equity floor [m] (assumption)"
+    )
+    min_served_share: Share | None = Field(default=None, description="minimum served share of all demand, each year")
+    exclusion_zones: str | None = Field(
+        default=None, description="polygon file (GeoJSON, GeoPackage, shapefile) of areas where no site may open"
+    )
+
+    @model_validator(mode="after")
+    def _rollout_consistent(self) -> SitingSection:
+        years = self.rollout_years
+        if years is not None:
+            if not years:
+                raise ValueError("siting.rollout_years is empty; list at least one year or remove it")
+            if sorted(set(years)) != list(years):
+                raise ValueError(f"siting.rollout_years {years} must be increasing without repeats")
+        if self.year_budgets_usd is not None:
+            n = len(years) if years is not None else 1
+            if len(self.year_budgets_usd) != n:
+                raise ValueError(
+                    f"siting.year_budgets_usd has {len(self.year_budgets_usd)} values for {n} rollout year(s); "
+                    "give one budget per year of siting.rollout_years"
+                )
+        return self
 
 
 class GridSection(_Model):
@@ -384,6 +420,16 @@ class CityConfig(_Model):
                             f"{preset.country} preset; use later years or set fleet.base_year")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_ends_in_plan_year(self) -> CityConfig:
+        years = self.siting.rollout_years
+        if years is not None and years[-1] != self.fleet.year:
+            raise ValueError(
+                f"siting.rollout_years ends in {years[-1]} but the plan year fleet.year is {self.fleet.year}; "
+                "make the last rollout year the plan year"
+            )
         return self
 
     @model_validator(mode="after")

@@ -32,6 +32,13 @@ from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import ChargePlannerError, InfeasibleError
 from charge_planner.network import snap_points, travel_table
 from charge_planner.siting import CapacitatedSiting
+from charge_planner.siting.inputs import (
+    EQUITY_COLUMN,
+    apply_exclusion_zones,
+    equity_groups,
+    read_exclusion_zones,
+    siting_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +166,9 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     preset = preset_of(cfg)
     demand_result = city_demand(city)
     cells = demand_result.cells[demand_result.cells["population"] > 0]
-    # the siting model plans the publicly served use cases of the plan year
-    demand = demand_result.for_siting(cfg.fleet.year).copy()
+    # the siting model plans the publicly served use cases of the rollout years (default: the plan year)
+    demand = demand_result.for_siting(cfg.siting.rollout_years or cfg.fleet.year).copy()
+    demand[EQUITY_COLUMN] = equity_groups(demand, cfg.siting.equity_group_size_m)
     node, access = snap_points(city.roads, demand)
     demand["node_id"] = node
     demand["access_m"] = access
@@ -175,6 +183,12 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
         fixed_cost_usd=site_fixed_cost_usd(cfg),
         generated=cfg.siting.generated_candidates,
     )
+    if cfg.siting.exclusion_zones:
+        from charge_planner.config import resolve_data_path
+
+        zone_file = resolve_data_path(cfg.siting.exclusion_zones, city_dir=city.city_dir, root=city.data_root,
+                                      field="siting.exclusion_zones")
+        cand = apply_exclusion_zones(cand, read_exclusion_zones(zone_file, crs=city.crs), label=zone_file.name)
     usable = cand[cand["excluded_reason"] == ""]
     t = step("candidates", t)
 
@@ -189,10 +203,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     )
     t = step("travel", t)
 
-    model = CapacitatedSiting.from_tables(
-        demand, usable, chargers, travel, budget_usd=cfg.siting.budget_usd,
-        max_sites_per_demand=cfg.siting.max_sites_per_demand,
-    )
+    model = CapacitatedSiting.from_tables(demand, usable, chargers, travel, **siting_options(cfg))
     model.solve(cfg.siting.solver, time_limit_s=cfg.siting.time_limit_s, mip_gap=cfg.siting.mip_gap)
     assert model.sites is not None
     sites = gpd.GeoDataFrame(
@@ -200,7 +211,6 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
         geometry="geometry",
         crs=city.crs,
     )
-    sites["year_opened"] = cfg.fleet.year
     mv_types = [t_ for t_ in chargers.index if chargers.loc[t_, "grid_level"] == "mv"]
     has_mv = sites[[f"chargers_{t_}" for t_ in mv_types]].sum(axis=1) > 0 if mv_types else False
     sites["grid_level"] = np.where(has_mv | (sites["power_kw"] > MV_SITE_KW), "mv", "lv")
@@ -290,7 +300,7 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
         "package_versions": package_versions(),
         "solver": siting,
         "kpis": {
-            "demand_kwh_day": round(float(p.demand["energy_kwh_day"].sum()), 2),
+            "demand_kwh_day": round(siting["demand_kwh_day"], 2),
             "served_kwh_day": round(siting["served_kwh_day"], 2),
             "served_share": round(siting["served_kwh_day"] / max(siting["demand_kwh_day"], 1e-9), 4),
             "sites_open": siting["sites_open"],

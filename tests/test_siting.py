@@ -295,3 +295,45 @@ def test_existing_chargers_above_site_maximum_is_explained():
     cand = cand.assign(existing_chargers=[{"dc": 3}, {}])
     with pytest.raises(InfeasibleError, match=r"site s1: 3 existing chargers exceed its maximum of 2"):
         CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1e6)
+
+
+# ---------------------------------------------------------------------------- inputs from the configuration
+
+
+def test_exclusion_zones_and_equity_groups(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point, box
+
+    from charge_planner.config import parse_config
+    from charge_planner.errors import DataError
+    from charge_planner.siting.inputs import (
+        apply_exclusion_zones,
+        equity_groups,
+        read_exclusion_zones,
+        siting_options,
+    )
+
+    crs = "EPSG:32643"
+    cand = gpd.GeoDataFrame({"excluded_reason": ["", "", "more than 500 m from a road"]},
+                            geometry=[Point(500_100, 1_400_100), Point(503_000, 1_403_000), Point(500_200, 1_400_200)],
+                            index=pd.Index(["s1", "s2", "s3"], name="site_id"), crs=crs)
+    zones = gpd.GeoDataFrame(geometry=[box(500_000, 1_400_000, 501_000, 1_401_000)], crs=crs).to_crs("EPSG:4326")
+    path = tmp_path / "flood.geojson"
+    zones.to_file(path, driver="GeoJSON")
+    out = apply_exclusion_zones(cand, read_exclusion_zones(path, crs=crs), label=path.name)
+    assert out.loc["s1", "excluded_reason"] == "in an exclusion zone (flood.geojson)"
+    assert out.loc["s2", "excluded_reason"] == "" and out.loc["s3", "excluded_reason"].startswith("more than")
+    (tmp_path / "bad.geojson").write_text("not json")
+    with pytest.raises(DataError, match="bad.geojson: cannot read the exclusion zones"):
+        read_exclusion_zones(tmp_path / "bad.geojson", crs=crs)
+
+    dem = gpd.GeoDataFrame(geometry=[Point(500_100, 1_400_100), Point(501_900, 1_400_100), Point(502_100, 1_400_100)],
+                           crs=crs)
+    assert list(equity_groups(dem, 2000.0)) == ["g0_0", "g0_0", "g1_0"]
+
+    cfg = parse_config({"city": {"name": "x", "country": "india"}, "fleet": {"year": 2030},
+                        "siting": {"budget_usd": 9e5, "rollout_years": [2026, 2030], "year_budgets_usd": [4e5, 5e5],
+                                   "equity_floor": 0.2, "carry_over_budget": False}})
+    opts = siting_options(cfg)
+    assert opts["budget_by_year_usd"] == {2026: 4e5, 2030: 5e5} and opts["carry_over"] is False
+    assert opts["equity_floor"] == 0.2

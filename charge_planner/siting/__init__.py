@@ -1,6 +1,14 @@
-"""Siting stage: location models and their solvers."""
+"""Siting stage: location models and their solvers.
 
+* :class:`CapacitatedSiting` — the planner's model: sites, charger counts per type and year,
+  assignment within cut-offs, capacity, budgets, equity floor, grid headroom.
+* :class:`SetCovering`, :class:`MaximalCoverage`, :class:`PMedian` — the classic models with
+  the same shape (``from_tables`` / ``solve`` / tables keyed by ids / ``summary``).
+* :func:`solve` — a sparse :class:`MatrixModel` handed to HiGHS (highspy) or CBC (pulp).
+"""
+
+from charge_planner.siting.coverage import MaximalCoverage, PMedian, SetCovering
 from charge_planner.siting.models import CapacitatedSiting
 from charge_planner.siting.solve import MatrixModel, SolveResult, solve
 
-__all__ = ["CapacitatedSiting", "MatrixModel", "SolveResult", "solve"]
+__all__ = ["CapacitatedSiting", "MatrixModel", "MaximalCoverage", "PMedian", "SetCovering", "SolveResult", "solve"]

@@ -1,0 +1,106 @@
+"""Inputs of the siting stage prepared from a city's configuration: exclusion zones, equity
+groups and the keyword arguments of :meth:`CapacitatedSiting.from_tables`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from charge_planner.errors import DataError
+
+if TYPE_CHECKING:
+    from charge_planner.config import CityConfig
+
+log = logging.getLogger(__name__)
+
+EQUITY_COLUMN = "equity_group"
+
+
+def read_exclusion_zones(path: Path | str, *, crs: str) -> gpd.GeoSeries:
+    """Read the polygons of an exclusion-zone file (GeoJSON, GeoPackage, shapefile, ...).
+
+    Parameters
+    ----------
+    path
+        The file.
+    crs
+        Projected CRS of the city; the zones are reprojected to it.
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read, has no CRS or holds no polygons.
+    """
+    path = Path(path)
+    try:
+        zones = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several error types for unreadable files
+        raise DataError(f"{path}: cannot read the exclusion zones ({exc}); give a GeoJSON, GeoPackage or shapefile") from None
+    if zones.crs is None:
+        raise DataError(f"{path}: the exclusion zones have no CRS; save the file with one (e.g. EPSG:4326)")
+    polys = zones[zones.geometry.notna() & zones.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polys.empty:
+        raise DataError(f"{path}: no polygons in the exclusion-zone file; draw the areas as polygons")
+    return polys.geometry.to_crs(crs)
+
+
+def apply_exclusion_zones(candidates: gpd.GeoDataFrame, zones: gpd.GeoSeries, *, label: str) -> gpd.GeoDataFrame:
+    """Mark the candidates inside any zone as excluded (``excluded_reason``), keeping earlier reasons.
+
+    Parameters
+    ----------
+    candidates
+        The ``candidates`` table.
+    zones
+        Polygons in the candidates' CRS.
+    label
+        Name of the zone file, quoted in ``excluded_reason``.
+    """
+    out = candidates.copy()
+    if len(out) == 0 or len(zones) == 0:
+        return out
+    hit = gpd.sjoin(out[["geometry"]], gpd.GeoDataFrame(geometry=zones.reset_index(drop=True)), predicate="intersects")
+    inside = out.index.isin(hit.index)
+    reason = out["excluded_reason"].fillna("").astype(str) if "excluded_reason" in out.columns else pd.Series("", index=out.index)
+    new = np.where(inside & (reason == ""), f"in an exclusion zone ({label})", reason)
+    out["excluded_reason"] = new
+    log.info("exclusion zones %s: %d of %d candidates excluded", label, int(inside.sum()), len(out))
+    return out
+
+
+def equity_groups(demand: gpd.GeoDataFrame, size_m: float) -> pd.Series:
+    """Group demand rows into squares of ``size_m`` (by their point), labelled ``g<ix>_<iy>``.
+
+    Parameters
+    ----------
+    demand
+        The ``demand`` table (Point geometry in a projected metric CRS).
+    size_m
+        Edge of a group square [m].
+    """
+    pts = demand.geometry.representative_point()
+    ix = np.floor(pts.x.to_numpy() / size_m).astype(np.int64)
+    iy = np.floor(pts.y.to_numpy() / size_m).astype(np.int64)
+    ix -= ix.min() if len(ix) else 0
+    iy -= iy.min() if len(iy) else 0
+    return pd.Series([f"g{a}_{b}" for a, b in zip(ix, iy, strict=True)], index=demand.index, name=EQUITY_COLUMN)
+
+
+def siting_options(config: CityConfig) -> dict[str, Any]:
+    """Keyword arguments of :meth:`CapacitatedSiting.from_tables` from ``[siting]``."""
+    s = config.siting
+    years = s.rollout_years or [config.fleet.year]
+    return {
+        "budget_usd": s.budget_usd,
+        "max_sites_per_demand": s.max_sites_per_demand,
+        "budget_by_year_usd": dict(zip(years, s.year_budgets_usd, strict=True)) if s.year_budgets_usd else None,
+        "carry_over": s.carry_over_budget,
+        "equity_floor": s.equity_floor,
+        "equity_column": EQUITY_COLUMN,
+        "min_served_share": s.min_served_share,
+    }
