@@ -363,6 +363,21 @@ class GridSection(_Model):
     vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     vm_max_pu: Annotated[float, Field(gt=1.0, lt=1.5)] = 1.05
     max_loading_percent: Annotated[float, Field(gt=0, le=200)] = 100.0
+    time_series: Literal["peak", "day", "year"] = Field(
+        default="day", description="'peak': one evening-peak load flow; 'day': a design day; 'year': 8,760 h"
+    )
+    resolution_min: Literal[15, 60] = 60
+    design_day: str = Field(default="05-15", pattern=r"^\d\d-\d\d$", description="MM-DD of the design day")
+    ev_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
+    residential_share: Share = Field(default=0.7, description="residential share of the base load (assumption)")
+    pv_kwp_per_site: Annotated[float, Field(ge=0)] = Field(
+        default=10.0, description="on-site PV per charging site [kWp] (assumption: a canopy of about 60 m2)"
+    )
+    solar_share_of_renewables: Share = Field(default=0.35, description="shapes the hourly grid mix (assumption)")
+    lv_max_site_kw: PositiveFloat = Field(default=500.0, description="sites above this connect at MV (assumption)")
+    max_substation_mva: PositiveFloat = Field(default=60.0, description="synthesiser: rated MVA per substation")
+    hosting_capacity: bool = True
+    hosting_hours: Annotated[int, Field(ge=1, le=24)] = 2
 
     @model_validator(mode="after")
     def _source_needs(self) -> GridSection:

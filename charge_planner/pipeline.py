@@ -89,6 +89,7 @@ class Plan:
     segments: pd.DataFrame
     grid: Any = None
     flow: Any = None
+    grid_assessment: Any = None
     summary: dict[str, Any] = field(default_factory=dict)
     demand_result: DemandResult | None = None
 
@@ -213,24 +214,28 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     )
     mv_types = [t_ for t_ in chargers.index if chargers.loc[t_, "grid_level"] == "mv"]
     has_mv = sites[[f"chargers_{t_}" for t_ in mv_types]].sum(axis=1) > 0 if mv_types else False
-    sites["grid_level"] = np.where(has_mv | (sites["power_kw"] > MV_SITE_KW), "mv", "lv")
+    sites["grid_level"] = np.where(has_mv | (sites["power_kw"] > cfg.grid.lv_max_site_kw), "mv", "lv")
     t = step("siting", t)
 
-    grid_model, flow = None, None
+    grid_model, flow, assessment = None, None, None
     if cfg.grid.source != "none":
-        grid_model, flow, sites = _grid_stage(city, cells, sites)
+        grid_model, flow, sites, assessment = _grid_stage(city, cells, sites, model, demand)
     step("grid", t)
     bar.close()
 
     result = Plan(
         city=city, demand=demand, candidates=cand, travel=travel, siting=model, sites=sites,
         charger_types=chargers, segments=segs, grid=grid_model, flow=flow, demand_result=demand_result,
+        grid_assessment=assessment,
     )
     result.summary = _summary(result, timings, time.perf_counter() - t_start)
     return result
 
 
-def _grid_stage(city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame) -> tuple[Any, Any, gpd.GeoDataFrame]:
+def _grid_stage(
+    city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame, siting: CapacitatedSiting, demand: pd.DataFrame
+) -> tuple[Any, Any, gpd.GeoDataFrame, Any]:
+    """Build or load the grid, connect the sites by road, run the peak or time-series load flow."""
     from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthesise_grid
 
     cfg = city.config
@@ -245,6 +250,7 @@ def _grid_stage(city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame) -> tup
         grid_model = synthesise_grid(
             city.roads, loads, mv_kv=preset.mv_kv.value, lv_kv=preset.lv_kv.value,
             substations=city.substations if len(city.substations) else None, seed=cfg.data.seed,
+            max_substation_mva=g.max_substation_mva,
         )
     else:
         path = None
@@ -255,15 +261,91 @@ def _grid_stage(city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame) -> tup
         grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
     sites = sites.copy()
     if len(sites):
-        sites["bus_id"] = connect_sites(grid_model.net, sites)
-        ev_kw = (sites["power_kw"] * g.ev_peak_coincidence).groupby(sites["bus_id"]).sum()
+        sites["bus_id"] = connect_sites(grid_model.net, sites, roads=city.roads)
     else:
         sites["bus_id"] = pd.Series(dtype=int)
-        ev_kw = pd.Series(dtype=float)
-    flow = run_peak_flow(
-        grid_model.net, ev_kw, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu, max_loading_percent=g.max_loading_percent
+    if g.time_series == "peak":
+        ev_kw = (sites["power_kw"] * g.ev_peak_coincidence).groupby(sites["bus_id"]).sum()
+        flow = run_peak_flow(
+            grid_model.net, ev_kw, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
+            max_loading_percent=g.max_loading_percent,
+        )
+        return grid_model, flow, sites, None
+    assessment = _grid_time_series(city, grid_model, sites, siting, demand)
+    return grid_model, assessment.flow, sites, assessment
+
+
+def _site_profiles(sites: pd.DataFrame, siting: CapacitatedSiting, demand: pd.DataFrame, strategy: str) -> np.ndarray:
+    """Daily charging profile of each site: its assignments' (segment, use case) profiles weighted by energy."""
+    from charge_planner.demand import charging_profile
+
+    asg = siting.assignments
+    out = np.full((len(sites), 24), 1.0 / 24.0)
+    if asg is None or not len(asg) or not len(sites):
+        return out
+    cols = ["segment"] + (["use_case"] if "use_case" in demand.columns else [])
+    a = asg.join(demand[cols], on="demand_id")
+    if "use_case" not in a.columns:
+        a["use_case"] = "public_dc"
+    keys = list(dict.fromkeys(zip(a["segment"], a["use_case"], strict=True)))
+    prof = {k: charging_profile(k[0], k[1], strategy) for k in keys}
+    rows = np.array([prof[k] for k in zip(a["segment"], a["use_case"], strict=True)]) * a["served_kwh_day"].to_numpy()[:, None]
+    weighted = pd.DataFrame(rows, index=a["site_id"].to_numpy()).groupby(level=0).sum()
+    total = weighted.sum(axis=1)
+    weighted = weighted[total > 0].div(total[total > 0], axis=0)
+    pos = sites.index.get_indexer(weighted.index)
+    ok = pos >= 0
+    out[pos[ok]] = weighted.to_numpy()[ok]
+    return out
+
+
+def _grid_time_series(
+    city: City, grid_model: Any, sites: gpd.GeoDataFrame, siting: CapacitatedSiting, demand: pd.DataFrame
+) -> Any:
+    """Design day or year: base load + EV (per-site profiles) + on-site PV, hosting capacity, energy."""
+    import pyproj
+
+    from charge_planner.grid.assess import assess_grid
+    from charge_planner.grid.energy import grid_mix, pv_profile
+    from charge_planner.grid.timeseries import PROFILE_ASSUMPTIONS, base_load_profile, time_index
+
+    cfg = city.config
+    g = cfg.grid
+    preset = preset_of(cfg)
+    index = time_index(g.time_series, year=cfg.fleet.year, resolution_min=g.resolution_min, day=g.design_day)
+    x0, y0, x1, y1 = city.bounds()
+    lon, lat = pyproj.Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True).transform(
+        (x0 + x1) / 2.0, (y0 + y1) / 2.0
     )
-    return grid_model, flow, sites
+    pv = pv_profile(
+        index, latitude=float(lat), longitude=float(lon), country=preset.country,
+        annual_yield_kwh_per_kwp=preset.pv_kwh_per_kwp_day.value * 365.0, seed=cfg.data.seed,
+    )
+    mix = grid_mix(
+        pv, annual_renewable_share=preset.grid_renewable_share.value,
+        annual_co2_g_per_kwh=preset.grid_co2_g_per_kwh.value, solar_share_of_renewables=g.solar_share_of_renewables,
+    )
+    shares = _site_profiles(sites, siting, demand, g.ev_strategy)
+    assessment = assess_grid(
+        grid_model, sites, index, ev_shares=shares,
+        base_load_factor=base_load_profile(index, residential_share=g.residential_share), mix=mix, pv=pv,
+        pv_kwp_per_site=g.pv_kwp_per_site, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
+        max_loading_percent=g.max_loading_percent, hosting=g.hosting_capacity, hosting_hours=g.hosting_hours,
+    )
+    assessment.assumptions = [
+        *PROFILE_ASSUMPTIONS,
+        f"EV load: served energy of each site x the energy-weighted daily profile of its (segment, use case) "
+        f"demand, strategy {g.ev_strategy!r} (demand stage)",
+        f"on-site PV {g.pv_kwp_per_site:g} kWp per site (assumption; city.toml grid.pv_kwp_per_site), PV used first "
+        "by the site's chargers",
+        *pv.assumptions,
+        f"hourly grid mix: annual renewable share {preset.grid_renewable_share.value:.0%} "
+        f"({preset.grid_renewable_share.source}) and intensity {preset.grid_co2_g_per_kwh.value:g} gCO2e/kWh "
+        f"({preset.grid_co2_g_per_kwh.source}) shaped by solar = {g.solar_share_of_renewables:.0%} of renewables "
+        "following the PV profile; constant intensity of non-renewable generation (assumption: the facts table "
+        "gives annual averages only)",
+    ]
+    return assessment
 
 
 def demand_result_summary(p: Plan) -> dict[str, Any]:
@@ -350,11 +432,73 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "violations": int(f.n_violations),
             "ev_load_mw": round(float(f.ev_load_mw), 4),
             "base_load_mw": round(float(f.base_load_mw), 4),
+            "time_series": p.city.config.grid.time_series,
             "assumptions": list(p.grid.assumptions),
         }
+        a = p.grid_assessment
+        if a is not None:
+            summary["grid"].update(_grid_time_series_summary(p, a))
+            e = summary["grid"]["energy"]
+            kpis = summary["kpis"]
+            kpis["charging_renewable_share"] = e["renewable_share"]
+            kpis["renewable_kwh_day"] = e["renewable_kwh_day"]
+            kpis["co2_t_year"] = e["co2_t_year"]
+            kpis["co2_avoided_t_year"] = round(kpis["co2_combustion_t_year"] - e["co2_t_year"], 1)
+            kpis["co2_method"] = "hourly grid mix and on-site PV over the " + (
+                "design day x 365" if a.days < 365 else "year"
+            )
     if siting["status"] not in ("optimal", "time_limit"):
         raise InfeasibleError(f"siting ended with status {siting['status']}")
     return summary
+
+
+def _grid_time_series_summary(p: Plan, a: Any) -> dict[str, Any]:
+    """Grid part of the summary that only a time series gives."""
+    f = a.flow
+    e = a.energy
+    per_day = 1.0 / a.days
+    v = f.violations
+    out: dict[str, Any] = {
+        "steps": int(len(f.index)),
+        "step_h": f.step_h,
+        "first_step": str(f.index[0]),
+        "non_converged_steps": [str(t) for t in f.non_converged],
+        "solve_s": round(float(f.batch.solve_s), 3) if f.batch is not None else None,
+        "violation_hours": {
+            "undervoltage": round(float(v.loc[v["kind"] == "undervoltage", "hours"].sum()), 2),
+            "overvoltage": round(float(v.loc[v["kind"] == "overvoltage", "hours"].sum()), 2),
+            "line_overload": round(float(v.loc[(v["element"] == "line"), "hours"].sum()), 2),
+            "trafo_overload": round(float(v.loc[(v["element"] == "trafo"), "hours"].sum()), 2),
+        },
+        "steps_with_violations": int((f.steps["n_violations"] > 0).sum()),
+        "pv_mw_peak": round(float(f.steps["pv_mw"].max()), 4),
+        "energy": {
+            "ev_kwh_day": round(e.ev_kwh * per_day, 2),
+            "pv_used_kwh_day": round(e.pv_used_kwh * per_day, 2),
+            "pv_exported_kwh_day": round(e.pv_exported_kwh * per_day, 2),
+            "grid_kwh_day": round(e.grid_kwh * per_day, 2),
+            "renewable_kwh_day": round(e.renewable_kwh * per_day, 2),
+            "renewable_share": _finite(round(e.renewable_share, 4) if math.isfinite(e.renewable_share) else None),
+            "co2_t_year": round(e.co2_kg * per_day * 365.0 / 1000.0, 1),
+        },
+        "time_series_assumptions": list(a.assumptions),
+    }
+    if a.hosting is not None:
+        hc = a.hosting.table
+        out["hosting_capacity"] = {
+            "buses": int(len(hc)),
+            "steps": [str(t) for t in a.hosting_steps],
+            "min_kw": round(float(hc["hosting_capacity_kw"].min()), 1) if len(hc) else None,
+            "median_kw": round(float(hc["hosting_capacity_kw"].median()), 1) if len(hc) else None,
+            "limits": {str(k): int(n) for k, n in hc["limit"].value_counts().items()},
+            "load_flows": int(a.hosting.load_flows),
+            "seconds": round(float(a.hosting.seconds), 3),
+        }
+        if "bus_id" in p.sites.columns and len(p.sites):
+            out["hosting_capacity"]["site_buses_min_kw"] = round(
+                float(hc["hosting_capacity_kw"].reindex(p.sites["bus_id"]).min()), 1
+            )
+    return out
 
 
 def summary_json(summary: dict[str, Any]) -> str:

@@ -688,7 +688,9 @@ class BatchPowerFlow:
             v[:, active] = vv
         return v, converged, iterations
 
-    def solve(self, s_load: np.ndarray, *, keep_voltages: bool = False) -> BatchResult:
+    def solve(
+        self, s_load: np.ndarray, *, keep_voltages: bool = False, v_init: np.ndarray | None = None
+    ) -> BatchResult:
         """Solve every step of a load matrix from :meth:`load_injections`.
 
         Parameters
@@ -697,6 +699,9 @@ class BatchPowerFlow:
             Complex internal bus load per step [pu] (n_internal x n_steps).
         keep_voltages
             Also return the complex internal voltages (``BatchResult.v_internal``).
+        v_init
+            Start voltages of every step (n_internal x n_steps) [pu], e.g. a linear
+            prediction; default: the solution of each chunk's median step.
 
         Returns
         -------
@@ -721,7 +726,7 @@ class BatchPowerFlow:
             mid = int(chunk[len(chunk) // 2])
             v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
             v0 = v_mid if ok_mid else self.v_start
-            v = np.repeat(v0[:, None], len(chunk), axis=1)
+            v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
             try:
                 jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
                 lu = _LevelLU(jac)

@@ -13,9 +13,12 @@ A bus's hosting capacity is the smallest over the examined hours.
    buses at once (one factorisation, one solve with a right-hand side per bus), the
    sensitivity of every voltage magnitude and every branch current to load at each bus;
    the first limit reached by the linearised model is the first estimate;
-2. a bracket [feasible, infeasible] per (bus, hour) is refined by a safeguarded
-   regula falsi on the normalised smallest margin; every round is ONE batched load flow
-   of all unresolved (bus, hour) pairs. It stops when the bracket is narrower than
+2. a bracket [feasible, infeasible] per (bus, hour) is refined: after each trial the
+   binding constraint's margin, drawn as a line through the base case and the trial,
+   predicts the root, and the next trial aims just beyond it (after a feasible trial) or
+   just short of it (after an infeasible one), kept inside the bracket (bisection when a
+   load flow does not converge); every round is ONE batched load flow of all unresolved
+   (bus, hour) pairs, started from the linear voltage prediction. It stops when the bracket is narrower than
    ``rel_tol`` (relative) or ``abs_tol_kw``; the feasible end, verified by a load flow,
    is reported.
 
@@ -190,6 +193,11 @@ def hosting_capacity(
     valid = np.isfinite(base_margin) & (base_margin >= 0.0)  # hours x constraints that hold without extra load
     cid = _constraint_ids(base)
     estimate = np.full((n_b, n_hours), max_kw)
+    # voltage change per kW of each (bus, hour), kept to start the load flows from a linear
+    # prediction when it fits in memory
+    keep_dv = model.n_internal * n_b * n_hours <= 20_000_000
+    dv_all = np.zeros((n_hours, model.n_internal, n_b), dtype=complex) if keep_dv else None
+    v_base = np.zeros((model.n_internal, n_hours), dtype=complex)
     est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
     pvpq, pq = model._pvpq, model.pq
     npvpq = len(pvpq)
@@ -201,6 +209,7 @@ def hosting_capacity(
             continue
         assert base.v_internal is not None
         v = base.v_internal[:, h]
+        v_base[:, h] = v
         jac = _jacobian(model.ybus, v, pvpq, pq, model._dsload_dvm(s_load[:, h], np.abs(v)))
         lu = _LevelLU(jac)
         # right-hand sides: 1 kW of extra load at each examined internal bus lowers Sbus
@@ -221,6 +230,8 @@ def hosting_capacity(
         dva[pvpq] = dx[:npvpq]
         dvm[pq] = dx[npvpq:]
         dv = v[:, None] * (dvm / np.abs(v)[:, None] + 1j * dva)
+        if dv_all is not None:
+            dv_all[h] = dv
         sens_vm = np.zeros((n_b, len(model.bus_ids)))
         sens_vm[:, has] = dvm[bus_pos[has]].T  # d vm / d kW
         # margins (vm - vmin)/s and (vmax - vm)/s change by +-dvm/s per kW
@@ -268,7 +279,6 @@ def hosting_capacity(
     g_hi = np.full((n_b, n_hours), np.nan)
     lim_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
     lim_id = np.full((n_b, n_hours), None, dtype=object)
-    side = np.zeros((n_b, n_hours), dtype=np.int64)  # Illinois: which end was kept last time
     for h in range(n_hours):
         if base.converged[h]:
             g_lo[:, h] = np.min(np.where(valid[h], base_margin[h], np.inf), initial=np.inf)
@@ -280,10 +290,19 @@ def hosting_capacity(
     while active.any() and rounds < max_rounds:
         rounds += 1
         bi, hi_idx = np.nonzero(active)
+        log.debug("hosting capacity round %d: %d (bus, hour) pair(s)", rounds, len(bi))
         p = trial[bi, hi_idx]
         s = s_load[:, hi_idx].copy()
         s[uniq[bi], np.arange(len(bi))] += p * unit
-        res = model.solve(s)
+        v_init = None
+        if dv_all is not None:
+            # linear prediction, with a mild cap so that a far extrapolation cannot start near collapse
+            step = dv_all[hi_idx, :, bi].T * np.minimum(p, 2.0 * estimate[bi, hi_idx])[None, :]
+            v_init = v_base[:, hi_idx] + step
+            v_init[model.ref] = v_base[model.ref][:, hi_idx]
+            if len(model.pv):
+                v_init[model.pv] *= np.abs(v_base[model.pv][:, hi_idx]) / np.abs(v_init[model.pv])
+        res = model.solve(s, v_init=v_init)
         flows += len(bi)
         margin, _ = _margins(res, lim)
         margin = np.where(valid[hi_idx], margin, np.inf)
@@ -296,13 +315,11 @@ def hosting_capacity(
         f_b, f_h = bi[feasible], hi_idx[feasible]
         lo[f_b, f_h] = p[feasible]
         g_lo[f_b, f_h] = g[feasible]
-        side[f_b, f_h] = np.where(side[f_b, f_h] == 1, 2, 1)
         n_b_, n_h_ = bi[~feasible], hi_idx[~feasible]
         hi[n_b_, n_h_] = p[~feasible]
         g_hi[n_b_, n_h_] = g[~feasible]
         lim_kind[n_b_, n_h_] = np.where(res.converged[~feasible], kinds[j[~feasible]], 5)
         lim_id[n_b_, n_h_] = np.where(res.converged[~feasible], cid[j[~feasible]], None)
-        side[n_b_, n_h_] = np.where(side[n_b_, n_h_] == -1, -2, -1)
         # at the cap and feasible: done
         capped = feasible & (p >= max_kw)
         active[bi[capped], hi_idx[capped]] = False
@@ -310,24 +327,24 @@ def hosting_capacity(
         width = hi - lo
         done = np.isfinite(width) & ((width <= rel_tol * np.maximum(lo, abs_tol_kw)) | (width <= abs_tol_kw))
         active &= ~done
-        # next trial
-        no_hi = ~np.isfinite(hi)
-        grow = np.minimum(np.maximum(lo * 1.5, lo + 10.0 * abs_tol_kw), max_kw)
-        # regula falsi with Illinois weights, safeguarded to the inner 5-95 % of the bracket
-        wl = np.where(side == 2, 0.5, 1.0)
-        wh = np.where(side == -2, 0.5, 1.0)
-        gl = g_lo * wl
-        gh = np.where(np.isfinite(g_hi), g_hi * wh, np.nan)
+        # next trial: the binding constraint's margin, drawn as a straight line through the
+        # base case and this trial, crosses zero at `root`; aim just beyond it after a
+        # feasible trial and just short of it after an infeasible one, so that the bracket
+        # closes around the root (bisection when the load flow did not converge)
+        m_now = margin[np.arange(len(bi)), j]
+        m_base = base_margin[hi_idx, j]
         with np.errstate(invalid="ignore", divide="ignore"):
-            secant = lo + (hi - lo) * gl / (gl - gh)
-        mid = 0.5 * (lo + hi)
-        secant = np.where(np.isfinite(secant), secant, mid)
-        secant = np.clip(secant, lo + 0.05 * (hi - lo), lo + 0.95 * (hi - lo))
-        # once the bracket is small, aim just inside the tolerance from the feasible side
-        tol_w = np.maximum(rel_tol * np.maximum(lo, abs_tol_kw), abs_tol_kw)
-        close = np.isfinite(hi) & (hi - lo < 4.0 * tol_w)
-        secant = np.where(close, np.clip(secant, lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)), secant)
-        trial = np.where(no_hi, grow, secant)
+            root = np.where(res.converged & (m_base - m_now > 0), p * m_base / (m_base - m_now), np.nan)
+        aim = np.where(feasible, root * (1.0 + 0.4 * rel_tol), root * (1.0 - 0.4 * rel_tol))
+        lo_a, hi_a = lo[bi, hi_idx], hi[bi, hi_idx]
+        bracketed = np.isfinite(hi_a)
+        width = np.where(bracketed, hi_a - lo_a, np.inf)
+        inner_lo = lo_a + np.where(bracketed, 0.05 * width, max(abs_tol_kw, 0.0))
+        inner_hi = np.where(bracketed, hi_a - 0.05 * width, np.minimum(2.0 * np.maximum(lo_a, p) + 10.0 * abs_tol_kw, max_kw))
+        fallback = np.where(bracketed, 0.5 * (lo_a + hi_a), np.minimum(1.5 * np.maximum(lo_a, abs_tol_kw), max_kw))
+        nxt = np.where(np.isfinite(aim), np.clip(aim, inner_lo, inner_hi), fallback)
+        nxt = np.minimum(nxt, max_kw)
+        trial[bi, hi_idx] = nxt
     if active.any():
         log.warning("hosting capacity: %d (bus, hour) pair(s) not resolved after %d rounds", int(active.sum()), rounds)
 

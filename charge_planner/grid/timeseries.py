@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 __all__ = [
     "PROFILE_ASSUMPTIONS",
     "TimeSeriesResult",
+    "Injections",
     "base_load_profile",
+    "build_injections",
     "daily_profile_series",
     "run_time_series",
     "time_index",
@@ -286,6 +288,45 @@ def run_time_series(
         raise DataError("run_time_series: " + "; ".join(problems))
     step_h = float((index[1] - index[0]) / pd.Timedelta(hours=1)) if n > 1 else 1.0
     model = model if model is not None else BatchPowerFlow.from_net(net)
+    inj = build_injections(model, n, base_load_factor=base_load_factor, sgen_factor=sgen_factor, ev_kw=ev_kw,
+                           pv_kw=pv_kw, ev_power_factor=ev_power_factor)
+    s_load, ev_mw, pv_mw, load_p = inj.s_load, inj.ev_mw, inj.pv_mw, inj.load_p_mw
+    work = model.net
+    batch = model.solve(s_load)
+    return _condense(work, index, step_h, batch, ev_mw, pv_mw, load_p, vm_min_pu, vm_max_pu, max_loading_percent)
+
+
+@dataclass
+class Injections:
+    """Internal bus load of a series of steps and what it is made of.
+
+    Attributes
+    ----------
+    s_load
+        Complex internal bus load [pu] (n_internal x steps).
+    ev_mw, pv_mw
+        Total EV load and on-site PV per step [MW].
+    load_p_mw
+        Active power of every load per step (steps x load ids) [MW], or None when constant.
+    """
+
+    s_load: np.ndarray
+    ev_mw: np.ndarray
+    pv_mw: np.ndarray
+    load_p_mw: pd.DataFrame | None
+
+
+def build_injections(
+    model: BatchPowerFlow,
+    n: int,
+    *,
+    base_load_factor: np.ndarray | pd.DataFrame | None = None,
+    sgen_factor: np.ndarray | pd.DataFrame | None = None,
+    ev_kw: pd.DataFrame | None = None,
+    pv_kw: pd.DataFrame | None = None,
+    ev_power_factor: float = 1.0,
+) -> Injections:
+    """Internal bus load of ``n`` steps (arguments as in :func:`run_time_series`)."""
     work = model.net
 
     def element_profile(table: str, factor: np.ndarray | pd.DataFrame | None, column: str) -> pd.DataFrame | None:
@@ -295,7 +336,7 @@ def run_time_series(
         if isinstance(factor, pd.DataFrame):
             if factor.shape[0] != n:
                 raise DataError(f"{table} factor has {factor.shape[0]} rows, the time axis {n}")
-            return factor.mul(base.reindex(factor.columns).to_numpy(), axis=1).set_axis(factor.columns, axis=1)
+            return pd.DataFrame(factor.to_numpy(float) * base.reindex(factor.columns).to_numpy(), columns=factor.columns)
         f = np.asarray(factor, dtype=float)
         if f.shape != (n,):
             raise DataError(f"{table} factor must have one value per step ({n}), got shape {f.shape}")
@@ -311,27 +352,23 @@ def run_time_series(
     pv_mw = np.zeros(n)
     parts_p: list[pd.DataFrame] = []
     if ev_kw is not None and ev_kw.shape[1]:
-        ev = ev_kw.T.groupby(level=0).sum().T / 1000.0
+        ev = ev_kw.T.groupby(level=0).sum().T.reset_index(drop=True) / 1000.0
         parts_p.append(ev)
         ev_mw = ev.sum(axis=1).to_numpy()
         tanphi = math.tan(math.acos(ev_power_factor))
         if tanphi:
             bus_q = ev * tanphi
     if pv_kw is not None and pv_kw.shape[1]:
-        pv = pv_kw.T.groupby(level=0).sum().T / 1000.0
+        pv = pv_kw.T.groupby(level=0).sum().T.reset_index(drop=True) / 1000.0
         parts_p.append(-pv)
         pv_mw = pv.sum(axis=1).to_numpy()
     if parts_p:
-        stacked = pd.concat([p.reset_index(drop=True) for p in parts_p], axis=1)
-        bus_p = stacked.T.groupby(level=0).sum().T
-    if bus_q is not None:
-        bus_q = bus_q.reset_index(drop=True)
+        bus_p = pd.concat(parts_p, axis=1).T.groupby(level=0).sum().T
     s_load = model.load_injections(
         n, load_p_mw=load_p, load_q_mvar=load_q, sgen_p_mw=sgen_p, sgen_q_mvar=sgen_q,
         bus_p_mw=bus_p, bus_q_mvar=bus_q,
     )
-    batch = model.solve(s_load)
-    return _condense(work, index, step_h, batch, ev_mw, pv_mw, load_p, vm_min_pu, vm_max_pu, max_loading_percent)
+    return Injections(s_load=s_load, ev_mw=ev_mw, pv_mw=pv_mw, load_p_mw=load_p)
 
 
 def _condense(

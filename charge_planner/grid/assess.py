@@ -1,0 +1,215 @@
+"""One call that checks a siting plan against the grid over a design day or a year.
+
+:func:`assess_grid` turns the chosen sites into an EV load matrix (served energy x daily
+profile), adds on-site PV, runs the batched time-series load flow
+(:func:`~charge_planner.grid.timeseries.run_time_series`), computes the hosting capacity
+of every bus at the worst hours (:func:`~charge_planner.grid.hosting.hosting_capacity`)
+and the energy balance of charging (renewable share, CO2). The pipeline maps its
+configuration onto the arguments; nothing here reads a configuration file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from charge_planner.errors import DataError
+from charge_planner.grid.build import GridModel
+from charge_planner.grid.energy import EnergyBalance, PVProfile, charging_energy
+from charge_planner.grid.fastflow import BatchPowerFlow
+from charge_planner.grid.hosting import HostingResult, hosting_capacity
+from charge_planner.grid.timeseries import (
+    TimeSeriesResult,
+    build_injections,
+    daily_profile_series,
+    run_time_series,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GridAssessment", "assess_grid", "site_load_matrix", "worst_steps"]
+
+
+@dataclass
+class GridAssessment:
+    """Time-series check of a plan against the grid.
+
+    Attributes
+    ----------
+    flow
+        The time-series result; ``flow.buses`` also carries ``hosting_capacity_kw`` [kW]
+        and ``hosting_limit`` when the hosting capacity was computed.
+    energy
+        Energy balance of charging over the time axis.
+    days
+        Days the time axis covers [d] (1 for a design day, 365 for a year).
+    ev_kw, pv_kw
+        EV load and on-site PV per step and bus [kW].
+    hosting
+        Hosting-capacity result (None when not computed).
+    hosting_steps
+        Times of the steps the hosting capacity was computed at.
+    assumptions
+        What was assumed on the way.
+    """
+
+    flow: TimeSeriesResult
+    energy: EnergyBalance
+    days: float
+    ev_kw: pd.DataFrame
+    pv_kw: pd.DataFrame
+    hosting: HostingResult | None = None
+    hosting_steps: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
+    assumptions: list[str] = field(default_factory=list)
+
+
+def site_load_matrix(
+    sites: pd.DataFrame, index: pd.DatetimeIndex, shares: np.ndarray
+) -> pd.DataFrame:
+    """EV load per step and bus from each site's served energy and daily profile.
+
+    Parameters
+    ----------
+    sites
+        Columns ``bus_id``, ``served_kwh_day`` [kWh/day] and ``power_kw`` [kW].
+    index
+        Time axis.
+    shares
+        Hourly shares of the daily energy [-]: 24 values for every site, or one row of 24
+        per site (sites x 24), each summing to 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Steps x bus ids [kW]; a site's load is capped at its installed power (logged).
+    """
+    missing = {"bus_id", "served_kwh_day", "power_kw"} - set(sites.columns)
+    if missing:
+        raise DataError(f"sites lack column(s) {sorted(missing)} needed for the EV load")
+    arr = np.asarray(shares, dtype=float)
+    energy = sites["served_kwh_day"].to_numpy(float)
+    if arr.ndim == 1:
+        kw = np.outer(daily_profile_series(arr, index), energy)
+    else:
+        if arr.shape != (len(sites), 24):
+            raise DataError(f"site profiles must have shape ({len(sites)}, 24), got {arr.shape}")
+        for row in arr:
+            daily_profile_series(row, index[:1])  # validates the shares
+        kw = arr[:, np.asarray(index.hour)].T * energy[None, :]
+    cap = sites["power_kw"].to_numpy(float)
+    over = kw > cap[None, :] + 1e-9
+    if over.any():
+        log.warning(
+            "EV profile exceeds installed power at %d site(s); the load is capped at the installed power",
+            int(over.any(axis=0).sum()),
+        )
+        kw = np.minimum(kw, cap[None, :])
+    frame = pd.DataFrame(kw, index=index, columns=sites["bus_id"].to_numpy())
+    return frame.T.groupby(level=0).sum().T
+
+
+def worst_steps(flow: TimeSeriesResult, k: int) -> np.ndarray:
+    """Positions of the k steps with the lowest voltage and the k with the highest loading."""
+    steps = flow.steps
+    ok = steps["converged"].to_numpy(bool)
+    pos = np.flatnonzero(ok)
+    if not len(pos):
+        return pos
+    vmin = steps["vm_min_pu"].to_numpy(float)[pos]
+    load = np.fmax(steps["line_loading_max_percent"].to_numpy(float), steps["trafo_loading_max_percent"].to_numpy(float))[pos]
+    chosen = np.concatenate([pos[np.argsort(vmin, kind="stable")[:k]], pos[np.argsort(-load, kind="stable")[:k]]])
+    return np.unique(chosen)
+
+
+def assess_grid(
+    grid: GridModel,
+    sites: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    *,
+    ev_shares: np.ndarray,
+    base_load_factor: np.ndarray,
+    mix: pd.DataFrame,
+    pv: PVProfile | None = None,
+    pv_kwp_per_site: float = 0.0,
+    ev_power_factor: float = 1.0,
+    vm_min_pu: float = 0.95,
+    vm_max_pu: float = 1.05,
+    max_loading_percent: float = 100.0,
+    hosting: bool = True,
+    hosting_hours: int = 2,
+) -> GridAssessment:
+    """Check a plan against the grid over a time axis.
+
+    Parameters
+    ----------
+    grid
+        The grid model.
+    sites
+        Chosen sites with ``bus_id``, ``served_kwh_day`` [kWh/day], ``power_kw`` [kW].
+    index
+        Time axis (design day or year).
+    ev_shares
+        Hourly shares of the daily charging energy [-]: 24 values, or sites x 24.
+    base_load_factor
+        Factor on every base load per step [-].
+    mix
+        Hourly grid renewable share and carbon intensity (:func:`~charge_planner.grid.energy.grid_mix`).
+    pv
+        PV output per kWp per step (None: no on-site PV).
+    pv_kwp_per_site
+        On-site PV at every site [kWp].
+    ev_power_factor
+        Power factor of the charging load [-].
+    vm_min_pu, vm_max_pu, max_loading_percent
+        Limits [pu], [pu], [%].
+    hosting
+        Compute the hosting capacity of every bus.
+    hosting_hours
+        Worst steps per criterion (lowest voltage, highest loading) examined [-].
+
+    Returns
+    -------
+    GridAssessment
+        Flow result (with hosting capacity), energy balance, the load matrices.
+    """
+    if len(mix) != len(index):
+        raise DataError(f"grid mix has {len(mix)} rows, the time axis {len(index)}")
+    if pv_kwp_per_site < 0:
+        raise DataError(f"pv_kwp_per_site {pv_kwp_per_site} must be >= 0")
+    model = BatchPowerFlow.from_net(grid.net)
+    ev_kw = site_load_matrix(sites, index, ev_shares) if len(sites) else pd.DataFrame(index=index)
+    if pv is not None and pv_kwp_per_site > 0 and len(sites):
+        per_site = np.outer(pv.kw_per_kwp, np.full(len(sites), pv_kwp_per_site))
+        pv_kw = pd.DataFrame(per_site, index=index, columns=sites["bus_id"].to_numpy())
+        pv_kw = pv_kw.T.groupby(level=0).sum().T
+    else:
+        pv_kw = pd.DataFrame(index=index)
+    flow = run_time_series(
+        grid.net, index, base_load_factor=base_load_factor, ev_kw=ev_kw, pv_kw=pv_kw,
+        ev_power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
+        max_loading_percent=max_loading_percent, model=model,
+    )
+    step_h = flow.step_h
+    days = len(index) * step_h / 24.0
+    energy = charging_energy(ev_kw, pv_kw if pv_kw.shape[1] else None, mix, step_h=step_h)
+    result = GridAssessment(flow=flow, energy=energy, days=days, ev_kw=ev_kw, pv_kw=pv_kw)
+    if hosting:
+        pos = worst_steps(flow, hosting_hours)
+        if len(pos):
+            inj = build_injections(
+                model, len(pos), base_load_factor=np.asarray(base_load_factor)[pos],
+                ev_kw=ev_kw.iloc[pos] if ev_kw.shape[1] else None,
+                pv_kw=pv_kw.iloc[pos] if pv_kw.shape[1] else None, ev_power_factor=ev_power_factor,
+            )
+            hc = hosting_capacity(
+                model, inj.s_load, power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
+                max_loading_percent=max_loading_percent,
+            )
+            flow.buses["hosting_capacity_kw"] = hc.table["hosting_capacity_kw"].reindex(flow.buses.index)
+            flow.buses["hosting_limit"] = hc.table["limit"].reindex(flow.buses.index).fillna("")
+            result.hosting = hc
+            result.hosting_steps = index[pos]
+    return result
