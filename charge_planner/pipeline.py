@@ -30,7 +30,7 @@ from charge_planner.candidates import build_candidates
 from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import ChargePlannerError, InfeasibleError
-from charge_planner.network import snap_points, travel_table
+from charge_planner.network import snap_to_edges, travel_table
 from charge_planner.siting import CapacitatedSiting
 from charge_planner.siting.inputs import (
     EQUITY_COLUMN,
@@ -170,9 +170,12 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     # the siting model plans the publicly served use cases of the rollout years (default: the plan year)
     demand = demand_result.for_siting(cfg.siting.rollout_years or cfg.fleet.year).copy()
     demand[EQUITY_COLUMN] = equity_groups(demand, cfg.siting.equity_group_size_m)
-    node, access = snap_points(city.roads, demand)
-    demand["node_id"] = node
-    demand["access_m"] = access
+    # demand points enter the road network at the nearest street; a point whose access to the road
+    # alone takes longer than its cut-off cannot reach any site and is dropped (with a warning)
+    access_speed = preset.road_speeds_kph.get("residential", 15.0) / 3.6
+    demand_snap = snap_to_edges(city.roads, demand, max_access_m=float(demand["cutoff_s"].max()) * access_speed)
+    demand["node_id"] = demand_snap["node_id"]
+    demand["access_m"] = demand_snap["access_m"]
     t = step("demand", t)
 
     chargers = charger_table(cfg)
@@ -193,14 +196,16 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     usable = cand[cand["excluded_reason"] == ""]
     t = step("candidates", t)
 
-    access_speed = preset.road_speeds_kph.get("residential", 15.0) / 3.6
+    site_snap = snap_to_edges(city.roads, usable)
     travel = travel_table(
         city.roads,
         demand["node_id"],
         usable["node_id"],
         demand["cutoff_s"],
         demand_access_s=demand["access_m"] / access_speed,
-        site_access_s=usable["access_m"] / access_speed,
+        site_access_s=site_snap["access_m"] / access_speed,
+        demand_snap=demand_snap,
+        site_snap=site_snap,
     )
     t = step("travel", t)
 
