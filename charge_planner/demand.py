@@ -645,18 +645,30 @@ def raster_zonal_sums(path: Path | str, cells: gpd.GeoDataFrame, *, study_area: 
     hit = tree.query(study_area, predicate="intersects")
     pix, v = pix[hit], v[hit]
     area_pix = shapely.area(pix)
-    inside = shapely.area(shapely.intersection(pix, study_area)) / area_pix
+    # pixels wholly inside the study area (most of them) need no clipping
+    shapely.prepare(study_area)
+    inside = np.ones(len(pix))
+    part = ~shapely.contains_properly(study_area, pix)
+    inside[part] = shapely.area(shapely.intersection(pix[part], study_area)) / area_pix[part]
     persons_in = v * inside
     total = float(math.fsum(persons_in))
-    cell_tree = shapely.STRtree(cells.geometry.to_numpy())
+    cell_geoms = cells.geometry.to_numpy()
+    cell_tree = shapely.STRtree(cell_geoms)
     p_idx, c_idx = cell_tree.query(pix, predicate="intersects")
-    inter = shapely.intersection(pix[p_idx], cells.geometry.to_numpy()[c_idx])
-    a = shapely.area(inter)
+    # a pixel wholly inside one cell contributes its whole area at its centroid; others are clipped
+    shapely.prepare(cell_geoms)
+    whole = shapely.contains_properly(cell_geoms[c_idx], pix[p_idx])
+    a = area_pix[p_idx].copy()
+    cen = np.empty(len(p_idx), dtype=object)
+    pix_cen = shapely.centroid(pix)
+    cen[whole] = pix_cen[p_idx[whole]]
+    clip = shapely.intersection(pix[p_idx[~whole]], cell_geoms[c_idx[~whole]])
+    a[~whole] = shapely.area(clip)
+    cen[~whole] = shapely.centroid(clip)
     keep = a > 0
-    p_idx, c_idx, inter, a = p_idx[keep], c_idx[keep], inter[keep], a[keep]
+    p_idx, c_idx, cen, a = p_idx[keep], c_idx[keep], cen[keep], a[keep]
     denom = _bincount(p_idx, a, len(pix))
     persons = persons_in[p_idx] * a / denom[p_idx]
-    cen = shapely.centroid(inter)
     cx, cy = shapely.get_x(cen), shapely.get_y(cen)
     weight = _bincount(c_idx, persons, n)
     layer = WeightLayer(weight=weight, wx=_bincount(c_idx, persons * cx, n), wy=_bincount(c_idx, persons * cy, n),
@@ -1325,6 +1337,20 @@ class DemandResult:
         }
 
 
+MIN_BUILDING_COVERAGE = 0.9
+
+
+def building_coverage(buildings: gpd.GeoDataFrame, cells: gpd.GeoDataFrame,
+                      population: gpd.GeoDataFrame | None) -> float:
+    """How completely building footprints are mapped: the share of the population points (or,
+    without them, of the cells) that lies in cells holding some footprint [0-1]."""
+    has = polygon_area_weights(buildings, cells).weight > 0
+    if population is None or len(population) == 0 or "population" not in population.columns:
+        return float(has.mean()) if len(has) else 0.0
+    pts = point_weights(population, population["population"].to_numpy(dtype=float), cells, what="population")
+    return float(pts.weight[has].sum() / pts.weight.sum()) if pts.weight.sum() > 0 else 0.0
+
+
 def residential_layer(
     cells: gpd.GeoDataFrame,
     *,
@@ -1338,7 +1364,8 @@ def residential_layer(
     """Residents' weight layer and the residents' total, from the best source available.
 
     "auto" uses the population raster when given, else building footprints (scaled to
-    ``population_total``), else population points.
+    ``population_total``) when they are mapped completely enough (cells with footprints hold
+    at least :data:`MIN_BUILDING_COVERAGE` of the population points), else population points.
 
     Returns
     -------
@@ -1347,7 +1374,15 @@ def residential_layer(
     """
     has_buildings = buildings is not None and len(buildings) > 0
     if mode == "auto":
-        mode = "raster" if raster is not None else ("buildings" if has_buildings and population_total else "points")
+        mode = "raster" if raster is not None else "points"
+        if raster is None and has_buildings and population_total:
+            coverage = building_coverage(buildings, cells, population)
+            if coverage >= MIN_BUILDING_COVERAGE:
+                mode = "buildings"
+            else:
+                log.info("building footprints cover cells with only %.0f%% of the population points (need %.0f%%): "
+                         "residents follow the population points; set demand.residential_weights = 'buildings' to "
+                         "force them", 100 * coverage, 100 * MIN_BUILDING_COVERAGE)
     if mode == "raster":
         if raster is None:
             raise ConfigError("demand.residential_weights = 'raster' needs data.population_raster")

@@ -503,11 +503,7 @@ KTM_BOUNDS = (85.31356, 27.68290, 85.32105, 27.69495)  # <bounds> of the OSM exp
 def kathmandu(tmp_path_factory):
     osm = shared("kathmandu", "kathmandu_thapathali_map.osm")
     tif = shared("kathmandu", "NPL_ppp_v2c_2020_UNadj_kathmandu_crop.tif")
-    import osmnx as ox
-
-    from charge_planner.city import City, read_osm_pois
-    from charge_planner.network import prepare_graph
-    from charge_planner.presets import NEPAL
+    from charge_planner.city import load_city
 
     folder = tmp_path_factory.mktemp("kathmandu")
     (folder / "city.toml").write_text(
@@ -515,18 +511,7 @@ def kathmandu(tmp_path_factory):
         f'[data]\nsource = "files"\nroads = "{osm}"\nosm = "{osm}"\npopulation_raster = "{tif}"\n'
         f"[demand]\nstudy_area_bbox = {list(KTM_BOUNDS)}\n[siting]\nbudget_usd = 1e6\ncell_size_m = 400\n"
     )
-    from charge_planner.config import load_config
-
-    cfg = load_config(folder)
-    # clipped extract: keep every component; prepare_graph keeps the largest strongly connected one
-    raw = ox.graph_from_xml(osm, simplify=True, retain_all=True)
-    roads = prepare_graph(raw, speeds_kph=NEPAL.road_speeds_kph)
-    crs = str(roads.graph["crs"])
-    pois, subs = read_osm_pois(osm, crs=crs)
-    empty = gpd.GeoDataFrame({"population": pd.Series(dtype=float)}, geometry=[], crs=crs)
-    city = City(config=cfg, city_dir=folder, crs=crs, roads=roads, population=empty, pois=pois, substations=subs,
-                synthetic=False)
-    return city, osm, tif
+    return load_city(folder), osm, tif
 
 
 @pytest.mark.slow
@@ -580,18 +565,29 @@ def test_kathmandu_demand_by_segment_use_case_and_year(kathmandu):
 
 @pytest.mark.slow
 def test_kathmandu_building_footprints_track_the_raster(kathmandu):
-    import osmnx as ox
-
     from charge_planner.demand import default_study_area, make_cells, residential_layer
 
-    city, osm, tif = kathmandu
+    city, _, tif = kathmandu
     area = default_study_area(city)
     cells = make_cells(area, crs=city.crs, cell_size_m=200)
-    b = ox.features_from_xml(osm, tags={"building": True}).to_crs(city.crs)
-    by_area, total = residential_layer(cells, study_area=area, buildings=b, population_total=30_000, mode="buildings")
+    assert len(city.buildings) > 2000
+    by_area, total = residential_layer(cells, study_area=area, buildings=city.buildings, population_total=30_000,
+                                       mode="buildings")
     assert total == 30_000 and by_area.total > 0.2 * area.area  # dense core: footprints cover > 20 % of the land
     by_raster, _ = residential_layer(cells, study_area=area, raster=tif)
     assert np.corrcoef(by_area.weight, by_raster.weight)[0, 1] > 0.3
+    # "auto" takes the footprints only where they are mapped completely
+    from charge_planner.demand import building_coverage
+
+    pts = gpd.GeoDataFrame({"population": np.ones(len(cells))}, geometry=cells.representative_point().to_numpy(),
+                           crs=city.crs)
+    assert building_coverage(city.buildings, cells, pts) > 0.9
+    auto, _ = residential_layer(cells, study_area=area, buildings=city.buildings, population=pts,
+                                population_total=30_000)
+    assert auto.source.startswith("building footprint area")
+    corner = city.buildings[city.buildings.geometry.centroid.x < city.buildings.geometry.centroid.x.quantile(0.2)]
+    partial, _ = residential_layer(cells, study_area=area, buildings=corner, population=pts, population_total=30_000)
+    assert partial.source == "population"
 
 
 def test_raster_that_misses_the_city_is_rejected():
