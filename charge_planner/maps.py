@@ -459,14 +459,34 @@ def loading_column(table: pd.DataFrame) -> str:
     return "loading_max_percent" if "loading_max_percent" in table.columns else "loading_percent"
 
 
+def bus_hosting_kw(plan: Plan) -> pd.Series | None:
+    """Hosting capacity [kW] per grid bus id, when the grid stage computed it."""
+    flow = plan.flow
+    if flow is not None and "hosting_capacity_kw" in flow.buses.columns:
+        return flow.buses["hosting_capacity_kw"]
+    hosting = getattr(getattr(plan, "grid_assessment", None), "hosting", None)
+    table = getattr(hosting, "table", None)
+    if isinstance(table, pd.DataFrame) and "hosting_capacity_kw" in table.columns:
+        return table["hosting_capacity_kw"]
+    return None
+
+
 def hosting_capacity_kw(plan: Plan) -> pd.Series | None:
     """Hosting capacity [kW] at each chosen site's bus, when the grid stage computed it."""
     if "hosting_capacity_kw" in plan.sites.columns:
         return plan.sites["hosting_capacity_kw"]
-    flow = plan.flow
-    if flow is not None and "hosting_capacity_kw" in flow.buses.columns and "bus_id" in plan.sites.columns:
-        return plan.sites["bus_id"].map(flow.buses["hosting_capacity_kw"])
+    per_bus = bus_hosting_kw(plan)
+    if per_bus is not None and "bus_id" in plan.sites.columns:
+        return plan.sites["bus_id"].map(per_bus)
     return None
+
+
+def violation_hours(plan: Plan) -> dict[tuple[str, Any], float]:
+    """Hours in violation per (``bus``/``line``/``trafo``, element id), from a time-series load flow."""
+    v = getattr(plan.flow, "violations", None)
+    if not isinstance(v, pd.DataFrame) or not len(v) or not {"element", "id", "hours"} <= set(v.columns):
+        return {}
+    return {(str(e), i): float(h) for (e, i), h in v.groupby(["element", "id"])["hours"].sum().items()}
 
 
 def default_isochrone_minutes(plan: Plan) -> list[float]:
@@ -550,7 +570,7 @@ def _road_features(plan: Plan, to_wgs: Transformer) -> list[dict[str, Any]]:
     for i, name in enumerate(names):
         a, b = bounds[i], bounds[i + 1]
         by_name.setdefault(name, []).append(np.column_stack([lon[a:b], lat[a:b]]).tolist())
-    style = {"color": "#8c8c8c", "weight": 1.2, "opacity": 0.8, "interactive": True}
+    style = {"color": "#8c8c8c", "weight": 1.2, "opacity": 0.7, "interactive": True}
     feats = []
     for name in sorted(by_name):
         props: dict[str, Any] = {"style": style if name else {**style, "interactive": False}}
@@ -756,6 +776,12 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
         return False
     buses, lines, trafos = layers.buses, layers.lines, layers.trafos
     g = plan.city.config.grid
+    hours = violation_hours(plan)
+    hosting = bus_hosting_kw(plan)
+
+    def hours_text(kind: str, ident: Any) -> str:
+        h = hours.get((kind, ident))
+        return f" for {_num(h, '{:,.1f}')} h" if h else ""
     vcol = bus_voltage_column(buses)
     lcol = loading_column(lines)
 
@@ -763,8 +789,7 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     for r in lines.itertuples():
         load = float(getattr(r, lcol))
         tip = f"line {esc(r.line_id)}: {_num(load)} % loaded" + (f" — {esc(r.violation)}" if r.violation else "")
-        if "violation_hours" in lines.columns and r.violation_hours:
-            tip += f" ({_num(r.violation_hours)} h)"
+        tip += hours_text("line", r.line_id)
         f = _geom_feature(r.geometry, {"color": loading_colour(load), "weight": 2.5, "opacity": 0.8}, tip)
         if f is not None:
             feats.append(f)
@@ -794,8 +819,10 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
             tip += f"{_num(vm, '{:.3f}')}–{_num(r.vm_max_pu, '{:.3f}')} pu"
         else:
             tip += f"{_num(vm, '{:.3f}')} pu"
-        if "hosting_capacity_kw" in buses.columns:
-            tip += f"<br>hosting capacity {_num(r.hosting_capacity_kw, unit='kW')}"
+        if r.violation:
+            tip += f"<br>{esc(r.violation)}{hours_text('bus', r.bus_id)}"
+        if hosting is not None:
+            tip += f"<br>hosting capacity {_num(hosting.get(r.bus_id), unit='kW')}"
         feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y),
                                     {"radius": 3, "color": colour, "weight": 1, "fill": True, "fillColor": colour,
                                      "fillOpacity": 0.9}, tip))
@@ -805,7 +832,6 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     layer.add_to(fmap)
 
     feats = []
-    hours = "violation_hours"
     for kind, table, col, unit in (("bus", buses, vcol, "pu"), ("line", lines, lcol, "%"),
                                    ("transformer", trafos, None, "%")):
         if table is None or not len(table):
@@ -816,8 +842,7 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
             ident = getattr(r, f"{'trafo' if kind == 'transformer' else kind}_id")
             value = _num(getattr(r, col), "{:.3f}" if unit == "pu" else "{:,.0f}", unit)
             tip = f"<b>{esc(r.violation)}</b>: {kind} {esc(ident)}, {value}"
-            if hours in table.columns:
-                tip += f", {_num(getattr(r, hours))} h"
+            tip += hours_text("trafo" if kind == "transformer" else kind, ident)
             style = ({"color": "#a50026", "weight": 6, "opacity": 0.85} if kind == "line" else
                      {"radius": 8, "color": "#a50026", "weight": 3, "fill": False})
             f = _geom_feature(r.geometry, style, tip)
@@ -976,7 +1001,8 @@ def build_map(
         folium.TileLayer(tiles, name=f"basemap: {esc(tiles)}", overlay=True, control=True, show=True).add_to(fmap)
     roads = _road_features(plan, to_wgs)
     if roads:
-        layer = folium.FeatureGroup(name="road network", overlay=True, show=not has_tiles)
+        # drawn by default: it is the only street context when the basemap cannot load (offline)
+        layer = folium.FeatureGroup(name="road network", overlay=True, show=True)
         GeoJsonLayer(roads).add_to(layer)
         layer.add_to(fmap)
 

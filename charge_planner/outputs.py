@@ -185,10 +185,10 @@ def rollout_summary(plan: Plan) -> pd.DataFrame:
 
 def _write_layer(gdf: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str) -> None:
     opts = {"DESCRIPTION": GPKG_LAYERS.get(layer, layer)}
-    if isinstance(gdf, gpd.GeoDataFrame):
-        pyogrio.write_dataframe(_plain(gdf.to_crs(WGS84)), path, layer=layer, driver="GPKG", layer_options=opts)
-    else:
-        pyogrio.write_dataframe(_plain(pd.DataFrame(gdf)), path, layer=layer, driver="GPKG", layer_options=opts)
+    # GeoPackage 1.2: read without a version warning by the GDAL of current Linux distributions and QGIS LTR
+    dataset = None if path.exists() else {"VERSION": "1.2"}
+    frame = _plain(gdf.to_crs(WGS84)) if isinstance(gdf, gpd.GeoDataFrame) else _plain(pd.DataFrame(gdf))
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_options=opts, dataset_options=dataset)
 
 
 def _csv_with_lonlat(gdf: gpd.GeoDataFrame, path: Path) -> None:

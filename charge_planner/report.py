@@ -325,6 +325,44 @@ def _chart_grid(plan: Plan) -> str:
     return _png(fig)
 
 
+def _chart_time_series(steps: pd.DataFrame, limits: Any) -> str | None:
+    """Loads and extreme voltages per step of a time-series load flow."""
+    need = {"base_load_mw", "ev_load_mw"}
+    if not isinstance(steps, pd.DataFrame) or not len(steps) or not need <= set(steps.columns):
+        return None
+    plt = _pyplot()
+    days = (steps.index[-1] - steps.index[0]).total_seconds() / 86400.0 if isinstance(steps.index, pd.DatetimeIndex) else 0
+    fig, axes = plt.subplots(2, 1, figsize=(7.4, 3.9), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    x = steps.index
+    axes[0].plot(x, steps["ev_load_mw"], color="#d94801", label="EV charging")
+    if "pv_mw" in steps.columns:
+        axes[0].plot(x, steps["pv_mw"], color="#e6ab02", label="on-site PV")
+    axes[0].set_ylabel("EV, PV [MW]")
+    twin = axes[0].twinx()
+    twin.plot(x, steps["base_load_mw"], color="#636363", ls="--", lw=1, label="base load (right axis)")
+    twin.set_ylabel("base load [MW]")
+    twin.spines["right"].set_visible(True)
+    h1, l1 = axes[0].get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    axes[0].legend(h1 + h2, l1 + l2, fontsize=7, ncols=3, loc="upper left")
+    axes[0].set_ylim(0, max(float(steps["ev_load_mw"].max()), float(steps.get("pv_mw", steps["ev_load_mw"]).max())) * 1.35
+                     + 1e-6)
+    axes[0].set_title("Loads and voltages over the simulated " + ("day" if days <= 1.01 else "period"), fontsize=9)
+    if {"vm_min_pu", "vm_max_pu"} <= set(steps.columns):
+        axes[1].fill_between(x, steps["vm_min_pu"], steps["vm_max_pu"], color="#abd9e9", label="range of bus voltages")
+        axes[1].plot(x, steps["vm_min_pu"], color="#2c7bb6", lw=1)
+        for lim in (limits.vm_min_pu, limits.vm_max_pu):
+            axes[1].axhline(lim, color="#a50026", ls="--", lw=1)
+        axes[1].set_ylabel("voltage [pu]")
+        axes[1].legend(fontsize=7, loc="lower left")
+    if isinstance(x, pd.DatetimeIndex):
+        import matplotlib.dates as mdates
+
+        axes[1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if days <= 1.01 else "%d %b"))
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _chart_co2(k: Mapping[str, Any]) -> str | None:
     ice, ev = k.get("co2_combustion_t_year"), k.get("co2_t_year")
     if ice is None or ev is None:
@@ -395,22 +433,43 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
     f = plan.flow
     grid = dict(s["grid"])
     violations: list[dict[str, Any]] = []
-    hours = any("violation_hours" in t.columns for t in (f.buses, f.lines, f.trafos))
-    for kind, table, col in (("bus", f.buses, bus_voltage_column(f.buses)), ("line", f.lines, loading_column(f.lines)),
-                             ("transformer", f.trafos, loading_column(f.trafos))):
-        if not len(table):
-            continue
-        bad = table[table["violation"].astype(str) != ""]
-        for i, r in bad.iterrows():
+    table_v = getattr(f, "violations", None)
+    hours = isinstance(table_v, pd.DataFrame) and len(table_v) > 0 and {"element", "id", "kind", "hours"} <= set(table_v)
+    if hours:
+        assert isinstance(table_v, pd.DataFrame)
+        for r in table_v.sort_values("hours", ascending=False).itertuples():
+            worst = getattr(r, "worst", float("nan"))
             violations.append({
-                "element": f"{kind} {i}",
-                "value": f"{r[col]:.3f} pu" if col.endswith("_pu") else f"{r[col]:.0f} %",
-                "what": r["violation"],
-                "hours": fmt_num(r.get("violation_hours")) if hours else None,
+                "element": f"{r.element} {r.id}",
+                "value": f"{worst:.3f} pu" if r.kind in ("undervoltage", "overvoltage") else f"{worst:.0f} %",
+                "what": r.kind,
+                "hours": fmt_num(r.hours, 1),
+                "when": f"{_time_text(getattr(r, 'first', None))}–{_time_text(getattr(r, 'last', None))}",
             })
-    skip = {"assumptions", "source", "synthetic", "converged"}
-    figures = [{"label": label_of(k), "value": _value_text(k, v)} for k, v in grid.items()
-               if k not in skip and not isinstance(v, list | dict | tuple) and v is not None]
+    else:
+        for kind, table, col in (("bus", f.buses, bus_voltage_column(f.buses)),
+                                 ("line", f.lines, loading_column(f.lines)),
+                                 ("transformer", f.trafos, loading_column(f.trafos))):
+            if not len(table):
+                continue
+            bad = table[table["violation"].astype(str) != ""]
+            for i, r in bad.iterrows():
+                violations.append({
+                    "element": f"{kind} {i}",
+                    "value": f"{r[col]:.3f} pu" if col.endswith("_pu") else f"{r[col]:.0f} %",
+                    "what": r["violation"], "hours": None, "when": None,
+                })
+    skip = {"assumptions", "time_series_assumptions", "source", "synthetic", "converged", "first_step",
+            "non_converged_steps"}
+    figures = []
+    for key, v in grid.items():
+        if key in skip or v is None:
+            continue
+        if isinstance(v, Mapping):
+            figures += [{"label": f"{label_of(key)}: {label_of(k2)}", "value": _value_text(k2, v2)}
+                        for k2, v2 in v.items() if v2 is not None and not isinstance(v2, list | dict | tuple)]
+        elif not isinstance(v, list | tuple):
+            figures.append({"label": label_of(key), "value": _value_text(key, v)})
     loaded = []
     for kind, table in (("line", f.lines), ("transformer", f.trafos)):
         if len(table):
@@ -429,10 +488,21 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
         "hours": hours,
         "figures": figures,
         "most_loaded": loaded[:8],
-        "assumptions": list(grid.get("assumptions", [])),
+        "assumptions": list(grid.get("assumptions", [])) + list(grid.get("time_series_assumptions", [])),
         "chart": _chart_grid(plan),
+        "ts_chart": _chart_time_series(getattr(f, "steps", None), plan.city.config.grid),
+        "non_converged": list(grid.get("non_converged_steps", [])),
         "hosting": "hosting_capacity_kw" in f.buses.columns,
     }
+
+
+def _time_text(t: Any) -> str:
+    if t is None or (isinstance(t, float) and math.isnan(t)):
+        return "?"
+    try:
+        return pd.Timestamp(t).strftime("%d %b %H:%M")
+    except (TypeError, ValueError):
+        return str(t)
 
 
 def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -440,7 +510,8 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
     grid = s.get("grid") or {}
     rows = []
     spec = (
-        ("grid_renewable_share", "renewable share of the charging energy", "pct"),
+        ("charging_renewable_share", "renewable share of the charging energy (hourly grid mix and on-site PV)", "pct"),
+        ("grid_renewable_share", "renewable share of the grid (annual average)", "pct"),
         ("renewable_kwh_day", "renewable charging energy [kWh/day]", "num"),
         ("co2_t_year", "CO2 of the charging energy [t/yr]", "num"),
         ("co2_combustion_t_year", "CO2 of combustion vehicles driving the same km [t/yr]", "num"),
@@ -449,9 +520,13 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
     for key, label, kind in spec:
         if key in k and k[key] is not None:
             rows.append({"label": label, "value": fmt_pct(k[key], 1) if kind == "pct" else fmt_num(k[key])})
-    for key, v in grid.items():
-        if any(w in key for w in ("renewable", "co2", "pv_", "solar")) and isinstance(v, int | float) and not isinstance(v, bool):
-            rows.append({"label": label_of(key) + " (grid time series)", "value": _value_text(key, v)})
+    energy = grid.get("energy")
+    if isinstance(energy, Mapping):
+        for key, v in energy.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and key not in ("renewable_share", "co2_t_year"):
+                rows.append({"label": label_of(key) + " (grid time series)", "value": _value_text(key, v)})
+    if k.get("co2_method"):
+        rows.append({"label": "CO2 method", "value": str(k["co2_method"])})
     return rows
 
 

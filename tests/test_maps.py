@@ -135,6 +135,8 @@ def test_sites_are_coloured_by_opening_year_and_rollout_shown(demo_plan):
     p.sites = demo_plan.sites.copy()
     years = [2026 if i % 3 == 0 else 2028 if i % 3 == 1 else 2030 for i in range(len(p.sites))]
     p.sites["year_opened"] = years
+    p.siting = copy.copy(demo_plan.siting)
+    p.siting.rollout = None  # no rollout table from the siting stage: derived from year_opened
     document = build_map(p, offline=False).to_html()
     colours = year_colours(years)
     for y, c in colours.items():

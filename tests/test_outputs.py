@@ -1,0 +1,106 @@
+"""Exports: GeoPackage layers GDAL reads back in EPSG:4326, CSV tables, summary.json, atomic save."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pyogrio
+import pytest
+from test_maps import with_config
+
+from charge_planner.outputs import GPKG_LAYERS, OutputError, grid_layers, write_outputs
+
+
+@pytest.fixture(scope="module")
+def written(demo_plan, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("outputs")
+    files = write_outputs(with_config(demo_plan, isochrones=False), folder, pdf=False)
+    return folder, files
+
+
+def test_every_file_is_written(written):
+    folder, files = written
+    names = {p.name for p in files}
+    for name in ("map.html", "report.html", "plan.gpkg", "sites.csv", "candidates.csv", "assignments.csv", "demand.csv",
+                 "demand_by_segment_year.csv", "rollout.csv", "grid_buses.csv", "grid_lines.csv", "grid_trafos.csv",
+                 "grid_violations.csv", "summary.json"):
+        assert name in names, name
+    assert "report.pdf" not in names  # pdf=False
+
+
+def test_geopackage_layers_read_back_with_gdal_in_wgs84(written, demo_plan):
+    folder, _ = written
+    gpkg = folder / "plan.gpkg"
+    layers = dict(pyogrio.list_layers(gpkg))
+    for name in ("sites", "candidates", "demand", "grid_buses", "grid_lines", "grid_trafos", "rollout"):
+        assert name in layers, name
+    assert layers["sites"] == "Point" and layers["grid_lines"] in ("LineString", "MultiLineString")
+    assert layers["rollout"] is None  # attribute table without geometry
+    for name in ("sites", "candidates", "demand", "grid_buses", "grid_lines", "grid_trafos"):
+        info = pyogrio.read_info(gpkg, layer=name)
+        assert info["crs"] == "EPSG:4326", name
+        assert GPKG_LAYERS[name][:20] in (pyogrio.read_info(gpkg, layer=name).get("layer_metadata") or {}).get(
+            "DESCRIPTION", GPKG_LAYERS[name]
+        )
+    sites = pyogrio.read_dataframe(gpkg, layer="sites")
+    assert len(sites) == len(demo_plan.sites)
+    assert set(sites["site_id"]) == set(demo_plan.sites.index)
+    back = sites.set_index("site_id").to_crs(demo_plan.city.crs)
+    moved = back.geometry.distance(demo_plan.sites.geometry.reindex(back.index))
+    assert moved.max() < 0.01  # metres: the round trip through EPSG:4326 keeps the positions
+    lon, lat = sites.geometry.x, sites.geometry.y
+    assert lon.between(-180, 180).all() and lat.between(-90, 90).all()
+    demand = pyogrio.read_info(gpkg, layer="demand")
+    assert demand["features"] == len(demo_plan.demand)
+    grid = grid_layers(demo_plan)
+    assert pyogrio.read_info(gpkg, layer="grid_lines")["features"] == len(grid.lines)
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL command-line tools (gdal-bin) not installed")
+def test_ogrinfo_opens_the_geopackage(written):
+    folder, _ = written
+    run = subprocess.run(["ogrinfo", "-ro", "-so", str(folder / "plan.gpkg"), "sites"], capture_output=True, text=True,
+                         check=True)
+    assert "Geometry: Point" in run.stdout and "EPSG" in run.stdout and "4326" in run.stdout
+    assert "Warning" not in run.stderr and "partially supported" not in run.stdout
+
+
+def test_csv_tables_and_summary(written, demo_plan):
+    folder, _ = written
+    sites = pd.read_csv(folder / "sites.csv")
+    assert len(sites) == len(demo_plan.sites) and {"site_id", "lon", "lat", "power_kw"} <= set(sites.columns)
+    back = sites.set_index("site_id")["power_kw"]
+    assert (back - demo_plan.sites["power_kw"].reindex(back.index)).abs().max() < 1e-6
+    by = pd.read_csv(folder / "demand_by_segment_year.csv")
+    assert abs(by["energy_kwh_day"].sum() - demo_plan.demand["energy_kwh_day"].sum()) < 0.01 * len(by)
+    roll = pd.read_csv(folder / "rollout.csv")
+    assert {"site_id", "year"} <= set(roll.columns)
+    violations = pd.read_csv(folder / "grid_violations.csv")
+    assert list(violations.columns[:5]) == ["element", "element_id", "violation", "value", "value_unit"]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["kpis"]["sites_open"] == len(demo_plan.sites)
+
+
+def test_pdf_required_without_a_browser_is_a_clear_error(demo_plan, tmp_path, monkeypatch):
+    import charge_planner.browser as browser
+
+    monkeypatch.setattr(browser, "find_chromium", lambda executable=None: None)
+    with pytest.raises(OutputError, match="apt-get install chromium"):
+        write_outputs(demo_plan, tmp_path, pdf=True)
+    assert list(tmp_path.iterdir()) == []  # nothing written before the check
+
+
+def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
+    import charge_planner.report as report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(report, "render_report", broken)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="report failed"):
+        with_config(demo_plan, isochrones=False).save(out, pdf=False)
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -1,0 +1,133 @@
+"""Report: sections, known-answer tables, graceful degradation, scenario comparison, escaping."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pandas as pd
+
+from charge_planner.outputs import rollout_summary
+from charge_planner.report import fmt_num, fmt_pct, label_of, render_report, scenario_table
+
+SECTIONS = (
+    "Executive summary", "Demand by segment and year", "Sites", "Rollout timeline", "Distribution grid",
+    "Renewable share and CO2", "Optimisation", "Charger types", "Assumptions and their sources", "Method",
+    "Data sources and licences",
+)
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_report_has_every_section_and_the_plan_figures(demo_plan):
+    html = render_report(demo_plan, map_file="map.html")
+    for heading in SECTIONS:
+        assert f"<h2>{heading}</h2>" in html, heading
+    assert "Scenario comparison" not in html  # only with several plans
+    k = demo_plan.summary["kpis"]
+    text = _text(html)
+    assert f"opens {k['sites_open']} public charging sites" in text
+    assert f"{k['installed_kw']:,.0f} kW" in text
+    # one row per site, each with its name
+    table = html.split("<h2>Sites</h2>", 1)[1].split("<h2>", 1)[0]
+    assert table.count("<tr><td>") == len(demo_plan.sites)
+    # every assumption listed with its source; flagged ones marked
+    assert html.count('class="assumption"') >= 1
+    assert "Synthetic data." in html and 'href="map.html"' in html
+    # self-contained: every image is embedded
+    assert not re.search(r'<img[^>]+src="(?!data:image/png;base64,)', html)
+    assert html.count("<img") >= 4
+
+
+def test_demand_table_sums_the_demand_by_segment_and_year(demo_plan):
+    html = render_report(demo_plan)
+    d = demo_plan.demand
+    year = int(d["year"].max()) if "year" in d else demo_plan.city.config.fleet.year
+    total = d[d["year"] == year]["energy_kwh_day"].sum() if "year" in d else d["energy_kwh_day"].sum()
+    section = html.split("<h2>Demand by segment and year</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f'<th class="n">{total:,.0f}</th>' in section
+
+
+def test_rollout_summary_known_answer(demo_plan):
+    p = copy.copy(demo_plan)
+    p.sites = demo_plan.sites.copy()
+    types = list(p.charger_types.index)
+    t0 = types[0]
+    # two sites in 2026, the rest in 2030
+    years = [2026 if i < 2 else 2030 for i in range(len(p.sites))]
+    p.sites["year_opened"] = years
+    p.siting = copy.copy(demo_plan.siting)
+    p.siting.rollout = None  # no rollout table from the siting stage: derived from year_opened
+    roll = rollout_summary(p)
+    assert roll["year"].tolist() == [2026, 2030]
+    assert roll["sites_opened"].tolist() == [2, len(p.sites) - 2]
+    assert roll["sites_total"].tolist() == [2, len(p.sites)]
+    first = p.sites.iloc[:2]
+    assert roll.loc[0, f"chargers_{t0}"] == int(first[f"chargers_{t0}"].sum())
+    power = sum(first[f"chargers_{t}"].sum() * p.charger_types.loc[t, "power_kw"] for t in types)
+    assert abs(roll.loc[0, "power_added_kw"] - power) < 1e-6
+    assert abs(roll["power_total_kw"].iloc[-1] - p.sites["power_kw"].sum()) < 1e-6
+    html = render_report(p)
+    section = html.split("<h2>Rollout timeline</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<img" in section and ">2026<" in section and ">2030<" in section
+
+
+def test_rollout_uses_the_siting_stage_table_when_present(demo_plan):
+    p = copy.copy(demo_plan)
+    p.sites = demo_plan.sites.copy()
+    sid = p.sites.index[0]
+    t0 = p.charger_types.index[0]
+    p.sites["year_opened"] = 2028
+    rollout = pd.DataFrame({"site_id": [sid, sid], "year": [2028, 2030], f"chargers_{t0}": [1, 3]})
+    p.siting = copy.copy(demo_plan.siting)
+    p.siting.rollout = rollout
+    p.rollout = None
+    roll = rollout_summary(p)
+    assert roll.set_index("year")[f"chargers_{t0}"].to_dict() == {2028: 1, 2030: 2}  # installed 1, then 2 more
+
+
+def test_report_degrades_without_grid_and_shows_violations_when_present(demo_plan):
+    p = copy.copy(demo_plan)
+    p.flow = None
+    p.grid = None
+    p.summary = {k: v for k, v in demo_plan.summary.items() if k != "grid"}
+    text = _text(render_report(p))
+    assert "No load-flow result is available" in text or "grid was not modelled" in text
+    # a violation injected into the load-flow tables appears in the report
+    q = copy.copy(demo_plan)
+    flow = copy.copy(demo_plan.flow)
+    buses = demo_plan.flow.buses.copy()
+    bus = buses.index[0]
+    buses.loc[bus, "violation"] = "undervoltage"
+    flow.buses = buses
+    flow.violations = pd.DataFrame({"element": ["bus"], "id": [bus], "kind": ["undervoltage"], "hours": [3.0],
+                                    "first": [pd.Timestamp("2030-05-15 18:00")], "last": [pd.Timestamp("2030-05-15 20:00")],
+                                    "worst": [0.93]})
+    q.flow = flow
+    html = render_report(q)
+    section = html.split("<h2>Distribution grid</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"bus {bus}" in section and "undervoltage" in section and "0.930 pu" in section and "3.0" in section
+
+
+def test_scenario_comparison_appears_with_several_plans(demo_plan):
+    other = dict(demo_plan.summary)
+    other["kpis"] = {**demo_plan.summary["kpis"], "capex_usd": 1.0, "served_share": 0.5}
+    table = scenario_table([demo_plan, other], ["base", "cheap <b>"])
+    assert list(table.columns) == ["base", "cheap <b>"]
+    assert table.loc["capital cost [USD]", "cheap <b>"] == 1.0
+    html = render_report(demo_plan, scenarios=[other], scenario_names=["base", "cheap <b>"])
+    section = html.split("<h2>Scenario comparison</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "cheap &lt;b&gt;" in section and "cheap <b>" not in section
+    assert "50.0%" in section
+
+
+def test_formatting_helpers():
+    assert fmt_num(1234.5) == "1,234" or fmt_num(1234.5) == "1,235"
+    assert fmt_num(None) == "—" and fmt_num(float("nan")) == "—"
+    assert fmt_pct(0.256) == "26%" and fmt_pct("x") == "—"
+    assert label_of("vm_min_pu") == "vm min [pu]"
+    assert label_of("line_loading_max_percent") == "line loading max [%]"
+    assert label_of("co2_t_year") == "co2 [t/yr]"
+    assert label_of("renewable_share") == "renewable share"
