@@ -1,0 +1,145 @@
+"""Tests of the plan-level grid check (time series + PV + hosting + energy) and its pipeline output."""
+
+from __future__ import annotations
+
+import copy
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+from conftest import BENGALURU_DIR, shared
+from shapely.geometry import LineString
+
+from charge_planner.errors import DataError
+from charge_planner.grid import GridModel, assess_grid, site_load_matrix, synthesise_grid
+from charge_planner.grid.build import run_pandapower
+from charge_planner.grid.energy import PVProfile
+from charge_planner.grid.timeseries import time_index
+
+CRS = "EPSG:32643"
+
+
+def small_roads(n: int = 5, spacing_m: float = 200.0) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph(crs=CRS)
+    for i in range(n):
+        for j in range(n):
+            g.add_node(i * n + j, x=500_000.0 + j * spacing_m, y=3_000_000.0 + i * spacing_m)
+    for i in range(n):
+        for j in range(n):
+            u = i * n + j
+            for v in ([u + 1] if j < n - 1 else []) + ([u + n] if i < n - 1 else []):
+                for a, b in ((u, v), (v, u)):
+                    pa = (g.nodes[a]["x"], g.nodes[a]["y"])
+                    pb = (g.nodes[b]["x"], g.nodes[b]["y"])
+                    g.add_edge(a, b, length=spacing_m, geometry=LineString([pa, pb]))
+    return g
+
+
+@pytest.fixture(scope="module")
+def grid() -> GridModel:
+    roads = small_roads()
+    rng = np.random.default_rng(4)
+    loads = gpd.GeoDataFrame(
+        {"base_peak_kw": rng.uniform(20, 60, 80)},
+        geometry=gpd.points_from_xy(rng.uniform(500_000, 500_800, 80), rng.uniform(3_000_000, 3_000_800, 80)),
+        crs=CRS,
+    )
+    return synthesise_grid(roads, loads)
+
+
+def test_assess_grid_energy_balance_and_hosting(grid: GridModel) -> None:
+    lv = grid.net.bus.index[grid.net.bus["role"] == "lv"][:2]
+    sites = pd.DataFrame(
+        {"bus_id": lv, "served_kwh_day": [240.0, 120.0], "power_kw": [50.0, 30.0]}, index=["a", "b"]
+    )
+    index = time_index("day", year=2030)
+    pv_shape = np.zeros(24)
+    pv_shape[12] = 2.0
+    pv = PVProfile(kw_per_kwp=pv_shape, annual_yield_kwh_per_kwp=730.0, annual_mean_kw_per_kwp=730.0 / 8760.0)
+    mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 500.0)})
+    before = copy.deepcopy(grid.net)
+    a = assess_grid(
+        grid, sites, index, ev_shares=np.full(24, 1 / 24), base_load_factor=np.full(24, 0.8), mix=mix, pv=pv,
+        pv_kwp_per_site=5.0,
+    )
+    # EV: 10 kW and 5 kW flat; PV: 10 kW at each site bus at noon
+    np.testing.assert_allclose(a.ev_kw[lv[0]], 10.0)
+    np.testing.assert_allclose(a.ev_kw[lv[1]], 5.0)
+    e = a.energy
+    assert (e.ev_kwh, e.pv_used_kwh, e.pv_exported_kwh) == pytest.approx((360.0, 15.0, 5.0))
+    assert e.grid_kwh == pytest.approx(345.0)
+    assert e.renewable_share == pytest.approx((15.0 + 0.2 * 345.0) / 360.0)
+    assert e.co2_kg == pytest.approx(345.0 * 0.5)
+    assert a.days == 1.0 and a.flow.converged and a.flow.n_violations == 0
+    assert a.flow.steps.loc[index[12], "pv_mw"] == pytest.approx(0.02)
+    # hosting capacity of every non-slack bus, verified by a load flow
+    hc = a.flow.buses["hosting_capacity_kw"]
+    roles = a.flow.buses["role"]
+    assert hc[roles.isin(["lv", "mv"])].notna().all() and (hc[roles.isin(["lv", "mv"])] > 0).all()
+    assert set(a.flow.buses["hosting_limit"].dropna()) <= {"undervoltage", "overvoltage", "line", "trafo", ""}
+    assert len(a.hosting_steps) >= 1
+    work = copy.deepcopy(grid.net)
+    work.load["scaling"] = 0.8
+    bus = int(lv[0])
+    pp.create_load(work, bus, p_mw=hc[bus] / 1000.0)  # at the hosting capacity every limit still holds
+    run_pandapower(work)
+    assert work.res_bus["vm_pu"].between(0.95 - 1e-9, 1.05 + 1e-9).all()
+    assert work.res_trafo["loading_percent"].max() <= 100.0 + 1e-6
+    assert work.res_line["loading_percent"].max() <= 100.0 + 1e-6
+    assert pp.toolbox.nets_equal(grid.net, before)
+
+
+def test_site_load_matrix_per_site_profiles_and_cap() -> None:
+    index = time_index("day", year=2030, resolution_min=15)
+    shares = np.zeros((2, 24))
+    shares[0, 20] = 1.0
+    shares[1, :] = 1 / 24
+    sites = pd.DataFrame({"bus_id": [7, 7], "served_kwh_day": [10.0, 48.0], "power_kw": [100.0, 100.0]})
+    kw = site_load_matrix(sites, index, shares)
+    assert list(kw.columns) == [7]
+    assert kw[7].sum() * 0.25 == pytest.approx(58.0)
+    assert kw.loc[index[80], 7] == pytest.approx(12.0)  # 20:00: 10 kW + 2 kW
+    capped = site_load_matrix(sites.assign(power_kw=[5.0, 100.0]), index, shares)
+    assert capped.loc[index[80], 7] == pytest.approx(7.0)
+    with pytest.raises(DataError, match="shape"):
+        site_load_matrix(sites, index, np.ones((3, 24)) / 24)
+
+
+def test_demo_plan_runs_the_grid_time_series(demo_plan) -> None:
+    g = demo_plan.summary["grid"]
+    assert g["time_series"] == "day" and g["steps"] == 24 and g["non_converged_steps"] == []
+    e = g["energy"]
+    assert e["ev_kwh_day"] == pytest.approx(demo_plan.summary["kpis"]["served_kwh_day"], rel=0.02)
+    assert 0.0 < e["renewable_share"] < 1.0
+    assert demo_plan.summary["kpis"]["charging_renewable_share"] == e["renewable_share"]
+    assert g["hosting_capacity"]["buses"] > 0
+    buses = demo_plan.flow.buses
+    assert {"vm_min_pu", "vm_max_pu", "hosting_capacity_kw", "undervoltage_h"} <= set(buses.columns)
+    # several substations for the demo city's load, each with its own external grid
+    assert (demo_plan.grid.net.trafo["role"] == "substation").sum() >= 2
+
+
+@pytest.mark.slow
+def test_synthesised_grid_of_central_bengaluru_is_within_limits() -> None:
+    from charge_planner.assumptions import preset_of
+    from charge_planner.city import load_city
+    from charge_planner.demand import population_by_cell
+
+    root = shared("bengaluru", "central_bengaluru_drive.graphml").parents[1]
+    city = load_city(BENGALURU_DIR, data_dir=root)
+    cells = population_by_cell(city.population, bounds=city.bounds(), cell_size_m=400)
+    preset = preset_of(city.config)
+    loads = gpd.GeoDataFrame(
+        {"base_peak_kw": cells["population"].to_numpy() * preset.base_peak_kw_per_person.value},
+        geometry=gpd.points_from_xy(cells["x"], cells["y"]), crs=city.crs,
+    )
+    model = synthesise_grid(city.roads, loads, mv_kv=preset.mv_kv.value, lv_kv=preset.lv_kv.value,
+                            substations=city.substations if len(city.substations) else None)
+    work = copy.deepcopy(model.net)
+    run_pandapower(work)
+    assert work.res_bus["vm_pu"].between(0.95, 1.05).all()
+    assert (work.res_line["loading_percent"] < 100.0).all() and (work.res_trafo["loading_percent"] < 100.0).all()
+    assert model.net.load["p_mw"].sum() == pytest.approx(loads["base_peak_kw"].sum() / 1000.0)
