@@ -337,3 +337,17 @@ def test_exclusion_zones_and_equity_groups(tmp_path):
     opts = siting_options(cfg)
     assert opts["budget_by_year_usd"] == {2026: 4e5, 2030: 5e5} and opts["carry_over"] is False
     assert opts["equity_floor"] == 0.2
+
+
+def test_greedy_plan_is_feasible_and_below_the_optimum():
+    demand, cand, types, travel = _rollout_tables()
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=12_000,
+                                      budget_by_year_usd={2026: 6000, 2030: 6000})
+    x = m.greedy_solution()
+    assert x is not None
+    ax = m.model.a @ x
+    assert (ax >= m.model.row_lower - 1e-6).all() and (ax <= m.model.row_upper + 1e-6).all()
+    greedy = float(m.model.c @ x)
+    m.solve("highs", mip_gap=0)
+    assert greedy <= m.result.objective + 1e-6
+    assert any(line.startswith("greedy plan") for line in m.result.log)

@@ -391,6 +391,8 @@ class CapacitatedSiting:
             "x_type": x_type, "x_time": x_time, "cols": (y0, n0, x0), "eps": eps, "dem_k": dem_k,
             "existing": existing, "labels": labels, "budget_rows": budget_rows, "n_years": n_years,
             "equity_floor": equity_floor, "min_served_share": min_served_share,
+            "budgets": [budgets[y] for y in years], "carry_over": carry_over, "fixed_eff": fixed_eff,
+            "max_ch": max_ch, "cap": cap, "capex": capex, "pair_x": pair_x,
         }
         build = time.perf_counter() - t0
         log.info("capacitated siting model: %d years, %d rows x %d columns (%d integer) built in %.2f s",
@@ -426,13 +428,121 @@ class CapacitatedSiting:
         SolverError
             When the solver found no solution in time.
         """
+        # the greedy plan is kept as a fallback and a yardstick, not passed as a warm start: on the
+        # demo city a warm-started HiGHS search ended worse than a cold one in the same time
+        warm = self.greedy_solution()
         res = solve(self.model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        if warm is not None and res.x is not None:
+            greedy_obj = float(self.model.c @ warm)
+            res.log.append(f"greedy plan {greedy_obj:.6g}")
+            if greedy_obj > res.objective + 1e-9 * max(abs(greedy_obj), 1.0):
+                res.x, res.objective = warm, greedy_obj
+                res.gap = abs(res.bound - greedy_obj) / max(abs(greedy_obj), 1e-9) if math.isfinite(res.bound) else math.inf
+        elif warm is not None and res.x is None and res.status != "infeasible":
+            # the solver found nothing better in time: the greedy plan is the incumbent
+            res.x, res.objective = warm, float(self.model.c @ warm)
+            res.gap = abs(res.bound - res.objective) / max(abs(res.objective), 1e-9) if math.isfinite(res.bound) else math.inf
+            res.status = "time_limit"
         self.result = res
         if res.status == "infeasible":
             raise InfeasibleError(self._explain_infeasible())
         x = require_solution(res, what="charger siting")
         self._read_back(x)
         return self
+
+    # ---- greedy plan
+
+    def greedy_solution(self) -> np.ndarray | None:
+        """A feasible plan built greedily, year by year (the fallback when the solver's own
+        incumbent is worse or missing at the time limit).
+
+        Each year, the year's demand first fills the chargers already built (nearest demand
+        first); then chargers are added one at a time where the unmet energy they can serve
+        per dollar is highest (a new site's fixed cost included), within the year's budget
+        and the per-site maximum, each taking the nearest unmet demand up to its capacity.
+        The plan is checked against every row of the model; None when it violates one (e.g.
+        an equity floor the greedy order did not meet).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            Column values of the model.
+        """
+        ix = self.index
+        y0, n0, x0 = ix["cols"]
+        n_years = ix["n_years"]
+        c_site, c_type = ix["n_site_idx"], ix["n_type_idx"]
+        n_pairs, n_site = len(c_site), len(self.candidates)
+        x_dem, pair_x, dem_k = ix["x_dem"], ix["pair_x"], ix["dem_k"]
+        x_time = ix["x_time"]
+        d = self.demand["energy_kwh_day"].to_numpy(dtype=float)
+        cap, capex, fixed, max_ch = ix["cap"], ix["capex"], ix["fixed_eff"], ix["max_ch"]
+        col_upper = self.model.col_upper
+        existing = ix["existing"][c_site, c_type].astype(float)
+        n = existing.copy()
+        is_open = (np.bincount(c_site, weights=n, minlength=n_site) > 0) | (self.model.col_lower[y0:n0:n_years] > 0)
+        n_upper = col_upper[n0:x0:n_years]
+        y_upper = col_upper[y0:n0:n_years]
+        x = np.zeros(self.model.shape[1])
+        spent = 0.0
+        budget_cum = 0.0
+        for k in range(n_years):
+            budget_cum = budget_cum + ix["budgets"][k] if ix["carry_over"] else ix["budgets"][k]
+            left = budget_cum - spent if ix["carry_over"] else ix["budgets"][k]
+            sel = np.flatnonzero(dem_k[x_dem] == k)
+            # triples of this year, nearest first within each charger column
+            sel = sel[np.lexsort((x_time[sel], pair_x[sel]))]
+            t_pair = pair_x[sel]
+            rem = d.copy()
+            rem[dem_k != k] = 0.0
+            used = np.zeros(n_pairs)
+
+            def fill(c: int, cap_c: float, sel: np.ndarray = sel, t_pair: np.ndarray = t_pair,
+                     rem: np.ndarray = rem) -> float:
+                lo, hi = np.searchsorted(t_pair, c), np.searchsorted(t_pair, c, side="right")
+                trip = sel[lo:hi]
+                if cap_c <= 0 or len(trip) == 0:
+                    return 0.0
+                rows = x_dem[trip]
+                want = rem[rows]
+                # the same row may appear once per column; take in order up to the capacity
+                before = np.concatenate([[0.0], np.cumsum(want)[:-1]])
+                take = np.clip(cap_c - before, 0.0, want)
+                rem[rows] -= take
+                x[x0 + trip] += np.divide(take, d[rows], out=np.zeros(len(rows)), where=d[rows] > 0)
+                return float(take.sum())
+
+            for c in np.flatnonzero(n > 0):
+                used[c] += fill(int(c), cap[c_type[c]] * n[c])
+            per_site = np.bincount(c_site, weights=n, minlength=n_site)
+            while True:
+                unmet = np.bincount(t_pair, weights=rem[x_dem[sel]], minlength=n_pairs)
+                spare = cap[c_type] * n - used
+                gain = np.minimum(cap[c_type], np.maximum(unmet - np.maximum(spare, 0.0), 0.0))
+                cost = capex[c_type] + np.where(is_open[c_site], 0.0, fixed[c_site])
+                ok = (gain > 1e-9) & (cost <= left + 1e-9) & (per_site[c_site] < max_ch[c_site]) & (n < n_upper)
+                ok &= is_open[c_site] | (y_upper[c_site] > 0)
+                if not ok.any():
+                    break
+                ratio = np.where(ok, gain / np.maximum(cost, 1e-9), -np.inf)
+                c = int(np.argmax(ratio))
+                n[c] += 1
+                per_site[c_site[c]] += 1
+                is_open[c_site[c]] = True
+                left -= cost[c]
+                spent += cost[c]
+                used[c] += fill(c, cap[c_type[c]] * n[c] - used[c])
+            x[y0 + np.arange(n_site) * n_years + k] = is_open.astype(float)
+            x[n0 + np.arange(n_pairs) * n_years + k] = n
+        x[x0:] = np.clip(x[x0:], 0.0, 1.0)
+        m = self.model
+        ax = m.a @ x
+        tol = 1e-6
+        bad = (ax < m.row_lower - tol * np.maximum(1.0, np.abs(m.row_lower))) | (ax > m.row_upper + tol * np.maximum(1.0, np.abs(m.row_upper)))
+        if bad.any() or (x < m.col_lower - tol).any() or (x > m.col_upper + tol).any():
+            log.info("greedy plan violates %d row(s) of the model; no warm start", int(bad.sum()))
+            return None
+        return x
 
     # ---- infeasibility
 
