@@ -422,6 +422,26 @@ class CityConfig(_Model):
     outputs: OutputsSection = OutputsSection()
 
     @model_validator(mode="after")
+    def _use_case_shares_sum_to_one(self) -> CityConfig:
+        preset = get_preset(self.city.country)
+        problems = []
+        for seg, override in self.fleet.overrides.items():
+            if override.public_share is not None:
+                continue  # rescales the preset's split: always sums to 1
+            given = {f: getattr(override, f) for f in SHARE_FIELDS if getattr(override, f) is not None}
+            if not given or len(given) == len(SHARE_FIELDS):
+                continue  # nothing to merge, or checked by SegmentOverride
+            merged = {f: given.get(f, getattr(preset.segments[seg], f).value) for f in SHARE_FIELDS}
+            total = sum(merged.values())
+            if abs(total - 1.0) > 1e-6:
+                parts = ", ".join(f"{f} {v:g}{'' if f in given else ' (preset)'}" for f, v in merged.items())
+                problems.append(f"fleet.overrides.{seg}: use-case shares sum to {total:.6g}, not 1 ({parts}); "
+                                "give all five share_* fields so they sum to 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _years_after_preset_base_year(self) -> CityConfig:
         preset = get_preset(self.city.country)
         base = self.fleet.base_year or preset.base_year

@@ -474,6 +474,16 @@ def test_bad_fleet_configuration_is_reported(fleet, match):
         segment_table(parse_config({**CFG, "fleet": fleet}))
 
 
+def test_partial_share_override_is_rejected_when_the_file_is_read(tmp_path):
+    from charge_planner.config import load_config
+
+    (tmp_path / "city.toml").write_text('[city]\nname = "X"\ncountry = "india"\n[fleet.overrides.car]\n'
+                                        'share_home = 0.5\n[siting]\nbudget_usd = 1\n')
+    with pytest.raises(ConfigError, match=r"city.toml: .*fleet.overrides.car: use-case shares sum to 0.8") as err:
+        load_config(tmp_path)
+    assert "(preset)" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_legacy_public_share_rescales_the_use_case_split():
     cfg = parse_config({**CFG, "fleet": {"overrides": {"two_wheeler": {"public_share": 0.4}}}})
     seg = segment_table(cfg).loc["two_wheeler"]
