@@ -11,14 +11,14 @@ import pyogrio
 import pytest
 from test_maps import with_config
 
+from charge_planner.browser import find_chromium
 from charge_planner.outputs import GPKG_LAYERS, OutputError, grid_layers, write_outputs
 
 
 @pytest.fixture(scope="module")
-def written(demo_plan, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("outputs")
-    files = write_outputs(with_config(demo_plan, isochrones=False), folder, pdf=False)
-    return folder, files
+def written(demo_outputs):
+    """The demo plan's outputs as ``Plan.save`` wrote them (shared with the other tests)."""
+    return demo_outputs, sorted(demo_outputs.iterdir())
 
 
 def test_every_file_is_written(written):
@@ -28,7 +28,7 @@ def test_every_file_is_written(written):
                  "demand_by_segment_year.csv", "rollout.csv", "grid_buses.csv", "grid_lines.csv", "grid_trafos.csv",
                  "grid_violations.csv", "summary.json"):
         assert name in names, name
-    assert "report.pdf" not in names  # pdf=False
+    assert ("report.pdf" in names) == (find_chromium() is not None)  # by default: when a browser is installed
 
 
 def test_geopackage_layers_read_back_with_gdal_in_wgs84(written, demo_plan):
