@@ -114,7 +114,7 @@ class AdoptionSettings:
     base_year, target_year
         Years of the base-year data and of the EV sales-share target.
     years
-        Years of the demand table.
+        Years of the demand table (always with the plan year and the rollout years).
     horizon_year
         Last year of the fleet projection.
     ceiling
@@ -142,8 +142,9 @@ def adoption_settings(config: CityConfig) -> AdoptionSettings:
     base = f.base_year or preset.base_year
     target = f.target_year or preset.target_year
     years = tuple(sorted(set(f.years))) if f.years else tuple(range(base, max(target, f.year) + 1))
-    if f.year not in years:
-        years = tuple(sorted({*years, f.year}))
+    # the siting model needs the plan year and every rollout year
+    rollout = getattr(config.siting, "rollout_years", None) or []
+    years = tuple(sorted({*years, f.year, *rollout}))
     return AdoptionSettings(
         base_year=base,
         target_year=target,

@@ -449,7 +449,8 @@ class CityConfig(_Model):
         problems = []
         if target < base:
             problems.append(f"fleet.target_year {target} is before the base year {base}")
-        early = [y for y in [self.fleet.year, *(self.fleet.years or [])] if y < base]
+        rollout = getattr(self.siting, "rollout_years", None) or []
+        early = [y for y in [self.fleet.year, *(self.fleet.years or []), *rollout] if y < base]
         if early:
             problems.append(f"fleet year(s) {sorted(set(early))} are before the base year {base} of the "
                             f"{preset.country} preset; use later years or set fleet.base_year")

@@ -474,6 +474,15 @@ def test_bad_fleet_configuration_is_reported(fleet, match):
         segment_table(parse_config({**CFG, "fleet": fleet}))
 
 
+def test_demand_years_cover_the_rollout_years():
+    from charge_planner.assumptions import adoption_settings
+
+    cfg = parse_config({**CFG, "fleet": {"years": [2030]}, "siting": {"budget_usd": 1, "rollout_years": [2026, 2030]}})
+    assert adoption_settings(cfg).years == (2026, 2030)
+    with pytest.raises(ConfigError, match=r"\[2023\] are before the base year 2024"):
+        parse_config({**CFG, "siting": {"budget_usd": 1, "rollout_years": [2023, 2030]}})
+
+
 def test_partial_share_override_is_rejected_when_the_file_is_read(tmp_path):
     from charge_planner.config import load_config
 
