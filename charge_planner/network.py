@@ -653,14 +653,15 @@ def _packing(rev: _Arcs, limit_s: float) -> _Packing | None:
     if (~moving & (rev.length > 0)).any():
         return None
     v_len = float(np.max(rev.length[moving] / rev.t[moving])) if moving.any() else 0.0
+    # reached weights stay below (floor(limit / resolution) + 1) * 2**bits <= 2**53: exact integers
     t_bits = int(math.floor(limit_s / TIME_RESOLUTION_S) + 1).bit_length()
-    bits = 52 - t_bits
+    bits = 53 - t_bits
     if bits < 8:
         return None
-    # any path within the limit is at most v_len * limit long; keep a factor 2 of headroom, plus
-    # one unit per zero-length arc (they weigh one unit so that csgraph sees an edge)
+    # a path within the limit is at most v_len * limit long (1 % headroom), plus one unit per
+    # zero-length arc (they weigh one unit so that csgraph sees an edge)
     n_zero = int((~moving).sum())
-    unit_m = 2.0 * (v_len * (limit_s + TIME_RESOLUTION_S) + 1.0) / max(2**bits - n_zero, 1)
+    unit_m = (1.01 * v_len * (limit_s + TIME_RESOLUTION_S) + 1.0) / max(2**bits - n_zero - 1, 1)
     if unit_m > 0.01:
         return None
     w = tq * 2.0**bits + np.round(rev.length / unit_m)

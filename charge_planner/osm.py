@@ -728,11 +728,12 @@ def read_road_network(
     return graph
 
 
-def filter_graph_mode(graph: nx.MultiDiGraph, mode: str, *, source: str = "road graph") -> nx.MultiDiGraph:
+def filter_graph_mode(
+    graph: nx.MultiDiGraph, mode: str, *, source: str = "road graph", keep_untagged: bool = True
+) -> nx.MultiDiGraph:
     """Drop the edges a travel mode may not use, judged by the tags the edges carry.
 
-    Edges without a ``highway`` tag are kept (user files need not carry OSM tags). A file that
-    was filtered for cars (an osmnx ``drive`` graph) cannot gain the service roads a
+    A file that was filtered for cars (an osmnx ``drive`` graph) cannot gain the service roads a
     two-wheeler network adds; read the OSM extract for that.
 
     Parameters
@@ -743,6 +744,8 @@ def filter_graph_mode(graph: nx.MultiDiGraph, mode: str, *, source: str = "road 
         ``"car"`` or ``"two_wheeler"``.
     source
         Name used in log messages.
+    keep_untagged
+        Keep edges without a ``highway`` tag (user road files need not carry OSM tags).
     """
     from charge_planner.network import _as_list
 
@@ -751,6 +754,9 @@ def filter_graph_mode(graph: nx.MultiDiGraph, mode: str, *, source: str = "road 
     for u, v, k, d in graph.edges(keys=True, data=True):
         hwy = d.get("highway")
         if _is_na(hwy):
+            if not keep_untagged:
+                drop.append((u, v, k))
+                dropped["(no highway tag)"] = dropped.get("(no highway tag)", 0) + 1
             continue
         classes = [str(h) for h in _as_list(hwy)]
         tags = {t: str(d[t]) for t in EDGE_TAGS if t in d and isinstance(d[t], str) and t != "highway"}
@@ -859,11 +865,25 @@ def graph_from_tables(
     start = shapely.get_coordinates(shapely.get_point(geoms, 0))
     end = shapely.get_coordinates(shapely.get_point(geoms, -1))
 
+    oneway = (
+        edges["oneway"].astype(str).str.lower().isin(["true", "yes", "1"]).to_numpy()
+        if "oneway" in edges.columns
+        else np.zeros(len(edges), dtype=bool)
+    )
     if {"u", "v"} <= set(edges.columns):
         u = edges["u"].to_numpy()
         v = edges["v"].to_numpy()
         keys = edges["key"].to_numpy() if "key" in edges.columns else None
-        directed = True
+        both_ways = np.zeros(len(edges), dtype=bool)
+        if {"from", "to"} <= set(edges.columns):
+            # osmnx.save_graph_geopackage(directed=False) keeps one row per street, with its
+            # original direction in from/to: a two-way street stands for both directions
+            has = edges["from"].notna().to_numpy() & edges["to"].notna().to_numpy()
+            u = np.where(has, edges["from"].to_numpy(), u)
+            v = np.where(has, edges["to"].to_numpy(), v)
+            both_ways = ~oneway
+            keys = None
+            log.info("%s: one row per street (undirected osmnx export); two-way streets get both directions", source)
     else:  # topology from shared end points (rounded to 1e-7 of a degree or 1 cm)
         scale = 1e7 if crs.is_geographic else 100.0 * _metres_per_unit(crs)
         ends = np.round(np.vstack([start, end]) * scale).astype(np.int64)
@@ -871,7 +891,7 @@ def graph_from_tables(
         ids = ids.ravel()
         u, v = ids[: len(edges)], ids[len(edges) :]
         keys = None
-        directed = False
+        both_ways = ~oneway
 
     # node coordinates
     xy: dict[Any, tuple[float, float]] = {}
@@ -923,27 +943,22 @@ def graph_from_tables(
     graph = nx.MultiDiGraph(crs=crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}", source=source)
     for n, (x, y) in xy.items():
         graph.add_node(n, x=float(x), y=float(y))
-    skip = {"u", "v", "key", "geometry", "length", "fid", "index"}
+    skip = {"u", "v", "key", "geometry", "length", "fid", "index", "from", "to", "oneway", "reversed"}
     attr_cols = [c for c in edges.columns if c not in skip]
-    records = edges[attr_cols].to_dict("records")
-    oneway_col = edges["oneway"].to_numpy() if "oneway" in edges.columns else np.zeros(len(edges), dtype=bool)
-    rev = shapely.reverse(geoms) if not directed else None
+    records = edges[attr_cols].to_dict("records") if attr_cols else [{} for _ in range(len(edges))]
+    rev = shapely.reverse(geoms)
     out = []
     for i, rec in enumerate(records):
         attrs = {k: val for k, val in rec.items() if not _is_na(val)}
         attrs["length"] = float(length[i])
-        attrs["geometry"] = geoms[i]
-        if directed:
-            if keys is not None:
-                out.append((u[i], v[i], keys[i], attrs))
-            else:
-                out.append((u[i], v[i], attrs))
+        attrs["oneway"] = bool(oneway[i])
+        forward = {**attrs, "geometry": geoms[i], "reversed": False}
+        if keys is not None:
+            out.append((u[i], v[i], keys[i], forward))
         else:
-            one = str(oneway_col[i]).lower() in ("true", "yes", "1")
-            out.append((u[i], v[i], {**attrs, "oneway": one, "reversed": False}))
-            if not one:
-                assert rev is not None
-                out.append((v[i], u[i], {**attrs, "geometry": rev[i], "oneway": False, "reversed": True}))
+            out.append((u[i], v[i], forward))
+        if both_ways[i]:
+            out.append((v[i], u[i], {**attrs, "geometry": rev[i], "reversed": True}))
     graph.add_edges_from(out)
     return graph
 
@@ -1047,7 +1062,7 @@ def layers_from_download(
     source
         Place or bounding box, for messages and attribution.
     """
-    graph = filter_graph_mode(graph, mode, source=source)
+    graph = filter_graph_mode(graph, mode, source=source, keep_untagged=False)
     if mode == "two_wheeler":
         graph = _two_way_for_motorcycles(graph)
     if graph.number_of_edges() == 0:

@@ -6,9 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from charge_planner import network
 from charge_planner.errors import DataError
-from charge_planner.network import prepare_graph, snap_points, travel_table, utm_crs_for
+from charge_planner.network import (
+    TIME_RESOLUTION_S,
+    isochrones,
+    parse_maxspeed,
+    prepare_graph,
+    snap_points,
+    snap_to_edges,
+    travel_table,
+    utm_crs_for,
+)
 from tests.conftest import grid_graph, shared
+
+X0, Y0 = 500_000.0, 1_400_000.0  # corner of conftest.grid_graph
 
 
 def test_utm_zone():
@@ -90,3 +102,231 @@ def test_bengaluru_graphml_prepares():
     assert out.graph["crs"] == "EPSG:32643"
     assert out.number_of_edges() == 6401
     assert all(d["travel_time_s"] > 0 for _, _, d in out.edges(data=True))
+
+
+# --------------------------------------------------------------------------- speeds
+
+
+@pytest.mark.parametrize(
+    ("raw", "kph"),
+    [("50", 50.0), ("30 mph", 30 * 1.609344), ("40;60", 50.0), (["30", "50"], 40.0), ("['20', '40']", 30.0),
+     ("walk", np.nan), ("IN:urban", np.nan), (None, np.nan), ("none", np.nan)],
+)
+def test_parse_maxspeed(raw, kph):
+    got = parse_maxspeed(raw)
+    assert (np.isnan(got) and np.isnan(kph)) or got == pytest.approx(kph)
+
+
+def test_prepare_rounds_times_to_the_resolution_and_rejects_bad_speeds():
+    g = grid_graph(3, spacing_m=123.457)
+    out = prepare_graph(g, speeds_kph={"residential": 17.0})
+    for _, _, d in out.edges(data=True):
+        steps = d["travel_time_s"] / TIME_RESOLUTION_S
+        assert steps == round(steps)
+        assert d["travel_time_s"] == pytest.approx(123.457 / (17.0 / 3.6), abs=TIME_RESOLUTION_S)
+    with pytest.raises(DataError, match="residential"):
+        prepare_graph(g, speeds_kph={"residential": 0.0})
+
+
+def test_prepare_projects_a_geographic_graph_to_utm():
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    g.add_node(1, x=85.3170, y=27.6900)
+    g.add_node(2, x=85.3180, y=27.6900)
+    g.add_edge(1, 2, length=98.5, highway="primary")
+    g.add_edge(2, 1, length=98.5, highway="primary")
+    out = prepare_graph(g, speeds_kph={"primary": 30.0})
+    assert out.graph["crs"] == "EPSG:32645"  # Kathmandu
+    assert out[1][2][0]["travel_time_s"] == pytest.approx(98.5 / (30 / 3.6), abs=1e-6)
+
+
+# --------------------------------------------------------------------------- travel table against networkx
+
+
+def _networkx_table(g, demand_nodes, site_nodes, cutoff):
+    rev = g.reverse(copy=True)
+    rows = []
+    by_node = {}
+    for d, n in demand_nodes.items():
+        by_node.setdefault(n, []).append(d)
+    for s, n in site_nodes.items():
+        for reached, t in nx.single_source_dijkstra_path_length(rev, n, cutoff=cutoff, weight="travel_time_s").items():
+            rows += [(d, s, t) for d in by_node.get(reached, ())]
+    return pd.DataFrame(rows, columns=["demand_id", "site_id", "travel_time_s"])
+
+
+def _compare(ours, ref):
+    m = ours.merge(ref, on=["demand_id", "site_id"], how="outer", indicator=True, suffixes=("", "_ref"))
+    assert (m["_merge"] == "both").all(), m["_merge"].value_counts().to_dict()
+    return float((m["travel_time_s"] - m["travel_time_s_ref"]).abs().max())
+
+
+@pytest.fixture(scope="module")
+def bengaluru():
+    import osmnx as ox
+
+    from charge_planner.presets import get_preset
+
+    g = ox.load_graphml(shared("bengaluru", "central_bengaluru_drive.graphml"))
+    return prepare_graph(g, speeds_kph=get_preset("india").road_speeds_kph)
+
+
+def test_bengaluru_table_identical_to_networkx(bengaluru):
+    rng = np.random.default_rng(3)
+    nodes = np.array(list(bengaluru.nodes))
+    dn = pd.Series(rng.choice(nodes, 400), index=[f"d{i}" for i in range(400)])
+    sn = pd.Series(rng.choice(nodes, 40), index=[f"s{i}" for i in range(40)])
+    ours = travel_table(bengaluru, dn, sn, 420.0)
+    assert _compare(ours, _networkx_table(bengaluru, dn, sn, 420.0)) == 0.0
+    # distances are the lengths of the fastest paths
+    for row in ours.sample(25, random_state=1).itertuples():
+        path = nx.shortest_path(bengaluru, dn[row.demand_id], sn[row.site_id], weight="travel_time_s")
+        length = sum(min(e["length"] for e in bengaluru[a][b].values()) for a, b in zip(path[:-1], path[1:], strict=True))
+        assert row.distance_m == pytest.approx(length, abs=0.5)
+    # small batches and tight memory bounds give the same table (the spatial pruning is exact)
+    small = travel_table(bengaluru, dn, sn, 420.0, chunk=3, max_cells=20_000)
+    key = ["demand_id", "site_id"]
+    a = ours.sort_values(key).reset_index(drop=True)
+    b = small.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_times_off_the_resolution_grid_use_the_exact_fallback():
+    g = prepare_graph(grid_graph(5), speeds_kph={"residential": 36.0})
+    rng = np.random.default_rng(0)
+    for _, _, d in g.edges(data=True):
+        d["travel_time_s"] = 20.0 + rng.uniform(0, 1) * 1e-3 + 1e-9  # not on the 2**-20 s grid
+    et = network._EdgeTable.from_graph(g)
+    routing, _ = network._routing_network(et, [])
+    assert network._packing(routing.rev, 100.0) is None
+    dn = pd.Series(list(g.nodes), index=list(g.nodes))
+    sn = pd.Series([0, 12, 24], index=["a", "b", "c"])
+    ours = travel_table(g, dn, sn, 100.0)
+    assert _compare(ours, _networkx_table(g, dn, sn, 100.0)) < 1e-9
+
+
+def test_dropped_demand_rows_get_no_pairs():
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
+    dn = pd.Series([0, -1, 4], index=["a", "gone", "c"])
+    t = travel_table(g, dn, pd.Series([8], index=["s"]), 600.0)
+    assert set(t["demand_id"]) == {"a", "c"}
+
+
+def test_bad_inputs_to_the_table_are_clear_errors():
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
+    dn = pd.Series([0, 1], index=["a", "b"])
+    with pytest.raises(DataError, match="not in the road graph"):
+        travel_table(g, dn, pd.Series([999], index=["s"]), 60.0)
+    with pytest.raises(DataError, match="cut-off"):
+        travel_table(g, dn, pd.Series([4], index=["s"]), pd.Series({"a": 60.0}))
+    with pytest.raises(DataError, match="demand_access_s"):
+        travel_table(g, dn, pd.Series([4], index=["s"]), 60.0, demand_access_s=pd.Series({"a": -1.0, "b": 0.0}))
+    raw = grid_graph(3)
+    with pytest.raises(DataError, match="prepare_graph"):
+        travel_table(raw, dn, pd.Series([4], index=["s"]), 60.0)
+
+
+# --------------------------------------------------------------------------- edge snapping
+
+
+def _pts(xy, crs="EPSG:32643", prefix="p"):
+    return gpd.GeoDataFrame(index=[f"{prefix}{i}" for i in range(len(xy))],
+                            geometry=gpd.points_from_xy(*np.asarray(xy, dtype=float).T), crs=crs)
+
+
+def test_snap_to_edges_projects_onto_the_nearest_street():
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
+    snap = snap_to_edges(g, _pts([(X0 + 60, Y0 + 30), (X0 + 200, Y0 + 190)]))
+    first = snap.iloc[0]
+    assert {first["u"], first["v"]} == {0, 3}  # the street y = Y0 between nodes 0 and 3
+    assert first["access_m"] == pytest.approx(30.0)
+    assert first["edge_frac"] == pytest.approx(0.3 if first["u"] == 0 else 0.7)
+    assert first["node_id"] == 0
+    second = snap.iloc[1]
+    assert second["access_m"] == pytest.approx(0.0, abs=1e-9) or second["access_m"] == pytest.approx(10.0)
+    assert second["node_id"] == 4
+
+
+def test_travel_between_points_on_edges_known_answers():
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})  # 10 m/s
+    demand = _pts([(X0 + 60, Y0), (X0 + 20, Y0)], prefix="d")
+    sites = _pts([(X0 + 200, Y0 + 140), (X0 + 120, Y0)], prefix="s")
+    ds, ss = snap_to_edges(g, demand), snap_to_edges(g, sites)
+    t = travel_table(g, ds["node_id"], ss["node_id"], 1000.0, demand_snap=ds, site_snap=ss)
+    got = {(r.demand_id, r.site_id): (r.travel_time_s, r.distance_m) for r in t.itertuples()}
+    assert got[("d0", "s0")] == pytest.approx((28.0, 280.0), abs=1e-2)  # 140 m to node 3, 140 m up the street
+    assert got[("d1", "s1")] == pytest.approx((10.0, 100.0), abs=1e-2)  # along the same street
+    # one-way street 0 -> 3: from x = 120 back to x = 20 goes round the block
+    one = g.copy()
+    one.remove_edge(3, 0)
+    ds, ss = snap_to_edges(one, _pts([(X0 + 120, Y0)], prefix="d")), snap_to_edges(one, _pts([(X0 + 20, Y0)], prefix="s"))
+    t = travel_table(one, ds["node_id"], ss["node_id"], 1000.0, demand_snap=ds, site_snap=ss)
+    assert t["travel_time_s"].iloc[0] == pytest.approx(8.0 + 60.0 + 2.0, abs=1e-3)
+    assert t["distance_m"].iloc[0] == pytest.approx(700.0, abs=1e-2)
+
+
+def test_edge_snapped_table_matches_brute_force_on_a_grid():
+    n, spacing, v = 6, 200.0, 10.0
+    g = prepare_graph(grid_graph(n, spacing_m=spacing), speeds_kph={"residential": 36.0})
+    rng = np.random.default_rng(11)
+
+    def on_streets(k):
+        along = rng.uniform(0, (n - 1) * spacing, k)
+        line = rng.integers(0, n, k) * spacing
+        horizontal = rng.random(k) < 0.5
+        return np.column_stack([np.where(horizontal, along, line), np.where(horizontal, line, along)])
+
+    dxy, sxy = on_streets(40), on_streets(12)
+    ds = snap_to_edges(g, _pts(dxy + [X0, Y0], prefix="d"))
+    ss = snap_to_edges(g, _pts(sxy + [X0, Y0], prefix="s"))
+    table = travel_table(g, ds["node_id"], ss["node_id"], 10_000.0, demand_snap=ds, site_snap=ss)
+    got = table.set_index(["demand_id", "site_id"])["travel_time_s"]
+    hops = dict(nx.all_pairs_dijkstra_path_length(g, weight="travel_time_s"))
+    xy = {k: (d["x"] - X0, d["y"] - Y0) for k, d in g.nodes(data=True)}
+
+    def ends(p, snap):
+        return [(snap["u"], np.hypot(*(p - xy[snap["u"]])) / v), (snap["v"], np.hypot(*(p - xy[snap["v"]])) / v)]
+
+    for i, p in enumerate(dxy):
+        for j, q in enumerate(sxy):
+            a, b = ds.iloc[i], ss.iloc[j]
+            best = min(ta + hops[na][nb] + tb for na, ta in ends(p, a) for nb, tb in ends(q, b))
+            if {a["u"], a["v"]} == {b["u"], b["v"]}:
+                best = min(best, np.hypot(*(p - q)) / v)
+            assert got[(f"d{i}", f"s{j}")] == pytest.approx(best, abs=1e-5)
+
+
+def test_snapping_far_points_and_other_crs():
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
+    pts = _pts([(X0 + 60, Y0 + 30), (X0 + 5_000, Y0)])
+    snap = snap_to_edges(g, pts, max_access_m=1_000.0)
+    assert snap.loc["p1", "node_id"] == -1 and snap.loc["p0", "node_id"] == 0
+    with pytest.raises(DataError, match="more than 100 m"):
+        snap_to_edges(g, _pts([(X0 + 5_000, Y0)]), max_access_m=100.0)
+    with pytest.raises(DataError, match="reproject"):
+        snap_to_edges(g, pts.to_crs("EPSG:4326"))
+
+
+def test_far_points_are_logged(caplog):
+    g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
+    with caplog.at_level("WARNING", logger="charge_planner.network"):
+        snap_to_edges(g, _pts([(X0 + 60, Y0 + 30), (X0 + 5_000, Y0)]), max_access_m=1_000.0)
+    assert "dropped 1 of 2 points more than 1000 m" in caplog.text
+
+
+# --------------------------------------------------------------------------- isochrones
+
+
+def test_isochrones_cover_reachable_streets_only():
+    g = prepare_graph(grid_graph(5), speeds_kph={"residential": 36.0})  # 20 s per 200 m block
+    iso = isochrones(g, pd.Series([0], index=["site"]), [1.0, 2.0], buffer_m=10.0)
+    assert list(iso.columns) == ["site_id", "minutes", "area_km2", "geometry"]
+    assert list(iso["minutes"]) == [1.0, 2.0]
+    one = iso.geometry.iloc[0]
+    pt = gpd.points_from_xy
+    assert one.contains(pt([X0 + 590], [Y0])[0])  # three blocks along the street: 59 s
+    assert not one.contains(pt([X0 + 650], [Y0])[0])  # 65 s
+    assert not one.contains(pt([X0 + 300], [Y0 + 300])[0])  # inside a block, 100 m from any street
+    assert iso.geometry.iloc[1].contains(one.buffer(-1.0))
+    assert iso["area_km2"].iloc[1] > iso["area_km2"].iloc[0] > 0
+    with pytest.raises(DataError, match="positive"):
+        isochrones(g, pd.Series([0], index=["site"]), [0.0])

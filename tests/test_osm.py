@@ -1,0 +1,422 @@
+from __future__ import annotations
+
+import bz2
+import shutil
+import textwrap
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from charge_planner import osm
+from charge_planner.city import load_city
+from charge_planner.config import parse_config
+from charge_planner.errors import ConfigError, DataError
+from charge_planner.network import prepare_graph
+from charge_planner.osm import (
+    CAR_CLASSES,
+    POI_KINDS,
+    POWER_KINDS,
+    TWO_WHEELER_CLASSES,
+    fetch_osm,
+    graph_from_tables,
+    oneway_of,
+    read_osm,
+    read_road_network,
+    way_allowed,
+)
+from tests.conftest import shared
+
+EXTRACTS = {
+    "bengaluru": ("bengaluru", "kr_circle_osm_bbox.osm.xml.gz"),
+    "ho_chi_minh_city": ("ho_chi_minh_city", "hcmc_district1_3_map.osm"),
+    "kathmandu": ("kathmandu", "kathmandu_thapathali_map.osm"),
+    "makati": ("makati_metro_manila", "makati_osm_bbox.osm.xml.gz"),
+}
+
+
+@pytest.fixture(scope="module")
+def layers():
+    """Every shared extract read once per mode."""
+    cache = {}
+
+    def get(name, mode="car"):
+        if (name, mode) not in cache:
+            cache[(name, mode)] = read_osm(shared(*EXTRACTS[name]), mode=mode)
+        return cache[(name, mode)]
+
+    return get
+
+
+# --------------------------------------------------------------------------- tag rules
+
+
+def test_way_rules_per_mode():
+    assert way_allowed({"highway": "residential"}, "car")
+    assert not way_allowed({"highway": "service"}, "car")
+    assert way_allowed({"highway": "service", "service": "alley"}, "two_wheeler")
+    assert not way_allowed({"highway": "service", "service": "driveway"}, "car")
+    assert not way_allowed({"highway": "motorway"}, "two_wheeler")
+    assert way_allowed({"highway": "motorway", "motorcycle": "yes"}, "two_wheeler")
+    assert not way_allowed({"highway": "footway"}, "two_wheeler")
+    assert way_allowed({"highway": "path", "motorcycle": "designated"}, "two_wheeler")
+    assert not way_allowed({"highway": "primary", "access": "no"}, "car")
+    assert way_allowed({"highway": "primary", "access": "no", "motorcar": "yes"}, "car")
+    assert not way_allowed({"highway": "primary", "motorcycle": "no"}, "two_wheeler")
+    assert way_allowed({"highway": "primary", "motorcar": "no"}, "two_wheeler")
+    assert not way_allowed({"highway": "primary", "motorcar": "no"}, "car")
+    assert not way_allowed({"highway": "pedestrian", "area": "yes"}, "car")
+    assert not way_allowed({"highway": "construction"}, "car")
+    assert way_allowed({"highway": "residential", "access": "destination"}, "car")
+
+
+def test_oneway_rules():
+    assert oneway_of({"highway": "residential"}, "car") == 0
+    assert oneway_of({"highway": "residential", "oneway": "yes"}, "car") == 1
+    assert oneway_of({"highway": "residential", "oneway": "-1"}, "car") == -1
+    assert oneway_of({"highway": "primary", "junction": "roundabout"}, "car") == 1
+    assert oneway_of({"highway": "motorway"}, "car") == 1
+    assert oneway_of({"highway": "motorway", "oneway": "no"}, "car") == 0
+    assert oneway_of({"highway": "residential", "oneway": "yes", "oneway:motorcycle": "no"}, "two_wheeler") == 0
+    assert oneway_of({"highway": "residential", "oneway": "yes", "oneway:motorcycle": "no"}, "car") == 1
+
+
+# --------------------------------------------------------------------------- real extracts
+
+
+@pytest.mark.parametrize("name", list(EXTRACTS))
+def test_every_shared_extract_loads_all_layers(layers, name):
+    car = layers(name, "car")
+    g = car.roads
+    assert g.number_of_edges() > 100
+    assert g.graph["crs"] == "EPSG:4326"
+    for u, v, d in g.edges(data=True):
+        assert d["highway"] in CAR_CLASSES
+        assert d["length"] > 0
+        coords = shapely.get_coordinates(d["geometry"])  # geometry runs from u to v
+        assert coords[0] == pytest.approx([g.nodes[u]["x"], g.nodes[u]["y"]])
+        assert coords[-1] == pytest.approx([g.nodes[v]["x"], g.nodes[v]["y"]])
+    prepared = prepare_graph(g)
+    assert prepared.number_of_edges() > 0.5 * g.number_of_edges()  # clipped boxes lose one-way ends
+    assert len(car.buildings) > 300
+    assert (car.buildings["area_m2"] > 1.0).all()
+    assert car.buildings.geom_type.isin(["Polygon", "MultiPolygon"]).all()
+    assert set(car.pois["kind"]) <= set(POI_KINDS)
+    assert car.pois["poi_id"].is_unique
+    assert set(car.power["kind"]) <= set(POWER_KINDS)
+    two = layers(name, "two_wheeler").roads
+    assert two.number_of_edges() >= g.number_of_edges()
+    assert {d["highway"] for _, _, d in two.edges(data=True)} <= TWO_WHEELER_CLASSES
+
+
+def test_known_features_of_the_extracts(layers):
+    hcmc = layers("ho_chi_minh_city")
+    assert (hcmc.pois["kind"] == "fuel").sum() == 6
+    assert (hcmc.power["kind"] == "substation").sum() == 1
+    assert (hcmc.power["kind"] == "line").sum() == 3
+    makati = layers("makati")
+    assert (makati.pois["kind"] == "bus_station").sum() == 4
+    assert (makati.power["kind"] == "substation").sum() == 3
+    assert len(makati.buildings) == 1264
+    kathmandu = layers("kathmandu")
+    assert len(kathmandu.substations) == 1
+    bengaluru = layers("bengaluru")
+    assert (bengaluru.pois["kind"] == "charging_station").sum() == 1
+    assert (bengaluru.pois["kind"] == "parking").sum() == 15
+    # service lanes and alleys make the two-wheeler network of HCMC much denser
+    two = layers("ho_chi_minh_city", "two_wheeler").roads
+    assert sum(d["highway"] == "service" for _, _, d in two.edges(data=True)) > 300
+
+
+def test_clipped_extract_loads(tmp_path):
+    import osmium
+
+    src = shared(*EXTRACTS["kathmandu"])
+    clipped = tmp_path / "clipped.osm"
+    west, south, east, north = 85.315, 27.685, 85.320, 27.692
+    with osmium.SimpleWriter(str(clipped)) as writer:
+        for obj in osmium.FileProcessor(str(src)):
+            if obj.is_node():
+                if west <= obj.location.lon <= east and south <= obj.location.lat <= north:
+                    writer.add_node(obj)
+            elif obj.is_way():
+                writer.add_way(obj)
+            else:
+                writer.add_relation(obj)
+    result = read_osm(clipped)
+    assert result.stats["ways_with_missing_nodes"] > 50
+    g = result.roads
+    assert g.number_of_edges() > 50
+    xy = np.array([(d["x"], d["y"]) for _, d in g.nodes(data=True)])
+    assert (xy[:, 0] >= west).all() and (xy[:, 0] <= east).all()
+    assert (xy[:, 1] >= south).all() and (xy[:, 1] <= north).all()
+    assert prepare_graph(g).number_of_edges() > 20
+
+
+def test_pbf_and_bz2_give_the_same_layers(tmp_path, layers):
+    import osmium
+
+    src = shared(*EXTRACTS["kathmandu"])
+    pbf = tmp_path / "kathmandu.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(src)):
+            if obj.is_node():
+                writer.add_node(obj)
+            elif obj.is_way():
+                writer.add_way(obj)
+            else:
+                writer.add_relation(obj)
+    packed = tmp_path / "kathmandu.osm.bz2"
+    with open(src, "rb") as fin, bz2.open(packed, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    ref = layers("kathmandu")
+    for path in (pbf, packed):
+        got = read_osm(path)
+        assert got.roads.number_of_edges() == ref.roads.number_of_edges()
+        assert set(got.roads.edges(keys=False)) == set(ref.roads.edges(keys=False))
+        assert len(got.buildings) == len(ref.buildings)
+        assert got.buildings["area_m2"].sum() == pytest.approx(ref.buildings["area_m2"].sum())
+        assert list(got.pois["poi_id"]) == list(ref.pois["poi_id"])
+    assert read_road_network(pbf).number_of_edges() == ref.roads.number_of_edges()
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _osm_xml(tmp_path, body, name="tiny.osm"):
+    path = tmp_path / name
+    path.write_text(f'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n{textwrap.dedent(body)}\n</osm>\n')
+    return path
+
+
+def test_bad_files_are_clear_errors(tmp_path):
+    empty = tmp_path / "empty.osm"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match="empty"):
+        read_osm(empty)
+    with pytest.raises(DataError, match="empty"):
+        read_road_network(tmp_path / "empty.osm")
+    footway = _osm_xml(tmp_path, """
+        <node id="1" lat="27.690" lon="85.317"/>
+        <node id="2" lat="27.691" lon="85.317"/>
+        <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>""")
+    with pytest.raises(DataError, match=r"no road usable by mode 'car' \(highway ways found: footway 1\)"):
+        read_osm(footway)
+    broken = tmp_path / "broken.osm"
+    broken.write_text("<osm><node id='1' lat='1' lon=")
+    with pytest.raises(DataError, match="cannot read"):
+        read_osm(broken)
+    odd = tmp_path / "roads.shp"
+    odd.write_text("x")
+    with pytest.raises(DataError, match="unknown road file type"):
+        read_road_network(odd)
+    with pytest.raises(DataError, match="travel mode"):
+        read_osm(footway, mode="bicycle")
+
+
+def test_tiny_extract_topology(tmp_path):
+    # a one-way street crossing a two-way street; node 3 is shared
+    path = _osm_xml(tmp_path, """
+        <node id="1" lat="27.6900" lon="85.3170"/>
+        <node id="2" lat="27.6905" lon="85.3170"/>
+        <node id="3" lat="27.6910" lon="85.3170"/>
+        <node id="4" lat="27.6910" lon="85.3160"/>
+        <node id="5" lat="27.6910" lon="85.3180"/>
+        <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><tag k="highway" v="residential"/>
+          <tag k="oneway" v="yes"/><tag k="name" v="A &amp; B Marg"/></way>
+        <way id="11"><nd ref="4"/><nd ref="3"/><nd ref="5"/><tag k="highway" v="tertiary"/><tag k="maxspeed" v="30"/></way>
+        <node id="6" lat="27.6902" lon="85.3172"><tag k="amenity" v="fuel"/><tag k="name" v="Pump"/></node>
+        <node id="7" lat="27.6903" lon="85.3168"><tag k="power" v="transformer"/></node>""")
+    got = read_osm(path)
+    g = got.roads
+    assert sorted(g.edges()) == [(1, 3), (3, 4), (3, 5), (4, 3), (5, 3)]  # node 2 is interior
+    assert g[1][3][0]["name"] == "A & B Marg" and g[1][3][0]["oneway"] is True
+    assert g[1][3][0]["length"] == pytest.approx(111.2, abs=0.5)  # 0.001 degree of latitude
+    assert g[3][5][0]["maxspeed"] == "30"
+    assert list(got.pois["kind"]) == ["fuel"] and list(got.pois["name"]) == ["Pump"]
+    assert list(got.power["kind"]) == ["transformer"]
+
+
+# --------------------------------------------------------------------------- road files
+
+
+@pytest.fixture(scope="module")
+def hcmc_graph(layers):
+    return layers("ho_chi_minh_city").roads
+
+
+def test_graphml_is_filtered_by_mode():
+    g = read_road_network(shared("bengaluru", "central_bengaluru_drive.graphml"))
+    assert g.number_of_edges() == 6400  # one edge is tagged access=no
+    assert all(str(d.get("access")) != "no" for _, _, d in g.edges(data=True))
+
+
+def test_geopackage_round_trip_in_geographic_crs(tmp_path, hcmc_graph):
+    import osmnx as ox
+
+    path = tmp_path / "hcmc.gpkg"
+    ox.save_graph_geopackage(hcmc_graph, path)
+    g = read_road_network(path)  # osmnx writes one row per street by default
+    assert g.graph["crs"] == "EPSG:4326"
+    assert set(g.edges()) == set(hcmc_graph.edges())
+    ox.save_graph_geopackage(hcmc_graph, tmp_path / "directed.gpkg", directed=True)
+    assert set(read_road_network(tmp_path / "directed.gpkg").edges(keys=True)) == set(hcmc_graph.edges(keys=True))
+    ref = {(u, v): d["length"] for u, v, d in hcmc_graph.edges(data=True)}
+    for u, v, d in g.edges(data=True):
+        assert d["length"] == pytest.approx(ref[(u, v)])
+    prepared = prepare_graph(g)
+    assert prepared.graph["crs"] == "EPSG:32648"
+    assert prepared.number_of_edges() == prepare_graph(hcmc_graph).number_of_edges()
+
+
+def test_geopackage_with_lengths_in_degrees_is_fixed_with_a_warning(tmp_path, hcmc_graph, caplog):
+    import osmnx as ox
+
+    _, edges = ox.graph_to_gdfs(hcmc_graph)
+    edges = edges.reset_index()
+    true_length = edges["length"].to_numpy()
+    edges["length"] = shapely.length(edges.geometry.to_numpy())  # degrees: what a GIS computes in EPSG:4326
+    path = tmp_path / "degrees.gpkg"
+    edges[["u", "v", "key", "highway", "length", "geometry"]].to_file(path, layer="edges")
+    with caplog.at_level("WARNING", logger="charge_planner.osm"):
+        g = read_road_network(path)
+    assert "does not look like metres" in caplog.text and "geographic" in caplog.text
+    got = np.array([d["length"] for _, _, d in g.edges(data=True)])
+    assert got.sum() == pytest.approx(true_length.sum(), rel=1e-6)  # great-circle lengths [m] again
+
+
+def test_geopackage_lines_without_topology(tmp_path, caplog):
+    lines = gpd.GeoDataFrame(
+        {"highway": ["primary", "residential", "residential"], "oneway": [False, True, False]},
+        geometry=[shapely.LineString([(0, 0), (300, 0)]), shapely.LineString([(300, 0), (300, 200)]),
+                  shapely.LineString([(300, 200), (0, 0)])],
+        crs="EPSG:32643",
+    )
+    lines.geometry = lines.geometry.translate(500_000, 1_400_000)
+    path = tmp_path / "lines.gpkg"
+    lines.to_file(path, layer="roads")
+    g = read_road_network(path)
+    assert g.number_of_nodes() == 3
+    assert g.number_of_edges() == 5  # the one-way line is one edge
+    assert sorted(round(d["length"], 3) for _, _, d in g.edges(data=True)) == pytest.approx(
+        sorted([300.0, 300.0, 200.0, 360.555, 360.555]), abs=1e-3)
+    nocrs = tmp_path / "nocrs.gpkg"
+    with pytest.warns(UserWarning, match="crs"):
+        lines.set_crs(None, allow_override=True).to_file(nocrs, layer="edges")
+    with pytest.raises(DataError, match="no CRS"):
+        read_road_network(nocrs)
+
+
+def test_geoparquet_round_trip(tmp_path, hcmc_graph):
+    import osmnx as ox
+
+    nodes, edges = ox.graph_to_gdfs(hcmc_graph)
+    edges.to_parquet(tmp_path / "hcmc_edges.parquet")
+    nodes.to_parquet(tmp_path / "hcmc_nodes.parquet")
+    g = read_road_network(tmp_path / "hcmc_edges.parquet")
+    assert g.number_of_nodes() == hcmc_graph.number_of_nodes()
+    assert set(g.edges(keys=True)) == set(hcmc_graph.edges(keys=True))
+    # without the nodes file the node coordinates come from the edge geometries
+    alone = tmp_path / "only" / "roads.parquet"
+    alone.parent.mkdir()
+    edges.to_parquet(alone)
+    g2 = read_road_network(alone)
+    for n, d in g2.nodes(data=True):
+        assert (d["x"], d["y"]) == pytest.approx((hcmc_graph.nodes[n]["x"], hcmc_graph.nodes[n]["y"]))
+
+
+# --------------------------------------------------------------------------- online (offline test of the wrapper)
+
+
+def test_fetch_osm_wraps_osmnx_with_its_cache(monkeypatch, tmp_path):
+    import osmnx as ox
+
+    src = shared(*EXTRACTS["ho_chi_minh_city"])
+    calls = {}
+
+    def graph_from_place(query, **kwargs):
+        calls["graph"] = (query, kwargs, ox.settings.use_cache, ox.settings.cache_folder)
+        return ox.graph_from_xml(src, simplify=True, retain_all=True)
+
+    def features_from_place(query, tags):
+        calls["features"] = (query, tags)
+        return ox.features_from_xml(src, tags=tags)
+
+    monkeypatch.setattr(ox, "graph_from_place", graph_from_place)
+    monkeypatch.setattr(ox, "features_from_place", features_from_place)
+    before = (ox.settings.use_cache, ox.settings.cache_folder)
+    got = fetch_osm(place="District 1, Ho Chi Minh City", mode="car", cache_folder=tmp_path / "cache")
+    query, kwargs, use_cache, folder = calls["graph"]
+    assert query == "District 1, Ho Chi Minh City" and use_cache and folder == str(tmp_path / "cache")
+    assert kwargs["custom_filter"] == osm.overpass_filter("car")
+    assert (ox.settings.use_cache, ox.settings.cache_folder) == before  # settings restored
+    assert all("highway" in d for _, _, d in got.roads.edges(data=True))  # building outlines dropped
+    assert len(got.buildings) > 600 and (got.buildings["area_m2"] > 0).all()
+    assert len(got.substations) == 1
+    assert (got.pois["kind"] == "fuel").sum() == 6
+    assert prepare_graph(got.roads).number_of_edges() > 100
+    with pytest.raises(DataError, match="exactly one"):
+        fetch_osm(place="x", bbox=(0, 0, 1, 1))
+
+
+@pytest.mark.online
+def test_fetch_osm_downloads_a_bounding_box(tmp_path, request):
+    if "online" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("needs internet access; opt in with -m online")
+    got = fetch_osm(bbox=(85.3155, 27.6880, 85.3200, 27.6920), cache_folder=tmp_path)
+    assert got.roads.number_of_edges() > 10
+
+
+# --------------------------------------------------------------------------- city bundles
+
+
+def _bundle(tmp_path, data: str) -> None:
+    (tmp_path / "city.toml").write_text(textwrap.dedent(f"""
+        [city]
+        name = "Thapathali"
+        country = "india"
+        [data]
+        {textwrap.dedent(data).strip()}
+        population_total = 29400
+        population_source = "WorldPop 2020 within the extract (README)"
+        [siting]
+        budget_usd = 100000
+    """))
+
+
+def test_city_from_one_osm_extract_has_every_layer(tmp_path):
+    src = shared(*EXTRACTS["kathmandu"])
+    _bundle(tmp_path, f'source = "files"\nroads = "{src}"')
+    city = load_city(tmp_path)
+    assert city.crs == "EPSG:32645"
+    assert city.roads.number_of_edges() > 100
+    assert len(city.buildings) > 2000 and city.buildings.crs == city.crs
+    assert list(city.buildings.columns) == ["building_id", "building", "levels", "name", "area_m2", "geometry"]
+    assert len(city.substations) == 1 and city.substations.crs == city.crs
+    assert city.power.crs == city.crs
+    assert list(city.pois.columns[:3]) == ["poi_id", "kind", "name"]
+    assert any("buildings, POIs, power" in s for s in city.sources)
+    _bundle(tmp_path, f'source = "files"\nroads = "{src}"\nmode = "two_wheeler"')
+    assert load_city(tmp_path).roads.number_of_edges() > city.roads.number_of_edges()
+
+
+def test_online_source_validation():
+    base = {"city": {"name": "x", "country": "india"}, "siting": {"budget_usd": 1}}
+    ok = parse_config({**base, "data": {"source": "online", "place": "Makati", "population_total": 1}})
+    assert ok.data.mode == "car"
+    with pytest.raises(ConfigError, match="exactly one of data.place or data.bbox"):
+        parse_config({**base, "data": {"source": "online", "population_total": 1}})
+    with pytest.raises(ConfigError, match="west, south, east, north"):
+        parse_config({**base, "data": {"source": "online", "bbox": [10, 0, 5, 1], "population_total": 1}})
+    with pytest.raises(ConfigError, match="mode"):
+        parse_config({**base, "data": {"source": "files", "roads": "r.osm", "mode": "bus", "population_total": 1}})
+
+
+def test_graph_from_tables_checks_node_cover():
+    edges = gpd.GeoDataFrame({"u": [1], "v": [2]}, geometry=[shapely.LineString([(0, 0), (0, 100)])], crs="EPSG:32643")
+    g = graph_from_tables(edges)
+    assert isinstance(g, nx.MultiDiGraph) and g.nodes[2]["y"] == 100.0
+    assert pd.Series([d["length"] for _, _, d in g.edges(data=True)]).iloc[0] == pytest.approx(100.0)
