@@ -758,8 +758,8 @@ def _add_isochrones(iso: gpd.GeoDataFrame, fmap: PlanMap) -> None:
         part = iso[iso["minutes"] == m] if "minutes" in iso.columns else iso
         geom = part.geometry.union_all()
         label = f"{m:g}-minute drive" if math.isfinite(m) else "coverage"
-        feat = _geom_feature(geom, {"color": ISOCHRONE_COLOUR, "weight": 1, "opacity": 0.7, "fillColor": ISOCHRONE_COLOUR,
-                                    "fillOpacity": 0.12, "interactive": False})
+        feat = _geom_feature(geom, {"stroke": False, "fillColor": ISOCHRONE_COLOUR, "fillOpacity": 0.18,
+                                    "interactive": False})
         if feat is None:
             continue
         layer = folium.FeatureGroup(name=f"coverage: {esc(label)} of a chosen site", overlay=True, show=m == minutes[0])
@@ -859,7 +859,7 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
 # ---------------------------------------------------------------------------------------------
 _CSS = """
 <style>
-.leaflet-container { font: 13px/1.4 "Helvetica Neue", Arial, sans-serif; background: #f4f3ef; }
+html .leaflet-container { font: 13px/1.4 "Helvetica Neue", Arial, sans-serif; background: #f4f3ef; }
 .cp-box { background: rgba(255,255,255,0.94); border: 1px solid #999; border-radius: 4px; padding: 6px 9px;
   box-shadow: 0 1px 4px rgba(0,0,0,.25); font: 12px/1.4 "Helvetica Neue", Arial, sans-serif; color: #222; }
 .cp-title { position: fixed; top: 10px; left: 54px; z-index: 1000; max-width: 46%; }

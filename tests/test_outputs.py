@@ -104,3 +104,17 @@ def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="report failed"):
         with_config(demo_plan, isochrones=False).save(out, pdf=False)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_isochrones_are_exported_when_the_plan_has_them(demo_plan, tmp_path):
+    import geopandas as gpd
+
+    p = with_config(demo_plan, isochrones=False)
+    p.isochrones = gpd.GeoDataFrame(
+        {"site_id": list(p.sites.index), "minutes": 10.0},
+        geometry=p.sites.geometry.buffer(400.0).to_numpy(), crs=p.city.crs,
+    )
+    write_outputs(p, tmp_path, pdf=False)
+    info = pyogrio.read_info(tmp_path / "plan.gpkg", layer="isochrones")
+    assert info["crs"] == "EPSG:4326" and info["features"] == len(p.sites)
+    assert "coverage: 10-minute drive of a chosen site" in (tmp_path / "map.html").read_text(encoding="utf-8")
