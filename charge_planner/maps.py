@@ -632,7 +632,7 @@ def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str,
     return views
 
 
-def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: pd.DataFrame) -> str:
+def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: dict[Any, pd.DataFrame]) -> str:
     types = plan.charger_types
     rows: list[tuple[str, str]] = [("site", esc(sid)), ("kind", esc(r.get("kind", "")))]
     if "year_opened" in r.index:
@@ -661,11 +661,11 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
         rows.append(("hosting capacity", _num(hosting.get(sid), unit="kW")))
     else:
         rows.append(("hosting capacity", "not computed"))
-    mine = roll[roll["site_id"] == sid]
-    if len(mine) > 1:
+    mine = roll.get(sid)
+    if mine is not None and len(mine) > 1:
         ccols = [c for c in mine.columns if c.startswith("chargers_")]
         steps = ", ".join(f"{int(y)}: {int(n)}" for y, n in zip(mine["year"], mine[ccols].sum(axis=1), strict=True))
-        rows.append(("chargers by year", esc(steps)))
+        rows.append(("chargers installed by year", esc(steps)))
     title = esc(r.get("name") or sid)
     return _table(rows, title)
 
@@ -676,7 +676,7 @@ def _add_sites(plan: Plan, fmap: PlanMap) -> dict[int, str]:
     colours = year_colours(years.tolist()) if len(sites) else {}
     pmax = float(sites["power_kw"].max()) if len(sites) else 1.0
     hosting = hosting_capacity_kw(plan)
-    roll = rollout_table(plan)
+    roll = {sid: part.sort_values("year") for sid, part in rollout_table(plan).groupby("site_id", sort=False)}
     folium.map.CustomPane("cp_sites", z_index=450, pointer_events=True).add_to(fmap)
     for year in sorted(colours):
         mine = sites[years.to_numpy() == year]

@@ -49,7 +49,7 @@ def test_offline_map_draws_every_site_without_errors_or_network(browser, demo_ou
     assert page.errors == []
     remote = [u for u in page.requests if u.startswith(("http:", "https:"))]
     assert remote == []  # the demo city has no basemap; Leaflet and jQuery are inline
-    assert page.evaluate("typeof L") == "object" and page.evaluate("L.version") == "1.9.3"
+    assert page.evaluate("typeof L") == "object" and page.evaluate("L.version").startswith("1.")
     assert page.evaluate(DRAWN_SITES) == len(demo_plan.sites)
     # the layer control lists the layers and the legend is shown
     assert page.evaluate("document.querySelectorAll('.leaflet-control-layers-overlays label').length") >= 6

@@ -8,6 +8,7 @@ import re
 
 import geopandas as gpd
 import networkx as nx
+import pandas as pd
 import pytest
 
 from charge_planner.config import OutputsSection
@@ -214,3 +215,13 @@ def test_coverage_gaps_are_the_demand_no_chosen_site_reaches(demo_plan):
     p.sites = demo_plan.sites.iloc[0:0]
     all_cells = d[d["energy_kwh_day"] > 0]["cell_id"].nunique()
     assert f"demand out of reach ({all_cells} cells)" in build_map(p, offline=False).to_html()
+
+
+def test_site_popup_lists_the_chargers_installed_by_year(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    sid = p.sites.index[0]
+    t0 = p.charger_types.index[0]
+    p.siting = copy.copy(demo_plan.siting)
+    p.siting.rollout = pd.DataFrame({"site_id": [sid, sid], "year": [2030, 2026], f"chargers_{t0}": [5, 2]})
+    document = build_map(p, offline=False).to_html()
+    assert "chargers installed by year" in document and "2026: 2, 2030: 5" in document
