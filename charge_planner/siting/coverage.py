@@ -557,7 +557,7 @@ class MaximalCoverage(_LocationModel):
             # iterated swap descent first (strong when coverage areas barely overlap), then annealing
             ils_open, ils_stats = heur.local_search_max_cover(
                 a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden,
-                time_limit_s=min(0.2 * budget, 10.0), seed=seed, stop=stop, publish=best,
+                time_limit_s=min(0.1 * budget, 5.0), seed=seed, stop=stop, publish=best,
             )
             if ils_stats.objective > best["inc"][0]:
                 best["inc"] = (ils_stats.objective, ils_open)

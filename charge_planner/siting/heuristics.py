@@ -645,10 +645,10 @@ def anneal_max_cover(
     time_limit_s: float = 10.0,
     moves: int | None = None,
     stop: threading.Event | None = None,
-    temperature: float = 0.05,
+    temperature: float = 0.08,
     seed: int = 0,
     publish: dict[str, tuple[float, np.ndarray]] | None = None,
-    relocate: float = 0.2,
+    relocate: float = 0.3,
 ) -> tuple[np.ndarray, float]:
     """Simulated annealing over swaps for maximal covering, from a feasible solution.
 
