@@ -223,8 +223,9 @@ def _chart_site_map(plan: Plan) -> str:
         handles += [Line2D([], [], marker="o", ls="", color=c, markeredgecolor="#222222", label=f"site opened {y}")
                     for y, c in sorted(colours.items())]
     minx, miny, maxx, maxy = plan.city.bounds()
-    ax.set_xlim(minx, maxx)
-    ax.set_ylim(miny, maxy)
+    pad = 0.03 * max(maxx - minx, maxy - miny)
+    ax.set_xlim(minx - pad, maxx + pad)
+    ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect("equal")
     ax.set_axis_off()
     span = maxx - minx
@@ -234,9 +235,10 @@ def _chart_site_map(plan: Plan) -> str:
     ax.plot([x0, x0 + bar], [y0, y0], color="#222222", lw=2.5)
     ax.text(x0 + bar / 2, y0 + 0.012 * (maxy - miny), f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m",
             ha="center", va="bottom", fontsize=8)
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=min(len(handles), 4), fontsize=8,
+              frameon=False)
     credit = "synthetic demo city — not a real place" if plan.city.synthetic else "roads © OpenStreetMap contributors (ODbL)"
-    ax.text(1.0, -0.01, credit + "; marker size: installed kW", transform=ax.transAxes, ha="right", va="top",
+    ax.text(1.0, 1.0, credit + "; marker size: installed kW", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="#555555")
     return _png(fig)
 

@@ -118,3 +118,17 @@ def test_isochrones_are_exported_when_the_plan_has_them(demo_plan, tmp_path):
     info = pyogrio.read_info(tmp_path / "plan.gpkg", layer="isochrones")
     assert info["crs"] == "EPSG:4326" and info["features"] == len(p.sites)
     assert "coverage: 10-minute drive of a chosen site" in (tmp_path / "map.html").read_text(encoding="utf-8")
+
+
+def test_command_line_online_and_no_pdf_options(demo_plan, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import charge_planner.pipeline as pipeline
+    from charge_planner.cli import app
+
+    monkeypatch.setattr(pipeline, "plan", lambda *args, **kwargs: with_config(demo_plan, isochrones=False))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--online", "--no-pdf", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "report.pdf").exists()
+    assert 'src="https://cdn.jsdelivr.net/npm/leaflet@' in (out / "map.html").read_text(encoding="utf-8")
