@@ -857,6 +857,51 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
 # ---------------------------------------------------------------------------------------------
 # map furniture
 # ---------------------------------------------------------------------------------------------
+def _demand_selector(
+    fmap: PlanMap, views: list[tuple[str, int, str | None, list[dict[str, Any]]]], view_layers: dict[str, str],
+    default_year: int,
+) -> None:
+    """A control with two drop-downs (segment, year) that shows one demand view at a time."""
+    segments: list[str] = []
+    for _, _, seg, _ in views:
+        if seg is not None and seg not in segments:
+            segments.append(seg)
+    years = sorted({y for _, y, _, _ in views})
+    seg_options = "<option value='' selected>all segments</option>" + "".join(
+        f"<option value='{esc(s)}'>{esc(s.replace('_', ' '))}</option>" for s in segments
+    ) + "<option value='-'>none</option>"
+    year_options = "".join(
+        f"<option value='{y}'{' selected' if y == default_year else ''}>{y}</option>" for y in years
+    )
+    box = (
+        "<b>Charging demand</b> <span class='cp-unit'>kWh/day per cell</span><br>"
+        f"<select class='cp-seg' aria-label='segment'>{seg_options}</select> "
+        f"<select class='cp-year' aria-label='year'>{year_options}</select>"
+    )
+    layers = "{" + ",".join(f"{script_json(k)}: {v}" for k, v in view_layers.items()) + "}"
+    code = f"""
+        var layers = {layers};
+        var ctl = L.control({{position: 'topright'}});
+        ctl.onAdd = function () {{
+            var div = L.DomUtil.create('div', 'cp-box cp-demand');
+            div.innerHTML = {script_json(box)};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            var seg = div.querySelector('.cp-seg'), year = div.querySelector('.cp-year');
+            function show() {{
+                Object.keys(layers).forEach(function (k) {{ map.removeLayer(layers[k]); }});
+                var chosen = layers[seg.value + '|' + year.value];
+                if (seg.value !== '-' && chosen) {{ map.addLayer(chosen); chosen.bringToBack(); }}
+            }}
+            seg.addEventListener('change', show);
+            year.addEventListener('change', show);
+            return div;
+        }};
+        ctl.addTo(map);
+    """
+    _MapScript(code).add_to(fmap)
+
+
 _CSS = """
 <style>
 html .leaflet-container { font: 13px/1.4 "Helvetica Neue", Arial, sans-serif; background: #f4f3ef; }
@@ -873,8 +918,9 @@ html .leaflet-container { font: 13px/1.4 "Helvetica Neue", Arial, sans-serif; ba
 .cp-legend .bar { display: inline-block; width: 20px; height: 4px; }
 .cp-legend .sq { display: inline-block; width: 14px; height: 10px; }
 .cp-legend .note { color: #666; font-size: 11px; margin-top: 4px; }
-.leaflet-control-layers-base::before { content: "Charging demand (kWh/day per cell)"; font-weight: bold; display: block; margin-bottom: 2px; }
 .leaflet-control-layers-overlays::before { content: "Layers"; font-weight: bold; display: block; margin-bottom: 2px; }
+.cp-demand select { font-size: 12px; margin-top: 3px; }
+.cp-demand .cp-unit { color: #666; font-size: 11px; }
 .leaflet-control-layers-expanded { max-height: 70vh; overflow-y: auto; }
 .cp-popup-title { font-weight: bold; font-size: 13px; margin-bottom: 4px; }
 table.cp-popup { border-collapse: collapse; font-size: 12px; }
@@ -985,16 +1031,19 @@ def build_map(
         title += "<br><span class='cp-synthetic'>synthetic demo city, not a real place</span>"
     root.html.add_child(folium.Element(f"<div class='cp-box cp-title'>{title}</div>"), name="cp_title")
 
-    # demand views are the map's base layers (one radio button each)
+    # demand views: one layer per (segment, year), switched by the "charging demand" selector
     views = _demand_views(plan)
     default_year = city.config.fleet.year if city.config.fleet.year in years else years[-1]
-    none_layer = folium.FeatureGroup(name="no demand layer", overlay=False, show=not views)
-    none_layer.add_to(fmap)
+    view_layers: dict[str, str] = {}
     for label, year, segment, feats in views:
-        layer = folium.FeatureGroup(name=esc(label), overlay=False, show=(segment is None and year == default_year))
+        layer = folium.FeatureGroup(name=esc(label), overlay=True, control=False,
+                                    show=(segment is None and year == default_year))
         GeoJsonLayer(feats).add_to(layer)
         layer.add_to(fmap)
-    if not views:
+        view_layers[f"{segment or ''}|{year}"] = layer.get_name()
+    if views:
+        _demand_selector(fmap, views, view_layers, default_year)
+    else:
         fmap.notes.append("charging demand: the demand table is empty")
 
     if has_tiles:

@@ -60,6 +60,31 @@ def test_offline_map_draws_every_site_without_errors_or_network(browser, demo_ou
     assert _colour_pixels(img, YEAR_PALETTE[0]) > 50  # site markers are visibly drawn
 
 
+def test_demand_selector_switches_the_demand_view(browser, demo_outputs, demo_plan):
+    from charge_planner.maps import DEMAND_COLOUR
+
+    page = browser.new_page()
+    page.goto((demo_outputs / "map.html").resolve().as_uri())
+    map_var = re.search(r"var (map_\w+) = L\.map\(", (demo_outputs / "map.html").read_text()).group(1)
+    count = (f"(() => {{ let n = 0; {map_var}.eachLayer(l => {{ if (l.options && l.options.fillColor === "
+             f"'{DEMAND_COLOUR}' && l.getLatLng) n += 1; }}); return n; }})()")
+
+    def choose(segment: str) -> int:
+        page.evaluate(f"(() => {{ const s = document.querySelector('.cp-demand .cp-seg'); s.value = '{segment}'; "
+                      "s.dispatchEvent(new Event('change')); })()")
+        return page.evaluate(count)
+
+    d = demo_plan.demand
+    if "year" in d.columns:
+        d = d[d["year"] == demo_plan.city.config.fleet.year]
+    cells = d.groupby("cell_id")["energy_kwh_day"].sum()
+    assert page.evaluate(count) == int((cells > 0).sum())  # all segments shown first
+    two = d[d["segment"] == "two_wheeler"].groupby("cell_id")["energy_kwh_day"].sum()
+    assert choose("two_wheeler") == int((two > 0).sum())
+    assert choose("-") == 0
+    assert page.errors == []
+
+
 def test_report_renders_with_all_charts(browser, demo_outputs, tmp_path):
     page = browser.new_page(width_px=1200, height_px=900)
     page.goto((demo_outputs / "report.html").resolve().as_uri())

@@ -81,7 +81,7 @@ def test_map_has_every_layer_and_one_marker_per_site(demo_plan):
     document = fmap.to_html()
     assert fmap.site_markers == len(p.sites) == site_marker_count(document)
     for name in ("chosen sites", "candidate sites", "all segments, 2030", "two wheeler, 2030", "road network",
-                 "grid lines (loading %)", "grid buses", "grid transformers", "grid violations", "no demand layer",
+                 "grid lines (loading %)", "grid buses", "grid transformers", "grid violations", "cp-demand",
                  "coverage gaps 2030"):
         assert name in document, name
     assert "synthetic demo city" in document
