@@ -259,7 +259,7 @@ def _chart_demand(plan: Plan, table: pd.DataFrame) -> str:
         ax.set_xticks(x, [str(y) for y in years])
         ax.set_ylabel("public charging demand [kWh/day]")
         ax.set_title("Public charging demand by segment and year")
-        ax.legend(fontsize=8, ncols=min(len(segs), 5), loc="upper left")
+        ax.legend(fontsize=8, ncols=min(len(segs), 5), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
         return _png(fig)
     served = plan.siting.served_by_segment
     fig, ax = plt.subplots(figsize=(7.2, 3.0))
