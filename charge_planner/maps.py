@@ -508,24 +508,24 @@ def plan_isochrones(plan: Plan, minutes: Sequence[float] | None = None) -> tuple
     iso = getattr(plan, "isochrones", None)
     if iso is None:
         if not getattr(plan.city.config.outputs, "isochrones", True):
-            return None, "coverage isochrones: turned off (outputs.isochrones = false)"
+            return None, "drive-time areas: not drawn (set outputs.isochrones = true to draw them)"
         if len(plan.sites) == 0:
-            return None, "coverage isochrones: the plan opens no site"
+            return None, "drive-time areas: the plan opens no site"
         from charge_planner import network
 
         fn = getattr(network, "isochrones", None)
         if fn is None:
-            return None, "coverage isochrones: not available from the network stage in this version"
+            return None, "drive-time areas: not available from the network stage in this version"
         mins = list(minutes) if minutes is not None else default_isochrone_minutes(plan)
         t0 = time.perf_counter()
         try:
             iso = fn(plan.city.roads, plan.sites["node_id"], mins)
         except ChargePlannerError as exc:
             log.warning("isochrones skipped: %s", exc)
-            return None, f"coverage isochrones: {exc}"
+            return None, f"drive-time areas: {exc}"
         log.info("isochrones of %d sites at %s min in %.1f s", len(plan.sites), mins, time.perf_counter() - t0)
     if not isinstance(iso, gpd.GeoDataFrame) or len(iso) == 0:
-        return None, "coverage isochrones: none computed"
+        return None, "drive-time areas: none computed"
     if iso.crs is None:
         iso = iso.set_crs(plan.city.crs)
     return iso.to_crs("EPSG:4326"), ""

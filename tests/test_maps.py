@@ -183,7 +183,7 @@ def test_map_degrades_gracefully_without_grid_or_sites(demo_plan):
 
 def test_isochrones_turned_off_give_a_note(demo_plan):
     fmap = build_map(with_config(demo_plan, isochrones=False), offline=False)
-    assert any("outputs.isochrones = false" in n for n in fmap.notes)
+    assert any("outputs.isochrones = true" in n for n in fmap.notes)
 
 
 def test_small_helpers():
