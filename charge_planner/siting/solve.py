@@ -120,7 +120,7 @@ def solve(
     threads: int | None = None,
     warm_start: np.ndarray | None = None,
     relax: bool = False,
-    lp_method: Literal["simplex", "ipm", "choose"] = "choose",
+    lp_method: Literal["simplex", "ipm", "pdlp", "choose"] = "choose",
 ) -> SolveResult:
     """Solve a :class:`MatrixModel`.
 
@@ -144,7 +144,8 @@ def solve(
         :attr:`SolveResult.row_dual` (HiGHS only).
     lp_method
         HiGHS LP algorithm for an LP or a relaxation: "simplex", "ipm" (interior point,
-        without crossover: fast on large sparse relaxations) or "choose".
+        without crossover: fast on large sparse relaxations), "pdlp" (first-order, tolerance
+        1e-4: an approximate dual early, also when stopped by the time limit) or "choose".
 
     Raises
     ------
@@ -197,6 +198,8 @@ def _solve_highs(
         h.setOptionValue("solver", lp_method)
         if lp_method == "ipm":
             h.setOptionValue("run_crossover", "off")
+        if lp_method == "pdlp":
+            h.setOptionValue("pdlp_optimality_tolerance", 1e-4)
     lp = highspy.HighsLp()
     lp.num_col_ = a.shape[1]
     lp.num_row_ = a.shape[0]
@@ -231,7 +234,8 @@ def _solve_highs(
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
     objective = float(info.objective_function_value) if has_primal else math.nan
     row_dual = None
-    if not mip and info.dual_solution_status == 2:
+    if not mip and (info.dual_solution_status == 2 or (lp_method == "pdlp" and info.dual_solution_status >= 1)):
+        # a first-order method's duals are approximate; callers turn them into a valid bound
         row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
     if mip:
         bound = float(info.mip_dual_bound)

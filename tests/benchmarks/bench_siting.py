@@ -255,7 +255,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=["all", "mclp", "capacitated", "pmedian"], default="all")
     ap.add_argument("--no-spopt", action="store_true", help="skip the spopt runs")
-    ap.add_argument("--spopt-build-cap", type=float, default=420.0, help="stop spopt's model build after this [s]")
+    ap.add_argument("--spopt-build-cap", type=float, default=900.0, help="stop spopt's model build after this [s]")
     ap.add_argument("--pmed", default="1-10", help="OR-Library instances, e.g. 1-10 or 7")
     args = ap.parse_args()
     print(f"siting benchmark; {os.cpu_count()} cores; timings on a shared machine depend on its load")
