@@ -5,9 +5,10 @@ Run:  python tests/benchmarks/bench_network.py            (about 6-10 minutes on
 
 For the Bengaluru drive graph (``../shared/data/bengaluru``, or ``$CHARGE_PLANNER_DATA``) and a
 generated city of about 100,000 directed edges (``synthetic.generate_city`` on 33 km x 33 km),
-5,000 demand points and 1,000 candidates are drawn uniformly over the network's bounding box
-(seed 7) and snapped to their nearest node. With a 10-minute cut-off it measures, in the same
-run:
+5,000 demand points and 1,000 candidates are drawn (seed 7) and snapped to their nearest node:
+uniformly over the bounding box of central Bengaluru (built up throughout), and in proportion to
+the generated population in the generated city (a uniform draw over its 1,089 km2 would put most
+points in empty outskirts). With a 10-minute cut-off it measures, in the same run:
 
 * ours: :func:`charge_planner.network.travel_table` (bounded multi-source Dijkstra of
   ``scipy.sparse.csgraph`` over the reversed graph, in spatial batches), median of 3 runs;
@@ -69,12 +70,23 @@ def bengaluru() -> tuple[str, nx.MultiDiGraph]:
     return f"Bengaluru ({path.name})", graph
 
 
-def synthetic(width_m: float) -> tuple[str, nx.MultiDiGraph]:
+def synthetic(width_m: float) -> tuple[str, nx.MultiDiGraph, gpd.GeoDataFrame]:
     from charge_planner.synthetic import generate_city
 
     city = generate_city(42, width_m=width_m, height_m=width_m)
     graph = prepare_graph(city.roads, speeds_kph=get_preset("india").road_speeds_kph)
-    return f"generated city ({width_m / 1000:.0f} km x {width_m / 1000:.0f} km, seed 42)", graph
+    return f"generated city ({width_m / 1000:.0f} km x {width_m / 1000:.0f} km, seed 42)", graph, city.population
+
+
+def population_points(population: gpd.GeoDataFrame, n: int, rng: np.random.Generator, prefix: str) -> gpd.GeoDataFrame:
+    """Points drawn in proportion to population: a pixel by weight, then uniformly inside it."""
+    w = population["population"].to_numpy(dtype=float)
+    pick = rng.choice(len(w), size=n, p=w / w.sum())
+    half = 50.0  # the generator's population pixels are 100 m
+    x = population.geometry.x.to_numpy()[pick] + rng.uniform(-half, half, n)
+    y = population.geometry.y.to_numpy()[pick] + rng.uniform(-half, half, n)
+    return gpd.GeoDataFrame({"id": [f"{prefix}{i}" for i in range(n)]}, geometry=gpd.points_from_xy(x, y),
+                            crs=population.crs).set_index("id")
 
 
 def random_points(graph: nx.MultiDiGraph, n: int, rng: np.random.Generator, prefix: str) -> gpd.GeoDataFrame:
@@ -150,15 +162,23 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, int, float]:
     return only_ours, only_peer, diff
 
 
-def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool) -> dict[str, float]:
+def draw(graph: nx.MultiDiGraph, population: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str]:
     rng = np.random.default_rng(7)
-    demand = random_points(graph, N_DEMAND, rng, "d")
-    sites = random_points(graph, N_SITES, rng, "s")
+    if population is None:
+        how = "uniform over the network's bounding box"
+        return random_points(graph, N_DEMAND, rng, "d"), random_points(graph, N_SITES, rng, "s"), how
+    how = "in proportion to the generated population"
+    return population_points(population, N_DEMAND, rng, "d"), population_points(population, N_SITES, rng, "s"), how
+
+
+def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool,
+             population: gpd.GeoDataFrame | None = None) -> dict[str, float]:
+    demand, sites, how = draw(graph, population)
     dn = nearest_nodes(graph, demand)
     sn = nearest_nodes(graph, sites)
     print(f"\n== {name}: {graph.number_of_nodes():,} nodes, {graph.number_of_edges():,} edges; "
-          f"{N_DEMAND:,} demand x {N_SITES:,} candidates ({sn.nunique():,} distinct nodes), "
-          f"cut-off {CUTOFF_S / 60:.0f} min", flush=True)
+          f"{N_DEMAND:,} demand x {N_SITES:,} candidates drawn {how} and snapped to their nearest node "
+          f"({sn.nunique():,} distinct candidate nodes), cut-off {CUTOFF_S / 60:.0f} min", flush=True)
     table, t_ours = timed(lambda: ours(graph, dn, sn, CUTOFF_S), repeat=3)
     m_ours = peak_mb(lambda: ours(graph, dn, sn, CUTOFF_S))
     print(f"ours  travel_table                       time {t_ours:8.2f} s   peak {m_ours:9.1f} MB   "
@@ -183,10 +203,10 @@ def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool) -> dict[st
     return {"t_ours": t_ours, "t_peer": t_peer, "m_ours": m_ours, "m_peer": m_peer, "diff": diff}
 
 
-def memory_scaling(name: str, graph: nx.MultiDiGraph) -> None:
-    rng = np.random.default_rng(7)
-    dn = nearest_nodes(graph, random_points(graph, N_DEMAND, rng, "d"))
-    sn = nearest_nodes(graph, random_points(graph, N_SITES, rng, "s"))
+def memory_scaling(name: str, graph: nx.MultiDiGraph, population: gpd.GeoDataFrame | None) -> None:
+    demand, sites, _ = draw(graph, population)
+    dn = nearest_nodes(graph, demand)
+    sn = nearest_nodes(graph, sites)
     dense_mb = N_DEMAND * N_SITES * 8 / 1e6
     print(f"\n== memory of ours against pairs within the cut-off, {name} "
           f"(a dense {N_DEMAND:,} x {N_SITES:,} float64 matrix alone: {dense_mb:.0f} MB)")
@@ -214,9 +234,9 @@ def main() -> None:
     run_case(name, graph, peer_memory=not args.no_peer_memory)
     if args.quick:
         return
-    name, graph = synthetic(args.width_km * 1000.0)
-    run_case(name, graph, peer_memory=not args.no_peer_memory)
-    memory_scaling(name, graph)
+    name, graph, population = synthetic(args.width_km * 1000.0)
+    run_case(name, graph, peer_memory=not args.no_peer_memory, population=population)
+    memory_scaling(name, graph, population)
 
 
 if __name__ == "__main__":
