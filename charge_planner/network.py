@@ -557,16 +557,50 @@ def snap_to_edges(
 
 @dataclass
 class _Routing:
-    """A routing network: graph nodes plus virtual nodes at snapped positions on edges."""
+    """A routing network: graph nodes plus virtual nodes at snapped site positions on edges.
+
+    ``chain_*`` list the virtual nodes along each directed edge, sorted by edge and position
+    (``chain_key`` = edge index + position / 2, increasing).
+    """
 
     n: int
     xy: np.ndarray
     rev: _Arcs  # reversed arcs: from the end of a road edge to its start
     speed_bound: float  # max straight-line distance per second over all arcs [m/s]
+    chain_key: np.ndarray
+    chain_edge: np.ndarray
+    chain_phi: np.ndarray
+    chain_node: np.ndarray
 
 
 def _quantise(t: np.ndarray) -> np.ndarray:
     return np.round(t / TIME_RESOLUTION_S) * TIME_RESOLUTION_S
+
+
+def _street_positions(et: _EdgeTable, edge: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Street, position along the street's representative edge, and end node (or -1) of points."""
+    rep_of = et.rep[et.group[edge]]
+    same = (et.u[edge] == et.u[rep_of]) & (et.v[edge] == et.v[rep_of])
+    frac_rep = np.where(same, frac, 1.0 - frac)
+    along_m = frac_rep * et.length_m[rep_of]
+    at_start = along_m <= 1e-6
+    at_end = (et.length_m[rep_of] - along_m) <= 1e-6
+    node = np.where(at_start, et.u[rep_of], np.where(at_end, et.v[rep_of], -1)).astype(np.int64)
+    return et.group[edge], frac_rep, node
+
+
+def _edges_of_streets(et: _EdgeTable, group: np.ndarray, frac_rep: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every directed edge of each point's street and the point's position along it: (point, edge, phi)."""
+    g_order = np.argsort(et.group, kind="stable")
+    g_sorted = et.group[g_order]
+    g_start = np.searchsorted(g_sorted, group, side="left")
+    counts = np.searchsorted(g_sorted, group, side="right") - g_start
+    point = np.repeat(np.arange(len(group)), counts)
+    offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    e = g_order[np.repeat(g_start, counts) + offs]
+    rep_e = et.rep[group[point]]
+    same = (et.u[e] == et.u[rep_e]) & (et.v[e] == et.v[rep_e])
+    return point, e, np.where(same, frac_rep[point], 1.0 - frac_rep[point])
 
 
 def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[_Routing, list[np.ndarray]]:
@@ -587,38 +621,22 @@ def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarra
     n0 = len(et.nodes)
     all_edge = np.concatenate([s[0] for s in snaps]) if snaps else np.zeros(0, dtype=np.int64)
     all_frac = np.concatenate([s[1] for s in snaps]) if snaps else np.zeros(0)
-    rep_of = et.rep[et.group[all_edge]]
-    same = (et.u[all_edge] == et.u[rep_of]) & (et.v[all_edge] == et.v[rep_of])
-    frac_rep = np.where(same, all_frac, 1.0 - all_frac)
-    group = et.group[all_edge]
-    along_m = frac_rep * et.length_m[rep_of]
-    at_start = along_m <= 1e-6
-    at_end = (et.length_m[rep_of] - along_m) <= 1e-6
-    pos = np.where(at_start, et.u[rep_of], et.v[rep_of]).astype(np.int64)
-    inner = ~(at_start | at_end)
+    group, frac_rep, pos = _street_positions(et, all_edge, all_frac)
+    inner = pos < 0
 
     xy = et.xy
     u_arc, v_arc, t_arc, l_arc = [et.u], [et.v], [et.time_s], [et.length_m]
+    e = np.zeros(0, dtype=np.int64)
+    phi = np.zeros(0)
+    virt = np.zeros(0, dtype=np.int64)
     if inner.any():
         keys = np.column_stack([group[inner], frac_rep[inner]])
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.ravel()
         p_group = uniq[:, 0].astype(np.int64)
         p_frac = uniq[:, 1]
-        n_virtual = len(uniq)
-        pos[np.flatnonzero(inner)] = n0 + inv
-        # every directed edge of each snapped street, with the point's position along it
-        g_order = np.argsort(et.group, kind="stable")
-        g_sorted = et.group[g_order]
-        g_start = np.searchsorted(g_sorted, p_group, side="left")
-        counts = np.searchsorted(g_sorted, p_group, side="right") - g_start
-        p_rep = np.repeat(np.arange(n_virtual), counts)
-        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        e = g_order[np.repeat(g_start, counts) + offs]
-        rep_e = et.rep[p_group[p_rep]]
-        same_e = (et.u[e] == et.u[rep_e]) & (et.v[e] == et.v[rep_e])
-        phi = np.where(same_e, p_frac[p_rep], 1.0 - p_frac[p_rep])
-        virt = n0 + p_rep
+        pos[np.flatnonzero(inner)] = n0 + inv.ravel()
+        point, e, phi = _edges_of_streets(et, p_group, p_frac)
+        virt = n0 + point
         # chain the points along each directed edge: u -> p1 -> p2 -> ... -> v
         order = np.lexsort((phi, e))
         e, phi, virt = e[order], phi[order], virt[order]
@@ -650,9 +668,73 @@ def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarra
         speed_bound = math.inf  # a zero-time arc between distinct points: no spatial pruning
     else:
         speed_bound = float(np.max(straight[moving] / rev.t[moving])) if moving.any() else 0.0
-    routing = _Routing(n=n, xy=xy, rev=rev, speed_bound=speed_bound)
+    routing = _Routing(n=n, xy=xy, rev=rev, speed_bound=speed_bound, chain_key=e + phi / 2.0, chain_edge=e,
+                       chain_phi=phi, chain_node=virt)
     split = np.cumsum([len(s[0]) for s in snaps])[:-1] if snaps else []
     return routing, list(np.split(pos, split)) if snaps else []
+
+
+@dataclass
+class _Targets:
+    """Demand positions as Dijkstra targets: each leaves the network through one or more exits.
+
+    A point on a street reaches a site by driving along the street to the next node in an allowed
+    direction (a graph node, or a site's virtual node on the same street), so its time to a site is
+    the smallest exit offset + the exit's time to the site. ``owner`` is sorted; rows of the
+    demand table of target ``i`` are ``order[ptr[i]:ptr[i + 1]]``.
+    """
+
+    exit_node: np.ndarray
+    off_t: np.ndarray
+    off_m: np.ndarray
+    owner: np.ndarray
+    n: int
+    order: np.ndarray
+    ptr: np.ndarray
+    single: bool  # one exit per target, at offset zero
+
+    @classmethod
+    def at_nodes(cls, node_pos: np.ndarray) -> _Targets:
+        nodes, order, ptr = _groups(node_pos)
+        z = np.zeros(len(nodes))
+        return cls(nodes, z, z, np.arange(len(nodes)), len(nodes), order, ptr, True)
+
+    @classmethod
+    def on_edges(cls, et: _EdgeTable, routing: _Routing, edge: np.ndarray, frac: np.ndarray) -> _Targets:
+        group, frac_rep, node = _street_positions(et, edge, frac)
+        # distinct positions: a node, or (street, position)
+        key = np.column_stack([np.where(node >= 0, -1 - node, group).astype(float), np.where(node >= 0, 0.0, frac_rep)])
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        order = np.argsort(inv, kind="stable").astype(np.int32)
+        ptr = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
+        at_node = uniq[:, 0] < 0
+        # exits of positions at a node: the node itself
+        n_idx = np.flatnonzero(at_node)
+        owners = [n_idx]
+        exits = [(-1 - uniq[n_idx, 0]).astype(np.int64)]
+        offs_t = [np.zeros(len(n_idx))]
+        offs_m = [np.zeros(len(n_idx))]
+        s_idx = np.flatnonzero(~at_node)
+        if len(s_idx):
+            point, e, phi = _edges_of_streets(et, uniq[s_idx, 0].astype(np.int64), uniq[s_idx, 1])
+            # the next chain node along edge e at or after phi, else the edge's end node
+            q = np.searchsorted(routing.chain_key, e + phi / 2.0, side="left")
+            hit = q < len(routing.chain_key)
+            hit[hit] = routing.chain_edge[q[hit]] == e[hit]
+            q_ok = np.where(hit, q, 0)
+            nxt_phi = np.where(hit, routing.chain_phi[q_ok] if len(routing.chain_phi) else 1.0, 1.0)
+            nxt_node = np.where(hit, routing.chain_node[q_ok] if len(routing.chain_node) else 0, et.v[e])
+            owners.append(s_idx[point])
+            exits.append(nxt_node.astype(np.int64))
+            offs_t.append(_quantise((nxt_phi - phi) * et.time_s[e]))
+            offs_m.append((nxt_phi - phi) * et.length_m[e])
+        owner = np.concatenate(owners)
+        srt = np.argsort(owner, kind="stable")
+        return cls(
+            exit_node=np.concatenate(exits)[srt], off_t=np.concatenate(offs_t)[srt], off_m=np.concatenate(offs_m)[srt],
+            owner=owner[srt], n=len(uniq), order=order, ptr=ptr, single=False,
+        )
 
 
 @dataclass
@@ -845,27 +927,26 @@ def travel_table(
     if demand_snap is not None:
         demand_snap = demand_snap.reindex(demand_nodes.index)
         d_dropped |= demand_snap["node_id"].astype(object).eq(-1).to_numpy()
-    snaps: list[tuple[np.ndarray, np.ndarray]] = []
-    if demand_snap is not None:
-        snaps.append(_edge_index(et, demand_snap[~d_dropped], "demand_snap"))
+    live_d = np.flatnonzero(~d_dropped)
+    if d_dropped.any():
+        log.info("travel table: %d demand rows dropped while snapping get no pairs", int(d_dropped.sum()))
+    # sites become virtual nodes on their streets (they are the Dijkstra sources); demand points
+    # leave their street through the next node in each allowed direction
     if site_snap is not None:
         site_snap = site_snap.reindex(site_nodes.index)
         if site_snap["node_id"].astype(object).eq(-1).any():
             raise DataError("site_snap: some sites were dropped while snapping; remove them from the sites first")
-        snaps.append(_edge_index(et, site_snap, "site_snap"))
-    routing, positions = _routing_network(et, snaps)
-
-    d_pos = np.full(n_d, -1, dtype=np.int64)
-    if demand_snap is not None:
-        d_pos[~d_dropped] = positions.pop(0)
+        routing, (s_pos,) = _routing_network(et, [_edge_index(et, site_snap, "site_snap")])
     else:
-        d_pos[~d_dropped] = _node_positions(et.nodes, demand_nodes[~d_dropped], "demand")
-    s_pos = positions.pop(0) if site_snap is not None else _node_positions(et.nodes, site_nodes, "site")
-    if d_dropped.any():
-        log.info("travel table: %d demand rows dropped while snapping get no pairs", int(d_dropped.sum()))
+        routing, _ = _routing_network(et, [])
+        s_pos = _node_positions(et.nodes, site_nodes, "site")
+    if demand_snap is not None:
+        edge, frac = _edge_index(et, demand_snap.iloc[live_d], "demand_snap")
+        targets = _Targets.on_edges(et, routing, edge, frac)
+    else:
+        targets = _Targets.at_nodes(_node_positions(et.nodes, demand_nodes.iloc[live_d], "demand"))
 
-    live_d = np.flatnonzero(~d_dropped)
-    di, si, tt, mm = _pairs(routing, d_pos[live_d], d_acc[live_d], cut[live_d], s_pos, s_acc,
+    di, si, tt, mm = _pairs(routing, targets, d_acc[live_d], cut[live_d], s_pos, s_acc,
                             chunk=chunk, max_cells=max_cells)
     demand_ids = demand_nodes.index.to_numpy()[live_d].take(di)
     del di
@@ -902,7 +983,7 @@ def _node_positions(nodes: pd.Index, ids: pd.Series, what: str) -> np.ndarray:
 
 def _pairs(
     routing: _Routing,
-    d_pos: np.ndarray,
+    targets: _Targets,
     d_acc: np.ndarray,
     cut: np.ndarray,
     s_pos: np.ndarray,
@@ -913,11 +994,11 @@ def _pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All (demand row, site row, time, distance) within the cut-off; rows are positions."""
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
-    if len(d_pos) == 0 or len(s_pos) == 0:
+    if targets.n == 0 or len(s_pos) == 0:
         return empty
-    # distinct routing nodes of the sites (sources) and of the demand rows (targets)
+    # distinct routing nodes of the sites (sources); targets are distinct demand positions
     src, src_order, src_ptr = _groups(s_pos)
-    tgt, tgt_order, tgt_ptr = _groups(d_pos)
+    tgt_order, tgt_ptr = targets.order, targets.ptr
     s_lo = np.minimum.reduceat(s_acc[src_order], src_ptr[:-1])
     s_hi = np.maximum.reduceat(s_acc[src_order], src_ptr[:-1])
     d_lo = np.minimum.reduceat(d_acc[tgt_order], tgt_ptr[:-1])
@@ -927,12 +1008,14 @@ def _pairs(
     uniform = bool((s_lo == s_hi).all() and (d_lo == d_hi).all() and (c_lo == c_hi).all())
     budget = c_hi - d_lo  # largest network + site access time any member of a target allows
     limit_all = float(budget.max() - s_lo.min())
-    prefilter = bool(budget.min() != budget.max() or s_lo.min() != s_lo.max())
+    prefilter = bool(budget.min() != budget.max() or s_lo.min() != s_lo.max() or not targets.single)
     if limit_all < 0:
         return empty
     packing = _packing(routing.rev, limit_all)
     weights = routing.rev.matrix(packing.weights if packing else np.maximum(routing.rev.t, _ZERO_TIME_S))
     rev_l = None if packing else routing.rev.matrix(routing.rev.length)
+    if packing is not None:
+        off_w = targets.off_t / TIME_RESOLUTION_S * 2.0**packing.bits + np.round(targets.off_m / packing.unit_m)
     xy = routing.xy
     reach_m = routing.speed_bound * limit_all * (1.0 + 1e-9) + 1e-6
     out_row: list[np.ndarray] = []
@@ -948,35 +1031,42 @@ def _pairs(
         inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
         local = np.full(routing.n, -1, dtype=np.int64)
         local[inside] = np.arange(len(inside))
-        t_local = local[tgt]
-        t_in = np.flatnonzero(t_local >= 0)
-        if len(t_in) == 0:
+        ex_local = local[targets.exit_node]
+        ex_in = np.flatnonzero(ex_local >= 0)
+        if len(ex_in) == 0:
             continue
+        cols = ex_local[ex_in]
         sub = weights if len(inside) == routing.n else weights[inside][:, inside]
-        cols = t_local[t_in]
         if packing is not None:
             dist = dijkstra(sub, directed=True, indices=local[src[b]], limit=packing.limit(lim))
-            reach = dist[:, cols]
-            flat = np.flatnonzero(reach < np.inf)
-            net_t, net_m = packing.unpack(reach.ravel()[flat])
-            bi = flat // len(cols)
-            ti = flat - bi * len(cols)
+            vals = dist[:, cols]
+            if not targets.single:
+                vals += off_w[ex_in]
+            owners, vals = _min_per_owner(vals, targets.owner[ex_in])
+            flat = np.flatnonzero(vals < np.inf)
+            net_t, net_m = packing.unpack(vals.ravel()[flat])
         else:
             assert rev_l is not None
             dist, pred = dijkstra(sub, directed=True, indices=local[src[b]], limit=lim, return_predecessors=True)
-            reach = dist[:, cols]
-            flat = np.flatnonzero(reach < np.inf)
-            net_t = reach.ravel()[flat]
-            bi = flat // len(cols)
-            ti = flat - bi * len(cols)
-            net_m = _tree_lengths(dist, pred, inside, rev_l)[bi * len(inside) + cols[ti]]
-        sg, tg = b[bi], t_in[ti]
+            lengths = _tree_lengths(dist, pred, inside, rev_l).reshape(dist.shape)[:, cols] + targets.off_m[ex_in]
+            vals = dist[:, cols] + targets.off_t[ex_in]
+            owners, best = _min_per_owner(vals, targets.owner[ex_in])
+            if len(owners) < len(ex_in):  # shortest among the fastest exits
+                first = np.searchsorted(targets.owner[ex_in], owners)
+                ties = vals == np.repeat(best, np.diff(np.append(first, len(ex_in))), axis=1)
+                _, lengths = _min_per_owner(np.where(ties, lengths, np.inf), targets.owner[ex_in])
+            vals = best
+            flat = np.flatnonzero(vals < np.inf)
+            net_t = vals.ravel()[flat]
+            net_m = lengths.ravel()[flat]
+        bi = flat // vals.shape[1]
+        sg, tg = b[bi], owners[flat - bi * vals.shape[1]]
         if prefilter:
             ok = net_t + s_lo[sg] <= budget[tg]
             sg, tg, net_t, net_m = sg[ok], tg[ok], net_t[ok], net_m[ok]
         if uniform and (s_hi.any() or d_hi.any()):
             net_t += s_lo[sg] + d_lo[tg]
-        # expand distinct site nodes to sites and distinct demand nodes to demand rows
+        # expand distinct site nodes to sites and distinct demand positions to demand rows
         p1, site = _expand(sg, src_order, src_ptr)
         p2, row = _expand(tg[p1], tgt_order, tgt_ptr)
         pair = p1[p2]
@@ -994,6 +1084,14 @@ def _pairs(
     if not out_row:
         return empty
     return np.concatenate(out_row), np.concatenate(out_site), np.concatenate(out_time), np.concatenate(out_m)
+
+
+def _min_per_owner(vals: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column-wise minimum over the exits of each owner (``owner`` sorted): (owners, minima)."""
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    if len(starts) == len(owner):
+        return owner, vals
+    return owner[starts], np.minimum.reduceat(vals, starts, axis=1)
 
 
 def _batches(src: np.ndarray, xy: np.ndarray, reach_m: float, *, chunk: int, max_cells: int) -> list[np.ndarray]:

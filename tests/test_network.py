@@ -264,9 +264,13 @@ def test_travel_between_points_on_edges_known_answers():
     assert t["distance_m"].iloc[0] == pytest.approx(700.0, abs=1e-2)
 
 
-def test_edge_snapped_table_matches_brute_force_on_a_grid():
+@pytest.mark.parametrize("off_grid", [False, True])
+def test_edge_snapped_table_matches_brute_force_on_a_grid(off_grid):
     n, spacing, v = 6, 200.0, 10.0
     g = prepare_graph(grid_graph(n, spacing_m=spacing), speeds_kph={"residential": 36.0})
+    if off_grid:  # times off the 2**-20 s grid take the exact fallback (predecessors, pointer jumping)
+        for _, _, d in g.edges(data=True):
+            d["travel_time_s"] += 1e-9
     rng = np.random.default_rng(11)
 
     def on_streets(k):
@@ -279,7 +283,10 @@ def test_edge_snapped_table_matches_brute_force_on_a_grid():
     ds = snap_to_edges(g, _pts(dxy + [X0, Y0], prefix="d"))
     ss = snap_to_edges(g, _pts(sxy + [X0, Y0], prefix="s"))
     table = travel_table(g, ds["node_id"], ss["node_id"], 10_000.0, demand_snap=ds, site_snap=ss)
+    assert len(table) == 40 * 12
     got = table.set_index(["demand_id", "site_id"])["travel_time_s"]
+    dist = table.set_index(["demand_id", "site_id"])["distance_m"]
+    assert (dist - got * v).abs().max() < 0.05  # one speed everywhere: distance = time x speed
     hops = dict(nx.all_pairs_dijkstra_path_length(g, weight="travel_time_s"))
     xy = {k: (d["x"] - X0, d["y"] - Y0) for k, d in g.nodes(data=True)}
 
