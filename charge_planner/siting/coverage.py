@@ -638,7 +638,7 @@ class MaximalCoverage(_LocationModel):
         else:
             # a loose one: an approximate dual from the first-order method is enough for the bound,
             # and its time cap leaves the processor to the heuristics
-            lp = solve(full, "highs", time_limit_s=min(0.3 * left, 20.0), relax=True, lp_method="pdlp")
+            lp = solve(full, "highs", time_limit_s=min(0.2 * left, 12.0), relax=True, lp_method="pdlp")
         state = "solved" if lp.status == "optimal" else "stopped at its time cap"
         box["notes"].append(f"LP relaxation ({'interior point' if box.get('tight') else 'first-order'}, {state}) "
                             f"in {lp.time_s:.1f} s")
@@ -1050,6 +1050,8 @@ class PMedian(_LocationModel):
         integral = _integral(w) and _integral(cost_sp.data)
         notes: list[str] = []
         lower = -math.inf
+        closed: np.ndarray | None = None
+        forced: np.ndarray | None = None
         open_idx = np.zeros(0, dtype=np.int64)
         heur_obj = math.inf
         if heur_ok:
@@ -1060,27 +1062,45 @@ class PMedian(_LocationModel):
             if heur_obj >= big:
                 heur_obj = math.inf
             else:
-                lower = heur.pmedian_lagrangian_bound(dense, w, p, upper_bound=heur_obj, forbidden=inp.forbidden,
-                                                      time_limit_s=min(0.2 * time_limit_s, 10.0))
+                lower, u_best = heur.pmedian_lagrangian_bound(dense, w, p, upper_bound=heur_obj,
+                                                              forbidden=inp.forbidden,
+                                                              time_limit_s=min(0.2 * time_limit_s, 10.0))
+                # columns that cannot be part of a better solution (integer data: better = at least 1 less)
+                threshold = heur_obj - 1.0 + 1e-6 if integral else heur_obj * (1 - 1e-9)
+                closed, forced = heur.pmedian_fixing(dense, w, p, u_best, threshold=threshold, forbidden=inp.forbidden)
                 if integral:
                     lower = math.ceil(lower - 1e-6)  # integer data: the optimum is an integer
             notes.append(f"greedy+interchange {heur_obj:.6g}, Lagrangian bound {lower:.6g}")
         best_obj, best_open, bound = heur_obj, open_idx, lower
         if method != "heuristic" and _rel_gap(best_obj, bound) > mip_gap:
-            model, pairs_r, pairs_c = self._matrix_model(cost_sp, w, p)
-            warm = None
-            if len(best_open):
-                warm = self._warm(pairs_r, pairs_c, best_open, m, n)
-            left = max(time_limit_s - (time.perf_counter() - t0), 0.01)
-            res = solve(model, solver, time_limit_s=left, mip_gap=mip_gap, warm_start=warm)
-            notes.append(f"MILP {model.shape[0]}x{model.shape[1]}: {res.status} in {res.time_s:.1f} s")
-            if res.x is not None and res.objective < best_obj - 1e-9:
-                best_obj = float(res.objective)
-                best_open = np.flatnonzero(res.x[len(pairs_r):] > 0.5)
-            if math.isfinite(res.bound):
-                bound = max(bound, math.ceil(res.bound - 1e-6) if integral else float(res.bound))
-            if res.status == "infeasible":
-                raise InfeasibleError("p-median: no assignment of every demand row to p open sites exists; raise p")
+            restricted = closed is not None and bool(closed.any() or forced.any())
+            if restricted:
+                assert closed is not None and forced is not None
+                notes.append(f"reduced-cost fixing: {int(closed.sum())} closed, {int(forced.sum())} open, "
+                             f"{int((~closed).sum())} free")
+            reach_free = (a @ (~closed).astype(float)) > 0 if restricted and closed is not None else np.ones(n, bool)
+            if not reach_free.all() or (restricted and closed is not None and int((~closed).sum()) < p):
+                # no better solution can assign every row: the incumbent is optimal
+                bound = best_obj
+            else:
+                model, pairs_r, pairs_c = self._matrix_model(cost_sp, w, p, closed=closed, forced=forced)
+                warm = None
+                if len(best_open) and (closed is None or not closed[best_open].any()):
+                    warm = self._warm(pairs_r, pairs_c, best_open, m, n)
+                left = max(time_limit_s - (time.perf_counter() - t0), 0.01)
+                res = solve(model, solver, time_limit_s=left, mip_gap=mip_gap, warm_start=warm)
+                notes.append(f"MILP {model.shape[0]}x{model.shape[1]}: {res.status} in {res.time_s:.1f} s")
+                if res.x is not None and res.objective < best_obj - 1e-9:
+                    best_obj = float(res.objective)
+                    best_open = np.flatnonzero(res.x[len(pairs_r):] > 0.5)
+                if res.status == "infeasible" and not restricted:
+                    raise InfeasibleError("p-median: no assignment of every demand row to p open sites exists; raise p")
+                # a bound of the restricted model holds for every solution better than the incumbent
+                rb = res.bound if math.isfinite(res.bound) else (math.inf if res.status == "infeasible" else -math.inf)
+                if restricted:
+                    rb = min(rb, heur_obj)
+                if math.isfinite(rb):
+                    bound = max(bound, math.ceil(rb - 1e-6) if integral else float(rb))
         if not math.isfinite(best_obj):
             raise InfeasibleError("p-median: no feasible solution found; raise p or time_limit_s")
         # the objective of the chosen sites, recomputed from the data (not the solver's float)
@@ -1103,11 +1123,13 @@ class PMedian(_LocationModel):
         self.meta["weighted_cost"] = best_obj
         return self
 
-    def _matrix_model(self, cost_sp: sp.csr_matrix, w: np.ndarray, p: int) -> tuple[MatrixModel, np.ndarray, np.ndarray]:
+    def _matrix_model(self, cost_sp: sp.csr_matrix, w: np.ndarray, p: int, *, closed: np.ndarray | None = None,
+                      forced: np.ndarray | None = None) -> tuple[MatrixModel, np.ndarray, np.ndarray]:
         inp = self.inputs
         pat = inp.cover.tocoo()
         r, c = pat.row, pat.col
-        keep = ~inp.forbidden[c]
+        shut = inp.forbidden if closed is None else (inp.forbidden | closed)
+        keep = ~shut[c]
         r, c = r[keep], c[keep]
         n, m = inp.cover.shape
         k = len(r)
@@ -1117,9 +1139,11 @@ class PMedian(_LocationModel):
         cols = np.concatenate([np.arange(k), np.arange(k), k + c, k + np.arange(m)])
         vals = np.concatenate([np.ones(k), np.ones(k), -np.ones(k), np.ones(m)])
         a_mat = sp.csc_matrix((vals, (rows, cols)), shape=(n + k + 1, k + m))
-        y_up = np.where(inp.forbidden, 0.0, 1.0)
+        y_up = np.where(shut, 0.0, 1.0)
         y_lo = np.zeros(m)
         y_lo[inp.fixed] = 1.0
+        if forced is not None:
+            y_lo[forced] = 1.0
         model = MatrixModel(
             c=np.concatenate([w[r] * cval, np.zeros(m)]),
             a=a_mat,

@@ -585,8 +585,8 @@ def pmedian_lagrangian_bound(
     forbidden: np.ndarray | None = None,
     time_limit_s: float = 5.0,
     max_iter: int = 3000,
-) -> float:
-    """Best Lagrangian lower bound of p-median found by subgradient optimisation.
+) -> tuple[float, np.ndarray]:
+    """Best Lagrangian lower bound of p-median found by subgradient optimisation (and its multipliers).
 
     Parameters
     ----------
@@ -607,7 +607,7 @@ def pmedian_lagrangian_bound(
     n, m = cost.shape
     # start from the second-smallest weighted cost per row: a standard, good first guess
     u = np.sort(wc, axis=1)[:, min(1, m - 1)]
-    best = -math.inf
+    best, best_u = -math.inf, u.copy()
     theta, since = 2.0, 0
     blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
     for _ in range(max_iter):
@@ -618,7 +618,7 @@ def pmedian_lagrangian_bound(
         top = np.argpartition(rho, k - 1)[:k]
         value = float(u.sum() + rho[top].sum())
         if not math.isfinite(best) or value > best + 1e-12 * max(abs(best), 1.0):
-            best, since = value, 0
+            best, best_u, since = value, u.copy(), 0
         else:
             since += 1
             if since >= 30:
@@ -632,7 +632,42 @@ def pmedian_lagrangian_bound(
             break
         u = u + theta * (upper_bound - value) / norm * g
     log.debug("p-median Lagrangian bound %.6g in %.2f s", best, time.perf_counter() - t0)
-    return best
+    return best, best_u
+
+
+def pmedian_fixing(
+    cost: np.ndarray, weight: np.ndarray, p: int, u: np.ndarray, *, threshold: float, forbidden: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lagrangian reduced-cost fixing for p-median.
+
+    With ``rho_j`` the reduced cost of column ``j`` and ``S`` the p smallest, forcing ``j``
+    open bounds the objective from below by ``L - rho_(p) + rho_j`` (``j`` outside ``S``) and
+    forcing it closed by ``L - rho_j + rho_(p+1)`` (``j`` inside). A column whose bound
+    exceeds ``threshold`` (the largest objective still worth finding) is fixed.
+
+    Returns
+    -------
+    tuple
+        Boolean masks of the columns fixed closed and fixed open.
+    """
+    w = np.asarray(weight, dtype=float)
+    m = cost.shape[1]
+    rho = np.minimum(w[:, None] * cost - u[:, None], 0.0).sum(axis=0)
+    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
+    rho_eff = np.where(blocked, np.inf, rho)
+    k = min(p, int((~blocked).sum()))
+    order = np.argsort(rho_eff, kind="stable")
+    top = order[:k]
+    value = float(u.sum() + rho_eff[top].sum())
+    in_top = np.zeros(m, dtype=bool)
+    in_top[top] = True
+    rho_p = float(rho_eff[order[k - 1]]) if k > 0 else 0.0
+    rho_next = float(rho_eff[order[k]]) if k < m and np.isfinite(rho_eff[order[k]]) else math.inf
+    lb_open = np.where(in_top, value, value - rho_p + rho)
+    lb_closed = np.where(in_top, value - rho + rho_next, value)
+    closed = (lb_open > threshold) & ~in_top | blocked
+    opened = (lb_closed > threshold) & in_top
+    return closed, opened
 
 
 def anneal_max_cover(
@@ -708,8 +743,8 @@ def anneal_max_cover(
     col_w = np.asarray(at @ w).ravel()
     t_start = temperature * float(col_w[col_w > 0].mean()) if (col_w > 0).any() else 1.0
     t_end = t_start * 1e-2
-    mark = np.zeros(n, dtype=bool)
     aip, aix, tip, tix = a.indptr, a.indices, at.indptr, at.indices
+    wt = w[tix]  # row weights in column order: w[rows of j] is the slice wt[tip[j]:tip[j + 1]]
     it, temp = 0, t_start
     batch = 256
     rnd = rng.random((batch, 4))
@@ -743,14 +778,15 @@ def anneal_max_cover(
         if is_open[k] or blocked[k]:
             continue
         rows_k = tix[tip[k] : tip[k + 1]]
-        gain = float(w[rows_k][cnt[rows_k] == 0].sum())
-        mark[rows_k] = True
-        loss = float(w[rows_r][(cnt[rows_r] == 1) & ~mark[rows_r]].sum())
-        mark[rows_k] = False
+        gain = float(wt[tip[k] : tip[k + 1]][cnt[rows_k] == 0].sum())
+        # open k first: the rows of r still covered once are then exactly those only r covers
+        cnt[rows_k] += 1
+        loss = float(wt[tip[r] : tip[r + 1]][cnt[rows_r] == 1].sum())
         delta = gain - loss
-        if delta >= 0 or q[3] < math.exp(delta / temp):
+        if not (delta >= 0 or q[3] < math.exp(delta / temp)):
+            cnt[rows_k] -= 1
+        else:
             cnt[rows_r] -= 1
-            cnt[rows_k] += 1
             is_open[r], is_open[k] = False, True
             movable[r_pos] = k
             cur += delta
