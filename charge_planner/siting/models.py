@@ -412,6 +412,10 @@ class CapacitatedSiting:
     ) -> CapacitatedSiting:
         """Solve the model and fill the result tables.
 
+        The greedy plan (:meth:`greedy_solution`) is built first; when the solver stops at its
+        time limit with a worse incumbent, or none, the greedy plan is kept and the gap is taken
+        against the solver's proven bound.
+
         Parameters
         ----------
         solver
