@@ -57,6 +57,8 @@ DEFAULT_CHUNK_SIZE = 1024
 DEFAULT_MAX_CHORD_ITERATIONS = 30
 #: Newton-Raphson iterations of a single step (pandapower's default is 10) [-].
 DEFAULT_MAX_NEWTON_ITERATIONS = 20
+#: Largest number of internal buses x steps solved as one block [-].
+_CHUNK_ENTRIES = 4_000_000
 #: A chord step whose mismatch falls by less than this factor per iteration is stalling [-].
 _STALL_RATIO = 0.7
 
@@ -295,7 +297,8 @@ class BatchPowerFlow:
         tolerance_mva
             Largest admissible power mismatch [MVA] (pandapower's default is 1e-8).
         chunk_size
-            Steps that share one Jacobian factorisation [-].
+            Largest number of steps that share one Jacobian factorisation [-] (smaller for
+            large grids: at most 4 million internal buses x steps per block).
         max_chord_iterations
             Chord iterations before a step gets a full Newton-Raphson [-].
         max_newton_iterations
@@ -437,15 +440,43 @@ class BatchPowerFlow:
         ref = np.asarray(internal["ref"], dtype=np.int64)
         pv = np.asarray(internal["pv"], dtype=np.int64)
         pq = np.asarray(internal["pq"], dtype=np.int64)
+        # internal order [PV, PQ, slack]: every row selection of the solver becomes a slice
+        order = np.r_[pv, pq, ref].astype(np.int64)
+        inv = np.empty(n, dtype=np.int64)
+        inv[order] = np.arange(n)
+
+        def remap(idx: np.ndarray) -> np.ndarray:
+            out = np.asarray(idx, dtype=np.int64).copy()
+            ok_ = out >= 0
+            out[ok_] = inv[out[ok_]]
+            return out
+
+        ybus = sp.csr_matrix(internal["Ybus"])[order][:, order].tocsr()
+        ybus.sort_indices()
+        yf = sp.csr_matrix(internal["Yf"])[:, order].tocsr()
+        yt = sp.csr_matrix(internal["Yt"])[:, order].tocsr()
+        s_gen, s_load, base_kv = s_gen[order], s_load[order], base_kv[order]
+        if zip_p is not None:
+            zip_p = (zip_p[0][order], zip_p[1][order])
+        if zip_q is not None:
+            zip_q = (zip_q[0][order], zip_q[1][order])
+        branch_from, branch_to = inv[branch_from], inv[branch_to]
+        bus_lookup = remap(bus_lookup)
+        for el in elements.values():
+            el.internal_bus = remap(el.internal_bus)
+        npv, npq = len(pv), len(pq)
+        pv = np.arange(npv, dtype=np.int64)
+        pq = np.arange(npv, npv + npq, dtype=np.int64)
+        ref = np.arange(npv + npq, n, dtype=np.int64)
         model = cls(
             net=work,
-            ybus=sp.csr_matrix(internal["Ybus"]),
-            yf=sp.csr_matrix(internal["Yf"]),
-            yt=sp.csr_matrix(internal["Yt"]),
+            ybus=ybus,
+            yf=yf,
+            yt=yt,
             ref=ref,
             pv=pv,
             pq=pq,
-            v_start=np.asarray(internal["V"], dtype=complex).copy(),
+            v_start=np.asarray(internal["V"], dtype=complex)[order].copy(),
             s_gen=s_gen,
             s_load=s_load,
             zip_p=zip_p,
@@ -587,15 +618,18 @@ class BatchPowerFlow:
 
     # ---------------------------------------------------------------------------- solve
 
-    def _sload(self, s_load: np.ndarray, vm: np.ndarray) -> np.ndarray:
+    def _sload(self, s_load: np.ndarray, vm: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Voltage-dependent load (ZIP) of the internal buses (or of ``rows`` of them) [pu]."""
         if self.zip_p is None and self.zip_q is None:
             return s_load
         p, q = s_load.real, s_load.imag
         if self.zip_p is not None:
-            ci, cz = (c[:, None] if vm.ndim == 2 else c for c in self.zip_p)
+            ci, cz = (c if rows is None else c[rows] for c in self.zip_p)
+            ci, cz = (ci[:, None], cz[:, None]) if vm.ndim == 2 else (ci, cz)
             p = p * (1.0 - ci - cz + ci * vm + cz * vm**2)
         if self.zip_q is not None:
-            ci, cz = (c[:, None] if vm.ndim == 2 else c for c in self.zip_q)
+            ci, cz = (c if rows is None else c[rows] for c in self.zip_q)
+            ci, cz = (ci[:, None], cz[:, None]) if vm.ndim == 2 else (ci, cz)
             q = q * (1.0 - ci - cz + ci * vm + cz * vm**2)
         return p + 1j * q
 
@@ -612,12 +646,21 @@ class BatchPowerFlow:
             dq = s_load.imag * (ci + 2.0 * cz * vm)
         return dp + 1j * dq
 
-    def _mismatch(self, v: np.ndarray, s_load: np.ndarray) -> np.ndarray:
-        """Stacked real mismatch [P(pvpq); Q(pq)] (unknowns x steps) [pu]."""
-        vm = np.abs(v)
-        s_bus = self.s_gen[:, None] - self._sload(s_load, vm) if v.ndim == 2 else self.s_gen - self._sload(s_load, vm)
-        mis = v * np.conj(self.ybus @ v) - s_bus
-        return np.concatenate((mis[self._pvpq].real, mis[self.pq].imag), axis=0)
+    def _mismatch(self, v: np.ndarray, s_load: np.ndarray, s_bus: np.ndarray | None = None) -> np.ndarray:
+        """Stacked real mismatch [P(pv, pq); Q(pq)] (unknowns x steps) [pu].
+
+        ``s_bus`` (generation minus load) may be passed when it does not depend on the voltage.
+        """
+        if s_bus is None:
+            vm = np.abs(v)
+            gen = self.s_gen[:, None] if v.ndim == 2 else self.s_gen
+            s_bus = gen - self._sload(s_load, vm)
+        mis = self.ybus @ v
+        np.conjugate(mis, out=mis)
+        mis *= v
+        mis -= s_bus
+        npv, npvpq = len(self.pv), len(self._pvpq)
+        return np.concatenate((mis.real[:npvpq], mis.imag[npv:npvpq]), axis=0)
 
     def _newton_one(self, v: np.ndarray, s_load: np.ndarray) -> tuple[np.ndarray, bool, int]:
         """Full Newton-Raphson of a single step from ``v``; returns (v, converged, iterations)."""
@@ -645,47 +688,58 @@ class BatchPowerFlow:
         return v, False, self.max_newton_iterations
 
     def _chord(self, lu: _LevelLU, v: np.ndarray, s_load: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Chord iterations of a block of steps; returns (v, converged, iterations)."""
+        """Chord iterations of a block of steps; returns (v, converged, iterations).
+
+        Columns stay in place (slices, no copies) while most steps are still iterating;
+        converged or stalled steps get a zero right-hand side. Once fewer than 60 % are
+        left, the remaining columns are gathered into a smaller block.
+        """
         tol = self.tolerance_mva / self.base_mva
-        npvpq = len(self._pvpq)
+        npv, npvpq = len(self.pv), len(self._pvpq)
         n_steps = v.shape[1]
         converged = np.zeros(n_steps, dtype=bool)
         iterations = np.zeros(n_steps, dtype=np.int64)
-        active = np.arange(n_steps)
+        active = np.arange(n_steps)  # chunk columns held in `cur`
+        running = np.ones(n_steps, dtype=bool)  # of `cur`'s columns: still iterating
         prev = np.full(n_steps, np.inf)
-        pv = self.pv
-        vm_pv = np.abs(v[pv]) if len(pv) else None
+        constant_power = self.zip_p is None and self.zip_q is None
+        cur, cur_s = v, s_load
+        cur_bus = self.s_gen[:, None] - s_load if constant_power else None
+        vm_pv = np.abs(v[:npv]) if npv else None
         for it in range(self.max_chord_iterations + 1):
-            va_ = v[:, active]
-            f = self._mismatch(va_, s_load[:, active])
-            err = np.max(np.abs(f), axis=0) if f.shape[0] else np.zeros(len(active))
+            f = self._mismatch(cur, cur_s, cur_bus)
+            err = np.max(np.abs(f), axis=0) if f.shape[0] else np.zeros(cur.shape[1])
             finite = np.isfinite(err)
-            done = finite & (err < tol)
+            done = running & finite & (err < tol)
             converged[active[done]] = True
-            iterations[active[done]] = it
-            stall = ~finite | (err > _STALL_RATIO * prev[active])
-            keep = ~done & ~stall
-            if it == self.max_chord_iterations:
-                keep[:] = False
-            iterations[active[~done]] = it
-            if not keep.any():
+            iterations[active[running]] = it
+            stall = running & ~done & (~finite | (err > _STALL_RATIO * prev[active]))
+            running &= ~done & ~stall
+            if it == self.max_chord_iterations or not running.any():
                 break
-            f = f[:, keep]
-            active = active[keep]
-            prev[active] = err[keep]
-            vv = v[:, active]
+            prev[active[running]] = err[running]
+            if running.mean() < 0.6:
+                if cur is not v:
+                    v[:, active] = cur
+                keep = running
+                active = active[keep]
+                cur = v[:, active]
+                cur_s = s_load[:, active]
+                cur_bus = cur_bus[:, keep] if cur_bus is not None else None
+                f = f[:, keep]
+                vm_pv = vm_pv[:, keep] if vm_pv is not None else None
+                running = np.ones(len(active), dtype=bool)
+            elif not running.all():
+                f *= running[None, :]
             dx = lu.solve(f)
-            # update in polar form without trigonometry: V <- V * (1 - dVm/Vm - j dVa) is
-            # first-order exact; PV magnitudes are reset below so that only the converged
-            # mismatch (evaluated exactly) defines the solution.
-            vm = np.abs(vv[self.pq])
-            factor = np.ones(vv.shape, dtype=complex)
-            factor[self._pvpq] -= 1j * dx[:npvpq]
-            factor[self.pq] -= dx[npvpq:] / vm
-            vv = vv * factor
+            # V <- V (1 - j dVa) (1 - dVm/Vm): first-order exact; only the converged mismatch,
+            # evaluated exactly, defines the solution. PV magnitudes are reset to their setpoint.
+            cur[:npvpq] *= 1.0 - 1j * dx[:npvpq]
+            cur[npv:npvpq] *= 1.0 - dx[npvpq:] / np.abs(cur[npv:npvpq])
             if vm_pv is not None:
-                vv[pv] *= vm_pv[:, active] / np.abs(vv[pv])
-            v[:, active] = vv
+                cur[:npv] *= vm_pv / np.abs(cur[:npv])
+        if cur is not v:
+            v[:, active] = cur
         return v, converged, iterations
 
     def solve(
@@ -717,7 +771,9 @@ class BatchPowerFlow:
         converged = np.zeros(n_steps, dtype=bool)
         iterations = np.zeros(n_steps, dtype=np.int64)
         order = np.argsort(s_load.real.sum(axis=0), kind="stable")
-        n_chunks = max(1, math.ceil(n_steps / self.chunk_size))
+        # large grids get smaller chunks so that one block of voltages stays a few tens of MB
+        chunk_size = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        n_chunks = max(1, math.ceil(n_steps / chunk_size))
         newton_fallback = 0
         for chunk in np.array_split(order, n_chunks):
             if not len(chunk):
@@ -747,9 +803,11 @@ class BatchPowerFlow:
             v_all[:, chunk] = v
             converged[chunk] = ok
             iterations[chunk] = its
+        v_keep = v_all.copy() if keep_voltages else None
         result = self._results(v_all, converged, iterations, s_load)
-        if keep_voltages:
-            result.v_internal = np.where(converged[None, :], v_all, np.nan)
+        if v_keep is not None:
+            v_keep[:, ~converged] = np.nan
+            result.v_internal = v_keep
         result.solve_s = time.perf_counter() - t0
         if newton_fallback:
             log.debug("batched load flow: %d step(s) needed a full Newton-Raphson", newton_fallback)
@@ -767,47 +825,51 @@ class BatchPowerFlow:
     def _results(
         self, v: np.ndarray, converged: np.ndarray, iterations: np.ndarray, s_load: np.ndarray
     ) -> BatchResult:
-        v = v.copy()
+        """Voltages, loadings, slack power and losses per step (v is overwritten with NaN where not converged)."""
         v[:, ~converged] = np.nan
+        n_steps = v.shape[1]
         bus_pos = self.bus_lookup[self.bus_ids.to_numpy()]
         has = bus_pos >= 0
-        vm = np.full((v.shape[1], len(self.bus_ids)), np.nan)
+        vm = np.full((len(self.bus_ids), n_steps), np.nan)
         va = np.full_like(vm, np.nan)
-        vm[:, has] = np.abs(v[bus_pos[has]]).T
-        va[:, has] = np.degrees(np.angle(v[bus_pos[has]])).T
-        # branch flows of every internal branch
+        vm[has] = np.abs(v[bus_pos[has]])
+        va[has] = np.angle(v[bus_pos[has]], deg=True)
+        # branch currents; |S|/(|V| base_kv) of pandapower equals |I| base_mva / base_kv
         i_f = self.yf @ v
         i_t = self.yt @ v
-        s_f = v[self.branch_from] * np.conj(i_f) * self.base_mva
-        s_t = v[self.branch_to] * np.conj(i_t) * self.base_mva
-        with np.errstate(invalid="ignore", divide="ignore"):
-            i_from = np.abs(s_f) / (np.abs(v[self.branch_from]) * self.base_kv[self.branch_from][:, None])
-            i_to = np.abs(s_t) / (np.abs(v[self.branch_to]) * self.base_kv[self.branch_to][:, None])
-        i_ft = (i_from, i_to)
+        i_side = (
+            np.abs(i_f) * (self.base_mva / self.base_kv[self.branch_from])[:, None],
+            np.abs(i_t) * (self.base_mva / self.base_kv[self.branch_to])[:, None],
+        )
         loadings: dict[str, np.ndarray] = {}
         for name in ("line", "trafo", "trafo3w"):
             b = self.branches.get(name)
             if b is None:
-                loadings[name] = np.zeros((v.shape[1], 0))
+                loadings[name] = np.zeros((n_steps, 0))
                 continue
-            out = np.zeros((v.shape[1], len(b.index)))
+            out = np.zeros((len(b.index), n_steps))
             for k in range(b.internal.shape[1]):
                 rows = b.internal[:, k]
                 ok = rows >= 0
-                side = i_ft[int(b.side[k])]
                 with np.errstate(invalid="ignore"):
-                    lk = side[rows[ok]].T * b.rating_kv_mva[ok, k]
-                out[:, ok] = np.fmax(out[:, ok], lk) if k else lk
-            out[~converged] = np.nan
-            loadings[name] = out
+                    lk = i_side[int(b.side[k])][rows[ok]] * b.rating_kv_mva[ok, k][:, None]
+                out[ok] = np.fmax(out[ok], lk) if k else lk
+            out[:, ~converged] = np.nan
+            loadings[name] = out.T
         # power drawn from the slack buses: their injection plus their own load
         v_ref = v[self.ref]
-        s_ref = v_ref * np.conj(self.ybus[self.ref] @ v) + self._sload(s_load, np.abs(v))[self.ref]
+        s_ref = v_ref * np.conj(self.ybus[self.ref] @ v) + self._sload(s_load[self.ref], np.abs(v_ref), self.ref)
         p_slack = s_ref.real.sum(axis=0)
-        losses = (s_f.real + s_t.real).sum(axis=0)
+        # branch losses: sum over branches of Re(V_f conj(I_f) + V_t conj(I_t))
+        n = self.n_internal
+        nbr = len(self.branch_from)
+        c_f = sp.csr_matrix((np.ones(nbr), (self.branch_from, np.arange(nbr))), shape=(n, nbr))
+        c_t = sp.csr_matrix((np.ones(nbr), (self.branch_to, np.arange(nbr))), shape=(n, nbr))
+        into = c_f @ i_f + c_t @ i_t
+        losses = (v * np.conj(into)).real.sum(axis=0) * self.base_mva
         return BatchResult(
-            vm_pu=vm,
-            va_degree=va,
+            vm_pu=vm.T,
+            va_degree=va.T,
             line_loading_percent=loadings["line"],
             trafo_loading_percent=loadings["trafo"],
             trafo3w_loading_percent=loadings["trafo3w"],
