@@ -1171,52 +1171,41 @@ def isochrones(
     limit = mins[-1] * 60.0
     reach_m = routing.speed_bound * limit * (1 + 1e-9) + 1e-6
     steps = np.linspace(0.0, 1.0, 5)
-    lines: list[np.ndarray] = []
-    group_of_line: list[np.ndarray] = []
-    keys: list[tuple[object, float, int]] = []
+    polys: dict[tuple[int, float], object] = {}
     for b in _batches(src, routing.xy, reach_m, chunk=32, max_cells=_DEFAULT_MAX_CELLS):
         dist = dijkstra(times, directed=True, indices=src[b], limit=limit)
         for row, s_idx in enumerate(b):
             dv = dist[row][et.v]  # time from the end of each edge to the site
             for m in mins:
                 budget = m * 60.0
-                # a driver at fraction phi of edge u -> v needs (1 - phi) t + D(v)
+                # a driver at fraction phi of edge u -> v needs (1 - phi) t + D(v): the edge is
+                # reached from phi0 = 1 - (budget - D(v)) / t on
                 ok = dv <= budget
                 with np.errstate(divide="ignore", invalid="ignore"):
                     phi0 = np.where(et.time_s > 0, 1.0 - (budget - dv) / et.time_s, 0.0)
                 phi0 = np.clip(np.nan_to_num(phi0, nan=1.0), 0.0, 1.0)
                 full = np.flatnonzero(ok & (phi0 <= 0.0))
+                _, first = np.unique(et.group[full], return_index=True)  # a two-way street once
                 part = np.flatnonzero(ok & (phi0 > 0.0) & (phi0 < 1.0))
-                g = len(keys)
-                keys.append((s_idx, m, int(src[s_idx])))
-                lines.append(et.geometry[full])
-                group_of_line.append(np.full(len(full), g))
+                pieces = [et.geometry[full[first]]]
                 if len(part):
                     fr = phi0[part, None] + (1.0 - phi0[part, None]) * steps[None, :]
                     pts = shapely.line_interpolate_point(np.repeat(et.geometry[part], len(steps)), fr.ravel(),
                                                          normalized=True)
-                    coords = shapely.get_coordinates(pts).reshape(len(part), len(steps), 2)
-                    lines.append(shapely.linestrings(coords))
-                    group_of_line.append(np.full(len(part), g))
-    n_groups = len(keys)
-    geoms = np.concatenate(lines) if lines else np.zeros(0, dtype=object)
-    groups = np.concatenate(group_of_line) if group_of_line else np.zeros(0, dtype=np.int64)
-    order = np.argsort(groups, kind="stable")
-    polys = np.empty(n_groups, dtype=object)
-    if len(geoms):
-        present = np.unique(groups)
-        multi = shapely.multilinestrings(geoms[order], indices=np.searchsorted(present, groups[order]))
-        polys[present] = shapely.buffer(multi, buffer_m)
-    site_disc = shapely.buffer(shapely.points(routing.xy[[k[2] for k in keys]]), buffer_m)
-    polys = np.array([d if p is None else shapely.union(p, d) for p, d in zip(polys, site_disc, strict=True)])
-    # one row per requested site (sites sharing a node share the polygon)
+                    pieces.append(shapely.linestrings(shapely.get_coordinates(pts).reshape(len(part), len(steps), 2)))
+                site = shapely.points(routing.xy[src[s_idx]])
+                parts = np.concatenate([*pieces, [site]])
+                poly = shapely.union_all(shapely.buffer(parts, buffer_m, quad_segs=2))
+                polys[(int(s_idx), m)] = shapely.simplify(poly, buffer_m / 10.0)
+    # one row per requested site (sites on one node share the polygon)
     rows = []
-    for g, (s_idx, m, _) in enumerate(keys):
+    for s_idx in range(len(src)):
         for member in src_order[src_ptr[s_idx] : src_ptr[s_idx + 1]]:
-            rows.append((site_nodes.index[member], m, g))
+            for m in mins:
+                rows.append((site_nodes.index[member], m, polys[(s_idx, m)]))
     out = gpd.GeoDataFrame(
         {"site_id": [r[0] for r in rows], "minutes": [r[1] for r in rows]},
-        geometry=polys[[r[2] for r in rows]],
+        geometry=[r[2] for r in rows],
         crs=crs,
     )
     out["area_km2"] = out.geometry.area / 1e6
