@@ -329,8 +329,22 @@ class BatchPowerFlow:
             with _quiet_pandapower():
                 pp.runpp(work, algorithm="nr", init="auto", numba=False, tolerance_mva=tolerance_mva)
         except pp.LoadflowNotConverged as exc:
+            from charge_planner.grid.flow import _last_iteration_lowest
+
+            lowest = _last_iteration_lowest(work, 0.95)
+            if lowest:
+                where = f" (last iteration's lowest voltage {lowest[1]:.2f} pu at bus {_bus_label(work, lowest[0])})"
+            elif len(work.load):
+                p_load = (work.load["p_mw"] * work.load["scaling"]).where(work.load["in_service"].astype(bool), 0.0)
+                big = p_load.idxmax()
+                where = (
+                    f" ({p_load.sum():.1f} MW of load; largest {p_load.max():.2f} MW, load {big} at bus "
+                    f"{_bus_label(work, int(work.load.at[big, 'bus']))})"
+                )
+            else:
+                where = ""
             raise GridError(
-                "the grid's own base case does not converge in pandapower: check its loads, "
+                f"the grid's own base case does not converge in pandapower{where}: check its loads, "
                 "transformer taps and external grids before running a time series"
             ) from exc
         opts = work._options
