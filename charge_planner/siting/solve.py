@@ -121,6 +121,7 @@ def solve(
     warm_start: np.ndarray | None = None,
     relax: bool = False,
     lp_method: Literal["simplex", "ipm", "pdlp", "choose"] = "choose",
+    options: dict[str, Any] | None = None,
 ) -> SolveResult:
     """Solve a :class:`MatrixModel`.
 
@@ -146,6 +147,8 @@ def solve(
         HiGHS LP algorithm for an LP or a relaxation: "simplex", "ipm" (interior point,
         without crossover: fast on large sparse relaxations), "pdlp" (first-order, tolerance
         1e-4: an approximate dual early, also when stopped by the time limit) or "choose".
+    options
+        Further HiGHS options by name (e.g. ``{"mip_heuristic_effort": 0.2}``).
 
     Raises
     ------
@@ -162,7 +165,7 @@ def solve(
     if name == "highs":
         return _solve_highs(
             model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, warm_start=warm_start, relax=relax,
-            lp_method=lp_method,
+            lp_method=lp_method, options=options,
         )
     if relax:
         raise SolverError("the LP relaxation with duals needs the HiGHS solver (pip install highspy)")
@@ -180,6 +183,7 @@ def _solve_highs(
     warm_start: np.ndarray | None,
     relax: bool = False,
     lp_method: str = "choose",
+    options: dict[str, Any] | None = None,
 ) -> SolveResult:
     import highspy
 
@@ -193,6 +197,9 @@ def _solve_highs(
     h.setOptionValue("random_seed", 0)
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    for key, value in (options or {}).items():
+        if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            raise SolverError(f"HiGHS option {key}={value!r} was rejected; check its name and type")
     mip = bool(model.integer.any()) and not relax
     if not mip and lp_method != "choose":
         h.setOptionValue("solver", lp_method)
