@@ -305,20 +305,21 @@ class _EdgeTable:
         # the adjacency dicts directly: several times faster than the edge views on 100,000 edges
         adj = graph._adj if hasattr(graph, "_adj") else graph.adj
         u = v = k = None
+        add_u, add_v, add_t, add_l, add_k, add_g = us.append, vs.append, tl.append, ll.append, kl.append, gl.append
         try:
             for u, nbrs in adj.items():
                 iu = pos[u]
                 for v, keyed in nbrs.items():
                     iv = pos[v]
                     for k, d in keyed.items():
-                        us.append(iu)
-                        vs.append(iv)
-                        tl.append(d["travel_time_s"])
-                        ll.append(d["length"])
+                        add_u(iu)
+                        add_v(iv)
+                        add_t(d["travel_time_s"])
+                        add_l(d["length"])
                         if keys:
-                            kl.append(k)
+                            add_k(k)
                         if geometry:
-                            gl.append(d.get("geometry"))
+                            add_g(d.get("geometry"))
         except KeyError as exc:
             raise DataError(
                 f"road edge ({u}, {v}, {k}) has no {exc.args[0]!r}; prepare the graph with prepare_graph() first"
@@ -816,17 +817,22 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq, order, np.append(starts, len(keys))
 
 
-def _expand(group_of_pair: np.ndarray, order: np.ndarray, ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expand pairs keyed by group into pairs keyed by member: (pair index, member)."""
+def _expand(
+    group_of_pair: np.ndarray, order: np.ndarray, ptr: np.ndarray, values: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Expand pairs keyed by group into pairs keyed by member.
+
+    Returns the member of every expanded pair and ``values`` repeated to match.
+    """
     if len(order) == len(ptr) - 1:  # one member per group
-        return np.arange(len(group_of_pair), dtype=np.int32), order[group_of_pair]
+        return order[group_of_pair], values
     start = ptr[group_of_pair]
     counts = ptr[group_of_pair + 1] - start
-    pair = np.repeat(np.arange(len(group_of_pair), dtype=np.int32), counts)
-    index = np.int32 if len(pair) < 2**31 else np.int64
+    n = int(counts.sum())
+    index = np.int32 if n < 2**31 else np.int64
     shift = np.repeat((start - (np.cumsum(counts) - counts)).astype(index), counts)
-    shift += np.arange(len(pair), dtype=index)
-    return pair, order[shift]
+    shift += np.arange(n, dtype=index)
+    return order[shift], tuple(np.repeat(v, counts) for v in values)
 
 
 def _tree_lengths(dist: np.ndarray, pred: np.ndarray, sub: np.ndarray, rev_l: sp.csr_matrix) -> np.ndarray:
@@ -1067,12 +1073,8 @@ def _pairs(
         if uniform and (s_hi.any() or d_hi.any()):
             net_t += s_lo[sg] + d_lo[tg]
         # expand distinct site nodes to sites and distinct demand positions to demand rows
-        p1, site = _expand(sg, src_order, src_ptr)
-        p2, row = _expand(tg[p1], tgt_order, tgt_ptr)
-        pair = p1[p2]
-        site = site[p2]
-        total = net_t[pair]
-        dist_m = net_m[pair]
+        site, (tg, net_t, net_m) = _expand(sg, src_order, src_ptr, (tg, net_t, net_m))
+        row, (site, total, dist_m) = _expand(tg, tgt_order, tgt_ptr, (site, net_t, net_m))
         if not uniform:
             total += s_acc[site] + d_acc[row]
             ok = total <= cut[row]
