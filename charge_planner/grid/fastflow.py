@@ -93,11 +93,11 @@ def _jacobian(
     return sp.bmat([[j11, j12], [j21, j22]], format="csc")
 
 
-def _level_blocks(strict: sp.csr_matrix, reverse: bool) -> list[tuple[np.ndarray, sp.csr_matrix]]:
-    """Rows of a strictly triangular CSR matrix grouped by elimination level, with their rows.
+def _levels(strict: sp.csr_matrix, reverse: bool) -> np.ndarray:
+    """Elimination level of each row of a strictly triangular CSR matrix.
 
-    Rows of one level depend only on rows of earlier levels, so a level is eliminated by
-    one sparse x dense product. Returns (row positions, the matrix's rows) per level.
+    A row's level is one more than the highest level among the rows it depends on (its
+    columns), so rows of one level can be eliminated together.
     """
     n = strict.shape[0]
     level = np.zeros(n, dtype=np.int64)
@@ -107,46 +107,75 @@ def _level_blocks(strict: sp.csr_matrix, reverse: bool) -> list[tuple[np.ndarray
         cols = indices[indptr[r] : indptr[r + 1]]
         if len(cols):
             level[r] = level[cols].max() + 1
+    return level
+
+
+def _by_level(strict: sp.csr_matrix, level: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, sp.csr_matrix]]]:
+    """Reorder a triangular matrix by level; return the order and (start, stop, rows) per level.
+
+    In the new order every row depends only on earlier rows, so each level is a contiguous
+    block of rows and the substitution works on slices.
+    """
+    n = strict.shape[0]
     order = np.argsort(level, kind="stable")
+    permuted = strict[order][:, order].tocsr()
+    permuted.sort_indices()
     bounds = np.searchsorted(level[order], np.arange(level.max() + 2))
-    permuted = strict[order]
-    out = []
+    blocks = []
     for k in range(len(bounds) - 1):
         a, b = int(bounds[k]), int(bounds[k + 1])
         lo, hi = int(permuted.indptr[a]), int(permuted.indptr[b])
-        block = sp.csr_matrix(
-            (permuted.data[lo:hi], permuted.indices[lo:hi], permuted.indptr[a : b + 1] - lo), shape=(b - a, n)
-        )
-        out.append((order[a:b], block))
-    return out
+        if hi > lo:
+            block = sp.csr_matrix(
+                (permuted.data[lo:hi], permuted.indices[lo:hi], permuted.indptr[a : b + 1] - lo), shape=(b - a, n)
+            )
+            blocks.append((a, b, block))
+    return order, blocks
 
 
 class _LevelLU:
-    """Sparse LU of a Jacobian with level-scheduled triangular solves for many right-hand sides."""
+    """Sparse LU of a Jacobian with level-scheduled triangular solves for many right-hand sides.
+
+    SuperLU factorises ``Pr J Pc = L U``. The forward and the backward substitution each
+    run in an order where the rows of one elimination level are contiguous, so a level is
+    one sparse x dense product on slices; three permutations (one gather each) connect
+    the orders.
+    """
 
     def __init__(self, jac: sp.csc_matrix) -> None:
         lu = splu(jac, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        self.perm_r = lu.perm_r
-        self.perm_c = lu.perm_c
+        n = jac.shape[0]
+        diag = lu.U.diagonal()
+        if not np.all(np.isfinite(diag)) or np.any(diag == 0.0):
+            raise np.linalg.LinAlgError("singular Jacobian")
         lower = sp.tril(lu.L, -1, format="csr")
         upper = sp.triu(lu.U, 1, format="csr")
-        self.diag = lu.U.diagonal()
-        if not np.all(np.isfinite(self.diag)) or np.any(self.diag == 0.0):
-            raise np.linalg.LinAlgError("singular Jacobian")
-        self.lower = [(g, m) for g, m in _level_blocks(lower, reverse=False) if m.nnz]
-        self.upper = [(g, m, self.diag[g][:, None]) for g, m in _level_blocks(upper, reverse=True)]
+        order_l, self.lower = _by_level(lower, _levels(lower, reverse=False))
+        order_u, self.upper = _by_level(upper, _levels(upper, reverse=True))
+        inv_r = np.empty(n, dtype=np.int64)
+        inv_r[lu.perm_r] = np.arange(n)
+        inv_l = np.empty(n, dtype=np.int64)
+        inv_l[order_l] = np.arange(n)
+        inv_u = np.empty(n, dtype=np.int64)
+        inv_u[order_u] = np.arange(n)
+        self.first = inv_r[order_l]  # b -> L order
+        self.middle = inv_l[order_u]  # L order -> U order
+        self.last = inv_u[lu.perm_c]  # U order -> x
+        self.diag_u = diag[order_u][:, None]
+        self.n_free = self.upper[0][0] if self.upper else n
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Solve J x = b for a matrix b of right-hand sides (unknowns x steps)."""
-        y = np.empty(b.shape, dtype=b.dtype)  # C order: sparse x dense products need it
-        y[self.perm_r] = b
-        for rows, block in self.lower:
-            y[rows] -= block @ y
-        for rows, block, d in self.upper:
-            if block.nnz:
-                y[rows] -= block @ y
-            y[rows] /= d
-        return y[self.perm_c]
+        y = np.ascontiguousarray(b[self.first])
+        for a, c, block in self.lower:
+            y[a:c] -= block @ y
+        z = y[self.middle]
+        # rows of level 0 (no off-diagonal entries) come first in U order and need no substitution
+        z[: self.n_free] /= self.diag_u[: self.n_free]
+        for a, c, block in self.upper:
+            z[a:c] -= block @ z
+            z[a:c] /= self.diag_u[a:c]
+        return z[self.last]
 
 
 # ======================================================================================
@@ -785,23 +814,33 @@ class BatchPowerFlow:
         converged = np.zeros(n_steps, dtype=bool)
         iterations = np.zeros(n_steps, dtype=np.int64)
         order = np.argsort(s_load.real.sum(axis=0), kind="stable")
-        # large grids get smaller chunks so that one block of voltages stays a few tens of MB
-        chunk_size = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
-        n_chunks = max(1, math.ceil(n_steps / chunk_size))
+        # one Jacobian factorisation per group of at most chunk_size steps (in load order);
+        # large grids solve a group in smaller blocks so that one block of voltages stays a
+        # few tens of MB
+        block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        n_groups = max(1, math.ceil(n_steps / self.chunk_size))
         newton_fallback = 0
-        for chunk in np.array_split(order, n_chunks):
-            if not len(chunk):
-                continue
+        chunks: list[tuple[np.ndarray, bool]] = []
+        for group in np.array_split(order, n_groups):
+            parts = np.array_split(group, max(1, math.ceil(len(group) / block)))
+            chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
+        lu: _LevelLU | None = None
+        v0 = self.v_start
+        for chunk, new_group in chunks:
             s_chunk = s_load[:, chunk]
-            mid = int(chunk[len(chunk) // 2])
-            v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
-            v0 = v_mid if ok_mid else self.v_start
+            if new_group:
+                mid = int(chunk[len(chunk) // 2])
+                v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
+                v0 = v_mid if ok_mid else self.v_start
+                try:
+                    jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
+                    lu = _LevelLU(jac)
+                except (RuntimeError, np.linalg.LinAlgError):
+                    lu = None
             v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
-            try:
-                jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
-                lu = _LevelLU(jac)
+            if lu is not None:
                 v, ok, its = self._chord(lu, v, s_chunk)
-            except (RuntimeError, np.linalg.LinAlgError):
+            else:
                 ok = np.zeros(len(chunk), dtype=bool)
                 its = np.zeros(len(chunk), dtype=np.int64)
             for j in np.flatnonzero(~ok):
