@@ -1,7 +1,9 @@
 """Benchmark of the grid stage: batched time-series load flow and hosting capacity.
 
-Run:  python tests/benchmarks/bench_grid.py            (about 6-10 minutes on 2 cores)
-      python tests/benchmarks/bench_grid.py --quick    (smaller pandapower subsets)
+Run:  python tests/benchmarks/bench_grid.py                   (15-25 minutes on 2 busy cores;
+                                                            pandapower takes nearly all of it)
+      python tests/benchmarks/bench_grid.py --quick           (smaller pandapower subsets, ~8 min)
+      python tests/benchmarks/bench_grid.py --full-bisection  (bisection on every bus, +3 min)
 
 1. 8,760 hourly steps on pandapower's ``mv_oberrhein`` (two external grids, 147 loads,
    153 PV generators) and on the SimBench grid ``1-MV-urban--0-sw`` (its own yearly
