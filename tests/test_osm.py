@@ -420,3 +420,22 @@ def test_graph_from_tables_checks_node_cover():
     g = graph_from_tables(edges)
     assert isinstance(g, nx.MultiDiGraph) and g.nodes[2]["y"] == 100.0
     assert pd.Series([d["length"] for _, _, d in g.edges(data=True)]).iloc[0] == pytest.approx(100.0)
+
+
+def test_city_from_an_online_source_uses_the_download(monkeypatch, tmp_path):
+    import charge_planner.city as city_module
+
+    src = shared(*EXTRACTS["kathmandu"])
+    seen = {}
+
+    def fake_fetch(*, place, bbox, mode, cache_folder):
+        seen.update(place=place, bbox=bbox, mode=mode, cache_folder=cache_folder)
+        return read_osm(src, mode=mode)
+
+    monkeypatch.setattr(city_module, "fetch_osm", fake_fetch)
+    _bundle(tmp_path, 'source = "online"\nbbox = [85.3136, 27.6829, 85.3211, 27.6950]\ncache_folder = "osm_cache"')
+    city = load_city(tmp_path)
+    assert seen["bbox"] == (85.3136, 27.6829, 85.3211, 27.6950) and seen["mode"] == "car"
+    assert seen["cache_folder"] == tmp_path / "osm_cache"
+    assert len(city.buildings) > 2000 and len(city.substations) == 1
+    assert any("via osmnx" in s for s in city.sources)
