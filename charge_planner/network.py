@@ -7,13 +7,17 @@ The road graph is an osmnx-style ``networkx.MultiDiGraph`` (loaders: :mod:`charg
 * :func:`snap_to_edges` snaps points to the nearest *edge* (their position along the street and
   the perpendicular access distance); :func:`snap_points` snaps to the nearest node.
 * :func:`travel_table` computes the sparse demand x site table of travel times within each demand
-  row's cut-off with ``scipy.sparse.csgraph.dijkstra``, run from the sites over the reversed
-  graph. Points snapped to edges enter the network at their position on the street: the edge is
-  split there by a virtual node. The sites are processed in spatially compact chunks, and each
-  chunk runs on the sub-network within the straight-line reach of its sites (the reach is the
-  cut-off times the fastest straight-line progress of any arc, an exact bound), so working memory
-  grows with the number of node pairs within the cut-off, not with demand x sites or with the
-  size of the city.
+  row's cut-off with ``scipy.sparse.csgraph.dijkstra``, one bounded run per distinct site position
+  over the reversed graph. A site snapped to an edge becomes a virtual node that splits the edge
+  at its position; a demand point snapped to an edge leaves its street through the next node in
+  each allowed direction (a graph node or a site on the same street). Time and length travel
+  packed in one float64: edge times are on a 2**-20 s grid (:data:`TIME_RESOLUTION_S`), so the
+  time in the high bits and the length in cm-scale units in the low bits add up exactly, and one
+  Dijkstra returns the exact fastest time and the length of that route (times off the grid fall
+  back to float Dijkstra with predecessors). Sites are processed in spatially compact batches,
+  each on the sub-network within the straight-line reach of its sites (the cut-off times the
+  fastest straight-line progress of any arc: an exact bound), so working memory grows with the
+  number of node pairs within the cut-off, not with demand x sites or with the size of the city.
 * :func:`isochrones` draws the area from which a site is reachable within given minutes.
 
 Speeds
