@@ -11,6 +11,7 @@ row ``i`` belongs to one year ``k(i)``)::
     max   sum_ijt d_i x_ijt  -  eps * sum_k spend_k
     s.t.  sum_jt x_ijt <= 1                                   each demand row served at most once
           sum_{i in k} d_i x_ijt <= cap_t n_jtk                charger capacity [kWh/day]
+          x_ijt <= n_jtk                                       served only where the type is installed
           sum_t n_jtk <= max_j y_jk                            per-site maximum; links n to y
           y_jk >= y_j,k-1 ,  n_jtk >= n_jt,k-1                  sites stay open, chargers only grow
           spend_k = sum_j f_j y_jk + sum_jt c_t n_jtk - existing
@@ -157,7 +158,8 @@ class CapacitatedSiting:
             ``excluded_reason`` (non-empty: the site may not open, e.g. a flood zone).
         charger_types
             Indexed by ``charger_type``; columns ``power_kw`` [kW], ``capex_usd`` [USD],
-            ``segments`` (tuple), ``service_hours_day`` [h].
+            ``segments`` (tuple), ``service_hours_day`` [h], optional ``use_cases`` (tuple;
+            with a ``use_case`` column in ``demand``, a type serves only rows of its use cases).
         travel
             Pairs within the cut-off: columns ``demand_id``, ``site_id``, ``travel_time_s`` [s].
         budget_usd
@@ -251,9 +253,15 @@ class CapacitatedSiting:
         p_time = pairs["travel_time_s"].to_numpy(dtype=float)
         usable_site = ~excluded | has_existing
         seg_of_dem = demand["segment"].astype(str).to_numpy()
+        # a charger type serves a row when the row's segment is among its segments and, where both
+        # tables name use cases, the row's use case (public AC, public DC, swapping, ...) is among its use cases
+        match_use = "use_case" in demand.columns and "use_cases" in charger_types.columns
+        use_of_dem = demand["use_case"].astype(str).to_numpy() if match_use else None
         trip = []
         for k, t in enumerate(types):
             ok = np.isin(seg_of_dem[p_dem], list(charger_types.loc[t, "segments"])) & allowed[p_site, k]
+            if use_of_dem is not None:
+                ok &= np.isin(use_of_dem[p_dem], list(charger_types.loc[t, "use_cases"]))
             ok &= usable_site[p_site]
             trip.append((p_dem[ok], p_site[ok], np.full(int(ok.sum()), k), p_time[ok]))
         x_dem = np.concatenate([a for a, _, _, _ in trip]).astype(np.int64)
@@ -305,6 +313,13 @@ class CapacitatedSiting:
         all_nk = np.arange(n_pairs * n_years)
         R.add(all_nk, n0 + all_nk, -np.repeat(cap[c_type], n_years))
         R.close(np.full(n_pairs * n_years, -np.inf), np.zeros(n_pairs * n_years))
+        # (2b) a row is served by a (site, type) only where that type is installed: x_ijt <= n_jtk.
+        #      Valid because n is integer; like the variable upper bounds of facility location it
+        #      makes the LP relaxation much tighter than the aggregated capacity rows alone.
+        vub = np.arange(n_x)
+        R.add(vub, xs, np.ones(n_x))
+        R.add(vub, ncol(pair_x, k_x), -np.ones(n_x))
+        R.close(np.full(n_x, -np.inf), np.zeros(n_x))
         # (3) per-site maximum per year
         for k in range(n_years):
             R.add(c_site * n_years + k, ncol(np.arange(n_pairs), k), np.ones(n_pairs))
