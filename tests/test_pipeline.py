@@ -80,7 +80,8 @@ def test_bengaluru_end_to_end(tmp_path):
     root = shared("bengaluru").parent
     city = load_city(BENGALURU_DIR, data_dir=root)
     assert city.crs == "EPSG:32643" and not city.synthetic
-    assert city.roads.number_of_edges() == 6401
+    # 6,401 edges in the file; one unclassified edge is tagged as not usable by cars and is dropped
+    assert city.roads.number_of_edges() == 6400
     assert set(city.pois["kind"]) >= {"parking", "fuel"}
     result = plan(city, progress=False)
     s = result.summary
