@@ -1073,7 +1073,7 @@ class PMedian(_LocationModel):
             notes.append(f"greedy+interchange {heur_obj:.6g}, Lagrangian bound {lower:.6g}")
         best_obj, best_open, bound = heur_obj, open_idx, lower
         if method != "heuristic" and _rel_gap(best_obj, bound) > mip_gap:
-            restricted = closed is not None and bool(closed.any() or forced.any())
+            restricted = closed is not None and forced is not None and bool(closed.any() or forced.any())
             if restricted:
                 assert closed is not None and forced is not None
                 notes.append(f"reduced-cost fixing: {int(closed.sum())} closed, {int(forced.sum())} open, "

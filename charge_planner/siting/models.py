@@ -346,11 +346,11 @@ class CapacitatedSiting:
             R.add(np.zeros(n_site), ycol(np.arange(n_site), k), fixed_eff)
             R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k), capex[c_type])
             if carry_over or k == 0:
-                R.close([-np.inf], [float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost])
+                R.close(np.array([-np.inf]), np.array([float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost]))
             else:
                 R.add(np.zeros(n_site), ycol(np.arange(n_site), k - 1), -fixed_eff)
                 R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k - 1), -capex[c_type])
-                R.close([-np.inf], [float(budgets[years[k]])])
+                R.close(np.array([-np.inf]), np.array([float(budgets[years[k]])]))
         budget_rows = (R.n - n_years, R.n)
         # (6) equity floor per group and year
         group_names: list[str] = []
@@ -531,8 +531,8 @@ class CapacitatedSiting:
                 x[x0 + trip] += np.divide(take, d[rows], out=np.zeros(len(rows)), where=d[rows] > 0)
                 return float(take.sum())
 
-            for c in np.flatnonzero(n > 0):
-                used[c] += fill(int(c), cap[c_type[c]] * n[c])
+            for col in np.flatnonzero(n > 0):
+                used[col] += fill(int(col), cap[c_type[col]] * n[col])
             per_site = np.bincount(c_site, weights=n, minlength=n_site)
             while True:
                 unmet = np.bincount(t_pair, weights=rem[x_dem[sel]], minlength=n_pairs)
