@@ -112,13 +112,19 @@ def site_load_matrix(
 
 
 def worst_steps(flow: TimeSeriesResult, k: int) -> np.ndarray:
-    """Positions of the k steps with the lowest voltage and the k with the highest loading."""
+    """Positions of the k steps with the lowest voltage (outside the HV slack buses) and the k with the highest loading."""
     steps = flow.steps
     ok = steps["converged"].to_numpy(bool)
     pos = np.flatnonzero(ok)
     if not len(pos):
         return pos
     vmin = steps["vm_min_pu"].to_numpy(float)[pos]
+    if flow.batch is not None:
+        # the slack buses hold their setpoint: rank the steps by the lowest voltage elsewhere
+        below = (flow.buses["role"] != "hv").to_numpy() & flow.buses["vn_kv"].notna().to_numpy()
+        if below.any():
+            vm = flow.batch.vm_pu[np.ix_(pos, np.flatnonzero(below))]
+            vmin = np.min(np.where(np.isnan(vm), np.inf, vm), axis=1)
     load = np.fmax(steps["line_loading_max_percent"].to_numpy(float), steps["trafo_loading_max_percent"].to_numpy(float))[pos]
     chosen = np.concatenate([pos[np.argsort(vmin, kind="stable")[:k]], pos[np.argsort(-load, kind="stable")[:k]]])
     return np.unique(chosen)
