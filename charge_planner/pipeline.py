@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("charge-planner", "numpy", "pandas", "geopandas", "shapely", "networkx", "scipy", "pulp", "highspy",
             "pandapower", "folium", "osmnx", "pydantic")
-# Share of installed EV charging power drawn at the evening peak hour (assumption: no
-# sourced coincidence factor in the facts table; configurable as grid.ev_peak_coincidence).
-MV_SITE_KW = 500.0
 
 
 @dataclass
