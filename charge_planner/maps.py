@@ -32,7 +32,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -393,26 +393,22 @@ def inline_assets(document: str) -> str:
             "draw circle markers instead or turn offline mode off (outputs.offline_map = false / --online)"
         )
 
-    def script(m: re.Match[str]) -> str:
-        url = m["url"]
-        if not url.startswith(("http://", "https://", "//")):
-            return m.group(0)
-        got = asset_text(url)
-        if got is None:
-            return ""
-        code = got[1].replace("</script", "<\\/script")
-        return f"<script>/* {esc(url.rsplit('/', 1)[-1])} (inlined) */\n{code}</script>"
+    def inline(tag: str) -> Callable[[re.Match[str]], str]:
+        """Replace a remote <script src> or <link href> by the asset's text in a <tag> element."""
 
-    def link(m: re.Match[str]) -> str:
-        url = m["url"]
-        if not url.startswith(("http://", "https://", "//")):
-            return m.group(0)
-        got = asset_text(url)
-        if got is None:
-            return ""
-        css = got[1].replace("</style", "<\\/style")
-        return f"<style>/* {esc(url.rsplit('/', 1)[-1])} (inlined) */\n{css}</style>"
+        def sub(m: re.Match[str]) -> str:
+            url = m["url"]
+            if not url.startswith(("http://", "https://", "//")):
+                return m.group(0)
+            got = asset_text(url)
+            if got is None:
+                return ""
+            body = got[1].replace(f"</{tag}", f"<\\/{tag}")
+            return f"<{tag}>/* {esc(url.rsplit('/', 1)[-1])} (inlined) */\n{body}</{tag}>"
 
+        return sub
+
+    script, link = inline("script"), inline("style")
     return _LINK_TAG.sub(link, _SCRIPT_TAG.sub(script, document))
 
 

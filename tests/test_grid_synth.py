@@ -10,31 +10,16 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 
 from charge_planner.errors import DataError
 from charge_planner.grid import synthesise_grid
 from charge_planner.grid.build import run_pandapower
 from charge_planner.grid.connect import connect_sites_detail, grid_level
+from tests.test_grid import grid_roads
 
 CRS = "EPSG:32643"
 X0, Y0 = 500_000.0, 3_000_000.0
-
-
-def street_grid(n: int, spacing_m: float = 200.0) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph(crs=CRS)
-    for i in range(n):
-        for j in range(n):
-            g.add_node(i * n + j, x=X0 + j * spacing_m, y=Y0 + i * spacing_m)
-    for i in range(n):
-        for j in range(n):
-            u = i * n + j
-            for v in ([u + 1] if j < n - 1 else []) + ([u + n] if i < n - 1 else []):
-                for a, b in ((u, v), (v, u)):
-                    pa = (g.nodes[a]["x"], g.nodes[a]["y"])
-                    pb = (g.nodes[b]["x"], g.nodes[b]["y"])
-                    g.add_edge(a, b, length=spacing_m, geometry=LineString([pa, pb]))
-    return g
 
 
 def uniform_loads(g: nx.MultiDiGraph, kw_each: float, n_points: int = 300, seed: int = 2) -> gpd.GeoDataFrame:
@@ -56,7 +41,7 @@ def within_limits(net: pp.pandapowerNet) -> None:
 
 @pytest.fixture(scope="module")
 def roads() -> nx.MultiDiGraph:
-    return street_grid(10)
+    return grid_roads(10)
 
 
 def test_given_substations_are_all_used_and_each_dt_is_fed_from_the_nearest(roads: nx.MultiDiGraph) -> None:
