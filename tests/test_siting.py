@@ -108,7 +108,10 @@ def test_allowed_types_respected():
     demand, cand, types, travel = _tables()
     cand = cand.assign(allowed_types=[("lev",), ("dc", "lev")])
     m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=100_000).solve("highs")
-    assert m.sites.loc["s1", "chargers_dc"] == 0 if "s1" in m.sites.index else True
+    # d1 (car) reaches only s1, where fast chargers are not allowed: it stays unserved
+    assert m.meta["served_kwh_day"] == pytest.approx(50.0 + 30.0)
+    assert "d1" not in set(m.assignments["demand_id"])
+    assert (m.sites.reindex(["s1"])["chargers_dc"].fillna(0) == 0).all()
     assert (m.assignments.query("site_id == 's1'")["charger_type"] != "dc").all()
 
 
