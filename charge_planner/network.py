@@ -8,7 +8,11 @@ The road graph is an osmnx-style ``networkx.MultiDiGraph`` (loaders: :mod:`charg
   the perpendicular access distance); :func:`snap_points` snaps to the nearest node.
 * :func:`travel_table` computes the sparse demand x site table of travel times within each demand
   row's cut-off with ``scipy.sparse.csgraph.dijkstra``, one bounded run per distinct site position
-  over the reversed graph. A site snapped to an edge becomes a virtual node that splits the edge
+  over the reversed graph. Results per batch stay at the level of distinct site and demand
+  positions until the output columns are allocated at their final size; a batch whose pairs are
+  mostly within reach expands by one mask gather over its sites x demand rows, a sparse one pair
+  by pair. Ids are categorical columns (a code per pair), so the table costs about 24 bytes per
+  pair. A site snapped to an edge becomes a virtual node that splits the edge
   at its position; a demand point snapped to an edge leaves its street through the next node in
   each allowed direction (a graph node or a site on the same street). Time and length travel
   packed in one float64: edge times are on a 2**-20 s grid (:data:`TIME_RESOLUTION_S`), so the
@@ -626,7 +630,11 @@ def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarra
     n0 = len(et.nodes)
     all_edge = np.concatenate([s[0] for s in snaps]) if snaps else np.zeros(0, dtype=np.int64)
     all_frac = np.concatenate([s[1] for s in snaps]) if snaps else np.zeros(0)
-    group, frac_rep, pos = _street_positions(et, all_edge, all_frac)
+    if len(all_edge):
+        group, frac_rep, pos = _street_positions(et, all_edge, all_frac)
+    else:  # nothing to place: the streets need not be grouped
+        group = pos = np.zeros(0, dtype=np.int64)
+        frac_rep = np.zeros(0)
     inner = pos < 0
 
     xy = et.xy
@@ -913,6 +921,11 @@ def travel_table(
         routes; access legs excluded), one row per pair within the cut-off, in a deterministic
         order (by batches of nearby sites). On a graph from :func:`prepare_graph` network times
         are exact sums of the edge times; lengths are exact to about 1 cm per edge.
+        The id columns are categoricals whose categories are the whole ``demand_nodes`` and
+        ``site_nodes`` index (each pair stores a 4-byte code, not a copy of its label); they
+        compare, merge and group like the labels (pass ``observed=True`` to ``groupby``), and
+        :func:`id_positions` turns them into row positions. Ids that are not unique are
+        returned as plain labels.
 
     Raises
     ------
@@ -958,16 +971,43 @@ def travel_table(
 
     di, si, tt, mm = _pairs(routing, targets, d_acc[live_d], cut[live_d], s_pos, s_acc,
                             chunk=chunk, max_cells=max_cells)
-    demand_ids = demand_nodes.index.to_numpy()[live_d].take(di)
-    del di
-    site_ids = site_nodes.index.to_numpy().take(si)
-    del si
     table = pd.DataFrame(
-        {"demand_id": demand_ids, "site_id": site_ids, "travel_time_s": tt, "distance_m": mm},
+        {"demand_id": _labels(demand_nodes.index, di if len(live_d) == n_d else live_d.take(di)), "site_id": _labels(site_nodes.index, si),
+         "travel_time_s": tt, "distance_m": mm},
         copy=False,
     )
     log.info("travel table: %d pairs within the cut-off (of %d x %d)", len(table), n_d, n_s)
     return table
+
+
+def id_positions(ids: pd.Series, index: pd.Index, what: str = "id") -> np.ndarray:
+    """Position in ``index`` of every id of a travel-table column, -1 where the id is not in it.
+
+    Fast for the categorical id columns of :func:`travel_table` (one lookup per category, then
+    the codes); plain columns are looked up value by value.
+
+    Raises
+    ------
+    DataError
+        When ``index`` has duplicated labels.
+    """
+    if not index.is_unique:
+        dup = list(index[index.duplicated()][:5])
+        raise DataError(f"{what}s must be unique; {dup} appear more than once: drop the duplicated rows")
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy()
+        lookup = np.append(index.get_indexer(ids.cat.categories), -1)  # code -1 (missing) -> -1
+        return lookup[codes]
+    return index.get_indexer(ids.to_numpy())
+
+
+def _labels(index: pd.Index, pos: np.ndarray) -> pd.Categorical | np.ndarray:
+    """Labels of ``index`` at positions ``pos``: a categorical over the whole index (codes only, no
+    copy of the labels per pair) when the labels are unique, else the labels themselves."""
+    if index.is_unique and not index.hasnans:
+        codes = pos.astype(np.int32 if len(index) < 2**31 else np.int64, copy=False)
+        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(index), validate=False)
+    return index.to_numpy().take(pos)
 
 
 def _access(values: pd.Series | None, index: pd.Index, name: str) -> np.ndarray:
@@ -1003,7 +1043,7 @@ def _pairs(
     max_cells: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All (demand row, site row, time, distance) within the cut-off; rows are positions."""
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+    empty = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0), np.zeros(0))
     if targets.n == 0 or len(s_pos) == 0:
         return empty
     # distinct routing nodes of the sites (sources); targets are distinct demand positions
@@ -1028,10 +1068,7 @@ def _pairs(
         off_w = targets.off_t / TIME_RESOLUTION_S * 2.0**packing.bits + np.round(targets.off_m / packing.unit_m)
     xy = routing.xy
     reach_m = routing.speed_bound * limit_all * (1.0 + 1e-9) + 1e-6
-    out_row: list[np.ndarray] = []
-    out_site: list[np.ndarray] = []
-    out_time: list[np.ndarray] = []
-    out_m: list[np.ndarray] = []
+    blocks: list[_SparseBlock | _DenseBlock] = []
     for b in _batches(src, xy, reach_m, chunk=max(1, int(chunk)), max_cells=max_cells):
         lim = limit_all - float(s_lo[b].min())
         if lim < 0:
@@ -1053,8 +1090,7 @@ def _pairs(
             if not targets.single:
                 vals += off_w[ex_in]
             owners, vals = _min_per_owner(vals, targets.owner[ex_in])
-            flat = np.flatnonzero(vals < np.inf)
-            net_t, net_m = packing.unpack(vals.ravel()[flat])
+            lengths = None
         else:
             assert rev_l is not None
             dist, pred = dijkstra(sub, directed=True, indices=local[src[b]], limit=lim, return_predecessors=True)
@@ -1066,11 +1102,31 @@ def _pairs(
                 ties = vals == np.repeat(best, np.diff(np.append(first, len(ex_in))), axis=1)
                 _, lengths = _min_per_owner(np.where(ties, lengths, np.inf), targets.owner[ex_in])
             vals = best
-            flat = np.flatnonzero(vals < np.inf)
-            net_t = vals.ravel()[flat]
-            net_m = lengths.ravel()[flat]
+        reached = vals < np.inf
+        if _dense_is_cheaper(reached, src_ptr, b, tgt_ptr, owners, max_cells):
+            # most group pairs are reached: expand the reached mask densely to sites x demand rows
+            # (one boolean gather) instead of repeating every reached pair per member
+            if packing is not None:  # unpack per group pair: fewer than the expanded pairs
+                vals, lengths = packing.unpack(np.where(reached, vals, 0.0))
+            assert lengths is not None
+            if prefilter:
+                reached &= vals + s_lo[b][:, None] <= budget[owners][None, :]
+            site, (g_pos,) = _expand(b, src_order, src_ptr, (np.arange(len(b)),))
+            row, (o_pos,) = _expand(owners, tgt_order, tgt_ptr, (np.arange(len(owners)),))
+            keep = reached[g_pos][:, o_pos]
+            access = (s_acc, d_acc) if s_hi.any() or d_hi.any() else None
+            if not uniform:  # each row's own cut-off, with each site's and row's access time
+                keep &= vals[g_pos][:, o_pos] + s_acc[site][:, None] + d_acc[row][None, :] <= cut[row][None, :]
+            blocks.append(_DenseBlock(keep, vals, lengths, g_pos, o_pos, site, row, access))
+            continue
+        flat = np.flatnonzero(reached)
         bi = flat // vals.shape[1]
         sg, tg = b[bi], owners[flat - bi * vals.shape[1]]
+        if packing is not None:
+            net_t, net_m = packing.unpack(vals.ravel()[flat])
+        else:
+            assert lengths is not None
+            net_t, net_m = vals.ravel()[flat], lengths.ravel()[flat]
         if prefilter:
             ok = net_t + s_lo[sg] <= budget[tg]
             sg, tg, net_t, net_m = sg[ok], tg[ok], net_t[ok], net_m[ok]
@@ -1083,13 +1139,63 @@ def _pairs(
             total += s_acc[site] + d_acc[row]
             ok = total <= cut[row]
             row, site, total, dist_m = row[ok], site[ok], total[ok], dist_m[ok]
-        out_row.append(row)
-        out_site.append(site)
-        out_time.append(total)
-        out_m.append(dist_m)
-    if not out_row:
-        return empty
-    return np.concatenate(out_row), np.concatenate(out_site), np.concatenate(out_time), np.concatenate(out_m)
+        blocks.append(_SparseBlock(row, site, total, dist_m))
+    # the output columns are allocated once, at their final size, and each block writes its part
+    n = sum(blk.count for blk in blocks)
+    out = (np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32), np.empty(n), np.empty(n))
+    start = 0
+    while blocks:
+        blk = blocks.pop(0)
+        blk.write(*(col[start : start + blk.count] for col in out))
+        start += blk.count
+    return out
+
+
+class _SparseBlock:
+    """A batch's pairs as arrays (demand row, site row, time, distance)."""
+
+    def __init__(self, *cols: np.ndarray) -> None:
+        self.cols = cols
+        self.count = len(cols[0])
+
+    def write(self, *out: np.ndarray) -> None:
+        for dst, src in zip(out, self.cols, strict=True):
+            dst[:] = src
+
+
+class _DenseBlock:
+    """A batch's pairs as group-level times and lengths (distinct site nodes x distinct demand
+    positions) and the mask of kept pairs over its sites x demand rows; expanded only when written."""
+
+    def __init__(self, keep: np.ndarray, t: np.ndarray, m: np.ndarray, g_pos: np.ndarray, o_pos: np.ndarray,
+                 site: np.ndarray, row: np.ndarray, access: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.keep, self.t, self.m, self.g_pos, self.o_pos = keep, t, m, g_pos, o_pos
+        self.site, self.row, self.access = site, row, access
+        self.count = int(np.count_nonzero(keep))
+
+    def write(self, row: np.ndarray, site: np.ndarray, t: np.ndarray, m: np.ndarray) -> None:
+        flat = np.flatnonzero(self.keep)
+        # mode="clip" writes straight into ``out`` (the indices are in range by construction)
+        np.take(self.t[self.g_pos][:, self.o_pos], flat, out=t, mode="clip")
+        np.take(self.m[self.g_pos][:, self.o_pos], flat, out=m, mode="clip")
+        np.take(np.tile(self.row, len(self.g_pos)), flat, out=row, mode="clip")
+        site[:] = np.repeat(self.site, np.count_nonzero(self.keep, axis=1))
+        if self.access is not None:
+            t += self.access[0][site] + self.access[1][row]
+
+
+def _dense_is_cheaper(
+    reached: np.ndarray, src_ptr: np.ndarray, batch: np.ndarray, tgt_ptr: np.ndarray, owners: np.ndarray, max_cells: int
+) -> bool:
+    """Whether expanding a batch's reached mask densely (sites x demand rows) beats expanding its
+    reached pairs one by one: when at least a quarter of the dense cells become pairs and the
+    dense mask fits ``max_cells``."""
+    per_src = np.diff(src_ptr)[batch].astype(float)
+    per_tgt = np.diff(tgt_ptr)[owners].astype(float)
+    cells = per_src.sum() * per_tgt.sum()
+    if cells > max_cells or cells == 0:
+        return False
+    return bool(4.0 * float(per_src @ (reached @ per_tgt)) >= cells)
 
 
 def _min_per_owner(vals: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

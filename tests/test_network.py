@@ -302,6 +302,50 @@ def test_edge_snapped_table_matches_brute_force_on_a_grid(off_grid):
             assert got[(f"d{i}", f"s{j}")] == pytest.approx(best, abs=1e-5)
 
 
+@pytest.mark.parametrize("off_grid", [False, True])
+@pytest.mark.parametrize("snapped", [False, True])
+def test_dense_and_pairwise_expansion_give_the_same_table(monkeypatch, off_grid, snapped):
+    """Batches expand to sites x demand rows either densely (mask gather) or pair by pair; both
+    must give the same table, with shared positions, access times and per-row cut-offs."""
+    n, spacing = 7, 150.0
+    g = prepare_graph(grid_graph(n, spacing_m=spacing), speeds_kph={"residential": 36.0})
+    g[10][11][0]["travel_time_s"] = 400.0  # asymmetry
+    if off_grid:
+        for _, _, d in g.edges(data=True):
+            d["travel_time_s"] += 1e-9
+    rng = np.random.default_rng(5)
+    nodes = np.array(list(g.nodes))
+    # several demand rows and sites share a node or a position, so groups have many members
+    d_ids = [f"d{i}" for i in range(120)]
+    s_ids = [f"s{i}" for i in range(30)]
+    dn = pd.Series(rng.choice(nodes[:20], len(d_ids)), index=d_ids)
+    sn = pd.Series(rng.choice(nodes, len(s_ids)), index=s_ids)
+    cut = pd.Series(rng.choice([120.0, 240.0, 400.0], len(d_ids)), index=d_ids)
+    d_acc = pd.Series(rng.choice([0.0, 5.0, 12.5], len(d_ids)), index=d_ids)
+    s_acc = pd.Series(rng.choice([0.0, 7.0], len(s_ids)), index=s_ids)
+    kw = {}
+    if snapped:
+        xy = np.array([(d["x"], d["y"]) for _, d in g.nodes(data=True)])
+        dpts = _pts(xy[rng.integers(0, len(xy), 12)][rng.integers(0, 12, len(d_ids))] + rng.choice([0.0, 40.0], (len(d_ids), 1)) * [1, 0],
+                    prefix="d")
+        spts = _pts(xy[rng.integers(0, len(xy), len(s_ids))] + [[0.0, 60.0]], prefix="s")
+        ds, ss = snap_to_edges(g, dpts), snap_to_edges(g, spts)
+        dn, sn = ds["node_id"], ss["node_id"]
+        kw = {"demand_snap": ds, "site_snap": ss}
+    key = ["demand_id", "site_id"]
+    tables = {}
+    for dense in (True, False):
+        monkeypatch.setattr(network, "_dense_is_cheaper", lambda *a, dense=dense, **k: dense)
+        for args in ({"chunk": 64}, {"chunk": 4, "max_cells": 3_000}):
+            t = travel_table(g, dn, sn, cut, demand_access_s=d_acc, site_access_s=s_acc, **kw, **args)
+            tables[(dense, args["chunk"])] = t.sort_values(key).reset_index(drop=True)
+    ref = tables[(False, 64)]
+    assert 200 < len(ref) < 120 * 30  # some pairs within the cut-offs, some not
+    assert (ref["travel_time_s"] <= cut[ref["demand_id"].astype(str)].to_numpy()).all()
+    for t in tables.values():
+        pd.testing.assert_frame_equal(t, ref)
+
+
 def test_snapping_far_points_and_other_crs():
     g = prepare_graph(grid_graph(3), speeds_kph={"residential": 36.0})
     pts = _pts([(X0 + 60, Y0 + 30), (X0 + 5_000, Y0)])

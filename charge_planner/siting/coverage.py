@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
+from charge_planner.network import id_positions
 from charge_planner.siting import heuristics as heur
 from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, solve
 
@@ -87,14 +88,13 @@ def _inputs_from_tables(
         raise DataError(f"demand column {weight!r} has negative or missing values; fix those rows")
     if demand.index.has_duplicates or candidates.index.has_duplicates:
         raise DataError("demand_id and site_id must be unique; drop the duplicated rows")
-    d_pos = pd.Series(np.arange(len(demand)), index=demand.index)
-    s_pos = pd.Series(np.arange(len(candidates)), index=candidates.index)
-    pairs = travel[travel["demand_id"].isin(demand.index) & travel["site_id"].isin(candidates.index)]
+    rows = id_positions(travel["demand_id"], demand.index, "demand_id")
+    cols = id_positions(travel["site_id"], candidates.index, "site_id")
+    t = travel["travel_time_s"].to_numpy(dtype=float)
+    ok = (rows >= 0) & (cols >= 0)
     if max_travel_time_s is not None:
-        pairs = pairs[pairs["travel_time_s"] <= max_travel_time_s]
-    rows = d_pos.loc[pairs["demand_id"]].to_numpy()
-    cols = s_pos.loc[pairs["site_id"]].to_numpy()
-    t = pairs["travel_time_s"].to_numpy(dtype=float)
+        ok &= t <= max_travel_time_s
+    rows, cols, t = rows[ok], cols[ok], t[ok]
     shape = (len(demand), len(candidates))
     # keep the shortest time of duplicated pairs; store time + 1 s so that 0 s stays a non-zero entry
     order = np.lexsort((t, cols, rows))

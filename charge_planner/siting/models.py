@@ -55,6 +55,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
+from charge_planner.network import id_positions
 from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, require_solution, solve
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class CapacitatedSiting:
     demand: pd.DataFrame
     candidates: pd.DataFrame
     charger_types: pd.DataFrame
-    pairs: pd.DataFrame
+    pairs: pd.DataFrame  # the demand-site pairs within reach used by the model, nearest first per row
     budget_usd: float
     model: MatrixModel
     index: dict[str, Any]
@@ -214,8 +215,6 @@ class CapacitatedSiting:
         budgets = _year_budgets(years, budget_usd, budget_by_year_usd)
 
         n_dem, n_site, n_type = len(demand), len(candidates), len(charger_types)
-        dem_pos = pd.Series(np.arange(n_dem), index=demand.index)
-        site_pos = pd.Series(np.arange(n_site), index=candidates.index)
         types = list(charger_types.index)
 
         # allowed (site, type) pairs -> charger columns
@@ -244,13 +243,23 @@ class CapacitatedSiting:
             )
 
         # assignment pairs within reach (nearest first per demand row)
-        pairs = travel[travel["demand_id"].isin(demand.index) & travel["site_id"].isin(candidates.index)]
-        pairs = pairs.sort_values(["demand_id", "travel_time_s", "site_id"], kind="stable")
+        p_dem = id_positions(travel["demand_id"], demand.index, "demand_id")
+        p_site = id_positions(travel["site_id"], candidates.index, "site_id")
+        p_time = travel["travel_time_s"].to_numpy(dtype=float)
+        ok = (p_dem >= 0) & (p_site >= 0)
+        p_dem, p_site, p_time = p_dem[ok], p_site[ok], p_time[ok]
+        order = np.lexsort((p_site, p_time, p_dem))  # by demand row, nearest site first
+        p_dem, p_site, p_time = p_dem[order], p_site[order], p_time[order]
         if max_sites_per_demand is not None:
-            pairs = pairs.groupby("demand_id", sort=False).head(max_sites_per_demand)
-        p_dem = dem_pos.loc[pairs["demand_id"]].to_numpy()
-        p_site = site_pos.loc[pairs["site_id"]].to_numpy()
-        p_time = pairs["travel_time_s"].to_numpy(dtype=float)
+            first = np.flatnonzero(np.r_[True, p_dem[1:] != p_dem[:-1]])
+            rank = np.arange(len(p_dem)) - np.repeat(first, np.diff(np.r_[first, len(p_dem)]))
+            near = rank < max_sites_per_demand
+            p_dem, p_site, p_time = p_dem[near], p_site[near], p_time[near]
+        pairs = pd.DataFrame({
+            "demand_id": pd.Categorical.from_codes(p_dem, dtype=pd.CategoricalDtype(demand.index)),
+            "site_id": pd.Categorical.from_codes(p_site, dtype=pd.CategoricalDtype(candidates.index)),
+            "travel_time_s": p_time,
+        })
         usable_site = ~excluded | has_existing
         seg_of_dem = demand["segment"].astype(str).to_numpy()
         # a charger type serves a row when the row's segment is among its segments and, where both
