@@ -1203,7 +1203,14 @@ def _min_per_owner(vals: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     if len(starts) == len(owner):
         return owner, vals
-    return owner[starts], np.minimum.reduceat(vals, starts, axis=1)
+    # owners have few exits (one per direction of their street): fold the r-th exit of every
+    # owner that has one, which is much faster than ``reduceat`` across the columns
+    count = np.diff(np.r_[starts, len(owner)])
+    out = vals[:, starts]
+    for r in range(1, int(count.max())):
+        more = np.flatnonzero(count > r)
+        out[:, more] = np.minimum(out[:, more], vals[:, starts[more] + r])
+    return owner[starts], out
 
 
 def _batches(src: np.ndarray, xy: np.ndarray, reach_m: float, *, chunk: int, max_cells: int) -> list[np.ndarray]:
