@@ -712,6 +712,8 @@ def read_road_network(
             import osmnx as ox
 
             graph = ox.load_graphml(path)
+            if not graph.is_directed():
+                graph = _as_directed(graph, source=path.name)
         elif name.endswith(".gpkg"):
             graph = _read_gpkg(path)
         elif name.endswith((".parquet", ".geoparquet")):
@@ -729,7 +731,7 @@ def read_road_network(
 
 
 def filter_graph_mode(
-    graph: nx.MultiDiGraph, mode: str, *, source: str = "road graph", keep_untagged: bool = True
+    graph: nx.MultiDiGraph, mode: str, *, source: str = "road graph", keep_untagged: bool | None = None
 ) -> nx.MultiDiGraph:
     """Drop the edges a travel mode may not use, judged by the tags the edges carry.
 
@@ -745,15 +747,23 @@ def filter_graph_mode(
     source
         Name used in log messages.
     keep_untagged
-        Keep edges without a ``highway`` tag (user road files need not carry OSM tags).
+        Keep edges without a ``highway`` tag (an empty text counts as none). Default: only when
+        no edge of the graph has one, as in a user's road file without OSM tags; in a graph built
+        from OSM they are other ways (landuse or building outlines from an unfiltered
+        ``osmnx.graph_from_xml``), not roads.
     """
     from charge_planner.network import _as_list
 
+    def untagged(value: object) -> bool:
+        return _is_na(value) or (isinstance(value, str) and not value.strip())
+
+    if keep_untagged is None:
+        keep_untagged = all(untagged(d.get("highway")) for _, _, d in graph.edges(data=True))
     drop = []
     dropped: dict[str, int] = {}
     for u, v, k, d in graph.edges(keys=True, data=True):
         hwy = d.get("highway")
-        if _is_na(hwy):
+        if untagged(hwy):
             if not keep_untagged:
                 drop.append((u, v, k))
                 dropped["(no highway tag)"] = dropped.get("(no highway tag)", 0) + 1
@@ -770,6 +780,39 @@ def filter_graph_mode(
         log.info("%s: dropped %d edges not usable by mode %r (%s)", source, len(drop), mode,
                  ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
     return graph
+
+
+def _as_directed(graph: nx.MultiGraph, *, source: str) -> nx.MultiDiGraph:
+    """Directed graph of an undirected road graph (``osmnx.convert.to_undirected`` output).
+
+    Each street runs from its ``from`` to its ``to`` node where osmnx recorded them, else from
+    ``u`` to ``v``; streets not marked ``oneway`` get the opposite direction too. Geometries are
+    oriented along each direction.
+    """
+    out = nx.MultiDiGraph(**graph.graph)
+    out.add_nodes_from(graph.nodes(data=True))
+    n_two = 0
+    for u, v, d in graph.edges(data=True):
+        a, b = u, v
+        ends = {str(u): u, str(v): v}
+        if str(d.get("from")) in ends and str(d.get("to")) in ends and str(d.get("from")) != str(d.get("to")):
+            a, b = ends[str(d["from"])], ends[str(d["to"])]
+        attrs = {k: val for k, val in d.items() if k not in ("from", "to")}
+        geom = attrs.get("geometry")
+        if geom is not None:
+            start = shapely.Point(graph.nodes[a]["x"], graph.nodes[a]["y"])
+            if start.distance(shapely.get_point(geom, -1)) < start.distance(shapely.get_point(geom, 0)):
+                geom = shapely.reverse(geom)
+            attrs["geometry"] = geom
+        out.add_edge(a, b, **{**attrs, "reversed": False})
+        if str(attrs.get("oneway", False)).lower() not in ("true", "yes", "1"):
+            back = {**attrs, "reversed": True}
+            if geom is not None:
+                back["geometry"] = shapely.reverse(geom)
+            out.add_edge(b, a, **back)
+            n_two += 1
+    log.warning("%s: undirected road graph; %d streets not marked oneway were given both directions", source, n_two)
+    return out
 
 
 def _read_gpkg(path: Path) -> nx.MultiDiGraph:

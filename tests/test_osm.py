@@ -272,6 +272,42 @@ def test_geopackage_round_trip_in_geographic_crs(tmp_path, hcmc_graph):
     assert prepared.number_of_edges() == prepare_graph(hcmc_graph).number_of_edges()
 
 
+def test_unfiltered_osmnx_graph_in_every_form_gives_the_same_roads(tmp_path, caplog):
+    """``osmnx.graph_from_xml`` keeps every way of an extract (landuse and building outlines too);
+    saved as GraphML, as a GeoPackage, or undirected, it must give the same drivable network."""
+    import warnings
+
+    import osmnx as ox
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # osmnx notes about the unfiltered extract
+        raw = ox.graph_from_xml(shared("ho_chi_minh_city", "hcmc_district1_3_map.osm"), retain_all=True)
+    untagged = sum(1 for _, _, d in raw.edges(data=True) if "highway" not in d)
+    assert untagged > 1000  # outlines of landuse areas and buildings
+    ox.save_graphml(raw, tmp_path / "all.graphml")
+    ox.save_graph_geopackage(raw, tmp_path / "all.gpkg")  # "" where a way has no highway tag
+    ox.save_graphml(ox.convert.to_undirected(raw), tmp_path / "undirected.graphml")
+    graphs = {}
+    with caplog.at_level("INFO", logger="charge_planner.osm"):
+        for name in ("all.graphml", "all.gpkg", "undirected.graphml"):
+            graphs[name] = read_road_network(tmp_path / name)
+    assert "(no highway tag)" in caplog.text and "undirected road graph" in caplog.text
+    ref = graphs["all.graphml"]
+    assert all("highway" in d for _, _, d in ref.edges(data=True))
+    for name, g in graphs.items():
+        assert set(g.edges()) == set(ref.edges()), name
+    # the undirected form keeps one-way streets one-way, with geometries along each direction
+    und = graphs["undirected.graphml"]
+    one_way = [(u, v) for u, v, d in ref.edges(data=True) if d.get("oneway") is True]
+    assert one_way and all(not und.has_edge(v, u) or ref.has_edge(v, u) for u, v in one_way)
+    for u, v, d in list(und.edges(data=True))[:200]:
+        if "geometry" in d:
+            x0, y0 = d["geometry"].coords[0]
+            assert (x0, y0) == pytest.approx((und.nodes[u]["x"], und.nodes[u]["y"]), abs=1e-6)
+    sizes = {prepare_graph(g).number_of_edges() for g in graphs.values()}
+    assert len(sizes) == 1
+
+
 def test_geopackage_with_lengths_in_degrees_is_fixed_with_a_warning(tmp_path, hcmc_graph, caplog):
     import osmnx as ox
 
