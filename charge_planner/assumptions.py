@@ -240,7 +240,7 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
     rows = [_row(k, f"{v.value:g}", v.source, v.confidence) for k, v in scalars.items()]
     rows.append(_row("currency", preset.currency, f"{preset.country} preset", "H"))
     rows.append(_row("road_speeds_kph", ", ".join(f"{k} {v:g}" for k, v in preset.road_speeds_kph.items()),
-                     preset.road_speeds_source, "assumption"))
+                     preset.road_speeds_source, preset.road_speeds_confidence))
 
     f = config.fleet
     set_fields = f.model_fields_set

@@ -190,6 +190,24 @@ def test_bengaluru_table_identical_to_networkx(bengaluru):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_india_road_speeds_reproduce_the_sourced_bengaluru_average(bengaluru):
+    """The preset's speeds per road class are assumptions; their aggregate is checked against
+    Bengaluru's sourced 2019 average ride speed."""
+    from charge_planner.presets import ROAD_SPEEDS_CHECK_KPH
+
+    bengaluru_kph, lo, hi = ROAD_SPEEDS_CHECK_KPH
+    rng = np.random.default_rng(8)
+    nodes = np.array(list(bengaluru.nodes))
+    dn = pd.Series(rng.choice(nodes, 800), index=[f"d{i}" for i in range(800)])
+    sn = pd.Series(rng.choice(nodes, 150), index=[f"s{i}" for i in range(150)])
+    t = travel_table(bengaluru, dn, sn, 3600.0)
+    trips = t[t["distance_m"] > 1000.0]
+    kph = 3.6 * trips["distance_m"].sum() / trips["travel_time_s"].sum()
+    assert len(trips) > 50_000
+    assert lo <= kph <= hi
+    assert kph == pytest.approx(bengaluru_kph, rel=0.05)
+
+
 def test_times_off_the_resolution_grid_use_the_exact_fallback():
     g = prepare_graph(grid_graph(5), speeds_kph={"residential": 36.0})
     rng = np.random.default_rng(0)
