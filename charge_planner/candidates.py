@@ -3,7 +3,8 @@ depots, existing charging stations) and, optionally, generated at well-spread ma
 junctions where POIs are sparse.
 
 The ``candidates`` table (DESIGN data contract) is indexed by ``site_id`` and has
-``geometry`` (Point), ``source``, ``kind``, ``name``, ``node_id``, ``access_m`` [m],
+``geometry`` (Point), ``source``, ``kind``, ``name``, ``node_id`` (the end of the nearest
+street nearer along it), ``access_m`` (straight-line distance to that street) [m],
 ``max_chargers``, ``fixed_cost_usd`` [USD], ``existing_chargers`` (dict type -> count),
 ``allowed_types`` (tuple of charger types allowed there) and ``excluded_reason``.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.errors import DataError
-from charge_planner.network import snap_points
+from charge_planner.network import snap_to_edges
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def build_candidates(
     generated
         Number of extra candidates spread over major-road junctions.
     max_access_m
-        POIs farther than this from the road network are excluded (``excluded_reason``).
+        POIs farther than this from the nearest street are excluded (``excluded_reason``).
     """
     if "kind" not in pois.columns:
         raise DataError("POI layer has no 'kind' column")
@@ -123,9 +124,9 @@ def build_candidates(
             "set siting.generated_candidates to generate sites on major roads"
         )
     cand.index = pd.Index([f"s{i:04d}" for i in range(len(cand))], name="site_id")
-    node, access = snap_points(graph, cand)
-    cand["node_id"] = node
-    cand["access_m"] = access
+    snap = snap_to_edges(graph, cand)  # distance to the nearest street, not to its nearest junction
+    cand["node_id"] = snap["node_id"].to_numpy()
+    cand["access_m"] = snap["access_m"].to_numpy(dtype=float)
     cand["name"] = cand["name"].fillna("").astype(str)
     cand["max_chargers"] = int(max_chargers)
     existing = cand["kind"].eq("charging_station")

@@ -49,3 +49,17 @@ def test_generated_sites_spread_over_major_roads():
     assert set(gen.geometry.x.round()) == {500_400.0}  # the primary road runs along i == 2
     assert len(set(gen.geometry.y.round())) == 3
     assert xs == sorted(xs)
+
+
+def test_access_is_measured_to_the_nearest_street_not_its_junctions():
+    # blocks of 1.6 km: a fuel station 30 m beside the middle of a street is 800 m from any junction
+    g = prepare_graph(grid_graph(3, spacing_m=1600.0), speeds_kph={"residential": 15})
+    pois = gpd.GeoDataFrame(
+        {"kind": ["fuel", "parking"], "name": ["Beside the street", "In a field"]},
+        geometry=gpd.points_from_xy([500_800.0, 500_800.0], [1_400_030.0, 1_400_800.0]),
+        crs="EPSG:32643",
+    )
+    c = build_candidates(pois, g, TYPES, max_chargers=4, fixed_cost_usd=1.0)
+    assert c["access_m"].round(6).tolist() == [30.0, 800.0]
+    assert c["excluded_reason"].tolist() == ["", "more than 500 m from a road"]
+    assert set(c["node_id"]) <= set(g.nodes)
