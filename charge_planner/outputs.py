@@ -191,13 +191,30 @@ def _write_layer(gdf: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str) -
     pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_options=opts, dataset_options=dataset)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table as CSV with text cells made safe for spreadsheets: a cell that starts like a
+    formula (``=``, ``+``, ``-``, ``@``, tab, carriage return; OSM names are untrusted) gets a
+    leading apostrophe, so that Excel or LibreOffice shows it as text instead of running it."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.StringDtype):
+            risky = out[col].map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START)).to_numpy(dtype=bool)
+            if risky.any():
+                out[col] = out[col].astype(object)
+                out.loc[risky, col] = "'" + out.loc[risky, col].astype(str)
+    out.to_csv(path, index=False)
+
+
 def _csv_with_lonlat(gdf: gpd.GeoDataFrame, path: Path) -> None:
     g = gdf.to_crs(WGS84)
     df = pd.DataFrame(g.drop(columns="geometry"))
     if len(g) and (g.geom_type == "Point").all():
         df["lon"] = g.geometry.x.round(7)
         df["lat"] = g.geometry.y.round(7)
-    _plain(df).to_csv(path, index=False)
+    write_csv(_plain(df), path)
 
 
 def _violations(layers: GridLayers) -> pd.DataFrame:
@@ -285,16 +302,16 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     _csv_with_lonlat(plan.candidates.rename_axis("site_id").reset_index(), folder / "candidates.csv")
     _csv_with_lonlat(plan.demand.rename_axis("demand_id").reset_index(), folder / "demand.csv")
     if plan.siting.assignments is not None:
-        plan.siting.assignments.to_csv(folder / "assignments.csv", index=False)
+        write_csv(plan.siting.assignments, folder / "assignments.csv")
     by_sy = plan.demand.assign(year=plan.demand["year"] if "year" in plan.demand else plan.city.config.fleet.year)
-    (by_sy.groupby(["year", "segment"])[[c for c in ("energy_kwh_day", "sessions_day", "peak_kw") if c in by_sy]]
-     .sum().round(3).reset_index().to_csv(folder / "demand_by_segment_year.csv", index=False))
-    roll.to_csv(folder / "rollout.csv", index=False)
+    write_csv(by_sy.groupby(["year", "segment"])[[c for c in ("energy_kwh_day", "sessions_day", "peak_kw") if c in by_sy]]
+              .sum().round(3).reset_index(), folder / "demand_by_segment_year.csv")
+    write_csv(roll, folder / "rollout.csv")
     if layers is not None:
         _csv_with_lonlat(layers.buses, folder / "grid_buses.csv")
-        _plain(pd.DataFrame(layers.lines.drop(columns="geometry"))).to_csv(folder / "grid_lines.csv", index=False)
+        write_csv(_plain(pd.DataFrame(layers.lines.drop(columns="geometry"))), folder / "grid_lines.csv")
         _csv_with_lonlat(layers.trafos, folder / "grid_trafos.csv")
-        _violations(layers).to_csv(folder / "grid_violations.csv", index=False)
+        write_csv(_violations(layers), folder / "grid_violations.csv")
     (folder / "summary.json").write_text(summary_json(plan.summary), encoding="utf-8")
 
     fmap = build_map(plan, offline=offline, isochrones=iso if iso is not None else False, notes=[note] if note else ())

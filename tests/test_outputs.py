@@ -132,3 +132,20 @@ def test_command_line_online_and_no_pdf_options(demo_plan, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert not (out / "report.pdf").exists()
     assert 'src="https://cdn.jsdelivr.net/npm/leaflet@' in (out / "map.html").read_text(encoding="utf-8")
+
+
+def test_csv_cells_that_look_like_formulas_are_written_as_text(tmp_path):
+    import pandas as pd
+
+    from charge_planner.outputs import write_csv
+
+    frame = pd.DataFrame({
+        "name": ['=HYPERLINK("http://x","y")', "+1 Mall", "@SUM(A1)", "-2", "Plain", "\tTab", None],
+        "kw": [1.0, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0],
+    })
+    write_csv(frame, tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    assert back["name"].tolist() == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1 Mall", "'@SUM(A1)", "'-2", "Plain",
+                                     "'\tTab", ""]
+    assert back["kw"].tolist() == [1.0, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0]  # numbers stay numbers
+    assert frame["name"].iloc[0].startswith("=")  # the caller's table is not changed

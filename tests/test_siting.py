@@ -354,3 +354,22 @@ def test_greedy_plan_is_feasible_and_below_the_optimum():
     m.solve("highs", mip_gap=0)
     assert greedy <= m.result.objective + 1e-6
     assert any(line.startswith("greedy plan") for line in m.result.log)
+
+
+def test_highs_prints_nothing_on_standard_output():
+    """highspy's constructor prints a banner at the file-descriptor level; a solve must not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, scipy.sparse as sp\n"
+        "from charge_planner.siting import MatrixModel, solve\n"
+        "m = MatrixModel(c=np.array([1.0, 2.0]), a=sp.csr_matrix(np.array([[1.0, 1.0]])), row_lower=np.array([1.0]),\n"
+        "                row_upper=np.array([np.inf]), col_lower=np.zeros(2), col_upper=np.ones(2),\n"
+        "                integer=np.array([True, True]), maximize=False)\n"
+        "r = solve(m, 'highs')\n"
+        "print('objective', r.objective)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "objective 1.0"
+    assert "HiGHS" not in out.stderr

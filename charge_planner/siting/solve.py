@@ -8,8 +8,11 @@ a run stopped by its time limit is never called optimal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -174,6 +177,27 @@ def solve(
     raise SolverError(f"unknown solver {name!r}; use 'highs' or 'cbc'")
 
 
+def _silent_highs(highspy: Any) -> Any:
+    """A HiGHS instance with its logging off. The constructor of recent highspy prints a banner
+    to the process's standard output before any option can be set; it is sent to the null device."""
+    with contextlib.ExitStack() as stack:
+        try:
+            fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+            sys.__stdout__.flush() if sys.__stdout__ is not None else None
+            saved = os.dup(fd)
+        except (OSError, ValueError, AttributeError):  # no real file descriptor (embedded interpreters)
+            saved = None
+        if saved is not None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+            stack.callback(os.close, saved)
+            stack.callback(os.dup2, saved, fd)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    return h
+
+
 def _solve_highs(
     model: MatrixModel,
     *,
@@ -190,8 +214,7 @@ def _solve_highs(
     t0 = time.perf_counter()
     a = sp.csc_matrix(model.a)
     a.sort_indices()
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _silent_highs(highspy)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     h.setOptionValue("random_seed", 0)
