@@ -373,3 +373,36 @@ def test_highs_prints_nothing_on_standard_output():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "objective 1.0"
     assert "HiGHS" not in out.stderr
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
+    """The solve first searches the sites the LP relaxation opens; its claimed bound must hold
+    against the optimum of the full model, and its plan must be within the requested gap."""
+    rng = np.random.default_rng(seed)
+    n_d, n_s = 150, 40
+    demand = pd.DataFrame(
+        {"segment": rng.choice(["car", "two_wheeler"], n_d), "energy_kwh_day": rng.uniform(5, 80, n_d).round(1)},
+        index=pd.Index([f"d{i}" for i in range(n_d)], name="demand_id"),
+    )
+    cand = pd.DataFrame({"max_chargers": 4, "fixed_cost_usd": rng.uniform(500, 3000, n_s).round()},
+                        index=pd.Index([f"s{j}" for j in range(n_s)], name="site_id"))
+    types = pd.DataFrame(
+        {"power_kw": [50.0, 7.0], "capex_usd": [6000.0, 700.0], "segments": [("car",), ("two_wheeler",)],
+         "service_hours_day": [2.0, 6.0]},
+        index=pd.Index(["dc", "lev"], name="charger_type"),
+    )
+    dxy, sxy = rng.uniform(0, 10, (n_d, 2)), rng.uniform(0, 10, (n_s, 2))
+    dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
+    i, j = np.nonzero(dist < 2.5)
+    travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
+    gap = 0.01
+    with caplog.at_level("INFO", logger="charge_planner.siting.models"):
+        m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000).solve("highs", mip_gap=gap)
+    assert "LP-guided restricted solve" in caplog.text
+    exact = solve(m.model, "highs", mip_gap=1e-9, time_limit_s=60)
+    assert exact.status == "optimal"
+    res = m.result
+    assert res.bound >= exact.objective - 1e-6 * abs(exact.objective)  # a valid bound
+    assert res.objective >= exact.objective * (1 - gap) - 1e-6
+    assert res.status == "optimal" and res.gap <= gap
