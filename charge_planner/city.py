@@ -184,7 +184,8 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     if data.population_raster:
         raster = resolve_data_path(data.population_raster, city_dir=city_dir, root=root, field="data.population_raster")
         population = read_population_raster(raster, crs=crs, bounds=_graph_bounds(roads))
-        sources.append(f"population: {raster.name} (raster, persons per pixel)")
+        credit = data.population_source or "provider not given: set data.population_source to credit it"
+        sources.append(f"population: {raster.name} (raster, persons per pixel) — {credit}")
     else:
         total = float(data.population_total or 0.0)
         population = population_along_roads(roads, total)

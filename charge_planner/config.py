@@ -88,7 +88,10 @@ class DataSection(_Model):
     population_total: PositiveFloat | None = Field(
         default=None, description="persons in the study area, when no population raster is given"
     )
-    population_source: str | None = None
+    population_source: str | None = Field(
+        default=None,
+        description="source and licence of the population data (raster or total), quoted in the report",
+    )
 
     @model_validator(mode="after")
     def _needs_roads(self) -> DataSection:

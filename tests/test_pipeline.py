@@ -92,3 +92,30 @@ def test_bengaluru_end_to_end(tmp_path):
     layers = {name for name, _ in pyogrio.list_layers(out / "plan.gpkg")}
     assert {"sites", "demand", "grid_lines"} <= layers
     assert "OpenStreetMap contributors" in (out / "report.html").read_text()
+
+
+REAL_SAMPLES = ["bengaluru_central", "kathmandu_thapathali", "hcmc_district3", "makati_cbd"]
+
+
+@pytest.mark.parametrize("name", REAL_SAMPLES)
+def test_every_real_sample_city_loads_with_the_shared_data(name):
+    root = shared("bengaluru").parent
+    city = load_city(BENGALURU_DIR.parent / name, data_dir=root)
+    assert not city.synthetic and city.roads.number_of_edges() > 300
+    assert city.population["population"].sum() > 10_000
+    assert len(city.pois) > 0
+
+
+def test_kathmandu_two_wheeler_plan_end_to_end(tmp_path):
+    """A WorldPop raster, Nepal's preset and the two-wheeler road network, through to the outputs."""
+    city = load_city(BENGALURU_DIR.parent / "kathmandu_thapathali", data_dir=shared("kathmandu").parent)
+    assert city.config.data.mode == "two_wheeler"
+    result = plan(city, progress=False)
+    s = result.summary
+    assert s["solver"]["status"] == "optimal"
+    assert s["kpis"]["sites_open"] > 0 and s["kpis"]["served_kwh_day"] > 0
+    assert s["grid"]["converged"]
+    served = result.siting.served_by_segment
+    assert served.loc["two_wheeler", "served_kwh_day"] > 0
+    out = result.save(tmp_path / "ktm", pdf=False)
+    assert "WorldPop" in (out / "report.html").read_text()
