@@ -26,7 +26,7 @@ import numpy as np
 
 from charge_planner.assumptions import preset_of
 from charge_planner.config import CityConfig, data_root, find_config, load_config, resolve_data_path
-from charge_planner.errors import DataError
+from charge_planner.errors import ConfigError, DataError
 from charge_planner.network import prepare_graph
 from charge_planner.osm import (
     OSM_ATTRIBUTION,
@@ -59,7 +59,8 @@ class City:
     crs
         Projected metric CRS of every layer.
     roads
-        Prepared road graph (``travel_time_s`` [s] and ``length`` [m] on every edge).
+        Prepared road graph of ``data.mode`` (``travel_time_s`` [s] and ``length`` [m] on every
+        edge); it carries the map, the candidates and the synthesised grid.
     population
         Points with ``population`` [persons].
     pois
@@ -79,6 +80,9 @@ class City:
         OSM power infrastructure: ``power_id``, ``kind`` (substation, transformer, line,
         minor_line, cable, generator, plant), ``name``, ``voltage_kv`` [kV], ``source``
         (may be empty).
+    roads_by_mode
+        Prepared road graph per travel mode used by a segment (``data.segment_modes``),
+        ``roads`` included.
     """
 
     config: CityConfig
@@ -93,12 +97,22 @@ class City:
     data_root: Path | None = None
     buildings: gpd.GeoDataFrame = None  # type: ignore[assignment]
     power: gpd.GeoDataFrame = None  # type: ignore[assignment]
+    roads_by_mode: dict[str, nx.MultiDiGraph] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.buildings is None:
             self.buildings = empty_buildings(self.crs)
         if self.power is None:
             self.power = empty_power(self.crs)
+        self.roads_by_mode.setdefault(self.config.data.mode, self.roads)
+
+    def mode_of(self, segment: str) -> str:
+        """Travel mode of a vehicle segment's trips to chargers (``data.segment_modes``, else ``data.mode``)."""
+        return self.config.data.segment_modes.get(segment, self.config.data.mode)
+
+    def roads_for(self, mode: str) -> nx.MultiDiGraph:
+        """Prepared road graph of a travel mode (the main ``roads`` for ``data.mode``)."""
+        return self.roads_by_mode.get(mode, self.roads)
 
     @property
     def name(self) -> str:
@@ -142,7 +156,14 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     if data.source == "synthetic":
         return _synthetic_city(config, city_dir, root)
 
+    unknown = sorted(set(data.segment_modes) - set(preset.segments))
+    if unknown:
+        raise ConfigError(
+            f"data.segment_modes: unknown segment(s) {unknown}; use segments of the preset ({sorted(preset.segments)})"
+        )
     sources: list[str] = []
+    cache: Path | None = None
+    nodes_path: Path | None = None
     if data.source == "online":
         label = data.place if data.place is not None else f"bbox {list(data.bbox or ())}"
         cache = resolve_cache(data.cache_folder, city_dir)
@@ -179,6 +200,16 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
     crs = str(roads.graph["crs"])
     buildings, pois, power = project_layers([buildings, pois, power], crs)
+    roads_by_mode = {data.mode: roads}
+    for mode in sorted(set(data.segment_modes.values()) - {data.mode}):
+        if data.source == "online":
+            other = fetch_osm(place=data.place, bbox=data.bbox, mode=mode, cache_folder=cache).roads
+        elif osm_format(roads_path) is not None:
+            other = read_osm(roads_path, mode=mode, layers=False).roads
+        else:
+            other = read_road_network(roads_path, mode=mode, nodes_path=nodes_path)
+        roads_by_mode[mode] = prepare_graph(other, crs=crs, speeds_kph=preset.road_speeds_kph)
+        sources.append(f"roads ({mode}): the same source, the roads that mode may use — {OSM_ATTRIBUTION}")
     substations = substations_from_power(power)[["name", "geometry"]]
 
     if data.population_raster:
@@ -205,6 +236,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         data_root=root,
         buildings=buildings,
         power=power,
+        roads_by_mode=roads_by_mode,
     )
 
 

@@ -79,6 +79,11 @@ class DataSection(_Model):
         default=None, description="OSM extract (XML or PBF) for buildings, POIs and power; default: data.roads if it is one"
     )
     mode: Literal["car", "two_wheeler"] = Field(default="car", description="travel mode of the road network")
+    segment_modes: dict[str, Literal["car", "two_wheeler"]] = Field(
+        default_factory=dict,
+        description="travel mode per vehicle segment whose trips to chargers use another road network than "
+        "data.mode, e.g. {two_wheeler = \"two_wheeler\", three_wheeler = \"two_wheeler\"}",
+    )
     place: str | None = Field(default=None, description="source 'online': place name to download through osmnx")
     bbox: tuple[float, float, float, float] | None = Field(
         default=None, description="source 'online': west, south, east, north [degrees]"

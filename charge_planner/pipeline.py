@@ -30,7 +30,7 @@ from charge_planner.candidates import build_candidates
 from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import ChargePlannerError, InfeasibleError
-from charge_planner.network import snap_to_edges, travel_table
+from charge_planner.network import id_positions, snap_to_edges, travel_table
 from charge_planner.siting import CapacitatedSiting
 from charge_planner.siting.inputs import (
     EQUITY_COLUMN,
@@ -170,9 +170,17 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     # demand points enter the road network at the nearest street; a point whose access to the road
     # alone takes longer than its cut-off cannot reach any site and is dropped (with a warning)
     access_speed = preset.road_speeds_kph.get("residential", 15.0) / 3.6
-    demand_snap = snap_to_edges(city.roads, demand, max_access_m=float(demand["cutoff_s"].max()) * access_speed)
-    demand["node_id"] = demand_snap["node_id"]
-    demand["access_m"] = demand_snap["access_m"]
+    # each segment's trips run on the road network of its travel mode (data.segment_modes)
+    mode_of_row = demand["segment"].astype(str).map(city.mode_of)
+    demand_snaps = {}
+    for mode in sorted(set(mode_of_row)):
+        rows = demand[mode_of_row == mode]
+        demand_snaps[mode] = snap_to_edges(
+            city.roads_for(mode), rows, max_access_m=float(rows["cutoff_s"].max()) * access_speed
+        )
+    snapped = pd.concat(list(demand_snaps.values())).reindex(demand.index)
+    demand["node_id"] = snapped["node_id"]
+    demand["access_m"] = snapped["access_m"]
     t = step("demand", t)
 
     chargers = charger_table(cfg)
@@ -193,17 +201,27 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     usable = cand[cand["excluded_reason"] == ""]
     t = step("candidates", t)
 
-    site_snap = snap_to_edges(city.roads, usable)
-    travel = travel_table(
-        city.roads,
-        demand["node_id"],
-        usable["node_id"],
-        demand["cutoff_s"],
-        demand_access_s=demand["access_m"] / access_speed,
-        site_access_s=site_snap["access_m"] / access_speed,
-        demand_snap=demand_snap,
-        site_snap=site_snap,
-    )
+    tables = []
+    for mode, demand_snap in demand_snaps.items():
+        graph = city.roads_for(mode)
+        site_snap = snap_to_edges(graph, usable)
+        rows = demand.loc[demand_snap.index]
+        table = travel_table(
+            graph,
+            demand_snap["node_id"],
+            site_snap["node_id"],
+            rows["cutoff_s"],
+            demand_access_s=rows["access_m"] / access_speed,
+            site_access_s=site_snap["access_m"] / access_speed,
+            demand_snap=demand_snap,
+            site_snap=site_snap,
+        )
+        if len(demand_snaps) > 1:  # ids as categoricals over all demand rows, so that the tables concatenate
+            table["demand_id"] = pd.Categorical.from_codes(
+                id_positions(table["demand_id"], demand.index), dtype=pd.CategoricalDtype(demand.index)
+            )
+        tables.append(table)
+    travel = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     t = step("travel", t)
 
     model = CapacitatedSiting.from_tables(demand, usable, chargers, travel, **siting_options(cfg))
@@ -411,6 +429,8 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
         "counts": {
             "road_nodes": p.city.roads.number_of_nodes(),
             "road_edges": p.city.roads.number_of_edges(),
+            "road_networks": {m: {"nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
+                              for m, g in sorted(p.city.roads_by_mode.items())},
             "demand_rows": len(p.demand),
             "candidates": len(p.candidates),
             "travel_pairs": len(p.travel),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pyogrio
 import pytest
 
@@ -119,3 +120,46 @@ def test_kathmandu_two_wheeler_plan_end_to_end(tmp_path):
     assert served.loc["two_wheeler", "served_kwh_day"] > 0
     out = result.save(tmp_path / "ktm", pdf=False)
     assert "WorldPop" in (out / "report.html").read_text()
+
+
+def test_segments_travel_on_the_network_of_their_mode(tmp_path):
+    """Cars on the car network, two- and three-wheelers on the two-wheeler one, in one plan."""
+    from charge_planner.errors import ConfigError
+    from charge_planner.network import id_positions
+
+    text = (BENGALURU_DIR.parent / "kathmandu_thapathali" / "city.toml").read_text()
+    text = text.replace('mode = "two_wheeler"', 'mode = "car"\n'
+                        'segment_modes = { two_wheeler = "two_wheeler", three_wheeler = "two_wheeler" }')
+    (tmp_path / "ktm").mkdir()
+    (tmp_path / "ktm" / "city.toml").write_text(text)
+    root = shared("kathmandu").parent
+    city = load_city(tmp_path / "ktm", data_dir=root)
+    car, tw = city.roads_for("car"), city.roads_for("two_wheeler")
+    assert city.roads is car and tw.number_of_edges() > car.number_of_edges()
+    assert city.mode_of("two_wheeler") == "two_wheeler" and city.mode_of("car") == "car"
+    result = plan(city, progress=False)
+    travel, demand = result.travel, result.siting.demand
+    assert result.summary["counts"]["road_networks"]["two_wheeler"]["edges"] == tw.number_of_edges()
+    # every pair's time is the one of its own segment's network
+    from charge_planner.network import snap_to_edges, travel_table
+
+    speed = 15.0 / 3.6
+    for seg, graph in (("two_wheeler", tw), ("car", car)):
+        rows = result.demand[(result.demand["segment"] == seg) & (result.demand["node_id"].astype(str) != "-1")]
+        rows = rows.iloc[:40]
+        ds, ss = snap_to_edges(graph, rows), snap_to_edges(graph, result.candidates.loc[result.candidates["excluded_reason"] == ""])
+        ref = travel_table(graph, ds["node_id"], ss["node_id"], rows["cutoff_s"], demand_access_s=ds["access_m"] / speed,
+                           site_access_s=ss["access_m"] / speed, demand_snap=ds, site_snap=ss)
+        got = travel[id_positions(travel["demand_id"], rows.index) >= 0]
+        key = ["demand_id", "site_id"]
+        a = got.astype({"demand_id": str, "site_id": str}).sort_values(key).reset_index(drop=True)
+        b = ref.astype({"demand_id": str, "site_id": str}).sort_values(key).reset_index(drop=True)
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a.drop(columns="distance_m"), b.drop(columns="distance_m"))
+        assert (a["distance_m"] - b["distance_m"]).abs().max() < 0.05  # lengths are packed to about 1 cm per edge
+    assert isinstance(travel["demand_id"].dtype, pd.CategoricalDtype)
+    assert len(demand) > 0
+    # a segment the preset does not know is a configuration error
+    (tmp_path / "ktm" / "city.toml").write_text(text.replace("three_wheeler = ", "tuktuk = "))
+    with pytest.raises(ConfigError, match="tuktuk"):
+        load_city(tmp_path / "ktm", data_dir=root)
