@@ -201,7 +201,6 @@ def prepare_graph(
     DataError
         When the graph has no edges, no CRS, or no strongly connected part with an edge.
     """
-    import osmnx as ox
     from pyproj import CRS
 
     if graph.number_of_edges() == 0:
@@ -214,11 +213,7 @@ def prepare_graph(
             _, xy = _node_xy(graph)
             crs = utm_crs_for(float(np.median(xy[:, 0])), float(np.median(xy[:, 1])))
         target = CRS.from_user_input(crs)
-        if src.equals(target):
-            g = graph.copy()
-        else:
-            g = ox.project_graph(graph, to_crs=crs)
-            g.graph["crs"] = crs
+        g = graph.copy() if src.equals(target) else _projected(graph, src, target, crs)
 
     speeds = {**FALLBACK_SPEEDS_KPH, **dict(speeds_kph or {})}
     bad = sorted(k for k, v in speeds.items() if not (v > 0 and math.isfinite(v)))
@@ -269,10 +264,42 @@ def prepare_graph(
             "kept the largest strongly connected component: %d of %d nodes (%d components dropped)",
             len(keep), len(nodes), n_comp - 1,
         )
-        g = g.subgraph(keep).copy()
+        g.remove_nodes_from(nodes[labels != int(np.argmax(sizes))])  # g is our own copy: no second copy
     if g.number_of_edges() == 0:
         raise DataError("no strongly connected drivable network remains; check the extract")
     log.info("road network: %d nodes, %d edges in %s", g.number_of_nodes(), g.number_of_edges(), g.graph["crs"])
+    return g
+
+
+def _projected(graph: nx.MultiDiGraph, src: object, target: object, label: str) -> nx.MultiDiGraph:
+    """A copy of a graph with node coordinates and edge geometries transformed to another CRS.
+
+    Vectorised (one pyproj call for the nodes, one for all edge geometries): several times faster
+    than ``osmnx.project_graph``, which rebuilds the graph through GeoDataFrames. Nodes keep their
+    original coordinates as ``lon``/``lat`` when the source CRS is geographic, as osmnx does.
+    """
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(src, target, always_xy=True)
+    g = graph.copy()
+    nodes, xy = _node_xy(g)
+    x, y = tr.transform(xy[:, 0], xy[:, 1])
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise DataError(f"road node coordinates cannot be projected to {label}; check the graph's 'crs' attribute")
+    geographic = bool(getattr(src, "is_geographic", False))
+    for (_, d), xi, yi, (lon, lat) in zip(g.nodes(data=True), x.tolist(), y.tolist(), xy.tolist(), strict=True):
+        if geographic:
+            d.setdefault("lon", lon)
+            d.setdefault("lat", lat)
+        d["x"], d["y"] = xi, yi
+    edges = [d for _, _, d in g.edges(data=True) if d.get("geometry") is not None]
+    if edges:
+        geoms = np.empty(len(edges), dtype=object)
+        geoms[:] = [d["geometry"] for d in edges]
+        moved = shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+        for d, geom in zip(edges, moved, strict=True):
+            d["geometry"] = geom
+    g.graph["crs"] = label
     return g
 
 

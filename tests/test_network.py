@@ -139,6 +139,24 @@ def test_prepare_projects_a_geographic_graph_to_utm():
     assert out[1][2][0]["travel_time_s"] == pytest.approx(98.5 / (30 / 3.6), abs=1e-6)
 
 
+def test_projection_matches_osmnx_and_leaves_the_input_alone():
+    import osmnx as ox
+
+    from charge_planner.osm import read_osm
+
+    raw = read_osm(shared("kathmandu", "kathmandu_thapathali_map.osm"), mode="car", layers=False).roads
+    before = {n: (d["x"], d["y"]) for n, d in raw.nodes(data=True)}
+    ours = prepare_graph(raw, crs="EPSG:32645")
+    ref = ox.project_graph(raw, to_crs="EPSG:32645")
+    assert {n: (d["x"], d["y"]) for n, d in raw.nodes(data=True)} == before  # the input is not changed
+    for n, d in ours.nodes(data=True):
+        assert (d["x"], d["y"]) == pytest.approx((ref.nodes[n]["x"], ref.nodes[n]["y"]), abs=1e-6)
+        assert (d["lon"], d["lat"]) == before[n]
+    for u, v, k, d in ours.edges(keys=True, data=True):
+        if "geometry" in d:
+            assert d["geometry"].equals_exact(ref[u][v][k]["geometry"], tolerance=1e-6)
+
+
 # --------------------------------------------------------------------------- travel table against networkx
 
 
