@@ -300,7 +300,7 @@ def test_unfiltered_osmnx_graph_in_every_form_gives_the_same_roads(tmp_path, cap
     und = graphs["undirected.graphml"]
     one_way = [(u, v) for u, v, d in ref.edges(data=True) if d.get("oneway") is True]
     assert one_way and all(not und.has_edge(v, u) or ref.has_edge(v, u) for u, v in one_way)
-    for u, v, d in list(und.edges(data=True))[:200]:
+    for u, _v, d in list(und.edges(data=True))[:200]:
         if "geometry" in d:
             x0, y0 = d["geometry"].coords[0]
             assert (x0, y0) == pytest.approx((und.nodes[u]["x"], und.nodes[u]["y"]), abs=1e-6)
