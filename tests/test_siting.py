@@ -406,3 +406,26 @@ def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
     assert res.bound >= exact.objective - 1e-6 * abs(exact.objective)  # a valid bound
     assert res.objective >= exact.objective * (1 - gap) - 1e-6
     assert res.status == "optimal" and res.gap <= gap
+
+
+def test_reported_bound_is_at_most_the_reachable_demand(monkeypatch):
+    """When the solver stops before its root LP (a trivial bound), the plan's bound is the demand
+    that any site can reach: every row is served at most once and costs only lower the objective."""
+    import charge_planner.siting.models as models
+    from charge_planner.siting.solve import SolveResult
+
+    demand, cand, types, travel = _tables()
+    demand.loc["d4"] = {"segment": "car", "energy_kwh_day": 500.0}  # no site reaches it
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=7000)
+    warm = m.greedy_solution()
+
+    def stopped_early(model, *a, **k):
+        obj = float(model.c @ warm)
+        return SolveResult(status="time_limit", solver="highs", x=warm.copy(), objective=obj, bound=1e9,
+                           gap=(1e9 - obj) / obj, time_s=0.0)
+
+    monkeypatch.setattr(models, "solve", stopped_early)
+    m.solve("highs", mip_gap=0.01)
+    assert m.result.bound == pytest.approx(180.0)  # d1 + d2 + d3; d4 is out of reach
+    assert m.result.gap == pytest.approx((180.0 - m.result.objective) / m.result.objective)
+    assert m.result.status == "time_limit"
