@@ -1098,6 +1098,7 @@ def _pairs(
     xy = routing.xy
     reach_m = routing.speed_bound * limit_all * (1.0 + 1e-9) + 1e-6
     blocks: list[_SparseBlock | _DenseBlock] = []
+    local = np.full(routing.n, -1, dtype=np.int64)  # routing node -> position in the batch's sub-network
     for b in _batches(src, xy, reach_m, chunk=max(1, int(chunk)), max_cells=max_cells):
         lim = limit_all - float(s_lo[b].min())
         if lim < 0:
@@ -1105,16 +1106,17 @@ def _pairs(
         lo = xy[src[b]].min(axis=0) - reach_m
         hi = xy[src[b]].max(axis=0) + reach_m
         inside = np.flatnonzero((xy[:, 0] >= lo[0]) & (xy[:, 0] <= hi[0]) & (xy[:, 1] >= lo[1]) & (xy[:, 1] <= hi[1]))
-        local = np.full(routing.n, -1, dtype=np.int64)
         local[inside] = np.arange(len(inside))
         ex_local = local[targets.exit_node]
         ex_in = np.flatnonzero(ex_local >= 0)
+        src_local = local[src[b]]
+        local[inside] = -1  # reset for the next batch (one array for all batches)
         if len(ex_in) == 0:
             continue
         cols = ex_local[ex_in]
         sub = weights if len(inside) == routing.n else weights[inside][:, inside]
         if packing is not None:
-            dist = dijkstra(sub, directed=True, indices=local[src[b]], limit=packing.limit(lim))
+            dist = dijkstra(sub, directed=True, indices=src_local, limit=packing.limit(lim))
             vals = dist[:, cols]
             if not targets.single:
                 vals += off_w[ex_in]
@@ -1122,7 +1124,7 @@ def _pairs(
             lengths = None
         else:
             assert rev_l is not None
-            dist, pred = dijkstra(sub, directed=True, indices=local[src[b]], limit=lim, return_predecessors=True)
+            dist, pred = dijkstra(sub, directed=True, indices=src_local, limit=lim, return_predecessors=True)
             lengths = _tree_lengths(dist, pred, inside, rev_l).reshape(dist.shape)[:, cols] + targets.off_m[ex_in]
             vals = dist[:, cols] + targets.off_t[ex_in]
             owners, best = _min_per_owner(vals, targets.owner[ex_in])
