@@ -39,17 +39,11 @@ import scipy.sparse as sp
 from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.network import id_positions
 from charge_planner.siting import heuristics as heur
-from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, solve
+from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, relative_gap, solve
 
 log = logging.getLogger(__name__)
 
 Method = Literal["auto", "mip", "heuristic"]
-
-
-def _rel_gap(objective: float, bound: float) -> float:
-    if not (math.isfinite(objective) and math.isfinite(bound)):
-        return math.inf
-    return max(0.0, abs(bound - objective)) / max(abs(objective), 1e-9)
 
 
 @dataclass
@@ -257,17 +251,9 @@ class _LocationModel:
             raise InfeasibleError(f"the {self.name} model has not been solved; call solve() first")
         res = self.result
 
-        def _num(v: float) -> float | None:
-            return float(v) if math.isfinite(v) else None
-
         return {
             "model": self.name,
-            "solver": res.solver,
-            "status": res.status,
-            "objective": _num(res.objective),
-            "best_bound": _num(res.bound),
-            "gap": _num(res.gap),
-            "solve_time_s": round(res.time_s, 3),
+            **res.report(),
             "build_time_s": round(self.build_time_s, 3),
             "demand_rows": int(self.inputs.cover.shape[0]),
             "candidates": int(self.inputs.cover.shape[1]),
@@ -512,7 +498,7 @@ class MaximalCoverage(_LocationModel):
                 raise InfeasibleError(f"maximal coverage: {res.solver} found no solution ({res.status}); raise time_limit_s")
             open_idx = cols[np.flatnonzero(res.x[sub.shape[0]:] > 0.5)]
             res.objective = heur.covered_weight(a, w, open_idx)
-            res.gap = _rel_gap(res.objective, res.bound)
+            res.gap = relative_gap(res.objective, res.bound)
             res.time_s = time.perf_counter() - t0
             self._finish(open_idx, res)
             return self
@@ -545,8 +531,8 @@ class MaximalCoverage(_LocationModel):
             finally:
                 box["lp_done"].set()
 
-        if _rel_gap(best["inc"][0], bound) > mip_gap and left() > 0:
-            box["tight"] = _rel_gap(best["inc"][0], bound) < 0.01
+        if relative_gap(best["inc"][0], bound) > mip_gap and left() > 0:
+            box["tight"] = relative_gap(best["inc"][0], bound) < 0.01
             thread = threading.Thread(target=worker, name="mclp-bound", daemon=True) if use_highs else None
             if thread is not None:
                 thread.start()
@@ -595,7 +581,7 @@ class MaximalCoverage(_LocationModel):
         if _integral(w) and math.isfinite(bound):
             bound = math.floor(bound + 1e-6)  # integer weights: the optimum is an integer
         bound = max(bound, obj)
-        gap = _rel_gap(obj, bound)
+        gap = relative_gap(obj, bound)
         res = SolveResult(
             status=_status(gap, mip_gap),
             solver=("highs" if use_highs else (solver or "highs")) + "+heuristics",
@@ -665,7 +651,7 @@ class MaximalCoverage(_LocationModel):
         tried, cap = -math.inf, 2.0
         while not stop.is_set() and deadline - time.perf_counter() > 0.05:
             lb = best["inc"][0]
-            if _rel_gap(lb, box["bound"]) <= mip_gap:
+            if relative_gap(lb, box["bound"]) <= mip_gap:
                 stop.set()
                 return
             if lb > tried or box.get("sa_done"):
@@ -920,7 +906,7 @@ class SetCovering(_LocationModel):
         if float(cost[open_idx].sum()) > greedy_cost + 1e-9:
             open_idx = greedy
         res.objective = float(cost[open_idx].sum())
-        res.gap = _rel_gap(res.objective, res.bound) if math.isfinite(res.bound) else math.inf
+        res.gap = relative_gap(res.objective, res.bound)
         res.time_s = time.perf_counter() - t0
         self._finish(open_idx, res)
         self.meta["cost"] = res.objective
@@ -1072,7 +1058,7 @@ class PMedian(_LocationModel):
                     lower = math.ceil(lower - 1e-6)  # integer data: the optimum is an integer
             notes.append(f"greedy+interchange {heur_obj:.6g}, Lagrangian bound {lower:.6g}")
         best_obj, best_open, bound = heur_obj, open_idx, lower
-        if method != "heuristic" and _rel_gap(best_obj, bound) > mip_gap:
+        if method != "heuristic" and relative_gap(best_obj, bound) > mip_gap:
             restricted = closed is not None and forced is not None and bool(closed.any() or forced.any())
             if restricted:
                 assert closed is not None and forced is not None
@@ -1113,7 +1099,7 @@ class PMedian(_LocationModel):
             if np.isfinite(row_min).all():
                 best_obj = float(w @ row_min)
         bound = min(bound, best_obj)
-        gap = _rel_gap(best_obj, bound)
+        gap = relative_gap(best_obj, bound)
         res = SolveResult(status=_status(gap, mip_gap), solver=(solver or "highs") + "+heuristics", x=None,
                           objective=best_obj, bound=bound, gap=gap, time_s=time.perf_counter() - t0, rows=n, cols=m,
                           integer_cols=m, log=notes)

@@ -43,6 +43,7 @@ with one line naming the cause. When the solver itself proves infeasibility, an 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -56,7 +57,14 @@ import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.network import id_positions
-from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, require_solution, solve
+from charge_planner.siting.solve import (
+    MatrixModel,
+    SolveResult,
+    SolverName,
+    relative_gap,
+    require_solution,
+    solve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -466,37 +474,35 @@ class CapacitatedSiting:
         else:
             left = max(time_limit_s - (time.perf_counter() - t0), 0.1 * time_limit_s)
             res = solve(self.model, solver, time_limit_s=left, mip_gap=mip_gap)
-            if guided is not None and guided.x is not None and (res.x is None or guided.objective > res.objective):
-                res.x, res.objective = guided.x, guided.objective
-                res.gap = abs(res.bound - res.objective) / max(abs(res.objective), 1e-9) if math.isfinite(res.bound) else math.inf
-                res.log.append(f"LP-guided restricted plan {guided.objective:.6g} kept")
-                if res.status == "no_solution":
-                    res.status = "time_limit"
-        if warm is not None and res.x is not None:
-            greedy_obj = float(self.model.c @ warm)
-            res.log.append(f"greedy plan {greedy_obj:.6g}")
-            if greedy_obj > res.objective + 1e-9 * max(abs(greedy_obj), 1.0):
-                res.x, res.objective = warm, greedy_obj
-                res.gap = abs(res.bound - greedy_obj) / max(abs(greedy_obj), 1e-9) if math.isfinite(res.bound) else math.inf
-        elif warm is not None and res.x is None and res.status != "infeasible":
-            # the solver found nothing better in time: the greedy plan is the incumbent
-            res.x, res.objective = warm, float(self.model.c @ warm)
-            res.gap = abs(res.bound - res.objective) / max(abs(res.objective), 1e-9) if math.isfinite(res.bound) else math.inf
-            res.status = "time_limit"
-        if res.x is not None and res.status != "infeasible":
-            # every demand row is served at most once and costs only lower the objective, so the
-            # reachable demand bounds it: tighter than the solver's own bound when its root LP did
-            # not finish (large multi-year models)
-            y0, n0, x0 = self.index["cols"]
-            reach = np.zeros(len(self.demand))
-            reach[self.index["x_dem"]] = self.model.c[x0:]
-            bound = float(reach.sum())
-            if not math.isfinite(res.bound) or bound < res.bound:
-                res.log.append(f"bound {res.bound:.6g} -> reachable demand {bound:.6g}")
-                res.bound = bound
-                res.gap = abs(bound - res.objective) / max(abs(res.objective), 1e-9)
-            if res.status == "time_limit" and res.gap <= mip_gap:
-                res.status = "optimal"
+        if res.status != "infeasible":
+            changed = False
+            # the best of the solver's plan, the LP-guided restricted plan and the greedy plan is kept
+            others = [("LP-guided restricted plan", guided.x if guided is not None and guided is not res else None),
+                      ("greedy plan", warm)]
+            for name, x in others:
+                if x is None:
+                    continue
+                obj = float(self.model.c @ x)
+                res.log.append(f"{name} {obj:.6g}")
+                if res.x is None or obj > res.objective + 1e-9 * max(abs(obj), 1.0):
+                    res.x, res.objective, changed = x, obj, True
+                    if res.status != "optimal":
+                        res.status = "time_limit"
+            if res.x is not None:
+                # every demand row is served at most once and costs only lower the objective, so the
+                # reachable demand bounds it: tighter than the solver's own bound when its root LP did
+                # not finish (large multi-year models)
+                y0, n0, x0 = self.index["cols"]
+                reach = np.zeros(len(self.demand))
+                reach[self.index["x_dem"]] = self.model.c[x0:]
+                bound = float(reach.sum())
+                if not math.isfinite(res.bound) or bound < res.bound:
+                    res.log.append(f"bound {res.bound:.6g} -> reachable demand {bound:.6g}")
+                    res.bound, changed = bound, True
+                if changed:
+                    res.gap = relative_gap(res.objective, res.bound)
+                if res.status == "time_limit" and res.gap <= mip_gap:
+                    res.status = "optimal"
         self.result = res
         if res.status == "infeasible":
             raise InfeasibleError(self._explain_infeasible())
@@ -547,9 +553,7 @@ class CapacitatedSiting:
             upper = np.where(keep[site_of_col], m.col_upper, np.minimum(m.col_upper, 0.0))
             if (upper < m.col_lower).any():
                 return None, False
-            sub = MatrixModel(c=m.c, a=m.a, row_lower=m.row_lower, row_upper=m.row_upper, col_lower=m.col_lower,
-                              col_upper=upper, integer=m.integer, maximize=m.maximize, col_names=m.col_names,
-                              row_names=m.row_names)
+            sub = dataclasses.replace(m, col_upper=upper)
             limit = max(0.25 * time_limit_s, 1.0)
         res = solve(sub, "highs", time_limit_s=limit, mip_gap=mip_gap)
         if res.x is None:
@@ -557,7 +561,7 @@ class CapacitatedSiting:
         bound = float(lp.objective) + 1e-6 * abs(float(lp.objective))  # the relaxation bounds every plan
         if complete and math.isfinite(res.bound):
             bound = min(bound, res.bound)
-        gap = abs(bound - res.objective) / max(abs(res.objective), 1e-9)
+        gap = relative_gap(res.objective, bound)
         proven = gap <= mip_gap
         log.info("LP-guided restricted solve: %d of %d sites, objective %.6g, LP bound %.6g, gap %.3g%s",
                  int(keep.sum()), n_site, res.objective, bound, gap, " (within the gap: done)" if proven else "")
@@ -845,17 +849,9 @@ class CapacitatedSiting:
         res = self.result
         rows, cols = self.model.shape
 
-        def _num(v: float) -> float | None:
-            return float(v) if math.isfinite(v) else None
-
         out = {
             "model": "capacitated_multi_type_coverage",
-            "solver": res.solver,
-            "status": res.status,
-            "objective": _num(res.objective),
-            "best_bound": _num(res.bound),
-            "gap": _num(res.gap),
-            "solve_time_s": round(res.time_s, 3),
+            **res.report(),
             "build_time_s": round(self.build_time_s, 3),
             "rows": rows,
             "columns": cols,

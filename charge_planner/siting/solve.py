@@ -107,8 +107,19 @@ class SolveResult:
         """True when a feasible solution is available."""
         return self.x is not None
 
+    def report(self) -> dict[str, Any]:
+        """``solver``, ``status``, ``objective``, ``best_bound``, ``gap`` (None where not finite) and
+        ``solve_time_s``: the solver part of a model's ``summary()``."""
 
-def _rel_gap(objective: float, bound: float) -> float:
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {"solver": self.solver, "status": self.status, "objective": num(self.objective),
+                "best_bound": num(self.bound), "gap": num(self.gap), "solve_time_s": round(self.time_s, 3)}
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """``|bound - objective| / max(|objective|, 1e-9)``; infinite when either is not finite."""
     if not (math.isfinite(objective) and math.isfinite(bound)):
         return math.inf
     return abs(bound - objective) / max(abs(objective), 1e-9)
@@ -181,9 +192,11 @@ def _silent_highs(highspy: Any) -> Any:
     """A HiGHS instance with its logging off. The constructor of recent highspy prints a banner
     to the process's standard output before any option can be set; it is sent to the null device."""
     with contextlib.ExitStack() as stack:
+        out = sys.__stdout__
         try:
-            fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
-            sys.__stdout__.flush() if sys.__stdout__ is not None else None
+            if out is not None:
+                out.flush()
+            fd = out.fileno() if out is not None else 1
             saved = os.dup(fd)
         except (OSError, ValueError, AttributeError):  # no real file descriptor (embedded interpreters)
             saved = None
@@ -287,7 +300,7 @@ def _solve_highs(
         st = "time_limit" if has_primal else "no_solution"
     else:
         st = "error" if not has_primal else "time_limit"
-    gap = _rel_gap(objective, bound) if has_primal else math.inf
+    gap = relative_gap(objective, bound) if has_primal else math.inf
     if st == "optimal" and mip:
         gap = min(gap, float(info.mip_gap)) if math.isfinite(info.mip_gap) else gap
     log.info("HiGHS: %s (%s) objective=%.6g bound=%.6g gap=%.4g in %.2f s", st, text, objective, bound, gap, elapsed)
