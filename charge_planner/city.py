@@ -204,9 +204,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     for mode in sorted(set(data.segment_modes.values()) - {data.mode}):
         if data.source == "online":
             other = fetch_osm(place=data.place, bbox=data.bbox, mode=mode, cache_folder=cache).roads
-        elif osm_format(roads_path) is not None:
-            other = read_osm(roads_path, mode=mode, layers=False).roads
-        else:
+        else:  # any road file, OSM extracts included
             other = read_road_network(roads_path, mode=mode, nodes_path=nodes_path)
         roads_by_mode[mode] = prepare_graph(other, crs=crs, speeds_kph=preset.road_speeds_kph)
         sources.append(f"roads ({mode}): the same source, the roads that mode may use — {OSM_ATTRIBUTION}")

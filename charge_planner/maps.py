@@ -46,6 +46,7 @@ from folium.template import Template
 from pyproj import Transformer
 
 from charge_planner.errors import ChargePlannerError
+from charge_planner.report import fmt_num, fmt_pct
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
@@ -132,14 +133,13 @@ def script_json(obj: Any) -> str:
     )
 
 
-def _num(v: Any, fmt: str = "{:,.0f}", unit: str = "") -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(f):
-        return "—"
-    return fmt.format(f) + (f" {unit}" if unit else "")
+def _num(v: Any, digits: int | None = 0, unit: str = "") -> str:
+    """A number as the report writes it (thousands separators, em dash when missing), with a unit;
+    ``digits=None`` writes it in the shortest form (``11``, ``0.4``)."""
+    text = fmt_num(v, digits or 0)
+    if digits is None and text != "—":
+        text = f"{float(v):g}"
+    return f"{text} {unit}" if unit and text != "—" else text
 
 
 def _table(rows: Sequence[tuple[str, str]], title: str | None = None) -> str:
@@ -606,8 +606,8 @@ def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str,
         for cid, ei, fi, si, pi in zip(cell_ids, e, frac, sess, peak, strict=True):
             if ei <= 0:
                 continue
-            tip = (f"<b>{esc(cid)}</b> · {label}<br>{_num(ei)} kWh/day · {_num(si, '{:,.1f}')} sessions/day"
-                   f" · peak {_num(pi, '{:,.1f}')} kW")
+            tip = (f"<b>{esc(cid)}</b> · {label}<br>{_num(ei)} kWh/day · {_num(si, 1)} sessions/day"
+                   f" · peak {_num(pi, 1)} kW")
             style = {"radius": round(2.0 + 9.0 * fi, 2), "stroke": False, "fill": True, "fillColor": DEMAND_COLOUR,
                      "fillOpacity": round(0.2 + 0.55 * fi, 3)}
             out.append(_point_feature(float(lon[cid]), float(lat[cid]), style, tip))
@@ -636,11 +636,11 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
     for t in types.index:
         n = r.get(f"chargers_{t}", 0)
         if n and n > 0:
-            rows.append((f"chargers {esc(t)}", f"{int(n)} × {_num(types.loc[t, 'power_kw'], '{:,.1f}', 'kW')}"))
+            rows.append((f"chargers {esc(t)}", f"{int(n)} × {_num(types.loc[t, 'power_kw'], 1, 'kW')}"))
     rows += [
         ("installed power", _num(r.get("power_kw"), unit="kW")),
         ("served energy", _num(r.get("served_kwh_day"), unit="kWh/day")),
-        ("utilisation", _num(r.get("utilisation"), "{:.0%}")),
+        ("utilisation", fmt_pct(r.get("utilisation"))),
         ("capital cost", _num(r.get("capex_usd"), unit="USD")),
     ]
     if "bus_id" in r.index and pd.notna(r["bus_id"]):
@@ -652,7 +652,7 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
         if plan.flow is not None and bus in plan.flow.buses.index:
             b = plan.flow.buses.loc[bus]
             col = bus_voltage_column(plan.flow.buses)
-            rows.append(("bus voltage" + (" (min)" if col == "vm_min_pu" else " at peak"), _num(b[col], "{:.3f}", "pu")))
+            rows.append(("bus voltage" + (" (min)" if col == "vm_min_pu" else " at peak"), _num(b[col], 3, "pu")))
     if hosting is not None:
         rows.append(("hosting capacity", _num(hosting.get(sid), unit="kW")))
     else:
@@ -777,7 +777,7 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
 
     def hours_text(kind: str, ident: Any) -> str:
         h = hours.get((kind, ident))
-        return f" for {_num(h, '{:,.1f}')} h" if h else ""
+        return f" for {_num(h, 1)} h" if h else ""
     vcol = bus_voltage_column(buses)
     lcol = loading_column(lines)
 
@@ -810,11 +810,11 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     for r in buses.itertuples():
         vm = float(getattr(r, vcol))
         colour = voltage_colour(vm, g.vm_min_pu, g.vm_max_pu)
-        tip = f"bus {esc(r.bus_id)} ({esc(getattr(r, 'role', ''))}, {_num(getattr(r, 'vn_kv', None), '{:g}', 'kV')}): "
+        tip = f"bus {esc(r.bus_id)} ({esc(getattr(r, 'role', ''))}, {_num(getattr(r, 'vn_kv', None), None, 'kV')}): "
         if vcol == "vm_min_pu" and "vm_max_pu" in buses.columns:
-            tip += f"{_num(vm, '{:.3f}')}–{_num(r.vm_max_pu, '{:.3f}')} pu"
+            tip += f"{_num(vm, 3)}–{_num(r.vm_max_pu, 3)} pu"
         else:
-            tip += f"{_num(vm, '{:.3f}')} pu"
+            tip += f"{_num(vm, 3)} pu"
         if r.violation:
             tip += f"<br>{esc(r.violation)}{hours_text('bus', r.bus_id)}"
         if hosting is not None:

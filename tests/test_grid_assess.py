@@ -5,42 +5,25 @@ from __future__ import annotations
 import copy
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
 from conftest import BENGALURU_DIR, shared
-from shapely.geometry import LineString
 
 from charge_planner.errors import DataError
 from charge_planner.grid import GridModel, assess_grid, site_load_matrix, synthesise_grid
 from charge_planner.grid.build import run_pandapower
 from charge_planner.grid.energy import PVProfile
 from charge_planner.grid.timeseries import time_index
+from tests.test_grid import grid_roads
 
 CRS = "EPSG:32643"
 
 
-def small_roads(n: int = 5, spacing_m: float = 200.0) -> nx.MultiDiGraph:
-    g = nx.MultiDiGraph(crs=CRS)
-    for i in range(n):
-        for j in range(n):
-            g.add_node(i * n + j, x=500_000.0 + j * spacing_m, y=3_000_000.0 + i * spacing_m)
-    for i in range(n):
-        for j in range(n):
-            u = i * n + j
-            for v in ([u + 1] if j < n - 1 else []) + ([u + n] if i < n - 1 else []):
-                for a, b in ((u, v), (v, u)):
-                    pa = (g.nodes[a]["x"], g.nodes[a]["y"])
-                    pb = (g.nodes[b]["x"], g.nodes[b]["y"])
-                    g.add_edge(a, b, length=spacing_m, geometry=LineString([pa, pb]))
-    return g
-
-
 @pytest.fixture(scope="module")
 def grid() -> GridModel:
-    roads = small_roads()
+    roads = grid_roads(5)
     rng = np.random.default_rng(4)
     loads = gpd.GeoDataFrame(
         {"base_peak_kw": rng.uniform(20, 60, 80)},
