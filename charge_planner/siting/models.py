@@ -530,7 +530,7 @@ class CapacitatedSiting:
         t0 = time.perf_counter()
         # interior point without crossover: fast on these sparse relaxations, its optimum exact to
         # about 1e-8 (the bound below carries a 1e-6 relative margin for it). Capped at 3 s: the
-        # step pays off on small and medium models (0.06 s on Makati); on the demo city the LP takes
+        # step pays off on small and medium models (0.25 s on Makati); on the demo city the LP takes
         # about 6 s and opens every site, so there it is given up early.
         lp = solve(m, "highs", time_limit_s=min(max(0.1 * time_limit_s, 1.0), 3.0), relax=True, lp_method="ipm")
         if lp.status != "optimal" or lp.x is None:
