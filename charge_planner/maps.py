@@ -136,9 +136,7 @@ def script_json(obj: Any) -> str:
 def _num(v: Any, digits: int | None = 0, unit: str = "") -> str:
     """A number as the report writes it (thousands separators, em dash when missing), with a unit;
     ``digits=None`` writes it in the shortest form (``11``, ``0.4``)."""
-    text = fmt_num(v, digits or 0)
-    if digits is None and text != "—":
-        text = f"{float(v):g}"
+    text = fmt_num(v, digits)
     return f"{text} {unit}" if unit and text != "—" else text
 
 
@@ -836,7 +834,7 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
         bad = table[table["violation"].astype(str) != ""]
         for r in bad.itertuples():
             ident = getattr(r, f"{'trafo' if kind == 'transformer' else kind}_id")
-            value = _num(getattr(r, col), "{:.3f}" if unit == "pu" else "{:,.0f}", unit)
+            value = _num(getattr(r, col), 3 if unit == "pu" else 0, unit)
             tip = f"<b>{esc(r.violation)}</b>: {kind} {esc(ident)}, {value}"
             tip += hours_text("trafo" if kind == "transformer" else kind, ident)
             style = ({"color": "#a50026", "weight": 6, "opacity": 0.85} if kind == "line" else

@@ -68,15 +68,25 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def fmt_num(v: Any, digits: int = 0) -> str:
-    """Number with thousands separators, or an em dash when missing."""
+def fmt_num(v: Any, digits: int | None = 0) -> str:
+    """Number with thousands separators, or an em dash when missing.
+
+    ``digits`` is the number of decimals; None writes the shortest form that keeps up to
+    six decimals (``11``, ``0.4``, ``12,345.25``). Any other kind of ``digits`` is a
+    programming error and raises :class:`TypeError`.
+    """
+    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int | np.integer)):
+        raise TypeError(f"fmt_num: digits must be an int or None, got {digits!r}")
     try:
         f = float(v)
     except (TypeError, ValueError):
         return "—"
     if not math.isfinite(f):
         return "—"
-    return f"{f:,.{digits}f}"
+    if digits is None:
+        text = f"{f:,.6f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return f"{f:,.{max(int(digits), 0)}f}"
 
 
 def fmt_pct(v: Any, digits: int = 0) -> str:

@@ -6,6 +6,7 @@ import copy
 import re
 
 import pandas as pd
+import pytest
 
 from charge_planner.outputs import rollout_summary
 from charge_planner.report import fmt_num, fmt_pct, label_of, render_report, scenario_table
@@ -131,3 +132,13 @@ def test_formatting_helpers():
     assert label_of("line_loading_max_percent") == "line loading max [%]"
     assert label_of("co2_t_year") == "co2 [t/yr]"
     assert label_of("renewable_share") == "renewable share"
+
+
+def test_fmt_num_shortest_form_and_bad_digits():
+    # digits=None: the shortest form, with thousands separators, never a format error
+    assert fmt_num(11.0, None) == "11" and fmt_num(0.4, None) == "0.4"
+    assert fmt_num(12345.25, None) == "12,345.25" and fmt_num(-0.0, None) == "0"
+    assert fmt_num(None, None) == "—" and fmt_num(float("inf"), None) == "—"
+    assert fmt_num(0.95, 3) == "0.950" and fmt_num(1234.5, 1) == "1,234.5"
+    with pytest.raises(TypeError, match="digits"):
+        fmt_num(1.0, "{:.3f}")

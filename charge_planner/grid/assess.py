@@ -40,8 +40,8 @@ class GridAssessment:
     Attributes
     ----------
     flow
-        The time-series result; ``flow.buses`` also carries ``hosting_capacity_kw`` [kW]
-        and ``hosting_limit`` when the hosting capacity was computed.
+        The time-series result; ``flow.buses`` also carries ``hosting_capacity_kw`` [kW],
+        ``hosting_limit`` and ``hosting_reason`` when the hosting capacity was computed.
     energy
         Energy balance of charging over the time axis.
     days
@@ -112,21 +112,26 @@ def site_load_matrix(
 
 
 def worst_steps(flow: TimeSeriesResult, k: int) -> np.ndarray:
-    """Positions of the k steps with the lowest voltage (outside the HV slack buses) and the k with the highest loading."""
+    """Positions of the steps the hosting capacity is examined at.
+
+    Up to k steps whose load flow did not converge (the worst of all: no solution), the k
+    converged steps with the lowest voltage outside the slack buses and the k with the
+    highest line or transformer loading.
+    """
     steps = flow.steps
     ok = steps["converged"].to_numpy(bool)
+    failed = np.flatnonzero(~ok)[:k]
     pos = np.flatnonzero(ok)
     if not len(pos):
-        return pos
+        return failed
     vmin = steps["vm_min_pu"].to_numpy(float)[pos]
-    if flow.batch is not None:
-        # the slack buses hold their setpoint: rank the steps by the lowest voltage elsewhere
-        below = (flow.buses["role"] != "hv").to_numpy() & flow.buses["vn_kv"].notna().to_numpy()
-        if below.any():
-            vm = flow.batch.vm_pu[np.ix_(pos, np.flatnonzero(below))]
-            vmin = np.min(np.where(np.isnan(vm), np.inf, vm), axis=1)
-    load = np.fmax(steps["line_loading_max_percent"].to_numpy(float), steps["trafo_loading_max_percent"].to_numpy(float))[pos]
-    chosen = np.concatenate([pos[np.argsort(vmin, kind="stable")[:k]], pos[np.argsort(-load, kind="stable")[:k]]])
+    load = steps["line_loading_max_percent"].to_numpy(float)
+    for col in ("trafo_loading_max_percent", "trafo3w_loading_max_percent"):
+        if col in steps.columns:
+            load = np.fmax(load, steps[col].to_numpy(float))
+    load = load[pos]
+    chosen = np.concatenate([failed, pos[np.argsort(vmin, kind="stable")[:k]],
+                             pos[np.argsort(-load, kind="stable")[:k]]])
     return np.unique(chosen)
 
 
@@ -216,6 +221,7 @@ def assess_grid(
             )
             flow.buses["hosting_capacity_kw"] = hc.table["hosting_capacity_kw"].reindex(flow.buses.index)
             flow.buses["hosting_limit"] = hc.table["limit"].reindex(flow.buses.index).fillna("")
+            flow.buses["hosting_reason"] = hc.table["reason"].reindex(flow.buses.index).fillna("")
             result.hosting = hc
             result.hosting_steps = index[pos]
     return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandapower as pp
@@ -23,7 +23,19 @@ from charge_planner.grid.build import _bus_label, _normalise_legacy_tables, bus_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FlowResult", "run_peak_flow"]
+__all__ = [
+    "VIOLATION_COLUMNS",
+    "FlowResult",
+    "lowest_voltage",
+    "run_peak_flow",
+    "slack_buses",
+    "trafo3w_table",
+    "violation_frame",
+    "voltage_levels",
+]
+
+#: Columns of every violation table (peak flow, design day and year alike).
+VIOLATION_COLUMNS = ["kind", "element", "id", "hours", "first", "last", "worst", "unit"]
 
 
 @dataclass
@@ -41,16 +53,32 @@ class FlowResult:
         Per line id: ``loading_percent`` [%], ``from_bus``, ``to_bus``, ``feeder`` (-1 when
         unknown), ``violation`` (``""``, ``"overload"``).
     trafos
-        Per transformer id: ``loading_percent`` [%], ``hv_bus``, ``lv_bus``, ``sn_mva`` (per
-        unit) [MVA], ``parallel``, ``violation`` (``""``, ``"overload"``).
+        Per two-winding transformer id: ``loading_percent`` [%], ``hv_bus``, ``lv_bus``,
+        ``sn_mva`` (per unit) [MVA], ``parallel``, ``violation`` (``""``, ``"overload"``).
     n_violations
-        Number of buses, lines and transformers with a violation.
+        Number of rows of ``violations`` (elements in violation, plus one for load flows that
+        did not converge).
     ev_load_mw
         EV charging load added [MW].
     base_load_mw
         Other in-service load after scaling [MW].
     losses_mw
         Active losses of lines and transformers [MW].
+    trafos3w
+        Per three-winding transformer id: ``loading_percent`` [%] (pandapower's definition:
+        the highest of its three windings), ``hv_bus``, ``mv_bus``, ``lv_bus``, ``sn_mva``
+        (largest winding rating) [MVA], ``violation`` (``""``, ``"overload"``).
+    violations
+        One row per element and kind of violation, the same columns for the peak flow and
+        the time series (:data:`VIOLATION_COLUMNS`): ``kind`` (``undervoltage``,
+        ``overvoltage``, ``overload``, ``not_converged``), ``element`` (``bus``, ``line``,
+        ``trafo``, ``trafo3w``, or ``grid`` for load flows that did not converge), ``id``,
+        ``hours`` [h] (NaN for the peak flow: one operating point says nothing about the
+        duration), ``first``, ``last`` (times; NaT for the peak flow), ``worst`` (lowest or
+        highest value) and ``unit`` (``pu`` or ``%``).
+
+    The ``buses`` table also has ``slack`` (True at external-grid and slack-generator buses,
+    whose voltage is a set point, not a result).
     """
 
     converged: bool
@@ -61,6 +89,96 @@ class FlowResult:
     ev_load_mw: float
     base_load_mw: float
     losses_mw: float
+    trafos3w: pd.DataFrame = field(default_factory=lambda: _empty_trafos3w())
+    violations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIOLATION_COLUMNS))
+
+
+def _empty_trafos3w() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"loading_percent": pd.Series(dtype=float), "hv_bus": pd.Series(dtype=np.int64),
+         "mv_bus": pd.Series(dtype=np.int64), "lv_bus": pd.Series(dtype=np.int64),
+         "sn_mva": pd.Series(dtype=float), "violation": pd.Series(dtype=object)},
+        index=pd.Index([], name="id", dtype=np.int64),
+    )
+
+
+def trafo3w_table(net: pandapowerNet, index: pd.Index | None = None) -> pd.DataFrame:
+    """Static columns of the three-winding transformers (``hv_bus``, ``mv_bus``, ``lv_bus``, ``sn_mva``)."""
+    t = net.trafo3w if index is None else net.trafo3w.reindex(index)
+    if not len(t):
+        return _empty_trafos3w().drop(columns=["loading_percent", "violation"])
+    return pd.DataFrame(
+        {
+            "hv_bus": t["hv_bus"].astype(np.int64),
+            "mv_bus": t["mv_bus"].astype(np.int64),
+            "lv_bus": t["lv_bus"].astype(np.int64),
+            "sn_mva": t[["sn_hv_mva", "sn_mv_mva", "sn_lv_mva"]].astype(float).max(axis=1),
+        },
+        index=t.index,
+    )
+
+
+def slack_buses(net: pandapowerNet) -> np.ndarray:
+    """Ids of the buses whose voltage is a set point: in-service external grids and slack generators."""
+    ids = [net.ext_grid.loc[net.ext_grid["in_service"].astype(bool), "bus"].to_numpy()]
+    if len(net.gen) and "slack" in net.gen.columns:
+        gen = net.gen[net.gen["in_service"].astype(bool) & net.gen["slack"].fillna(False).astype(bool)]
+        ids.append(gen["bus"].to_numpy())
+    return np.unique(np.concatenate(ids).astype(np.int64)) if ids else np.zeros(0, dtype=np.int64)
+
+
+def _voltage_extremes(buses: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Buses with a result outside the slack buses, and their lowest and highest voltage [pu]."""
+    lo = buses["vm_min_pu"] if "vm_min_pu" in buses.columns else buses["vm_pu"]
+    hi = buses["vm_max_pu"] if "vm_max_pu" in buses.columns else buses["vm_pu"]
+    keep = lo.notna() & hi.notna()
+    if "slack" in buses.columns:
+        keep &= ~buses["slack"].astype(bool)
+    return buses[keep], lo[keep].astype(float), hi[keep].astype(float)
+
+
+def lowest_voltage(buses: pd.DataFrame) -> tuple[float, object]:
+    """Lowest voltage of a flow's bus table outside the slack buses, and the bus it is at.
+
+    Returns ``(nan, None)`` when no bus other than a slack bus has a result.
+    """
+    _, lo, _ = _voltage_extremes(buses)
+    if not len(lo):
+        return float("nan"), None
+    return float(lo.min()), lo.idxmin()
+
+
+def voltage_levels(buses: pd.DataFrame) -> pd.DataFrame:
+    """Lowest and highest bus voltage per nominal voltage, outside the slack buses.
+
+    Parameters
+    ----------
+    buses
+        A flow's bus table (``vn_kv`` and ``vm_pu``, or ``vm_min_pu`` and ``vm_max_pu``,
+        and ``slack``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``vn_kv`` [kV] (highest first): ``buses`` (with a result) [-],
+        ``vm_min_pu`` [pu], ``bus_vm_min`` (its bus), ``vm_max_pu`` [pu], ``bus_vm_max``.
+    """
+    kept, lo, hi = _voltage_extremes(buses)
+    if not len(kept):
+        return pd.DataFrame(columns=["buses", "vm_min_pu", "bus_vm_min", "vm_max_pu", "bus_vm_max"],
+                            index=pd.Index([], name="vn_kv", dtype=float))
+    vn = kept["vn_kv"].astype(float)
+    out = pd.DataFrame(
+        {
+            "buses": lo.groupby(vn).size(),
+            "vm_min_pu": lo.groupby(vn).min(),
+            "bus_vm_min": lo.groupby(vn).idxmin(),
+            "vm_max_pu": hi.groupby(vn).max(),
+            "bus_vm_max": hi.groupby(vn).idxmax(),
+        }
+    )
+    out.index.name = "vn_kv"
+    return out.sort_index(ascending=False)
 
 
 def _drop_results(net: pandapowerNet) -> None:
@@ -205,6 +323,7 @@ def run_peak_flow(
             "vm_pu": vm,
             "vn_kv": bus["vn_kv"].astype(float),
             "role": bus_roles(work),
+            "slack": bus.index.isin(slack_buses(work)),
             "violation": violation,
             "x_m": bus["x_m"].astype(float) if "x_m" in bus.columns else np.nan,
             "y_m": bus["y_m"].astype(float) if "y_m" in bus.columns else np.nan,
@@ -238,21 +357,36 @@ def run_peak_flow(
         },
         index=work.trafo.index,
     )
-    for table in (buses, lines, trafos):
+    trafos3w = _empty_trafos3w()
+    if len(work.trafo3w):
+        t3_loading = work.res_trafo3w["loading_percent"].astype(float).reindex(work.trafo3w.index)
+        trafos3w = trafo3w_table(work)
+        trafos3w.insert(0, "loading_percent", t3_loading)
+        trafos3w["violation"] = np.where(t3_loading > max_loading_percent, "overload", "")
+    for table in (buses, lines, trafos, trafos3w):
         table.index.name = "id"
-    n_violations = int((buses["violation"] != "").sum() + (lines["violation"] != "").sum())
-    n_violations += int((trafos["violation"] != "").sum())
+    rows = [
+        {"kind": r.violation, "element": "bus", "id": i, "worst": r.vm_pu, "unit": "pu"}
+        for i, r in buses[buses["violation"] != ""].iterrows()
+    ]
+    for element, table in (("line", lines), ("trafo", trafos), ("trafo3w", trafos3w)):
+        rows += [
+            {"kind": "overload", "element": element, "id": i, "worst": v, "unit": "%"}
+            for i, v in table.loc[table["violation"] != "", "loading_percent"].items()
+        ]
+    violations = violation_frame(rows)
+    n_violations = len(violations)
     base_loads = work.res_load.iloc[:n_base]
     base_mw = float(base_loads["p_mw"][work.load["in_service"].iloc[:n_base].astype(bool)].sum())
     losses = float(work.res_line["pl_mw"].sum()) + float(work.res_trafo["pl_mw"].sum())
     if len(work.trafo3w):
         losses += float(work.res_trafo3w["pl_mw"].sum())
+    vm_low, _ = lowest_voltage(buses)
     log.info(
-        "peak flow: %.2f MW base + %.2f MW EV; %.3f-%.3f pu; %d violations",
+        "peak flow: %.2f MW base + %.2f MW EV; lowest voltage outside the slack buses %.3f pu; %d violations",
         base_mw,
         ev_mw,
-        float(vm.min()),
-        float(vm.max()),
+        vm_low,
         n_violations,
     )
     return FlowResult(
@@ -264,4 +398,16 @@ def run_peak_flow(
         ev_load_mw=ev_mw,
         base_load_mw=base_mw,
         losses_mw=losses,
+        trafos3w=trafos3w,
+        violations=violations,
     )
+
+
+def violation_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """A violation table (:data:`VIOLATION_COLUMNS`) from rows; missing ``hours``/``first``/``last`` are NaN/NaT."""
+    frame = pd.DataFrame(rows, columns=VIOLATION_COLUMNS)
+    frame["hours"] = frame["hours"].astype(float)
+    frame["worst"] = frame["worst"].astype(float)
+    for col in ("first", "last"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame

@@ -4,8 +4,12 @@ For every bus b and every examined hour h, the hosting capacity is the largest e
 load P (kW, at the given power factor) such that the AC load flow with P added at b
 converges and no bus voltage leaves [vm_min, vm_max] and no line or transformer exceeds
 ``max_loading_percent`` — counting only limits that hold without the extra load (a limit
-already broken at that hour is reported by the time series, not blamed on every bus).
-A bus's hosting capacity is the smallest over the examined hours.
+of another element already broken at that hour is reported by the time series, not
+blamed on every bus). Two cases are findings, not numbers: an hour whose load flow does
+not converge even without added load gives every bus 0 kW (limit ``not_converged``), and
+a bus whose own voltage is already outside the band at that hour gets 0 kW (limit
+``undervoltage`` or ``overvoltage``); the ``reason`` column says so. A bus's hosting
+capacity is the smallest over the examined hours.
 
 :func:`hosting_capacity` (fast):
 
@@ -64,7 +68,10 @@ class HostingResult:
         ``estimate_kw`` [kW] (linear sensitivity estimate), ``limit`` (what breaks first:
         ``undervoltage``, ``overvoltage``, ``line``, ``trafo``, ``trafo3w``,
         ``not_converged`` or ``search_cap``), ``limit_id`` (the element), ``hour`` (the
-        examined hour that binds, a position in the hours given).
+        examined hour that binds, a position in the hours given), ``already_violated``
+        (True when the bus reports 0 kW because its own voltage is out of band, or the
+        load flow does not converge, before any load is added) and ``reason`` (one line
+        in words).
     rounds
         Batched load-flow rounds of the refinement [-].
     load_flows
@@ -272,6 +279,19 @@ def hosting_capacity(
         estimate[:, h] = np.clip(np.where(np.isfinite(best_reach), best_reach, max_kw), abs_tol_kw, max_kw)
         est_kind[:, h] = np.where(np.isfinite(best_reach), kinds[j], -1)
 
+    # buses that take nothing at an hour: the hour has no solution, or the bus's own voltage
+    # is already out of band (0: none, 1: not converged, 2: undervoltage, 3: overvoltage)
+    pre = np.zeros((n_b, n_hours), dtype=np.int64)
+    pre_vm = np.full((n_b, n_hours), np.nan)
+    for h in range(n_hours):
+        if not base.converged[h]:
+            pre[:, h] = 1
+            continue
+        assert base.v_internal is not None
+        vm_b = np.abs(base.v_internal[uniq, h])
+        pre_vm[:, h] = vm_b
+        pre[:, h] = np.where(vm_b < vm_min_pu, 2, np.where(vm_b > vm_max_pu, 3, 0))
+
     # 2. refinement: bracket [lo, hi] per (bus, hour)
     lo = np.zeros((n_b, n_hours))
     g_lo = np.full((n_b, n_hours), np.nan)
@@ -285,6 +305,7 @@ def hosting_capacity(
     trial = estimate.copy()
     active = np.ones((n_b, n_hours), dtype=bool)
     active[:, ~base.converged] = False
+    active &= pre == 0
     rounds = 0
     flows = n_hours
     while active.any() and rounds < max_rounds:
@@ -352,22 +373,54 @@ def hosting_capacity(
     cap_reached = ~np.isfinite(hi)
     hc = np.where(cap_reached, np.maximum(lo, np.where(active, lo, max_kw)), lo)
     hc = np.where(cap_reached & ~active, max_kw, hc)
-    h_star = np.argmin(hc, axis=1)
+    hc = np.where(pre > 0, 0.0, hc)
+    # the binding hour: the smallest capacity; among equal ones an hour the bus cannot take
+    # anything at (no solution, or already out of band) is named first
+    h_star = np.lexsort((-(pre > 0).astype(np.int64), hc), axis=-1)[:, 0] if n_hours else np.zeros(n_b, dtype=np.int64)
     r = np.arange(n_b)
     kind_code = lim_kind[r, h_star]
+    pre_star = pre[r, h_star]
     limit = np.where(cap_reached[r, h_star], "search_cap",
                      np.where(kind_code == 5, "not_converged", _KIND_NAMES[np.clip(kind_code, 0, 4)]))
+    limit = np.where(pre_star == 1, "not_converged",
+                     np.where(pre_star == 2, "undervoltage", np.where(pre_star == 3, "overvoltage", limit)))
+    limit_id = lim_id[r, h_star].copy()
+    limit_id[pre_star == 1] = None
+    own = (pre_star == 2) | (pre_star == 3)
+    limit_id[own] = None
+    reason = np.empty(n_b, dtype=object)
+    for k in range(n_b):
+        code, name, h = int(pre_star[k]), str(limit[k]), int(h_star[k])
+        if code == 1:
+            reason[k] = f"the load flow does not converge at examined hour {h} even without added load"
+        elif code in (2, 3):
+            reason[k] = f"bus already {name} ({pre_vm[k, h]:.3f} pu) at examined hour {h} before any added load"
+        elif name == "search_cap":
+            reason[k] = f"takes the search cap of {max_kw:,.0f} kW without breaking a limit"
+        elif name == "not_converged":
+            reason[k] = f"the load flow does not converge with more added load (examined hour {h})"
+        elif name in ("undervoltage", "overvoltage"):
+            reason[k] = f"{name} at bus {lim_id[k, h]} with more added load (examined hour {h})"
+        else:
+            reason[k] = f"{name} {lim_id[k, h]} overloaded with more added load (examined hour {h})"
     table = pd.DataFrame(
         {
             "hosting_capacity_kw": hc[r, h_star][inverse],
-            "upper_kw": np.where(cap_reached, np.nan, hi)[r, h_star][inverse],
-            "estimate_kw": estimate.min(axis=1)[inverse],
+            "upper_kw": np.where(cap_reached | (pre > 0), np.nan, hi)[r, h_star][inverse],
+            "estimate_kw": np.where(pre > 0, 0.0, estimate).min(axis=1)[inverse],
             "limit": limit[inverse],
-            "limit_id": lim_id[r, h_star][inverse],
+            "limit_id": limit_id[inverse],
             "hour": h_star[inverse],
+            "already_violated": (pre_star > 0)[inverse],
+            "reason": reason[inverse],
         },
         index=pd.Index(bus_ids, name="bus_id"),
     )
+    for code, what in ((1, "an examined hour has no load-flow solution even without added load"),
+                       (2, "their voltage is already below the band before any added load"),
+                       (3, "their voltage is already above the band before any added load")):
+        if (pre_star == code).any():
+            log.warning("hosting capacity: 0 kW at %d bus(es): %s", int((pre_star == code).sum()), what)
     seconds = time.perf_counter() - t0
     log.info(
         "hosting capacity of %d buses at %d hour(s): %d rounds, %d load flows, %.2f s",

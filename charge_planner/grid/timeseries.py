@@ -25,7 +25,7 @@ from pandapower.auxiliary import pandapowerNet
 from charge_planner.errors import DataError
 from charge_planner.grid.build import bus_roles
 from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
-from charge_planner.grid.flow import FlowResult
+from charge_planner.grid.flow import FlowResult, slack_buses, trafo3w_table, violation_frame
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,13 @@ class TimeSeriesResult(FlowResult):
     """Result of a time-series load flow; a :class:`~charge_planner.grid.flow.FlowResult`.
 
     The inherited tables hold the worst value over all converged steps: ``buses.vm_pu`` is
-    the lowest voltage (also ``vm_min_pu``), ``lines``/``trafos.loading_percent`` the highest
-    loading (also ``loading_max_percent``). ``ev_load_mw`` and ``base_load_mw`` are their
-    peaks over the horizon [MW]; ``losses_mw`` the mean losses [MW].
+    the lowest voltage (also ``vm_min_pu``), ``lines``/``trafos``/``trafos3w.loading_percent``
+    the highest loading (also ``loading_max_percent``). ``ev_load_mw`` and ``base_load_mw``
+    are their peaks over the horizon [MW]; ``losses_mw`` the mean losses [MW].
+    ``violations`` has the columns of every violation table (see
+    :class:`~charge_planner.grid.flow.FlowResult`) with ``hours`` [h] in violation, the
+    ``first`` and ``last`` step, and one ``grid``/``not_converged`` row when some steps did
+    not converge.
 
     Attributes
     ----------
@@ -168,11 +172,8 @@ class TimeSeriesResult(FlowResult):
     steps
         Per step: ``converged``, ``base_load_mw``, ``ev_load_mw``, ``pv_mw``,
         ``grid_import_mw`` (drawn from the external grids), ``losses_mw``, ``vm_min_pu``,
-        ``vm_max_pu``, ``line_loading_max_percent``, ``trafo_loading_max_percent``,
-        ``n_violations``.
-    violations
-        One row per element and kind of violation: ``element`` (bus/line/trafo), ``id``,
-        ``kind``, ``hours`` [h], ``first``, ``last`` (times), ``worst`` (pu or %).
+        ``vm_max_pu`` (outside the slack buses), ``line_loading_max_percent``,
+        ``trafo_loading_max_percent``, ``trafo3w_loading_max_percent``, ``n_violations``.
     non_converged
         Times of the steps whose load flow did not converge.
     batch
@@ -182,7 +183,6 @@ class TimeSeriesResult(FlowResult):
     index: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
     step_h: float = 1.0
     steps: pd.DataFrame = field(default_factory=pd.DataFrame)
-    violations: pd.DataFrame = field(default_factory=pd.DataFrame)
     non_converged: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
     batch: BatchResult | None = None
 
@@ -194,7 +194,7 @@ def _nan_arg(values: np.ndarray, fn: str) -> np.ndarray:
 
 def _violation_rows(
     element: str, ids: pd.Index, mask: np.ndarray, values: np.ndarray, kind: str, index: pd.DatetimeIndex,
-    step_h: float, worst: Literal["min", "max"],
+    step_h: float, worst: Literal["min", "max"], unit: str,
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     hit = np.flatnonzero(mask.any(axis=0))
@@ -210,6 +210,7 @@ def _violation_rows(
                 "first": index[steps[0]],
                 "last": index[steps[-1]],
                 "worst": float(vals.min() if worst == "min" else vals.max()),
+                "unit": unit,
             }
         )
     return rows
@@ -407,6 +408,7 @@ def _condense(
             "overvoltage_h": over.sum(axis=0) * step_h,
             "vn_kv": bus["vn_kv"].astype(float).to_numpy(),
             "role": bus_roles(work).to_numpy(),
+            "slack": np.isin(np.asarray(batch.buses), slack_buses(work)),
             "x_m": bus["x_m"].astype(float).to_numpy() if "x_m" in bus.columns else np.nan,
             "y_m": bus["y_m"].astype(float).to_numpy() if "y_m" in bus.columns else np.nan,
         },
@@ -453,15 +455,25 @@ def _condense(
     trafos["lv_bus"] = tr["lv_bus"].astype(np.int64).to_numpy() if len(tr) else np.zeros(0, dtype=np.int64)
     trafos["sn_mva"] = tr["sn_mva"].astype(float).to_numpy() if len(tr) else np.zeros(0)
     trafos["parallel"] = tr["parallel"].astype(np.int64).to_numpy() if len(tr) else np.zeros(0, dtype=np.int64)
-    for table in (buses, lines, trafos):
+    trafos3w, trafo3w_over = branch_table(batch.trafo3w_loading_percent, batch.trafos3w)
+    for col, values in trafo3w_table(work, trafos3w.index).items():
+        trafos3w[col] = values.to_numpy()
+    for table in (buses, lines, trafos, trafos3w):
         table.index.name = "id"
 
-    rows = _violation_rows("bus", batch.buses, under, vm, "undervoltage", index, step_h, "min")
-    rows += _violation_rows("bus", batch.buses, over, vm, "overvoltage", index, step_h, "max")
-    rows += _violation_rows("line", batch.lines, line_over, batch.line_loading_percent, "overload", index, step_h, "max")
-    rows += _violation_rows("trafo", batch.trafos, trafo_over, batch.trafo_loading_percent, "overload", index,
-                            step_h, "max")
-    violations = pd.DataFrame(rows, columns=["element", "id", "kind", "hours", "first", "last", "worst"])
+    rows = _violation_rows("bus", batch.buses, under, vm, "undervoltage", index, step_h, "min", "pu")
+    rows += _violation_rows("bus", batch.buses, over, vm, "overvoltage", index, step_h, "max", "pu")
+    for element, ids, mask, loading in (
+        ("line", batch.lines, line_over, batch.line_loading_percent),
+        ("trafo", batch.trafos, trafo_over, batch.trafo_loading_percent),
+        ("trafo3w", batch.trafos3w, trafo3w_over, batch.trafo3w_loading_percent),
+    ):
+        rows += _violation_rows(element, ids, mask, loading, "overload", index, step_h, "max", "%")
+    if not ok.all():
+        failed = np.flatnonzero(~ok)
+        rows.append({"kind": "not_converged", "element": "grid", "id": -1, "hours": float(len(failed) * step_h),
+                     "first": index[failed[0]], "last": index[failed[-1]], "worst": np.nan, "unit": ""})
+    violations = violation_frame(rows)
 
     base_mw = (
         load_p.to_numpy().dot(work.load["scaling"].reindex(load_p.columns).to_numpy(float)
@@ -469,7 +481,11 @@ def _condense(
         if load_p is not None
         else np.full(n, float((work.load["p_mw"] * work.load["scaling"])[work.load["in_service"]].sum()))
     )
-    n_step_viol = under.sum(axis=1) + over.sum(axis=1) + line_over.sum(axis=1) + trafo_over.sum(axis=1)
+    n_step_viol = (under.sum(axis=1) + over.sum(axis=1) + line_over.sum(axis=1) + trafo_over.sum(axis=1)
+                   + trafo3w_over.sum(axis=1))
+    # the slack buses hold their set point: the range of voltages is taken over the other buses
+    free = ~buses["slack"].to_numpy(bool)
+    vm_free = vm[:, free] if free.any() else vm
     with np.errstate(invalid="ignore"):
         steps = pd.DataFrame(
             {
@@ -479,18 +495,18 @@ def _condense(
                 "pv_mw": pv_mw,
                 "grid_import_mw": batch.p_slack_mw,
                 "losses_mw": batch.losses_mw,
-                "vm_min_pu": np.nanmin(np.where(np.isnan(vm), np.inf, vm), axis=1, initial=np.inf),
-                "vm_max_pu": np.nanmax(np.where(np.isnan(vm), -np.inf, vm), axis=1, initial=-np.inf),
+                "vm_min_pu": np.nanmin(np.where(np.isnan(vm_free), np.inf, vm_free), axis=1, initial=np.inf),
+                "vm_max_pu": np.nanmax(np.where(np.isnan(vm_free), -np.inf, vm_free), axis=1, initial=-np.inf),
                 "line_loading_max_percent": batch.line_loading_percent.max(axis=1, initial=0.0),
                 "trafo_loading_max_percent": batch.trafo_loading_percent.max(axis=1, initial=0.0),
+                "trafo3w_loading_max_percent": batch.trafo3w_loading_percent.max(axis=1, initial=0.0),
                 "n_violations": n_step_viol + (~ok),
             },
             index=index,
         )
     steps.loc[~ok, ["vm_min_pu", "vm_max_pu", "grid_import_mw", "losses_mw"]] = np.nan
     non_converged = index[~ok]
-    n_violations = int((buses["violation"] != "").sum() + (lines["violation"] != "").sum()
-                       + (trafos["violation"] != "").sum() + len(non_converged))
+    n_violations = len(violations)
     log.info(
         "time series: %d steps (%g h), %d not converged; %.3f-%.3f pu; %d element(s) in violation; solved in %.2f s",
         n, step_h, len(non_converged), float(np.nanmin(vm_min)) if np.isfinite(vm_min).any() else float("nan"),
@@ -501,6 +517,7 @@ def _condense(
         buses=buses,
         lines=lines,
         trafos=trafos,
+        trafos3w=trafos3w,
         n_violations=n_violations,
         ev_load_mw=float(ev_mw.max(initial=0.0)),
         base_load_mw=float(np.max(base_mw, initial=0.0)),
