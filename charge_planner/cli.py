@@ -1,11 +1,21 @@
 """The ``charge-planner`` command.
 
-``charge-planner demo [--out DIR]`` plans the bundled synthetic demo city;
-``charge-planner run CITY_DIR [--out DIR] [--data-root DIR]`` plans a city bundle;
+``charge-planner demo [--out DIR] [--overwrite]`` plans the bundled synthetic demo city;
+``charge-planner run CITY_DIR [--out DIR] [--overwrite] [--data-root DIR]`` plans a city bundle;
 ``charge-planner validate CITY_DIR`` checks a ``city.toml``.
 
-User mistakes (missing file, malformed TOML, unknown field, unknown grid source) print one
-line on standard error and exit with status 2, leaving no partial output folder.
+The output folder is ``--out``, else ``[outputs] folder`` of the city.toml, else
+``out/<city folder name>``, relative to the current directory. It is checked before anything
+is computed (:func:`charge_planner.outputs.check_output_folder`): a new or empty folder is
+used; an earlier plan output (a folder with the planner's ``manifest.json``) is replaced only
+with ``--overwrite``, and then only the files its manifest lists; ``demo`` replaces an earlier
+output of the demo city without asking. Any other non-empty folder, a file, a folder that
+cannot be written, and the city folder, the data root or a folder containing either are
+refused.
+
+User mistakes (missing file, malformed TOML, unknown field, unknown grid source, a refused
+output folder) print one line on standard error and exit with status 2, leaving no partial
+output and every file that was there before.
 """
 
 from __future__ import annotations
@@ -37,12 +47,36 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code=2)
 
 
-def _run(city: Path, out: Path, data_root: Path | None, *, offline: bool | None = None, pdf: bool | None = None) -> None:
+def _run(
+    city: Path,
+    out: Path | None,
+    data_root: Path | None,
+    *,
+    overwrite: bool = False,
+    replace_city: str | None = None,
+    offline: bool | None = None,
+    pdf: bool | None = None,
+) -> None:
+    """Check the output folder, plan the city, save the plan.
+
+    ``replace_city``: an earlier output of the city of that name may be replaced without
+    ``overwrite`` (the demo's own output).
+    """
+    from charge_planner.config import data_root as root_of
+    from charge_planner.config import find_config, load_config
+    from charge_planner.outputs import check_output_folder, default_output_folder, read_manifest
     from charge_planner.pipeline import plan
 
     try:
+        path = find_config(city)
+        cfg = load_config(path)
+        target = out if out is not None else default_output_folder(cfg, path.parent)
+        if not overwrite and replace_city is not None:
+            previous = read_manifest(target.expanduser())
+            overwrite = previous is not None and previous.get("city") == replace_city
+        check_output_folder(target, city_dir=path.parent, data_root=root_of(data_root), overwrite=overwrite)
         result = plan(city, data_dir=data_root, progress=None)
-        result.save(out, offline=offline, pdf=pdf)
+        result.save(target, overwrite=overwrite, offline=offline, pdf=pdf)
     except ChargePlannerError as exc:
         _fail(exc)
     s = result.summary
@@ -53,7 +87,7 @@ def _run(city: Path, out: Path, data_root: Path | None, *, offline: bool | None 
         f"capex {k['capex_usd']:,.0f} USD; MILP {s['solver']['status']} (gap {s['solver']['gap']})"
         + (f"; grid violations {s['grid']['violations']}" if "grid" in s else "")
     )
-    typer.echo(f"outputs in {out}")
+    typer.echo(f"outputs in {target}")
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")]
@@ -69,28 +103,48 @@ Pdf = Annotated[
     typer.Option("--pdf/--no-pdf", help="Also print report.pdf with headless Chromium (default: when Chromium is found)."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace an earlier plan output in the output folder: only the files its manifest.json lists are "
+        "removed, other files stay.",
+    ),
+]
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/demo_city"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default out/demo_city; its earlier demo output is replaced).")
+    ] = None,
+    overwrite: Overwrite = False,
     offline: Offline = None,
     pdf: Pdf = None,
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
     """Plan the bundled synthetic demo city and write its outputs."""
+    from charge_planner.config import load_config
+
     _setup_logging(verbose, quiet)
-    _run(DEMO_CONFIG, out, None, offline=offline, pdf=pdf)
+    try:
+        name = load_config(DEMO_CONFIG).city.name
+    except ChargePlannerError as exc:
+        _fail(exc)
+    _run(DEMO_CONFIG, out, None, overwrite=overwrite, replace_city=name, offline=offline, pdf=pdf)
 
 
 @app.command()
 def run(
     city_dir: Annotated[Path, typer.Argument(help="City folder containing city.toml.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default out/<city folder>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default [outputs] folder, else out/<city folder>).")
+    ] = None,
     data_root: Annotated[
         Path | None, typer.Option("--data-root", help="Folder holding the data named in city.toml (or $CHARGE_PLANNER_DATA).")
     ] = None,
+    overwrite: Overwrite = False,
     offline: Offline = None,
     pdf: Pdf = None,
     verbose: Verbose = False,
@@ -98,8 +152,7 @@ def run(
 ) -> None:
     """Plan a city bundle and write its outputs."""
     _setup_logging(verbose, quiet)
-    target = out or Path("out") / city_dir.resolve().name
-    _run(city_dir, target, data_root, offline=offline, pdf=pdf)
+    _run(city_dir, out, data_root, overwrite=overwrite, offline=offline, pdf=pdf)
 
 
 @app.command()

@@ -4,31 +4,79 @@ A city bundle is a folder with a ``city.toml``. Relative data paths in it are lo
 up first in the city folder, then in the data root (``--data-root`` or the
 ``CHARGE_PLANNER_DATA`` environment variable), so real data can stay outside the
 repository. :func:`load_config` reports every invalid field at once, each with its
-dotted path and what would fix it, in a single :class:`~charge_planner.errors.ConfigError`.
+dotted path, the value given and what would fix it, in a single
+:class:`~charge_planner.errors.ConfigError`; :func:`validate_bundle` also checks that the
+data files exist.
+
+Types are strict: ``year = "2030"`` or ``max_chargers_per_site = true`` is an error, not
+coerced (a TOML integer is accepted where a decimal number is expected, and a TOML array
+where a pair or a bounding box is expected). ``inf`` and ``nan``, which TOML allows, are
+refused in every field. Bounds that are not plain physics (a share between 0 and 1, an hour
+between 0 and 23) are plausibility bounds; each one says why next to the field.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import xyzservices
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from charge_planner.errors import ConfigError
 from charge_planner.presets import PUBLIC_USE_CASES, SEGMENTS, SHARE_FIELDS, USE_CASES, get_preset
 
 DATA_ENV_VAR = "CHARGE_PLANNER_DATA"
 
+#: Kinds of point of interest the OSM reader and the synthetic city produce (the keys of
+#: ``demand.poi_weights``); the same as :data:`charge_planner.osm.POI_KINDS`.
+POI_KINDS: tuple[str, ...] = ("parking", "fuel", "charging_station", "mall", "market", "bus_station", "bus_depot")
+
+#: PLAUSIBILITY BOUND: persons in one city bundle. The largest urban agglomerations (Tokyo
+#: about 37 million, Delhi about 32 million; UN World Urbanization Prospects 2018) stay below
+#: it, so a larger total is a typing error (a density check follows once the area is known).
+MAX_POPULATION_TOTAL = 50_000_000
+
+#: PLAUSIBILITY BOUND: rated capacity of one synthesised substation [MVA]. The synthesiser
+#: builds substations from 10 or 20 MVA units, so less than 10 MVA cannot be built; 33/11 kV
+#: and 66/11 kV substations of Asian cities have 2 to 4 units of 10 to 50 MVA, so more than
+#: 200 MVA is not one distribution substation. A tiny value asks for thousands of substations.
+SUBSTATION_MVA_RANGE = (10.0, 200.0)
+
+#: PLAUSIBILITY BOUND: cut-off travel time to a charger and isochrone drive time [min]. Three
+#: hours is beyond any charging trip; larger values make the travel table all-pairs.
+MAX_CUTOFF_MIN = 180.0
+
+
+def _list_to_tuple(value: Any) -> Any:
+    """TOML has arrays, not tuples: accept an array where a fixed-length tuple is expected."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
+BBox = Annotated[tuple[float, float, float, float], BeforeValidator(_list_to_tuple)]
+Minutes = Annotated[float, Field(gt=0, le=MAX_CUTOFF_MIN)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no silent coercion of "2030" to 2030 or of true to 1 (int -> float stays allowed);
+    # allow_inf_nan=False: TOML's inf and nan are refused in every float field
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class CitySection(_Model):
@@ -398,7 +446,11 @@ class GridSection(_Model):
 class OutputsSection(_Model):
     """``[outputs]``: what to write."""
 
-    folder: str = "out"
+    folder: str | None = Field(
+        default=None,
+        description="output folder, relative to the current directory (~ expanded); default out/<city folder name>; "
+        "--out overrides it",
+    )
     map_tiles: str | None = Field(
         default=None, description='folium tiles; default OpenStreetMap, none for synthetic; "none" for no basemap'
     )

@@ -1,23 +1,38 @@
 """Writing a plan to files: map, report (HTML, optional PDF), GeoPackage, CSV tables, summary JSON.
 
 Every exported geometry is in EPSG:4326 (what GDAL, QGIS and web maps expect); list and dict
-cells are stored as JSON text so any GIS tool reads them. :meth:`charge_planner.pipeline.Plan.save`
-calls :func:`write_outputs` on a temporary folder and moves it into place only when every
-file was written, so a failure leaves no partial output.
+cells are stored as JSON text so any GIS tool reads them.
+
+Writing never destroys what the user had. :func:`save_plan` (behind
+:meth:`charge_planner.pipeline.Plan.save` and the command line) first checks the output
+folder with :func:`check_output_folder`: a new or empty folder is used; a folder holding an
+earlier plan's output (its ``manifest.json``) is replaced only when asked (``overwrite``), and
+then only the files that manifest lists are removed; any other folder that is not empty, a
+file, a folder that cannot be written, and the city folder, the data root or a folder that
+contains either of them are refused. The files are written to a temporary folder and moved
+into place only when every file was written, so a failure leaves no partial output and the
+files that were there before untouched.
 
 Files
     ``map.html`` (interactive map, works offline), ``report.html`` (+ ``report.pdf``),
     ``plan.gpkg`` (layers :data:`GPKG_LAYERS`), ``sites.csv``, ``candidates.csv``,
     ``assignments.csv``, ``demand.csv``, ``demand_by_segment_year.csv``, ``rollout.csv``,
     ``grid_buses.csv``, ``grid_lines.csv``, ``grid_trafos.csv``, ``grid_violations.csv``
-    (grid files only when the grid was modelled) and ``summary.json``.
+    (grid files only when the grid was modelled), ``summary.json`` and ``manifest.json``
+    (every file written, with its size and SHA-256, the package name and version, the city
+    and its config hash), written last.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +42,30 @@ import pandas as pd
 import pyogrio
 from shapely.geometry import LineString, shape
 
+from charge_planner import __version__
 from charge_planner.errors import ChargePlannerError
 
 if TYPE_CHECKING:
+    from charge_planner.config import CityConfig
     from charge_planner.pipeline import Plan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GPKG_LAYERS", "GridLayers", "OutputError", "grid_layers", "rollout_summary", "write_outputs"]
+__all__ = [
+    "GPKG_LAYERS",
+    "MANIFEST",
+    "GridLayers",
+    "OutputError",
+    "OutputTarget",
+    "check_output_folder",
+    "default_output_folder",
+    "grid_layers",
+    "read_manifest",
+    "rollout_summary",
+    "save_plan",
+    "write_manifest",
+    "write_outputs",
+]
 
 WGS84 = "EPSG:4326"
 #: GeoPackage layers and what each holds
@@ -240,14 +271,18 @@ def _violations(layers: GridLayers) -> pd.DataFrame:
 
 
 def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf: bool | None = None) -> list[Path]:
-    """Write every output file of a plan into ``folder`` (which must exist).
+    """Write every output file of a plan, and its ``manifest.json`` last, into ``folder``.
+
+    This is the low-level writer; :func:`save_plan` (``Plan.save``) adds the folder checks and
+    the move into place.
 
     Parameters
     ----------
     plan
         A solved plan.
     folder
-        Destination folder.
+        Destination folder; it must exist and be empty, so that no file of the user's is
+        written over.
     offline
         Inline the map's JavaScript (default ``outputs.offline_map``).
     pdf
@@ -262,7 +297,7 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     Raises
     ------
     OutputError
-        When ``pdf`` is True and no Chromium is installed.
+        When ``folder`` is not an empty folder, or ``pdf`` is True and no Chromium is installed.
     """
     from charge_planner.browser import find_chromium
     from charge_planner.maps import build_map, plan_isochrones
@@ -270,6 +305,11 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     from charge_planner.report import render_pdf, render_report
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist; create it or use Plan.save, which does")
+    if any(folder.iterdir()):
+        raise OutputError(f"output folder {folder} is not empty; write into a new or empty folder (Plan.save checks "
+                          "and replaces an earlier plan output)")
     out_cfg = plan.city.config.outputs
     pdf = getattr(out_cfg, "pdf", None) if pdf is None else pdf
     if pdf is True and find_chromium() is None:
@@ -325,5 +365,326 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     if pdf:
         render_pdf(report, folder / "report.pdf")
     written = sorted(p for p in folder.iterdir() if p.is_file())
+    written.append(write_manifest(folder, written, plan=plan))
     log.info("wrote %s", ", ".join(p.name for p in written))
     return written
+
+
+# --------------------------------------------------------------------------------------------
+# Where outputs may go, and replacing an earlier plan's output without touching anything else
+
+#: name of the file that lists what a plan wrote into its output folder
+MANIFEST = "manifest.json"
+_MANIFEST_KIND = "charge-planner plan output"
+_TMP_PREFIX = ".charge-planner-"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, files: list[Path], *, plan: Plan | None = None) -> Path:
+    """Write ``manifest.json`` into ``folder``: the files a plan wrote there, so that a later run
+    recognises its own output and replaces only those files.
+
+    Parameters
+    ----------
+    folder
+        The output folder.
+    files
+        Files written, all directly inside ``folder``.
+    plan
+        The plan (its city name and config hash are recorded).
+
+    Returns
+    -------
+    Path
+        The manifest file.
+    """
+    folder = Path(folder)
+    entries = []
+    for f in sorted(files, key=lambda p: Path(p).name):
+        f = Path(f)
+        if f.parent.resolve() != folder.resolve() or f.name == MANIFEST:
+            raise OutputError(f"{f}: a manifest lists only files directly inside its folder {folder}")
+        entries.append({"name": f.name, "bytes": f.stat().st_size, "sha256": _sha256(f)})
+    summary = plan.summary if plan is not None else {}
+    manifest = {
+        "kind": _MANIFEST_KIND,
+        "package": "charge-planner",
+        "version": __version__,
+        "city": summary.get("city", plan.city.config.city.name if plan is not None else None),
+        "config_hash": summary.get("config_hash"),
+        "written_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "files": entries,
+    }
+    path = folder / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _plain_name(name: object) -> bool:
+    return (isinstance(name, str) and name not in ("", ".", "..", MANIFEST) and "/" not in name
+            and "\\" not in name and "\0" not in name)
+
+
+def read_manifest(folder: Path | str) -> dict[str, Any] | None:
+    """The manifest of an earlier plan output in ``folder``, or None.
+
+    None when there is no ``manifest.json`` or when it is not a valid charge-planner manifest
+    (unreadable, another program's, or naming a file outside the folder).
+    """
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != _MANIFEST_KIND or data.get("package") != "charge-planner":
+        return None
+    files = data.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, dict) and _plain_name(f.get("name")) for f in files):
+        return None
+    return data
+
+
+@dataclass
+class OutputTarget:
+    """An output folder that passed :func:`check_output_folder`.
+
+    Attributes
+    ----------
+    path
+        The folder, absolute, symbolic links resolved.
+    exists
+        True when the folder exists (empty, or holding an earlier plan output).
+    previous
+        The manifest of the earlier plan output it holds, or None.
+    """
+
+    path: Path
+    exists: bool
+    previous: dict[str, Any] | None
+
+
+def default_output_folder(config: CityConfig, city_dir: Path | str) -> Path:
+    """The output folder of a city: ``outputs.folder`` when set, else ``out/<city folder name>``.
+
+    A relative ``outputs.folder`` (and the default) is relative to the current directory, like
+    ``--out``; ``~`` is expanded.
+    """
+    folder = config.outputs.folder
+    if folder:
+        return Path(folder).expanduser()
+    return Path("out") / Path(city_dir).resolve().name
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or path.is_relative_to(folder)
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_output_folder(
+    out: Path | str,
+    *,
+    city_dir: Path | str | None = None,
+    data_root: Path | str | None = None,
+    overwrite: bool = False,
+) -> OutputTarget:
+    """Check that a plan may write into ``out``, before anything is computed or written.
+
+    Accepted: a folder that does not exist yet (its parents are created) in a place that can be
+    written, an empty folder, and, with ``overwrite``, a folder holding an earlier plan output
+    (a valid ``manifest.json``; only the files it lists will be replaced).
+
+    Parameters
+    ----------
+    out
+        The output folder.
+    city_dir
+        The city folder: neither it nor a folder containing it may be the output folder.
+    data_root
+        The data root: neither it nor a folder containing it may be the output folder.
+    overwrite
+        Allow replacing an earlier plan output.
+
+    Raises
+    ------
+    OutputError
+        One line naming the folder, the reason and what to do.
+    """
+    given = Path(out).expanduser()
+    path = given.resolve()
+    for what, folder in (("city folder", city_dir), ("data root", data_root)):
+        if folder is None:
+            continue
+        folder = Path(folder).expanduser().resolve()
+        if path == folder:
+            raise OutputError(f"output folder {given} is the {what} {folder}; choose a folder of its own, "
+                              "e.g. out/<city folder name>")
+        if _within(folder, path):
+            raise OutputError(f"output folder {given} contains the {what} {folder}; choose a folder of its own, "
+                              "e.g. out/<city folder name>")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"output folder {given} is a file; choose a folder")
+    if not path.exists():
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputError(f"cannot create output folder {given}: {parent} is a file; choose another folder")
+        if not _writable(parent):
+            raise OutputError(f"cannot create output folder {given}: {parent} is not writable; choose another "
+                              "folder or change its permissions")
+        return OutputTarget(path=path, exists=False, previous=None)
+    if not _writable(path):
+        raise OutputError(f"output folder {given} is not writable; choose another folder or change its permissions")
+    entries = sorted(p.name for p in path.iterdir())
+    if not entries:
+        return OutputTarget(path=path, exists=True, previous=None)
+    previous = read_manifest(path)
+    if previous is None:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        why = (f"its {MANIFEST} is not a charge-planner manifest" if MANIFEST in entries
+               else "it is not an earlier plan output (no manifest.json)")
+        raise OutputError(f"output folder {given} holds files ({shown}) and {why}; choose a new or empty folder "
+                          "(nothing was written)")
+    if not overwrite:
+        raise OutputError(f"output folder {given} holds an earlier plan's output; pass --overwrite (Python: "
+                          "overwrite=True) to replace the files its manifest lists, or choose another folder")
+    return OutputTarget(path=path, exists=True, previous=previous)
+
+
+def _remove_empty_dirs(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def save_plan(
+    plan: Plan,
+    out: Path | str | None = None,
+    *,
+    overwrite: bool = False,
+    offline: bool | None = None,
+    pdf: bool | None = None,
+) -> Path:
+    """Write a plan's outputs into a folder, never touching a file the planner did not write.
+
+    Parameters
+    ----------
+    plan
+        A solved plan.
+    out
+        Output folder (default :func:`default_output_folder`: ``outputs.folder``, else
+        ``out/<city folder name>``, relative to the current directory).
+    overwrite
+        Replace an earlier plan output in ``out``: the files its ``manifest.json`` lists are
+        removed, every other file stays.
+    offline, pdf
+        See :func:`write_outputs`.
+
+    Returns
+    -------
+    Path
+        The output folder (absolute).
+
+    Raises
+    ------
+    OutputError
+        When :func:`check_output_folder` refuses the folder, when a new file would replace a
+        file the earlier plan did not write, or when a file cannot be written (nothing is
+        left behind, the folder's earlier files are restored).
+    """
+    city = plan.city
+    if out is None:
+        out = default_output_folder(city.config, city.city_dir)
+    target = check_output_folder(out, city_dir=city.city_dir, data_root=city.data_root, overwrite=overwrite)
+    path = target.path
+    try:
+        if target.exists:
+            _replace_in(plan, target, offline=offline, pdf=pdf)
+        else:
+            _create(plan, path, offline=offline, pdf=pdf)
+    except OSError as exc:
+        raise OutputError(f"cannot write outputs to {out}: {exc.strerror or exc}; nothing was changed") from exc
+    log.info("outputs written to %s", path)
+    return path
+
+
+def _create(plan: Plan, path: Path, *, offline: bool | None, pdf: bool | None) -> None:
+    """A new folder: write into a temporary folder next to it, then rename it into place."""
+    created = []
+    parent = path.parent
+    while not parent.exists():
+        created.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent))
+    try:
+        tmp.chmod(0o755)
+        write_outputs(plan, tmp, offline=offline, pdf=pdf)
+        # fails (and nothing is replaced) if a non-empty folder appeared there meanwhile
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder made above, holding only our files
+        _remove_empty_dirs(created)
+        raise
+
+
+def _replace_in(plan: Plan, target: OutputTarget, *, offline: bool | None, pdf: bool | None) -> None:
+    """An existing folder (empty, or an earlier output): write into a temporary folder inside it,
+    then move the earlier plan's files aside, the new ones in, and delete the ones set aside."""
+    path = target.path
+    old = [f["name"] for f in target.previous["files"]] + [MANIFEST] if target.previous else []
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
+    try:
+        write_outputs(plan, tmp, offline=offline, pdf=pdf)
+        new = sorted(p.name for p in tmp.iterdir())
+        foreign = [n for n in new if n not in old and ((path / n).exists() or (path / n).is_symlink())]
+        if foreign:
+            raise OutputError(f"{path / foreign[0]} was not written by the earlier plan and the new plan writes a "
+                              "file of that name; move it away or choose another folder (nothing was changed)")
+        busy = [n for n in new if (path / n).is_dir() and not (path / n).is_symlink()]
+        if busy:
+            raise OutputError(f"{path / busy[0]} is a folder and the new plan writes a file of that name; move it "
+                              "away or choose another folder (nothing was changed)")
+        _swap(path, tmp, old=old, new=[n for n in new if n != MANIFEST] + [MANIFEST])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder made above, holding only our files
+
+
+def _swap(path: Path, tmp: Path, *, old: list[str], new: list[str]) -> None:
+    """Move the earlier plan's files from ``path`` aside, the new ones from ``tmp`` in; undo on failure."""
+    aside = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}old.", dir=path))
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in old:
+            f = path / name
+            if f.is_symlink() or f.is_file():
+                os.replace(f, aside / name)
+                moved_out.append(name)
+        for name in new:
+            os.replace(tmp / name, path / name)
+            moved_in.append(name)
+    except BaseException:
+        for name in reversed(moved_in):
+            os.replace(path / name, tmp / name)
+        for name in reversed(moved_out):
+            os.replace(aside / name, path / name)
+        aside.rmdir()
+        raise
+    for name in moved_out:
+        (aside / name).unlink()
+    aside.rmdir()

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -29,7 +26,7 @@ from charge_planner.assumptions import charger_table, preset_of, segment_table, 
 from charge_planner.candidates import build_candidates
 from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
-from charge_planner.errors import ChargePlannerError, InfeasibleError
+from charge_planner.errors import InfeasibleError
 from charge_planner.network import id_positions, snap_to_edges, travel_table
 from charge_planner.siting import CapacitatedSiting
 from charge_planner.siting.inputs import (
@@ -91,33 +88,28 @@ class Plan:
     demand_result: DemandResult | None = None
 
     def save(
-        self, out_dir: Path | str, *, overwrite: bool = True, offline: bool | None = None, pdf: bool | None = None
+        self,
+        out_dir: Path | str | None = None,
+        *,
+        overwrite: bool = False,
+        offline: bool | None = None,
+        pdf: bool | None = None,
     ) -> Path:
-        """Write the map, the report (HTML, and PDF when Chromium is there), GeoPackage, CSVs and ``summary.json``.
+        """Write the map, the report (HTML, and PDF when Chromium is there), GeoPackage, CSVs,
+        ``summary.json`` and ``manifest.json`` (the list of files written).
 
-        Files are written to a temporary folder next to ``out_dir`` and moved into place
-        only when all of them succeeded, so a failure leaves no partial output. ``offline``
-        and ``pdf`` override ``outputs.offline_map`` and ``outputs.pdf`` (see
-        :func:`charge_planner.outputs.write_outputs`).
+        ``out_dir`` defaults to ``outputs.folder`` (else ``out/<city folder name>``), relative to the
+        current directory. A new or empty folder is used; a folder holding an earlier plan output
+        is replaced only with ``overwrite=True``, and then only the files its manifest lists are
+        removed; any other non-empty folder, the city folder, the data root and folders containing
+        them are refused with :class:`~charge_planner.outputs.OutputError`. Files are written to a
+        temporary folder and moved into place only when all of them succeeded, so a failure leaves
+        no partial output. ``offline`` and ``pdf`` override ``outputs.offline_map`` and
+        ``outputs.pdf`` (see :func:`charge_planner.outputs.write_outputs`). Returns the folder.
         """
-        from charge_planner.outputs import write_outputs
+        from charge_planner.outputs import save_plan
 
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        tmp.chmod(0o755)
-        try:
-            write_outputs(self, tmp, offline=offline, pdf=pdf)
-            if out.exists():
-                if not overwrite:
-                    raise ChargePlannerError(f"{out} exists; choose another --out folder")
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        log.info("outputs written to %s", out)
-        return out
+        return save_plan(self, out_dir, overwrite=overwrite, offline=offline, pdf=pdf)
 
 
 def package_versions() -> dict[str, str]:
