@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from charge_planner.cli import app
-from tests.conftest import BENGALURU_DIR, DEMO_DIR, shared
+from tests.conftest import BENGALURU_DIR, DEMO_DIR, ROOT, shared
 
 runner = CliRunner()
 
@@ -56,3 +59,141 @@ def test_run_missing_data_file(tmp_path):
     res = runner.invoke(app, ["run", str(city), "--out", str(tmp_path / "o"), "--data-root", str(tmp_path)])
     assert res.exit_code == 2 and "data.roads" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+def _one_error_line(res):
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    return res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.output
+
+
+@pytest.fixture
+def no_planning(monkeypatch):
+    """plan() must not run: the output folder is checked before anything is computed."""
+    import charge_planner.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("plan() was called before the output folder was checked")
+
+    monkeypatch.setattr(pipeline, "plan", refuse)
+
+
+def test_refused_output_folders_exit_2_before_planning_and_keep_every_file(tmp_path, monkeypatch, no_planning):
+    from charge_planner.outputs import write_manifest
+
+    city = tmp_path / "cities" / "town"
+    city.mkdir(parents=True)
+    (city / "city.toml").write_text((DEMO_DIR / "city.toml").read_text())
+    data = tmp_path / "data" / "shared"
+    data.mkdir(parents=True)
+    (data / "roads.osm").write_text("<osm/>")
+    user = tmp_path / "documents"
+    user.mkdir()
+    (user / "thesis.docx").write_text("years of work")
+    (tmp_path / "file.txt").write_text("a file")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "sites.csv").write_text("site_id\n1\n")
+    write_manifest(earlier, [earlier / "sites.csv"])
+    (earlier / "my notes.txt").write_text("mine")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+
+    def access(path, mode, **kwargs):  # read-only: readable, not writable
+        return not (Path(path) == locked and mode & os.W_OK) and real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    before = _snapshot(tmp_path)
+    cases = {
+        "dot dot above the city": (city, ["run", ".", "--out", ".."], "contains the city folder"),
+        "the city folder": (tmp_path, ["run", str(city), "--out", str(city)], "is the city folder"),
+        "above the city": (tmp_path, ["run", str(city), "--out", str(city.parent)], "contains the city folder"),
+        "the data root": (tmp_path, ["run", str(city), "--data-root", str(data), "--out", str(data.parent)],
+                          "contains the data root"),
+        "a user's folder": (tmp_path, ["run", str(city), "--out", str(user)], "thesis.docx"),
+        "a user's folder, --overwrite": (tmp_path, ["run", str(city), "--out", str(user), "--overwrite"], "thesis.docx"),
+        "an existing file": (tmp_path, ["run", str(city), "--out", "file.txt"], "is a file"),
+        "a folder below a file": (tmp_path, ["run", str(city), "--out", "file.txt/out"], "file.txt is a file"),
+        "a read-only folder": (tmp_path, ["run", str(city), "--out", str(locked)], "is not writable"),
+        "below a read-only folder": (tmp_path, ["run", str(city), "--out", str(locked / "o")], "is not writable"),
+        "an earlier output": (tmp_path, ["run", str(city), "--out", str(earlier)], "pass --overwrite"),
+        "demo into a user's folder": (tmp_path, ["demo", "--out", str(user)], "thesis.docx"),
+    }
+    for name, (cwd, args, message) in cases.items():
+        monkeypatch.chdir(cwd)
+        res = runner.invoke(app, [*args, "-q"])
+        assert _one_error_line(res) and message in res.output, (name, res.output)
+    assert _snapshot(tmp_path) == before
+
+
+def test_out_dot_from_the_repository_is_refused(monkeypatch, no_planning):
+    monkeypatch.chdir(ROOT)
+    res = runner.invoke(app, ["run", "sample_cities/demo_city", "--out", ".", "-q"])
+    assert _one_error_line(res) and "contains the city folder" in res.output
+    assert (DEMO_DIR / "city.toml").is_file()
+
+
+class _Result:
+    """What the command reads of a plan; ``save`` records where it was asked to write."""
+
+    summary = {"city": "Town", "kpis": {"sites_open": 1, "installed_kw": 50.0, "served_kwh_day": 10.0,
+                                        "demand_kwh_day": 20.0, "served_share": 0.5, "capex_usd": 1000.0},
+               "solver": {"status": "optimal", "gap": 0.0}}
+
+    def __init__(self):
+        self.saved = []
+
+    def save(self, out, **kwargs):
+        self.saved.append((out, kwargs))
+        return out
+
+
+def test_run_writes_to_the_outputs_folder_of_city_toml(tmp_path, monkeypatch):
+    import charge_planner.pipeline as pipeline
+
+    result = _Result()
+    monkeypatch.setattr(pipeline, "plan", lambda *args, **kwargs: result)
+    monkeypatch.chdir(tmp_path)
+    demo_toml = (DEMO_DIR / "city.toml").read_text()
+    town = _bad_city(tmp_path / "town", demo_toml.replace('folder = "out/demo_city"', 'folder = "plans/town_2030"'))
+    plain = _bad_city(tmp_path / "plain", demo_toml.replace('folder = "out/demo_city"', ""))
+    assert runner.invoke(app, ["run", str(town), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["run", str(plain), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["run", str(plain), "--out", "elsewhere", "-q"]).exit_code == 0
+    assert [out for out, _ in result.saved] == [Path("plans/town_2030"), Path("out/plain"), Path("elsewhere")]
+    (tmp_path / "plans" / "town_2030").mkdir(parents=True)
+    (tmp_path / "plans" / "town_2030" / "mine.txt").write_text("mine")
+    res = runner.invoke(app, ["run", str(town), "-q"])
+    assert _one_error_line(res) and "plans/town_2030 holds files (mine.txt)" in res.output
+    assert len(result.saved) == 3
+
+
+def test_demo_twice_replaces_its_own_output_and_keeps_other_files(demo_plan, tmp_path, monkeypatch):
+    import charge_planner.pipeline as pipeline
+    from charge_planner.outputs import read_manifest
+    from tests.test_maps import with_config
+
+    monkeypatch.setattr(pipeline, "plan", lambda *args, **kwargs: with_config(demo_plan, isochrones=False))
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(app, ["demo", "--no-pdf", "-q"])
+    out = tmp_path / "out" / "demo_city"  # outputs.folder of the demo city.toml
+    assert first.exit_code == 0, first.output
+    assert "outputs in out/demo_city" in first.output
+    listed = {f["name"] for f in read_manifest(out)["files"]}
+    assert {"map.html", "report.html", "plan.gpkg", "sites.csv", "summary.json"} <= listed
+    (out / "my notes.txt").write_text("mine")
+    second = runner.invoke(app, ["demo", "--no-pdf", "-q"])
+    assert second.exit_code == 0, second.output
+    assert (out / "my notes.txt").read_text() == "mine"
+    assert {p.name for p in out.iterdir()} == listed | {"manifest.json", "my notes.txt"}
+    # the demo city as a bundle: another command's output is replaced only with --overwrite
+    refused = runner.invoke(app, ["run", str(DEMO_DIR), "--out", str(out), "--no-pdf", "-q"])
+    assert _one_error_line(refused) and "--overwrite" in refused.output
+    replaced = runner.invoke(app, ["run", str(DEMO_DIR), "--out", str(out), "--no-pdf", "--overwrite", "-q"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (out / "my notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.rglob(".charge-planner-*")]

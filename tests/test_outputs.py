@@ -26,9 +26,41 @@ def test_every_file_is_written(written):
     names = {p.name for p in files}
     for name in ("map.html", "report.html", "plan.gpkg", "sites.csv", "candidates.csv", "assignments.csv", "demand.csv",
                  "demand_by_segment_year.csv", "rollout.csv", "grid_buses.csv", "grid_lines.csv", "grid_trafos.csv",
-                 "grid_violations.csv", "summary.json"):
+                 "grid_violations.csv", "summary.json", "manifest.json"):
         assert name in names, name
     assert ("report.pdf" in names) == (find_chromium() is not None)  # by default: when a browser is installed
+
+
+def test_manifest_lists_every_file_with_its_hash(written, demo_plan):
+    import hashlib
+
+    from charge_planner import __version__
+
+    folder, files = written
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["package"] == "charge-planner" and manifest["version"] == __version__
+    assert manifest["city"] == demo_plan.summary["city"] and manifest["config_hash"] == demo_plan.summary["config_hash"]
+    entries = {f["name"]: f for f in manifest["files"]}
+    assert set(entries) == {p.name for p in files} - {"manifest.json"}
+    for p in files:
+        if p.name != "manifest.json":
+            assert entries[p.name]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest(), p.name
+            assert entries[p.name]["bytes"] == p.stat().st_size
+
+
+def test_saving_over_an_earlier_plan_keeps_the_users_files(demo_plan, tmp_path):
+    p = with_config(demo_plan, isochrones=False)
+    out = tmp_path / "out"
+    p.save(out, pdf=False)
+    (out / "my notes.txt").write_text("mine")
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    with pytest.raises(OutputError, match="pass --overwrite"):
+        p.save(out, pdf=False)
+    (out / "sites.csv").write_text("stale")
+    p.save(out, pdf=False, overwrite=True)
+    assert (out / "my notes.txt").read_text() == "mine"
+    assert (out / "sites.csv").read_text() != "stale"
+    assert {q.name for q in out.iterdir()} == {f["name"] for f in listed} | {"manifest.json", "my notes.txt"}
 
 
 def test_geopackage_layers_read_back_with_gdal_in_wgs84(written, demo_plan):

@@ -147,7 +147,11 @@ def test_folder_that_cannot_be_written_is_refused(city, tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != locked and real(p, mode, **kw))
+
+    def access(path, mode, **kwargs):  # read-only: readable, not writable
+        return not (Path(path) == locked and mode & os.W_OK) and real(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
     with pytest.raises(OutputError, match="locked is not writable"):
         save_plan(fake_plan(city), locked)
     with pytest.raises(OutputError, match="cannot create output folder .*new/out: .*locked is not writable"):
