@@ -64,7 +64,7 @@ def _run(
     """
     from charge_planner.config import data_root as root_of
     from charge_planner.config import find_config, load_config
-    from charge_planner.outputs import check_output_folder, default_output_folder, read_manifest
+    from charge_planner.outputs import check_output_folder, check_pdf, default_output_folder, read_manifest
     from charge_planner.pipeline import plan
 
     try:
@@ -75,6 +75,7 @@ def _run(
             previous = read_manifest(target.expanduser())
             overwrite = previous is not None and previous.get("city") == replace_city
         check_output_folder(target, city_dir=path.parent, data_root=root_of(data_root), overwrite=overwrite)
+        check_pdf(cfg.outputs.pdf if pdf is None else pdf)
         result = plan(city, data_dir=data_root, progress=None)
         result.save(target, overwrite=overwrite, offline=offline, pdf=pdf)
     except ChargePlannerError as exc:
@@ -161,19 +162,11 @@ def validate(
     data_root: Annotated[Path | None, typer.Option("--data-root", help="Data folder for relative paths.")] = None,
 ) -> None:
     """Check a city.toml and that the data files it names exist."""
-    from charge_planner.config import data_root as root_of
-    from charge_planner.config import find_config, load_config, resolve_data_path
+    from charge_planner.config import find_config, validate_bundle
 
     try:
         path = find_config(city_dir)
-        cfg = load_config(path)
-        root = root_of(data_root)
-        for field in ("roads", "osm", "population_raster"):
-            value = getattr(cfg.data, field)
-            if value and cfg.data.source == "files":
-                resolve_data_path(value, city_dir=path.parent, root=root, field=f"data.{field}")
-        if cfg.grid.path:
-            resolve_data_path(cfg.grid.path, city_dir=path.parent, root=root, field="grid.path")
+        cfg = validate_bundle(path, data_dir=data_root)
     except ChargePlannerError as exc:
         _fail(exc)
     typer.echo(f"{path}: valid ({cfg.city.name}, {cfg.city.country}, plan year {cfg.fleet.year})")

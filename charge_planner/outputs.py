@@ -58,6 +58,7 @@ __all__ = [
     "OutputError",
     "OutputTarget",
     "check_output_folder",
+    "check_pdf",
     "default_output_folder",
     "grid_layers",
     "read_manifest",
@@ -248,26 +249,28 @@ def _csv_with_lonlat(gdf: gpd.GeoDataFrame, path: Path) -> None:
     write_csv(_plain(df), path)
 
 
-def _violations(layers: GridLayers) -> pd.DataFrame:
-    rows = []
-    for kind, table, key in (("bus", layers.buses, "bus_id"), ("line", layers.lines, "line_id"),
-                             ("trafo", layers.trafos, "trafo_id")):
-        if not len(table) or "violation" not in table.columns:
-            continue
-        bad = table[table["violation"].astype(str) != ""]
-        value_col = next((c for c in ("vm_min_pu", "vm_pu", "loading_max_percent", "loading_percent") if c in bad), None)
-        part = pd.DataFrame({
-            "element": kind,
-            "element_id": bad[key].to_numpy(),
-            "violation": bad["violation"].to_numpy(),
-            "value": bad[value_col].to_numpy() if value_col else np.nan,
-            "value_unit": "pu" if value_col and value_col.endswith("_pu") else "%",
-        })
-        if "violation_hours" in bad.columns:
-            part["violation_hours"] = bad["violation_hours"].to_numpy()
-        rows.append(part)
-    cols = ["element", "element_id", "violation", "value", "value_unit"]
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+def _violations(plan: Plan, layers: GridLayers) -> pd.DataFrame:
+    """The flow's one violation table (every element kind, three-winding transformers included) with positions."""
+    from charge_planner.maps import violation_export
+
+    return violation_export(plan, layers.buses, layers.lines, layers.trafos)
+
+
+def check_pdf(pdf: bool | None) -> None:
+    """Refuse ``pdf=True`` (``--pdf``, ``outputs.pdf = true``) when no Chromium is installed.
+
+    Raises
+    ------
+    OutputError
+        Saying how to install Chromium or turn the PDF off.
+    """
+    from charge_planner.browser import find_chromium
+
+    if pdf is True and find_chromium() is None:
+        raise OutputError(
+            "report.pdf needs Chromium: install it (Debian: apt-get install chromium) or set outputs.pdf = false "
+            "(command line: --no-pdf)"
+        )
 
 
 def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf: bool | None = None) -> list[Path]:
@@ -312,11 +315,7 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
                           "and replaces an earlier plan output)")
     out_cfg = plan.city.config.outputs
     pdf = getattr(out_cfg, "pdf", None) if pdf is None else pdf
-    if pdf is True and find_chromium() is None:
-        raise OutputError(
-            "report.pdf needs Chromium: install it (Debian: apt-get install chromium) or set outputs.pdf = false "
-            "(command line: --no-pdf)"
-        )
+    check_pdf(pdf)
 
     gpkg = folder / "plan.gpkg"
     sites = plan.sites.rename_axis("site_id").reset_index()
@@ -351,7 +350,7 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
         _csv_with_lonlat(layers.buses, folder / "grid_buses.csv")
         write_csv(_plain(pd.DataFrame(layers.lines.drop(columns="geometry"))), folder / "grid_lines.csv")
         _csv_with_lonlat(layers.trafos, folder / "grid_trafos.csv")
-        write_csv(_violations(layers), folder / "grid_violations.csv")
+        write_csv(_violations(plan, layers), folder / "grid_violations.csv")
     (folder / "summary.json").write_text(summary_json(plan.summary), encoding="utf-8")
 
     fmap = build_map(plan, offline=offline, isochrones=iso if iso is not None else False, notes=[note] if note else ())

@@ -197,3 +197,12 @@ def test_demo_twice_replaces_its_own_output_and_keeps_other_files(demo_plan, tmp
     assert replaced.exit_code == 0, replaced.output
     assert (out / "my notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.rglob(".charge-planner-*")]
+
+
+def test_pdf_without_a_browser_is_refused_before_planning(tmp_path, monkeypatch, no_planning):
+    import charge_planner.browser as browser
+
+    monkeypatch.setattr(browser, "find_chromium", lambda executable=None: None)
+    res = runner.invoke(app, ["run", str(DEMO_DIR), "--out", str(tmp_path / "o"), "--pdf", "-q"])
+    assert _one_error_line(res) and "apt-get install chromium" in res.output
+    assert list(tmp_path.iterdir()) == []
