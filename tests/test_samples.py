@@ -1,0 +1,70 @@
+"""Every bundle in ``sample_cities/`` runs end to end through the command line, as the README shows it.
+
+A bundle added to ``sample_cities/`` is picked up here without touching this file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pyogrio
+import pytest
+from typer.testing import CliRunner
+
+from charge_planner.cli import app
+from charge_planner.config import load_config
+
+from tests.conftest import ROOT, SHARED_DATA
+
+BUNDLES = sorted(p.parent.name for p in (ROOT / "sample_cities").glob("*/city.toml"))
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(token: str) -> float:
+        raise ValueError(f"summary.json holds {token}, which is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _numbers(obj: object) -> list[float]:
+    if isinstance(obj, dict):
+        return [x for v in obj.values() for x in _numbers(v)]
+    if isinstance(obj, list):
+        return [x for v in obj for x in _numbers(v)]
+    return [float(obj)] if isinstance(obj, int | float) and not isinstance(obj, bool) else []
+
+
+def test_every_sample_bundle_is_listed():
+    assert {"demo_city", "bengaluru_central", "kathmandu_thapathali", "hcmc_district3", "makati_cbd"} <= set(BUNDLES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BUNDLES)
+def test_sample_bundle_runs_end_to_end(name, tmp_path):
+    bundle = ROOT / "sample_cities" / name
+    cfg = load_config(bundle)
+    if cfg.data.source == "files" and not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data {SHARED_DATA} not available")
+    runner = CliRunner()
+    args = ["--data-root", str(SHARED_DATA)] if cfg.data.source == "files" else []
+    checked = runner.invoke(app, ["validate", str(bundle), *args])
+    assert checked.exit_code == 0, checked.output
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(bundle), "--out", str(out), "--no-pdf", "--quiet", *args])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    for file in ("map.html", "report.html", "plan.gpkg", "sites.csv", "demand.csv", "summary.json"):
+        assert (out / file).is_file(), file
+    summary = _strict_json((out / "summary.json").read_text())
+    assert all(math.isfinite(x) for x in _numbers(summary))
+    k = summary["kpis"]
+    assert k["sites_open"] > 0
+    assert 0 < k["served_kwh_day"] <= k["demand_kwh_day"] * (1 + 1e-9)
+    layers = {layer for layer, _ in pyogrio.list_layers(out / "plan.gpkg")}
+    assert {"sites", "candidates", "demand"} <= layers
+    if cfg.grid.source != "none":
+        assert {"grid_buses", "grid_lines"} <= layers
+        assert (out / "grid_violations.csv").is_file()
+    html = (out / "report.html").read_text()
+    assert cfg.city.name.replace("&", "&amp;") in html
