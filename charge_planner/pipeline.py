@@ -461,7 +461,7 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             kpis["co2_method"] = "hourly grid mix and on-site PV over the " + (
                 "design day x 365" if a.days < 365 else "year"
             )
-    if siting["status"] not in ("optimal", "time_limit"):
+    if siting["status"] not in ("optimal", "feasible", "time_limit"):
         raise InfeasibleError(f"siting ended with status {siting['status']}")
     return summary
 

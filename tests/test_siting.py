@@ -30,6 +30,45 @@ def _tables():
     return demand, cand, types, travel
 
 
+def _max_cover_model(maximize: bool = True) -> MatrixModel:
+    """Maximal covering, 300 rows, 120 columns, p = 10: x_j binary, z_i <= sum_j a_ij x_j.
+    With ``maximize=False`` the same model minimises the negated objective."""
+    rng = np.random.default_rng(3)
+    n, m = 300, 120
+    w = rng.uniform(1, 10, n)
+    cover = sp.random(n, m, density=0.05, random_state=3, format="csr")
+    cover.data[:] = 1.0
+    a = sp.bmat([[sp.eye(n), -cover], [None, sp.csr_matrix(np.ones((1, m)))]]).tocsc()
+    return MatrixModel(
+        c=np.concatenate([w, np.zeros(m)]) * (1.0 if maximize else -1.0), a=a,
+        row_lower=np.full(n + 1, -np.inf), row_upper=np.concatenate([np.zeros(n), [10.0]]),
+        col_lower=np.zeros(n + m), col_upper=np.ones(n + m),
+        integer=np.concatenate([np.zeros(n, bool), np.ones(m, bool)]), maximize=maximize,
+    )
+
+
+# optimum of _max_cover_model(), proven by HiGHS and by CBC, each with mip_gap=0
+MAX_COVER_OPTIMUM = 1041.7089416393678
+
+
+def _assert_honest(res, optimum: float, mip_gap: float, *, maximize: bool = True) -> None:
+    """A reported bound is on the right side of the known optimum, the gap is the one between
+    objective and bound, and "optimal" is claimed only within the requested gap."""
+    tol = 1e-7 * abs(optimum)
+    if maximize:
+        assert res.objective <= optimum + tol
+        assert not math.isfinite(res.bound) or res.bound >= optimum - tol, "a bound below the optimum"
+    else:
+        assert res.objective >= optimum - tol
+        assert not math.isfinite(res.bound) or res.bound <= optimum + tol, "a bound above the optimum"
+    if math.isfinite(res.bound):
+        assert res.gap == pytest.approx(abs(res.bound - res.objective) / abs(res.objective), rel=1e-9)
+    else:
+        assert math.isinf(res.gap) and res.status != "optimal"
+    if res.status == "optimal":
+        assert res.gap <= mip_gap * (1 + 1e-9)
+
+
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_known_answer(solver):
     m = CapacitatedSiting.from_tables(*_tables(), budget_usd=7000).solve(solver)
@@ -39,7 +78,25 @@ def test_known_answer(solver):
     assert m.sites.loc["s1", "chargers_dc"] == 1 and m.sites.loc["s1", "chargers_lev"] == 1
     assert m.sites.loc["s1", "capex_usd"] == pytest.approx(7000.0)
     s = m.summary()
-    assert s["status"] == "optimal" and s["gap"] <= 1e-6
+    assert s["status"] == "optimal" and s["gap"] <= 0.01 * (1 + 1e-9)
+    eps_cost = m.index["eps"] * 7000.0  # the tie-break term of the objective
+    _assert_honest(m.result, 90.0 - eps_cost, 0.01)
+    # a search stopped at its allowed gap short of the optimum: the bound it reports must still
+    # be at least the known optimum (CBC used to report bound = objective, gap 0 there)
+    for gap in (0.2, 0.12):
+        for maximize in (True, False):
+            res = solve(_max_cover_model(maximize), solver, mip_gap=gap, time_limit_s=60)
+            sign = 1.0 if maximize else -1.0
+            _assert_honest(res, sign * MAX_COVER_OPTIMUM, gap, maximize=maximize)
+            assert res.status == "optimal" and not res.wall_clock_stop
+
+
+def test_cbc_stopped_by_its_time_limit_reports_its_bound():
+    res = solve(_max_cover_model(), "cbc", mip_gap=0.0, time_limit_s=0.5)
+    assert res.has_solution
+    _assert_honest(res, MAX_COVER_OPTIMUM, 0.0)
+    if res.status != "optimal":
+        assert res.status == "time_limit" and res.wall_clock_stop
 
 
 def _brute_force(demand, cand, types, travel, budget):
@@ -422,10 +479,10 @@ def test_reported_bound_is_at_most_the_reachable_demand(monkeypatch):
     def stopped_early(model, *a, **k):
         obj = float(model.c @ warm)
         return SolveResult(status="time_limit", solver="highs", x=warm.copy(), objective=obj, bound=1e9,
-                           gap=(1e9 - obj) / obj, time_s=0.0)
+                           gap=(1e9 - obj) / obj, time_s=0.0, wall_clock_stop=True)
 
     monkeypatch.setattr(models, "solve", stopped_early)
     m.solve("highs", mip_gap=0.01)
     assert m.result.bound == pytest.approx(180.0)  # d1 + d2 + d3; d4 is out of reach
     assert m.result.gap == pytest.approx((180.0 - m.result.objective) / m.result.objective)
-    assert m.result.status == "time_limit"
+    assert m.result.status == "time_limit" and m.summary()["wall_clock_stop"] is True

@@ -61,12 +61,24 @@ from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
     SolverName,
+    lagrangian_bound,
     relative_gap,
     require_solution,
     solve,
 )
 
 log = logging.getLogger(__name__)
+
+#: Branch-and-bound node limit of each MILP search of :meth:`CapacitatedSiting.solve` (a work
+#: cap: the sample cities' searches end at the root node, within their gap).
+MAX_NODES = 1000
+#: Work of the LP-guided step's relaxation [interior-point iterations x nonzeros]: the demo city's
+#: relaxation (78,680 nonzeros) gets 38 iterations, about 3 s of one core.
+LP_WORK = 3_000_000
+#: The relaxation's iterations are at most this many (interior point converges in 30-60 here) ...
+LP_MAX_ITERATIONS = 100
+#: ... and the step is skipped when the work cap leaves fewer than this many.
+LP_MIN_ITERATIONS = 20
 
 
 def _check_columns(table: pd.DataFrame, name: str, columns: list[str]) -> None:
@@ -441,21 +453,31 @@ class CapacitatedSiting:
         *,
         time_limit_s: float = 60.0,
         mip_gap: float = 0.01,
+        max_nodes: int = MAX_NODES,
     ) -> CapacitatedSiting:
         """Solve the model and fill the result tables.
 
-        The greedy plan (:meth:`greedy_solution`) is built first; when the solver stops at its
-        time limit with a worse incumbent, or none, the greedy plan is kept and the gap is taken
-        against the solver's proven bound.
+        The greedy plan (:meth:`greedy_solution`) is built first; then the LP-guided restricted
+        search (:meth:`_lp_guided`), then, unless that proved its plan within ``mip_gap``, the
+        search of the full model. The best of the three plans is kept, with the tightest valid
+        bound (the solver's, the LP relaxation's Lagrangian bound, the reachable demand).
+
+        The work is capped by deterministic limits (interior-point iterations of the relaxation,
+        ``max_nodes`` branch-and-bound nodes), so the same model gives the same plan on any
+        machine; ``time_limit_s`` is a safety stop only. When it ends a step, the result says so
+        (``result.wall_clock_stop``, status "time_limit" unless the gap is proven anyway).
 
         Parameters
         ----------
         solver
             "highs" (default) or "cbc".
         time_limit_s
-            Wall-clock limit [s].
+            Wall-clock safety stop of the whole solve [s].
         mip_gap
             Relative gap at which the solver may stop.
+        max_nodes
+            Branch-and-bound node limit of each MILP search (a work cap; a search it ends is
+            reported "feasible" with its proven gap).
 
         Raises
         ------
@@ -466,16 +488,20 @@ class CapacitatedSiting:
         """
         # the greedy plan is kept as a fallback and a yardstick, not passed as a warm start: on the
         # demo city a warm-started HiGHS search ended worse than a cold one in the same time
-        t0 = time.perf_counter()
+        deadline = time.perf_counter() + time_limit_s
+
+        def left() -> float:
+            return max(deadline - time.perf_counter(), 1e-3)
+
         warm = self.greedy_solution()
-        guided, complete = self._lp_guided(warm, solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
+                                                              max_nodes=max_nodes)
         if guided is not None and (guided.status == "optimal" or complete):
             res = guided  # proven within the gap by the LP relaxation, or the search was the full one
         else:
-            left = max(time_limit_s - (time.perf_counter() - t0), 0.1 * time_limit_s)
-            res = solve(self.model, solver, time_limit_s=left, mip_gap=mip_gap)
+            res = solve(self.model, solver, time_limit_s=left(), mip_gap=mip_gap, max_nodes=max_nodes)
+        wall = res.wall_clock_stop or lp_wall or (guided is not None and guided.wall_clock_stop)
         if res.status != "infeasible":
-            changed = False
             # the best of the solver's plan, the LP-guided restricted plan and the greedy plan is kept
             others = [("LP-guided restricted plan", guided.x if guided is not None and guided is not res else None),
                       ("greedy plan", warm)]
@@ -485,24 +511,29 @@ class CapacitatedSiting:
                 obj = float(self.model.c @ x)
                 res.log.append(f"{name} {obj:.6g}")
                 if res.x is None or obj > res.objective + 1e-9 * max(abs(obj), 1.0):
-                    res.x, res.objective, changed = x, obj, True
-                    if res.status != "optimal":
-                        res.status = "time_limit"
+                    res.x, res.objective = x, obj
             if res.x is not None:
                 # every demand row is served at most once and costs only lower the objective, so the
                 # reachable demand bounds it: tighter than the solver's own bound when its root LP did
-                # not finish (large multi-year models)
+                # not finish (large multi-year models); the relaxation's Lagrangian bound holds too
                 y0, n0, x0 = self.index["cols"]
                 reach = np.zeros(len(self.demand))
                 reach[self.index["x_dem"]] = self.model.c[x0:]
-                bound = float(reach.sum())
-                if not math.isfinite(res.bound) or bound < res.bound:
-                    res.log.append(f"bound {res.bound:.6g} -> reachable demand {bound:.6g}")
-                    res.bound, changed = bound, True
-                if changed:
-                    res.gap = relative_gap(res.objective, res.bound)
-                if res.status == "time_limit" and res.gap <= mip_gap:
+                for name, bound in (("reachable demand", float(reach.sum())), ("LP relaxation", lp_bound)):
+                    if math.isfinite(bound) and (not math.isfinite(res.bound) or bound < res.bound):
+                        res.log.append(f"bound {res.bound:.6g} -> {name} {bound:.6g}")
+                        res.bound = bound
+                res.gap = relative_gap(res.objective, res.bound)
+                if res.gap <= mip_gap * (1 + 1e-9):
                     res.status = "optimal"
+                else:
+                    res.status = "time_limit" if wall else "feasible"
+        res.wall_clock_stop = wall
+        if wall:
+            res.log.append(f"the wall-clock safety stop ({time_limit_s:g} s) ended a step: the plan may depend "
+                           "on the machine's speed")
+            log.warning("siting: the wall-clock safety stop of %g s ended a solver step; the plan may differ on "
+                        "another machine (raise siting.time_limit_s)", time_limit_s)
         self.result = res
         if res.status == "infeasible":
             raise InfeasibleError(self._explain_infeasible())
@@ -513,28 +544,42 @@ class CapacitatedSiting:
     # ---- LP-guided restricted solve
 
     def _lp_guided(
-        self, warm: np.ndarray | None, solver: SolverName | None, *, time_limit_s: float, mip_gap: float
-    ) -> tuple[SolveResult | None, bool]:
+        self, warm: np.ndarray | None, solver: SolverName | None, *, left: Any, mip_gap: float, max_nodes: int
+    ) -> tuple[SolveResult | None, bool, float, bool]:
         """Solve the model restricted to the sites its LP relaxation opens (plus the greedy plan's
-        and the existing ones). The LP optimum bounds the full model, so a restricted plan within
+        and the existing ones). The relaxation bounds the full model, so a restricted plan within
         ``mip_gap`` of it is proven good enough, often long before the full search would close
-        its gap (HiGHS may spend its whole time limit in cut rounds at the root).
+        its gap (HiGHS may spend a long time in cut rounds at the root).
 
-        Returns the result (None when not applicable: CBC, no LP optimum, an infeasible
-        restriction) and whether it was a search of the full model (the LP opened every site;
-        it then had the rest of the time limit).
+        The relaxation is solved by interior point without crossover, capped at
+        ``LP_WORK / nonzeros`` iterations (at most ``LP_MAX_ITERATIONS``): a deterministic cap
+        that lets it finish on small and medium models (36 iterations on Makati) and gives it up
+        on large ones (the demo city needs about 51 and opens every site there). Its bound is not
+        its primal objective (without crossover that is not a bound) but the Lagrangian value of
+        its row duals (:func:`~charge_planner.siting.solve.lagrangian_bound`), valid for any duals.
+
+        Returns
+        -------
+        tuple
+            The result (None when not applicable: CBC, a model too large for the iteration cap,
+            no LP solution, an infeasible restriction); whether it was a search of the full
+            model (the LP opened every site); the relaxation's valid bound (inf when none); and
+            whether the wall-clock safety stop ended the relaxation.
         """
         if solver not in (None, "highs"):
-            return None, False
+            return None, False, math.inf, False
         m, ix = self.model, self.index
         t0 = time.perf_counter()
-        # interior point without crossover: fast on these sparse relaxations, its optimum exact to
-        # about 1e-8 (the bound below carries a 1e-6 relative margin for it). Capped at 3 s: the
-        # step pays off on small and medium models (0.25 s on Makati); on the demo city the LP takes
-        # about 6 s and opens every site, so there it is given up early.
-        lp = solve(m, "highs", time_limit_s=min(max(0.1 * time_limit_s, 1.0), 3.0), relax=True, lp_method="ipm")
+        iterations = min(LP_MAX_ITERATIONS, LP_WORK // max(int(m.a.nnz), 1))
+        if iterations < LP_MIN_ITERATIONS:
+            log.info("LP-guided step skipped: %d nonzeros leave %d interior-point iterations", m.a.nnz, iterations)
+            return None, False, math.inf, False
+        lp = solve(m, "highs", time_limit_s=left(), relax=True, lp_method="ipm", lp_iteration_limit=iterations)
+        lp_bound = lagrangian_bound(m, lp.row_dual) if lp.row_dual is not None else math.inf
+        log.info("LP relaxation: %s after at most %d interior-point iterations, Lagrangian bound %.6g",
+                 lp.status, iterations, lp_bound)
         if lp.status != "optimal" or lp.x is None:
-            return None, False
+            return None, False, lp_bound, lp.wall_clock_stop
         y0, n0, x0 = ix["cols"]
         n_years = ix["n_years"]
         n_site = (n0 - y0) // n_years
@@ -548,29 +593,28 @@ class CapacitatedSiting:
         complete = bool(keep.all())
         if complete:
             sub = m
-            limit = max(time_limit_s - (time.perf_counter() - t0), 0.1 * time_limit_s)
         else:
             upper = np.where(keep[site_of_col], m.col_upper, np.minimum(m.col_upper, 0.0))
             if (upper < m.col_lower).any():
-                return None, False
+                return None, False, lp_bound, False
             sub = dataclasses.replace(m, col_upper=upper)
-            limit = max(0.25 * time_limit_s, 1.0)
-        res = solve(sub, "highs", time_limit_s=limit, mip_gap=mip_gap)
+        res = solve(sub, "highs", time_limit_s=left(), mip_gap=mip_gap, max_nodes=max_nodes)
         if res.x is None:
-            return (res if complete else None), complete
-        bound = float(lp.objective) + 1e-6 * abs(float(lp.objective))  # the relaxation bounds every plan
+            return (res if complete else None), complete, lp_bound, False
+        bound = lp_bound  # the relaxation bounds every plan
         if complete and math.isfinite(res.bound):
             bound = min(bound, res.bound)
         gap = relative_gap(res.objective, bound)
-        proven = gap <= mip_gap
-        log.info("LP-guided restricted solve: %d of %d sites, objective %.6g, LP bound %.6g, gap %.3g%s",
+        proven = gap <= mip_gap * (1 + 1e-9)
+        log.info("LP-guided restricted solve: %d of %d sites, objective %.6g, bound %.6g, gap %.3g%s",
                  int(keep.sum()), n_site, res.objective, bound, gap, " (within the gap: done)" if proven else "")
         return SolveResult(
-            status="optimal" if proven else "time_limit", solver="highs", x=res.x, objective=res.objective,
-            bound=bound, gap=gap, time_s=time.perf_counter() - t0, rows=m.a.shape[0], cols=m.a.shape[1],
-            integer_cols=int(np.asarray(m.integer).sum()),
+            status="optimal" if proven else ("time_limit" if res.wall_clock_stop else "feasible"), solver="highs",
+            x=res.x, objective=res.objective, bound=bound, gap=gap, time_s=time.perf_counter() - t0,
+            rows=m.a.shape[0], cols=m.a.shape[1], integer_cols=int(np.asarray(m.integer).sum()),
             log=[f"LP-guided restricted solve on {int(keep.sum())} of {n_site} sites, LP bound {bound:.6g}"],
-        ), complete
+            wall_clock_stop=res.wall_clock_stop,
+        ), complete, lp_bound, False
 
     # ---- greedy plan
 

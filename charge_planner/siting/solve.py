@@ -3,7 +3,12 @@
 Models are assembled as sparse matrices (:class:`MatrixModel`) so that building them is
 vectorised, then handed to a solver in one call. Whatever the solver, the result reports
 the real termination status, the objective, the best proven bound and the relative gap:
-a run stopped by its time limit is never called optimal.
+a run stopped by a limit is never called optimal, and a bound is reported only when the
+solver proved it.
+
+The work of a solve is capped by deterministic limits (branch-and-bound nodes, interior-point
+iterations), so the same model gives the same plan on a fast or a loaded machine; the
+wall-clock limit is a safety stop only, and a run it stopped says so (``wall_clock_stop``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import contextlib
 import logging
 import math
 import os
+import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -73,8 +80,10 @@ class SolveResult:
     Attributes
     ----------
     status
-        "optimal", "time_limit" (feasible solution, not proven optimal), "infeasible",
-        "unbounded", "no_solution" or "error".
+        "optimal" (proven within the requested gap), "feasible" (a solution whose gap is not
+        proven within the requested one: a work limit ended the search, or the solver gave no
+        bound), "time_limit" (a solution, the wall-clock safety stop ended the search),
+        "infeasible", "unbounded", "no_solution" or "error".
     solver
         Solver that produced it.
     x
@@ -82,11 +91,15 @@ class SolveResult:
     objective
         Objective of the solution.
     bound
-        Best proven bound on the objective (upper bound when maximising).
+        Best proven bound on the objective (upper bound when maximising); NaN when none
+        was proven.
     gap
-        Relative gap ``|bound - objective| / max(|objective|, 1e-9)``.
+        Relative gap ``|bound - objective| / max(|objective|, 1e-9)`` (infinite without a bound).
     time_s
         Wall time of the solve [s].
+    wall_clock_stop
+        True when the wall-clock safety stop ended (part of) the solve: the plan may then
+        depend on the machine's speed and load.
     """
 
     status: str
@@ -101,6 +114,7 @@ class SolveResult:
     integer_cols: int = 0
     log: list[str] = field(default_factory=list)
     row_dual: np.ndarray | None = None
+    wall_clock_stop: bool = False
 
     @property
     def has_solution(self) -> bool:
@@ -108,14 +122,15 @@ class SolveResult:
         return self.x is not None
 
     def report(self) -> dict[str, Any]:
-        """``solver``, ``status``, ``objective``, ``best_bound``, ``gap`` (None where not finite) and
-        ``solve_time_s``: the solver part of a model's ``summary()``."""
+        """``solver``, ``status``, ``objective``, ``best_bound``, ``gap`` (None where not finite),
+        ``solve_time_s`` and ``wall_clock_stop``: the solver part of a model's ``summary()``."""
 
         def num(v: float) -> float | None:
             return float(v) if math.isfinite(v) else None
 
         return {"solver": self.solver, "status": self.status, "objective": num(self.objective),
-                "best_bound": num(self.bound), "gap": num(self.gap), "solve_time_s": round(self.time_s, 3)}
+                "best_bound": num(self.bound), "gap": num(self.gap), "solve_time_s": round(self.time_s, 3),
+                "wall_clock_stop": bool(self.wall_clock_stop)}
 
 
 def relative_gap(objective: float, bound: float) -> float:
@@ -123,6 +138,45 @@ def relative_gap(objective: float, bound: float) -> float:
     if not (math.isfinite(objective) and math.isfinite(bound)):
         return math.inf
     return abs(bound - objective) / max(abs(objective), 1e-9)
+
+
+def lagrangian_bound(model: MatrixModel, row_dual: np.ndarray) -> float:
+    """A bound on the objective of ``model`` (upper when maximising, lower when minimising) from
+    any row multipliers, valid for the LP relaxation and so for every integer solution.
+
+    For multipliers ``pi`` (signs cleaned so that a row without an upper bound gets no positive
+    and one without a lower bound no negative multiplier), every feasible ``x`` has
+    ``c.x = (c - A^T pi).x + pi.(A x) <= max over the column box of (c - A^T pi).x + max over
+    [row_lower, row_upper] of pi.r``. This holds for *any* ``pi``, so approximate duals (an
+    interior point stopped early or without crossover, a first-order method) give a valid
+    bound, only a looser one. Both signs of ``row_dual`` are tried (solvers differ in their sign
+    convention) and the tighter bound is returned, widened by the floating-point error of the
+    sums. Infinite when the box or the rows are unbounded where the multipliers need a limit.
+    """
+    sense = 1.0 if model.maximize else -1.0
+    c = sense * np.asarray(model.c, dtype=float)
+    a = sp.csr_matrix(model.a)
+    best = math.inf
+    for sign in (1.0, -1.0):
+        pi = sign * np.nan_to_num(np.asarray(row_dual, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
+        pi = np.where(np.isfinite(model.row_upper), pi, np.minimum(pi, 0.0))
+        pi = np.where(np.isfinite(model.row_lower), pi, np.maximum(pi, 0.0))
+        row_part = np.where(pi > 0, pi * np.where(np.isfinite(model.row_upper), model.row_upper, 0.0),
+                            pi * np.where(np.isfinite(model.row_lower), model.row_lower, 0.0))
+        r = c - a.T @ pi
+        up_ok = np.isfinite(model.col_upper) | (r <= 0)
+        lo_ok = np.isfinite(model.col_lower) | (r >= 0)
+        if not (up_ok.all() and lo_ok.all()):
+            continue
+        col_part = np.where(r > 0, r * np.where(np.isfinite(model.col_upper), model.col_upper, 0.0),
+                            r * np.where(np.isfinite(model.col_lower), model.col_lower, 0.0))
+        value = float(row_part.sum() + col_part.sum())
+        # rounding of the sums: a generous multiple of the machine epsilon times their magnitudes
+        box = np.maximum(np.abs(np.where(np.isfinite(model.col_upper), model.col_upper, 0.0)),
+                         np.abs(np.where(np.isfinite(model.col_lower), model.col_lower, 0.0)))
+        mag = float(np.abs(row_part).sum() + ((np.abs(c) + abs(a).T @ np.abs(pi)) * box).sum())
+        best = min(best, value + 1e-10 * mag)
+    return sense * best if math.isfinite(best) else sense * math.inf
 
 
 def solve(
@@ -136,6 +190,8 @@ def solve(
     relax: bool = False,
     lp_method: Literal["simplex", "ipm", "pdlp", "choose"] = "choose",
     options: dict[str, Any] | None = None,
+    max_nodes: int | None = None,
+    lp_iteration_limit: int | None = None,
 ) -> SolveResult:
     """Solve a :class:`MatrixModel`.
 
@@ -147,7 +203,9 @@ def solve(
         "highs" (default) or "cbc". When HiGHS is not installed, CBC is used and a
         warning is logged.
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s]. A run it ends is reported as ``status="time_limit"``
+        with ``wall_clock_stop=True``: its plan depends on the machine's speed. Cap the work
+        with ``max_nodes`` / ``lp_iteration_limit`` for a plan that does not.
     mip_gap
         Relative gap at which the solver may stop.
     threads
@@ -163,6 +221,13 @@ def solve(
         1e-4: an approximate dual early, also when stopped by the time limit) or "choose".
     options
         Further HiGHS options by name (e.g. ``{"mip_heuristic_effort": 0.2}``).
+    max_nodes
+        Branch-and-bound node limit (a deterministic work cap; default none). A search it
+        ends is "feasible" unless its gap is already within ``mip_gap``.
+    lp_iteration_limit
+        Iteration limit of an LP or relaxation (interior-point iterations for "ipm", simplex
+        iterations otherwise; HiGHS only). A relaxation it stops returns the dual values
+        reached (when HiGHS has them) so that the caller can still derive a valid bound.
 
     Raises
     ------
@@ -179,12 +244,12 @@ def solve(
     if name == "highs":
         return _solve_highs(
             model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, warm_start=warm_start, relax=relax,
-            lp_method=lp_method, options=options,
+            lp_method=lp_method, options=options, max_nodes=max_nodes, lp_iteration_limit=lp_iteration_limit,
         )
     if relax:
         raise SolverError("the LP relaxation with duals needs the HiGHS solver (pip install highspy)")
     if name == "cbc":
-        return _solve_cbc(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+        return _solve_cbc(model, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads, max_nodes=max_nodes)
     raise SolverError(f"unknown solver {name!r}; use 'highs' or 'cbc'")
 
 
@@ -221,6 +286,8 @@ def _solve_highs(
     relax: bool = False,
     lp_method: str = "choose",
     options: dict[str, Any] | None = None,
+    max_nodes: int | None = None,
+    lp_iteration_limit: int | None = None,
 ) -> SolveResult:
     import highspy
 
@@ -237,6 +304,11 @@ def _solve_highs(
         if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
             raise SolverError(f"HiGHS option {key}={value!r} was rejected; check its name and type")
     mip = bool(model.integer.any()) and not relax
+    if max_nodes is not None and mip:
+        h.setOptionValue("mip_max_nodes", int(max_nodes))
+    if lp_iteration_limit is not None and not mip:
+        h.setOptionValue("ipm_iteration_limit" if lp_method == "ipm" else "simplex_iteration_limit",
+                         int(lp_iteration_limit))
     if not mip and lp_method != "choose":
         h.setOptionValue("solver", lp_method)
         if lp_method == "ipm":
@@ -277,32 +349,41 @@ def _solve_highs(
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_primal else None
     objective = float(info.objective_function_value) if has_primal else math.nan
     row_dual = None
-    if not mip and (info.dual_solution_status == 2 or (lp_method == "pdlp" and info.dual_solution_status >= 1)):
-        # a first-order method's duals are approximate; callers turn them into a valid bound
+    if not mip and (info.dual_solution_status == 2 or (lp_method in ("pdlp", "ipm") and info.dual_solution_status >= 1)):
+        # duals of a first-order method or of an interior point stopped early are approximate;
+        # callers turn them into a valid bound (a Lagrangian value holds for any multipliers)
         row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
     if mip:
         bound = float(info.mip_dual_bound)
+    elif ms == highspy.HighsModelStatus.kOptimal and not (lp_method == "ipm" and info.dual_solution_status != 2):
+        bound = objective
     else:
-        bound = objective if ms == highspy.HighsModelStatus.kOptimal else math.nan
+        # an LP not solved to optimality (or an interior point without crossover whose duals are
+        # not certified feasible): its objective bounds nothing
+        bound = math.nan
     text = h.modelStatusToString(ms)
+    wall = ms == highspy.HighsModelStatus.kTimeLimit
     if ms == highspy.HighsModelStatus.kOptimal:
         st = "optimal"
     elif ms in (highspy.HighsModelStatus.kInfeasible,):
         st = "infeasible"
     elif ms in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         st = "unbounded"
+    elif wall:
+        st = "time_limit" if has_primal else "no_solution"
     elif ms in (
-        highspy.HighsModelStatus.kTimeLimit,
         highspy.HighsModelStatus.kIterationLimit,
         highspy.HighsModelStatus.kSolutionLimit,
         highspy.HighsModelStatus.kInterrupt,
     ):
-        st = "time_limit" if has_primal else "no_solution"
+        st = "feasible" if has_primal else "no_solution"
     else:
-        st = "error" if not has_primal else "time_limit"
+        st = "error" if not has_primal else "feasible"
     gap = relative_gap(objective, bound) if has_primal else math.inf
     if st == "optimal" and mip:
         gap = min(gap, float(info.mip_gap)) if math.isfinite(info.mip_gap) else gap
+    if st != "optimal" and mip and has_primal and gap <= mip_gap:
+        st = "optimal"  # a limit reached just as the gap closed
     log.info("HiGHS: %s (%s) objective=%.6g bound=%.6g gap=%.4g in %.2f s", st, text, objective, bound, gap, elapsed)
     return SolveResult(
         status=st,
@@ -317,13 +398,19 @@ def _solve_highs(
         integer_cols=int(model.integer.sum()),
         log=[f"HiGHS model status: {text}"],
         row_dual=row_dual,
+        wall_clock_stop=wall,
     )
 
 
-def _solve_cbc(model: MatrixModel, *, time_limit_s: float, mip_gap: float, threads: int | None) -> SolveResult:
+def _solve_cbc(
+    model: MatrixModel, *, time_limit_s: float, mip_gap: float, threads: int | None, max_nodes: int | None = None
+) -> SolveResult:
     import pulp
 
-    cbc = _cbc_solver(time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads)
+    mip = bool(np.asarray(model.integer).any())
+    # CBC stops when ``best possible - best <= ratio x max(|best|, |best possible|)``; this ratio
+    # makes that guarantee equal to ``mip_gap`` measured against the objective, as reported here
+    ratio = mip_gap / (1.0 + mip_gap)
     t0 = time.perf_counter()
     a = sp.csr_matrix(model.a)
     n = a.shape[1]
@@ -348,26 +435,40 @@ def _solve_cbc(model: MatrixModel, *, time_limit_s: float, mip_gap: float, threa
             prob += expr >= float(model.row_lower[i])
         if np.isfinite(model.row_upper[i]):
             prob += expr <= float(model.row_upper[i])
-    prob.solve(cbc)
+    with tempfile.TemporaryDirectory(prefix="cbc-") as tmp:
+        log_path = os.path.join(tmp, "cbc.log")
+        cbc = _cbc_solver(time_limit_s=time_limit_s, mip_gap=ratio, threads=threads, log_path=log_path,
+                          max_nodes=max_nodes)
+        prob.solve(cbc)
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as fh:
+                cbc_log = fh.read()
+        except OSError:
+            cbc_log = ""
     elapsed = time.perf_counter() - t0
     status = pulp.LpStatus[prob.status]
     sol_status = prob.sol_status
     has_primal = sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
     x = np.array([v.value() or 0.0 for v in xs]) if has_primal else None
     objective = float(pulp.value(prob.objective) or 0.0) if has_primal else math.nan
-    if sol_status == pulp.LpSolutionOptimal:
-        st, bound = "optimal", objective
-    elif sol_status == pulp.LpSolutionIntegerFeasible:
-        # CBC stopped by its limit: pulp does not expose the bound, so it is unknown.
-        st, bound = "time_limit", math.nan
+    outcome, logged_bound = _cbc_outcome(cbc_log, maximize=model.maximize)
+    wall = outcome.lower().startswith("stopped on time")
+    if has_primal:
+        bound = _cbc_bound(outcome, logged_bound, objective, maximize=model.maximize, mip=mip, ratio=ratio,
+                           pulp_optimal=sol_status == pulp.LpSolutionOptimal)
+        gap = relative_gap(objective, bound)
+        if gap <= mip_gap * (1 + 1e-9):
+            st = "optimal"
+        else:
+            st = "time_limit" if wall else "feasible"
     elif status == "Infeasible":
-        st, bound = "infeasible", math.nan
+        st, bound, gap = "infeasible", math.nan, math.inf
     elif status == "Unbounded":
-        st, bound = "unbounded", math.nan
+        st, bound, gap = "unbounded", math.nan, math.inf
     else:
-        st, bound = "no_solution", math.nan
-    gap = 0.0 if st == "optimal" else math.inf
-    log.info("CBC: %s objective=%.6g in %.2f s", st, objective, elapsed)
+        st, bound, gap = "no_solution", math.nan, math.inf
+    log.info("CBC: %s (%s) objective=%.6g bound=%.6g gap=%.4g in %.2f s", st, outcome or status, objective, bound,
+             gap, elapsed)
     return SolveResult(
         status=st,
         solver="cbc",
@@ -379,17 +480,72 @@ def _solve_cbc(model: MatrixModel, *, time_limit_s: float, mip_gap: float, threa
         rows=a.shape[0],
         cols=n,
         integer_cols=int(model.integer.sum()),
-        log=[f"CBC status: {status}"],
+        log=[f"CBC status: {status}", f"CBC result: {outcome or 'unknown (no log)'}"],
+        wall_clock_stop=wall,
     )
 
 
-def _cbc_solver(*, time_limit_s: float, mip_gap: float, threads: int | None) -> Any:
-    """CBC through pulp: a system/`pulp[cbc]` CBC (COIN_CMD) when present, else pulp's bundled binary."""
+_CBC_RESULT = re.compile(r"^Result - (.+?)\s*$", re.MULTILINE)
+_CBC_BOUND = re.compile(r"^(Upper|Lower) bound:\s+(\S+)\s*$", re.MULTILINE)
+
+
+def _cbc_outcome(text: str, *, maximize: bool) -> tuple[str, float]:
+    """CBC's final ``Result - ...`` line and the bound of its summary, widened by half a unit of
+    its last printed digit (CBC prints it rounded); NaN when not printed or on the wrong side."""
+    outcome = _CBC_RESULT.findall(text)
+    bound = math.nan
+    for kind, value in _CBC_BOUND.findall(text):
+        if (kind == "Upper") != maximize:
+            continue
+        try:
+            v = float(value)
+        except ValueError:
+            continue
+        mantissa = value.lower().split("e")[0]
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        exponent = int(value.lower().split("e")[1]) if "e" in value.lower() else 0
+        half_unit = 0.5 * 10.0 ** (exponent - decimals)
+        bound = v + half_unit if maximize else v - half_unit
+    return (outcome[-1] if outcome else ""), bound
+
+
+def _cbc_bound(outcome: str, logged: float, objective: float, *, maximize: bool, mip: bool, ratio: float,
+               pulp_optimal: bool) -> float:
+    """The bound CBC proved, from its result line and summary.
+
+    * a bound in the summary (a search stopped by a limit or within the gap tolerance): that one;
+    * a search completed without a ratio gap, or an LP solved: the objective itself;
+    * a search completed with a ratio gap: CBC may prune nodes within the gap, so only its
+      stopping guarantee holds, ``|bound - best| <= ratio x max(|best|, |bound|)``;
+    * otherwise none (NaN).
+    """
+    sign = 1.0 if maximize else -1.0
+    if math.isfinite(logged):
+        # a bound on the wrong side of the objective would be a rounding artefact: the objective
+        # then is the tighter valid value
+        return max(logged, objective) if maximize else min(logged, objective)
+    if not pulp_optimal:
+        return math.nan
+    if not mip:
+        return objective
+    if outcome.startswith("Optimal solution found") and "gap" not in outcome:
+        if ratio <= 0:
+            return objective
+        return objective + sign * ratio / (1.0 - ratio) * abs(objective)
+    return math.nan
+
+
+def _cbc_solver(*, time_limit_s: float, mip_gap: float, threads: int | None, log_path: str | None = None,
+                max_nodes: int | None = None) -> Any:
+    """CBC through pulp: a system/`pulp[cbc]` CBC (COIN_CMD) when present, else pulp's bundled binary.
+    ``mip_gap`` is passed as CBC's ratio gap; the log goes to ``log_path``."""
     import warnings
 
     import pulp
 
-    opts = dict(msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads)
+    opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads, logPath=log_path)
+    if max_nodes is not None:
+        opts["options"] = [f"maxNodes {int(max_nodes)}"]
     coin = pulp.COIN_CMD(**opts)
     if coin.available():
         return coin
