@@ -86,6 +86,13 @@ class CitySection(_Model):
     country: str = Field(min_length=2, description="country name or ISO code; selects the preset")
     crs: str | None = Field(default=None, description="projected metric CRS, e.g. EPSG:32643; default: UTM zone")
 
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("city.name is blank; give the city's name")
+        return value
+
     @field_validator("country")
     @classmethod
     def _known_country(cls, value: str) -> str:
@@ -109,6 +116,10 @@ class CitySection(_Model):
             raise ValueError(f"unknown CRS {value!r}; use an EPSG code such as 'EPSG:32643'") from None
         if not crs.is_projected:
             raise ValueError(f"CRS {value!r} is geographic; use a projected metric CRS such as the city's UTM zone")
+        units = {axis.unit_name for axis in crs.axis_info}
+        if not units <= {"metre", "meter"}:
+            raise ValueError(f"CRS {value!r} measures in {', '.join(sorted(units))}, not metres; use a projected "
+                             "metric CRS such as the city's UTM zone")
         return value
 
 
@@ -116,7 +127,7 @@ class DataSection(_Model):
     """``[data]``: where the city's data comes from."""
 
     source: Literal["synthetic", "files", "online"] = "files"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, description="seed of every random draw (numpy needs it non-negative)")
     roads: str | None = Field(
         default=None,
         description="road file: OSM XML (.osm, .osm.gz, .osm.bz2), OSM PBF (.osm.pbf), OSMnx GraphML, "
@@ -133,18 +144,32 @@ class DataSection(_Model):
         "data.mode, e.g. {two_wheeler = \"two_wheeler\", three_wheeler = \"two_wheeler\"}",
     )
     place: str | None = Field(default=None, description="source 'online': place name to download through osmnx")
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="source 'online': west, south, east, north [degrees]"
-    )
+    bbox: BBox | None = Field(default=None, description="source 'online': west, south, east, north [degrees]")
     cache_folder: str | None = Field(default=None, description="source 'online': osmnx cache folder")
     population_raster: str | None = None
     population_total: PositiveFloat | None = Field(
-        default=None, description="persons in the study area, when no population raster is given"
+        default=None, description="persons in the study area, when no population raster is given (at most 50 million)"
     )
     population_source: str | None = Field(
         default=None,
         description="source and licence of the population data (raster or total), quoted in the report",
     )
+
+    @field_validator("population_total")
+    @classmethod
+    def _plausible_population(cls, value: float | None) -> float | None:
+        if value is not None and value > MAX_POPULATION_TOTAL:
+            raise ValueError(f"{value:,.0f} persons is more than any city has (the largest, Tokyo, has about 37 "
+                             f"million); give the persons of the study area, at most {MAX_POPULATION_TOTAL:,}")
+        return value
+
+    @field_validator("segment_modes")
+    @classmethod
+    def _known_mode_segments(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [s for s in value if s not in SEGMENTS]
+        if bad:
+            raise ValueError(f"unknown segment(s) {bad} in segment_modes; use any of {list(SEGMENTS)}")
+        return value
 
     @model_validator(mode="after")
     def _needs_roads(self) -> DataSection:
@@ -162,8 +187,8 @@ class DataSection(_Model):
         return self
 
 
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class SegmentOverride(_Model):
@@ -176,22 +201,25 @@ class SegmentOverride(_Model):
     cannot be combined with the ``share_*`` fields.
     """
 
-    vehicles_per_1000: NonNegative | None = None
-    sales_per_stock: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
-    sales_growth_per_year: Annotated[float, Field(gt=-1, le=1, allow_inf_nan=False)] | None = None
+    # plausibility bounds: no segment has more than one vehicle per person; a vehicle in
+    # round-the-clock service at 40 km/h covers under 1,000 km a day; the heaviest e-trucks use
+    # about 2 kWh/km; the largest e-truck and e-bus batteries hold under 1,000 kWh
+    vehicles_per_1000: Annotated[float, Field(ge=0, le=1000)] | None = None
+    sales_per_stock: Annotated[float, Field(gt=0, le=1)] | None = None
+    sales_growth_per_year: Annotated[float, Field(gt=-1, le=1)] | None = None
     ev_sales_share_base: Fraction | None = None
     ev_sales_share_target: Fraction | None = None
-    lifetime_years: Annotated[float, Field(ge=1, le=60, allow_inf_nan=False)] | None = None
-    km_per_day: NonNegative | None = None
-    kwh_per_km: NonNegative | None = None
+    lifetime_years: Annotated[float, Field(ge=1, le=60)] | None = None
+    km_per_day: Annotated[float, Field(ge=0, le=1000)] | None = None
+    kwh_per_km: Annotated[float, Field(ge=0, le=5)] | None = None
     share_home: Fraction | None = None
     share_depot: Fraction | None = None
     share_public_ac: Fraction | None = None
     share_public_dc: Fraction | None = None
     share_swapping: Fraction | None = None
     public_share: Fraction | None = None
-    cutoff_min: PositiveFloat | None = None
-    kwh_per_session: PositiveFloat | None = None
+    cutoff_min: Minutes | None = None
+    kwh_per_session: Annotated[float, Field(gt=0, le=1000)] | None = None
 
     @model_validator(mode="after")
     def _shares_consistent(self) -> SegmentOverride:
@@ -214,7 +242,7 @@ class FleetSection(_Model):
         default=None, description="years of the demand table; default: base year to max(target year, plan year)"
     )
     horizon_year: int = Field(default=2035, ge=2000, le=2100, description="last year of the fleet projection")
-    sales_share_ceiling: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = Field(
+    sales_share_ceiling: Annotated[float, Field(gt=0, le=1)] = Field(
         default=1.0, description="saturation of the logistic EV sales-share curve [0-1]"
     )
     after_target: Literal["continue", "hold"] = Field(
@@ -223,7 +251,7 @@ class FleetSection(_Model):
     survival: Literal["weibull", "fixed"] = Field(
         default="weibull", description="vehicle survival: Weibull with mean = lifetime, or retirement at the lifetime"
     )
-    survival_shape: Annotated[float, Field(ge=1, le=20, allow_inf_nan=False)] = Field(
+    survival_shape: Annotated[float, Field(ge=1, le=20)] = Field(
         default=3.0, description="Weibull shape of the survival curve [-]"
     )
     segments: list[str] = Field(default_factory=lambda: list(SEGMENTS))
@@ -237,6 +265,8 @@ class FleetSection(_Model):
             raise ValueError(f"unknown segment(s) {bad}; use any of {list(SEGMENTS)}")
         if not value:
             raise ValueError("at least one segment is needed")
+        if len(set(value)) != len(value):
+            raise ValueError(f"segments {value} name a segment twice; list each once")
         return value
 
     @field_validator("overrides")
@@ -256,10 +286,16 @@ class FleetSection(_Model):
         if self.years is not None:
             if not self.years:
                 raise ValueError("fleet.years is empty; list at least one year or remove it")
+            if sorted(set(self.years)) != list(self.years):
+                raise ValueError(f"fleet.years {self.years} must be increasing without repeats")
             if self.base_year is not None and min(self.years) < self.base_year:
                 raise ValueError(f"fleet.years has {min(self.years)}, before base_year {self.base_year}")
         if self.horizon_year < max([self.year, *(self.years or [])]):
             raise ValueError(f"horizon_year {self.horizon_year} is before the last plan year; raise horizon_year")
+        unused = [s for s in self.overrides if s not in self.segments]
+        if unused:
+            raise ValueError(f"fleet.overrides has segment(s) {unused} that are not in fleet.segments {self.segments}, "
+                             "so the override would be ignored; add them to fleet.segments or remove the override")
         return self
 
 
@@ -276,7 +312,9 @@ class DemandSection(_Model):
         default="auto", description="auto: population raster, else building footprint area, else population points"
     )
     charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
-    offpeak_hours: tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]] | None = Field(
+    offpeak_hours: Annotated[
+        tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]], BeforeValidator(_list_to_tuple)
+    ] | None = Field(
         default=None, description="(start, end) hour of the off-peak window; default: the country preset's"
     )
     sited_use_cases: list[str] = Field(
@@ -288,7 +326,7 @@ class DemandSection(_Model):
     poi_weights: dict[str, NonNegative] = Field(
         default_factory=dict, description="attraction per POI kind (default: charge_planner.demand.POI_WEIGHTS)"
     )
-    study_area_bbox: tuple[float, float, float, float] | None = Field(
+    study_area_bbox: BBox | None = Field(
         default=None, description="[min_lon, min_lat, max_lon, max_lat] (WGS84) of the study area; "
         "default: the bounding box of the road network"
     )
@@ -310,7 +348,24 @@ class DemandSection(_Model):
         bad = [u for u in value if u not in USE_CASES]
         if bad or not value:
             raise ValueError(f"unknown or no use case(s) {bad}; use any of {list(USE_CASES)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"sited_use_cases {value} name a use case twice; list each once")
         return value
+
+    @field_validator("poi_weights")
+    @classmethod
+    def _known_poi_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k in value if k not in POI_KINDS]
+        if bad:
+            raise ValueError(f"unknown POI kind(s) {bad} in poi_weights; use any of {list(POI_KINDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _h3_resolution_needs_h3(self) -> DemandSection:
+        if self.h3_resolution is not None and self.cell_type != "h3":
+            raise ValueError(f"demand.h3_resolution is set but demand.cell_type is {self.cell_type!r}, which ignores "
+                             "it; set cell_type = \"h3\" or remove h3_resolution")
+        return self
 
     @field_validator("poi_share")
     @classmethod
@@ -332,7 +387,8 @@ class ChargerTypeConfig(_Model):
     """One ``[[charger_types]]`` entry; replaces the preset's charger types when any is given."""
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$")
-    power_kw: PositiveFloat
+    # plausibility bound: megawatt charging of heavy trucks (MCS) goes up to 3.75 MW
+    power_kw: Annotated[float, Field(gt=0, le=5000)]
     capex_usd: Annotated[float, Field(ge=0)]
     segments: list[str]
     service_hours_day: Annotated[float, Field(gt=0, le=24)] = 12.0
@@ -366,7 +422,9 @@ class SitingSection(_Model):
     min_site_spacing_m: Annotated[float, Field(ge=0)] = 0.0
     generated_candidates: Annotated[int, Field(ge=0, le=5000)] = 0
     solver: Literal["highs", "cbc"] = "highs"
-    time_limit_s: PositiveFloat = 60.0
+    time_limit_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=60.0, description="solver time limit per solve [s]; at most a day"
+    )
     mip_gap: Annotated[float, Field(ge=0, le=1)] = 0.01
     fx_local_per_usd: PositiveFloat | None = None
     rollout_years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
@@ -426,20 +484,52 @@ class GridSection(_Model):
     design_day: str = Field(default="05-15", pattern=r"^\d\d-\d\d$", description="MM-DD of the design day")
     ev_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
     residential_share: Share = Field(default=0.7, description="residential share of the base load (assumption)")
-    pv_kwp_per_site: Annotated[float, Field(ge=0)] = Field(
+    pv_kwp_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
         default=10.0, description="on-site PV per charging site [kWp] (assumption: a canopy of about 60 m2)"
     )
     solar_share_of_renewables: Share = Field(default=0.35, description="shapes the hourly grid mix (assumption)")
     lv_max_site_kw: PositiveFloat = Field(default=500.0, description="sites above this connect at MV (assumption)")
-    max_substation_mva: PositiveFloat = Field(default=60.0, description="synthesiser: rated MVA per substation")
+    max_substation_mva: float = Field(
+        default=60.0,
+        description="synthesiser: rated MVA per substation before another is added, 10 to 200 (see SUBSTATION_MVA_RANGE)",
+    )
     hosting_capacity: bool = True
     hosting_hours: Annotated[int, Field(ge=1, le=24)] = 2
 
+    @field_validator("max_substation_mva")
+    @classmethod
+    def _plausible_substation(cls, value: float) -> float:
+        low, high = SUBSTATION_MVA_RANGE
+        if not low <= value <= high:
+            raise ValueError(f"{value:g} MVA is not the rating of one distribution substation; give {low:g} to "
+                             f"{high:g} MVA (the synthesiser builds 10 and 20 MVA units; 33/11 kV substations have "
+                             "2 to 4 units of 10 to 50 MVA)")
+        return value
+
+    @field_validator("design_day")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        month, day = int(value[:2]), int(value[3:])
+        if (month, day) == (2, 29):
+            raise ValueError("design_day '02-29' exists only in leap years (and a year time series drops it); "
+                             "choose another day, e.g. '02-28'")
+        try:
+            datetime.date(2001, month, day)  # any common year
+        except ValueError:
+            raise ValueError(f"design_day {value!r} is not a calendar day; give MM-DD, e.g. '05-15'") from None
+        return value
+
     @model_validator(mode="after")
     def _source_needs(self) -> GridSection:
-        need = {"pandapower_json": "path", "simbench": "code", "pandapower_network": "name"}.get(self.source)
+        needs = {"pandapower_json": "path", "simbench": "code", "pandapower_network": "name"}
+        need = needs.get(self.source)
         if need and not getattr(self, need):
             raise ValueError(f"grid.source = {self.source!r} needs grid.{need}")
+        ignored = [f"grid.{field} (read with source {source!r})" for source, field in needs.items()
+                   if field != need and getattr(self, field) is not None]
+        if ignored:
+            raise ValueError(f"grid.source = {self.source!r} ignores {', '.join(ignored)}; remove it or change "
+                             "grid.source")
         return self
 
 
@@ -452,7 +542,13 @@ class OutputsSection(_Model):
         "--out overrides it",
     )
     map_tiles: str | None = Field(
-        default=None, description='folium tiles; default OpenStreetMap, none for synthetic; "none" for no basemap'
+        default=None,
+        description='basemap: "none", "OpenStreetMap", an xyzservices provider name (e.g. "OpenTopoMap", "Esri.WorldImagery") or a '
+        "tile URL template with {z}, {x}, {y} (then map_attribution is required); default OpenStreetMap, none for "
+        "synthetic cities",
+    )
+    map_attribution: str | None = Field(
+        default=None, min_length=1, description="attribution of custom map_tiles, shown on the map (HTML allowed)"
     )
     offline_map: bool = Field(
         default=True, description="inline Leaflet/jQuery in map.html so it works without internet (tiles still need it)"
@@ -464,9 +560,40 @@ class OutputsSection(_Model):
         default=False,
         description="draw and export drive-time areas of the chosen sites (network.isochrones; can take minutes)",
     )
-    isochrone_minutes: list[PositiveFloat] | None = Field(
+    isochrone_minutes: list[Minutes] | None = Field(
         default=None, description="drive times of the coverage areas [min]; default the shortest segment cut-off"
     )
+
+    @field_validator("isochrone_minutes")
+    @classmethod
+    def _some_minutes(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and not value:
+            raise ValueError("isochrone_minutes is empty; list at least one drive time [min] or remove it")
+        return value
+
+    @model_validator(mode="after")
+    def _tiles_usable(self) -> OutputsSection:
+        tiles = self.map_tiles
+        if tiles is None or tiles.lower() in ("none", "openstreetmap"):
+            if self.map_attribution is not None:
+                raise ValueError("outputs.map_attribution is only used with custom outputs.map_tiles; remove it")
+            return self
+        if all(part in tiles for part in ("{z}", "{x}", "{y}")):
+            if not tiles.startswith(("https://", "http://")):
+                raise ValueError(f"outputs.map_tiles {tiles!r} is not an http(s) URL template")
+            if not self.map_attribution:
+                raise ValueError(f"outputs.map_tiles {tiles!r} is a custom tile URL: give its licence in "
+                                 "outputs.map_attribution, e.g. '© OpenStreetMap contributors'")
+            return self
+        try:
+            provider = xyzservices.providers.query_name(tiles)
+        except ValueError:
+            raise ValueError(f"outputs.map_tiles {tiles!r} is neither \"none\", a tile provider name (e.g. "
+                             "\"OpenStreetMap\", \"OpenTopoMap\") nor a URL template with {z}, {x}, {y}") from None
+        if provider.requires_token():
+            raise ValueError(f"outputs.map_tiles {tiles!r} needs an API key; give its URL template with the key "
+                             "and outputs.map_attribution instead")
+        return self
 
 
 class CityConfig(_Model):
@@ -534,10 +661,25 @@ class CityConfig(_Model):
             served = {s for c in self.charger_types for s in c.segments}
             missing = [s for s in self.fleet.segments if s not in served]
             if missing:
-                raise ValueError(f"no charger type serves segment(s) {missing}; add them to a charger_types entry")
+                raise ValueError(f"charger_types: no charger type serves segment(s) {missing}; add them to a "
+                                 "charger_types entry")
             names = [c.name for c in self.charger_types]
             if len(set(names)) != len(names):
-                raise ValueError(f"charger type names must be unique, got {names}")
+                raise ValueError(f"charger_types: names must be unique, got {names}")
+            idle = [c.name for c in self.charger_types if not set(c.use_cases) & set(self.demand.sited_use_cases)]
+            if idle:
+                raise ValueError(f"charger_types {idle}: their use_cases serve none of demand.sited_use_cases "
+                                 f"{self.demand.sited_use_cases}, so they could never be built; add a sited use case "
+                                 "to their use_cases or remove them")
+        return self
+
+    @model_validator(mode="after")
+    def _segment_modes_of_planned_segments(self) -> CityConfig:
+        unused = [s for s in self.data.segment_modes if s not in self.fleet.segments]
+        if unused:
+            raise ValueError(f"data.segment_modes has segment(s) {unused} that are not in fleet.segments "
+                             f"{self.fleet.segments}, so the mode would be ignored; add them to fleet.segments or "
+                             "remove them from data.segment_modes")
         return self
 
     def config_hash(self) -> str:
@@ -546,15 +688,53 @@ class CityConfig(_Model):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_TOML_TYPE = {bool: "true/false", int: "an integer", float: "a decimal number", str: "a string", list: "an array",
+              tuple: "an array", dict: "a table", datetime.date: "a date", datetime.datetime: "a date-time",
+              datetime.time: "a time"}
+
+#: what to write instead, by pydantic error type
+_TYPE_HINTS = {
+    "int_type": "write a whole number without quotes",
+    "float_type": "write a number without quotes, e.g. 12.5",
+    "bool_type": "write true or false without quotes",
+    "string_type": "write it in quotes",
+    "list_type": "write an array, e.g. [1, 2]",
+    "tuple_type": "write an array, e.g. [1, 2]",
+    "dict_type": "write a table",
+    "model_type": "write a table",
+    "model_attributes_type": "write a table",
+    "int_from_float": "write a whole number",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in TOML, shortened."""
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _format_errors(path: Path, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        kind = err["type"]
+        value = err.get("input")
+        if kind == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
-        elif err["type"] == "missing":
+        elif kind == "missing":
             msg = "required field is missing; add it"
+        elif kind == "finite_number":
+            msg = f"got {_shown(value)}; give a finite number (inf and nan are not allowed)"
+        elif kind in _TYPE_HINTS:
+            msg = f"{msg}, got {_shown(value)} ({_TOML_TYPE.get(type(value), type(value).__name__)}); {_TYPE_HINTS[kind]}"
+        elif kind != "value_error" and not isinstance(value, (dict, BaseModel)):
+            msg = f"{msg}, got {_shown(value)}"  # bounds, patterns, literals, lengths
         parts.append(f"{loc}: {msg}")
     return f"{path}: {len(parts)} invalid field(s): " + "; ".join(parts)
 
@@ -600,7 +780,8 @@ def load_config(city: Path | str) -> CityConfig:
     """
     path = find_config(city)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark, which some Windows editors write, is skipped
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: malformed TOML ({exc}); fix the syntax at that line") from None
     except UnicodeDecodeError:
@@ -640,3 +821,41 @@ def resolve_data_path(value: str, *, city_dir: Path, root: Path | None, field: s
     where = " or ".join(str(p) for p in searched)
     hint = "" if root is not None else f"; pass --data-root DIR or set {DATA_ENV_VAR}"
     raise ConfigError(f"{field}: file {value!r} not found in {where}{hint}")
+
+
+def validate_bundle(city: Path | str, *, data_dir: Path | str | None = None) -> CityConfig:
+    """Validate a city bundle as far as it can be without reading the data: its ``city.toml``
+    (every field, see :func:`load_config`) and that every data file it names exists.
+
+    Parameters
+    ----------
+    city
+        The city folder or its ``city.toml``.
+    data_dir
+        Data root for relative paths; default ``$CHARGE_PLANNER_DATA``.
+
+    Raises
+    ------
+    ConfigError
+        Listing every invalid field, or every data file that is not found, in one line.
+    """
+    path = find_config(city)
+    config = load_config(path)
+    root = data_root(data_dir)
+    named: list[tuple[str, str | None]] = [("data.population_raster", config.data.population_raster),
+                                           ("siting.exclusion_zones", config.siting.exclusion_zones)]
+    if config.data.source == "files":
+        named += [("data.roads", config.data.roads), ("data.roads_nodes", config.data.roads_nodes),
+                  ("data.osm", config.data.osm)]
+    if config.grid.source == "pandapower_json":
+        named.append(("grid.path", config.grid.path))
+    problems = []
+    for field, value in named:
+        if value:
+            try:
+                resolve_data_path(value, city_dir=path.parent, root=root, field=field)
+            except ConfigError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return config

@@ -1041,7 +1041,8 @@ def build_map(
         fmap.notes.append("charging demand: the demand table is empty")
 
     if has_tiles:
-        folium.TileLayer(tiles, name=f"basemap: {esc(tiles)}", overlay=True, control=True, show=True).add_to(fmap)
+        folium.TileLayer(tiles, name=f"basemap: {esc(tiles)}", attr=getattr(out_cfg, "map_attribution", None),
+                         overlay=True, control=True, show=True).add_to(fmap)
     roads = _road_features(plan, to_wgs)
     if roads:
         # drawn by default: it is the only street context when the basemap cannot load (offline)

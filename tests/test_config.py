@@ -1,8 +1,26 @@
 from __future__ import annotations
 
-import pytest
+import math
 
-from charge_planner.config import find_config, load_config, parse_config, resolve_data_path
+import pytest
+from pydantic import BaseModel
+
+from charge_planner.config import (
+    POI_KINDS,
+    ChargerTypeConfig,
+    DataSection,
+    DemandSection,
+    FleetSection,
+    GridSection,
+    OutputsSection,
+    SegmentOverride,
+    SitingSection,
+    find_config,
+    load_config,
+    parse_config,
+    resolve_data_path,
+    validate_bundle,
+)
 from charge_planner.errors import ConfigError
 from tests.conftest import BENGALURU_DIR, DEMO_DIR
 
@@ -73,3 +91,198 @@ def test_resolve_data_path_order(tmp_path, monkeypatch):
     assert resolve_data_path("sub/a.osm", city_dir=city, root=root, field="data.osm") == city / "sub" / "a.osm"
     with pytest.raises(ConfigError, match="data.roads: file 'b.graphml' not found.*--data-root"):
         resolve_data_path("b.graphml", city_dir=city, root=None, field="data.roads")
+
+
+# --- every input that `run` would reject late is rejected by validation --------------------------------------
+_CT = {"name": "ac", "power_kw": 7.4, "capex_usd": 1500, "segments": ["two_wheeler", "three_wheeler", "car", "bus",
+                                                                       "truck"]}
+
+
+def _with(section: str, **fields):
+    """MINIMAL with fields set in one section (dotted section names for nested tables)."""
+    data = {k: dict(v) for k, v in MINIMAL.items()}
+    head, *rest = section.split(".")
+    table = data.setdefault(head, {})
+    for part in rest:
+        table = table.setdefault(part, {})
+    table.update(fields)
+    return data
+
+
+BAD_INPUTS = {
+    # value that run rejected late (traceback or a late error) or used silently
+    "design_day_feb30": (_with("grid", design_day="02-30"), "grid.design_day", "'02-30'"),
+    "design_day_feb29": (_with("grid", design_day="02-29"), "grid.design_day", "'02-29'"),
+    "design_day_month13": (_with("grid", design_day="13-01"), "grid.design_day", "'13-01'"),
+    "seed_negative": (_with("data", source="synthetic", seed=-1), "data.seed", "got -1"),
+    "cutoff_inf": (_with("fleet.overrides.car", cutoff_min=math.inf), "fleet.overrides.car.cutoff_min", "inf"),
+    "cutoff_huge": (_with("fleet.overrides.car", cutoff_min=1e6), "fleet.overrides.car.cutoff_min", "1000000.0"),
+    "kwh_per_session_nan": (_with("fleet.overrides.bus", kwh_per_session=math.nan),
+                            "fleet.overrides.bus.kwh_per_session", "nan"),
+    "segment_modes_unknown": (_with("data", source="synthetic", segment_modes={"scooter": "two_wheeler"}),
+                              "data.segment_modes", "scooter"),
+    "segment_modes_unplanned": ({**_with("data", source="synthetic", segment_modes={"bus": "car"}),
+                                 "fleet": {"segments": ["car"]}}, "data.segment_modes", "bus"),
+    "tiles_url_no_attribution": (_with("outputs", map_tiles="https://tiles.example.org/{z}/{x}/{y}.png"),
+                                 "outputs.map_attribution", "tiles.example.org"),
+    "tiles_unknown_name": (_with("outputs", map_tiles="nonsense tiles"), "outputs.map_tiles", "nonsense tiles"),
+    "tiles_need_api_key": (_with("outputs", map_tiles="Thunderforest.OpenCycleMap"), "outputs.map_tiles", "API key"),
+    "attribution_without_tiles": (_with("outputs", map_attribution="me"), "outputs.map_attribution", "custom"),
+    "year_string": (_with("fleet", year="2030"), "fleet.year", "'2030'"),
+    "max_chargers_bool": (_with("siting", max_chargers_per_site=True), "siting.max_chargers_per_site", "true"),
+    "float_for_int": (_with("siting", max_sites_per_demand=10.0), "siting.max_sites_per_demand", "10.0"),
+    "bool_string": (_with("grid", hosting_capacity="yes"), "grid.hosting_capacity", "'yes'"),
+    "offpeak_strings": (_with("demand", offpeak_hours=["22", "6"]), "demand.offpeak_hours.0", "'22'"),
+    "charger_never_sited": ({**MINIMAL, "charger_types": [{**_CT, "use_cases": ["home"]}]}, "charger_types",
+                            "serve none of demand.sited_use_cases"),
+    "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
+    "power_absurd": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": 1e9}]}, "charger_types.0.power_kw", "1000000000.0"),
+    "budget_inf": (_with("siting", budget_usd=math.inf), "siting.budget_usd", "inf"),
+    "budget_nan": (_with("siting", budget_usd=math.nan), "siting.budget_usd", "nan"),
+    "year_budget_inf": (_with("siting", rollout_years=[2030], year_budgets_usd=[math.inf]),
+                        "siting.year_budgets_usd.0", "inf"),
+    "spacing_inf": (_with("siting", min_site_spacing_m=math.inf), "siting.min_site_spacing_m", "inf"),
+    "time_limit_inf": (_with("siting", time_limit_s=math.inf), "siting.time_limit_s", "inf"),
+    "time_limit_huge": (_with("siting", time_limit_s=1e9), "siting.time_limit_s", "1000000000.0"),
+    "substation_tiny": (_with("grid", max_substation_mva=1e-6), "grid.max_substation_mva", "1e-06 MVA"),
+    "substation_huge": (_with("grid", max_substation_mva=1e5), "grid.max_substation_mva", "100000 MVA"),
+    "population_absurd": (_with("data", source="files", roads="r.osm", population_total=1e15),
+                          "data.population_total", "1,000,000,000,000,000"),
+    "population_zero": (_with("data", source="files", roads="r.osm", population_total=0), "data.population_total",
+                        "got 0"),
+    "years_repeated": (_with("fleet", years=[2030, 2030]), "fleet.years", "[2030, 2030]"),
+    "years_unsorted": (_with("fleet", years=[2030, 2027]), "fleet.years", "[2030, 2027]"),
+    "segments_repeated": (_with("fleet", segments=["car", "car"]), "fleet.segments", "twice"),
+    "override_unplanned_segment": ({**_with("fleet.overrides.bus", km_per_day=100.0), "fleet": {
+        "segments": ["car"], "overrides": {"bus": {"km_per_day": 100.0}}}}, "fleet.overrides", "bus"),
+    "km_per_day_absurd": (_with("fleet.overrides.car", km_per_day=1e12), "fleet.overrides.car.km_per_day", "1000000000000.0"),
+    "sited_repeated": (_with("demand", sited_use_cases=["public_ac", "public_ac"]), "demand.sited_use_cases", "twice"),
+    "poi_kind_unknown": (_with("demand", poi_weights={"spaceport": 5.0}), "demand.poi_weights", "spaceport"),
+    "poi_weight_inf": (_with("demand", poi_weights={"mall": math.inf}), "demand.poi_weights.mall", "inf"),
+    "h3_resolution_square": (_with("demand", h3_resolution=9), "demand.h3_resolution", "square"),
+    "isochrones_empty": (_with("outputs", isochrones=True, isochrone_minutes=[]), "outputs.isochrone_minutes",
+                         "empty"),
+    "isochrone_inf": (_with("outputs", isochrone_minutes=[math.inf]), "outputs.isochrone_minutes.0", "inf"),
+    "crs_in_feet": (_with("city", crs="EPSG:2263"), "city.crs", "not metres"),
+    "name_blank": (_with("city", name="   "), "city.name", "blank"),
+    "grid_path_ignored": (_with("grid", path="net.json"), "grid.path", "synthesise"),
+    "bbox_inf": (_with("demand", study_area_bbox=[77.5, 12.9, math.inf, 13.0]), "demand.study_area_bbox.2", "inf"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_refused_naming_field_and_value(case):
+    data, field, shown = BAD_INPUTS[case]
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="c/city.toml")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("c/city.toml: ")
+    assert field in msg, msg
+    assert shown in msg, msg
+
+
+def _float_fields(model: type[BaseModel], prefix: str):
+    """(dotted path, inf value) of every float field of a model: plain, list, tuple and dict values."""
+    for name, info in model.model_fields.items():
+        text = str(info.annotation)
+        if "float" not in text:
+            continue
+        path = f"{prefix}.{name}"
+        if text.startswith(("list[", "typing.Optional[list[")) or "list[" in text.split("|")[0]:
+            yield path + ".0", [math.inf]
+        elif "tuple[" in text:
+            yield path + ".0", [math.inf, 0.0, 1.0, 1.0]
+        elif "dict[" in text:
+            key = {"poi_share": "public_ac", "poi_weights": "mall"}[name]
+            yield f"{path}.{key}", {key: math.inf}
+        else:
+            yield path, math.inf
+
+
+def _every_float_field():
+    sections = {"data": DataSection, "fleet": FleetSection, "demand": DemandSection, "siting": SitingSection,
+                "grid": GridSection, "outputs": OutputsSection}
+    for section, model in sections.items():
+        for path, value in _float_fields(model, section):
+            yield path, {section: {path.split(".")[1]: value}}
+    for path, value in _float_fields(SegmentOverride, "fleet.overrides.car"):
+        yield path, {"fleet": {"overrides": {"car": {path.split(".")[3]: value}}}}
+    for path, value in _float_fields(ChargerTypeConfig, "charger_types.0"):
+        yield path, {"charger_types": [{**_CT, path.split(".")[2]: value}]}
+
+
+@pytest.mark.parametrize(("field", "extra"), list(_every_float_field()), ids=lambda v: v if isinstance(v, str) else "")
+def test_inf_refused_in_every_float_field(field, extra):
+    data = {**MINIMAL, **extra}
+    data["siting"] = {**MINIMAL["siting"], **extra.get("siting", {})}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert f"{field}: got inf; give a finite number" in str(err.value)
+
+
+def test_every_float_field_is_covered():
+    # the walk above finds the float fields it should (a guard against a walk that finds nothing)
+    fields = [f for f, _ in _every_float_field()]
+    assert len(fields) >= 35
+    for f in ("siting.budget_usd", "grid.max_substation_mva", "fleet.overrides.car.cutoff_min",
+              "charger_types.0.power_kw", "outputs.isochrone_minutes.0", "demand.poi_weights.mall",
+              "data.bbox.0", "siting.year_budgets_usd.0"):
+        assert f in fields
+
+
+def test_lenient_where_toml_cannot_say_more():
+    # TOML integers where decimals are expected, TOML arrays where pairs and boxes are expected
+    cfg = parse_config({**MINIMAL, "demand": {"offpeak_hours": [22, 6], "study_area_bbox": [77, 12, 78, 13]},
+                        "grid": {"design_day": "02-28", "max_substation_mva": 10, "pv_kwp_per_site": 0},
+                        "data": {"source": "files", "roads": "r.osm", "population_total": 25_000_000}})
+    assert cfg.demand.offpeak_hours == (22, 6) and cfg.demand.study_area_bbox == (77.0, 12.0, 78.0, 13.0)
+    assert cfg.siting.budget_usd == 1000.0 and isinstance(cfg.siting.budget_usd, float)
+    assert cfg.grid.max_substation_mva == 10.0
+    tiles = parse_config({**MINIMAL, "outputs": {"map_tiles": "https://t.example.org/{z}/{x}/{y}.png",
+                                                  "map_attribution": "© Example"}})
+    assert tiles.outputs.map_attribution == "© Example"
+    for name in ("none", "OpenStreetMap", "OpenTopoMap", "Esri.WorldImagery"):
+        assert parse_config({**MINIMAL, "outputs": {"map_tiles": name}}).outputs.map_tiles == name
+
+
+def test_sample_bundles_still_validate():
+    tomls = [*sorted((DEMO_DIR.parent).glob("*/city.toml")), DEMO_DIR.parents[1] / "charge_planner" / "demo_city.toml"]
+    assert len(tomls) >= 6
+    for path in tomls:
+        assert load_config(path).city.name
+
+
+def test_poi_kinds_match_the_readers():
+    from charge_planner import osm, synthetic
+
+    assert set(POI_KINDS) == set(osm.POI_KINDS) == set(synthetic.POI_KINDS)
+
+
+def test_city_toml_with_byte_order_mark(tmp_path):
+    (tmp_path / "city.toml").write_bytes(b"\xef\xbb\xbf" + (DEMO_DIR / "city.toml").read_bytes())
+    assert load_config(tmp_path).city.name == "Demo City (synthetic)"
+
+
+def test_validate_bundle_reports_every_missing_file(tmp_path):
+    text = (BENGALURU_DIR / "city.toml").read_text().replace(
+        "[siting]", "[siting]\nexclusion_zones = \"zones.gpkg\"")
+    (tmp_path / "city.toml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        validate_bundle(tmp_path, data_dir=tmp_path / "empty")
+    msg = str(err.value)
+    assert "data.roads" in msg and "data.osm" in msg and "siting.exclusion_zones" in msg
+    assert "\n" not in msg
+
+
+def test_cli_validate_refuses_impossible_design_day(tmp_path):
+    from typer.testing import CliRunner
+
+    from charge_planner.cli import app
+
+    text = (DEMO_DIR / "city.toml").read_text().replace("[grid]", '[grid]\ndesign_day = "02-30"')
+    (tmp_path / "city.toml").write_text(text)
+    res = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "grid.design_day" in lines[0]
+    assert "Traceback" not in res.output
