@@ -46,6 +46,7 @@ from folium.template import Template
 from pyproj import Transformer
 
 from charge_planner.errors import ChargePlannerError
+from charge_planner.grid.flow import VIOLATION_COLUMNS
 from charge_planner.report import fmt_num, fmt_pct
 
 if TYPE_CHECKING:
@@ -483,6 +484,75 @@ def violation_hours(plan: Plan) -> dict[tuple[str, Any], float]:
     return {(str(e), i): float(h) for (e, i), h in v.groupby(["element", "id"])["hours"].sum().items()}
 
 
+def violation_table(plan: Plan) -> pd.DataFrame:
+    """The plan's one violation table (``kind``, ``element``, ``id``, ``hours``, ``first``, ``last``,
+    ``worst``, ``unit``), for the peak flow and the time series alike; empty without a grid."""
+    v = getattr(plan.flow, "violations", None)
+    if not isinstance(v, pd.DataFrame) or not {"kind", "element", "id"} <= set(v.columns):
+        return pd.DataFrame(columns=VIOLATION_COLUMNS)
+    out = v.copy()
+    for col in VIOLATION_COLUMNS:
+        if col not in out.columns:
+            out[col] = np.nan
+    if out["unit"].isna().any():
+        volt = out["kind"].isin(["undervoltage", "overvoltage"])
+        out["unit"] = out["unit"].fillna(pd.Series(np.where(volt, "pu", "%"), index=out.index))
+    return out[VIOLATION_COLUMNS]
+
+
+def violation_export(
+    plan: Plan, buses: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, trafos: gpd.GeoDataFrame | None
+) -> pd.DataFrame:
+    """The violation table as written to ``grid_violations.csv``.
+
+    Columns ``element``, ``element_id``, ``violation`` (the kind), ``value`` (worst value),
+    ``value_unit`` (``pu`` or ``%``), ``hours`` [h] (empty for the peak flow), ``first``,
+    ``last`` (times), ``lon``, ``lat`` (the bus, the middle of the line, the transformer's
+    low-voltage bus; empty when unknown) — one row per element and kind, three-winding
+    transformers and load flows that did not converge (element ``grid``) included.
+    """
+    v = violation_table(plan)
+    where: dict[str, dict[Any, Any]] = {
+        "bus": dict(zip(buses["bus_id"], buses.geometry, strict=True)) if len(buses) else {},
+        "line": ({i: g.interpolate(0.5, normalized=True) for i, g in zip(lines["line_id"], lines.geometry, strict=True)
+                  if g is not None} if len(lines) else {}),
+        "trafo": dict(zip(trafos["trafo_id"], trafos.geometry, strict=True)) if trafos is not None and len(trafos) else {},
+        "trafo3w": {i: geom for i, (geom, _) in trafo3w_points(plan, buses).items()},
+    }
+    points = [where.get(str(e), {}).get(i) for e, i in zip(v["element"], v["id"], strict=True)]
+    return pd.DataFrame({
+        "element": v["element"].to_numpy(),
+        "element_id": v["id"].to_numpy(),
+        "violation": v["kind"].to_numpy(),
+        "value": v["worst"].to_numpy(float),
+        "value_unit": v["unit"].to_numpy(),
+        "hours": v["hours"].to_numpy(float),
+        "first": v["first"].to_numpy(),
+        "last": v["last"].to_numpy(),
+        "lon": [round(float(p.x), 7) if p is not None else np.nan for p in points],
+        "lat": [round(float(p.y), 7) if p is not None else np.nan for p in points],
+    })
+
+
+def trafo3w_points(plan: Plan, buses: gpd.GeoDataFrame) -> dict[Any, tuple[Any, dict[str, Any]]]:
+    """Three-winding transformers drawn at their low-voltage bus (else medium, else high):
+    id -> (point in EPSG:4326, row of the flow's ``trafos3w`` table)."""
+    t3 = getattr(plan.flow, "trafos3w", None)
+    if not isinstance(t3, pd.DataFrame) or not len(t3) or not len(buses):
+        return {}
+    at = dict(zip(buses["bus_id"], buses.geometry, strict=True))
+    out = {}
+    for ident, r in t3.iterrows():
+        geom = next((at[b] for b in (r.get("lv_bus"), r.get("mv_bus"), r.get("hv_bus")) if b in at), None)
+        if geom is not None:
+            out[ident] = (geom, r.to_dict())
+    return out
+
+
+def _when(t: Any) -> str:
+    return "?" if t is None or pd.isna(t) else pd.Timestamp(t).strftime("%d %b %H:%M")
+
+
 def default_isochrone_minutes(plan: Plan) -> list[float]:
     """Drive times of the coverage areas [min]: ``outputs.isochrone_minutes``, else the shortest cut-off."""
     configured = getattr(plan.city.config.outputs, "isochrone_minutes", None)
@@ -791,15 +861,24 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     GeoJsonLayer(feats).add_to(layer)
     layer.add_to(fmap)
 
-    if trafos is not None and len(trafos):
-        tcol = loading_column(trafos)
+    t3_points = trafo3w_points(plan, buses)
+    if (trafos is not None and len(trafos)) or len(t3_points):
         feats = []
-        for r in trafos.itertuples():
-            load = float(getattr(r, tcol))
-            tip = (f"transformer {esc(r.trafo_id)}: {_num(load)} % of {_num(r.sn_mva * 1000 if hasattr(r, 'sn_mva') else None)} kVA"
-                   + (f" — {esc(r.violation)}" if r.violation else ""))
-            feats.append(_geom_feature(r.geometry, {"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
-                                                    "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
+        if trafos is not None and len(trafos):
+            tcol = loading_column(trafos)
+            for r in trafos.itertuples():
+                load = float(getattr(r, tcol))
+                tip = (f"transformer {esc(r.trafo_id)}: {_num(load)} % of "
+                       f"{_num(r.sn_mva * 1000 if hasattr(r, 'sn_mva') else None)} kVA"
+                       + (f" — {esc(r.violation)}" if r.violation else ""))
+                feats.append(_geom_feature(r.geometry, {"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
+                                                        "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
+        for ident, (geom, r) in t3_points.items():
+            load = float(r.get("loading_percent", np.nan))
+            tip = (f"three-winding transformer {esc(ident)}: {_num(load)} % of {_num(r.get('sn_mva', np.nan) * 1000)} kVA"
+                   + (f" — {esc(r.get('violation'))}" if r.get("violation") else ""))
+            feats.append(_geom_feature(geom, {"radius": 5.5, "color": "#333333", "weight": 1.5, "fill": True,
+                                              "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
         layer = folium.FeatureGroup(name="grid transformers (loading %)", overlay=True, show=False)
         GeoJsonLayer([f for f in feats if f]).add_to(layer)
         layer.add_to(fmap)
@@ -826,22 +905,37 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     layer.add_to(fmap)
 
     feats = []
-    for kind, table, col, unit in (("bus", buses, vcol, "pu"), ("line", lines, lcol, "%"),
-                                   ("transformer", trafos, None, "%")):
-        if table is None or not len(table):
+    table_v = violation_table(plan)
+    where = {
+        "bus": dict(zip(buses["bus_id"], buses.geometry, strict=True)),
+        "line": dict(zip(lines["line_id"], lines.geometry, strict=True)),
+        "trafo": dict(zip(trafos["trafo_id"], trafos.geometry, strict=True)) if trafos is not None else {},
+        "trafo3w": {i: geom for i, (geom, _) in t3_points.items()},
+    }
+    names = {"bus": "bus", "line": "line", "trafo": "transformer", "trafo3w": "three-winding transformer"}
+    unplaced = 0
+    for r in table_v.itertuples():
+        if r.element == "grid":
+            fmap.notes.append(f"grid: the load flow did not converge for {_num(r.hours, None)} h "
+                              f"({esc(_when(r.first))} to {esc(_when(r.last))}); those hours have no result")
             continue
-        col = col or loading_column(table)
-        bad = table[table["violation"].astype(str) != ""]
-        for r in bad.itertuples():
-            ident = getattr(r, f"{'trafo' if kind == 'transformer' else kind}_id")
-            value = _num(getattr(r, col), 3 if unit == "pu" else 0, unit)
-            tip = f"<b>{esc(r.violation)}</b>: {kind} {esc(ident)}, {value}"
-            tip += hours_text("trafo" if kind == "transformer" else kind, ident)
-            style = ({"color": "#a50026", "weight": 6, "opacity": 0.85} if kind == "line" else
-                     {"radius": 8, "color": "#a50026", "weight": 3, "fill": False})
-            f = _geom_feature(r.geometry, style, tip)
-            if f is not None:
-                feats.append(f)
+        geom = where.get(str(r.element), {}).get(r.id)
+        if geom is None:
+            unplaced += 1
+            continue
+        unit = str(r.unit)
+        value = _num(r.worst, 3 if unit == "pu" else 0, unit)
+        tip = f"<b>{esc(r.kind)}</b>: {names.get(str(r.element), esc(r.element))} {esc(r.id)}, {value}"
+        if pd.notna(r.hours):
+            tip += f" for {_num(r.hours, 1)} h"
+        style = ({"color": "#a50026", "weight": 6, "opacity": 0.85} if r.element == "line" else
+                 {"radius": 8, "color": "#a50026", "weight": 3, "fill": False})
+        f = _geom_feature(geom, style, tip)
+        if f is not None:
+            feats.append(f)
+    if unplaced:
+        fmap.notes.append(f"grid: {unplaced} violation(s) at elements without coordinates are listed in "
+                          "grid_violations.csv and the report")
     layer = folium.FeatureGroup(name=f"grid violations ({len(feats)})", overlay=True, show=bool(feats))
     GeoJsonLayer(feats).add_to(layer)
     layer.add_to(fmap)

@@ -431,7 +431,11 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
         "sources": p.city.sources,
     }
     if p.flow is not None:
+        from charge_planner.grid.flow import lowest_voltage, voltage_levels
+
         f = p.flow
+        levels = voltage_levels(f.buses)
+        t3 = getattr(f, "trafos3w", None)
         summary["grid"] = {
             "source": p.grid.source,
             "synthetic": bool(p.grid.synthetic),
@@ -439,10 +443,20 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "buses": int(len(f.buses)),
             "lines": int(len(f.lines)),
             "trafos": int(len(f.trafos)),
-            "vm_min_pu": round(float(f.buses["vm_pu"].min()), 5),
-            "vm_max_pu": round(float(f.buses["vm_pu"].max()), 5),
+            "trafos3w": int(len(t3)) if t3 is not None else 0,
+            # outside the slack buses, whose voltage is a set point
+            "vm_min_pu": _finite(round(lowest_voltage(f.buses)[0], 5)),
+            "vm_max_pu": _finite(round(float(levels["vm_max_pu"].max()), 5)) if len(levels) else None,
+            "voltage_levels": [
+                {"vn_kv": float(kv), "buses": int(r["buses"]), "vm_min_pu": round(float(r["vm_min_pu"]), 5),
+                 "vm_max_pu": round(float(r["vm_max_pu"]), 5)}
+                for kv, r in levels.iterrows()
+            ],
             "line_loading_max_percent": round(float(f.lines["loading_percent"].max()), 2) if len(f.lines) else None,
             "trafo_loading_max_percent": round(float(f.trafos["loading_percent"].max()), 2) if len(f.trafos) else None,
+            "trafo3w_loading_max_percent": (
+                round(float(t3["loading_percent"].max()), 2) if t3 is not None and len(t3) else None
+            ),
             "violations": int(f.n_violations),
             "ev_load_mw": round(float(f.ev_load_mw), 4),
             "base_load_mw": round(float(f.base_load_mw), 4),
@@ -483,6 +497,8 @@ def _grid_time_series_summary(p: Plan, a: Any) -> dict[str, Any]:
             "overvoltage": round(float(v.loc[v["kind"] == "overvoltage", "hours"].sum()), 2),
             "line_overload": round(float(v.loc[(v["element"] == "line"), "hours"].sum()), 2),
             "trafo_overload": round(float(v.loc[(v["element"] == "trafo"), "hours"].sum()), 2),
+            "trafo3w_overload": round(float(v.loc[(v["element"] == "trafo3w"), "hours"].sum()), 2),
+            "not_converged": round(float(v.loc[(v["kind"] == "not_converged"), "hours"].sum()), 2),
         },
         "steps_with_violations": int((f.steps["n_violations"] > 0).sum()),
         "pv_mw_peak": round(float(f.steps["pv_mw"].max()), 4),

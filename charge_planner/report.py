@@ -438,41 +438,38 @@ def _site_rows(plan: Plan) -> list[dict[str, Any]]:
 
 
 def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
-    from charge_planner.maps import bus_voltage_column, loading_column
+    from charge_planner.maps import loading_column, violation_table
 
     if plan.flow is None or not s.get("grid"):
         return None
     f = plan.flow
     grid = dict(s["grid"])
+    table_v = violation_table(plan)
+    hours = bool(table_v["hours"].notna().any())
+    names = {"bus": "bus", "line": "line", "trafo": "transformer", "trafo3w": "three-winding transformer",
+             "grid": "whole grid"}
+    order = table_v.assign(_nc=table_v["kind"] != "not_converged",
+                           _h=table_v["hours"].fillna(0.0)).sort_values(["_nc", "_h"], ascending=[True, False],
+                                                                         kind="stable")
     violations: list[dict[str, Any]] = []
-    table_v = getattr(f, "violations", None)
-    hours = isinstance(table_v, pd.DataFrame) and len(table_v) > 0 and {"element", "id", "kind", "hours"} <= set(table_v)
-    if hours:
-        assert isinstance(table_v, pd.DataFrame)
-        for r in table_v.sort_values("hours", ascending=False).itertuples():
-            worst = getattr(r, "worst", float("nan"))
-            violations.append({
-                "element": f"{r.element} {r.id}",
-                "value": f"{worst:.3f} pu" if r.kind in ("undervoltage", "overvoltage") else f"{worst:.0f} %",
-                "what": r.kind,
-                "hours": fmt_num(r.hours, 1),
-                "when": f"{_time_text(getattr(r, 'first', None))}–{_time_text(getattr(r, 'last', None))}",
-            })
-    else:
-        for kind, table, col in (("bus", f.buses, bus_voltage_column(f.buses)),
-                                 ("line", f.lines, loading_column(f.lines)),
-                                 ("transformer", f.trafos, loading_column(f.trafos))):
-            if not len(table):
-                continue
-            bad = table[table["violation"].astype(str) != ""]
-            for i, r in bad.iterrows():
-                violations.append({
-                    "element": f"{kind} {i}",
-                    "value": f"{r[col]:.3f} pu" if col.endswith("_pu") else f"{r[col]:.0f} %",
-                    "what": r["violation"], "hours": None, "when": None,
-                })
+    for r in order.itertuples():
+        unit = str(r.unit)
+        value = f"{fmt_num(r.worst, 3 if unit == 'pu' else 0)} {unit}" if pd.notna(r.worst) else "—"
+        violations.append({
+            "element": names.get(str(r.element), str(r.element)) + ("" if r.element == "grid" else f" {r.id}"),
+            "value": value,
+            "what": "load flow did not converge" if r.kind == "not_converged" else str(r.kind),
+            "hours": fmt_num(r.hours, 1),
+            "when": f"{_time_text(r.first)}–{_time_text(r.last)}" if pd.notna(r.first) else "—",
+        })
+    kinds = table_v.groupby(["element", "kind"]).size()
+    violation_kinds = [{"what": f"{names.get(str(e), str(e))}: {'no solution' if k == 'not_converged' else k}",
+                        "count": int(n)} for (e, k), n in kinds.items()]
+    levels = [{"vn_kv": fmt_num(r.get("vn_kv"), None), "buses": r.get("buses"),
+               "vm_min": fmt_num(r.get("vm_min_pu"), 3), "vm_max": fmt_num(r.get("vm_max_pu"), 3)}
+              for r in grid.get("voltage_levels") or []]
     skip = {"assumptions", "time_series_assumptions", "source", "synthetic", "converged", "first_step",
-            "non_converged_steps"}
+            "non_converged_steps", "voltage_levels"}
     figures = []
     for key, v in grid.items():
         if key in skip or v is None:
@@ -483,7 +480,9 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
         elif not isinstance(v, list | tuple):
             figures.append({"label": label_of(key), "value": _value_text(key, v)})
     loaded = []
-    for kind, table in (("line", f.lines), ("transformer", f.trafos)):
+    t3 = getattr(f, "trafos3w", None)
+    for kind, table in (("line", f.lines), ("transformer", f.trafos),
+                        ("three-winding transformer", t3 if t3 is not None else pd.DataFrame())):
         if len(table):
             col = loading_column(table)
             for i, v in table[col].astype(float).nlargest(5).items():
@@ -497,6 +496,8 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
         "time_series": "vm_min_pu" in f.buses.columns,
         "violations": violations[:MAX_VIOLATION_ROWS],
         "n_violations": len(violations),
+        "violation_kinds": violation_kinds,
+        "voltage_levels": levels,
         "hours": hours,
         "figures": figures,
         "most_loaded": loaded[:8],
@@ -509,7 +510,7 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _time_text(t: Any) -> str:
-    if t is None or (isinstance(t, float) and math.isnan(t)):
+    if t is None or pd.isna(t):
         return "?"
     try:
         return pd.Timestamp(t).strftime("%d %b %H:%M")

@@ -292,7 +292,7 @@ def test_flow_result_tables(model: GridModel) -> None:
     assert result.n_violations == 0
     assert result.base_load_mw == pytest.approx(net.load["p_mw"].sum())
     assert 0 < result.losses_mw < 0.1 * result.base_load_mw
-    assert list(result.buses.columns) == ["vm_pu", "vn_kv", "role", "violation", "x_m", "y_m"]
+    assert list(result.buses.columns) == ["vm_pu", "vn_kv", "role", "slack", "violation", "x_m", "y_m"]
     assert set(result.lines.columns) >= {"loading_percent", "from_bus", "to_bus", "feeder", "violation"}
     assert set(result.trafos.columns) >= {"loading_percent", "hv_bus", "lv_bus", "sn_mva", "violation"}
     # a heavy but solvable EV load at one LV bus is flagged, and the next run does not inherit it
