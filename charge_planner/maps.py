@@ -466,6 +466,15 @@ def bus_hosting_kw(plan: Plan) -> pd.Series | None:
     return None
 
 
+def hosting_reason(plan: Plan, bus: Any) -> str:
+    """Why a bus has the hosting capacity it has (e.g. already undervoltage), or ``""``."""
+    flow = plan.flow
+    if flow is None or "hosting_reason" not in flow.buses.columns or bus is None or bus not in flow.buses.index:
+        return ""
+    reason = flow.buses.at[bus, "hosting_reason"]
+    return reason if isinstance(reason, str) else ""
+
+
 def hosting_capacity_kw(plan: Plan) -> pd.Series | None:
     """Hosting capacity [kW] at each chosen site's bus, when the grid stage computed it."""
     if "hosting_capacity_kw" in plan.sites.columns:
@@ -723,6 +732,9 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
             rows.append(("bus voltage" + (" (min)" if col == "vm_min_pu" else " at peak"), _num(b[col], 3, "pu")))
     if hosting is not None:
         rows.append(("hosting capacity", _num(hosting.get(sid), unit="kW")))
+        reason = hosting_reason(plan, r.get("bus_id"))
+        if reason and hosting.get(sid) == 0:
+            rows.append(("why", esc(reason)))
     else:
         rows.append(("hosting capacity", "not computed"))
     mine = roll.get(sid)
@@ -896,6 +908,9 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
             tip += f"<br>{esc(r.violation)}{hours_text('bus', r.bus_id)}"
         if hosting is not None:
             tip += f"<br>hosting capacity {_num(hosting.get(r.bus_id), unit='kW')}"
+            reason = getattr(r, "hosting_reason", "")
+            if isinstance(reason, str) and reason and hosting.get(r.bus_id) == 0:
+                tip += f" ({esc(reason)})"
         feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y),
                                     {"radius": 3, "color": colour, "weight": 1, "fill": True, "fillColor": colour,
                                      "fillOpacity": 0.9}, tip))

@@ -412,7 +412,7 @@ def _chart_scenarios(table: pd.DataFrame) -> str:
 # the report
 # ---------------------------------------------------------------------------------------------
 def _site_rows(plan: Plan) -> list[dict[str, Any]]:
-    from charge_planner.maps import hosting_capacity_kw, opening_years
+    from charge_planner.maps import hosting_capacity_kw, hosting_reason, opening_years
 
     types = [t for t in plan.charger_types.index if f"chargers_{t}" in plan.sites.columns]
     hosting = hosting_capacity_kw(plan)
@@ -433,6 +433,8 @@ def _site_rows(plan: Plan) -> list[dict[str, Any]]:
             "bus": "" if pd.isna(r.get("bus_id", np.nan)) else r.get("bus_id"),
             "level": str(r.get("grid_level", "")).upper(),
             "hosting": fmt_num(hosting.get(sid)) if hosting is not None else None,
+            "hosting_reason": hosting_reason(plan, r.get("bus_id")) if hosting is not None and hosting.get(sid) == 0
+            else "",
         })
     return rows
 

@@ -212,7 +212,7 @@ def _plan_with_every_violation(demo_plan, mode: str):
         mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 500.0)})
         sites = pd.DataFrame({"bus_id": [45], "served_kwh_day": [24.0], "power_kw": [50.0]})
         p.grid_assessment = assess_grid(grid, sites, index, ev_shares=np.full(24, 1 / 24),
-                                        base_load_factor=np.full(24, 1.0), mix=mix, hosting=False)
+                                        base_load_factor=np.full(24, 1.0), mix=mix)
         p.flow = p.grid_assessment.flow
     p.summary = _summary(p, {}, 0.0)
     return p
@@ -252,6 +252,11 @@ def test_every_kind_of_violation_reaches_map_report_pdf_and_exports(demo_plan, t
     for text in ("undervoltage", "overvoltage", "line 14", "transformer 1", "three-winding transformer 0",
                  "Voltage per level"):
         assert text in section, text
+
+    if mode == "day":
+        # the sites sit at bus 50, which the PV plant already lifts above the band: 0 kW, and why
+        assert p.flow.buses.at[50, "hosting_capacity_kw"] == 0.0
+        assert "already overvoltage" in html and "already overvoltage" in report.split("<h2>Sites", 1)[1]
 
     pdf = mode == "day" and find_chromium() is not None
     out = p.save(tmp_path / "out", pdf=pdf)
