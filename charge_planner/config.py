@@ -91,6 +91,8 @@ class CitySection(_Model):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("city.name is blank; give the city's name")
+        if not value.isprintable():
+            raise ValueError(f"city.name {value!r} has a line break or control character; write it on one line")
         return value
 
     @field_validator("country")
@@ -462,6 +464,12 @@ class SitingSection(_Model):
                     f"siting.year_budgets_usd has {len(self.year_budgets_usd)} values for {n} rollout year(s); "
                     "give one budget per year of siting.rollout_years"
                 )
+            total = math.fsum(self.year_budgets_usd)
+            if abs(total - self.budget_usd) > 1.0:
+                raise ValueError(
+                    f"siting.year_budgets_usd sum to {total:,.0f} USD but siting.budget_usd is {self.budget_usd:,.0f}; "
+                    "the yearly budgets split the total budget, make them sum to budget_usd"
+                )
         return self
 
 
@@ -674,6 +682,46 @@ class CityConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _sales_shares_fit_the_s_curve(self) -> CityConfig:
+        # the logistic sales-share curve passes through the base and target shares: both must lie
+        # strictly between 0 and the ceiling (checked here with the preset's values filled in)
+        preset = get_preset(self.city.country)
+        ceiling = self.fleet.sales_share_ceiling
+        same_year = (self.fleet.base_year or preset.base_year) == (self.fleet.target_year or preset.target_year)
+        problems = []
+        for seg in self.fleet.segments:
+            override = self.fleet.overrides.get(seg)
+            shares = {}
+            for f in ("ev_sales_share_base", "ev_sales_share_target"):
+                given = getattr(override, f) if override is not None else None
+                shares[f] = (given, "") if given is not None else (getattr(preset.segments[seg], f).value, " (preset)")
+            for f, (v, origin) in shares.items():
+                if v <= 0:
+                    problems.append(f"fleet.overrides.{seg}.{f} is {v:g}{origin}; an S-curve cannot pass through 0, "
+                                    "give a small positive share such as 0.001")
+                elif v >= ceiling:
+                    problems.append(f"fleet.overrides.{seg}.{f} {v:g}{origin} is not below fleet.sales_share_ceiling "
+                                    f"{ceiling:g}; lower the share or raise the ceiling")
+            base, target = shares["ev_sales_share_base"][0], shares["ev_sales_share_target"][0]
+            if same_year and abs(base - target) > 1e-12:
+                problems.append(f"fleet.overrides.{seg}: the base and target years are the same but the sales shares "
+                                f"differ ({base:g} vs {target:g}); make them equal or move fleet.target_year")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _residential_weights_have_their_data(self) -> CityConfig:
+        mode = self.demand.residential_weights
+        if mode == "raster" and not self.data.population_raster:
+            raise ValueError("demand.residential_weights = 'raster' needs data.population_raster; give the raster or "
+                             "use 'auto'")
+        if mode == "buildings" and self.data.population_total is None:
+            raise ValueError("demand.residential_weights = 'buildings' needs data.population_total (persons in the "
+                             "study area); give it or use 'auto'")
+        return self
+
+    @model_validator(mode="after")
     def _segment_modes_of_planned_segments(self) -> CityConfig:
         unused = [s for s in self.data.segment_modes if s not in self.fleet.segments]
         if unused:
@@ -856,6 +904,30 @@ def validate_bundle(city: Path | str, *, data_dir: Path | str | None = None) -> 
                 resolve_data_path(value, city_dir=path.parent, root=root, field=field)
             except ConfigError as exc:
                 problems.append(str(exc))
+    problem = _unknown_grid_name(config.grid)
+    if problem:
+        problems.append(problem)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return config
+
+
+def _unknown_grid_name(grid: GridSection) -> str | None:
+    """Why ``grid.code`` / ``grid.name`` names no SimBench grid / pandapower network, or None."""
+    # the grid libraries are imported only for the source that needs them (they take seconds)
+    if grid.source == "simbench" and grid.code:
+        import simbench
+
+        codes = simbench.collect_all_simbench_codes()
+        if grid.code not in codes:
+            examples = ", ".join(c for c in codes if "-MV-" in c and c.endswith("-0-sw"))
+            return f"grid.code: unknown SimBench code {grid.code!r}; valid codes include {examples}"
+    if grid.source == "pandapower_network" and grid.name:
+        import pandapower.networks as pn
+
+        obj = getattr(pn, grid.name, None)
+        if (grid.name.startswith("_") or not callable(obj)
+                or not str(getattr(obj, "__module__", "")).startswith("pandapower.networks")):
+            return (f"grid.name: {grid.name!r} is not a network of pandapower.networks; use a function name such "
+                    "as 'mv_oberrhein', 'create_cigre_network_mv' or 'case33bw'")
+    return None

@@ -135,12 +135,22 @@ BAD_INPUTS = {
     "offpeak_strings": (_with("demand", offpeak_hours=["22", "6"]), "demand.offpeak_hours.0", "'22'"),
     "charger_never_sited": ({**MINIMAL, "charger_types": [{**_CT, "use_cases": ["home"]}]}, "charger_types",
                             "serve none of demand.sited_use_cases"),
+    "sales_share_at_ceiling": (_with("fleet", sales_share_ceiling=0.25), "fleet.overrides.car.ev_sales_share_target",
+                               "0.3 (preset) is not below fleet.sales_share_ceiling 0.25"),
+    "sales_share_zero": (_with("fleet.overrides.bus", ev_sales_share_base=0.0),
+                         "fleet.overrides.bus.ev_sales_share_base", "is 0;"),
+    "raster_weights_without_raster": (_with("demand", residential_weights="raster"), "data.population_raster",
+                                      "'raster'"),
+    "building_weights_without_total": (_with("demand", residential_weights="buildings"), "data.population_total",
+                                       "'buildings'"),
     "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
     "power_absurd": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": 1e9}]}, "charger_types.0.power_kw", "1000000000.0"),
     "budget_inf": (_with("siting", budget_usd=math.inf), "siting.budget_usd", "inf"),
     "budget_nan": (_with("siting", budget_usd=math.nan), "siting.budget_usd", "nan"),
     "year_budget_inf": (_with("siting", rollout_years=[2030], year_budgets_usd=[math.inf]),
                         "siting.year_budgets_usd.0", "inf"),
+    "year_budgets_exceed_budget": (_with("siting", budget_usd=1.5e6, rollout_years=[2028, 2030],
+                                         year_budgets_usd=[5e6, 5e6]), "siting.year_budgets_usd", "10,000,000"),
     "spacing_inf": (_with("siting", min_site_spacing_m=math.inf), "siting.min_site_spacing_m", "inf"),
     "time_limit_inf": (_with("siting", time_limit_s=math.inf), "siting.time_limit_s", "inf"),
     "time_limit_huge": (_with("siting", time_limit_s=1e9), "siting.time_limit_s", "1000000000.0"),
@@ -165,6 +175,7 @@ BAD_INPUTS = {
     "isochrone_inf": (_with("outputs", isochrone_minutes=[math.inf]), "outputs.isochrone_minutes.0", "inf"),
     "crs_in_feet": (_with("city", crs="EPSG:2263"), "city.crs", "not metres"),
     "name_blank": (_with("city", name="   "), "city.name", "blank"),
+    "name_line_break": (_with("city", name="Pune\nerror: fake"), "city.name", "line break"),
     "grid_path_ignored": (_with("grid", path="net.json"), "grid.path", "synthesise"),
     "bbox_inf": (_with("demand", study_area_bbox=[77.5, 12.9, math.inf, 13.0]), "demand.study_area_bbox.2", "inf"),
 }
@@ -286,3 +297,19 @@ def test_cli_validate_refuses_impossible_design_day(tmp_path):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "grid.design_day" in lines[0]
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(("grid", "field"), [({"source": "simbench", "code": "nonsense"}, "grid.code"),
+                                             ({"source": "pandapower_network", "name": "nonsense"}, "grid.name")])
+def test_validate_bundle_refuses_unknown_grid_names(tmp_path, grid, field):
+    text = (DEMO_DIR / "city.toml").read_text().split("[grid]")[0]
+    text += "[grid]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in grid.items())
+    (tmp_path / "city.toml").write_text(text)
+    assert load_config(tmp_path).grid.source == grid["source"]  # a valid city.toml ...
+    with pytest.raises(ConfigError, match=f"{field}: .*'nonsense'"):  # ... naming a grid that does not exist
+        validate_bundle(tmp_path)
+    ok = {"simbench": {"source": "simbench", "code": "1-MV-urban--0-sw"},
+          "pandapower_network": {"source": "pandapower_network", "name": "mv_oberrhein"}}[grid["source"]]
+    (tmp_path / "city.toml").write_text(text.split("[grid]")[0] + "[grid]\n" + "".join(
+        f"{k} = {v!r}\n".replace("'", '"') for k, v in ok.items()))
+    assert validate_bundle(tmp_path).grid.source == grid["source"]
