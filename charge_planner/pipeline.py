@@ -521,6 +521,7 @@ def _grid_time_series_summary(p: Plan, a: Any) -> dict[str, Any]:
             "min_kw": round(float(hc["hosting_capacity_kw"].min()), 1) if len(hc) else None,
             "median_kw": round(float(hc["hosting_capacity_kw"].median()), 1) if len(hc) else None,
             "limits": {str(k): int(n) for k, n in hc["limit"].value_counts().items()},
+            "already_violated_buses": int(hc["already_violated"].sum()) if "already_violated" in hc else 0,
             "load_flows": int(a.hosting.load_flows),
             "seconds": round(float(a.hosting.seconds), 3),
         }

@@ -507,10 +507,12 @@ def _condense(
     steps.loc[~ok, ["vm_min_pu", "vm_max_pu", "grid_import_mw", "losses_mw"]] = np.nan
     non_converged = index[~ok]
     n_violations = len(violations)
+    lo, hi = vm_min[free], vm_max[free]
     log.info(
-        "time series: %d steps (%g h), %d not converged; %.3f-%.3f pu; %d element(s) in violation; solved in %.2f s",
-        n, step_h, len(non_converged), float(np.nanmin(vm_min)) if np.isfinite(vm_min).any() else float("nan"),
-        float(np.nanmax(vm_max)) if np.isfinite(vm_max).any() else float("nan"), n_violations, batch.solve_s,
+        "time series: %d steps (%g h), %d not converged; %.3f-%.3f pu outside the slack buses; %d violation(s); "
+        "solved in %.2f s",
+        n, step_h, len(non_converged), float(np.nanmin(lo)) if np.isfinite(lo).any() else float("nan"),
+        float(np.nanmax(hi)) if np.isfinite(hi).any() else float("nan"), n_violations, batch.solve_s,
     )
     return TimeSeriesResult(
         converged=bool(ok.all()),
