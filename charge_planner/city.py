@@ -27,7 +27,7 @@ import numpy as np
 from charge_planner.assumptions import preset_of
 from charge_planner.config import CityConfig, data_root, find_config, load_config, resolve_data_path
 from charge_planner.errors import ConfigError, DataError
-from charge_planner.network import prepare_graph
+from charge_planner.network import lonlat_bounds, prepare_graph
 from charge_planner.osm import (
     OSM_ATTRIBUTION,
     empty_buildings,
@@ -40,10 +40,30 @@ from charge_planner.osm import (
     read_road_network,
     substations_from_power,
 )
+from charge_planner.presets import (
+    COUNTRY_BOUNDS_MARGIN_DEG,
+    MAX_DENSITY_PERSONS_KM2,
+    country_bounds,
+    get_preset,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OSM_ATTRIBUTION", "City", "city_from_config", "load_city", "population_along_roads", "read_population_raster"]
+__all__ = [
+    "OSM_ATTRIBUTION",
+    "City",
+    "check_density",
+    "check_in_country",
+    "city_from_config",
+    "load_city",
+    "population_along_roads",
+    "read_population_raster",
+    "study_area_km2",
+]
+
+#: Margin added to each side of the road network's bounding box to make the study area [m]:
+#: residents live up to a block beyond the outermost streets.
+STUDY_AREA_MARGIN_M = 100.0
 
 
 @dataclass
@@ -197,7 +217,13 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         elif osm_path is not None or osm_format(roads_path) is not None:
             sources.append(f"buildings, POIs, power: {roads_path.name} — {OSM_ATTRIBUTION}")
 
-    roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
+    where = f"data.place/data.bbox ({label})" if data.source == "online" else f"data.roads ({roads_path})"
+    try:
+        roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
+    except DataError:
+        check_in_country(raw, config.city.country, what=where)  # data in another country: say that first
+        raise
+    check_in_country(roads, config.city.country, what=where)
     crs = str(roads.graph["crs"])
     buildings, pois, power = project_layers([buildings, pois, power], crs)
     roads_by_mode = {data.mode: roads}
@@ -213,10 +239,12 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     if data.population_raster:
         raster = resolve_data_path(data.population_raster, city_dir=city_dir, root=root, field="data.population_raster")
         population = read_population_raster(raster, crs=crs, bounds=_graph_bounds(roads))
+        check_density(float(population["population"].sum()), roads, what=f"data.population_raster ({raster.name})")
         credit = data.population_source or "provider not given: set data.population_source to credit it"
         sources.append(f"population: {raster.name} (raster, persons per pixel) — {credit}")
     else:
         total = float(data.population_total or 0.0)
+        check_density(total, roads, what="data.population_total")
         population = population_along_roads(roads, total)
         sources.append(
             f"population: {total:,.0f} persons spread by road length; source: {data.population_source or 'not given'}"
@@ -267,6 +295,90 @@ def _synthetic_city(config: CityConfig, city_dir: Path, root: Path | None) -> Ci
     )
 
 
+def _node_array(graph: nx.MultiDiGraph) -> np.ndarray:
+    xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float, count=graph.number_of_nodes())
+    ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float, count=graph.number_of_nodes())
+    return np.column_stack([xs, ys])
+
+
+def check_in_country(graph: nx.MultiDiGraph, country: str, *, what: str = "the road network") -> None:
+    """Refuse a road network that lies outside the preset's country.
+
+    The country's box is :data:`charge_planner.presets.COUNTRY_BOUNDS_LONLAT` widened by
+    :data:`charge_planner.presets.COUNTRY_BOUNDS_MARGIN_DEG` on each side.
+
+    Parameters
+    ----------
+    graph
+        Road graph with a ``crs`` graph attribute and node ``x``/``y``.
+    country
+        Preset name or ISO code (``city.country``).
+    what
+        Name of the source for the message.
+
+    Raises
+    ------
+    DataError
+        When any part of the road network lies outside the widened box (one line, with both
+        extents and the fix).
+    """
+    if graph.number_of_nodes() == 0 or "crs" not in graph.graph:
+        return  # prepare_graph reports these
+    west, south, east, north = lonlat_bounds(_node_array(graph), graph.graph["crs"])
+    bw, bs, be, bn = country_bounds(country)
+    if west >= bw and east <= be and south >= bs and north <= bn:
+        return
+    m = COUNTRY_BOUNDS_MARGIN_DEG
+    raise DataError(
+        f"{what}: the roads lie at {west:.2f} to {east:.2f} deg E, {south:.2f} to {north:.2f} deg N, outside "
+        f"{_preset_name(country)} ({bw + m:.2f} to {be - m:.2f} deg E, {bs + m:.2f} to {bn - m:.2f} deg N, "
+        f"accepted with a {m:g} deg margin): set city.country to the data's country or check the file and its CRS"
+    )
+
+
+def _preset_name(country: str) -> str:
+    """Display name of a preset's country ("sri_lanka" -> "Sri Lanka")."""
+    return get_preset(country).country.replace("_", " ").title()
+
+
+def study_area_km2(graph: nx.MultiDiGraph) -> float:
+    """Area of the study area: the road network's bounding box plus :data:`STUDY_AREA_MARGIN_M` per side [km2]."""
+    minx, miny, maxx, maxy = _graph_bounds(graph)
+    m = STUDY_AREA_MARGIN_M
+    return (maxx - minx + 2 * m) * (maxy - miny + 2 * m) / 1e6
+
+
+def check_density(persons: float, graph: nx.MultiDiGraph, *, what: str = "population") -> None:
+    """Refuse a population no city holds on the study area of a road network.
+
+    Parameters
+    ----------
+    persons
+        Population of the study area [persons].
+    graph
+        Prepared road graph in a projected metric CRS.
+    what
+        Field or file the population comes from, for the message.
+
+    Raises
+    ------
+    DataError
+        When the population is not a finite non-negative number, or its mean density over
+        :func:`study_area_km2` exceeds :data:`charge_planner.presets.MAX_DENSITY_PERSONS_KM2`.
+    """
+    if not (np.isfinite(persons) and persons >= 0):
+        raise DataError(f"{what}: population {persons} is not a finite non-negative number of persons")
+    area = study_area_km2(graph)
+    density = persons / area
+    if density > MAX_DENSITY_PERSONS_KM2:
+        raise DataError(
+            f"{what}: {persons:,.0f} persons on a study area of {area:.2f} km2 is {density:,.0f} persons/km2, above "
+            f"{MAX_DENSITY_PERSONS_KM2:,.0f}/km2 (denser than any city district): give the population of this area "
+            "only, in persons (a raster in persons per pixel)"
+        )
+    log.info("population %.0f persons on %.2f km2: %.0f persons/km2", persons, area, density)
+
+
 def _graph_bounds(graph: nx.MultiDiGraph) -> tuple[float, float, float, float]:
     xs = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), float)
     ys = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), float)
@@ -299,31 +411,76 @@ def population_along_roads(graph: nx.MultiDiGraph, total: float) -> gpd.GeoDataF
 def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
     """Pixel centres of a persons-per-pixel raster inside ``bounds`` (given in ``crs``), as points.
 
+    Only the window of the raster that covers ``bounds`` is read. Pixels equal to the raster's
+    nodata value, and NaN pixels, are skipped; zero pixels are dropped. A raster without a CRS
+    is taken to be in longitude/latitude (EPSG:4326).
+
     Raises
     ------
     DataError
-        When the file cannot be read or does not overlap the study area.
+        When the file cannot be read, has no CRS and coordinates that are not longitude/latitude,
+        does not overlap the study area, or holds negative values there (a nodata value that
+        is not declared in the file).
     """
     try:
         import rasterio
+        from rasterio.windows import Window, from_bounds
     except ImportError:
         raise DataError(f"{path}: reading a population raster needs rasterio; pip install rasterio") from None
     from pyproj import Transformer
 
     try:
         with rasterio.open(path) as src:
-            data = src.read(1, masked=True)
-            transform = src.transform
+            left, bottom, right, top = src.bounds
+            if src.crs is None and not (-180.5 <= min(left, right) and max(left, right) <= 360.5
+                                        and -90.5 <= min(bottom, top) and max(bottom, top) <= 90.5):
+                raise DataError(
+                    f"{path}: the raster has no CRS and its coordinates ({left:.0f}, {bottom:.0f}, {right:.0f}, "
+                    f"{top:.0f}) are not longitude/latitude: set its CRS (e.g. gdal_edit.py -a_srs EPSG:NNNN)"
+                )
             src_crs = src.crs.to_string() if src.crs else "EPSG:4326"
+            wl, wb, wr, wt = Transformer.from_crs(crs, src_crs, always_xy=True).transform_bounds(*bounds, densify_pts=21)
+            full = Window(0, 0, src.width, src.height)
+            try:
+                window = from_bounds(wl, wb, wr, wt, transform=src.transform)
+                window = window.round_offsets(op="floor").round_lengths(op="ceil")
+                window = Window(window.col_off - 1, window.row_off - 1, window.width + 2, window.height + 2)
+                window = window.intersection(full)
+            except Exception:  # rasterio raises WindowError when the two do not intersect
+                window = None
+            if window is None or window.width <= 0 or window.height <= 0:
+                raise DataError(
+                    f"{path}: the population raster (in {src_crs}) does not overlap the road network; check the "
+                    "file and its CRS"
+                )
+            data = src.read(1, window=window, masked=True)
+            transform = src.transform
+            row_off, col_off = int(window.row_off), int(window.col_off)
+            nodata = src.nodata
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: cannot read the raster ({type(exc).__name__}: {exc})") from None
-    rows, cols = np.nonzero(~np.ma.getmaskarray(data) & (np.ma.filled(data, 0) > 0))
-    vals = np.asarray(data[rows, cols], dtype=float)
-    xs, ys = rasterio.transform.xy(transform, rows, cols)
+    values = np.ma.filled(data.astype(float), np.nan)
+    rows, cols = np.nonzero(np.isfinite(values))
+    vals = values[rows, cols]
+    xs, ys = rasterio.transform.xy(transform, rows + row_off, cols + col_off)
     tr = Transformer.from_crs(src_crs, crs, always_xy=True)
-    px, py = tr.transform(np.asarray(xs), np.asarray(ys))
+    px, py = tr.transform(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
     minx, miny, maxx, maxy = bounds
     inside = (px >= minx) & (px <= maxx) & (py >= miny) & (py <= maxy)
     if not inside.any():
-        raise DataError(f"{path}: the population raster does not overlap the road network; check the file and CRS")
-    return gpd.GeoDataFrame({"population": vals[inside]}, geometry=gpd.points_from_xy(px[inside], py[inside]), crs=crs)
+        raise DataError(
+            f"{path}: the population raster has no data pixel inside the road network's extent; check the file and "
+            "its CRS"
+        )
+    negative = inside & (vals < 0)
+    if negative.any():
+        declared = "no nodata value declared" if nodata is None else f"nodata declared as {nodata:g}"
+        raise DataError(
+            f"{path}: {int(negative.sum())} pixel(s) in the study area are negative (min {vals[negative].min():g}; "
+            f"{declared}): persons per pixel cannot be negative; declare the file's nodata value "
+            "(e.g. gdal_edit.py -a_nodata VALUE) or fix the values"
+        )
+    keep = inside & (vals > 0)
+    return gpd.GeoDataFrame({"population": vals[keep]}, geometry=gpd.points_from_xy(px[keep], py[keep]), crs=crs)

@@ -37,6 +37,7 @@ Map data © OpenStreetMap contributors, ODbL 1.0.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,7 +421,8 @@ def _graph_from_ways(ways: _Ways, *, path: Path, mode: str, hwy_seen: dict[str, 
         seen = ", ".join(f"{k} {v}" for k, v in sorted(hwy_seen.items(), key=lambda kv: -kv[1])[:8]) or "none"
         raise DataError(
             f"{path}: no road usable by mode {mode!r} (highway ways found: {seen}); "
-            "check that the extract covers streets, or try mode 'two_wheeler'"
+            "check that the extract covers streets"
+            + (", or try mode 'two_wheeler'" if mode != "two_wheeler" else "")
         )
     n_refs = np.asarray(ways.n_refs)
     refs = np.asarray(ways.refs, dtype=np.int64)
@@ -711,6 +713,9 @@ def read_road_network(
         if name.endswith(".graphml"):
             import osmnx as ox
 
+            if not _graphml_has_edges(path):
+                raise DataError(f"{path}: the GraphML file has no edges (no <edge> element): export a road graph "
+                                "with its streets, e.g. osmnx.save_graphml of a graph with edges")
             graph = ox.load_graphml(path)
             if not graph.is_directed():
                 graph = _as_directed(graph, source=path.name)
@@ -728,6 +733,18 @@ def read_road_network(
     if graph.number_of_edges() == 0:
         raise DataError(f"{path}: no road usable by mode {mode!r} in the file")
     return graph
+
+
+def _graphml_has_edges(path: Path) -> bool:
+    """Whether a GraphML file holds an ``<edge`` element (read in 1 MB blocks, stops at the first)."""
+    pattern = re.compile(rb"<(?:\w+:)?edge[\s/>]")
+    tail = b""
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if pattern.search(tail + block):
+                return True
+            tail = block[-32:]
+    return False
 
 
 def filter_graph_mode(

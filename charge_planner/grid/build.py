@@ -93,6 +93,15 @@ DEFAULT_MAX_FEEDER_MW = 5.0
 #: (3 x 20 MVA units; typical urban substations in India have 2-3 units of 10-20 MVA).
 DEFAULT_MAX_SUBSTATION_MVA = 60.0
 
+#: Most substations synthesis builds: 200 x the default 60 MVA is 12 GVA, above the peak demand
+#: of any city the presets cover (Delhi's record peak, about 8.7 GW in June 2024). More means a
+#: base load in the wrong unit or a tiny ``max_substation_mva``; placing them would take hours.
+MAX_SYNTH_SUBSTATIONS = 200
+
+#: Most distribution transformers (DT service areas) synthesis builds: each adds buses, a
+#: transformer and a load to every AC load flow of the design loop (about 250 DTs take 2 s).
+MAX_SYNTH_DTS = 20_000
+
 #: ASSUMPTION: a given substation farther than this from the road network is ignored [m].
 SUBSTATION_SNAP_M = 1000.0
 
@@ -630,6 +639,12 @@ def _validate_inputs(
         problems.append(f"max_feeder_mw {max_feeder_mw} must be positive")
     if not max_substation_mva > 0:
         problems.append(f"max_substation_mva {max_substation_mva} must be positive")
+    elif len(ratings) and all(np.isfinite(r) and r > 0 for r in ratings) and max_substation_mva < max(ratings) / 1000.0:
+        problems.append(
+            f"max_substation_mva {max_substation_mva:g} MVA is smaller than one distribution transformer "
+            f"({max(ratings):g} kVA): give the rating of a 33/11 kV substation in MVA (default "
+            f"{DEFAULT_MAX_SUBSTATION_MVA:g})"
+        )
     if not kv["lv"] < kv["mv"] < kv["hv"]:
         problems.append(
             f"voltage levels must satisfy lv_kv < mv_kv < hv_kv, got {kv['lv']}/{kv['mv']}/{kv['hv']}"
@@ -1366,6 +1381,22 @@ def _within_limits(net: pandapowerNet, vm_min: float, vm_max: float) -> tuple[bo
     return ok, worst
 
 
+def _check_size(n_dts: int, n_subs: int, total_mva: float, target: float, max_substation_mva: float) -> None:
+    """Refuse a synthesis larger than :data:`MAX_SYNTH_DTS` DTs or :data:`MAX_SYNTH_SUBSTATIONS` substations."""
+    if n_subs > MAX_SYNTH_SUBSTATIONS or n_subs > n_dts:
+        need = total_mva / (target * min(MAX_SYNTH_SUBSTATIONS, n_dts))
+        raise GridError(
+            f"grid synthesis would need {n_subs:,} substations of max_substation_mva {max_substation_mva:g} MVA for "
+            f"{total_mva:,.1f} MVA of base load on {n_dts:,} DT areas (at most {min(MAX_SYNTH_SUBSTATIONS, n_dts):,}): "
+            f"raise grid.max_substation_mva to at least {need:,.1f} MVA or check the population and base load"
+        )
+    if n_dts > MAX_SYNTH_DTS:
+        raise GridError(
+            f"grid synthesis would build {n_dts:,} distribution transformers for {total_mva:,.1f} MVA of base load, "
+            f"more than {MAX_SYNTH_DTS:,}: plan a smaller area, use a larger siting.cell_size_m, or load a grid file"
+        )
+
+
 def synthesise_grid(
     roads: nx.MultiDiGraph,
     loads: gpd.GeoDataFrame,
@@ -1456,7 +1487,9 @@ def synthesise_grid(
     DataError
         Invalid roads, loads or parameters (all problems in one message).
     GridError
-        When no within-limits base case (0.95-1.05 pu, loadings below 100 %) is reached.
+        When no within-limits base case (0.95-1.05 pu, loadings below 100 %) is reached, or
+        before any work when the grid would need more than :data:`MAX_SYNTH_SUBSTATIONS`
+        substations (or more substations than DTs) or more than :data:`MAX_SYNTH_DTS` DTs.
     """
     vm_min, vm_max = 0.95, 1.05
     kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
@@ -1469,6 +1502,8 @@ def synthesise_grid(
     xy, kw = _load_points(loads)
     kva = kw / BASE_LOAD_POWER_FACTOR
 
+    log.info("synthesising grid: %d load points, %.2f MW base load; grouping them into DT areas",
+             len(kw), float(kw.sum()) / 1000.0)
     # 1. DT service areas
     not_above = ratings[ratings <= DESIGN_DT_RATING_KVA]
     design_kva = float(not_above[-1]) if len(not_above) else float(ratings[0])
@@ -1489,6 +1524,8 @@ def synthesise_grid(
     # 2. substations: the given ones near the roads, more placed by load when the load needs them
     total_mva = float(dt_kva.sum()) / 1000.0
     n_needed = max(1, math.ceil(total_mva / (target_trafo_loading * max_substation_mva)))
+    _check_size(len(clusters), n_needed, total_mva, target_trafo_loading, max_substation_mva)
+    log.info("synthesising grid: %d DT areas; placing %d substation(s)", len(clusters), n_needed)
     osm_xy = None
     if substations is not None and len(substations):
         pts = substations.geometry.representative_point()
@@ -1551,6 +1588,8 @@ def synthesise_grid(
         changes = _adjust(
             built, design, tree, ratings, vm_min + DESIGN_VOLTAGE_MARGIN_PU, vm_max - DESIGN_VOLTAGE_MARGIN_PU
         )
+        log.info("synthesising grid: design round %d of at most %d, %d change(s)", rounds, _MAX_DESIGN_ROUNDS,
+                 len(changes))
         log.debug("design round %d: %s", round_no, "; ".join(changes) or "no change")
         if not changes:
             done = True

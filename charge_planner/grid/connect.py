@@ -37,9 +37,11 @@ __all__ = ["DEFAULT_LV_MAX_KW", "connect_sites", "connect_sites_detail", "grid_l
 #: ASSUMPTION: largest installed power of a site connected at LV [kW].
 DEFAULT_LV_MAX_KW = 500.0
 
-#: A median site-to-bus distance above this suggests the sites and the grid are in
-#: different CRSs or places [m].
-_SUSPICIOUS_DISTANCE_M = 20_000.0
+#: Largest median straight-line distance from the sites to the nearest bus of their level [m].
+#: Urban LV feeders run a few hundred metres and MV feeders a few kilometres; the longest rural
+#: 11 kV feeders reach 20-30 km. Half the sites farther than this from any bus means the grid
+#: is another place's (or in another CRS), so connecting them to it would plan nonsense.
+MAX_MEDIAN_DISTANCE_M = 20_000.0
 
 
 def _bus_coordinates(net: pandapowerNet, sites: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -157,7 +159,8 @@ def connect_sites_detail(
     DataError
         When the sites table is malformed (all problems in one message).
     GridError
-        When the grid has no bus coordinates, or no bus of the level a site needs.
+        When the grid has no bus coordinates, or no bus of the level a site needs, or when its
+        buses lie more than :data:`MAX_MEDIAN_DISTANCE_M` (median, straight line) from the sites.
     """
     _validate_sites(sites)
     out = pd.DataFrame(
@@ -195,7 +198,6 @@ def connect_sites_detail(
     distance_m = np.zeros(len(sites))
     bus_id = np.zeros(len(sites), dtype=np.int64)
     method = np.full(len(sites), "straight_line", dtype=object)
-    road = _RoadIndex(roads) if roads is not None and "node_id" in sites.columns else None
     for lvl, pool in pools.items():
         mask = level == lvl
         if not mask.any():
@@ -205,6 +207,13 @@ def connect_sites_detail(
         dist, pos = tree.query(site_xy[mask])
         bus_id[mask] = pool.to_numpy()[pos].astype(np.int64)
         distance_m[mask] = dist
+    _check_near(distance_m, site_xy, xy.loc[usable].to_numpy(), sites.crs)
+    road = _RoadIndex(roads) if roads is not None and "node_id" in sites.columns else None
+    for lvl, pool in pools.items():
+        mask = level == lvl
+        if not mask.any():
+            continue
+        pool_xy = xy.loc[pool].to_numpy()
         if road is not None:
             rows = np.flatnonzero(mask)
             r_bus, r_dist = road.nearest(pool.to_numpy(), pool_xy, sites["node_id"].to_numpy()[rows], site_xy[rows])
@@ -218,16 +227,33 @@ def connect_sites_detail(
     out["distance_m"] = distance_m
     out["method"] = method
     median = float(np.median(distance_m))
-    if median > _SUSPICIOUS_DISTANCE_M:
-        log.warning(
-            "sites lie %.0f km (median) from their buses: check that sites and grid share the same CRS",
-            median / 1000.0,
-        )
     log.info(
         "connected %d sites (%d by road); median distance to bus %.0f m, max %.0f m",
         len(sites), int((method == "road").sum()), median, distance_m.max(),
     )
     return out
+
+
+def _check_near(distance_m: np.ndarray, site_xy: np.ndarray, bus_xy: np.ndarray, crs: object) -> None:
+    """Refuse a grid whose buses are far from the sites (:data:`MAX_MEDIAN_DISTANCE_M`)."""
+    median = float(np.median(distance_m))
+    if median <= MAX_MEDIAN_DISTANCE_M:
+        return
+    where = ""
+    if crs is not None:
+        try:
+            to_ll = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+            slon, slat = to_ll.transform(*np.median(site_xy, axis=0))
+            blon, blat = to_ll.transform(*np.median(bus_xy, axis=0))
+            if np.isfinite([slon, slat, blon, blat]).all():
+                where = f" (sites around {slat:.2f} deg N {slon:.2f} deg E, grid around {blat:.2f} deg N {blon:.2f} deg E)"
+        except pyproj.exceptions.ProjError:
+            where = ""
+    raise GridError(
+        f"the grid's buses lie {median / 1000.0:,.0f} km (median, straight line) from the charging sites{where}, "
+        f"more than {MAX_MEDIAN_DISTANCE_M / 1000.0:.0f} km: use a grid of the study area (grid.source = "
+        "\"synthesise\" builds one from the roads) or check that the grid's coordinates and city.crs agree"
+    )
 
 
 class _RoadIndex:

@@ -29,7 +29,8 @@ def read_exclusion_zones(path: Path | str, *, crs: str) -> gpd.GeoSeries:
     path
         The file.
     crs
-        Projected CRS of the city; the zones are reprojected to it.
+        Projected CRS of the city; the zones are reprojected to it after their edges are split
+        into pieces of at most :data:`DENSIFY_SEGMENT_M` (:func:`densified`).
 
     Raises
     ------
@@ -46,7 +47,38 @@ def read_exclusion_zones(path: Path | str, *, crs: str) -> gpd.GeoSeries:
     polys = zones[zones.geometry.notna() & zones.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise DataError(f"{path}: no polygons in the exclusion-zone file; draw the areas as polygons")
-    return polys.geometry.to_crs(crs)
+    return densified(polys.geometry).to_crs(crs)
+
+
+#: Longest polygon edge kept when reprojecting exclusion zones [m]: a straight edge in the file's
+#: CRS is a curve in the city's CRS, so edges are split first (a 5 km edge in EPSG:4326 at 28 deg N
+#: bows by several metres in UTM).
+DENSIFY_SEGMENT_M = 50.0
+
+#: Most vertices densification adds per polygon edge, so that a continent-sized polygon stays cheap.
+_MAX_VERTICES_PER_EDGE = 1000
+
+
+def densified(geoms: gpd.GeoSeries, *, max_segment_m: float = DENSIFY_SEGMENT_M) -> gpd.GeoSeries:
+    """Split polygon edges longer than ``max_segment_m`` [m] in the series' own CRS, before reprojection.
+
+    The length is converted to the CRS's units (degrees: 111,320 m per degree of latitude, the
+    shorter one, so the segments are at most ``max_segment_m`` long on the ground in any direction).
+    """
+    import pyproj
+    import shapely
+
+    if geoms.crs is None or len(geoms) == 0:
+        return geoms
+    c = pyproj.CRS.from_user_input(geoms.crs)
+    if c.is_geographic:
+        step = max_segment_m / 111_320.0
+    else:
+        factor = c.axis_info[0].unit_conversion_factor if c.axis_info else 1.0
+        step = max_segment_m / (factor or 1.0)
+    minx, miny, maxx, maxy = geoms.total_bounds
+    step = max(step, max(maxx - minx, maxy - miny) / _MAX_VERTICES_PER_EDGE)
+    return gpd.GeoSeries(shapely.segmentize(geoms.to_numpy(), step), index=geoms.index, crs=geoms.crs)
 
 
 def apply_exclusion_zones(candidates: gpd.GeoDataFrame, zones: gpd.GeoSeries, *, label: str) -> gpd.GeoDataFrame:
