@@ -432,10 +432,8 @@ def test_highs_prints_nothing_on_standard_output():
     assert "HiGHS" not in out.stderr
 
 
-@pytest.mark.parametrize("seed", [3, 4])
-def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
-    """The solve first searches the sites the LP relaxation opens; its claimed bound must hold
-    against the optimum of the full model, and its plan must be within the requested gap."""
+def _random_instance(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """150 demand rows, 40 sites within 2.5 km (tables for :meth:`CapacitatedSiting.from_tables`)."""
     rng = np.random.default_rng(seed)
     n_d, n_s = 150, 40
     demand = pd.DataFrame(
@@ -453,9 +451,16 @@ def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
     dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
     i, j = np.nonzero(dist < 2.5)
     travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
+    return demand, cand, types, travel
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
+    """The solve first searches the sites the LP relaxation opens; its claimed bound must hold
+    against the optimum of the full model, and its plan must be within the requested gap."""
     gap = 0.01
     with caplog.at_level("INFO", logger="charge_planner.siting.models"):
-        m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000).solve("highs", mip_gap=gap)
+        m = CapacitatedSiting.from_tables(*_random_instance(seed), budget_usd=60_000).solve("highs", mip_gap=gap)
     assert "LP-guided restricted solve" in caplog.text
     exact = solve(m.model, "highs", mip_gap=1e-9, time_limit_s=60)
     assert exact.status == "optimal"
@@ -486,3 +491,97 @@ def test_reported_bound_is_at_most_the_reachable_demand(monkeypatch):
     assert m.result.bound == pytest.approx(180.0)  # d1 + d2 + d3; d4 is out of reach
     assert m.result.gap == pytest.approx((180.0 - m.result.objective) / m.result.objective)
     assert m.result.status == "time_limit" and m.summary()["wall_clock_stop"] is True
+
+
+def test_lp_guided_bound_does_not_rest_on_the_relaxation_primal_objective(monkeypatch):
+    """An interior point without crossover (or stopped early) may end with a primal objective
+    below the LP optimum: a bound taken from it can cut off the true optimum. Here the
+    relaxation reports its primal objective 3 % low, as such a run might; the reported bound
+    must still be at least the optimum of the full model (found by an exact search)."""
+    import charge_planner.siting.models as models
+
+    real_solve = models.solve
+
+    def short_relaxation(model, *a, relax=False, **k):
+        res = real_solve(model, *a, relax=relax, **k)
+        if relax and res.x is not None:
+            res.objective *= 0.97
+        return res
+
+    m = CapacitatedSiting.from_tables(*_random_instance(3), budget_usd=60_000)
+    exact = solve(m.model, "highs", mip_gap=1e-9, time_limit_s=60)
+    assert exact.status == "optimal"
+    monkeypatch.setattr(models, "solve", short_relaxation)
+    m.solve("highs", mip_gap=0.01)
+    res = m.result
+    assert res.bound >= exact.objective - 1e-7 * abs(exact.objective), "a bound below the optimum"
+    assert res.gap == pytest.approx((res.bound - res.objective) / res.objective, rel=1e-9)
+    assert res.objective <= exact.objective + 1e-6
+    assert res.status != "optimal" or res.gap <= 0.01 * (1 + 1e-9)
+
+
+def test_lagrangian_bound_holds_for_any_multipliers():
+    """The bound from row multipliers is valid for exact, approximate and even random duals,
+    for both senses; with the exact LP duals it equals the LP optimum."""
+    from scipy.optimize import linprog
+
+    from charge_planner.siting.solve import lagrangian_bound
+
+    for maximize in (True, False):
+        model = _max_cover_model(maximize)
+        sign = 1.0 if maximize else -1.0
+        lp = solve(model, "highs", relax=True, lp_method="simplex")
+        ref = linprog(-sign * model.c, A_ub=model.a, b_ub=model.row_upper, bounds=(0, 1), method="highs")
+        lp_opt = -sign * ref.fun  # LP optimum by an independent solver call
+        assert lagrangian_bound(model, lp.row_dual) == pytest.approx(lp_opt, rel=1e-7)
+        rng = np.random.default_rng(0)
+        for scale in (0.5, 1.0, 2.0):
+            noisy = lp.row_dual * rng.uniform(0.5, 1.5, len(lp.row_dual)) * scale
+            b = lagrangian_bound(model, noisy)
+            assert sign * b >= sign * lp_opt - 1e-9 * abs(lp_opt)
+        assert sign * lagrangian_bound(model, rng.normal(size=len(lp.row_dual))) >= sign * lp_opt
+        assert sign * lagrangian_bound(model, lp.row_dual) >= MAX_COVER_OPTIMUM - 1e-6
+
+
+def _plan_table(m: CapacitatedSiting) -> pd.DataFrame:
+    return m.sites[[c for c in m.sites.columns if c.startswith("chargers_")]].sort_index()
+
+
+def test_same_plan_on_a_slow_machine(monkeypatch):
+    """The work of a solve is capped by node and iteration limits, not by the clock: on a machine
+    1e5 times slower (the solver gets 1e5 times less real time for each second asked, the clock
+    runs 1e5 times faster) the plan is the same, and no safety stop is reported. (A relaxation
+    capped at 3 s used to be given up there, and the full search then ended at another plan.)"""
+    import importlib
+    import time as time_module
+
+    solve_module = importlib.import_module("charge_planner.siting.solve")  # the package exports solve()
+    tables = _random_instance(3)
+    normal = CapacitatedSiting.from_tables(*tables, budget_usd=60_000).solve("highs", time_limit_s=1e7, mip_gap=0.05)
+    assert not normal.result.wall_clock_stop
+
+    slow = 1e5
+    real_clock = time_module.perf_counter
+    start = real_clock()
+    real_highs = solve_module._solve_highs
+
+    def slow_highs(model, *, time_limit_s, **k):
+        return real_highs(model, time_limit_s=time_limit_s / slow, **k)
+
+    monkeypatch.setattr(time_module, "perf_counter", lambda: start + (real_clock() - start) * slow)
+    monkeypatch.setattr(solve_module, "_solve_highs", slow_highs)
+    loaded = CapacitatedSiting.from_tables(*tables, budget_usd=60_000).solve("highs", time_limit_s=1e7, mip_gap=0.05)
+    assert not loaded.result.wall_clock_stop
+    pd.testing.assert_frame_equal(_plan_table(loaded), _plan_table(normal))
+    assert loaded.result.objective == normal.result.objective
+    assert loaded.result.status == normal.result.status
+
+
+def test_wall_clock_safety_stop_is_reported():
+    m = CapacitatedSiting.from_tables(*_random_instance(3), budget_usd=60_000).solve("highs", time_limit_s=1e-4,
+                                                                                     mip_gap=0.0)
+    s = m.summary()
+    assert s["wall_clock_stop"] is True and m.result.wall_clock_stop
+    assert s["status"] == "time_limit"
+    assert any("safety stop" in line for line in m.result.log)
+    assert len(m.sites) > 0  # the greedy plan stands in
