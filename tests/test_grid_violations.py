@@ -275,3 +275,21 @@ def test_every_kind_of_violation_reaches_map_report_pdf_and_exports(demo_plan, t
                                   check=True).stdout
             for word in ("undervoltage", "overvoltage", "three-winding transformer 0", "transformer 1", "line 14"):
                 assert word in text, word
+
+
+def test_demo_plan_lowest_voltage_is_not_the_supply_point(demo_plan) -> None:
+    # the synthesised grid's 33 kV source holds 1.000 pu and every other bus sits above it: the
+    # summary reported 1.000 pu for every run
+    f = demo_plan.flow
+    net = demo_plan.grid.net
+    assert sorted(f.buses.index[f.buses["slack"]]) == sorted(net.ext_grid["bus"])
+    others = f.buses.loc[~f.buses["slack"], "vm_min_pu"]
+    g = demo_plan.summary["grid"]
+    assert g["vm_min_pu"] == pytest.approx(others.min(), abs=1e-5)
+    assert g["vm_min_pu"] > float(net.ext_grid["vm_pu"].max())
+    levels = {lv["vn_kv"]: lv for lv in g["voltage_levels"]}
+    vn = net.bus["vn_kv"].reindex(others.index)
+    assert set(levels) == set(vn.unique())
+    for kv, lv in levels.items():
+        assert lv["vm_min_pu"] == pytest.approx(others[vn == kv].min(), abs=1e-5)
+        assert lv["buses"] == int((vn == kv).sum())
