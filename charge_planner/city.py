@@ -239,12 +239,13 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     if data.population_raster:
         raster = resolve_data_path(data.population_raster, city_dir=city_dir, root=root, field="data.population_raster")
         population = read_population_raster(raster, crs=crs, bounds=_graph_bounds(roads))
-        check_density(float(population["population"].sum()), roads, what=f"data.population_raster ({raster.name})")
+        check_density(float(population["population"].sum()), study_area_km2(roads),
+                      what=f"data.population_raster ({raster.name})")
         credit = data.population_source or "provider not given: set data.population_source to credit it"
         sources.append(f"population: {raster.name} (raster, persons per pixel) — {credit}")
     else:
         total = float(data.population_total or 0.0)
-        check_density(total, roads, what="data.population_total")
+        check_density(total, study_area_km2(roads), what="data.population_total")
         population = population_along_roads(roads, total)
         sources.append(
             f"population: {total:,.0f} persons spread by road length; source: {data.population_source or 'not given'}"
@@ -348,35 +349,36 @@ def study_area_km2(graph: nx.MultiDiGraph) -> float:
     return (maxx - minx + 2 * m) * (maxy - miny + 2 * m) / 1e6
 
 
-def check_density(persons: float, graph: nx.MultiDiGraph, *, what: str = "population") -> None:
-    """Refuse a population no city holds on the study area of a road network.
+def check_density(persons: float, area_km2: float, *, what: str = "population") -> None:
+    """Refuse a population no city holds on a study area.
 
     Parameters
     ----------
     persons
         Population of the study area [persons].
-    graph
-        Prepared road graph in a projected metric CRS.
+    area_km2
+        Area of the study area [km2] (:func:`study_area_km2` for a road network).
     what
         Field or file the population comes from, for the message.
 
     Raises
     ------
     DataError
-        When the population is not a finite non-negative number, or its mean density over
-        :func:`study_area_km2` exceeds :data:`charge_planner.presets.MAX_DENSITY_PERSONS_KM2`.
+        When the population is not a finite non-negative number, or its mean density exceeds
+        :data:`charge_planner.presets.MAX_DENSITY_PERSONS_KM2`.
     """
     if not (np.isfinite(persons) and persons >= 0):
         raise DataError(f"{what}: population {persons} is not a finite non-negative number of persons")
-    area = study_area_km2(graph)
-    density = persons / area
+    if not area_km2 > 0:
+        return  # an empty study area is reported by the stage that uses it
+    density = persons / area_km2
     if density > MAX_DENSITY_PERSONS_KM2:
         raise DataError(
-            f"{what}: {persons:,.0f} persons on a study area of {area:.2f} km2 is {density:,.0f} persons/km2, above "
-            f"{MAX_DENSITY_PERSONS_KM2:,.0f}/km2 (denser than any city district): give the population of this area "
-            "only, in persons (a raster in persons per pixel)"
+            f"{what}: {persons:,.0f} persons on a study area of {area_km2:.2f} km2 is {density:,.0f} persons/km2, "
+            f"above {MAX_DENSITY_PERSONS_KM2:,.0f}/km2 (denser than any city district): give the population of this "
+            "area only, in persons (a raster in persons per pixel)"
         )
-    log.info("population %.0f persons on %.2f km2: %.0f persons/km2", persons, area, density)
+    log.info("population %.0f persons on %.2f km2: %.0f persons/km2", persons, area_km2, density)
 
 
 def _graph_bounds(graph: nx.MultiDiGraph) -> tuple[float, float, float, float]:

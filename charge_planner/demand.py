@@ -50,6 +50,7 @@ import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from charge_planner.city import check_density
 from charge_planner.errors import ConfigError, DataError
 from charge_planner.presets import PUBLIC_USE_CASES, SEGMENTS, SHARE_FIELDS, USE_CASES
 
@@ -1462,6 +1463,9 @@ def city_demand(city: City, *, years: Sequence[int] | None = None, study_area: B
         cells, study_area=area, raster=raster, buildings=getattr(city, "buildings", None), population=city.population,
         population_total=cfg.data.population_total, mode=cfg.demand.residential_weights,
     )
+    source = (f"data.population_raster ({raster.name})" if raster is not None and cfg.data.population_total is None
+              else "data.population_total" if cfg.data.population_total is not None else "population")
+    check_density(pop_total, area.area / 1e6, what=source)
     weights = spatial_weights(cells, layer, population_total=pop_total, pois=city.pois,
                               poi_share=cfg.demand.poi_share, poi_weights=cfg.demand.poi_weights)
     fleet = fleet_projection(

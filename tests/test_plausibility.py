@@ -64,7 +64,7 @@ def write_osm_grid(path: Path, lon0: float, lat0: float, n: int = 6, step: float
 
 
 def bundle(tmp_path: Path, *, country: str, lonlat: tuple[float, float], population: str,
-           crs: str | None = None) -> Path:
+           crs: str | None = None, extra: str = "") -> Path:
     roads = write_osm_grid(tmp_path / "roads.osm", *lonlat)
     crs_line = f'crs = "{crs}"' if crs else ""
     (tmp_path / "city.toml").write_text(textwrap.dedent(f"""
@@ -83,7 +83,7 @@ def bundle(tmp_path: Path, *, country: str, lonlat: tuple[float, float], populat
         budget_usd = 100000
         [grid]
         source = "none"
-    """))
+    """) + textwrap.dedent(extra))
     return tmp_path
 
 
@@ -172,20 +172,13 @@ def test_density_ceiling_by_hand() -> None:
     g = prepare_graph(grid_graph(5))  # 800 m x 800 m of streets
     area = (800 + 200) * (800 + 200) / 1e6  # 100 m of margin on each side: 1.0 km2
     assert study_area_km2(g) == pytest.approx(area)
-    check_density(0.99 * MAX_DENSITY_PERSONS_KM2 * area, g)
+    check_density(0.99 * MAX_DENSITY_PERSONS_KM2 * area, study_area_km2(g))
     with pytest.raises(DataError) as info:
-        check_density(1.01 * MAX_DENSITY_PERSONS_KM2 * area, g, what="data.population_total")
+        check_density(1.01 * MAX_DENSITY_PERSONS_KM2 * area, study_area_km2(g), what="data.population_total")
     assert "data.population_total" in str(info.value) and "persons/km2" in str(info.value)
     for bad in (float("nan"), float("inf"), -1.0, 1e15):
         with pytest.raises(DataError):
-            check_density(bad, g)
-
-
-def test_population_total_beyond_any_city_is_refused(tmp_path: Path) -> None:
-    # 29 M persons on about 1 km2 of Kathmandu streets
-    city = bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population="population_total = 29_000_000")
-    with pytest.raises(DataError, match=r"data.population_total: 29,000,000 persons on a study area of"):
-        load_city(city)
+            check_density(bad, study_area_km2(g))
 
 
 def _write_raster(path: Path, values: np.ndarray, *, lonlat: tuple[float, float] = KATHMANDU, step: float = 0.001,
@@ -208,6 +201,23 @@ def test_raster_sum_beyond_any_city_is_refused(tmp_path: Path) -> None:
     city = bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population=f'population_raster = "{tif}"')
     with pytest.raises(DataError, match=r"data.population_raster \(pop.tif\): .* persons/km2, above 500,000"):
         load_city(city)
+
+
+def test_demand_refuses_density_on_its_own_study_area(tmp_path: Path) -> None:
+    # 40,000 persons in 2 x 2 pixels of 0.001 deg: about 30,000/km2 over the road network (accepted at
+    # load), but about 915,000/km2 on a demand.study_area_bbox that holds just those pixels (0.0437 km2)
+    pytest.importorskip("rasterio")
+    from charge_planner.demand import city_demand
+
+    values = np.zeros((16, 16))
+    values[8:10, 3:5] = 10_000.0  # rows 8-9: lat + 0.002..0.004; cols 3-4: lon + 0.002..0.004
+    tif = _write_raster(tmp_path / "hot.tif", values)
+    lon, lat = KATHMANDU
+    box_ = [lon + 0.002, lat + 0.002, lon + 0.004, lat + 0.004]
+    city = load_city(bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population=f'population_raster = "{tif}"',
+                            extra=f"[demand]\nstudy_area_bbox = {box_}\n"))
+    with pytest.raises(DataError, match=r"data.population_raster \(hot.tif\): 40,000 persons on a study area of 0.04"):
+        city_demand(city)
 
 
 # ---------------------------------------------------------------------------------------------- 4 far grid
