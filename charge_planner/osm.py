@@ -716,7 +716,10 @@ def read_road_network(
             if not _graphml_has_edges(path):
                 raise DataError(f"{path}: the GraphML file has no edges (no <edge> element): export a road graph "
                                 "with its streets, e.g. osmnx.save_graphml of a graph with edges")
-            graph = ox.load_graphml(path)
+            try:
+                graph = ox.load_graphml(path)
+            except AttributeError:  # typed attributes (networkx.write_graphml): osmnx expects text
+                graph = _read_typed_graphml(path)
             if not graph.is_directed():
                 graph = _as_directed(graph, source=path.name)
         elif name.endswith(".gpkg"):
@@ -732,6 +735,22 @@ def read_road_network(
     graph = filter_graph_mode(graph, mode, source=path.name)
     if graph.number_of_edges() == 0:
         raise DataError(f"{path}: no road usable by mode {mode!r} in the file")
+    return graph
+
+
+def _read_typed_graphml(path: Path) -> nx.MultiDiGraph | nx.MultiGraph:
+    """A GraphML file whose attributes carry types (as ``networkx.write_graphml`` writes them)."""
+    graph = nx.read_graphml(path, force_multigraph=True)
+    for _, d in graph.nodes(data=True):
+        for key in ("x", "y"):
+            if key in d:
+                d[key] = float(d[key])
+    for *_, d in graph.edges(data=True):
+        if "length" in d:
+            d["length"] = float(d["length"])
+        if isinstance(d.get("geometry"), str):
+            d["geometry"] = shapely.from_wkt(d["geometry"])
+    log.info("%s: read as a plain GraphML file (typed attributes, not written by osmnx)", path.name)
     return graph
 
 

@@ -356,3 +356,14 @@ def test_osm_without_roads_suggests_no_mode_it_already_uses(tmp_path: Path) -> N
     with pytest.raises(DataError, match="try mode 'two_wheeler'"):
         read_road_network(path, mode="car")
 
+
+
+def test_graphml_written_by_networkx_is_read(tmp_path: Path) -> None:
+    # typed attributes (attr.type="double") made osmnx's reader fail with an AttributeError
+    g = lonlat_grid(*KATHMANDU, n=3)
+    path = tmp_path / "typed.graphml"
+    nx.write_graphml(g, path)
+    read = read_road_network(path)
+    assert read.number_of_edges() == g.number_of_edges() == 24
+    prepared = prepare_graph(read)
+    assert prepared.graph["crs"] == UTM45 and prepared.number_of_edges() == 24
