@@ -166,6 +166,18 @@ def test_hosting_capacity_reports_unsolvable_hours_and_buses_already_out_of_band
     assert not (both["limit"] == "search_cap").any() and both["already_violated"].all()
 
 
+def test_hosting_capacity_without_a_finished_search_is_unresolved_not_the_cap() -> None:
+    net = radial_net()
+    net.load["p_mw"] = 0.01  # every bus within the band
+    model = BatchPowerFlow.from_net(net)
+    t = hosting_capacity(model, model.load_injections(1), max_rounds=0).table
+    # no trial was run: 0 kW is only a lower bound, never "the search cap"
+    assert (t["limit"] == "unresolved").all() and (t["hosting_capacity_kw"] == 0.0).all()
+    assert t["reason"].str.contains("lower bound").all()
+    done = hosting_capacity(model, model.load_injections(1)).table
+    assert not (done["limit"] == "unresolved").any() and (done["hosting_capacity_kw"] > 0).all()
+
+
 def test_worst_hours_include_the_unsolvable_one() -> None:
     net = radial_net()
     grid = GridModel(net=net, source="test", crs="EPSG:32643")

@@ -67,7 +67,8 @@ class HostingResult:
         ``upper_kw`` [kW] (smallest infeasible load found, NaN at the search cap),
         ``estimate_kw`` [kW] (linear sensitivity estimate), ``limit`` (what breaks first:
         ``undervoltage``, ``overvoltage``, ``line``, ``trafo``, ``trafo3w``,
-        ``not_converged`` or ``search_cap``), ``limit_id`` (the element), ``hour`` (the
+        ``not_converged``, ``search_cap``, or ``unresolved`` when the search ran out of
+        rounds before finding any limit), ``limit_id`` (the element), ``hour`` (the
         examined hour that binds, a position in the hours given), ``already_violated``
         (True when the bus reports 0 kW because its own voltage is out of band, or the
         load flow does not converge, before any load is added) and ``reason`` (one line
@@ -380,7 +381,9 @@ def hosting_capacity(
     r = np.arange(n_b)
     kind_code = lim_kind[r, h_star]
     pre_star = pre[r, h_star]
-    limit = np.where(cap_reached[r, h_star], "search_cap",
+    # no infeasible load found: the search cap when the search finished there, else unresolved
+    # (the capacity is then a verified lower bound)
+    limit = np.where(cap_reached[r, h_star], np.where(active[r, h_star], "unresolved", "search_cap"),
                      np.where(kind_code == 5, "not_converged", _KIND_NAMES[np.clip(kind_code, 0, 4)]))
     limit = np.where(pre_star == 1, "not_converged",
                      np.where(pre_star == 2, "undervoltage", np.where(pre_star == 3, "overvoltage", limit)))
@@ -397,6 +400,8 @@ def hosting_capacity(
             reason[k] = f"bus already {name} ({pre_vm[k, h]:.3f} pu) at examined hour {h} before any added load"
         elif name == "search_cap":
             reason[k] = f"takes the search cap of {max_kw:,.0f} kW without breaking a limit"
+        elif name == "unresolved":
+            reason[k] = f"no limit found within {max_rounds} rounds of the search; the capacity is a lower bound"
         elif name == "not_converged":
             reason[k] = f"the load flow does not converge with more added load (examined hour {h})"
         elif name in ("undervoltage", "overvoltage"):
