@@ -282,8 +282,19 @@ def test_synthesis_beyond_the_substation_bound_is_refused_up_front() -> None:
     msg = str(info.value)
     assert f"{n:,} substations" in msg and "raise grid.max_substation_mva" in msg and "\n" not in msg
     # a base load of 1e12 kW (a population of 1e15) is refused the same way, before any load flow
-    with pytest.raises(GridError, match="substations"):
+    with pytest.raises(GridError, match=r"substations .* no substation is that large .* check the population"):
         synthesise_grid(g, _loads(g, 1e12))
+
+
+def test_synthesis_beyond_the_transformer_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import charge_planner.grid.build as build
+
+    g = prepare_graph(grid_graph(6))
+    # 36 points of 400 kW: k-means starts from ceil(14,400 / 0.95 / (0.8 x 0.6 x 630)) = 51 > 36 areas,
+    # so every point is its own DT area
+    monkeypatch.setattr(build, "MAX_SYNTH_DTS", 20)
+    with pytest.raises(GridError, match=r"would build 36 distribution transformers .* more than 20"):
+        synthesise_grid(g, _loads(g, 36 * 400.0))
 
 
 # ---------------------------------------------------------------------------------------------- 6 exclusion zones

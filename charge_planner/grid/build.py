@@ -98,6 +98,9 @@ DEFAULT_MAX_SUBSTATION_MVA = 60.0
 #: base load in the wrong unit or a tiny ``max_substation_mva``; placing them would take hours.
 MAX_SYNTH_SUBSTATIONS = 200
 
+#: Largest rating of one 33/11 kV substation suggested as a fix [MVA] (4 x 50 MVA units).
+_LARGEST_SUBSTATION_MVA = 200.0
+
 #: Most distribution transformers (DT service areas) synthesis builds: each adds buses, a
 #: transformer and a load to every AC load flow of the design loop (about 250 DTs take 2 s).
 MAX_SYNTH_DTS = 20_000
@@ -1385,10 +1388,13 @@ def _check_size(n_dts: int, n_subs: int, total_mva: float, target: float, max_su
     """Refuse a synthesis larger than :data:`MAX_SYNTH_DTS` DTs or :data:`MAX_SYNTH_SUBSTATIONS` substations."""
     if n_subs > MAX_SYNTH_SUBSTATIONS or n_subs > n_dts:
         need = total_mva / (target * min(MAX_SYNTH_SUBSTATIONS, n_dts))
+        fix = (f"raise grid.max_substation_mva to at least {need:,.1f} MVA" if need <= _LARGEST_SUBSTATION_MVA else
+               f"no substation is that large (at most about {_LARGEST_SUBSTATION_MVA:g} MVA): check the population "
+               "(persons) and the base load per person (kW)")
         raise GridError(
             f"grid synthesis would need {n_subs:,} substations of max_substation_mva {max_substation_mva:g} MVA for "
             f"{total_mva:,.1f} MVA of base load on {n_dts:,} DT areas (at most {min(MAX_SYNTH_SUBSTATIONS, n_dts):,}): "
-            f"raise grid.max_substation_mva to at least {need:,.1f} MVA or check the population and base load"
+            f"{fix}"
         )
     if n_dts > MAX_SYNTH_DTS:
         raise GridError(
