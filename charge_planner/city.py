@@ -23,6 +23,7 @@ from pathlib import Path
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import shapely
 
 from charge_planner.assumptions import preset_of
 from charge_planner.config import CityConfig, data_root, find_config, load_config, resolve_data_path
@@ -54,6 +55,7 @@ __all__ = [
     "City",
     "check_density",
     "check_in_country",
+    "check_layers_near",
     "city_from_config",
     "load_city",
     "population_along_roads",
@@ -226,6 +228,8 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     check_in_country(roads, config.city.country, what=where)
     crs = str(roads.graph["crs"])
     buildings, pois, power = project_layers([buildings, pois, power], crs)
+    if data.source == "files" and osm_path is not None and osm_path.resolve() != roads_path.resolve():
+        check_layers_near([buildings, pois, power], roads, what=f"data.osm ({osm_path})")
     roads_by_mode = {data.mode: roads}
     for mode in sorted(set(data.segment_modes.values()) - {data.mode}):
         if data.source == "online":
@@ -335,6 +339,34 @@ def check_in_country(graph: nx.MultiDiGraph, country: str, *, what: str = "the r
         f"{_preset_name(country)} ({bw + m:.2f} to {be - m:.2f} deg E, {bs + m:.2f} to {bn - m:.2f} deg N, "
         f"accepted with a {m:g} deg margin): set city.country to the data's country or check the file and its CRS"
     )
+
+
+#: Largest gap between the road network's bounding box and the nearest feature of a separate
+#: OSM extract before the extract is taken to be of another place [m].
+LAYERS_NEAR_M = 1000.0
+
+
+def check_layers_near(layers: list[gpd.GeoDataFrame], graph: nx.MultiDiGraph, *, what: str) -> None:
+    """Refuse OSM layers (buildings, POIs, power) none of whose features lie near the road network.
+
+    Raises
+    ------
+    DataError
+        When the layers hold features and none is within :data:`LAYERS_NEAR_M` of the road
+        network's bounding box (an extract of another place, or in another CRS).
+    """
+    geoms = [g.geometry for g in layers if g is not None and len(g)]
+    if not geoms:
+        return
+    minx, miny, maxx, maxy = _graph_bounds(graph)
+    m = LAYERS_NEAR_M
+    area = shapely.box(minx - m, miny - m, maxx + m, maxy + m)
+    n = sum(len(g) for g in geoms)
+    if not any(bool(g.intersects(area).any()) for g in geoms):
+        raise DataError(
+            f"{what}: none of its {n:,} buildings, POIs and power features lies within {m / 1000:g} km of the road "
+            "network: give the OSM extract of the same area as data.roads"
+        )
 
 
 def _preset_name(country: str) -> str:

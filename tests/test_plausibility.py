@@ -102,6 +102,27 @@ def test_roads_outside_the_preset_country_are_refused(tmp_path: Path) -> None:
     assert load_city(ok).crs == UTM45
 
 
+def _write_poi(path: Path, lon: float, lat: float) -> Path:
+    path.write_text('<?xml version="1.0"?>\n<osm version="0.6">\n'
+                    f'<node id="900" lat="{lat}" lon="{lon}" version="1"><tag k="amenity" v="parking"/></node>\n</osm>\n')
+    return path
+
+
+def test_osm_layers_of_another_place_are_refused(tmp_path: Path) -> None:
+    lon, lat = KATHMANDU
+    near = _write_poi(tmp_path / "near.osm", lon + 0.005, lat + 0.005)
+    city = load_city(bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population="population_total = 20000",
+                            extra=""))
+    assert len(city.pois) == 0
+    text = (tmp_path / "city.toml").read_text().replace("[fleet]", f'osm = "{near}"\n[fleet]')
+    (tmp_path / "city.toml").write_text(text)
+    assert len(load_city(tmp_path).pois) == 1
+    far = _write_poi(tmp_path / "far.osm", 85.5, 27.69)  # about 19 km east of the streets
+    (tmp_path / "city.toml").write_text(text.replace(str(near), str(far)))
+    with pytest.raises(DataError, match=r"data.osm \(.*far.osm\): none of its 1 buildings, POIs and power features"):
+        load_city(tmp_path)
+
+
 def test_country_boxes_cover_natural_earth_and_allow_the_margin() -> None:
     # Bengaluru is not in Nepal; Kathmandu is; the margin keeps the Batanes (21.1 N) in the Philippines
     assert set(COUNTRY_BOUNDS_LONLAT) == set(PRESETS)
