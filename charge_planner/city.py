@@ -12,6 +12,13 @@ A bundle is a folder with a ``city.toml`` (see :mod:`charge_planner.config`). So
   ``data.bbox`` (cached in ``data.cache_folder``).
 
 The road network is the one of ``data.mode`` (``car`` or ``two_wheeler``).
+
+Inputs that cannot be true are refused with a :class:`~charge_planner.errors.DataError`: roads
+outside the preset's country (:func:`check_in_country`), a ``city.crs`` that does not measure the
+data in metres (:func:`charge_planner.network.check_metric_crs`), a population denser than any
+city district on the study area (:func:`check_density`), an OSM extract of another place
+(:func:`check_layers_near`) and a population raster with negative values. The synthetic demo
+city is not a real place and is not checked against a country.
 """
 
 from __future__ import annotations

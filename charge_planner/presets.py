@@ -16,6 +16,10 @@ Vehicle segments are :data:`SEGMENTS`; the daily charging energy of a segment is
 the use cases :data:`USE_CASES` by the ``share_<use case>`` fields of :class:`SegmentPreset`
 (they sum to 1). :data:`PUBLIC_USE_CASES` are served by public chargers and reach the siting
 model; home/private and depot charging do not.
+
+Plausibility data: :data:`COUNTRY_BOUNDS_LONLAT` (each preset country's bounding box, from
+Natural Earth) and :data:`MAX_DENSITY_PERSONS_KM2` (the densest neighbourhoods on record) let
+the city loader refuse data that cannot belong to the plan.
 """
 
 from __future__ import annotations

@@ -399,3 +399,15 @@ def test_graphml_written_by_networkx_is_read(tmp_path: Path) -> None:
     assert read.number_of_edges() == g.number_of_edges() == 24
     prepared = prepare_graph(read)
     assert prepared.graph["crs"] == UTM45 and prepared.number_of_edges() == 24
+
+
+def test_exclusion_zones_far_from_the_candidates_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    far = Polygon([(86.3, 27.6), (86.4, 27.6), (86.4, 27.7), (86.3, 27.7)])  # about 98 km east of Kathmandu
+    path = tmp_path / "zones.geojson"
+    gpd.GeoDataFrame(geometry=[far], crs="EPSG:4326").to_file(path, driver="GeoJSON")
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", UTM45, always_xy=True).transform(*KATHMANDU)
+    cand = gpd.GeoDataFrame({"excluded_reason": [""]}, geometry=[Point(x, y)], crs=UTM45, index=pd.Index(["a"]))
+    with caplog.at_level("WARNING", logger="charge_planner.siting.inputs"):
+        out = apply_exclusion_zones(cand, read_exclusion_zones(path, crs=UTM45), label="zones.geojson")
+    assert (out["excluded_reason"] == "").all()
+    assert any("no zone reaches the candidates' area (nearest 9" in r.getMessage() for r in caplog.records)

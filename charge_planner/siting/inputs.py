@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
+import shapely
 
 from charge_planner.errors import DataError
 
@@ -65,9 +67,6 @@ def densified(geoms: gpd.GeoSeries, *, max_segment_m: float = DENSIFY_SEGMENT_M)
     The length is converted to the CRS's units (degrees: 111,320 m per degree of latitude, the
     shorter one, so the segments are at most ``max_segment_m`` long on the ground in any direction).
     """
-    import pyproj
-    import shapely
-
     if geoms.crs is None or len(geoms) == 0:
         return geoms
     c = pyproj.CRS.from_user_input(geoms.crs)
@@ -98,6 +97,12 @@ def apply_exclusion_zones(candidates: gpd.GeoDataFrame, zones: gpd.GeoSeries, *,
         return out
     hit = gpd.sjoin(out[["geometry"]], gpd.GeoDataFrame(geometry=zones.reset_index(drop=True)), predicate="intersects")
     inside = out.index.isin(hit.index)
+    if not inside.any():
+        minx, miny, maxx, maxy = out.total_bounds
+        gap = float(zones.distance(shapely.box(minx, miny, maxx, maxy)).min())
+        if gap > 0:
+            log.warning("exclusion zones %s: no zone reaches the candidates' area (nearest %.1f km away); check the "
+                        "file and its CRS", label, gap / 1000.0)
     reason = out["excluded_reason"].fillna("").astype(str) if "excluded_reason" in out.columns else pd.Series("", index=out.index)
     new = np.where(inside & (reason == ""), f"in an exclusion zone ({label})", reason)
     out["excluded_reason"] = new
