@@ -249,6 +249,7 @@ def _grid_stage(
 ) -> tuple[Any, Any, gpd.GeoDataFrame, Any]:
     """Build or load the grid, connect the sites by road, run the peak or time-series load flow."""
     from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthesise_grid
+    from charge_planner.grid.connect import check_grid_near
 
     cfg = city.config
     preset = preset_of(cfg)
@@ -271,6 +272,7 @@ def _grid_stage(
 
             path = resolve_data_path(g.path, city_dir=city.city_dir, root=city.data_root, field="grid.path")
         grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
+        check_grid_near(grid_model.net, city.bounds(), crs=city.crs)  # a grid of another place is refused
     sites = sites.copy()
     if len(sites):
         sites["bus_id"] = connect_sites(grid_model.net, sites, roads=city.roads)

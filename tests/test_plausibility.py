@@ -276,6 +276,30 @@ def test_grid_far_from_the_sites_is_an_error() -> None:
     assert (out["distance_m"] > 14_000).all()
 
 
+def test_grid_far_from_the_study_area_is_an_error_without_sites() -> None:
+    from charge_planner.grid.connect import check_grid_near
+
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", UTM45, always_xy=True).transform(*KATHMANDU)
+    bounds = (x, y, x + 1000.0, y + 1000.0)
+    # the nearest bus 21 km west of the area's left edge: refused; 19 km: accepted
+    with pytest.raises(GridError, match=r"21 km \(nearest bus, straight line\) from the study area"):
+        check_grid_near(_net_at(x - 21_000.0, y + 500.0), bounds, crs=UTM45)
+    check_grid_near(_net_at(x - 19_000.0, y + 500.0), bounds, crs=UTM45)
+
+
+def test_plan_refuses_a_grid_of_another_country(tmp_path: Path) -> None:
+    # a pandapower example grid (Oberrhein, Germany) under a Kathmandu street grid, without any site
+    from charge_planner.pipeline import plan
+
+    city = bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population="population_total = 2000")
+    text = (tmp_path / "city.toml").read_text().replace('source = "none"', 'source = "pandapower_network"\n'
+                                                         'name = "mv_oberrhein"\ntime_series = "peak"')
+    text = text.replace("budget_usd = 100000", "budget_usd = 1\ngenerated_candidates = 3")
+    (tmp_path / "city.toml").write_text(text)
+    with pytest.raises(GridError, match=r"from the study area .* grid around 48.\d+ deg N"):
+        plan(city, progress=False)
+
+
 # ---------------------------------------------------------------------------------------------- 5 synthesis bounds
 
 

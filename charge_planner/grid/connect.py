@@ -32,7 +32,8 @@ from charge_planner.grid.build import bus_roles, bus_xy_m
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_LV_MAX_KW", "connect_sites", "connect_sites_detail", "grid_level"]
+__all__ = ["DEFAULT_LV_MAX_KW", "MAX_MEDIAN_DISTANCE_M", "check_grid_near", "connect_sites", "connect_sites_detail",
+           "grid_level"]
 
 #: ASSUMPTION: largest installed power of a site connected at LV [kW].
 DEFAULT_LV_MAX_KW = 500.0
@@ -234,7 +235,46 @@ def connect_sites_detail(
     return out
 
 
-def _check_near(distance_m: np.ndarray, site_xy: np.ndarray, bus_xy: np.ndarray, crs: object) -> None:
+def check_grid_near(net: pandapowerNet, bounds: tuple[float, float, float, float], *, crs: str) -> None:
+    """Refuse a grid whose buses all lie far from the study area.
+
+    Parameters
+    ----------
+    net
+        The pandapower net (bus coordinates ``x_m``/``y_m`` [m] in ``crs``, else ``net.bus.geo``).
+    bounds
+        (minx, miny, maxx, maxy) of the study area in ``crs`` [m].
+    crs
+        Projected metric CRS of the city.
+
+    Raises
+    ------
+    GridError
+        When no in-service bus lies within :data:`MAX_MEDIAN_DISTANCE_M` of ``bounds`` (a grid
+        with no coordinates at all is left to :func:`connect_sites_detail`).
+    """
+    if {"x_m", "y_m"} <= set(net.bus.columns) and np.isfinite(net.bus[["x_m", "y_m"]].to_numpy(dtype=float)).any():
+        xy = net.bus[["x_m", "y_m"]].to_numpy(dtype=float)
+    else:
+        try:
+            xy = bus_xy_m(net, crs).to_numpy(dtype=float)
+        except (GridError, DataError):
+            return
+    xy = xy[net.bus["in_service"].astype(bool).to_numpy() & np.isfinite(xy).all(axis=1)]
+    if len(xy) == 0:
+        return
+    minx, miny, maxx, maxy = bounds
+    dx = np.maximum(0.0, np.maximum(minx - xy[:, 0], xy[:, 0] - maxx))
+    dy = np.maximum(0.0, np.maximum(miny - xy[:, 1], xy[:, 1] - maxy))
+    gap = float(np.hypot(dx, dy).min())
+    if gap <= MAX_MEDIAN_DISTANCE_M:
+        return
+    centre = np.array([[(minx + maxx) / 2.0, (miny + maxy) / 2.0]])
+    _check_near(np.array([gap]), centre, xy, crs, what="the study area", how="nearest bus, straight line")
+
+
+def _check_near(distance_m: np.ndarray, site_xy: np.ndarray, bus_xy: np.ndarray, crs: object, *,
+                what: str = "the charging sites", how: str = "median, straight line") -> None:
     """Refuse a grid whose buses are far from the sites (:data:`MAX_MEDIAN_DISTANCE_M`)."""
     median = float(np.median(distance_m))
     if median <= MAX_MEDIAN_DISTANCE_M:
@@ -246,11 +286,12 @@ def _check_near(distance_m: np.ndarray, site_xy: np.ndarray, bus_xy: np.ndarray,
             slon, slat = to_ll.transform(*np.median(site_xy, axis=0))
             blon, blat = to_ll.transform(*np.median(bus_xy, axis=0))
             if np.isfinite([slon, slat, blon, blat]).all():
-                where = f" (sites around {slat:.2f} deg N {slon:.2f} deg E, grid around {blat:.2f} deg N {blon:.2f} deg E)"
+                where = (f" ({what.removeprefix('the ')} around {slat:.2f} deg N {slon:.2f} deg E, grid around "
+                         f"{blat:.2f} deg N {blon:.2f} deg E)")
         except pyproj.exceptions.ProjError:
             where = ""
     raise GridError(
-        f"the grid's buses lie {median / 1000.0:,.0f} km (median, straight line) from the charging sites{where}, "
+        f"the grid's buses lie {median / 1000.0:,.0f} km ({how}) from {what}{where}, "
         f"more than {MAX_MEDIAN_DISTANCE_M / 1000.0:.0f} km: use a grid of the study area (grid.source = "
         "\"synthesise\" builds one from the roads) or check that the grid's coordinates and city.crs agree"
     )
