@@ -301,3 +301,83 @@ def test_summary_before_solve_is_an_error():
     with pytest.raises(InfeasibleError, match="not been solved"):
         MaximalCoverage.from_sparse(a, w, p=1).summary()
     assert math.isfinite(MaximalCoverage.from_sparse(a, w, p=1).solve().summary()["objective"])
+
+
+# ---------------------------------------------------------------------------- machine speed
+
+
+@pytest.fixture
+def slow_machine(monkeypatch):
+    """A machine 1e5 times slower: the clock runs 1e5 times faster, and HiGHS gets 1e5 times less
+    real time for each second it is given."""
+    import importlib
+    import time as time_module
+
+    solve_module = importlib.import_module("charge_planner.siting.solve")  # the package exports solve()
+    factor = 1e5
+    real_clock = time_module.perf_counter
+    start = real_clock()
+    real_highs = solve_module._solve_highs
+
+    def slow_highs(model, *, time_limit_s, **k):
+        return real_highs(model, time_limit_s=time_limit_s / factor, **k)
+
+    monkeypatch.setattr(time_module, "perf_counter", lambda: start + (real_clock() - start) * factor)
+    monkeypatch.setattr(solve_module, "_solve_highs", slow_highs)
+    return factor
+
+
+@pytest.mark.parametrize("method", ["auto", "heuristic"])
+def test_mclp_same_result_on_a_slow_machine(method, request):
+    """Swap rounds, annealing moves and subgradient iterations cap the heuristics, not the clock:
+    a machine 1e5 times slower gives the same sites, objective and bound."""
+    a, w, _ = _geometric(3000, 300, 0.08, 11)
+    normal = MaximalCoverage.from_sparse(a, w, p=15).solve(time_limit_s=1e7, mip_gap=1e-4, method=method)
+    request.getfixturevalue("slow_machine")
+    slow = MaximalCoverage.from_sparse(a, w, p=15).solve(time_limit_s=1e7, mip_gap=1e-4, method=method)
+    assert list(slow.sites.index) == list(normal.sites.index)
+    s, n = slow.summary(), normal.summary()
+    assert (s["objective"], s["best_bound"], s["status"]) == (n["objective"], n["best_bound"], n["status"])
+    assert not s["wall_clock_stop"] and not n["wall_clock_stop"]
+
+
+def test_pmedian_same_result_on_a_slow_machine(request):
+    _, w, d = _geometric(400, 60, 1.0, 5)
+    normal = PMedian.from_cost_matrix(d, w, p=6).solve(time_limit_s=1e7, mip_gap=0)
+    request.getfixturevalue("slow_machine")
+    slow = PMedian.from_cost_matrix(d, w, p=6).solve(time_limit_s=1e7, mip_gap=0)
+    assert list(slow.sites.index) == list(normal.sites.index)
+    assert slow.summary()["objective"] == normal.summary()["objective"]
+    assert not slow.summary()["wall_clock_stop"]
+
+
+def test_safety_stop_is_reported_by_the_coverage_models():
+    a, w, d = _geometric(3000, 300, 0.08, 11)
+    s = MaximalCoverage.from_sparse(a, w, p=15).solve(time_limit_s=1e-6, mip_gap=0).summary()
+    assert s["wall_clock_stop"] is True and s["status"] in ("time_limit", "optimal")
+    assert s["best_bound"] >= s["objective"]
+
+
+def test_lagrangian_bound_of_an_early_stopped_relaxation_holds_on_orlib():
+    """p-median relaxations stopped after a few interior-point iterations: the bound from their
+    duals is never above the OR-Library optimum (a minimisation), and the one from the finished
+    relaxation is close to it."""
+    from charge_planner.siting.solve import lagrangian_bound, solve
+
+    folder = shared("orlib_pmed")
+    optima = read_pmed_optima(folder / "pmedopt.txt")
+    for k in (1, 2):
+        d, p = read_pmed(folder / f"pmed{k}.txt")
+        pm = PMedian.from_cost_matrix(d, p=p)
+        model = pm._matrix_model(pm.cost, pm.inputs.weight, p)[0]
+        opt = optima[f"pmed{k}"]
+        for iterations in (2, 5, 10, None):
+            lp = solve(model, "highs", relax=True, lp_method="ipm", lp_iteration_limit=iterations)
+            if lp.row_dual is None:
+                continue
+            assert lagrangian_bound(model, lp.row_dual) <= opt + 1e-6
+        full = solve(model, "highs", relax=True, lp_method="ipm")
+        assert lagrangian_bound(model, full.row_dual) >= 0.98 * opt
+        # the relaxation's reported bound is a lower bound too (its primal objective need not be)
+        assert full.bound <= opt + 1e-9 * opt and full.gap == pytest.approx(
+            abs(full.objective - full.bound) / abs(full.objective))

@@ -11,13 +11,17 @@ The solve strategy (``method="auto"``) combines heuristics and the MILP solver s
 good solution is available fast and its distance to the optimum is always proven:
 
 * MCLP — greedy, swap local search and simulated annealing for the incumbent; the LP
-  relaxation (HiGHS interior point, in a background thread) for the bound, evaluated
-  through the Lagrangian function so that it is valid even when the LP stops early;
-  Lagrangian reduced-cost fixing with that bound, then the MILP on the columns that
-  survive (often a few hundred), warm-started with the incumbent.
+  relaxation (HiGHS interior point or first-order method, capped by iterations) for the
+  bound, evaluated through the Lagrangian function so that it is valid even when the LP
+  stops early; Lagrangian reduced-cost fixing with that bound, then the MILP on the columns
+  that survive (often a few hundred), warm-started with the incumbent.
 * LSCP — greedy (Chvatal) with a redundancy pass warm-starts the MILP.
 * p-median — greedy plus vertex interchange warm-starts the MILP; a Lagrangian lower
   bound is reported when the MILP does not finish.
+
+Every step ends by a work cap (rounds, moves, iterations, nodes), never by the clock, so the
+same inputs and seed give the same result on any machine; ``time_limit_s`` is a safety stop,
+and a solve it ended reports ``wall_clock_stop`` (status "time_limit" unless proven anyway).
 
 Optional candidate columns: ``existing`` (bool, always open) and ``excluded_reason``
 (non-empty: never opened); for LSCP ``fixed_cost_usd`` is the cost of opening.
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -267,8 +270,24 @@ def _integral(values: np.ndarray) -> bool:
     return bool(np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(np.abs(v), 1.0)))
 
 
-def _status(gap: float, mip_gap: float) -> str:
-    return "optimal" if gap <= max(mip_gap, 1e-9) else "time_limit"
+def _status(gap: float, mip_gap: float, wall_clock_stop: bool = False) -> str:
+    """"optimal" within the gap, else "time_limit" when the safety stop ended a step, else "feasible"."""
+    if gap <= max(mip_gap, 1e-9) * (1 + 1e-9):
+        return "optimal"
+    return "time_limit" if wall_clock_stop else "feasible"
+
+
+#: Branch-and-bound node limit of each MILP search of the coverage models (a work cap).
+MAX_NODES = 1000
+#: Annealing moves of the MCLP heuristic (each a few microseconds of numpy work).
+ANNEAL_MOVES = 200_000
+#: Perturbation rounds of the MCLP iterated swap search.
+ILS_ROUNDS = 30
+#: Subgradient iterations of the first MCLP Lagrangian bound.
+SUBGRADIENT_ITERATIONS = 1000
+#: Iteration caps of the MCLP LP relaxation: interior point (tight bounds) and first-order method.
+LP_IPM_ITERATIONS = 200
+LP_PDLP_ITERATIONS = 20_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,16 +478,22 @@ class MaximalCoverage(_LocationModel):
         mip_gap: float = 1e-4,
         method: Method = "auto",
         seed: int = 0,
-        heuristic_moves: int | None = None,
+        heuristic_moves: int = ANNEAL_MOVES,
+        max_nodes: int = MAX_NODES,
     ) -> MaximalCoverage:
         """Solve and fill :attr:`sites`, :attr:`assignments` and :attr:`result`.
+
+        Every step ends by a work cap (swap rounds, annealing moves, subgradient and
+        interior-point iterations, branch-and-bound nodes), so the same inputs and seed give
+        the same result on any machine; ``time_limit_s`` is a safety stop only, and a solve it
+        ended says so (``result.wall_clock_stop``).
 
         Parameters
         ----------
         solver
             MILP solver: "highs" (default) or "cbc".
         time_limit_s
-            Wall-clock limit of the whole solve [s].
+            Wall-clock safety stop of the whole solve [s].
         mip_gap
             Relative gap at which the search stops.
         method
@@ -478,39 +503,38 @@ class MaximalCoverage(_LocationModel):
         seed
             Seed of the randomised heuristics.
         heuristic_moves
-            Annealing moves; when given, the heuristic does not depend on machine speed
-            (default: anneal until the time limit or a proof of optimality).
+            Annealing moves (the work cap of the annealing).
+        max_nodes
+            Branch-and-bound node limit of each MILP search.
         """
         t0 = time.perf_counter()
         inp = self.inputs
         p = self._check()
         a, w, _ = self._reduced()
-        deadline = t0 + time_limit_s
-
-        def left() -> float:
-            return max(deadline - time.perf_counter(), 0.0)
+        safety = heur.SafetyStop.after(time_limit_s)
 
         greedy = heur.greedy_max_cover(a, w, p, fixed=inp.fixed, forbidden=inp.forbidden)
         if method == "mip":
             model, cols, sub = self.matrix_model()
-            res = solve(model, solver, time_limit_s=left(), mip_gap=mip_gap, warm_start=self._warm(sub, cols, greedy))
+            res = solve(model, solver, time_limit_s=safety.left(), mip_gap=mip_gap,
+                        warm_start=self._warm(sub, cols, greedy), max_nodes=max_nodes)
             if res.x is None:
                 raise InfeasibleError(f"maximal coverage: {res.solver} found no solution ({res.status}); raise time_limit_s")
             open_idx = cols[np.flatnonzero(res.x[sub.shape[0]:] > 0.5)]
             res.objective = heur.covered_weight(a, w, open_idx)
             res.gap = relative_gap(res.objective, res.bound)
+            res.status = _status(res.gap, mip_gap, res.wall_clock_stop)
             res.time_s = time.perf_counter() - t0
             self._finish(open_idx, res)
             return self
 
         open_idx, _ = heur.local_search_max_cover(
-            a, w, greedy, fixed=inp.fixed, forbidden=inp.forbidden, time_limit_s=0.1 * time_limit_s, perturb=False
+            a, w, greedy, fixed=inp.fixed, forbidden=inp.forbidden, perturb=False, safety=safety
         )
-        # the incumbent (objective, open columns) as one tuple, replaced atomically across threads
         best: dict[str, Any] = {"inc": (heur.covered_weight(a, w, open_idx), open_idx)}
         bound, lam = heur.max_cover_lagrangian_bound(
             a, w, p, lower_bound=best["inc"][0], fixed=inp.fixed, forbidden=inp.forbidden,
-            time_limit_s=min(0.05 * time_limit_s, 2.0),
+            max_iter=SUBGRADIENT_ITERATIONS, safety=safety,
         )
         notes = [f"greedy+swap {best['inc'][0]:.6g}", f"subgradient bound {bound:.6g}"]
         use_highs = solver in (None, "highs") and method == "auto"
@@ -519,61 +543,45 @@ class MaximalCoverage(_LocationModel):
                 import highspy  # noqa: F401
             except ImportError:
                 use_highs = False
-        stop = threading.Event()
-        box: dict[str, Any] = {"notes": [], "lp_done": threading.Event()}
+        box: dict[str, Any] = {"notes": [], "wall": False}
 
-        def worker() -> None:
-            try:
-                self._prove(solver, best, box, deadline, mip_gap, stop)
-            except Exception as exc:  # re-raised by the main thread
-                box["error"] = exc
-                stop.set()
-            finally:
-                box["lp_done"].set()
+        def open_gap() -> bool:
+            return relative_gap(best["inc"][0], min(bound, box.get("bound", math.inf))) > mip_gap
 
-        if relative_gap(best["inc"][0], bound) > mip_gap and left() > 0:
-            box["tight"] = relative_gap(best["inc"][0], bound) < 0.01
-            thread = threading.Thread(target=worker, name="mclp-bound", daemon=True) if use_highs else None
-            if thread is not None:
-                thread.start()
-                if box["tight"]:
-                    # a tight relaxation: the LP (and its rounding) usually beats the heuristics, and
-                    # alone it runs faster, so the heuristics wait for it
-                    box["lp_done"].wait(timeout=left())
-            budget = left() if thread is not None else 0.6 * left()
-            # iterated swap descent first (strong when coverage areas barely overlap), then annealing
-            ils_open, ils_stats = heur.local_search_max_cover(
-                a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden,
-                time_limit_s=min(0.1 * budget, 5.0), seed=seed, stop=stop, publish=best,
-            )
-            if ils_stats.objective > best["inc"][0]:
-                best["inc"] = (ils_stats.objective, ils_open)
-            budget = max(budget - ils_stats.time_s, 0.0)
-            sa_open, sa_obj = heur.anneal_max_cover(
-                a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden, time_limit_s=budget,
-                moves=heuristic_moves, stop=stop, seed=seed, publish=best,
-            )
-            if sa_obj > best["inc"][0]:
-                best["inc"] = (sa_obj, sa_open)
-            if thread is not None:
-                box["sa_done"] = True
-                thread.join()
-                if "error" in box:
-                    raise box["error"]
-            else:
+        if open_gap():
+            if use_highs:
+                lam_lp = self._lp_step(best, box, tight=relative_gap(best["inc"][0], bound) < 0.01, safety=safety)
+                if lam_lp is not None and box["bound"] < bound:
+                    lam = lam_lp
+            if open_gap():
+                # iterated swap descent (strong when coverage areas barely overlap), then annealing
+                ils_open, ils_stats = heur.local_search_max_cover(
+                    a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden, seed=seed,
+                    max_rounds=ILS_ROUNDS, safety=safety,
+                )
+                if ils_stats.objective > best["inc"][0]:
+                    best["inc"] = (ils_stats.objective, ils_open)
+            if open_gap():
+                sa_open, sa_obj = heur.anneal_max_cover(
+                    a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden, moves=heuristic_moves,
+                    seed=seed, safety=safety,
+                )
+                if sa_obj > best["inc"][0]:
+                    best["inc"] = (sa_obj, sa_open)
+            if open_gap() and not use_highs:
                 b2, lam2 = heur.max_cover_lagrangian_bound(
                     a, w, p, lower_bound=best["inc"][0], lam0=lam, fixed=inp.fixed, forbidden=inp.forbidden,
-                    time_limit_s=max(left() * 0.5, 0.1),
+                    safety=safety,
                 )
                 if b2 < bound:
                     bound, lam = b2, lam2
-                if method == "auto" and left() > 0:
-                    self._restricted_mip(solver, best, box, lam, deadline, mip_gap)
+            if open_gap() and method == "auto":
+                self._restricted_mip(solver, best, box, lam, safety, mip_gap, max_nodes)
         notes += box["notes"]
         bound = min(bound, box.get("bound", math.inf))
         # polish: a last swap descent on the incumbent (cheap)
         pol, _ = heur.local_search_max_cover(a, w, best["inc"][1], fixed=inp.fixed, forbidden=inp.forbidden,
-                                             time_limit_s=max(min(left(), 2.0), 0.05), perturb=False)
+                                             perturb=False, safety=safety)
         pol_obj = heur.covered_weight(a, w, pol)
         if pol_obj > best["inc"][0]:
             best["inc"] = (pol_obj, pol)
@@ -582,8 +590,9 @@ class MaximalCoverage(_LocationModel):
             bound = math.floor(bound + 1e-6)  # integer weights: the optimum is an integer
         bound = max(bound, obj)
         gap = relative_gap(obj, bound)
+        wall = safety.hit or box["wall"]
         res = SolveResult(
-            status=_status(gap, mip_gap),
+            status=_status(gap, mip_gap, wall),
             solver=("highs" if use_highs else (solver or "highs")) + "+heuristics",
             x=None,
             objective=obj,
@@ -594,16 +603,19 @@ class MaximalCoverage(_LocationModel):
             cols=a.shape[1],
             integer_cols=a.shape[1],
             log=notes,
+            wall_clock_stop=wall,
         )
         log.info("MCLP: %s objective=%.6g bound=%.6g gap=%.3g%% in %.1f s (%s)", res.status, res.objective, bound,
                  100 * gap, res.time_s, "; ".join(notes))
         self._finish(open_idx, res)
         return self
 
-    def _prove(self, solver: SolverName | None, best: dict[str, Any], box: dict[str, Any], deadline: float,
-               mip_gap: float, stop: threading.Event) -> None:
-        """Background: LP bound (interior point), then reduced-cost fixing and the MILP on the free
-        columns, retried whenever the incumbent improves, until proven or out of time."""
+    def _lp_step(self, best: dict[str, Any], box: dict[str, Any], *, tight: bool,
+                 safety: heur.SafetyStop) -> np.ndarray | None:
+        """The LP relaxation (interior point when the bound is already tight, first-order method
+        otherwise, each capped by iterations); its duals, clipped to ``[0, w]``, give a valid
+        Lagrangian bound whatever the LP's state. The LP solution is rounded (the p largest
+        ``x_j``) and polished by a swap descent. Returns the multipliers (None without duals)."""
         inp = self.inputs
         a, w, _ = self._reduced()
         n, m = a.shape
@@ -617,23 +629,21 @@ class MaximalCoverage(_LocationModel):
             integer=np.zeros(n + m, dtype=bool),
         )
         full.col_lower[n + inp.fixed] = 1.0
-        left = max(deadline - time.perf_counter(), 0.01)
-        if box.get("tight"):
-            # a tight relaxation: the exact LP (interior point) pays off in rounding and fixing
-            lp = solve(full, "highs", time_limit_s=left, relax=True, lp_method="ipm")
+        if tight:
+            lp = solve(full, "highs", time_limit_s=safety.left(), relax=True, lp_method="ipm",
+                       lp_iteration_limit=LP_IPM_ITERATIONS)
         else:
-            # a loose one: an approximate dual from the first-order method is enough for the bound,
-            # and its time cap leaves the processor to the heuristics
-            lp = solve(full, "highs", time_limit_s=min(0.2 * left, 12.0), relax=True, lp_method="pdlp")
-        state = "solved" if lp.status == "optimal" else "stopped at its time cap"
-        box["notes"].append(f"LP relaxation ({'interior point' if box.get('tight') else 'first-order'}, {state}) "
+            lp = solve(full, "highs", time_limit_s=safety.left(), relax=True, lp_method="pdlp",
+                       lp_iteration_limit=LP_PDLP_ITERATIONS)
+        box["wall"] = box["wall"] or lp.wall_clock_stop
+        state = "solved" if lp.status == "optimal" else "stopped at its iteration cap"
+        box["notes"].append(f"LP relaxation ({'interior point' if tight else 'first-order'}, {state}) "
                             f"in {lp.time_s:.1f} s")
         if lp.row_dual is None:
-            box["lp_done"].set()
-            return
+            return None
         lam = np.clip(np.abs(lp.row_dual[:n]), 0.0, w)
         bound = heur.max_cover_lagrangian_value(a, w, self.p, lam, fixed=inp.fixed, forbidden=inp.forbidden)
-        box["bound"] = bound
+        box["bound"] = min(box.get("bound", math.inf), bound)
         box["notes"].append(f"LP bound {bound:.6g}")
         if lp.x is not None:
             # LP rounding: the p largest x_j, then a swap descent (often optimal when the LP is tight)
@@ -641,32 +651,15 @@ class MaximalCoverage(_LocationModel):
             x_lp[inp.fixed] = 2.0
             start = np.argsort(-x_lp, kind="stable")[: self.p]
             rounded, stats = heur.local_search_max_cover(
-                a, w, start, fixed=inp.fixed, forbidden=inp.forbidden, perturb=False,
-                time_limit_s=max(min(5.0, deadline - time.perf_counter()), 0.01),
+                a, w, start, fixed=inp.fixed, forbidden=inp.forbidden, perturb=False, safety=safety,
             )
             box["notes"].append(f"LP rounding {stats.objective:.6g}")
             if stats.objective > best["inc"][0]:
                 best["inc"] = (stats.objective, rounded)
-        box["lp_done"].set()
-        tried, cap = -math.inf, 2.0
-        while not stop.is_set() and deadline - time.perf_counter() > 0.05:
-            lb = best["inc"][0]
-            if relative_gap(lb, box["bound"]) <= mip_gap:
-                stop.set()
-                return
-            if lb > tried or box.get("sa_done"):
-                last = box.get("sa_done", False)
-                limit = deadline - time.perf_counter() if last else cap
-                if self._restricted_mip(solver, best, box, lam, min(deadline, time.perf_counter() + limit), mip_gap):
-                    stop.set()
-                    return
-                tried, cap = lb, cap * 2
-                if last:
-                    return
-            time.sleep(0.2)
+        return lam
 
     def _restricted_mip(self, solver: SolverName | None, best: dict[str, Any], box: dict[str, Any], lam: np.ndarray,
-                        deadline: float, mip_gap: float, max_free: int = 1200) -> bool:
+                        safety: heur.SafetyStop, mip_gap: float, max_nodes: int, max_free: int = 1200) -> bool:
         """Reduced-cost fixing with multipliers ``lam``, then the MILP on the columns left free.
 
         With ``L`` the Lagrangian bound and ``c = A^T lam``, forcing column ``j`` open bounds
@@ -706,11 +699,12 @@ class MaximalCoverage(_LocationModel):
         if len(free_cols) > max_free:
             log.debug("%s; restricted MILP skipped", note)
             return False
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0.05:
+        if safety.expired():
             return False
         model, cols, sub = self.matrix_model(columns=free_cols, fixed_open=np.flatnonzero(to_one))
-        res = solve(model, solver, time_limit_s=remaining, mip_gap=mip_gap, warm_start=self._warm(sub, cols, inc_open))
+        res = solve(model, solver, time_limit_s=safety.left(), mip_gap=mip_gap, warm_start=self._warm(sub, cols, inc_open),
+                    max_nodes=max_nodes)
+        box["wall"] = box.get("wall", False) or res.wall_clock_stop
         box["notes"].append(f"{note}; restricted MILP {model.shape[0]}x{model.shape[1]}: {res.status} in {res.time_s:.1f} s")
         if res.x is not None:
             open_idx = cols[np.flatnonzero(res.x[sub.shape[0]:] > 0.5)]
@@ -827,12 +821,13 @@ class SetCovering(_LocationModel):
         mip_gap: float = 1e-4,
         method: Method = "auto",
         seed: int = 0,
+        max_nodes: int = MAX_NODES,
     ) -> SetCovering:
         """Solve (greedy warm start, then the MILP unless ``method="heuristic"``).
 
         Parameters
         ----------
-        solver, time_limit_s, mip_gap, method, seed
+        solver, time_limit_s, mip_gap, method, seed, max_nodes
             As in :meth:`MaximalCoverage.solve` (``seed`` is unused: the heuristics here are
             deterministic).
         """
@@ -893,11 +888,11 @@ class SetCovering(_LocationModel):
             warm[:x_off] = (sub_r @ warm[x_off:]) > 0
         greedy_cost = float(cost[greedy].sum())
         if method == "heuristic":
-            res = SolveResult(status="time_limit", solver="heuristic", x=None, objective=greedy_cost, bound=math.nan,
+            res = SolveResult(status="feasible", solver="heuristic", x=None, objective=greedy_cost, bound=math.nan,
                               gap=math.inf, time_s=time.perf_counter() - t0, rows=model.shape[0], cols=model.shape[1])
             self._finish(greedy, res)
             return self
-        res = solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, warm_start=warm)
+        res = solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, warm_start=warm, max_nodes=max_nodes)
         if res.x is None:
             if res.status == "infeasible":
                 raise InfeasibleError(unreachable_message(inp, self.coverage_target))
@@ -907,6 +902,7 @@ class SetCovering(_LocationModel):
             open_idx = greedy
         res.objective = float(cost[open_idx].sum())
         res.gap = relative_gap(res.objective, res.bound)
+        res.status = _status(res.gap, mip_gap, res.wall_clock_stop)
         res.time_s = time.perf_counter() - t0
         self._finish(open_idx, res)
         self.meta["cost"] = res.objective
@@ -1008,6 +1004,7 @@ class PMedian(_LocationModel):
         mip_gap: float = 1e-4,
         method: Method = "auto",
         seed: int = 0,
+        max_nodes: int = MAX_NODES,
     ) -> PMedian:
         """Solve: greedy + interchange warm start, Lagrangian lower bound, then the MILP
         ``min sum w_i c_ij x_ij  s.t.  sum_j x_ij = 1, x_ij <= y_j, sum_j y_j = p`` over the
@@ -1015,10 +1012,12 @@ class PMedian(_LocationModel):
 
         Parameters
         ----------
-        solver, time_limit_s, mip_gap, method, seed
+        solver, time_limit_s, mip_gap, method, seed, max_nodes
             As in :meth:`MaximalCoverage.solve` (``seed`` is unused).
         """
         t0 = time.perf_counter()
+        safety = heur.SafetyStop.after(time_limit_s)
+        wall = False
         inp = self.inputs
         a = inp.cover.tocsr()
         n, m = a.shape
@@ -1043,14 +1042,12 @@ class PMedian(_LocationModel):
         if heur_ok:
             dense = self._dense_cost(big)
             g = heur.greedy_pmedian(dense, w, p, forbidden=inp.forbidden)
-            open_idx, heur_obj = heur.interchange_pmedian(dense, w, g, forbidden=inp.forbidden,
-                                                          time_limit_s=0.3 * time_limit_s)
+            open_idx, heur_obj = heur.interchange_pmedian(dense, w, g, forbidden=inp.forbidden, safety=safety)
             if heur_obj >= big:
                 heur_obj = math.inf
             else:
                 lower, u_best = heur.pmedian_lagrangian_bound(dense, w, p, upper_bound=heur_obj,
-                                                              forbidden=inp.forbidden,
-                                                              time_limit_s=min(0.2 * time_limit_s, 10.0))
+                                                              forbidden=inp.forbidden, safety=safety)
                 # columns that cannot be part of a better solution (integer data: better = at least 1 less)
                 threshold = heur_obj - 1.0 + 1e-6 if integral else heur_obj * (1 - 1e-9)
                 closed, forced = heur.pmedian_fixing(dense, w, p, u_best, threshold=threshold, forbidden=inp.forbidden)
@@ -1073,8 +1070,9 @@ class PMedian(_LocationModel):
                 warm = None
                 if len(best_open) and (closed is None or not closed[best_open].any()):
                     warm = self._warm(pairs_r, pairs_c, best_open, m, n)
-                left = max(time_limit_s - (time.perf_counter() - t0), 0.01)
-                res = solve(model, solver, time_limit_s=left, mip_gap=mip_gap, warm_start=warm)
+                res = solve(model, solver, time_limit_s=safety.left(), mip_gap=mip_gap, warm_start=warm,
+                            max_nodes=max_nodes)
+                wall = res.wall_clock_stop
                 notes.append(f"MILP {model.shape[0]}x{model.shape[1]}: {res.status} in {res.time_s:.1f} s")
                 if res.x is not None and res.objective < best_obj - 1e-9:
                     best_obj = float(res.objective)
@@ -1100,9 +1098,10 @@ class PMedian(_LocationModel):
                 best_obj = float(w @ row_min)
         bound = min(bound, best_obj)
         gap = relative_gap(best_obj, bound)
-        res = SolveResult(status=_status(gap, mip_gap), solver=(solver or "highs") + "+heuristics", x=None,
+        wall = wall or safety.hit
+        res = SolveResult(status=_status(gap, mip_gap, wall), solver=(solver or "highs") + "+heuristics", x=None,
                           objective=best_obj, bound=bound, gap=gap, time_s=time.perf_counter() - t0, rows=n, cols=m,
-                          integer_cols=m, log=notes)
+                          integer_cols=m, log=notes, wall_clock_stop=wall)
         log.info("p-median: %s objective=%.6g bound=%.6g gap=%.3g%% in %.1f s (%s)", res.status, best_obj, bound,
                  100 * gap, res.time_s, "; ".join(notes))
         self._finish(best_open, res)

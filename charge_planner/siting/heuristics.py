@@ -41,6 +41,38 @@ import scipy.sparse as sp
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class SafetyStop:
+    """A wall-clock safety stop shared by the steps of one solve.
+
+    The heuristics end by their work caps (rounds, swaps, moves, iterations), so that their
+    result does not depend on the machine's speed; this clock ends them only when a machine is
+    far slower than expected, and records that it did (:attr:`hit`).
+    """
+
+    deadline: float
+    hit: bool = False
+
+    @classmethod
+    def after(cls, seconds: float) -> SafetyStop:
+        """A stop ``seconds`` from now [s]."""
+        return cls(time.perf_counter() + float(seconds))
+
+    def left(self) -> float:
+        """Seconds left [s] (at least 1 ms, so that a solver given it stops at once)."""
+        return max(self.deadline - time.perf_counter(), 1e-3)
+
+    def expired(self) -> bool:
+        """True (and recorded) once the deadline has passed."""
+        if not self.hit and time.perf_counter() >= self.deadline:
+            self.hit = True
+        return self.hit
+
+
+def _clock(safety: SafetyStop | None, time_limit_s: float) -> SafetyStop:
+    return safety if safety is not None else SafetyStop.after(time_limit_s)
+
+
 # --------------------------------------------------------------------------------------------
 # maximal covering
 # --------------------------------------------------------------------------------------------
@@ -129,6 +161,7 @@ class LocalSearchStats:
     rounds: int
     objective: float
     time_s: float
+    wall_clock_stop: bool = False
 
 
 def local_search_max_cover(
@@ -143,8 +176,11 @@ def local_search_max_cover(
     seed: int = 0,
     stop: threading.Event | None = None,
     publish: dict[str, tuple[float, np.ndarray]] | None = None,
+    max_rounds: int = 50,
+    max_swaps: int = 100_000,
+    safety: SafetyStop | None = None,
 ) -> tuple[np.ndarray, LocalSearchStats]:
-    """Swap local search for maximal covering, with perturbation kicks while time remains.
+    """Swap local search for maximal covering, with perturbation kicks for ``max_rounds`` rounds.
 
     Each step evaluates every (close ``r``, open ``k``) swap at once::
 
@@ -167,9 +203,9 @@ def local_search_max_cover(
     forbidden
         Boolean mask of columns that may not open.
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
     perturb
-        Keep searching from perturbed solutions until the time limit (else stop at the
+        Keep searching from perturbed solutions for ``max_rounds`` rounds (else stop at the
         first local optimum).
     seed
         Seed of the perturbations.
@@ -177,6 +213,12 @@ def local_search_max_cover(
         An event that ends the search early when set.
     publish
         As in :func:`anneal_max_cover`.
+    max_rounds
+        Descents (each followed by a kick while ``perturb``): the work cap of the search.
+    max_swaps
+        Swaps over all descents (a second work cap).
+    safety
+        Shared wall-clock safety stop of the calling solve.
 
     Returns
     -------
@@ -184,6 +226,7 @@ def local_search_max_cover(
         The best open columns found and :class:`LocalSearchStats`.
     """
     t0 = time.perf_counter()
+    clock = _clock(safety, time_limit_s)
     a = _csr(cover)
     at = a.T.tocsr()
     w = np.asarray(weight, dtype=float)
@@ -211,7 +254,7 @@ def local_search_max_cover(
     stall = 0
     while True:
         # ---- best-improvement descent
-        while time.perf_counter() - t0 < time_limit_s:
+        while swaps < max_swaps and not clock.expired():
             uncovered_w = np.where(cnt == 0, w, 0.0)
             gain = np.asarray(at @ uncovered_w).ravel()
             sole = cnt == 1
@@ -256,7 +299,8 @@ def local_search_max_cover(
                 publish["inc"] = (best_obj, np.flatnonzero(best_open))
         else:
             stall += 1
-        if not perturb or time.perf_counter() - t0 >= time_limit_s or (stop is not None and stop.is_set()):
+        if (not perturb or rounds >= max_rounds or swaps >= max_swaps or clock.expired()
+                or (stop is not None and stop.is_set())):
             break
         # ---- kick: from the best solution, close a few random columns and reopen greedily
         is_open = best_open.copy()
@@ -282,7 +326,8 @@ def local_search_max_cover(
             j = int(rng.choice(top))
             flip(j, +1)
             is_open[j] = True
-    stats = LocalSearchStats(swaps=swaps, rounds=rounds, objective=best_obj, time_s=time.perf_counter() - t0)
+    stats = LocalSearchStats(swaps=swaps, rounds=rounds, objective=best_obj, time_s=time.perf_counter() - t0,
+                             wall_clock_stop=clock.hit)
     log.debug("MCLP local search: %d swaps in %d rounds, objective %.6g, %.2f s", swaps, rounds, best_obj, stats.time_s)
     return np.flatnonzero(best_open), stats
 
@@ -338,6 +383,7 @@ def max_cover_lagrangian_bound(
     forbidden: np.ndarray | None = None,
     time_limit_s: float = 5.0,
     max_iter: int = 5000,
+    safety: SafetyStop | None = None,
 ) -> tuple[float, np.ndarray]:
     """Best Lagrangian upper bound of maximal covering found by subgradient optimisation.
 
@@ -353,9 +399,11 @@ def max_cover_lagrangian_bound(
     lam0
         Starting multipliers (default: ``w_i`` over the number of candidates covering row i).
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
     max_iter
-        Iteration limit.
+        Iteration limit (the work cap).
+    safety
+        Shared wall-clock safety stop of the calling solve.
 
     Returns
     -------
@@ -363,6 +411,7 @@ def max_cover_lagrangian_bound(
         The bound and the multipliers that give it.
     """
     t0 = time.perf_counter()
+    clock = _clock(safety, time_limit_s)
     a = _csr(cover)
     at = a.T.tocsr()
     w = np.asarray(weight, dtype=float)
@@ -380,7 +429,7 @@ def max_cover_lagrangian_bound(
             since += 1
             if since >= 30:
                 theta, since = theta / 2.0, 0
-        if theta < 1e-4 or time.perf_counter() - t0 > time_limit_s or best <= lower_bound * (1 + 1e-9):
+        if theta < 1e-4 or best <= lower_bound * (1 + 1e-9) or clock.expired():
             break
         xs = np.zeros(a.shape[1])
         xs[chosen] = 1.0
@@ -528,6 +577,8 @@ def interchange_pmedian(
     *,
     forbidden: np.ndarray | None = None,
     time_limit_s: float = 10.0,
+    max_swaps: int = 10_000,
+    safety: SafetyStop | None = None,
 ) -> tuple[np.ndarray, float]:
     """Best-improvement vertex interchange for p-median (Teitz-Bart, with the gain/loss/extra
     evaluation of Resende and Werneck so that every swap is priced in one pass).
@@ -539,21 +590,26 @@ def interchange_pmedian(
     open_idx
         Starting open columns.
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
+    max_swaps
+        Swap limit (the work cap).
+    safety
+        Shared wall-clock safety stop of the calling solve.
 
     Returns
     -------
     tuple
         The open columns at the local optimum and their weighted cost.
     """
-    t0 = time.perf_counter()
+    clock = _clock(safety, time_limit_s)
+    swaps = 0
     w = np.asarray(weight, dtype=float)
     n, m = cost.shape
     is_open = np.zeros(m, dtype=bool)
     is_open[np.asarray(open_idx, dtype=np.int64)] = True
     blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
     tol = 1e-9 * max(float(w @ cost.min(axis=1)), 1.0)
-    while time.perf_counter() - t0 < time_limit_s and 0 < is_open.sum() < m:
+    while swaps < max_swaps and 0 < is_open.sum() < m and not clock.expired():
         d1, d2, c1 = _pm_state(cost, is_open)
         d2f = np.where(np.isfinite(d2), d2, d1)
         gain = w @ np.maximum(d1[:, None] - cost, 0.0)
@@ -572,6 +628,7 @@ def interchange_pmedian(
             break
         is_open[open_cols[r_pos]] = False
         is_open[k] = True
+        swaps += 1
     d1, _, _ = _pm_state(cost, is_open)
     return np.flatnonzero(is_open), float(w @ d1)
 
@@ -585,6 +642,7 @@ def pmedian_lagrangian_bound(
     forbidden: np.ndarray | None = None,
     time_limit_s: float = 5.0,
     max_iter: int = 3000,
+    safety: SafetyStop | None = None,
 ) -> tuple[float, np.ndarray]:
     """Best Lagrangian lower bound of p-median found by subgradient optimisation (and its multipliers).
 
@@ -597,11 +655,14 @@ def pmedian_lagrangian_bound(
     upper_bound
         Objective of the best known solution (target of the Polyak steps).
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
     max_iter
-        Iteration limit.
+        Iteration limit (the work cap).
+    safety
+        Shared wall-clock safety stop of the calling solve.
     """
     t0 = time.perf_counter()
+    clock = _clock(safety, time_limit_s)
     w = np.asarray(weight, dtype=float)
     wc = w[:, None] * cost
     n, m = cost.shape
@@ -623,7 +684,7 @@ def pmedian_lagrangian_bound(
             since += 1
             if since >= 30:
                 theta, since = theta / 2.0, 0
-        if theta < 1e-4 or time.perf_counter() - t0 > time_limit_s or best >= upper_bound * (1 - 1e-9):
+        if theta < 1e-4 or best >= upper_bound * (1 - 1e-9) or clock.expired():
             break
         assigned = (red[:, top] < 0).sum(axis=1)
         g = 1.0 - assigned
@@ -678,12 +739,13 @@ def anneal_max_cover(
     fixed: np.ndarray | None = None,
     forbidden: np.ndarray | None = None,
     time_limit_s: float = 10.0,
-    moves: int | None = None,
+    moves: int = 200_000,
     stop: threading.Event | None = None,
     temperature: float = 0.08,
     seed: int = 0,
     publish: dict[str, tuple[float, np.ndarray]] | None = None,
     relocate: float = 0.3,
+    safety: SafetyStop | None = None,
 ) -> tuple[np.ndarray, float]:
     """Simulated annealing over swaps for maximal covering, from a feasible solution.
 
@@ -701,10 +763,10 @@ def anneal_max_cover(
     cover, weight, open_idx, fixed, forbidden
         As in :func:`local_search_max_cover`.
     time_limit_s
-        Wall-clock limit [s].
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
     moves
-        Number of moves; when given, the cooling schedule follows the move count and the
-        result does not depend on machine speed (unless ``time_limit_s`` cuts it short).
+        Number of moves (the work cap): the cooling schedule follows the move count, so the
+        result does not depend on machine speed (unless the safety stop cuts it short).
     stop
         An event that ends the search early when set (checked every 256 moves).
     temperature
@@ -716,6 +778,8 @@ def anneal_max_cover(
     publish
         When given, ``publish["inc"]`` is replaced by ``(objective, open columns)`` at every
         improvement on the value it holds (lets another thread use the incumbent).
+    safety
+        Shared wall-clock safety stop of the calling solve.
 
     Returns
     -------
@@ -723,6 +787,7 @@ def anneal_max_cover(
         The best open columns found and their covered weight.
     """
     t0 = time.perf_counter()
+    clock = _clock(safety, time_limit_s)
     a = _csr(cover)
     at = a.T.tocsr()
     w = np.asarray(weight, dtype=float)
@@ -751,9 +816,8 @@ def anneal_max_cover(
     while True:
         k_b = it % batch
         if k_b == 0:
-            elapsed = time.perf_counter() - t0
-            frac = it / moves if moves is not None else elapsed / time_limit_s
-            if frac >= 1.0 or elapsed >= time_limit_s or (stop is not None and stop.is_set()):
+            frac = it / max(moves, 1)
+            if frac >= 1.0 or clock.expired() or (stop is not None and stop.is_set()):
                 break
             temp = t_start * (t_end / t_start) ** frac
             rnd = rng.random((batch, 4))

@@ -225,8 +225,8 @@ def solve(
         Branch-and-bound node limit (a deterministic work cap; default none). A search it
         ends is "feasible" unless its gap is already within ``mip_gap``.
     lp_iteration_limit
-        Iteration limit of an LP or relaxation (interior-point iterations for "ipm", simplex
-        iterations otherwise; HiGHS only). A relaxation it stops returns the dual values
+        Iteration limit of an LP or relaxation (interior-point iterations for "ipm", first-order
+        iterations for "pdlp", simplex iterations otherwise; HiGHS only). A relaxation it stops returns the dual values
         reached (when HiGHS has them) so that the caller can still derive a valid bound.
 
     Raises
@@ -307,8 +307,8 @@ def _solve_highs(
     if max_nodes is not None and mip:
         h.setOptionValue("mip_max_nodes", int(max_nodes))
     if lp_iteration_limit is not None and not mip:
-        h.setOptionValue("ipm_iteration_limit" if lp_method == "ipm" else "simplex_iteration_limit",
-                         int(lp_iteration_limit))
+        key = {"ipm": "ipm_iteration_limit", "pdlp": "pdlp_iteration_limit"}.get(lp_method, "simplex_iteration_limit")
+        h.setOptionValue(key, int(lp_iteration_limit))
     if not mip and lp_method != "choose":
         h.setOptionValue("solver", lp_method)
         if lp_method == "ipm":
@@ -355,12 +355,15 @@ def _solve_highs(
         row_dual = np.asarray(h.getSolution().row_dual, dtype=float)
     if mip:
         bound = float(info.mip_dual_bound)
-    elif ms == highspy.HighsModelStatus.kOptimal and not (lp_method == "ipm" and info.dual_solution_status != 2):
+    elif lp_method == "ipm" and row_dual is not None:
+        # an interior point without crossover ends near, not at, a vertex: its primal objective
+        # may lie beyond the optimum (pmed1 of the OR-Library: 5819.0000046 for an optimum of
+        # 5819), so the bound is the Lagrangian value of its duals
+        bound = lagrangian_bound(model, row_dual)
+    elif ms == highspy.HighsModelStatus.kOptimal:
         bound = objective
     else:
-        # an LP not solved to optimality (or an interior point without crossover whose duals are
-        # not certified feasible): its objective bounds nothing
-        bound = math.nan
+        bound = math.nan  # an LP not solved to optimality: its objective bounds nothing
     text = h.modelStatusToString(ms)
     wall = ms == highspy.HighsModelStatus.kTimeLimit
     if ms == highspy.HighsModelStatus.kOptimal:
