@@ -783,7 +783,10 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
             msg = f"{msg}, got {_shown(value)} ({_TOML_TYPE.get(type(value), type(value).__name__)}); {_TYPE_HINTS[kind]}"
         elif kind != "value_error" and not isinstance(value, (dict, BaseModel)):
             msg = f"{msg}, got {_shown(value)}"  # bounds, patterns, literals, lengths
-        parts.append(f"{loc}: {msg}")
+        if loc == "(top level)" or msg.startswith(f"{loc}."):
+            parts.append(msg)  # a check across fields names its fields itself
+        else:
+            parts.append(f"{loc}: {msg}")
     return f"{path}: {len(parts)} invalid field(s): " + "; ".join(parts)
 
 
