@@ -161,7 +161,8 @@ def validate(
     city_dir: Annotated[Path, typer.Argument(help="City folder containing city.toml.")],
     data_root: Annotated[Path | None, typer.Option("--data-root", help="Data folder for relative paths.")] = None,
 ) -> None:
-    """Check a city.toml and that the data files it names exist."""
+    """Check a city.toml (every field), that the data files it names exist and that a named SimBench grid or
+    pandapower network exists."""
     from charge_planner.config import find_config, validate_bundle
 
     try:
