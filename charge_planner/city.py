@@ -465,6 +465,7 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
     """
     try:
         import rasterio
+        from rasterio.errors import WindowError
         from rasterio.windows import Window, from_bounds
     except ImportError:
         raise DataError(f"{path}: reading a population raster needs rasterio; pip install rasterio") from None
@@ -487,7 +488,7 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
                 window = window.round_offsets(op="floor").round_lengths(op="ceil")
                 window = Window(window.col_off - 1, window.row_off - 1, window.width + 2, window.height + 2)
                 window = window.intersection(full)
-            except Exception:  # rasterio raises WindowError when the two do not intersect
+            except WindowError:  # the two do not intersect
                 window = None
             if window is None or window.width <= 0 or window.height <= 0:
                 raise DataError(

@@ -172,8 +172,9 @@ def _graph_crs(graph: nx.MultiDiGraph) -> object:
 MAX_CRS_SCALE_ERROR = 0.01
 
 #: Margin around a CRS's area of use within which data is still accepted [degrees]: a city
-#: straddling the boundary of two UTM zones may use either.
-CRS_AREA_MARGIN_DEG = 1.0
+#: near the boundary of two UTM zones may use either (2 degrees outside a zone, UTM lengths are
+#: still within 0.4 % at the equator; the scale check below has the last word).
+CRS_AREA_MARGIN_DEG = 2.0
 
 
 def lonlat_bounds(xy: np.ndarray, crs: object) -> tuple[float, float, float, float]:
