@@ -711,6 +711,22 @@ class CityConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _some_segment_uses_energy(self) -> CityConfig:
+        preset = get_preset(self.city.country)
+        factors = ("vehicles_per_1000", "km_per_day", "kwh_per_km")
+        zero = {}
+        for seg in self.fleet.segments:
+            override = self.fleet.overrides.get(seg)
+            merged = {f: getattr(override, f, None) if override is not None else None for f in factors}
+            merged = {f: getattr(preset.segments[seg], f).value if v is None else v for f, v in merged.items()}
+            zero[seg] = [f for f, v in merged.items() if v == 0]
+        if all(zero.values()):
+            parts = ", ".join(f"{seg} ({' and '.join(fs)})" for seg, fs in zero.items())
+            raise ValueError(f"fleet.overrides: every segment has zero EV energy, so there is no charging demand to "
+                             f"plan: {parts} are 0; give them positive values")
+        return self
+
+    @model_validator(mode="after")
     def _residential_weights_have_their_data(self) -> CityConfig:
         mode = self.demand.residential_weights
         if mode == "raster" and not self.data.population_raster:

@@ -143,6 +143,9 @@ BAD_INPUTS = {
                                       "'raster'"),
     "building_weights_without_total": (_with("demand", residential_weights="buildings"), "data.population_total",
                                        "'buildings'"),
+    "no_energy_at_all": ({**MINIMAL, "fleet": {"segments": ["car", "bus"], "overrides": {
+        "car": {"km_per_day": 0.0}, "bus": {"vehicles_per_1000": 0.0}}}}, "fleet.overrides",
+        "car (km_per_day), bus (vehicles_per_1000) are 0"),
     "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
     "power_absurd": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": 1e9}]}, "charger_types.0.power_kw", "1000000000.0"),
     "budget_inf": (_with("siting", budget_usd=math.inf), "siting.budget_usd", "inf"),
