@@ -711,6 +711,34 @@ class CityConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _every_sited_demand_has_a_charger(self) -> CityConfig:
+        # a (segment, sited use case) with a positive share of the energy needs a charger type for
+        # both, or that demand can never be served
+        preset = get_preset(self.city.country)
+        if self.charger_types:
+            kinds = [(set(c.use_cases), set(c.segments)) for c in self.charger_types]
+            where = "charger_types"
+        else:
+            kinds = [(set(c.use_cases), set(c.segments)) for c in preset.chargers.values()]
+            where = f"the {preset.country} preset's charger types"
+        missing = []
+        for seg in self.fleet.segments:
+            override = self.fleet.overrides.get(seg)
+            for u in self.demand.sited_use_cases:
+                share = getattr(preset.segments[seg], f"share_{u}").value
+                if override is not None and getattr(override, f"share_{u}") is not None:
+                    share = getattr(override, f"share_{u}")
+                elif override is not None and override.public_share is not None:
+                    share *= override.public_share if u in PUBLIC_USE_CASES else 1.0 - override.public_share
+                if share > 0 and not any(u in uses and seg in segs for uses, segs in kinds):
+                    missing.append(f"{seg} {u}")
+        if missing:
+            raise ValueError(f"demand.sited_use_cases: no charger type of {where} serves {', '.join(missing)} "
+                             "(a positive share of the energy), so that demand could never be served; add a "
+                             "[[charger_types]] entry for it or remove the use case from demand.sited_use_cases")
+        return self
+
+    @model_validator(mode="after")
     def _some_segment_uses_energy(self) -> CityConfig:
         preset = get_preset(self.city.country)
         factors = ("vehicles_per_1000", "km_per_day", "kwh_per_km")

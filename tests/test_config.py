@@ -146,6 +146,8 @@ BAD_INPUTS = {
     "no_energy_at_all": ({**MINIMAL, "fleet": {"segments": ["car", "bus"], "overrides": {
         "car": {"km_per_day": 0.0}, "bus": {"vehicles_per_1000": 0.0}}}}, "fleet.overrides",
         "car (km_per_day), bus (vehicles_per_1000) are 0"),
+    "sited_home_without_home_charger": (_with("demand", sited_use_cases=["home"]), "demand.sited_use_cases",
+                                        "two_wheeler home, three_wheeler home, car home"),
     "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
     "power_absurd": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": 1e9}]}, "charger_types.0.power_kw", "1000000000.0"),
     "budget_inf": (_with("siting", budget_usd=math.inf), "siting.budget_usd", "inf"),
