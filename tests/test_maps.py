@@ -225,3 +225,10 @@ def test_site_popup_lists_the_chargers_installed_by_year(demo_plan):
     p.siting.rollout = pd.DataFrame({"site_id": [sid, sid], "year": [2030, 2026], f"chargers_{t0}": [5, 2]})
     document = build_map(p, offline=False).to_html()
     assert "chargers installed by year" in document and "2026: 2, 2030: 5" in document
+
+
+def test_custom_tile_url_carries_its_attribution(demo_plan):
+    url = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    p = with_config(demo_plan, isochrones=False, map_tiles=url, map_attribution="Tiles by Example, CC BY 4.0")
+    document = build_map(p, offline=False).to_html()
+    assert url in document and "Tiles by Example, CC BY 4.0" in document
