@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -489,7 +490,7 @@ class GridSection(_Model):
         default="day", description="'peak': one evening-peak load flow; 'day': a design day; 'year': 8,760 h"
     )
     resolution_min: Literal[15, 60] = 60
-    design_day: str = Field(default="05-15", pattern=r"^\d\d-\d\d$", description="MM-DD of the design day")
+    design_day: str = Field(default="05-15", description="MM-DD of the design day")
     ev_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
     residential_share: Share = Field(default=0.7, description="residential share of the base load (assumption)")
     pv_kwp_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
@@ -517,6 +518,8 @@ class GridSection(_Model):
     @field_validator("design_day")
     @classmethod
     def _real_day(cls, value: str) -> str:
+        if not re.fullmatch(r"\d\d-\d\d", value):
+            raise ValueError(f"design_day {value!r} is not MM-DD; write e.g. '05-15'")
         month, day = int(value[:2]), int(value[3:])
         if (month, day) == (2, 29):
             raise ValueError("design_day '02-29' exists only in leap years (and a year time series drops it); "

@@ -113,6 +113,7 @@ BAD_INPUTS = {
     # value that run rejected late (traceback or a late error) or used silently
     "design_day_feb30": (_with("grid", design_day="02-30"), "grid.design_day", "'02-30'"),
     "design_day_feb29": (_with("grid", design_day="02-29"), "grid.design_day", "'02-29'"),
+    "design_day_not_mmdd": (_with("grid", design_day="5-15"), "grid.design_day", "'5-15' is not MM-DD"),
     "design_day_month13": (_with("grid", design_day="13-01"), "grid.design_day", "'13-01'"),
     "seed_negative": (_with("data", source="synthetic", seed=-1), "data.seed", "got -1"),
     "cutoff_inf": (_with("fleet.overrides.car", cutoff_min=math.inf), "fleet.overrides.car.cutoff_min", "inf"),
