@@ -6,7 +6,7 @@ up first in the city folder, then in the data root (``--data-root`` or the
 repository. :func:`load_config` reports every invalid field at once, each with its
 dotted path, the value given and what would fix it, in a single
 :class:`~charge_planner.errors.ConfigError`; :func:`validate_bundle` also checks that the
-data files exist.
+data files exist and that a named SimBench grid or pandapower network exists.
 
 Types are strict: ``year = "2030"`` or ``max_chargers_per_site = true`` is an error, not
 coerced (a TOML integer is accepted where a decimal number is expected, and a TOML array
@@ -47,9 +47,9 @@ DATA_ENV_VAR = "CHARGE_PLANNER_DATA"
 #: ``demand.poi_weights``); the same as :data:`charge_planner.osm.POI_KINDS`.
 POI_KINDS: tuple[str, ...] = ("parking", "fuel", "charging_station", "mall", "market", "bus_station", "bus_depot")
 
-#: PLAUSIBILITY BOUND: persons in one city bundle. The largest urban agglomerations (Tokyo
-#: about 37 million, Delhi about 32 million; UN World Urbanization Prospects 2018) stay below
-#: it, so a larger total is a typing error (a density check follows once the area is known).
+#: PLAUSIBILITY BOUND: persons in one city bundle. The largest urban agglomerations stay below
+#: it (UN World Urbanization Prospects 2018: Tokyo 37.5 million, Delhi 28.5 million), so a
+#: larger total is a typing error (a density check follows once the area is known).
 MAX_POPULATION_TOTAL = 50_000_000
 
 #: PLAUSIBILITY BOUND: rated capacity of one synthesised substation [MVA]. The synthesiser
@@ -425,6 +425,7 @@ class SitingSection(_Model):
     min_site_spacing_m: Annotated[float, Field(ge=0)] = 0.0
     generated_candidates: Annotated[int, Field(ge=0, le=5000)] = 0
     solver: Literal["highs", "cbc"] = "highs"
+    # plausibility bound: a day; a longer limit is a hang, not a plan
     time_limit_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
         default=60.0, description="solver time limit per solve [s]; at most a day"
     )
@@ -493,6 +494,7 @@ class GridSection(_Model):
     design_day: str = Field(default="05-15", description="MM-DD of the design day")
     ev_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
     residential_share: Share = Field(default=0.7, description="residential share of the base load (assumption)")
+    # plausibility bound: 10 MWp is a solar farm of about 6 ha, not a canopy over a charging site
     pv_kwp_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
         default=10.0, description="on-site PV per charging site [kWp] (assumption: a canopy of about 60 m2)"
     )
