@@ -160,17 +160,27 @@ def run(
 def validate(
     city_dir: Annotated[Path, typer.Argument(help="City folder containing city.toml.")],
     data_root: Annotated[Path | None, typer.Option("--data-root", help="Data folder for relative paths.")] = None,
+    verbose: Verbose = False,
 ) -> None:
-    """Check a city.toml (every field), that the data files it names exist and that a named SimBench grid or
-    pandapower network exists."""
+    """Check a city bundle as `run` does before planning: every field of its city.toml, that the data files
+    it names exist, and the data itself (roads, population, OSM layers and a given grid are loaded and checked
+    for plausibility: country, CRS, density, distance of the grid)."""
+    from charge_planner.city import load_city
     from charge_planner.config import find_config, validate_bundle
+    from charge_planner.pipeline import load_given_grid
 
+    _setup_logging(verbose, quiet=not verbose)
     try:
         path = find_config(city_dir)
         cfg = validate_bundle(path, data_dir=data_root)
+        city = load_city(path.parent, data_dir=data_root)
+        load_given_grid(city)
     except ChargePlannerError as exc:
         _fail(exc)
-    typer.echo(f"{path}: valid ({cfg.city.name}, {cfg.city.country}, plan year {cfg.fleet.year})")
+    typer.echo(
+        f"{path}: valid ({cfg.city.name}, {cfg.city.country}, plan year {cfg.fleet.year}; "
+        f"{city.roads.number_of_edges():,} road edges, {city.population['population'].sum():,.0f} persons)"
+    )
 
 
 def main() -> None:

@@ -150,6 +150,9 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     if not isinstance(city, City):
         city = load_city(city, data_dir=data_dir)
     cfg = city.config
+    # a grid given as a file, SimBench code or pandapower network is loaded and checked before any work
+    # that depends on it, so that a grid of another place is refused up front; a synthesised one follows demand
+    given_grid = load_given_grid(city)
     t = step("city", t)
 
     segs = segment_table(cfg)
@@ -231,7 +234,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
 
     grid_model, flow, assessment = None, None, None
     if cfg.grid.source != "none":
-        grid_model, flow, sites, assessment = _grid_stage(city, cells, sites, model, demand)
+        grid_model, flow, sites, assessment = _grid_stage(city, cells, sites, model, demand, given_grid)
     step("grid", t)
     bar.close()
 
@@ -244,12 +247,39 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     return result
 
 
-def _grid_stage(
-    city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame, siting: CapacitatedSiting, demand: pd.DataFrame
-) -> tuple[Any, Any, gpd.GeoDataFrame, Any]:
-    """Build or load the grid, connect the sites by road, run the peak or time-series load flow."""
-    from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthesise_grid
+def load_given_grid(city: City) -> Any:
+    """Load the grid a bundle names (``grid.source`` a file, SimBench code or pandapower network).
+
+    The grid is checked to lie at the city (:func:`~charge_planner.grid.connect.check_grid_near`).
+    Returns None for ``grid.source = "none"`` or ``"synthesise"`` (a synthesised grid needs the demand).
+
+    Raises
+    ------
+    GridError, DataError
+        When the grid cannot be read or lies far from the city.
+    """
+    from charge_planner.grid import load_grid
     from charge_planner.grid.connect import check_grid_near
+
+    g = city.config.grid
+    if g.source in ("none", "synthesise"):
+        return None
+    path = None
+    if g.path:
+        from charge_planner.config import resolve_data_path
+
+        path = resolve_data_path(g.path, city_dir=city.city_dir, root=city.data_root, field="grid.path")
+    grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
+    check_grid_near(grid_model.net, city.bounds(), crs=city.crs)  # a grid of another place is refused
+    return grid_model
+
+
+def _grid_stage(
+    city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame, siting: CapacitatedSiting, demand: pd.DataFrame,
+    given_grid: Any,
+) -> tuple[Any, Any, gpd.GeoDataFrame, Any]:
+    """Build the grid (or take the given one), connect the sites by road, run the peak or time-series load flow."""
+    from charge_planner.grid import connect_sites, run_peak_flow, synthesise_grid
 
     cfg = city.config
     preset = preset_of(cfg)
@@ -266,13 +296,7 @@ def _grid_stage(
             max_substation_mva=g.max_substation_mva,
         )
     else:
-        path = None
-        if g.path:
-            from charge_planner.config import resolve_data_path
-
-            path = resolve_data_path(g.path, city_dir=city.city_dir, root=city.data_root, field="grid.path")
-        grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
-        check_grid_near(grid_model.net, city.bounds(), crs=city.crs)  # a grid of another place is refused
+        grid_model = given_grid
     sites = sites.copy()
     if len(sites):
         sites["bus_id"] = connect_sites(grid_model.net, sites, roads=city.roads)

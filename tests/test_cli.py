@@ -206,3 +206,29 @@ def test_pdf_without_a_browser_is_refused_before_planning(tmp_path, monkeypatch,
     res = runner.invoke(app, ["run", str(DEMO_DIR), "--out", str(tmp_path / "o"), "--pdf", "-q"])
     assert _one_error_line(res) and "apt-get install chromium" in res.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # the roads of Kathmandu under Vietnam's preset: the data lie outside the country
+        (('country = "nepal"', 'country = "vietnam"'), "outside Vietnam"),
+        # the UTM zone of Ho Chi Minh City for data in Kathmandu
+        (('crs = "EPSG:32645"', 'crs = "EPSG:32648"'), "EPSG:32645"),
+        # a German example grid under Kathmandu's streets
+        (('source = "synthesise"', 'source = "pandapower_network"\nname = "mv_oberrhein"'), "48."),
+    ],
+    ids=["country", "utm_zone", "grid_far"],
+)
+def test_validate_refuses_the_data_that_run_refuses(tmp_path, change, expected):
+    """`validate` loads the data and checks it as `run` does, before any planning."""
+    root = shared("kathmandu").parent
+    text = (ROOT / "sample_cities" / "kathmandu_thapathali" / "city.toml").read_text()
+    assert change[0] in text
+    city = _bad_city(tmp_path / "ktm", text.replace(change[0], change[1]))
+    res = runner.invoke(app, ["validate", str(city), "--data-root", str(root)])
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("error:") and expected in res.output
+    ran = runner.invoke(app, ["run", str(city), "--data-root", str(root), "--out", str(tmp_path / "out"), "--no-pdf"])
+    assert ran.exit_code == 2 and ran.output.splitlines()[-1] == res.output.strip()
+    assert not (tmp_path / "out").exists()

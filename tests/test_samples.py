@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pyogrio
 import pytest
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 
 from charge_planner.cli import app
 from charge_planner.config import load_config
-
 from tests.conftest import ROOT, SHARED_DATA
 
 BUNDLES = sorted(p.parent.name for p in (ROOT / "sample_cities").glob("*/city.toml"))
