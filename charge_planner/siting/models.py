@@ -488,7 +488,8 @@ class CapacitatedSiting:
         """
         # the greedy plan is kept as a fallback and a yardstick, not passed as a warm start: on the
         # demo city a warm-started HiGHS search ended worse than a cold one in the same time
-        deadline = time.perf_counter() + time_limit_s
+        t_start = time.perf_counter()
+        deadline = t_start + time_limit_s
 
         def left() -> float:
             return max(deadline - time.perf_counter(), 1e-3)
@@ -529,6 +530,7 @@ class CapacitatedSiting:
                 else:
                     res.status = "time_limit" if wall else "feasible"
         res.wall_clock_stop = wall
+        res.time_s = time.perf_counter() - t_start  # the whole solve: greedy, relaxation and searches
         if wall:
             res.log.append(f"the wall-clock safety stop ({time_limit_s:g} s) ended a step: the plan may depend "
                            "on the machine's speed")
@@ -746,7 +748,7 @@ class CapacitatedSiting:
         plan_kind = "fractional chargers"
         if s.max() <= 1e-7:
             # only whole chargers make it infeasible: the elastic MILP names the floor that binds
-            res = solve(m, "highs", time_limit_s=30.0, mip_gap=1e-3)
+            res = solve(m, "highs", time_limit_s=30.0, mip_gap=1e-3, max_nodes=MAX_NODES)
             if res.x is None:
                 return ("charger siting is infeasible with whole chargers, though fractional ones would meet every "
                         "floor and target; raise the budget or lower siting.equity_floor / siting.min_served_share")
