@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,15 +80,28 @@ def _run(
         result.save(target, overwrite=overwrite, offline=offline, pdf=pdf)
     except ChargePlannerError as exc:
         _fail(exc)
-    s = result.summary
-    k = s["kpis"]
-    typer.echo(
-        f"{s['city']}: {k['sites_open']} sites, {k['installed_kw']:.0f} kW, "
-        f"{k['served_kwh_day']:.0f} of {k['demand_kwh_day']:.0f} kWh/day served ({k['served_share']:.0%}), "
-        f"capex {k['capex_usd']:,.0f} USD; MILP {s['solver']['status']} (gap {s['solver']['gap']})"
-        + (f"; grid violations {s['grid']['violations']}" if "grid" in s else "")
-    )
+    typer.echo(summary_line(result.summary))
     typer.echo(f"outputs in {target}")
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    """The plan in one line: sites, energy served, cost, the siting model and its proof, the grid check."""
+    k, sol = s["kpis"], s["solver"]
+    gap = "no bound" if sol.get("gap") is None else f"gap {100 * sol['gap']:.4g} %"
+    line = (
+        f"{s['city']}: {k['sites_open']} sites, {k['installed_kw']:,.0f} kW, "
+        f"{k['served_kwh_day']:,.0f} of {k['demand_kwh_day']:,.0f} kWh/day served ({k['served_share']:.0%}), "
+        f"capex {k['capex_usd']:,.0f} USD; MILP {sol.get('rows', 0):,} x {sol.get('columns', 0):,} "
+        f"({sol.get('integer_columns', 0):,} integer) {sol['status']}, {gap}, {sol.get('solve_time_s', 0):.1f} s"
+    )
+    if sol.get("wall_clock_stop"):
+        line += " (stopped by siting.time_limit_s: the plan may differ on another machine)"
+    if "grid" in s:
+        g = s["grid"]
+        line += f"; grid violations {g['violations']}"
+        if g.get("vm_min_pu") is not None:
+            line += f", lowest voltage {g['vm_min_pu']:.3f} pu"
+    return line
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")]

@@ -232,3 +232,18 @@ def test_validate_refuses_the_data_that_run_refuses(tmp_path, change, expected):
     ran = runner.invoke(app, ["run", str(city), "--data-root", str(root), "--out", str(tmp_path / "out"), "--no-pdf"])
     assert ran.exit_code == 2 and ran.output.splitlines()[-1] == res.output.strip()
     assert not (tmp_path / "out").exists()
+
+
+def test_summary_line_states_the_proof_as_it_is():
+    from charge_planner.cli import summary_line
+
+    s = {"city": "X", "kpis": {"sites_open": 2, "installed_kw": 1234.4, "served_kwh_day": 900.0,
+                               "demand_kwh_day": 1000.0, "served_share": 0.9, "capex_usd": 5e5},
+         "solver": {"status": "optimal", "gap": 0.0004, "rows": 22320, "columns": 19799, "integer_columns": 431,
+                    "solve_time_s": 8.6, "wall_clock_stop": False}}
+    line = summary_line(s)
+    assert "1,234 kW" in line and "900 of 1,000 kWh/day" in line
+    assert "22,320 x 19,799 (431 integer) optimal, gap 0.04 %" in line
+    s["solver"].update(status="feasible", gap=None, wall_clock_stop=True)
+    line = summary_line(s)
+    assert "feasible, no bound" in line and "time_limit_s" in line and "grid" not in line
