@@ -36,6 +36,7 @@ from charge_planner.siting.inputs import (
     read_exclusion_zones,
     siting_options,
 )
+from charge_planner.siting.unserved import unserved_demand, unserved_summary
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class Plan:
     demand_result
         The whole demand stage: fleet projection, cells, the ``demand`` table of every
         year and use case, hourly profiles and per-cell peaks.
+    unserved
+        Unserved energy of every siting demand row and rollout year with its cause
+        (:func:`charge_planner.siting.unserved.unserved_demand`).
     """
 
     city: City
@@ -86,6 +90,7 @@ class Plan:
     grid_assessment: Any = None
     summary: dict[str, Any] = field(default_factory=dict)
     demand_result: DemandResult | None = None
+    unserved: pd.DataFrame | None = None
 
     def save(
         self,
@@ -241,7 +246,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     result = Plan(
         city=city, demand=demand, candidates=cand, travel=travel, siting=model, sites=sites,
         charger_types=chargers, segments=segs, grid=grid_model, flow=flow, demand_result=demand_result,
-        grid_assessment=assessment,
+        grid_assessment=assessment, unserved=unserved_demand(model, travel),
     )
     result.summary = _summary(result, timings, time.perf_counter() - t_start)
     return result
@@ -444,6 +449,7 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             }
             for s, r in served.iterrows()
         },
+        "unserved": unserved_summary(p.unserved, p.siting.years[-1]) if p.unserved is not None else {},
         "counts": {
             "road_nodes": p.city.roads.number_of_nodes(),
             "road_edges": p.city.roads.number_of_edges(),

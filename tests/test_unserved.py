@@ -1,0 +1,85 @@
+"""Unserved demand split by cause, against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from charge_planner.siting import CapacitatedSiting
+from charge_planner.siting.unserved import CAUSES, unserved_demand, unserved_summary
+
+
+def _case():
+    """Four car rows and three sites; one fast-charger type of 60 kWh/day per charger, 500 USD.
+
+    dA (30 kWh/day) has no travel pair; dB (100) reaches only s1, whose maximum is one charger;
+    dC (50) reaches only s2, whose fixed cost (10,000 USD) is above the budget; dD (20) reaches
+    s3 (two-wheeler chargers only) nearest and s1 second, and the model keeps one site per row.
+    Budget 2,200 USD: the plan opens s1 with one charger (1,500 USD), serves 60 of dB and has
+    700 USD left, enough for another charger but not for s2.
+    """
+    demand = pd.DataFrame({"segment": ["car", "car", "car", "car"], "energy_kwh_day": [30.0, 100.0, 50.0, 20.0]},
+                          index=pd.Index(["dA", "dB", "dC", "dD"], name="demand_id"))
+    cand = pd.DataFrame({"max_chargers": [1, 4, 4], "fixed_cost_usd": [1000.0, 10_000.0, 1000.0],
+                         "allowed_types": [None, None, ("lev",)]},
+                        index=pd.Index(["s1", "s2", "s3"], name="site_id"))
+    types = pd.DataFrame({"power_kw": [60.0, 10.0], "capex_usd": [500.0, 300.0],
+                          "segments": [("car",), ("two_wheeler",)], "service_hours_day": [1.0, 4.0]},
+                         index=pd.Index(["dc", "lev"], name="charger_type"))
+    travel = pd.DataFrame({"demand_id": ["dB", "dC", "dD", "dD"], "site_id": ["s1", "s2", "s3", "s1"],
+                           "travel_time_s": [10.0, 10.0, 5.0, 50.0]})
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=2200.0, max_sites_per_demand=1)
+    return m.solve("highs", mip_gap=0), travel
+
+
+def test_each_cause_matches_the_hand_computation():
+    m, travel = _case()
+    assert m.meta["served_kwh_day"] == pytest.approx(60.0)
+    u = unserved_demand(m, travel)
+    assert u.loc["dA", "cause"] == "no_candidate" and u.loc["dA", "unserved_kwh_day"] == pytest.approx(30.0)
+    assert u.loc["dB", "cause"] == "out_of_capacity" and u.loc["dB", "unserved_kwh_day"] == pytest.approx(40.0)
+    assert u.loc["dB", "detail"] == "site_full"  # 700 USD left would buy a charger; s1 holds only one
+    assert u.loc["dC", "cause"] == "out_of_budget" and u.loc["dC", "unserved_kwh_day"] == pytest.approx(50.0)
+    assert u.loc["dD", "cause"] == "not_in_nearest" and u.loc["dD", "unserved_kwh_day"] == pytest.approx(20.0)
+    assert u["budget_left_usd"].iloc[0] == pytest.approx(700.0)
+    # without the full travel table the dropped pair is not known: no candidate in the model
+    assert unserved_demand(m).loc["dD", "cause"] == "no_candidate"
+    s = unserved_summary(u)
+    assert s["by_cause"] == {"no_candidate": 30.0, "not_in_nearest": 20.0, "out_of_budget": 50.0, "not_opened": 0.0,
+                             "out_of_capacity": 40.0}
+    assert s["unserved_kwh_day"] == pytest.approx(140.0) and s["demand_kwh_day"] == pytest.approx(200.0)
+    assert s["share_of_demand"]["out_of_budget"] == pytest.approx(0.25)
+    assert s["by_segment"]["car"]["out_of_capacity"] == pytest.approx(40.0)
+    assert s["out_of_capacity_detail"] == {"site_full": 40.0, "budget": 0.0, "other": 0.0}
+
+
+def test_a_smaller_budget_makes_the_full_site_a_budget_limit():
+    m, travel = _case()
+    m2 = CapacitatedSiting.from_tables(m.demand, m.candidates, m.charger_types, travel, budget_usd=1600.0,
+                                       max_sites_per_demand=1).solve("highs", mip_gap=0)
+    u = unserved_demand(m2, travel)
+    assert u.loc["dB", "cause"] == "out_of_capacity" and u.loc["dB", "detail"] == "budget"  # 100 USD left < 500
+
+
+def test_a_plan_that_opens_nothing_though_it_could_is_not_blamed_on_the_budget():
+    m, travel = _case()
+    m.result.x = np.zeros_like(m.result.x)  # a feasible plan with no site: 2,200 USD left
+    u = unserved_demand(m, travel)
+    assert u.loc["dB", "cause"] == "not_opened"  # s1 with one charger costs 1,500 USD
+    assert u.loc["dC", "cause"] == "out_of_budget"  # s2 costs 10,500 USD
+    assert u["unserved_kwh_day"].sum() == pytest.approx(200.0)
+
+
+def test_causes_sum_to_the_unserved_energy_of_the_demo_plan(demo_plan):
+    u = demo_plan.unserved
+    last = demo_plan.siting.years[-1]
+    total = demo_plan.siting.meta["demand_kwh_day"] - demo_plan.siting.meta["served_kwh_day"]
+    part = u[u["year"] == last]
+    assert set(part.loc[part["unserved_kwh_day"] > 0, "cause"]) <= set(CAUSES)
+    assert part["unserved_kwh_day"].sum() == pytest.approx(total, rel=1e-6)
+    s = demo_plan.summary["unserved"]
+    assert sum(s["by_cause"].values()) == pytest.approx(s["unserved_kwh_day"], rel=1e-6, abs=1e-3)
+    assert s["unserved_kwh_day"] == pytest.approx(total, rel=1e-6, abs=1e-3)
+    for seg, r in s["by_segment"].items():
+        assert sum(r[c] for c in CAUSES) == pytest.approx(r["unserved_kwh_day"], rel=1e-6, abs=1e-3), seg
