@@ -350,6 +350,28 @@ def test_excluded_sites_never_open_but_keep_existing_chargers():
     assert m.sites.loc["s1", "chargers_dc"] == 1 and m.sites.loc["s1", "capex_usd"] == 0.0
 
 
+def test_a_model_that_can_serve_nothing_is_refused_with_its_cause():
+    """An empty plan reported as optimal is no plan: each cause that leaves nothing to build is named."""
+    demand, cand, types, travel = _rollout_tables()
+    # the cheapest new site with one charger costs 1000 + 5000 = 6000 USD
+    with pytest.raises(InfeasibleError, match=r"budget of 5,999 USD buys no charger: .* costs 6,000 USD"):
+        CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=5999)
+    # without carry-over only one year's budget can be spent at once
+    with pytest.raises(InfeasibleError, match=r"budget of 4,000 USD buys no charger"):
+        CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=8000,
+                                      budget_by_year_usd=[4000.0, 4000.0], carry_over=False)
+    CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=6000)  # exactly one site: accepted
+    with pytest.raises(InfeasibleError, match=r"all 2 candidate sites are excluded \(e.g. s1: in an exclusion zone"):
+        CapacitatedSiting.from_tables(demand, cand.assign(excluded_reason="in an exclusion zone (z.geojson)"),
+                                      types, travel, budget_usd=1e6)
+    with pytest.raises(InfeasibleError, match=r"no usable candidate site lies within the travel cut-off"):
+        CapacitatedSiting.from_tables(demand, cand, types, travel.iloc[:0], budget_usd=1e6)
+    with pytest.raises(InfeasibleError, match=r"no candidate sites"):
+        CapacitatedSiting.from_tables(demand, cand.iloc[:0], types, travel.iloc[:0], budget_usd=1e6)
+    # an existing charger makes the plan non-empty: no refusal
+    CapacitatedSiting.from_tables(demand, cand.assign(existing_chargers=[{"dc": 1}, {}]), types, travel, budget_usd=100)
+
+
 def test_existing_chargers_above_site_maximum_is_explained():
     demand, cand, types, travel = _rollout_tables()
     cand = cand.assign(existing_chargers=[{"dc": 3}, {}])

@@ -321,6 +321,11 @@ class CapacitatedSiting:
         ex_cols = existing[c_site, c_type].astype(float)
         existing_cost = float(ex_cols @ capex[c_type])
         total = float(d.sum())
+        if total > 0 and not has_existing.any():
+            cause = _nothing_to_build(candidates, types, excluded, n_x, fixed_eff[c_site] + capex[c_type],
+                                      usable_site[c_site], budgets, carry_over)
+            if cause:
+                raise InfeasibleError(cause)
         eps = 1e-4 * max(total, 1.0) / (float(sum(budgets.values())) * n_years)
 
         c = np.zeros(n_var)
@@ -914,6 +919,38 @@ class CapacitatedSiting:
 
 def _year_label(year: int) -> str:
     return "the plan year" if year == 0 else str(year)
+
+
+def _nothing_to_build(
+    candidates: pd.DataFrame,
+    types: list[str],
+    excluded: np.ndarray,
+    n_x: int,
+    pair_cost: np.ndarray,
+    pair_usable: np.ndarray,
+    budgets: Mapping[int, float],
+    carry_over: bool,
+) -> str | None:
+    """Why no plan can serve any demand (no site, every site excluded, none in reach, budget below
+    the cheapest charger), or None. A model without any of these would be solved to an empty plan."""
+    if len(candidates) == 0:
+        return ("no candidate sites: the demand cannot be served; add points of interest or raise "
+                "siting.generated_candidates")
+    if excluded.all():
+        reason = str(candidates["excluded_reason"].iloc[0])
+        return (f"all {len(candidates)} candidate sites are excluded (e.g. {candidates.index[0]}: {reason}); "
+                "the demand cannot be served; check siting.exclusion_zones or add candidates outside them")
+    if n_x == 0:
+        return ("no usable candidate site lies within the travel cut-off of any demand its charger types serve; "
+                "the demand cannot be served; raise the cut-off (fleet.overrides.<segment>.cutoff_min), "
+                "add candidates or check the charger types' segments and use cases")
+    costs = pair_cost[pair_usable]
+    affordable = float(sum(budgets.values())) if carry_over else float(max(budgets.values()))
+    if len(costs) and float(costs.min()) > affordable:
+        return (f"the budget of {affordable:,.0f} USD buys no charger: the cheapest new site with one charger "
+                f"costs {float(costs.min()):,.0f} USD (site fixed cost and charger capex); raise siting.budget_usd "
+                "(it is in USD, not thousands)")
+    return None
 
 
 def _year_budgets(
