@@ -47,7 +47,8 @@ from pyproj import Transformer
 
 from charge_planner.errors import ChargePlannerError
 from charge_planner.grid.flow import VIOLATION_COLUMNS
-from charge_planner.report import fmt_num, fmt_pct
+from charge_planner.report import UNSERVED_LABELS, fmt_num, fmt_pct
+from charge_planner.siting.unserved import CAUSES, unserved_demand
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
@@ -797,32 +798,54 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
     layer.add_to(fmap)
 
 
+#: Outline colour of the unserved-demand cells by their main cause.
+CAUSE_COLOURS = {
+    "no_candidate": GAP_COLOUR,
+    "not_in_nearest": "#7570b3",
+    "out_of_budget": "#d95f02",
+    "not_opened": "#666666",
+    "out_of_capacity": "#1b9e77",
+}
+
+
+def unserved_table(plan: Plan) -> pd.DataFrame:
+    """The plan's unserved demand by cause (:attr:`Plan.unserved`, computed from the siting when absent)."""
+    if plan.unserved is not None:
+        return plan.unserved
+    return unserved_demand(plan.siting, plan.travel)
+
+
 def _add_coverage_gaps(plan: Plan, fmap: PlanMap) -> int:
-    """Demand of the plan year that no chosen site reaches within its cut-off (from the travel table)."""
-    d = plan.demand
+    """Cells of the plan year with unserved demand, outlined in the colour of their main cause; the
+    tooltip gives the unserved energy of every cause (:mod:`charge_planner.siting.unserved`)."""
     year = plan.city.config.fleet.year
-    if "year" in d.columns and (d["year"] == year).any():
-        d = d[d["year"] == year]
-    if "sited" in d.columns:
-        d = d[d["sited"].astype(bool)]
-    if not len(d) or plan.travel is None:
-        return 0
-    reached = plan.travel.loc[plan.travel["site_id"].isin(plan.sites.index), "demand_id"].unique()
-    gap = d[~d.index.isin(reached) & (d["energy_kwh_day"] > 0)]
+    u = unserved_table(plan)
+    u = u[(u["year"] == year) & (u["unserved_kwh_day"] > 0)]
+    u = u.join(plan.demand[["cell_id", "geometry"]], how="inner")
     feats = []
-    if len(gap):
-        cells = gap.groupby("cell_id").agg(e=("energy_kwh_day", "sum"), geometry=("geometry", "first"))
-        segs = gap.groupby("cell_id")["segment"].agg(lambda s: ", ".join(sorted({str(v).replace("_", " ") for v in s})))
-        pts = gpd.GeoSeries(cells["geometry"].to_numpy(), crs=plan.city.crs).to_crs("EPSG:4326")
-        emax = float(cells["e"].max())
-        for (cid, r), pt in zip(cells.iterrows(), pts, strict=True):
-            frac = math.sqrt(float(r["e"]) / emax) if emax > 0 else 0.0
-            tip = f"<b>{esc(cid)}</b>: {_num(r['e'])} kWh/day out of reach ({esc(segs[cid])})"
+    counts: dict[str, int] = {}
+    if len(u):
+        by = u.pivot_table(index="cell_id", columns="cause", values="unserved_kwh_day", aggfunc="sum", fill_value=0.0)
+        by = by[[c for c in CAUSES if c in by.columns]]
+        geom = u.groupby("cell_id")["geometry"].first().reindex(by.index)
+        segs = u.groupby(["cell_id", "cause"])["segment"].agg(
+            lambda s: ", ".join(sorted({str(v).replace("_", " ") for v in s})))
+        pts = gpd.GeoSeries(geom.to_numpy(), crs=plan.city.crs).to_crs("EPSG:4326")
+        total = by.sum(axis=1)
+        emax = float(total.max())
+        for (cid, r), pt in zip(by.iterrows(), pts, strict=True):
+            main = str(r.idxmax())
+            counts[main] = counts.get(main, 0) + 1
+            frac = math.sqrt(float(total[cid]) / emax) if emax > 0 else 0.0
+            parts = [f"{_num(v)} kWh/day {esc(UNSERVED_LABELS[c])} ({esc(segs[(cid, c)])})"
+                     for c, v in r.items() if v > 0]
+            tip = f"<b>{esc(cid)}</b>: {_num(total[cid])} kWh/day unserved<br>" + "<br>".join(parts)
             feats.append(_point_feature(round(pt.x, 6), round(pt.y, 6),
-                                        {"radius": round(3 + 8 * frac, 2), "color": GAP_COLOUR, "weight": 2,
+                                        {"radius": round(3 + 8 * frac, 2), "color": CAUSE_COLOURS[main], "weight": 2,
                                          "fill": False}, tip))
-    layer = folium.FeatureGroup(name=f"coverage gaps {year}: demand out of reach ({len(feats)} cells)", overlay=True,
-                                show=False)
+    what = ", ".join(f"{UNSERVED_LABELS[c]} {counts[c]}" for c in CAUSES if counts.get(c))
+    name = f"coverage gaps {year}: unserved demand by main cause ({len(feats)} cells{': ' + what if what else ''})"
+    layer = folium.FeatureGroup(name=esc(name), overlay=True, show=False)
     GeoJsonLayer(feats).add_to(layer)
     layer.add_to(fmap)
     return len(feats)
@@ -1042,8 +1065,9 @@ def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, 
     parts.append("<h4>Charging demand</h4><div class='row'>"
                  f"<span class='dot' style='background:{DEMAND_COLOUR};opacity:.6;border:none'></span>"
                  "kWh/day per cell (size and shade)</div>")
-    parts.append(f"<div class='row'><span class='dot' style='background:none;border:2px solid {GAP_COLOUR}'></span>"
-                 "demand out of reach of every chosen site</div>")
+    parts.append("<h4>Unserved demand (main cause)</h4>")
+    parts += [f"<div class='row'><span class='dot' style='background:none;border:2px solid {c}'></span>"
+              f"{esc(UNSERVED_LABELS[cause])}</div>" for cause, c in CAUSE_COLOURS.items()]
     parts.append("<div class='row'><span class='dot' style='background:#969696;width:7px;height:7px'></span>"
                  "candidate site</div>")
     if has_iso:

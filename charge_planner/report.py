@@ -545,6 +545,85 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+#: Row labels of the unserved-demand table, per cause.
+UNSERVED_LABELS = {
+    "no_candidate": "no candidate site within reach",
+    "not_in_nearest": "candidate beyond the nearest ones kept",
+    "out_of_budget": "out of budget",
+    "not_opened": "not opened though affordable",
+    "out_of_capacity": "out of capacity at opened sites",
+}
+
+
+def _segments_text(by_segment: Mapping[str, Any], cause: str) -> tuple[str, str]:
+    """The segments with unserved energy of a cause, largest first, as words; and the largest one."""
+    parts = sorted(((float(r.get(cause, 0.0)), seg) for seg, r in by_segment.items() if float(r.get(cause, 0.0)) > 0),
+                   reverse=True)
+    if not parts:
+        return "", ""
+    words = [f"{fmt_num(v)} kWh/day of {_nice(seg)} demand" for v, seg in parts[:3]]
+    if len(parts) > 3:
+        words.append(f"{fmt_num(sum(v for v, _ in parts[3:]))} kWh/day of other segments")
+    text = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return text[:1].upper() + text[1:], parts[0][1]
+
+
+def unserved_context(s: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Table rows and one plain sentence per cause of the unserved demand (None when all is served)."""
+    u = s.get("unserved") or {}
+    by_cause = u.get("by_cause") or {}
+    total = float(u.get("unserved_kwh_day") or 0.0)
+    if total <= 0 or not by_cause:
+        return None
+    by_segment = u.get("by_segment", {})
+    shares = u.get("share_of_demand", {})
+    rows, sentences = [], []
+    detail = u.get("out_of_capacity_detail", {})
+    left = u.get("budget_left_usd")
+    for cause, v in sorted(by_cause.items(), key=lambda kv: -float(kv[1])):
+        v = float(v)
+        if v <= 0:
+            continue
+        segs, top = _segments_text(by_segment, cause)
+        one = len([1 for r in by_segment.values() if float(r.get(cause, 0.0)) > 0]) == 1
+        has, is_ = ("has", "is") if one else ("have", "are")
+        rows.append({"cause": UNSERVED_LABELS.get(cause, cause), "kwh_day": fmt_num(v),
+                     "of_demand": fmt_pct(shares.get(cause), 1), "of_unserved": fmt_pct(v / total, 0),
+                     "segments": ", ".join(_nice(seg) for seg, r in by_segment.items() if float(r.get(cause, 0.0)) > 0)})
+        if v / total < 0.01:
+            continue  # only the main causes get a sentence
+        if cause == "no_candidate":
+            fix = ("add bus depot or bus station candidates (only those can host bus chargers)" if top == "bus"
+                   else "add candidate sites there or lengthen the segment's travel-time cut-off")
+            sentences.append(f"{segs} {has} no candidate site that can host a charger for it within its travel-time "
+                             f"cut-off in the extract, whatever the budget: {fix}.")
+        elif cause == "not_in_nearest":
+            sentences.append(f"{segs} {has} a suitable candidate within its cut-off, but only beyond the nearest "
+                             "candidates the model keeps per demand point: raise siting.max_sites_per_demand.")
+        elif cause == "out_of_budget":
+            money = f" ({fmt_num(left)} USD)" if left is not None else ""
+            sentences.append(f"{segs} {is_} reached only by sites the plan did not open, and the budget left{money} "
+                             "cannot pay for any of them: raise siting.budget_usd to serve it.")
+        elif cause == "not_opened":
+            sentences.append(f"{segs} {is_} reached only by sites the plan did not open although the budget left would "
+                             "pay for one: the solver stopped within its optimality gap (lower siting.mip_gap) or "
+                             "another limit applied.")
+        elif cause == "out_of_capacity":
+            why = []
+            if float(detail.get("site_full", 0.0)) > 0:
+                why.append(f"{fmt_num(detail['site_full'])} kWh/day because the sites within reach already hold "
+                           "siting.max_chargers_per_site chargers")
+            if float(detail.get("budget", 0.0)) > 0:
+                why.append(f"{fmt_num(detail['budget'])} kWh/day because the budget left cannot buy another charger")
+            if float(detail.get("other", 0.0)) > 0:
+                why.append(f"{fmt_num(detail['other'])} kWh/day though there was spare capacity or money for "
+                           "another charger (solver gap or another limit)")
+            sentences.append(f"{segs} {is_} within reach of an opened site but not served by its chargers"
+                             + (f": {'; '.join(why)}." if why else "."))
+    return {"rows": rows, "sentences": sentences, "total": fmt_num(total),
+            "share": fmt_pct(u.get("unserved_share"), 1), "year": u.get("year")}
+
+
 def render_report(
     plan: Plan,
     *,
@@ -612,6 +691,7 @@ def render_report(
                         for seg in demand_table.index],
         "demand_totals": [fmt_num(v) for v in demand_table.sum(axis=0)],
         "served": [{"segment": _nice(seg), **r} for seg, r in served.items()],
+        "unserved": unserved_context(s),
         "site_rows": site_rows,
         "n_sites": len(plan.sites),
         "max_site_rows": MAX_SITE_ROWS,

@@ -202,19 +202,21 @@ def test_small_helpers():
     assert stable_ids(f"{a} {b} {a}") == "map_000001 line_000002 map_000001"
 
 
-def test_coverage_gaps_are_the_demand_no_chosen_site_reaches(demo_plan):
+def test_coverage_gaps_label_the_unserved_cells_by_cause(demo_plan):
     p = with_config(demo_plan, isochrones=False)
     d = p.demand[p.demand["year"] == 2030] if "year" in p.demand else p.demand
-    if "sited" in d.columns:
-        d = d[d["sited"]]
-    reached = set(p.travel.loc[p.travel["site_id"].isin(p.sites.index), "demand_id"])
-    gap_cells = d[~d.index.isin(reached) & (d["energy_kwh_day"] > 0)]["cell_id"].nunique()
+    d = d[d["energy_kwh_day"] > 0]
+    # unserved energy per row from the assignments, independently of the cause table
+    served = p.siting.assignments.groupby("demand_id")["served_kwh_day"].sum().reindex(d.index).fillna(0.0)
+    short = d[d["energy_kwh_day"] - served > 1e-7 * d["energy_kwh_day"]]
     document = build_map(p, offline=False).to_html()
-    assert f"coverage gaps 2030: demand out of reach ({gap_cells} cells)" in document
-    # with no site at all every cell with demand is a gap
-    p.sites = demo_plan.sites.iloc[0:0]
-    all_cells = d[d["energy_kwh_day"] > 0]["cell_id"].nunique()
-    assert f"demand out of reach ({all_cells} cells)" in build_map(p, offline=False).to_html()
+    assert f"coverage gaps 2030: unserved demand by main cause ({short['cell_id'].nunique()} cells" in document
+    # a row with no travel pair to any candidate is labelled "no candidate" in its cell's tooltip
+    alone = d[~d.index.isin(set(p.travel["demand_id"]))]
+    for cid in alone["cell_id"].unique()[:5]:
+        tip = re.search(re.escape(f"\\u003cb\\u003e{cid}\\u003c/b\\u003e: ") + r"[^\"]*kWh/day unserved[^\"]*", document)
+        assert tip is not None and "no candidate site within reach" in tip.group(0), cid
+    assert "0 cells out of reach" not in document and "Unserved demand (main cause)" in document
 
 
 def test_site_popup_lists_the_chargers_installed_by_year(demo_plan):

@@ -142,3 +142,39 @@ def test_fmt_num_shortest_form_and_bad_digits():
     assert fmt_num(0.95, 3) == "0.950" and fmt_num(1234.5, 1) == "1,234.5"
     with pytest.raises(TypeError, match="digits"):
         fmt_num(1.0, "{:.3f}")
+
+
+def test_report_explains_why_demand_is_unserved(demo_plan):
+    p = copy.copy(demo_plan)
+    causes = {"no_candidate": 1020.0, "not_in_nearest": 0.0, "out_of_budget": 300.0, "not_opened": 0.0,
+              "out_of_capacity": 80.0}
+    p.summary = {**demo_plan.summary, "unserved": {
+        "year": 2030, "demand_kwh_day": 4000.0, "unserved_kwh_day": 1400.0, "unserved_share": 0.35,
+        "by_cause": causes, "share_of_demand": {c: v / 4000.0 for c, v in causes.items()},
+        "out_of_capacity_detail": {"site_full": 80.0, "budget": 0.0, "other": 0.0}, "budget_left_usd": 900.0,
+        "by_segment": {"bus": {"demand_kwh_day": 1500.0, "unserved_kwh_day": 1020.0, "no_candidate": 1020.0},
+                       "<b>car</b>": {"demand_kwh_day": 2500.0, "unserved_kwh_day": 380.0, "out_of_budget": 300.0,
+                                      "out_of_capacity": 80.0}}}}
+    html = render_report(p)
+    section = html[html.index("Why demand is unserved"):]
+    section = section[:section.index("<h2>")]
+    assert "1,400 kWh/day (35.0% of the public demand of 2030)" in section
+    # one row per cause with energy, largest first, with its share of the demand (1020 / 4000 = 25.5 %)
+    assert re.findall(r"<tr><td>([^<]+)</td><td class=\"n\">([\d,]+)</td>", section) == [
+        ("no candidate site within reach", "1,020"), ("out of budget", "300"), ("out of capacity at opened sites", "80")]
+    assert "25.5%" in section and "21%" in section  # 300 / 1400 of the unserved
+    assert ("1,020 kWh/day of bus demand has no candidate site that can host a charger for it within its travel-time "
+            "cut-off in the extract, whatever the budget: add bus depot or bus station candidates") in section
+    assert "the budget left (900 USD) cannot pay for any of them" in section
+    assert "80 kWh/day because the sites within reach already hold siting.max_chargers_per_site" in section
+    assert "<b>car</b>" not in section and "&lt;b&gt;car&lt;/b&gt;" in section  # labels are escaped
+    # a plan that serves everything has no such section
+    p.summary = {**demo_plan.summary, "unserved": {**p.summary["unserved"], "unserved_kwh_day": 0.0}}
+    assert "Why demand is unserved" not in render_report(p)
+
+
+def test_demo_report_unserved_section_matches_the_summary(demo_plan):
+    u = demo_plan.summary["unserved"]
+    html = render_report(demo_plan)
+    if u["unserved_kwh_day"] > 0:
+        assert f"{fmt_num(u['unserved_kwh_day'])} kWh/day ({fmt_pct(u['unserved_share'], 1)}" in html
