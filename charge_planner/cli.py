@@ -176,8 +176,8 @@ def validate(
     verbose: Verbose = False,
 ) -> None:
     """Check a city bundle as `run` does before planning: every field of its city.toml, that the data files
-    it names exist, and the data itself (roads, population, OSM layers and a given grid are loaded and checked
-    for plausibility: country, CRS, density, distance of the grid)."""
+    it names exist, and the data itself (roads, population, OSM layers, exclusion zones and a given grid are
+    loaded and checked for plausibility: country, CRS, density, distance of the grid)."""
     from charge_planner.city import load_city
     from charge_planner.config import find_config, validate_bundle
     from charge_planner.pipeline import load_given_grid
@@ -188,6 +188,12 @@ def validate(
         cfg = validate_bundle(path, data_dir=data_root)
         city = load_city(path.parent, data_dir=data_root)
         load_given_grid(city)
+        if cfg.siting.exclusion_zones:
+            from charge_planner.config import resolve_data_path
+            from charge_planner.siting.inputs import read_exclusion_zones
+
+            read_exclusion_zones(resolve_data_path(cfg.siting.exclusion_zones, city_dir=city.city_dir,
+                                                   root=city.data_root, field="siting.exclusion_zones"), crs=city.crs)
     except ChargePlannerError as exc:
         _fail(exc)
     typer.echo(

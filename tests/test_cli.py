@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -247,3 +248,14 @@ def test_summary_line_states_the_proof_as_it_is():
     s["solver"].update(status="feasible", gap=None, wall_clock_stop=True)
     line = summary_line(s)
     assert "feasible, no bound" in line and "time_limit_s" in line and "grid" not in line
+
+
+def test_validate_reads_the_exclusion_zones_as_run_does(tmp_path):
+    city = tmp_path / "zones"
+    shutil.copytree(DEMO_DIR, city)
+    toml = (city / "city.toml").read_text().replace("[siting]", '[siting]\nexclusion_zones = "zones.geojson"')
+    (city / "city.toml").write_text(toml)
+    point = {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [77.59, 12.97]}}
+    (city / "zones.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [point]}))
+    res = runner.invoke(app, ["validate", str(city)])
+    assert _one_error_line(res) and "zones.geojson: no polygons in the exclusion-zone file" in res.output, res.output

@@ -382,6 +382,28 @@ def test_existing_chargers_above_site_maximum_is_explained():
 # ---------------------------------------------------------------------------- inputs from the configuration
 
 
+def test_exclusion_zones_in_metres_inside_a_geojson_are_refused(tmp_path):
+    """GeoJSON is lon/lat by definition: a file of UTM metres without a CRS member reads as EPSG:4326 with
+    coordinates of 500,000 'degrees', which would silently exclude nothing."""
+    import json
+
+    from charge_planner.errors import DataError
+    from charge_planner.siting.inputs import read_exclusion_zones
+
+    ring = [[500_000, 1_400_000], [501_000, 1_400_000], [501_000, 1_401_000], [500_000, 1_400_000]]
+    path = tmp_path / "zones.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    with pytest.raises(DataError, match=r"zones.geojson: the exclusion zones' coordinates \(500000, 1\.4e\+06, "
+                                        r"501000, 1\.401e\+06\) are not longitude/latitude degrees"):
+        read_exclusion_zones(path, crs="EPSG:32643")
+    # the same ring in degrees is read
+    deg = [[77.0, 12.9], [77.01, 12.9], [77.01, 12.91], [77.0, 12.9]]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [deg]}}]}))
+    assert len(read_exclusion_zones(path, crs="EPSG:32643")) == 1
+
+
 def test_exclusion_zones_and_equity_groups(tmp_path):
     import geopandas as gpd
     from shapely.geometry import Point, box

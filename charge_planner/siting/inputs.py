@@ -37,7 +37,8 @@ def read_exclusion_zones(path: Path | str, *, crs: str) -> gpd.GeoSeries:
     Raises
     ------
     DataError
-        When the file cannot be read, has no CRS or holds no polygons.
+        When the file cannot be read, has no CRS, holds no polygons or has coordinates outside the
+        range of its geographic CRS (metres in a GeoJSON, which is always in degrees).
     """
     path = Path(path)
     try:
@@ -49,6 +50,12 @@ def read_exclusion_zones(path: Path | str, *, crs: str) -> gpd.GeoSeries:
     polys = zones[zones.geometry.notna() & zones.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:
         raise DataError(f"{path}: no polygons in the exclusion-zone file; draw the areas as polygons")
+    if pyproj.CRS.from_user_input(zones.crs).is_geographic:
+        minx, miny, maxx, maxy = polys.total_bounds
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise DataError(f"{path}: the exclusion zones' coordinates ({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g}) "
+                            f"are not longitude/latitude degrees although the file's CRS is {zones.crs.to_string()}; "
+                            "save the file with the CRS its coordinates are in (GeoJSON: reproject to EPSG:4326)")
     return densified(polys.geometry).to_crs(crs)
 
 
