@@ -460,8 +460,8 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
     ------
     DataError
         When the file cannot be read, has no CRS and coordinates that are not longitude/latitude,
-        does not overlap the study area, or holds negative values there (a nodata value that
-        is not declared in the file).
+        does not overlap the study area, holds negative values there (a nodata value that
+        is not declared in the file) or only zeros.
     """
     try:
         import rasterio
@@ -525,4 +525,9 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
             "(e.g. gdal_edit.py -a_nodata VALUE) or fix the values"
         )
     keep = inside & (vals > 0)
+    if not keep.any():
+        raise DataError(
+            f"{path}: every pixel of the population raster inside the road network's extent is zero: no residents to "
+            "plan for; check that the file holds persons per pixel and covers the city (or give data.population_total)"
+        )
     return gpd.GeoDataFrame({"population": vals[keep]}, geometry=gpd.points_from_xy(px[keep], py[keep]), crs=crs)

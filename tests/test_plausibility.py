@@ -385,6 +385,22 @@ def test_negative_raster_values_name_the_cause(tmp_path: Path) -> None:
         read_population_raster(tif2, crs=UTM45, bounds=(min(xs), min(ys), max(xs), max(ys)))
 
 
+def test_raster_of_zeros_is_refused_when_the_city_is_loaded(tmp_path: Path) -> None:
+    """A raster of zeros over the roads gives a city of 0 persons; validate must refuse it as run does."""
+    pytest.importorskip("rasterio")
+    tif = _write_raster(tmp_path / "zero.tif", np.zeros((16, 16)))
+    g = prepare_graph(lonlat_grid(*KATHMANDU), crs=UTM45)
+    xs = [d["x"] for _, d in g.nodes(data=True)]
+    ys = [d["y"] for _, d in g.nodes(data=True)]
+    bounds = (min(xs), min(ys), max(xs), max(ys))
+    with pytest.raises(DataError, match=r"zero.tif: every pixel of the population raster .* is zero"):
+        read_population_raster(tif, crs=UTM45, bounds=bounds)
+    one = np.zeros((16, 16))
+    one[8, 8] = 12.0
+    got = read_population_raster(_write_raster(tmp_path / "one.tif", one), crs=UTM45, bounds=bounds)
+    assert got["population"].sum() == pytest.approx(12.0)
+
+
 def test_raster_without_crs_in_projected_units_names_the_cause(tmp_path: Path) -> None:
     pytest.importorskip("rasterio")
     tif = _write_raster(tmp_path / "nocrs.tif", np.ones((4, 4)), lonlat=(330_000.0, 3_064_000.0), step=100.0,
