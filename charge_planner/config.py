@@ -865,6 +865,8 @@ def find_config(city: Path | str) -> Path:
     path = Path(city)
     if path.is_dir():
         path = path / "city.toml"
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a file; the city folder needs a city.toml file")
     if not path.is_file():
         raise ConfigError(f"{path}: no such file; give a city folder that contains a city.toml")
     return path
@@ -890,11 +892,24 @@ def load_config(city: Path | str) -> CityConfig:
 
 
 def data_root(explicit: Path | str | None = None) -> Path | None:
-    """The data root: the explicit one, else ``$CHARGE_PLANNER_DATA``, else None."""
+    """The data root: the explicit one, else ``$CHARGE_PLANNER_DATA``, else None.
+
+    Raises
+    ------
+    ConfigError
+        When the data root given exists but is a file, not a folder.
+    """
     if explicit is not None:
-        return Path(explicit)
-    env = os.environ.get(DATA_ENV_VAR)
-    return Path(env) if env else None
+        root, origin = Path(explicit).expanduser(), "--data-root"
+    else:
+        env = os.environ.get(DATA_ENV_VAR)
+        if not env:
+            return None
+        root, origin = Path(env).expanduser(), f"${DATA_ENV_VAR}"
+    if root.is_file():
+        raise ConfigError(f"{origin} {root} is a file, not a folder; give the folder that holds the data named in "
+                          "city.toml")
+    return root
 
 
 def resolve_data_path(value: str, *, city_dir: Path, root: Path | None, field: str) -> Path:

@@ -319,3 +319,19 @@ def test_validate_bundle_refuses_unknown_grid_names(tmp_path, grid, field):
     (tmp_path / "city.toml").write_text(text.split("[grid]")[0] + "[grid]\n" + "".join(
         f"{k} = {v!r}\n".replace("'", '"') for k, v in ok.items()))
     assert validate_bundle(tmp_path).grid.source == grid["source"]
+
+
+def test_city_toml_that_is_a_folder_and_a_data_root_that_is_a_file_are_named(tmp_path, monkeypatch):
+    from charge_planner.config import data_root, find_config
+
+    (tmp_path / "city" / "city.toml").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"city.toml is a folder, not a file"):
+        find_config(tmp_path / "city")
+    note = tmp_path / "README.md"
+    note.write_text("x")
+    with pytest.raises(ConfigError, match=r"^--data-root .*README.md is a file, not a folder"):
+        data_root(note)
+    monkeypatch.setenv("CHARGE_PLANNER_DATA", str(note))
+    with pytest.raises(ConfigError, match=r"^\$CHARGE_PLANNER_DATA .*README.md is a file, not a folder"):
+        data_root()
+    assert data_root(tmp_path) == tmp_path
