@@ -11,24 +11,22 @@ from charge_planner.siting.unserved import CAUSES, unserved_demand, unserved_sum
 
 
 def _case():
-    """Four car rows and three sites; one fast-charger type of 60 kWh/day per charger, 500 USD.
+    """Three car rows and three sites; one fast-charger type of 60 kWh/day per charger, 500 USD.
 
     dA (30 kWh/day) has no travel pair; dB (100) reaches only s1, whose maximum is one charger;
-    dC (50) reaches only s2, whose fixed cost (10,000 USD) is above the budget; dD (20) reaches
-    s3 (two-wheeler chargers only) nearest and s1 second, and the model keeps one site per row.
-    Budget 2,200 USD: the plan opens s1 with one charger (1,500 USD), serves 60 of dB and has
-    700 USD left, enough for another charger but not for s2.
+    dC (50) reaches only s2, whose fixed cost (10,000 USD) is above the budget. Budget 2,200 USD:
+    the plan opens s1 with one charger (1,500 USD), serves 60 of dB and has 700 USD left, enough
+    for another charger but not for s2. s3 hosts two-wheeler chargers only.
     """
-    demand = pd.DataFrame({"segment": ["car", "car", "car", "car"], "energy_kwh_day": [30.0, 100.0, 50.0, 20.0]},
-                          index=pd.Index(["dA", "dB", "dC", "dD"], name="demand_id"))
+    demand = pd.DataFrame({"segment": ["car", "car", "car"], "energy_kwh_day": [30.0, 100.0, 50.0]},
+                          index=pd.Index(["dA", "dB", "dC"], name="demand_id"))
     cand = pd.DataFrame({"max_chargers": [1, 4, 4], "fixed_cost_usd": [1000.0, 10_000.0, 1000.0],
                          "allowed_types": [None, None, ("lev",)]},
                         index=pd.Index(["s1", "s2", "s3"], name="site_id"))
     types = pd.DataFrame({"power_kw": [60.0, 10.0], "capex_usd": [500.0, 300.0],
                           "segments": [("car",), ("two_wheeler",)], "service_hours_day": [1.0, 4.0]},
                          index=pd.Index(["dc", "lev"], name="charger_type"))
-    travel = pd.DataFrame({"demand_id": ["dB", "dC", "dD", "dD"], "site_id": ["s1", "s2", "s3", "s1"],
-                           "travel_time_s": [10.0, 10.0, 5.0, 50.0]})
+    travel = pd.DataFrame({"demand_id": ["dB", "dC"], "site_id": ["s1", "s2"], "travel_time_s": [10.0, 10.0]})
     m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=2200.0, max_sites_per_demand=1)
     return m.solve("highs", mip_gap=0), travel
 
@@ -41,15 +39,13 @@ def test_each_cause_matches_the_hand_computation():
     assert u.loc["dB", "cause"] == "out_of_capacity" and u.loc["dB", "unserved_kwh_day"] == pytest.approx(40.0)
     assert u.loc["dB", "detail"] == "site_full"  # 700 USD left would buy a charger; s1 holds only one
     assert u.loc["dC", "cause"] == "out_of_budget" and u.loc["dC", "unserved_kwh_day"] == pytest.approx(50.0)
-    assert u.loc["dD", "cause"] == "not_in_nearest" and u.loc["dD", "unserved_kwh_day"] == pytest.approx(20.0)
     assert u["budget_left_usd"].iloc[0] == pytest.approx(700.0)
-    # without the full travel table the dropped pair is not known: no candidate in the model
-    assert unserved_demand(m).loc["dD", "cause"] == "no_candidate"
+    assert unserved_demand(m).equals(u)  # the travel table only tells dropped pairs apart
     s = unserved_summary(u)
-    assert s["by_cause"] == {"no_candidate": 30.0, "not_in_nearest": 20.0, "out_of_budget": 50.0, "not_opened": 0.0,
+    assert s["by_cause"] == {"no_candidate": 30.0, "not_in_nearest": 0.0, "out_of_budget": 50.0, "not_opened": 0.0,
                              "out_of_capacity": 40.0}
-    assert s["unserved_kwh_day"] == pytest.approx(140.0) and s["demand_kwh_day"] == pytest.approx(200.0)
-    assert s["share_of_demand"]["out_of_budget"] == pytest.approx(0.25)
+    assert s["unserved_kwh_day"] == pytest.approx(120.0) and s["demand_kwh_day"] == pytest.approx(180.0)
+    assert s["share_of_demand"]["out_of_budget"] == pytest.approx(50.0 / 180.0)
     assert s["by_segment"]["car"]["out_of_capacity"] == pytest.approx(40.0)
     assert s["out_of_capacity_detail"] == {"site_full": 40.0, "budget": 0.0, "other": 0.0}
 
@@ -68,7 +64,34 @@ def test_a_plan_that_opens_nothing_though_it_could_is_not_blamed_on_the_budget()
     u = unserved_demand(m, travel)
     assert u.loc["dB", "cause"] == "not_opened"  # s1 with one charger costs 1,500 USD
     assert u.loc["dC", "cause"] == "out_of_budget"  # s2 costs 10,500 USD
-    assert u["unserved_kwh_day"].sum() == pytest.approx(200.0)
+    assert u["unserved_kwh_day"].sum() == pytest.approx(180.0)
+
+
+def test_a_suitable_candidate_the_model_did_not_keep_is_told_apart():
+    m, travel = _case()
+    # a pair of dA to s1 (which can host its charger) that the model was not given
+    full = pd.concat([travel, pd.DataFrame({"demand_id": ["dA"], "site_id": ["s1"], "travel_time_s": [900.0]})])
+    assert unserved_demand(m, full).loc["dA", "cause"] == "not_in_nearest"
+    # a pair to s3, which hosts two-wheeler chargers only, does not count
+    other = pd.concat([travel, pd.DataFrame({"demand_id": ["dA"], "site_id": ["s3"], "travel_time_s": [900.0]})])
+    assert unserved_demand(m, other).loc["dA", "cause"] == "no_candidate"
+
+
+def test_nearest_sites_that_cannot_serve_a_row_do_not_crowd_out_one_that_can():
+    m, travel = _case()
+    # dD (car) reaches s3 (two-wheeler chargers only) first and s1 second; one site is kept per row
+    demand = pd.concat([m.demand, pd.DataFrame({"segment": ["car"], "energy_kwh_day": [20.0]},
+                                               index=pd.Index(["dD"], name="demand_id"))])
+    travel = pd.concat([travel, pd.DataFrame({"demand_id": ["dD", "dD"], "site_id": ["s3", "s1"],
+                                              "travel_time_s": [5.0, 50.0]})])
+    m2 = CapacitatedSiting.from_tables(demand, m.candidates, m.charger_types, travel, budget_usd=2200.0,
+                                       max_sites_per_demand=1).solve("highs", mip_gap=0)
+    assert list(m2.pairs.loc[m2.pairs["demand_id"] == "dD", "site_id"]) == ["s1"]
+    u = unserved_demand(m2, travel)
+    # s1's one charger (60 kWh/day) serves dB or dD; the other 60 kWh/day wait for a second charger there
+    assert m2.meta["served_kwh_day"] == pytest.approx(60.0)
+    assert u.loc[["dB", "dD"], "unserved_kwh_day"].sum() == pytest.approx(60.0)
+    assert set(u.loc[["dB", "dD"], "cause"]) - {""} == {"out_of_capacity"}
 
 
 def test_causes_sum_to_the_unserved_energy_of_the_demo_plan(demo_plan):

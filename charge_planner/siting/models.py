@@ -129,7 +129,7 @@ class CapacitatedSiting:
     demand: pd.DataFrame
     candidates: pd.DataFrame
     charger_types: pd.DataFrame
-    pairs: pd.DataFrame  # the demand-site pairs within reach used by the model, nearest first per row
+    pairs: pd.DataFrame  # the demand-site pairs within reach that can serve the row, nearest first per row
     budget_usd: float
     model: MatrixModel
     index: dict[str, Any]
@@ -187,7 +187,9 @@ class CapacitatedSiting:
             Total budget [USD]; split evenly over the years when ``budget_by_year_usd`` is
             not given.
         max_sites_per_demand
-            Keep only this many nearest candidates per demand row (sparsifies the model).
+            Keep only this many nearest candidates per demand row (sparsifies the model); only
+            candidates that can host a charger type serving the row (its segment and use case,
+            allowed there, not excluded, room for a charger) are counted.
         budget_by_year_usd
             Budget of each rollout year [USD] (mapping year -> USD, or one value per year).
         carry_over
@@ -270,6 +272,26 @@ class CapacitatedSiting:
         p_dem, p_site, p_time = p_dem[ok], p_site[ok], p_time[ok]
         order = np.lexsort((p_site, p_time, p_dem))  # by demand row, nearest site first
         p_dem, p_site, p_time = p_dem[order], p_site[order], p_time[order]
+        usable_site = ~excluded | has_existing
+        seg_of_dem = demand["segment"].astype(str).to_numpy()
+        # a charger type serves a row when the row's segment is among its segments and, where both
+        # tables name use cases, the row's use case (public AC, public DC, swapping, ...) is among its use cases
+        match_use = "use_case" in demand.columns and "use_cases" in charger_types.columns
+        use_of_dem = demand["use_case"].astype(str).to_numpy() if match_use else None
+
+        def serves(k: int, t: Any, rows: np.ndarray, sites: np.ndarray) -> np.ndarray:
+            ok = np.isin(seg_of_dem[rows], list(charger_types.loc[t, "segments"])) & allowed[sites, k]
+            if use_of_dem is not None:
+                ok &= np.isin(use_of_dem[rows], list(charger_types.loc[t, "use_cases"]))
+            return ok & usable_site[sites]
+
+        # only candidates that can host a type serving the row count among its nearest ones (a bus
+        # row's nearest car parks would otherwise crowd out the depot a little further away)
+        can_serve = np.zeros(len(p_dem), dtype=bool)
+        for k, t in enumerate(types):
+            can_serve |= serves(k, t, p_dem, p_site)
+        can_serve &= max_ch[p_site] >= 1
+        p_dem, p_site, p_time = p_dem[can_serve], p_site[can_serve], p_time[can_serve]
         if max_sites_per_demand is not None:
             first = np.flatnonzero(np.r_[True, p_dem[1:] != p_dem[:-1]])
             rank = np.arange(len(p_dem)) - np.repeat(first, np.diff(np.r_[first, len(p_dem)]))
@@ -280,18 +302,9 @@ class CapacitatedSiting:
             "site_id": pd.Categorical.from_codes(p_site, dtype=pd.CategoricalDtype(candidates.index)),
             "travel_time_s": p_time,
         })
-        usable_site = ~excluded | has_existing
-        seg_of_dem = demand["segment"].astype(str).to_numpy()
-        # a charger type serves a row when the row's segment is among its segments and, where both
-        # tables name use cases, the row's use case (public AC, public DC, swapping, ...) is among its use cases
-        match_use = "use_case" in demand.columns and "use_cases" in charger_types.columns
-        use_of_dem = demand["use_case"].astype(str).to_numpy() if match_use else None
         trip = []
         for k, t in enumerate(types):
-            ok = np.isin(seg_of_dem[p_dem], list(charger_types.loc[t, "segments"])) & allowed[p_site, k]
-            if use_of_dem is not None:
-                ok &= np.isin(use_of_dem[p_dem], list(charger_types.loc[t, "use_cases"]))
-            ok &= usable_site[p_site]
+            ok = serves(k, t, p_dem, p_site)
             trip.append((p_dem[ok], p_site[ok], np.full(int(ok.sum()), k), p_time[ok]))
         x_dem = np.concatenate([a for a, _, _, _ in trip]).astype(np.int64)
         x_site = np.concatenate([b for _, b, _, _ in trip]).astype(np.int64)
