@@ -37,7 +37,9 @@ Map data © OpenStreetMap contributors, ODbL 1.0.
 from __future__ import annotations
 
 import logging
+import math
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -713,6 +715,9 @@ def read_road_network(
         if name.endswith(".graphml"):
             import osmnx as ox
 
+            if not _looks_like_xml(path):
+                raise DataError(f"{path}: not a GraphML file (it does not start with an XML element); export the "
+                                "road graph again, e.g. with osmnx.save_graphml")
             if not _graphml_has_edges(path):
                 raise DataError(f"{path}: the GraphML file has no edges (no <edge> element): export a road graph "
                                 "with its streets, e.g. osmnx.save_graphml of a graph with edges")
@@ -722,6 +727,7 @@ def read_road_network(
                 graph = _read_typed_graphml(path)
             if not graph.is_directed():
                 graph = _as_directed(graph, source=path.name)
+            _check_graphml_nodes(graph, path)
         elif name.endswith(".gpkg"):
             graph = _read_gpkg(path)
         elif name.endswith((".parquet", ".geoparquet")):
@@ -752,6 +758,28 @@ def _read_typed_graphml(path: Path) -> nx.MultiDiGraph | nx.MultiGraph:
             d["geometry"] = shapely.from_wkt(d["geometry"])
     log.info("%s: read as a plain GraphML file (typed attributes, not written by osmnx)", path.name)
     return graph
+
+
+def _looks_like_xml(path: Path) -> bool:
+    """Whether a file's first non-blank character (after a byte-order mark) opens an XML element."""
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+
+
+def _check_graphml_nodes(graph: nx.MultiDiGraph | nx.MultiGraph, path: Path) -> None:
+    """Refuse a GraphML road graph without a CRS or with nodes that lack numeric x/y coordinates."""
+    if "crs" not in graph.graph:
+        raise DataError(f"{path}: the GraphML graph has no 'crs' attribute; save it with osmnx.save_graphml (which "
+                        "writes it) or add <data key=\"crs\">EPSG:4326</data> to its <graph> element")
+    for node, d in graph.nodes(data=True):
+        try:
+            ok = math.isfinite(float(d["x"])) and math.isfinite(float(d["y"]))
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DataError(f"{path}: node {node} has no numeric 'x'/'y' coordinate; every node of the road graph "
+                            "needs its position (osmnx.save_graphml writes them)")
 
 
 def _graphml_has_edges(path: Path) -> bool:
@@ -854,7 +882,9 @@ def _as_directed(graph: nx.MultiGraph, *, source: str) -> nx.MultiDiGraph:
 def _read_gpkg(path: Path) -> nx.MultiDiGraph:
     import pyogrio
 
-    info = pyogrio.list_layers(path)
+    with warnings.catch_warnings():  # GDAL's notes on a damaged file ("bad application_id") precede the error
+        warnings.simplefilter("ignore", RuntimeWarning)
+        info = pyogrio.list_layers(path)
     names = [str(r[0]) for r in info]
     gtypes = {str(r[0]): str(r[1] or "") for r in info}
     if "edges" in names:
@@ -936,10 +966,14 @@ def graph_from_tables(
     if edges.geometry.geom_type.isin(["MultiLineString"]).any():
         edges.geometry = shapely.line_merge(edges.geometry.to_numpy())
     bad = ~edges.geometry.geom_type.isin(["LineString"])
+    bad_types = edges.geometry.geom_type[bad]
     if bad.any():
         log.warning("%s: dropped %d road features that are not single lines (%s)", source, int(bad.sum()),
                     ", ".join(sorted(set(edges.geometry.geom_type[bad]))))
         edges = edges[~bad]
+    if len(edges) == 0:
+        raise DataError(f"{source}: the road layer has no line geometries (only {', '.join(sorted(set(bad_types)))}); "
+                        "give the streets as lines")
     geoms = edges.geometry.to_numpy()
     start = shapely.get_coordinates(shapely.get_point(geoms, 0))
     end = shapely.get_coordinates(shapely.get_point(geoms, -1))

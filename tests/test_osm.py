@@ -475,3 +475,38 @@ def test_city_from_an_online_source_uses_the_download(monkeypatch, tmp_path):
     assert seen["cache_folder"] == tmp_path / "osm_cache"
     assert len(city.buildings) > 2000 and len(city.substations) == 1
     assert any("via osmnx" in s for s in city.sources)
+
+
+def _graphml(graph_data: str, nodes: str) -> str:
+    return ('<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+            '<key id="d0" for="graph" attr.name="crs" attr.type="string"/>'
+            '<key id="x" for="node" attr.name="x" attr.type="string"/>'
+            '<key id="y" for="node" attr.name="y" attr.type="string"/>'
+            f'<graph edgedefault="directed">{graph_data}{nodes}<edge source="1" target="2"/></graph></graphml>')
+
+
+def test_broken_road_files_name_the_file_and_the_fault(tmp_path):
+    """Each broken road file is refused with its name and what is wrong, not a library's internal error."""
+    no_crs = tmp_path / "nocrs.graphml"
+    no_crs.write_text(_graphml("", '<node id="1"><data key="x">85.3</data><data key="y">27.7</data></node>'
+                                   '<node id="2"><data key="x">85.31</data><data key="y">27.7</data></node>'))
+    with pytest.raises(DataError, match=r"nocrs.graphml: the GraphML graph has no 'crs' attribute"):
+        osm.read_road_network(no_crs)
+    no_xy = tmp_path / "noxy.graphml"
+    no_xy.write_text(_graphml('<data key="d0">EPSG:4326</data>',
+                              '<node id="1"><data key="x">85.3</data><data key="y">27.7</data></node><node id="2"/>'))
+    with pytest.raises(DataError, match=r"noxy.graphml: node 2 has no numeric 'x'/'y' coordinate"):
+        osm.read_road_network(no_xy)
+    text = tmp_path / "text.graphml"
+    text.write_text("404 Not Found")
+    with pytest.raises(DataError, match=r"text.graphml: not a GraphML file"):
+        osm.read_road_network(text)
+    points = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame({"a": [1, 2]}, geometry=gpd.points_from_xy([85.3, 85.31], [27.7, 27.7]),
+                     crs="EPSG:4326").to_file(points, layer="edges")
+    with pytest.raises(DataError, match=r"points.gpkg:edges: the road layer has no line geometries \(only Point\)"):
+        osm.read_road_network(points)
+    not_db = tmp_path / "garbage.gpkg"
+    not_db.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    with pytest.raises(DataError, match=r"garbage.gpkg: cannot read the road network"):  # and no GDAL warning
+        osm.read_road_network(not_db)
