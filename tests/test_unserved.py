@@ -106,3 +106,21 @@ def test_causes_sum_to_the_unserved_energy_of_the_demo_plan(demo_plan):
     assert s["unserved_kwh_day"] == pytest.approx(total, rel=1e-6, abs=1e-3)
     for seg, r in s["by_segment"].items():
         assert sum(r[c] for c in CAUSES) == pytest.approx(r["unserved_kwh_day"], rel=1e-6, abs=1e-3), seg
+
+
+def test_kathmandu_bus_demand_is_unserved_for_want_of_a_depot():
+    from charge_planner import plan
+    from tests.conftest import ROOT, shared
+
+    data = shared("kathmandu", "kathmandu_thapathali_map.osm").parents[1]
+    p = plan(ROOT / "sample_cities" / "kathmandu_thapathali", data_dir=data, progress=False)
+    u = p.unserved[p.unserved["year"] == p.siting.years[-1]]
+    total = p.siting.meta["demand_kwh_day"] - p.siting.meta["served_kwh_day"]
+    assert u["unserved_kwh_day"].sum() == pytest.approx(total, rel=1e-6)
+    # the extract holds no bus depot or bus station: every bus row lacks a candidate that can host its charger
+    assert not p.candidates["kind"].isin(["bus_station", "bus_depot"]).any()
+    bus = u[u["segment"] == "bus"]
+    assert (bus["cause"] == "no_candidate").all() and bus["served_kwh_day"].sum() == 0
+    s = p.summary["unserved"]
+    assert s["by_segment"]["bus"]["no_candidate"] == pytest.approx(bus["demand_kwh_day"].sum(), abs=1e-3)
+    assert sum(s["by_cause"].values()) == pytest.approx(s["unserved_kwh_day"], rel=1e-6, abs=1e-3)
