@@ -422,7 +422,9 @@ class SitingSection(_Model):
     cell_size_m: Annotated[float, Field(ge=50, le=5000)] = 400.0
     max_chargers_per_site: Annotated[int, Field(ge=1, le=200)] = 10
     max_sites_per_demand: Annotated[int, Field(ge=1, le=200)] = 12
-    min_site_spacing_m: Annotated[float, Field(ge=0)] = 0.0
+    min_site_spacing_m: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="reserved: the siting model does not apply a spacing yet, so only 0 is accepted [m]"
+    )
     generated_candidates: Annotated[int, Field(ge=0, le=5000)] = 0
     solver: Literal["highs", "cbc"] = "highs"
     # plausibility bound: a day; a longer limit is a hang, not a plan
@@ -450,6 +452,14 @@ class SitingSection(_Model):
     exclusion_zones: str | None = Field(
         default=None, description="polygon file (GeoJSON, GeoPackage, shapefile) of areas where no site may open"
     )
+
+    @field_validator("min_site_spacing_m")
+    @classmethod
+    def _spacing_not_applied(cls, value: float) -> float:
+        if value > 0:
+            raise ValueError(f"siting.min_site_spacing_m = {value:g}: the siting model does not apply a minimum "
+                             "spacing between sites yet, so sites closer than that could open; remove the setting")
+        return value
 
     @model_validator(mode="after")
     def _rollout_consistent(self) -> SitingSection:

@@ -158,6 +158,8 @@ BAD_INPUTS = {
     "year_budgets_exceed_budget": (_with("siting", budget_usd=1.5e6, rollout_years=[2028, 2030],
                                          year_budgets_usd=[5e6, 5e6]), "siting.year_budgets_usd", "10,000,000"),
     "spacing_inf": (_with("siting", min_site_spacing_m=math.inf), "siting.min_site_spacing_m", "inf"),
+    "spacing_not_applied": (_with("siting", min_site_spacing_m=500.0), "siting.min_site_spacing_m",
+                            "does not apply a minimum spacing"),
     "time_limit_inf": (_with("siting", time_limit_s=math.inf), "siting.time_limit_s", "inf"),
     "time_limit_huge": (_with("siting", time_limit_s=1e9), "siting.time_limit_s", "1000000000.0"),
     "substation_tiny": (_with("grid", max_substation_mva=1e-6), "grid.max_substation_mva", "1e-06 MVA"),
