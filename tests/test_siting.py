@@ -427,6 +427,9 @@ def test_exclusion_zones_and_equity_groups(tmp_path):
     out = apply_exclusion_zones(cand, read_exclusion_zones(path, crs=crs), label=path.name)
     assert out.loc["s1", "excluded_reason"] == "in an exclusion zone (flood.geojson)"
     assert out.loc["s2", "excluded_reason"] == "" and out.loc["s3", "excluded_reason"].startswith("more than")
+    everywhere = gpd.GeoSeries([box(499_000, 1_399_000, 504_000, 1_404_000)], crs=crs)
+    with pytest.raises(DataError, match=r"exclusion zones all.geojson cover all 2 usable candidate sites"):
+        apply_exclusion_zones(cand, everywhere, label="all.geojson")
     (tmp_path / "bad.geojson").write_text("not json")
     with pytest.raises(DataError, match="bad.geojson: cannot read the exclusion zones"):
         read_exclusion_zones(tmp_path / "bad.geojson", crs=crs)

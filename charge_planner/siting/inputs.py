@@ -98,6 +98,11 @@ def apply_exclusion_zones(candidates: gpd.GeoDataFrame, zones: gpd.GeoSeries, *,
         Polygons in the candidates' CRS.
     label
         Name of the zone file, quoted in ``excluded_reason``.
+
+    Raises
+    ------
+    DataError
+        When the zones cover every candidate that was usable before (no site could open).
     """
     out = candidates.copy()
     if len(out) == 0 or len(zones) == 0:
@@ -111,6 +116,10 @@ def apply_exclusion_zones(candidates: gpd.GeoDataFrame, zones: gpd.GeoSeries, *,
             log.warning("exclusion zones %s: no zone reaches the candidates' area (nearest %.1f km away); check the "
                         "file and its CRS", label, gap / 1000.0)
     reason = out["excluded_reason"].fillna("").astype(str) if "excluded_reason" in out.columns else pd.Series("", index=out.index)
+    open_before = (reason == "").to_numpy()
+    if open_before.any() and inside[open_before].all():
+        raise DataError(f"exclusion zones {label} cover all {int(open_before.sum())} usable candidate sites, so no "
+                        "charger could be placed; check the file (areas where sites may NOT open) and its CRS")
     new = np.where(inside & (reason == ""), f"in an exclusion zone ({label})", reason)
     out["excluded_reason"] = new
     log.info("exclusion zones %s: %d of %d candidates excluded", label, int(inside.sum()), len(out))
