@@ -124,3 +124,38 @@ def test_kathmandu_bus_demand_is_unserved_for_want_of_a_depot():
     s = p.summary["unserved"]
     assert s["by_segment"]["bus"]["no_candidate"] == pytest.approx(bus["demand_kwh_day"].sum(), abs=1e-3)
     assert sum(s["by_cause"].values()) == pytest.approx(s["unserved_kwh_day"], rel=1e-6, abs=1e-3)
+
+
+def test_a_site_the_plan_opens_later_costs_only_the_years_before():
+    from charge_planner.siting.unserved import _affordable
+
+    k = np.array([0, 0])
+    fixed, charger = np.array([1000.0, 1000.0]), np.array([500.0, 500.0])
+    # cumulative rows with 2,000 USD left in the first year and none in the second; the first site is
+    # opened with its charger by the plan in the second year, the second never
+    until = np.array([1, 2])
+    assert list(_affordable(np.array([2000.0, 0.0]), True, k, fixed, charger, until, until)) == [True, False]
+    assert list(_affordable(np.array([1400.0, 0.0]), True, k, fixed, charger, until, until)) == [False, False]
+    # incremental rows: a purchase is paid in one year's row, at or before the year it serves
+    assert list(_affordable(np.array([1500.0, 0.0]), False, np.array([1, 0]), fixed, charger, until, until)) == [
+        True, True]
+    assert list(_affordable(np.array([0.0, 1500.0]), False, np.array([0, 1]), fixed, charger, until, until)) == [
+        False, True]
+
+
+def test_rollout_demand_before_a_site_opens_is_out_of_budget_when_that_year_cannot_pay():
+    m, travel = _case()
+    demand = pd.DataFrame({"segment": ["car", "car"], "energy_kwh_day": [50.0, 50.0], "year": [2026, 2030]},
+                          index=pd.Index(["dX", "dY"], name="demand_id"))
+    cand = m.candidates.assign(fixed_cost_usd=[1000.0, 1000.0, 1000.0])
+    tr = pd.DataFrame({"demand_id": ["dX", "dY"], "site_id": ["s2", "s2"], "travel_time_s": [10.0, 10.0]})
+    m2 = CapacitatedSiting.from_tables(demand, cand, m.charger_types, tr, budget_usd=1600.0,
+                                       budget_by_year_usd={2026: 100.0, 2030: 1500.0}).solve("highs", mip_gap=0)
+    u = unserved_demand(m2, tr)
+    # s2 with one charger (1,500 USD) opens in 2030; in 2026 only 100 USD could be spent
+    assert u.loc["dY", "unserved_kwh_day"] == pytest.approx(0.0)
+    assert u.loc["dX", "cause"] == "out_of_budget" and u.loc["dX", "unserved_kwh_day"] == pytest.approx(50.0)
+    assert unserved_summary(u)["by_year"] == {
+        "2026": {"no_candidate": 0.0, "not_in_nearest": 0.0, "out_of_budget": 50.0, "not_opened": 0.0,
+                 "out_of_capacity": 0.0},
+        "2030": {c: 0.0 for c in CAUSES}}

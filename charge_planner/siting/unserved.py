@@ -24,10 +24,12 @@ and exactly one cause, so that the causes sum to the unserved total:
     ``other`` (a charger within reach had spare capacity, or there was room and money for another
     charger or site: the solver stopped within its optimality gap, or a grid headroom limit applied).
 
-The budget left of a year is the slack of the budget rows of the model that a purchase made
-in that year would use: with carry-over, the smallest slack of that year's and every later
-year's cumulative row; without, the largest slack of that year's or an earlier year's row
-(a purchase persists into later years).
+Whether the budget could pay is checked against the slack of the model's budget rows in the
+solution: with carry-over, the cumulative row of that year and of every later year must pay for
+what the plan does not yet have in that year (a site the plan opens later costs only the years
+before it opens); without carry-over, the purchase is paid in the row of that year or an earlier
+one (it persists). ``budget_left_usd`` reports, per year, the largest amount a purchase kept from
+that year on could still use.
 """
 
 from __future__ import annotations
@@ -55,17 +57,40 @@ CAPACITY_DETAILS = ("site_full", "budget", "other")
 _TOL = 1e-7
 
 
-def budget_left_usd(model: CapacitatedSiting) -> np.ndarray:
-    """Budget a purchase made in each rollout year could still use [USD], one value per year."""
+def _budget_slack(model: CapacitatedSiting) -> np.ndarray:
+    """Slack of the model's budget rows in the solution [USD], one per rollout year."""
     res = model.result
     if res is None or res.x is None:
         raise InfeasibleError("the model has not been solved; call solve() first")
     b0, b1 = model.index["budget_rows"]
     act = model.model.a.tocsr()[b0:b1] @ res.x
-    slack = np.maximum(model.model.row_upper[b0:b1] - act, 0.0)
+    return np.maximum(model.model.row_upper[b0:b1] - act, 0.0)
+
+
+def budget_left_usd(model: CapacitatedSiting) -> np.ndarray:
+    """Budget a purchase made in each rollout year could still use [USD], one value per year."""
+    slack = _budget_slack(model)
     if model.index["carry_over"]:
         return np.minimum.accumulate(slack[::-1])[::-1]  # a purchase in year k counts in rows k, k+1, ...
     return np.maximum.accumulate(slack)  # bought in year k or earlier, it counts in that year's row only
+
+
+def _affordable(slack: np.ndarray, carry_over: bool, k: np.ndarray, fixed: np.ndarray, charger: np.ndarray,
+                fixed_until: np.ndarray, charger_until: np.ndarray) -> np.ndarray:
+    """Whether a purchase for year ``k`` fits the budget rows: a site's fixed cost and one charger, bought
+    in year ``k`` where the plan has them only from year ``fixed_until`` / ``charger_until`` on (K: never).
+
+    With carry-over, the cumulative row of every year ``r >= k`` pays for what the plan does not yet
+    have in year ``r``; without, the purchase is paid in the incremental row of one year ``<= k``.
+    """
+    tol = slack * 1e-9 + 1e-6
+    if not carry_over:
+        return fixed + charger <= np.maximum.accumulate(slack + tol)[k]
+    ok = np.ones(len(k), dtype=bool)
+    for r in range(len(slack)):
+        need = np.where(r >= k, fixed * (r < fixed_until) + charger * (r < charger_until), 0.0)
+        ok &= need <= slack[r] + tol[r]
+    return ok
 
 
 def unserved_demand(model: CapacitatedSiting, travel: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -127,6 +152,16 @@ def unserved_demand(model: CapacitatedSiting, travel: pd.DataFrame | None = None
     spare = is_open & (n_e >= 0.5) & (cap[x_type] * n_e - load[pair_x, k_x] > 1e-6 * np.maximum(cap[x_type] * n_e, 1.0))
     room = is_open & (n_e + 1 <= n_up[pair_x, k_x] + 1e-9) & (site_n[x_site, k_x] + 1 <= max_ch[x_site] + 1e-9)
     avail = left[k_x] * (1 + 1e-9) + 1e-6
+    slack, carry = _budget_slack(model), bool(ix["carry_over"])
+    yr = np.arange(K)
+    # first year each site is open, and each (site, type) has a charger / more chargers than in year k
+    open_from = np.where(opened.any(axis=1), np.argmax(opened, axis=1), K)
+    has_n = nv >= 0.5
+    charger_from = np.where(has_n.any(axis=1), np.argmax(has_n, axis=1), K)
+    more = nv[pair_x] > n_e[:, None] + 0.5  # n_x x K
+    more &= yr[None, :] > k_x[:, None]
+    more_from = np.where(more.any(axis=1), np.argmax(more, axis=1), K)
+    zero = np.zeros(len(x_dem))
 
     def any_of(mask: np.ndarray) -> np.ndarray:
         return np.bincount(x_dem[mask], minlength=n_dem) > 0
@@ -135,8 +170,9 @@ def unserved_demand(model: CapacitatedSiting, travel: pd.DataFrame | None = None
     has_open = any_of(is_open)
     has_spare = any_of(spare)
     unopened = usable & ~opened[x_site, k_x]
-    afford_new = any_of(unopened & (fixed[x_site] + capex[x_type] <= avail))
-    afford_room = any_of(room & (capex[x_type] <= avail))
+    afford_new = any_of(unopened & _affordable(slack, carry, k_x, fixed[x_site], capex[x_type], open_from[x_site],
+                                               charger_from[pair_x]))
+    afford_room = any_of(room & _affordable(slack, carry, k_x, zero, capex[x_type], zero + K, more_from))
     has_room = any_of(room)
     afford_charger = any_of(is_open & (capex[x_type] <= avail))
 
