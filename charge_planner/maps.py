@@ -3,8 +3,10 @@
 Layers
     charging demand per cell by segment and year (one radio button per view), candidate
     sites, chosen sites (sized by power, coloured by opening year, one layer per year),
-    coverage isochrones, road network, grid lines and transformers coloured by loading,
-    buses by voltage, and grid violations; with a legend, a layer control and popups.
+    coverage isochrones, coverage gaps (cells with unserved demand, outlined by its main cause:
+    no candidate within reach, out of budget, out of capacity, ...), road network, grid lines
+    and transformers coloured by loading, buses by voltage, and grid violations; with a
+    legend, a layer control and popups.
 
 Safety
     every string that comes from data (OSM names and tags, user labels, config names) is
@@ -1065,9 +1067,12 @@ def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, 
     parts.append("<h4>Charging demand</h4><div class='row'>"
                  f"<span class='dot' style='background:{DEMAND_COLOUR};opacity:.6;border:none'></span>"
                  "kWh/day per cell (size and shade)</div>")
-    parts.append("<h4>Unserved demand (main cause)</h4>")
-    parts += [f"<div class='row'><span class='dot' style='background:none;border:2px solid {c}'></span>"
-              f"{esc(UNSERVED_LABELS[cause])}</div>" for cause, c in CAUSE_COLOURS.items()]
+    u = unserved_table(plan)
+    present = set(u.loc[(u["year"] == plan.city.config.fleet.year) & (u["unserved_kwh_day"] > 0), "cause"])
+    if present:
+        parts.append("<h4>Unserved demand (main cause)</h4>")
+        parts += [f"<div class='row'><span class='dot' style='background:none;border:2px solid {c}'></span>"
+                  f"{esc(UNSERVED_LABELS[cause])}</div>" for cause, c in CAUSE_COLOURS.items() if cause in present]
     parts.append("<div class='row'><span class='dot' style='background:#969696;width:7px;height:7px'></span>"
                  "candidate site</div>")
     if has_iso:

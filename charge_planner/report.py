@@ -7,8 +7,9 @@ Chromium (A4, page numbers in the footer).
 
 Sections appear when their data exists and say so in one line when it does not: the grid
 section needs a modelled grid; voltage ranges, violation hours and hosting capacity appear
-when the grid stage reports them; the rollout shows every opening year; the scenario
-comparison needs two or more plans.
+when the grid stage reports them; the rollout shows every opening year; "Why demand is
+unserved" appears when some demand is not served (its causes from ``summary["unserved"]``); the
+scenario comparison needs two or more plans.
 """
 
 from __future__ import annotations
