@@ -594,10 +594,13 @@ def unserved_context(s: Mapping[str, Any]) -> dict[str, Any] | None:
         if v / total < 0.01:
             continue  # only the main causes get a sentence
         if cause == "no_candidate":
-            fix = ("add bus depot or bus station candidates (only those can host bus chargers)" if top == "bus"
-                   else "add candidate sites there or lengthen the segment's travel-time cut-off")
-            sentences.append(f"{segs} {has} no candidate site that can host a charger for it within its travel-time "
-                             f"cut-off in the extract, whatever the budget: {fix}.")
+            segs_with = {seg for seg, r in by_segment.items() if float(r.get(cause, 0.0)) > 0}
+            fix = "add candidate sites there or lengthen the travel-time cut-off"
+            if "bus" in segs_with:
+                fix = "add bus depot or bus station candidates (only those can host bus chargers)" + (
+                    "; for the other segments, " + fix if segs_with - {"bus"} else "")
+            sentences.append(f"{segs} {has} no candidate site able to host a suitable charger within the "
+                             f"travel-time cut-off in the extract, whatever the budget: {fix}.")
         elif cause == "not_in_nearest":
             sentences.append(f"{segs} {has} a suitable candidate within its cut-off, but only beyond the nearest "
                              "candidates the model keeps per demand point: raise siting.max_sites_per_demand.")

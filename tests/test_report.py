@@ -163,8 +163,9 @@ def test_report_explains_why_demand_is_unserved(demo_plan):
     assert re.findall(r"<tr><td>([^<]+)</td><td class=\"n\">([\d,]+)</td>", section) == [
         ("no candidate site within reach", "1,020"), ("out of budget", "300"), ("out of capacity at opened sites", "80")]
     assert "25.5%" in section and "21%" in section  # 300 / 1400 of the unserved
-    assert ("1,020 kWh/day of bus demand has no candidate site that can host a charger for it within its travel-time "
-            "cut-off in the extract, whatever the budget: add bus depot or bus station candidates") in section
+    assert ("1,020 kWh/day of bus demand has no candidate site able to host a suitable charger within the travel-time "
+            "cut-off in the extract, whatever the budget: add bus depot or bus station candidates (only those can host "
+            "bus chargers).") in section
     assert "the budget left (900 USD) cannot pay for any of them" in section
     assert "80 kWh/day because the sites within reach already hold siting.max_chargers_per_site" in section
     assert "<b>car</b>" not in section and "&lt;b&gt;car&lt;/b&gt;" in section  # labels are escaped
