@@ -51,6 +51,7 @@ from charge_planner.osm import (
 from charge_planner.presets import (
     COUNTRY_BOUNDS_MARGIN_DEG,
     MAX_DENSITY_PERSONS_KM2,
+    MIN_DENSITY_PERSONS_KM2,
     country_bounds,
     get_preset,
 )
@@ -403,7 +404,8 @@ def check_density(persons: float, area_km2: float, *, what: str = "population") 
     Raises
     ------
     DataError
-        When the population is not a finite non-negative number, or its mean density exceeds
+        When the population is not a finite non-negative number, or its mean density is below
+        :data:`charge_planner.presets.MIN_DENSITY_PERSONS_KM2` or above
         :data:`charge_planner.presets.MAX_DENSITY_PERSONS_KM2`.
     """
     if not (np.isfinite(persons) and persons >= 0):
@@ -416,6 +418,12 @@ def check_density(persons: float, area_km2: float, *, what: str = "population") 
             f"{what}: {persons:,.0f} persons on a study area of {area_km2:.2f} km2 is {density:,.0f} persons/km2, "
             f"above {MAX_DENSITY_PERSONS_KM2:,.0f}/km2 (denser than any city district): give the population of this "
             "area only, in persons (a raster in persons per pixel)"
+        )
+    if density < MIN_DENSITY_PERSONS_KM2:
+        raise DataError(
+            f"{what}: {persons:,.0f} persons on a study area of {area_km2:.2f} km2 is {density:,.1f} persons/km2, "
+            f"below {MIN_DENSITY_PERSONS_KM2:,.0f}/km2 (sparser than any town): give the population of this area "
+            "in persons, not thousands (a raster in persons per pixel)"
         )
     log.info("population %.0f persons on %.2f km2: %.0f persons/km2", persons, area_km2, density)
 

@@ -803,6 +803,14 @@ COUNTRY_BOUNDS_MARGIN_DEG = 3.0
 The 1:110m polygons leave out small islands: the Batanes (Philippines) reach 21.1 deg N, 2.6 deg
 beyond the box; Indira Point (India, Nicobar Islands) lies at 6.75 deg N, 1.2 deg beyond."""
 
+MIN_DENSITY_PERSONS_KM2 = 50.0
+"""Lowest mean population density accepted over a study area [persons/km2], a PLAUSIBILITY BOUND.
+The degree of urbanisation (Eurostat, FAO, ILO, OECD, UN-Habitat, World Bank 2020, "A
+recommendation on the method to delineate cities, urban and rural areas") counts 1 km2 cells
+of at least 300 persons as urban clusters; a sixth of that over the whole study area still
+allows parks, water and industry. Lower densities mean a total in the wrong unit (thousands
+instead of persons), a raster of another quantity, or a place with no one to plan for."""
+
 MAX_DENSITY_PERSONS_KM2 = 500_000.0
 """Highest mean population density accepted over a study area [persons/km2]. The densest
 neighbourhoods on record stay below it: Dharavi, Mumbai, is given 0.6 to 1 million residents on

@@ -202,6 +202,21 @@ def test_density_ceiling_by_hand() -> None:
             check_density(bad, study_area_km2(g))
 
 
+def test_density_floor_by_hand() -> None:
+    """1 km2 of streets (as above): 50 persons is the floor; 1 person, or 146 meant as thousands on
+    10 km2, is refused (a plan for 0.03 kWh/day spends a site's cost on nothing)."""
+    from charge_planner.presets import MIN_DENSITY_PERSONS_KM2
+
+    g = prepare_graph(grid_graph(5))
+    area = study_area_km2(g)
+    check_density(MIN_DENSITY_PERSONS_KM2 * area, area)
+    with pytest.raises(DataError, match=r"data.population_total: 1 persons on a study area of 1.00 km2 is 1.0 "
+                                        r"persons/km2, below 50/km2"):
+        check_density(1.0, area, what="data.population_total")
+    with pytest.raises(DataError, match=r"14.6 persons/km2"):
+        check_density(146.0, 10.0)
+
+
 def _write_raster(path: Path, values: np.ndarray, *, lonlat: tuple[float, float] = KATHMANDU, step: float = 0.001,
                   nodata: float | None = None, crs: str | None = "EPSG:4326") -> Path:
     import rasterio
