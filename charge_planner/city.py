@@ -205,6 +205,9 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         osm_path = (
             resolve_data_path(data.osm, city_dir=city_dir, root=root, field="data.osm") if data.osm else None
         )
+        if osm_path is not None and osm_format(osm_path) is None:
+            raise DataError(f"data.osm ({osm_path}): not an OSM extract by its name, so no buildings, POIs or power "
+                            "would be read from it; give an .osm, .osm.gz, .osm.bz2 or .osm.pbf file or remove data.osm")
         buildings, pois, power = empty_buildings(), empty_pois(), empty_power()
         if osm_format(roads_path) is not None:
             same = osm_path is None or osm_path.resolve() == roads_path.resolve()

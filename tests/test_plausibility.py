@@ -466,3 +466,16 @@ def test_exclusion_zones_far_from_the_candidates_are_reported(tmp_path: Path, ca
         out = apply_exclusion_zones(cand, read_exclusion_zones(path, crs=UTM45), label="zones.geojson")
     assert (out["excluded_reason"] == "").all()
     assert any("no zone reaches the candidates' area (nearest 9" in r.getMessage() for r in caplog.records)
+
+
+def test_data_osm_that_is_not_an_osm_extract_is_refused(tmp_path: Path) -> None:
+    """data.osm naming a GeoJSON (or the GraphML road file itself) would give a city without POIs and a
+    false credit in the sources; it is refused by name."""
+    import osmnx as ox
+
+    city = bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population="population_total = 20000")
+    ox.save_graphml(read_road_network(city / "roads.osm"), city / "roads.graphml")
+    toml = (city / "city.toml").read_text().replace('roads.osm"', 'roads.graphml"\nosm = "roads.graphml"')
+    (city / "city.toml").write_text(toml)
+    with pytest.raises(DataError, match=r"data.osm \(.*roads.graphml\): not an OSM extract by its name"):
+        load_city(city)
