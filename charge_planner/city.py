@@ -470,8 +470,8 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
     Raises
     ------
     DataError
-        When the file cannot be read, has no CRS and coordinates that are not longitude/latitude,
-        does not overlap the study area, holds negative values there (a nodata value that
+        When the file cannot be read, has more than one band, has no CRS and coordinates that are
+        not longitude/latitude, does not overlap the study area, holds negative values there (a nodata value that
         is not declared in the file) or only zeros.
     """
     try:
@@ -484,6 +484,11 @@ def read_population_raster(path: Path, *, crs: str, bounds: tuple[float, float, 
 
     try:
         with rasterio.open(path) as src:
+            if src.count != 1:
+                raise DataError(
+                    f"{path}: the raster has {src.count} bands (an image, not a population grid); give a single-band "
+                    "raster of persons per pixel, e.g. WorldPop or GHS-POP"
+                )
             left, bottom, right, top = src.bounds
             if src.crs is None and not (-180.5 <= min(left, right) and max(left, right) <= 360.5
                                         and -90.5 <= min(bottom, top) and max(bottom, top) <= 90.5):

@@ -416,6 +416,19 @@ def test_raster_of_zeros_is_refused_when_the_city_is_loaded(tmp_path: Path) -> N
     assert got["population"].sum() == pytest.approx(12.0)
 
 
+def test_raster_of_several_bands_is_refused(tmp_path: Path) -> None:
+    """An RGB image saved as GeoTIFF would be read as persons per pixel from its red band."""
+    rasterio = pytest.importorskip("rasterio")
+    from affine import Affine
+
+    tif = tmp_path / "rgb.tif"
+    with rasterio.open(tif, "w", driver="GTiff", height=16, width=16, count=3, dtype="uint8", crs="EPSG:4326",
+                       transform=Affine(0.001, 0.0, KATHMANDU[0] - 0.001, 0.0, -0.001, KATHMANDU[1] + 0.012)) as dst:
+        dst.write(np.full((3, 16, 16), 200, dtype="uint8"))
+    with pytest.raises(DataError, match=r"rgb.tif: the raster has 3 bands"):
+        read_population_raster(tif, crs=UTM45, bounds=(330_000.0, 3_063_000.0, 331_000.0, 3_064_000.0))
+
+
 def test_raster_without_crs_in_projected_units_names_the_cause(tmp_path: Path) -> None:
     pytest.importorskip("rasterio")
     tif = _write_raster(tmp_path / "nocrs.tif", np.ones((4, 4)), lonlat=(330_000.0, 3_064_000.0), step=100.0,
