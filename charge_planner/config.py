@@ -754,6 +754,25 @@ class CityConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _some_demand_is_sited(self) -> CityConfig:
+        # with no positive share of any segment's energy in a sited use case there is nothing to
+        # site: the siting stage would get an empty demand table
+        preset = get_preset(self.city.country)
+        for seg in self.fleet.segments:
+            override = self.fleet.overrides.get(seg)
+            for u in self.demand.sited_use_cases:
+                share = getattr(preset.segments[seg], f"share_{u}").value
+                if override is not None and getattr(override, f"share_{u}") is not None:
+                    share = getattr(override, f"share_{u}")
+                elif override is not None and override.public_share is not None:
+                    share *= override.public_share if u in PUBLIC_USE_CASES else 1.0 - override.public_share
+                if share > 0:
+                    return self
+        raise ValueError(f"demand.sited_use_cases {self.demand.sited_use_cases}: every segment's share of its energy "
+                         "in these use cases is 0 (fleet.overrides.<segment>.share_*), so there is no demand to site; "
+                         "give a sited use case a positive share or add the use case to demand.sited_use_cases")
+
+    @model_validator(mode="after")
     def _some_segment_uses_energy(self) -> CityConfig:
         preset = get_preset(self.city.country)
         factors = ("vehicles_per_1000", "km_per_day", "kwh_per_km")

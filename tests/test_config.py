@@ -147,6 +147,10 @@ BAD_INPUTS = {
     "no_energy_at_all": ({**MINIMAL, "fleet": {"segments": ["car", "bus"], "overrides": {
         "car": {"km_per_day": 0.0}, "bus": {"vehicles_per_1000": 0.0}}}}, "fleet.overrides",
         "car (km_per_day), bus (vehicles_per_1000) are 0"),
+    "nothing_sited": (_with("fleet", overrides={s: {"share_home": 1.0, "share_depot": 0.0, "share_public_ac": 0.0,
+                                                    "share_public_dc": 0.0, "share_swapping": 0.0}
+                                                for s in ("two_wheeler", "three_wheeler", "car", "bus", "truck")}),
+                      "demand.sited_use_cases", "so there is no demand to site"),
     "sited_home_without_home_charger": (_with("demand", sited_use_cases=["home"]), "demand.sited_use_cases",
                                         "two_wheeler home, three_wheeler home, car home"),
     "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
