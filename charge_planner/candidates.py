@@ -33,6 +33,8 @@ SITE_KINDS: tuple[str, ...] = (
     "charging_station",
 )
 DEPOT_KINDS: frozenset[str] = frozenset({"bus_station", "bus_depot"})
+#: Segments whose chargers stand at ordinary sites; a type serving any of them is no bus-only charger.
+LIGHT_SEGMENTS: frozenset[str] = frozenset({"two_wheeler", "three_wheeler", "car"})
 MAJOR_ROADS: frozenset[str] = frozenset({"trunk", "primary", "secondary", "tertiary"})
 
 
@@ -99,8 +101,8 @@ def build_candidates(
     graph
         Prepared road graph.
     charger_types
-        Charger table (``grid_level``, ``segments``); bus chargers are allowed only at bus
-        stations and depots.
+        Charger table (``grid_level``, ``segments``); bus chargers (types that serve buses and
+        no car, two- or three-wheeler) are allowed only at bus stations and depots.
     max_chargers
         Per-site maximum number of chargers.
     fixed_cost_usd
@@ -132,7 +134,9 @@ def build_candidates(
     existing = cand["kind"].eq("charging_station")
     cand["fixed_cost_usd"] = np.where(existing, 0.0, float(fixed_cost_usd))
     cand["existing_chargers"] = [{} for _ in range(len(cand))]
-    bus_types = {t for t, segs in charger_types["segments"].items() if "bus" in segs}
+    # a bus charger (one that serves buses and no light vehicle) belongs at a bus station or depot; a
+    # type that also serves cars or two- and three-wheelers may stand anywhere
+    bus_types = {t for t, segs in charger_types["segments"].items() if "bus" in segs and not set(segs) & LIGHT_SEGMENTS}
     all_types = tuple(charger_types.index)
     depot = cand["kind"].isin(DEPOT_KINDS).to_numpy()
     cand["allowed_types"] = [all_types if d else tuple(t for t in all_types if t not in bus_types) for d in depot]

@@ -63,3 +63,19 @@ def test_access_is_measured_to_the_nearest_street_not_its_junctions():
     assert c["access_m"].round(6).tolist() == [30.0, 800.0]
     assert c["excluded_reason"].tolist() == ["", "more than 500 m from a road"]
     assert set(c["node_id"]) <= set(g.nodes)
+
+
+def test_a_charger_type_that_also_serves_light_vehicles_may_stand_anywhere():
+    """Only chargers for buses (and trucks) are kept to depots: a single type for every segment, as a
+    user may define, stays allowed at a car park (else no site could take any charger)."""
+    g = _graph()
+    pois = gpd.GeoDataFrame({"poi_id": ["a", "b"], "kind": ["parking", "bus_depot"], "name": ["P", "Depot"]},
+                            geometry=gpd.points_from_xy([500_000, 500_200], [1_400_000, 1_400_000]), crs="EPSG:32643")
+    types = pd.DataFrame(
+        {"power_kw": [22.0, 240.0], "capex_usd": [1.0, 2.0], "segments": [("car", "bus"), ("bus", "truck")],
+         "service_hours_day": [8.0, 8.0], "grid_level": ["lv", "mv"]},
+        index=pd.Index(["any", "bus_truck"], name="charger_type"),
+    )
+    c = build_candidates(pois, g, types, max_chargers=4, fixed_cost_usd=1.0).set_index("kind")
+    assert c.loc["parking", "allowed_types"] == ("any",)
+    assert c.loc["bus_depot", "allowed_types"] == ("any", "bus_truck")
