@@ -394,7 +394,11 @@ class ChargerTypeConfig(_Model):
     power_kw: Annotated[float, Field(gt=0, le=5000)]
     capex_usd: Annotated[float, Field(ge=0)]
     segments: list[str]
-    service_hours_day: Annotated[float, Field(gt=0, le=24)] = 12.0
+    # plausibility bound: a charger delivering energy less than an hour a day is a typing error
+    # (minutes for hours); the presets assume 8 to 20 hours
+    service_hours_day: Annotated[float, Field(ge=1, le=24)] = Field(
+        default=12.0, description="hours a charger delivers energy per day, 1 to 24 [h]"
+    )
     grid_level: Literal["lv", "mv"] = "lv"
     use_cases: list[str] = Field(default_factory=lambda: list(PUBLIC_USE_CASES))
 

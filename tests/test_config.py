@@ -154,6 +154,8 @@ BAD_INPUTS = {
     "sited_home_without_home_charger": (_with("demand", sited_use_cases=["home"]), "demand.sited_use_cases",
                                         "two_wheeler home, three_wheeler home, car home"),
     "power_inf": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": math.inf}]}, "charger_types.0.power_kw", "inf"),
+    "service_minutes": ({**MINIMAL, "charger_types": [{**_CT, "service_hours_day": 0.25}]},
+                        "charger_types.0.service_hours_day", "0.25"),
     "power_absurd": ({**MINIMAL, "charger_types": [{**_CT, "power_kw": 1e9}]}, "charger_types.0.power_kw", "1000000000.0"),
     "budget_inf": (_with("siting", budget_usd=math.inf), "siting.budget_usd", "inf"),
     "budget_nan": (_with("siting", budget_usd=math.nan), "siting.budget_usd", "nan"),
