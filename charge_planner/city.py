@@ -233,9 +233,11 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     where = f"data.place/data.bbox ({label})" if data.source == "online" else f"data.roads ({roads_path})"
     try:
         roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
-    except DataError:
+    except DataError as exc:
         check_in_country(raw, config.city.country, what=where)  # data in another country: say that first
-        raise
+        if where in str(exc):
+            raise
+        raise DataError(f"{where}: {exc}") from None  # name the road file the fault is in
     check_in_country(roads, config.city.country, what=where)
     crs = str(roads.graph["crs"])
     buildings, pois, power = project_layers([buildings, pois, power], crs)

@@ -492,3 +492,19 @@ def test_data_osm_that_is_not_an_osm_extract_is_refused(tmp_path: Path) -> None:
     (city / "city.toml").write_text(toml)
     with pytest.raises(DataError, match=r"data.osm \(.*roads.graphml\): not an OSM extract by its name"):
         load_city(city)
+
+
+def test_a_road_file_without_a_connected_network_is_named(tmp_path: Path) -> None:
+    """Two one-way streets in a row: no strongly connected part with an edge; the message names data.roads."""
+    city = bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population="population_total = 20000")
+    lon, lat = KATHMANDU
+    (city / "oneway.osm").write_text(
+        '<?xml version="1.0"?><osm version="0.6">'
+        f'<node id="1" lat="{lat}" lon="{lon}"/><node id="2" lat="{lat}" lon="{lon + 0.01}"/>'
+        f'<node id="3" lat="{lat + 0.01}" lon="{lon + 0.01}"/>'
+        '<way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="primary"/><tag k="oneway" v="yes"/></way>'
+        '<way id="11"><nd ref="2"/><nd ref="3"/><tag k="highway" v="primary"/><tag k="oneway" v="yes"/></way></osm>')
+    toml = (city / "city.toml").read_text().replace('roads.osm"', 'oneway.osm"')
+    (city / "city.toml").write_text(toml)
+    with pytest.raises(DataError, match=r"^data.roads \(.*oneway.osm\): no strongly connected drivable network"):
+        load_city(city)
