@@ -175,6 +175,23 @@ class DataSection(_Model):
         return value
 
     @model_validator(mode="after")
+    def _no_ignored_fields(self) -> DataSection:
+        # a field the chosen source never reads is a mistake the user should hear about
+        ignored = []
+        if self.source != "online":
+            ignored += [f"data.{f} (read with source 'online')" for f in ("place", "bbox", "cache_folder")
+                        if getattr(self, f) is not None]
+        if self.source != "files":
+            ignored += [f"data.{f} (read with source 'files')" for f in ("roads", "roads_nodes", "osm")
+                        if getattr(self, f) is not None]
+        elif self.roads_nodes is not None and not str(self.roads).lower().endswith((".parquet", ".geoparquet")):
+            ignored.append("data.roads_nodes (read with a GeoParquet data.roads)")
+        if ignored:
+            raise ValueError(f"data.source = {self.source!r} ignores {', '.join(ignored)}; remove it or change "
+                             "data.source")
+        return self
+
+    @model_validator(mode="after")
     def _needs_roads(self) -> DataSection:
         if self.source == "files" and not self.roads:
             raise ValueError("data.source is 'files' but data.roads is not set; give a road or OSM file")

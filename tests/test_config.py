@@ -147,6 +147,12 @@ BAD_INPUTS = {
     "no_energy_at_all": ({**MINIMAL, "fleet": {"segments": ["car", "bus"], "overrides": {
         "car": {"km_per_day": 0.0}, "bus": {"vehicles_per_1000": 0.0}}}}, "fleet.overrides",
         "car (km_per_day), bus (vehicles_per_1000) are 0"),
+    "place_with_files": (_with("data", source="files", roads="r.osm", population_total=1e5, place="Hanoi"), "data",
+                         "ignores data.place (read with source 'online')"),
+    "nodes_with_osm_roads": (_with("data", source="files", roads="r.osm", population_total=1e5, roads_nodes="n.parquet"),
+                             "data", "ignores data.roads_nodes (read with a GeoParquet data.roads)"),
+    "roads_with_synthetic": (_with("data", source="synthetic", roads="r.osm"), "data",
+                             "ignores data.roads (read with source 'files')"),
     "nothing_sited": (_with("fleet", overrides={s: {"share_home": 1.0, "share_depot": 0.0, "share_public_ac": 0.0,
                                                     "share_public_dc": 0.0, "share_swapping": 0.0}
                                                 for s in ("two_wheeler", "three_wheeler", "car", "bus", "truck")}),
