@@ -204,6 +204,9 @@ class DataSection(_Model):
                     raise ValueError(f"data.bbox {list(self.bbox)} must be [west, south, east, north] in degrees")
         if self.source in ("files", "online") and not self.population_raster and self.population_total is None:
             raise ValueError("give data.population_raster or data.population_total (with data.population_source)")
+        if self.population_raster and self.population_total is not None:
+            raise ValueError("data.population_raster and data.population_total are both set, but only one is used (the "
+                             "raster; the total with demand.residential_weights = 'buildings'); give only one")
         return self
 
 

@@ -153,6 +153,8 @@ BAD_INPUTS = {
                              "data", "ignores data.roads_nodes (read with a GeoParquet data.roads)"),
     "roads_with_synthetic": (_with("data", source="synthetic", roads="r.osm"), "data",
                              "ignores data.roads (read with source 'files')"),
+    "raster_and_total": (_with("data", source="files", roads="r.osm", population_raster="p.tif", population_total=1e5),
+                         "data", "are both set, but only one is used"),
     "nothing_sited": (_with("fleet", overrides={s: {"share_home": 1.0, "share_depot": 0.0, "share_public_ac": 0.0,
                                                     "share_public_dc": 0.0, "share_swapping": 0.0}
                                                 for s in ("two_wheeler", "three_wheeler", "car", "bus", "truck")}),
