@@ -440,6 +440,11 @@ def _site_rows(plan: Plan) -> list[dict[str, Any]]:
     return rows
 
 
+#: figures that depend on the machine, not on the plan: kept in summary.json, left out of the report so that
+#: the same inputs give the same report
+RUN_TIME_KEYS = frozenset({"solve_s", "seconds", "solve_time_s", "build_time_s"})
+
+
 def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
     from charge_planner.maps import loading_column, violation_table
 
@@ -472,14 +477,15 @@ def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
                "vm_min": fmt_num(r.get("vm_min_pu"), 3), "vm_max": fmt_num(r.get("vm_max_pu"), 3)}
               for r in grid.get("voltage_levels") or []]
     skip = {"assumptions", "time_series_assumptions", "source", "synthetic", "converged", "first_step",
-            "non_converged_steps", "voltage_levels"}
+            "non_converged_steps", "voltage_levels"} | RUN_TIME_KEYS
     figures = []
     for key, v in grid.items():
         if key in skip or v is None:
             continue
         if isinstance(v, Mapping):
             figures += [{"label": f"{label_of(key)}: {label_of(k2)}", "value": _value_text(k2, v2)}
-                        for k2, v2 in v.items() if v2 is not None and not isinstance(v2, list | dict | tuple)]
+                        for k2, v2 in v.items()
+                        if v2 is not None and k2 not in RUN_TIME_KEYS and not isinstance(v2, list | dict | tuple)]
         elif not isinstance(v, list | tuple):
             figures.append({"label": label_of(key), "value": _value_text(key, v)})
     loaded = []
@@ -723,7 +729,6 @@ def render_report(
         "osm_licence": OSM_LICENCE,
         "software": SOFTWARE,
         "versions": s.get("package_versions", {}),
-        "timings": s.get("timings_s", {}),
     }
     return _env().get_template("report.html").render(**context)
 
