@@ -74,6 +74,14 @@ BBox = Annotated[tuple[float, float, float, float], BeforeValidator(_list_to_tup
 Minutes = Annotated[float, Field(gt=0, le=MAX_CUTOFF_MIN)]
 
 
+def _known_segment_keys(value: dict[str, Any], where: str) -> dict[str, Any]:
+    """Refuse dictionary keys that are not vehicle segments."""
+    bad = [s for s in value if s not in SEGMENTS]
+    if bad:
+        raise ValueError(f"unknown segment(s) {bad} in {where}; use any of {list(SEGMENTS)}")
+    return value
+
+
 class _Model(BaseModel):
     # strict: no silent coercion of "2030" to 2030 or of true to 1 (int -> float stays allowed);
     # allow_inf_nan=False: TOML's inf and nan are refused in every float field
@@ -169,10 +177,7 @@ class DataSection(_Model):
     @field_validator("segment_modes")
     @classmethod
     def _known_mode_segments(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [s for s in value if s not in SEGMENTS]
-        if bad:
-            raise ValueError(f"unknown segment(s) {bad} in segment_modes; use any of {list(SEGMENTS)}")
-        return value
+        return _known_segment_keys(value, "segment_modes")
 
     @model_validator(mode="after")
     def _no_ignored_fields(self) -> DataSection:
@@ -295,10 +300,7 @@ class FleetSection(_Model):
     @field_validator("overrides")
     @classmethod
     def _known_override_keys(cls, value: dict[str, SegmentOverride]) -> dict[str, SegmentOverride]:
-        bad = [s for s in value if s not in SEGMENTS]
-        if bad:
-            raise ValueError(f"unknown segment(s) {bad} in overrides; use any of {list(SEGMENTS)}")
-        return value
+        return _known_segment_keys(value, "overrides")
 
     @model_validator(mode="after")
     def _years_in_order(self) -> FleetSection:
