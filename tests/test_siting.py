@@ -173,19 +173,7 @@ def test_allowed_types_respected():
 
 
 def test_time_limited_run_reports_real_status_and_gap():
-    rng = np.random.default_rng(3)
-    n, m = 300, 120
-    w = rng.uniform(1, 10, n)
-    cover = sp.random(n, m, density=0.05, random_state=3, format="csr")
-    cover.data[:] = 1.0
-    # max coverage with p facilities: x_j binary, z_i <= sum_j a_ij x_j
-    a = sp.bmat([[sp.eye(n), -cover], [None, sp.csr_matrix(np.ones((1, m)))]]).tocsc()
-    model = MatrixModel(
-        c=np.concatenate([w, np.zeros(m)]), a=a,
-        row_lower=np.full(n + 1, -np.inf), row_upper=np.concatenate([np.zeros(n), [10.0]]),
-        col_lower=np.zeros(n + m), col_upper=np.ones(n + m),
-        integer=np.concatenate([np.zeros(n, bool), np.ones(m, bool)]),
-    )
+    model = _max_cover_model()
     res = solve(model, "highs", time_limit_s=0.01, mip_gap=0.0)
     assert res.status in ("time_limit", "optimal", "no_solution")
     if res.status == "time_limit":
