@@ -9,7 +9,7 @@ import pyogrio
 import pytest
 
 from charge_planner import load_city, plan
-from tests.conftest import BENGALURU_DIR, shared
+from tests.conftest import BENGALURU_DIR, DEMO_DIR, shared
 
 
 def test_demo_plan_is_solved_and_consistent(demo_plan):
@@ -163,3 +163,20 @@ def test_segments_travel_on_the_network_of_their_mode(tmp_path):
     (tmp_path / "ktm" / "city.toml").write_text(text.replace("three_wheeler = ", "tuktuk = "))
     with pytest.raises(ConfigError, match="tuktuk"):
         load_city(tmp_path / "ktm", data_dir=root)
+
+
+def test_no_demand_to_site_is_one_line_not_a_crash(monkeypatch, tmp_path):
+    """Should the demand stage leave nothing to site, the run says so instead of failing deep in the pipeline."""
+    from typer.testing import CliRunner
+
+    from charge_planner.cli import app
+    from charge_planner.demand import DemandResult
+
+    def nothing(self, years):
+        return self.demand.iloc[0:0]
+
+    monkeypatch.setattr(DemandResult, "for_siting", nothing)
+    res = CliRunner().invoke(app, ["run", str(DEMO_DIR), "--out", str(tmp_path / "out"), "--no-pdf", "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and "no public charging demand to site in 2030" in res.output
+    assert not (tmp_path / "out").exists()
