@@ -78,7 +78,8 @@ GPKG_LAYERS = {
     "isochrones": "area reachable from the chosen sites within the drive time [min]",
     "grid_buses": "grid buses with load-flow voltages [pu] and violations",
     "grid_lines": "grid lines with loading [%] and violations",
-    "grid_trafos": "grid transformers (at their low-voltage bus) with loading [%] and violations",
+    "grid_trafos": "grid transformers, two-winding (kind trafo) and three-winding (kind trafo3w), at their "
+    "low-voltage bus with loading [%] and violations",
     "rollout": "installed chargers per site and year (table without geometry)",
 }
 
@@ -98,12 +99,40 @@ class GridLayers:
     lines
         Line strings (following the cable route where the net has line geodata); ``line_id``, …
     trafos
-        Points at the low-voltage bus; ``trafo_id``, ``loading_percent``, …
+        Two-winding transformers, points at the low-voltage bus; ``trafo_id``, ``loading_percent``, …
+    trafos3w
+        Three-winding transformers, points at the low-voltage bus (else the medium-, else the
+        high-voltage one, as on the map); ``trafo_id``, ``loading_percent``, ``hv_bus``,
+        ``mv_bus``, ``lv_bus``, ``sn_mva``, …
     """
 
     buses: gpd.GeoDataFrame
     lines: gpd.GeoDataFrame
     trafos: gpd.GeoDataFrame
+    trafos3w: gpd.GeoDataFrame | None = None
+
+    def transformer_layer(self) -> gpd.GeoDataFrame:
+        """Every transformer as written to the ``grid_trafos`` layer and ``grid_trafos.csv``: the
+        two-winding ones with their columns unchanged, then the three-winding ones; ``kind``
+        (``trafo`` or ``trafo3w``) after ``trafo_id`` tells them apart, as ids of the two kinds
+        may be equal. ``mv_bus`` is empty for two-winding and ``parallel`` for three-winding rows."""
+        two = self.trafos.copy()
+        two.insert(1, "kind", "trafo")
+        three = self.trafos3w
+        if three is None or not len(three):
+            return two
+        three = three.copy()
+        three.insert(1, "kind", "trafo3w")
+        if not len(two):
+            return three
+        # integer columns stay integer where one kind has no value (nullable, not float)
+        int_cols = [c for c in ("trafo_id", "hv_bus", "mv_bus", "lv_bus", "parallel")
+                    if all(pd.api.types.is_integer_dtype(f[c]) for f in (two, three) if c in f.columns)]
+        both = pd.concat([two, three], ignore_index=True)
+        for col in int_cols:
+            if col in both.columns:
+                both[col] = both[col].astype("Int64")
+        return gpd.GeoDataFrame(both, geometry="geometry", crs=WGS84)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
@@ -172,7 +201,15 @@ def grid_layers(plan: Plan) -> GridLayers | None:
         geometry=gpd.points_from_xy(tx_[keep], ty_[keep]),
         crs=crs,
     ).to_crs(WGS84)
-    return GridLayers(buses=buses, lines=line_gdf, trafos=trafo_gdf)
+
+    from charge_planner.maps import trafo3w_points
+
+    placed = trafo3w_points(plan, buses)
+    t3 = flow.trafos3w.loc[[i for i in flow.trafos3w.index if i in placed]]
+    trafo3w_gdf = gpd.GeoDataFrame(
+        t3.rename_axis("trafo_id").reset_index(), geometry=[placed[i][0] for i in t3.index], crs=WGS84
+    )
+    return GridLayers(buses=buses, lines=line_gdf, trafos=trafo_gdf, trafos3w=trafo3w_gdf)
 
 
 def rollout_summary(plan: Plan) -> pd.DataFrame:
@@ -331,7 +368,7 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     if layers is not None:
         _write_layer(layers.buses, gpkg, "grid_buses")
         _write_layer(layers.lines, gpkg, "grid_lines")
-        _write_layer(layers.trafos, gpkg, "grid_trafos")
+        _write_layer(layers.transformer_layer(), gpkg, "grid_trafos")
     from charge_planner.maps import rollout_table
 
     roll = rollout_table(plan)
@@ -349,7 +386,7 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     if layers is not None:
         _csv_with_lonlat(layers.buses, folder / "grid_buses.csv")
         write_csv(_plain(pd.DataFrame(layers.lines.drop(columns="geometry"))), folder / "grid_lines.csv")
-        _csv_with_lonlat(layers.trafos, folder / "grid_trafos.csv")
+        _csv_with_lonlat(layers.transformer_layer(), folder / "grid_trafos.csv")
         write_csv(_violations(plan, layers), folder / "grid_violations.csv")
     (folder / "summary.json").write_text(summary_json(plan.summary), encoding="utf-8")
 

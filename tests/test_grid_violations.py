@@ -305,3 +305,31 @@ def test_demo_plan_lowest_voltage_is_not_the_supply_point(demo_plan) -> None:
     for kv, lv in levels.items():
         assert lv["vm_min_pu"] == pytest.approx(others[vn == kv].min(), abs=1e-5)
         assert lv["buses"] == int((vn == kv).sum())
+
+
+def test_transformer_layer_and_csv_hold_the_three_winding_transformer(demo_plan, tmp_path) -> None:
+    import pyogrio
+
+    p = _plan_with_every_violation(demo_plan, "peak")
+    ref = pandapower_reference(p.grid.net)  # independent reference: pandapower's own load flow
+    out = p.save(tmp_path / "out", pdf=False)
+    layer = pyogrio.read_dataframe(out / "plan.gpkg", layer="grid_trafos")
+    csv = pd.read_csv(out / "grid_trafos.csv")
+    for table in (layer, csv):
+        assert set(table["kind"]) == {"trafo", "trafo3w"}
+        three = table[table["kind"] == "trafo3w"].set_index("trafo_id")
+        assert sorted(three.index) == sorted(ref.trafo3w.index)
+        for i in three.index:
+            assert three.at[i, "loading_percent"] == pytest.approx(ref.res_trafo3w.at[i, "loading_percent"], rel=1e-6)
+            assert three.at[i, "lv_bus"] == ref.trafo3w.at[i, "lv_bus"]
+            assert three.at[i, "mv_bus"] == ref.trafo3w.at[i, "mv_bus"]
+        # the two-winding ones are all still there, with pandapower's loading
+        two = table[table["kind"] == "trafo"].set_index("trafo_id")
+        assert sorted(two.index) == sorted(ref.trafo.index)
+        assert np.allclose(two["loading_percent"], ref.res_trafo["loading_percent"].reindex(two.index), rtol=1e-6)
+        assert (two["parallel"] == ref.trafo["parallel"].reindex(two.index)).all()
+    # the CSV gives the position of the low-voltage bus, as the grid bus table does
+    buses = pd.read_csv(out / "grid_buses.csv").set_index("bus_id")
+    row = csv[csv["kind"] == "trafo3w"].iloc[0]
+    lv = int(ref.trafo3w.at[int(row["trafo_id"]), "lv_bus"])
+    assert (row["lon"], row["lat"]) == pytest.approx((buses.at[lv, "lon"], buses.at[lv, "lat"]), abs=1e-7)
