@@ -200,6 +200,31 @@ def test_worst_hours_include_the_unsolvable_one() -> None:
     assert (limits.drop(index=end) == "not_converged").all() and limits[end] in ("undervoltage", "not_converged")
 
 
+def test_hosting_search_past_voltage_collapse_does_not_warn_but_a_real_step_does(caplog) -> None:
+    import logging
+
+    net = radial_net()
+    net.load["p_mw"] = 0.01
+    assert pandapower_reference(net).converged  # the base case solves
+    model = BatchPowerFlow.from_net(net)
+    # limits wide enough that only voltage collapse stops the search: its trial loads collapse
+    with caplog.at_level(logging.DEBUG, logger="charge_planner"):
+        t = hosting_capacity(model, model.load_injections(1), vm_min_pu=0.3, max_loading_percent=1e6).table
+    assert (t["limit"] == "not_converged").all() and (t["hosting_capacity_kw"] > 0).all()
+    collapsed = [r for r in caplog.records if "did not converge" in r.getMessage()]
+    assert collapsed and all(r.levelno == logging.DEBUG for r in collapsed)  # logged, but not as a warning
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    # a step of the real time series that pandapower cannot solve either (40 times the load) still warns
+    factor = np.full(24, 0.5)
+    factor[20] = 40.0
+    with caplog.at_level(logging.WARNING, logger="charge_planner"):
+        ts = run_time_series(radial_net(), time_index("day"), base_load_factor=factor)
+    assert len(ts.non_converged) == 1
+    assert any(r.levelno == logging.WARNING and "1 of 24 step(s) did not converge" in r.getMessage()
+               for r in caplog.records)
+
+
 # ------------------------------------------------------------------------------ a plan with every kind
 
 

@@ -786,7 +786,12 @@ class BatchPowerFlow:
         return v, converged, iterations
 
     def solve(
-        self, s_load: np.ndarray, *, keep_voltages: bool = False, v_init: np.ndarray | None = None
+        self,
+        s_load: np.ndarray,
+        *,
+        keep_voltages: bool = False,
+        v_init: np.ndarray | None = None,
+        trial_loads: bool = False,
     ) -> BatchResult:
         """Solve every step of a load matrix from :meth:`load_injections`.
 
@@ -799,6 +804,10 @@ class BatchPowerFlow:
         v_init
             Start voltages of every step (n_internal x n_steps) [pu], e.g. a linear
             prediction; default: the solution of each chunk's median step.
+        trial_loads
+            The steps are trial loads of a search that expects some of them to lie past voltage
+            collapse (hosting capacity): steps that did not converge are logged at DEBUG. By
+            default they are a finding about the grid and logged as a WARNING.
 
         Returns
         -------
@@ -865,7 +874,8 @@ class BatchPowerFlow:
         if newton_fallback:
             log.debug("batched load flow: %d step(s) needed a full Newton-Raphson", newton_fallback)
         if not converged.all():
-            log.warning(
+            log.log(
+                logging.DEBUG if trial_loads else logging.WARNING,
                 "batched load flow: %d of %d step(s) did not converge (first: step %d); their results are NaN",
                 int((~converged).sum()),
                 n_steps,
