@@ -86,11 +86,13 @@ def _run(
 
 def summary_line(s: dict[str, Any]) -> str:
     """The plan in one line: sites, energy served, cost, the siting model and its proof, the grid check."""
+    from charge_planner.report import fmt_pct
+
     k, sol = s["kpis"], s["solver"]
     gap = "no bound" if sol.get("gap") is None else f"gap {100 * sol['gap']:.4g} %"
     line = (
         f"{s['city']}: {k['sites_open']} sites, {k['installed_kw']:,.0f} kW, "
-        f"{k['served_kwh_day']:,.0f} of {k['demand_kwh_day']:,.0f} kWh/day served ({k['served_share']:.0%}), "
+        f"{k['served_kwh_day']:,.0f} of {k['demand_kwh_day']:,.0f} kWh/day served ({fmt_pct(k['served_share'])}), "
         f"capex {k['capex_usd']:,.0f} USD; MILP {sol.get('rows', 0):,} x {sol.get('columns', 0):,} "
         f"({sol.get('integer_columns', 0):,} integer) {sol['status']}, {gap}, {sol.get('solve_time_s', 0):.1f} s"
     )

@@ -91,12 +91,22 @@ def fmt_num(v: Any, digits: int | None = 0) -> str:
 
 
 def fmt_pct(v: Any, digits: int = 0) -> str:
-    """Share [0–1] as a percentage, or an em dash when missing."""
+    """Share [0–1] as a percentage, or an em dash when missing.
+
+    A share short of 100 % (or above 0 %) is never rounded to it: more digits are shown instead
+    (0.996 -> "99.6%"), so that a report does not call demand fully served when some is not.
+    """
     try:
         f = float(v)
     except (TypeError, ValueError):
         return "—"
-    return "—" if not math.isfinite(f) else f"{f:.{digits}%}"
+    if not math.isfinite(f):
+        return "—"
+    text = f"{f:.{digits}%}"
+    while digits < 4 and ((f < 1.0 and float(text[:-1]) >= 100.0) or (f > 0.0 and float(text[:-1]) <= 0.0)):
+        digits += 1
+        text = f"{f:.{digits}%}"
+    return text
 
 
 def label_of(key: str) -> str:

@@ -199,3 +199,9 @@ def test_report_does_not_depend_on_the_machines_speed(demo_plan):
     assert slow.summary["solver"]["solve_time_s"] != demo_plan.summary["solver"]["solve_time_s"]
     assert slow.summary["timings_s"] != demo_plan.summary["timings_s"]
     assert render_report(slow) == render_report(demo_plan)
+
+
+def test_fmt_pct_never_rounds_a_part_to_the_whole_or_to_nothing():
+    assert fmt_pct(0.996) == "99.6%" and fmt_pct(0.9999) == "99.99%" and fmt_pct(1.0) == "100%"
+    assert fmt_pct(0.004) == "0.4%" and fmt_pct(0.0) == "0%" and fmt_pct(0.5) == "50%"
+    assert fmt_pct(0.6896) == "69%" and fmt_pct(float("nan")) == "—"
