@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
@@ -50,3 +51,38 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {path} not available")
     return path
+
+
+@pytest.fixture
+def slow_machine(monkeypatch) -> float:
+    """A machine 1e5 times slower: the clock runs 1e5 times faster, and HiGHS gets 1e5 times less
+    real time for each second it is given. Returns the factor."""
+    import importlib
+    import time as time_module
+
+    solve_module = importlib.import_module("charge_planner.siting.solve")  # the package exports solve()
+    factor = 1e5
+    real_clock = time_module.perf_counter
+    start = real_clock()
+    real_highs = solve_module._solve_highs
+
+    def slow_highs(model, *, time_limit_s, **k):
+        return real_highs(model, time_limit_s=time_limit_s / factor, **k)
+
+    monkeypatch.setattr(time_module, "perf_counter", lambda: start + (real_clock() - start) * factor)
+    monkeypatch.setattr(solve_module, "_solve_highs", slow_highs)
+    return factor
+
+
+@pytest.fixture
+def read_only(monkeypatch) -> Callable[[Path], None]:
+    """Make folders read-only as ``os.access`` sees them (tests may run as root, for whom chmod does not
+    take write access away). Call the returned function with each folder to lock."""
+    locked: set[Path] = set()
+    real_access = os.access
+
+    def access(path, mode, **kwargs):  # read-only: readable, not writable
+        return not (Path(path) in locked and mode & os.W_OK) and real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    return locked.add

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -82,7 +81,7 @@ def no_planning(monkeypatch):
     monkeypatch.setattr(pipeline, "plan", refuse)
 
 
-def test_refused_output_folders_exit_2_before_planning_and_keep_every_file(tmp_path, monkeypatch, no_planning):
+def test_refused_output_folders_exit_2_before_planning_and_keep_every_file(tmp_path, monkeypatch, no_planning, read_only):
     from charge_planner.outputs import write_manifest
 
     city = tmp_path / "cities" / "town"
@@ -102,12 +101,7 @@ def test_refused_output_folders_exit_2_before_planning_and_keep_every_file(tmp_p
     (earlier / "my notes.txt").write_text("mine")
     locked = tmp_path / "locked"
     locked.mkdir()
-    real_access = os.access
-
-    def access(path, mode, **kwargs):  # read-only: readable, not writable
-        return not (Path(path) == locked and mode & os.W_OK) and real_access(path, mode, **kwargs)
-
-    monkeypatch.setattr(os, "access", access)
+    read_only(locked)
     before = _snapshot(tmp_path)
     cases = {
         "dot dot above the city": (city, ["run", ".", "--out", ".."], "contains the city folder"),

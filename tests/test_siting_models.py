@@ -306,27 +306,6 @@ def test_summary_before_solve_is_an_error():
 # ---------------------------------------------------------------------------- machine speed
 
 
-@pytest.fixture
-def slow_machine(monkeypatch):
-    """A machine 1e5 times slower: the clock runs 1e5 times faster, and HiGHS gets 1e5 times less
-    real time for each second it is given."""
-    import importlib
-    import time as time_module
-
-    solve_module = importlib.import_module("charge_planner.siting.solve")  # the package exports solve()
-    factor = 1e5
-    real_clock = time_module.perf_counter
-    start = real_clock()
-    real_highs = solve_module._solve_highs
-
-    def slow_highs(model, *, time_limit_s, **k):
-        return real_highs(model, time_limit_s=time_limit_s / factor, **k)
-
-    monkeypatch.setattr(time_module, "perf_counter", lambda: start + (real_clock() - start) * factor)
-    monkeypatch.setattr(solve_module, "_solve_highs", slow_highs)
-    return factor
-
-
 @pytest.mark.parametrize("method", ["auto", "heuristic"])
 def test_mclp_same_result_on_a_slow_machine(method, request):
     """Swap rounds, annealing moves and subgradient iterations cap the heuristics, not the clock:

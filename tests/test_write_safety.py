@@ -141,17 +141,11 @@ def test_existing_file_and_a_file_on_the_path_are_refused(city, tmp_path):
     assert target.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["cities", "plan.txt"]
 
 
-def test_folder_that_cannot_be_written_is_refused(city, tmp_path, monkeypatch):
-    """Tests may run as root, for whom chmod does not take write access away: the check asks
-    ``os.access``, which is made to deny here for the folders in question."""
+def test_folder_that_cannot_be_written_is_refused(city, tmp_path, read_only):
+    """The check asks ``os.access`` (as root, chmod does not take write access away)."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    real = os.access
-
-    def access(path, mode, **kwargs):  # read-only: readable, not writable
-        return not (Path(path) == locked and mode & os.W_OK) and real(path, mode, **kwargs)
-
-    monkeypatch.setattr(os, "access", access)
+    read_only(locked)
     with pytest.raises(OutputError, match="locked is not writable"):
         save_plan(fake_plan(city), locked)
     with pytest.raises(OutputError, match="cannot create output folder .*new/out: .*locked is not writable"):
