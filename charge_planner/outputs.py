@@ -252,12 +252,28 @@ def rollout_summary(plan: Plan) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _gpkg_timestamp() -> str:
+    """The time GDAL stamps into a GeoPackage (``gpkg_contents.last_change``): ``$SOURCE_DATE_EPOCH`` when
+    set, else the Unix epoch, so that the same plan gives the same file; the real time written is in
+    ``manifest.json``."""
+    try:
+        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+    except ValueError:
+        epoch = 0
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
 def _write_layer(gdf: gpd.GeoDataFrame | pd.DataFrame, path: Path, layer: str) -> None:
     opts = {"DESCRIPTION": GPKG_LAYERS.get(layer, layer)}
     # GeoPackage 1.2: read without a version warning by the GDAL of current Linux distributions and QGIS LTR
     dataset = None if path.exists() else {"VERSION": "1.2"}
     frame = _plain(gdf.to_crs(WGS84)) if isinstance(gdf, gpd.GeoDataFrame) else _plain(pd.DataFrame(gdf))
-    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_options=opts, dataset_options=dataset)
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _gpkg_timestamp()})
+    try:
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_options=opts, dataset_options=dataset)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -181,3 +181,22 @@ def test_csv_cells_that_look_like_formulas_are_written_as_text(tmp_path):
                                      "'\tTab", ""]
     assert back["kw"].tolist() == [1.0, 2.0, 3.0, -4.0, 5.0, 6.0, 7.0]  # numbers stay numbers
     assert frame["name"].iloc[0].startswith("=")  # the caller's table is not changed
+
+
+def test_same_plan_gives_the_same_files(demo_plan, tmp_path, monkeypatch):
+    """Saved twice, seconds apart, a plan's files are byte-identical but for the manifest (it records the
+    time written): the GeoPackage's internal timestamp is fixed, and $SOURCE_DATE_EPOCH sets it."""
+    import time
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    a = demo_plan.save(tmp_path / "a", pdf=False)
+    time.sleep(1.1)  # GDAL stamps the GeoPackage to the second
+    b = demo_plan.save(tmp_path / "b", pdf=False)
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    differ = [n for n in names if (a / n).read_bytes() != (b / n).read_bytes()]
+    assert differ == ["manifest.json"]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
+    c = demo_plan.save(tmp_path / "c", pdf=False)
+    stamp = pyogrio.read_dataframe(c / "plan.gpkg", sql="SELECT last_change FROM gpkg_contents LIMIT 1")
+    assert str(stamp.iloc[0, 0]).startswith("2026-01-01")
