@@ -1,46 +1,68 @@
 """Benchmark of the road-network stage: sparse demand x candidate travel-time tables.
 
-Run:  python tests/benchmarks/bench_network.py            (about 6-10 minutes on 2 cores)
-      python tests/benchmarks/bench_network.py --quick    (Bengaluru only)
+Run:  python tests/benchmarks/bench_network.py            (about 6-10 minutes on 2 idle cores)
+      python tests/benchmarks/bench_network.py --quick    (Bengaluru only, about 2 minutes)
+      python tests/benchmarks/bench_network.py --smoke    (small generated city, a few seconds;
+                                                           checks that every peer agrees, not a timing)
+
+The peers come with ``pip install -e ".[bench]"`` (pandana); a peer that is not installed is
+skipped and the output says so.
 
 For the Bengaluru drive graph (``../shared/data/bengaluru``, or ``$CHARGE_PLANNER_DATA``) and a
 generated city of about 100,000 directed edges (``synthetic.generate_city`` on 33 km x 33 km),
 5,000 demand points and 1,000 candidates are drawn (seed 7) and snapped to their nearest node:
 uniformly over the bounding box of central Bengaluru (built up throughout), and in proportion to
 the generated population in the generated city (a uniform draw over its 1,089 km2 would put most
-points in empty outskirts). With a 10-minute cut-off it measures, in the same run:
+points in empty outskirts). With a 10-minute cut-off it measures, in the same run, the time to
+produce the same table (``demand_id``, ``site_id``, ``travel_time_s`` from demand point to
+candidate, every pair within the cut-off):
 
 * ours: :func:`charge_planner.network.travel_table` (bounded multi-source Dijkstra of
-  ``scipy.sparse.csgraph`` over the reversed graph, in spatial batches), median of 3 runs before
-  and of 3 runs after the peer (the mean of the two medians);
-* the osmnx/networkx way: one ``networkx.single_source_dijkstra_path_length(G_reversed,
-  candidate, cutoff=600, weight="travel_time_s")`` per candidate, its reached nodes joined to the
-  demand points in Python (one run);
-* before timing, each side runs once untimed (the peer on 20 candidates): imports, first-call
+  ``scipy.sparse.csgraph`` over the reversed graph, in spatial batches; reading the networkx
+  graph into arrays and the ``distance_m`` column are inside the timed call), median of 3 runs
+  before and of 3 runs after the peers (the mean of the two medians);
+* networkx at full strength: one ``networkx.single_source_dijkstra_path_length(cutoff=600,
+  weight="travel_time_s")`` per DISTINCT candidate node, on a reversed simple ``DiGraph``
+  (fastest of parallel edges) built before the timer; its reached nodes are joined to the
+  demand and candidate ids with numpy (one run);
+* pandana (``pip install pandana``): a ``pandana.Network`` built on the REVERSED edges with
+  ``twoway=False`` (so that a range query from a candidate reaches the demand nodes that can
+  drive to it: the same direction as ours), its contraction-hierarchy build timed separately
+  and printed, not counted; timed: ``nodes_in_range(distinct candidate nodes, 600)`` and the
+  same numpy join (median of 3 runs). pandana's ``precompute`` serves aggregation queries only
+  and is not needed by ``nodes_in_range``. pandana truncates every edge impedance to 1/1000 of
+  its unit (its contraction hierarchy works in integers), so its times are shorter than ours by
+  up to 1 ms per edge, and pairs that close to the cut-off may fall on either side of it; the
+  output counts them separately;
+* before timing, each side runs once untimed (networkx on 20 candidates): imports, first-call
   set-up and the first growth of the process's memory are not counted on either side (on small
   virtual machines, memory a process touches for the first time can cost about 1 ms per MB);
 
-and prints wall-clock and CPU time (``time.process_time``: less sensitive to other processes on a
-shared machine), peak memory (``tracemalloc``, a separate run of each), their ratios, whether both
-give the same set of pairs and the largest absolute difference of their travel times.
+and prints, per graph, one table: wall-clock and CPU time (``time.process_time``: less sensitive
+to other processes on a shared machine), peak memory (``tracemalloc``, a separate run of each;
+it does not see pandana's C++ memory, so none is given for pandana), how many times faster ours
+is, whether the pairs agree and the largest absolute difference of the travel times.
 
 Memory: the peak of ours is then measured at cut-offs of 2.5, 5 and 10 minutes on the larger
 city and printed next to the number of pairs within the cut-off, in bytes per pair, and next to
 the size a dense demand x candidate float64 matrix would need.
 
-Timings depend on the machine and its load; the ratio is measured side by side.
+Timings depend on the machine and its load; the ratios are measured side by side, and only a
+run on an otherwise idle machine gives figures to quote.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +80,9 @@ from charge_planner.presets import get_preset  # noqa: E402
 CUTOFF_S = 600.0
 N_DEMAND = 5_000
 N_SITES = 1_000
+# pandana truncates each edge impedance to 1/1000 s: over a route of up to 200 edges its times
+# can be shorter than ours by this much
+PANDANA_TOL_S = 0.2
 
 
 def data_root() -> Path:
@@ -113,25 +138,112 @@ def ours(graph: nx.MultiDiGraph, dn: pd.Series, sn: pd.Series, cutoff_s: float) 
     return travel_table(graph, dn, sn, cutoff_s)
 
 
-def peer(graph: nx.MultiDiGraph, dn: pd.Series, sn: pd.Series, cutoff_s: float) -> pd.DataFrame:
-    """The osmnx/networkx way: one bounded Dijkstra per candidate on the reversed graph."""
-    reverse = graph.reverse(copy=True)
-    by_node: dict[Any, list[Any]] = {}
-    for d, node in dn.items():
-        by_node.setdefault(node, []).append(d)
-    out_d: list[Any] = []
-    out_s: list[Any] = []
-    out_t: list[float] = []
-    for s, node in sn.items():
-        lengths = nx.single_source_dijkstra_path_length(reverse, node, cutoff=cutoff_s, weight="travel_time_s")
-        for reached, t in lengths.items():
-            rows = by_node.get(reached)
-            if rows:
-                out_d.extend(rows)
-                out_s.extend([s] * len(rows))
-                out_t.extend([t] * len(rows))
-    return pd.DataFrame({"demand_id": out_d, "site_id": out_s, "travel_time_s": out_t})
+# --- the peers' shared parts (built before any timer, or cheap and vectorised) -------------------
 
+def fastest_edges(graph: nx.MultiDiGraph) -> pd.DataFrame:
+    """One row per directed node pair: ``u``, ``v`` and the fastest parallel edge's ``travel_time_s``."""
+    u, v, t = [], [], []
+    for a, b, d in graph.edges(data=True):
+        u.append(a)
+        v.append(b)
+        t.append(d["travel_time_s"])
+    edges = pd.DataFrame({"u": u, "v": v, "travel_time_s": np.asarray(t, dtype=float)})
+    return edges.groupby(["u", "v"], as_index=False, sort=False)["travel_time_s"].min()
+
+
+def reversed_digraph(edges: pd.DataFrame) -> nx.DiGraph:
+    """The reversed road network as a simple DiGraph (what networkx searches fastest)."""
+    rev = nx.DiGraph()
+    rev.add_weighted_edges_from(zip(edges["v"], edges["u"], edges["travel_time_s"], strict=True),
+                                weight="travel_time_s")
+    return rev
+
+
+def _group_rows(nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(nodes, kind="stable")
+    return order, nodes[order]
+
+
+def join_pairs(src: np.ndarray, dst: np.ndarray, t: np.ndarray, dn: pd.Series, sn: pd.Series) -> pd.DataFrame:
+    """(candidate node, reached node, time) -> one row per (demand_id, site_id) on those nodes.
+
+    Vectorised: each reached node expands into the demand rows snapped to it, each candidate node
+    into the candidates snapped to it.
+    """
+    d_order, d_sorted = _group_rows(dn.to_numpy(dtype=np.int64))
+    lo = np.searchsorted(d_sorted, dst, "left")
+    cnt = np.searchsorted(d_sorted, dst, "right") - lo
+    keep = cnt > 0
+    src, lo, cnt, t = src[keep], lo[keep], cnt[keep], t[keep]
+    rep = np.repeat(np.arange(len(lo)), cnt)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    d_rows = d_order[lo[rep] + offset]
+    s_src, t = src[rep], t[rep]
+    s_order, s_sorted = _group_rows(sn.to_numpy(dtype=np.int64))
+    lo = np.searchsorted(s_sorted, s_src, "left")
+    cnt = np.searchsorted(s_sorted, s_src, "right") - lo
+    rep = np.repeat(np.arange(len(lo)), cnt)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    s_rows = s_order[lo[rep] + offset]
+    return pd.DataFrame({"demand_id": dn.index.to_numpy()[d_rows[rep]], "site_id": sn.index.to_numpy()[s_rows],
+                         "travel_time_s": t[rep]})
+
+
+def networkx_peer(reverse: nx.DiGraph, dn: pd.Series, sn: pd.Series, cutoff_s: float) -> pd.DataFrame:
+    """networkx at full strength: one bounded Dijkstra per distinct candidate node on the reversed graph."""
+    srcs, dsts, times = [], [], []
+    for node in pd.unique(sn.to_numpy()):
+        lengths = nx.single_source_dijkstra_path_length(reverse, node, cutoff=cutoff_s, weight="travel_time_s")
+        n = len(lengths)
+        srcs.append(np.full(n, node, dtype=np.int64))
+        dsts.append(np.fromiter(lengths.keys(), dtype=np.int64, count=n))
+        times.append(np.fromiter(lengths.values(), dtype=float, count=n))
+    if not srcs:
+        return pd.DataFrame({"demand_id": [], "site_id": [], "travel_time_s": []})
+    return join_pairs(np.concatenate(srcs), np.concatenate(dsts), np.concatenate(times), dn, sn)
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence what a C++ extension writes to file descriptor 1 (pandana's build progress)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def pandana_network(graph: nx.MultiDiGraph, edges: pd.DataFrame) -> Any:
+    """A pandana Network on the REVERSED edges, one way (queries from a candidate reach its demand)."""
+    import pandana
+
+    ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    x = pd.Series([graph.nodes[n]["x"] for n in ids], index=ids, dtype=float)
+    y = pd.Series([graph.nodes[n]["y"] for n in ids], index=ids, dtype=float)
+    with _quiet_stdout():
+        return pandana.Network(x, y, edges["v"].to_numpy(np.int64), edges["u"].to_numpy(np.int64),
+                               edges[["travel_time_s"]], twoway=False)
+
+
+def pandana_peer(net: Any, dn: pd.Series, sn: pd.Series, cutoff_s: float) -> pd.DataFrame:
+    reach = net.nodes_in_range(pd.unique(sn.to_numpy()).astype(np.int64), cutoff_s)
+    return join_pairs(reach["source"].to_numpy(np.int64), reach["destination"].to_numpy(np.int64),
+                      reach["travel_time_s"].to_numpy(float), dn, sn)
+
+
+def pandana_available() -> bool:
+    try:
+        import pandana  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- measuring ------------------------------------------------------------------------------------
 
 def timed(fn: Callable[[], pd.DataFrame], repeat: int = 1) -> tuple[pd.DataFrame, float, float]:
     """Result, median wall-clock time [s] and median CPU time of this process [s]."""
@@ -157,69 +269,137 @@ def peak_mb(fn: Callable[[], object]) -> float:
     return peak / 1e6
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, int, float]:
-    m = a[["demand_id", "site_id", "travel_time_s"]].merge(
-        b[["demand_id", "site_id", "travel_time_s"]], on=["demand_id", "site_id"], how="outer",
-        suffixes=("_ours", "_peer"), indicator=True,
-    )
-    only_ours = int((m["_merge"] == "left_only").sum())
-    only_peer = int((m["_merge"] == "right_only").sum())
+@dataclass
+class Agreement:
+    only_ours: int
+    only_peer: int
+    at_cutoff: int  # of those, pairs within the tolerance of the cut-off on the side that has them
+    max_diff_s: float
+
+    def same(self, tol_s: float, *, boundary_ok: bool) -> bool:
+        """Times within ``tol_s``; pairs identical, or differing only at the cut-off if ``boundary_ok``."""
+        differ = self.only_ours + self.only_peer
+        return self.max_diff_s <= tol_s and (differ == self.at_cutoff if boundary_ok else differ == 0)
+
+    def text(self) -> str:
+        if self.only_ours == self.only_peer == 0:
+            pairs = "same pairs"
+        else:
+            pairs = (f"{self.only_ours} only in ours, {self.only_peer} only in peer "
+                     f"({self.at_cutoff} of them at the cut-off)")
+        return f"{pairs}; max |dt| {self.max_diff_s:.1e} s"
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, cutoff_s: float, tol_s: float) -> Agreement:
+    cols = ["demand_id", "site_id", "travel_time_s"]
+    a = a[cols].astype({"demand_id": str, "site_id": str})
+    b = b[cols].astype({"demand_id": str, "site_id": str})
+    m = a.merge(b, on=["demand_id", "site_id"], how="outer", suffixes=("_ours", "_peer"), indicator=True)
+    left = m["_merge"] == "left_only"
+    right = m["_merge"] == "right_only"
     both = m["_merge"] == "both"
+    at_cut = int((left & (cutoff_s - m["travel_time_s_ours"] <= tol_s)).sum()
+                 + (right & (cutoff_s - m["travel_time_s_peer"] <= tol_s)).sum())
     diff = float((m.loc[both, "travel_time_s_ours"] - m.loc[both, "travel_time_s_peer"]).abs().max()) if both.any() else 0.0
-    return only_ours, only_peer, diff
+    return Agreement(int(left.sum()), int(right.sum()), at_cut, diff)
 
 
-def draw(graph: nx.MultiDiGraph, population: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str]:
+def draw(graph: nx.MultiDiGraph, population: gpd.GeoDataFrame | None, n_demand: int,
+         n_sites: int) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, str]:
     rng = np.random.default_rng(7)
     if population is None:
         how = "uniform over the network's bounding box"
-        return random_points(graph, N_DEMAND, rng, "d"), random_points(graph, N_SITES, rng, "s"), how
+        return random_points(graph, n_demand, rng, "d"), random_points(graph, n_sites, rng, "s"), how
     how = "in proportion to the generated population"
-    return population_points(population, N_DEMAND, rng, "d"), population_points(population, N_SITES, rng, "s"), how
+    return (population_points(population, n_demand, rng, "d"), population_points(population, n_sites, rng, "s"),
+            how)
 
 
-def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool,
-             population: gpd.GeoDataFrame | None = None) -> dict[str, float]:
-    demand, sites, how = draw(graph, population)
+def run_case(name: str, graph: nx.MultiDiGraph, *, peer_memory: bool, population: gpd.GeoDataFrame | None = None,
+             n_demand: int = N_DEMAND, n_sites: int = N_SITES, cutoff_s: float = CUTOFF_S,
+             repeat: int = 3, edge_snap: bool = True) -> list[dict[str, Any]]:
+    """Time ours and every installed peer on one graph; print one table; return its rows."""
+    demand, sites, how = draw(graph, population, n_demand, n_sites)
     dn = nearest_nodes(graph, demand)
     sn = nearest_nodes(graph, sites)
     print(f"\n== {name}: {graph.number_of_nodes():,} nodes, {graph.number_of_edges():,} edges; "
-          f"{N_DEMAND:,} demand x {N_SITES:,} candidates drawn {how} and snapped to their nearest node "
-          f"({sn.nunique():,} distinct candidate nodes), cut-off {CUTOFF_S / 60:.0f} min", flush=True)
+          f"{n_demand:,} demand x {n_sites:,} candidates drawn {how} and snapped to their nearest node "
+          f"({sn.nunique():,} distinct candidate nodes), cut-off {cutoff_s / 60:.1f} min", flush=True)
+
+    # built before any timer: the peers' graphs
+    t0 = time.perf_counter()
+    edges = fastest_edges(graph)
+    reverse = reversed_digraph(edges)
+    nx_build = time.perf_counter() - t0
+    net = None
+    pd_build = float("nan")
+    if pandana_available():
+        t0 = time.perf_counter()
+        net = pandana_network(graph, edges)
+        pd_build = time.perf_counter() - t0
+
     # warm-up, untimed: imports, first-call set-up and the memory allocator's first growth
-    ours(graph, dn, sn, CUTOFF_S)
-    peer(graph, dn, sn.iloc[:20], CUTOFF_S)
-    table, t_ours, c_ours = timed(lambda: ours(graph, dn, sn, CUTOFF_S), repeat=3)
-    m_ours = peak_mb(lambda: ours(graph, dn, sn, CUTOFF_S))
-    print(f"ours  travel_table                       wall {t_ours:7.2f} s  cpu {c_ours:7.2f} s  "
-          f"peak {m_ours:7.1f} MB  pairs {len(table):,}", flush=True)
-    ref, t_peer, c_peer = timed(lambda: peer(graph, dn, sn, CUTOFF_S))
-    m_peer = peak_mb(lambda: peer(graph, dn, sn, CUTOFF_S)) if peer_memory else float("nan")
-    print(f"peer  networkx, one Dijkstra/candidate   wall {t_peer:7.2f} s  cpu {c_peer:7.2f} s  "
-          f"peak {m_peer:7.1f} MB  pairs {len(ref):,}", flush=True)
-    # ours again after the peer, so that a change of the machine's load hits both sides
-    _, t_again, c_again = timed(lambda: ours(graph, dn, sn, CUTOFF_S), repeat=3)
+    ours(graph, dn, sn, cutoff_s)
+    networkx_peer(reverse, dn, sn.iloc[:20], cutoff_s)
+    if net is not None:
+        pandana_peer(net, dn, sn, cutoff_s)
+
+    table, t_ours, c_ours = timed(lambda: ours(graph, dn, sn, cutoff_s), repeat=repeat)
+    m_ours = peak_mb(lambda: ours(graph, dn, sn, cutoff_s)) if peer_memory else float("nan")
+    rows: list[dict[str, Any]] = []
+
+    ref, t_nx, c_nx = timed(lambda: networkx_peer(reverse, dn, sn, cutoff_s))
+    m_nx = peak_mb(lambda: networkx_peer(reverse, dn, sn, cutoff_s)) if peer_memory else float("nan")
+    agree_nx = compare(table, ref, cutoff_s, 0.0)
+    rows.append({"method": "networkx, 1 Dijkstra/distinct candidate node", "wall": t_nx, "cpu": c_nx, "mb": m_nx,
+                 "pairs": len(ref), "agree": agree_nx, "ok": agree_nx.same(1e-6, boundary_ok=False),
+                 "note": f"reversed DiGraph built untimed in {nx_build:.2f} s"})
+    del ref
+    if net is not None:
+        ref, t_pd, c_pd = timed(lambda: pandana_peer(net, dn, sn, cutoff_s), repeat=repeat)
+        agree_pd = compare(table, ref, cutoff_s, PANDANA_TOL_S)
+        rows.append({"method": "pandana nodes_in_range, reversed one-way", "wall": t_pd, "cpu": c_pd,
+                     "mb": float("nan"), "pairs": len(ref), "agree": agree_pd, "ok": agree_pd.same(PANDANA_TOL_S, boundary_ok=True),
+                     "note": f"contraction hierarchy built untimed in {pd_build:.2f} s "
+                             f"(with it: {t_pd + pd_build:.2f} s)"})
+        del ref
+    else:
+        rows.append({"method": "pandana", "skipped": "not installed (pip install -e \".[bench]\")"})
+
+    # ours again after the peers, so that a change of the machine's load hits both sides
+    _, t_again, c_again = timed(lambda: ours(graph, dn, sn, cutoff_s), repeat=repeat)
     t_ours, c_ours = statistics.median([t_ours, t_again]), statistics.median([c_ours, c_again])
-    only_ours, only_peer, diff = compare(table, ref)
-    print(f"ratio {t_peer / t_ours:.1f}x faster by wall-clock time, {c_peer / c_ours:.1f}x by CPU time "
-          f"(ours: mean of the medians before and after the peer); memory {m_peer / m_ours:.1f}x less")
-    print(f"same pairs: {'yes' if only_ours == only_peer == 0 else 'NO'} ({only_ours} only in ours, "
-          f"{only_peer} only in peer); largest |travel time difference| {diff:.3e} s")
-    # the pipeline's way: points snapped to their nearest edge
-    dsnap = snap_to_edges(graph, demand)
-    ssnap = snap_to_edges(graph, sites)
-    speed = 15.0 / 3.6
-    edge_table, t_edge, _ = timed(lambda: travel_table(
-        graph, dsnap["node_id"], ssnap["node_id"], CUTOFF_S, demand_access_s=dsnap["access_m"] / speed,
-        site_access_s=ssnap["access_m"] / speed, demand_snap=dsnap, site_snap=ssnap), repeat=3)
-    print(f"ours with points on their nearest edge (access at 15 km/h counted): time {t_edge:.2f} s, "
-          f"pairs {len(edge_table):,}")
-    return {"t_ours": t_ours, "t_peer": t_peer, "c_ours": c_ours, "c_peer": c_peer, "m_ours": m_ours,
-            "m_peer": m_peer, "diff": diff}
+
+    print(f"{'method':<46} {'wall s':>8} {'cpu s':>8} {'peak MB':>8} {'pairs':>11} {'ours faster':>16}  agreement")
+    print(f"{'ours: travel_table':<46} {t_ours:8.3f} {c_ours:8.3f} {m_ours:8.1f} {len(table):11,} {'':>16}  "
+          f"(mean of the medians before and after the peers)")
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['method']:<46} skipped: {r['skipped']}")
+            continue
+        ratio = f"{r['wall'] / t_ours:.1f}x / {r['cpu'] / c_ours:.1f}x"
+        print(f"{r['method']:<46} {r['wall']:8.3f} {r['cpu']:8.3f} {r['mb']:8.1f} {r['pairs']:11,} {ratio:>16}  "
+              f"{r['agree'].text()}{'' if r['ok'] else '  DISAGREES'}")
+        print(f"{'':<46} {r['note']}")
+    print("(ours faster: wall-clock / CPU time; peak memory by tracemalloc, nan = not measured)", flush=True)
+
+    if edge_snap:
+        # the pipeline's way: points snapped to their nearest edge
+        dsnap = snap_to_edges(graph, demand)
+        ssnap = snap_to_edges(graph, sites)
+        speed = 15.0 / 3.6
+        edge_table, t_edge, _ = timed(lambda: travel_table(
+            graph, dsnap["node_id"], ssnap["node_id"], cutoff_s, demand_access_s=dsnap["access_m"] / speed,
+            site_access_s=ssnap["access_m"] / speed, demand_snap=dsnap, site_snap=ssnap), repeat=repeat)
+        print(f"ours with points on their nearest edge (access at 15 km/h counted): time {t_edge:.2f} s, "
+              f"pairs {len(edge_table):,}")
+    for r in rows:
+        r["t_ours"] = t_ours
+    return rows
 
 
 def memory_scaling(name: str, graph: nx.MultiDiGraph, population: gpd.GeoDataFrame | None) -> None:
-    demand, sites, _ = draw(graph, population)
+    demand, sites, _ = draw(graph, population, N_DEMAND, N_SITES)
     dn = nearest_nodes(graph, demand)
     sn = nearest_nodes(graph, sites)
     dense_mb = N_DEMAND * N_SITES * 8 / 1e6
@@ -238,21 +418,33 @@ def memory_scaling(name: str, graph: nx.MultiDiGraph, population: gpd.GeoDataFra
               f"{mb * 1e6 / max(pairs, 1):11.0f}", flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 1 when a peer's table disagrees with ours."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Bengaluru only")
-    parser.add_argument("--no-peer-memory", action="store_true", help="skip the traced run of the networkx way")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a 5 km generated city, 400 x 80 points, 5-minute cut-off: checks the peers agree")
+    parser.add_argument("--no-peer-memory", action="store_true", help="skip the traced runs")
     parser.add_argument("--width-km", type=float, default=33.0, help="side of the generated city [km]")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    name, graph = bengaluru()
-    run_case(name, graph, peer_memory=not args.no_peer_memory)
-    if args.quick:
-        return
-    name, graph, population = synthetic(args.width_km * 1000.0)
-    run_case(name, graph, peer_memory=not args.no_peer_memory, population=population)
-    memory_scaling(name, graph, population)
+    if args.smoke:
+        name, graph, population = synthetic(5000.0)
+        rows = run_case(name, graph, peer_memory=False, population=population, n_demand=400, n_sites=80,
+                        cutoff_s=300.0, repeat=1, edge_snap=False)
+    else:
+        name, graph = bengaluru()
+        rows = run_case(name, graph, peer_memory=not args.no_peer_memory)
+        if not args.quick:
+            name, graph, population = synthetic(args.width_km * 1000.0)
+            rows += run_case(name, graph, peer_memory=not args.no_peer_memory, population=population)
+            memory_scaling(name, graph, population)
+    bad = [r["method"] for r in rows if "skipped" not in r and not r["ok"]]
+    if bad:
+        print(f"DISAGREEMENT with ours: {', '.join(bad)}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
