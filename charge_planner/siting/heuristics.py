@@ -74,6 +74,24 @@ def _clock(safety: SafetyStop | None, time_limit_s: float) -> SafetyStop:
 
 
 # --------------------------------------------------------------------------------------------
+# connection cost by installed power band
+# --------------------------------------------------------------------------------------------
+
+
+def connection_band(power_kw: np.ndarray | float, max_kw: np.ndarray) -> np.ndarray:
+    """Index of the connection band of each installed power: the lowest band whose upper limit
+    ``max_kw`` [kW] (increasing; the last one ``inf``) is at least the power [kW]."""
+    p = np.asarray(power_kw, dtype=float)
+    return np.searchsorted(np.asarray(max_kw, dtype=float), p - 1e-9 * np.maximum(np.abs(p), 1.0), side="left")
+
+
+def connection_cost(power_kw: np.ndarray | float, max_kw: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
+    """Connection cost [USD] of sites of the given installed power [kW]: the cost of their band
+    (:func:`connection_band`). Every model and heuristic prices a site's connection this way."""
+    return np.asarray(cost_usd, dtype=float)[connection_band(power_kw, max_kw)]
+
+
+# --------------------------------------------------------------------------------------------
 # maximal covering
 # --------------------------------------------------------------------------------------------
 

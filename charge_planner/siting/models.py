@@ -57,6 +57,7 @@ import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.network import id_positions
+from charge_planner.siting.heuristics import connection_band
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -163,6 +164,7 @@ class CapacitatedSiting:
         headroom: pd.Series | pd.DataFrame | None = None,
         site_groups: pd.Series | None = None,
         headroom_coincidence: float = 1.0,
+        site_cost_bands: pd.DataFrame | Sequence[tuple[float, float]] | None = None,
     ) -> CapacitatedSiting:
         """Build the model.
 
@@ -207,6 +209,15 @@ class CapacitatedSiting:
             Grid group of each site (``site_id -> group_id``).
         headroom_coincidence
             Share of a site's installed power counted against its group's headroom [0-1].
+        site_cost_bands
+            Connection cost of a site by its installed power band: a table with columns
+            ``max_kw`` [kW] (increasing, the last one ``inf``) and ``cost_usd`` [USD]
+            (non-decreasing), or (max_kw, cost_usd) pairs. An open site pays the cost of the
+            band of its installed power (chargers x power, existing ones included) on top of
+            its ``fixed_cost_usd``; the band may rise in a later year, paying the difference.
+            A candidate column ``connection_kw`` [kW] gives the connection a site has already
+            (its band and the lower ones are paid); so has a site with existing chargers, up to
+            their power. Default: no connection cost (``fixed_cost_usd`` alone).
         """
         t0 = time.perf_counter()
         _check_columns(demand, "demand", ["segment", "energy_kwh_day"])
@@ -312,11 +323,26 @@ class CapacitatedSiting:
         x_time = np.concatenate([e for _, _, _, e in trip])
         n_x = len(x_dem)
 
-        # column layout: [y (n_site x K) | n (n_pairs x K) | x (n_x)]
-        y0 = 0
-        n0 = n_site * n_years
+        d = demand["energy_kwh_day"].to_numpy(dtype=float)
+        power = charger_types["power_kw"].to_numpy(dtype=float)
+        cap = power * charger_types["service_hours_day"].to_numpy(dtype=float)
+        capex = charger_types["capex_usd"].to_numpy(dtype=float)
+        fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
+        band = _site_bands(site_cost_bands, candidates, allowed, existing, power, max_ch, has_existing, fixed)
+        fixed_eff = band.level_cost[:, 0]  # opening a site: its fixed cost and the lowest band not yet paid
+        up_site, up_band = band.up_site, band.up_band
+        n_up = len(up_site)
+
+        # column layout: [u (n_up x K) | y (n_site x K) | n (n_pairs x K) | x (n_x)]; u are the
+        # connection-band upgrades of the sites that can install more than the lowest band allows
+        u0 = 0
+        y0 = n_up * n_years
+        n0 = y0 + n_site * n_years
         x0 = n0 + n_pairs * n_years
         n_var = x0 + n_x
+
+        def ucol(i: np.ndarray, k: np.ndarray | int) -> np.ndarray:
+            return u0 + np.asarray(i) * n_years + k
 
         def ycol(j: np.ndarray, k: np.ndarray | int) -> np.ndarray:
             return y0 + np.asarray(j) * n_years + k
@@ -324,18 +350,11 @@ class CapacitatedSiting:
         def ncol(c: np.ndarray, k: np.ndarray | int) -> np.ndarray:
             return n0 + np.asarray(c) * n_years + k
 
-        d = demand["energy_kwh_day"].to_numpy(dtype=float)
-        power = charger_types["power_kw"].to_numpy(dtype=float)
-        cap = power * charger_types["service_hours_day"].to_numpy(dtype=float)
-        capex = charger_types["capex_usd"].to_numpy(dtype=float)
-        fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
-        fixed_eff = np.where(has_existing, 0.0, fixed)  # a site with chargers is open already
-
         ex_cols = existing[c_site, c_type].astype(float)
         existing_cost = float(ex_cols @ capex[c_type])
         total = float(d.sum())
         if total > 0 and not has_existing.any():
-            cause = _nothing_to_build(candidates, types, excluded, n_x, fixed_eff[c_site] + capex[c_type],
+            cause = _nothing_to_build(candidates, types, excluded, n_x, band.open_cost(c_site, power[c_type]) + capex[c_type],
                                       usable_site[c_site], budgets, carry_over)
             if cause:
                 raise InfeasibleError(cause)
@@ -346,6 +365,7 @@ class CapacitatedSiting:
         for k in range(n_years):
             c[ycol(np.arange(n_site), k)] = -eps * fixed_eff
             c[ncol(np.arange(n_pairs), k)] = -eps * capex[c_type]
+            c[ucol(np.arange(n_up), k)] = -eps * band.up_cost
 
         R = _Rows()
         labels: dict[str, tuple[int, int, list[str]]] = {}
@@ -387,16 +407,47 @@ class CapacitatedSiting:
             R.add(rr, ncol(cc, kk), np.ones(len(cc)))
             R.add(rr, ncol(cc, kk - 1), -np.ones(len(cc)))
             R.close(np.zeros(len(cc)), np.full(len(cc), np.inf))
+            if n_up:  # a connection is never downgraded
+                ii = np.repeat(np.arange(n_up), n_years - 1)
+                kk = np.tile(np.arange(1, n_years), n_up)
+                rr = np.arange(len(ii))
+                R.add(rr, ucol(ii, kk), np.ones(len(ii)))
+                R.add(rr, ucol(ii, kk - 1), -np.ones(len(ii)))
+                R.close(np.zeros(len(ii)), np.full(len(ii), np.inf))
+        # (4b) connection band of each site and year: exactly one band per open site, written as
+        #      "at least band b" binaries u_jbk <= u_j(b-1)k <= ... <= y_jk (band b is u_jb - u_j(b+1));
+        #      the installed power fits the band: sum_t p_t n_jtk <= U_0 y_jk + sum_b (U_b - U_b-1) u_jbk
+        if n_up:
+            prev = band.up_prev  # the u column below each one, -1 for the first upgrade (its y)
+            for k in range(n_years):
+                rr = np.arange(n_up) + k * n_up
+                R.add(rr, ucol(np.arange(n_up), k), np.ones(n_up))
+                first = prev < 0
+                R.add(rr[first], ycol(up_site[first], k), -np.ones(int(first.sum())))
+                R.add(rr[~first], ucol(prev[~first], k), -np.ones(int((~first).sum())))
+            R.close(np.full(n_up * n_years, -np.inf), np.zeros(n_up * n_years))
+            lim_sites = np.unique(up_site)
+            row_of = -np.ones(n_site, dtype=np.int64)
+            row_of[lim_sites] = np.arange(len(lim_sites))
+            has_row = row_of[c_site] >= 0
+            n_lim = len(lim_sites)
+            for k in range(n_years):
+                R.add(row_of[c_site[has_row]] + k * n_lim, ncol(np.flatnonzero(has_row), k), power[c_type[has_row]])
+                R.add(np.arange(n_lim) + k * n_lim, ycol(lim_sites, k), -np.full(n_lim, band.max_kw[0]))
+                R.add(row_of[up_site] + k * n_lim, ucol(np.arange(n_up), k), -band.up_kw)
+            R.close(np.full(n_lim * n_years, -np.inf), np.zeros(n_lim * n_years))
         # (5) budget per year: cumulative (carry-over) or incremental spend
         cum_budget = np.cumsum([budgets[y] for y in years])
         for k in range(n_years):
             R.add(np.zeros(n_site), ycol(np.arange(n_site), k), fixed_eff)
             R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k), capex[c_type])
+            R.add(np.zeros(n_up), ucol(np.arange(n_up), k), band.up_cost)
             if carry_over or k == 0:
                 R.close(np.array([-np.inf]), np.array([float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost]))
             else:
                 R.add(np.zeros(n_site), ycol(np.arange(n_site), k - 1), -fixed_eff)
                 R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k - 1), -capex[c_type])
+                R.add(np.zeros(n_up), ucol(np.arange(n_up), k - 1), -band.up_cost)
                 R.close(np.array([-np.inf]), np.array([float(budgets[years[k]])]))
         budget_rows = (R.n - n_years, R.n)
         # (6) equity floor per group and year
@@ -439,6 +490,8 @@ class CapacitatedSiting:
             col_upper[ycol(np.flatnonzero(excluded & ~has_existing), k)] = 0.0
             ex_pairs = np.flatnonzero(excluded[c_site] & has_existing[c_site])
             col_upper[ncol(ex_pairs, k)] = ex_cols[ex_pairs]
+            # the bands of existing chargers are paid and kept
+            col_lower[ucol(np.flatnonzero(has_existing[up_site] & (up_band <= band.paid[up_site])), k)] = 1.0
         integer = np.zeros(n_var, dtype=bool)
         integer[:x0] = True
         a = sp.coo_matrix(
@@ -450,7 +503,7 @@ class CapacitatedSiting:
         )
         index = {
             "types": types, "n_site_idx": c_site, "n_type_idx": c_type, "x_dem": x_dem, "x_site": x_site,
-            "x_type": x_type, "x_time": x_time, "cols": (y0, n0, x0), "eps": eps, "dem_k": dem_k,
+            "x_type": x_type, "x_time": x_time, "cols": (y0, n0, x0), "u0": u0, "band": band, "eps": eps, "dem_k": dem_k,
             "existing": existing, "labels": labels, "budget_rows": budget_rows, "n_years": n_years,
             "equity_floor": equity_floor, "min_served_share": min_served_share,
             "budgets": [budgets[y] for y in years], "carry_over": carry_over, "fixed_eff": fixed_eff,
@@ -558,8 +611,43 @@ class CapacitatedSiting:
         if res.status == "infeasible":
             raise InfeasibleError(self._explain_infeasible())
         x = require_solution(res, what="charger siting")
+        x = self._lowest_bands(x)
+        res.x, res.objective = x, float(self.model.c @ x)
         self._read_back(x)
         return self
+
+    def _lowest_bands(self, x: np.ndarray) -> np.ndarray:
+        """The plan with each open site in the lowest connection band its installed power needs
+        (a solver stopped within its gap may leave a site in a higher, dearer band): every row
+        stays met, the spend can only fall."""
+        ix = self.index
+        band: SiteBands = ix["band"]
+        if not len(band.up_site):
+            return x
+        out = x.copy()
+        lv = self._levels(x)
+        K = ix["n_years"]
+        u = (lv[band.up_site] >= band.up_band[:, None]).astype(float)  # n_up x K
+        out[ix["u0"]:ix["u0"] + len(band.up_site) * K] = u.ravel()
+        return out
+
+    def _levels(self, x: np.ndarray) -> np.ndarray:
+        """Connection band of every site and year in plan ``x`` (-1: closed): the lowest its
+        installed power needs, never below the band paid already."""
+        ix = self.index
+        y0, n0, x0 = ix["cols"]
+        K = ix["n_years"]
+        band: SiteBands = ix["band"]
+        n_site = len(self.candidates)
+        c_site, c_type = ix["n_site_idx"], ix["n_type_idx"]
+        y = np.round(x[y0:n0]).reshape(n_site, K)
+        nv = np.round(x[n0:x0]).reshape(len(c_site), K)
+        power = self.charger_types["power_kw"].to_numpy(dtype=float)
+        kw = np.zeros((n_site, K))
+        np.add.at(kw, c_site, nv * power[c_type][:, None])
+        opened = (y > 0.5) | (kw > 0)
+        lv = np.maximum(band.paid[:, None], connection_band(kw, band.max_kw))
+        return np.where(opened, lv, -1)
 
     # ---- LP-guided restricted solve
 
@@ -604,7 +692,8 @@ class CapacitatedSiting:
         n_years = ix["n_years"]
         n_site = (n0 - y0) // n_years
         site_of_col = np.concatenate([
-            np.repeat(np.arange(n_site), n_years), np.repeat(ix["n_site_idx"], n_years), ix["x_site"]
+            np.repeat(ix["band"].up_site, n_years), np.repeat(np.arange(n_site), n_years),
+            np.repeat(ix["n_site_idx"], n_years), ix["x_site"]
         ])
         keep = lp.x[y0:n0].reshape(n_site, n_years).max(axis=1) > 1e-6
         keep |= ix["existing"].sum(axis=1) > 0
@@ -644,8 +733,10 @@ class CapacitatedSiting:
 
         Each year, the year's demand first fills the chargers already built (nearest demand
         first); then chargers are added one at a time where the unmet energy they can serve
-        per dollar is highest (a new site's fixed cost included), within the year's budget
-        and the per-site maximum, each taking the nearest unmet demand up to its capacity.
+        per dollar is highest (a new site's fixed cost and connection band included, and the
+        step to a higher band where the charger lifts the site's power into it: priced as the
+        model prices them), within the year's budget and the per-site maximum, each taking the
+        nearest unmet demand up to its capacity.
         The plan is checked against every row of the model; None when it violates one (e.g.
         an equity floor the greedy order did not meet).
 
@@ -662,11 +753,15 @@ class CapacitatedSiting:
         x_dem, pair_x, dem_k = ix["x_dem"], ix["pair_x"], ix["dem_k"]
         x_time = ix["x_time"]
         d = self.demand["energy_kwh_day"].to_numpy(dtype=float)
-        cap, capex, fixed, max_ch = ix["cap"], ix["capex"], ix["fixed_eff"], ix["max_ch"]
+        cap, capex, max_ch = ix["cap"], ix["capex"], ix["max_ch"]
+        band: SiteBands = ix["band"]
+        power = self.charger_types["power_kw"].to_numpy(dtype=float)
         col_upper = self.model.col_upper
         existing = ix["existing"][c_site, c_type].astype(float)
         n = existing.copy()
         is_open = (np.bincount(c_site, weights=n, minlength=n_site) > 0) | (self.model.col_lower[y0:n0:n_years] > 0)
+        site_kw = np.bincount(c_site, weights=n * power[c_type], minlength=n_site)
+        all_sites = np.arange(n_site)
         n_upper = col_upper[n0:x0:n_years]
         y_upper = col_upper[y0:n0:n_years]
         x = np.zeros(self.model.shape[1])
@@ -705,7 +800,10 @@ class CapacitatedSiting:
                 unmet = np.bincount(t_pair, weights=rem[x_dem[sel]], minlength=n_pairs)
                 spare = cap[c_type] * n - used
                 gain = np.minimum(cap[c_type], np.maximum(unmet - np.maximum(spare, 0.0), 0.0))
-                cost = capex[c_type] + np.where(is_open[c_site], 0.0, fixed[c_site])
+                # the site's cost at its band after the charger, less what it costs now (0: closed)
+                now = np.where(is_open, band.level_cost[all_sites, band.level(all_sites, site_kw)], 0.0)
+                after = band.level_cost[c_site, band.level(c_site, site_kw[c_site] + power[c_type])]
+                cost = capex[c_type] + after - now[c_site]
                 ok = (gain > 1e-9) & (cost <= left + 1e-9) & (per_site[c_site] < max_ch[c_site]) & (n < n_upper)
                 ok &= is_open[c_site] | (y_upper[c_site] > 0)
                 if not ok.any():
@@ -714,12 +812,15 @@ class CapacitatedSiting:
                 c = int(np.argmax(ratio))
                 n[c] += 1
                 per_site[c_site[c]] += 1
+                site_kw[c_site[c]] += power[c_type[c]]
                 is_open[c_site[c]] = True
                 left -= cost[c]
                 spent += cost[c]
                 used[c] += fill(c, cap[c_type[c]] * n[c] - used[c])
             x[y0 + np.arange(n_site) * n_years + k] = is_open.astype(float)
             x[n0 + np.arange(n_pairs) * n_years + k] = n
+            lv = np.where(is_open, band.level(all_sites, site_kw), -1)
+            x[ix["u0"] + np.arange(len(band.up_site)) * n_years + k] = lv[band.up_site] >= band.up_band
         x[x0:] = np.clip(x[x0:], 0.0, 1.0)
         m = self.model
         ax = m.a @ x
@@ -809,9 +910,8 @@ class CapacitatedSiting:
         power = self.charger_types["power_kw"].to_numpy(dtype=float)
         capex = self.charger_types["capex_usd"].to_numpy(dtype=float)
         cap = power * self.charger_types["service_hours_day"].to_numpy(dtype=float)
-        fixed = cand["fixed_cost_usd"].to_numpy(dtype=float)
+        band: SiteBands = ix["band"]
         existing = ix["existing"]
-        has_existing = existing.sum(axis=1) > 0
 
         counts = np.zeros((n_years, n_site, n_type), dtype=int)
         for k in range(n_years):
@@ -820,13 +920,16 @@ class CapacitatedSiting:
         served = d[ix["x_dem"]] * xv
         x_k = dem_k[ix["x_dem"]]
 
-        # spend per site and year: new chargers + the fixed cost in the opening year
+        # spend per site and year: new chargers + the site's fixed cost and connection band in the
+        # opening year + the step to a higher band in the year the installed power needs it
         prev = np.concatenate([existing[None], counts[:-1]], axis=0)
         new = np.maximum(counts - prev, 0)
         first_open = np.where(opened.any(axis=1), np.argmax(opened, axis=1), -1)
-        spend = new @ capex  # K x n_site
-        for k in range(n_years):
-            spend[k] += np.where((first_open == k) & ~has_existing, fixed, 0.0)
+        charger_spend = new @ capex  # K x n_site
+        lv = self._levels(x)  # n_site x K
+        site_cost = np.where(lv >= 0, band.level_cost[np.arange(n_site)[:, None], np.maximum(lv, 0)], 0.0).T  # K x n_site
+        conn_spend = np.diff(site_cost, axis=0, prepend=0.0)
+        spend = charger_spend + conn_spend
 
         rows = []
         for k, year in enumerate(self.years):
@@ -840,6 +943,7 @@ class CapacitatedSiting:
             block["power_kw"] = counts[k, on] @ power
             block["served_kwh_day"] = served_site[on]
             block["capex_usd"] = spend[k, on]
+            block["connection_band"] = np.asarray(band.labels, dtype=object)[lv[on, k]]
             rows.append(block)
         self.rollout = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -854,6 +958,9 @@ class CapacitatedSiting:
         sites["power_kw"] = counts[last] @ power
         sites["served_kwh_day"] = served_site
         sites["capex_usd"] = spend.sum(axis=0)
+        sites["charger_capex_usd"] = charger_spend.sum(axis=0)
+        sites["connection_cost_usd"] = conn_spend.sum(axis=0)
+        sites["connection_band"] = np.asarray(band.labels, dtype=object)[np.maximum(lv[:, last], 0)]
         sites["utilisation"] = np.divide(served_site, cap_site, out=np.zeros(n_site), where=cap_site > 0)
         sites["year_opened"] = [self.years[k] if k >= 0 else -1 for k in first_open]
         sites["existing_chargers"] = existing.sum(axis=1)
@@ -898,10 +1005,14 @@ class CapacitatedSiting:
             },
             index=pd.Index(self.years, name="year"),
         )
+        on_last = lv[:, last] >= 0
         self.meta = {
             "served_kwh_day": float(srv_year[last]),
             "demand_kwh_day": float(dem_year[last]),
             "capex_usd": float(spend.sum()),
+            "charger_capex_usd": float(charger_spend.sum()),
+            "connection_cost_usd": float(conn_spend.sum()),
+            "sites_by_connection_band": {lab: int((lv[on_last, last] == b).sum()) for b, lab in enumerate(band.labels)},
             "sites_open": int(len(self.sites)),
             "years": [int(yr) for yr in self.years],
         }
@@ -928,6 +1039,106 @@ class CapacitatedSiting:
                 for y, r in self.served_by_year.iterrows()
             }
         return out
+
+
+@dataclass(frozen=True)
+class SiteBands:
+    """Connection bands of the candidate sites, as the model prices them.
+
+    ``max_kw`` [kW] and ``cost_usd`` [USD] are the bands (the last ``max_kw`` is ``inf``);
+    ``paid`` is the band each site has already paid (its ``connection_kw`` or existing
+    chargers; -1: none); ``level_cost[j, b]`` [USD] what site ``j`` costs when open in band
+    ``b`` (its fixed cost and the bands above ``paid``). The upgrade columns of the model are
+    (``up_site``, ``up_band``): "site in band ``up_band`` or higher", only where the site can
+    install more than ``max_kw[up_band - 1]``; ``up_cost`` is each one's cost step [USD] and
+    ``up_kw`` the power it adds to the site's limit [kW].
+    """
+
+    max_kw: np.ndarray
+    cost_usd: np.ndarray
+    labels: list[str]
+    paid: np.ndarray
+    existing_kw: np.ndarray
+    max_site_kw: np.ndarray
+    level_cost: np.ndarray
+    up_site: np.ndarray
+    up_band: np.ndarray
+    up_prev: np.ndarray
+    up_kw: np.ndarray
+    up_cost: np.ndarray
+
+    def level(self, sites: np.ndarray, power_kw: np.ndarray) -> np.ndarray:
+        """Band of open sites with the given installed power [kW] (never below the paid one)."""
+        return np.maximum(self.paid[sites], connection_band(power_kw, self.max_kw))
+
+    def open_cost(self, sites: np.ndarray, add_kw: np.ndarray) -> np.ndarray:
+        """Cost of opening closed sites with ``add_kw`` [kW] of new chargers [USD]."""
+        sites = np.asarray(sites, dtype=np.int64)
+        return self.level_cost[sites, self.level(sites, self.existing_kw[sites] + add_kw)]
+
+
+def _band_labels(max_kw: np.ndarray) -> list[str]:
+    if len(max_kw) == 1:
+        return ["any power"]
+    out = [f"<={max_kw[0]:g} kW"]
+    out += [f"{lo:g}-{hi:g} kW" for lo, hi in zip(max_kw[:-2], max_kw[1:-1], strict=True)]
+    return [*out, f">{max_kw[-2]:g} kW"]
+
+
+def _site_bands(
+    bands: pd.DataFrame | Sequence[tuple[float, float]] | None,
+    candidates: pd.DataFrame,
+    allowed: np.ndarray,
+    existing: np.ndarray,
+    power: np.ndarray,
+    max_ch: np.ndarray,
+    has_existing: np.ndarray,
+    fixed: np.ndarray,
+) -> SiteBands:
+    if bands is None:
+        max_kw, cost = np.array([np.inf]), np.array([0.0])
+    else:
+        table = bands if isinstance(bands, pd.DataFrame) else pd.DataFrame(list(bands), columns=["max_kw", "cost_usd"])
+        _check_columns(table, "site_cost_bands", ["max_kw", "cost_usd"])
+        max_kw = table["max_kw"].to_numpy(dtype=float)
+        cost = table["cost_usd"].to_numpy(dtype=float)
+        if len(max_kw) == 0 or np.isnan(max_kw).any() or (max_kw <= 0).any() or (np.diff(max_kw) <= 0).any():
+            raise DataError(f"site_cost_bands max_kw {list(max_kw)}: give positive, increasing upper limits [kW]")
+        if not np.isinf(max_kw[-1]):
+            raise DataError(f"site_cost_bands: the last band ends at {max_kw[-1]:g} kW; make it open-ended "
+                            "(max_kw = inf) so that every site has a band")
+        if not np.isfinite(cost).all() or (cost < 0).any() or (np.diff(cost) < 0).any():
+            raise DataError(f"site_cost_bands cost_usd {list(cost)}: give costs >= 0 that do not fall with the band")
+    n_site, n_b = len(candidates), len(max_kw)
+    ex_kw = existing @ power
+    top = np.where(allowed, power[None, :], 0.0).max(axis=1) if allowed.size else np.zeros(n_site)
+    max_site_kw = np.maximum(max_ch * top, ex_kw)
+    conn = np.zeros(n_site)
+    if "connection_kw" in candidates.columns:
+        conn = candidates["connection_kw"].fillna(0.0).to_numpy(dtype=float)
+        if np.isnan(conn).any() or (conn < 0).any():
+            raise DataError("candidates connection_kw has negative or missing values; give the existing grid "
+                            "connection of each site [kW], 0 where there is none")
+    have = np.maximum(conn, ex_kw)
+    paid = np.where((have > 0) | has_existing, connection_band(have, max_kw), -1).astype(np.int64)
+    step = np.diff(cost, prepend=0.0)  # cost of band b over band b-1
+    unpaid = np.arange(n_b)[None, :] > paid[:, None]
+    base = np.where(has_existing, 0.0, fixed)
+    level_cost = base[:, None] + np.cumsum(np.where(unpaid, step[None, :], 0.0), axis=1)
+    # upgrade columns: band b >= 1 where the site can install more than the band below allows
+    lower = max_kw[:-1]
+    need = max_site_kw[:, None] > lower[None, :] * (1 + 1e-9)
+    up_site, up_b = np.nonzero(need)
+    up_band = up_b + 1
+    pos = -np.ones((n_site, n_b), dtype=np.int64)
+    pos[up_site, up_band] = np.arange(len(up_site))
+    up_prev = np.where(up_band > 1, pos[up_site, np.maximum(up_band - 1, 0)], -1)
+    up_kw = np.minimum(max_kw[up_band], max_site_kw[up_site]) - max_kw[up_band - 1]
+    up_cost = np.where(up_band > paid[up_site], step[up_band], 0.0)
+    return SiteBands(max_kw=max_kw, cost_usd=cost, labels=_band_labels(max_kw), paid=paid, existing_kw=ex_kw,
+                     max_site_kw=max_site_kw, level_cost=level_cost, up_site=up_site.astype(np.int64),
+                     up_band=up_band.astype(np.int64), up_prev=up_prev.astype(np.int64), up_kw=up_kw,
+                     up_cost=up_cost)
 
 
 def _year_label(year: int) -> str:
