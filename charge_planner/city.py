@@ -39,6 +39,7 @@ from charge_planner.network import lonlat_bounds, prepare_graph
 from charge_planner.osm import (
     OSM_ATTRIBUTION,
     empty_buildings,
+    empty_depot_land,
     empty_pois,
     empty_power,
     fetch_osm,
@@ -113,6 +114,9 @@ class City:
     roads_by_mode
         Prepared road graph per travel mode used by a segment (``data.segment_modes``),
         ``roads`` included.
+    depot_land
+        OSM land where a depot could stand when none is tagged (see
+        :func:`charge_planner.osm.depot_land_from_features`; may be empty).
     """
 
     config: CityConfig
@@ -128,8 +132,11 @@ class City:
     buildings: gpd.GeoDataFrame = None  # type: ignore[assignment]
     power: gpd.GeoDataFrame = None  # type: ignore[assignment]
     roads_by_mode: dict[str, nx.MultiDiGraph] = field(default_factory=dict)
+    depot_land: gpd.GeoDataFrame = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.depot_land is None:
+            self.depot_land = empty_depot_land(self.crs)
         if self.buildings is None:
             self.buildings = empty_buildings(self.crs)
         if self.power is None:
@@ -199,6 +206,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         cache = resolve_cache(data.cache_folder, city_dir)
         layers = fetch_osm(place=data.place, bbox=data.bbox, mode=data.mode, cache_folder=cache)
         raw, buildings, pois, power = layers.roads, layers.buildings, layers.pois, layers.power
+        depot_land = layers.depot_land
         sources.append(f"roads, buildings, POIs, power: OpenStreetMap via osmnx for {label} — {OSM_ATTRIBUTION}")
     else:
         roads_path = resolve_data_path(data.roads or "", city_dir=city_dir, root=root, field="data.roads")
@@ -209,12 +217,14 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
             raise DataError(f"data.osm ({osm_path}): not an OSM extract by its name, so no buildings, POIs or power "
                             "would be read from it; give an .osm, .osm.gz, .osm.bz2 or .osm.pbf file or remove data.osm")
         buildings, pois, power = empty_buildings(), empty_pois(), empty_power()
+        depot_land = empty_depot_land()
         if osm_format(roads_path) is not None:
             same = osm_path is None or osm_path.resolve() == roads_path.resolve()
             layers = read_osm(roads_path, mode=data.mode, layers=same)
             raw = layers.roads
             if same:
                 buildings, pois, power = layers.buildings, layers.pois, layers.power
+                depot_land = layers.depot_land
         else:
             nodes_path = (
                 resolve_data_path(data.roads_nodes, city_dir=city_dir, root=root, field="data.roads_nodes")
@@ -226,6 +236,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         if osm_path is not None and osm_path.resolve() != roads_path.resolve():
             extra = read_osm(osm_path, mode=data.mode, roads=False, layers=True)
             buildings, pois, power = extra.buildings, extra.pois, extra.power
+            depot_land = extra.depot_land
             sources.append(f"buildings, POIs, power: {osm_path.name} — {OSM_ATTRIBUTION}")
         elif osm_path is not None or osm_format(roads_path) is not None:
             sources.append(f"buildings, POIs, power: {roads_path.name} — {OSM_ATTRIBUTION}")
@@ -240,7 +251,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         raise DataError(f"{where}: {exc}") from None  # name the road file the fault is in
     check_in_country(roads, config.city.country, what=where)
     crs = str(roads.graph["crs"])
-    buildings, pois, power = project_layers([buildings, pois, power], crs)
+    buildings, pois, power, depot_land = project_layers([buildings, pois, power, depot_land], crs)
     if data.source == "files" and osm_path is not None and osm_path.resolve() != roads_path.resolve():
         check_layers_near([buildings, pois, power], roads, what=f"data.osm ({osm_path})")
     roads_by_mode = {data.mode: roads}
@@ -281,6 +292,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         buildings=buildings,
         power=power,
         roads_by_mode=roads_by_mode,
+        depot_land=depot_land,
     )
 
 

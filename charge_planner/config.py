@@ -459,6 +459,11 @@ class SitingSection(_Model):
     )
     mip_gap: Annotated[float, Field(ge=0, le=1)] = 0.01
     fx_local_per_usd: PositiveFloat | None = None
+    site_fixed_cost_usd: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        description="one connection cost for every new site, whatever its power [USD]; default: the country "
+        "preset's cost by installed power band (up to 50 kW, 50-150 kW, above 150 kW in India)",
+    )
     rollout_years: list[Annotated[int, Field(ge=2000, le=2100)]] | None = Field(
         default=None,
         description="years in which sites open and chargers are added; the last one must be fleet.year; "
@@ -509,6 +514,27 @@ class SitingSection(_Model):
                     "the yearly budgets split the total budget, make them sum to budget_usd"
                 )
         return self
+
+
+class CandidatesSection(_Model):
+    """``[candidates]``: candidate sites beyond the tagged points of interest."""
+
+    generate_depots: bool = Field(
+        default=True, description="when demand only depots can host (buses) meets no tagged bus depot or bus station, "
+        "propose depot candidates on OSM depot/industrial/commercial/retail land, large parking and bus route ends, "
+        "flagged as generated"
+    )
+    # 5,000 m2: a depot of 100-120 buses needs at least five acres (20,234 m2), about 170-200 m2 a bus (P7.01),
+    # so 5,000 m2 holds about 25-30 buses
+    depot_min_area_m2: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+        default=5000.0, description="smallest land or parking polygon for a generated depot candidate [m2] (P7.01)"
+    )
+    depot_spacing_m: Annotated[float, Field(ge=0, le=50_000)] = Field(
+        default=1000.0, description="smallest distance between two generated depot candidates [m] (assumption)"
+    )
+    max_generated_depots: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5, description="largest number of generated depot candidates (assumption: keeps the model small)"
+    )
 
 
 class GridSection(_Model):
@@ -654,6 +680,7 @@ class CityConfig(_Model):
     demand: DemandSection = DemandSection()
     charger_types: list[ChargerTypeConfig] = Field(default_factory=list)
     siting: SitingSection
+    candidates: CandidatesSection = CandidatesSection()
     grid: GridSection = GridSection()
     outputs: OutputsSection = OutputsSection()
 

@@ -107,12 +107,13 @@ EDGE_TAGS: tuple[str, ...] = (
 )
 """Way tags copied to road edges when present."""
 
-FEATURE_KEYS: tuple[str, ...] = ("building", "amenity", "shop", "power", "industrial", "public_transport")
+FEATURE_KEYS: tuple[str, ...] = ("building", "amenity", "shop", "power", "industrial", "public_transport", "landuse")
 """Keys of the OSM features read for the map layers."""
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "name", "building", "building:levels", "amenity", "shop", "power", "industrial", "depot", "public_transport",
-    "bus", "transformer", "voltage", "generator:source", "plant:source", "capacity", "operator",
+    "bus", "transformer", "voltage", "generator:source", "plant:source", "capacity", "operator", "landuse",
+    "parking", "access",
 )
 """Tags kept on features (columns of the features table)."""
 
@@ -125,6 +126,17 @@ POI_KINDS: tuple[str, ...] = ("parking", "fuel", "charging_station", "mall", "ma
 
 POWER_KINDS: tuple[str, ...] = ("substation", "transformer", "line", "minor_line", "cable", "generator", "plant")
 """Values of the ``kind`` column of the power layer."""
+
+DEPOT_LAND_COLUMNS = ["land_id", "kind", "name", "area_m2"]
+DEPOT_LAND_KINDS: tuple[str, ...] = (
+    "landuse_depot", "landuse_industrial", "parking", "route_terminal", "landuse_commercial", "landuse_retail",
+)
+"""Values of the ``kind`` column of the depot-land layer: land where a bus or truck depot could stand
+when the extract tags none (``landuse=depot|industrial|commercial|retail`` polygons, off-street
+parking polygons that are not underground, on rooftops or private, and the first and last stop of
+``route=bus`` relations that lie inside the extract)."""
+#: ``parking=*`` values that cannot take a 12 m bus (street lanes, underground or rooftop decks).
+_NO_BUS_PARKING = frozenset({"underground", "rooftop", "lane", "street_side", "on_kerb", "half_on_kerb", "layby"})
 
 
 @dataclass
@@ -146,6 +158,10 @@ class OsmLayers:
         points, lines and polygons.
     source
         The file (or the place/bounding box) the layers come from.
+    depot_land
+        Land where a depot could stand (:func:`depot_land_from_features`): ``land_id``, ``kind``
+        (one of :data:`DEPOT_LAND_KINDS`), ``name``, ``area_m2`` [m2, 0 for route terminals];
+        polygons and points.
     """
 
     roads: nx.MultiDiGraph
@@ -154,6 +170,11 @@ class OsmLayers:
     power: gpd.GeoDataFrame
     source: str
     stats: dict[str, int] = field(default_factory=dict)
+    depot_land: gpd.GeoDataFrame = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.depot_land is None:
+            self.depot_land = empty_depot_land()
 
     @property
     def substations(self) -> gpd.GeoDataFrame:
@@ -306,7 +327,7 @@ def read_osm(
     hwy_seen: dict[str, int] = {}
     if not (roads or layers):
         raise DataError("read_osm: nothing to read; ask for roads, layers or both")
-    keys = (("highway",) if roads else ()) + (FEATURE_KEYS if layers else ())
+    keys = (("highway",) if roads else ()) + ((*FEATURE_KEYS, "route") if layers else ())
     fp = osmium.FileProcessor(osmium.io.File(str(path), fmt))
     if layers:
         fp = fp.with_areas(osmium.filter.KeyFilter(*FEATURE_KEYS))
@@ -314,6 +335,7 @@ def read_osm(
         fp = fp.with_locations()
     fp = fp.with_filter(osmium.filter.KeyFilter(*keys))
     n_missing_ways = n_polygons = n_assembled = 0
+    terminals: list[tuple[int, str]] = []  # (node id, route name) of the first and last stop of bus routes
     try:
         for obj in fp:
             if obj.is_way():
@@ -343,6 +365,10 @@ def read_osm(
             elif layers and obj.is_relation():
                 if obj.tags.get("type") in ("multipolygon", "boundary"):
                     n_polygons += 1
+                elif obj.tags.get("type") == "route" and "bus" in str(obj.tags.get("route", "")).split(";"):
+                    stops = [m.ref for m in obj.members if m.type == "n" and m.role.startswith(("stop", "platform"))]
+                    name = str(obj.tags.get("ref") or obj.tags.get("name") or f"relation/{obj.id}")
+                    terminals += [(stops[0], name), (stops[-1], name)] if stops else []
             elif layers and obj.is_area() and not obj.from_way():
                 tags = _tags(obj)
                 geom = _area_geometry(obj)
@@ -364,6 +390,7 @@ def read_osm(
     )
     features = _features_frame(feature_rows)
     buildings, pois, power = layers_from_features(features) if layers else (empty_buildings(), empty_pois(), empty_power())
+    depot_land = depot_land_from_features(features, terminals=terminals) if layers else empty_depot_land()
     log.info(
         "%s: %d road nodes, %d edges (%s); %d buildings, %d POIs, %d power features",
         path.name, graph.number_of_nodes(), graph.number_of_edges(), mode, len(buildings), len(pois), len(power),
@@ -371,6 +398,7 @@ def read_osm(
     return OsmLayers(
         roads=graph, buildings=buildings, pois=pois, power=power, source=str(path),
         stats={"ways_with_missing_nodes": n_missing_ways, "multipolygons_dropped": n_polygons - n_assembled},
+        depot_land=depot_land,
     )
 
 
@@ -522,6 +550,13 @@ def empty_buildings(crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(cols, geometry=[], crs=crs)
 
 
+def empty_depot_land(crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
+    """An empty depot-land layer."""
+    cols = {c: pd.Series(dtype=object) for c in DEPOT_LAND_COLUMNS}
+    cols["area_m2"] = pd.Series(dtype=float)
+    return gpd.GeoDataFrame(cols, geometry=[], crs=crs)
+
+
 def empty_power(crs: str = "EPSG:4326") -> gpd.GeoDataFrame:
     """An empty power layer."""
     cols = {c: pd.Series(dtype=object) for c in POWER_COLUMNS}
@@ -656,6 +691,76 @@ def layers_from_features(features: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, 
     else:
         power = empty_power()
     return buildings, pois, power
+
+
+def depot_land_from_features(
+    features: gpd.GeoDataFrame, *, terminals: Iterable[tuple[int, str]] = ()
+) -> gpd.GeoDataFrame:
+    """Land where a bus or truck depot could stand, for extracts that tag no depot.
+
+    Parameters
+    ----------
+    features
+        OSM features as for :func:`layers_from_features` (``landuse``, ``amenity``, ``parking``,
+        ``access`` columns are used when present).
+    terminals
+        ``(node id, route name)`` of the first and last stop of ``route=bus`` relations; stops
+        that are feature nodes of the extract (``public_transport`` tagged) become points of
+        kind ``route_terminal``; the others lie outside the extract and are skipped.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``land_id`` (``way/123``), ``kind`` (one of :data:`DEPOT_LAND_KINDS`), ``name``,
+        ``area_m2`` [m2, in the local UTM zone; 0 for route terminals], in EPSG:4326. Polygons
+        only for land use and parking (a parking node has no area to judge).
+    """
+    if len(features) == 0:
+        return empty_depot_land()
+    feats = features.to_crs("EPSG:4326") if features.crs is not None else features.set_crs("EPSG:4326")
+    feats = feats[feats.geometry.notna() & ~feats.geometry.is_empty]
+    landuse, amenity = _col(feats, "landuse"), _col(feats, "amenity")
+    parking = _col(feats, "parking").fillna("").astype(str)
+    access = _col(feats, "access").fillna("").astype(str)
+    is_poly = feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    park = amenity.eq("parking") & ~parking.isin(_NO_BUS_PARKING) & ~access.isin(["private", "no"])
+    kinds = np.select(
+        [landuse.isin(["depot", "industrial", "commercial", "retail"]).to_numpy(), park.to_numpy()],
+        ["landuse_" + landuse.fillna("").astype(str), pd.Series("parking", index=feats.index)],
+        default="",
+    )
+    mask = (kinds != "") & is_poly
+    frames = []
+    if mask.any():
+        part = feats[mask]
+        utm = part.estimate_utm_crs()
+        frames.append(gpd.GeoDataFrame(
+            {"land_id": _osm_ids(part).to_numpy(), "kind": kinds[mask],
+             "name": _col(part, "name").fillna("").astype(str).to_numpy(),
+             "area_m2": part.geometry.to_crs(utm).area.to_numpy()},
+            geometry=part.geometry.to_numpy(), crs="EPSG:4326",
+        ))
+    terms = list(terminals)
+    if terms:
+        nodes = feats[(feats["element"].astype(str) == "node") & _col(feats, "public_transport").notna().to_numpy()]
+        where = dict(zip(pd.to_numeric(nodes["id"]).astype("int64"), nodes.geometry, strict=True))
+        seen: dict[int, list[str]] = {}
+        for ref, route in terms:
+            if int(ref) in where:
+                seen.setdefault(int(ref), []).append(route)
+        if seen:
+            ids = sorted(seen)
+            names = _col(nodes.set_index(pd.to_numeric(nodes["id"]).astype("int64")), "name")
+            frames.append(gpd.GeoDataFrame(
+                {"land_id": [f"node/{i}" for i in ids], "kind": "route_terminal",
+                 "name": [str(names.get(i) or "") or "end of bus route " + ", ".join(sorted(set(seen[i]))) for i in ids],
+                 "area_m2": 0.0},
+                geometry=[where[i] for i in ids], crs="EPSG:4326",
+            ))
+    if not frames:
+        return empty_depot_land()
+    out = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(out[[*DEPOT_LAND_COLUMNS, "geometry"]], geometry="geometry", crs="EPSG:4326")
 
 
 def substations_from_power(power: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -1180,6 +1285,7 @@ def layers_from_download(
         graph = _two_way_for_motorcycles(graph)
     if graph.number_of_edges() == 0:
         raise DataError(f"{source}: the download has no road usable by mode {mode!r}")
+    depot_land = empty_depot_land()
     if features is None or len(features) == 0:
         buildings, pois, power = empty_buildings(), empty_pois(), empty_power()
     else:
@@ -1187,7 +1293,8 @@ def layers_from_download(
         if "element_type" in feats.columns and "element" not in feats.columns:
             feats = feats.rename(columns={"element_type": "element", "osmid": "id"})
         buildings, pois, power = layers_from_features(feats)
-    return OsmLayers(roads=graph, buildings=buildings, pois=pois, power=power, source=source)
+        depot_land = depot_land_from_features(feats)
+    return OsmLayers(roads=graph, buildings=buildings, pois=pois, power=power, source=source, depot_land=depot_land)
 
 
 def _two_way_for_motorcycles(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:

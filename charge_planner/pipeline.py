@@ -22,8 +22,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from charge_planner import __version__
-from charge_planner.assumptions import charger_table, preset_of, segment_table, site_fixed_cost_usd
-from charge_planner.candidates import build_candidates
+from charge_planner.assumptions import charger_table, preset_of, segment_table, site_cost_bands_usd
+from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import InfeasibleError
@@ -190,14 +190,24 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     t = step("demand", t)
 
     chargers = charger_table(cfg)
+    # demand only depots can host (buses) gets depot candidates on OSM land when none is tagged
+    needs_depots = cfg.candidates.generate_depots and bool(
+        set(demand["segment"].astype(str)) & depot_only_segments(chargers))
     cand = build_candidates(
         city.pois,
         city.roads,
         chargers,
         max_chargers=cfg.siting.max_chargers_per_site,
-        fixed_cost_usd=site_fixed_cost_usd(cfg),
+        fixed_cost_usd=0.0,  # a site costs its connection, priced by its power band in the siting model
         generated=cfg.siting.generated_candidates,
+        depot_land=city.depot_land if needs_depots else None,
+        depot_min_area_m2=cfg.candidates.depot_min_area_m2,
+        depot_spacing_m=cfg.candidates.depot_spacing_m,
+        max_generated_depots=cfg.candidates.max_generated_depots,
     )
+    # an existing charging station has a grid connection of the lowest band already (assumption: its
+    # power is not known); its upgrade to a higher band is paid like any other
+    cand["connection_kw"] = np.where(cand["kind"].eq("charging_station"), site_cost_bands_usd(cfg)["max_kw"].iloc[0], 0.0)
     if cfg.siting.exclusion_zones:
         from charge_planner.config import resolve_data_path
 
