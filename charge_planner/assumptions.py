@@ -211,10 +211,25 @@ def charger_table(config: CityConfig) -> pd.DataFrame:
     return table[table["segments"].map(len) > 0]
 
 
-def site_fixed_cost_usd(config: CityConfig) -> float:
-    """Fixed cost of opening a new site (connection and civil works) [USD]."""
+def site_cost_bands_usd(config: CityConfig) -> pd.DataFrame:
+    """Connection cost of a new site by its installed power band [USD].
+
+    One row per band: ``max_kw`` (upper limit [kW], the last ``inf``), ``cost_usd`` [USD],
+    ``source`` and ``confidence``; the table :meth:`CapacitatedSiting.from_tables` takes as
+    ``site_cost_bands``. With ``siting.site_fixed_cost_usd`` set, one open-ended band at that
+    cost: every new site costs the same, whatever its power.
+    """
+    if config.siting.site_fixed_cost_usd is not None:
+        return pd.DataFrame({"max_kw": [math.inf], "cost_usd": [float(config.siting.site_fixed_cost_usd)],
+                             "source": ["city.toml siting.site_fixed_cost_usd"], "confidence": ["user"]})
     preset = preset_of(config)
-    return preset.site_fixed_cost_local.value / fx_local_per_usd(config).value
+    fx = fx_local_per_usd(config).value
+    return pd.DataFrame({
+        "max_kw": [float(kw) for kw, _ in preset.site_cost_bands_local],
+        "cost_usd": [c.value / fx for _, c in preset.site_cost_bands_local],
+        "source": [c.source for _, c in preset.site_cost_bands_local],
+        "confidence": [c.confidence for _, c in preset.site_cost_bands_local],
+    })
 
 
 def _row(name: str, value: str, source: str, confidence: str) -> dict[str, str]:
@@ -229,7 +244,6 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
     fx = fx_local_per_usd(config)
     scalars = {
         "fx_local_per_usd": fx,
-        "site_fixed_cost_local": preset.site_fixed_cost_local,
         "base_peak_kw_per_person": preset.base_peak_kw_per_person,
         "mv_kv": preset.mv_kv,
         "lv_kv": preset.lv_kv,
@@ -238,6 +252,14 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
         "pv_kwh_per_kwp_day": preset.pv_kwh_per_kwp_day,
     }
     rows = [_row(k, f"{v.value:g}", v.source, v.confidence) for k, v in scalars.items()]
+    if config.siting.site_fixed_cost_usd is not None:
+        rows.append(_row("siting.site_fixed_cost_usd", f"{config.siting.site_fixed_cost_usd:g}", _USER, "user"))
+    else:
+        lower = 0.0
+        for kw, cost in preset.site_cost_bands_local:
+            band = f"{lower:g}-{kw:g} kW" if math.isfinite(kw) else f"above {lower:g} kW"
+            rows.append(_row(f"site_connection_cost_local ({band})", f"{cost.value:g}", cost.source, cost.confidence))
+            lower = kw
     rows.append(_row("currency", preset.currency, f"{preset.country} preset", "H"))
     rows.append(_row("road_speeds_kph", ", ".join(f"{k} {v:g}" for k, v in preset.road_speeds_kph.items()),
                      preset.road_speeds_source, preset.road_speeds_confidence))

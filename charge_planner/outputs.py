@@ -217,7 +217,8 @@ def rollout_summary(plan: Plan) -> pd.DataFrame:
 
     Columns ``year``, ``sites_opened``, ``sites_total``, ``chargers_<type>`` (installed that
     year), ``chargers_total``, ``power_added_kw``, ``power_total_kw`` [kW], ``capex_usd`` [USD]
-    (charger cost of the chargers added; site fixed costs in the opening year).
+    (the chargers added, and each site's connection: its power band's cost in the year it opens,
+    the step to a higher band in the year its power needs it; as the siting model spent it).
     """
     from charge_planner.maps import opening_years, rollout_table
 
@@ -243,11 +244,14 @@ def rollout_summary(plan: Plan) -> pd.DataFrame:
     out["chargers_total"] = per_year.sum(axis=1)
     out["power_added_kw"] = per_year.mul(power).sum(axis=1)
     out["power_total_kw"] = out["power_added_kw"].cumsum()
-    fixed = 0.0
-    if "fixed_cost_usd" in plan.candidates.columns and len(plan.sites):
-        fc = plan.candidates["fixed_cost_usd"].reindex(plan.sites.index).fillna(0.0)
-        fixed = fc.groupby(years.to_numpy()).sum().reindex(per_year.index, fill_value=0.0)
-    out["capex_usd"] = per_year.mul(capex).sum(axis=1) + fixed
+    if "capex_usd" in roll.columns:  # the siting model's spend per site and year, connections included
+        out["capex_usd"] = roll.groupby("year")["capex_usd"].sum().reindex(per_year.index, fill_value=0.0)
+    else:
+        fixed = 0.0
+        if "fixed_cost_usd" in plan.candidates.columns and len(plan.sites):
+            fc = plan.candidates["fixed_cost_usd"].reindex(plan.sites.index).fillna(0.0)
+            fixed = fc.groupby(years.to_numpy()).sum().reindex(per_year.index, fill_value=0.0)
+        out["capex_usd"] = per_year.mul(capex).sum(axis=1) + fixed
     out[ccols + ["chargers_total"]] = out[ccols + ["chargers_total"]].round().astype(int)
     return out.reset_index()
 

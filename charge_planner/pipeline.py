@@ -448,6 +448,8 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "chargers": {t: int(p.sites[f"chargers_{t}"].sum()) for t in p.charger_types.index},
             "installed_kw": round(float(p.sites["power_kw"].sum()), 1),
             "capex_usd": round(siting["capex_usd"], 0),
+            "connection_cost_usd": round(siting["connection_cost_usd"], 0),
+            "sites_by_connection_band": siting["sites_by_connection_band"],
             "budget_usd": cfg.siting.budget_usd,
             "grid_renewable_share": preset.grid_renewable_share.value,
             "renewable_kwh_day": round(float(served_by_seg.sum()) * preset.grid_renewable_share.value, 2),

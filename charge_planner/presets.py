@@ -131,6 +131,9 @@ class ChargerPreset:
 class CountryPreset:
     """All defaults of one country.
 
+    ``site_cost_bands_local`` is the connection cost of a charging site by its installed power:
+    (upper limit [kW], cost [local currency]) per band, increasing, the last band open-ended (``inf``).
+
     ``offpeak_hours`` is the (start, end) hour of the cheapest tariff window used by the
     ``managed_offpeak`` charging strategy (end exclusive; the window may wrap midnight).
     """
@@ -142,7 +145,7 @@ class CountryPreset:
     target_year: int
     segments: dict[str, SegmentPreset]
     chargers: dict[str, ChargerPreset]
-    site_fixed_cost_local: Sourced
+    site_cost_bands_local: tuple[tuple[float, Sourced], ...]
     base_peak_kw_per_person: Sourced
     mv_kv: Sourced
     lv_kv: Sourced
@@ -368,8 +371,15 @@ _IN_CHARGERS: dict[str, ChargerPreset] = {
     ),
 }
 
-_IN_SITE_COST = Sourced(
-    604_000.0, f"PM E-DRIVE: upstream infrastructure Rs 6.04 lakh for sites up to 50 kW ({_FACTS} C3.10)", "M"
+#: Connection (upstream infrastructure: transformer, cables, protection, civil works) of a site by its
+#: installed power [kW], the upper limit of each band (the last one open-ended), and its cost [INR].
+_IN_SITE_COST_BANDS: tuple[tuple[float, Sourced], ...] = (
+    (50.0, Sourced(604_000.0, "PM E-DRIVE operational guidelines (BEE benchmark): upstream infrastructure "
+                   f"Rs 6.04 lakh up to 50 kW ({_FACTS} C3.10)", "M")),
+    (150.0, _a(1_502_000.0, "upstream infrastructure of 50-150 kW: midpoint of the published Rs 6.04 lakh "
+               "(<=50 kW) and Rs 24 lakh (>150 kW) of C3.10; the middle benchmark was not found (docs/sources.md P3.01)")),
+    (float("inf"), Sourced(2_400_000.0, "PM E-DRIVE operational guidelines (BEE benchmark): upstream infrastructure "
+                           f"Rs 24 lakh above 150 kW ({_FACTS} C3.10)", "M")),
 )
 _IN_BASE_PEAK = _a(0.3, "diversified evening peak of about 1.2 kW per household of four (household peak not found, G4.11)")
 _IN_COMBUSTION: dict[str, Sourced] = {
@@ -404,7 +414,7 @@ INDIA = CountryPreset(
     target_year=2030,
     segments=_IN_SEGMENTS,
     chargers=_IN_CHARGERS,
-    site_fixed_cost_local=_IN_SITE_COST,
+    site_cost_bands_local=_IN_SITE_COST_BANDS,
     base_peak_kw_per_person=_IN_BASE_PEAK,
     mv_kv=Sourced(11.0, f"India distribution at 11 kV and 33 kV ({_FACTS} G4.01)", "M"),
     lv_kv=Sourced(0.4, f"India LV 400 V three-phase ({_FACTS} G4.01)", "M"),
@@ -468,7 +478,7 @@ def _country(
         target_year=2030,
         segments=_country_segments(label, segments),
         chargers=_country_chargers(label, fx.value, currency),
-        site_fixed_cost_local=_fx_cost(_IN_SITE_COST, fx.value, currency, label),
+        site_cost_bands_local=tuple((kw, _fx_cost(c, fx.value, currency, label)) for kw, c in _IN_SITE_COST_BANDS),
         base_peak_kw_per_person=_xfer(_IN_BASE_PEAK, label),
         combustion_g_co2_per_km={s: _xfer(v, label) for s, v in _IN_COMBUSTION.items()},
         road_speeds_kph=_ROAD_SPEEDS,

@@ -169,3 +169,48 @@ def test_bad_bands_are_clear_errors(bands, match):
     demand, cand, types, travel, _ = _toy(0.0)
     with pytest.raises(DataError, match=match):
         CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=1000.0, site_cost_bands=bands)
+
+
+# ---------------------------------------------------------------------------- presets and configuration
+
+
+def _config(country: str, **siting: object):
+    from charge_planner.config import parse_config
+
+    return parse_config({"city": {"name": "X", "country": country}, "siting": {"budget_usd": 1e6, **siting}})
+
+
+def test_india_bands_are_the_pm_e_drive_benchmarks_of_c3_10():
+    from charge_planner.presets import PRESETS
+
+    bands = PRESETS["india"].site_cost_bands_local
+    assert [kw for kw, _ in bands] == [50.0, 150.0, math.inf]
+    low, mid, high = (c for _, c in bands)
+    assert low.value == 604_000.0 and "C3.10" in low.source and low.confidence == "M"  # Rs 6.04 lakh
+    assert high.value == 2_400_000.0 and "C3.10" in high.source and high.confidence == "M"  # Rs 24 lakh
+    # the middle benchmark was not found: the midpoint, flagged
+    assert mid.value == (604_000.0 + 2_400_000.0) / 2 and mid.confidence == "assumption" and "P3.01" in mid.source
+    nepal = PRESETS["nepal"].site_cost_bands_local
+    assert [kw for kw, _ in nepal] == [50.0, 150.0, math.inf]
+    assert all(c.confidence == "assumption" for _, c in nepal)
+
+
+def test_bands_in_usd_and_the_one_cost_override():
+    from charge_planner.assumptions import site_cost_bands_usd, sourced_rows
+    from charge_planner.siting.inputs import siting_options
+
+    t = site_cost_bands_usd(_config("india"))
+    assert list(t["max_kw"]) == [50.0, 150.0, math.inf]
+    assert list(t["cost_usd"]) == pytest.approx([604_000 / 83.7, 1_502_000 / 83.7, 2_400_000 / 83.7])
+    t = site_cost_bands_usd(_config("india", fx_local_per_usd=100.0))
+    assert t["cost_usd"].iloc[0] == pytest.approx(6040.0)
+    # one fixed cost, whatever the power: a single open-ended band
+    cfg = _config("india", site_fixed_cost_usd=9000.0)
+    t = site_cost_bands_usd(cfg)
+    assert list(t["max_kw"]) == [math.inf] and list(t["cost_usd"]) == [9000.0]
+    assert list(siting_options(cfg)["site_cost_bands"]["cost_usd"]) == [9000.0]
+    names = {r["name"] for r in sourced_rows(cfg)}
+    assert "siting.site_fixed_cost_usd" in names
+    names = {r["name"] for r in sourced_rows(_config("india"))}
+    assert {"site_connection_cost_local (0-50 kW)", "site_connection_cost_local (50-150 kW)",
+            "site_connection_cost_local (above 150 kW)"} <= names

@@ -13,6 +13,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from charge_planner.assumptions import site_cost_bands_usd
 from charge_planner.errors import DataError
 
 if TYPE_CHECKING:
@@ -145,7 +146,8 @@ def equity_groups(demand: gpd.GeoDataFrame, size_m: float) -> pd.Series:
 
 
 def siting_options(config: CityConfig) -> dict[str, Any]:
-    """Keyword arguments of :meth:`CapacitatedSiting.from_tables` from ``[siting]``."""
+    """Keyword arguments of :meth:`CapacitatedSiting.from_tables` from ``[siting]`` (and the site
+    connection cost by power band, :func:`~charge_planner.assumptions.site_cost_bands_usd`)."""
     s = config.siting
     years = s.rollout_years or [config.fleet.year]
     return {
@@ -156,4 +158,5 @@ def siting_options(config: CityConfig) -> dict[str, Any]:
         "equity_floor": s.equity_floor,
         "equity_column": EQUITY_COLUMN,
         "min_served_share": s.min_served_share,
+        "site_cost_bands": site_cost_bands_usd(config)[["max_kw", "cost_usd"]],
     }
