@@ -17,6 +17,7 @@ from charge_planner.errors import ConfigError
 from charge_planner.presets import (
     PUBLIC_USE_CASES,
     SHARE_FIELDS,
+    STOCK_SHARE_FIELDS,
     CountryPreset,
     SegmentPreset,
     Sourced,
@@ -51,7 +52,7 @@ def _rescaled_shares(seg: str, base: SegmentPreset, public: float) -> dict[str, 
     if q_sum > 0:
         out.update({f: v * (1.0 - public) / q_sum for f, v in priv.items()})
     else:
-        rest = "share_depot" if seg in ("bus", "truck") else "share_home"
+        rest = "share_depot" if seg in ("lcv", "bus", "truck") else "share_home"
         out.update({f: 0.0 for f in priv} | {rest: 1.0 - public})
     src = f"city.toml public_share = {public:g}, split like the preset's use-case shares"
     return {f: Sourced(out[f], src, "user") for f in SHARE_FIELDS}
@@ -60,12 +61,17 @@ def _rescaled_shares(seg: str, base: SegmentPreset, public: float) -> dict[str, 
 def segment_table(config: CityConfig) -> pd.DataFrame:
     """Per-segment parameters of the plan, with their sources.
 
+    A user's ``ev_sales_share_target`` without an ``ev_stock_share_target`` drops the
+    preset's stock target, so that the given sales target is the one used.
+
     Returns
     -------
     pandas.DataFrame
         Indexed by ``segment``; for each :class:`~charge_planner.presets.SegmentPreset`
         field a value column, a ``<name>_source`` and a ``<name>_confidence`` column, and
-        the derived ``public_share`` (sum of the public use-case shares) [0-1].
+        the derived ``public_share`` (sum of the public use-case shares) [0-1]. The
+        optional :data:`~charge_planner.presets.STOCK_SHARE_FIELDS` are NaN (source and
+        confidence "none") where neither the preset nor ``city.toml`` gives one.
 
     Raises
     ------
@@ -79,10 +85,12 @@ def segment_table(config: CityConfig) -> pd.DataFrame:
     for seg in config.fleet.segments:
         base: SegmentPreset = preset.segments[seg]
         override = config.fleet.overrides.get(seg)
-        resolved: dict[str, Sourced] = {f.name: getattr(base, f.name) for f in fields(SegmentPreset)}
+        resolved: dict[str, Sourced] = {f.name: v for f in fields(SegmentPreset) if (v := getattr(base, f.name)) is not None}
         if override is not None:
             if override.public_share is not None:
                 resolved.update(_rescaled_shares(seg, base, override.public_share))
+            if override.ev_sales_share_target is not None and override.ev_stock_share_target is None:
+                resolved.pop("ev_stock_share_target", None)
             for f in fields(SegmentPreset):
                 user = getattr(override, f.name, None)
                 if user is not None:
@@ -92,10 +100,11 @@ def segment_table(config: CityConfig) -> pd.DataFrame:
             parts = ", ".join(f"{f} {resolved[f].value:g}" for f in SHARE_FIELDS)
             problems.append(f"fleet.overrides.{seg}: use-case shares sum to {total:.6g}, not 1 ({parts})")
         row: dict[str, object] = {"segment": seg}
-        for name, s in resolved.items():
-            row[name] = s.value
-            row[f"{name}_source"] = s.source
-            row[f"{name}_confidence"] = s.confidence
+        for name in (f.name for f in fields(SegmentPreset)):
+            s = resolved.get(name)
+            row[name] = math.nan if s is None else s.value
+            row[f"{name}_source"] = "none" if s is None else s.source
+            row[f"{name}_confidence"] = "none" if s is None else s.confidence
         row["public_share"] = math.fsum(resolved[f"share_{u}"].value for u in PUBLIC_USE_CASES)
         row["public_share_source"] = "sum of the public use-case shares (public AC, public DC, swapping)"
         row["public_share_confidence"] = "derived"
@@ -308,6 +317,8 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
     seg = segment_table(config)
     for s in seg.index:
         for fld in [*(x.name for x in fields(SegmentPreset)), "public_share"]:
+            if fld in STOCK_SHARE_FIELDS and math.isnan(float(seg.loc[s, fld])):
+                continue
             rows.append(_row(f"{s}.{fld}", f"{seg.loc[s, fld]:g}", str(seg.loc[s, f"{fld}_source"]),
                              str(seg.loc[s, f"{fld}_confidence"])))
     return rows

@@ -227,6 +227,12 @@ class SegmentOverride(_Model):
     values of the shares not given. ``public_share`` is the older, coarser override: it
     rescales the preset's public shares to that total (and home/depot to the rest); it
     cannot be combined with the ``share_*`` fields.
+
+    ``ev_stock_share_base`` is the observed EV share of the base-year stock (the cohorts on
+    the road before the base year are calibrated to it); ``ev_stock_share_target`` is a
+    target for the EV share of the stock in the target year (the sales share that reaches it
+    is solved; one out of reach is refused). A given ``ev_sales_share_target`` without an
+    ``ev_stock_share_target`` replaces the preset's stock target.
     """
 
     # plausibility bounds: no segment has more than one vehicle per person; a vehicle in
@@ -248,6 +254,8 @@ class SegmentOverride(_Model):
     public_share: Fraction | None = None
     cutoff_min: Minutes | None = None
     kwh_per_session: Annotated[float, Field(gt=0, le=1000)] | None = None
+    ev_stock_share_base: Fraction | None = None
+    ev_stock_share_target: Fraction | None = None
 
     @model_validator(mode="after")
     def _shares_consistent(self) -> SegmentOverride:

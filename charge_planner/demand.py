@@ -8,8 +8,11 @@ The stage has four parts, each a set of plain functions over tables:
    survival curve whose mean is the lifetime (:func:`survival_curve`). The EV share of
    sales follows a logistic S-curve through the base-year share and the target share in
    the target year, saturating at a ceiling (:func:`sales_share`); the same curve, run
-   backwards, gives the EV share of the cohorts already on the road. Out come stock,
-   sales, scrappage, EV sales and EV stock per year from the base year to the horizon.
+   backwards, gives the EV share of the cohorts already on the road, calibrated to the
+   observed EV share of the base-year stock where one is given. A policy target for the EV
+   share of the stock replaces the sales target: the sales share that reaches it is solved.
+   Out come stock, sales, scrappage, EV sales and EV stock per year from the base year to
+   the horizon.
 2. **Energy by use case** (:func:`energy_by_use_case`): EV stock x km/day x kWh/km,
    split into home/private, depot, public AC, public DC and battery swapping by the
    segment's use-case shares.
@@ -247,6 +250,128 @@ def check_segments(segments: pd.DataFrame) -> None:
         raise ConfigError("segment parameters: " + "; ".join(problems) + "; fix them in city.toml [fleet.overrides]")
 
 
+STOCK_SHARE_FIELDS: tuple[str, ...] = ("ev_stock_share_base", "ev_stock_share_target")
+"""Optional segment-table columns: the observed EV share of the base-year stock and a policy target for the
+EV share of the stock in the target year [0-1]; NaN (or a missing column) means none."""
+
+_LOGIT_BOUND = 40.0  # logit of a share within about 4e-18 of 0 or of the ceiling: "no sales" / "every sale"
+_BISECTIONS = 80
+UNCALIBRATED_FACTOR = 2.0
+"""The back-cast base-year EV stock share (the S-curve run backwards) is reported with a WARNING when it
+differs from a sourced ``ev_stock_share_base`` by more than this factor."""
+
+
+def _optional(p: pd.Series, name: str) -> float | None:
+    """An optional numeric column of a segment row; None when absent or NaN."""
+    v = p.get(name)
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"segment {p.name}: {name} must be a number in [0, 1], got {v!r}") from None
+    if math.isnan(v):
+        return None
+    if not 0.0 <= v <= 1.0:
+        raise ConfigError(f"segment {p.name}: {name} must be in [0, 1], got {v:g}")
+    return v
+
+
+def _strict(p: pd.Series, name: str) -> bool:
+    """True when an unreachable ``name`` must raise: a user value, or a table without sources.
+
+    A country preset's value (its ``<name>_confidence`` column is present and is not "user") is
+    capped with a WARNING instead, so that every preset runs.
+    """
+    conf = p.get(f"{name}_confidence")
+    return conf is None or (isinstance(conf, float) and math.isnan(conf)) or conf == "user"
+
+
+def _bisect(f, lo: float, hi: float, want: float) -> float:
+    """Root of the increasing function ``f(x) - want`` in [lo, hi] (both ends bracket it)."""
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        if f(mid) < want:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@dataclass(frozen=True)
+class _Cohorts:
+    """The cohorts of one segment: years since the base year ``t``, the pre-base mask ``older``,
+    the survival matrix ``m`` (projected year x cohort), cohort sizes, the stock per year, and the
+    logit ``a0`` of the base-year sales share. The cohorts sold before the base year follow the
+    S-curve of ``pre_slope`` (run backwards), shifted by ``offset`` in logit."""
+
+    t: np.ndarray
+    older: np.ndarray
+    m: np.ndarray
+    size: np.ndarray
+    stock: np.ndarray
+    a0: float
+    ceiling: float
+    span: int
+    pre_slope: float
+
+    def shares(self, slope: float, offset: float) -> np.ndarray:
+        """EV share of each cohort's sales: ``slope`` from the base year on, the back-cast before it."""
+        logit = self.a0 + np.where(self.older, self.pre_slope * self.t + offset, slope * self.t)
+        return self.ceiling * _sigmoid(logit)
+
+    def stock_share(self, i_year: int, slope: float, offset: float) -> float:
+        """EV share of the stock in projected year ``i_year`` (0 = base year)."""
+        if self.stock[i_year] <= 0:
+            return 0.0
+        return float(self.m[i_year] @ (self.size * self.shares(slope, offset))) / float(self.stock[i_year])
+
+
+def _calibrate_offset(c: _Cohorts, p: pd.Series, stock_base: float) -> float:
+    """Logit offset of the pre-base cohorts that makes the base-year EV stock share ``stock_base``."""
+    lo, hi = c.stock_share(0, 0.0, -_LOGIT_BOUND), c.stock_share(0, 0.0, _LOGIT_BOUND)
+    if lo <= stock_base <= hi:
+        return _bisect(lambda d: c.stock_share(0, 0.0, d), -_LOGIT_BOUND, _LOGIT_BOUND, stock_base)
+    msg = (f"segment {p.name}: ev_stock_share_base {stock_base:g} cannot be met: with the base-year EV sales share "
+           f"{float(p['ev_sales_share_base']):g} and the older cohorts anywhere between none and all electric, the "
+           f"base-year EV stock share lies in [{lo:.4g}, {hi:.4g}]")
+    if _strict(p, "ev_stock_share_base"):
+        raise ConfigError(msg + "; correct ev_stock_share_base or ev_sales_share_base")
+    log.warning("%s; the preset's value is capped at %.4g", msg, lo if stock_base < lo else hi)
+    return -_LOGIT_BOUND if stock_base < lo else _LOGIT_BOUND
+
+
+def _solve_stock_target(c: _Cohorts, p: pd.Series, offset: float, stock_target: float, *,
+                        base_year: int, target_year: int) -> float:
+    """Slope of the S-curve from the base year on whose target-year EV stock share is ``stock_target``.
+
+    The cohorts on the road before the base year are fixed (back-cast, calibrated by ``offset``),
+    so the stock share grows with the slope: bisection on the logit of the target-year sales share.
+    """
+
+    def share_at_target(logit_target: float) -> float:
+        return c.stock_share(c.span, (logit_target - c.a0) / c.span, offset)
+
+    lo, hi = share_at_target(-_LOGIT_BOUND), share_at_target(_LOGIT_BOUND)
+    if lo <= stock_target <= hi:
+        return (_bisect(share_at_target, -_LOGIT_BOUND, _LOGIT_BOUND, stock_target) - c.a0) / c.span
+    highest = stock_target > hi
+    reach = hi if highest else lo
+    how = f"electric, up to the ceiling {c.ceiling:g}" if highest else "non-electric"
+    msg = (f"segment {p.name}: ev_stock_share_target {stock_target:g} in {target_year} is out of reach: the "
+           f"{'highest' if highest else 'lowest'} reachable EV share of the stock is {reach:.4g} (every sale after "
+           f"{base_year} {how})")
+    if _strict(p, "ev_stock_share_target"):
+        raise ConfigError(msg + "; lower ev_stock_share_target, move fleet.target_year later, or give "
+                          "ev_sales_share_target instead")
+    log.warning("%s; the preset's target is capped there", msg)
+    return ((_LOGIT_BOUND if highest else -_LOGIT_BOUND) - c.a0) / c.span
+
+
 def fleet_projection(
     segments: pd.DataFrame,
     *,
@@ -267,14 +392,36 @@ def fleet_projection(
     stock exactly; their EV shares come from the S-curve run backwards. From the base year
     on, sales grow at ``g`` and the EV share of each year's sales follows the S-curve.
 
+    Two optional columns (NaN or absent: none) tie the curve to the stock:
+
+    - ``ev_stock_share_base``: the observed EV share of the base-year stock. The EV shares
+      of the cohorts sold before the base year get one common logit offset, found by
+      bisection, so that the base-year EV stock matches it (``pre_base_logit_offset``);
+      the base-year cohort keeps ``ev_sales_share_base``. A back-cast that differs from
+      the observed share by more than :data:`UNCALIBRATED_FACTOR` is logged as a WARNING.
+    - ``ev_stock_share_target``: a policy target for the EV share of the stock in the
+      target year. The curve from the base year on is then re-fitted: its sales share of
+      the target year is solved by bisection so that ``ev_stock / stock`` of the target
+      year equals the target. The cohorts already on the road keep the back-cast of the
+      curve through ``ev_sales_share_base`` and ``ev_sales_share_target`` (calibrated as
+      above), so the stock share grows with the solved sales share.
+
+    A share that no sales curve can reach (above the stock share with every sale after
+    the base year electric, up to the ceiling, or below the one with none) raises a
+    :class:`~charge_planner.errors.ConfigError` naming the segment and the reachable range
+    when the value is the user's (its ``<field>_confidence`` is "user") or has no source
+    column; a country preset's value is capped at the nearest reachable share with a
+    WARNING, so that every preset runs.
+
     Parameters
     ----------
     segments
-        Segment parameters, indexed by segment (see :func:`check_segments`).
+        Segment parameters, indexed by segment (see :func:`check_segments`), with the
+        optional :data:`STOCK_SHARE_FIELDS` columns.
     population
         Residents of the study area [persons], held constant.
     base_year, target_year, horizon_year
-        Base-data year, target year of the sales share, last projected year [year].
+        Base-data year, target year of the sales (or stock) share, last projected year [year].
     ceiling, after_target
         Of the S-curve (see :func:`sales_share`).
     survival, survival_shape
@@ -286,13 +433,15 @@ def fleet_projection(
         Indexed by (``segment``, ``year``) for ``base_year .. horizon_year``: ``stock``,
         ``sales``, ``scrapped`` [vehicles/year; NaN in the base year], ``ev_sales_share``
         [0-1], ``ev_sales`` [vehicles/year], ``ev_stock`` [vehicles], ``ev_stock_share``
-        [0-1] and ``stock_scale`` [-] (how much older cohorts were scaled to meet the
-        base-year stock; far from 1 means the stock and sales figures disagree).
+        [0-1], ``stock_scale`` [-] (how much older cohorts were scaled to meet the
+        base-year stock; far from 1 means the stock and sales figures disagree),
+        ``ev_sales_share_target`` [0-1] (given, or solved from the stock target) and
+        ``pre_base_logit_offset`` [-] (0 unless calibrated to ``ev_stock_share_base``).
 
     Raises
     ------
     ConfigError
-        On invalid segment parameters or years.
+        On invalid segment parameters or years, or an unreachable user stock share.
     """
     check_segments(segments)
     if not (math.isfinite(population) and population >= 0):
@@ -303,8 +452,11 @@ def fleet_projection(
     frames = []
     for seg, p in segments.iterrows():
         what = f"segment {seg}"
-        a, b = _curve(float(p["ev_sales_share_base"]), float(p["ev_sales_share_target"]), ceiling, base_year,
-                      target_year, what)
+        stock_base = _optional(p, "ev_stock_share_base")
+        stock_target = _optional(p, "ev_stock_share_target")
+        base_share = float(p["ev_sales_share_base"])
+        target_share = float(p["ev_sales_share_target"])
+        _, b = _curve(base_share, target_share, ceiling, base_year, target_year, what)
         surv = survival_curve(float(p["lifetime_years"]), kind=survival, shape=survival_shape)
         n_age = len(surv)
         stock0 = population * float(p["vehicles_per_1000"]) / 1000.0
@@ -328,14 +480,36 @@ def fleet_projection(
             if stock0 > 0 and abs(stock0 - sales0 * surv[0]) > 1e-9 * stock0:
                 log.info("%s: a one-year lifetime makes the stock equal to the sales; base stock not matched", what)
         size = np.where(older, size * scale, size)
-        t = cohort_years - base_year
+        t = (cohort_years - base_year).astype(float)
         if after_target == "hold":
             t = np.minimum(t, target_year - base_year)
-        share = ceiling / (1.0 + np.exp(-(a + b * t)))
         age = years[:, None] - cohort_years[None, :]
         valid = (age >= 0) & (age < n_age)
         m = np.where(valid, surv[np.clip(age, 0, n_age - 1)], 0.0)
         stock = m @ size
+        cohorts = _Cohorts(t=t, older=older, m=m, size=size, stock=stock, a0=_logit(base_share / ceiling),
+                           ceiling=ceiling, span=target_year - base_year, pre_slope=b)
+        offset = 0.0
+        if stock_base is not None and stock[0] > 0:
+            uncal = cohorts.stock_share(0, b, 0.0)
+            if uncal > UNCALIBRATED_FACTOR * stock_base or uncal * UNCALIBRATED_FACTOR < stock_base:
+                log.warning("%s: the S-curve run backwards gives a base-year EV stock share of %.3g, more than a "
+                            "factor %g from the observed %.3g (ev_stock_share_base); the cohorts before %d are "
+                            "calibrated to the observed share", what, uncal, UNCALIBRATED_FACTOR, stock_base,
+                            base_year)
+            offset = _calibrate_offset(cohorts, p, stock_base)
+        if stock_target is not None:
+            if target_year <= base_year:
+                raise ConfigError(f"{what}: ev_stock_share_target needs a target year after the base year "
+                                  f"({base_year}); set fleet.target_year")
+            if target_year > horizon_year:
+                raise ConfigError(f"{what}: the target year {target_year} of ev_stock_share_target is after the "
+                                  f"last projected year {horizon_year}; raise fleet.horizon_year")
+            b = _solve_stock_target(cohorts, p, offset, stock_target, base_year=base_year, target_year=target_year)
+            target_share = float(cohorts.shares(b, offset)[cohort_years == target_year][0])
+            log.info("%s: an EV sales share of %.4g in %d gives the EV stock share target %.4g", what, target_share,
+                     target_year, stock_target)
+        share = cohorts.shares(b, offset)
         ev_stock = m @ (size * share)
         sales = size[cohort_years >= base_year]
         ev_share_sales = share[cohort_years >= base_year]
@@ -354,6 +528,8 @@ def fleet_projection(
                     "ev_stock": ev_stock,
                     "ev_stock_share": np.divide(ev_stock, stock, out=np.zeros_like(stock), where=stock > 0),
                     "stock_scale": scale,
+                    "ev_sales_share_target": target_share,
+                    "pre_base_logit_offset": offset,
                 }
             )
         )
@@ -949,31 +1125,31 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
     "home": ProfileSpec(
         arrivals=((1.0, 19.0, 2.0),),
         dwell_h=12,
-        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "bus": 3.0, "truck": 4.0},
+        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "lcv": 4.5, "bus": 3.0, "truck": 4.0},
         source="e-autos charge 4-5 h at home (U2.06); a car's 15 kWh at 3.3 kW AC-001 takes 4.5 h (C3.01)",
     ),
     "depot": ProfileSpec(
         arrivals=((1.0, 22.5, 1.5),),
         dwell_h=8,
-        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "bus": 3.0, "truck": 4.0},
+        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "lcv": 4.5, "bus": 3.0, "truck": 4.0},
         source="e-buses take 2.5-3 h for a full charge (U2.10); evening return to the depot is an assumption",
     ),
     "public_ac": ProfileSpec(
         arrivals=((0.6, 11.0, 2.5), (0.4, 16.0, 2.5)),
         dwell_h=3,
-        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 3.0, "bus": 2.0, "truck": 2.0},
+        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 3.0, "lcv": 3.0, "bus": 2.0, "truck": 2.0},
         source="destination charging during shopping and work hours (assumption)",
     ),
     "public_dc": ProfileSpec(
         arrivals=((0.6, 13.0, 3.5), (0.4, 19.0, 2.0)),
         dwell_h=1,
-        charge_h={"two_wheeler": 0.5, "three_wheeler": 0.5, "car": 0.5, "bus": 1.0, "truck": 1.0},
+        charge_h={"two_wheeler": 0.5, "three_wheeler": 0.5, "car": 0.5, "lcv": 0.5, "bus": 1.0, "truck": 1.0},
         source="fast charging within the hour of arrival, daytime and evening (assumption)",
     ),
     "swapping": ProfileSpec(
         arrivals=((0.6, 12.0, 4.0), (0.4, 19.0, 2.5)),
         dwell_h=6,
-        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 2.0, "bus": 2.0, "truck": 2.0},
+        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 2.0, "lcv": 2.0, "bus": 2.0, "truck": 2.0},
         source="swapped batteries recharge in the cabinet within 6 h of the swap (assumption)",
     ),
 }

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-SEGMENTS: tuple[str, ...] = ("two_wheeler", "three_wheeler", "car", "bus", "truck")
+SEGMENTS: tuple[str, ...] = ("two_wheeler", "three_wheeler", "car", "lcv", "bus", "truck")
+"""Vehicle segments: two- and three-wheelers, cars, light commercial vehicles (goods vehicles up to
+3.5 t gross weight, e.g. the Tata Ace EV class), city buses, and medium and heavy trucks (goods
+vehicles above 3.5 t)."""
 USE_CASES: tuple[str, ...] = ("home", "depot", "public_ac", "public_dc", "swapping")
 PUBLIC_USE_CASES: tuple[str, ...] = ("public_ac", "public_dc", "swapping")
 CONFIDENCES: tuple[str, ...] = ("H", "M", "L", "assumption")
@@ -84,6 +87,13 @@ class SegmentPreset:
         Longest acceptable drive to a public charger [min].
     kwh_per_session
         Energy per charging session or battery swap [kWh].
+    ev_stock_share_base
+        Observed EV share of the base-year stock [0-1], or None; the cohorts sold before the
+        base year are calibrated to it (:func:`charge_planner.demand.fleet_projection`).
+    ev_stock_share_target
+        Policy target for the EV share of the stock in the target year [0-1], or None; when
+        given, the sales share of the target year is solved to reach it and
+        ``ev_sales_share_target`` is not used.
     """
 
     vehicles_per_1000: Sourced
@@ -101,6 +111,8 @@ class SegmentPreset:
     share_swapping: Sourced
     cutoff_min: Sourced
     kwh_per_session: Sourced
+    ev_stock_share_base: Sourced | None = None
+    ev_stock_share_target: Sourced | None = None
 
     @property
     def public_share(self) -> float:
@@ -109,6 +121,8 @@ class SegmentPreset:
 
 
 SHARE_FIELDS: tuple[str, ...] = tuple(f"share_{u}" for u in USE_CASES)
+STOCK_SHARE_FIELDS: tuple[str, ...] = ("ev_stock_share_base", "ev_stock_share_target")
+"""Optional :class:`SegmentPreset` fields (None: no figure); never transferred between countries."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,7 @@ class CountryPreset:
 
 
 _FACTS = "sourced-facts table"
+_PST = "project sources table"  # docs/sources.md
 _REGIONAL_TARGET = "assumption: the region's commitment of 30% EV sales by 2030"
 
 
@@ -199,6 +214,8 @@ _IN_POP = 1396.0  # million persons, 2020
 _IN_POP_SRC = "India population 1,396 M in 2020 (UN World Population Prospects 2022; not in the facts table)"
 _IN_REG = 326.3  # million registered vehicles, March 2020 (F1.01)
 _IN_SALES_GROWTH = _a(0.04, "yearly sales growth; no sales time series in the facts table")
+_IN_LCV = 0.48  # LCV share of India's goods-vehicle fleet, 2024 (P1.01)
+_IN_LCV_SALES = 0.64  # LCV share of India's commercial-vehicle sales, FY22 (P1.02)
 
 
 def _in_share(share: float) -> float:
@@ -220,7 +237,8 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         ),
         sales_growth_per_year=_IN_SALES_GROWTH,
         ev_sales_share_base=Sourced(0.06, f"IEA Global EV Outlook 2025: 6% of 2W sales in 2024 ({_FACTS} F1.05)", "M"),
-        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030, national target ({_FACTS} F1.11)", "M"),
+        ev_sales_share_target=Sourced(0.80, "Government's 2030 EV sales ambition by segment: 80% of two- and "
+                                      f"three-wheelers (MoRTH, 2021; {_PST} P1.04; overall 30%, {_FACTS} F1.11)", "M"),
         lifetime_years=_a(15.0, "15-year service life of a two-wheeler"),
         km_per_day=Sourced(16.0, f"CEEW pan-India survey 2021: average commute 16 km/day ({_FACTS} U2.01)", "M"),
         kwh_per_km=Sourced(0.0325, f"25-40 Wh/km, midpoint ({_FACTS} U2.02)", "L"),
@@ -241,9 +259,8 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         sales_per_stock=Sourced(0.1, "1 / 10-year life: the stock above is derived as 10 years of 2024 sales (F1.04)", "L"),
         sales_growth_per_year=_IN_SALES_GROWTH,
         ev_sales_share_base=Sourced(0.54, f"Vahan: about 54% of 3W sold are electric, FY24 ({_FACTS} F1.06)", "M"),
-        ev_sales_share_target=Sourced(
-            0.54, f"30% national target already exceeded: kept at the 2024 share ({_FACTS} F1.06, F1.11)", "M"
-        ),
+        ev_sales_share_target=Sourced(0.80, "Government's 2030 EV sales ambition by segment: 80% of two- and "
+                                      f"three-wheelers (MoRTH, 2021; {_PST} P1.04)", "M"),
         lifetime_years=_a(10.0, "10-year service life of a three-wheeler"),
         km_per_day=Sourced(80.0, f"e-auto about 80 km per charge, used daily ({_FACTS} U2.06)", "L"),
         kwh_per_km=Sourced(0.025, f"about 3 kWh per 120 km for e-rickshaws ({_FACTS} U2.05)", "L"),
@@ -264,7 +281,8 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         ),
         sales_growth_per_year=_IN_SALES_GROWTH,
         ev_sales_share_base=Sourced(0.024, f"about 2.4% of car sales in 2024 ({_FACTS} F1.10)", "L"),
-        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
+        ev_sales_share_target=Sourced(0.30, "Government's 2030 EV sales ambition by segment: 30% of private cars "
+                                      f"(MoRTH, 2021; {_PST} P1.04; {_FACTS} F1.11)", "M"),
         lifetime_years=_a(15.0, "15-year registration life of private cars"),
         km_per_day=_a(30.0, "no published Indian urban car daily distance found"),
         kwh_per_km=Sourced(0.16, f"Tata Nexon EV city use 0.15-0.17 kWh/km ({_FACTS} U2.07)", "M"),
@@ -278,15 +296,15 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
     ),
     "bus": SegmentPreset(
         vehicles_per_1000=Sourced(
-            _in_share(0.013),
-            f"326.3 M registered vehicles x 1.3% buses (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}; all buses, "
-            "not only city buses",
-            "L",
+            0.5, "city buses in service: BMTC's fleet, 0.5 per 1,000 residents of Bengaluru in 2018-19 (6,529 buses "
+            f"in 2019, 6,340 in 2024; {_PST} P1.05), below the MoHUA benchmark of 0.6 ({_PST} P1.06); private, "
+            f"school and intercity buses (1.3% of registered vehicles, {_FACTS} F1.02) are left out", "M",
         ),
         sales_per_stock=_a(round(1 / 12.0, 4), "steady-state turnover 1 / 12-year life; bus sales not split out of F1.04"),
         sales_growth_per_year=_IN_SALES_GROWTH,
         ev_sales_share_base=_a(0.05, "e-bus share of bus sales not found (stock about 11,500, F1.09)"),
-        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
+        ev_sales_share_target=Sourced(0.40, "Government's 2030 EV sales ambition by segment: 40% of buses "
+                                      f"(MoRTH, 2021; {_PST} P1.04)", "M"),
         lifetime_years=_a(12.0, "12-year bus life"),
         km_per_day=Sourced(200.0, f"city buses 150-250 km/day ({_FACTS} U2.11)", "M"),
         kwh_per_km=Sourced(1.62, f"Delhi e-bus trial, grid-side ({_FACTS} U2.09)", "M"),
@@ -298,33 +316,70 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         cutoff_min=_a(20.0, "deadhead of up to 20 min to a charger"),
         kwh_per_session=_a(150.0, "about half a 300 kWh e-bus battery per session"),
     ),
-    "truck": SegmentPreset(
+    "lcv": SegmentPreset(
         vehicles_per_1000=Sourced(
-            _in_share(0.055),
-            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) / {_IN_POP_SRC}",
+            _in_share(0.055 * _IN_LCV),
+            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) x 48% light "
+            f"commercial vehicles ({_PST} P1.01) / {_IN_POP_SRC}",
             "L",
         ),
         sales_per_stock=Sourced(
-            round(0.95 / (_IN_REG * 0.055), 4),
-            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04; includes buses) / 17.9 M goods vehicles "
-            "(F1.01 x F1.02)",
+            round(0.95 * _IN_LCV_SALES / (_IN_REG * 0.055 * _IN_LCV), 4),
+            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04) x 64% LCVs ({_PST} P1.02) / 8.6 M LCVs "
+            "(F1.01 x F1.02 x P1.01)",
             "L",
         ),
         sales_growth_per_year=_IN_SALES_GROWTH,
         ev_sales_share_base=Sourced(
-            0.0075, f"NITI Aayog: 0.75% of trucks electric in 2024, a stock share used for sales ({_FACTS} F1.08)", "L"
+            0.011, f"6,220 e-trucks sold in 2024, 95% under 3.5 t ({_FACTS} F1.08), / (834,578 trucks x 64% LCVs, "
+            f"{_PST} P1.02); derived in {_PST} P1.03", "L"
+        ),
+        ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11); the 70% ambition for "
+                                      f"commercial vehicles ({_PST} P1.04) is read as commercial passenger cars", "M"),
+        lifetime_years=_a(15.0, "15-year life of a light commercial vehicle"),
+        km_per_day=Sourced(100.0, f"e-LCV fleet lease of 3,000 km a month per vehicle in one shift ({_PST} P2.02)", "L"),
+        kwh_per_km=Sourced(round(21.3 / 154.0, 3), f"Tata Ace EV: 21.3 kWh battery, certified range 154 km "
+                           f"({_PST} P2.01)", "M"),
+        share_home=_a(0.30, "owner-drivers charge overnight at home; no quantified split (U2.13)"),
+        share_depot=_a(0.40, "fleet operators charge at their base or parking yard; no quantified split (U2.13)"),
+        share_public_ac=_a(0.0, "LCV top-ups are fast charges"),
+        share_public_dc=_a(0.30, "midday DC top-ups on delivery rounds; no quantified split (U2.13)"),
+        share_swapping=_a(0.0, "no LCV battery swapping modelled"),
+        cutoff_min=_a(10.0, "10-minute drive to a public fast charger, as for cars"),
+        kwh_per_session=_a(15.0, f"about 70% of the 21.3 kWh Tata Ace EV battery per DC session ({_PST} P2.01)"),
+    ),
+    "truck": SegmentPreset(
+        vehicles_per_1000=Sourced(
+            _in_share(0.055 * (1.0 - _IN_LCV)),
+            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) x 52% medium and "
+            f"heavy (the rest after 48% LCVs, {_PST} P1.01) / {_IN_POP_SRC}",
+            "L",
+        ),
+        sales_per_stock=Sourced(
+            round(0.95 * (1.0 - _IN_LCV_SALES) / (_IN_REG * 0.055 * (1.0 - _IN_LCV)), 4),
+            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04; includes buses) x 36% M&HCVs "
+            f"({_PST} P1.02) / 9.3 M medium and heavy goods vehicles (F1.01 x F1.02 x P1.01)",
+            "L",
+        ),
+        sales_growth_per_year=_IN_SALES_GROWTH,
+        ev_sales_share_base=Sourced(
+            0.001, f"5% of 6,220 e-trucks over 3.5 t ({_FACTS} F1.08) / (834,578 trucks x 36% M&HCVs, {_PST} P1.02) = "
+            f"0.10%; NITI Aayog gives 0.07% for e-trucks in 2024 ({_PST} P1.03)", "L"
         ),
         ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
         lifetime_years=_a(15.0, "15-year truck life"),
-        km_per_day=_a(100.0, "e-truck usage not found (U2.12)"),
-        kwh_per_km=_a(0.5, "e-truck energy use not found (U2.12); 95% of e-trucks are under 3.5 t (F1.08)"),
+        km_per_day=_a(200.0, f"one laden range a day of the 60 t e-tractor-trailer in {_PST} P2.04; daily distance "
+                             "of Indian e-trucks not found (U2.12)"),
+        kwh_per_km=Sourced(round(265.0 / 200.0, 2), f"60 t e-tractor-trailer in commercial use: 265 kWh battery, "
+                           f"200 km laden range ({_PST} P2.04); medium trucks use less", "L"),
         share_home=_a(0.0, "goods vehicles charge at depots or hubs"),
-        share_depot=_a(0.50, "half of e-truck charging at own depots"),
+        share_depot=_a(0.80, f"early e-trucks run closed-loop routes from their own base ({_PST} P2.05); share not "
+                             "found"),
         share_public_ac=_a(0.0, "no AC charging of trucks"),
-        share_public_dc=_a(0.50, "half of e-truck charging at public hubs"),
-        share_swapping=_a(0.0, "no truck battery swapping"),
+        share_public_dc=_a(0.20, f"public truck hubs on corridors ({_PST} P2.05); share not found"),
+        share_swapping=_a(0.0, "no truck battery swapping modelled"),
         cutoff_min=_a(15.0, "15-minute drive to a hub"),
-        kwh_per_session=_a(40.0, "e-truck session energy not found (U2.12)"),
+        kwh_per_session=_a(130.0, f"half of the 265 kWh battery of the e-tractor-trailer in {_PST} P2.04"),
     ),
 }
 
@@ -356,7 +411,7 @@ _IN_CHARGERS: dict[str, ChargerPreset] = {
     "dc_60kw": ChargerPreset(
         power_kw=Sourced(60.0, f"PM E-DRIVE draft benchmark: 4W 60 kW ({_FACTS} C3.09)", "M"),
         capex_local=Sourced(600_000.0, f"PM E-DRIVE draft: Rs 6 lakh per 60 kW charger ({_FACTS} C3.09)", "M"),
-        segments=("car", "truck"),
+        segments=("car", "lcv"),
         service_hours_day=_a(8.0, "8 busy hours a day (utilisation not found, C3.14)"),
         grid_level="lv",
         use_cases=("public_dc",),
@@ -386,6 +441,7 @@ _IN_COMBUSTION: dict[str, Sourced] = {
     "two_wheeler": Sourced(38.2, f"ICCT: Indian petrol 2W fleet average 38.2 gCO2/km, FY2020-21 ({_FACTS} B6.03)", "H"),
     "three_wheeler": Sourced(61.0, f"CNG auto about 45 km/kg x 2.74 kgCO2e/kg ({_FACTS} B6.05, B6.02)", "L"),
     "car": Sourced(122.4, f"Indian car fleet average 122.4 gCO2/km, FY2019-20 ({_FACTS} B6.04)", "H"),
+    "lcv": Sourced(147.5, f"Indian LCV fleet average 147.5 gCO2/km, 2024 ({_PST} P2.03)", "L"),
     "bus": Sourced(760.0, f"BMTC BS-IV diesel bus 3.52 km/L x 2.68 kgCO2/L ({_FACTS} B6.06)", "M"),
     "truck": _a(670.0, "diesel truck close to a pre-BS-IV city bus, 4.01 km/L x 2.68 kg/L (B6.06); truck figure not found"),
 }
@@ -438,7 +494,8 @@ INDIA = CountryPreset(
 def _country_segments(country: str, own: dict[str, dict[str, Sourced]]) -> dict[str, SegmentPreset]:
     out: dict[str, SegmentPreset] = {}
     for seg, base in _IN_SEGMENTS.items():
-        kw = {f.name: _xfer(getattr(base, f.name), country) for f in fields(SegmentPreset)}
+        kw = {f.name: _xfer(getattr(base, f.name), country) for f in fields(SegmentPreset)
+              if f.name not in STOCK_SHARE_FIELDS}
         life = base.lifetime_years.value
         kw["sales_per_stock"] = _a(
             round(1.0 / life, 4), f"steady-state turnover 1 / {life:g}-year life; no {country} sales in the {_FACTS}"
@@ -497,6 +554,27 @@ def _all(value: Sourced) -> dict[str, dict[str, Sourced]]:
     return {s: {"ev_sales_share_target": value} for s in SEGMENTS}
 
 
+def _all_stock(value: Sourced, *, but: tuple[str, ...] = ()) -> dict[str, dict[str, Sourced]]:
+    return {s: {"ev_stock_share_target": value} for s in SEGMENTS if s not in but}
+
+
+def _city_buses(country: str) -> Sourced:
+    """India's city-bus fleet per 1,000 residents, transferred (flagged)."""
+    return _a(0.5, f"Indian city-bus fleet (BMTC, Bengaluru: 0.5 per 1,000, {_PST} P1.05) transferred; no {country} "
+                   "city-bus fleet found")
+
+
+def _goods_split(total: float, what: str, conf: str = "assumption") -> dict[str, dict[str, Sourced]]:
+    """Split a goods-vehicle count per 1,000 into LCVs and trucks with India's 48% LCV share (P1.01)."""
+    lcv, heavy = round(total * _IN_LCV, 2), round(total * (1.0 - _IN_LCV), 2)
+    src = f"{what}, x India's {_IN_LCV:.0%} LCV share of goods vehicles ({_PST} P1.01, transferred)"
+    if conf == "assumption":
+        return {"lcv": {"vehicles_per_1000": _a(lcv, src + " for LCVs")},
+                "truck": {"vehicles_per_1000": _a(heavy, src + "; the rest are trucks")}}
+    return {"lcv": {"vehicles_per_1000": Sourced(lcv, src + " for LCVs", conf)},
+            "truck": {"vehicles_per_1000": Sourced(heavy, src + "; the rest are trucks", conf)}}
+
+
 def _merge(*parts: dict[str, dict[str, Sourced]]) -> dict[str, dict[str, Sourced]]:
     out: dict[str, dict[str, Sourced]] = {s: {} for s in SEGMENTS}
     for part in parts:
@@ -517,6 +595,7 @@ def _grid(co2: float, co2_year: int, re_share: float, pv: float, row: str, label
 _NP_POP = 29.164578
 _NP_POP_SRC = "Nepal population 29,164,578 (National Population and Housing Census 2021; not in the facts table)"
 _NP_REG = f"Dept. of Transport Management, FY2081/82 ({_FACTS} F1.12)"
+_NP_EV_CARS = round((4_502 + 3_050 + 11_701 + 13_492) / 366_723, 4)  # EV share of the car stock, mid-2025 (P1.08)
 NEPAL = _country(
     "nepal", "Nepal", "NPR",
     Sourced(round(1.6 * INR_PER_USD, 2), "NPR pegged at 1.6 per INR by Nepal Rastra Bank (not in the facts table) "
@@ -542,18 +621,30 @@ NEPAL = _country(
             "ev_sales_share_base": Sourced(0.76, f"Ember: 76% of new cars electric in 2025 ({_FACTS} F1.13)", "M"),
             "ev_sales_share_target": Sourced(0.90, "Second NDC: 90% EV share of private passenger vehicle sales by 2030 "
                                              f"({_FACTS} F1.14)", "H"),
+            "ev_stock_share_base": Sourced(_NP_EV_CARS, "about 32,700 electric cars, jeeps and vans by mid-2025 "
+                                           "(DoTM registrations to 2022, then customs imports) / 366,723 registered "
+                                           f"cars, jeeps and taxis ({_FACTS} F1.12; {_PST} P1.08)", "L"),
         },
         "bus": {
-            "vehicles_per_1000": Sourced(_per_1000(0.071577, _NP_POP), f"71,577 registered buses ({_NP_REG}) / "
-                                         f"{_NP_POP_SRC}", "M"),
+            "vehicles_per_1000": _city_buses("Nepali (71,577 registered buses of every kind, F1.12)"),
             "ev_sales_share_base": _a(0.05, "Nepali e-bus sales share not found"),
             "ev_sales_share_target": Sourced(0.60, "Second NDC: 60% EV share of four-wheel public passenger vehicle "
                                              f"sales by 2030 ({_FACTS} F1.14)", "H"),
         },
+        "lcv": {
+            "vehicles_per_1000": Sourced(round(_per_1000(0.041986, _NP_POP) * _IN_LCV, 2),
+                                         f"41,986 registered minibuses and trucks ({_NP_REG}) / {_NP_POP_SRC}, x India's "
+                                         f"48% LCV share of goods vehicles ({_PST} P1.01); the category mixes "
+                                         "minibuses and trucks", "L"),
+            "ev_sales_share_base": _a(0.005, "Nepali e-LCV sales share not found"),
+            "ev_sales_share_target": _a(0.30, "the region's 30% EV sales commitment; the NDC covers passenger "
+                                              "vehicles only (F1.14)"),
+        },
         "truck": {
-            "vehicles_per_1000": Sourced(_per_1000(0.041986, _NP_POP), f"41,986 registered minibuses and trucks "
-                                         f"({_NP_REG}) / {_NP_POP_SRC}; the category mixes minibuses and trucks", "L"),
-            "ev_sales_share_base": _a(0.005, "Nepali e-truck sales share not found"),
+            "vehicles_per_1000": Sourced(round(_per_1000(0.041986, _NP_POP) * (1.0 - _IN_LCV), 2),
+                                         f"41,986 registered minibuses and trucks ({_NP_REG}) / {_NP_POP_SRC}, x the 52% "
+                                         f"of goods vehicles that are not LCVs in India ({_PST} P1.01)", "L"),
+            "ev_sales_share_base": _a(0.002, "Nepali e-truck sales share not found"),
             "ev_sales_share_target": _a(0.30, "the region's 30% EV sales commitment; the NDC covers passenger "
                                               "vehicles only (F1.14)"),
         },
@@ -573,8 +664,10 @@ _BD_MC_SHARE = 1_068_866 / 2_029_979
 BANGLADESH = _country(
     "bangladesh", "Bangladesh", "BDT", _fx_assumed(117.0, "BDT", "mid-2024"), 2024,
     _merge(
-        _all(Sourced(0.30, "EV Registration & Operation Guideline 2023: at least 30% of road-transport vehicles electric "
-                           f"by 2030, applied to sales ({_FACTS} F1.16)", "M")),
+        _all(_a(0.30, "the region's 30% EV sales commitment; replaced by the guideline's stock target (F1.16)")),
+        _all_stock(Sourced(0.30, "EV Registration & Operation Guideline 2023: at least 30% of road-transport vehicles "
+                                 f"electric by 2030, applied to each segment's stock ({_FACTS} F1.16)", "H"),
+                   but=("three_wheeler",)),
         {
             "two_wheeler": {
                 "vehicles_per_1000": Sourced(
@@ -591,10 +684,13 @@ BANGLADESH = _country(
             },
             "car": {"vehicles_per_1000": _a(3.0, "car count not found (F1.15 gives the total only)"),
                     "ev_sales_share_base": _a(0.005, "Bangladeshi EV sales shares not found")},
-            "bus": {"vehicles_per_1000": _a(0.5, "bus count not found (F1.15 gives the total only)"),
+            "bus": {"vehicles_per_1000": _city_buses("Bangladeshi (F1.15 gives the total only)"),
                     "ev_sales_share_base": _a(0.005, "Bangladeshi EV sales shares not found")},
-            "truck": {"vehicles_per_1000": _a(2.0, "truck count not found (F1.15 gives the total only)"),
-                      "ev_sales_share_base": _a(0.002, "Bangladeshi EV sales shares not found")},
+            **_goods_split(2.0, "goods-vehicle count not found (F1.15 gives the total only): about 2 per 1,000"),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.005, "Bangladeshi EV sales shares not found")},
+            "truck": {"ev_sales_share_base": _a(0.002, "Bangladeshi EV sales shares not found")},
         },
     ),
     mv_kv=_a(11.0, "Bangladeshi MV level not found (G4.10)"),
@@ -617,10 +713,13 @@ SRI_LANKA = _country(
             "car": {"vehicles_per_1000": _a(45.0, _LK_FLEET),
                     "ev_sales_share_base": _a(0.25, "EVs were 12% of 2025 registrations of motorcycles, cars and 3W "
                                                     "(35,268 of 292,611, F1.17), mostly cars; split not found")},
-            "bus": {"vehicles_per_1000": _a(5.0, _LK_FLEET),
+            "bus": {"vehicles_per_1000": _city_buses("Sri Lankan"),
                     "ev_sales_share_base": _a(0.01, "EV split by segment not found (F1.17)")},
-            "truck": {"vehicles_per_1000": _a(20.0, _LK_FLEET),
-                      "ev_sales_share_base": _a(0.005, "EV split by segment not found (F1.17)")},
+            **_goods_split(20.0, _LK_FLEET + ": about 20 goods vehicles per 1,000"),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.005, "EV split by segment not found (F1.17)")},
+            "truck": {"ev_sales_share_base": _a(0.003, "EV split by segment not found (F1.17)")},
         },
     ),
     mv_kv=_a(11.0, "Sri Lankan MV level not found (G4.10)"),
@@ -652,11 +751,13 @@ PHILIPPINES = _country(
             },
             "car": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.80, _PH_POP), _PH_SPLIT.format(p=0.8, what="cars")),
                     "ev_sales_share_base": _a(0.01, "EV sales share not found (F1.21)")},
-            "bus": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.05, _PH_POP),
-                                            _PH_SPLIT.format(p=0.05, what="buses and jeepneys")),
+            "bus": {"vehicles_per_1000": _city_buses("Metro Manila (jeepneys are not counted as buses)"),
                     "ev_sales_share_base": _a(0.01, "e-jeepney and e-bus sales share not found (F1.21)")},
-            "truck": {"vehicles_per_1000": _a(_per_1000(_PH_OTHER * 0.15, _PH_POP), _PH_SPLIT.format(p=0.15, what="trucks")),
-                      "ev_sales_share_base": _a(0.002, "EV sales share not found (F1.21)")},
+            **_goods_split(_per_1000(_PH_OTHER * 0.15, _PH_POP), _PH_SPLIT.format(p=0.15, what="goods vehicles")),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.004, "EV sales share not found (F1.21)")},
+            "truck": {"ev_sales_share_base": _a(0.002, "EV sales share not found (F1.21)")},
         },
     ),
     mv_kv=Sourced(13.8, f"Meralco distribution feeders 13.8 kV and 34.5 kV ({_FACTS} G4.06)", "M"),
@@ -668,12 +769,14 @@ PHILIPPINES = _country(
 # Vietnam -------------------------------------------------------------------------------------
 _VN_POP = 96.208984
 _VN_POP_SRC = "Vietnam population 96,208,984 (2019 Population and Housing Census; not in the facts table)"
-_VN_876 = Sourced(0.50, "Decision 876/QD-TTg: at least 50% of urban vehicles electric or green by 2030, applied to sales "
-                        f"({_FACTS} F1.24)", "M")
+_VN_876 = Sourced(0.50, "Decision 876/QD-TTg: at least 50% of urban vehicles electric or green by 2030, applied to each "
+                        f"segment's stock as electric ({_FACTS} F1.24)", "M")
+_VN_HCMC_BUSES = round(2_300 / 8_993_082 * 1000, 3)  # P1.07
 VIETNAM = _country(
     "vietnam", "Vietnam", "VND", _fx_assumed(25_000.0, "VND", "2024"), 2025,
     _merge(
-        _all(_VN_876),
+        _all(_a(0.50, "Decision 876/QD-TTg (F1.24) sets a stock target; used only where no stock target is given")),
+        _all_stock(_VN_876, but=("bus",)),
         {
             "two_wheeler": {
                 "vehicles_per_1000": Sourced(_per_1000(61.3, _VN_POP), "about 61.3 M motorcycles, mid-2019 (National "
@@ -686,13 +789,18 @@ VIETNAM = _country(
             "car": {"vehicles_per_1000": _a(50.0, "Vietnamese car fleet not found (F1.22)"),
                     "ev_sales_share_base": Sourced(0.40, f"Ember: about 40% of new cars electric in 2025 ({_FACTS} F1.23)",
                                                    "M")},
-            "bus": {"vehicles_per_1000": _a(1.0, "bus count not found"),
+            "bus": {"vehicles_per_1000": Sourced(_VN_HCMC_BUSES, "Ho Chi Minh City: over 2,300 buses in service on "
+                                                 "164 routes in 2025 / 8,993,082 residents (2019 Census; "
+                                                 f"{_PST} P1.07)", "M"),
                     "ev_sales_share_base": _a(0.30, "electric buses run in Hanoi and Ho Chi Minh City; share not found"),
                     "ev_sales_share_target": Sourced(0.90, "Decision 876/QD-TTg: all new urban buses electric or green "
                                                      f"from 2025 ({_FACTS} F1.24); 0.9 leaves room for green "
                                                      "non-electric buses", "L")},
-            "truck": {"vehicles_per_1000": _a(15.0, "truck count not found"),
-                      "ev_sales_share_base": _a(0.01, "e-truck sales share not found")},
+            **_goods_split(15.0, "goods-vehicle count not found: about 15 per 1,000"),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.01, "e-LCV sales share not found")},
+            "truck": {"ev_sales_share_base": _a(0.003, "e-truck sales share not found")},
         },
     ),
     mv_kv=_a(22.0, "Vietnamese MV levels not extracted from the Distribution Code (G4.08)"),
@@ -711,6 +819,14 @@ INDONESIA = _country(
         _all(_a(0.30, "the region's 30% commitment; the national goal of 13 M e-motorcycles and 2 M e-cars on the "
                       "road by 2030 (F1.28) is a stock target")),
         {
+            "two_wheeler": {"ev_stock_share_target": Sourced(round(13.0 / 137.35, 4), "13 M e-motorcycles on the road "
+                                                             f"by 2030 ({_FACTS} F1.28) / 137.35 M motorcycles in 2024 "
+                                                             f"(F1.25; {_PST} P1.10)", "L")},
+            "car": {"ev_stock_share_target": Sourced(round(2.0 / 20.12, 4), "2 M e-cars on the road by 2030 "
+                                                     f"({_FACTS} F1.28) / 20.12 M cars in 2024 (F1.25; {_PST} P1.10)",
+                                                     "L")},
+        },
+        {
             "two_wheeler": {
                 "vehicles_per_1000": Sourced(_per_1000(137.35, _ID_POP), f"137.35 M motorcycles ({_ID_REG}) / "
                                              f"{_ID_POP_SRC}; registered exceeds in-use", "M"),
@@ -721,12 +837,15 @@ INDONESIA = _country(
             "car": {"vehicles_per_1000": Sourced(_per_1000(20.12, _ID_POP), f"20.12 M cars ({_ID_REG}) / {_ID_POP_SRC}; "
                                                  "the Ministry of Industry gives 99 per 1,000 (F1.26)", "M"),
                     "ev_sales_share_base": Sourced(0.15, f"Ember: 15% of new cars electric in 2025 ({_FACTS} F1.27)", "M")},
-            "bus": {"vehicles_per_1000": Sourced(_per_1000(0.285957, _ID_POP), f"285,957 buses ({_ID_REG}) / "
-                                                 f"{_ID_POP_SRC}", "M"),
+            "bus": {"vehicles_per_1000": Sourced(round(5_000 / 10_562_088 * 1000, 3), "Transjakarta: about 5,000 "
+                                                 "buses / 10,562,088 residents of DKI Jakarta (2020 Census; "
+                                                 f"{_PST} P1.09); 285,957 buses of every kind nationwide (F1.25)", "M"),
                     "ev_sales_share_base": _a(0.02, "e-bus sales share not found")},
-            "truck": {"vehicles_per_1000": Sourced(_per_1000(6.20, _ID_POP), f"6.20 M trucks ({_ID_REG}) / {_ID_POP_SRC}",
-                                                   "M"),
-                      "ev_sales_share_base": _a(0.002, "e-truck sales share not found")},
+            **_goods_split(_per_1000(6.20, _ID_POP), f"6.20 M trucks ({_ID_REG}) / {_ID_POP_SRC}", "L"),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.004, "e-LCV sales share not found")},
+            "truck": {"ev_sales_share_base": _a(0.002, "e-truck sales share not found")},
         },
     ),
     mv_kv=Sourced(20.0, f"PLN medium voltage 20 kV ({_FACTS} G4.07)", "M"),
@@ -760,10 +879,13 @@ THAILAND = _country(
                 "ev_sales_share_base": Sourced(0.20, f"Ember: EVs about 20-21% of new car sales in 2025 ({_FACTS} F1.31)",
                                                "M"),
             },
-            "bus": {"vehicles_per_1000": _a(2.0, "bus count not found"),
+            "bus": {"vehicles_per_1000": _city_buses("Bangkok"),
                     "ev_sales_share_base": _a(0.02, "e-bus sales share not found")},
-            "truck": {"vehicles_per_1000": _a(15.0, "heavy-truck count not found; pickups count as cars in F1.30"),
-                      "ev_sales_share_base": _a(0.005, "e-truck sales share not found")},
+            **_goods_split(15.0, "goods-vehicle count not found (pickups count as cars in F1.30): about 15 per 1,000"),
+        },
+        {
+            "lcv": {"ev_sales_share_base": _a(0.008, "e-LCV sales share not found")},
+            "truck": {"ev_sales_share_base": _a(0.005, "e-truck sales share not found")},
         },
     ),
     mv_kv=Sourced(22.0, f"PEA substations feed 33, 22 and 11 kV ({_FACTS} G4.05)", "M"),

@@ -22,6 +22,7 @@ from charge_planner.config import (
     validate_bundle,
 )
 from charge_planner.errors import ConfigError
+from charge_planner.presets import SEGMENTS
 from tests.conftest import BENGALURU_DIR, DEMO_DIR
 
 MINIMAL = {"city": {"name": "X", "country": "india"}, "siting": {"budget_usd": 1000}}
@@ -94,8 +95,7 @@ def test_resolve_data_path_order(tmp_path, monkeypatch):
 
 
 # --- every input that `run` would reject late is rejected by validation --------------------------------------
-_CT = {"name": "ac", "power_kw": 7.4, "capex_usd": 1500, "segments": ["two_wheeler", "three_wheeler", "car", "bus",
-                                                                       "truck"]}
+_CT = {"name": "ac", "power_kw": 7.4, "capex_usd": 1500, "segments": list(SEGMENTS)}
 
 
 def _with(section: str, **fields):
@@ -157,7 +157,7 @@ BAD_INPUTS = {
                          "data", "are both set, but only one is used"),
     "nothing_sited": (_with("fleet", overrides={s: {"share_home": 1.0, "share_depot": 0.0, "share_public_ac": 0.0,
                                                     "share_public_dc": 0.0, "share_swapping": 0.0}
-                                                for s in ("two_wheeler", "three_wheeler", "car", "bus", "truck")}),
+                                                for s in SEGMENTS}),
                       "demand.sited_use_cases", "so there is no demand to site"),
     "sited_home_without_home_charger": (_with("demand", sited_use_cases=["home"]), "demand.sited_use_cases",
                                         "two_wheeler home, three_wheeler home, car home"),

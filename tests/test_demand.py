@@ -140,16 +140,149 @@ def test_fleet_with_growth_matches_the_base_stock_and_grows():
 
 
 @pytest.mark.parametrize("country", sorted(PRESETS))
-def test_every_preset_hits_its_sales_target_in_the_target_year(country):
+def test_every_preset_hits_its_sales_target_in_the_target_year(country, caplog):
     cfg = parse_config({"city": {"name": "X", "country": country}, "siting": {"budget_usd": 1}})
     segs = segment_table(cfg)
     p = PRESETS[country]
     f = fleet_projection(segs, population=1e6, base_year=p.base_year, target_year=p.target_year, horizon_year=2035)
-    got = f.xs(p.target_year, level="year")["ev_sales_share"]
-    want = segs["ev_sales_share_target"]
-    assert np.allclose(got.reindex(want.index), want, rtol=1e-12)
+    target = f.xs(p.target_year, level="year")
+    by_sales = segs["ev_stock_share_target"].isna()
+    want = segs.loc[by_sales, "ev_sales_share_target"]
+    assert np.allclose(target["ev_sales_share"].reindex(want.index), want, rtol=1e-12)
+    # a stock target is met exactly, or (out of reach) capped with a WARNING naming the segment
+    capped = {r.getMessage().split(":")[0] for r in caplog.records
+              if r.levelname == "WARNING" and "ev_stock_share_target" in r.getMessage()}
+    for seg in segs.index[~by_sales]:
+        if f"segment {seg}" in capped:
+            assert target.loc[seg, "ev_sales_share"] == pytest.approx(1.0, abs=1e-6)
+        else:
+            assert target.loc[seg, "ev_stock_share"] == pytest.approx(segs.loc[seg, "ev_stock_share_target"], abs=1e-9)
     assert (f["ev_stock"] <= f["stock"] + 1e-9).all() and (f["ev_stock"] >= 0).all()
     assert set(f.index.get_level_values("year")) == set(range(p.base_year, 2036))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def test_stock_target_solves_the_sales_share_hand_computed():
+    # fixed 4-year life, constant sales of 25: the 2028 stock is the cohorts 2025-2028, so its EV share is the
+    # mean of their sales shares; the curve starts at 0.1 in 2024 (logit a0) and has logit L in 2028
+    from scipy.optimize import brentq
+
+    segs = _segments(ev_sales_share_base=0.1, ev_sales_share_target=0.2, ev_stock_share_target=0.4)
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2028, horizon_year=2030, survival="fixed")
+    a0 = _logit(0.1)
+
+    def stock_share_2028(logit_2028: float) -> float:
+        return sum(_sigmoid(a0 + (logit_2028 - a0) / 4 * k) for k in (1, 2, 3, 4)) / 4
+
+    want = _sigmoid(brentq(lambda x: stock_share_2028(x) - 0.4, -20, 20, xtol=1e-14))
+    car = f.loc["car"]
+    assert car.loc[2028, "ev_stock_share"] == pytest.approx(0.4, abs=1e-10)
+    assert car.loc[2028, "ev_sales_share"] == pytest.approx(want, rel=1e-9)
+    assert car.loc[2028, "ev_sales_share_target"] == pytest.approx(want, rel=1e-9)
+    assert car.loc[2024, "ev_sales_share"] == pytest.approx(0.1, rel=1e-12)
+    # the cohorts before 2024 keep the back-cast of the curve through 0.1 (2024) and 0.2 (2028)
+    b0 = (_logit(0.2) - a0) / 4
+    back = sum(_sigmoid(a0 + b0 * k) for k in (-3, -2, -1))
+    assert car.loc[2024, "ev_stock"] == pytest.approx(25 * (back + 0.1), rel=1e-12)
+
+
+def test_unreachable_stock_target_is_refused_naming_the_reachable_share():
+    # at most every sale from 2025 on is electric: the 2026 stock (cohorts 2023-2026) holds the back-cast
+    # 2023 cohort, the 2024 cohort at 0.1 and two all-electric cohorts
+    segs = _segments(ev_sales_share_base=0.1, ev_sales_share_target=0.2, ev_stock_share_target=0.8)
+    back_2023 = _sigmoid(_logit(0.1) - (_logit(0.2) - _logit(0.1)) / 2)
+    highest = (back_2023 + 0.1 + 1.0 + 1.0) / 4
+    with pytest.raises(ConfigError, match=rf"segment car: ev_stock_share_target 0.8 in 2026 is out of reach: the "
+                                          rf"highest reachable EV share of the stock is {highest:.4g}"):
+        fleet_projection(segs, population=1000, base_year=2024, target_year=2026, horizon_year=2030, survival="fixed")
+    with pytest.raises(ConfigError, match="lowest reachable EV share of the stock is"):
+        fleet_projection(_segments(ev_sales_share_base=0.5, ev_sales_share_target=0.6, ev_stock_share_target=0.01),
+                         population=1000, base_year=2024, target_year=2026, survival="fixed")
+
+
+def test_unreachable_preset_stock_target_is_capped_with_a_warning(caplog):
+    segs = _segments(ev_sales_share_base=0.1, ev_sales_share_target=0.2, ev_stock_share_target=0.8)
+    segs["ev_stock_share_target_confidence"] = "M"  # a preset's value, not the user's
+    f = fleet_projection(segs, population=1000, base_year=2024, target_year=2026, horizon_year=2030, survival="fixed")
+    back_2023 = _sigmoid(_logit(0.1) - (_logit(0.2) - _logit(0.1)) / 2)
+    assert f.loc[("car", 2026), "ev_stock_share"] == pytest.approx((back_2023 + 0.1 + 2.0) / 4, abs=1e-6)
+    assert any(r.levelname == "WARNING" and "capped" in r.getMessage() for r in caplog.records)
+
+
+def test_base_year_ev_stock_is_calibrated_to_the_observed_share(caplog):
+    # observed: 2% of the 2024 stock electric; the 2024 cohort alone brings 0.2 / 4 = 5%, so an observed 2% is
+    # out of reach, and 8% leaves 0.12 / 4 for the three older cohorts: mean share 0.04 each
+    from scipy.optimize import brentq
+
+    base = dict(ev_sales_share_base=0.2, ev_sales_share_target=0.5)
+    kw = dict(population=1000, base_year=2024, target_year=2028, horizon_year=2030, survival="fixed")
+    with pytest.raises(ConfigError, match=r"segment car: ev_stock_share_base 0.02 cannot be met.*\[0.05, "):
+        fleet_projection(_segments(**base, ev_stock_share_base=0.02), **kw)
+    f = fleet_projection(_segments(**base, ev_stock_share_base=0.08), **kw)
+    a0, b0 = _logit(0.2), (_logit(0.5) - _logit(0.2)) / 4
+    delta = brentq(lambda d: sum(_sigmoid(a0 + b0 * k + d) for k in (-3, -2, -1)) - (0.08 * 4 - 0.2), -30, 30,
+                   xtol=1e-14)
+    car = f.loc["car"]
+    assert car.loc[2024, "ev_stock_share"] == pytest.approx(0.08, abs=1e-10)
+    assert car.loc[2024, "pre_base_logit_offset"] == pytest.approx(delta, abs=1e-8)
+    # 2025: the calibrated 2022 and 2023 cohorts, 2024 at 0.2 and 2025 on the unchanged curve
+    want = 25 * (_sigmoid(a0 - 2 * b0 + delta) + _sigmoid(a0 - b0 + delta) + 0.2 + _sigmoid(a0 + b0))
+    assert car.loc[2025, "ev_stock"] == pytest.approx(want, rel=1e-9)
+    assert car.loc[2028, "ev_sales_share"] == pytest.approx(0.5, rel=1e-12)
+    # the uncalibrated back-cast, (0.152 + 0.110 + 0.078 + 0.2) / 4 = 13.6%, is within a factor 2 of 8%: no
+    # warning; against 6% it is more than a factor 2 off, and that is logged
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "0.08" in r.getMessage()]
+    fleet_projection(_segments(**base, ev_stock_share_base=0.06), **kw)
+    assert any(r.levelname == "WARNING" and "base-year EV stock share of 0.136, more than a factor 2 from the "
+               "observed 0.06" in r.getMessage() for r in caplog.records)
+
+
+def test_kathmandu_preset_base_year_car_ev_stock_matches_the_sourced_count(caplog):
+    # Nepal: about 32,700 electric cars, jeeps and vans on 366,723 registered cars (P1.08, F1.12) in 2025,
+    # where the S-curve through 76% of 2025 sales (F1.13) run backwards gave 45%
+    from charge_planner.config import load_config
+
+    cfg = load_config(DEMO_DIR.parent / "kathmandu_thapathali" / "city.toml")
+    segs = segment_table(cfg)
+    sourced = (4_502 + 3_050 + 11_701 + 13_492) / 366_723
+    assert segs.loc["car", "ev_stock_share_base"] == pytest.approx(sourced, abs=1e-4)
+    f = fleet_projection(segs, population=112_971, base_year=2025, target_year=2030, horizon_year=2035)
+    assert f.loc[("car", 2025), "ev_stock_share"] == pytest.approx(sourced, rel=0.01)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("segment car: the S-curve run backwards gives a base-year EV stock share of 0.451")
+               for m in warned), warned
+    # the 2030 stock then holds the calibrated old cars and the NDC's 90% of 2030 sales
+    assert f.loc[("car", 2030), "ev_sales_share"] == pytest.approx(0.9)
+    assert 0.25 < f.loc[("car", 2030), "ev_stock_share"] < 0.6
+
+
+def test_indonesia_reaches_its_on_road_targets_in_2030():
+    # 2 M e-cars and 13 M e-motorcycles on the road in 2030 (F1.28) as shares of the 2024 stock (F1.25)
+    cfg = parse_config({"city": {"name": "X", "country": "indonesia"}, "siting": {"budget_usd": 1}})
+    f = fleet_projection(segment_table(cfg), population=1e6, base_year=2025, target_year=2030, horizon_year=2035)
+    assert f.loc[("car", 2030), "ev_stock_share"] == pytest.approx(2.0 / 20.12, abs=1e-4)
+    assert f.loc[("two_wheeler", 2030), "ev_stock_share"] == pytest.approx(13.0 / 137.35, abs=1e-4)
+    assert f.loc[("bus", 2030), "ev_sales_share"] == pytest.approx(0.3)  # no stock target: the sales target
+
+
+def test_daily_energy_per_vehicle_by_segment_hand_computed():
+    # kWh/day per EV = km/day x kWh/km: India's LCV (P2.02 x P2.01) and heavy truck (P2.04)
+    cfg = parse_config({"city": {"name": "X", "country": "india"}, "siting": {"budget_usd": 1}})
+    segs = segment_table(cfg)
+    f = fleet_projection(segs, population=1e6, base_year=2024, target_year=2030, horizon_year=2030)
+    e = energy_by_use_case(f, segs, years=[2030]).groupby(level=["segment", "year"]).sum()
+    per_ev = (e["energy_kwh_day"] / e["ev_stock"] * len(USE_CASES)).xs(2030, level="year")
+    assert per_ev["lcv"] == pytest.approx(100 * 0.138, rel=1e-9)
+    assert per_ev["truck"] == pytest.approx(200 * 1.32, rel=1e-9)
+    assert per_ev["bus"] == pytest.approx(200 * 1.62, rel=1e-9)
+    assert per_ev["two_wheeler"] == pytest.approx(16 * 0.0325, rel=1e-9)
 
 
 def test_bad_segment_values_give_one_error_naming_each():
@@ -577,8 +710,9 @@ def test_kathmandu_demand_by_segment_use_case_and_year(kathmandu):
         rel=1e-12)
     assert (r.cell_peaks["peak_kw"] > 0).all()
     # POIs pull destination charging: the public AC centre of a cell differs from the home centre somewhere
-    home = r.demand[(r.demand["use_case"] == "home") & (r.demand["year"] == 2030)].set_index("cell_id").geometry
-    ac = r.demand[(r.demand["use_case"] == "public_ac") & (r.demand["year"] == 2030)].set_index("cell_id").geometry
+    car = r.demand[(r.demand["segment"] == "car") & (r.demand["year"] == 2030)]
+    home = car[car["use_case"] == "home"].set_index("cell_id").geometry
+    ac = car[car["use_case"] == "public_ac"].set_index("cell_id").geometry
     assert (home.distance(ac.reindex(home.index)) > 1).any()
 
 

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import fields
 
+import numpy as np
 import pytest
 
 from charge_planner.assumptions import charger_table, segment_table, sourced_rows
@@ -18,15 +19,16 @@ from charge_planner.presets import (
     PUBLIC_USE_CASES,
     SEGMENTS,
     SHARE_FIELDS,
+    STOCK_SHARE_FIELDS,
     CountryPreset,
     SegmentPreset,
     Sourced,
     get_preset,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA
 
 COUNTRIES = sorted(PRESETS)
-ROW_ID = re.compile(r"\b([FUCGEB]\d\.\d{2})\b")
+ROW_ID = re.compile(r"\b([FUCGEBP]\d\.\d{2})\b")
 # sources outside the facts table that a non-assumption value may name instead of a row id
 NAMED_SOURCES = ("Census", "census", "Nepal Rastra Bank", "RBI reference rate", "UN World Population Prospects")
 ISO = {
@@ -60,7 +62,8 @@ def _all_sourced(p: CountryPreset) -> dict[str, Sourced]:
             out[f.name] = v
     for seg, sp in p.segments.items():
         for f in fields(SegmentPreset):
-            out[f"{seg}.{f.name}"] = getattr(sp, f.name)
+            if getattr(sp, f.name) is not None:
+                out[f"{seg}.{f.name}"] = getattr(sp, f.name)
     for name, c in p.chargers.items():
         for attr in ("power_kw", "capex_local", "service_hours_day"):
             out[f"charger.{name}.{attr}"] = getattr(c, attr)
@@ -81,8 +84,12 @@ def test_preset_is_complete_and_plausible(country):
     assert 2020 <= p.base_year <= p.target_year == 2030
     for seg, sp in p.segments.items():
         for f in fields(SegmentPreset):
+            if f.name in STOCK_SHARE_FIELDS and getattr(sp, f.name) is None:
+                continue
             v = getattr(sp, f.name).value
             assert isinstance(v, float | int) and math.isfinite(v) and v >= 0, f"{country}.{seg}.{f.name} = {v!r}"
+            if f.name in STOCK_SHARE_FIELDS:
+                assert 0 < v < 1, f"{country}.{seg}.{f.name} = {v!r}"
         assert math.fsum(getattr(sp, f).value for f in SHARE_FIELDS) == pytest.approx(1.0, abs=1e-12)
         assert 0 < sp.public_share <= 1
         for name, (lo, hi) in RANGES.items():
@@ -124,7 +131,19 @@ def test_cited_rows_exist_in_the_facts_table():
     cited = {rid for p in PRESETS.values() for s in _all_sourced(p).values() for rid in ROW_ID.findall(s.source)}
     cited |= {rid for p in PRESETS.values() for rid in ROW_ID.findall(p.offpeak_source)}
     assert cited, "presets cite no facts-table rows"
-    assert cited <= known, f"cited rows missing from the facts table: {sorted(cited - known)}"
+    facts_rows = {rid for rid in cited if not rid.startswith("P")}
+    assert facts_rows <= known, f"cited rows missing from the facts table: {sorted(facts_rows - known)}"
+
+
+def test_cited_fleet_and_usage_rows_exist_in_the_project_sources_table():
+    # the fleet (P1) and usage (P2) rows of docs/sources.md that the segment presets cite
+    table = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    known = set(re.findall(r"^\|\s*(P[12]\.\d{2})\s*\|", table, flags=re.M))
+    cited = {rid for p in PRESETS.values() for sp in p.segments.values() for f in fields(SegmentPreset)
+             if getattr(sp, f.name) is not None for rid in ROW_ID.findall(getattr(sp, f.name).source)
+             if rid[:2] in ("P1", "P2")}
+    assert {"P1.01", "P1.04", "P1.05", "P1.08", "P2.01", "P2.04"} <= cited
+    assert cited <= known, f"cited rows missing from docs/sources.md: {sorted(cited - known)}"
 
 
 def test_hand_checked_derivations():
@@ -138,7 +157,7 @@ def test_hand_checked_derivations():
     assert PRESETS["thailand"].segments["car"].sales_per_stock.value == pytest.approx(191_195 * 12 * 0.218 / 18.59e6,
                                                                                       abs=1e-4)
     assert PRESETS["nepal"].fx_local_per_usd.value == pytest.approx(1.6 * PRESETS["india"].fx_local_per_usd.value)
-    assert PRESETS["vietnam"].segments["car"].ev_sales_share_target.value == 0.5  # Decision 876: 50% by 2030
+    assert PRESETS["vietnam"].segments["car"].ev_stock_share_target.value == 0.5  # Decision 876: 50% of the stock
     assert PRESETS["nepal"].segments["car"].ev_sales_share_target.value == 0.9  # NDC: 90% by 2030
     assert PRESETS["thailand"].offpeak_hours == (22, 9)  # MEA/PEA TOU off-peak
     assert PRESETS["india"].offpeak_hours == (9, 16)  # EV tariff solar hours
@@ -207,3 +226,60 @@ def test_user_overrides_are_marked_in_the_tables():
     assert rows["fleet.sales_share_ceiling"] == {"name": "fleet.sales_share_ceiling", "value": "0.95",
                                                  "source": "city.toml", "confidence": "user"}
     assert rows["fleet.base_year"]["value"] == "2025"
+
+
+def test_fleet_presets_match_their_sourced_rows():
+    """Segment values recomputed by hand from the figures of the facts table and docs/sources.md."""
+    india = PRESETS["india"].segments
+    goods_per_1000 = 326.3e6 * 0.055 / 1396e6 * 1000  # F1.01 x F1.02 / population
+    assert india["lcv"].vehicles_per_1000.value == pytest.approx(goods_per_1000 * 0.48, abs=0.05)  # P1.01
+    assert india["truck"].vehicles_per_1000.value == pytest.approx(goods_per_1000 * 0.52, abs=0.05)
+    # the split keeps every goods vehicle: LCVs + trucks = the 5.5% goods share of F1.02
+    assert india["lcv"].vehicles_per_1000.value + india["truck"].vehicles_per_1000.value == pytest.approx(
+        goods_per_1000, abs=0.1)
+    assert india["lcv"].sales_per_stock.value == pytest.approx(0.95e6 * 0.64 / (326.3e6 * 0.055 * 0.48), abs=1e-4)
+    assert india["lcv"].ev_sales_share_base.value == pytest.approx(6220 * 0.95 / (834_578 * 0.64), abs=5e-4)  # P1.03
+    # daily energy per vehicle [kWh/day] = km/day x kWh/km
+    lcv_day = india["lcv"].km_per_day.value * india["lcv"].kwh_per_km.value
+    assert lcv_day == pytest.approx(100 * 21.3 / 154, abs=0.1)  # P2.02 x P2.01: about 13.8 kWh, 65% of the battery
+    truck_day = india["truck"].km_per_day.value * india["truck"].kwh_per_km.value
+    assert truck_day == pytest.approx(200 * 265 / 200, rel=0.01)  # P2.04: one 265 kWh battery a day
+    assert india["lcv"].kwh_per_session.value < 21.3 < india["truck"].kwh_per_session.value <= 265
+    # heavy trucks charge mostly at their base (P2.05); LCVs at home, base and public DC
+    assert india["truck"].share_depot.value >= 0.8 and india["lcv"].share_public_ac.value == 0
+    # city buses in service (P1.05), not every registered bus (1.3% of 326.3 M, F1.02: 3.0 per 1,000)
+    assert india["bus"].vehicles_per_1000.value == 0.5 < 326.3e6 * 0.013 / 1396e6 * 1000
+    assert PRESETS["vietnam"].segments["bus"].vehicles_per_1000.value == pytest.approx(2300 / 8_993_082 * 1000,
+                                                                                       abs=1e-3)  # P1.07
+    assert PRESETS["indonesia"].segments["bus"].vehicles_per_1000.value == pytest.approx(5000 / 10_562_088 * 1000,
+                                                                                         abs=1e-3)  # P1.09
+    # India's 2030 ambition by segment (P1.04)
+    assert {s: india[s].ev_sales_share_target.value for s in ("two_wheeler", "three_wheeler", "car", "bus")} == {
+        "two_wheeler": 0.8, "three_wheeler": 0.8, "car": 0.3, "bus": 0.4}
+    # stock targets: Indonesia's on-road goals (F1.28 / F1.25, P1.10), Vietnam's Decision 876 (F1.24, buses by
+    # their sales target), Bangladesh's guideline (F1.16, three-wheelers already above it)
+    indonesia = PRESETS["indonesia"].segments
+    assert indonesia["car"].ev_stock_share_target.value == pytest.approx(2.0 / 20.12, abs=1e-4)
+    assert indonesia["two_wheeler"].ev_stock_share_target.value == pytest.approx(13.0 / 137.35, abs=1e-4)
+    vietnam, bangladesh = PRESETS["vietnam"].segments, PRESETS["bangladesh"].segments
+    assert {s for s in SEGMENTS if vietnam[s].ev_stock_share_target is not None} == set(SEGMENTS) - {"bus"}
+    assert {s for s in SEGMENTS if bangladesh[s].ev_stock_share_target is not None} == set(SEGMENTS) - {"three_wheeler"}
+    assert all(bangladesh[s].ev_stock_share_target.value == 0.3 for s in SEGMENTS if s != "three_wheeler")
+    # Nepal: EV cars, jeeps and vans on the road in mid-2025 / registered cars (P1.08, F1.12)
+    assert PRESETS["nepal"].segments["car"].ev_stock_share_base.value == pytest.approx(
+        (4_502 + 3_050 + 11_701 + 13_492) / 366_723, abs=1e-4)
+    # stock shares are never transferred from India to another country
+    assert all(sp.ev_stock_share_base is None for c, p in PRESETS.items() for s, sp in p.segments.items()
+               if (c, s) != ("nepal", "car"))
+
+
+def test_user_sales_target_replaces_the_presets_stock_target():
+    seg = segment_table(_config("vietnam", fleet={"overrides": {"car": {"ev_sales_share_target": 0.6}}}))
+    assert np.isnan(seg.loc["car", "ev_stock_share_target"]) and seg.loc["car", "ev_sales_share_target"] == 0.6
+    assert seg.loc["two_wheeler", "ev_stock_share_target"] == 0.5
+    seg = segment_table(_config("india", fleet={"overrides": {"car": {"ev_stock_share_target": 0.2,
+                                                                     "ev_stock_share_base": 0.01}}}))
+    assert seg.loc["car", "ev_stock_share_target_confidence"] == "user"
+    assert seg.loc["car", "ev_stock_share_base"] == 0.01 and np.isnan(seg.loc["bus", "ev_stock_share_base"])
+    rows = {r["name"] for r in sourced_rows(_config("india"))}
+    assert "car.ev_stock_share_target" not in rows and "lcv.km_per_day" in rows
