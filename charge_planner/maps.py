@@ -711,6 +711,9 @@ def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str,
 def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: dict[Any, pd.DataFrame]) -> str:
     types = plan.charger_types
     rows: list[tuple[str, str]] = [("site", esc(sid)), ("kind", esc(r.get("kind", "")))]
+    flag = candidate_flag(plan, sid)
+    if flag:
+        rows.append(("note", f"<b>{esc(flag)}</b>"))
     if "year_opened" in r.index:
         rows.append(("opened", esc(int(r["year_opened"]))))
     for t in types.index:
@@ -765,6 +768,8 @@ def _add_sites(plan: Plan, fmap: PlanMap) -> dict[int, str]:
             style = {"radius": round(5 + 10 * frac, 2), "color": "#222222", "weight": 1, "fill": True,
                      "fillColor": colours[year], "fillOpacity": 0.9, "className": SITE_CLASS}
             tip = f"{esc(r.get('name') or sid)} · {_num(r['power_kw'], unit='kW')}"
+            if candidate_flag(plan, sid):
+                tip += f"<br>{esc(candidate_flag(plan, sid))}"
             feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style, tip,
                                         _site_popup(plan, sid, r, hosting, roll)))
         label = f"chosen sites opened {year} ({len(feats)})" if len(colours) > 1 else f"chosen sites ({len(feats)})"
@@ -784,6 +789,11 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
     for sid, r in cand.iterrows():
         excluded = str(r.get("excluded_reason") or "")
         rows = [("site", esc(sid)), ("kind", esc(r.get("kind", ""))), ("source", esc(r.get("source", "")))]
+        flag = str(r.get("flag") or "")
+        if flag:
+            rows.append(("note", f"<b>{esc(flag)}</b>"))
+            if pd.notna(r.get("area_m2")) and float(r["area_m2"]) > 0:
+                rows.append(("land area", _num(r["area_m2"], unit="m²")))
         if "max_chargers" in r.index:
             rows.append(("max chargers", _num(r["max_chargers"])))
         if "existing_chargers" in r.index:
@@ -793,11 +803,27 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
         rows.append(("status", esc("chosen" if sid in chosen else f"excluded: {excluded}" if excluded else "not chosen")))
         style = {"radius": 3.5, "color": "#a50026" if excluded else "#555555", "weight": 1, "fill": True,
                  "fillColor": "#ffffff" if excluded else "#969696", "fillOpacity": 0.8}
+        if flag:
+            style.update({"color": GENERATED_DEPOT_COLOUR, "weight": 2})
+        tip = esc(r.get("name") or sid) + (f"<br>{esc(flag)}" if flag else "")
         feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style,
-                                    esc(r.get("name") or sid), _table(rows, esc(r.get("name") or sid))))
+                                    tip, _table(rows, esc(r.get("name") or sid))))
     layer = folium.FeatureGroup(name=f"candidate sites ({len(feats)})", overlay=True, show=False)
     GeoJsonLayer(feats).add_to(layer)
     layer.add_to(fmap)
+
+
+#: Outline colour of generated depot candidates (not tagged depots).
+GENERATED_DEPOT_COLOUR = "#e7298a"
+
+
+def candidate_flag(plan: Plan, sid: Any) -> str:
+    """The candidate's flag (e.g. a generated depot candidate), or "" for an ordinary candidate."""
+    cand = plan.candidates
+    if "flag" not in cand.columns or sid not in cand.index:
+        return ""
+    v = cand.at[sid, "flag"]
+    return str(v) if isinstance(v, str) else ""
 
 
 #: Outline colour of the unserved-demand cells by their main cause.
@@ -1075,6 +1101,10 @@ def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, 
                   f"{esc(UNSERVED_LABELS[cause])}</div>" for cause, c in CAUSE_COLOURS.items() if cause in present]
     parts.append("<div class='row'><span class='dot' style='background:#969696;width:7px;height:7px'></span>"
                  "candidate site</div>")
+    if "flag" in plan.candidates.columns and (plan.candidates["flag"].astype(str) != "").any():
+        flag = str(plan.candidates.loc[plan.candidates["flag"].astype(str) != "", "flag"].iloc[0])
+        parts.append("<div class='row'><span class='dot' style='background:#969696;width:7px;height:7px;"
+                     f"border:2px solid {GENERATED_DEPOT_COLOUR}'></span>{esc(flag)}</div>")
     if has_iso:
         parts.append(f"<div class='row'><span class='sq' style='background:{ISOCHRONE_COLOUR};opacity:.35'></span>"
                      "reachable within the drive time</div>")

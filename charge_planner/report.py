@@ -422,6 +422,51 @@ def _chart_scenarios(table: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
+def _candidate_flag(plan: Plan, sid: Any) -> str:
+    """The candidate's flag (a generated depot candidate), or ""."""
+    cand = plan.candidates
+    if "flag" not in cand.columns or sid not in cand.index:
+        return ""
+    v = cand.at[sid, "flag"]
+    return v if isinstance(v, str) else ""
+
+
+def depot_note(plan: Plan) -> str:
+    """Why no tagged or generated depot candidate hosts the bus demand, for the unserved sentence ("" when
+    the plan has tagged bus depots or stations)."""
+    cand = plan.candidates
+    if cand["kind"].isin(["bus_station", "bus_depot"]).any():
+        return ""
+    n = int((cand["flag"].astype(str) != "").sum()) if "flag" in cand.columns else 0
+    if n:
+        return f"the extract tags no bus depot or bus station, and the {n} generated depot candidate(s) do not reach it"
+    if not plan.city.config.candidates.generate_depots:
+        return ("the extract tags no bus depot or bus station, and generated depot candidates are off "
+                "(candidates.generate_depots = false)")
+    return ("the extract tags no bus depot or bus station and has no land for a generated depot candidate "
+            "(depot, industrial, commercial or retail land or parking of at least candidates.depot_min_area_m2, "
+            "or a bus route end)")
+
+
+def generated_depots_context(plan: Plan) -> dict[str, Any] | None:
+    """The generated depot candidates of the plan (flag, count, chosen ones), or None when there are none."""
+    cand = plan.candidates
+    if "flag" not in cand.columns:
+        return None
+    gen = cand[cand["flag"].astype(str) != ""]
+    if gen.empty:
+        return None
+    chosen = [sid for sid in gen.index if sid in plan.sites.index]
+    served = float(plan.sites.loc[chosen, "served_kwh_day"].sum()) if chosen and "served_kwh_day" in plan.sites else 0.0
+    return {
+        "flag": str(gen["flag"].iloc[0]),
+        "n": len(gen),
+        "sources": ", ".join(sorted({str(v).removeprefix("generated_depot:").replace("_", " ") for v in gen["source"]})),
+        "chosen": [{"site_id": sid, "name": str(gen.at[sid, "name"])} for sid in chosen],
+        "served": fmt_num(served),
+    }
+
+
 def _site_rows(plan: Plan) -> list[dict[str, Any]]:
     from charge_planner.maps import hosting_capacity_kw, hosting_reason, opening_years
 
@@ -435,6 +480,7 @@ def _site_rows(plan: Plan) -> list[dict[str, Any]]:
             "site_id": sid,
             "name": r.get("name") or "",
             "kind": r.get("kind", ""),
+            "flag": _candidate_flag(plan, sid),
             "year": int(r["_year"]),
             "chargers": ", ".join(f"{int(r[f'chargers_{t}'])} × {t}" for t in types if r[f"chargers_{t}"] > 0),
             "power_kw": fmt_num(r.get("power_kw")),
@@ -567,7 +613,7 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
 
 #: Row labels of the unserved-demand table, per cause.
 UNSERVED_LABELS = {
-    "no_candidate": "no candidate site within reach",
+    "no_candidate": "no eligible candidate within reach",
     "not_in_nearest": "candidate beyond the nearest ones kept",
     "out_of_budget": "out of budget",
     "not_opened": "not opened though affordable",
@@ -588,8 +634,9 @@ def _segments_text(by_segment: Mapping[str, Any], cause: str) -> tuple[str, str]
     return text[:1].upper() + text[1:], parts[0][1]
 
 
-def unserved_context(s: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Table rows and one plain sentence per cause of the unserved demand (None when all is served)."""
+def unserved_context(s: Mapping[str, Any], *, depot_note: str = "") -> dict[str, Any] | None:
+    """Table rows and one plain sentence per cause of the unserved demand (None when all is served);
+    ``depot_note`` says why no depot candidate reaches bus demand (see :func:`depot_note`)."""
     u = s.get("unserved") or {}
     by_cause = u.get("by_cause") or {}
     total = float(u.get("unserved_kwh_day") or 0.0)
@@ -618,6 +665,8 @@ def unserved_context(s: Mapping[str, Any]) -> dict[str, Any] | None:
             if "bus" in segs_with:
                 fix = "add bus depot or bus station candidates (only those can host bus chargers)" + (
                     "; for the other segments, " + fix if segs_with - {"bus"} else "")
+                if depot_note:
+                    fix = depot_note + "; " + fix
             sentences.append(f"{segs} {has} no candidate site able to host a suitable charger within the "
                              f"travel-time cut-off in the extract, whatever the budget: {fix}.")
         elif cause == "not_in_nearest":
@@ -714,7 +763,8 @@ def render_report(
                         for seg in demand_table.index],
         "demand_totals": [fmt_num(v) for v in demand_table.sum(axis=0)],
         "served": [{"segment": _nice(seg), **r} for seg, r in served.items()],
-        "unserved": unserved_context(s),
+        "unserved": unserved_context(s, depot_note=depot_note(plan)),
+        "generated_depots": generated_depots_context(plan),
         "site_rows": site_rows,
         "n_sites": len(plan.sites),
         "max_site_rows": MAX_SITE_ROWS,

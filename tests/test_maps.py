@@ -215,7 +215,7 @@ def test_coverage_gaps_label_the_unserved_cells_by_cause(demo_plan):
     alone = d[~d.index.isin(set(p.travel["demand_id"]))]
     for cid in alone["cell_id"].unique()[:5]:
         tip = re.search(re.escape(f"\\u003cb\\u003e{cid}\\u003c/b\\u003e: ") + r"[^\"]*kWh/day unserved[^\"]*", document)
-        assert tip is not None and "no candidate site within reach" in tip.group(0), cid
+        assert tip is not None and "no eligible candidate within reach" in tip.group(0), cid
     assert "0 cells out of reach" not in document and "Unserved demand (main cause)" in document
 
 
@@ -234,3 +234,28 @@ def test_custom_tile_url_carries_its_attribution(demo_plan):
     p = with_config(demo_plan, isochrones=False, map_tiles=url, map_attribution="Tiles by Example, CC BY 4.0")
     document = build_map(p, offline=False).to_html()
     assert url in document and "Tiles by Example, CC BY 4.0" in document
+
+
+def test_generated_depot_candidates_are_labelled_in_popups_legend_and_report(demo_plan):
+    """A chosen site and an unchosen candidate flagged as generated depot candidates carry the flag in
+    their tooltip and popup, the legend explains it once, the report lists it; others carry none."""
+    from charge_planner.candidates import GENERATED_DEPOT_FLAG
+
+    p = with_config(demo_plan, isochrones=False)
+    plain = build_map(p, offline=False).to_html()
+    assert GENERATED_DEPOT_FLAG not in plain and GENERATED_DEPOT_FLAG not in render_report(p)
+    chosen = p.sites.index[0]
+    other = next(s for s in p.candidates.index if s not in p.sites.index)
+    p.candidates = p.candidates.copy()
+    p.candidates["flag"] = ""
+    p.candidates.loc[[chosen, other], "flag"] = GENERATED_DEPOT_FLAG
+    p.candidates.loc[[chosen, other], "kind"] = "generated_depot"
+    p.candidates["area_m2"] = float("nan")
+    p.candidates.loc[other, "area_m2"] = 12_345.0
+    document = build_map(p, offline=False).to_html()
+    # tooltip and popup of the chosen site, of its candidate point and of the other candidate; the legend row
+    assert document.count(GENERATED_DEPOT_FLAG) == 7
+    assert "12,345 m²" in document or "12,345 m\\u00b2" in document  # the land area in the candidate popup
+    html = render_report(p)
+    assert f"<small>{GENERATED_DEPOT_FLAG}</small>" in html  # in the sites table, beside the kind
+    assert "2 depot candidate(s) were generated on OSM land" in html

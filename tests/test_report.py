@@ -161,7 +161,7 @@ def test_report_explains_why_demand_is_unserved(demo_plan):
     assert "1,400 kWh/day (35.0% of the public demand of 2030)" in section
     # one row per cause with energy, largest first, with its share of the demand (1020 / 4000 = 25.5 %)
     assert re.findall(r"<tr><td>([^<]+)</td><td class=\"n\">([\d,]+)</td>", section) == [
-        ("no candidate site within reach", "1,020"), ("out of budget", "300"), ("out of capacity at opened sites", "80")]
+        ("no eligible candidate within reach", "1,020"), ("out of budget", "300"), ("out of capacity at opened sites", "80")]
     assert "25.5%" in section and "21%" in section  # 300 / 1400 of the unserved
     assert ("1,020 kWh/day of bus demand has no candidate site able to host a suitable charger within the travel-time "
             "cut-off in the extract, whatever the budget: add bus depot or bus station candidates (only those can host "

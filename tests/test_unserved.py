@@ -108,22 +108,62 @@ def test_causes_sum_to_the_unserved_energy_of_the_demo_plan(demo_plan):
         assert sum(r[c] for c in CAUSES) == pytest.approx(r["unserved_kwh_day"], rel=1e-6, abs=1e-3), seg
 
 
-def test_kathmandu_bus_demand_is_unserved_for_want_of_a_depot():
-    from charge_planner import plan
+@pytest.fixture(scope="module")
+def kathmandu_city():
+    from charge_planner import load_city
     from tests.conftest import ROOT, shared
 
     data = shared("kathmandu", "kathmandu_thapathali_map.osm").parents[1]
-    p = plan(ROOT / "sample_cities" / "kathmandu_thapathali", data_dir=data, progress=False)
+    return load_city(ROOT / "sample_cities" / "kathmandu_thapathali", data_dir=data)
+
+
+def test_kathmandu_bus_demand_is_unserved_for_want_of_a_depot_unless_depot_candidates_are_generated(kathmandu_city):
+    """The extract tags no bus depot or bus station (only those may host bus chargers). Without generated
+    depot candidates every bus row lacks an eligible candidate; with them (the default), the bus demand
+    is served at a candidate on OSM land, labelled as generated in the map and the report."""
+    import dataclasses
+
+    from charge_planner import plan
+    from charge_planner.candidates import GENERATED_DEPOT_FLAG
+    from charge_planner.config import CandidatesSection
+    from charge_planner.maps import build_map
+    from charge_planner.report import render_report
+
+    city = kathmandu_city
+    assert not city.pois["kind"].isin(["bus_station", "bus_depot"]).any()
+    off = dataclasses.replace(city, config=city.config.model_copy(
+        update={"candidates": CandidatesSection(generate_depots=False)}))
+    p = plan(off, progress=False)
     u = p.unserved[p.unserved["year"] == p.siting.years[-1]]
     total = p.siting.meta["demand_kwh_day"] - p.siting.meta["served_kwh_day"]
     assert u["unserved_kwh_day"].sum() == pytest.approx(total, rel=1e-6)
-    # the extract holds no bus depot or bus station: every bus row lacks a candidate that can host its charger
-    assert not p.candidates["kind"].isin(["bus_station", "bus_depot"]).any()
+    assert "generated_depot" not in set(p.candidates["kind"])
     bus = u[u["segment"] == "bus"]
+    assert bus["demand_kwh_day"].sum() > 0
     assert (bus["cause"] == "no_candidate").all() and bus["served_kwh_day"].sum() == 0
     s = p.summary["unserved"]
     assert s["by_segment"]["bus"]["no_candidate"] == pytest.approx(bus["demand_kwh_day"].sum(), abs=1e-3)
     assert sum(s["by_cause"].values()) == pytest.approx(s["unserved_kwh_day"], rel=1e-6, abs=1e-3)
+    html = render_report(p)
+    assert "no eligible candidate within reach" in html
+    assert "generated depot candidates are off (candidates.generate_depots = false)" in html
+    document = build_map(p, offline=False).to_html()
+    assert "no eligible candidate within reach" in document and "0 cells" not in document
+
+    p = plan(city, progress=False)
+    gen = p.candidates[p.candidates["kind"] == "generated_depot"]
+    assert len(gen) >= 1 and (gen["flag"] == GENERATED_DEPOT_FLAG).all()
+    assert (gen["excluded_reason"] == "").all() and gen["source"].str.startswith("generated_depot:").all()
+    u = p.unserved[p.unserved["year"] == p.siting.years[-1]]
+    bus = u[u["segment"] == "bus"]
+    assert bus["unserved_kwh_day"].sum() == pytest.approx(0.0, abs=1e-6)
+    # the bus chargers stand at generated depot candidates, the only candidates that may host them
+    bus_chargers = [c for c in p.sites.columns if c == "chargers_dc_240kw_bus"]
+    assert bus_chargers and p.sites.loc[p.sites[bus_chargers[0]] > 0, "kind"].eq("generated_depot").all()
+    assert p.sites[bus_chargers[0]].sum() >= 1
+    html = render_report(p)
+    document = build_map(p, offline=False).to_html()
+    assert GENERATED_DEPOT_FLAG in html and GENERATED_DEPOT_FLAG in document
 
 
 def test_a_site_the_plan_opens_later_costs_only_the_years_before():
@@ -159,3 +199,20 @@ def test_rollout_demand_before_a_site_opens_is_out_of_budget_when_that_year_cann
         "2026": {"no_candidate": 0.0, "not_in_nearest": 0.0, "out_of_budget": 50.0, "not_opened": 0.0,
                  "out_of_capacity": 0.0},
         "2030": {c: 0.0 for c in CAUSES}}
+
+
+def test_the_report_tells_why_no_depot_candidate_serves_bus_demand():
+    from types import SimpleNamespace
+
+    from charge_planner.report import depot_note
+
+    def fake(kinds, flags, generate):
+        cand = pd.DataFrame({"kind": kinds, "flag": flags})
+        cfg = SimpleNamespace(candidates=SimpleNamespace(generate_depots=generate))
+        return SimpleNamespace(candidates=cand, city=SimpleNamespace(config=cfg))
+
+    assert depot_note(fake(["bus_station", "parking"], ["", ""], True)) == ""  # a tagged one exists
+    assert "2 generated depot candidate(s) do not reach it" in depot_note(
+        fake(["generated_depot", "generated_depot", "fuel"], ["x", "x", ""], True))
+    assert "candidates.generate_depots = false" in depot_note(fake(["parking"], [""], False))
+    assert "no land for a generated depot candidate" in depot_note(fake(["parking"], [""], True))

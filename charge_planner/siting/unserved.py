@@ -5,8 +5,9 @@ and exactly one cause, so that the causes sum to the unserved total:
 
 ``no_candidate``
     No usable candidate site that may host a charger type serving the row's segment (and use
-    case) lies within the segment's travel-time cut-off: no budget can serve it. Add candidates
-    (e.g. bus depots) or lengthen the cut-off.
+    case) lies within the segment's travel-time cut-off: no budget can serve it (no eligible
+    candidate). Add candidates (e.g. bus depots; ``[candidates] generate_depots`` proposes some on
+    OSM land when the extract tags none) or lengthen the cut-off.
 ``not_in_nearest``
     Such a candidate lies within the cut-off, but not among the ``max_sites_per_demand``
     nearest candidates the model keeps per row (only known when the full travel table is given).
@@ -242,7 +243,8 @@ def _compatible_in_travel(model: CapacitatedSiting, travel: pd.DataFrame) -> np.
 
 #: One line per cause, for summaries and reports.
 CAUSE_TEXT = {
-    "no_candidate": "no candidate site that can host a charger for it within the travel-time cut-off",
+    "no_candidate": "no eligible candidate: no candidate site that may host a charger type serving it (for buses, "
+                    "a bus depot, bus station or generated depot candidate) within the travel-time cut-off",
     "not_in_nearest": "a suitable candidate lies within the cut-off but beyond the nearest candidates the model "
                       "keeps per demand point (siting.max_sites_per_demand)",
     "out_of_budget": "only unopened sites reach it and the budget left cannot pay for any of them",
