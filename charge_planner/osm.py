@@ -5,7 +5,8 @@ Readers
 * :func:`read_osm` reads an OSM extract — XML (``.osm``, ``.osm.gz``, ``.osm.bz2``, also with
   ``.osm.xml``) or PBF (``.osm.pbf``, ``.pbf``) — in one streaming pass with pyosmium and returns
   every layer: the drivable road graph for a travel mode, building footprints with their area,
-  points of interest and power infrastructure. Clipped extracts load: a way that references
+  points of interest, power infrastructure and land where a depot could stand (land-use and
+  parking polygons with their area, ends of bus routes). Clipped extracts load: a way that references
   nodes cut off at the edge of the extract keeps its parts that have coordinates.
 * :func:`read_road_network` reads a road graph from any supported file: the OSM formats above,
   OSMnx GraphML, a GeoPackage (layers ``edges`` and optionally ``nodes``, as written by
