@@ -216,6 +216,8 @@ _IN_REG = 326.3  # million registered vehicles, March 2020 (F1.01)
 _IN_SALES_GROWTH = _a(0.04, "yearly sales growth; no sales time series in the facts table")
 _IN_LCV = 0.48  # LCV share of India's goods-vehicle fleet, 2024 (P1.01)
 _IN_LCV_SALES = 0.64  # LCV share of India's commercial-vehicle sales, FY22 (P1.02)
+_IN_MHCV = 5.4  # million medium and heavy commercial vehicles in service, 2025 (P1.11)
+_IN_LCV_FLEET = _IN_MHCV * _IN_LCV / (1.0 - _IN_LCV)  # million LCVs in service: the 48:52 split of P1.01
 
 
 def _in_share(share: float) -> float:
@@ -318,15 +320,16 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
     ),
     "lcv": SegmentPreset(
         vehicles_per_1000=Sourced(
-            _in_share(0.055 * _IN_LCV),
-            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) x 48% light "
-            f"commercial vehicles ({_PST} P1.01) / {_IN_POP_SRC}",
+            _per_1000(_IN_LCV_FLEET, _IN_POP),
+            f"about 5.0 M LCVs in service: 5.4 M medium and heavy commercial vehicles ({_PST} P1.11) x 48 / 52, the "
+            f"LCV to M&HCV split of goods vehicles ({_PST} P1.01); / {_IN_POP_SRC}. Registered goods vehicles "
+            f"(5.5% of 326.3 M, {_FACTS} F1.01, F1.02) are 17.9 M; registered exceeds in use",
             "L",
         ),
         sales_per_stock=Sourced(
-            round(0.95 * _IN_LCV_SALES / (_IN_REG * 0.055 * _IN_LCV), 4),
-            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04) x 64% LCVs ({_PST} P1.02) / 8.6 M LCVs "
-            "(F1.01 x F1.02 x P1.01)",
+            round(0.95 * _IN_LCV_SALES / _IN_LCV_FLEET, 4),
+            f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04) x 64% LCVs ({_PST} P1.02) / 5.0 M LCVs "
+            "in service (P1.11, P1.01)",
             "L",
         ),
         sales_growth_per_year=_IN_SALES_GROWTH,
@@ -350,15 +353,15 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
     ),
     "truck": SegmentPreset(
         vehicles_per_1000=Sourced(
-            _in_share(0.055 * (1.0 - _IN_LCV)),
-            f"326.3 M registered vehicles x 5.5% goods vehicles (MoRTH, {_FACTS} F1.01, F1.02) x 52% medium and "
-            f"heavy (the rest after 48% LCVs, {_PST} P1.01) / {_IN_POP_SRC}",
+            _per_1000(_IN_MHCV, _IN_POP),
+            f"about 5.4 M medium and heavy commercial vehicles in service in 2025 ({_PST} P1.11) / {_IN_POP_SRC}; "
+            f"ICCT: medium and heavy trucks are 3% of the on-road fleet ({_PST} P1.11)",
             "L",
         ),
         sales_per_stock=Sourced(
-            round(0.95 * (1.0 - _IN_LCV_SALES) / (_IN_REG * 0.055 * (1.0 - _IN_LCV)), 4),
+            round(0.95 * (1.0 - _IN_LCV_SALES) / _IN_MHCV, 4),
             f"0.95 M commercial vehicles sold in 2024 (SIAM, {_FACTS} F1.04; includes buses) x 36% M&HCVs "
-            f"({_PST} P1.02) / 9.3 M medium and heavy goods vehicles (F1.01 x F1.02 x P1.01)",
+            f"({_PST} P1.02) / 5.4 M in service ({_PST} P1.11)",
             "L",
         ),
         sales_growth_per_year=_IN_SALES_GROWTH,
@@ -368,10 +371,12 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         ),
         ev_sales_share_target=Sourced(0.30, f"30% EV share of sales by 2030 ({_FACTS} F1.11)", "M"),
         lifetime_years=_a(15.0, "15-year truck life"),
-        km_per_day=_a(200.0, f"one laden range a day of the 60 t e-tractor-trailer in {_PST} P2.04; daily distance "
-                             "of Indian e-trucks not found (U2.12)"),
-        kwh_per_km=Sourced(round(265.0 / 200.0, 2), f"60 t e-tractor-trailer in commercial use: 265 kWh battery, "
-                           f"200 km laden range ({_PST} P2.04); medium trucks use less", "L"),
+        km_per_day=_a(150.0, f"about one range a day, between the 7-8 t e-truck's 100 km ({_PST} P2.06) and the "
+                             f"60 t e-tractor's 200 km laden ({_PST} P2.04); e-truck daily distance not found (U2.12)"),
+        kwh_per_km=Sourced(round((62.5 / 100.0 + 265.0 / 200.0) / 2, 2),
+                           f"mean of a 7-8 t e-truck, 62.5 kWh for about 100 km ({_PST} P2.06), and a 60 t "
+                           f"e-tractor-trailer, 265 kWh for 200 km laden ({_PST} P2.04); the fleet mix is not known",
+                           "L"),
         share_home=_a(0.0, "goods vehicles charge at depots or hubs"),
         share_depot=_a(0.80, f"early e-trucks run closed-loop routes from their own base ({_PST} P2.05); share not "
                              "found"),
@@ -379,7 +384,8 @@ _IN_SEGMENTS: dict[str, SegmentPreset] = {
         share_public_dc=_a(0.20, f"public truck hubs on corridors ({_PST} P2.05); share not found"),
         share_swapping=_a(0.0, "no truck battery swapping modelled"),
         cutoff_min=_a(15.0, "15-minute drive to a hub"),
-        kwh_per_session=_a(130.0, f"half of the 265 kWh battery of the e-tractor-trailer in {_PST} P2.04"),
+        kwh_per_session=_a(90.0, f"between 80% of the 62.5 kWh battery of a 7-8 t e-truck ({_PST} P2.06) and half of "
+                                 f"the 265 kWh battery of a 60 t e-tractor-trailer ({_PST} P2.04)"),
     ),
 }
 
@@ -666,8 +672,10 @@ BANGLADESH = _country(
     _merge(
         _all(_a(0.30, "the region's 30% EV sales commitment; replaced by the guideline's stock target (F1.16)")),
         _all_stock(Sourced(0.30, "EV Registration & Operation Guideline 2023: at least 30% of road-transport vehicles "
-                                 f"electric by 2030, applied to each segment's stock ({_FACTS} F1.16)", "H"),
-                   but=("three_wheeler",)),
+                                 f"electric by 2030, applied to the stock of the private segments that make up most of "
+                                 f"the registered fleet ({_FACTS} F1.16); battery rickshaws are already electric",
+                           "M"),
+                   but=("three_wheeler", "lcv", "bus", "truck")),
         {
             "two_wheeler": {
                 "vehicles_per_1000": Sourced(
@@ -776,7 +784,7 @@ VIETNAM = _country(
     "vietnam", "Vietnam", "VND", _fx_assumed(25_000.0, "VND", "2024"), 2025,
     _merge(
         _all(_a(0.50, "Decision 876/QD-TTg (F1.24) sets a stock target; used only where no stock target is given")),
-        _all_stock(_VN_876, but=("bus",)),
+        _all_stock(_VN_876, but=("bus", "truck")),
         {
             "two_wheeler": {
                 "vehicles_per_1000": Sourced(_per_1000(61.3, _VN_POP), "about 61.3 M motorcycles, mid-2019 (National "
@@ -800,7 +808,9 @@ VIETNAM = _country(
         },
         {
             "lcv": {"ev_sales_share_base": _a(0.01, "e-LCV sales share not found")},
-            "truck": {"ev_sales_share_base": _a(0.003, "e-truck sales share not found")},
+            "truck": {"ev_sales_share_base": _a(0.003, "e-truck sales share not found"),
+                      "ev_sales_share_target": _a(0.30, "the region's 30% EV sales commitment; Decision 876's urban "
+                                                        "stock target (F1.24) is not applied to intercity trucks")},
         },
     ),
     mv_kv=_a(22.0, "Vietnamese MV levels not extracted from the Distribution Code (G4.08)"),

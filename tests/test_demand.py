@@ -273,14 +273,14 @@ def test_indonesia_reaches_its_on_road_targets_in_2030():
 
 
 def test_daily_energy_per_vehicle_by_segment_hand_computed():
-    # kWh/day per EV = km/day x kWh/km: India's LCV (P2.02 x P2.01) and heavy truck (P2.04)
+    # kWh/day per EV = km/day x kWh/km: India's LCV (P2.02 x P2.01) and medium-to-heavy truck (P2.04, P2.06)
     cfg = parse_config({"city": {"name": "X", "country": "india"}, "siting": {"budget_usd": 1}})
     segs = segment_table(cfg)
     f = fleet_projection(segs, population=1e6, base_year=2024, target_year=2030, horizon_year=2030)
     e = energy_by_use_case(f, segs, years=[2030]).groupby(level=["segment", "year"]).sum()
     per_ev = (e["energy_kwh_day"] / e["ev_stock"] * len(USE_CASES)).xs(2030, level="year")
     assert per_ev["lcv"] == pytest.approx(100 * 0.138, rel=1e-9)
-    assert per_ev["truck"] == pytest.approx(200 * 1.32, rel=1e-9)
+    assert per_ev["truck"] == pytest.approx(150 * 0.97, rel=1e-9)
     assert per_ev["bus"] == pytest.approx(200 * 1.62, rel=1e-9)
     assert per_ev["two_wheeler"] == pytest.approx(16 * 0.0325, rel=1e-9)
 
