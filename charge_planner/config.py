@@ -616,6 +616,31 @@ class GridSection(_Model):
         return self
 
 
+class EnergySection(_Model):
+    """``[energy]``: which grid series and which baselines count the plan's CO2."""
+
+    grid_series: Literal["electricity_maps", "ember"] = Field(
+        default="electricity_maps",
+        description="grid intensity AND renewable share from one series: 'electricity_maps' (2024, consumption-based, "
+        "imports count; facts E5.01-E5.09) or 'ember' (generation-based)",
+    )
+    grid_renewable_share: Share | None = Field(
+        default=None, description="your renewable share of the chosen series [0-1]; replaces the preset's"
+    )
+    avoided_emissions_factor: Literal["grid_average", "cea_combined_margin"] = Field(
+        default="grid_average",
+        description="grid factor of avoided emissions: the series' average, or India's CEA combined margin (E5.11)",
+    )
+    combustion_basis: Literal["well_to_wheel", "tank_to_wheel"] = Field(
+        default="well_to_wheel",
+        description="combustion baseline: well to wheel (fuel CO2 + well-to-tank, P6.01-P6.03) or tank-to-wheel",
+    )
+    base_load_growth_per_year: Annotated[float, Field(ge=-0.1, le=0.3)] | None = Field(
+        default=None, description="growth of the base load from its data year to the plan year [1/year]; default the "
+        "preset's electricity demand growth (P4.01-P4.08)",
+    )
+
+
 class OutputsSection(_Model):
     """``[outputs]``: what to write."""
 
@@ -690,7 +715,22 @@ class CityConfig(_Model):
     siting: SitingSection
     candidates: CandidatesSection = CandidatesSection()
     grid: GridSection = GridSection()
+    energy: EnergySection = EnergySection()
     outputs: OutputsSection = OutputsSection()
+
+    @model_validator(mode="after")
+    def _energy_series_usable(self) -> CityConfig:
+        preset = get_preset(self.city.country)
+        e = self.energy
+        if e.avoided_emissions_factor == "cea_combined_margin" and preset.combined_margin_g_per_kwh is None:
+            raise ValueError(f"energy.avoided_emissions_factor = 'cea_combined_margin' is India's CEA combined margin "
+                             f"(facts E5.11); city.country is {self.city.country!r}: use 'grid_average'")
+        if e.grid_series == "ember" and e.grid_renewable_share is None and (
+            preset.ember_co2_g_per_kwh is None or preset.ember_renewable_share is None
+        ):
+            raise ValueError(f"energy.grid_series = 'ember': the {preset.country} preset has no Ember renewable share; "
+                             "give energy.grid_renewable_share so that intensity and share come from one series")
+        return self
 
     @model_validator(mode="after")
     def _use_case_shares_sum_to_one(self) -> CityConfig:

@@ -28,6 +28,7 @@ from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import InfeasibleError
 from charge_planner.network import id_positions, snap_to_edges, travel_table
+from charge_planner.presets import Sourced
 from charge_planner.siting import CapacitatedSiting
 from charge_planner.siting.inputs import (
     EQUITY_COLUMN,
@@ -306,15 +307,23 @@ def _grid_stage(
     preset = preset_of(cfg)
     g = cfg.grid
     if g.source == "synthesise":
+        growth, rate = base_load_growth_of(cfg)
+        kw_person = preset.base_peak_kw_per_person.value * growth
         loads = gpd.GeoDataFrame(
-            {"base_peak_kw": cells["population"].to_numpy() * preset.base_peak_kw_per_person.value},
+            {"base_peak_kw": cells["population"].to_numpy() * kw_person},
             geometry=gpd.points_from_xy(cells["x"], cells["y"]),
             crs=city.crs,
         )
+        hz = preset.frequency_hz.value if preset.frequency_hz is not None else 50.0
         grid_model = synthesise_grid(
             city.roads, loads, mv_kv=preset.mv_kv.value, lv_kv=preset.lv_kv.value,
             substations=city.substations if len(city.substations) else None, seed=cfg.data.seed,
-            max_substation_mva=g.max_substation_mva,
+            max_substation_mva=g.max_substation_mva, frequency_hz=hz,
+        )
+        grid_model.assumptions.append(
+            f"base load {kw_person:.4f} kW per resident in {cfg.fleet.year}: {preset.base_peak_kw_per_person.value:g} "
+            f"kW in {preset.base_load_data_year} ({preset.base_peak_kw_per_person.source}) x {growth:.4f} = "
+            f"(1 + {rate.value:g})^({cfg.fleet.year} - {preset.base_load_data_year}) ({rate.source})"
         )
     else:
         grid_model = given_grid
@@ -380,9 +389,10 @@ def _grid_time_series(
         index, latitude=float(lat), longitude=float(lon), country=preset.country,
         annual_yield_kwh_per_kwp=preset.pv_kwh_per_kwp_day.value * 365.0, seed=cfg.data.seed,
     )
+    ge = grid_emissions_of(cfg)
     mix = grid_mix(
-        pv, annual_renewable_share=preset.grid_renewable_share.value,
-        annual_co2_g_per_kwh=preset.grid_co2_g_per_kwh.value, solar_share_of_renewables=g.solar_share_of_renewables,
+        pv, annual_renewable_share=ge.renewable_share.value,
+        annual_co2_g_per_kwh=ge.co2_g_per_kwh.value, solar_share_of_renewables=g.solar_share_of_renewables,
     )
     shares = _site_profiles(sites, siting, demand, g.ev_strategy)
     assessment = assess_grid(
@@ -398,13 +408,37 @@ def _grid_time_series(
         f"on-site PV {g.pv_kwp_per_site:g} kWp per site (assumption; city.toml grid.pv_kwp_per_site), PV used first "
         "by the site's chargers",
         *pv.assumptions,
-        f"hourly grid mix: annual renewable share {preset.grid_renewable_share.value:.0%} "
-        f"({preset.grid_renewable_share.source}) and intensity {preset.grid_co2_g_per_kwh.value:g} gCO2e/kWh "
-        f"({preset.grid_co2_g_per_kwh.source}) shaped by solar = {g.solar_share_of_renewables:.0%} of renewables "
+        f"hourly grid mix, one series ({ge.basis}): annual renewable share {ge.renewable_share.value:.0%} "
+        f"({ge.renewable_share.source}) and intensity {ge.co2_g_per_kwh.value:g} gCO2e/kWh "
+        f"({ge.co2_g_per_kwh.source}) shaped by solar = {g.solar_share_of_renewables:.0%} of renewables "
         "following the PV profile; constant intensity of non-renewable generation (assumption: the facts table "
         "gives annual averages only)",
     ]
     return assessment
+
+
+def grid_emissions_of(cfg: Any) -> Any:
+    """The run's grid series and avoided-emission factor (``[energy]`` of city.toml, the country preset)."""
+    from charge_planner.grid.energy import grid_emissions
+
+    e = cfg.energy
+    return grid_emissions(preset_of(cfg), series=e.grid_series, renewable_share=e.grid_renewable_share,
+                          avoided_factor=e.avoided_emissions_factor)
+
+
+def base_load_growth_of(cfg: Any) -> tuple[float, Sourced]:
+    """Factor that grows the preset's base load from its data year to the plan year, with the rate used."""
+    from charge_planner.grid.energy import base_load_growth
+
+    preset = preset_of(cfg)
+    if cfg.energy.base_load_growth_per_year is not None:
+        rate = Sourced(cfg.energy.base_load_growth_per_year, "city.toml energy.base_load_growth_per_year", "user")
+    elif preset.electricity_demand_growth_per_year is not None:
+        rate = preset.electricity_demand_growth_per_year
+    else:
+        rate = Sourced(0.0, f"assumption: no electricity demand growth for {preset.country}; base load not grown",
+                       "assumption")
+    return base_load_growth(preset.base_load_data_year, cfg.fleet.year, rate.value), rate
 
 
 def demand_result_summary(p: Plan) -> dict[str, Any]:
@@ -425,12 +459,26 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
     served = p.siting.served_by_segment
     assert served is not None and p.siting.assignments is not None
     # CO2 of the served energy and of the combustion kilometres it replaces
+    from charge_planner.grid.energy import combustion_g_per_km
+
+    ge = grid_emissions_of(cfg)
+    basis = cfg.energy.combustion_basis
     served_by_seg = served["served_kwh_day"]
     kwh_per_km = p.segments["kwh_per_km"]
     km = (served_by_seg / kwh_per_km.reindex(served_by_seg.index)).fillna(0.0)
-    g_km = pd.Series({s: preset.combustion_g_co2_per_km[s].value for s in km.index if s in preset.combustion_g_co2_per_km})
-    co2_ev_t_year = float(served_by_seg.sum()) * preset.grid_co2_g_per_kwh.value * 365 / 1e6
+    combustion = combustion_g_per_km(preset, [str(s) for s in km.index], basis=basis)
+    g_km = pd.Series({s: v.value for s, v in combustion.items()}, dtype=float)
+    served_kwh_day = float(served_by_seg.sum())
+    co2_ev_t_year = served_kwh_day * ge.co2_g_per_kwh.value * 365 / 1e6
     co2_ice_t_year = float((km * g_km.reindex(km.index).fillna(0.0)).sum()) * 365 / 1e6
+    co2_for_avoided_t_year = served_kwh_day * ge.avoided_co2_g_per_kwh.value * 365 / 1e6
+    per_km = {
+        str(s): {
+            "charging_g_per_km": round(float(kwh_per_km[s]) * ge.co2_g_per_kwh.value, 1),
+            "combustion_g_per_km": combustion[s].value if s in combustion else None,
+        }
+        for s in km.index if s in kwh_per_km.index
+    }
     summary: dict[str, Any] = {
         "city": cfg.city.name,
         "country": cfg.city.country,
@@ -451,11 +499,19 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "connection_cost_usd": round(siting["connection_cost_usd"], 0),
             "sites_by_connection_band": siting["sites_by_connection_band"],
             "budget_usd": cfg.siting.budget_usd,
-            "grid_renewable_share": preset.grid_renewable_share.value,
-            "renewable_kwh_day": round(float(served_by_seg.sum()) * preset.grid_renewable_share.value, 2),
+            "grid_series": ge.series,
+            "grid_series_basis": ge.basis,
+            "grid_co2_g_per_kwh": ge.co2_g_per_kwh.value,
+            "grid_renewable_share": ge.renewable_share.value,
+            "renewable_kwh_day": round(served_kwh_day * ge.renewable_share.value, 2),
+            "charging_co2_g_per_kwh": round(ge.co2_g_per_kwh.value, 1),
             "co2_t_year": round(co2_ev_t_year, 1),
+            "co2_combustion_basis": basis,
             "co2_combustion_t_year": round(co2_ice_t_year, 1),
-            "co2_avoided_t_year": round(co2_ice_t_year - co2_ev_t_year, 1),
+            "co2_avoided_factor": ge.avoided_factor,
+            "co2_avoided_g_per_kwh": ge.avoided_co2_g_per_kwh.value,
+            "co2_avoided_t_year": round(co2_ice_t_year - co2_for_avoided_t_year, 1),
+            "co2_g_per_km_by_segment": per_km,
         },
         "demand": demand_result_summary(p),
         "served_by_segment": {
@@ -511,8 +567,18 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             "ev_load_mw": round(float(f.ev_load_mw), 4),
             "base_load_mw": round(float(f.base_load_mw), 4),
             "time_series": p.city.config.grid.time_series,
+            "frequency_hz": float(getattr(p.grid.net, "f_hz", 50.0) or 50.0),
             "assumptions": list(p.grid.assumptions),
         }
+        if p.grid.source == "synthesised":
+            growth, rate = base_load_growth_of(cfg)
+            summary["grid"]["base_load"] = {
+                "kw_per_person_data_year": preset.base_peak_kw_per_person.value,
+                "data_year": preset.base_load_data_year,
+                "growth_per_year": rate.value,
+                "growth_factor": round(growth, 4),
+                "kw_per_person_plan_year": round(preset.base_peak_kw_per_person.value * growth, 4),
+            }
         a = p.grid_assessment
         if a is not None:
             summary["grid"].update(_grid_time_series_summary(p, a))
@@ -521,7 +587,10 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
             kpis["charging_renewable_share"] = e["renewable_share"]
             kpis["renewable_kwh_day"] = e["renewable_kwh_day"]
             kpis["co2_t_year"] = e["co2_t_year"]
-            kpis["co2_avoided_t_year"] = round(kpis["co2_combustion_t_year"] - e["co2_t_year"], 1)
+            if e["ev_kwh_day"] > 0:
+                kpis["charging_co2_g_per_kwh"] = round(e["co2_t_year"] * 1e6 / (e["ev_kwh_day"] * 365.0), 1)
+            if ge.avoided_factor == "grid_average":
+                kpis["co2_avoided_t_year"] = round(kpis["co2_combustion_t_year"] - e["co2_t_year"], 1)
             kpis["co2_method"] = "hourly grid mix and on-site PV over the " + (
                 "design day x 365" if a.days < 365 else "year"
             )

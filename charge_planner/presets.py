@@ -150,6 +150,20 @@ class CountryPreset:
 
     ``offpeak_hours`` is the (start, end) hour of the cheapest tariff window used by the
     ``managed_offpeak`` charging strategy (end exclusive; the window may wrap midnight).
+
+    Grid electricity comes in two series that are never mixed in one run:
+    ``grid_co2_g_per_kwh`` and ``grid_renewable_share`` are the default series
+    (Electricity Maps 2024, consumption-based: imports count, lifecycle gCO2e/kWh);
+    ``ember_co2_g_per_kwh`` and ``ember_renewable_share`` are Ember's generation-based
+    series of the same year. ``combined_margin_g_per_kwh`` is a grid factor for avoided
+    emissions where a national one is published (India's CEA combined margin).
+
+    ``base_peak_kw_per_person`` is the diversified peak of the base load per resident in
+    ``base_load_data_year`` [kW/person], derived from the national electricity demand per
+    capita ``electricity_kwh_per_capita`` [kWh/person/year] and :data:`BASE_LOAD_FACTOR`;
+    ``electricity_demand_growth_per_year`` [1/year] grows it to the plan year.
+    ``combustion_g_co2_per_km`` is tank-to-wheel; :data:`FUEL_WTT_KG_PER_UNIT` adds the
+    well-to-tank part of each segment's fuel (:data:`SEGMENT_FUEL`).
     """
 
     country: str
@@ -174,6 +188,13 @@ class CountryPreset:
     road_speeds_confidence: str = "assumption"
     utm_hint: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    frequency_hz: Sourced | None = None
+    ember_co2_g_per_kwh: Sourced | None = None
+    ember_renewable_share: Sourced | None = None
+    combined_margin_g_per_kwh: Sourced | None = None
+    electricity_kwh_per_capita: Sourced | None = None
+    electricity_demand_growth_per_year: Sourced | None = None
+    base_load_data_year: int = 2024
 
 
 _FACTS = "sourced-facts table"
@@ -442,15 +463,92 @@ _IN_SITE_COST_BANDS: tuple[tuple[float, Sourced], ...] = (
     (float("inf"), Sourced(2_400_000.0, "PM E-DRIVE operational guidelines (BEE benchmark): upstream infrastructure "
                            f"Rs 24 lakh above 150 kW ({_FACTS} C3.10)", "M")),
 )
-_IN_BASE_PEAK = _a(0.3, "diversified evening peak of about 1.2 kW per household of four (household peak not found, G4.11)")
-_IN_COMBUSTION: dict[str, Sourced] = {
+# Base load ------------------------------------------------------------------------------------
+_SOURCES = "project sources table"
+BASE_LOAD_FACTOR = _a(
+    0.6, "annual load factor (mean / peak) of the base load a city distribution network carries; a national "
+    "system's is higher (many customers' peaks do not coincide), a single feeder's lower; not in the facts table"
+)
+"""Load factor that turns electricity demand per person into a peak per person [-] (an assumption)."""
+
+
+def _base_load(kwh_pc: float, growth: float, row: str, label: str) -> dict[str, Sourced]:
+    """Per-capita demand, its growth and the base peak per person derived from them."""
+    lf = BASE_LOAD_FACTOR.value
+    src = (f"Ember yearly electricity data via Our World in Data energy dataset ({_SOURCES} {row})")
+    return {
+        "electricity_kwh_per_capita": Sourced(kwh_pc, f"{label} electricity demand per capita 2024, {src}", "H"),
+        "electricity_demand_growth_per_year": Sourced(
+            growth, f"{label} electricity demand growth, 2014-2024 compound average, {src}", "M"),
+        "base_peak_kw_per_person": Sourced(
+            round(kwh_pc / (8760.0 * lf), 4),
+            f"{kwh_pc:g} kWh per person and year ({_SOURCES} {row}) / 8,760 h / load factor {lf:g} (assumption: "
+            "BASE_LOAD_FACTOR); the national mean of all sectors, city load not found (G4.11)", "L"),
+    }
+
+
+def _grid(
+    em_co2: float, em_re: float, ember_co2: float, ember_year: int, ember_re: float, re_row: str, pv: float, row: str,
+    label: str, hz: Sourced,
+) -> dict[str, Sourced]:
+    """Both grid series of a country (never mixed), PV yield and grid frequency."""
+    return {
+        "grid_co2_g_per_kwh": Sourced(
+            em_co2, f"Electricity Maps 2024, {label}, consumption-based lifecycle gCO2e/kWh ({_FACTS} {row})", "H"),
+        "grid_renewable_share": Sourced(
+            em_re, f"Electricity Maps 2024, {label} renewable share of consumption ({_FACTS} {row})", "H"),
+        "ember_co2_g_per_kwh": Sourced(
+            ember_co2, f"Ember {ember_year}, {label}, generation-based lifecycle gCO2e/kWh ({_FACTS} {row})", "H"),
+        "ember_renewable_share": Sourced(
+            ember_re, f"Ember {ember_year}, {label} renewable share of generation ({_SOURCES} {re_row})", "H"),
+        "pv_kwh_per_kwp_day": Sourced(pv, f"ESMAP/Solargis country average PVOUT ({_FACTS} E5.12)", "M"),
+        "frequency_hz": hz,
+    }
+
+
+def _hz50(label: str) -> Sourced:
+    return _a(50.0, f"50 Hz, the frequency of the region's grids except the Philippines' (G4.06: 60 Hz; G4.07: "
+                    f"Indonesia 50 Hz); {label}'s is not in the {_FACTS}")
+
+
+# Combustion baseline, well to wheel --------------------------------------------------------
+SEGMENT_FUEL: dict[str, str] = {
+    "two_wheeler": "petrol", "three_wheeler": "cng", "car": "petrol", "bus": "diesel", "truck": "diesel",
+    "lcv": "diesel",
+}
+"""Fuel of the combustion vehicle each segment's EV replaces."""
+
+FUEL_TTW_KG_PER_UNIT: dict[str, Sourced] = {
+    "petrol": Sourced(2.31, f"petrol 2.31 kgCO2/L, tank-to-wheel ({_FACTS} B6.01)", "M"),
+    "diesel": Sourced(2.68, f"diesel 2.68 kgCO2/L, tank-to-wheel ({_FACTS} B6.01)", "M"),
+    "cng": Sourced(2.74, f"CNG 2.74 kgCO2e/kg, tank-to-wheel ({_FACTS} B6.02)", "M"),
+}
+"""Combustion CO2 of one unit of fuel (litre of petrol or diesel, kg of CNG) [kgCO2e/unit]."""
+
+FUEL_WTT_KG_PER_UNIT: dict[str, Sourced] = {
+    "petrol": Sourced(0.60664, "UK Government GHG conversion factors 2025 (DESNZ), WTT- fuels, petrol (100% mineral), "
+                      f"0.60664 kgCO2e/L ({_SOURCES} P6.01)", "M"),
+    "diesel": Sourced(0.62409, "UK Government GHG conversion factors 2025 (DESNZ), WTT- fuels, diesel (100% mineral), "
+                      f"0.62409 kgCO2e/L ({_SOURCES} P6.02)", "M"),
+    "cng": Sourced(0.53078, "UK Government GHG conversion factors 2025 (DESNZ), WTT- fuels, CNG, 530.78 kgCO2e/t "
+                   f"({_SOURCES} P6.03)", "M"),
+}
+"""Well-to-tank emissions (extraction, refining, transport) of one unit of fuel [kgCO2e/unit]; UK
+supply chains, used for the region (no regional well-to-tank factors were found)."""
+
+_IN_COMBUSTION_ALL: dict[str, Sourced] = {
     "two_wheeler": Sourced(38.2, f"ICCT: Indian petrol 2W fleet average 38.2 gCO2/km, FY2020-21 ({_FACTS} B6.03)", "H"),
     "three_wheeler": Sourced(61.0, f"CNG auto about 45 km/kg x 2.74 kgCO2e/kg ({_FACTS} B6.05, B6.02)", "L"),
     "car": Sourced(122.4, f"Indian car fleet average 122.4 gCO2/km, FY2019-20 ({_FACTS} B6.04)", "H"),
-    "lcv": Sourced(147.5, f"Indian LCV fleet average 147.5 gCO2/km, 2024 ({_PST} P2.03)", "L"),
-    "bus": Sourced(760.0, f"BMTC BS-IV diesel bus 3.52 km/L x 2.68 kgCO2/L ({_FACTS} B6.06)", "M"),
+    "bus": Sourced(1144.0, "air-conditioned diesel city bus, PEMS: 42.7 L/100 km AC on x 2.68 kgCO2/L "
+                   f"({_FACTS} B6.07, B6.01); the e-bus it is compared with (1.62 kWh/km, U2.09) was air-conditioned "
+                   f"({_SOURCES} P6.04)", "M"),
     "truck": _a(670.0, "diesel truck close to a pre-BS-IV city bus, 4.01 km/L x 2.68 kg/L (B6.06); truck figure not found"),
+    "lcv": Sourced(147.5, f"Indian light commercial vehicle fleet average 147.5 gCO2/km tailpipe, 2024 ({_SOURCES} "
+                   "P2.03); counted as diesel for the well-to-tank part", "L"),
 }
+_IN_COMBUSTION: dict[str, Sourced] = {s: v for s, v in _IN_COMBUSTION_ALL.items() if s in SEGMENTS}
+"""Tank-to-wheel CO2 of the combustion vehicle each segment's EV replaces, India [gCO2/km]."""
 _ROAD_SPEEDS = {
     "motorway": 40.0, "trunk": 30.0, "primary": 25.0, "secondary": 22.0, "tertiary": 20.0,
     "unclassified": 18.0, "residential": 15.0, "living_street": 10.0, "service": 10.0,
@@ -477,12 +575,13 @@ INDIA = CountryPreset(
     segments=_IN_SEGMENTS,
     chargers=_IN_CHARGERS,
     site_cost_bands_local=_IN_SITE_COST_BANDS,
-    base_peak_kw_per_person=_IN_BASE_PEAK,
     mv_kv=Sourced(11.0, f"India distribution at 11 kV and 33 kV ({_FACTS} G4.01)", "M"),
     lv_kv=Sourced(0.4, f"India LV 400 V three-phase ({_FACTS} G4.01)", "M"),
-    grid_co2_g_per_kwh=Sourced(709.0, f"Ember 2024, India, lifecycle gCO2e/kWh ({_FACTS} E5.01)", "H"),
-    grid_renewable_share=Sourced(0.22, f"Electricity Maps 2024, India renewable share ({_FACTS} E5.01)", "H"),
-    pv_kwh_per_kwp_day=Sourced(4.32, f"ESMAP/Solargis country average PVOUT ({_FACTS} E5.12)", "M"),
+    **_grid(614.0, 0.22, 709.0, 2024, 0.198, "P5.01", 4.32, "E5.01", "India", _hz50("India")),
+    **_base_load(1402.0, 0.0491, "P4.01", "India"),
+    combined_margin_g_per_kwh=Sourced(
+        738.3, "CEA CO2 Baseline Database v21.0: combined margin 0.7383 tCO2/MWh, FY2024-25, the factor for avoided "
+        f"emissions of projects ({_FACTS} E5.11); direct combustion CO2, not lifecycle", "M"),
     offpeak_hours=(9, 16),
     offpeak_source=f"MoP EVCI Guidelines 2024: EV tariff at 0.7 x ACoS in solar hours 09:00-16:00 ({_FACTS} C3.15)",
     combustion_g_co2_per_km=_IN_COMBUSTION,
@@ -542,7 +641,6 @@ def _country(
         segments=_country_segments(label, segments),
         chargers=_country_chargers(label, fx.value, currency),
         site_cost_bands_local=tuple((kw, _fx_cost(c, fx.value, currency, label)) for kw, c in _IN_SITE_COST_BANDS),
-        base_peak_kw_per_person=_xfer(_IN_BASE_PEAK, label),
         combustion_g_co2_per_km={s: _xfer(v, label) for s, v in _IN_COMBUSTION.items()},
         road_speeds_kph=_ROAD_SPEEDS,
         road_speeds_source=f"India's speeds per road class, transferred (no sourced city average for {label} found); "
@@ -587,14 +685,6 @@ def _merge(*parts: dict[str, dict[str, Sourced]]) -> dict[str, dict[str, Sourced
         for seg, values in part.items():
             out[seg].update(values)
     return out
-
-
-def _grid(co2: float, co2_year: int, re_share: float, pv: float, row: str, label: str) -> dict[str, Sourced]:
-    return {
-        "grid_co2_g_per_kwh": Sourced(co2, f"Ember {co2_year}, {label}, lifecycle gCO2e/kWh ({_FACTS} {row})", "H"),
-        "grid_renewable_share": Sourced(re_share, f"Electricity Maps 2024, {label} renewable share ({_FACTS} {row})", "H"),
-        "pv_kwh_per_kwp_day": Sourced(pv, f"ESMAP/Solargis country average PVOUT ({_FACTS} E5.12)", "M"),
-    }
 
 
 # Nepal ---------------------------------------------------------------------------------------
@@ -657,10 +747,12 @@ NEPAL = _country(
     },
     mv_kv=Sourced(11.0, f"NEA distribution at 11 kV and 33 kV ({_FACTS} G4.09)", "L"),
     lv_kv=_a(0.4, "Nepali LV level not found (G4.09); 400 V three-phase"),
-    **_grid(23.0, 2022, 0.89, 4.00, "E5.02", "Nepal"),
+    **_grid(112.0, 0.89, 23.0, 2022, 1.0, "P5.02", 4.00, "E5.02", "Nepal", _hz50("Nepal")),
+    **_base_load(372.0, 0.0787, "P4.02", "Nepal"),
     utm_hint="UTM zone 45N (EPSG:32645) for Kathmandu",
-    notes=("Nepal imports electricity from India: the consumption-based intensity (Electricity Maps 2024) is "
-           "112 gCO2e/kWh against Ember's generation-based 23 (E5.02); the preset keeps the Ember series.",),
+    notes=("Nepal imports electricity from India: the default consumption-based intensity (Electricity Maps 2024) "
+           "is 112 gCO2e/kWh against Ember's generation-based 23 (E5.02); energy.grid_series = 'ember' selects "
+           "Ember's series.",),
 )
 
 # Bangladesh ----------------------------------------------------------------------------------
@@ -703,7 +795,8 @@ BANGLADESH = _country(
     ),
     mv_kv=_a(11.0, "Bangladeshi MV level not found (G4.10)"),
     lv_kv=_a(0.4, "Bangladeshi LV level not found (G4.10)"),
-    **_grid(695.0, 2024, 0.04, 3.88, "E5.03", "Bangladesh"),
+    **_grid(618.0, 0.04, 695.0, 2024, 0.019, "P5.03", 3.88, "E5.03", "Bangladesh", _hz50("Bangladesh")),
+    **_base_load(644.0, 0.0672, "P4.03", "Bangladesh"),
     utm_hint="UTM zone 46N (EPSG:32646) for Dhaka",
 )
 
@@ -732,7 +825,8 @@ SRI_LANKA = _country(
     ),
     mv_kv=_a(11.0, "Sri Lankan MV level not found (G4.10)"),
     lv_kv=_a(0.4, "Sri Lankan LV level not found (G4.10)"),
-    **_grid(510.0, 2022, 0.49, 4.21, "E5.04", "Sri Lanka"),
+    **_grid(405.0, 0.49, 510.0, 2022, 0.503, "P5.04", 4.21, "E5.04", "Sri Lanka", _hz50("Sri Lanka")),
+    **_base_load(739.0, 0.0321, "P4.04", "Sri Lanka"),
     utm_hint="UTM zone 44N (EPSG:32644) for Colombo",
 )
 
@@ -770,7 +864,9 @@ PHILIPPINES = _country(
     ),
     mv_kv=Sourced(13.8, f"Meralco distribution feeders 13.8 kV and 34.5 kV ({_FACTS} G4.06)", "M"),
     lv_kv=_a(0.4, "LV level not in the facts table (G4.06 gives MV only); 400 V three-phase"),
-    **_grid(613.0, 2024, 0.18, 3.93, "E5.05", "Philippines"),
+    **_grid(623.0, 0.18, 613.0, 2024, 0.205, "P5.05", 3.93, "E5.05", "Philippines",
+            Sourced(60.0, f"the Philippine grid runs at 60 Hz ({_FACTS} G4.06)", "M")),
+    **_base_load(1072.0, 0.0486, "P4.05", "Philippines"),
     utm_hint="UTM zone 51N (EPSG:32651) for Metro Manila",
 )
 
@@ -815,7 +911,8 @@ VIETNAM = _country(
     ),
     mv_kv=_a(22.0, "Vietnamese MV levels not extracted from the Distribution Code (G4.08)"),
     lv_kv=_a(0.4, "Vietnamese LV level not extracted (G4.08)"),
-    **_grid(486.0, 2024, 0.44, 3.55, "E5.06", "Vietnam"),
+    **_grid(442.0, 0.44, 486.0, 2024, 0.423, "P5.06", 3.55, "E5.06", "Vietnam", _hz50("Vietnam")),
+    **_base_load(3042.0, 0.0797, "P4.06", "Vietnam"),
     utm_hint="UTM zone 48N (EPSG:32648) for Ho Chi Minh City and Hanoi",
 )
 
@@ -860,7 +957,9 @@ INDONESIA = _country(
     ),
     mv_kv=Sourced(20.0, f"PLN medium voltage 20 kV ({_FACTS} G4.07)", "M"),
     lv_kv=Sourced(0.4, f"PLN low voltage 230/400 V, SPLN 1 ({_FACTS} G4.07)", "M"),
-    **_grid(682.0, 2023, 0.16, 3.77, "E5.07", "Indonesia"),
+    **_grid(663.0, 0.16, 682.0, 2023, 0.186, "P5.07", 3.77, "E5.07", "Indonesia",
+            Sourced(50.0, f"PLN grid 50 Hz ({_FACTS} G4.07)", "M")),
+    **_base_load(1314.0, 0.046, "P4.07", "Indonesia"),
     utm_hint="UTM zone 48S (EPSG:32748) for Jakarta",
 )
 
@@ -900,7 +999,8 @@ THAILAND = _country(
     ),
     mv_kv=Sourced(22.0, f"PEA substations feed 33, 22 and 11 kV ({_FACTS} G4.05)", "M"),
     lv_kv=Sourced(0.4, f"MEA service 230/400 V ({_FACTS} G4.04)", "M"),
-    **_grid(555.0, 2024, 0.15, 4.06, "E5.08", "Thailand"),
+    **_grid(490.0, 0.15, 555.0, 2024, 0.148, "P5.08", 4.06, "E5.08", "Thailand", _hz50("Thailand")),
+    **_base_load(3236.0, 0.0234, "P4.08", "Thailand"),
     offpeak_hours=(22, 9),
     offpeak_source=f"MEA and PEA time-of-use tariff: on-peak Mon-Fri 09:00-22:00, off-peak otherwise ({_FACTS} C3.17)",
     utm_hint="UTM zone 47N (EPSG:32647) for Bangkok",

@@ -157,7 +157,8 @@ DT_PARAMETER_TABLE = pd.DataFrame(
     index=pd.Index([160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0], name="rating_kva"),
 )
 
-#: ASSUMPTION: system frequency [Hz] (India; the Philippines use 60 Hz, FACTS G4.06).
+#: Default system frequency [Hz] of a synthesised grid; callers pass the country's
+#: (presets ``frequency_hz``: the Philippines 60 Hz, FACTS G4.06; Indonesia 50 Hz, G4.07).
 FREQUENCY_HZ = 50.0
 
 _MAX_DESIGN_ROUNDS = 40
@@ -1087,6 +1088,7 @@ def _build_net(
     kv: dict[str, float],
     crs: str,
     cache: dict[tuple[int, int], _Section],
+    f_hz: float = FREQUENCY_HZ,
 ) -> _Built:
     to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     cable = _mv_cable(kv["mv"])
@@ -1095,7 +1097,7 @@ def _build_net(
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
         return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
 
-    net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=FREQUENCY_HZ)
+    net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=f_hz)
 
     bus_vn: list[float] = []
     bus_name: list[str] = []
@@ -1416,6 +1418,7 @@ def synthesise_grid(
     substations: gpd.GeoDataFrame | None = None,
     max_substation_mva: float = DEFAULT_MAX_SUBSTATION_MVA,
     seed: int = 0,
+    frequency_hz: float = FREQUENCY_HZ,
 ) -> GridModel:
     """Synthesise a radial 33/11/0.4 kV grid that follows the roads and carries the base load.
 
@@ -1482,6 +1485,8 @@ def synthesise_grid(
         needs more (at ``target_trafo_loading``), further substations are placed by load.
     seed
         Seed of the k-means initialisation [-].
+    frequency_hz
+        System frequency of the country [Hz] (presets ``frequency_hz``).
 
     Returns
     -------
@@ -1498,6 +1503,9 @@ def synthesise_grid(
         substations (or more substations than DTs) or more than :data:`MAX_SYNTH_DTS` DTs.
     """
     vm_min, vm_max = 0.95, 1.05
+    if frequency_hz not in (50.0, 60.0):
+        raise DataError(f"synthesise_grid: frequency_hz {frequency_hz!r} is neither 50 nor 60 Hz, the only public "
+                        "grid frequencies; give the country's (presets frequency_hz)")
     kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
     ratings = np.array(sorted({float(r) for r in trafo_ratings_kva}), dtype=float)
     crs = _validate_inputs(
@@ -1582,7 +1590,7 @@ def synthesise_grid(
     rounds = 0
     for round_no in range(_MAX_DESIGN_ROUNDS):
         rounds = round_no + 1
-        built = _build_net(tree, design, kv=kv, crs=crs, cache=cache)
+        built = _build_net(tree, design, kv=kv, crs=crs, cache=cache, f_hz=frequency_hz)
         try:
             run_pandapower(built.net)
         except pp.LoadflowNotConverged as exc:
@@ -1667,6 +1675,7 @@ def synthesise_grid(
         f"limits of {vm_min:g}-{vm_max:g} pu (FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption)",
         f"base load power factor {BASE_LOAD_POWER_FACTOR:g} lagging; loads of a DT area assumed coincident at peak "
         "(assumption)",
-        f"frequency {FREQUENCY_HZ:g} Hz; transformer phase shifts ignored (assumption)",
+        f"frequency {frequency_hz:g} Hz (the country's, presets frequency_hz); transformer phase shifts ignored "
+        "(assumption)",
     ]
     return GridModel(net=net, source="synthesised", crs=crs, assumptions=assumptions, synthetic=True)

@@ -12,6 +12,12 @@
 * :func:`charging_energy` — renewable share of the charging energy (on-site PV used by
   the chargers + the grid's renewable share at each step) and its CO2.
 * :func:`combustion_co2_kg` — CO2 of the combustion vehicles the charging energy replaces.
+* :func:`grid_emissions` — the one grid series of a run (Electricity Maps or Ember, never
+  mixed: intensity and renewable share come from the same series) and the factor of
+  avoided emissions (grid average or, for India, CEA's combined margin).
+* :func:`combustion_g_per_km` — combustion baseline per segment, tank-to-wheel or well to
+  wheel (tank-to-wheel x (fuel CO2 + well-to-tank) / fuel CO2).
+* :func:`base_load_growth` — factor that grows the base load from its data year to a year.
 """
 
 from __future__ import annotations
@@ -24,17 +30,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from charge_planner.errors import DataError
-from charge_planner.presets import Sourced
+from charge_planner.errors import ConfigError, DataError
+from charge_planner.presets import (
+    FUEL_TTW_KG_PER_UNIT,
+    FUEL_WTT_KG_PER_UNIT,
+    SEGMENT_FUEL,
+    CountryPreset,
+    Sourced,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "COMBUSTION_BASES",
+    "GRID_SERIES",
     "PV_YIELD_KWH_PER_KWP_YEAR",
     "EnergyBalance",
+    "GridEmissions",
     "PVProfile",
+    "base_load_growth",
     "charging_energy",
     "combustion_co2_kg",
+    "combustion_g_per_km",
+    "grid_emissions",
     "grid_mix",
     "pv_profile",
 ]
@@ -253,7 +271,8 @@ def grid_mix(
     pv
         PV profile of the time axis (its shape is the shape of grid solar).
     annual_renewable_share
-        Annual renewable share of generation [-] (facts E5.01-E5.09).
+        Annual renewable share of the series' electricity [-] (facts E5.01-E5.09); with 1 the
+        intensity is the constant lifecycle intensity of renewables.
     annual_co2_g_per_kwh
         Annual carbon intensity [gCO2e/kWh] (facts E5.01-E5.09).
     solar_share_of_renewables
@@ -265,10 +284,13 @@ def grid_mix(
         Columns ``renewable_share`` [-] and ``co2_g_per_kwh`` [gCO2e/kWh], one row per step.
     """
     r, c, s = annual_renewable_share, annual_co2_g_per_kwh, solar_share_of_renewables
-    if not (0.0 <= r < 1.0 and c >= 0.0 and 0.0 <= s <= 1.0):
+    if not (0.0 <= r <= 1.0 and c >= 0.0 and 0.0 <= s <= 1.0):
         raise DataError(
-            f"grid_mix: renewable share {r} must lie in [0, 1), intensity {c} >= 0, solar share {s} in [0, 1]"
+            f"grid_mix: renewable share {r} must lie in [0, 1], intensity {c} >= 0, solar share {s} in [0, 1]"
         )
+    if r == 1.0:  # all renewable (Ember's Nepal): the lifecycle intensity of renewables, all day
+        n = len(pv.kw_per_kwp)
+        return pd.DataFrame({"renewable_share": np.ones(n), "co2_g_per_kwh": np.full(n, c)})
     shape = pv.kw_per_kwp / pv.annual_mean_kw_per_kwp if pv.annual_mean_kw_per_kwp > 0 else np.ones_like(pv.kw_per_kwp)
     re = np.clip(r * (1.0 - s) + r * s * shape, 0.0, 1.0)
     co2 = c * (1.0 - re) / (1.0 - r)
@@ -385,3 +407,172 @@ def combustion_co2_kg(
     if len(missing):
         log.warning("no combustion baseline for segment(s) %s: they count 0 kg CO2 avoided", list(missing))
     return float((km * g).fillna(0.0).sum()) / 1000.0
+
+
+GRID_SERIES: dict[str, str] = {
+    "electricity_maps": "Electricity Maps 2024, consumption-based (imports included), lifecycle gCO2e/kWh",
+    "ember": "Ember, generation-based (imports excluded), lifecycle gCO2e/kWh",
+}
+"""The grid series a run can use, with the basis of each (facts E5.01-E5.09)."""
+
+AVOIDED_FACTORS: tuple[str, ...] = ("grid_average", "cea_combined_margin")
+COMBUSTION_BASES: tuple[str, ...] = ("well_to_wheel", "tank_to_wheel")
+
+
+@dataclass(frozen=True)
+class GridEmissions:
+    """Grid electricity of one run: intensity and renewable share of ONE series, and the avoided-emission factor.
+
+    Attributes
+    ----------
+    series
+        ``"electricity_maps"`` or ``"ember"``.
+    basis
+        What the series counts (:data:`GRID_SERIES`).
+    co2_g_per_kwh
+        Annual intensity of the series [gCO2e/kWh].
+    renewable_share
+        Annual renewable share of the same series [-].
+    avoided_factor
+        ``"grid_average"`` or ``"cea_combined_margin"``.
+    avoided_co2_g_per_kwh
+        Grid factor of the charging energy when avoided emissions are counted [gCO2/kWh]:
+        the series' intensity, or India's combined margin.
+    """
+
+    series: str
+    basis: str
+    co2_g_per_kwh: Sourced
+    renewable_share: Sourced
+    avoided_factor: str
+    avoided_co2_g_per_kwh: Sourced
+
+
+def grid_emissions(
+    preset: CountryPreset,
+    *,
+    series: str = "electricity_maps",
+    renewable_share: float | None = None,
+    avoided_factor: str = "grid_average",
+) -> GridEmissions:
+    """The grid series of a run, never mixing two series.
+
+    Parameters
+    ----------
+    preset
+        Country preset.
+    series
+        ``"electricity_maps"`` (default: consumption-based, imports count) or ``"ember"``
+        (generation-based); intensity and renewable share both come from it.
+    renewable_share
+        The user's renewable share of that series [-]; replaces the preset's.
+    avoided_factor
+        ``"grid_average"`` (the series' intensity) or ``"cea_combined_margin"`` (India only).
+
+    Returns
+    -------
+    GridEmissions
+
+    Raises
+    ------
+    ConfigError
+        An unknown series or factor, a series without a renewable share for the country (give
+        ``energy.grid_renewable_share``), or the combined margin for a country without one.
+    """
+    where = "city.toml [energy]"
+    if series not in GRID_SERIES:
+        raise ConfigError(f"{where} grid_series {series!r} is unknown; use one of {list(GRID_SERIES)}")
+    if avoided_factor not in AVOIDED_FACTORS:
+        raise ConfigError(f"{where} avoided_emissions_factor {avoided_factor!r} is unknown; use one of "
+                          f"{list(AVOIDED_FACTORS)}")
+    if series == "electricity_maps":
+        co2, share = preset.grid_co2_g_per_kwh, preset.grid_renewable_share
+    else:
+        co2, share = preset.ember_co2_g_per_kwh, preset.ember_renewable_share
+    if co2 is None:
+        raise ConfigError(f"{where} grid_series = {series!r}: the {preset.country} preset has no intensity of that "
+                          "series; use grid_series = 'electricity_maps'")
+    if renewable_share is not None:
+        share = Sourced(float(renewable_share), f"city.toml energy.grid_renewable_share, {series} series", "user")
+    if share is None:
+        raise ConfigError(f"{where} grid_series = {series!r}: the {preset.country} preset has no renewable share of "
+                          "that series; give energy.grid_renewable_share (share of renewables in that series, 0-1) "
+                          "so that intensity and share come from one series")
+    if avoided_factor == "grid_average":
+        avoided = co2
+    else:
+        if preset.combined_margin_g_per_kwh is None:
+            raise ConfigError(f"{where} avoided_emissions_factor = 'cea_combined_margin' is India's CEA combined "
+                              f"margin (facts E5.11); city.country is {preset.country}: use 'grid_average'")
+        avoided = preset.combined_margin_g_per_kwh
+    return GridEmissions(series=series, basis=GRID_SERIES[series], co2_g_per_kwh=co2, renewable_share=share,
+                         avoided_factor=avoided_factor, avoided_co2_g_per_kwh=avoided)
+
+
+_CONFIDENCE_ORDER = ("H", "M", "user", "L", "assumption")
+
+
+def combustion_g_per_km(
+    preset: CountryPreset, segments: list[str] | tuple[str, ...], *, basis: str = "well_to_wheel"
+) -> dict[str, Sourced]:
+    """CO2 per km of the combustion vehicle each segment's EV replaces.
+
+    Well to wheel: the preset's tank-to-wheel gCO2/km x (fuel CO2 + well-to-tank) / fuel CO2
+    per unit of the segment's fuel (:data:`~charge_planner.presets.SEGMENT_FUEL`).
+
+    Parameters
+    ----------
+    preset
+        Country preset (``combustion_g_co2_per_km`` is tank-to-wheel).
+    segments
+        Segments to return.
+    basis
+        ``"well_to_wheel"`` (default) or ``"tank_to_wheel"``.
+
+    Returns
+    -------
+    dict
+        Segment -> gCO2/km [gCO2e/km] with its source; a segment without a baseline is left
+        out and logged.
+    """
+    if basis not in COMBUSTION_BASES:
+        raise ConfigError(f"city.toml [energy] combustion_basis {basis!r} is unknown; use one of {list(COMBUSTION_BASES)}")
+    out: dict[str, Sourced] = {}
+    for seg in segments:
+        ttw = preset.combustion_g_co2_per_km.get(seg)
+        fuel = SEGMENT_FUEL.get(seg)
+        if ttw is None or (basis == "well_to_wheel" and fuel is None):
+            log.warning("no combustion baseline for segment %r in the %s preset: it counts 0 kg CO2 avoided",
+                        seg, preset.country)
+            continue
+        if basis == "tank_to_wheel":
+            out[seg] = ttw
+            continue
+        burn, wtt = FUEL_TTW_KG_PER_UNIT[fuel], FUEL_WTT_KG_PER_UNIT[fuel]
+        conf = max(ttw.confidence, wtt.confidence, key=lambda c: _CONFIDENCE_ORDER.index(c)
+                   if c in _CONFIDENCE_ORDER else len(_CONFIDENCE_ORDER))
+        prefix = "assumption: " if conf == "assumption" else ""
+        out[seg] = Sourced(
+            round(ttw.value * (burn.value + wtt.value) / burn.value, 1),
+            f"{prefix}well to wheel: {ttw.value:g} gCO2/km tank-to-wheel ({ttw.source}) x ({burn.value:g} + "
+            f"{wtt.value:g}) / {burn.value:g} kgCO2e per unit of {fuel} ({burn.source}; {wtt.source})",
+            conf,
+        )
+    return out
+
+
+def base_load_growth(data_year: int, year: int, rate_per_year: float) -> float:
+    """Factor that grows a base load from its data year to ``year`` at a compound rate [-].
+
+    Parameters
+    ----------
+    data_year
+        Year of the base-load data.
+    year
+        Year to grow to (earlier years shrink it).
+    rate_per_year
+        Growth of electricity demand [1/year].
+    """
+    if not -0.5 < rate_per_year < 1.0:
+        raise DataError(f"base_load_growth: growth {rate_per_year} per year is not plausible; give -0.5 to 1")
+    return float((1.0 + rate_per_year) ** (year - data_year))
