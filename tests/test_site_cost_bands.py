@@ -62,11 +62,11 @@ def test_two_site_toy_picks_the_plan_cheapest_by_hand(high, budget, plan, served
     m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=budget, site_cost_bands=bands)
     m.solve("highs", mip_gap=0)
     got = {s: int(n) for s, n in m.sites["chargers_dc"].items() if n > 0}
-    assert got == plan
+    assert sorted(got.values()) == sorted(plan.values())  # the two sites are alike: either may hold a plan's part
     assert m.meta["served_kwh_day"] == pytest.approx(served)
     assert m.meta["capex_usd"] == pytest.approx(_hand_cost(plan, high))
     # the sites table splits the capex into chargers and connection, and names the band
-    for s, n in plan.items():
+    for s, n in got.items():
         conn = LOW_USD if 30.0 * n <= LOW_KW else high
         assert m.sites.loc[s, "connection_cost_usd"] == pytest.approx(conn)
         assert m.sites.loc[s, "charger_capex_usd"] == pytest.approx(1000.0 * n)

@@ -436,6 +436,21 @@ class CapacitatedSiting:
                 R.add(np.arange(n_lim) + k * n_lim, ycol(lim_sites, k), -np.full(n_lim, band.max_kw[0]))
                 R.add(row_of[up_site] + k * n_lim, ucol(np.arange(n_up), k), -band.up_kw)
             R.close(np.full(n_lim * n_years, -np.inf), np.zeros(n_lim * n_years))
+            # the same limit per charger type in whole chargers (valid as n is integer, and tighter in the
+            # relaxation): n_jtk <= m_0t y_jk + sum_b (m_bt - m_(b-1)t) u_jbk, m_bt = floor(U_b / p_t)
+            sel = np.flatnonzero(has_row)
+            whole = np.minimum(np.floor(np.minimum(band.max_kw[None, :], band.max_site_kw[c_site[sel], None])
+                                        / power[c_type[sel], None] + 1e-9), max_ch[c_site[sel], None])  # len(sel) x B
+            pos_u = -np.ones((n_site, len(band.max_kw)), dtype=np.int64)
+            pos_u[up_site, up_band] = np.arange(n_up)
+            for k in range(n_years):
+                rr = np.arange(len(sel)) + k * len(sel)
+                R.add(rr, ncol(sel, k), np.ones(len(sel)))
+                R.add(rr, ycol(c_site[sel], k), -whole[:, 0])
+                for b in range(1, len(band.max_kw)):
+                    has_u = pos_u[c_site[sel], b] >= 0
+                    R.add(rr[has_u], ucol(pos_u[c_site[sel][has_u], b], k), -(whole[has_u, b] - whole[has_u, b - 1]))
+            R.close(np.full(len(sel) * n_years, -np.inf), np.zeros(len(sel) * n_years))
         # (5) budget per year: cumulative (carry-over) or incremental spend
         cum_budget = np.cumsum([budgets[y] for y in years])
         for k in range(n_years):
