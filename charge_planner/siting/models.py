@@ -14,17 +14,23 @@ row ``i`` belongs to one year ``k(i)``)::
           x_ijt <= n_jtk                                       served only where the type is installed
           sum_t n_jtk <= max_j y_jk                            per-site maximum; links n to y
           y_jk >= y_j,k-1 ,  n_jtk >= n_jt,k-1                  sites stay open, chargers only grow
-          spend_k = sum_j f_j y_jk + sum_jt c_t n_jtk - existing
+          sum_t p_t n_jtk <= U_0 y_jk + sum_b (U_b - U_b-1) u_jbk     installed power fits the site's band
+          u_jbk <= u_j(b-1)k <= ... <= y_jk,  u_jbk >= u_jb(k-1)      one band per open site, never lower
+          spend_k = sum_j (f_j + C_0) y_jk + sum_jb (C_b - C_b-1) u_jbk + sum_jt c_t n_jtk - existing
           spend_k <= sum_{k' <= k} B_k'      (carry-over)   or   spend_k - spend_k-1 <= B_k
           n_jtk >= e_jt,  y_jk = 1 where chargers exist      existing chargers kept, free
           sum_{i in g, k} d_i x_ijt >= floor * D_gk           equity floor per group and year
           sum_{i in k} d_i x_ijt >= target * D_k              served-share target per year
           sum_{j in h, t} coinc * p_t n_jtk <= H_h            grid headroom per group [kW]
-          x in [0, 1],  n integer >= 0,  y binary;  excluded sites: y = 0
+          x in [0, 1],  n integer >= 0,  y, u binary;  excluded sites: y = 0
 
 where ``d_i`` is the daily energy of demand row ``i`` [kWh/day], ``cap_t`` = power x
 service hours [kWh/day per charger], ``f_j`` the fixed cost of opening site ``j`` and
-``c_t`` the cost of one charger [USD]. ``eps`` makes the cheaper (and later) of two plans
+``c_t`` the cost of one charger [USD]; ``U_b`` [kW] and ``C_b`` [USD] are the upper limit and the
+connection cost of power band ``b`` (``site_cost_bands``; band ``b`` of site ``j`` is ``u_jb - u_j(b+1)``,
+with ``u_j0 = y_j``, so each open site is in exactly one band; bands already paid by existing chargers or
+connections cost nothing). A per-type form of the band row in whole chargers (``n_jtk <= floor(U_b / p_t)``
+steps) tightens the relaxation. ``eps`` makes the cheaper (and later) of two plans
 that serve the same energy win; it is never more than 0.01 % of the objective.
 
 **Headroom table.** The grid stage limits the charging power per transformer or feeder:
