@@ -214,3 +214,26 @@ def test_bands_in_usd_and_the_one_cost_override():
     names = {r["name"] for r in sourced_rows(_config("india"))}
     assert {"site_connection_cost_local (0-50 kW)", "site_connection_cost_local (50-150 kW)",
             "site_connection_cost_local (above 150 kW)"} <= names
+
+
+def test_set_covering_prices_each_site_by_its_planned_power_band():
+    from charge_planner.siting import SetCovering
+
+    demand = pd.DataFrame({"energy_kwh_day": [10.0, 10.0]}, index=pd.Index(["a", "b"], name="demand_id"))
+    travel = pd.DataFrame({"demand_id": ["a", "a", "b", "b"], "site_id": ["s1", "s3", "s2", "s3"],
+                           "travel_time_s": [60.0, 60.0, 60.0, 60.0]})
+    bands = [(LOW_KW, LOW_USD), (math.inf, 1200.0)]
+
+    def solve(power_s3: float):
+        cand = pd.DataFrame({"power_kw": [30.0, 30.0, power_s3]}, index=pd.Index(["s1", "s2", "s3"], name="site_id"))
+        m = SetCovering.from_tables(demand, cand, travel, site_power_kw="power_kw", site_cost_bands=bands)
+        return m.solve(mip_gap=0)
+
+    # s3 alone reaches both rows; at 100 kW its connection (1,200) costs more than s1 and s2 (2 x 500)
+    m = solve(100.0)
+    assert set(m.sites.index) == {"s1", "s2"} and m.meta["cost"] == pytest.approx(1000.0)
+    m = solve(30.0)
+    assert set(m.sites.index) == {"s3"} and m.meta["cost"] == pytest.approx(500.0)
+    with pytest.raises(DataError, match="site_power_kw"):
+        SetCovering.from_tables(demand, pd.DataFrame(index=pd.Index(["s1", "s2", "s3"], name="site_id")), travel,
+                                site_cost_bands=bands)

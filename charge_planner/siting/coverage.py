@@ -24,7 +24,8 @@ same inputs and seed give the same result on any machine; ``time_limit_s`` is a 
 and a solve it ended reports ``wall_clock_stop`` (status "time_limit" unless proven anyway).
 
 Optional candidate columns: ``existing`` (bool, always open) and ``excluded_reason``
-(non-empty: never opened); for LSCP ``fixed_cost_usd`` is the cost of opening.
+(non-empty: never opened); for LSCP a cost column (e.g. ``fixed_cost_usd``) is the cost of opening,
+to which ``site_cost_bands`` add the connection cost of each site's planned power band.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -768,6 +770,8 @@ class SetCovering(_LocationModel):
         weight: str = "energy_kwh_day",
         cost: str | None = None,
         max_travel_time_s: float | None = None,
+        site_power_kw: str | None = None,
+        site_cost_bands: pd.DataFrame | Sequence[tuple[float, float]] | None = None,
     ) -> SetCovering:
         """Build from tables.
 
@@ -781,11 +785,30 @@ class SetCovering(_LocationModel):
             naming the segment that falls short.
         cost
             Candidate column with the cost of opening a site (e.g. ``fixed_cost_usd``);
-            default: every site costs 1 (minimise the number of sites).
+            default: every site costs 1 (minimise the number of sites), or nothing but its
+            connection when ``site_cost_bands`` is given.
+        site_power_kw
+            Candidate column with the power each site would install [kW] (set covering decides
+            no chargers); needed with ``site_cost_bands``.
+        site_cost_bands
+            Connection cost by installed power band (as in
+            :meth:`~charge_planner.siting.models.CapacitatedSiting.from_tables`): each site's
+            cost is ``cost`` plus the cost of the band of its ``site_power_kw``, priced by
+            :func:`~charge_planner.siting.heuristics.connection_cost` like the capacitated model.
         """
         t0 = time.perf_counter()
         inp = _inputs_from_tables(demand, candidates, travel, weight=weight, max_travel_time_s=max_travel_time_s)
         inp.cost_usd = candidates[cost].to_numpy(dtype=float) if cost is not None else np.ones(len(candidates))
+        if site_cost_bands is not None:
+            if site_power_kw is None or site_power_kw not in candidates.columns:
+                raise DataError("site_cost_bands needs site_power_kw, the candidate column with the power each site "
+                                "would install [kW]; add it")
+            kw = candidates[site_power_kw].to_numpy(dtype=float)
+            if np.isnan(kw).any() or (kw < 0).any():
+                raise DataError(f"candidates {site_power_kw} has negative or missing values; give each site's power [kW]")
+            max_kw, band_usd = heur.band_table(site_cost_bands)
+            base = inp.cost_usd if cost is not None else np.zeros(len(candidates))
+            inp.cost_usd = base + heur.connection_cost(kw, max_kw, band_usd)
         if not 0 < coverage_target <= 1:
             raise DataError(f"coverage_target = {coverage_target}: give a share in (0, 1]")
         return cls(inputs=inp, coverage_target=float(coverage_target), build_time_s=time.perf_counter() - t0)

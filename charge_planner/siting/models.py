@@ -63,7 +63,7 @@ import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.network import id_positions
-from charge_planner.siting.heuristics import connection_band
+from charge_planner.siting.heuristics import band_table, connection_band
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -1119,17 +1119,7 @@ def _site_bands(
     if bands is None:
         max_kw, cost = np.array([np.inf]), np.array([0.0])
     else:
-        table = bands if isinstance(bands, pd.DataFrame) else pd.DataFrame(list(bands), columns=["max_kw", "cost_usd"])
-        _check_columns(table, "site_cost_bands", ["max_kw", "cost_usd"])
-        max_kw = table["max_kw"].to_numpy(dtype=float)
-        cost = table["cost_usd"].to_numpy(dtype=float)
-        if len(max_kw) == 0 or np.isnan(max_kw).any() or (max_kw <= 0).any() or (np.diff(max_kw) <= 0).any():
-            raise DataError(f"site_cost_bands max_kw {list(max_kw)}: give positive, increasing upper limits [kW]")
-        if not np.isinf(max_kw[-1]):
-            raise DataError(f"site_cost_bands: the last band ends at {max_kw[-1]:g} kW; make it open-ended "
-                            "(max_kw = inf) so that every site has a band")
-        if not np.isfinite(cost).all() or (cost < 0).any() or (np.diff(cost) < 0).any():
-            raise DataError(f"site_cost_bands cost_usd {list(cost)}: give costs >= 0 that do not fall with the band")
+        max_kw, cost = band_table(bands)
     n_site, n_b = len(candidates), len(max_kw)
     ex_kw = existing @ power
     top = np.where(allowed, power[None, :], 0.0).max(axis=1) if allowed.size else np.zeros(n_site)
