@@ -1,0 +1,68 @@
+"""The benchmark scripts run end to end in their ``--smoke`` mode and every installed peer agrees.
+
+A smoke run is tiny (a generated 5 km city; 12 hours of a SimBench MV grid): it checks that the
+scripts import, that each peer is wired to the same problem as ours, and that their tables agree
+(a script exits with status 1 on a disagreement). It is not a timing. Peers that are not installed
+(the ``bench`` extra: pandana, numba, lightsim2grid) are skipped by the scripts themselves, which
+say so in their output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent / "benchmarks"
+
+
+def _smoke(script: str) -> str:
+    proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], capture_output=True, text=True,
+                          timeout=300, cwd=BENCH.parents[1])
+    assert proc.returncode == 0, f"{script} --smoke exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _peer_lines(out: str, names: list[str]) -> dict[str, str]:
+    lines = {}
+    for name in names:
+        found = [line for line in out.splitlines() if line.startswith(name)]
+        assert found, f"no row for {name!r} in:\n{out}"
+        lines[name] = found[0]
+    return lines
+
+
+def test_network_benchmark_smoke() -> None:
+    out = _smoke("bench_network.py")
+    assert "ours: travel_table" in out
+    rows = _peer_lines(out, ["networkx", "pandana"])
+    # networkx is a core dependency: it always runs and gives exactly our pairs and times
+    assert "same pairs; max |dt| 0.0e+00 s" in rows["networkx"]
+    if importlib.util.find_spec("pandana") is None:
+        assert "skipped: not installed" in rows["pandana"]
+    else:
+        assert "DISAGREES" not in rows["pandana"] and "skipped" not in rows["pandana"]
+
+
+def test_grid_benchmark_smoke() -> None:
+    pytest.importorskip("simbench")
+    out = _smoke("bench_grid.py")
+    assert "ours: BatchPowerFlow" in out
+    rows = _peer_lines(out, ["pandapower run_timeseries, numba", "pandapower run_timeseries, lightsim2grid",
+                             "lightsim2grid TimeSeriesCPP"])
+    for line in rows.values():
+        assert "DISAGREES" not in line, line
+    if importlib.util.find_spec("numba") is None:
+        assert "skipped: numba not installed" in rows["pandapower run_timeseries, numba"]
+    else:
+        # pandapower really ran with numba, and without lightsim2grid, on this peer
+        assert "used: numba=True, lightsim2grid=False" in rows["pandapower run_timeseries, numba"]
+    if importlib.util.find_spec("lightsim2grid") is None:
+        assert "skipped: lightsim2grid not installed" in rows["lightsim2grid TimeSeriesCPP"]
+    else:
+        assert "used: numba=" in rows["pandapower run_timeseries, lightsim2grid"]
+        assert "lightsim2grid=True" in rows["pandapower run_timeseries, lightsim2grid"]
+        assert "12/12 converged" in rows["lightsim2grid TimeSeriesCPP"]
