@@ -726,6 +726,9 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
         ("utilisation", fmt_pct(r.get("utilisation"))),
         ("capital cost", _num(r.get("capex_usd"), unit="USD")),
     ]
+    if "connection_cost_usd" in r.index:
+        band = esc(r.get("connection_band") or "")
+        rows.append(("of which connection", _num(r["connection_cost_usd"], unit="USD") + (f" ({band})" if band else "")))
     if "bus_id" in r.index and pd.notna(r["bus_id"]):
         bus = r["bus_id"]
         text = f"bus {esc(bus)}"
@@ -798,8 +801,8 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
             rows.append(("max chargers", _num(r["max_chargers"])))
         if "existing_chargers" in r.index:
             rows.append(("existing chargers", _num(r["existing_chargers"])))
-        if "fixed_cost_usd" in r.index:
-            rows.append(("site cost", _num(r["fixed_cost_usd"], unit="USD")))
+        if "fixed_cost_usd" in r.index and float(r["fixed_cost_usd"] or 0) > 0:
+            rows.append(("site cost besides its connection", _num(r["fixed_cost_usd"], unit="USD")))
         rows.append(("status", esc("chosen" if sid in chosen else f"excluded: {excluded}" if excluded else "not chosen")))
         style = {"radius": 3.5, "color": "#a50026" if excluded else "#555555", "weight": 1, "fill": True,
                  "fillColor": "#ffffff" if excluded else "#969696", "fillOpacity": 0.8}
