@@ -237,3 +237,21 @@ def test_set_covering_prices_each_site_by_its_planned_power_band():
     with pytest.raises(DataError, match="site_power_kw"):
         SetCovering.from_tables(demand, pd.DataFrame(index=pd.Index(["s1", "s2", "s3"], name="site_id")), travel,
                                 site_cost_bands=bands)
+
+
+def test_rollout_summary_counts_the_connection_in_its_year():
+    from types import SimpleNamespace
+
+    from charge_planner.outputs import rollout_summary
+
+    demand, cand, types, travel, bands = _toy(1200.0, years=[2026, 2030])
+    demand = demand.drop(index="b:2026")
+    travel = travel[(travel["site_id"] == "s1") & travel["demand_id"].isin(demand.index)]
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=5000.0, carry_over=False,
+                                      budget_by_year_usd={2026: 1500.0, 2030: 3500.0}, site_cost_bands=bands)
+    m.solve("highs", mip_gap=0)
+    plan = SimpleNamespace(rollout=None, siting=m, sites=m.sites, charger_types=types, candidates=cand,
+                           city=SimpleNamespace(config=SimpleNamespace(fleet=SimpleNamespace(year=2030))))
+    roll = rollout_summary(plan).set_index("year")
+    # 2026: a charger and the low band (1,000 + 500); 2030: a charger and the step to the dear band (1,000 + 700)
+    assert roll["capex_usd"].to_dict() == {2026: pytest.approx(1500.0), 2030: pytest.approx(1700.0)}
