@@ -263,6 +263,16 @@ def test_kathmandu_preset_base_year_car_ev_stock_matches_the_sourced_count(caplo
     assert 0.25 < f.loc[("car", 2030), "ev_stock_share"] < 0.6
 
 
+def test_users_unreachable_stock_target_is_an_error_not_a_cap():
+    # the preset's Decision 876 target (50% of the 2030 stock) is capped with a warning; the same figure given
+    # in city.toml is the user's, and an impossible one is refused
+    cfg = parse_config({"city": {"name": "X", "country": "vietnam"}, "siting": {"budget_usd": 1},
+                        "fleet": {"overrides": {"two_wheeler": {"ev_stock_share_target": 0.9}}}})
+    with pytest.raises(ConfigError, match=r"segment two_wheeler: ev_stock_share_target 0.9 in 2030 is out of reach: "
+                                          r"the highest reachable EV share of the stock is 0\.36"):
+        fleet_projection(segment_table(cfg), population=1e5, base_year=2025, target_year=2030)
+
+
 def test_indonesia_reaches_its_on_road_targets_in_2030():
     # 2 M e-cars and 13 M e-motorcycles on the road in 2030 (F1.28) as shares of the 2024 stock (F1.25)
     cfg = parse_config({"city": {"name": "X", "country": "indonesia"}, "siting": {"budget_usd": 1}})
