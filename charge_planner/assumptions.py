@@ -15,6 +15,7 @@ import pandas as pd
 from charge_planner.config import CityConfig
 from charge_planner.errors import ConfigError
 from charge_planner.presets import (
+    FUEL_WTT_KG_PER_UNIT,
     PUBLIC_USE_CASES,
     SHARE_FIELDS,
     STOCK_SHARE_FIELDS,
@@ -251,16 +252,31 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
 
     preset = preset_of(config)
     fx = fx_local_per_usd(config)
+    energy = config.energy
+    co2, share = preset.grid_series_values(energy.grid_series)  # one series, never mixed
+    if energy.grid_renewable_share is not None:
+        share = Sourced(energy.grid_renewable_share, f"{_USER} energy.grid_renewable_share", "user")
     scalars = {
         "fx_local_per_usd": fx,
         "base_peak_kw_per_person": preset.base_peak_kw_per_person,
+        "electricity_kwh_per_capita": preset.electricity_kwh_per_capita,
+        "electricity_demand_growth_per_year": (
+            Sourced(energy.base_load_growth_per_year, f"{_USER} energy.base_load_growth_per_year", "user")
+            if energy.base_load_growth_per_year is not None else preset.electricity_demand_growth_per_year
+        ),
+        "frequency_hz": preset.frequency_hz,
         "mv_kv": preset.mv_kv,
         "lv_kv": preset.lv_kv,
-        "grid_co2_g_per_kwh": preset.grid_co2_g_per_kwh,
-        "grid_renewable_share": preset.grid_renewable_share,
+        f"grid_co2_g_per_kwh ({energy.grid_series})": co2,
+        f"grid_renewable_share ({energy.grid_series})": share,
+        "avoided_emissions_g_per_kwh (CEA combined margin)": (
+            preset.combined_margin_g_per_kwh if energy.avoided_emissions_factor == "cea_combined_margin" else None
+        ),
         "pv_kwh_per_kwp_day": preset.pv_kwh_per_kwp_day,
     }
-    rows = [_row(k, f"{v.value:g}", v.source, v.confidence) for k, v in scalars.items()]
+    if energy.combustion_basis == "well_to_wheel":
+        scalars.update({f"well_to_tank_kg_per_unit ({fuel})": v for fuel, v in FUEL_WTT_KG_PER_UNIT.items()})
+    rows = [_row(k, f"{v.value:g}", v.source, v.confidence) for k, v in scalars.items() if v is not None]
     if config.siting.site_fixed_cost_usd is not None:
         rows.append(_row("siting.site_fixed_cost_usd", f"{config.siting.site_fixed_cost_usd:g}", _USER, "user"))
     else:

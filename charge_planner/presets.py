@@ -196,6 +196,14 @@ class CountryPreset:
     electricity_demand_growth_per_year: Sourced | None = None
     base_load_data_year: int = 2024
 
+    def grid_series_values(self, series: str) -> tuple[Sourced | None, Sourced | None]:
+        """(intensity [gCO2e/kWh], renewable share [-]) of one grid series: ``"electricity_maps"`` or ``"ember"``."""
+        if series == "ember":
+            return self.ember_co2_g_per_kwh, self.ember_renewable_share
+        if series == "electricity_maps":
+            return self.grid_co2_g_per_kwh, self.grid_renewable_share
+        raise KeyError(f"unknown grid series {series!r}; use 'electricity_maps' or 'ember'")
+
 
 _FACTS = "sourced-facts table"
 _PST = "project sources table"  # docs/sources.md

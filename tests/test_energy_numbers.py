@@ -106,6 +106,26 @@ def test_a_series_without_a_renewable_share_is_refused_not_mixed():
     assert grid_emissions(no_share, series="ember", renewable_share=0.148).co2_g_per_kwh.value == 555.0
 
 
+def test_the_reports_assumption_rows_show_the_one_series_of_the_run():
+    from charge_planner.assumptions import sourced_rows
+
+    base = {"city": {"name": "X", "country": "nepal"}, "siting": {"budget_usd": 1e6}}
+    rows = {r["name"]: r for r in sourced_rows(parse_config(base))}
+    assert rows["grid_co2_g_per_kwh (electricity_maps)"]["value"] == "112"  # E5.02
+    assert rows["grid_renewable_share (electricity_maps)"]["value"] == "0.89"
+    assert not any("(ember)" in name for name in rows) and not any("combined margin" in name for name in rows)
+    assert rows["well_to_tank_kg_per_unit (diesel)"]["value"] == "0.62409"  # P6.02
+    assert rows["electricity_kwh_per_capita"]["value"] == "372" and rows["frequency_hz"]["value"] == "50"
+    ember = {r["name"]: r for r in sourced_rows(parse_config({**base, "energy": {"grid_series": "ember"}}))}
+    assert ember["grid_co2_g_per_kwh (ember)"]["value"] == "23" and ember["grid_renewable_share (ember)"]["value"] == "1"
+    assert not any("(electricity_maps)" in name for name in ember)
+    india = {r["name"]: r for r in sourced_rows(parse_config(
+        {**base, "city": {"name": "X", "country": "india"}, "energy": {"avoided_emissions_factor": "cea_combined_margin",
+                                                                       "combustion_basis": "tank_to_wheel"}}))}
+    assert india["avoided_emissions_g_per_kwh (CEA combined margin)"]["value"] == "738.3"  # E5.11
+    assert not any(name.startswith("well_to_tank") for name in india)
+
+
 def test_well_to_wheel_combustion_baselines_by_hand():
     p = PRESETS["india"]
     wtw = combustion_g_per_km(p, ["two_wheeler", "three_wheeler", "car", "bus", "truck"])

@@ -485,10 +485,7 @@ def grid_emissions(
     if avoided_factor not in AVOIDED_FACTORS:
         raise ConfigError(f"{where} avoided_emissions_factor {avoided_factor!r} is unknown; use one of "
                           f"{list(AVOIDED_FACTORS)}")
-    if series == "electricity_maps":
-        co2, share = preset.grid_co2_g_per_kwh, preset.grid_renewable_share
-    else:
-        co2, share = preset.ember_co2_g_per_kwh, preset.ember_renewable_share
+    co2, share = preset.grid_series_values(series)
     if co2 is None:
         raise ConfigError(f"{where} grid_series = {series!r}: the {preset.country} preset has no intensity of that "
                           "series; use grid_series = 'electricity_maps'")
