@@ -1,9 +1,11 @@
 """Benchmark of the grid stage: batched time-series load flow and hosting capacity.
 
-Run:  python tests/benchmarks/bench_grid.py                   (about 10-20 minutes on 2 idle cores;
-                                                            pandapower's per-step runs take most of it)
+Run:  python tests/benchmarks/bench_grid.py                   (about 15-25 minutes on 2 idle cores;
+                                                            pandapower's per-step runs and the MV/LV
+                                                            grid take most of it)
       python tests/benchmarks/bench_grid.py --quick           (pandapower on 1,000 / 200 evenly spread
-                                                            steps, extrapolated; a few minutes)
+                                                            steps, extrapolated; about 6-10 minutes)
+      python tests/benchmarks/bench_grid.py --skip-mvlv       (without the 10,458-bus MV/LV grid)
       python tests/benchmarks/bench_grid.py --smoke           (SimBench MV grid, 12 steps, no hosting
                                                             capacity: checks every peer agrees, not a timing)
       python tests/benchmarks/bench_grid.py --full-bisection  (bisection on every bus, +3 min)
@@ -46,7 +48,8 @@ installed, or that cannot model a grid, is skipped and the output says why.
    voltage-magnitude difference from ours over the steps both ran.
 2. Hosting capacity of every bus of ``mv_oberrhein`` at its peak hour: ours against
    ``charge_planner.grid.hosting.hosting_capacity_bisection`` (bisection with a full
-   ``pandapower.runpp`` per trial, as that function runs it; on a sample of buses unless
+   ``pandapower.runpp`` per trial, as that function runs it: without numba, so this reference
+   is a correctness check more than a peer at full strength; on a sample of buses unless
    ``--full-bisection``; the output says so), largest relative difference.
 
 Timings depend on the machine and its load; only a run on an otherwise idle machine gives

@@ -154,6 +154,7 @@ def fastest_edges(graph: nx.MultiDiGraph) -> pd.DataFrame:
 def reversed_digraph(edges: pd.DataFrame) -> nx.DiGraph:
     """The reversed road network as a simple DiGraph (what networkx searches fastest)."""
     rev = nx.DiGraph()
+    rev.add_nodes_from(pd.unique(edges[["u", "v"]].to_numpy().ravel()))
     rev.add_weighted_edges_from(zip(edges["v"], edges["u"], edges["travel_time_s"], strict=True),
                                 weight="travel_time_s")
     return rev
