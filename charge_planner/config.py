@@ -230,9 +230,10 @@ class SegmentOverride(_Model):
 
     ``ev_stock_share_base`` is the observed EV share of the base-year stock (the cohorts on
     the road before the base year are calibrated to it); ``ev_stock_share_target`` is a
-    target for the EV share of the stock in the target year (the sales share that reaches it
-    is solved; one out of reach is refused). A given ``ev_sales_share_target`` without an
-    ``ev_stock_share_target`` replaces the preset's stock target.
+    minimum EV share of the stock in the target year (when the sales curve falls short, the
+    sales share that reaches it is solved; one out of reach is refused). A given
+    ``ev_sales_share_target`` without an ``ev_stock_share_target`` replaces the preset's
+    stock target.
     """
 
     # plausibility bounds: no segment has more than one vehicle per person; a vehicle in

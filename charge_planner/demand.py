@@ -345,31 +345,29 @@ def _calibrate_offset(c: _Cohorts, p: pd.Series, stock_base: float) -> float:
     return -_LOGIT_BOUND if stock_base < lo else _LOGIT_BOUND
 
 
-def _solve_stock_target(c: _Cohorts, p: pd.Series, offset: float, stock_target: float, *,
+def _solve_stock_target(c: _Cohorts, p: pd.Series, offset: float, stock_target: float, low_slope: float, *,
                         base_year: int, target_year: int) -> float:
     """Slope of the S-curve from the base year on whose target-year EV stock share is ``stock_target``.
 
     The cohorts on the road before the base year are fixed (back-cast, calibrated by ``offset``),
-    so the stock share grows with the slope: bisection on the logit of the target-year sales share.
+    so the stock share grows with the slope: bisection on the logit of the target-year sales share,
+    from the curve of ``low_slope`` (which falls short of the target) up to every sale electric.
     """
 
     def share_at_target(logit_target: float) -> float:
         return c.stock_share(c.span, (logit_target - c.a0) / c.span, offset)
 
-    lo, hi = share_at_target(-_LOGIT_BOUND), share_at_target(_LOGIT_BOUND)
-    if lo <= stock_target <= hi:
-        return (_bisect(share_at_target, -_LOGIT_BOUND, _LOGIT_BOUND, stock_target) - c.a0) / c.span
-    highest = stock_target > hi
-    reach = hi if highest else lo
-    how = f"electric, up to the ceiling {c.ceiling:g}" if highest else "non-electric"
+    low = c.a0 + low_slope * c.span
+    hi = share_at_target(_LOGIT_BOUND)
+    if stock_target <= hi:
+        return (_bisect(share_at_target, low, _LOGIT_BOUND, stock_target) - c.a0) / c.span
     msg = (f"segment {p.name}: ev_stock_share_target {stock_target:g} in {target_year} is out of reach: the "
-           f"{'highest' if highest else 'lowest'} reachable EV share of the stock is {reach:.4g} (every sale after "
-           f"{base_year} {how})")
+           f"highest reachable EV share of the stock is {hi:.4g} (every sale after {base_year} electric, up to the "
+           f"ceiling {c.ceiling:g})")
     if _strict(p, "ev_stock_share_target"):
-        raise ConfigError(msg + "; lower ev_stock_share_target, move fleet.target_year later, or give "
-                          "ev_sales_share_target instead")
+        raise ConfigError(msg + "; lower ev_stock_share_target or move fleet.target_year later")
     log.warning("%s; the preset's target is capped there", msg)
-    return ((_LOGIT_BOUND if highest else -_LOGIT_BOUND) - c.a0) / c.span
+    return (_LOGIT_BOUND - c.a0) / c.span
 
 
 def fleet_projection(
@@ -399,16 +397,19 @@ def fleet_projection(
       bisection, so that the base-year EV stock matches it (``pre_base_logit_offset``);
       the base-year cohort keeps ``ev_sales_share_base``. A back-cast that differs from
       the observed share by more than :data:`UNCALIBRATED_FACTOR` is logged as a WARNING.
-    - ``ev_stock_share_target``: a policy target for the EV share of the stock in the
-      target year. The curve from the base year on is then re-fitted: its sales share of
-      the target year is solved by bisection so that ``ev_stock / stock`` of the target
-      year equals the target. The cohorts already on the road keep the back-cast of the
-      curve through ``ev_sales_share_base`` and ``ev_sales_share_target`` (calibrated as
-      above), so the stock share grows with the solved sales share.
+    - ``ev_stock_share_target``: a policy minimum for the EV share of the stock in the
+      target year. When the curve through ``ev_sales_share_base`` and
+      ``ev_sales_share_target`` falls short of it, the curve from the base year on is
+      re-fitted: its sales share of the target year is solved by bisection so that
+      ``ev_stock / stock`` of the target year equals the target; a curve that already
+      reaches it is kept. The cohorts already on the road keep the back-cast of the
+      given curve (calibrated as above), so the stock share grows with the solved sales
+      share.
 
-    A share that no sales curve can reach (above the stock share with every sale after
-    the base year electric, up to the ceiling, or below the one with none) raises a
-    :class:`~charge_planner.errors.ConfigError` naming the segment and the reachable range
+    A share that no sales curve can reach (a stock target above the stock share with
+    every sale after the base year electric, up to the ceiling; a base-year stock share
+    outside what the older cohorts can hold) raises a
+    :class:`~charge_planner.errors.ConfigError` naming the segment and the reachable share
     when the value is the user's (its ``<field>_confidence`` is "user") or has no source
     column; a country preset's value is capped at the nearest reachable share with a
     WARNING, so that every preset runs.
@@ -505,10 +506,16 @@ def fleet_projection(
             if target_year > horizon_year:
                 raise ConfigError(f"{what}: the target year {target_year} of ev_stock_share_target is after the "
                                   f"last projected year {horizon_year}; raise fleet.horizon_year")
-            b = _solve_stock_target(cohorts, p, offset, stock_target, base_year=base_year, target_year=target_year)
-            target_share = float(cohorts.shares(b, offset)[cohort_years == target_year][0])
-            log.info("%s: an EV sales share of %.4g in %d gives the EV stock share target %.4g", what, target_share,
-                     target_year, stock_target)
+            on_curve = cohorts.stock_share(target_year - base_year, b, offset)
+            if on_curve >= stock_target:
+                log.info("%s: the sales curve already gives an EV stock share of %.4g in %d, at least the target %.4g",
+                         what, on_curve, target_year, stock_target)
+            else:
+                b = _solve_stock_target(cohorts, p, offset, stock_target, b, base_year=base_year,
+                                        target_year=target_year)
+                target_share = float(cohorts.shares(b, offset)[cohort_years == target_year][0])
+                log.info("%s: an EV sales share of %.4g in %d gives the EV stock share target %.4g", what,
+                         target_share, target_year, stock_target)
         share = cohorts.shares(b, offset)
         ev_stock = m @ (size * share)
         sales = size[cohort_years >= base_year]

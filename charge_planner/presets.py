@@ -91,9 +91,9 @@ class SegmentPreset:
         Observed EV share of the base-year stock [0-1], or None; the cohorts sold before the
         base year are calibrated to it (:func:`charge_planner.demand.fleet_projection`).
     ev_stock_share_target
-        Policy target for the EV share of the stock in the target year [0-1], or None; when
-        given, the sales share of the target year is solved to reach it and
-        ``ev_sales_share_target`` is not used.
+        Policy minimum for the EV share of the stock in the target year [0-1], or None; when
+        the curve through the sales shares falls short of it, the sales share of the target
+        year is solved to reach it.
     """
 
     vehicles_per_1000: Sourced
