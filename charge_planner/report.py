@@ -18,7 +18,7 @@ import base64
 import io
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.assumptions import sourced_rows
+from charge_planner.candidates import depot_only_segments
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
@@ -664,9 +665,11 @@ def _segments_text(by_segment: Mapping[str, Any], cause: str) -> tuple[str, str]
     return text[:1].upper() + text[1:], parts[0][1]
 
 
-def unserved_context(s: Mapping[str, Any], *, depot_note: str = "") -> dict[str, Any] | None:
+def unserved_context(s: Mapping[str, Any], *, depot_note: str = "",
+                     depot_segments: Collection[str] = ("bus",)) -> dict[str, Any] | None:
     """Table rows and one plain sentence per cause of the unserved demand (None when all is served);
-    ``depot_note`` says why no depot candidate reaches bus demand (see :func:`depot_note`)."""
+    ``depot_note`` says why no depot candidate reaches the demand of ``depot_segments``, the segments
+    whose chargers only bus depots and stations may host (see :func:`depot_note`)."""
     u = s.get("unserved") or {}
     by_cause = u.get("by_cause") or {}
     total = float(u.get("unserved_kwh_day") or 0.0)
@@ -692,9 +695,10 @@ def unserved_context(s: Mapping[str, Any], *, depot_note: str = "") -> dict[str,
         if cause == "no_candidate":
             segs_with = {seg for seg, r in by_segment.items() if float(r.get(cause, 0.0)) > 0}
             fix = "add candidate sites there or lengthen the travel-time cut-off"
-            if "bus" in segs_with:
-                fix = "add bus depot or bus station candidates (only those can host bus chargers)" + (
-                    "; for the other segments, " + fix if segs_with - {"bus"} else "")
+            heavy = segs_with & set(depot_segments)
+            if heavy:
+                fix = (f"add bus depot or bus station candidates (only those can host {' and '.join(sorted(heavy))} "
+                       "chargers)" + ("; for the other segments, " + fix if segs_with - heavy else ""))
                 if depot_note:
                     fix = depot_note + "; " + fix
             sentences.append(f"{segs} {has} no candidate site able to host a suitable charger within the "
@@ -793,7 +797,8 @@ def render_report(
                         for seg in demand_table.index],
         "demand_totals": [fmt_num(v) for v in demand_table.sum(axis=0)],
         "served": [{"segment": _nice(seg), **r} for seg, r in served.items()],
-        "unserved": unserved_context(s, depot_note=depot_note(plan)),
+        "unserved": unserved_context(s, depot_note=depot_note(plan),
+                                     depot_segments=depot_only_segments(plan.charger_types)),
         "generated_depots": generated_depots_context(plan),
         "site_rows": site_rows,
         "n_sites": len(plan.sites),

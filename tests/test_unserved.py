@@ -216,3 +216,17 @@ def test_the_report_tells_why_no_depot_candidate_serves_bus_demand():
         fake(["generated_depot", "generated_depot", "fuel"], ["x", "x", ""], True))
     assert "candidates.generate_depots = false" in depot_note(fake(["parking"], [""], False))
     assert "no land for a generated depot candidate" in depot_note(fake(["parking"], [""], True))
+
+
+def test_truck_demand_without_a_depot_is_told_to_need_a_depot_not_more_sites():
+    from charge_planner.report import unserved_context
+
+    s = {"unserved": {"year": 2030, "unserved_kwh_day": 100.0, "unserved_share": 0.1,
+                      "by_cause": {"no_candidate": 100.0}, "share_of_demand": {"no_candidate": 0.1},
+                      "by_segment": {"truck": {"no_candidate": 60.0}, "car": {"no_candidate": 40.0}}}}
+    text = " ".join(unserved_context(s, depot_note="no depot here", depot_segments={"bus", "truck"})["sentences"])
+    assert "no depot here; add bus depot or bus station candidates (only those can host truck chargers); for the " \
+           "other segments, add candidate sites there" in text
+    # trucks that a charger standing anywhere may serve need more candidates, not a depot
+    text = " ".join(unserved_context(s, depot_segments={"bus"})["sentences"])
+    assert "depot" not in text and "add candidate sites there or lengthen the travel-time cut-off" in text
