@@ -630,7 +630,7 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
     if isinstance(per_km, Mapping):
         for seg, d in per_km.items():
             if isinstance(d, Mapping):
-                rows.append({"label": f"{seg}: gCO2/km, EV charging vs combustion",
+                rows.append({"label": f"{seg}: gCO2/km, EV charging (grid annual average) vs combustion",
                              "value": f"{fmt_num(d.get('charging_g_per_km'))} vs {fmt_num(d.get('combustion_g_per_km'))}"})
     energy = grid.get("energy")
     if isinstance(energy, Mapping):
