@@ -12,18 +12,33 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 BENCH = Path(__file__).resolve().parent / "benchmarks"
+SCRIPTS = ("bench_network.py", "bench_grid.py")
 
 
-def _smoke(script: str) -> str:
-    proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], capture_output=True, text=True,
-                          timeout=300, cwd=BENCH.parents[1])
-    assert proc.returncode == 0, f"{script} --smoke exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
+@pytest.fixture(scope="module")
+def smoke_runs() -> Iterator[dict[str, subprocess.Popen]]:
+    """Both smoke runs started at once (the grid one spends most of its time compiling numba)."""
+    procs = {script: subprocess.Popen([sys.executable, str(BENCH / script), "--smoke"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=BENCH.parents[1])
+             for script in SCRIPTS}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _smoke(procs: dict[str, subprocess.Popen], script: str) -> str:
+    out, err = procs[script].communicate(timeout=300)
+    code = procs[script].returncode
+    assert code == 0, f"{script} --smoke exited with {code}:\n{out}\n{err}"
+    return out
 
 
 def _peer_lines(out: str, names: list[str]) -> dict[str, str]:
@@ -35,8 +50,8 @@ def _peer_lines(out: str, names: list[str]) -> dict[str, str]:
     return lines
 
 
-def test_network_benchmark_smoke() -> None:
-    out = _smoke("bench_network.py")
+def test_network_benchmark_smoke(smoke_runs: dict[str, subprocess.Popen]) -> None:
+    out = _smoke(smoke_runs, "bench_network.py")
     assert "ours: travel_table" in out
     rows = _peer_lines(out, ["networkx", "pandana"])
     # networkx is a core dependency: it always runs and gives exactly our pairs and times
@@ -47,9 +62,8 @@ def test_network_benchmark_smoke() -> None:
         assert "DISAGREES" not in rows["pandana"] and "skipped" not in rows["pandana"]
 
 
-def test_grid_benchmark_smoke() -> None:
-    pytest.importorskip("simbench")
-    out = _smoke("bench_grid.py")
+def test_grid_benchmark_smoke(smoke_runs: dict[str, subprocess.Popen]) -> None:
+    out = _smoke(smoke_runs, "bench_grid.py")
     assert "ours: BatchPowerFlow" in out
     rows = _peer_lines(out, ["pandapower run_timeseries, numba", "pandapower run_timeseries, lightsim2grid",
                              "lightsim2grid TimeSeriesCPP"])
