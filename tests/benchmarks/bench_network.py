@@ -1,7 +1,9 @@
 """Benchmark of the road-network stage: sparse demand x candidate travel-time tables.
 
-Run:  python tests/benchmarks/bench_network.py            (about 6-10 minutes on 2 idle cores)
-      python tests/benchmarks/bench_network.py --quick    (Bengaluru only, about 2 minutes)
+Run:  python tests/benchmarks/bench_network.py            (about 2-5 minutes on 2 idle cores; pandana's
+                                                           contraction hierarchy of the larger city
+                                                           alone takes 20-40 s, untimed)
+      python tests/benchmarks/bench_network.py --quick    (Bengaluru only, about 1 minute)
       python tests/benchmarks/bench_network.py --smoke    (small generated city, a few seconds;
                                                            checks that every peer agrees, not a timing)
 
