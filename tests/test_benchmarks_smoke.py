@@ -53,6 +53,7 @@ def _peer_lines(out: str, names: list[str]) -> dict[str, str]:
 def test_network_benchmark_smoke(smoke_runs: dict[str, subprocess.Popen]) -> None:
     out = _smoke(smoke_runs, "bench_network.py")
     assert "ours: travel_table" in out
+    assert "DISAGREES" not in out, out
     rows = _peer_lines(out, ["networkx", "pandana"])
     # networkx is a core dependency: it always runs and gives exactly our pairs and times
     assert "same pairs; max |dt| 0.0e+00 s" in rows["networkx"]
@@ -65,6 +66,7 @@ def test_network_benchmark_smoke(smoke_runs: dict[str, subprocess.Popen]) -> Non
 def test_grid_benchmark_smoke(smoke_runs: dict[str, subprocess.Popen]) -> None:
     out = _smoke(smoke_runs, "bench_grid.py")
     assert "ours: BatchPowerFlow" in out
+    assert "DISAGREES" not in out, out
     rows = _peer_lines(out, ["pandapower run_timeseries, numba", "pandapower run_timeseries, lightsim2grid",
                              "lightsim2grid TimeSeriesCPP"])
     for line in rows.values():
