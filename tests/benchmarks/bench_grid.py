@@ -1,11 +1,10 @@
 """Benchmark of the grid stage: batched time-series load flow and hosting capacity.
 
-Run:  python tests/benchmarks/bench_grid.py                   (about 15-25 minutes on 2 idle cores;
-                                                            pandapower's per-step runs and the MV/LV
-                                                            grid take most of it)
+Run:  python tests/benchmarks/bench_grid.py                   (about 10-20 minutes on 2 idle cores;
+                                                            the 10,458-bus MV/LV grid takes most of it)
       python tests/benchmarks/bench_grid.py --quick           (pandapower on 1,000 / 200 evenly spread
                                                             steps, extrapolated; about 6-10 minutes)
-      python tests/benchmarks/bench_grid.py --skip-mvlv       (without the 10,458-bus MV/LV grid)
+      python tests/benchmarks/bench_grid.py --skip-mvlv       (without the MV/LV grid; about 3 minutes)
       python tests/benchmarks/bench_grid.py --smoke           (SimBench MV grid, 12 steps, no hosting
                                                             capacity: checks every peer agrees, not a timing)
       python tests/benchmarks/bench_grid.py --full-bisection  (bisection on every bus, +3 min)
