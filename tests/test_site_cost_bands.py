@@ -255,3 +255,30 @@ def test_rollout_summary_counts_the_connection_in_its_year():
     roll = rollout_summary(plan).set_index("year")
     # 2026: a charger and the low band (1,000 + 500); 2030: a charger and the step to the dear band (1,000 + 700)
     assert roll["capex_usd"].to_dict() == {2026: pytest.approx(1500.0), 2030: pytest.approx(1700.0)}
+
+
+def test_unserved_demand_prices_a_new_site_at_the_band_its_charger_needs():
+    """Car demand (300 kWh/day) reaches only s1, bus demand (200 kWh/day) only s2. A 30 kW car charger
+    (1,000 USD) fits the cheap band (500 USD); a 60 kW bus charger (1,000 USD) needs the dear band
+    (1,200 USD). With 3,100 USD the car site is built (1,500 USD) and 1,600 USD are left: enough for
+    the bus charger and the cheap band, not for the band it needs (2,200 USD). The bus demand is out of
+    budget, not 'not opened'."""
+    from charge_planner.siting.unserved import unserved_demand
+
+    demand = pd.DataFrame({"segment": ["car", "bus"], "energy_kwh_day": [300.0, 200.0]},
+                          index=pd.Index(["car_row", "bus_row"], name="demand_id"))
+    cand = pd.DataFrame({"max_chargers": [2, 2], "fixed_cost_usd": [0.0, 0.0]}, index=pd.Index(["s1", "s2"], name="site_id"))
+    types = pd.DataFrame({"power_kw": [30.0, 60.0], "capex_usd": [1000.0, 1000.0], "segments": [("car",), ("bus",)],
+                          "service_hours_day": [10.0, 5.0]}, index=pd.Index(["dc30", "dc60"], name="charger_type"))
+    travel = pd.DataFrame({"demand_id": ["car_row", "bus_row"], "site_id": ["s1", "s2"], "travel_time_s": [60.0, 60.0]})
+    bands = pd.DataFrame({"max_kw": [LOW_KW, math.inf], "cost_usd": [LOW_USD, 1200.0]})
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=3100.0, site_cost_bands=bands)
+    m.solve("highs", mip_gap=0)
+    assert m.meta["served_kwh_day"] == pytest.approx(300.0) and m.meta["capex_usd"] == pytest.approx(1500.0)
+    u = unserved_demand(m, travel)
+    assert u.loc["bus_row", "cause"] == "out_of_budget"
+    assert u.loc["bus_row", "unserved_kwh_day"] == pytest.approx(200.0)
+    # with 3,700 USD both sites open, the bus site in the dear band
+    m2 = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=3700.0, site_cost_bands=bands)
+    m2.solve("highs", mip_gap=0)
+    assert m2.meta["capex_usd"] == pytest.approx(3700.0) and m2.meta["served_kwh_day"] == pytest.approx(500.0)

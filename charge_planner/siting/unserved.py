@@ -13,7 +13,8 @@ and exactly one cause, so that the causes sum to the unserved total:
     nearest candidates the model keeps per row (only known when the full travel table is given).
 ``out_of_budget``
     Only unopened candidates reach the row, and the budget left in that year is below the
-    cost of the cheapest of them (its fixed cost plus one compatible charger).
+    cost of the cheapest of them (its fixed cost, the connection band of one compatible charger, and
+    that charger).
 ``not_opened``
     Only unopened candidates reach the row, and the budget left would have paid for one of
     them: the solver chose otherwise within its optimality gap, or a grid headroom limit applied.
@@ -171,7 +172,11 @@ def unserved_demand(model: CapacitatedSiting, travel: pd.DataFrame | None = None
     has_open = any_of(is_open)
     has_spare = any_of(spare)
     unopened = usable & ~opened[x_site, k_x]
-    afford_new = any_of(unopened & _affordable(slack, carry, k_x, fixed[x_site], capex[x_type], open_from[x_site],
+    # a new site pays the connection band its first charger of this type needs (a 240 kW charger
+    # needs a higher band than the lowest one)
+    power = model.charger_types["power_kw"].to_numpy(dtype=float)
+    open_fixed = ix["band"].open_cost(x_site, power[x_type]) if "band" in ix else fixed[x_site]
+    afford_new = any_of(unopened & _affordable(slack, carry, k_x, open_fixed, capex[x_type], open_from[x_site],
                                                charger_from[pair_x]))
     afford_room = any_of(room & _affordable(slack, carry, k_x, zero, capex[x_type], zero + K, more_from))
     has_room = any_of(room)
