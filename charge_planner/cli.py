@@ -90,11 +90,14 @@ def summary_line(s: dict[str, Any]) -> str:
 
     k, sol = s["kpis"], s["solver"]
     gap = "no bound" if sol.get("gap") is None else f"gap {100 * sol['gap']:.4g} %"
+    status = sol["status"]
+    if sol.get("solver") == "greedy":
+        status += " (greedy plan, proven by the demand within reach; no solver search needed)"
     line = (
         f"{s['city']}: {k['sites_open']} sites, {k['installed_kw']:,.0f} kW, "
         f"{k['served_kwh_day']:,.0f} of {k['demand_kwh_day']:,.0f} kWh/day served ({fmt_pct(k['served_share'])}), "
         f"capex {k['capex_usd']:,.0f} USD; MILP {sol.get('rows', 0):,} x {sol.get('columns', 0):,} "
-        f"({sol.get('integer_columns', 0):,} integer) {sol['status']}, {gap}, {sol.get('solve_time_s', 0):.1f} s"
+        f"({sol.get('integer_columns', 0):,} integer) {status}, {gap}, {sol.get('solve_time_s', 0):.1f} s"
     )
     if sol.get("wall_clock_stop"):
         line += " (stopped by siting.time_limit_s: the plan may differ on another machine)"

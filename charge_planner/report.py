@@ -187,7 +187,8 @@ def scenario_table(plans: Sequence[Plan | Mapping[str, Any]], names: Sequence[st
     figures = (
         ("sites_open", "sites"), ("installed_kw", "installed power [kW]"), ("capex_usd", "capital cost [USD]"),
         ("served_kwh_day", "served energy [kWh/day]"), ("served_share", "demand served"),
-        ("grid_renewable_share", "renewable share of charging"), ("co2_t_year", "CO2 of charging [t/yr]"),
+        ("grid_renewable_share", "renewable share of the grid"),
+        ("charging_renewable_share", "renewable share of charging"), ("co2_t_year", "CO2 of charging [t/yr]"),
         ("co2_avoided_t_year", "CO2 avoided [t/yr]"),
     )
     for key, label in figures:

@@ -242,6 +242,8 @@ def test_summary_line_states_the_proof_as_it_is():
     s["solver"].update(status="feasible", gap=None, wall_clock_stop=True)
     line = summary_line(s)
     assert "feasible, no bound" in line and "time_limit_s" in line and "grid" not in line
+    s["solver"].update(status="optimal", gap=0.0001, wall_clock_stop=False, solver="greedy")
+    assert "optimal (greedy plan, proven by the demand within reach" in summary_line(s)
 
 
 def test_validate_reads_the_exclusion_zones_as_run_does(tmp_path):

@@ -118,6 +118,10 @@ def test_scenario_comparison_appears_with_several_plans(demo_plan):
     table = scenario_table([demo_plan, other], ["base", "cheap <b>"])
     assert list(table.columns) == ["base", "cheap <b>"]
     assert table.loc["capital cost [USD]", "cheap <b>"] == 1.0
+    # the grid's share and the charging energy's share are told apart (they differ with the charging hours)
+    k = demo_plan.summary["kpis"]
+    assert table.loc["renewable share of the grid", "base"] == k["grid_renewable_share"]
+    assert table.loc["renewable share of charging", "base"] == k["charging_renewable_share"]
     html = render_report(demo_plan, scenarios=[other], scenario_names=["base", "cheap <b>"])
     section = html.split("<h2>Scenario comparison</h2>", 1)[1].split("<h2>", 1)[0]
     assert "cheap &lt;b&gt;" in section and "cheap <b>" not in section

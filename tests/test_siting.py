@@ -505,6 +505,23 @@ def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
     assert res.status == "optimal" and res.gap <= gap
 
 
+def test_a_greedy_plan_serving_all_reachable_demand_needs_no_solver(monkeypatch):
+    """With money enough, the greedy plan serves every reachable row (180 kWh/day by hand): the
+    reachable demand proves it optimal, no solver runs (and no clock can change the plan)."""
+    import charge_planner.siting.models as models
+
+    def no_solver(*a, **k):
+        raise AssertionError("no solver call expected")
+
+    monkeypatch.setattr(models, "solve", no_solver)
+    demand, cand, types, travel = _tables()
+    cand["max_chargers"] = 3  # room for d1's two DC chargers and d3's LEV charger at s1
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=100_000).solve("highs", mip_gap=0.005)
+    assert m.result.status == "optimal" and m.result.solver == "greedy" and not m.result.wall_clock_stop
+    assert m.meta["served_kwh_day"] == pytest.approx(180.0)
+    assert m.result.bound == pytest.approx(180.0) and m.result.gap <= 0.005
+
+
 def test_a_greedy_plan_within_the_gap_of_the_lp_bound_needs_no_search(monkeypatch):
     """When the greedy plan is already within the requested gap of the relaxation's bound, no MILP
     search runs; the claimed bound holds against the optimum of the full model."""

@@ -589,8 +589,25 @@ class CapacitatedSiting:
             return max(deadline - time.perf_counter(), 1e-3)
 
         warm = self.greedy_solution()
-        guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
-                                                              max_nodes=max_nodes)
+        # every demand row is served at most once and costs only lower the objective, so the
+        # reachable demand bounds every plan; a greedy plan within the gap of it needs no solver
+        y0, n0, x0 = self.index["cols"]
+        reach = np.zeros(len(self.demand))
+        reach[self.index["x_dem"]] = self.model.c[x0:]
+        reach_bound = float(reach.sum())
+        if warm is not None and relative_gap(float(self.model.c @ warm), reach_bound) <= mip_gap * (1 + 1e-9):
+            obj = float(self.model.c @ warm)
+            log.info("greedy plan %.6g is within the gap of the reachable demand %.6g: no search needed",
+                     obj, reach_bound)
+            guided, complete, lp_bound, lp_wall = SolveResult(
+                status="optimal", solver="greedy", x=warm, objective=obj, bound=reach_bound,
+                gap=relative_gap(obj, reach_bound), time_s=0.0, rows=self.model.a.shape[0],
+                cols=self.model.a.shape[1], integer_cols=int(np.asarray(self.model.integer).sum()),
+                log=[f"greedy plan proven within the gap by the reachable demand {reach_bound:.6g}"],
+            ), False, math.inf, False
+        else:
+            guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
+                                                                  max_nodes=max_nodes)
         if guided is not None and (guided.status == "optimal" or complete):
             res = guided  # proven within the gap by the LP relaxation, or the search was the full one
         else:
@@ -611,10 +628,7 @@ class CapacitatedSiting:
                 # every demand row is served at most once and costs only lower the objective, so the
                 # reachable demand bounds it: tighter than the solver's own bound when its root LP did
                 # not finish (large multi-year models); the relaxation's Lagrangian bound holds too
-                y0, n0, x0 = self.index["cols"]
-                reach = np.zeros(len(self.demand))
-                reach[self.index["x_dem"]] = self.model.c[x0:]
-                for name, bound in (("reachable demand", float(reach.sum())), ("LP relaxation", lp_bound)):
+                for name, bound in (("reachable demand", reach_bound), ("LP relaxation", lp_bound)):
                     if math.isfinite(bound) and (not math.isfinite(res.bound) or bound < res.bound):
                         res.log.append(f"bound {res.bound:.6g} -> {name} {bound:.6g}")
                         res.bound = bound
