@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.errors import DataError
-from charge_planner.network import snap_to_edges
+from charge_planner.network.snap import snap_to_edges
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ import shapely
 from charge_planner.assumptions import preset_of
 from charge_planner.config import CityConfig, data_root, find_config, load_config, resolve_data_path
 from charge_planner.errors import ConfigError, DataError
-from charge_planner.network import lonlat_bounds, prepare_graph
+from charge_planner.network.graph import lonlat_bounds, prepare_graph
 from charge_planner.osm import (
     OSM_ATTRIBUTION,
     empty_buildings,

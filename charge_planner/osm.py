@@ -37,6 +37,7 @@ Map data © OpenStreetMap contributors, ODbL 1.0.
 
 from __future__ import annotations
 
+import ast
 import logging
 import math
 import re
@@ -277,6 +278,24 @@ class _Ways:
 
 
 _INVALID = 2147483647  # osmium's undefined fixed-point coordinate
+
+
+def _as_list(value: object) -> list[object]:
+    """A tag value as a list: osmnx merges tags of simplified edges into lists, and files
+    written by osmnx store such lists as text like ``"['primary', 'secondary']"``."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return [value]
+        return list(parsed) if isinstance(parsed, list | tuple) else [parsed]
+    return [value]
 
 
 def _tags(obj: Any) -> dict[str, str]:
@@ -922,8 +941,6 @@ def filter_graph_mode(
         from OSM they are other ways (landuse or building outlines from an unfiltered
         ``osmnx.graph_from_xml``), not roads.
     """
-    from charge_planner.network import _as_list
-
     def untagged(value: object) -> bool:
         return _is_na(value) or (isinstance(value, str) and not value.strip())
 

@@ -27,7 +27,9 @@ from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
 from charge_planner.demand import DemandResult, city_demand
 from charge_planner.errors import InfeasibleError
-from charge_planner.network import id_positions, snap_to_edges, travel_table
+from charge_planner.ids import id_positions
+from charge_planner.network.snap import snap_to_edges
+from charge_planner.network.travel import travel_table
 from charge_planner.presets import Sourced
 from charge_planner.siting import CapacitatedSiting
 from charge_planner.siting.inputs import (

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from charge_planner import network
 from charge_planner.errors import DataError
-from charge_planner.network import (
+from charge_planner.network import travel as travel_module
+from charge_planner.network.graph import (
     TIME_RESOLUTION_S,
-    isochrones,
+    _EdgeTable,
     parse_maxspeed,
     prepare_graph,
-    snap_points,
-    snap_to_edges,
-    travel_table,
     utm_crs_for,
 )
+from charge_planner.network.isochrones import isochrones
+from charge_planner.network.snap import snap_points, snap_to_edges
+from charge_planner.network.travel import _packing, _routing_network, travel_table
 from tests.conftest import grid_graph, shared
 
 X0, Y0 = 500_000.0, 1_400_000.0  # corner of conftest.grid_graph
@@ -231,9 +231,9 @@ def test_times_off_the_resolution_grid_use_the_exact_fallback():
     rng = np.random.default_rng(0)
     for _, _, d in g.edges(data=True):
         d["travel_time_s"] = 20.0 + rng.uniform(0, 1) * 1e-3 + 1e-9  # not on the 2**-20 s grid
-    et = network._EdgeTable.from_graph(g)
-    routing, _ = network._routing_network(et, [])
-    assert network._packing(routing.rev, 100.0) is None
+    et = _EdgeTable.from_graph(g)
+    routing, _ = _routing_network(et, [])
+    assert _packing(routing.rev, 100.0) is None
     dn = pd.Series(list(g.nodes), index=list(g.nodes))
     sn = pd.Series([0, 12, 24], index=["a", "b", "c"])
     ours = travel_table(g, dn, sn, 100.0)
@@ -371,7 +371,7 @@ def test_dense_and_pairwise_expansion_give_the_same_table(monkeypatch, off_grid,
     key = ["demand_id", "site_id"]
     tables = {}
     for dense in (True, False):
-        monkeypatch.setattr(network, "_dense_is_cheaper", lambda *a, dense=dense, **k: dense)
+        monkeypatch.setattr(travel_module, "_dense_is_cheaper", lambda *a, dense=dense, **k: dense)
         for args in ({"chunk": 64}, {"chunk": 4, "max_cells": 3_000}):
             t = travel_table(g, dn, sn, cut, demand_access_s=d_acc, site_access_s=s_acc, **kw, **args)
             tables[(dense, args["chunk"])] = t.sort_values(key).reset_index(drop=True)
@@ -417,3 +417,55 @@ def test_isochrones_cover_reachable_streets_only():
     assert iso["area_km2"].iloc[1] > iso["area_km2"].iloc[0] > 0
     with pytest.raises(DataError, match="positive"):
         isochrones(g, pd.Series([0], index=["site"]), [0.0])
+
+
+# --------------------------------------------------------------------------- package layout
+
+_OLD_NETWORK_NAMES = (
+    "CRS_AREA_MARGIN_DEG", "DEFAULT_SPEED_KPH", "FALLBACK_SPEEDS_KPH", "MAX_CRS_SCALE_ERROR", "TIME_RESOLUTION_S",
+    "TRAVEL_COLUMNS", "check_metric_crs", "graph_arrays", "id_positions", "isochrones", "lonlat_bounds",
+    "parse_maxspeed", "prepare_graph", "snap_points", "snap_to_edges", "travel_table", "utm_crs_for",
+)
+
+
+def test_network_package_reexports_the_old_names():
+    import charge_planner.network as network
+    from charge_planner.ids import id_positions
+    from charge_planner.network import graph, snap, travel
+    from charge_planner.network import isochrones as iso_fn
+
+    for name in _OLD_NETWORK_NAMES:
+        assert hasattr(network, name), name
+    assert network.prepare_graph is graph.prepare_graph
+    assert network.snap_to_edges is snap.snap_to_edges
+    assert network.travel_table is travel.travel_table
+    assert network.id_positions is id_positions
+    assert callable(iso_fn) and iso_fn.__module__ == "charge_planner.network.isochrones"
+
+
+def _charge_planner_imports(path):
+    """Every charge_planner module a source file imports, at any depth of its code."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("charge_planner"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("charge_planner"))
+    return found
+
+
+def test_network_imports_only_lower_layers():
+    from pathlib import Path
+
+    import charge_planner
+
+    root = Path(charge_planner.__file__).parent
+    lower = {"charge_planner.errors", "charge_planner.osm", "charge_planner.ids"}
+    for path in sorted((root / "network").glob("*.py")):
+        outside = {m for m in _charge_planner_imports(path) if not m.startswith("charge_planner.network")}
+        assert outside <= lower, (path.name, outside - lower)
+    # the layers below the network stage do not reach up into it
+    for name in ("osm.py", "ids.py", "errors.py"):
+        assert not any(m.startswith("charge_planner.network") for m in _charge_planner_imports(root / name)), name

@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
-from charge_planner.network import id_positions
+from charge_planner.ids import id_positions
 from charge_planner.siting import heuristics as heur
 from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, relative_gap, solve
 

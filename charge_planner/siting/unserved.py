@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.errors import InfeasibleError
-from charge_planner.network import id_positions
+from charge_planner.ids import id_positions
 
 if TYPE_CHECKING:
     from charge_planner.siting.models import CapacitatedSiting
