@@ -3,13 +3,21 @@
 Each table carries, next to every value, where it came from: the preset's source, or
 "city.toml" when the user overrode it. The report prints these tables so that every
 number of a plan can be traced.
+
+The module also holds the demand stage's country-independent assumptions, which the
+tables report and the demand stage reads: the survival curve's source
+(:data:`SURVIVAL_SOURCE`), the POI attraction (:data:`POI_SHARE`, :data:`POI_WEIGHTS`) and
+the arrival and dwell times of the charging profiles (:class:`ProfileSpec`,
+:data:`PROFILE_SPECS`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+import numpy as np
 import pandas as pd
 
 from charge_planner.config import CityConfig
@@ -26,6 +34,95 @@ from charge_planner.presets import (
 )
 
 _USER = "city.toml (user override)"
+
+SURVIVAL_SOURCE = (
+    "assumption: Weibull survival (shape 3) with mean equal to the lifetime; no scrappage data in the facts table"
+)
+
+# Share of a use case's spatial weight that comes from POI attraction (the rest from residents).
+POI_SHARE: dict[str, float] = {"public_ac": 0.5, "public_dc": 0.3, "swapping": 0.3}
+# Relative attraction of a POI by kind (assumption: no trip-attraction data in the facts table).
+POI_WEIGHTS: dict[str, float] = {
+    "mall": 3.0,
+    "market": 3.0,
+    "bus_station": 2.0,
+    "parking": 1.0,
+    "fuel": 1.0,
+    "charging_station": 1.0,
+    "bus_depot": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """How vehicles of a use case arrive and charge.
+
+    Attributes
+    ----------
+    arrivals
+        Mixture of wrapped normal arrival times: (weight, mean hour, standard deviation [h]).
+    dwell_h
+        Hours the vehicle stays plugged in (or a swapped battery may wait) [h].
+    charge_h
+        Hours at full power to deliver one session's energy, per segment [h].
+    source
+        Where the numbers come from.
+    """
+
+    arrivals: tuple[tuple[float, float, float], ...]
+    dwell_h: int
+    charge_h: Mapping[str, float]
+    source: str
+
+    def arrival_shares(self) -> np.ndarray:
+        """Share of arrivals in each hour 0..23 [0-1]."""
+        h = np.arange(24) + 0.5
+        out = np.zeros(24)
+        for w, mu, sd in self.arrivals:
+            for k in (-1, 0, 1):
+                out += w * np.exp(-0.5 * ((h - mu + 24 * k) / sd) ** 2)
+        return out / out.sum()
+
+    def describe(self) -> str:
+        """One-line summary for the report."""
+        arr = " + ".join(f"{w:g} x N({m:g} h, {s:g} h)" for w, m, s in self.arrivals)
+        ch = ", ".join(f"{k} {v:g}" for k, v in self.charge_h.items())
+        return f"arrivals {arr}; dwell {self.dwell_h} h; charging hours {ch}"
+
+
+PROFILE_SOURCE = "assumption: arrival times and dwell windows (no charging-session data in the facts table)"
+PROFILE_SPECS: dict[str, ProfileSpec] = {
+    "home": ProfileSpec(
+        arrivals=((1.0, 19.0, 2.0),),
+        dwell_h=12,
+        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "lcv": 4.5, "bus": 3.0, "truck": 4.0},
+        source="e-autos charge 4-5 h at home (U2.06); a car's 15 kWh at 3.3 kW AC-001 takes 4.5 h (C3.01)",
+    ),
+    "depot": ProfileSpec(
+        arrivals=((1.0, 22.5, 1.5),),
+        dwell_h=8,
+        charge_h={"two_wheeler": 3.0, "three_wheeler": 5.0, "car": 4.5, "lcv": 4.5, "bus": 3.0, "truck": 4.0},
+        source="e-buses take 2.5-3 h for a full charge (U2.10); evening return to the depot is an assumption",
+    ),
+    "public_ac": ProfileSpec(
+        arrivals=((0.6, 11.0, 2.5), (0.4, 16.0, 2.5)),
+        dwell_h=3,
+        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 3.0, "lcv": 3.0, "bus": 2.0, "truck": 2.0},
+        source="destination charging during shopping and work hours (assumption)",
+    ),
+    "public_dc": ProfileSpec(
+        arrivals=((0.6, 13.0, 3.5), (0.4, 19.0, 2.0)),
+        dwell_h=1,
+        charge_h={"two_wheeler": 0.5, "three_wheeler": 0.5, "car": 0.5, "lcv": 0.5, "bus": 1.0, "truck": 1.0},
+        source="fast charging within the hour of arrival, daytime and evening (assumption)",
+    ),
+    "swapping": ProfileSpec(
+        arrivals=((0.6, 12.0, 4.0), (0.4, 19.0, 2.5)),
+        dwell_h=6,
+        charge_h={"two_wheeler": 2.0, "three_wheeler": 2.0, "car": 2.0, "lcv": 2.0, "bus": 2.0, "truck": 2.0},
+        source="swapped batteries recharge in the cabinet within 6 h of the swap (assumption)",
+    ),
+}
 
 
 def preset_of(config: CityConfig) -> CountryPreset:
@@ -248,8 +345,6 @@ def _row(name: str, value: str, source: str, confidence: str) -> dict[str, str]:
 
 def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
     """Every assumption of the plan as rows (name, value, source, confidence) for the report."""
-    from charge_planner.demand import POI_SHARE, POI_WEIGHTS, PROFILE_SOURCE, PROFILE_SPECS, SURVIVAL_SOURCE
-
     preset = preset_of(config)
     fx = fx_local_per_usd(config)
     energy = config.energy

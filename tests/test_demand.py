@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -772,3 +774,43 @@ def test_segments_in_presets_have_profiles():
     for seg in SEGMENTS:
         for u in USE_CASES:
             assert math.isclose(charging_profile(seg, u).sum(), 1.0)
+
+
+# --- layering: the demand stage sits above city and assumptions, and assumptions imports no stage --------------
+_PACKAGE = Path(__file__).resolve().parents[1] / "charge_planner"
+# what the demand stage may import: the layers below it (city and what city stands on) and its own modules
+_DEMAND_MAY_IMPORT = {"assumptions", "city", "config", "errors", "osm", "presets", "synthetic", "demand"}
+
+
+def _project_imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported charge_planner module, imported inside a function) for every import of the project in a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return  # annotations only, never run
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("charge_planner"):
+            out.append((node.module, in_function))
+        elif isinstance(node, ast.Import):
+            out.extend((a.name, in_function) for a in node.names if a.name.startswith("charge_planner"))
+        inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, False)
+    return out
+
+
+def test_assumptions_imports_no_stage():
+    imported = {m for m, _ in _project_imports(_PACKAGE / "assumptions.py")}
+    assert imported <= {"charge_planner.config", "charge_planner.errors", "charge_planner.presets"}, imported
+
+
+def test_demand_package_imports_only_lower_layers_at_module_level():
+    modules = sorted((_PACKAGE / "demand").glob("*.py"))
+    assert {p.stem for p in modules} == {"__init__", "fleet", "spatial", "profiles", "allocate"}
+    for path in modules:
+        for module, in_function in _project_imports(path):
+            assert not in_function, f"{path.name}: import of {module} inside a function"
+            assert module.split(".")[1] in _DEMAND_MAY_IMPORT, f"{path.name} imports {module}, a later stage"
