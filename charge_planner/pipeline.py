@@ -25,7 +25,7 @@ from charge_planner import __version__
 from charge_planner.assumptions import charger_table, preset_of, segment_table, site_cost_bands_usd
 from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
-from charge_planner.demand import DemandResult, city_demand
+from charge_planner.demand import DemandResult, charging_profile, city_demand
 from charge_planner.errors import InfeasibleError
 from charge_planner.ids import id_positions
 from charge_planner.network.snap import snap_to_edges
@@ -347,8 +347,6 @@ def _grid_stage(
 
 def _site_profiles(sites: pd.DataFrame, siting: CapacitatedSiting, demand: pd.DataFrame, strategy: str) -> np.ndarray:
     """Daily charging profile of each site: its assignments' (segment, use case) profiles weighted by energy."""
-    from charge_planner.demand import charging_profile
-
     asg = siting.assignments
     out = np.full((len(sites), 24), 1.0 / 24.0)
     if asg is None or not len(asg) or not len(sites):
