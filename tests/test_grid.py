@@ -24,7 +24,7 @@ from charge_planner.grid import (
     run_peak_flow,
     synthesise_grid,
 )
-from charge_planner.grid.build import STANDARD_DT_RATINGS_KVA, run_pandapower
+from charge_planner.grid.model import STANDARD_DT_RATINGS_KVA, run_pandapower
 
 CRS = "EPSG:32643"  # UTM 43N (western India)
 X0, Y0 = 500_000.0, 3_000_000.0
@@ -176,7 +176,7 @@ def test_synthesiser_reports_a_failed_design_as_grid_error(
     def diverge(net: pp.pandapowerNet) -> None:
         raise pp.LoadflowNotConverged("Power Flow nr did not converge after 10 iterations!")
 
-    monkeypatch.setattr("charge_planner.grid.build.run_pandapower", diverge)
+    monkeypatch.setattr("charge_planner.grid.synthesise.run_pandapower", diverge)
     with pytest.raises(GridError, match="does not converge") as info:
         synthesise_grid(roads, random_loads(roads))
     assert "\n" not in str(info.value)

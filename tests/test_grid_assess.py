@@ -13,8 +13,8 @@ from conftest import BENGALURU_DIR, shared
 
 from charge_planner.errors import DataError
 from charge_planner.grid import GridModel, assess_grid, site_load_matrix, synthesise_grid
-from charge_planner.grid.build import run_pandapower
 from charge_planner.grid.energy import PVProfile
+from charge_planner.grid.model import run_pandapower
 from charge_planner.grid.timeseries import time_index
 from tests.test_grid import grid_roads
 

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.build import _quiet_pandapower
 from charge_planner.grid.energy import (
     PV_YIELD_KWH_PER_KWP_YEAR,
     charging_energy,
@@ -21,6 +20,7 @@ from charge_planner.grid.energy import (
 )
 from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.hosting import hosting_capacity, hosting_capacity_bisection
+from charge_planner.grid.model import _quiet_pandapower
 from charge_planner.grid.timeseries import (
     base_load_profile,
     daily_profile_series,

@@ -14,8 +14,8 @@ from shapely.geometry import Point
 
 from charge_planner.errors import DataError
 from charge_planner.grid import synthesise_grid
-from charge_planner.grid.build import run_pandapower
 from charge_planner.grid.connect import connect_sites_detail, grid_level
+from charge_planner.grid.model import run_pandapower
 from tests.test_grid import grid_roads
 
 CRS = "EPSG:32643"

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from charge_planner.grid import GridModel, assess_grid
-from charge_planner.grid.build import _quiet_pandapower
 from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.flow import VIOLATION_COLUMNS, lowest_voltage, run_peak_flow, voltage_levels
 from charge_planner.grid.hosting import hosting_capacity
+from charge_planner.grid.model import _quiet_pandapower
 from charge_planner.grid.timeseries import run_time_series, time_index
 
 EVERY_KIND = {("bus", "undervoltage"), ("bus", "overvoltage"), ("line", "overload"), ("trafo", "overload"),
@@ -257,9 +257,9 @@ def _plan_with_every_violation(demo_plan, mode: str):
 
 @pytest.mark.parametrize("mode", ["peak", "day"])
 def test_every_kind_of_violation_reaches_map_report_pdf_and_exports(demo_plan, tmp_path, mode: str) -> None:
-    from charge_planner.browser import find_chromium
-    from charge_planner.maps import build_map
-    from charge_planner.report import render_report
+    from charge_planner.outputs.browser import find_chromium
+    from charge_planner.outputs.maps import build_map
+    from charge_planner.outputs.report import render_report
 
     p = _plan_with_every_violation(demo_plan, mode)
     assert kinds(p.flow.violations) == EVERY_KIND

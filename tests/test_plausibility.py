@@ -23,7 +23,7 @@ from charge_planner.city import (
 )
 from charge_planner.errors import DataError, GridError
 from charge_planner.grid import connect_sites_detail, synthesise_grid
-from charge_planner.grid.build import MAX_SYNTH_SUBSTATIONS
+from charge_planner.grid.synthesise import MAX_SYNTH_SUBSTATIONS
 from charge_planner.network import prepare_graph
 from charge_planner.osm import read_road_network
 from charge_planner.presets import COUNTRY_BOUNDS_LONLAT, MAX_DENSITY_PERSONS_KM2, PRESETS
@@ -347,7 +347,7 @@ def test_synthesis_beyond_the_substation_bound_is_refused_up_front() -> None:
 
 
 def test_synthesis_beyond_the_transformer_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import charge_planner.grid.build as build
+    import charge_planner.grid.synthesise as build
 
     g = prepare_graph(grid_graph(6))
     # 36 points of 400 kW: k-means starts from ceil(14,400 / 0.95 / (0.8 x 0.6 x 630)) = 51 > 36 areas,

@@ -1,7 +1,10 @@
 """Grid stage: load or synthesise a pandapower net, connect sites, run time-series load flows.
 
-* :mod:`~charge_planner.grid.build` — load a net (pandapower JSON, SimBench, pandapower
-  library) or synthesise one along the roads;
+* :mod:`~charge_planner.grid.model` — the :class:`GridModel` record, grid constants, bus roles
+  and coordinates, the project's load-flow settings;
+* :mod:`~charge_planner.grid.load` — load a net (pandapower JSON, SimBench, pandapower library)
+  and check it;
+* :mod:`~charge_planner.grid.synthesise` — synthesise a grid along the roads;
 * :mod:`~charge_planner.grid.connect` — site to bus by road distance, LV/MV level rule;
 * :mod:`~charge_planner.grid.flow` — one peak-hour AC load flow;
 * :mod:`~charge_planner.grid.fastflow` — batched AC load flow of many steps at once;
@@ -12,15 +15,6 @@
 """
 
 from charge_planner.grid.assess import GridAssessment, assess_grid, site_load_matrix
-from charge_planner.grid.build import (
-    GridModel,
-    bus_roles,
-    bus_xy_m,
-    check_grid,
-    load_grid,
-    project_bus_coordinates,
-    synthesise_grid,
-)
 from charge_planner.grid.connect import connect_sites, connect_sites_detail, grid_level
 from charge_planner.grid.energy import (
     EnergyBalance,
@@ -33,6 +27,9 @@ from charge_planner.grid.energy import (
 from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
 from charge_planner.grid.flow import FlowResult, run_peak_flow
 from charge_planner.grid.hosting import HostingResult, hosting_capacity, hosting_capacity_bisection
+from charge_planner.grid.load import check_grid, load_grid
+from charge_planner.grid.model import GridModel, bus_roles, bus_xy_m, project_bus_coordinates
+from charge_planner.grid.synthesise import synthesise_grid
 from charge_planner.grid.timeseries import TimeSeriesResult, base_load_profile, run_time_series, time_index
 
 __all__ = [

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.errors import DataError
-from charge_planner.grid.build import GridModel
 from charge_planner.grid.energy import EnergyBalance, PVProfile, charging_energy
 from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.hosting import HostingResult, hosting_capacity
+from charge_planner.grid.model import GridModel
 from charge_planner.grid.timeseries import (
     TimeSeriesResult,
     build_injections,

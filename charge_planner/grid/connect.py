@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.build import bus_roles, bus_xy_m
+from charge_planner.grid.model import _road_tree, bus_roles, bus_xy_m
 
 log = logging.getLogger(__name__)
 
@@ -301,8 +301,6 @@ class _RoadIndex:
     """Road graph prepared for nearest-bus-by-road queries."""
 
     def __init__(self, roads: nx.MultiDiGraph) -> None:
-        from charge_planner.grid.build import _road_tree
-
         tree = _road_tree(roads)
         self.node_ids = tree.node_ids
         self.pos = {n: i for i, n in enumerate(tree.node_ids)}

@@ -45,7 +45,8 @@ from pandapower.auxiliary import pandapowerNet
 from scipy.sparse.linalg import splu
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.build import _bus_label, _normalise_legacy_tables, _quiet_pandapower, check_grid
+from charge_planner.grid.load import check_grid
+from charge_planner.grid.model import _bus_label, _normalise_legacy_tables, _quiet_pandapower
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.build import _bus_label, _normalise_legacy_tables, bus_roles, run_pandapower
+from charge_planner.grid.model import _bus_label, _normalise_legacy_tables, bus_roles, run_pandapower
 
 log = logging.getLogger(__name__)
 

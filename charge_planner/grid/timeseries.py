@@ -23,9 +23,9 @@ import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError
-from charge_planner.grid.build import bus_roles
 from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
 from charge_planner.grid.flow import FlowResult, slack_buses, trafo3w_table, violation_frame
+from charge_planner.grid.model import bus_roles
 
 log = logging.getLogger(__name__)
 

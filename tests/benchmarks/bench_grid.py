@@ -93,8 +93,8 @@ def _installed(module: str) -> bool:
 def oberrhein_case(n_steps: int):
     import pandapower.networks as pn
 
-    from charge_planner.grid.build import _quiet_pandapower
     from charge_planner.grid.energy import pv_profile
+    from charge_planner.grid.model import _quiet_pandapower
     from charge_planner.grid.timeseries import base_load_profile, time_index
 
     with _quiet_pandapower():
@@ -386,9 +386,9 @@ def bench_time_series(name: str, net, profiles: dict[str, pd.DataFrame], pp_step
 def bench_hosting(full: bool, sample_every: int) -> None:
     import pandapower.networks as pn
 
-    from charge_planner.grid.build import _quiet_pandapower
     from charge_planner.grid.fastflow import BatchPowerFlow
     from charge_planner.grid.hosting import hosting_capacity, hosting_capacity_bisection
+    from charge_planner.grid.model import _quiet_pandapower
 
     with _quiet_pandapower():
         net = pn.mv_oberrhein()

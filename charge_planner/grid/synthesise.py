@@ -1,11 +1,4 @@
-"""Grid models: load a pandapower net (file, SimBench, pandapower library) or synthesise one.
-
-A :class:`GridModel` wraps a pandapower net together with where it came from, the
-projected metric CRS of its bus coordinates and the assumptions behind it. Every grid
-model keeps projected bus coordinates in ``net.bus["x_m"]`` and ``net.bus["y_m"]`` [m]
-(wherever geodata exists) and a bus role in ``net.bus["role"]`` (``"hv"``,
-``"mv_substation"``, ``"mv"``, ``"lv"``), so that later stages (site connection, load
-flow, maps) do not need to know how the grid was made.
+"""Grid synthesis: a radial 33/11/0.4 kV grid along the roads that carries the base load.
 
 Synthesised grids (:func:`synthesise_grid`) follow the roads: a 33/11 kV substation, 11 kV
 radial cable feeders along the shortest-path tree of the road graph, 11/0.4 kV
@@ -17,14 +10,10 @@ not a copy of the real grid; :attr:`GridModel.assumptions` says what was assumed
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -34,64 +23,40 @@ import pandapower as pp
 import pandas as pd
 import pyproj
 from pandapower.auxiliary import pandapowerNet
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from charge_planner.errors import ConfigError, DataError, GridError
+from charge_planner.errors import DataError, GridError
+from charge_planner.grid.model import (
+    BASE_LOAD_POWER_FACTOR,
+    CLUSTER_FILL,
+    DEFAULT_MAX_FEEDER_MW,
+    DEFAULT_MAX_SUBSTATION_MVA,
+    DESIGN_DT_RATING_KVA,
+    DESIGN_LOADING_PERCENT,
+    DESIGN_VOLTAGE_MARGIN_PU,
+    DT_PARAMETER_TABLE,
+    DT_TAP,
+    EXT_GRID_VM_PU,
+    FREQUENCY_HZ,
+    MAX_LV_SERVICE_RADIUS_M,
+    MV_BUSBAR_SETPOINT_PU,
+    MV_CABLE_STD_TYPE,
+    MV_CABLE_STD_TYPE_24KV,
+    STANDARD_DT_RATINGS_KVA,
+    SUBSTATION_SNAP_M,
+    SUBSTATION_TAP,
+    SUBSTATION_TRAFO_PARAMETERS,
+    GridModel,
+    _bus_label,
+    _road_tree,
+    _RoadTree,
+    run_pandapower,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "GridModel",
-    "bus_roles",
-    "bus_xy_m",
-    "check_grid",
-    "load_grid",
-    "project_bus_coordinates",
-    "run_pandapower",
-    "synthesise_grid",
-]
-
-# --------------------------------------------------------------------------------------
-# Defaults. Each one not taken from /work/shared/FACTS.md is an ASSUMPTION and is repeated
-# in the ``assumptions`` list a synthesised GridModel returns.
-# --------------------------------------------------------------------------------------
-
-#: Standard DT ratings [kVA]; FACTS G4.03 (IS 2026-based table, expertsmind.com, conf. L).
-STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0)
-
-#: ASSUMPTION: MV feeder cable. pandapower std type of a 240 mm2 Al XLPE single-core
-#: cable of the 6/10 kV (Um 12 kV) class, the class used for 11 kV systems (IEC 60502-2
-#: 6.35/11(12) kV). Stands in for Indian 3x240 mm2 Al XLPE 11 kV cable. Above 12 kV the
-#: 12/20 kV type (Um 24 kV) is used; above 24 kV its electrical data are only a proxy.
-MV_CABLE_STD_TYPE = "NA2XS2Y 1x240 RM/25 6/10 kV"
-MV_CABLE_STD_TYPE_24KV = "NA2XS2Y 1x240 RM/25 12/20 kV"
-
-#: ASSUMPTION: power factor of the aggregated base load (lagging).
-BASE_LOAD_POWER_FACTOR = 0.95
-
-#: ASSUMPTION: DT rating the number of load clusters is first derived from [kVA]
-#: (common urban DT size; clusters heavier than ``target_trafo_loading`` x the largest
-#: rating are split afterwards).
-DESIGN_DT_RATING_KVA = 630.0
-
-#: ASSUMPTION: the first clustering aims at an average area load of this share of
-#: target loading x design rating, so that most areas fit the design rating itself rather
-#: than rounding up to the next one.
-CLUSTER_FILL = 0.8
-
-#: ASSUMPTION: largest distance of a load point from its DT location before the cluster is
-#: split [m] (LV networks are not modelled; this keeps LV service areas compact).
-MAX_LV_SERVICE_RADIUS_M = 500.0
-
-#: ASSUMPTION: default largest base load of one 11 kV feeder [MW] (about 60 % of the
-#: 8.0 MVA thermal rating of the 240 mm2 cable at 11 kV: sqrt(3) x 11 kV x 0.416 kA).
-DEFAULT_MAX_FEEDER_MW = 5.0
-
-#: ASSUMPTION: rated capacity of one 33/11 kV substation before another one is added [MVA]
-#: (3 x 20 MVA units; typical urban substations in India have 2-3 units of 10-20 MVA).
-DEFAULT_MAX_SUBSTATION_MVA = 60.0
+__all__ = ["synthesise_grid"]
 
 #: Most substations synthesis builds: 200 x the default 60 MVA is 12 GVA, above the peak demand
 #: of any city the presets cover (Delhi's record peak, about 8.7 GW in June 2024). More means a
@@ -105,476 +70,14 @@ _LARGEST_SUBSTATION_MVA = 200.0
 #: transformer and a load to every AC load flow of the design loop (about 250 DTs take 2 s).
 MAX_SYNTH_DTS = 20_000
 
-#: ASSUMPTION: a given substation farther than this from the road network is ignored [m].
-SUBSTATION_SNAP_M = 1000.0
-
-#: ASSUMPTION: loading the design loop upgrades equipment above [%].
-DESIGN_LOADING_PERCENT = 80.0
-
-#: ASSUMPTION: the design loop keeps this margin inside the 0.95-1.05 pu band [pu].
-DESIGN_VOLTAGE_MARGIN_PU = 0.005
-
-#: ASSUMPTION: voltage of the 33 kV source (slack) [pu].
-EXT_GRID_VM_PU = 1.0
-
-#: ASSUMPTION: voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
-MV_BUSBAR_SETPOINT_PU = 1.03
-
-#: ASSUMPTION: 33/11 kV unit transformer parameters by unit rating [MVA] (typical values,
-#: not from FACTS): vk, vkr [%], no-load loss pfe [kW], no-load current i0 [%].
-SUBSTATION_TRAFO_PARAMETERS: dict[float, dict[str, float]] = {
-    10.0: {"vk_percent": 8.35, "vkr_percent": 0.55, "pfe_kw": 9.5, "i0_percent": 0.15},
-    20.0: {"vk_percent": 10.0, "vkr_percent": 0.45, "pfe_kw": 16.0, "i0_percent": 0.12},
-}
-
-#: ASSUMPTION: OLTC of the 33/11 kV transformer: HV side, +-8 steps of 1.25 % (+-10 %).
-SUBSTATION_TAP: dict[str, Any] = {
-    "tap_side": "hv",
-    "tap_neutral": 0,
-    "tap_min": -8,
-    "tap_max": 8,
-    "tap_step_percent": 1.25,
-}
-
-#: ASSUMPTION: off-circuit tap of a DT: HV side, +-2 steps of 2.5 % (+-5 %).
-DT_TAP: dict[str, Any] = {
-    "tap_side": "hv",
-    "tap_neutral": 0,
-    "tap_min": -2,
-    "tap_max": 2,
-    "tap_step_percent": 2.5,
-}
-
-#: ASSUMPTION: typical oil-immersed 11/0.433 kV DT parameters by rating [kVA] (not from
-#: FACTS): vk, vkr [%], pfe [kW], i0 [%]; ratings in between are interpolated on log(kVA).
-DT_PARAMETER_TABLE = pd.DataFrame(
-    {
-        "vk_percent": [4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5.0],
-        "vkr_percent": [1.50, 1.45, 1.40, 1.35, 1.25, 1.20, 1.05],
-        "pfe_kw": [0.45, 0.52, 0.60, 0.70, 1.00, 1.20, 1.70],
-        "i0_percent": [0.40, 0.38, 0.35, 0.33, 0.30, 0.28, 0.25],
-    },
-    index=pd.Index([160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0], name="rating_kva"),
-)
-
-#: Default system frequency [Hz] of a synthesised grid; callers pass the country's
-#: (presets ``frequency_hz``: the Philippines 60 Hz, FACTS G4.06; Indonesia 50 Hz, G4.07).
-FREQUENCY_HZ = 50.0
-
 _MAX_DESIGN_ROUNDS = 40
 _KMEANS_MAX_ITER = 60
 _KMEANSPP_MAX_WORK = 5_000_000
 
 
-@dataclass
-class GridModel:
-    """A pandapower net with its provenance.
-
-    Attributes
-    ----------
-    net
-        The pandapower net. ``net.bus`` has columns ``x_m``, ``y_m`` (projected coordinates
-        in :attr:`crs` [m], NaN where a bus has no geodata) and ``role``.
-    source
-        ``"synthesised"``, ``"pandapower_json:<path>"``, ``"simbench:<code>"`` or
-        ``"pandapower_network:<name>"``.
-    crs
-        Projected metric CRS of ``x_m``/``y_m``, e.g. ``"EPSG:32643"``.
-    assumptions
-        Human-readable list; each entry names its source or says "assumption".
-    synthetic
-        True when the grid was synthesised rather than loaded.
-    """
-
-    net: pandapowerNet
-    source: str
-    crs: str
-    assumptions: list[str] = field(default_factory=list)
-    synthetic: bool = False
-
-
-# ======================================================================================
-# Shared helpers (also used by connect.py and flow.py)
-# ======================================================================================
-
-
-def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class _DropNumbaNotice(logging.Filter):
-    """Drop pandapower's "numba cannot be imported" log notice (nothing else)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("numba cannot be imported")
-
-
-@contextmanager
-def _quiet_pandapower() -> Iterator[None]:
-    """Silence two known, harmless notices that pandapower itself emits.
-
-    - pandapower.networks functions call ``runpp`` without ``numba=False`` and log a
-      "numba cannot be imported" notice when numba is absent;
-    - nets stored before pandapower 3.0 lack ``trafo.tap_dependency_table`` and every load
-      flow on them raises a DeprecationWarning (we add the column, see
-      :func:`_normalise_legacy_tables`, but reference networks run a load flow while
-      being built).
-    Only these two messages are filtered; every other warning still surfaces.
-    """
-    aux_logger = logging.getLogger("pandapower.auxiliary")
-    notice_filter = _DropNumbaNotice()
-    aux_logger.addFilter(notice_filter)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="tap_dependency_table is missing", category=DeprecationWarning
-            )
-            yield
-    finally:
-        aux_logger.removeFilter(notice_filter)
-
-
-def _normalise_legacy_tables(net: pandapowerNet) -> None:
-    """Add ``tap_dependency_table=False`` to transformer tables from before pandapower 3.0.
-
-    Only done when the table has no legacy spline characteristic, i.e. when "no tap
-    dependency" is what the data already means.
-    """
-    for element in ("trafo", "trafo3w"):
-        table = net[element]
-        if "tap_dependency_table" in table.columns:
-            continue
-        if any(str(c).endswith("_characteristic") for c in table.columns):
-            continue
-        table["tap_dependency_table"] = False
-
-
-def run_pandapower(net: pandapowerNet) -> None:
-    """Run an AC Newton-Raphson load flow with the project's settings.
-
-    Parameters
-    ----------
-    net
-        The pandapower net; results are written to its ``res_*`` tables.
-
-    Raises
-    ------
-    pandapower.LoadflowNotConverged
-        When the load flow does not converge (callers turn this into a GridError).
-    """
-    # numba is used when it is installed; passing numba=False otherwise avoids pandapower's
-    # "numba cannot be imported" notice.
-    pp.runpp(net, algorithm="nr", init="auto", numba=_numba_available())
-
-
-def bus_roles(net: pandapowerNet) -> pd.Series:
-    """Role of every bus: ``"hv"``, ``"mv_substation"``, ``"mv"`` or ``"lv"``.
-
-    Uses ``net.bus["role"]`` where it is set; otherwise derives it from the nominal
-    voltage: ``lv`` below 1 kV, ``mv`` from 1 to 36 kV, ``hv`` above 36 kV, and
-    ``mv_substation`` for an MV bus on the low-voltage side of a transformer whose
-    high-voltage side has a higher nominal voltage.
-
-    Parameters
-    ----------
-    net
-        The pandapower net.
-
-    Returns
-    -------
-    pandas.Series
-        Role per bus index.
-    """
-    vn = net.bus["vn_kv"].astype(float)
-    derived = pd.Series(np.where(vn < 1.0, "lv", np.where(vn <= 36.0, "mv", "hv")), index=net.bus.index)
-    if len(net.trafo):
-        hv_vn = vn.reindex(net.trafo["hv_bus"]).to_numpy()
-        lv_bus = net.trafo["lv_bus"].to_numpy()
-        lv_vn = vn.reindex(lv_bus).to_numpy()
-        sub = lv_bus[(hv_vn > lv_vn) & (lv_vn >= 1.0) & (lv_vn <= 36.0)]
-        derived.loc[np.unique(sub)] = "mv_substation"
-    if "role" in net.bus.columns:
-        given = net.bus["role"]
-        return given.where(given.isin(["hv", "mv_substation", "mv", "lv"]), derived).astype(str)
-    return derived.astype(str)
-
-
-def _parse_point(geo: Any) -> tuple[float, float]:
-    if geo is None or (isinstance(geo, float) and math.isnan(geo)):
-        return (math.nan, math.nan)
-    obj = json.loads(geo) if isinstance(geo, str) else geo
-    if not isinstance(obj, dict) or obj.get("type") != "Point":
-        return (math.nan, math.nan)
-    lon, lat = obj["coordinates"][:2]
-    return (float(lon), float(lat))
-
-
-def bus_xy_m(net: pandapowerNet, crs: str) -> pd.DataFrame:
-    """Projected coordinates of every bus, from ``net.bus.geo`` (GeoJSON, EPSG:4326).
-
-    Parameters
-    ----------
-    net
-        The pandapower net; not modified.
-    crs
-        Projected metric CRS to project to, e.g. ``"EPSG:32643"``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``x_m``, ``y_m`` [m] per bus index; NaN where a bus has no usable point.
-    """
-    out = pd.DataFrame({"x_m": np.nan, "y_m": np.nan}, index=net.bus.index)
-    if "geo" not in net.bus.columns or len(net.bus) == 0:
-        return out
-    lonlat = np.array([_parse_point(g) for g in net.bus["geo"]], dtype=float).reshape(-1, 2)
-    ok = np.isfinite(lonlat).all(axis=1)
-    valid = ok & (np.abs(lonlat[:, 0]) <= 180.0) & (np.abs(lonlat[:, 1]) <= 90.0)
-    if (ok & ~valid).any():
-        log.warning(
-            "%d bus geo points lie outside longitude/latitude range (schematic coordinates?); "
-            "they get no projected coordinates",
-            int((ok & ~valid).sum()),
-        )
-    if valid.any():
-        transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-        x, y = transformer.transform(lonlat[valid, 0], lonlat[valid, 1])
-        out.loc[out.index[valid], "x_m"] = np.asarray(x, dtype=float)
-        out.loc[out.index[valid], "y_m"] = np.asarray(y, dtype=float)
-    return out
-
-
-def project_bus_coordinates(net: pandapowerNet, crs: str) -> int:
-    """Set ``net.bus["x_m"]`` and ``net.bus["y_m"]`` [m] from ``net.bus.geo``.
-
-    Parameters
-    ----------
-    net
-        The pandapower net; modified in place.
-    crs
-        Projected metric CRS, e.g. ``"EPSG:32643"``.
-
-    Returns
-    -------
-    int
-        Number of buses that got coordinates.
-    """
-    xy = bus_xy_m(net, crs)
-    net.bus["x_m"] = xy["x_m"]
-    net.bus["y_m"] = xy["y_m"]
-    return int(xy["x_m"].notna().sum())
-
-
-def _bus_label(net: pandapowerNet, bus: int) -> str:
-    name = net.bus.at[bus, "name"] if "name" in net.bus.columns else None
-    return f"{bus} ({name!r})" if isinstance(name, str) and name else str(bus)
-
-
-def check_grid(net: pandapowerNet) -> None:
-    """Check that a net can carry a load flow: a slack exists and no loaded bus is islanded.
-
-    Parameters
-    ----------
-    net
-        The pandapower net; not modified.
-
-    Raises
-    ------
-    GridError
-        When the net has no in-service external grid (or slack generator), or when buses
-        carrying in-service load are not connected to any external grid.
-    """
-    from pandapower import topology
-
-    has_ext_grid = bool(len(net.ext_grid)) and bool(net.ext_grid["in_service"].astype(bool).any())
-    has_slack_gen = (
-        len(net.gen) > 0
-        and "slack" in net.gen.columns
-        and bool((net.gen["slack"].astype(bool) & net.gen["in_service"].astype(bool)).any())
-    )
-    if not (has_ext_grid or has_slack_gen):
-        raise GridError(
-            "grid has no external grid (slack): add one with pandapower.create_ext_grid at the "
-            "bus that feeds the grid (e.g. the HV side of the substation transformer)"
-        )
-    loads = net.load[net.load["in_service"].astype(bool)]
-    loads = loads[(loads["p_mw"].abs() > 0) | (loads["q_mvar"].abs() > 0)]
-    loaded = set(int(b) for b in loads["bus"].unique())
-    if not loaded:
-        return
-    unsupplied = topology.unsupplied_buses(net)
-    islanded = sorted(loaded & {int(b) for b in unsupplied})
-    if islanded:
-        shown = ", ".join(_bus_label(net, b) for b in islanded[:5])
-        more = f" and {len(islanded) - 5} more" if len(islanded) > 5 else ""
-        raise GridError(
-            f"{len(islanded)} bus(es) carrying load are not connected to any external grid: "
-            f"{shown}{more}; connect them (close a switch, add a line) or set their loads out of service"
-        )
-
-
-# ======================================================================================
-# load_grid
-# ======================================================================================
-
-
-def _network_functions() -> dict[str, Any]:
-    import pandapower.networks as pn
-
-    out = {}
-    for name in dir(pn):
-        obj = getattr(pn, name)
-        if name.startswith("_") or not callable(obj):
-            continue
-        if str(getattr(obj, "__module__", "")).startswith("pandapower.networks"):
-            out[name] = obj
-    return out
-
-
-def _require_projected(crs: str, what: str) -> str:
-    try:
-        parsed = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError as exc:
-        raise ConfigError(f"{what}: {crs!r} is not a valid CRS ({exc}); pass e.g. 'EPSG:32643'") from exc
-    if not parsed.is_projected:
-        raise ConfigError(
-            f"{what}: CRS {crs!r} is not projected; pass a projected metric CRS such as the city's UTM zone"
-        )
-    return parsed.to_string()
-
-
-def load_grid(
-    source: str,
-    *,
-    path: Path | None = None,
-    code: str | None = None,
-    name: str | None = None,
-    crs: str,
-) -> GridModel:
-    """Load a pandapower net from a file, SimBench or the pandapower network library.
-
-    The net is checked (:func:`check_grid`), transformer tables from before pandapower 3.0
-    are normalised, bus roles are derived where missing (:func:`bus_roles`) and projected
-    bus coordinates ``x_m``/``y_m`` are added from ``net.bus.geo`` where it exists.
-
-    Parameters
-    ----------
-    source
-        ``"pandapower_json"``, ``"simbench"`` or ``"pandapower_network"``.
-    path
-        JSON file written by ``pandapower.to_json`` (source ``"pandapower_json"``).
-    code
-        SimBench code, e.g. ``"1-MV-urban--0-sw"`` (source ``"simbench"``).
-    name
-        Function name in ``pandapower.networks``, e.g. ``"mv_oberrhein"``
-        (source ``"pandapower_network"``).
-    crs
-        Projected metric CRS for the bus coordinates, e.g. ``"EPSG:32643"``.
-
-    Returns
-    -------
-    GridModel
-        The loaded grid (``synthetic=False``).
-
-    Raises
-    ------
-    ConfigError
-        Unknown source, SimBench code or network name, a missing argument, or a bad CRS.
-    DataError
-        The JSON file is missing or unreadable.
-    GridError
-        No external grid, or islanded buses carrying load.
-    """
-    crs_str = _require_projected(crs, "load_grid")
-    if source == "pandapower_json":
-        if path is None:
-            raise ConfigError("grid source 'pandapower_json' needs path=<file written by pandapower.to_json>")
-        file = Path(path)
-        if not file.is_file():
-            raise DataError(f"grid file {file} does not exist: check the grid path in the city config")
-        try:
-            net = pp.from_json(str(file))
-        except Exception as exc:  # pandapower raises many kinds on a bad file
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(
-                f"grid file {file} is not a readable pandapower JSON ({first}); write it with pandapower.to_json"
-            ) from exc
-        label = f"pandapower_json:{file}"
-        provenance = f"grid read from pandapower JSON file {file}; element parameters as stored there"
-    elif source == "simbench":
-        if code is None:
-            raise ConfigError("grid source 'simbench' needs code=<SimBench code>, e.g. '1-MV-urban--0-sw'")
-        import simbench
-
-        codes = simbench.collect_all_simbench_codes()
-        if code not in codes:
-            examples = ", ".join(c for c in codes if "-MV-" in c and c.endswith("-0-sw"))
-            raise ConfigError(f"unknown SimBench code {code!r}; valid codes include {examples}")
-        net = simbench.get_simbench_net(code)
-        label = f"simbench:{code}"
-        provenance = f"SimBench grid {code} (simbench {simbench.__version__}); German reference grid"
-    elif source == "pandapower_network":
-        functions = _network_functions()
-        if name is None or name not in functions:
-            examples = ", ".join(
-                n for n in ("mv_oberrhein", "create_cigre_network_mv", "case33bw") if n in functions
-            )
-            raise ConfigError(
-                f"unknown pandapower network {name!r}; use a function name of pandapower.networks such as {examples}"
-            )
-        with _quiet_pandapower():
-            net = functions[name]()
-        if not isinstance(net, pandapowerNet):
-            raise ConfigError(
-                f"pandapower.networks.{name}() does not return a single net; choose another network"
-            )
-        label = f"pandapower_network:{name}"
-        provenance = f"pandapower reference network pandapower.networks.{name} (pandapower {pp.__version__})"
-    else:
-        raise ConfigError(
-            f"unknown grid source {source!r}; use one of 'pandapower_json', 'simbench', "
-            "'pandapower_network' (or call synthesise_grid)"
-        )
-    _normalise_legacy_tables(net)
-    check_grid(net)
-    net.bus["role"] = bus_roles(net)
-    n_xy = project_bus_coordinates(net, crs_str)
-    if n_xy == 0:
-        log.warning("grid %s has no bus geodata: sites cannot be connected to it by location", label)
-    else:
-        log.info("grid %s: %d of %d buses have coordinates", label, n_xy, len(net.bus))
-    assumptions = [
-        provenance,
-        "bus roles derived from nominal voltage where not given: lv < 1 kV <= mv <= 36 kV < hv (assumption)",
-    ]
-    return GridModel(net=net, source=label, crs=crs_str, assumptions=assumptions, synthetic=False)
-
-
 # ======================================================================================
 # synthesise_grid: inputs
 # ======================================================================================
-
-
-@dataclass
-class _RoadTree:
-    """Road graph reduced to what the synthesiser needs (positions are 0..n-1)."""
-
-    node_ids: list[Any]
-    xy: np.ndarray  # (n, 2) [m]
-    edges: dict[tuple[int, int], tuple[float, int, np.ndarray]]  # (a<b) -> (length_m, start, coords)
-    component: np.ndarray  # positions of the nodes in the component used
-    graph: csr_matrix  # symmetric-by-use edge-length matrix [m] (upper triangle)
-    roots: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # substation nodes
-    parent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # < 0 at roots
-    dist_m: np.ndarray = field(default_factory=lambda: np.empty(0))  # road distance to its substation
-    sub_of: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # substation per node
-
-    def is_root(self, node: int) -> bool:
-        return bool(self.parent[node] < 0)
 
 
 def _crs_equal(a: Any, b: Any) -> bool:
@@ -656,57 +159,6 @@ def _validate_inputs(
     if problems:
         raise DataError("synthesise_grid: " + "; ".join(problems))
     return crs_str
-
-
-def _road_tree(roads: nx.MultiDiGraph) -> _RoadTree:
-    node_ids = list(roads.nodes)
-    pos = {n: i for i, n in enumerate(node_ids)}
-    xy = np.array([(float(roads.nodes[n]["x"]), float(roads.nodes[n]["y"])) for n in node_ids], dtype=float)
-    edges: dict[tuple[int, int], tuple[float, int, np.ndarray]] = {}
-    bad_length = []
-    for u, v, data in roads.edges(data=True):
-        a, b = pos[u], pos[v]
-        if a == b:
-            continue
-        length = data.get("length")
-        if length is None:
-            length = float(np.hypot(*(xy[a] - xy[b])))
-        length = float(length)
-        if not np.isfinite(length) or length < 0:
-            bad_length.append((u, v))
-            continue
-        key = (a, b) if a < b else (b, a)
-        if key in edges and edges[key][0] <= length:
-            continue
-        geom = data.get("geometry")
-        if geom is not None and not geom.is_empty:
-            coords = np.asarray(geom.coords, dtype=float)[:, :2]
-        else:
-            coords = np.vstack([xy[a], xy[b]])
-        edges[key] = (length, a, coords)
-    if bad_length:
-        raise DataError(
-            f"road edges {bad_length[:5]} have a missing or negative 'length': fix the road graph"
-        )
-    if not edges:
-        raise DataError("road graph has no edges between distinct nodes: the grid cannot follow the roads")
-    n = len(node_ids)
-    keys = np.array(list(edges.keys()), dtype=np.int64).reshape(-1, 2)
-    # csgraph ignores zero weights in sparse input: floor lengths at 1 mm.
-    weights = np.maximum(np.array([edges[tuple(k)][0] for k in keys]), 1e-3)
-    graph = csr_matrix((weights, (keys[:, 0], keys[:, 1])), shape=(n, n))
-    n_comp, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels, minlength=n_comp)
-    biggest = int(np.argmax(sizes))
-    component = np.flatnonzero(labels == biggest)
-    if n_comp > 1:
-        log.info(
-            "road graph has %d components; the grid follows the largest (%d of %d nodes)",
-            n_comp,
-            len(component),
-            n,
-        )
-    return _RoadTree(node_ids=node_ids, xy=xy, edges=edges, component=component, graph=graph)
 
 
 def _shortest_path_forest(tree: _RoadTree, roots: np.ndarray) -> None:
