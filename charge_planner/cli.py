@@ -27,7 +27,14 @@ from typing import Annotated, Any
 
 import typer
 
+from charge_planner import pipeline
+from charge_planner.city import load_city
+from charge_planner.config import data_root as root_of
+from charge_planner.config import find_config, load_config, resolve_data_path, validate_bundle
 from charge_planner.errors import ChargePlannerError
+from charge_planner.outputs import check_output_folder, check_pdf, default_output_folder, read_manifest
+from charge_planner.outputs.views import fmt_pct
+from charge_planner.siting.inputs import read_exclusion_zones
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan public EV charging for a city.")
 log = logging.getLogger("charge_planner")
@@ -62,11 +69,6 @@ def _run(
     ``replace_city``: an earlier output of the city of that name may be replaced without
     ``overwrite`` (the demo's own output).
     """
-    from charge_planner.config import data_root as root_of
-    from charge_planner.config import find_config, load_config
-    from charge_planner.outputs import check_output_folder, check_pdf, default_output_folder, read_manifest
-    from charge_planner.pipeline import plan
-
     try:
         path = find_config(city)
         cfg = load_config(path)
@@ -76,7 +78,7 @@ def _run(
             overwrite = previous is not None and previous.get("city") == replace_city
         check_output_folder(target, city_dir=path.parent, data_root=root_of(data_root), overwrite=overwrite)
         check_pdf(cfg.outputs.pdf if pdf is None else pdf)
-        result = plan(city, data_dir=data_root, progress=None)
+        result = pipeline.plan(city, data_dir=data_root, progress=None)
         result.save(target, overwrite=overwrite, offline=offline, pdf=pdf)
     except ChargePlannerError as exc:
         _fail(exc)
@@ -86,8 +88,6 @@ def _run(
 
 def summary_line(s: dict[str, Any]) -> str:
     """The plan in one line: sites, energy served, cost, the siting model and its proof, the grid check."""
-    from charge_planner.report import fmt_pct
-
     k, sol = s["kpis"], s["solver"]
     gap = "no bound" if sol.get("gap") is None else f"gap {100 * sol['gap']:.4g} %"
     status = sol["status"]
@@ -144,8 +144,6 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Plan the bundled synthetic demo city and write its outputs."""
-    from charge_planner.config import load_config
-
     _setup_logging(verbose, quiet)
     try:
         name = load_config(DEMO_CONFIG).city.name
@@ -183,20 +181,13 @@ def validate(
     """Check a city bundle as `run` does before planning: every field of its city.toml, that the data files
     it names exist, and the data itself (roads, population, OSM layers, exclusion zones and a given grid are
     loaded and checked for plausibility: country, CRS, density, distance of the grid)."""
-    from charge_planner.city import load_city
-    from charge_planner.config import find_config, validate_bundle
-    from charge_planner.pipeline import load_given_grid
-
     _setup_logging(verbose, quiet=not verbose)
     try:
         path = find_config(city_dir)
         cfg = validate_bundle(path, data_dir=data_root)
         city = load_city(path.parent, data_dir=data_root)
-        load_given_grid(city)
+        pipeline.load_given_grid(city)
         if cfg.siting.exclusion_zones:
-            from charge_planner.config import resolve_data_path
-            from charge_planner.siting.inputs import read_exclusion_zones
-
             read_exclusion_zones(resolve_data_path(cfg.siting.exclusion_zones, city_dir=city.city_dir,
                                                    root=city.data_root, field="siting.exclusion_zones"), crs=city.crs)
     except ChargePlannerError as exc:

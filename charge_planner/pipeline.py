@@ -2,6 +2,10 @@
 
 city → network (prepared when the city is loaded) → demand → candidates → travel table
 → siting (MILP) → grid (connect sites, AC load flow at the evening peak) → outputs.
+
+Saving a plan belongs to the outputs layer, above this one: :meth:`Plan.save` calls the writer
+that :mod:`charge_planner.outputs` registers with :func:`register_plan_writer` when it is
+imported, and ``import charge_planner`` (which runs before any of its modules) imports it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +47,17 @@ from charge_planner.siting.inputs import (
 from charge_planner.siting.unserved import unserved_demand, unserved_summary
 
 log = logging.getLogger(__name__)
+
+#: Writes a plan's files: ``writer(plan, out_dir, overwrite=, offline=, pdf=) -> folder``;
+#: :func:`charge_planner.outputs.save_plan`, registered when :mod:`charge_planner.outputs` is imported.
+_plan_writer: Callable[..., Path] | None = None
+
+
+def register_plan_writer(writer: Callable[..., Path]) -> None:
+    """Make ``writer`` the function behind :meth:`Plan.save` (called by :mod:`charge_planner.outputs`)."""
+    global _plan_writer
+    _plan_writer = writer
+
 
 PACKAGES = ("charge-planner", "numpy", "pandas", "geopandas", "shapely", "networkx", "scipy", "pulp", "highspy",
             "pandapower", "folium", "osmnx", "pydantic")
@@ -114,10 +130,14 @@ class Plan:
         temporary folder and moved into place only when all of them succeeded, so a failure leaves
         no partial output. ``offline`` and ``pdf`` override ``outputs.offline_map`` and
         ``outputs.pdf`` (see :func:`charge_planner.outputs.write_outputs`). Returns the folder.
-        """
-        from charge_planner.outputs import save_plan
 
-        return save_plan(self, out_dir, overwrite=overwrite, offline=offline, pdf=pdf)
+        The work is done by :func:`charge_planner.outputs.save_plan`, which the outputs layer
+        registers (:func:`register_plan_writer`) when ``charge_planner`` is imported.
+        """
+        if _plan_writer is None:
+            raise RuntimeError("no plan writer registered: import charge_planner.outputs (import charge_planner "
+                               "does) before Plan.save")
+        return _plan_writer(self, out_dir, overwrite=overwrite, offline=offline, pdf=pdf)
 
 
 def package_versions() -> dict[str, str]:

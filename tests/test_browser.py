@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from test_maps import EVIL, evil_plan, with_config
 
-from charge_planner.browser import Chromium, find_chromium
-from charge_planner.maps import SITE_CLASS, YEAR_PALETTE, build_map
+from charge_planner.outputs.browser import Chromium, find_chromium
+from charge_planner.outputs.maps import SITE_CLASS, build_map
+from charge_planner.outputs.views import YEAR_PALETTE
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None, reason="Chromium not installed (Debian: apt-get install chromium)"
@@ -61,7 +62,7 @@ def test_offline_map_draws_every_site_without_errors_or_network(browser, demo_ou
 
 
 def test_demand_selector_switches_the_demand_view(browser, demo_outputs, demo_plan):
-    from charge_planner.maps import DEMAND_COLOUR
+    from charge_planner.outputs.views import DEMAND_COLOUR
 
     page = browser.new_page()
     page.goto((demo_outputs / "map.html").resolve().as_uri())

@@ -195,7 +195,7 @@ def test_demo_twice_replaces_its_own_output_and_keeps_other_files(demo_plan, tmp
 
 
 def test_pdf_without_a_browser_is_refused_before_planning(tmp_path, monkeypatch, no_planning):
-    import charge_planner.browser as browser
+    import charge_planner.outputs.browser as browser
 
     monkeypatch.setattr(browser, "find_chromium", lambda executable=None: None)
     res = runner.invoke(app, ["run", str(DEMO_DIR), "--out", str(tmp_path / "o"), "--pdf", "-q"])

@@ -12,20 +12,19 @@ import pandas as pd
 import pytest
 
 from charge_planner.config import OutputsSection
-from charge_planner.maps import (
+from charge_planner.outputs.maps import (
     SITE_CLASS,
     MapError,
     build_map,
     esc,
     inline_assets,
     loading_colour,
-    rollout_table,
     script_json,
     stable_ids,
     voltage_colour,
-    year_colours,
 )
-from charge_planner.report import render_report
+from charge_planner.outputs.report import render_report
+from charge_planner.outputs.views import rollout_table, year_colours
 
 EVIL = "<script>alert(1)</script>"
 EVIL_ATTR = '"><img src=x onerror=alert(2)>'

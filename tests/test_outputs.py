@@ -11,8 +11,8 @@ import pyogrio
 import pytest
 from test_maps import with_config
 
-from charge_planner.browser import find_chromium
 from charge_planner.outputs import GPKG_LAYERS, OutputError, grid_layers, write_outputs
+from charge_planner.outputs.browser import find_chromium
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_csv_tables_and_summary(written, demo_plan):
 
 
 def test_pdf_required_without_a_browser_is_a_clear_error(demo_plan, tmp_path, monkeypatch):
-    import charge_planner.browser as browser
+    import charge_planner.outputs.browser as browser
 
     monkeypatch.setattr(browser, "find_chromium", lambda executable=None: None)
     with pytest.raises(OutputError, match="apt-get install chromium"):
@@ -126,7 +126,7 @@ def test_pdf_required_without_a_browser_is_a_clear_error(demo_plan, tmp_path, mo
 
 
 def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
-    import charge_planner.report as report
+    import charge_planner.outputs.report as report
 
     def broken(*args, **kwargs):
         raise RuntimeError("report failed")

@@ -64,7 +64,7 @@ def test_outputs_written_and_readable(demo_outputs, demo_plan):
 
 
 def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
-    import charge_planner.outputs as outputs
+    import charge_planner.outputs.write as outputs
 
     def boom(plan, folder, **options):
         (folder / "half.txt").write_text("x")

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from charge_planner.outputs import rollout_summary
-from charge_planner.report import fmt_num, fmt_pct, label_of, render_report, scenario_table
+from charge_planner.outputs.report import label_of, render_report, scenario_table
+from charge_planner.outputs.views import fmt_num, fmt_pct
 
 SECTIONS = (
     "Executive summary", "Demand by segment and year", "Sites", "Rollout timeline", "Distribution grid",

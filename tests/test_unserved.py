@@ -126,8 +126,8 @@ def test_kathmandu_bus_demand_is_unserved_for_want_of_a_depot_unless_depot_candi
     from charge_planner import plan
     from charge_planner.candidates import GENERATED_DEPOT_FLAG
     from charge_planner.config import CandidatesSection
-    from charge_planner.maps import build_map
-    from charge_planner.report import render_report
+    from charge_planner.outputs.maps import build_map
+    from charge_planner.outputs.report import render_report
 
     city = kathmandu_city
     assert not city.pois["kind"].isin(["bus_station", "bus_depot"]).any()
@@ -204,7 +204,7 @@ def test_rollout_demand_before_a_site_opens_is_out_of_budget_when_that_year_cann
 def test_the_report_tells_why_no_depot_candidate_serves_bus_demand():
     from types import SimpleNamespace
 
-    from charge_planner.report import depot_note
+    from charge_planner.outputs.report import depot_note
 
     def fake(kinds, flags, generate):
         cand = pd.DataFrame({"kind": kinds, "flag": flags})
@@ -219,7 +219,7 @@ def test_the_report_tells_why_no_depot_candidate_serves_bus_demand():
 
 
 def test_truck_demand_without_a_depot_is_told_to_need_a_depot_not_more_sites():
-    from charge_planner.report import unserved_context
+    from charge_planner.outputs.report import unserved_context
 
     s = {"unserved": {"year": 2030, "unserved_kwh_day": 100.0, "unserved_share": 0.1,
                       "by_cause": {"no_candidate": 100.0}, "share_of_demand": {"no_candidate": 0.1},

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import charge_planner.outputs as outputs
+import charge_planner.outputs.write as outputs
 from charge_planner import __version__
 from charge_planner.config import OutputsSection
 from charge_planner.outputs import (

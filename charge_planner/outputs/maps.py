@@ -48,8 +48,25 @@ from folium.template import Template
 from pyproj import Transformer
 
 from charge_planner.errors import ChargePlannerError
-from charge_planner.grid.flow import VIOLATION_COLUMNS
-from charge_planner.report import UNSERVED_LABELS, fmt_num, fmt_pct
+from charge_planner.network import isochrones
+from charge_planner.outputs.views import (
+    DEMAND_COLOUR,
+    UNSERVED_LABELS,
+    bus_hosting_kw,
+    bus_voltage_column,
+    candidate_flag,
+    fmt_num,
+    fmt_pct,
+    grid_layers,
+    hosting_capacity_kw,
+    hosting_reason,
+    loading_column,
+    opening_years,
+    rollout_table,
+    trafo3w_points,
+    violation_table,
+    year_colours,
+)
 from charge_planner.siting.unserved import CAUSES, unserved_demand
 
 if TYPE_CHECKING:
@@ -66,17 +83,13 @@ __all__ = [
     "inline_assets",
     "loading_colour",
     "voltage_colour",
-    "year_colours",
 ]
 
 #: (upper limit [%], colour) of line and transformer loading
 LOADING_COLOURS = ((50.0, "#1a9850"), (80.0, "#fdae61"), (100.0, "#f46d43"), (float("inf"), "#a50026"))
-#: colours of opening years, in year order (ColorBrewer Dark2)
-YEAR_PALETTE = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 UNDERVOLTAGE, NEAR_LIMIT, NORMAL_V, OVERVOLTAGE = "#a50026", "#fdae61", "#2c7bb6", "#762a83"
 #: a bus within this margin of the lower voltage limit is drawn as "near the limit" [pu]
 NEAR_LIMIT_PU = 0.02
-DEMAND_COLOUR = "#3182bd"
 ISOCHRONE_COLOUR = "#31a354"
 GAP_COLOUR = "#e7298a"
 OSM_ATTRIBUTION = (
@@ -118,11 +131,6 @@ def voltage_colour(vm_pu: float, vm_min_pu: float, vm_max_pu: float) -> str:
     if vm_pu < vm_min_pu + NEAR_LIMIT_PU:
         return NEAR_LIMIT
     return NORMAL_V
-
-
-def year_colours(years: Sequence[int]) -> dict[int, str]:
-    """Colour of each opening year, in year order."""
-    return {int(y): YEAR_PALETTE[i % len(YEAR_PALETTE)] for i, y in enumerate(sorted({int(y) for y in years}))}
 
 
 def script_json(obj: Any) -> str:
@@ -424,141 +432,12 @@ def plan_years(plan: Plan) -> list[int]:
     return [int(plan.city.config.fleet.year)]
 
 
-def opening_years(plan: Plan) -> pd.Series:
-    """``year_opened`` of every chosen site (the plan year where the column is missing)."""
-    if "year_opened" in plan.sites.columns:
-        return plan.sites["year_opened"].fillna(plan.city.config.fleet.year).astype(int)
-    return pd.Series(int(plan.city.config.fleet.year), index=plan.sites.index)
-
-
-def rollout_table(plan: Plan) -> pd.DataFrame:
-    """Installed chargers per site and year: columns ``site_id``, ``year``, ``chargers_<type>``.
-
-    Taken from the siting stage's rollout table when it provides one (``plan.rollout`` or
-    ``plan.siting.rollout``); otherwise every site's chargers count from its opening year.
-    """
-    for holder in (plan, plan.siting):
-        table = getattr(holder, "rollout", None)
-        if isinstance(table, pd.DataFrame) and {"site_id", "year"} <= set(table.columns):
-            return table.copy()
-    types = [f"chargers_{t}" for t in plan.charger_types.index if f"chargers_{t}" in plan.sites.columns]
-    out = plan.sites[types].copy()
-    out.insert(0, "year", opening_years(plan).to_numpy())
-    return out.rename_axis("site_id").reset_index()
-
-
-def bus_voltage_column(buses: pd.DataFrame) -> str:
-    """``vm_min_pu`` (lowest over a time series) when present, else the snapshot ``vm_pu``."""
-    return "vm_min_pu" if "vm_min_pu" in buses.columns else "vm_pu"
-
-
-def loading_column(table: pd.DataFrame) -> str:
-    """``loading_max_percent`` (highest over a time series) when present, else ``loading_percent``."""
-    return "loading_max_percent" if "loading_max_percent" in table.columns else "loading_percent"
-
-
-def bus_hosting_kw(plan: Plan) -> pd.Series | None:
-    """Hosting capacity [kW] per grid bus id, when the grid stage computed it."""
-    flow = plan.flow
-    if flow is not None and "hosting_capacity_kw" in flow.buses.columns:
-        return flow.buses["hosting_capacity_kw"]
-    hosting = getattr(getattr(plan, "grid_assessment", None), "hosting", None)
-    table = getattr(hosting, "table", None)
-    if isinstance(table, pd.DataFrame) and "hosting_capacity_kw" in table.columns:
-        return table["hosting_capacity_kw"]
-    return None
-
-
-def hosting_reason(plan: Plan, bus: Any) -> str:
-    """Why a bus has the hosting capacity it has (e.g. already undervoltage), or ``""``."""
-    flow = plan.flow
-    if flow is None or "hosting_reason" not in flow.buses.columns or bus is None or bus not in flow.buses.index:
-        return ""
-    reason = flow.buses.at[bus, "hosting_reason"]
-    return reason if isinstance(reason, str) else ""
-
-
-def hosting_capacity_kw(plan: Plan) -> pd.Series | None:
-    """Hosting capacity [kW] at each chosen site's bus, when the grid stage computed it."""
-    if "hosting_capacity_kw" in plan.sites.columns:
-        return plan.sites["hosting_capacity_kw"]
-    per_bus = bus_hosting_kw(plan)
-    if per_bus is not None and "bus_id" in plan.sites.columns:
-        return plan.sites["bus_id"].map(per_bus)
-    return None
-
-
 def violation_hours(plan: Plan) -> dict[tuple[str, Any], float]:
     """Hours in violation per (``bus``/``line``/``trafo``, element id), from a time-series load flow."""
     v = getattr(plan.flow, "violations", None)
     if not isinstance(v, pd.DataFrame) or not len(v) or not {"element", "id", "hours"} <= set(v.columns):
         return {}
     return {(str(e), i): float(h) for (e, i), h in v.groupby(["element", "id"])["hours"].sum().items()}
-
-
-def violation_table(plan: Plan) -> pd.DataFrame:
-    """The plan's one violation table (``kind``, ``element``, ``id``, ``hours``, ``first``, ``last``,
-    ``worst``, ``unit``), for the peak flow and the time series alike; empty without a grid."""
-    v = getattr(plan.flow, "violations", None)
-    if not isinstance(v, pd.DataFrame) or not {"kind", "element", "id"} <= set(v.columns):
-        return pd.DataFrame(columns=VIOLATION_COLUMNS)
-    out = v.copy()
-    for col in VIOLATION_COLUMNS:
-        if col not in out.columns:
-            out[col] = np.nan
-    if out["unit"].isna().any():
-        volt = out["kind"].isin(["undervoltage", "overvoltage"])
-        out["unit"] = out["unit"].fillna(pd.Series(np.where(volt, "pu", "%"), index=out.index))
-    return out[VIOLATION_COLUMNS]
-
-
-def violation_export(
-    plan: Plan, buses: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, trafos: gpd.GeoDataFrame | None
-) -> pd.DataFrame:
-    """The violation table as written to ``grid_violations.csv``.
-
-    Columns ``element``, ``element_id``, ``violation`` (the kind), ``value`` (worst value),
-    ``value_unit`` (``pu`` or ``%``), ``hours`` [h] (empty for the peak flow), ``first``,
-    ``last`` (times), ``lon``, ``lat`` (the bus, the middle of the line, the transformer's
-    low-voltage bus; empty when unknown) — one row per element and kind, three-winding
-    transformers and load flows that did not converge (element ``grid``) included.
-    """
-    v = violation_table(plan)
-    where: dict[str, dict[Any, Any]] = {
-        "bus": dict(zip(buses["bus_id"], buses.geometry, strict=True)) if len(buses) else {},
-        "line": ({i: g.interpolate(0.5, normalized=True) for i, g in zip(lines["line_id"], lines.geometry, strict=True)
-                  if g is not None} if len(lines) else {}),
-        "trafo": dict(zip(trafos["trafo_id"], trafos.geometry, strict=True)) if trafos is not None and len(trafos) else {},
-        "trafo3w": {i: geom for i, (geom, _) in trafo3w_points(plan, buses).items()},
-    }
-    points = [where.get(str(e), {}).get(i) for e, i in zip(v["element"], v["id"], strict=True)]
-    return pd.DataFrame({
-        "element": v["element"].to_numpy(),
-        "element_id": v["id"].to_numpy(),
-        "violation": v["kind"].to_numpy(),
-        "value": v["worst"].to_numpy(float),
-        "value_unit": v["unit"].to_numpy(),
-        "hours": v["hours"].to_numpy(float),
-        "first": v["first"].to_numpy(),
-        "last": v["last"].to_numpy(),
-        "lon": [round(float(p.x), 7) if p is not None else np.nan for p in points],
-        "lat": [round(float(p.y), 7) if p is not None else np.nan for p in points],
-    })
-
-
-def trafo3w_points(plan: Plan, buses: gpd.GeoDataFrame) -> dict[Any, tuple[Any, dict[str, Any]]]:
-    """Three-winding transformers drawn at their low-voltage bus (else medium, else high):
-    id -> (point in EPSG:4326, row of the flow's ``trafos3w`` table)."""
-    t3 = getattr(plan.flow, "trafos3w", None)
-    if not isinstance(t3, pd.DataFrame) or not len(t3) or not len(buses):
-        return {}
-    at = dict(zip(buses["bus_id"], buses.geometry, strict=True))
-    out = {}
-    for ident, r in t3.iterrows():
-        geom = next((at[b] for b in (r.get("lv_bus"), r.get("mv_bus"), r.get("hv_bus")) if b in at), None)
-        if geom is not None:
-            out[ident] = (geom, r.to_dict())
-    return out
 
 
 def _when(t: Any) -> str:
@@ -579,7 +458,7 @@ def plan_isochrones(plan: Plan, minutes: Sequence[float] | None = None) -> tuple
     """Coverage isochrones of the chosen sites in EPSG:4326, and a note when there are none.
 
     Uses ``plan.isochrones`` when the pipeline stored them, else
-    :func:`charge_planner.network.isochrones` when the network stage provides it.
+    :func:`charge_planner.network.isochrones`.
     """
     iso = getattr(plan, "isochrones", None)
     if iso is None:
@@ -587,15 +466,10 @@ def plan_isochrones(plan: Plan, minutes: Sequence[float] | None = None) -> tuple
             return None, "drive-time areas: not drawn (set outputs.isochrones = true to draw them)"
         if len(plan.sites) == 0:
             return None, "drive-time areas: the plan opens no site"
-        from charge_planner import network
-
-        fn = getattr(network, "isochrones", None)
-        if fn is None:
-            return None, "drive-time areas: not available from the network stage in this version"
         mins = list(minutes) if minutes is not None else default_isochrone_minutes(plan)
         t0 = time.perf_counter()
         try:
-            iso = fn(plan.city.roads, plan.sites["node_id"], mins)
+            iso = isochrones(plan.city.roads, plan.sites["node_id"], mins)
         except ChargePlannerError as exc:
             log.warning("isochrones skipped: %s", exc)
             return None, f"drive-time areas: {exc}"
@@ -820,15 +694,6 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
 GENERATED_DEPOT_COLOUR = "#e7298a"
 
 
-def candidate_flag(plan: Plan, sid: Any) -> str:
-    """The candidate's flag (e.g. a generated depot candidate), or "" for an ordinary candidate."""
-    cand = plan.candidates
-    if "flag" not in cand.columns or sid not in cand.index:
-        return ""
-    v = cand.at[sid, "flag"]
-    return str(v) if isinstance(v, str) else ""
-
-
 #: Outline colour of the unserved-demand cells by their main cause.
 CAUSE_COLOURS = {
     "no_candidate": GAP_COLOUR,
@@ -898,8 +763,6 @@ def _add_isochrones(iso: gpd.GeoDataFrame, fmap: PlanMap) -> None:
 
 
 def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
-    from charge_planner.outputs import grid_layers
-
     layers = grid_layers(plan)
     if layers is None:
         fmap.notes.append("grid: not modelled (grid.source = \"none\")")

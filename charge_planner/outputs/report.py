@@ -28,6 +28,22 @@ import pandas as pd
 
 from charge_planner.assumptions import sourced_rows
 from charge_planner.candidates import depot_only_segments
+from charge_planner.outputs.browser import BrowserError, Chromium
+from charge_planner.outputs.views import (
+    DEMAND_COLOUR,
+    UNSERVED_LABELS,
+    bus_voltage_column,
+    candidate_flag,
+    fmt_num,
+    fmt_pct,
+    hosting_capacity_kw,
+    hosting_reason,
+    loading_column,
+    opening_years,
+    rollout_summary,
+    violation_table,
+    year_colours,
+)
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
@@ -61,53 +77,13 @@ UNIT_SUFFIXES = (
 # ---------------------------------------------------------------------------------------------
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("charge_planner", "templates"),
+        loader=jinja2.PackageLoader("charge_planner.outputs", "templates"),
         autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
         undefined=jinja2.StrictUndefined,
     )
     env.filters["num"] = fmt_num
     env.filters["pct"] = fmt_pct
     return env
-
-
-def fmt_num(v: Any, digits: int | None = 0) -> str:
-    """Number with thousands separators, or an em dash when missing.
-
-    ``digits`` is the number of decimals; None writes the shortest form that keeps up to
-    six decimals (``11``, ``0.4``, ``12,345.25``). Any other kind of ``digits`` is a
-    programming error and raises :class:`TypeError`.
-    """
-    if digits is not None and (isinstance(digits, bool) or not isinstance(digits, int | np.integer)):
-        raise TypeError(f"fmt_num: digits must be an int or None, got {digits!r}")
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(f):
-        return "—"
-    if digits is None:
-        text = f"{f:,.6f}".rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
-    return f"{f:,.{max(int(digits), 0)}f}"
-
-
-def fmt_pct(v: Any, digits: int = 0) -> str:
-    """Share [0–1] as a percentage, or an em dash when missing.
-
-    A share short of 100 % (or above 0 %) is never rounded to it: more digits are shown instead
-    (0.996 -> "99.6%"), so that a report does not call demand fully served when some is not.
-    """
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(f):
-        return "—"
-    text = f"{f:.{digits}%}"
-    while digits < 4 and ((f < 1.0 and float(text[:-1]) >= 100.0) or (f > 0.0 and float(text[:-1]) <= 0.0)):
-        digits += 1
-        text = f"{f:.{digits}%}"
-    return text
 
 
 def label_of(key: str) -> str:
@@ -220,8 +196,6 @@ def _chart_site_map(plan: Plan) -> str:
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    from charge_planner.maps import DEMAND_COLOUR, opening_years, year_colours
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 6.0))
     ax.add_collection(LineCollection(_road_lines(plan), colors="#bdbdbd", linewidths=0.5, zorder=1))
@@ -316,8 +290,6 @@ def _chart_rollout(roll: pd.DataFrame) -> str:
 
 
 def _chart_grid(plan: Plan) -> str:
-    from charge_planner.maps import bus_voltage_column, loading_column
-
     plt = _pyplot()
     f = plan.flow
     g = plan.city.config.grid
@@ -424,15 +396,6 @@ def _chart_scenarios(table: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
-def _candidate_flag(plan: Plan, sid: Any) -> str:
-    """The candidate's flag (a generated depot candidate), or ""."""
-    cand = plan.candidates
-    if "flag" not in cand.columns or sid not in cand.index:
-        return ""
-    v = cand.at[sid, "flag"]
-    return v if isinstance(v, str) else ""
-
-
 def depot_note(plan: Plan) -> str:
     """Why no tagged or generated depot candidate hosts the bus demand, for the unserved sentence ("" when
     the plan has tagged bus depots or stations)."""
@@ -470,8 +433,6 @@ def generated_depots_context(plan: Plan) -> dict[str, Any] | None:
 
 
 def _site_rows(plan: Plan) -> list[dict[str, Any]]:
-    from charge_planner.maps import hosting_capacity_kw, hosting_reason, opening_years
-
     types = [t for t in plan.charger_types.index if f"chargers_{t}" in plan.sites.columns]
     hosting = hosting_capacity_kw(plan)
     years = opening_years(plan)
@@ -482,7 +443,7 @@ def _site_rows(plan: Plan) -> list[dict[str, Any]]:
             "site_id": sid,
             "name": r.get("name") or "",
             "kind": r.get("kind", ""),
-            "flag": _candidate_flag(plan, sid),
+            "flag": candidate_flag(plan, sid),
             "year": int(r["_year"]),
             "chargers": ", ".join(f"{int(r[f'chargers_{t}'])} × {t}" for t in types if r[f"chargers_{t}"] > 0),
             "power_kw": fmt_num(r.get("power_kw")),
@@ -507,8 +468,6 @@ RUN_TIME_KEYS = frozenset({"solve_s", "seconds", "solve_time_s", "build_time_s"}
 
 
 def _grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
-    from charge_planner.maps import loading_column, violation_table
-
     if plan.flow is None or not s.get("grid"):
         return None
     f = plan.flow
@@ -643,16 +602,6 @@ def _energy_rows(s: Mapping[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-#: Row labels of the unserved-demand table, per cause.
-UNSERVED_LABELS = {
-    "no_candidate": "no eligible candidate within reach",
-    "not_in_nearest": "candidate beyond the nearest ones kept",
-    "out_of_budget": "out of budget",
-    "not_opened": "not opened though affordable",
-    "out_of_capacity": "out of capacity at opened sites",
-}
-
-
 def _segments_text(by_segment: Mapping[str, Any], cause: str) -> tuple[str, str]:
     """The segments with unserved energy of a cause, largest first, as words; and the largest one."""
     parts = sorted(((float(r.get(cause, 0.0)), seg) for seg, r in by_segment.items() if float(r.get(cause, 0.0)) > 0),
@@ -751,9 +700,6 @@ def render_report(
     map_file
         Relative link to the interactive map written next to the report, if any.
     """
-    from charge_planner.maps import hosting_capacity_kw
-    from charge_planner.outputs import rollout_summary
-
     s = plan.summary
     site_rows = _site_rows(plan)
     k = s.get("kpis", {})
@@ -842,17 +788,15 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, *, chromium: str | N
     pdf_path
         The PDF to write.
     chromium
-        Browser executable (default: :func:`charge_planner.browser.find_chromium`).
+        Browser executable (default: :func:`charge_planner.outputs.browser.find_chromium`).
     timeout_s
         Time allowed for loading and printing [s].
 
     Raises
     ------
-    charge_planner.browser.BrowserError
+    charge_planner.outputs.browser.BrowserError
         When no browser is installed or printing fails.
     """
-    from charge_planner.browser import BrowserError, Chromium
-
     footer = (
         "<div style='font: 7.5px Helvetica, Arial, sans-serif; color: #666; width: 100%; padding: 0 12mm; "
         "display: flex; justify-content: space-between'><span class='title'></span>"

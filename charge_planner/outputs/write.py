@@ -40,10 +40,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
-from shapely.geometry import LineString, shape
 
 from charge_planner import __version__
 from charge_planner.errors import ChargePlannerError
+from charge_planner.outputs import browser, report
+from charge_planner.outputs.maps import build_map, plan_isochrones
+from charge_planner.outputs.views import (
+    WGS84,
+    GridLayers,
+    grid_layers,
+    rollout_table,
+    trafo3w_points,
+    violation_table,
+)
+from charge_planner.pipeline import summary_json
 
 if TYPE_CHECKING:
     from charge_planner.config import CityConfig
@@ -54,21 +64,19 @@ log = logging.getLogger(__name__)
 __all__ = [
     "GPKG_LAYERS",
     "MANIFEST",
-    "GridLayers",
     "OutputError",
     "OutputTarget",
     "check_output_folder",
     "check_pdf",
     "default_output_folder",
-    "grid_layers",
     "read_manifest",
-    "rollout_summary",
     "save_plan",
+    "violation_export",
+    "write_csv",
     "write_manifest",
     "write_outputs",
 ]
 
-WGS84 = "EPSG:4326"
 #: GeoPackage layers and what each holds
 GPKG_LAYERS = {
     "sites": "chosen charging sites: chargers per type, power_kw [kW], served_kwh_day [kWh/day], capex_usd [USD], "
@@ -88,53 +96,6 @@ class OutputError(ChargePlannerError):
     """An output file could not be written (e.g. a PDF was asked for and no browser is installed)."""
 
 
-@dataclass
-class GridLayers:
-    """Grid elements with their load-flow results, in EPSG:4326.
-
-    Attributes
-    ----------
-    buses
-        Points; ``bus_id`` and every column of the flow's bus table (``vm_pu``, ``violation``, …).
-    lines
-        Line strings (following the cable route where the net has line geodata); ``line_id``, …
-    trafos
-        Two-winding transformers, points at the low-voltage bus; ``trafo_id``, ``loading_percent``, …
-    trafos3w
-        Three-winding transformers, points at the low-voltage bus (else the medium-, else the
-        high-voltage one, as on the map); ``trafo_id``, ``loading_percent``, ``hv_bus``,
-        ``mv_bus``, ``lv_bus``, ``sn_mva``, …
-    """
-
-    buses: gpd.GeoDataFrame
-    lines: gpd.GeoDataFrame
-    trafos: gpd.GeoDataFrame
-    trafos3w: gpd.GeoDataFrame | None = None
-
-    def transformer_layer(self) -> gpd.GeoDataFrame:
-        """Every transformer as written to the ``grid_trafos`` layer and ``grid_trafos.csv``: the
-        two-winding ones with their columns unchanged, then the three-winding ones; ``kind``
-        (``trafo`` or ``trafo3w``) after ``trafo_id`` tells them apart, as ids of the two kinds
-        may be equal. ``mv_bus`` is empty for two-winding and ``parallel`` for three-winding rows."""
-        two = self.trafos.copy()
-        two.insert(1, "kind", "trafo")
-        three = self.trafos3w
-        if three is None or not len(three):
-            return two
-        three = three.copy()
-        three.insert(1, "kind", "trafo3w")
-        if not len(two):
-            return three
-        # integer columns stay integer where one kind has no value (nullable, not float)
-        int_cols = [c for c in ("trafo_id", "hv_bus", "mv_bus", "lv_bus", "parallel")
-                    if all(pd.api.types.is_integer_dtype(f[c]) for f in (two, three) if c in f.columns)]
-        both = pd.concat([two, three], ignore_index=True)
-        for col in int_cols:
-            if col in both.columns:
-                both[col] = both[col].astype("Int64")
-        return gpd.GeoDataFrame(both, geometry="geometry", crs=WGS84)
-
-
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     """Turn tuple/dict/list/set cells into JSON text and numpy scalars into Python ones, for GDAL."""
     out = df.copy()
@@ -147,113 +108,6 @@ def _plain(df: pd.DataFrame) -> pd.DataFrame:
             else v
         )
     return out
-
-
-def _line_geometry(geo: Any) -> Any:
-    if isinstance(geo, str):
-        try:
-            return shape(json.loads(geo))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-    if isinstance(geo, dict):
-        return shape(geo)
-    return None
-
-
-def grid_layers(plan: Plan) -> GridLayers | None:
-    """Grid buses, lines and transformers with their load-flow results, in EPSG:4326.
-
-    Returns None when the plan has no grid (``grid.source = "none"``).
-    """
-    if plan.flow is None or plan.grid is None:
-        return None
-    crs = plan.grid.crs
-    flow = plan.flow
-    located = flow.buses.dropna(subset=["x_m", "y_m"])
-    buses = gpd.GeoDataFrame(
-        located.drop(columns=["x_m", "y_m"]).rename_axis("bus_id").reset_index(),
-        geometry=gpd.points_from_xy(located["x_m"], located["y_m"]),
-        crs=crs,
-    ).to_crs(WGS84)
-
-    lines = flow.lines
-    net_geo = plan.grid.net.line["geo"] if "geo" in plan.grid.net.line.columns else pd.Series(dtype=object)
-    routed = [_line_geometry(net_geo.get(lid)) for lid in lines.index]
-    # straight lines between the end buses where the net has no route, projected once
-    x, y = flow.buses["x_m"], flow.buses["y_m"]
-    fx, fy = lines["from_bus"].map(x).to_numpy(float), lines["from_bus"].map(y).to_numpy(float)
-    tx, ty = lines["to_bus"].map(x).to_numpy(float), lines["to_bus"].map(y).to_numpy(float)
-    ok = np.isfinite(fx) & np.isfinite(fy) & np.isfinite(tx) & np.isfinite(ty)
-    straight = gpd.GeoSeries(
-        [LineString([(a, b), (c, d)]) if k else None for a, b, c, d, k in zip(fx, fy, tx, ty, ok, strict=True)],
-        crs=crs,
-    ).to_crs(WGS84)
-    geoms = [r if r is not None else s for r, s in zip(routed, straight, strict=True)]
-    line_gdf = gpd.GeoDataFrame(lines.rename_axis("line_id").reset_index(), geometry=geoms, crs=WGS84)
-    line_gdf = line_gdf[line_gdf.geometry.notna()].reset_index(drop=True)
-
-    trafos = flow.trafos
-    at = trafos["lv_bus"] if "lv_bus" in trafos.columns else pd.Series(dtype=float)
-    tx_, ty_ = at.map(x).to_numpy(float), at.map(y).to_numpy(float)
-    keep = np.isfinite(tx_) & np.isfinite(ty_)
-    trafo_gdf = gpd.GeoDataFrame(
-        trafos[keep].rename_axis("trafo_id").reset_index(),
-        geometry=gpd.points_from_xy(tx_[keep], ty_[keep]),
-        crs=crs,
-    ).to_crs(WGS84)
-
-    from charge_planner.maps import trafo3w_points
-
-    placed = trafo3w_points(plan, buses)
-    t3 = flow.trafos3w.loc[[i for i in flow.trafos3w.index if i in placed]]
-    trafo3w_gdf = gpd.GeoDataFrame(
-        t3.rename_axis("trafo_id").reset_index(), geometry=[placed[i][0] for i in t3.index], crs=WGS84
-    )
-    return GridLayers(buses=buses, lines=line_gdf, trafos=trafo_gdf, trafos3w=trafo3w_gdf)
-
-
-def rollout_summary(plan: Plan) -> pd.DataFrame:
-    """Per year: sites opened, chargers installed per type, cumulative kW and capital cost.
-
-    Columns ``year``, ``sites_opened``, ``sites_total``, ``chargers_<type>`` (installed that
-    year), ``chargers_total``, ``power_added_kw``, ``power_total_kw`` [kW], ``capex_usd`` [USD]
-    (the chargers added, and each site's connection: its power band's cost in the year it opens,
-    the step to a higher band in the year its power needs it; as the siting model spent it).
-    """
-    from charge_planner.maps import opening_years, rollout_table
-
-    roll = rollout_table(plan)
-    types = [t for t in plan.charger_types.index if f"chargers_{t}" in roll.columns]
-    ccols = [f"chargers_{t}" for t in types]
-    if roll.empty:
-        return pd.DataFrame(columns=["year", "sites_opened", "sites_total", *ccols, "chargers_total",
-                                     "power_added_kw", "power_total_kw", "capex_usd"])
-    roll = roll.sort_values(["site_id", "year"])
-    # rollout rows hold chargers installed by that year; the difference is what is added
-    added = roll[ccols].astype(float) - roll.groupby("site_id")[ccols].shift(fill_value=0).astype(float)
-    added = added.clip(lower=0)
-    added["year"] = roll["year"].astype(int).to_numpy()
-    per_year = added.groupby("year")[ccols].sum()
-    power = pd.Series(plan.charger_types.loc[types, "power_kw"].to_numpy(float), index=ccols)
-    capex = pd.Series(plan.charger_types.loc[types, "capex_usd"].to_numpy(float), index=ccols)
-    years = opening_years(plan)
-    opened = years.value_counts().reindex(per_year.index, fill_value=0)
-    out = per_year.copy()
-    out.insert(0, "sites_opened", opened.to_numpy())
-    out.insert(1, "sites_total", opened.cumsum().to_numpy())
-    out["chargers_total"] = per_year.sum(axis=1)
-    out["power_added_kw"] = per_year.mul(power).sum(axis=1)
-    out["power_total_kw"] = out["power_added_kw"].cumsum()
-    if "capex_usd" in roll.columns:  # the siting model's spend per site and year, connections included
-        out["capex_usd"] = roll.groupby("year")["capex_usd"].sum().reindex(per_year.index, fill_value=0.0)
-    else:
-        fixed = 0.0
-        if "fixed_cost_usd" in plan.candidates.columns and len(plan.sites):
-            fc = plan.candidates["fixed_cost_usd"].reindex(plan.sites.index).fillna(0.0)
-            fixed = fc.groupby(years.to_numpy()).sum().reindex(per_year.index, fill_value=0.0)
-        out["capex_usd"] = per_year.mul(capex).sum(axis=1) + fixed
-    out[ccols + ["chargers_total"]] = out[ccols + ["chargers_total"]].round().astype(int)
-    return out.reset_index()
 
 
 def _gpkg_timestamp() -> str:
@@ -306,10 +160,42 @@ def _csv_with_lonlat(gdf: gpd.GeoDataFrame, path: Path) -> None:
     write_csv(_plain(df), path)
 
 
+def violation_export(
+    plan: Plan, buses: gpd.GeoDataFrame, lines: gpd.GeoDataFrame, trafos: gpd.GeoDataFrame | None
+) -> pd.DataFrame:
+    """The violation table as written to ``grid_violations.csv``.
+
+    Columns ``element``, ``element_id``, ``violation`` (the kind), ``value`` (worst value),
+    ``value_unit`` (``pu`` or ``%``), ``hours`` [h] (empty for the peak flow), ``first``,
+    ``last`` (times), ``lon``, ``lat`` (the bus, the middle of the line, the transformer's
+    low-voltage bus; empty when unknown) — one row per element and kind, three-winding
+    transformers and load flows that did not converge (element ``grid``) included.
+    """
+    v = violation_table(plan)
+    where: dict[str, dict[Any, Any]] = {
+        "bus": dict(zip(buses["bus_id"], buses.geometry, strict=True)) if len(buses) else {},
+        "line": ({i: g.interpolate(0.5, normalized=True) for i, g in zip(lines["line_id"], lines.geometry, strict=True)
+                  if g is not None} if len(lines) else {}),
+        "trafo": dict(zip(trafos["trafo_id"], trafos.geometry, strict=True)) if trafos is not None and len(trafos) else {},
+        "trafo3w": {i: geom for i, (geom, _) in trafo3w_points(plan, buses).items()},
+    }
+    points = [where.get(str(e), {}).get(i) for e, i in zip(v["element"], v["id"], strict=True)]
+    return pd.DataFrame({
+        "element": v["element"].to_numpy(),
+        "element_id": v["id"].to_numpy(),
+        "violation": v["kind"].to_numpy(),
+        "value": v["worst"].to_numpy(float),
+        "value_unit": v["unit"].to_numpy(),
+        "hours": v["hours"].to_numpy(float),
+        "first": v["first"].to_numpy(),
+        "last": v["last"].to_numpy(),
+        "lon": [round(float(p.x), 7) if p is not None else np.nan for p in points],
+        "lat": [round(float(p.y), 7) if p is not None else np.nan for p in points],
+    })
+
+
 def _violations(plan: Plan, layers: GridLayers) -> pd.DataFrame:
     """The flow's one violation table (every element kind, three-winding transformers included) with positions."""
-    from charge_planner.maps import violation_export
-
     return violation_export(plan, layers.buses, layers.lines, layers.trafos)
 
 
@@ -321,9 +207,7 @@ def check_pdf(pdf: bool | None) -> None:
     OutputError
         Saying how to install Chromium or turn the PDF off.
     """
-    from charge_planner.browser import find_chromium
-
-    if pdf is True and find_chromium() is None:
+    if pdf is True and browser.find_chromium() is None:
         raise OutputError(
             "report.pdf needs Chromium: install it (Debian: apt-get install chromium) or set outputs.pdf = false "
             "(command line: --no-pdf)"
@@ -359,11 +243,6 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
     OutputError
         When ``folder`` is not an empty folder, or ``pdf`` is True and no Chromium is installed.
     """
-    from charge_planner.browser import find_chromium
-    from charge_planner.maps import build_map, plan_isochrones
-    from charge_planner.pipeline import summary_json
-    from charge_planner.report import render_pdf, render_report
-
     folder = Path(folder)
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist; create it or use Plan.save, which does")
@@ -389,8 +268,6 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
         _write_layer(layers.buses, gpkg, "grid_buses")
         _write_layer(layers.lines, gpkg, "grid_lines")
         _write_layer(layers.transformer_layer(), gpkg, "grid_trafos")
-    from charge_planner.maps import rollout_table
-
     roll = rollout_table(plan)
     _write_layer(roll, gpkg, "rollout")
 
@@ -412,14 +289,14 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
 
     fmap = build_map(plan, offline=offline, isochrones=iso if iso is not None else False, notes=[note] if note else ())
     fmap.save(folder / "map.html")
-    report = folder / "report.html"
-    report.write_text(render_report(plan, map_file="map.html"), encoding="utf-8")
+    html = folder / "report.html"
+    html.write_text(report.render_report(plan, map_file="map.html"), encoding="utf-8")
     if pdf is None:
-        pdf = find_chromium() is not None
+        pdf = browser.find_chromium() is not None
         if not pdf:
             log.warning("report.pdf skipped: no Chromium found (apt-get install chromium, or set outputs.pdf = false)")
     if pdf:
-        render_pdf(report, folder / "report.pdf")
+        report.render_pdf(html, folder / "report.pdf")
     written = sorted(p for p in folder.iterdir() if p.is_file())
     written.append(write_manifest(folder, written, plan=plan))
     log.info("wrote %s", ", ".join(p.name for p in written))
