@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pyogrio
@@ -200,3 +202,91 @@ def test_same_plan_gives_the_same_files(demo_plan, tmp_path, monkeypatch):
     c = demo_plan.save(tmp_path / "c", pdf=False)
     stamp = pyogrio.read_dataframe(c / "plan.gpkg", sql="SELECT last_change FROM gpkg_contents LIMIT 1")
     assert str(stamp.iloc[0, 0]).startswith("2026-01-01")
+
+
+# --------------------------------------------------------------------------------------------
+# the outputs layer: one-way imports, Plan.save through the registered writer
+
+PACKAGE = Path(__file__).resolve().parents[1] / "charge_planner"
+#: the charge_planner modules each outputs module may import, besides the layers below outputs
+OUTPUTS_SIBLINGS = {
+    "views": set(),
+    "browser": set(),
+    "maps": {"views"},
+    "report": {"views", "browser"},
+    "write": {"views", "browser", "maps", "report"},
+    "__init__": {"views", "write"},
+}
+BELOW_OUTPUTS = ("pipeline", "grid", "siting", "candidates", "demand", "network", "ids", "city", "osm", "synthetic",
+                 "assumptions", "presets", "config", "errors")
+
+
+def _imports(tree: ast.AST) -> list[tuple[str, bool]]:
+    """(imported charge_planner module, imported inside a function) of every import in a module,
+    ``from charge_planner import x`` counted as ``charge_planner.x``; imports under ``if TYPE_CHECKING:`` left out."""
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            return
+        if isinstance(node, ast.Import):
+            found.extend((a.name, in_function) for a in node.names if a.name.startswith("charge_planner"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("charge_planner"):
+            if node.module == "charge_planner":
+                found.extend((f"charge_planner.{a.name}", in_function) for a in node.names)
+            else:
+                found.extend((f"{node.module}.{a.name}", in_function) for a in node.names)
+        inner = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, False)
+    return found
+
+
+def test_outputs_modules_import_only_downwards_and_at_module_level():
+    for name, siblings in OUTPUTS_SIBLINGS.items():
+        path = PACKAGE / "outputs" / f"{name}.py"
+        for module, in_function in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            assert not in_function, f"{path.name}: {module} imported inside a function"
+            parts = module.split(".")
+            if parts[1:2] == ["outputs"]:
+                assert parts[2] in siblings, f"outputs/{path.name} imports outputs.{parts[2]}"
+            else:
+                assert parts[1] in BELOW_OUTPUTS or parts[1] == "__version__", f"outputs/{path.name} imports {module}"
+
+
+def test_pipeline_and_the_layers_below_do_not_import_outputs():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).parts
+        if rel[0] in ("outputs", "cli.py", "__init__.py", "scenarios.py", "scenarios"):
+            continue
+        for module, _ in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            assert not module.startswith("charge_planner.outputs"), f"{'/'.join(rel)} imports {module}"
+
+
+def test_plan_save_calls_the_writer_of_the_outputs_layer(demo_plan, tmp_path, monkeypatch):
+    import charge_planner
+    import charge_planner.outputs.write as write
+    from charge_planner import pipeline
+
+    assert pipeline._plan_writer is charge_planner.outputs.save_plan
+    calls = []
+
+    def record(plan, out, **kwargs):
+        calls.append((plan, out, kwargs))
+        return tmp_path
+
+    monkeypatch.setattr(pipeline, "_plan_writer", record)
+    assert demo_plan.save(tmp_path / "x", overwrite=True, pdf=False) == tmp_path
+    assert calls == [(demo_plan, tmp_path / "x", {"overwrite": True, "offline": None, "pdf": False})]
+    assert write.save_plan is charge_planner.outputs.save_plan
+
+
+def test_report_templates_ship_with_the_outputs_package():
+    import tomllib
+
+    data = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = data["tool"]["setuptools"]["package-data"]["charge_planner.outputs"]
+    templates = sorted(p.name for p in (PACKAGE / "outputs" / "templates").iterdir())
+    assert templates and all(any(Path("templates", t).match(p) for p in patterns) for t in templates)
