@@ -494,7 +494,7 @@ def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
     """The solve first searches the sites the LP relaxation opens; its claimed bound must hold
     against the optimum of the full model, and its plan must be within the requested gap."""
     gap = 0.01
-    with caplog.at_level("INFO", logger="charge_planner.siting.models"):
+    with caplog.at_level("INFO", logger="charge_planner.siting.capacitated"):
         m = CapacitatedSiting.from_tables(*_random_instance(seed), budget_usd=60_000).solve("highs", mip_gap=gap)
     assert "LP-guided restricted solve" in caplog.text
     exact = solve(m.model, "highs", mip_gap=1e-9, time_limit_s=60)
@@ -508,7 +508,7 @@ def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):
 def test_a_greedy_plan_serving_all_reachable_demand_needs_no_solver(monkeypatch):
     """With money enough, the greedy plan serves every reachable row (180 kWh/day by hand): the
     reachable demand proves it optimal, no solver runs (and no clock can change the plan)."""
-    import charge_planner.siting.models as models
+    import charge_planner.siting.capacitated as models
 
     def no_solver(*a, **k):
         raise AssertionError("no solver call expected")
@@ -525,7 +525,7 @@ def test_a_greedy_plan_serving_all_reachable_demand_needs_no_solver(monkeypatch)
 def test_a_greedy_plan_within_the_gap_of_the_lp_bound_needs_no_search(monkeypatch):
     """When the greedy plan is already within the requested gap of the relaxation's bound, no MILP
     search runs; the claimed bound holds against the optimum of the full model."""
-    import charge_planner.siting.models as models
+    import charge_planner.siting.capacitated as models
 
     calls: list[bool] = []
     real = models.solve
@@ -551,7 +551,7 @@ def test_a_greedy_plan_within_the_gap_of_the_lp_bound_needs_no_search(monkeypatc
 def test_reported_bound_is_at_most_the_reachable_demand(monkeypatch):
     """When the solver stops before its root LP (a trivial bound), the plan's bound is the demand
     that any site can reach: every row is served at most once and costs only lower the objective."""
-    import charge_planner.siting.models as models
+    import charge_planner.siting.capacitated as models
     from charge_planner.siting.solve import SolveResult
 
     demand, cand, types, travel = _tables()
@@ -576,7 +576,7 @@ def test_lp_guided_bound_does_not_rest_on_the_relaxation_primal_objective(monkey
     below the LP optimum: a bound taken from it can cut off the true optimum. Here the
     relaxation reports its primal objective 3 % low, as such a run might; the reported bound
     must still be at least the optimum of the full model (found by an exact search)."""
-    import charge_planner.siting.models as models
+    import charge_planner.siting.capacitated as models
 
     real_solve = models.solve
 

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
 from charge_planner.siting import heuristics as heur
-from charge_planner.siting.coverage import MaximalCoverage, PMedian, SetCovering, _merge_identical_rows
+from charge_planner.siting.coverage import MaximalCoverage, SetCovering, _merge_identical_rows
 from charge_planner.siting.orlib import read_pmed, read_pmed_optima
+from charge_planner.siting.pmedian import PMedian
 from tests.conftest import shared
 
 

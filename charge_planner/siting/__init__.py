@@ -7,8 +7,9 @@
 * :func:`solve` — a sparse :class:`MatrixModel` handed to HiGHS (highspy) or CBC (pulp).
 """
 
-from charge_planner.siting.coverage import MaximalCoverage, PMedian, SetCovering
-from charge_planner.siting.models import CapacitatedSiting
+from charge_planner.siting.capacitated import CapacitatedSiting
+from charge_planner.siting.coverage import MaximalCoverage, SetCovering
+from charge_planner.siting.pmedian import PMedian
 from charge_planner.siting.solve import MatrixModel, SolveResult, solve
 
 __all__ = ["CapacitatedSiting", "MatrixModel", "MaximalCoverage", "PMedian", "SetCovering", "SolveResult", "solve"]

@@ -46,7 +46,7 @@ from charge_planner.errors import InfeasibleError
 from charge_planner.ids import id_positions
 
 if TYPE_CHECKING:
-    from charge_planner.siting.models import CapacitatedSiting
+    from charge_planner.siting.capacitated import CapacitatedSiting
 
 log = logging.getLogger(__name__)
 

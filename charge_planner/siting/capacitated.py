@@ -45,6 +45,10 @@ not limited.
 maximum or a group's headroom) and raised as :class:`~charge_planner.errors.InfeasibleError`
 with one line naming the cause. When the solver itself proves infeasibility, an elastic LP
 (shortfall variables on the floors and targets) names the binding floor or target.
+
+The model is assembled block by block: :meth:`CapacitatedSiting.from_tables` lays out the columns
+and calls the ``define_*`` functions of :mod:`charge_planner.siting.rows` (one block of rows each,
+its constraint in the docstring) and prices connections with :mod:`charge_planner.siting.bands`.
 """
 
 from __future__ import annotations
@@ -62,8 +66,29 @@ import pandas as pd
 import scipy.sparse as sp
 
 from charge_planner.errors import DataError, InfeasibleError
-from charge_planner.network import id_positions
-from charge_planner.siting.heuristics import band_table, connection_band
+from charge_planner.siting.bands import SiteBands, _site_bands
+from charge_planner.siting.heuristics import connection_band
+from charge_planner.siting.rows import (
+    Columns,
+    Rows,
+    _check_columns,
+    _existing_matrix,
+    _nothing_to_build,
+    _year_budgets,
+    assignment_pairs,
+    define_assignment_rows,
+    define_band_rows,
+    define_budget_rows,
+    define_capacity_rows,
+    define_column_bounds,
+    define_equity_rows,
+    define_headroom_rows,
+    define_installed_rows,
+    define_objective,
+    define_rollout_rows,
+    define_site_max_rows,
+    define_target_rows,
+)
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -76,6 +101,8 @@ from charge_planner.siting.solve import (
 
 log = logging.getLogger(__name__)
 
+__all__ = ["CapacitatedSiting"]
+
 #: Branch-and-bound node limit of each MILP search of :meth:`CapacitatedSiting.solve` (a work
 #: cap: the sample cities' searches end at the root node, within their gap).
 MAX_NODES = 1000
@@ -86,41 +113,6 @@ LP_WORK = 8_000_000
 LP_MAX_ITERATIONS = 100
 #: ... and the step is skipped when the work cap leaves fewer than this many.
 LP_MIN_ITERATIONS = 20
-
-
-def _check_columns(table: pd.DataFrame, name: str, columns: list[str]) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise DataError(f"{name} table lacks column(s) {missing}; add them")
-
-
-def _label(v: object) -> str:
-    return str(v).replace("_", "-")
-
-
-@dataclass
-class _Rows:
-    """Constraint rows assembled as COO triplets."""
-
-    rows: list[np.ndarray] = field(default_factory=list)
-    cols: list[np.ndarray] = field(default_factory=list)
-    vals: list[np.ndarray] = field(default_factory=list)
-    lo: list[np.ndarray] = field(default_factory=list)
-    hi: list[np.ndarray] = field(default_factory=list)
-    n: int = 0
-
-    def add(self, r: np.ndarray, c: np.ndarray, v: np.ndarray) -> None:
-        self.rows.append(np.asarray(r, dtype=np.int64) + self.n)
-        self.cols.append(np.asarray(c, dtype=np.int64))
-        self.vals.append(np.asarray(v, dtype=float))
-
-    def close(self, lo: np.ndarray, hi: np.ndarray) -> tuple[int, int]:
-        """End a block of ``len(lo)`` rows; returns its (first, end) row numbers."""
-        start = self.n
-        self.lo.append(np.asarray(lo, dtype=float))
-        self.hi.append(np.asarray(hi, dtype=float))
-        self.n += len(lo)
-        return start, self.n
 
 
 @dataclass
@@ -281,52 +273,11 @@ class CapacitatedSiting:
                 f"{max_ch[j]:g}; raise max_chargers there (siting.max_chargers_per_site)"
             )
 
-        # assignment pairs within reach (nearest first per demand row)
-        p_dem = id_positions(travel["demand_id"], demand.index, "demand_id")
-        p_site = id_positions(travel["site_id"], candidates.index, "site_id")
-        p_time = travel["travel_time_s"].to_numpy(dtype=float)
-        ok = (p_dem >= 0) & (p_site >= 0)
-        p_dem, p_site, p_time = p_dem[ok], p_site[ok], p_time[ok]
-        order = np.lexsort((p_site, p_time, p_dem))  # by demand row, nearest site first
-        p_dem, p_site, p_time = p_dem[order], p_site[order], p_time[order]
         usable_site = ~excluded | has_existing
-        seg_of_dem = demand["segment"].astype(str).to_numpy()
-        # a charger type serves a row when the row's segment is among its segments and, where both
-        # tables name use cases, the row's use case (public AC, public DC, swapping, ...) is among its use cases
-        match_use = "use_case" in demand.columns and "use_cases" in charger_types.columns
-        use_of_dem = demand["use_case"].astype(str).to_numpy() if match_use else None
-
-        def serves(k: int, t: Any, rows: np.ndarray, sites: np.ndarray) -> np.ndarray:
-            ok = np.isin(seg_of_dem[rows], list(charger_types.loc[t, "segments"])) & allowed[sites, k]
-            if use_of_dem is not None:
-                ok &= np.isin(use_of_dem[rows], list(charger_types.loc[t, "use_cases"]))
-            return ok & usable_site[sites]
-
-        # only candidates that can host a type serving the row count among its nearest ones (a bus
-        # row's nearest car parks would otherwise crowd out the depot a little further away)
-        can_serve = np.zeros(len(p_dem), dtype=bool)
-        for k, t in enumerate(types):
-            can_serve |= serves(k, t, p_dem, p_site)
-        can_serve &= max_ch[p_site] >= 1
-        p_dem, p_site, p_time = p_dem[can_serve], p_site[can_serve], p_time[can_serve]
-        if max_sites_per_demand is not None:
-            first = np.flatnonzero(np.r_[True, p_dem[1:] != p_dem[:-1]])
-            rank = np.arange(len(p_dem)) - np.repeat(first, np.diff(np.r_[first, len(p_dem)]))
-            near = rank < max_sites_per_demand
-            p_dem, p_site, p_time = p_dem[near], p_site[near], p_time[near]
-        pairs = pd.DataFrame({
-            "demand_id": pd.Categorical.from_codes(p_dem, dtype=pd.CategoricalDtype(demand.index)),
-            "site_id": pd.Categorical.from_codes(p_site, dtype=pd.CategoricalDtype(candidates.index)),
-            "travel_time_s": p_time,
-        })
-        trip = []
-        for k, t in enumerate(types):
-            ok = serves(k, t, p_dem, p_site)
-            trip.append((p_dem[ok], p_site[ok], np.full(int(ok.sum()), k), p_time[ok]))
-        x_dem = np.concatenate([a for a, _, _, _ in trip]).astype(np.int64)
-        x_site = np.concatenate([b for _, b, _, _ in trip]).astype(np.int64)
-        x_type = np.concatenate([c for _, _, c, _ in trip]).astype(np.int64)
-        x_time = np.concatenate([e for _, _, _, e in trip])
+        # assignment pairs within reach (nearest first per demand row) and the x columns
+        pairs, x_dem, x_site, x_type, x_time = assignment_pairs(
+            demand, candidates, charger_types, travel, allowed, usable_site, max_ch, max_sites_per_demand
+        )
         n_x = len(x_dem)
 
         d = demand["energy_kwh_day"].to_numpy(dtype=float)
@@ -336,25 +287,10 @@ class CapacitatedSiting:
         fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
         band = _site_bands(site_cost_bands, candidates, allowed, existing, power, max_ch, has_existing, fixed)
         fixed_eff = band.level_cost[:, 0]  # opening a site: its fixed cost and the lowest band not yet paid
-        up_site, up_band = band.up_site, band.up_band
-        n_up = len(up_site)
-
-        # column layout: [u (n_up x K) | y (n_site x K) | n (n_pairs x K) | x (n_x)]; u are the
-        # connection-band upgrades of the sites that can install more than the lowest band allows
-        u0 = 0
-        y0 = n_up * n_years
-        n0 = y0 + n_site * n_years
-        x0 = n0 + n_pairs * n_years
-        n_var = x0 + n_x
-
-        def ucol(i: np.ndarray, k: np.ndarray | int) -> np.ndarray:
-            return u0 + np.asarray(i) * n_years + k
-
-        def ycol(j: np.ndarray, k: np.ndarray | int) -> np.ndarray:
-            return y0 + np.asarray(j) * n_years + k
-
-        def ncol(c: np.ndarray, k: np.ndarray | int) -> np.ndarray:
-            return n0 + np.asarray(c) * n_years + k
+        cols = Columns(
+            n_years=n_years, n_site=n_site, n_pairs=n_pairs, n_up=len(band.up_site), c_site=c_site, c_type=c_type,
+            x_dem=x_dem, x_site=x_site, x_type=x_type, pair_x=col_of[x_site, x_type], k_x=dem_k[x_dem],
+        )
 
         ex_cols = existing[c_site, c_type].astype(float)
         existing_cost = float(ex_cols @ capex[c_type])
@@ -366,157 +302,28 @@ class CapacitatedSiting:
                 raise InfeasibleError(cause)
         eps = 1e-4 * max(total, 1.0) / (float(sum(budgets.values())) * n_years)
 
-        c = np.zeros(n_var)
-        c[x0:] = d[x_dem]
-        for k in range(n_years):
-            c[ycol(np.arange(n_site), k)] = -eps * fixed_eff
-            c[ncol(np.arange(n_pairs), k)] = -eps * capex[c_type]
-            c[ucol(np.arange(n_up), k)] = -eps * band.up_cost
-
-        R = _Rows()
+        # the model, block by block
+        c = define_objective(cols, d, eps, fixed_eff, capex, band)
+        R = Rows()
         labels: dict[str, tuple[int, int, list[str]]] = {}
-        xs = x0 + np.arange(n_x)
-        # (1) each demand row at most once
-        R.add(x_dem, xs, np.ones(n_x))
-        R.close(np.full(n_dem, -np.inf), np.ones(n_dem))
-        # (2) capacity per (site-type, year)
-        k_x = dem_k[x_dem]
-        pair_x = col_of[x_site, x_type]
-        R.add(pair_x * n_years + k_x, xs, d[x_dem])
-        all_nk = np.arange(n_pairs * n_years)
-        R.add(all_nk, n0 + all_nk, -np.repeat(cap[c_type], n_years))
-        R.close(np.full(n_pairs * n_years, -np.inf), np.zeros(n_pairs * n_years))
-        # (2b) a row is served by a (site, type) only where that type is installed: x_ijt <= n_jtk.
-        #      Valid because n is integer; like the variable upper bounds of facility location it
-        #      makes the LP relaxation much tighter than the aggregated capacity rows alone.
-        vub = np.arange(n_x)
-        R.add(vub, xs, np.ones(n_x))
-        R.add(vub, ncol(pair_x, k_x), -np.ones(n_x))
-        R.close(np.full(n_x, -np.inf), np.zeros(n_x))
-        # (3) per-site maximum per year
-        for k in range(n_years):
-            R.add(c_site * n_years + k, ncol(np.arange(n_pairs), k), np.ones(n_pairs))
-        all_yk = np.arange(n_site * n_years)
-        R.add(all_yk, y0 + all_yk, -np.repeat(max_ch, n_years))
-        R.close(np.full(n_site * n_years, -np.inf), np.zeros(n_site * n_years))
-        # (4) monotone rollout: sites stay open, chargers only grow
-        if n_years > 1:
-            jj = np.repeat(np.arange(n_site), n_years - 1)
-            kk = np.tile(np.arange(1, n_years), n_site)
-            rr = np.arange(len(jj))
-            R.add(rr, ycol(jj, kk), np.ones(len(jj)))
-            R.add(rr, ycol(jj, kk - 1), -np.ones(len(jj)))
-            R.close(np.zeros(len(jj)), np.full(len(jj), np.inf))
-            cc = np.repeat(np.arange(n_pairs), n_years - 1)
-            kk = np.tile(np.arange(1, n_years), n_pairs)
-            rr = np.arange(len(cc))
-            R.add(rr, ncol(cc, kk), np.ones(len(cc)))
-            R.add(rr, ncol(cc, kk - 1), -np.ones(len(cc)))
-            R.close(np.zeros(len(cc)), np.full(len(cc), np.inf))
-            if n_up:  # a connection is never downgraded
-                ii = np.repeat(np.arange(n_up), n_years - 1)
-                kk = np.tile(np.arange(1, n_years), n_up)
-                rr = np.arange(len(ii))
-                R.add(rr, ucol(ii, kk), np.ones(len(ii)))
-                R.add(rr, ucol(ii, kk - 1), -np.ones(len(ii)))
-                R.close(np.zeros(len(ii)), np.full(len(ii), np.inf))
-        # (4b) connection band of each site and year: exactly one band per open site, written as
-        #      "at least band b" binaries u_jbk <= u_j(b-1)k <= ... <= y_jk (band b is u_jb - u_j(b+1));
-        #      the installed power fits the band: sum_t p_t n_jtk <= U_0 y_jk + sum_b (U_b - U_b-1) u_jbk
-        if n_up:
-            prev = band.up_prev  # the u column below each one, -1 for the first upgrade (its y)
-            for k in range(n_years):
-                rr = np.arange(n_up) + k * n_up
-                R.add(rr, ucol(np.arange(n_up), k), np.ones(n_up))
-                first = prev < 0
-                R.add(rr[first], ycol(up_site[first], k), -np.ones(int(first.sum())))
-                R.add(rr[~first], ucol(prev[~first], k), -np.ones(int((~first).sum())))
-            R.close(np.full(n_up * n_years, -np.inf), np.zeros(n_up * n_years))
-            lim_sites = np.unique(up_site)
-            row_of = -np.ones(n_site, dtype=np.int64)
-            row_of[lim_sites] = np.arange(len(lim_sites))
-            has_row = row_of[c_site] >= 0
-            n_lim = len(lim_sites)
-            for k in range(n_years):
-                R.add(row_of[c_site[has_row]] + k * n_lim, ncol(np.flatnonzero(has_row), k), power[c_type[has_row]])
-                R.add(np.arange(n_lim) + k * n_lim, ycol(lim_sites, k), -np.full(n_lim, band.max_kw[0]))
-                R.add(row_of[up_site] + k * n_lim, ucol(np.arange(n_up), k), -band.up_kw)
-            R.close(np.full(n_lim * n_years, -np.inf), np.zeros(n_lim * n_years))
-            # the same limit per charger type in whole chargers (valid as n is integer, and tighter in the
-            # relaxation): n_jtk <= m_0t y_jk + sum_b (m_bt - m_(b-1)t) u_jbk, m_bt = floor(U_b / p_t)
-            sel = np.flatnonzero(has_row)
-            whole = np.minimum(np.floor(np.minimum(band.max_kw[None, :], band.max_site_kw[c_site[sel], None])
-                                        / power[c_type[sel], None] + 1e-9), max_ch[c_site[sel], None])  # len(sel) x B
-            pos_u = -np.ones((n_site, len(band.max_kw)), dtype=np.int64)
-            pos_u[up_site, up_band] = np.arange(n_up)
-            for k in range(n_years):
-                rr = np.arange(len(sel)) + k * len(sel)
-                R.add(rr, ncol(sel, k), np.ones(len(sel)))
-                R.add(rr, ycol(c_site[sel], k), -whole[:, 0])
-                for b in range(1, len(band.max_kw)):
-                    has_u = pos_u[c_site[sel], b] >= 0
-                    R.add(rr[has_u], ucol(pos_u[c_site[sel][has_u], b], k), -(whole[has_u, b] - whole[has_u, b - 1]))
-            R.close(np.full(len(sel) * n_years, -np.inf), np.zeros(len(sel) * n_years))
-        # (5) budget per year: cumulative (carry-over) or incremental spend
-        cum_budget = np.cumsum([budgets[y] for y in years])
-        for k in range(n_years):
-            R.add(np.zeros(n_site), ycol(np.arange(n_site), k), fixed_eff)
-            R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k), capex[c_type])
-            R.add(np.zeros(n_up), ucol(np.arange(n_up), k), band.up_cost)
-            if carry_over or k == 0:
-                R.close(np.array([-np.inf]), np.array([float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost]))
-            else:
-                R.add(np.zeros(n_site), ycol(np.arange(n_site), k - 1), -fixed_eff)
-                R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k - 1), -capex[c_type])
-                R.add(np.zeros(n_up), ucol(np.arange(n_up), k - 1), -band.up_cost)
-                R.close(np.array([-np.inf]), np.array([float(budgets[years[k]])]))
-        budget_rows = (R.n - n_years, R.n)
-        # (6) equity floor per group and year
-        group_names: list[str] = []
+        define_assignment_rows(R, cols, n_dem)
+        define_capacity_rows(R, cols, d, cap)
+        define_installed_rows(R, cols)
+        define_site_max_rows(R, cols, max_ch)
+        define_rollout_rows(R, cols)
+        define_band_rows(R, cols, band, power, max_ch)
+        budget_rows = define_budget_rows(R, cols, years, budgets, carry_over, fixed_eff, capex, band, existing_cost)
         if equity_floor:
-            grp = demand[equity_column].astype(str).to_numpy()
-            codes, uniq = pd.factorize(pd.Series(grp), sort=True)
-            n_g = len(uniq)
-            key_row = codes * n_years + dem_k
-            dem_gk = np.bincount(key_row, weights=d, minlength=n_g * n_years)
-            present = np.flatnonzero(dem_gk > 0)
-            row_of_key = -np.ones(n_g * n_years, dtype=np.int64)
-            row_of_key[present] = np.arange(len(present))
-            R.add(row_of_key[key_row[x_dem]], xs, d[x_dem])
-            start, end = R.close(equity_floor * dem_gk[present], np.full(len(present), np.inf))
-            group_names = [f"group {uniq[key // n_years]!r} in {_year_label(years[key % n_years])}" for key in present]
-            labels["equity"] = (start, end, group_names)
-            _check_reachable_groups(demand, equity_column, x_dem, d, dem_k, years, equity_floor)
-        # (7) served-share target per year
+            labels["equity"] = define_equity_rows(R, cols, demand, equity_column, equity_floor, d, dem_k, years)
         if min_served_share:
-            dem_year = np.bincount(dem_k, weights=d, minlength=n_years)
-            R.add(k_x, xs, d[x_dem])
-            start, end = R.close(min_served_share * dem_year, np.full(n_years, np.inf))
-            labels["target"] = (start, end, [_year_label(y) for y in years])
-            _check_reachable_target(demand, x_dem, d, dem_k, years, min_served_share)
-        # (8) grid headroom per group (and year)
-        head_info = None
+            labels["target"] = define_target_rows(R, cols, demand, min_served_share, d, dem_k, years)
         if headroom is not None:
-            head_info = _headroom_rows(R, headroom, site_groups, candidates, years, c_site, c_type, power,
-                                       headroom_coincidence, existing, ncol)
-            labels["headroom"] = head_info
+            labels["headroom"] = define_headroom_rows(R, cols, headroom, site_groups, candidates, years, power,
+                                                      headroom_coincidence, existing)
+        col_lower, col_upper, integer = define_column_bounds(cols, max_ch, ex_cols, has_existing, excluded, band)
 
-        col_lower = np.zeros(n_var)
-        col_upper = np.ones(n_var)
-        for k in range(n_years):
-            col_upper[ncol(np.arange(n_pairs), k)] = max_ch[c_site]
-            col_lower[ncol(np.arange(n_pairs), k)] = ex_cols
-            col_lower[ycol(np.flatnonzero(has_existing), k)] = 1.0
-            # excluded sites never open; their existing chargers stay but do not grow
-            col_upper[ycol(np.flatnonzero(excluded & ~has_existing), k)] = 0.0
-            ex_pairs = np.flatnonzero(excluded[c_site] & has_existing[c_site])
-            col_upper[ncol(ex_pairs, k)] = ex_cols[ex_pairs]
-            # the bands of existing chargers are paid and kept
-            col_lower[ucol(np.flatnonzero(has_existing[up_site] & (up_band <= band.paid[up_site])), k)] = 1.0
-        integer = np.zeros(n_var, dtype=bool)
-        integer[:x0] = True
         a = sp.coo_matrix(
-            (np.concatenate(R.vals), (np.concatenate(R.rows), np.concatenate(R.cols))), shape=(R.n, n_var)
+            (np.concatenate(R.vals), (np.concatenate(R.rows), np.concatenate(R.cols))), shape=(R.n, cols.n_var)
         ).tocsc()
         model = MatrixModel(
             c=c, a=a, row_lower=np.concatenate(R.lo), row_upper=np.concatenate(R.hi),
@@ -524,15 +331,16 @@ class CapacitatedSiting:
         )
         index = {
             "types": types, "n_site_idx": c_site, "n_type_idx": c_type, "x_dem": x_dem, "x_site": x_site,
-            "x_type": x_type, "x_time": x_time, "cols": (y0, n0, x0), "u0": u0, "band": band, "eps": eps, "dem_k": dem_k,
+            "x_type": x_type, "x_time": x_time, "cols": (cols.y0, cols.n0, cols.x0), "u0": cols.u0, "band": band,
+            "eps": eps, "dem_k": dem_k,
             "existing": existing, "labels": labels, "budget_rows": budget_rows, "n_years": n_years,
             "equity_floor": equity_floor, "min_served_share": min_served_share,
             "budgets": [budgets[y] for y in years], "carry_over": carry_over, "fixed_eff": fixed_eff,
-            "max_ch": max_ch, "cap": cap, "capex": capex, "pair_x": pair_x,
+            "max_ch": max_ch, "cap": cap, "capex": capex, "pair_x": cols.pair_x,
         }
         build = time.perf_counter() - t0
         log.info("capacitated siting model: %d years, %d rows x %d columns (%d integer) built in %.2f s",
-                 n_years, R.n, n_var, x0, build)
+                 n_years, R.n, cols.n_var, cols.x0, build)
         return cls(
             demand=demand, candidates=candidates, charger_types=charger_types, pairs=pairs,
             budget_usd=float(budget_usd), model=model, index=index, build_time_s=build, years=years,
@@ -1090,260 +898,3 @@ class CapacitatedSiting:
                 for y, r in self.served_by_year.iterrows()
             }
         return out
-
-
-@dataclass(frozen=True)
-class SiteBands:
-    """Connection bands of the candidate sites, as the model prices them.
-
-    ``max_kw`` [kW] and ``cost_usd`` [USD] are the bands (the last ``max_kw`` is ``inf``);
-    ``paid`` is the band each site has already paid (its ``connection_kw`` or existing
-    chargers; -1: none); ``level_cost[j, b]`` [USD] what site ``j`` costs when open in band
-    ``b`` (its fixed cost and the bands above ``paid``). The upgrade columns of the model are
-    (``up_site``, ``up_band``): "site in band ``up_band`` or higher", only where the site can
-    install more than ``max_kw[up_band - 1]``; ``up_cost`` is each one's cost step [USD] and
-    ``up_kw`` the power it adds to the site's limit [kW].
-    """
-
-    max_kw: np.ndarray
-    cost_usd: np.ndarray
-    labels: list[str]
-    paid: np.ndarray
-    existing_kw: np.ndarray
-    max_site_kw: np.ndarray
-    level_cost: np.ndarray
-    up_site: np.ndarray
-    up_band: np.ndarray
-    up_prev: np.ndarray
-    up_kw: np.ndarray
-    up_cost: np.ndarray
-
-    def level(self, sites: np.ndarray, power_kw: np.ndarray) -> np.ndarray:
-        """Band of open sites with the given installed power [kW] (never below the paid one)."""
-        return np.maximum(self.paid[sites], connection_band(power_kw, self.max_kw))
-
-    def open_cost(self, sites: np.ndarray, add_kw: np.ndarray) -> np.ndarray:
-        """Cost of opening closed sites with ``add_kw`` [kW] of new chargers [USD]."""
-        sites = np.asarray(sites, dtype=np.int64)
-        return self.level_cost[sites, self.level(sites, self.existing_kw[sites] + add_kw)]
-
-
-def _band_labels(max_kw: np.ndarray) -> list[str]:
-    if len(max_kw) == 1:
-        return ["any power"]
-    out = [f"<={max_kw[0]:g} kW"]
-    out += [f"{lo:g}-{hi:g} kW" for lo, hi in zip(max_kw[:-2], max_kw[1:-1], strict=True)]
-    return [*out, f">{max_kw[-2]:g} kW"]
-
-
-def _site_bands(
-    bands: pd.DataFrame | Sequence[tuple[float, float]] | None,
-    candidates: pd.DataFrame,
-    allowed: np.ndarray,
-    existing: np.ndarray,
-    power: np.ndarray,
-    max_ch: np.ndarray,
-    has_existing: np.ndarray,
-    fixed: np.ndarray,
-) -> SiteBands:
-    if bands is None:
-        max_kw, cost = np.array([np.inf]), np.array([0.0])
-    else:
-        max_kw, cost = band_table(bands)
-    n_site, n_b = len(candidates), len(max_kw)
-    ex_kw = existing @ power
-    top = np.where(allowed, power[None, :], 0.0).max(axis=1) if allowed.size else np.zeros(n_site)
-    max_site_kw = np.maximum(max_ch * top, ex_kw)
-    conn = np.zeros(n_site)
-    if "connection_kw" in candidates.columns:
-        conn = candidates["connection_kw"].fillna(0.0).to_numpy(dtype=float)
-        if np.isnan(conn).any() or (conn < 0).any():
-            raise DataError("candidates connection_kw has negative or missing values; give the existing grid "
-                            "connection of each site [kW], 0 where there is none")
-    have = np.maximum(conn, ex_kw)
-    paid = np.where((have > 0) | has_existing, connection_band(have, max_kw), -1).astype(np.int64)
-    step = np.diff(cost, prepend=0.0)  # cost of band b over band b-1
-    unpaid = np.arange(n_b)[None, :] > paid[:, None]
-    base = np.where(has_existing, 0.0, fixed)
-    level_cost = base[:, None] + np.cumsum(np.where(unpaid, step[None, :], 0.0), axis=1)
-    # upgrade columns: band b >= 1 where the site can install more than the band below allows
-    lower = max_kw[:-1]
-    need = max_site_kw[:, None] > lower[None, :] * (1 + 1e-9)
-    up_site, up_b = np.nonzero(need)
-    up_band = up_b + 1
-    pos = -np.ones((n_site, n_b), dtype=np.int64)
-    pos[up_site, up_band] = np.arange(len(up_site))
-    up_prev = np.where(up_band > 1, pos[up_site, np.maximum(up_band - 1, 0)], -1)
-    up_kw = np.minimum(max_kw[up_band], max_site_kw[up_site]) - max_kw[up_band - 1]
-    up_cost = np.where(up_band > paid[up_site], step[up_band], 0.0)
-    return SiteBands(max_kw=max_kw, cost_usd=cost, labels=_band_labels(max_kw), paid=paid, existing_kw=ex_kw,
-                     max_site_kw=max_site_kw, level_cost=level_cost, up_site=up_site.astype(np.int64),
-                     up_band=up_band.astype(np.int64), up_prev=up_prev.astype(np.int64), up_kw=up_kw,
-                     up_cost=up_cost)
-
-
-def _year_label(year: int) -> str:
-    return "the plan year" if year == 0 else str(year)
-
-
-def _nothing_to_build(
-    candidates: pd.DataFrame,
-    types: list[str],
-    excluded: np.ndarray,
-    n_x: int,
-    pair_cost: np.ndarray,
-    pair_usable: np.ndarray,
-    budgets: Mapping[int, float],
-    carry_over: bool,
-) -> str | None:
-    """Why no plan can serve any demand (no site, every site excluded, none in reach, budget below
-    the cheapest charger), or None. A model without any of these would be solved to an empty plan."""
-    if len(candidates) == 0:
-        return ("no candidate sites: the demand cannot be served; add points of interest or raise "
-                "siting.generated_candidates")
-    if excluded.all():
-        reason = str(candidates["excluded_reason"].iloc[0])
-        return (f"all {len(candidates)} candidate sites are excluded (e.g. {candidates.index[0]}: {reason}); "
-                "the demand cannot be served; check siting.exclusion_zones or add candidates outside them")
-    if n_x == 0:
-        return ("no usable candidate site lies within the travel cut-off of any demand its charger types serve; "
-                "the demand cannot be served; raise the cut-off (fleet.overrides.<segment>.cutoff_min), "
-                "add candidates or check the charger types' segments and use cases")
-    costs = pair_cost[pair_usable]
-    affordable = float(sum(budgets.values())) if carry_over else float(max(budgets.values()))
-    if len(costs) and float(costs.min()) > affordable:
-        return (f"the budget of {affordable:,.0f} USD buys no charger: the cheapest new site with one charger "
-                f"costs {float(costs.min()):,.0f} USD (site fixed cost and charger capex); raise siting.budget_usd "
-                "(it is in USD, not thousands)")
-    return None
-
-
-def _year_budgets(
-    years: list[int], total: float, by_year: Mapping[int, float] | Sequence[float] | None
-) -> dict[int, float]:
-    if by_year is None:
-        if len(years) > 1:
-            log.info("no per-year budgets: %.0f USD split evenly over %d years (assumption)", total, len(years))
-        return {y: float(total) / len(years) for y in years}
-    if isinstance(by_year, Mapping):
-        missing = [y for y in years if y not in by_year]
-        if missing:
-            raise DataError(f"budget_by_year_usd lacks year(s) {missing}; give a budget for every rollout year")
-        out = {y: float(by_year[y]) for y in years}
-    else:
-        vals = list(by_year)
-        if len(vals) != len(years):
-            raise DataError(f"budget_by_year_usd has {len(vals)} values for {len(years)} rollout years {years}")
-        out = {y: float(v) for y, v in zip(years, vals, strict=True)}
-    bad = [y for y, v in out.items() if not (math.isfinite(v) and v >= 0)]
-    if bad:
-        raise DataError(f"budget_by_year_usd of year(s) {bad} is negative or missing")
-    return out
-
-
-def _existing_matrix(candidates: pd.DataFrame, types: list[str]) -> np.ndarray:
-    out = np.zeros((len(candidates), len(types)), dtype=int)
-    if "existing_chargers" not in candidates.columns:
-        return out
-    pos = {t: k for k, t in enumerate(types)}
-    col = candidates["existing_chargers"].to_numpy()
-    for j in np.flatnonzero([bool(e) for e in col]):
-        for t, k in dict(col[j]).items():
-            if t not in pos:
-                raise DataError(f"site {candidates.index[j]}: existing charger type {t!r} is not among {types}")
-            out[j, pos[t]] = int(k)
-    return out
-
-
-def _check_reachable_groups(demand: pd.DataFrame, column: str, x_dem: np.ndarray, d: np.ndarray, dem_k: np.ndarray,
-                            years: list[int], floor: float) -> None:
-    reach = np.zeros(len(d), dtype=bool)
-    reach[x_dem] = True
-    tab = pd.DataFrame({"g": demand[column].astype(str).to_numpy(), "k": dem_k, "d": d, "r": np.where(reach, d, 0.0)})
-    by = tab.groupby(["g", "k"])[["d", "r"]].sum()
-    share = by["r"] / by["d"]
-    short = share[share < floor - 1e-9]
-    if len(short):
-        (g, k), s = short.idxmin(), float(short.min())
-        seg = ""
-        if "segment" in demand.columns:
-            lost = tab.assign(seg=demand["segment"].to_numpy(), lost=tab["d"] - tab["r"])
-            lost = lost[(lost["g"] == g) & (lost["k"] == k)].groupby("seg")["lost"].sum()
-            if lost.max() > 0:
-                seg = f" (mostly {_label(lost.idxmax())} demand)"
-        raise InfeasibleError(
-            f"equity floor {floor:.0%} unreachable for group {g!r} in {_year_label(years[k])}: only {s:.0%} of its "
-            f"demand has a candidate site within its cut-off{seg}; lower siting.equity_floor or add candidates there"
-        )
-
-
-def _check_reachable_target(demand: pd.DataFrame, x_dem: np.ndarray, d: np.ndarray, dem_k: np.ndarray,
-                            years: list[int], target: float) -> None:
-    reach = np.zeros(len(d), dtype=bool)
-    reach[x_dem] = True
-    for k, year in enumerate(years):
-        rows = dem_k == k
-        tot = float(d[rows].sum())
-        got = float(d[rows & reach].sum())
-        if tot > 0 and got / tot < target - 1e-9:
-            seg_txt = f"{1 - got / tot:.0%} of the demand has no candidate within its cut-off"
-            if "segment" in demand.columns:
-                t = pd.DataFrame({"seg": demand["segment"].to_numpy()[rows], "d": d[rows],
-                                  "lost": np.where(reach[rows], 0.0, d[rows])})
-                if "cutoff_s" in demand.columns:
-                    t["cut"] = demand["cutoff_s"].to_numpy()[rows]
-                by = t.groupby("seg")[["d", "lost"]].sum()
-                worst = (by["lost"] / by["d"]).idxmax()
-                within = ""
-                if "cut" in t.columns:
-                    within = f" within {float(t.loc[t['seg'] == worst, 'cut'].median()) / 60:.0f} min"
-                seg_txt = (f"{float(by.loc[worst, 'lost'] / by.loc[worst, 'd']):.0%} of {_label(worst)} demand "
-                           f"has no candidate{within}")
-            raise InfeasibleError(
-                f"coverage target {target:.0%} unreachable in {_year_label(year)}: {seg_txt} (at most "
-                f"{got / tot:.1%} can be served); lower siting.min_served_share, add candidates or lengthen cut-offs"
-            )
-
-
-def _headroom_rows(R: _Rows, headroom: pd.Series | pd.DataFrame, site_groups: pd.Series | None,
-                   candidates: pd.DataFrame, years: list[int], c_site: np.ndarray, c_type: np.ndarray,
-                   power: np.ndarray, coincidence: float, existing: np.ndarray, ncol: Any) -> tuple[int, int, list[str]]:
-    if site_groups is None:
-        raise DataError("headroom needs site_groups (site_id -> group_id) to know which sites share a limit")
-    if isinstance(headroom, pd.Series):
-        table = headroom.rename("headroom_kw").rename_axis("group_id").reset_index()
-    else:
-        table = headroom.reset_index() if "group_id" not in headroom.columns else headroom.copy()
-        _check_columns(table, "headroom", ["group_id", "headroom_kw"])
-    hk = table["headroom_kw"].to_numpy(dtype=float)
-    if not np.isfinite(hk).all() or (hk < 0).any():
-        raise DataError("headroom_kw has negative or missing values; give each grid group a limit >= 0 kW")
-    if not 0 < coincidence <= 1:
-        raise DataError(f"headroom_coincidence = {coincidence}: give a share in (0, 1]")
-    grp_of_site = site_groups.reindex(candidates.index)
-    n_years = len(years)
-    names: list[str] = []
-    start = R.n
-    r = 0
-    lo, hi = [], []
-    kw_site_ex = (existing * power[None, :]).sum(axis=1) * coincidence
-    for _, row in table.iterrows():
-        g = row["group_id"]
-        ks = range(n_years) if "year" not in table.columns or pd.isna(row.get("year")) else (
-            [years.index(int(row["year"]))] if int(row["year"]) in years else [])
-        members = np.flatnonzero((grp_of_site == g).to_numpy())
-        ex_kw = float(kw_site_ex[members].sum())
-        if ex_kw > float(row["headroom_kw"]) + 1e-9:
-            raise InfeasibleError(
-                f"grid headroom of group {g!r} ({float(row['headroom_kw']):.0f} kW) is below the {ex_kw:.0f} kW of "
-                "existing chargers there; raise its headroom_kw"
-            )
-        sel = np.flatnonzero(np.isin(c_site, members))
-        for k in ks:
-            R.add(np.full(len(sel), r), ncol(sel, k), coincidence * power[c_type[sel]])
-            lo.append(-np.inf)
-            hi.append(float(row["headroom_kw"]))
-            names.append(f"grid group {g!r} in {_year_label(years[k])}")
-            r += 1
-    R.close(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
-    return start, R.n, names
