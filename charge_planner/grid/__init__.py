@@ -4,7 +4,8 @@
   and coordinates, the project's load-flow settings;
 * :mod:`~charge_planner.grid.load` — load a net (pandapower JSON, SimBench, pandapower library)
   and check it;
-* :mod:`~charge_planner.grid.synthesise` — synthesise a grid along the roads;
+* :mod:`~charge_planner.grid.synthesise` — synthesise a grid along the roads (design loop);
+* :mod:`~charge_planner.grid.feeders` — its building blocks: DT areas, substations, feeders, the net;
 * :mod:`~charge_planner.grid.connect` — site to bus by road distance, LV/MV level rule;
 * :mod:`~charge_planner.grid.flow` — one peak-hour AC load flow;
 * :mod:`~charge_planner.grid.fastflow` — batched AC load flow of many steps at once;

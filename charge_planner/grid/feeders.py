@@ -1,0 +1,573 @@
+"""Building blocks of grid synthesis: DT service areas, substations, feeders and the pandapower net.
+
+:func:`~charge_planner.grid.synthesise.synthesise_grid` clusters the loads into distribution
+transformer (DT) service areas (:func:`_cluster_loads`), places the 33/11 kV substations
+(:func:`_place_substations`), splits the road tree into 11 kV feeders (:func:`_initial_feeders`,
+:func:`_split_feeder`) and builds the pandapower net of a design state (:func:`_build_net`); the
+design loop that adjusts that state lives in :mod:`~charge_planner.grid.synthesise`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pyproj
+from pandapower.auxiliary import pandapowerNet
+from scipy.spatial import cKDTree
+
+from charge_planner.errors import GridError
+from charge_planner.grid.model import (
+    BASE_LOAD_POWER_FACTOR,
+    CLUSTER_FILL,
+    DT_PARAMETER_TABLE,
+    DT_TAP,
+    EXT_GRID_VM_PU,
+    FREQUENCY_HZ,
+    MAX_LV_SERVICE_RADIUS_M,
+    MV_CABLE_STD_TYPE,
+    MV_CABLE_STD_TYPE_24KV,
+    SUBSTATION_SNAP_M,
+    SUBSTATION_TAP,
+    SUBSTATION_TRAFO_PARAMETERS,
+    _RoadTree,
+)
+
+log = logging.getLogger(__name__)
+
+_KMEANS_MAX_ITER = 60
+_KMEANSPP_MAX_WORK = 5_000_000
+
+
+# ======================================================================================
+# synthesise_grid: clustering loads into DT service areas
+# ======================================================================================
+
+
+def _weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Weighted k-means; returns a label per point.
+
+    Seeding is k-means++ (weighted by load) while n x k is small; above that, O(n k) seeding
+    would dominate, so k distinct points are drawn with probability proportional to load.
+    Lloyd iterations use a KD-tree, O(n log k) each.
+    """
+    n = len(xy)
+    k = max(1, min(k, n))
+    p = w / w.sum()
+    if n * k <= _KMEANSPP_MAX_WORK:
+        centres = [xy[rng.choice(n, p=p)]]
+        d2 = ((xy - centres[0]) ** 2).sum(axis=1)
+        for _ in range(1, k):
+            score = w * d2
+            total = score.sum()
+            if total <= 0:
+                break
+            c = xy[rng.choice(n, p=score / total)]
+            centres.append(c)
+            d2 = np.minimum(d2, ((xy - c) ** 2).sum(axis=1))
+        centre_arr = np.array(centres)
+    else:
+        centre_arr = xy[np.sort(rng.choice(n, size=k, replace=False, p=p))]
+    labels = np.full(n, -1, dtype=np.int64)
+    for _ in range(_KMEANS_MAX_ITER):
+        new = cKDTree(centre_arr).query(xy)[1].astype(np.int64)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        _, labels = np.unique(labels, return_inverse=True)
+        wsum = np.bincount(labels, weights=w)
+        centre_arr = np.column_stack(
+            [
+                np.bincount(labels, weights=w * xy[:, 0]) / wsum,
+                np.bincount(labels, weights=w * xy[:, 1]) / wsum,
+            ]
+        )
+    return labels
+
+
+def _split_in_two(xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Deterministic weighted 2-means seeded by the two mutually farthest points."""
+    c0 = np.average(xy, axis=0, weights=w)
+    a = xy[int(np.argmax(((xy - c0) ** 2).sum(axis=1)))]
+    b = xy[int(np.argmax(((xy - a) ** 2).sum(axis=1)))]
+    labels = np.zeros(len(xy), dtype=np.int64)
+    for _ in range(_KMEANS_MAX_ITER):
+        new = (((xy - b) ** 2).sum(axis=1) < ((xy - a) ** 2).sum(axis=1)).astype(np.int64)
+        if new.min() == new.max():
+            break
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        a = np.average(xy[labels == 0], axis=0, weights=w[labels == 0])
+        b = np.average(xy[labels == 1], axis=0, weights=w[labels == 1])
+    return labels
+
+
+def _cluster_loads(
+    xy: np.ndarray, kva: np.ndarray, *, target: float, max_rating_kva: float, design_kva: float, seed: int
+) -> list[np.ndarray]:
+    """Group load points into DT service areas.
+
+    Start with k = ceil(total kVA / (CLUSTER_FILL x target x design rating)) weighted k-means
+    clusters, then
+    split (2-means) any cluster heavier than target x the largest rating or wider than
+    MAX_LV_SERVICE_RADIUS_M, until none is (or it is a single location).
+    """
+    rng = np.random.default_rng(seed)
+    k = math.ceil(kva.sum() / (CLUSTER_FILL * target * design_kva))
+    labels = _weighted_kmeans(xy, kva, k, rng)
+    queue = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+    queue = [q for q in queue if len(q)]
+    final: list[np.ndarray] = []
+    while queue:
+        idx = queue.pop()
+        pts, wts = xy[idx], kva[idx]
+        centre = np.average(pts, axis=0, weights=wts)
+        radius = float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max())
+        heavy = wts.sum() > target * max_rating_kva
+        wide = radius > MAX_LV_SERVICE_RADIUS_M
+        if (heavy or wide) and len(np.unique(pts, axis=0)) > 1:
+            sub = _split_in_two(pts, wts)
+            if 0 < sub.sum() < len(sub):
+                queue.extend([idx[sub == 0], idx[sub == 1]])
+                continue
+        final.append(idx)
+    # deterministic order: by weighted centre (x, then y)
+    centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in final])
+    order = np.lexsort((centres[:, 1], centres[:, 0]))
+    return [final[i] for i in order]
+
+
+def _dt_parameters(rating_kva: np.ndarray) -> pd.DataFrame:
+    logs = np.log(DT_PARAMETER_TABLE.index.to_numpy(dtype=float))
+    out = {
+        c: np.interp(np.log(rating_kva), logs, DT_PARAMETER_TABLE[c].to_numpy()) for c in DT_PARAMETER_TABLE
+    }
+    return pd.DataFrame(out)
+
+
+def _choose_rating(kva: float, ratings: np.ndarray, target: float) -> tuple[float, int]:
+    """Smallest standard rating loaded to at most ``target``; else parallel units of the largest."""
+    fits = ratings[kva <= target * ratings]
+    if len(fits):
+        return float(fits[0]), 1
+    return float(ratings[-1]), math.ceil(kva / (target * ratings[-1]))
+
+
+# ======================================================================================
+# synthesise_grid: design state, feeders, net building
+# ======================================================================================
+
+
+@dataclass
+class _Design:
+    dt_node: np.ndarray
+    dt_p_mw: np.ndarray
+    dt_rating_kva: np.ndarray
+    dt_parallel: np.ndarray
+    dt_tap_pos: np.ndarray
+    feeders: list[list[int]]
+    sub_unit_mva: float
+    sub_units: np.ndarray  # units per substation
+    sub_tap_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    taps_tried: list[set[int]] = field(default_factory=list)
+    section_parallel: dict[tuple[int, int, int], int] = field(default_factory=dict)
+
+
+def _place_substations(
+    tree: _RoadTree,
+    comp_tree: cKDTree,
+    dt_xy: np.ndarray,
+    dt_kva: np.ndarray,
+    given_xy: np.ndarray | None,
+    n_needed: int,
+    load_xy: np.ndarray,
+    load_kva: np.ndarray,
+) -> tuple[np.ndarray, str]:
+    """Road nodes of the substations and a sentence saying how they were chosen."""
+    fixed = np.empty((0, 2))
+    rule = ""
+    if given_xy is not None and len(given_xy):
+        dist, _ = comp_tree.query(given_xy)
+        near = given_xy[dist <= SUBSTATION_SNAP_M]
+        if len(near):
+            fixed = near
+            rule = f"{len(near)} given (OSM) substation(s) within {SUBSTATION_SNAP_M:g} m of the roads used"
+        else:
+            centre = np.average(load_xy, axis=0, weights=load_kva)
+            fixed = given_xy[[int(np.argmin(((given_xy - centre) ** 2).sum(axis=1)))]]
+            rule = "no given substation near the roads: the one nearest the load centre used"
+    n_free = max(0, n_needed - len(fixed))
+    centres = fixed.copy()
+    if n_free:
+        # farthest-first seeding weighted by load, then Lloyd iterations with the given ones held fixed
+        free: list[np.ndarray] = []
+        for _ in range(n_free):
+            if not len(centres) and not free:
+                centre = np.average(dt_xy, axis=0, weights=dt_kva)
+                pick = int(np.argmin(((dt_xy - centre) ** 2).sum(axis=1)))
+            else:
+                pool = np.vstack([centres, *free]) if free else centres
+                d2 = cKDTree(pool).query(dt_xy)[0] ** 2
+                pick = int(np.argmax(d2 * dt_kva))
+            free.append(dt_xy[pick])
+        free_arr = np.array(free, dtype=float)
+        for _ in range(_KMEANS_MAX_ITER):
+            allc = np.vstack([fixed, free_arr])
+            label = cKDTree(allc).query(dt_xy)[1]
+            moved = free_arr.copy()
+            for j in range(n_free):
+                mine = label == len(fixed) + j
+                if mine.any():
+                    moved[j] = np.average(dt_xy[mine], axis=0, weights=dt_kva[mine])
+            if np.allclose(moved, free_arr):
+                break
+            free_arr = moved
+        centres = np.vstack([fixed, free_arr])
+        placed = f"{n_free} substation(s) placed by load (weighted k-means of the DT loads; assumption)"
+        rule = f"{rule}; {placed}" if rule else placed
+    nodes = tree.component[comp_tree.query(centres)[1]].astype(np.int64)
+    _, first = np.unique(nodes, return_index=True)
+    return nodes[np.sort(first)], rule
+
+
+def _union_children(tree: _RoadTree, nodes: Sequence[int] | np.ndarray) -> dict[int, list[int]]:
+    """Children lists of the union of root paths of ``nodes`` (sorted for determinism)."""
+    seen = {int(r) for r in tree.roots}
+    children: dict[int, list[int]] = {}
+    for n in sorted(set(int(x) for x in nodes)):
+        cur = n
+        while cur not in seen:
+            seen.add(cur)
+            par = int(tree.parent[cur])
+            children.setdefault(par, []).append(cur)
+            cur = par
+    for kids in children.values():
+        kids.sort()
+    return children
+
+
+def _first_hop(tree: _RoadTree, node: int, top: int) -> int:
+    """The node just below ``top`` on the path from ``node`` up to ``top`` (``node`` if top is its parent)."""
+    prev, cur = -1, node
+    while cur != top:
+        prev, cur = cur, int(tree.parent[cur])
+    return prev
+
+
+def _split_feeder(tree: _RoadTree, dts: list[int], design: _Design) -> list[list[int]] | None:
+    """Split a feeder's DTs in two: cut off the subtree whose load is closest to half.
+
+    The feeder's route is a tree rooted at the substation node. For each node v on it, S(v)
+    is the base load of the feeder's DTs at or below v. The DTs at or below the node whose
+    S(v) is closest to half the feeder load (among nodes holding some but not all of its
+    DTs; ties: nearer the substation, then lower node) become a new feeder with its own cable
+    from the substation; the others stay. On a chain this splits near half from far half.
+    When all DTs sit at one node they are halved by load instead. Returns None for one DT.
+    """
+    if len(dts) < 2:
+        return None
+    children = _union_children(tree, design.dt_node[dts])
+    load: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for d in dts:
+        n = int(design.dt_node[d])
+        load[n] = load.get(n, 0.0) + float(design.dt_p_mw[d])
+        count[n] = count.get(n, 0) + 1
+    nodes = [n for kids in children.values() for n in kids]
+    # children lie farther from the root than their parents (edge lengths > 0): accumulate
+    # subtree sums from the farthest node inwards
+    for n in sorted(nodes, key=lambda v: (-tree.dist_m[v], v)):
+        par = int(tree.parent[n])
+        load[par] = load.get(par, 0.0) + load.get(n, 0.0)
+        count[par] = count.get(par, 0) + count.get(n, 0)
+    total = float(design.dt_p_mw[dts].sum())
+    candidates = [n for n in nodes if 0 < count.get(n, 0) < len(dts)]
+    if candidates:
+        best = min(candidates, key=lambda v: (abs(load[v] - total / 2.0), tree.dist_m[v], v))
+        best_dist = tree.dist_m[best]
+        cut: list[int] = []
+        rest: list[int] = []
+        for d in dts:
+            cur = int(design.dt_node[d])
+            while cur != best and not tree.is_root(cur) and tree.dist_m[cur] > best_dist:
+                cur = int(tree.parent[cur])
+            (cut if cur == best else rest).append(d)
+        return [sorted(rest), sorted(cut)]
+    # all DTs at one node: halve them by load (heaviest first into the lighter half)
+    order = sorted(dts, key=lambda d: (-float(design.dt_p_mw[d]), d))
+    bins: list[list[int]] = [[], []]
+    bin_load = [0.0, 0.0]
+    for d in order:
+        j = 0 if bin_load[0] <= bin_load[1] else 1
+        bins[j].append(d)
+        bin_load[j] += float(design.dt_p_mw[d])
+    return [sorted(b) for b in bins]
+
+
+def _initial_feeders(tree: _RoadTree, design: _Design, max_feeder_mw: float) -> list[list[int]]:
+    """One feeder per branch of the road tree leaving the substation node, then split heavy ones."""
+    branches: dict[int, list[int]] = {}
+    for d, n in enumerate(design.dt_node):
+        if not tree.is_root(int(n)):
+            root = int(tree.roots[tree.sub_of[int(n)]])
+            branches.setdefault(_first_hop(tree, int(n), root), []).append(d)
+    feeders = [sorted(branches[k]) for k in sorted(branches)]
+    while True:
+        new: list[list[int]] = []
+        split_any = False
+        for f in feeders:
+            parts = _split_feeder(tree, f, design) if design.dt_p_mw[f].sum() > max_feeder_mw else None
+            if parts is None:
+                new.append(f)
+            else:
+                new += parts
+                split_any = True
+        feeders = new
+        if not split_any:
+            break
+    return sorted(feeders, key=min)
+
+
+@dataclass
+class _Section:
+    path: list[int]  # road node positions, upstream -> downstream
+    length_m: float
+    coords: np.ndarray  # projected coordinates along the roads
+
+
+def _section(tree: _RoadTree, path: list[int], cache: dict[tuple[int, int], _Section]) -> _Section:
+    key = (path[0], path[-1])
+    if key in cache:
+        return cache[key]
+    length = 0.0
+    parts: list[np.ndarray] = []
+    for a, b in itertools.pairwise(path):
+        k = (a, b) if a < b else (b, a)
+        edge_len, start, coords = tree.edges[k]
+        length += edge_len
+        c = coords if start == a else coords[::-1]
+        parts.append(c if not parts else c[1:])
+    sec = _Section(path=path, length_m=length, coords=np.vstack(parts))
+    cache[key] = sec
+    return sec
+
+
+def _feeder_sections(tree: _RoadTree, dt_nodes: np.ndarray) -> list[list[int]]:
+    """Road paths (upstream -> downstream) between key nodes of one feeder.
+
+    Key nodes are the substation node, DT nodes and branch points of the feeder's route;
+    chains of degree-2 road nodes between them become one line section.
+    """
+    children = _union_children(tree, dt_nodes)
+    roots = {int(r) for r in tree.roots}
+    key = roots | {int(n) for n in dt_nodes} | {n for n, kids in children.items() if len(kids) >= 2}
+    paths = []
+    for k in sorted(key - roots, key=lambda n: (tree.dist_m[n], n)):
+        path = [k]
+        cur = int(tree.parent[k])
+        while cur not in key:
+            path.append(cur)
+            cur = int(tree.parent[cur])
+        path.append(cur)
+        paths.append(path[::-1])
+    return paths
+
+
+@dataclass
+class _Built:
+    net: pandapowerNet
+    mv_busbar: np.ndarray  # per substation
+    sub_trafo: np.ndarray  # per substation
+    dt_trafo: np.ndarray  # trafo index per DT
+    dt_hv_bus: np.ndarray
+    dt_lv_bus: np.ndarray
+    dt_feeder: np.ndarray
+    line_key: dict[int, tuple[int, int, int]]
+    bus_feeder: dict[int, int]
+
+
+def _build_net(
+    tree: _RoadTree,
+    design: _Design,
+    *,
+    kv: dict[str, float],
+    crs: str,
+    cache: dict[tuple[int, int], _Section],
+    f_hz: float = FREQUENCY_HZ,
+) -> _Built:
+    to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    cable = _mv_cable(kv["mv"])
+
+    def lonlat(points: np.ndarray) -> list[tuple[float, float]]:
+        lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
+        return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
+
+    net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=f_hz)
+
+    bus_vn: list[float] = []
+    bus_name: list[str] = []
+    bus_role: list[str] = []
+    bus_xy: list[np.ndarray] = []
+
+    def add_bus(vn: float, name: str, role: str, xy: np.ndarray) -> int:
+        bus_vn.append(vn)
+        bus_name.append(name)
+        bus_role.append(role)
+        bus_xy.append(xy)
+        return len(bus_vn) - 1
+
+    hv_buses: list[int] = []
+    busbars: list[int] = []
+    bus_feeder: dict[int, int] = {}
+    for root in tree.roots:
+        label = f"S{len(busbars)} N{tree.node_ids[int(root)]}"
+        hv_buses.append(add_bus(kv["hv"], f"HV substation {label}", "hv", tree.xy[int(root)]))
+        busbars.append(add_bus(kv["mv"], f"MV busbar {label}", "mv_substation", tree.xy[int(root)]))
+        bus_feeder[hv_buses[-1]] = -1
+        bus_feeder[busbars[-1]] = -1
+    root_bus = {int(r): busbars[i] for i, r in enumerate(tree.roots)}
+
+    n_dt = len(design.dt_node)
+    dt_feeder = np.full(n_dt, -1, dtype=np.int64)
+    dt_hv_bus = np.array([root_bus.get(int(tree.roots[tree.sub_of[int(n)]]), busbars[0]) for n in design.dt_node],
+                         dtype=np.int64)
+    line_from: list[int] = []
+    line_to: list[int] = []
+    line_sec: list[_Section] = []
+    line_fdr: list[int] = []
+    line_par: list[int] = []
+    line_key_list: list[tuple[int, int, int]] = []
+    for f, dts in enumerate(design.feeders):
+        fkey = min(dts)
+        nodes = design.dt_node[dts]
+        node_bus: dict[int, int] = dict(root_bus)
+        for path in _feeder_sections(tree, nodes):
+            sec = _section(tree, path, cache)
+            down = path[-1]
+            b = add_bus(kv["mv"], f"F{f} N{tree.node_ids[down]}", "mv", tree.xy[down])
+            bus_feeder[b] = f
+            node_bus[down] = b
+            line_from.append(node_bus[path[0]])
+            line_to.append(b)
+            line_sec.append(sec)
+            line_fdr.append(f)
+            key = (fkey, path[0], down)
+            line_key_list.append(key)
+            line_par.append(design.section_parallel.get(key, 1))
+        for d in dts:
+            dt_feeder[d] = f
+            dt_hv_bus[d] = node_bus[int(design.dt_node[d])]
+
+    dt_lv_bus = np.array(
+        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])]) for d in range(n_dt)],
+        dtype=np.int64,
+    )
+    for d in range(n_dt):
+        bus_feeder[int(dt_lv_bus[d])] = int(dt_feeder[d])
+
+    xy_arr = np.array(bus_xy, dtype=float)
+    buses = pp.create_buses(net, len(bus_vn), vn_kv=bus_vn, name=bus_name, geodata=lonlat(xy_arr))
+    assert np.array_equal(buses, np.arange(len(bus_vn)))
+    net.bus["x_m"] = xy_arr[:, 0]
+    net.bus["y_m"] = xy_arr[:, 1]
+    net.bus["role"] = bus_role
+
+    sub_params = SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]
+    sub_trafos = []
+    for i, (hv_bus, busbar) in enumerate(zip(hv_buses, busbars, strict=True)):
+        pp.create_ext_grid(net, hv_bus, vm_pu=EXT_GRID_VM_PU, name=f"{kv['hv']:g} kV source S{i}")
+        sub_trafos.append(
+            pp.create_transformer_from_parameters(
+                net,
+                hv_bus,
+                busbar,
+                sn_mva=design.sub_unit_mva,
+                vn_hv_kv=kv["hv"],
+                vn_lv_kv=kv["mv"],
+                parallel=int(design.sub_units[i]),
+                tap_pos=int(design.sub_tap_pos[i]),
+                tap_changer_type="Ratio",
+                name=f"substation S{i} {int(design.sub_units[i])}x{design.sub_unit_mva:g} MVA",
+                **sub_params,
+                **SUBSTATION_TAP,
+            )
+        )
+    params = _dt_parameters(design.dt_rating_kva)
+    dt_trafo = pp.create_transformers_from_parameters(
+        net,
+        dt_hv_bus,
+        dt_lv_bus,
+        sn_mva=(design.dt_rating_kva / 1000.0).tolist(),
+        vn_hv_kv=kv["mv"],
+        vn_lv_kv=kv["lv"],
+        vk_percent=params["vk_percent"].tolist(),
+        vkr_percent=params["vkr_percent"].tolist(),
+        pfe_kw=params["pfe_kw"].tolist(),
+        i0_percent=params["i0_percent"].tolist(),
+        parallel=design.dt_parallel.tolist(),
+        tap_pos=design.dt_tap_pos.tolist(),
+        tap_changer_type="Ratio",
+        name=[f"DT{d} {r:g} kVA" for d, r in enumerate(design.dt_rating_kva)],
+        **DT_TAP,
+    )
+    net.trafo["role"] = "distribution"
+    net.trafo.loc[sub_trafos, "role"] = "substation"
+
+    line_key: dict[int, tuple[int, int, int]] = {}
+    if line_from:
+        lines = pp.create_lines(
+            net,
+            line_from,
+            line_to,
+            length_km=[s.length_m / 1000.0 for s in line_sec],
+            std_type=cable,
+            name=[
+                f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}"
+                for f, s in zip(line_fdr, line_sec, strict=True)
+            ],
+            geodata=[lonlat(s.coords) for s in line_sec],
+            parallel=line_par,
+        )
+        line_key = {int(li): k for li, k in zip(lines, line_key_list, strict=True)}
+        net.line["feeder"] = np.array(line_fdr, dtype=np.int64)
+        net.line["road_nodes"] = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
+    else:
+        net.line["feeder"] = pd.Series(dtype=np.int64)
+        net.line["road_nodes"] = pd.Series(dtype=object)
+
+    tanphi = math.tan(math.acos(BASE_LOAD_POWER_FACTOR))
+    pp.create_loads(
+        net,
+        dt_lv_bus,
+        p_mw=design.dt_p_mw.tolist(),
+        q_mvar=(design.dt_p_mw * tanphi).tolist(),
+        name=[f"base load DT{d}" for d in range(n_dt)],
+    )
+    return _Built(
+        net=net,
+        mv_busbar=np.asarray(busbars, dtype=np.int64),
+        sub_trafo=np.asarray(sub_trafos, dtype=np.int64),
+        dt_trafo=np.asarray(dt_trafo, dtype=np.int64),
+        dt_hv_bus=dt_hv_bus,
+        dt_lv_bus=dt_lv_bus,
+        dt_feeder=dt_feeder,
+        line_key=line_key,
+        bus_feeder=bus_feeder,
+    )
+
+
+def _mv_cable(mv_kv: float) -> str:
+    """pandapower std type of the MV cable for a nominal voltage [kV]; GridError if missing."""
+    name = MV_CABLE_STD_TYPE if mv_kv <= 12.0 else MV_CABLE_STD_TYPE_24KV
+    if name not in pp.available_std_types(pp.create_empty_network(), "line").index:
+        raise GridError(
+            f"pandapower {pp.__version__} has no line std type {name!r}: pin a pandapower version that has it"
+        )
+    return name
