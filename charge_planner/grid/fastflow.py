@@ -45,6 +45,7 @@ from pandapower.auxiliary import pandapowerNet
 from scipy.sparse.linalg import splu
 
 from charge_planner.errors import DataError, GridError
+from charge_planner.grid.flow import _last_iteration_lowest
 from charge_planner.grid.load import check_grid
 from charge_planner.grid.model import _bus_label, _normalise_legacy_tables, _quiet_pandapower
 
@@ -359,8 +360,6 @@ class BatchPowerFlow:
             with _quiet_pandapower():
                 pp.runpp(work, algorithm="nr", init="auto", numba=False, tolerance_mva=tolerance_mva)
         except pp.LoadflowNotConverged as exc:
-            from charge_planner.grid.flow import _last_iteration_lowest
-
             lowest = _last_iteration_lowest(work, 0.95)
             if lowest:
                 where = f" (last iteration's lowest voltage {lowest[1]:.2f} pu at bus {_bus_label(work, lowest[0])})"
