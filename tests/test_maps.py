@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 
 from charge_planner.config import OutputsSection
-from charge_planner.outputs.maps import (
+from charge_planner.outputs.map_elements import (
     SITE_CLASS,
     MapError,
-    build_map,
     esc,
     inline_assets,
     loading_colour,
@@ -23,6 +22,7 @@ from charge_planner.outputs.maps import (
     stable_ids,
     voltage_colour,
 )
+from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
 from charge_planner.outputs.views import rollout_table, year_colours
 

@@ -212,7 +212,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "charge_planner"
 OUTPUTS_SIBLINGS = {
     "views": set(),
     "browser": set(),
-    "maps": {"views"},
+    "map_elements": {"views"},
+    "maps": {"views", "map_elements"},
     "report": {"views", "browser"},
     "write": {"views", "browser", "maps", "report"},
     "__init__": {"views", "write"},

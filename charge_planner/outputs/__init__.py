@@ -1,9 +1,9 @@
 """Outputs of a plan: the interactive map, the HTML/PDF report and the files.
 
 ``views`` holds the tables, formats and colours the others share; ``maps`` builds the folium
-map, ``report`` the HTML report (``templates/``) and its PDF through ``browser`` (headless
-Chromium); ``write`` writes every file with its manifest, checks the output folder and moves
-the files into place only when all were written.
+map from the building blocks in ``map_elements``, ``report`` the HTML report (``templates/``)
+and its PDF through ``browser`` (headless Chromium); ``write`` writes every file with its
+manifest, checks the output folder and moves the files into place only when all were written.
 
 Importing this package registers :func:`save_plan` as the writer behind
 :meth:`charge_planner.pipeline.Plan.save` (``import charge_planner`` imports it).
