@@ -5,13 +5,12 @@ Public API: :func:`load_city`, :func:`plan`, :class:`Plan`, :func:`load_config`.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 # the outputs layer registers the writer behind Plan.save when it is imported
-from charge_planner import outputs  # noqa: E402, F401
-from charge_planner.city import City, load_city  # noqa: E402
-from charge_planner.config import load_config  # noqa: E402
-from charge_planner.errors import ChargePlannerError  # noqa: E402
-from charge_planner.pipeline import Plan, plan  # noqa: E402
+from charge_planner import outputs  # noqa: F401
+from charge_planner.city import City, load_city
+from charge_planner.config import load_config
+from charge_planner.errors import ChargePlannerError
+from charge_planner.pipeline import Plan, plan
+from charge_planner.version import __version__
 
 __all__ = ["ChargePlannerError", "City", "Plan", "__version__", "load_city", "load_config", "plan"]

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from charge_planner import __version__
 from charge_planner.assumptions import charger_table, preset_of, segment_table, site_cost_bands_usd
 from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
@@ -45,6 +44,7 @@ from charge_planner.siting.inputs import (
     siting_options,
 )
 from charge_planner.siting.unserved import unserved_demand, unserved_summary
+from charge_planner.version import __version__
 
 log = logging.getLogger(__name__)
 

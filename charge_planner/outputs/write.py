@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from charge_planner import __version__
 from charge_planner.errors import ChargePlannerError
 from charge_planner.outputs import browser, report
 from charge_planner.outputs.maps import build_map, plan_isochrones
@@ -54,6 +53,7 @@ from charge_planner.outputs.views import (
     violation_table,
 )
 from charge_planner.pipeline import summary_json
+from charge_planner.version import __version__
 
 if TYPE_CHECKING:
     from charge_planner.config import CityConfig
