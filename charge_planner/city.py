@@ -56,6 +56,7 @@ from charge_planner.presets import (
     country_bounds,
     get_preset,
 )
+from charge_planner.synthetic import generate_city
 
 log = logging.getLogger(__name__)
 
@@ -305,8 +306,6 @@ def resolve_cache(folder: str | None, city_dir: Path) -> Path | None:
 
 
 def _synthetic_city(config: CityConfig, city_dir: Path, root: Path | None) -> City:
-    from charge_planner.synthetic import generate_city
-
     syn = generate_city(config.data.seed)
     preset = preset_of(config)
     roads = prepare_graph(syn.roads, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)

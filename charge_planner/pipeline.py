@@ -29,8 +29,21 @@ from tqdm.auto import tqdm
 from charge_planner.assumptions import charger_table, preset_of, segment_table, site_cost_bands_usd
 from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
+from charge_planner.config import resolve_data_path
 from charge_planner.demand import DemandResult, charging_profile, city_demand
 from charge_planner.errors import InfeasibleError
+from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthesise_grid
+from charge_planner.grid.assess import assess_grid
+from charge_planner.grid.connect import check_grid_near
+from charge_planner.grid.energy import (
+    base_load_growth,
+    combustion_g_per_km,
+    grid_emissions,
+    grid_mix,
+    pv_profile,
+)
+from charge_planner.grid.flow import lowest_voltage, voltage_levels
+from charge_planner.grid.timeseries import PROFILE_ASSUMPTIONS, base_load_profile, time_index
 from charge_planner.ids import id_positions
 from charge_planner.network.snap import snap_to_edges
 from charge_planner.network.travel import travel_table
@@ -232,8 +245,6 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     # power is not known); its upgrade to a higher band is paid like any other
     cand["connection_kw"] = np.where(cand["kind"].eq("charging_station"), site_cost_bands_usd(cfg)["max_kw"].iloc[0], 0.0)
     if cfg.siting.exclusion_zones:
-        from charge_planner.config import resolve_data_path
-
         zone_file = resolve_data_path(cfg.siting.exclusion_zones, city_dir=city.city_dir, root=city.data_root,
                                       field="siting.exclusion_zones")
         cand = apply_exclusion_zones(cand, read_exclusion_zones(zone_file, crs=city.crs), label=zone_file.name)
@@ -302,16 +313,12 @@ def load_given_grid(city: City) -> Any:
     GridError, DataError
         When the grid cannot be read or lies far from the city.
     """
-    from charge_planner.grid import load_grid
-    from charge_planner.grid.connect import check_grid_near
 
     g = city.config.grid
     if g.source in ("none", "synthesise"):
         return None
     path = None
     if g.path:
-        from charge_planner.config import resolve_data_path
-
         path = resolve_data_path(g.path, city_dir=city.city_dir, root=city.data_root, field="grid.path")
     grid_model = load_grid(g.source, path=path, code=g.code, name=g.name, crs=city.crs)
     check_grid_near(grid_model.net, city.bounds(), crs=city.crs)  # a grid of another place is refused
@@ -323,7 +330,6 @@ def _grid_stage(
     given_grid: Any,
 ) -> tuple[Any, Any, gpd.GeoDataFrame, Any]:
     """Build the grid (or take the given one), connect the sites by road, run the peak or time-series load flow."""
-    from charge_planner.grid import connect_sites, run_peak_flow, synthesise_grid
 
     cfg = city.config
     preset = preset_of(cfg)
@@ -393,9 +399,6 @@ def _grid_time_series(
     """Design day or year: base load + EV (per-site profiles) + on-site PV, hosting capacity, energy."""
     import pyproj
 
-    from charge_planner.grid.assess import assess_grid
-    from charge_planner.grid.energy import grid_mix, pv_profile
-    from charge_planner.grid.timeseries import PROFILE_ASSUMPTIONS, base_load_profile, time_index
 
     cfg = city.config
     g = cfg.grid
@@ -439,7 +442,6 @@ def _grid_time_series(
 
 def grid_emissions_of(cfg: Any) -> Any:
     """The run's grid series and avoided-emission factor (``[energy]`` of city.toml, the country preset)."""
-    from charge_planner.grid.energy import grid_emissions
 
     e = cfg.energy
     return grid_emissions(preset_of(cfg), series=e.grid_series, renewable_share=e.grid_renewable_share,
@@ -448,7 +450,6 @@ def grid_emissions_of(cfg: Any) -> Any:
 
 def base_load_growth_of(cfg: Any) -> tuple[float, Sourced]:
     """Factor that grows the preset's base load from its data year to the plan year, with the rate used."""
-    from charge_planner.grid.energy import base_load_growth
 
     preset = preset_of(cfg)
     if cfg.energy.base_load_growth_per_year is not None:
@@ -479,7 +480,6 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
     served = p.siting.served_by_segment
     assert served is not None and p.siting.assignments is not None
     # CO2 of the served energy and of the combustion kilometres it replaces
-    from charge_planner.grid.energy import combustion_g_per_km
 
     ge = grid_emissions_of(cfg)
     basis = cfg.energy.combustion_basis
@@ -557,8 +557,6 @@ def _summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str, An
         "sources": p.city.sources,
     }
     if p.flow is not None:
-        from charge_planner.grid.flow import lowest_voltage, voltage_levels
-
         f = p.flow
         levels = voltage_levels(f.buses)
         t3 = getattr(f, "trafos3w", None)
