@@ -34,3 +34,15 @@ class GridError(ChargePlannerError):
 
 class StageNotBuiltError(ChargePlannerError):
     """A requested option belongs to a pipeline stage that is not built yet."""
+
+
+class BrowserError(ChargePlannerError):
+    """Chromium is missing, did not start, or a page operation failed or timed out."""
+
+
+class MapError(ChargePlannerError):
+    """The map cannot be built or made to work offline."""
+
+
+class OutputError(ChargePlannerError):
+    """An output file could not be written (e.g. a PDF was asked for and no browser is installed)."""

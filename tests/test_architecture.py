@@ -78,3 +78,19 @@ def test_architecture_doc_lists_every_module():
     assert not missing, f"docs/architecture.md does not list {missing}"
     for layer in _layers():
         assert f"`{layer.removeprefix('charge_planner.')}" in doc, layer
+
+
+def test_every_error_class_lives_in_errors_py():
+    """One place for the error tree: modules raise errors of charge_planner.errors and define none."""
+    found = []
+    for path in _modules():
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                (isinstance(b, ast.Name) and b.id.endswith(("Error", "Exception")))
+                or (isinstance(b, ast.Attribute) and b.attr.endswith(("Error", "Exception")))
+                for b in node.bases
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not found, found

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charge_planner.errors import ChargePlannerError
+from charge_planner.errors import BrowserError
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ FLAGS = (
     "--mute-audio",
     "--hide-scrollbars",
 )
-
-
-class BrowserError(ChargePlannerError):
-    """Chromium is missing, did not start, or a page operation failed or timed out."""
 
 
 def find_chromium(executable: str | os.PathLike[str] | None = None) -> str | None:

@@ -21,7 +21,7 @@ import shapely
 import shapely.geometry
 from folium.template import Template
 
-from charge_planner.errors import ChargePlannerError
+from charge_planner.errors import MapError
 from charge_planner.outputs.views import fmt_num
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ OSM_ATTRIBUTION = (
 #: folium default resources that only serve icon markers: dropped in offline mode
 ICON_ONLY_ASSETS = ("bootstrap", "glyphicons", "fontawesome", "awesome-markers", "awesome.rotate")
 SITE_CLASS = "cp-site"
-
-
-class MapError(ChargePlannerError):
-    """The map cannot be built or made to work offline."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from charge_planner.errors import ChargePlannerError
+from charge_planner.errors import OutputError
 from charge_planner.outputs import browser, report
 from charge_planner.outputs.maps import build_map, plan_isochrones
 from charge_planner.outputs.views import (
@@ -90,10 +90,6 @@ GPKG_LAYERS = {
     "low-voltage bus with loading [%] and violations",
     "rollout": "installed chargers per site and year (table without geometry)",
 }
-
-
-class OutputError(ChargePlannerError):
-    """An output file could not be written (e.g. a PDF was asked for and no browser is installed)."""
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
