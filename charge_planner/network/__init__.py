@@ -36,7 +36,7 @@ from charge_planner.network.graph import (
 from charge_planner.network.isochrones import isochrones
 from charge_planner.network.snap import snap_points, snap_to_edges
 from charge_planner.network.travel import TRAVEL_COLUMNS, _packing, _routing_network, travel_table
-from charge_planner.osm import _as_list
+from charge_planner.osm.tags import as_list as _as_list
 
 __all__ = [
     "CRS_AREA_MARGIN_DEG",

@@ -34,7 +34,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from charge_planner.errors import DataError
-from charge_planner.osm import _as_list
+from charge_planner.osm.tags import as_list
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def utm_crs_for(lon: float, lat: float) -> str:
 
 
 def _first(value: object) -> object:
-    items = _as_list(value)
+    items = as_list(value)
     return items[0] if items else None
 
 
@@ -93,7 +93,7 @@ def parse_maxspeed(value: object) -> float:
     ``"IN:urban"``).
     """
     speeds = []
-    for item in _as_list(value):
+    for item in as_list(value):
         for part in str(item).replace("|", ";").split(";"):
             text = part.strip().lower()
             mph = "mph" in text
