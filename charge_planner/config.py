@@ -345,7 +345,9 @@ class DemandSection(_Model):
     residential_weights: Literal["auto", "raster", "buildings", "points"] = Field(
         default="auto", description="auto: population raster, else building footprint area, else population points"
     )
-    charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
+    charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = Field(
+        default="unmanaged", description="charging strategy of the demand peaks and of the grid's EV load"
+    )
     offpeak_hours: Annotated[
         tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]], BeforeValidator(_list_to_tuple)
     ] | None = Field(
@@ -553,7 +555,6 @@ class GridSection(_Model):
     path: str | None = None
     code: str | None = None
     name: str | None = None
-    peak_hour: Annotated[int, Field(ge=0, le=23)] = 20
     ev_peak_coincidence: Share = 0.5
     vm_min_pu: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     vm_max_pu: Annotated[float, Field(gt=1.0, lt=1.5)] = 1.05
@@ -563,7 +564,6 @@ class GridSection(_Model):
     )
     resolution_min: Literal[15, 60] = 60
     design_day: str = Field(default="05-15", description="MM-DD of the design day")
-    ev_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = "unmanaged"
     residential_share: Share = Field(default=0.7, description="residential share of the base load (assumption)")
     # plausibility bound: 10 MWp is a solar farm of about 6 ha, not a canopy over a charging site
     pv_kwp_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
@@ -946,6 +946,15 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: Keys that were renamed, merged or dropped: an old city.toml gets this message instead of
+#: "unknown field".
+RETIRED_KEYS: dict[str, str] = {
+    "grid.ev_strategy": "grid.ev_strategy was merged into demand.charging_strategy; move the value there",
+    "grid.peak_hour": "grid.peak_hour was never used and is removed: the peak checked is the worst hour of the "
+    "grid.time_series load flow; delete the line",
+}
+
+
 def _format_errors(path: Path, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -953,7 +962,9 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         kind = err["type"]
         value = err.get("input")
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and loc in RETIRED_KEYS:
+            msg = RETIRED_KEYS[loc]
+        elif kind == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
         elif kind == "missing":
             msg = "required field is missing; add it"
@@ -963,7 +974,7 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
             msg = f"{msg}, got {_shown(value)} ({_TOML_TYPE.get(type(value), type(value).__name__)}); {_TYPE_HINTS[kind]}"
         elif kind != "value_error" and not isinstance(value, (dict, BaseModel)):
             msg = f"{msg}, got {_shown(value)}"  # bounds, patterns, literals, lengths
-        if loc == "(top level)" or msg.startswith(f"{loc}."):
+        if loc == "(top level)" or msg.startswith((f"{loc}.", f"{loc} ")):
             parts.append(msg)  # a check across fields names its fields itself
         else:
             parts.append(f"{loc}: {msg}")

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from charge_planner.assumptions import charger_table, preset_of, segment_table, site_cost_bands_usd
+from charge_planner.assumptions import (
+    charger_table,
+    offpeak_hours,
+    preset_of,
+    segment_table,
+    site_cost_bands_usd,
+)
 from charge_planner.candidates import build_candidates, depot_only_segments
 from charge_planner.city import City, load_city
 from charge_planner.config import resolve_data_path
@@ -371,8 +377,15 @@ def _grid_stage(
     return grid_model, assessment.flow, sites, assessment
 
 
-def _site_profiles(sites: pd.DataFrame, siting: CapacitatedSiting, demand: pd.DataFrame, strategy: str) -> np.ndarray:
-    """Daily charging profile of each site: its assignments' (segment, use case) profiles weighted by energy."""
+def _site_profiles(
+    sites: pd.DataFrame, siting: CapacitatedSiting, demand: pd.DataFrame, strategy: str,
+    offpeak_window: tuple[int, int],
+) -> np.ndarray:
+    """Daily charging profile of each site: its assignments' (segment, use case) profiles weighted by energy.
+
+    ``strategy`` and ``offpeak_window`` are the demand stage's (``demand.charging_strategy`` and
+    the preset's or city.toml's off-peak window), so the grid sees the load the demand peaks describe.
+    """
     asg = siting.assignments
     out = np.full((len(sites), 24), 1.0 / 24.0)
     if asg is None or not len(asg) or not len(sites):
@@ -382,7 +395,7 @@ def _site_profiles(sites: pd.DataFrame, siting: CapacitatedSiting, demand: pd.Da
     if "use_case" not in a.columns:
         a["use_case"] = "public_dc"
     keys = list(dict.fromkeys(zip(a["segment"], a["use_case"], strict=True)))
-    prof = {k: charging_profile(k[0], k[1], strategy) for k in keys}
+    prof = {k: charging_profile(k[0], k[1], strategy, offpeak_hours=offpeak_window) for k in keys}
     rows = np.array([prof[k] for k in zip(a["segment"], a["use_case"], strict=True)]) * a["served_kwh_day"].to_numpy()[:, None]
     weighted = pd.DataFrame(rows, index=a["site_id"].to_numpy()).groupby(level=0).sum()
     total = weighted.sum(axis=1)
@@ -417,7 +430,9 @@ def _grid_time_series(
         pv, annual_renewable_share=ge.renewable_share.value,
         annual_co2_g_per_kwh=ge.co2_g_per_kwh.value, solar_share_of_renewables=g.solar_share_of_renewables,
     )
-    shares = _site_profiles(sites, siting, demand, g.ev_strategy)
+    strategy = cfg.demand.charging_strategy
+    window, window_src = offpeak_hours(cfg)
+    shares = _site_profiles(sites, siting, demand, strategy, window)
     assessment = assess_grid(
         grid_model, sites, index, ev_shares=shares,
         base_load_factor=base_load_profile(index, residential_share=g.residential_share), mix=mix, pv=pv,
@@ -427,7 +442,8 @@ def _grid_time_series(
     assessment.assumptions = [
         *PROFILE_ASSUMPTIONS,
         f"EV load: served energy of each site x the energy-weighted daily profile of its (segment, use case) "
-        f"demand, strategy {g.ev_strategy!r} (demand stage)",
+        f"demand, strategy {strategy!r} (city.toml demand.charging_strategy), off-peak window "
+        f"{window[0]:02d}:00-{window[1] % 24:02d}:00 ({window_src})",
         f"on-site PV {g.pv_kwp_per_site:g} kWp per site (assumption; city.toml grid.pv_kwp_per_site), PV used first "
         "by the site's chargers",
         *pv.assumptions,

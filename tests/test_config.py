@@ -351,3 +351,20 @@ def test_city_toml_that_is_a_folder_and_a_data_root_that_is_a_file_are_named(tmp
     with pytest.raises(ConfigError, match=r"^\$CHARGE_PLANNER_DATA .*README.md is a file, not a folder"):
         data_root()
     assert data_root(tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "says"),
+    [
+        ("grid", "ev_strategy", "managed_offpeak",
+         "grid.ev_strategy was merged into demand.charging_strategy; move the value there"),
+        ("grid", "peak_hour", 20, "grid.peak_hour was never used and is removed: the peak checked is the worst hour"),
+    ],
+)
+def test_retired_keys_are_refused_naming_what_replaces_them(section, key, value, says):
+    data = {**MINIMAL, section: {key: value}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="c/city.toml")
+    text = str(err.value)
+    assert says in text and "\n" not in text
+    assert "unknown field" not in text

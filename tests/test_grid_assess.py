@@ -126,3 +126,41 @@ def test_synthesised_grid_of_central_bengaluru_is_within_limits() -> None:
     assert work.res_bus["vm_pu"].between(0.95, 1.05).all()
     assert (work.res_line["loading_percent"] < 100.0).all() and (work.res_trafo["loading_percent"] < 100.0).all()
     assert model.net.load["p_mw"].sum() == pytest.approx(loads["base_peak_kw"].sum() / 1000.0)
+
+
+def test_grid_ev_load_follows_the_demand_strategy_and_the_preset_window(monkeypatch) -> None:
+    """India + managed_offpeak: the grid's EV profile is the demand stage's, with India's 09-16 window."""
+    from types import SimpleNamespace
+
+    from charge_planner import pipeline
+    from charge_planner.assumptions import offpeak_hours
+    from charge_planner.config import parse_config
+    from charge_planner.demand import charging_profile
+
+    cfg = parse_config({
+        "city": {"name": "X", "country": "india", "crs": "EPSG:32643"},
+        "siting": {"budget_usd": 1000},
+        "demand": {"charging_strategy": "managed_offpeak"},
+    })
+    city = SimpleNamespace(config=cfg, crs="EPSG:32643", bounds=lambda: (776000.0, 1424000.0, 780000.0, 1428000.0))
+    sites = pd.DataFrame({"chargers": [2]}, index=pd.Index(["s1"], name="site_id"))
+    demand = pd.DataFrame({"segment": ["two_wheeler"], "use_case": ["public_ac"]}, index=pd.Index(["d1"], name="demand_id"))
+    siting = SimpleNamespace(assignments=pd.DataFrame({"demand_id": ["d1"], "site_id": ["s1"], "served_kwh_day": [100.0]}))
+    seen: dict = {}
+
+    def fake_assess(grid_model, sites_, index, *, ev_shares, **kwargs):
+        seen["shares"] = ev_shares
+        return SimpleNamespace()
+
+    monkeypatch.setattr(pipeline, "assess_grid", fake_assess)
+    pipeline._grid_time_series(city, None, sites, siting, demand)
+    shares = seen["shares"][0]
+    assert offpeak_hours(cfg)[0] == (9, 16)  # India preset: presets.py offpeak_hours=(9, 16)
+    expected = charging_profile("two_wheeler", "public_ac", "managed_offpeak", offpeak_hours=(9, 16))
+    np.testing.assert_allclose(shares, expected, atol=1e-12)
+    # managed charging moves energy into 09-16 (sessions of vehicles that leave before 09:00 or
+    # arrive after 16:00 still charge outside it), and the old 22-06 window gives another shape
+    unmanaged = charging_profile("two_wheeler", "public_ac", "unmanaged", offpeak_hours=(9, 16))
+    assert shares[9:16].sum() > unmanaged[9:16].sum() + 0.03
+    old = charging_profile("two_wheeler", "public_ac", "managed_offpeak", offpeak_hours=(22, 6))
+    assert np.abs(shares - old).max() > 0.01
