@@ -337,7 +337,10 @@ class DemandSection(_Model):
     """``[demand]``: spatial allocation of charging demand and the charging strategy."""
 
     cell_type: Literal["square", "h3"] = Field(
-        default="square", description="square grid of siting.cell_size_m, or H3 hexagons of about that area"
+        default="square", description="square grid of demand.cell_size_m, or H3 hexagons of about that area"
+    )
+    cell_size_m: Annotated[float, Field(ge=50, le=5000)] = Field(
+        default=400.0, description="edge of a square demand cell [m] (H3: the cell area is about its square)"
     )
     h3_resolution: Annotated[int, Field(ge=5, le=11)] | None = Field(
         default=None, description="H3 resolution; default: the one whose cell area is closest to cell_size_m^2"
@@ -456,7 +459,6 @@ class SitingSection(_Model):
     """``[siting]``: the optimiser's settings."""
 
     budget_usd: PositiveFloat
-    cell_size_m: Annotated[float, Field(ge=50, le=5000)] = 400.0
     max_chargers_per_site: Annotated[int, Field(ge=1, le=200)] = 10
     max_sites_per_demand: Annotated[int, Field(ge=1, le=200)] = 12
     min_site_spacing_m: Annotated[float, Field(ge=0)] = Field(
@@ -950,6 +952,7 @@ def _shown(value: Any) -> str:
 #: "unknown field".
 RETIRED_KEYS: dict[str, str] = {
     "grid.ev_strategy": "grid.ev_strategy was merged into demand.charging_strategy; move the value there",
+    "siting.cell_size_m": "siting.cell_size_m moved to demand.cell_size_m; move the line to [demand]",
     "grid.peak_hour": "grid.peak_hour was never used and is removed: the peak checked is the worst hour of the "
     "grid.time_series load flow; delete the line",
 }

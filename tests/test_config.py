@@ -359,12 +359,19 @@ def test_city_toml_that_is_a_folder_and_a_data_root_that_is_a_file_are_named(tmp
         ("grid", "ev_strategy", "managed_offpeak",
          "grid.ev_strategy was merged into demand.charging_strategy; move the value there"),
         ("grid", "peak_hour", 20, "grid.peak_hour was never used and is removed: the peak checked is the worst hour"),
+        ("siting", "cell_size_m", 400, "siting.cell_size_m moved to demand.cell_size_m; move the line to [demand]"),
     ],
 )
 def test_retired_keys_are_refused_naming_what_replaces_them(section, key, value, says):
-    data = {**MINIMAL, section: {key: value}}
+    data = {**MINIMAL, section: {**MINIMAL.get(section, {}), key: value}}
     with pytest.raises(ConfigError) as err:
         parse_config(data, source="c/city.toml")
     text = str(err.value)
     assert says in text and "\n" not in text
     assert "unknown field" not in text
+
+
+def test_cell_size_is_a_demand_setting():
+    cfg = parse_config({**MINIMAL, "demand": {"cell_size_m": 250}})
+    assert cfg.demand.cell_size_m == 250.0
+    assert parse_config(MINIMAL).demand.cell_size_m == 400.0

@@ -681,7 +681,7 @@ def kathmandu(tmp_path_factory):
     (folder / "city.toml").write_text(
         '[city]\nname = "Thapathali, Kathmandu"\ncountry = "NPL"\n'
         f'[data]\nsource = "files"\nroads = "{osm}"\nosm = "{osm}"\npopulation_raster = "{tif}"\n'
-        f"[demand]\nstudy_area_bbox = {list(KTM_BOUNDS)}\n[siting]\nbudget_usd = 1e6\ncell_size_m = 400\n"
+        f"[demand]\nstudy_area_bbox = {list(KTM_BOUNDS)}\ncell_size_m = 400\n[siting]\nbudget_usd = 1e6\n"
     )
     return load_city(folder), osm, tif
 

@@ -253,7 +253,7 @@ def city_demand(city: City, *, years: Sequence[int] | None = None, study_area: B
     horizon = max(settings.horizon_year, max(years))
     segs = segment_table(cfg)
     area = study_area if study_area is not None else default_study_area(city)
-    cells = make_cells(area, crs=city.crs, cell_type=cfg.demand.cell_type, cell_size_m=cfg.siting.cell_size_m,
+    cells = make_cells(area, crs=city.crs, cell_type=cfg.demand.cell_type, cell_size_m=cfg.demand.cell_size_m,
                        h3_resolution=cfg.demand.h3_resolution)
     raster = None
     if cfg.data.population_raster:

@@ -327,7 +327,7 @@ def _check_size(n_dts: int, n_subs: int, total_mva: float, target: float, max_su
     if n_dts > MAX_SYNTH_DTS:
         raise GridError(
             f"grid synthesis would build {n_dts:,} distribution transformers for {total_mva:,.1f} MVA of base load, "
-            f"more than {MAX_SYNTH_DTS:,}: plan a smaller area, use a larger siting.cell_size_m, or load a grid file"
+            f"more than {MAX_SYNTH_DTS:,}: plan a smaller area, use a larger demand.cell_size_m, or load a grid file"
         )
 
 

@@ -735,7 +735,7 @@ def render_report(
         "plan_year": s.get("plan_year", plan.city.config.fleet.year),
         "years": years,
         "synthetic": plan.city.synthetic,
-        "cell_size_m": plan.city.config.siting.cell_size_m,
+        "cell_size_m": plan.city.config.demand.cell_size_m,
         "chargers_text": ", ".join(f"{n} × {t}" for t, n in k.get("chargers", {}).items() if n),
         "site_map": _chart_site_map(plan),
         "map_file": map_file,
