@@ -9,6 +9,8 @@
 * :mod:`~charge_planner.grid.connect` — site to bus by road distance, LV/MV level rule;
 * :mod:`~charge_planner.grid.flow` — one peak-hour AC load flow;
 * :mod:`~charge_planner.grid.fastflow` — batched AC load flow of many steps at once;
+* :mod:`~charge_planner.grid.admittance` — its admittance model of a net (pandapower's ppci);
+* :mod:`~charge_planner.grid.jacobian` — its Jacobian and level-scheduled sparse LU;
 * :mod:`~charge_planner.grid.timeseries` — design day or year, violations with hours;
 * :mod:`~charge_planner.grid.hosting` — hosting capacity per bus;
 * :mod:`~charge_planner.grid.energy` — on-site PV, hourly grid mix, renewable share, CO2;

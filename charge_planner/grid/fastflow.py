@@ -26,11 +26,15 @@ Algorithm (polar Newton-Raphson, the formulation of ``pandapower.runpp``):
 Convergence is declared, as in pandapower, when the largest active/reactive power
 mismatch is below ``tolerance_mva`` (on ``net.sn_mva``), so the voltages agree with
 ``pandapower.runpp`` to far better than 1e-6 pu.
+
+This module holds the solver (:class:`BatchPowerFlow`: per-step injections, chord and full
+Newton-Raphson iterations, result tables in :class:`BatchResult`); the admittance model it
+starts from is built in :mod:`~charge_planner.grid.admittance`, the Jacobian and its
+level-scheduled LU live in :mod:`~charge_planner.grid.jacobian`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -38,16 +42,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandapower as pp
 import pandas as pd
 import scipy.sparse as sp
 from pandapower.auxiliary import pandapowerNet
 from scipy.sparse.linalg import splu
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.flow import _last_iteration_lowest
-from charge_planner.grid.load import check_grid
-from charge_planner.grid.model import _bus_label, _normalise_legacy_tables, _quiet_pandapower
+from charge_planner.grid.admittance import _Branches, _Element, admittance_model
+from charge_planner.grid.jacobian import _jacobian, _LevelLU
+from charge_planner.grid.model import _bus_label
 
 log = logging.getLogger(__name__)
 
@@ -63,122 +66,6 @@ DEFAULT_MAX_NEWTON_ITERATIONS = 20
 _CHUNK_ENTRIES = 4_000_000
 #: A chord step whose mismatch falls by less than this factor per iteration is stalling [-].
 _STALL_RATIO = 0.7
-
-
-# ======================================================================================
-# Sparse Jacobian and level-scheduled LU
-# ======================================================================================
-
-
-def _jacobian(
-    ybus: sp.csr_matrix,
-    v: np.ndarray,
-    pvpq: np.ndarray,
-    pq: np.ndarray,
-    dsload_dvm: np.ndarray | None,
-) -> sp.csc_matrix:
-    """Jacobian of the polar power-flow equations at ``v`` (rows P(pvpq), Q(pq); columns Va(pvpq), Vm(pq))."""
-    vm = np.abs(v)
-    ibus = ybus @ v
-    diag_v = sp.diags(v)
-    ds_dvm = diag_v @ np.conj(ybus @ sp.diags(v / vm)) + sp.diags(np.conj(ibus) * v / vm)
-    ds_dva = 1j * diag_v @ np.conj(sp.diags(ibus) - ybus @ diag_v)
-    if dsload_dvm is not None:
-        # the mismatch is S(V) - Sbus(Vm) with Sbus = Sgen - Sload(Vm): d/dVm adds + dSload/dVm
-        ds_dvm = ds_dvm + sp.diags(dsload_dvm)
-    ds_dva = sp.csr_matrix(ds_dva)
-    ds_dvm = sp.csr_matrix(ds_dvm)
-    j11 = ds_dva[pvpq][:, pvpq].real
-    j12 = ds_dvm[pvpq][:, pq].real
-    j21 = ds_dva[pq][:, pvpq].imag
-    j22 = ds_dvm[pq][:, pq].imag
-    return sp.bmat([[j11, j12], [j21, j22]], format="csc")
-
-
-def _levels(strict: sp.csr_matrix, reverse: bool) -> np.ndarray:
-    """Elimination level of each row of a strictly triangular CSR matrix.
-
-    A row's level is one more than the highest level among the rows it depends on (its
-    columns), so rows of one level can be eliminated together.
-    """
-    n = strict.shape[0]
-    level = np.zeros(n, dtype=np.int64)
-    indptr, indices = strict.indptr, strict.indices
-    rows = range(n - 1, -1, -1) if reverse else range(n)
-    for r in rows:
-        cols = indices[indptr[r] : indptr[r + 1]]
-        if len(cols):
-            level[r] = level[cols].max() + 1
-    return level
-
-
-def _by_level(strict: sp.csr_matrix, level: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, sp.csr_matrix]]]:
-    """Reorder a triangular matrix by level; return the order and (start, stop, rows) per level.
-
-    In the new order every row depends only on earlier rows, so each level is a contiguous
-    block of rows and the substitution works on slices.
-    """
-    n = strict.shape[0]
-    order = np.argsort(level, kind="stable")
-    permuted = strict[order][:, order].tocsr()
-    permuted.sort_indices()
-    bounds = np.searchsorted(level[order], np.arange(level.max() + 2))
-    blocks = []
-    for k in range(len(bounds) - 1):
-        a, b = int(bounds[k]), int(bounds[k + 1])
-        lo, hi = int(permuted.indptr[a]), int(permuted.indptr[b])
-        if hi > lo:
-            block = sp.csr_matrix(
-                (permuted.data[lo:hi], permuted.indices[lo:hi], permuted.indptr[a : b + 1] - lo), shape=(b - a, n)
-            )
-            blocks.append((a, b, block))
-    return order, blocks
-
-
-class _LevelLU:
-    """Sparse LU of a Jacobian with level-scheduled triangular solves for many right-hand sides.
-
-    SuperLU factorises ``Pr J Pc = L U``. The forward and the backward substitution each
-    run in an order where the rows of one elimination level are contiguous, so a level is
-    one sparse x dense product on slices; three permutations (one gather each) connect
-    the orders.
-    """
-
-    def __init__(self, jac: sp.csc_matrix) -> None:
-        lu = splu(jac, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        n = jac.shape[0]
-        diag = lu.U.diagonal()
-        if not np.all(np.isfinite(diag)) or np.any(diag == 0.0):
-            raise np.linalg.LinAlgError("singular Jacobian")
-        lower = sp.tril(lu.L, -1, format="csr")
-        upper = sp.triu(lu.U, 1, format="csr")
-        order_l, self.lower = _by_level(lower, _levels(lower, reverse=False))
-        order_u, self.upper = _by_level(upper, _levels(upper, reverse=True))
-        inv_r = np.empty(n, dtype=np.int64)
-        inv_r[lu.perm_r] = np.arange(n)
-        inv_l = np.empty(n, dtype=np.int64)
-        inv_l[order_l] = np.arange(n)
-        inv_u = np.empty(n, dtype=np.int64)
-        inv_u[order_u] = np.arange(n)
-        self.first = inv_r[order_l]  # b -> L order
-        self.middle = inv_l[order_u]  # L order -> U order
-        self.last = inv_u[lu.perm_c]  # U order -> x
-        self.diag_u = diag[order_u][:, None]
-        self.n_free = self.upper[0][0] if self.upper else n
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        """Solve J x = b for a matrix b of right-hand sides (unknowns x steps)."""
-        y = np.ascontiguousarray(b[self.first])
-        for a, c, block in self.lower:
-            y[a:c] -= block @ y
-        z = y[self.middle]
-        # rows of level 0 (no off-diagonal entries) come first in U order and need no substitution
-        z[: self.n_free] /= self.diag_u[: self.n_free]
-        for a, c, block in self.upper:
-            z[a:c] -= block @ z
-            z[a:c] /= self.diag_u[a:c]
-        return z[self.last]
-
 
 # ======================================================================================
 # The batched solver
@@ -247,24 +134,6 @@ class BatchResult:
     def vm_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
         """``vm_pu`` as a DataFrame (steps x bus ids)."""
         return pd.DataFrame(self.vm_pu, index=index, columns=self.buses)
-
-
-@dataclass
-class _Element:
-    """Mapping of one pandapower element table onto internal buses."""
-
-    index: pd.Index
-    internal_bus: np.ndarray  # -1 where the element is inactive
-    sign: float  # +1 for loads, -1 for generating elements
-
-
-@dataclass
-class _Branches:
-    table: str
-    index: pd.Index
-    internal: np.ndarray  # (n, k) internal branch rows, -1 when out of service
-    side: np.ndarray  # (k,) 0 = from side current, 1 = to side current
-    rating_kv_mva: np.ndarray  # (n, k) multiplier turning |S|/(vm*base_kv) into loading [% ...]
 
 
 @dataclass
@@ -347,204 +216,41 @@ class BatchPowerFlow:
                 "BatchPowerFlow: tolerance_mva must be > 0 and chunk_size, max_chord_iterations, "
                 "max_newton_iterations >= 1"
             )
-        work = copy.deepcopy(net)
-        _normalise_legacy_tables(work)
-        check_grid(work)
-        if len(work.controller) and work.controller["in_service"].astype(bool).any():
-            log.info(
-                "net has %d controller(s); the batched load flow applies the given injections only "
-                "(controllers such as tap changers are not run)",
-                int(work.controller["in_service"].astype(bool).sum()),
-            )
-        try:
-            with _quiet_pandapower():
-                pp.runpp(work, algorithm="nr", init="auto", numba=False, tolerance_mva=tolerance_mva)
-        except pp.LoadflowNotConverged as exc:
-            lowest = _last_iteration_lowest(work, 0.95)
-            if lowest:
-                where = f" (last iteration's lowest voltage {lowest[1]:.2f} pu at bus {_bus_label(work, lowest[0])})"
-            elif len(work.load):
-                p_load = (work.load["p_mw"] * work.load["scaling"]).where(work.load["in_service"].astype(bool), 0.0)
-                big = p_load.idxmax()
-                where = (
-                    f" ({p_load.sum():.1f} MW of load; largest {p_load.max():.2f} MW, load {big} at bus "
-                    f"{_bus_label(work, int(work.load.at[big, 'bus']))})"
-                )
-            else:
-                where = ""
-            raise GridError(
-                f"the grid's own base case does not converge in pandapower{where}: check its loads, "
-                "transformer taps and external grids before running a time series"
-            ) from exc
-        opts = work._options
-        if opts.get("distributed_slack") or opts.get("tdpf"):
-            raise GridError("batched load flow does not support distributed slack or temperature-dependent lines")
-        ppc = work._ppc
-        internal = ppc["internal"]
-        for key in ("svc", "tcsc", "ssc", "vsc"):
-            arr = ppc.get(key)
-            if arr is not None and len(arr):
-                raise GridError(
-                    f"net has {key} (FACTS) elements: the batched load flow does not support them; "
-                    "use pandapower's run_timeseries for this grid"
-                )
-        if "bus_dc" in work and len(work.bus_dc):
-            raise GridError("net has DC buses: the batched load flow supports AC grids only; use pandapower's runpp")
-        from pandapower.pypower.idx_brch import F_BUS, T_BUS
-        from pandapower.pypower.idx_bus import BASE_KV, CID_P, CID_Q, CZD_P, CZD_Q, PD, QD
-        from pandapower.pypower.idx_gen import GEN_BUS, GEN_STATUS, PG, QG
-
-        bus = internal["bus"]
-        n = bus.shape[0]
-        base_mva = float(internal["baseMVA"])
-        gen = internal["gen"]
-        on = gen[:, GEN_STATUS].real > 0
-        s_gen = np.zeros(n, dtype=complex)
-        np.add.at(
-            s_gen,
-            gen[on, GEN_BUS].real.astype(np.int64),
-            (gen[on, PG].real + 1j * gen[on, QG].real) / base_mva,
-        )
-        s_load = (bus[:, PD].real + 1j * bus[:, QD].real) / base_mva
-        zip_p = zip_q = None
-        if opts.get("voltage_depend_loads"):
-            ci_p, cz_p = bus[:, CID_P].real, bus[:, CZD_P].real
-            ci_q, cz_q = bus[:, CID_Q].real, bus[:, CZD_Q].real
-            if np.any(ci_p) or np.any(cz_p):
-                zip_p = (ci_p.copy(), cz_p.copy())
-            if np.any(ci_q) or np.any(cz_q):
-                zip_q = (ci_q.copy(), cz_q.copy())
-
-        lookup_all = np.asarray(work._pd2ppc_lookups["bus"], dtype=np.int64)
-        bus_ids = work.bus.index
-        bus_lookup = np.full(int(bus_ids.max()) + 1 if len(bus_ids) else 0, -1, dtype=np.int64)
-        mapped = lookup_all[bus_ids.to_numpy()]
-        ok = (mapped >= 0) & (mapped < n)
-        bus_lookup[bus_ids.to_numpy()[ok]] = mapped[ok]
-
-        is_el = work._is_elements
-        elements: dict[str, _Element] = {}
-        for table, sign in (("load", 1.0), ("sgen", -1.0), ("storage", 1.0)):
-            tab = work[table]
-            if not len(tab):
-                elements[table] = _Element(tab.index, np.empty(0, dtype=np.int64), sign)
-                continue
-            active = np.asarray(is_el.get(table, tab["in_service"].to_numpy()), dtype=bool)
-            ib = np.full(len(tab), -1, dtype=np.int64)
-            ib[active] = bus_lookup[tab["bus"].to_numpy(dtype=np.int64)[active]]
-            elements[table] = _Element(tab.index, ib, sign)
-
-        branch_is = np.asarray(internal["branch_is"], dtype=bool)
-        ppc_to_int = np.full(len(branch_is), -1, dtype=np.int64)
-        ppc_to_int[branch_is] = np.arange(int(branch_is.sum()))
-        br = internal["branch"]
-        branch_from = br[:, F_BUS].real.astype(np.int64)
-        branch_to = br[:, T_BUS].real.astype(np.int64)
-        base_kv = bus[:, BASE_KV].real.astype(float)
-        ranges = work._pd2ppc_lookups["branch"]
-        sqrt3 = math.sqrt(3.0)
-        branches: dict[str, _Branches] = {}
-        if "line" in ranges:
-            f, t = ranges["line"]
-            line = work.line
-            i_max = (line["max_i_ka"] * line["df"] * line["parallel"]).to_numpy(dtype=float)
-            with np.errstate(divide="ignore"):
-                mult = np.where(i_max > 0, 100.0 / (sqrt3 * i_max), np.inf)
-            rows = ppc_to_int[f:t]
-            branches["line"] = _Branches(
-                "line", line.index, np.column_stack([rows, rows]), np.array([0, 1]), np.column_stack([mult, mult])
-            )
-        if "trafo" in ranges:
-            f, t = ranges["trafo"]
-            tr = work.trafo
-            if opts.get("trafo_loading", "current") != "current":
-                raise GridError("batched load flow supports trafo_loading='current' only")
-            denom = (tr["sn_mva"] * tr["parallel"] * tr["df"]).to_numpy(dtype=float)
-            mult = np.column_stack([tr["vn_hv_kv"].to_numpy(float), tr["vn_lv_kv"].to_numpy(float)]) * (
-                100.0 / denom
-            )[:, None]
-            rows = ppc_to_int[f:t]
-            branches["trafo"] = _Branches("trafo", tr.index, np.column_stack([rows, rows]), np.array([0, 1]), mult)
-        if "trafo3w" in ranges:
-            f, t = ranges["trafo3w"]
-            t3 = work.trafo3w
-            k = len(t3)
-            rows = ppc_to_int[f:t]
-            internal_rows = np.column_stack([rows[:k], rows[k : 2 * k], rows[2 * k : 3 * k]])
-            mult = np.column_stack(
-                [
-                    t3["vn_hv_kv"].to_numpy(float) / t3["sn_hv_mva"].to_numpy(float),
-                    t3["vn_mv_kv"].to_numpy(float) / t3["sn_mv_mva"].to_numpy(float),
-                    t3["vn_lv_kv"].to_numpy(float) / t3["sn_lv_mva"].to_numpy(float),
-                ]
-            ) * 100.0
-            branches["trafo3w"] = _Branches("trafo3w", t3.index, internal_rows, np.array([0, 1, 1]), mult)
-
-        ref = np.asarray(internal["ref"], dtype=np.int64)
-        pv = np.asarray(internal["pv"], dtype=np.int64)
-        pq = np.asarray(internal["pq"], dtype=np.int64)
-        # internal order [PV, PQ, slack]: every row selection of the solver becomes a slice
-        order = np.r_[pv, pq, ref].astype(np.int64)
-        inv = np.empty(n, dtype=np.int64)
-        inv[order] = np.arange(n)
-
-        def remap(idx: np.ndarray) -> np.ndarray:
-            out = np.asarray(idx, dtype=np.int64).copy()
-            ok_ = out >= 0
-            out[ok_] = inv[out[ok_]]
-            return out
-
-        ybus = sp.csr_matrix(internal["Ybus"])[order][:, order].tocsr()
-        ybus.sort_indices()
-        yf = sp.csr_matrix(internal["Yf"])[:, order].tocsr()
-        yt = sp.csr_matrix(internal["Yt"])[:, order].tocsr()
-        s_gen, s_load, base_kv = s_gen[order], s_load[order], base_kv[order]
-        if zip_p is not None:
-            zip_p = (zip_p[0][order], zip_p[1][order])
-        if zip_q is not None:
-            zip_q = (zip_q[0][order], zip_q[1][order])
-        branch_from, branch_to = inv[branch_from], inv[branch_to]
-        bus_lookup = remap(bus_lookup)
-        for el in elements.values():
-            el.internal_bus = remap(el.internal_bus)
-        npv, npq = len(pv), len(pq)
-        pv = np.arange(npv, dtype=np.int64)
-        pq = np.arange(npv, npv + npq, dtype=np.int64)
-        ref = np.arange(npv + npq, n, dtype=np.int64)
+        m = admittance_model(net, tolerance_mva)
         model = cls(
-            net=work,
-            ybus=ybus,
-            yf=yf,
-            yt=yt,
-            ref=ref,
-            pv=pv,
-            pq=pq,
-            v_start=np.asarray(internal["V"], dtype=complex)[order].copy(),
-            s_gen=s_gen,
-            s_load=s_load,
-            zip_p=zip_p,
-            zip_q=zip_q,
-            base_mva=base_mva,
-            base_kv=base_kv,
-            branch_from=branch_from,
-            branch_to=branch_to,
-            bus_lookup=bus_lookup,
-            bus_ids=bus_ids,
-            elements=elements,
-            branches=branches,
+            net=m.net,
+            ybus=m.ybus,
+            yf=m.yf,
+            yt=m.yt,
+            ref=m.ref,
+            pv=m.pv,
+            pq=m.pq,
+            v_start=m.v_start,
+            s_gen=m.s_gen,
+            s_load=m.s_load,
+            zip_p=m.zip_p,
+            zip_q=m.zip_q,
+            base_mva=m.base_mva,
+            base_kv=m.base_kv,
+            branch_from=m.branch_from,
+            branch_to=m.branch_to,
+            bus_lookup=m.bus_lookup,
+            bus_ids=m.bus_ids,
+            elements=m.elements,
+            branches=m.branches,
             tolerance_mva=float(tolerance_mva),
             chunk_size=int(chunk_size),
             max_chord_iterations=int(max_chord_iterations),
             max_newton_iterations=int(max_newton_iterations),
         )
-        model._pvpq = np.r_[pv, pq]
+        model._pvpq = np.r_[m.pv, m.pq]
         log.debug(
             "batched load flow prepared: %d internal buses (%d PQ, %d PV, %d slack), %d branches",
-            n,
-            len(pq),
-            len(pv),
-            len(ref),
-            len(branch_from),
+            model.n_internal,
+            len(m.pq),
+            len(m.pv),
+            len(m.ref),
+            len(m.branch_from),
         )
         return model
 

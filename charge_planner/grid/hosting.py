@@ -44,7 +44,8 @@ import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError
-from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult, _jacobian, _LevelLU
+from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
+from charge_planner.grid.jacobian import _jacobian, _LevelLU
 from charge_planner.grid.model import _normalise_legacy_tables, _quiet_pandapower
 
 log = logging.getLogger(__name__)
