@@ -8,8 +8,8 @@ A bundle is a folder with a ``city.toml`` (see :mod:`charge_planner.config`). So
   power infrastructure (``data.osm``; by default the road file when it is an OSM extract, read in
   the same pass), and population from a raster (``data.population_raster``, persons per pixel)
   or a total (``data.population_total``) spread over the road network by road length;
-* ``data.source = "online"``: the same layers downloaded through osmnx for ``data.place`` or
-  ``data.bbox`` (cached in ``data.cache_folder``).
+* ``data.source = "online"``: the same layers downloaded through osmnx for ``data.place``, else
+  for the box ``city.study_area_bbox`` (cached in ``data.cache_folder``).
 
 The road network is the one of ``data.mode`` (``car`` or ``two_wheeler``).
 
@@ -203,9 +203,11 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     cache: Path | None = None
     nodes_path: Path | None = None
     if data.source == "online":
-        label = data.place if data.place is not None else f"bbox {list(data.bbox or ())}"
+        # the place when given, else the study-area box (the configuration requires one of them)
+        area_bbox = config.city.study_area_bbox if data.place is None else None
+        label = data.place if data.place is not None else f"bbox {list(area_bbox or ())}"
         cache = resolve_cache(data.cache_folder, city_dir)
-        layers = fetch_osm(place=data.place, bbox=data.bbox, mode=data.mode, cache_folder=cache)
+        layers = fetch_osm(place=data.place, bbox=area_bbox, mode=data.mode, cache_folder=cache)
         raw, buildings, pois, power = layers.roads, layers.buildings, layers.pois, layers.power
         depot_land = layers.depot_land
         sources.append(f"roads, buildings, POIs, power: OpenStreetMap via osmnx for {label} — {OSM_ATTRIBUTION}")
@@ -242,7 +244,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
         elif osm_path is not None or osm_format(roads_path) is not None:
             sources.append(f"buildings, POIs, power: {roads_path.name} — {OSM_ATTRIBUTION}")
 
-    where = f"data.place/data.bbox ({label})" if data.source == "online" else f"data.roads ({roads_path})"
+    where = f"data.place/city.study_area_bbox ({label})" if data.source == "online" else f"data.roads ({roads_path})"
     try:
         roads = prepare_graph(raw, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
     except DataError as exc:
@@ -258,7 +260,7 @@ def city_from_config(config: CityConfig, *, city_dir: Path | str, data_dir: Path
     roads_by_mode = {data.mode: roads}
     for mode in sorted(set(data.segment_modes.values()) - {data.mode}):
         if data.source == "online":
-            other = fetch_osm(place=data.place, bbox=data.bbox, mode=mode, cache_folder=cache).roads
+            other = fetch_osm(place=data.place, bbox=area_bbox, mode=mode, cache_folder=cache).roads
         else:  # any road file, OSM extracts included
             other = read_road_network(roads_path, mode=mode, nodes_path=nodes_path)
         roads_by_mode[mode] = prepare_graph(other, crs=crs, speeds_kph=preset.road_speeds_kph)

@@ -53,6 +53,30 @@ def test_user_mistakes_exit_2_with_one_line_and_no_output(tmp_path):
     assert missing.exit_code == 2 and "no such file" in missing.output
 
 
+@pytest.mark.parametrize(
+    ("case", "section", "line", "says"),
+    [
+        ("data_bbox", "[data]", "bbox = [77.4, 12.8, 77.5, 12.9]", "data.bbox moved to city.study_area_bbox"),
+        ("demand_bbox", "[demand]", "study_area_bbox = [77.4, 12.8, 77.5, 12.9]",
+         "demand.study_area_bbox moved to city.study_area_bbox"),
+        ("west_east", "[city]", "study_area_bbox = [77.5, 12.8, 77.4, 12.9]",
+         "city.study_area_bbox [77.5, 12.8, 77.4, 12.9] must be [west, south, east, north]"),
+    ],
+)
+def test_study_area_bbox_mistakes_exit_2_with_one_line(tmp_path, case, section, line, says):
+    demo_toml = (DEMO_DIR / "city.toml").read_text()
+    assert demo_toml.count(f"{section}\n") == 1
+    city = _bad_city(tmp_path / case, demo_toml.replace(f"{section}\n", f"{section}\n{line}\n"))
+    out = tmp_path / "out"
+    for args in (["validate", str(city)], ["run", str(city), "--out", str(out), "-q"]):
+        res = runner.invoke(app, args)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
+        assert says in lines[0] and "Traceback" not in res.output
+        assert "unknown field" not in lines[0]
+    assert not out.exists()
+
+
 def test_run_missing_data_file(tmp_path):
     city = tmp_path / "blr"
     shutil.copytree(BENGALURU_DIR, city)

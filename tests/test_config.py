@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from charge_planner.config import (
     POI_KINDS,
     ChargerTypeConfig,
+    CitySection,
     DataSection,
     DemandSection,
     FleetSection,
@@ -199,7 +200,11 @@ BAD_INPUTS = {
     "name_blank": (_with("city", name="   "), "city.name", "blank"),
     "name_line_break": (_with("city", name="Pune\nerror: fake"), "city.name", "line break"),
     "grid_path_ignored": (_with("grid", path="net.json"), "grid.path", "synthesise"),
-    "bbox_inf": (_with("demand", study_area_bbox=[77.5, 12.9, math.inf, 13.0]), "demand.study_area_bbox.2", "inf"),
+    "bbox_inf": (_with("city", study_area_bbox=[77.5, 12.9, math.inf, 13.0]), "city.study_area_bbox.2", "inf"),
+    "bbox_west_east": (_with("city", study_area_bbox=[78.0, 12.9, 77.5, 13.0]), "city.study_area_bbox",
+                       "[78.0, 12.9, 77.5, 13.0] must be [west, south, east, north]"),
+    "bbox_south_north": (_with("city", study_area_bbox=[77.5, 13.0, 78.0, 13.0]), "city.study_area_bbox",
+                         "west < east and south < north"),
 }
 
 
@@ -233,7 +238,8 @@ def _float_fields(model: type[BaseModel], prefix: str):
 
 
 def _every_float_field():
-    sections = {"data": DataSection, "fleet": FleetSection, "demand": DemandSection, "siting": SitingSection,
+    sections = {"city": CitySection, "data": DataSection, "fleet": FleetSection, "demand": DemandSection,
+                "siting": SitingSection,
                 "grid": GridSection, "outputs": OutputsSection}
     for section, model in sections.items():
         for path, value in _float_fields(model, section):
@@ -248,6 +254,7 @@ def _every_float_field():
 def test_inf_refused_in_every_float_field(field, extra):
     data = {**MINIMAL, **extra}
     data["siting"] = {**MINIMAL["siting"], **extra.get("siting", {})}
+    data["city"] = {**MINIMAL["city"], **extra.get("city", {})}
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     assert f"{field}: got inf; give a finite number" in str(err.value)
@@ -259,16 +266,17 @@ def test_every_float_field_is_covered():
     assert len(fields) >= 35
     for f in ("siting.budget_usd", "grid.max_substation_mva", "fleet.overrides.car.cutoff_min",
               "charger_types.0.power_kw", "outputs.isochrone_minutes.0", "demand.poi_weights.mall",
-              "data.bbox.0", "siting.year_budgets_usd.0"):
+              "city.study_area_bbox.0", "siting.year_budgets_usd.0"):
         assert f in fields
 
 
 def test_lenient_where_toml_cannot_say_more():
     # TOML integers where decimals are expected, TOML arrays where pairs and boxes are expected
-    cfg = parse_config({**MINIMAL, "demand": {"offpeak_hours": [22, 6], "study_area_bbox": [77, 12, 78, 13]},
+    cfg = parse_config({**MINIMAL, "city": {**MINIMAL["city"], "study_area_bbox": [77, 12, 78, 13]},
+                        "demand": {"offpeak_hours": [22, 6]},
                         "grid": {"design_day": "02-28", "max_substation_mva": 10, "pv_kwp_per_site": 0},
                         "data": {"source": "files", "roads": "r.osm", "population_total": 25_000_000}})
-    assert cfg.demand.offpeak_hours == (22, 6) and cfg.demand.study_area_bbox == (77.0, 12.0, 78.0, 13.0)
+    assert cfg.demand.offpeak_hours == (22, 6) and cfg.city.study_area_bbox == (77.0, 12.0, 78.0, 13.0)
     assert cfg.siting.budget_usd == 1000.0 and isinstance(cfg.siting.budget_usd, float)
     assert cfg.grid.max_substation_mva == 10.0
     tiles = parse_config({**MINIMAL, "outputs": {"map_tiles": "https://t.example.org/{z}/{x}/{y}.png",
@@ -360,6 +368,8 @@ def test_city_toml_that_is_a_folder_and_a_data_root_that_is_a_file_are_named(tmp
          "grid.ev_strategy was merged into demand.charging_strategy; move the value there"),
         ("grid", "peak_hour", 20, "grid.peak_hour was never used and is removed: the peak checked is the worst hour"),
         ("siting", "cell_size_m", 400, "siting.cell_size_m moved to demand.cell_size_m; move the line to [demand]"),
+        ("data", "bbox", [77.5, 12.9, 77.6, 13.0], "data.bbox moved to city.study_area_bbox"),
+        ("demand", "study_area_bbox", [77.5, 12.9, 77.6, 13.0], "demand.study_area_bbox moved to city.study_area_bbox"),
     ],
 )
 def test_retired_keys_are_refused_naming_what_replaces_them(section, key, value, says):

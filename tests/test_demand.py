@@ -661,8 +661,33 @@ def test_study_area_bbox_and_h3_cells_from_the_config():
 
     city = load_city(DEMO_DIR)
     assert default_study_area(city).equals(box(*city.bounds()))
-    with pytest.raises(ConfigError, match="study_area_bbox"):
-        parse_config({**CFG, "demand": {"study_area_bbox": [80, 13, 79, 12]}})
+    with pytest.raises(ConfigError, match="city.study_area_bbox"):
+        parse_config({**CFG, "city": {**CFG["city"], "study_area_bbox": [80, 13, 79, 12]}})
+
+
+def test_city_study_area_bbox_clips_the_demand(tmp_path):
+    """The demand of the demo city on ``city.study_area_bbox`` = [77.42, 12.85, 77.44, 12.86]: the box is
+    0.02 deg x 111.32 km x cos(12.855 deg) = 2,171 m wide and 0.01 deg x 110.6 km = 1,106 m high, so 500 m
+    squares aligned to its lower-left corner give ceil(4.34) x ceil(2.21) = 5 x 3 = 15 cells covering
+    about 2.40 km2 (the whole demo city has 18 x 14 cells)."""
+    from charge_planner.city import load_city
+    from charge_planner.demand import city_demand
+
+    text = (DEMO_DIR / "city.toml").read_text()
+    assert 'crs = "EPSG:32643"\n' in text and "cell_size_m = 500" in text
+    (tmp_path / "city.toml").write_text(
+        text.replace('crs = "EPSG:32643"\n', 'crs = "EPSG:32643"\nstudy_area_bbox = [77.42, 12.85, 77.44, 12.86]\n'))
+    city = load_city(tmp_path)
+    assert city.config.city.study_area_bbox == (77.42, 12.85, 77.44, 12.86)
+    r = city_demand(city)
+    assert len(r.cells) == 15
+    assert sorted({cid.split("_")[0] for cid in r.cells.index}) == [f"c{i:04d}" for i in range(5)]
+    assert sorted({cid.split("_")[1] for cid in r.cells.index}) == [f"{j:04d}" for j in range(3)]
+    assert r.cells["area_m2"].sum() == pytest.approx(2171 * 1106, rel=0.01)
+    assert set(r.demand["cell_id"]) <= set(r.cells.index) and r.demand["energy_kwh_day"].sum() > 0
+    whole = city_demand(load_city(DEMO_DIR))
+    assert len(whole.cells) == 18 * 14
+    assert r.demand["energy_kwh_day"].sum() < 0.2 * whole.demand["energy_kwh_day"].sum()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -680,8 +705,9 @@ def kathmandu(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kathmandu")
     (folder / "city.toml").write_text(
         '[city]\nname = "Thapathali, Kathmandu"\ncountry = "NPL"\n'
+        f"study_area_bbox = {list(KTM_BOUNDS)}\n"
         f'[data]\nsource = "files"\nroads = "{osm}"\nosm = "{osm}"\npopulation_raster = "{tif}"\n'
-        f"[demand]\nstudy_area_bbox = {list(KTM_BOUNDS)}\ncell_size_m = 400\n[siting]\nbudget_usd = 1e6\n"
+        "[demand]\ncell_size_m = 400\n[siting]\nbudget_usd = 1e6\n"
     )
     return load_city(folder), osm, tif
 

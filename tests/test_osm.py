@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pyproj import Transformer
 
 from charge_planner import osm
 from charge_planner.city import load_city
@@ -409,11 +410,12 @@ def test_fetch_osm_downloads_a_bounding_box(tmp_path, request):
 # --------------------------------------------------------------------------- city bundles
 
 
-def _bundle(tmp_path, data: str) -> None:
+def _bundle(tmp_path, data: str, city: str = "") -> None:
     (tmp_path / "city.toml").write_text(textwrap.dedent(f"""
         [city]
         name = "Thapathali"
         country = "india"
+        {city}
         [data]
         {textwrap.dedent(data).strip()}
         population_total = 29400
@@ -443,10 +445,15 @@ def test_online_source_validation():
     base = {"city": {"name": "x", "country": "india"}, "siting": {"budget_usd": 1}}
     ok = parse_config({**base, "data": {"source": "online", "place": "Makati", "population_total": 1}})
     assert ok.data.mode == "car"
-    with pytest.raises(ConfigError, match="exactly one of data.place or data.bbox"):
+    with pytest.raises(ConfigError, match="data.source is 'online': give data.place or city.study_area_bbox"):
         parse_config({**base, "data": {"source": "online", "population_total": 1}})
-    with pytest.raises(ConfigError, match="west, south, east, north"):
-        parse_config({**base, "data": {"source": "online", "bbox": [10, 0, 5, 1], "population_total": 1}})
+    boxed = {**base, "city": {**base["city"], "study_area_bbox": [85.3, 27.6, 85.4, 27.7]}}
+    assert parse_config({**boxed, "data": {"source": "online", "population_total": 1}}).data.place is None
+    both = parse_config({**boxed, "data": {"source": "online", "place": "Thapathali", "population_total": 1}})
+    assert both.data.place == "Thapathali" and both.city.study_area_bbox == (85.3, 27.6, 85.4, 27.7)
+    with pytest.raises(ConfigError, match=r"city.study_area_bbox \[10.0, 0.0, 5.0, 1.0\] must be \[west, south, east"):
+        parse_config({**base, "city": {**base["city"], "study_area_bbox": [10, 0, 5, 1]},
+                      "data": {"source": "online", "population_total": 1}})
     with pytest.raises(ConfigError, match="mode"):
         parse_config({**base, "data": {"source": "files", "roads": "r.osm", "mode": "bus", "population_total": 1}})
 
@@ -469,12 +476,58 @@ def test_city_from_an_online_source_uses_the_download(monkeypatch, tmp_path):
         return read_osm(src, mode=mode)
 
     monkeypatch.setattr(city_module, "fetch_osm", fake_fetch)
-    _bundle(tmp_path, 'source = "online"\nbbox = [85.3136, 27.6829, 85.3211, 27.6950]\ncache_folder = "osm_cache"')
+    _bundle(tmp_path, 'source = "online"\ncache_folder = "osm_cache"',
+            city="study_area_bbox = [85.3136, 27.6829, 85.3211, 27.6950]")
     city = load_city(tmp_path)
     assert seen["bbox"] == (85.3136, 27.6829, 85.3211, 27.6950) and seen["mode"] == "car"
     assert seen["cache_folder"] == tmp_path / "osm_cache"
     assert len(city.buildings) > 2000 and len(city.substations) == 1
     assert any("via osmnx" in s for s in city.sources)
+
+
+def test_online_download_area_is_the_city_study_area_bbox(monkeypatch, tmp_path):
+    """Through osmnx (its download functions replaced by readers of the Kathmandu extract): without
+    data.place, osmnx downloads the box of city.study_area_bbox; with data.place it downloads the place,
+    and the demand is still clipped to the box: 0.0075 deg x 111.32 km x cos(27.689 deg) = 739 m by
+    0.0121 deg x 110.8 km = 1,341 m, about 0.99 km2."""
+    import osmnx as ox
+
+    from charge_planner.demand import default_study_area
+
+    src = shared(*EXTRACTS["kathmandu"])
+    calls: list[tuple[str, object]] = []
+
+    def graph_from(kind):
+        def fake(query, **kwargs):
+            calls.append((f"graph_from_{kind}", query))
+            return ox.graph_from_xml(src, simplify=True, retain_all=True)
+        return fake
+
+    def features_from(kind):
+        def fake(query, tags):
+            calls.append((f"features_from_{kind}", query))
+            return ox.features_from_xml(src, tags=tags)
+        return fake
+
+    for kind in ("bbox", "place"):
+        monkeypatch.setattr(ox, f"graph_from_{kind}", graph_from(kind))
+        monkeypatch.setattr(ox, f"features_from_{kind}", features_from(kind))
+    box_ = (85.3136, 27.6829, 85.3211, 27.6950)
+    _bundle(tmp_path, 'source = "online"\ncache_folder = "osm_cache"', city=f"study_area_bbox = {list(box_)}")
+    city = load_city(tmp_path)
+    assert calls == [("graph_from_bbox", box_), ("features_from_bbox", box_)]
+    assert any("via osmnx for bbox [85.3136, 27.6829, 85.3211, 27.695]" in s for s in city.sources)
+    assert default_study_area(city).area == pytest.approx(739 * 1341, rel=0.01)
+
+    calls.clear()
+    _bundle(tmp_path, 'source = "online"\nplace = "Thapathali, Kathmandu"\ncache_folder = "osm_cache"',
+            city=f"study_area_bbox = {list(box_)}")
+    city = load_city(tmp_path)
+    assert calls == [("graph_from_place", "Thapathali, Kathmandu"), ("features_from_place", "Thapathali, Kathmandu")]
+    area = default_study_area(city)
+    assert area.area == pytest.approx(739 * 1341, rel=0.01)
+    lon, lat = Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True).transform(*np.asarray(area.exterior.coords).T)
+    assert (lon.min(), lat.min(), lon.max(), lat.max()) == pytest.approx(box_, abs=1e-7)
 
 
 def _graphml(graph_data: str, nodes: str) -> str:

@@ -64,7 +64,7 @@ def write_osm_grid(path: Path, lon0: float, lat0: float, n: int = 6, step: float
 
 
 def bundle(tmp_path: Path, *, country: str, lonlat: tuple[float, float], population: str,
-           crs: str | None = None, extra: str = "") -> Path:
+           crs: str | None = None, extra: str = "", city: str = "") -> Path:
     roads = write_osm_grid(tmp_path / "roads.osm", *lonlat)
     crs_line = f'crs = "{crs}"' if crs else ""
     (tmp_path / "city.toml").write_text(textwrap.dedent(f"""
@@ -72,6 +72,7 @@ def bundle(tmp_path: Path, *, country: str, lonlat: tuple[float, float], populat
         name = "Test"
         country = "{country}"
         {crs_line}
+        {city}
         [data]
         source = "files"
         roads = "{roads}"
@@ -241,7 +242,7 @@ def test_raster_sum_beyond_any_city_is_refused(tmp_path: Path) -> None:
 
 def test_demand_refuses_density_on_its_own_study_area(tmp_path: Path) -> None:
     # 40,000 persons in 2 x 2 pixels of 0.001 deg: about 30,000/km2 over the road network (accepted at
-    # load), but about 915,000/km2 on a demand.study_area_bbox that holds just those pixels (0.0437 km2)
+    # load), but about 915,000/km2 on a city.study_area_bbox that holds just those pixels (0.0437 km2)
     pytest.importorskip("rasterio")
     from charge_planner.demand import city_demand
 
@@ -251,7 +252,7 @@ def test_demand_refuses_density_on_its_own_study_area(tmp_path: Path) -> None:
     lon, lat = KATHMANDU
     box_ = [lon + 0.002, lat + 0.002, lon + 0.004, lat + 0.004]
     city = load_city(bundle(tmp_path, country="nepal", lonlat=KATHMANDU, population=f'population_raster = "{tif}"',
-                            extra=f"[demand]\nstudy_area_bbox = {box_}\n"))
+                            city=f"study_area_bbox = {box_}"))
     with pytest.raises(DataError, match=r"data.population_raster \(hot.tif\): 40,000 persons on a study area of 0.04"):
         city_demand(city)
 

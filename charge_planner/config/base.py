@@ -105,6 +105,10 @@ def _shown(value: Any) -> str:
 RETIRED_KEYS: dict[str, str] = {
     "grid.ev_strategy": "grid.ev_strategy was merged into demand.charging_strategy; move the value there",
     "siting.cell_size_m": "siting.cell_size_m moved to demand.cell_size_m; move the line to [demand]",
+    "data.bbox": "data.bbox moved to city.study_area_bbox ([west, south, east, north] in degrees; the area "
+    "downloaded and the demand's study area); move the line to [city]",
+    "demand.study_area_bbox": "demand.study_area_bbox moved to city.study_area_bbox ([west, south, east, north] in "
+    "degrees); move the line to [city]",
     "grid.peak_hour": "grid.peak_hour was never used and is removed: the peak checked is the worst hour of the "
     "grid.time_series load flow; delete the line",
 }

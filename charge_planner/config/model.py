@@ -38,6 +38,12 @@ class CityConfig(_Model):
     outputs: OutputsSection = OutputsSection()
 
     @model_validator(mode="after")
+    def _online_area(self) -> CityConfig:
+        if self.data.source == "online" and self.data.place is None and self.city.study_area_bbox is None:
+            raise ValueError("data.source is 'online': give data.place or city.study_area_bbox (the area to download)")
+        return self
+
+    @model_validator(mode="after")
     def _energy_series_usable(self) -> CityConfig:
         preset = get_preset(self.city.country)
         e = self.energy

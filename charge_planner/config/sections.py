@@ -47,6 +47,12 @@ class CitySection(_Model):
     name: str = Field(min_length=1)
     country: str = Field(min_length=2, description="country name or ISO code; selects the preset")
     crs: str | None = Field(default=None, description="projected metric CRS, e.g. EPSG:32643; default: UTM zone")
+    study_area_bbox: BBox | None = Field(
+        default=None,
+        description="[west, south, east, north] of the study area [degrees, WGS84]: the demand is clipped to it, "
+        "and with data.source = 'online' it is the area downloaded when data.place is not given; default: the "
+        "bounding box of the road network",
+    )
 
     @field_validator("name")
     @classmethod
@@ -86,6 +92,17 @@ class CitySection(_Model):
                              "metric CRS such as the city's UTM zone")
         return value
 
+    @field_validator("study_area_bbox")
+    @classmethod
+    def _valid_bbox(cls, value: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        if value is None:
+            return value
+        w, s, e, n = value
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            raise ValueError(f"city.study_area_bbox {list(value)} must be [west, south, east, north] in degrees, "
+                             "with west < east and south < north")
+        return value
+
 
 class DataSection(_Model):
     """``[data]``: where the city's data comes from."""
@@ -107,8 +124,10 @@ class DataSection(_Model):
         description="travel mode per vehicle segment whose trips to chargers use another road network than "
         "data.mode, e.g. {two_wheeler = \"two_wheeler\", three_wheeler = \"two_wheeler\"}",
     )
-    place: str | None = Field(default=None, description="source 'online': place name to download through osmnx")
-    bbox: BBox | None = Field(default=None, description="source 'online': west, south, east, north [degrees]")
+    place: str | None = Field(
+        default=None,
+        description="source 'online': place name to download through osmnx; default: the area of city.study_area_bbox",
+    )
     cache_folder: str | None = Field(default=None, description="source 'online': osmnx cache folder")
     population_raster: str | None = None
     population_total: PositiveFloat | None = Field(
@@ -137,7 +156,7 @@ class DataSection(_Model):
         # a field the chosen source never reads is a mistake the user should hear about
         ignored = []
         if self.source != "online":
-            ignored += [f"data.{f} (read with source 'online')" for f in ("place", "bbox", "cache_folder")
+            ignored += [f"data.{f} (read with source 'online')" for f in ("place", "cache_folder")
                         if getattr(self, f) is not None]
         if self.source != "files":
             ignored += [f"data.{f} (read with source 'files')" for f in ("roads", "roads_nodes", "osm")
@@ -153,13 +172,6 @@ class DataSection(_Model):
     def _needs_roads(self) -> DataSection:
         if self.source == "files" and not self.roads:
             raise ValueError("data.source is 'files' but data.roads is not set; give a road or OSM file")
-        if self.source == "online":
-            if (self.place is None) == (self.bbox is None):
-                raise ValueError("data.source is 'online': give exactly one of data.place or data.bbox")
-            if self.bbox is not None:
-                w, s, e, n = self.bbox
-                if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-                    raise ValueError(f"data.bbox {list(self.bbox)} must be [west, south, east, north] in degrees")
         if self.source in ("files", "online") and not self.population_raster and self.population_total is None:
             raise ValueError("give data.population_raster or data.population_total (with data.population_source)")
         if self.population_raster and self.population_total is not None:
@@ -314,21 +326,6 @@ class DemandSection(_Model):
     poi_weights: dict[str, NonNegative] = Field(
         default_factory=dict, description="attraction per POI kind (default: charge_planner.demand.POI_WEIGHTS)"
     )
-    study_area_bbox: BBox | None = Field(
-        default=None, description="[min_lon, min_lat, max_lon, max_lat] (WGS84) of the study area; "
-        "default: the bounding box of the road network"
-    )
-
-    @field_validator("study_area_bbox")
-    @classmethod
-    def _valid_bbox(cls, value: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
-        if value is None:
-            return value
-        w, s, e, n = value
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise ValueError(f"study_area_bbox {list(value)} is not [min_lon, min_lat, max_lon, max_lat] in degrees "
-                             "with min < max")
-        return value
 
     @field_validator("sited_use_cases")
     @classmethod

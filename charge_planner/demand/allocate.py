@@ -212,10 +212,10 @@ class DemandResult:
         }
 
 def default_study_area(city: City) -> BaseGeometry:
-    """The study area of a city: ``demand.study_area_bbox`` of ``city.toml`` (WGS84, projected
+    """The study area of a city: ``city.study_area_bbox`` of ``city.toml`` (WGS84, projected
     with densified edges), else the city's own ``study_area`` polygon when it has one, else the
     bounding box of the road network."""
-    bbox = city.config.demand.study_area_bbox
+    bbox = city.config.city.study_area_bbox
     if bbox is not None:
         from pyproj import Transformer
 
