@@ -212,7 +212,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
         raise InfeasibleError(
             f"no public charging demand to site in {cfg.siting.rollout_years or cfg.fleet.year}: no populated cell "
             f"has energy of a sited use case ({', '.join(cfg.demand.sited_use_cases)}); check fleet.segments, the "
-            "use-case shares, demand.sited_use_cases and demand.study_area_bbox"
+            "use-case shares, demand.sited_use_cases and city.study_area_bbox"
         )
     demand[EQUITY_COLUMN] = equity_groups(demand, cfg.siting.equity_group_size_m)
     # demand points enter the road network at the nearest street; a point whose access to the road
