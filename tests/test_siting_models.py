@@ -361,3 +361,40 @@ def test_lagrangian_bound_of_an_early_stopped_relaxation_holds_on_orlib():
         # the relaxation's reported bound is a lower bound too (its primal objective need not be)
         assert full.bound <= opt and full.gap == pytest.approx(
             abs(full.objective - full.bound) / abs(full.objective))
+
+
+def test_names_of_the_split_modules_import_from_their_old_places():
+    """The heuristics, coverage and capacitated modules were split by concern; every name other
+    modules, tests, notebooks and benchmarks import from the old places is the moved object."""
+    import charge_planner.siting as siting
+    from charge_planner.siting import (
+        bounds,
+        capacitated,
+        capacitated_build,
+        capacitated_results,
+        connection,
+        coverage,
+        greedy,
+        location,
+        search_tools,
+        set_covering,
+    )
+
+    moved = {
+        heur: {"SafetyStop": search_tools, "covered_weight": search_tools, "band_table": connection,
+               "connection_band": connection, "connection_cost": connection, "greedy_max_cover": greedy,
+               "greedy_set_cover": greedy, "greedy_pmedian": greedy, "max_cover_lagrangian_value": bounds,
+               "max_cover_lagrangian_bound": bounds, "pmedian_lagrangian_bound": bounds, "pmedian_fixing": bounds},
+        coverage: {"SetCovering": set_covering, "MAX_NODES": location, "Method": location,
+                   "unreachable_message": location},
+        siting: {"SetCovering": set_covering, "MaximalCoverage": coverage, "CapacitatedSiting": capacitated},
+    }
+    for old, names in moved.items():
+        for name, new in names.items():
+            assert getattr(old, name) is getattr(new, name), f"{old.__name__}.{name}"
+    for name in ("local_search_max_cover", "anneal_max_cover", "interchange_pmedian", "LocalSearchStats"):
+        assert callable(getattr(heur, name))
+    assert callable(coverage._merge_identical_rows)
+    assert capacitated.CapacitatedSiting.from_tables.__func__ is capacitated_build.CapacitatedBuild.from_tables.__func__
+    assert capacitated.CapacitatedSiting.summary is capacitated_results.CapacitatedResults.summary
+    assert all(hasattr(siting, n) for n in siting.__all__)

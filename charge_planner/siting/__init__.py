@@ -8,8 +8,9 @@
 """
 
 from charge_planner.siting.capacitated import CapacitatedSiting
-from charge_planner.siting.coverage import MaximalCoverage, SetCovering
+from charge_planner.siting.coverage import MaximalCoverage
 from charge_planner.siting.pmedian import PMedian
+from charge_planner.siting.set_covering import SetCovering
 from charge_planner.siting.solve import MatrixModel, SolveResult, solve
 
 __all__ = ["CapacitatedSiting", "MatrixModel", "MaximalCoverage", "PMedian", "SetCovering", "SolveResult", "solve"]

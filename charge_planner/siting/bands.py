@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.errors import DataError
-from charge_planner.siting.heuristics import band_table, connection_band
+from charge_planner.siting.connection import band_table, connection_band
 
 __all__ = ["SiteBands"]
 

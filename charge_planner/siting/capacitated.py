@@ -48,7 +48,9 @@ with one line naming the cause. When the solver itself proves infeasibility, an 
 
 The model is assembled block by block: :meth:`CapacitatedSiting.from_tables` lays out the columns
 and calls the ``define_*`` functions of :mod:`charge_planner.siting.rows` (one block of rows each,
-its constraint in the docstring) and prices connections with :mod:`charge_planner.siting.bands`.
+its constraint in the docstring) and prices connections with :mod:`charge_planner.siting.bands`;
+it lives in :mod:`charge_planner.siting.capacitated_build`, and the result tables are read back from
+a solution in :mod:`charge_planner.siting.capacitated_results`.
 """
 
 from __future__ import annotations
@@ -57,7 +59,6 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,30 +66,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from charge_planner.errors import DataError, InfeasibleError
-from charge_planner.siting.bands import SiteBands, _site_bands
-from charge_planner.siting.heuristics import connection_band
-from charge_planner.siting.rows import (
-    Columns,
-    Rows,
-    _check_columns,
-    _existing_matrix,
-    _nothing_to_build,
-    _year_budgets,
-    assignment_pairs,
-    define_assignment_rows,
-    define_band_rows,
-    define_budget_rows,
-    define_capacity_rows,
-    define_column_bounds,
-    define_equity_rows,
-    define_headroom_rows,
-    define_installed_rows,
-    define_objective,
-    define_rollout_rows,
-    define_site_max_rows,
-    define_target_rows,
-)
+from charge_planner.errors import InfeasibleError
+from charge_planner.siting.bands import SiteBands
+from charge_planner.siting.capacitated_build import CapacitatedBuild
+from charge_planner.siting.capacitated_results import CapacitatedResults
+from charge_planner.siting.connection import connection_band
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -116,7 +98,7 @@ LP_MIN_ITERATIONS = 20
 
 
 @dataclass
-class CapacitatedSiting:
+class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     """Capacitated multi-type charger siting with a multi-year rollout.
 
     Build it with :meth:`from_tables`, then call :meth:`solve`. After solving, the result
@@ -143,209 +125,6 @@ class CapacitatedSiting:
     served_by_year: pd.DataFrame | None = None
     rollout: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_tables(
-        cls,
-        demand: pd.DataFrame,
-        candidates: pd.DataFrame,
-        charger_types: pd.DataFrame,
-        travel: pd.DataFrame,
-        *,
-        budget_usd: float,
-        max_sites_per_demand: int | None = None,
-        budget_by_year_usd: Mapping[int, float] | Sequence[float] | None = None,
-        carry_over: bool = True,
-        equity_floor: float | None = None,
-        equity_column: str = "equity_group",
-        min_served_share: float | None = None,
-        headroom: pd.Series | pd.DataFrame | None = None,
-        site_groups: pd.Series | None = None,
-        headroom_coincidence: float = 1.0,
-        site_cost_bands: pd.DataFrame | Sequence[tuple[float, float]] | None = None,
-    ) -> CapacitatedSiting:
-        """Build the model.
-
-        Parameters
-        ----------
-        demand
-            Indexed by ``demand_id``; columns ``segment``, ``energy_kwh_day`` [kWh/day],
-            optional ``year`` (several years make a rollout), ``cutoff_s`` [s] (used in
-            messages) and the ``equity_column``.
-        candidates
-            Indexed by ``site_id``; columns ``max_chargers``, ``fixed_cost_usd`` [USD],
-            optional ``allowed_types`` (tuple of charger types allowed there; default all),
-            ``existing_chargers`` (dict type -> count, kept at zero cost) and
-            ``excluded_reason`` (non-empty: the site may not open, e.g. a flood zone).
-        charger_types
-            Indexed by ``charger_type``; columns ``power_kw`` [kW], ``capex_usd`` [USD],
-            ``segments`` (tuple), ``service_hours_day`` [h], optional ``use_cases`` (tuple;
-            with a ``use_case`` column in ``demand``, a type serves only rows of its use cases).
-        travel
-            Pairs within the cut-off: columns ``demand_id``, ``site_id``, ``travel_time_s`` [s].
-        budget_usd
-            Total budget [USD]; split evenly over the years when ``budget_by_year_usd`` is
-            not given.
-        max_sites_per_demand
-            Keep only this many nearest candidates per demand row (sparsifies the model); only
-            candidates that can host a charger type serving the row (its segment and use case,
-            allowed there, not excluded, room for a charger) are counted.
-        budget_by_year_usd
-            Budget of each rollout year [USD] (mapping year -> USD, or one value per year).
-        carry_over
-            Unspent budget of a year can be spent later (cumulative budget rows).
-        equity_floor
-            Minimum served share of the demand of every group in ``equity_column``, each
-            year [0-1].
-        equity_column
-            Demand column naming the group (district or cell group) of each row.
-        min_served_share
-            Minimum served share of all demand, each year [0-1].
-        headroom
-            Grid headroom per group [kW] (see the module docstring).
-        site_groups
-            Grid group of each site (``site_id -> group_id``).
-        headroom_coincidence
-            Share of a site's installed power counted against its group's headroom [0-1].
-        site_cost_bands
-            Connection cost of a site by its installed power band: a table with columns
-            ``max_kw`` [kW] (increasing, the last one ``inf``) and ``cost_usd`` [USD]
-            (non-decreasing), or (max_kw, cost_usd) pairs. An open site pays the cost of the
-            band of its installed power (chargers x power, existing ones included) on top of
-            its ``fixed_cost_usd``; the band may rise in a later year, paying the difference.
-            A candidate column ``connection_kw`` [kW] gives the connection a site has already
-            (its band and the lower ones are paid); so has a site with existing chargers, up to
-            their power. Default: no connection cost (``fixed_cost_usd`` alone).
-        """
-        t0 = time.perf_counter()
-        _check_columns(demand, "demand", ["segment", "energy_kwh_day"])
-        _check_columns(candidates, "candidates", ["max_chargers", "fixed_cost_usd"])
-        _check_columns(charger_types, "charger_types", ["power_kw", "capex_usd", "segments", "service_hours_day"])
-        _check_columns(travel, "travel", ["demand_id", "site_id", "travel_time_s"])
-        if not budget_usd > 0:
-            raise DataError(f"budget_usd = {budget_usd}: the budget must be positive")
-        energy = demand["energy_kwh_day"].to_numpy(dtype=float)
-        if not np.isfinite(energy).all() or (energy < 0).any():
-            raise DataError("demand energy_kwh_day has negative or missing values; fix those rows")
-        for name, share in (("equity_floor", equity_floor), ("min_served_share", min_served_share)):
-            if share is not None and not 0 <= share <= 1:
-                raise DataError(f"{name} = {share}: give a share between 0 and 1")
-        if equity_floor is not None and equity_column not in demand.columns:
-            raise DataError(f"equity_floor needs the demand column {equity_column!r} naming each row's group; add it")
-
-        demand = demand[demand["energy_kwh_day"] > 0]
-        if "year" in demand.columns and len(demand):
-            years = sorted(int(y) for y in demand["year"].unique())
-            year_of_row = demand["year"].astype(int).to_numpy()
-        else:
-            years = [0]
-            year_of_row = np.zeros(len(demand), dtype=int)
-        k_of_year = {y: k for k, y in enumerate(years)}
-        n_years = len(years)
-        dem_k = np.array([k_of_year[y] for y in year_of_row], dtype=np.int64) if len(demand) else np.zeros(0, np.int64)
-        budgets = _year_budgets(years, budget_usd, budget_by_year_usd)
-
-        n_dem, n_site, n_type = len(demand), len(candidates), len(charger_types)
-        types = list(charger_types.index)
-
-        # allowed (site, type) pairs -> charger columns
-        allowed = np.ones((n_site, n_type), dtype=bool)
-        if "allowed_types" in candidates.columns:
-            for k, t in enumerate(types):
-                allowed[:, k] = candidates["allowed_types"].map(lambda a, t=t: a is None or t in a).to_numpy()
-        existing = _existing_matrix(candidates, types)
-        allowed |= existing > 0
-        c_site, c_type = np.nonzero(allowed)
-        n_pairs = len(c_site)
-        col_of = -np.ones((n_site, n_type), dtype=np.int64)
-        col_of[c_site, c_type] = np.arange(n_pairs)
-
-        excluded = np.zeros(n_site, dtype=bool)
-        if "excluded_reason" in candidates.columns:
-            excluded = candidates["excluded_reason"].fillna("").astype(str).ne("").to_numpy()
-        has_existing = existing.sum(axis=1) > 0
-        max_ch = candidates["max_chargers"].to_numpy(dtype=float)
-        over = np.flatnonzero(existing.sum(axis=1) > max_ch)
-        if len(over):
-            j = over[0]
-            raise InfeasibleError(
-                f"site {candidates.index[j]}: {int(existing[j].sum())} existing chargers exceed its maximum of "
-                f"{max_ch[j]:g}; raise max_chargers there (siting.max_chargers_per_site)"
-            )
-
-        usable_site = ~excluded | has_existing
-        # assignment pairs within reach (nearest first per demand row) and the x columns
-        pairs, x_dem, x_site, x_type, x_time = assignment_pairs(
-            demand, candidates, charger_types, travel, allowed, usable_site, max_ch, max_sites_per_demand
-        )
-        n_x = len(x_dem)
-
-        d = demand["energy_kwh_day"].to_numpy(dtype=float)
-        power = charger_types["power_kw"].to_numpy(dtype=float)
-        cap = power * charger_types["service_hours_day"].to_numpy(dtype=float)
-        capex = charger_types["capex_usd"].to_numpy(dtype=float)
-        fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
-        band = _site_bands(site_cost_bands, candidates, allowed, existing, power, max_ch, has_existing, fixed)
-        fixed_eff = band.level_cost[:, 0]  # opening a site: its fixed cost and the lowest band not yet paid
-        cols = Columns(
-            n_years=n_years, n_site=n_site, n_pairs=n_pairs, n_up=len(band.up_site), c_site=c_site, c_type=c_type,
-            x_dem=x_dem, x_site=x_site, x_type=x_type, pair_x=col_of[x_site, x_type], k_x=dem_k[x_dem],
-        )
-
-        ex_cols = existing[c_site, c_type].astype(float)
-        existing_cost = float(ex_cols @ capex[c_type])
-        total = float(d.sum())
-        if total > 0 and not has_existing.any():
-            cause = _nothing_to_build(candidates, types, excluded, n_x, band.open_cost(c_site, power[c_type]) + capex[c_type],
-                                      usable_site[c_site], budgets, carry_over)
-            if cause:
-                raise InfeasibleError(cause)
-        eps = 1e-4 * max(total, 1.0) / (float(sum(budgets.values())) * n_years)
-
-        # the model, block by block
-        c = define_objective(cols, d, eps, fixed_eff, capex, band)
-        R = Rows()
-        labels: dict[str, tuple[int, int, list[str]]] = {}
-        define_assignment_rows(R, cols, n_dem)
-        define_capacity_rows(R, cols, d, cap)
-        define_installed_rows(R, cols)
-        define_site_max_rows(R, cols, max_ch)
-        define_rollout_rows(R, cols)
-        define_band_rows(R, cols, band, power, max_ch)
-        budget_rows = define_budget_rows(R, cols, years, budgets, carry_over, fixed_eff, capex, band, existing_cost)
-        if equity_floor:
-            labels["equity"] = define_equity_rows(R, cols, demand, equity_column, equity_floor, d, dem_k, years)
-        if min_served_share:
-            labels["target"] = define_target_rows(R, cols, demand, min_served_share, d, dem_k, years)
-        if headroom is not None:
-            labels["headroom"] = define_headroom_rows(R, cols, headroom, site_groups, candidates, years, power,
-                                                      headroom_coincidence, existing)
-        col_lower, col_upper, integer = define_column_bounds(cols, max_ch, ex_cols, has_existing, excluded, band)
-
-        a = sp.coo_matrix(
-            (np.concatenate(R.vals), (np.concatenate(R.rows), np.concatenate(R.cols))), shape=(R.n, cols.n_var)
-        ).tocsc()
-        model = MatrixModel(
-            c=c, a=a, row_lower=np.concatenate(R.lo), row_upper=np.concatenate(R.hi),
-            col_lower=col_lower, col_upper=col_upper, integer=integer, maximize=True,
-        )
-        index = {
-            "types": types, "n_site_idx": c_site, "n_type_idx": c_type, "x_dem": x_dem, "x_site": x_site,
-            "x_type": x_type, "x_time": x_time, "cols": (cols.y0, cols.n0, cols.x0), "u0": cols.u0, "band": band,
-            "eps": eps, "dem_k": dem_k,
-            "existing": existing, "labels": labels, "budget_rows": budget_rows, "n_years": n_years,
-            "equity_floor": equity_floor, "min_served_share": min_served_share,
-            "budgets": [budgets[y] for y in years], "carry_over": carry_over, "fixed_eff": fixed_eff,
-            "max_ch": max_ch, "cap": cap, "capex": capex, "pair_x": cols.pair_x,
-        }
-        build = time.perf_counter() - t0
-        log.info("capacitated siting model: %d years, %d rows x %d columns (%d integer) built in %.2f s",
-                 n_years, R.n, cols.n_var, cols.x0, build)
-        return cls(
-            demand=demand, candidates=candidates, charger_types=charger_types, pairs=pairs,
-            budget_usd=float(budget_usd), model=model, index=index, build_time_s=build, years=years,
-            budget_by_year_usd=budgets,
-        )
 
     def solve(
         self,
@@ -750,151 +529,3 @@ class CapacitatedSiting:
                 return f"grid headroom of {what} is binding; raise it or move chargers elsewhere"
             offset += end - start
         return "charger siting is infeasible"
-
-    # ---- results
-
-    def _read_back(self, x: np.ndarray) -> None:
-        ix = self.index
-        y0, n0, x0 = ix["cols"]
-        types = ix["types"]
-        n_years = ix["n_years"]
-        cand = self.candidates
-        n_site, n_type = len(cand), len(types)
-        c_site, c_type = ix["n_site_idx"], ix["n_type_idx"]
-        y = np.round(x[y0:n0]).astype(int).reshape(n_site, n_years)
-        nv = np.round(x[n0:x0]).astype(int).reshape(len(c_site), n_years)
-        xv = np.clip(x[x0:], 0.0, 1.0)
-        d = self.demand["energy_kwh_day"].to_numpy(dtype=float)
-        dem_k = ix["dem_k"]
-        power = self.charger_types["power_kw"].to_numpy(dtype=float)
-        capex = self.charger_types["capex_usd"].to_numpy(dtype=float)
-        cap = power * self.charger_types["service_hours_day"].to_numpy(dtype=float)
-        band: SiteBands = ix["band"]
-        existing = ix["existing"]
-
-        counts = np.zeros((n_years, n_site, n_type), dtype=int)
-        for k in range(n_years):
-            counts[k, c_site, c_type] = nv[:, k]
-        opened = (y > 0) | (counts.sum(axis=2).T > 0)  # n_site x K
-        served = d[ix["x_dem"]] * xv
-        x_k = dem_k[ix["x_dem"]]
-
-        # spend per site and year: new chargers + the site's fixed cost and connection band in the
-        # opening year + the step to a higher band in the year the installed power needs it
-        prev = np.concatenate([existing[None], counts[:-1]], axis=0)
-        new = np.maximum(counts - prev, 0)
-        first_open = np.where(opened.any(axis=1), np.argmax(opened, axis=1), -1)
-        charger_spend = new @ capex  # K x n_site
-        lv = self._levels(x)  # n_site x K
-        site_cost = np.where(lv >= 0, band.level_cost[np.arange(n_site)[:, None], np.maximum(lv, 0)], 0.0).T  # K x n_site
-        conn_spend = np.diff(site_cost, axis=0, prepend=0.0)
-        spend = charger_spend + conn_spend
-
-        rows = []
-        for k, year in enumerate(self.years):
-            sk = x_k == k
-            served_site = np.bincount(ix["x_site"][sk], weights=served[sk], minlength=n_site)
-            on = np.flatnonzero(opened[:, k])
-            block = pd.DataFrame({"site_id": cand.index.to_numpy()[on], "year": year})
-            for t_i, t in enumerate(types):
-                block[f"chargers_{t}"] = counts[k, on, t_i]
-            block["new_chargers"] = new[k, on].sum(axis=1)
-            block["power_kw"] = counts[k, on] @ power
-            block["served_kwh_day"] = served_site[on]
-            block["capex_usd"] = spend[k, on]
-            block["connection_band"] = np.asarray(band.labels, dtype=object)[lv[on, k]]
-            rows.append(block)
-        self.rollout = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-
-        last = n_years - 1
-        s_last = x_k == last
-        served_site = np.bincount(ix["x_site"][s_last], weights=served[s_last], minlength=n_site)
-        cap_site = counts[last] @ cap
-        sites = pd.DataFrame(index=cand.index)
-        sites["open"] = opened[:, last]
-        for t_i, t in enumerate(types):
-            sites[f"chargers_{t}"] = counts[last, :, t_i]
-        sites["power_kw"] = counts[last] @ power
-        sites["served_kwh_day"] = served_site
-        sites["capex_usd"] = spend.sum(axis=0)
-        sites["charger_capex_usd"] = charger_spend.sum(axis=0)
-        sites["connection_cost_usd"] = conn_spend.sum(axis=0)
-        sites["connection_band"] = np.asarray(band.labels, dtype=object)[np.maximum(lv[:, last], 0)]
-        sites["utilisation"] = np.divide(served_site, cap_site, out=np.zeros(n_site), where=cap_site > 0)
-        sites["year_opened"] = [self.years[k] if k >= 0 else -1 for k in first_open]
-        sites["existing_chargers"] = existing.sum(axis=1)
-        self.sites = sites[sites["open"]].drop(columns="open")
-
-        keep = served > 1e-9
-        asg = pd.DataFrame({
-            "demand_id": self.demand.index.to_numpy()[ix["x_dem"][keep]],
-            "site_id": cand.index.to_numpy()[ix["x_site"][keep]],
-            "charger_type": np.asarray(types, dtype=object)[ix["x_type"][keep]],
-            "year": np.asarray(self.years)[x_k[keep]],
-            "share": xv[keep],
-            "served_kwh_day": served[keep],
-            "travel_time_s": ix["x_time"][keep],
-        })
-        self.assignments_all = asg
-        self.assignments = asg[asg["year"] == self.years[last]].reset_index(drop=True)
-
-        served_dem = np.bincount(ix["x_dem"], weights=served, minlength=len(d))
-        reachable = np.zeros(len(d), dtype=bool)
-        reachable[ix["x_dem"]] = True
-        last_rows = dem_k == last
-        tab = pd.DataFrame({"segment": self.demand["segment"].to_numpy()[last_rows], "demand_kwh_day": d[last_rows],
-                            "served_kwh_day": served_dem[last_rows],
-                            "reachable_kwh_day": np.where(reachable, d, 0.0)[last_rows]})
-        by = tab.groupby("segment").sum()
-        by["served_share"] = by["served_kwh_day"] / by["demand_kwh_day"].where(by["demand_kwh_day"] > 0)
-        by["reachable_share"] = by["reachable_kwh_day"] / by["demand_kwh_day"].where(by["demand_kwh_day"] > 0)
-        self.served_by_segment = by
-
-        dem_year = np.bincount(dem_k, weights=d, minlength=n_years)
-        srv_year = np.bincount(x_k, weights=served, minlength=n_years)
-        self.served_by_year = pd.DataFrame(
-            {
-                "demand_kwh_day": dem_year,
-                "served_kwh_day": srv_year,
-                "served_share": np.divide(srv_year, dem_year, out=np.zeros(n_years), where=dem_year > 0),
-                "capex_usd": spend.sum(axis=1),
-                "budget_usd": [self.budget_by_year_usd[yr] for yr in self.years],
-                "sites_open": opened.sum(axis=0),
-                "chargers": counts.sum(axis=(1, 2)),
-            },
-            index=pd.Index(self.years, name="year"),
-        )
-        on_last = lv[:, last] >= 0
-        self.meta = {
-            "served_kwh_day": float(srv_year[last]),
-            "demand_kwh_day": float(dem_year[last]),
-            "capex_usd": float(spend.sum()),
-            "charger_capex_usd": float(charger_spend.sum()),
-            "connection_cost_usd": float(conn_spend.sum()),
-            "sites_by_connection_band": {lab: int((lv[on_last, last] == b).sum()) for b, lab in enumerate(band.labels)},
-            "sites_open": int(len(self.sites)),
-            "years": [int(yr) for yr in self.years],
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """Solver status and key figures, JSON-serialisable."""
-        if self.result is None:
-            raise InfeasibleError("the model has not been solved; call solve() first")
-        res = self.result
-        rows, cols = self.model.shape
-
-        out = {
-            "model": "capacitated_multi_type_coverage",
-            **res.report(),
-            "build_time_s": round(self.build_time_s, 3),
-            "rows": rows,
-            "columns": cols,
-            "integer_columns": int(self.model.integer.sum()),
-            **self.meta,
-        }
-        if self.served_by_year is not None and len(self.years) > 1:
-            out["by_year"] = {
-                str(y): {k: (round(float(v), 4) if isinstance(v, float | np.floating) else int(v)) for k, v in r.items()}
-                for y, r in self.served_by_year.iterrows()
-            }
-        return out

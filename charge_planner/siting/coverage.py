@@ -1,7 +1,8 @@
-"""Classic location models with one shape: set covering (LSCP) and maximal covering (MCLP).
+"""Classic location models with one shape: maximal covering (MCLP), defined here, and set covering
+(LSCP, :class:`~charge_planner.siting.set_covering.SetCovering`, re-exported here).
 
-The p-median model (:class:`~charge_planner.siting.pmedian.PMedian`) has the same shape and uses
-the inputs and result handling defined here.
+The p-median model (:class:`~charge_planner.siting.pmedian.PMedian`) has the same shape; the three
+share the inputs and result handling of :mod:`charge_planner.siting.location`.
 
 Each model is built from tables — ``demand`` (indexed by ``demand_id``), ``candidates``
 (indexed by ``site_id``) and the sparse ``travel`` table of (``demand_id``, ``site_id``,
@@ -36,254 +37,33 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from charge_planner.errors import DataError, InfeasibleError
-from charge_planner.ids import id_positions
+from charge_planner.errors import InfeasibleError
 from charge_planner.siting import heuristics as heur
+from charge_planner.siting.bounds import _top_p_sum
+from charge_planner.siting.location import (
+    MAX_NODES,
+    Method,
+    _inputs_from_sparse,
+    _inputs_from_tables,
+    _integral,
+    _LocationModel,
+    _status,
+    unreachable_message,
+)
+from charge_planner.siting.set_covering import SetCovering
 from charge_planner.siting.solve import MatrixModel, SolveResult, SolverName, relative_gap, solve
 
 log = logging.getLogger(__name__)
 
-Method = Literal["auto", "mip", "heuristic"]
+__all__ = ["MAX_NODES", "MaximalCoverage", "Method", "SetCovering", "unreachable_message"]
 
-
-@dataclass
-class _Inputs:
-    """Demand x candidate data shared by the coverage models (positions, not ids)."""
-
-    demand_ids: pd.Index
-    site_ids: pd.Index
-    weight: np.ndarray
-    cover: sp.csr_matrix
-    time_s: sp.csr_matrix | None
-    fixed: np.ndarray
-    forbidden: np.ndarray
-    segment: np.ndarray | None = None
-    cutoff_s: np.ndarray | None = None
-    cost_usd: np.ndarray | None = None
-
-
-def _inputs_from_tables(
-    demand: pd.DataFrame,
-    candidates: pd.DataFrame,
-    travel: pd.DataFrame,
-    *,
-    weight: str,
-    max_travel_time_s: float | None,
-) -> _Inputs:
-    for name, table, cols in (
-        ("demand", demand, [weight]),
-        ("travel", travel, ["demand_id", "site_id", "travel_time_s"]),
-    ):
-        missing = [c for c in cols if c not in table.columns]
-        if missing:
-            raise DataError(f"{name} table lacks column(s) {missing}; add them")
-    w = demand[weight].to_numpy(dtype=float)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise DataError(f"demand column {weight!r} has negative or missing values; fix those rows")
-    if demand.index.has_duplicates or candidates.index.has_duplicates:
-        raise DataError("demand_id and site_id must be unique; drop the duplicated rows")
-    rows = id_positions(travel["demand_id"], demand.index, "demand_id")
-    cols = id_positions(travel["site_id"], candidates.index, "site_id")
-    t = travel["travel_time_s"].to_numpy(dtype=float)
-    ok = (rows >= 0) & (cols >= 0)
-    if max_travel_time_s is not None:
-        ok &= t <= max_travel_time_s
-    rows, cols, t = rows[ok], cols[ok], t[ok]
-    shape = (len(demand), len(candidates))
-    # keep the shortest time of duplicated pairs; store time + 1 s so that 0 s stays a non-zero entry
-    order = np.lexsort((t, cols, rows))
-    rows, cols, t = rows[order], cols[order], t[order]
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    rows, cols, t = rows[first], cols[first], t[first]
-    time_s = sp.csr_matrix((t + 1.0, (rows, cols)), shape=shape)
-    cover = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
-    fixed = (
-        np.flatnonzero(candidates["existing"].fillna(False).astype(bool).to_numpy())
-        if "existing" in candidates.columns
-        else np.zeros(0, dtype=np.int64)
-    )
-    forbidden = (
-        candidates["excluded_reason"].fillna("").astype(str).ne("").to_numpy()
-        if "excluded_reason" in candidates.columns
-        else np.zeros(len(candidates), dtype=bool)
-    )
-    forbidden[fixed] = False
-    return _Inputs(
-        demand_ids=demand.index,
-        site_ids=candidates.index,
-        weight=w,
-        cover=cover,
-        time_s=time_s,
-        fixed=fixed,
-        forbidden=forbidden,
-        segment=demand["segment"].astype(str).to_numpy() if "segment" in demand.columns else None,
-        cutoff_s=demand["cutoff_s"].to_numpy(dtype=float) if "cutoff_s" in demand.columns else None,
-        cost_usd=candidates["fixed_cost_usd"].to_numpy(dtype=float) if "fixed_cost_usd" in candidates.columns else None,
-    )
-
-
-def _inputs_from_sparse(
-    cover: sp.spmatrix | sp.sparray,
-    weight: np.ndarray,
-    *,
-    demand_ids: pd.Index | None,
-    site_ids: pd.Index | None,
-    fixed: np.ndarray | None,
-    forbidden: np.ndarray | None,
-    cost: np.ndarray | None = None,
-) -> _Inputs:
-    a = heur._csr(cover)
-    n, m = a.shape
-    w = np.asarray(weight, dtype=float)
-    if w.shape != (n,):
-        raise DataError(f"weight has {w.size} values but the coverage matrix has {n} demand rows")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise DataError("weights must be finite and non-negative")
-    return _Inputs(
-        demand_ids=pd.Index(np.arange(n), name="demand_id") if demand_ids is None else pd.Index(demand_ids),
-        site_ids=pd.Index(np.arange(m), name="site_id") if site_ids is None else pd.Index(site_ids),
-        weight=w,
-        cover=a,
-        time_s=None,
-        fixed=np.zeros(0, dtype=np.int64) if fixed is None else np.asarray(fixed, dtype=np.int64),
-        forbidden=np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool).copy(),
-        cost_usd=None if cost is None else np.asarray(cost, dtype=float),
-    )
-
-
-def unreachable_message(inp: _Inputs, target: float, what: str = "coverage target") -> str:
-    """One line naming the segment (or the demand share) that no candidate can reach."""
-    a = inp.cover.tocsr()
-    usable = np.ones(a.shape[1])
-    usable[inp.forbidden] = 0.0
-    reach = (a @ usable) > 0
-    w = inp.weight
-    total = float(w.sum())
-    share_reach = float(w[reach].sum()) / total if total > 0 else 1.0
-    detail = f"{1 - share_reach:.0%} of the demand weight has no usable candidate within reach"
-    if inp.segment is not None:
-        frame = pd.DataFrame({"seg": inp.segment, "w": w, "lost": np.where(reach, 0.0, w)})
-        by = frame.groupby("seg")[["w", "lost"]].sum()
-        by = by[by["lost"] > 0]
-        if len(by):
-            worst = (by["lost"] / by["w"]).idxmax()
-            share = float(by.loc[worst, "lost"] / by.loc[worst, "w"])
-            within = ""
-            if inp.cutoff_s is not None:
-                cut = inp.cutoff_s[inp.segment == worst]
-                if len(cut):
-                    within = f" within {float(np.median(cut)) / 60:.0f} min"
-            detail = f"{share:.0%} of {str(worst).replace('_', '-')} demand has no candidate{within}"
-    return (
-        f"{what} {target:.0%} unreachable: {detail} (at most {share_reach:.1%} can be covered); "
-        "lower the target, add candidate sites or lengthen the cut-off"
-    )
-
-
-@dataclass
-class _LocationModel:
-    """Common state and results of the coverage models."""
-
-    inputs: _Inputs
-    build_time_s: float = 0.0
-    result: SolveResult | None = None
-    sites: pd.DataFrame | None = None
-    assignments: pd.DataFrame | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    name: str = "location"
-
-    def _finish(self, open_idx: np.ndarray, result: SolveResult) -> None:
-        """Fill :attr:`sites` and :attr:`assignments` from the open columns."""
-        inp = self.inputs
-        open_idx = np.unique(np.asarray(open_idx, dtype=np.int64))
-        self.result = result
-        n, m = inp.cover.shape
-        is_open = np.zeros(m, dtype=bool)
-        is_open[open_idx] = True
-        # each demand row goes to its nearest open site (by travel time when known)
-        dist = inp.time_s if inp.time_s is not None else inp.cover
-        sub = sp.csr_matrix(dist.multiply(is_open[None, :].astype(float)))
-        sub.eliminate_zeros()
-        has = np.diff(sub.indptr) > 0
-        rows = np.flatnonzero(has)
-        if len(rows):
-            coo = sub[rows].tocoo()
-            order = np.lexsort((coo.col, coo.data, coo.row))
-            r, c, v = coo.row[order], coo.col[order], coo.data[order]
-            first = np.ones(len(r), dtype=bool)
-            first[1:] = r[1:] != r[:-1]
-            site_of = c[first]
-            t_of = v[first] - 1.0 if inp.time_s is not None else np.full(first.sum(), np.nan)
-        else:
-            site_of = np.zeros(0, dtype=np.int64)
-            t_of = np.zeros(0)
-        w = inp.weight
-        self.assignments = pd.DataFrame(
-            {
-                "demand_id": inp.demand_ids.to_numpy()[rows],
-                "site_id": inp.site_ids.to_numpy()[site_of],
-                "weight": w[rows],
-                "travel_time_s": t_of,
-            }
-        )
-        served = np.bincount(site_of, weights=w[rows], minlength=m)
-        count = np.bincount(site_of, minlength=m)
-        fixed = np.zeros(m, dtype=bool)
-        fixed[inp.fixed] = True
-        self.sites = pd.DataFrame(
-            {"existing": fixed[open_idx], "demand_rows": count[open_idx], "weight": served[open_idx]},
-            index=pd.Index(inp.site_ids.to_numpy()[open_idx], name="site_id"),
-        )
-        total = float(w.sum())
-        self.meta.update(
-            {
-                "sites_open": int(len(open_idx)),
-                "covered_weight": float(w[rows].sum()),
-                "total_weight": total,
-                "covered_share": float(w[rows].sum()) / total if total > 0 else 0.0,
-            }
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """Solver status and key figures, JSON-serialisable."""
-        if self.result is None:
-            raise InfeasibleError(f"the {self.name} model has not been solved; call solve() first")
-        res = self.result
-
-        return {
-            "model": self.name,
-            **res.report(),
-            "build_time_s": round(self.build_time_s, 3),
-            "demand_rows": int(self.inputs.cover.shape[0]),
-            "candidates": int(self.inputs.cover.shape[1]),
-            "pairs": int(self.inputs.cover.nnz),
-            **self.meta,
-        }
-
-
-def _integral(values: np.ndarray) -> bool:
-    v = np.asarray(values, dtype=float)
-    return bool(np.all(np.abs(v - np.round(v)) <= 1e-9 * np.maximum(np.abs(v), 1.0)))
-
-
-def _status(gap: float, mip_gap: float, wall_clock_stop: bool = False) -> str:
-    """"optimal" within the gap, else "time_limit" when the safety stop ended a step, else "feasible"."""
-    if gap <= max(mip_gap, 1e-9) * (1 + 1e-9):
-        return "optimal"
-    return "time_limit" if wall_clock_stop else "feasible"
-
-
-#: Branch-and-bound node limit of each MILP search of the coverage models (a work cap).
-MAX_NODES = 1000
 #: Annealing moves of the MCLP heuristic (each a few microseconds of numpy work).
 ANNEAL_MOVES = 200_000
 #: Perturbation rounds of the MCLP iterated swap search.
@@ -687,7 +467,7 @@ class MaximalCoverage(_LocationModel):
         fixed_mask = np.zeros(len(c), dtype=bool)
         fixed_mask[inp.fixed] = True
         value = heur.max_cover_lagrangian_value(a, w, self.p, lam, fixed=inp.fixed, forbidden=inp.forbidden)
-        _, top = heur._top_p_sum(c, self.p, fixed=inp.fixed, forbidden=inp.forbidden)
+        _, top = _top_p_sum(c, self.p, fixed=inp.fixed, forbidden=inp.forbidden)
         in_top = np.zeros(len(c), dtype=bool)
         in_top[top] = True
         rest = np.where(in_top | fixed_mask, -np.inf, c_eff)
@@ -744,210 +524,3 @@ def _merge_identical_rows(sub: sp.csr_matrix, w: np.ndarray) -> tuple[sp.csr_mat
     if (merged[inv] != sub).nnz:
         return sub, w, np.arange(sub.shape[0])  # a hash collision: keep the rows as they are
     return merged.tocsr(), np.bincount(inv, weights=w, minlength=len(first)), inv
-
-
-# --------------------------------------------------------------------------------------------
-# LSCP
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SetCovering(_LocationModel):
-    """Location set covering (LSCP, Toregas et al. 1971): the cheapest set of sites that covers
-    the demand (every reachable row, or a target share of the demand weight).
-
-    Build with :meth:`from_tables` or :meth:`from_sparse`, then :meth:`solve`.
-    """
-
-    coverage_target: float = 1.0
-    name: str = "set_covering"
-
-    @classmethod
-    def from_tables(
-        cls,
-        demand: pd.DataFrame,
-        candidates: pd.DataFrame,
-        travel: pd.DataFrame,
-        *,
-        coverage_target: float = 1.0,
-        weight: str = "energy_kwh_day",
-        cost: str | None = None,
-        max_travel_time_s: float | None = None,
-        site_power_kw: str | None = None,
-        site_cost_bands: pd.DataFrame | Sequence[tuple[float, float]] | None = None,
-    ) -> SetCovering:
-        """Build from tables.
-
-        Parameters
-        ----------
-        demand, candidates, travel, weight, max_travel_time_s
-            As in :meth:`MaximalCoverage.from_tables`.
-        coverage_target
-            Share of the demand weight that must be within reach of an open site [0-1];
-            an unreachable target raises :class:`~charge_planner.errors.InfeasibleError`
-            naming the segment that falls short.
-        cost
-            Candidate column with the cost of opening a site (e.g. ``fixed_cost_usd``);
-            default: every site costs 1 (minimise the number of sites), or nothing but its
-            connection when ``site_cost_bands`` is given.
-        site_power_kw
-            Candidate column with the power each site would install [kW] (set covering decides
-            no chargers); needed with ``site_cost_bands``.
-        site_cost_bands
-            Connection cost by installed power band (as in
-            :meth:`~charge_planner.siting.capacitated.CapacitatedSiting.from_tables`): each site's
-            cost is ``cost`` plus the cost of the band of its ``site_power_kw``, priced by
-            :func:`~charge_planner.siting.heuristics.connection_cost` like the capacitated model.
-        """
-        t0 = time.perf_counter()
-        inp = _inputs_from_tables(demand, candidates, travel, weight=weight, max_travel_time_s=max_travel_time_s)
-        inp.cost_usd = candidates[cost].to_numpy(dtype=float) if cost is not None else np.ones(len(candidates))
-        if site_cost_bands is not None:
-            if site_power_kw is None or site_power_kw not in candidates.columns:
-                raise DataError("site_cost_bands needs site_power_kw, the candidate column with the power each site "
-                                "would install [kW]; add it")
-            kw = candidates[site_power_kw].to_numpy(dtype=float)
-            if np.isnan(kw).any() or (kw < 0).any():
-                raise DataError(f"candidates {site_power_kw} has negative or missing values; give each site's power [kW]")
-            max_kw, band_usd = heur.band_table(site_cost_bands)
-            base = inp.cost_usd if cost is not None else np.zeros(len(candidates))
-            inp.cost_usd = base + heur.connection_cost(kw, max_kw, band_usd)
-        if not 0 < coverage_target <= 1:
-            raise DataError(f"coverage_target = {coverage_target}: give a share in (0, 1]")
-        return cls(inputs=inp, coverage_target=float(coverage_target), build_time_s=time.perf_counter() - t0)
-
-    @classmethod
-    def from_sparse(
-        cls,
-        cover: sp.spmatrix | sp.sparray,
-        weight: np.ndarray | None = None,
-        *,
-        cost: np.ndarray | None = None,
-        coverage_target: float = 1.0,
-        demand_ids: pd.Index | None = None,
-        site_ids: pd.Index | None = None,
-        fixed: np.ndarray | None = None,
-        forbidden: np.ndarray | None = None,
-    ) -> SetCovering:
-        """Build from a sparse coverage matrix (see :meth:`MaximalCoverage.from_sparse`);
-        ``cost`` per column (default 1) and ``weight`` per row (default 1)."""
-        t0 = time.perf_counter()
-        n, m = cover.shape
-        inp = _inputs_from_sparse(
-            cover, np.ones(n) if weight is None else weight, demand_ids=demand_ids, site_ids=site_ids, fixed=fixed,
-            forbidden=forbidden, cost=np.ones(m) if cost is None else cost,
-        )
-        return cls(inputs=inp, coverage_target=float(coverage_target), build_time_s=time.perf_counter() - t0)
-
-    def solve(
-        self,
-        solver: SolverName | None = None,
-        *,
-        time_limit_s: float = 60.0,
-        mip_gap: float = 1e-4,
-        method: Method = "auto",
-        seed: int = 0,
-        max_nodes: int = MAX_NODES,
-    ) -> SetCovering:
-        """Solve (greedy warm start, then the MILP unless ``method="heuristic"``).
-
-        Parameters
-        ----------
-        solver, time_limit_s, mip_gap, method, seed, max_nodes
-            As in :meth:`MaximalCoverage.solve` (``seed`` is unused: the heuristics here are
-            deterministic).
-        """
-        t0 = time.perf_counter()
-        inp = self.inputs
-        a = inp.cover.tocsr()
-        w = inp.weight
-        n, m = a.shape
-        cost = np.asarray(inp.cost_usd if inp.cost_usd is not None else np.ones(m), dtype=float)
-        if (cost < 0).any():
-            raise DataError("site costs must be non-negative")
-        usable = np.where(inp.forbidden, 0.0, 1.0)
-        reach = (a @ usable) > 0
-        total = float(w.sum())
-        reach_share = float(w[reach].sum()) / total if total > 0 else 1.0
-        partial = self.coverage_target < 1.0
-        if reach_share + 1e-12 < self.coverage_target or (not partial and not reach.all()):
-            raise InfeasibleError(unreachable_message(inp, self.coverage_target))
-        need_w = self.coverage_target * total
-        # greedy: full cover of the reachable rows, or cheapest columns per newly covered weight
-        if not partial:
-            greedy = heur.greedy_set_cover(a, np.maximum(cost, 1e-9), fixed=inp.fixed, forbidden=inp.forbidden)
-        else:
-            greedy = self._greedy_partial(a, w, cost, need_w)
-        # MILP: min c.x  s.t.  sum_j a_ij x_j >= 1 (full) or z_i <= sum_j a_ij x_j, w.z >= target (partial)
-        cols = np.flatnonzero(~inp.forbidden)
-        sub = a[:, cols].tocsr()
-        if not partial:
-            rows = np.flatnonzero(reach)
-            sub_r = sub[rows]
-            a_mat = sub_r.tocsc()
-            model = MatrixModel(
-                c=cost[cols], a=a_mat, row_lower=np.ones(len(rows)), row_upper=np.full(len(rows), np.inf),
-                col_lower=np.zeros(len(cols)), col_upper=np.ones(len(cols)), integer=np.ones(len(cols), dtype=bool),
-                maximize=False,
-            )
-            x_off = 0
-        else:
-            rows = np.flatnonzero(reach)
-            sub_r = sub[rows]
-            nr = len(rows)
-            a_mat = sp.bmat([[sp.eye(nr), -sub_r], [sp.csr_matrix(w[rows][None, :]), None]]).tocsc()
-            model = MatrixModel(
-                c=np.concatenate([np.zeros(nr), cost[cols]]), a=a_mat,
-                row_lower=np.concatenate([np.full(nr, -np.inf), [need_w * (1 - 1e-12)]]),
-                row_upper=np.concatenate([np.zeros(nr), [np.inf]]),
-                col_lower=np.zeros(nr + len(cols)), col_upper=np.ones(nr + len(cols)),
-                integer=np.concatenate([np.zeros(nr, dtype=bool), np.ones(len(cols), dtype=bool)]),
-                maximize=False,
-            )
-            x_off = nr
-        pos = -np.ones(m, dtype=np.int64)
-        pos[cols] = np.arange(len(cols))
-        model.col_lower[x_off + pos[inp.fixed[pos[inp.fixed] >= 0]]] = 1.0
-        warm = np.zeros(model.shape[1])
-        warm[x_off + pos[greedy]] = 1.0
-        if partial:
-            warm[:x_off] = (sub_r @ warm[x_off:]) > 0
-        greedy_cost = float(cost[greedy].sum())
-        if method == "heuristic":
-            res = SolveResult(status="feasible", solver="heuristic", x=None, objective=greedy_cost, bound=math.nan,
-                              gap=math.inf, time_s=time.perf_counter() - t0, rows=model.shape[0], cols=model.shape[1])
-            self._finish(greedy, res)
-            return self
-        res = solve(model, solver, time_limit_s=time_limit_s, mip_gap=mip_gap, warm_start=warm, max_nodes=max_nodes)
-        if res.x is None:
-            if res.status == "infeasible":
-                raise InfeasibleError(unreachable_message(inp, self.coverage_target))
-            res.x, res.objective = warm, greedy_cost
-        open_idx = cols[np.flatnonzero(res.x[x_off:] > 0.5)]
-        if float(cost[open_idx].sum()) > greedy_cost + 1e-9:
-            open_idx = greedy
-        res.objective = float(cost[open_idx].sum())
-        res.gap = relative_gap(res.objective, res.bound)
-        res.status = _status(res.gap, mip_gap, res.wall_clock_stop)
-        res.time_s = time.perf_counter() - t0
-        self._finish(open_idx, res)
-        self.meta["cost"] = res.objective
-        return self
-
-    def _greedy_partial(self, a: sp.csr_matrix, w: np.ndarray, cost: np.ndarray, need_w: float) -> np.ndarray:
-        inp = self.inputs
-        at = a.T.tocsr()
-        m = a.shape[1]
-        is_open = np.zeros(m, dtype=bool)
-        is_open[inp.fixed] = True
-        cnt = np.asarray(a @ is_open.astype(float)).ravel()
-        while float(w[cnt > 0].sum()) < need_w * (1 - 1e-12):
-            gain = np.asarray(at @ np.where(cnt == 0, w, 0.0)).ravel()
-            ratio = np.where((gain > 0) & ~is_open & ~inp.forbidden, gain / np.maximum(cost, 1e-9), -np.inf)
-            j = int(np.argmax(ratio))
-            if not np.isfinite(ratio[j]):
-                break
-            is_open[j] = True
-            cnt[at.indices[at.indptr[j] : at.indptr[j + 1]]] += 1
-        return np.flatnonzero(is_open)
-

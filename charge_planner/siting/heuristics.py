@@ -1,30 +1,19 @@
-"""Heuristics and Lagrangian bounds for the location models, vectorised over sparse matrices.
+"""Local-search heuristics of the location models, vectorised over sparse matrices, and the
+one import place of every siting heuristic and bound.
 
-They serve two purposes: a good incumbent fast (greedy, then swap local search) that warm
+The heuristics serve two purposes: a good incumbent fast (greedy, then swap local search) that warm
 starts the MILP solver, and a valid bound (Lagrangian relaxation) that proves how far any
 solution can be from the optimum. Every function is deterministic for a given ``seed``.
+This module holds the improvement steps: swap local search and simulated annealing for maximal
+covering, vertex interchange for p-median. The greedy construction is in
+:mod:`charge_planner.siting.greedy`, the Lagrangian bounds and fixing in
+:mod:`charge_planner.siting.bounds`, the connection-cost bands in
+:mod:`charge_planner.siting.connection` and the safety stop in
+:mod:`charge_planner.siting.search_tools`; all are re-exported here.
 
 Notation: ``cover`` is an ``n x m`` sparse 0/1 matrix (demand rows x candidate columns,
 1 where the candidate is within reach); ``weight`` the demand weights; ``p`` the number
 of open facilities.
-
-Maximal covering (MCLP)::
-
-    max  sum_i w_i z_i   s.t.  z_i <= sum_j a_ij x_j,  sum_j x_j = p,  x binary, z in [0, 1]
-
-Dualising the coverage rows with multipliers ``0 <= lam_i <= w_i`` gives the bound::
-
-    L(lam) = sum_i (w_i - lam_i) + (sum of the p largest entries of A^T lam)
-
-which is valid for any such ``lam`` and equals the LP bound at its minimum.
-
-p-median::
-
-    min  sum_ij w_i c_ij x_ij   s.t.  sum_j x_ij = 1,  x_ij <= y_j,  sum_j y_j = p
-
-Dualising the assignment rows with free multipliers ``u_i`` gives the lower bound::
-
-    L(u) = sum_i u_i + (sum of the p smallest rho_j),  rho_j = sum_i min(0, w_i c_ij - u_i)
 """
 
 from __future__ import annotations
@@ -33,172 +22,46 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from charge_planner.errors import DataError
+from charge_planner.siting.bounds import (
+    max_cover_lagrangian_bound,
+    max_cover_lagrangian_value,
+    pmedian_fixing,
+    pmedian_lagrangian_bound,
+)
+from charge_planner.siting.connection import band_table, connection_band, connection_cost
+from charge_planner.siting.greedy import greedy_max_cover, greedy_pmedian, greedy_set_cover
+from charge_planner.siting.search_tools import SafetyStop, _clock, _csr, covered_weight
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class SafetyStop:
-    """A wall-clock safety stop shared by the steps of one solve.
-
-    The heuristics end by their work caps (rounds, swaps, moves, iterations), so that their
-    result does not depend on the machine's speed; this clock ends them only when a machine is
-    far slower than expected, and records that it did (:attr:`hit`).
-    """
-
-    deadline: float
-    hit: bool = False
-
-    @classmethod
-    def after(cls, seconds: float) -> SafetyStop:
-        """A stop ``seconds`` from now [s]."""
-        return cls(time.perf_counter() + float(seconds))
-
-    def left(self) -> float:
-        """Seconds left [s] (at least 1 ms, so that a solver given it stops at once)."""
-        return max(self.deadline - time.perf_counter(), 1e-3)
-
-    def expired(self) -> bool:
-        """True (and recorded) once the deadline has passed."""
-        if not self.hit and time.perf_counter() >= self.deadline:
-            self.hit = True
-        return self.hit
-
-
-def _clock(safety: SafetyStop | None, time_limit_s: float) -> SafetyStop:
-    return safety if safety is not None else SafetyStop.after(time_limit_s)
-
-
-# --------------------------------------------------------------------------------------------
-# connection cost by installed power band
-# --------------------------------------------------------------------------------------------
-
-
-def band_table(bands: pd.DataFrame | Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Upper limits [kW] and costs [USD] of a connection-band table (columns ``max_kw``,
-    ``cost_usd``, or (max_kw, cost_usd) pairs), checked: limits positive and increasing, the last
-    one ``inf``; costs >= 0 and not falling from band to band.
-
-    Raises
-    ------
-    DataError
-        Naming what is wrong with the table.
-    """
-    table = bands if isinstance(bands, pd.DataFrame) else pd.DataFrame(list(bands), columns=["max_kw", "cost_usd"])
-    missing = [c for c in ("max_kw", "cost_usd") if c not in table.columns]
-    if missing:
-        raise DataError(f"site_cost_bands table lacks column(s) {missing}; add them")
-    max_kw = table["max_kw"].to_numpy(dtype=float)
-    cost = table["cost_usd"].to_numpy(dtype=float)
-    if len(max_kw) == 0 or np.isnan(max_kw).any() or (max_kw <= 0).any() or (np.diff(max_kw) <= 0).any():
-        raise DataError(f"site_cost_bands max_kw {list(max_kw)}: give positive, increasing upper limits [kW]")
-    if not np.isinf(max_kw[-1]):
-        raise DataError(f"site_cost_bands: the last band ends at {max_kw[-1]:g} kW; make it open-ended "
-                        "(max_kw = inf) so that every site has a band")
-    if not np.isfinite(cost).all() or (cost < 0).any() or (np.diff(cost) < 0).any():
-        raise DataError(f"site_cost_bands cost_usd {list(cost)}: give costs >= 0 that do not fall with the band")
-    return max_kw, cost
-
-
-def connection_band(power_kw: np.ndarray | float, max_kw: np.ndarray) -> np.ndarray:
-    """Index of the connection band of each installed power: the lowest band whose upper limit
-    ``max_kw`` [kW] (increasing; the last one ``inf``) is at least the power [kW]."""
-    p = np.asarray(power_kw, dtype=float)
-    return np.searchsorted(np.asarray(max_kw, dtype=float), p - 1e-9 * np.maximum(np.abs(p), 1.0), side="left")
-
-
-def connection_cost(power_kw: np.ndarray | float, max_kw: np.ndarray, cost_usd: np.ndarray) -> np.ndarray:
-    """Connection cost [USD] of sites of the given installed power [kW]: the cost of their band
-    (:func:`connection_band`). Every model and heuristic prices a site's connection this way."""
-    return np.asarray(cost_usd, dtype=float)[connection_band(power_kw, max_kw)]
+__all__ = [
+    "LocalSearchStats",
+    "SafetyStop",
+    "anneal_max_cover",
+    "band_table",
+    "connection_band",
+    "connection_cost",
+    "covered_weight",
+    "greedy_max_cover",
+    "greedy_pmedian",
+    "greedy_set_cover",
+    "interchange_pmedian",
+    "local_search_max_cover",
+    "max_cover_lagrangian_bound",
+    "max_cover_lagrangian_value",
+    "pmedian_fixing",
+    "pmedian_lagrangian_bound",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # maximal covering
 # --------------------------------------------------------------------------------------------
-
-
-def _csr(a: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
-    out = sp.csr_matrix(a, dtype=np.float64)
-    out.sum_duplicates()
-    out.data[:] = 1.0
-    return out
-
-
-def covered_weight(cover: sp.spmatrix | sp.sparray, weight: np.ndarray, open_idx: np.ndarray) -> float:
-    """Weight of the demand rows covered by the open columns ``open_idx``."""
-    a = _csr(cover)
-    x = np.zeros(a.shape[1])
-    x[np.asarray(open_idx, dtype=np.int64)] = 1.0
-    return float(weight[(a @ x) > 0].sum())
-
-
-def greedy_max_cover(
-    cover: sp.spmatrix | sp.sparray,
-    weight: np.ndarray,
-    p: int,
-    *,
-    fixed: np.ndarray | None = None,
-    forbidden: np.ndarray | None = None,
-) -> np.ndarray:
-    """Greedy maximal covering: open, one at a time, the column that covers the most new weight.
-
-    Parameters
-    ----------
-    cover
-        Demand x candidate coverage matrix (non-zero = within reach).
-    weight
-        Weight of each demand row (e.g. [kWh/day]).
-    p
-        Number of columns to open (fixed ones included).
-    fixed
-        Columns that are open from the start (existing sites).
-    forbidden
-        Boolean mask of columns that may not open.
-
-    Returns
-    -------
-    numpy.ndarray
-        Indices of the open columns, in the order they were opened.
-    """
-    a = _csr(cover)
-    at = a.T.tocsr()
-    w = np.asarray(weight, dtype=float)
-    m = a.shape[1]
-    covered = np.zeros(a.shape[0], dtype=bool)
-    gain = np.asarray(at @ w).ravel()
-    chosen: list[int] = []
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool).copy()
-
-    def take(j: int) -> None:
-        rows = at.indices[at.indptr[j] : at.indptr[j + 1]]
-        new = rows[~covered[rows]]
-        covered[new] = True
-        if len(new):
-            # every column that also covers a newly covered row loses that row's weight
-            sub = a[new]
-            gain[:] -= np.bincount(sub.indices, weights=np.repeat(w[new], np.diff(sub.indptr)), minlength=m)
-        chosen.append(j)
-        blocked[j] = True
-
-    for j in [] if fixed is None else np.asarray(fixed, dtype=np.int64):
-        if int(j) not in chosen:
-            take(int(j))
-    while len(chosen) < min(p, m):
-        g = np.where(blocked, -np.inf, gain)
-        j = int(np.argmax(g))
-        if not np.isfinite(g[j]):
-            break
-        take(j)
-    return np.asarray(chosen, dtype=np.int64)
 
 
 @dataclass
@@ -380,405 +243,6 @@ def local_search_max_cover(
     return np.flatnonzero(best_open), stats
 
 
-def max_cover_lagrangian_value(
-    cover: sp.spmatrix | sp.sparray,
-    weight: np.ndarray,
-    p: int,
-    lam: np.ndarray,
-    *,
-    fixed: np.ndarray | None = None,
-    forbidden: np.ndarray | None = None,
-) -> float:
-    """The Lagrangian bound ``L(lam)`` of maximal covering: an upper bound for any ``0 <= lam <= w``."""
-    a = _csr(cover)
-    w = np.asarray(weight, dtype=float)
-    lam = np.clip(lam, 0.0, w)
-    c = np.asarray(a.T @ lam).ravel()
-    return float((w - lam).sum()) + _top_p_sum(c, p, fixed=fixed, forbidden=forbidden)[0]
-
-
-def _top_p_sum(
-    c: np.ndarray, p: int, *, fixed: np.ndarray | None, forbidden: np.ndarray | None
-) -> tuple[float, np.ndarray]:
-    """Sum and indices of the p largest non-negative entries (fixed ones always in, forbidden never)."""
-    c = c.copy()
-    chosen = np.zeros(len(c), dtype=bool)
-    total = 0.0
-    if fixed is not None and len(fixed):
-        f = np.asarray(fixed, dtype=np.int64)
-        chosen[f] = True
-        total += float(c[f].sum())
-    if forbidden is not None:
-        c[np.asarray(forbidden, dtype=bool)] = -np.inf
-    c[chosen] = -np.inf
-    k = min(max(p - int(chosen.sum()), 0), len(c))
-    if k > 0:
-        top = np.argpartition(-c, k - 1)[:k]
-        top = top[c[top] > 0]
-        chosen[top] = True
-        total += float(c[top].sum())
-    return total, np.flatnonzero(chosen)
-
-
-def max_cover_lagrangian_bound(
-    cover: sp.spmatrix | sp.sparray,
-    weight: np.ndarray,
-    p: int,
-    *,
-    lower_bound: float = 0.0,
-    lam0: np.ndarray | None = None,
-    fixed: np.ndarray | None = None,
-    forbidden: np.ndarray | None = None,
-    time_limit_s: float = 5.0,
-    max_iter: int = 5000,
-    safety: SafetyStop | None = None,
-) -> tuple[float, np.ndarray]:
-    """Best Lagrangian upper bound of maximal covering found by subgradient optimisation.
-
-    Polyak steps towards ``lower_bound`` (the incumbent), halving the step factor when the
-    bound stalls. Every evaluated ``L(lam)`` is a valid bound, so the minimum is returned.
-
-    Parameters
-    ----------
-    cover, weight, p, fixed, forbidden
-        As in :func:`greedy_max_cover`.
-    lower_bound
-        Objective of the best known solution.
-    lam0
-        Starting multipliers (default: ``w_i`` over the number of candidates covering row i).
-    time_limit_s
-        Wall-clock safety stop [s] (``safety``, when given, replaces it).
-    max_iter
-        Iteration limit (the work cap).
-    safety
-        Shared wall-clock safety stop of the calling solve.
-
-    Returns
-    -------
-    tuple
-        The bound and the multipliers that give it.
-    """
-    t0 = time.perf_counter()
-    clock = _clock(safety, time_limit_s)
-    a = _csr(cover)
-    at = a.T.tocsr()
-    w = np.asarray(weight, dtype=float)
-    deg = np.maximum(np.diff(a.indptr), 1)
-    lam = np.clip(w / deg if lam0 is None else np.asarray(lam0, dtype=float), 0.0, w)
-    best, best_lam = math.inf, lam.copy()
-    theta, since = 2.0, 0
-    for _ in range(max_iter):
-        c = np.asarray(at @ lam).ravel()
-        top_sum, chosen = _top_p_sum(c, p, fixed=fixed, forbidden=forbidden)
-        value = float((w - lam).sum()) + top_sum
-        if not math.isfinite(best) or value < best - 1e-12 * max(abs(best), 1.0):
-            best, best_lam, since = value, lam.copy(), 0
-        else:
-            since += 1
-            if since >= 30:
-                theta, since = theta / 2.0, 0
-        if theta < 1e-4 or best <= lower_bound * (1 + 1e-9) or clock.expired():
-            break
-        xs = np.zeros(a.shape[1])
-        xs[chosen] = 1.0
-        cnt = np.asarray(a @ xs).ravel()
-        z = np.where(lam < w, 1.0, np.minimum(cnt, 1.0))
-        g = cnt - z  # subgradient of L at lam (L decreases along -g)
-        # components pinned at a bound that the step would push outside do not move
-        g[(lam <= 0) & (g > 0)] = 0.0
-        g[(lam >= w) & (g < 0)] = 0.0
-        norm = float(g @ g)
-        if norm <= 0:
-            break
-        step = theta * max(value - lower_bound, 1e-9 * max(abs(value), 1.0)) / norm
-        lam = np.clip(lam - step * g, 0.0, w)
-    log.debug("MCLP Lagrangian bound %.6g in %.2f s", best, time.perf_counter() - t0)
-    return best, best_lam
-
-
-# --------------------------------------------------------------------------------------------
-# set covering
-# --------------------------------------------------------------------------------------------
-
-
-def greedy_set_cover(
-    cover: sp.spmatrix | sp.sparray,
-    cost: np.ndarray,
-    *,
-    rows: np.ndarray | None = None,
-    fixed: np.ndarray | None = None,
-    forbidden: np.ndarray | None = None,
-) -> np.ndarray:
-    """Greedy set cover (Chvatal): open the column with the lowest cost per newly covered row.
-
-    Parameters
-    ----------
-    cover
-        Demand x candidate coverage matrix.
-    cost
-        Cost of opening each column (> 0).
-    rows
-        Boolean mask of the rows that must be covered (default: every row with a candidate).
-    fixed
-        Columns open from the start.
-    forbidden
-        Boolean mask of columns that may not open.
-
-    Returns
-    -------
-    numpy.ndarray
-        Open columns, followed by a redundancy pass that closes columns no longer needed.
-    """
-    a = _csr(cover)
-    at = a.T.tocsr()
-    n, m = a.shape
-    need = (np.diff(a.indptr) > 0) if rows is None else np.asarray(rows, dtype=bool) & (np.diff(a.indptr) > 0)
-    cost = np.asarray(cost, dtype=float)
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool).copy()
-    is_open = np.zeros(m, dtype=bool)
-    if fixed is not None:
-        is_open[np.asarray(fixed, dtype=np.int64)] = True
-    cnt = np.asarray(a @ is_open.astype(float)).ravel()
-    todo = need & (cnt == 0)
-    count = np.asarray(at @ todo.astype(float)).ravel()
-    while todo.any():
-        ratio = np.where((count > 0) & ~blocked & ~is_open, cost / np.maximum(count, 1e-12), np.inf)
-        j = int(np.argmin(ratio))
-        if not np.isfinite(ratio[j]):
-            break
-        is_open[j] = True
-        rows_j = at.indices[at.indptr[j] : at.indptr[j + 1]]
-        cnt[rows_j] += 1
-        new = rows_j[todo[rows_j]]
-        todo[new] = False
-        if len(new):
-            sub = a[new]
-            count -= np.bincount(sub.indices, minlength=m)
-    # redundancy: close the costliest columns whose rows stay covered without them
-    movable = np.flatnonzero(is_open)
-    if fixed is not None:
-        movable = np.setdiff1d(movable, np.asarray(fixed, dtype=np.int64))
-    for j in movable[np.argsort(-cost[movable], kind="stable")]:
-        rows_j = at.indices[at.indptr[j] : at.indptr[j + 1]]
-        if np.all(cnt[rows_j][need[rows_j]] >= 2):
-            is_open[j] = False
-            cnt[rows_j] -= 1
-    return np.flatnonzero(is_open)
-
-
-# --------------------------------------------------------------------------------------------
-# p-median
-# --------------------------------------------------------------------------------------------
-
-
-def _pm_state(cost: np.ndarray, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest and second-nearest open column per row: (d1, d2, c1)."""
-    cols = np.flatnonzero(is_open)
-    sub = cost[:, cols]
-    if len(cols) == 1:
-        return sub[:, 0].copy(), np.full(cost.shape[0], np.inf), np.full(cost.shape[0], cols[0])
-    part = np.argpartition(sub, 1, axis=1)[:, :2]
-    r = np.arange(cost.shape[0])
-    a0, a1 = sub[r, part[:, 0]], sub[r, part[:, 1]]
-    first = np.where(a0 <= a1, part[:, 0], part[:, 1])
-    d1 = np.minimum(a0, a1)
-    d2 = np.maximum(a0, a1)
-    return d1, d2, cols[first]
-
-
-def greedy_pmedian(cost: np.ndarray, weight: np.ndarray, p: int, *, forbidden: np.ndarray | None = None) -> np.ndarray:
-    """Greedy p-median: open, one at a time, the column that lowers the weighted cost most.
-
-    Parameters
-    ----------
-    cost
-        Dense demand x candidate cost matrix (a large finite number for unreachable pairs).
-    weight
-        Demand weights.
-    p
-        Number of columns to open.
-    forbidden
-        Boolean mask of columns that may not open.
-    """
-    w = np.asarray(weight, dtype=float)
-    n, m = cost.shape
-    d = np.full(n, np.inf)
-    chosen: list[int] = []
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool).copy()
-    for _ in range(min(p, m)):
-        big = np.where(np.isfinite(d), d, np.max(cost) * 10 + 1)
-        total = w @ np.minimum(cost, big[:, None])
-        total[blocked] = np.inf
-        j = int(np.argmin(total))
-        if not np.isfinite(total[j]):
-            break
-        chosen.append(j)
-        blocked[j] = True
-        d = np.minimum(d, cost[:, j])
-    return np.asarray(chosen, dtype=np.int64)
-
-
-def interchange_pmedian(
-    cost: np.ndarray,
-    weight: np.ndarray,
-    open_idx: np.ndarray,
-    *,
-    forbidden: np.ndarray | None = None,
-    time_limit_s: float = 10.0,
-    max_swaps: int = 10_000,
-    safety: SafetyStop | None = None,
-) -> tuple[np.ndarray, float]:
-    """Best-improvement vertex interchange for p-median (Teitz-Bart, with the gain/loss/extra
-    evaluation of Resende and Werneck so that every swap is priced in one pass).
-
-    Parameters
-    ----------
-    cost, weight, forbidden
-        As in :func:`greedy_pmedian`.
-    open_idx
-        Starting open columns.
-    time_limit_s
-        Wall-clock safety stop [s] (``safety``, when given, replaces it).
-    max_swaps
-        Swap limit (the work cap).
-    safety
-        Shared wall-clock safety stop of the calling solve.
-
-    Returns
-    -------
-    tuple
-        The open columns at the local optimum and their weighted cost.
-    """
-    clock = _clock(safety, time_limit_s)
-    swaps = 0
-    w = np.asarray(weight, dtype=float)
-    n, m = cost.shape
-    is_open = np.zeros(m, dtype=bool)
-    is_open[np.asarray(open_idx, dtype=np.int64)] = True
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
-    tol = 1e-9 * max(float(w @ cost.min(axis=1)), 1.0)
-    while swaps < max_swaps and 0 < is_open.sum() < m and not clock.expired():
-        d1, d2, c1 = _pm_state(cost, is_open)
-        d2f = np.where(np.isfinite(d2), d2, d1)
-        gain = w @ np.maximum(d1[:, None] - cost, 0.0)
-        open_cols = np.flatnonzero(is_open)
-        pos = -np.ones(m, dtype=np.int64)
-        pos[open_cols] = np.arange(len(open_cols))
-        loss = np.bincount(pos[c1], weights=w * (d2f - d1), minlength=len(open_cols))
-        v = w[:, None] * np.maximum(d2f[:, None] - np.maximum(cost, d1[:, None]), 0.0)
-        owner = sp.csr_matrix((np.ones(n), (pos[c1], np.arange(n))), shape=(len(open_cols), n))
-        extra = np.asarray(owner @ v)
-        profit = gain[None, :] - loss[:, None] + extra
-        profit[:, is_open | blocked] = -np.inf
-        flat = int(np.argmax(profit))
-        r_pos, k = divmod(flat, m)
-        if not profit[r_pos, k] > tol:
-            break
-        is_open[open_cols[r_pos]] = False
-        is_open[k] = True
-        swaps += 1
-    d1, _, _ = _pm_state(cost, is_open)
-    return np.flatnonzero(is_open), float(w @ d1)
-
-
-def pmedian_lagrangian_bound(
-    cost: np.ndarray,
-    weight: np.ndarray,
-    p: int,
-    *,
-    upper_bound: float,
-    forbidden: np.ndarray | None = None,
-    time_limit_s: float = 5.0,
-    max_iter: int = 3000,
-    safety: SafetyStop | None = None,
-) -> tuple[float, np.ndarray]:
-    """Best Lagrangian lower bound of p-median found by subgradient optimisation (and its multipliers).
-
-    Parameters
-    ----------
-    cost, weight, forbidden
-        As in :func:`greedy_pmedian`.
-    p
-        Number of columns to open.
-    upper_bound
-        Objective of the best known solution (target of the Polyak steps).
-    time_limit_s
-        Wall-clock safety stop [s] (``safety``, when given, replaces it).
-    max_iter
-        Iteration limit (the work cap).
-    safety
-        Shared wall-clock safety stop of the calling solve.
-    """
-    t0 = time.perf_counter()
-    clock = _clock(safety, time_limit_s)
-    w = np.asarray(weight, dtype=float)
-    wc = w[:, None] * cost
-    n, m = cost.shape
-    # start from the second-smallest weighted cost per row: a standard, good first guess
-    u = np.sort(wc, axis=1)[:, min(1, m - 1)]
-    best, best_u = -math.inf, u.copy()
-    theta, since = 2.0, 0
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
-    for _ in range(max_iter):
-        red = np.minimum(wc - u[:, None], 0.0)
-        rho = red.sum(axis=0)
-        rho[blocked] = np.inf
-        k = min(p, int((~blocked).sum()))
-        top = np.argpartition(rho, k - 1)[:k]
-        value = float(u.sum() + rho[top].sum())
-        if not math.isfinite(best) or value > best + 1e-12 * max(abs(best), 1.0):
-            best, best_u, since = value, u.copy(), 0
-        else:
-            since += 1
-            if since >= 30:
-                theta, since = theta / 2.0, 0
-        if theta < 1e-4 or best >= upper_bound * (1 - 1e-9) or clock.expired():
-            break
-        assigned = (red[:, top] < 0).sum(axis=1)
-        g = 1.0 - assigned
-        norm = float(g @ g)
-        if norm <= 0:
-            break
-        u = u + theta * (upper_bound - value) / norm * g
-    log.debug("p-median Lagrangian bound %.6g in %.2f s", best, time.perf_counter() - t0)
-    return best, best_u
-
-
-def pmedian_fixing(
-    cost: np.ndarray, weight: np.ndarray, p: int, u: np.ndarray, *, threshold: float, forbidden: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lagrangian reduced-cost fixing for p-median.
-
-    With ``rho_j`` the reduced cost of column ``j`` and ``S`` the p smallest, forcing ``j``
-    open bounds the objective from below by ``L - rho_(p) + rho_j`` (``j`` outside ``S``) and
-    forcing it closed by ``L - rho_j + rho_(p+1)`` (``j`` inside). A column whose bound
-    exceeds ``threshold`` (the largest objective still worth finding) is fixed.
-
-    Returns
-    -------
-    tuple
-        Boolean masks of the columns fixed closed and fixed open.
-    """
-    w = np.asarray(weight, dtype=float)
-    m = cost.shape[1]
-    rho = np.minimum(w[:, None] * cost - u[:, None], 0.0).sum(axis=0)
-    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
-    rho_eff = np.where(blocked, np.inf, rho)
-    k = min(p, int((~blocked).sum()))
-    order = np.argsort(rho_eff, kind="stable")
-    top = order[:k]
-    value = float(u.sum() + rho_eff[top].sum())
-    in_top = np.zeros(m, dtype=bool)
-    in_top[top] = True
-    rho_p = float(rho_eff[order[k - 1]]) if k > 0 else 0.0
-    rho_next = float(rho_eff[order[k]]) if k < m and np.isfinite(rho_eff[order[k]]) else math.inf
-    lb_open = np.where(in_top, value, value - rho_p + rho)
-    lb_closed = np.where(in_top, value - rho + rho_next, value)
-    closed = (lb_open > threshold) & ~in_top | blocked
-    opened = (lb_closed > threshold) & in_top
-    return closed, opened
-
-
 def anneal_max_cover(
     cover: sp.spmatrix | sp.sparray,
     weight: np.ndarray,
@@ -909,3 +373,86 @@ def anneal_max_cover(
     log.debug("MCLP annealing: %d moves, best %.6g in %.2f s", it, best, time.perf_counter() - t0)
     best_obj = float(w[(a @ best_open.astype(float)) > 0].sum())
     return np.flatnonzero(best_open), best_obj
+
+
+# --------------------------------------------------------------------------------------------
+# p-median
+# --------------------------------------------------------------------------------------------
+
+
+def _pm_state(cost: np.ndarray, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest and second-nearest open column per row: (d1, d2, c1)."""
+    cols = np.flatnonzero(is_open)
+    sub = cost[:, cols]
+    if len(cols) == 1:
+        return sub[:, 0].copy(), np.full(cost.shape[0], np.inf), np.full(cost.shape[0], cols[0])
+    part = np.argpartition(sub, 1, axis=1)[:, :2]
+    r = np.arange(cost.shape[0])
+    a0, a1 = sub[r, part[:, 0]], sub[r, part[:, 1]]
+    first = np.where(a0 <= a1, part[:, 0], part[:, 1])
+    d1 = np.minimum(a0, a1)
+    d2 = np.maximum(a0, a1)
+    return d1, d2, cols[first]
+
+
+def interchange_pmedian(
+    cost: np.ndarray,
+    weight: np.ndarray,
+    open_idx: np.ndarray,
+    *,
+    forbidden: np.ndarray | None = None,
+    time_limit_s: float = 10.0,
+    max_swaps: int = 10_000,
+    safety: SafetyStop | None = None,
+) -> tuple[np.ndarray, float]:
+    """Best-improvement vertex interchange for p-median (Teitz-Bart, with the gain/loss/extra
+    evaluation of Resende and Werneck so that every swap is priced in one pass).
+
+    Parameters
+    ----------
+    cost, weight, forbidden
+        As in :func:`greedy_pmedian`.
+    open_idx
+        Starting open columns.
+    time_limit_s
+        Wall-clock safety stop [s] (``safety``, when given, replaces it).
+    max_swaps
+        Swap limit (the work cap).
+    safety
+        Shared wall-clock safety stop of the calling solve.
+
+    Returns
+    -------
+    tuple
+        The open columns at the local optimum and their weighted cost.
+    """
+    clock = _clock(safety, time_limit_s)
+    swaps = 0
+    w = np.asarray(weight, dtype=float)
+    n, m = cost.shape
+    is_open = np.zeros(m, dtype=bool)
+    is_open[np.asarray(open_idx, dtype=np.int64)] = True
+    blocked = np.zeros(m, dtype=bool) if forbidden is None else np.asarray(forbidden, dtype=bool)
+    tol = 1e-9 * max(float(w @ cost.min(axis=1)), 1.0)
+    while swaps < max_swaps and 0 < is_open.sum() < m and not clock.expired():
+        d1, d2, c1 = _pm_state(cost, is_open)
+        d2f = np.where(np.isfinite(d2), d2, d1)
+        gain = w @ np.maximum(d1[:, None] - cost, 0.0)
+        open_cols = np.flatnonzero(is_open)
+        pos = -np.ones(m, dtype=np.int64)
+        pos[open_cols] = np.arange(len(open_cols))
+        loss = np.bincount(pos[c1], weights=w * (d2f - d1), minlength=len(open_cols))
+        v = w[:, None] * np.maximum(d2f[:, None] - np.maximum(cost, d1[:, None]), 0.0)
+        owner = sp.csr_matrix((np.ones(n), (pos[c1], np.arange(n))), shape=(len(open_cols), n))
+        extra = np.asarray(owner @ v)
+        profit = gain[None, :] - loss[:, None] + extra
+        profit[:, is_open | blocked] = -np.inf
+        flat = int(np.argmax(profit))
+        r_pos, k = divmod(flat, m)
+        if not profit[r_pos, k] > tol:
+            break
+        is_open[open_cols[r_pos]] = False
+        is_open[k] = True
+        swaps += 1
+    d1, _, _ = _pm_state(cost, is_open)
+    return np.flatnonzero(is_open), float(w @ d1)

@@ -1,9 +1,9 @@
 """The p-median model (:class:`PMedian`): open ``p`` sites, each demand row goes to its cheapest open one.
 
 It has the shape of the coverage models of :mod:`charge_planner.siting.coverage` (``from_tables`` /
-``solve`` / tables keyed by ids / ``summary``) and shares their inputs and result handling. Greedy
-plus vertex interchange warm-start the MILP; a Lagrangian lower bound is reported when the MILP
-does not finish.
+``solve`` / tables keyed by ids / ``summary``) and shares their inputs and result handling
+(:mod:`charge_planner.siting.location`). Greedy plus vertex interchange warm-start the MILP; a
+Lagrangian lower bound is reported when the MILP does not finish.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from charge_planner.errors import InfeasibleError
 from charge_planner.siting import heuristics as heur
-from charge_planner.siting.coverage import (
+from charge_planner.siting.location import (
     MAX_NODES,
     Method,
     _inputs_from_sparse,
