@@ -214,9 +214,14 @@ OUTPUTS_SIBLINGS = {
     "browser": set(),
     "map_elements": {"views"},
     "maps": {"views", "map_elements"},
-    "report": {"views", "browser"},
+    "report_tables": {"views"},
+    "report_charts": {"views", "report_tables"},
+    "report_siting": {"views", "report_tables"},
+    "report_grid": {"views", "report_tables", "report_charts"},
+    "report_energy": {"views", "report_tables"},
+    "report": {"views", "browser", "report_tables", "report_charts", "report_siting", "report_grid", "report_energy"},
     "write": {"views", "browser", "maps", "report"},
-    "__init__": {"views", "write"},
+    "__init__": {"views", "write", "report"},
 }
 BELOW_OUTPUTS = ("pipeline", "grid", "siting", "candidates", "demand", "network", "ids", "city", "osm", "synthetic",
                  "assumptions", "presets", "config", "errors", "version")
