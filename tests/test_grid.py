@@ -85,12 +85,18 @@ def solved(net: pp.pandapowerNet) -> pp.pandapowerNet:
 # ------------------------------------------------------------------------------ synthesise
 
 
-def test_synthesised_base_case_is_within_limits(model: GridModel) -> None:
+def test_synthesised_base_case_converges_with_mv_within_limits(model: GridModel) -> None:
+    # as built, not designed to a perfect base case: the 11 kV level and the substations are kept
+    # within limits by the design loop, LV tail ends and DTs may sag (a few, not most)
     net = solved(model.net)
     assert net.converged
-    assert net.res_bus["vm_pu"].between(0.95, 1.05).all()
-    assert (net.res_line["loading_percent"] < 100.0).all()
-    assert (net.res_trafo["loading_percent"] < 100.0).all()
+    roles = net.bus["role"]
+    assert net.res_bus.loc[roles != "lv", "vm_pu"].between(0.95, 1.05).all()
+    assert net.res_bus.loc[roles == "lv", "vm_pu"].between(0.95, 1.05).mean() >= 0.8
+    assert net.res_bus.loc[roles == "lv", "vm_pu"].min() >= 0.9
+    assert (net.res_line.loc[net.line["dt"] < 0, "loading_percent"] < 100.0).all()
+    assert (net.res_trafo.loc[net.trafo["role"] == "substation", "loading_percent"] < 100.0).all()
+    assert (net.res_trafo["loading_percent"] < 100.0).mean() >= 0.9
     assert model.synthetic and model.source == "synthesised" and model.crs == CRS
     assert len(model.assumptions) >= 5
     assert any("G4.01" in a for a in model.assumptions) and any("assumption" in a for a in model.assumptions)
@@ -104,10 +110,13 @@ def test_synthesised_grid_structure(model: GridModel) -> None:
     dts = net.trafo[net.trafo["role"] == "distribution"]
     assert len(dts) >= 2
     assert set((dts["sn_mva"] * 1000).round(3)) <= set(STANDARD_DT_RATINGS_KVA)
-    assert (dts["vn_hv_kv"] == 11.0).all() and (dts["vn_lv_kv"] == 0.4).all()
+    # 11/0.433 kV DTs (FACTS G4.03) on the 0.4 kV (415 V system) level: LV side at 433/415 x 0.4 kV
+    assert (dts["vn_hv_kv"] == 11.0).all() and np.allclose(dts["vn_lv_kv"], 0.4 * 433.0 / 415.0)
+    assert (dts["parallel"] == 1).all()
     lv_buses = set(net.bus.index[net.bus["role"] == "lv"])
-    assert lv_buses == set(dts["lv_bus"])
-    assert lv_buses <= set(net.load["bus"])
+    assert set(dts["lv_bus"]) <= lv_buses
+    assert set(net.load["bus"]) <= lv_buses
+    assert set(net.bus.loc[list(lv_buses), "dt"]) <= set(dts.index)
     sub = net.trafo[net.trafo["role"] == "substation"].iloc[0]
     assert (sub["vn_hv_kv"], sub["vn_lv_kv"]) == (33.0, 11.0)
     assert len(net.ext_grid) == 1 and net.bus.at[net.ext_grid["bus"].iloc[0], "role"] == "hv"

@@ -1,7 +1,7 @@
-"""Building blocks of grid synthesis: DT service areas, substations, feeders and the pandapower net.
+"""Building blocks of grid synthesis: DT ratings, substations, MV feeders and the pandapower net.
 
-:func:`~charge_planner.grid.synthesise.synthesise_grid` clusters the loads into distribution
-transformer (DT) service areas (:func:`_cluster_loads`), places the 33/11 kV substations
+:func:`~charge_planner.grid.synthesise.synthesise_grid` places the distribution transformers
+(DTs) with :mod:`~charge_planner.grid.lv`, rates them (:func:`_choose_rating`), places the 33/11 kV substations
 (:func:`_place_substations`), splits the road tree into 11 kV feeders (:func:`_initial_feeders`,
 :func:`_split_feeder`) and builds the pandapower net of a design state (:func:`_build_net`); the
 design loop that adjusts that state lives in :mod:`~charge_planner.grid.synthesise`.
@@ -23,16 +23,19 @@ from pandapower.auxiliary import pandapowerNet
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import GridError
+from charge_planner.grid.lv import LVFeeders
 from charge_planner.grid.model import (
     BASE_LOAD_POWER_FACTOR,
-    CLUSTER_FILL,
+    DT_NO_LOAD_LV_FACTOR,
     DT_PARAMETER_TABLE,
     DT_TAP,
     EXT_GRID_VM_PU,
     FREQUENCY_HZ,
-    MAX_LV_SERVICE_RADIUS_M,
-    MV_CABLE_STD_TYPE,
-    MV_CABLE_STD_TYPE_24KV,
+    LV_HEAVY_FROM_KVA,
+    LV_LINE_STD_TYPE,
+    LV_LINE_STD_TYPE_HEAVY,
+    MV_LINE_STD_TYPE,
+    MV_LINE_STD_TYPE_24KV,
     SUBSTATION_SNAP_M,
     SUBSTATION_TAP,
     SUBSTATION_TRAFO_PARAMETERS,
@@ -91,59 +94,6 @@ def _weighted_kmeans(xy: np.ndarray, w: np.ndarray, k: int, rng: np.random.Gener
     return labels
 
 
-def _split_in_two(xy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Deterministic weighted 2-means seeded by the two mutually farthest points."""
-    c0 = np.average(xy, axis=0, weights=w)
-    a = xy[int(np.argmax(((xy - c0) ** 2).sum(axis=1)))]
-    b = xy[int(np.argmax(((xy - a) ** 2).sum(axis=1)))]
-    labels = np.zeros(len(xy), dtype=np.int64)
-    for _ in range(_KMEANS_MAX_ITER):
-        new = (((xy - b) ** 2).sum(axis=1) < ((xy - a) ** 2).sum(axis=1)).astype(np.int64)
-        if new.min() == new.max():
-            break
-        if np.array_equal(new, labels):
-            break
-        labels = new
-        a = np.average(xy[labels == 0], axis=0, weights=w[labels == 0])
-        b = np.average(xy[labels == 1], axis=0, weights=w[labels == 1])
-    return labels
-
-
-def _cluster_loads(
-    xy: np.ndarray, kva: np.ndarray, *, target: float, max_rating_kva: float, design_kva: float, seed: int
-) -> list[np.ndarray]:
-    """Group load points into DT service areas.
-
-    Start with k = ceil(total kVA / (CLUSTER_FILL x target x design rating)) weighted k-means
-    clusters, then
-    split (2-means) any cluster heavier than target x the largest rating or wider than
-    MAX_LV_SERVICE_RADIUS_M, until none is (or it is a single location).
-    """
-    rng = np.random.default_rng(seed)
-    k = math.ceil(kva.sum() / (CLUSTER_FILL * target * design_kva))
-    labels = _weighted_kmeans(xy, kva, k, rng)
-    queue = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
-    queue = [q for q in queue if len(q)]
-    final: list[np.ndarray] = []
-    while queue:
-        idx = queue.pop()
-        pts, wts = xy[idx], kva[idx]
-        centre = np.average(pts, axis=0, weights=wts)
-        radius = float(np.sqrt(((pts - centre) ** 2).sum(axis=1)).max())
-        heavy = wts.sum() > target * max_rating_kva
-        wide = radius > MAX_LV_SERVICE_RADIUS_M
-        if (heavy or wide) and len(np.unique(pts, axis=0)) > 1:
-            sub = _split_in_two(pts, wts)
-            if 0 < sub.sum() < len(sub):
-                queue.extend([idx[sub == 0], idx[sub == 1]])
-                continue
-        final.append(idx)
-    # deterministic order: by weighted centre (x, then y)
-    centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in final])
-    order = np.lexsort((centres[:, 1], centres[:, 0]))
-    return [final[i] for i in order]
-
-
 def _dt_parameters(rating_kva: np.ndarray) -> pd.DataFrame:
     logs = np.log(DT_PARAMETER_TABLE.index.to_numpy(dtype=float))
     out = {
@@ -152,12 +102,16 @@ def _dt_parameters(rating_kva: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _choose_rating(kva: float, ratings: np.ndarray, target: float) -> tuple[float, int]:
-    """Smallest standard rating loaded to at most ``target``; else parallel units of the largest."""
-    fits = ratings[kva <= target * ratings]
-    if len(fits):
-        return float(fits[0]), 1
-    return float(ratings[-1]), math.ceil(kva / (target * ratings[-1]))
+def _choose_rating(kva: float, ratings: np.ndarray, loading: float) -> float:
+    """Standard rating nearest (geometric mean rule) to ``kva / loading``; one unit, never parallel.
+
+    Between two neighbouring ratings r1 < r2 the larger is chosen when ``kva / loading`` exceeds
+    sqrt(r1 x r2), so peak loadings scatter around ``loading`` as they do in a grid built over
+    the years rather than for one design day.
+    """
+    need = kva / loading
+    bounds = np.sqrt(ratings[:-1] * ratings[1:])
+    return float(ratings[int(np.searchsorted(bounds, need, side="right"))])
 
 
 # ======================================================================================
@@ -170,14 +124,12 @@ class _Design:
     dt_node: np.ndarray
     dt_p_mw: np.ndarray
     dt_rating_kva: np.ndarray
-    dt_parallel: np.ndarray
     dt_tap_pos: np.ndarray
     feeders: list[list[int]]
     sub_unit_mva: float
     sub_units: np.ndarray  # units per substation
     sub_tap_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     taps_tried: list[set[int]] = field(default_factory=list)
-    section_parallel: dict[tuple[int, int, int], int] = field(default_factory=dict)
 
 
 def _place_substations(
@@ -401,9 +353,14 @@ def _build_net(
     crs: str,
     cache: dict[tuple[int, int], _Section],
     f_hz: float = FREQUENCY_HZ,
+    lv: LVFeeders | None = None,
 ) -> _Built:
+    """The pandapower net of a design state; with ``lv``, every DT's LV feeders and loads too.
+
+    Without ``lv`` each DT's base load sits on its LV busbar (the design loop's fast stand-in).
+    """
     to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    cable = _mv_cable(kv["mv"])
+    mv_type = _mv_line(kv["mv"])
 
     def lonlat(points: np.ndarray) -> list[tuple[float, float]]:
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
@@ -415,12 +372,14 @@ def _build_net(
     bus_name: list[str] = []
     bus_role: list[str] = []
     bus_xy: list[np.ndarray] = []
+    bus_dt: list[int] = []
 
-    def add_bus(vn: float, name: str, role: str, xy: np.ndarray) -> int:
+    def add_bus(vn: float, name: str, role: str, xy: np.ndarray, dt: int = -1) -> int:
         bus_vn.append(vn)
         bus_name.append(name)
         bus_role.append(role)
         bus_xy.append(xy)
+        bus_dt.append(dt)
         return len(bus_vn) - 1
 
     hv_buses: list[int] = []
@@ -442,7 +401,6 @@ def _build_net(
     line_to: list[int] = []
     line_sec: list[_Section] = []
     line_fdr: list[int] = []
-    line_par: list[int] = []
     line_key_list: list[tuple[int, int, int]] = []
     for f, dts in enumerate(design.feeders):
         fkey = min(dts)
@@ -458,19 +416,26 @@ def _build_net(
             line_to.append(b)
             line_sec.append(sec)
             line_fdr.append(f)
-            key = (fkey, path[0], down)
-            line_key_list.append(key)
-            line_par.append(design.section_parallel.get(key, 1))
+            line_key_list.append((fkey, path[0], down))
         for d in dts:
             dt_feeder[d] = f
             dt_hv_bus[d] = node_bus[int(design.dt_node[d])]
 
+    # DT trafo indices are 0..n_dt-1 offset by the substation units created first
+    first_dt_trafo = len(tree.roots)
     dt_lv_bus = np.array(
-        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])]) for d in range(n_dt)],
+        [add_bus(kv["lv"], f"DT{d} LV", "lv", tree.xy[int(design.dt_node[d])], first_dt_trafo + d) for d in range(n_dt)],
         dtype=np.int64,
     )
     for d in range(n_dt):
         bus_feeder[int(dt_lv_bus[d])] = int(dt_feeder[d])
+    lv_rows = np.zeros(0, dtype=np.int64)
+    if lv is not None:
+        lv_rows = np.array(
+            [add_bus(kv["lv"], f"DT{d} LV F{f} N{tree.node_ids[int(n)]}", "lv", tree.xy[int(n)], first_dt_trafo + d)
+             for d, n, f in zip(lv.bus_dt, lv.bus_node, _bus_feeder_no(lv), strict=True)],
+            dtype=np.int64,
+        )
 
     xy_arr = np.array(bus_xy, dtype=float)
     buses = pp.create_buses(net, len(bus_vn), vn_kv=bus_vn, name=bus_name, geodata=lonlat(xy_arr))
@@ -478,6 +443,7 @@ def _build_net(
     net.bus["x_m"] = xy_arr[:, 0]
     net.bus["y_m"] = xy_arr[:, 1]
     net.bus["role"] = bus_role
+    net.bus["dt"] = np.asarray(bus_dt, dtype=np.int64)
 
     sub_params = SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]
     sub_trafos = []
@@ -506,17 +472,17 @@ def _build_net(
         dt_lv_bus,
         sn_mva=(design.dt_rating_kva / 1000.0).tolist(),
         vn_hv_kv=kv["mv"],
-        vn_lv_kv=kv["lv"],
+        vn_lv_kv=kv["lv"] * DT_NO_LOAD_LV_FACTOR,
         vk_percent=params["vk_percent"].tolist(),
         vkr_percent=params["vkr_percent"].tolist(),
         pfe_kw=params["pfe_kw"].tolist(),
         i0_percent=params["i0_percent"].tolist(),
-        parallel=design.dt_parallel.tolist(),
         tap_pos=design.dt_tap_pos.tolist(),
         tap_changer_type="Ratio",
         name=[f"DT{d} {r:g} kVA" for d, r in enumerate(design.dt_rating_kva)],
         **DT_TAP,
     )
+    assert np.array_equal(np.asarray(dt_trafo), first_dt_trafo + np.arange(n_dt))
     net.trafo["role"] = "distribution"
     net.trafo.loc[sub_trafos, "role"] = "substation"
 
@@ -527,28 +493,60 @@ def _build_net(
             line_from,
             line_to,
             length_km=[s.length_m / 1000.0 for s in line_sec],
-            std_type=cable,
+            std_type=mv_type,
             name=[
                 f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}"
                 for f, s in zip(line_fdr, line_sec, strict=True)
             ],
             geodata=[lonlat(s.coords) for s in line_sec],
-            parallel=line_par,
         )
         line_key = {int(li): k for li, k in zip(lines, line_key_list, strict=True)}
-        net.line["feeder"] = np.array(line_fdr, dtype=np.int64)
-        net.line["road_nodes"] = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
-    else:
-        net.line["feeder"] = pd.Series(dtype=np.int64)
-        net.line["road_nodes"] = pd.Series(dtype=object)
+    line_feeder = list(line_fdr)
+    line_dt = [-1] * len(line_fdr)
+    line_lv_feeder = [-1] * len(line_fdr)
+    road_nodes = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
+    if lv is not None and len(lv.line_to):
+        lv_paths = [_section(tree, path, cache) for path in lv.line_path]
+        from_bus = np.where(lv.line_from < 0, dt_lv_bus[lv.line_dt], lv_rows[np.maximum(lv.line_from, 0)])
+        heavy = design.dt_rating_kva[lv.line_dt] >= LV_HEAVY_FROM_KVA
+        names = [f"DT{d} LV F{f} N{tree.node_ids[p[0]]}-N{tree.node_ids[p[-1]]}"
+                 for d, f, p in zip(lv.line_dt, lv.line_feeder, lv.line_path, strict=True)]
+        geo = [lonlat(sec.coords) for sec in lv_paths]
+        length_km = np.maximum(lv.line_length_m, 1.0) / 1000.0
+        for std_type, mask in ((LV_LINE_STD_TYPE, ~heavy), (LV_LINE_STD_TYPE_HEAVY, heavy)):
+            rows = np.flatnonzero(mask)
+            if len(rows):
+                pp.create_lines(
+                    net, from_bus[rows].tolist(), lv_rows[lv.line_to[rows]].tolist(), length_km=length_km[rows],
+                    std_type=std_type, name=[names[i] for i in rows], geodata=[geo[i] for i in rows],
+                )
+        order = np.concatenate([np.flatnonzero(~heavy), np.flatnonzero(heavy)])
+        line_feeder += dt_feeder[lv.line_dt[order]].tolist()
+        line_dt += (first_dt_trafo + lv.line_dt[order]).tolist()
+        line_lv_feeder += lv.line_feeder[order].tolist()
+        road_nodes += [" ".join(str(tree.node_ids[n]) for n in lv.line_path[i]) for i in order]
+    net.line["feeder"] = np.asarray(line_feeder, dtype=np.int64)
+    net.line["dt"] = np.asarray(line_dt, dtype=np.int64)
+    net.line["lv_feeder"] = np.asarray(line_lv_feeder, dtype=np.int64)
+    net.line["road_nodes"] = pd.Series(road_nodes, index=net.line.index, dtype=object)
 
     tanphi = math.tan(math.acos(BASE_LOAD_POWER_FACTOR))
+    if lv is None:
+        load_bus = dt_lv_bus
+        load_mw = design.dt_p_mw
+        load_name = [f"base load DT{d}" for d in range(n_dt)]
+    else:
+        load_bus = np.concatenate([dt_lv_bus, lv_rows])
+        load_mw = np.concatenate([lv.busbar_kw, lv.bus_kw]) / 1000.0
+        load_name = [f"base load DT{d}" for d in range(n_dt)] + [
+            f"base load DT{d} N{tree.node_ids[int(n)]}" for d, n in zip(lv.bus_dt, lv.bus_node, strict=True)
+        ]
     pp.create_loads(
         net,
-        dt_lv_bus,
-        p_mw=design.dt_p_mw.tolist(),
-        q_mvar=(design.dt_p_mw * tanphi).tolist(),
-        name=[f"base load DT{d}" for d in range(n_dt)],
+        load_bus,
+        p_mw=load_mw.tolist(),
+        q_mvar=(load_mw * tanphi).tolist(),
+        name=load_name,
     )
     return _Built(
         net=net,
@@ -563,9 +561,16 @@ def _build_net(
     )
 
 
-def _mv_cable(mv_kv: float) -> str:
-    """pandapower std type of the MV cable for a nominal voltage [kV]; GridError if missing."""
-    name = MV_CABLE_STD_TYPE if mv_kv <= 12.0 else MV_CABLE_STD_TYPE_24KV
+def _bus_feeder_no(lv: LVFeeders) -> np.ndarray:
+    """LV feeder number of every LV bus (the feeder of the line that ends at it)."""
+    out = np.zeros(len(lv.bus_dt), dtype=np.int64)
+    out[lv.line_to] = lv.line_feeder
+    return out
+
+
+def _mv_line(mv_kv: float) -> str:
+    """pandapower std type of the MV overhead line for a nominal voltage [kV]; GridError if missing."""
+    name = MV_LINE_STD_TYPE if mv_kv <= 12.0 else MV_LINE_STD_TYPE_24KV
     if name not in pp.available_std_types(pp.create_empty_network(), "line").index:
         raise GridError(
             f"pandapower {pp.__version__} has no line std type {name!r}: pin a pandapower version that has it"

@@ -1,6 +1,6 @@
 """Grid model: the :class:`GridModel` record, grid constants and helpers every grid module shares.
 
-It holds the element data the grid stage assumes (standard DT ratings, cable std types, transformer
+It holds the element data the grid stage assumes (standard DT ratings, line std types, transformer
 parameter tables, taps, design limits, the default frequency), the pandapower load-flow settings
 (:func:`run_pandapower`), bus roles and projected bus coordinates, and the road graph reduced to the
 arrays the synthesiser and the site connection walk (:func:`_road_tree`).
@@ -48,35 +48,67 @@ __all__ = [
 # in the ``assumptions`` list a synthesised GridModel returns.
 # --------------------------------------------------------------------------------------
 
-#: Standard DT ratings [kVA]; FACTS G4.03 (IS 2026-based table, expertsmind.com, conf. L).
-STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0)
+#: Standard DT ratings [kVA]: IS 1180 (Part 1):2014 Table 1 (standard ratings of 11 kV and 33 kV
+#: oil-immersed distribution transformers up to 2,500 kVA; project sources P8.01), of which FACTS
+#: G4.03 lists 160, 200, 250, 315, 500, 630 and 1,000 kVA.
+STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (100.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0, 1000.0)
 
-#: ASSUMPTION: MV feeder cable. pandapower std type of a 240 mm2 Al XLPE single-core
-#: cable of the 6/10 kV (Um 12 kV) class, the class used for 11 kV systems (IEC 60502-2
-#: 6.35/11(12) kV). Stands in for Indian 3x240 mm2 Al XLPE 11 kV cable. Above 12 kV the
-#: 12/20 kV type (Um 24 kV) is used; above 24 kV its electrical data are only a proxy.
-MV_CABLE_STD_TYPE = "NA2XS2Y 1x240 RM/25 6/10 kV"
-MV_CABLE_STD_TYPE_24KV = "NA2XS2Y 1x240 RM/25 12/20 kV"
+#: DT ratings the synthesiser builds in cities by default [kVA]: 100-630 kVA (P8.02: urban Indian
+#: DTs are mostly 100-400 kVA, larger units of 500-630 kVA in dense cores; conf. L). No unit is
+#: paralleled: an area too heavy for the largest one is split between two DTs.
+URBAN_DT_RATINGS_KVA: tuple[float, ...] = (100.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0)
+
+#: ASSUMPTION (P8.03): typical peak loading of an urban DT. Each DT gets the standard rating
+#: nearest (geometric mean rule) to its area's peak kVA / this loading, so peak loadings scatter
+#: around it (about 0.67 to 0.85 between ratings 25 % apart, more where the steps are wider).
+DT_TYPICAL_PEAK_LOADING = 0.75
+
+#: MV line: overhead ACSR. pandapower's "94-AL1/15-ST1A 10.0" (94 mm2 Al, 0.306 ohm/km,
+#: 350 A) stands in for ACSR "Dog" (100 mm2 Al, the usual Indian 11 kV trunk conductor; P8.04,
+#: conf. L); the 20 kV variant of the same conductor above 12 kV.
+MV_LINE_STD_TYPE = "94-AL1/15-ST1A 10.0"
+MV_LINE_STD_TYPE_24KV = "94-AL1/15-ST1A 20.0"
+
+#: LV line: overhead. pandapower's "48-AL1/8-ST1A 0.4" (48 mm2 Al, 0.594 ohm/km, 210 A) stands
+#: in for ACSR "Rabbit" / 50 mm2 Al LT aerial bunched cable, common on Indian LT feeders (P8.05,
+#: conf. L); DTs of :data:`LV_HEAVY_FROM_KVA` and more get "94-AL1/15-ST1A 0.4" (94 mm2 Al,
+#: 350 A; stands in for ACSR Dog / 95 mm2 Al LT cable) so that a feeder can carry a third of the
+#: DT (ASSUMPTION).
+LV_LINE_STD_TYPE = "48-AL1/8-ST1A 0.4"
+LV_LINE_STD_TYPE_HEAVY = "94-AL1/15-ST1A 0.4"
+LV_HEAVY_FROM_KVA = 315.0
+
+#: ASSUMPTION (P8.06): longest LV feeder, from the DT to its farthest load along the road [m];
+#: a service area reaching farther gets a second DT.
+MAX_LV_FEEDER_M = 600.0
+
+#: ASSUMPTION (P8.06): largest voltage drop along an LV feeder at base peak, estimated from the
+#: load moment on the light LV conductor, before a service area gets a second DT [pu].
+MAX_LV_DROP_PU = 0.08
+
+#: ASSUMPTION: a base-load point (population cell) spreads over the road nodes within this
+#: distance of it [m] (half the diagonal of a 500 m cell is 354 m).
+LOAD_SPREAD_RADIUS_M = 400.0
+
+#: DT no-load voltage ratio: 11/0.433 kV (FACTS G4.03) on a 415 V system (G4.01), i.e. the
+#: LV side is modelled at lv_kv x 433/415 (+4.3 %) at no load.
+DT_NO_LOAD_LV_FACTOR = 433.0 / 415.0
 
 #: ASSUMPTION: power factor of the aggregated base load (lagging).
 BASE_LOAD_POWER_FACTOR = 0.95
 
-#: ASSUMPTION: DT rating the number of load clusters is first derived from [kVA]
-#: (common urban DT size; clusters heavier than ``target_trafo_loading`` x the largest
-#: rating are split afterwards).
-DESIGN_DT_RATING_KVA = 630.0
+#: ASSUMPTION: DT rating the number of first DT locations is derived from [kVA] (a common
+#: urban DT size, P8.02; areas heavier than the typical loading x the largest rating or
+#: wider than :data:`MAX_LV_FEEDER_M` are split afterwards).
+DESIGN_DT_RATING_KVA = 315.0
 
 #: ASSUMPTION: the first clustering aims at an average area load of this share of
 #: target loading x design rating, so that most areas fit the design rating itself rather
 #: than rounding up to the next one.
 CLUSTER_FILL = 0.8
 
-#: ASSUMPTION: largest distance of a load point from its DT location before the cluster is
-#: split [m] (LV networks are not modelled; this keeps LV service areas compact).
-MAX_LV_SERVICE_RADIUS_M = 500.0
-
-#: ASSUMPTION: default largest base load of one 11 kV feeder [MW] (about 60 % of the
-#: 8.0 MVA thermal rating of the 240 mm2 cable at 11 kV: sqrt(3) x 11 kV x 0.416 kA).
+#: ASSUMPTION: default largest base load of one 11 kV feeder [MW] (about 80 % of the
+#: 6.7 MVA thermal rating of the ACSR Dog stand-in at 11 kV: sqrt(3) x 11 kV x 0.35 kA).
 DEFAULT_MAX_FEEDER_MW = 5.0
 
 #: ASSUMPTION: rated capacity of one 33/11 kV substation before another one is added [MVA]
@@ -86,7 +118,7 @@ DEFAULT_MAX_SUBSTATION_MVA = 60.0
 #: ASSUMPTION: a given substation farther than this from the road network is ignored [m].
 SUBSTATION_SNAP_M = 1000.0
 
-#: ASSUMPTION: loading the design loop upgrades equipment above [%].
+#: ASSUMPTION: loading above which the design loop adds a 33/11 kV substation unit [%].
 DESIGN_LOADING_PERCENT = 80.0
 
 #: ASSUMPTION: the design loop keeps this margin inside the 0.95-1.05 pu band [pu].
@@ -95,8 +127,8 @@ DESIGN_VOLTAGE_MARGIN_PU = 0.005
 #: ASSUMPTION: voltage of the 33 kV source (slack) [pu].
 EXT_GRID_VM_PU = 1.0
 
-#: ASSUMPTION: voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
-MV_BUSBAR_SETPOINT_PU = 1.03
+#: ASSUMPTION (P8.07): voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
+MV_BUSBAR_SETPOINT_PU = 0.99
 
 #: ASSUMPTION: 33/11 kV unit transformer parameters by unit rating [MVA] (typical values,
 #: not from FACTS): vk, vkr [%], no-load loss pfe [kW], no-load current i0 [%].
@@ -114,7 +146,9 @@ SUBSTATION_TAP: dict[str, Any] = {
     "tap_step_percent": 1.25,
 }
 
-#: ASSUMPTION: off-circuit tap of a DT: HV side, +-2 steps of 2.5 % (+-5 %).
+#: ASSUMPTION: off-circuit tap of a DT: HV side, +-2 steps of 2.5 % (+-5 %); synthesised DTs
+#: stay at the neutral position :data:`DT_TAP_POSITION` (taps are set once, off load, and
+#: rarely revisited).
 DT_TAP: dict[str, Any] = {
     "tap_side": "hv",
     "tap_neutral": 0,
@@ -123,16 +157,19 @@ DT_TAP: dict[str, Any] = {
     "tap_step_percent": 2.5,
 }
 
+#: ASSUMPTION (P8.08): fixed off-circuit tap position of every synthesised DT.
+DT_TAP_POSITION = 0
+
 #: ASSUMPTION: typical oil-immersed 11/0.433 kV DT parameters by rating [kVA] (not from
 #: FACTS): vk, vkr [%], pfe [kW], i0 [%]; ratings in between are interpolated on log(kVA).
 DT_PARAMETER_TABLE = pd.DataFrame(
     {
-        "vk_percent": [4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5.0],
-        "vkr_percent": [1.50, 1.45, 1.40, 1.35, 1.25, 1.20, 1.05],
-        "pfe_kw": [0.45, 0.52, 0.60, 0.70, 1.00, 1.20, 1.70],
-        "i0_percent": [0.40, 0.38, 0.35, 0.33, 0.30, 0.28, 0.25],
+        "vk_percent": [4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 4.5, 5.0],
+        "vkr_percent": [1.60, 1.50, 1.45, 1.40, 1.35, 1.30, 1.25, 1.20, 1.05],
+        "pfe_kw": [0.30, 0.45, 0.52, 0.60, 0.70, 0.85, 1.00, 1.20, 1.70],
+        "i0_percent": [0.45, 0.40, 0.38, 0.35, 0.33, 0.31, 0.30, 0.28, 0.25],
     },
-    index=pd.Index([160.0, 200.0, 250.0, 315.0, 500.0, 630.0, 1000.0], name="rating_kva"),
+    index=pd.Index([100.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0, 1000.0], name="rating_kva"),
 )
 
 #: Default system frequency [Hz] of a synthesised grid; callers pass the country's

@@ -1,10 +1,13 @@
 """Grid synthesis: a radial 33/11/0.4 kV grid along the roads that carries the base load.
 
-Synthesised grids (:func:`synthesise_grid`) follow the roads: a 33/11 kV substation, 11 kV
-radial cable feeders along the shortest-path tree of the road graph, 11/0.4 kV
-distribution transformers (DTs) at load clusters, and one LV bus per DT carrying the
-aggregated base load. They are a plausible stand-in where no utility grid data exists,
-not a copy of the real grid; :attr:`GridModel.assumptions` says what was assumed.
+Synthesised grids (:func:`synthesise_grid`) follow the roads: 33/11 kV substations, 11 kV
+radial overhead feeders along the shortest-path tree of the road graph, one 11/0.433 kV
+distribution transformer (DT) per service area, and radial 0.4 kV overhead feeders from each
+DT along the roads to the loads of its area (:mod:`~charge_planner.grid.lv`). The grid is
+meant to look "as built": DTs of standard ratings at a typical (not a design) loading, no
+paralleled units or cables, fixed DT taps; tail ends of long LV feeders sag as real ones do.
+It is a plausible stand-in where no utility grid data exists, not a copy of the real grid;
+:attr:`GridModel.assumptions` says what was assumed.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ from charge_planner.grid.feeders import (
     _build_net,
     _Built,
     _choose_rating,
-    _cluster_loads,
     _Design,
     _initial_feeders,
-    _mv_cable,
+    _mv_line,
     _place_substations,
     _Section,
     _split_feeder,
+    _weighted_kmeans,
 )
+from charge_planner.grid.lv import area_loads_kw, check_lv_feeders, dt_service_areas, lv_feeders, spread_loads
 from charge_planner.grid.model import (
     BASE_LOAD_POWER_FACTOR,
     CLUSTER_FILL,
@@ -45,14 +49,21 @@ from charge_planner.grid.model import (
     DESIGN_DT_RATING_KVA,
     DESIGN_LOADING_PERCENT,
     DESIGN_VOLTAGE_MARGIN_PU,
-    DT_TAP,
+    DT_NO_LOAD_LV_FACTOR,
+    DT_TAP_POSITION,
+    DT_TYPICAL_PEAK_LOADING,
     EXT_GRID_VM_PU,
     FREQUENCY_HZ,
-    MAX_LV_SERVICE_RADIUS_M,
+    LOAD_SPREAD_RADIUS_M,
+    LV_HEAVY_FROM_KVA,
+    LV_LINE_STD_TYPE,
+    LV_LINE_STD_TYPE_HEAVY,
+    MAX_LV_DROP_PU,
+    MAX_LV_FEEDER_M,
     MV_BUSBAR_SETPOINT_PU,
-    STANDARD_DT_RATINGS_KVA,
     SUBSTATION_TAP,
     SUBSTATION_TRAFO_PARAMETERS,
+    URBAN_DT_RATINGS_KVA,
     GridModel,
     _bus_label,
     _road_tree,
@@ -192,27 +203,13 @@ def _load_points(loads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
 # ======================================================================================
 # synthesise_grid: the design loop
 # ======================================================================================
-def _next_rating(rating: float, ratings: np.ndarray) -> float | None:
-    bigger = ratings[ratings > rating]
-    return float(bigger[0]) if len(bigger) else None
+def _tap_to_setpoint(built: _Built, design: _Design) -> list[str]:
+    """The substation OLTC holds the MV busbar at the set point; returns what changed.
 
-
-def _adjust(
-    built: _Built,
-    design: _Design,
-    tree: _RoadTree,
-    ratings: np.ndarray,
-    vm_min: float,
-    vm_max: float,
-) -> list[str]:
-    """One design round: look at the load flow and change the design. Returns what changed."""
-    net = built.net
-    vm = net.res_bus["vm_pu"]
-    changes: list[str] = []
-
-    # 1. substation OLTC holds the MV busbar at the setpoint. The dead band (+-0.75 step) is
-    # wider than the voltage change of one step, so the tap cannot hunt; a tap already
-    # tried is never tried again.
+    The dead band (+-0.75 step) is wider than the voltage change of one step, so the tap cannot
+    hunt; a tap already tried is never tried again.
+    """
+    vm = built.net.res_bus["vm_pu"]
     step = SUBSTATION_TAP["tap_step_percent"] / 100.0
     tap_changes: list[str] = []
     for i, busbar in enumerate(built.mv_busbar):
@@ -227,80 +224,61 @@ def _adjust(
             design.sub_tap_pos[i] = new_tap
             design.taps_tried[i].add(new_tap)
             tap_changes.append(f"substation S{i} tap -> {new_tap}")
+    return tap_changes
+
+
+def _adjust(
+    built: _Built,
+    design: _Design,
+    tree: _RoadTree,
+    vm_min: float,
+) -> list[str]:
+    """One MV design round: look at the load flow and change the design. Returns what changed.
+
+    What a utility's planning keeps in order is kept: the substation OLTC set point, substation
+    units below the design loading, 11 kV feeders within the voltage band and below their
+    thermal rating (a feeder that is not is split into two from the substation). DTs and LV
+    feeders are left as built (one unit of the rating chosen, neutral off-circuit tap).
+    """
+    net = built.net
+    vm = net.res_bus["vm_pu"]
+    tap_changes = _tap_to_setpoint(built, design)
     if tap_changes:
         return tap_changes
-
-    # 2. thermal: cables, DTs, substation above the design loading
-    res_line = net.res_line["loading_percent"]
-    for li, loading in res_line[res_line > DESIGN_LOADING_PERCENT].items():
-        key = built.line_key[int(li)]
-        par = int(net.line.at[li, "parallel"])
-        design.section_parallel[key] = math.ceil(par * loading / DESIGN_LOADING_PERCENT)
-        changes.append(f"line {li} parallel -> {design.section_parallel[key]}")
+    changes: list[str] = []
     res_trafo = net.res_trafo["loading_percent"]
     for i, sub_trafo in enumerate(built.sub_trafo):
         sub_loading = float(res_trafo.at[int(sub_trafo)])
         if sub_loading > DESIGN_LOADING_PERCENT:
             design.sub_units[i] = math.ceil(design.sub_units[i] * sub_loading / DESIGN_LOADING_PERCENT)
             changes.append(f"substation S{i} units -> {design.sub_units[i]}")
-    dt_loading = res_trafo.reindex(built.dt_trafo).to_numpy()
-    for d in np.flatnonzero(dt_loading > DESIGN_LOADING_PERCENT):
-        bigger = _next_rating(float(design.dt_rating_kva[d]), ratings)
-        if bigger is not None:
-            design.dt_rating_kva[d] = bigger
-        else:
-            design.dt_parallel[d] += 1
-        changes.append(f"DT{d} upsized")
     if changes:
         design.taps_tried = [{int(t)} for t in design.sub_tap_pos]  # the grid changed: any tap may be right
         return changes
-
-    # 3. voltage
-    low_feeders: set[int] = set()
+    # MV feeders: below the voltage band at an MV bus or a line above its rating -> split
+    bad_feeders: set[int] = set()
     for b in vm.index[vm < vm_min]:
-        role = net.bus.at[b, "role"]
-        if role == "mv":
-            low_feeders.add(built.bus_feeder[int(b)])
-    dt_v_hv = vm.reindex(built.dt_hv_bus).to_numpy()
-    dt_v_lv = vm.reindex(built.dt_lv_bus).to_numpy()
-    for d in np.flatnonzero(dt_v_lv < vm_min):
-        if dt_v_hv[d] < vm_min + 0.01 and built.dt_feeder[d] >= 0:
-            low_feeders.add(int(built.dt_feeder[d]))
-        elif design.dt_tap_pos[d] > DT_TAP["tap_min"]:
-            design.dt_tap_pos[d] -= 1  # HV-side tap down raises the LV voltage
-            changes.append(f"DT{d} tap -> {design.dt_tap_pos[d]}")
-        else:
-            bigger = _next_rating(float(design.dt_rating_kva[d]), ratings)
-            if bigger is not None:
-                design.dt_rating_kva[d] = bigger
-            else:
-                design.dt_parallel[d] += 1
-            changes.append(f"DT{d} upsized for voltage")
-    for d in np.flatnonzero(dt_v_lv > vm_max):
-        if design.dt_tap_pos[d] < DT_TAP["tap_max"]:
-            design.dt_tap_pos[d] += 1
-            changes.append(f"DT{d} tap -> {design.dt_tap_pos[d]}")
+        if net.bus.at[b, "role"] == "mv":
+            bad_feeders.add(built.bus_feeder[int(b)])
+    if len(net.line):
+        over = net.res_line.index[net.res_line["loading_percent"] > 100.0]
+        bad_feeders |= {int(f) for f in net.line.loc[over, "feeder"]}
     new_feeders: list[list[int]] = []
     for f, dts in enumerate(design.feeders):
-        parts = _split_feeder(tree, dts, design) if f in low_feeders else None
+        parts = _split_feeder(tree, dts, design) if f in bad_feeders else None
         if parts is not None:
             new_feeders += parts
-            changes.append(f"feeder {f} split for voltage")
+            changes.append(f"feeder {f} split")
         else:
             new_feeders.append(dts)
-            if f in low_feeders:  # a single DT far away: reinforce its cable route
-                fkey = min(dts)
-                for li, key in built.line_key.items():
-                    if key[0] == fkey:
-                        design.section_parallel[key] = int(net.line.at[li, "parallel"]) + 1
-                changes.append(f"feeder {f} reinforced for voltage")
     design.feeders = sorted(new_feeders, key=min)
     if changes:
         design.taps_tried = [{int(t)} for t in design.sub_tap_pos]
     return changes
 
 
-def _within_limits(net: pandapowerNet, vm_min: float, vm_max: float) -> tuple[bool, str]:
+def _limits_summary(net: pandapowerNet, vm_min: float, vm_max: float) -> tuple[int, str]:
+    """Count of elements outside limits and a one-line summary of the worst values."""
     vm = net.res_bus["vm_pu"]
     line = net.res_line["loading_percent"] if len(net.line) else pd.Series(dtype=float)
     trafo = net.res_trafo["loading_percent"]
@@ -308,8 +286,8 @@ def _within_limits(net: pandapowerNet, vm_min: float, vm_max: float) -> tuple[bo
         f"voltage {vm.min():.3f}-{vm.max():.3f} pu (lowest at bus {_bus_label(net, int(vm.idxmin()))}), "
         f"max line loading {line.max() if len(line) else 0.0:.0f} %, max trafo loading {trafo.max():.0f} %"
     )
-    ok = bool(vm.min() >= vm_min and vm.max() <= vm_max and (line < 100.0).all() and (trafo < 100.0).all())
-    return ok, worst
+    n_bad = int(((vm < vm_min) | (vm > vm_max)).sum() + (line >= 100.0).sum() + (trafo >= 100.0).sum())
+    return n_bad, worst
 
 
 def _check_size(n_dts: int, n_subs: int, total_mva: float, target: float, max_substation_mva: float) -> None:
@@ -338,47 +316,52 @@ def synthesise_grid(
     mv_kv: float = 11.0,
     hv_kv: float = 33.0,
     lv_kv: float = 0.4,
-    trafo_ratings_kva: Sequence[float] = STANDARD_DT_RATINGS_KVA,
-    target_trafo_loading: float = 0.6,
+    trafo_ratings_kva: Sequence[float] = URBAN_DT_RATINGS_KVA,
+    target_trafo_loading: float = DT_TYPICAL_PEAK_LOADING,
     max_feeder_mw: float = DEFAULT_MAX_FEEDER_MW,
     substations: gpd.GeoDataFrame | None = None,
     max_substation_mva: float = DEFAULT_MAX_SUBSTATION_MVA,
     seed: int = 0,
     frequency_hz: float = FREQUENCY_HZ,
+    max_lv_feeder_m: float = MAX_LV_FEEDER_M,
 ) -> GridModel:
     """Synthesise a radial 33/11/0.4 kV grid that follows the roads and carries the base load.
 
     Steps:
 
-    1. Loads are grouped into DT service areas by weighted k-means on their coordinates
-       (k = total kVA / (0.8 x ``target_trafo_loading`` x 630 kVA)); an area heavier than
-       ``target_trafo_loading`` x the largest rating, or wider than 500 m from its centre,
-       is split in two until none is. Each area gets the smallest standard rating loaded to
-       at most ``target_trafo_loading``, placed at the road node nearest its load-weighted
-       centre, with one LV bus carrying the area's base load.
-    2. Substations: n = ceil(total MVA / (``target_trafo_loading`` x ``max_substation_mva``)).
+    1. Base load on the roads: each load point spreads its load over the road nodes within
+       400 m nearest to it, in proportion to the road length around each node
+       (:func:`~charge_planner.grid.lv.spread_loads`).
+    2. DT service areas (:func:`~charge_planner.grid.lv.dt_service_areas`): first DT nodes
+       from load-weighted k-means (k = total kVA / (0.8 x ``target_trafo_loading`` x 315 kVA));
+       every loaded road node is supplied by the DT nearest along the roads; an area heavier
+       than ``target_trafo_loading`` x the largest rating, or with a load farther than
+       ``max_lv_feeder_m`` from its DT, gets another DT, until none is. One DT per area,
+       never paralleled: it gets the standard rating nearest (geometric mean rule) to the
+       area's peak kVA / ``target_trafo_loading``, so loadings scatter around it.
+    3. LV feeders (:func:`~charge_planner.grid.lv.lv_feeders`): from each DT along the
+       shortest road paths to the loaded nodes of its area, one feeder per road branch at the
+       DT, LV buses where feeders branch or end, overhead conductor (``LV_LINE_STD_TYPE``).
+    4. Substations: n = ceil(total MVA / (``target_trafo_loading`` x ``max_substation_mva``)).
        Given (OSM) substations near the roads are kept where they are; when fewer than n,
        the others are placed by load (weighted k-means of the DT loads with the given ones
        held fixed). Each sits at its nearest road node; every DT is supplied from the
        substation nearest by road (multi-source shortest paths) and a substation that no
        DT is nearest to is dropped. Units (10 MVA, or 20 MVA above 20 MVA of need) are
        loaded to at most ``target_trafo_loading``; each substation has its own 33 kV source.
-    3. 11 kV cables follow the shortest-path forest of the (undirected) road graph from the
-       substation nodes, using only the union of paths to DT nodes; chains of road nodes
-       without a DT or branch point become one line section whose length is the sum of the
-       road edge lengths and whose geometry follows the roads.
-    4. Feeders: each branch of that tree leaving the substation node is a feeder with its
-       own bay. A feeder whose base load exceeds ``max_feeder_mw`` is split in two: the DTs
-       of the subtree (of its route) whose load is closest to half the feeder's become a
-       new feeder with its own cable from the substation (on a chain: near half and far
-       half); repeated until every feeder is within ``max_feeder_mw`` or is a single DT.
-       Feeders sharing a road run in parallel cables with their own buses.
-    5. Design loop (AC load flow each round): the substation on-load tap changer holds the
-       11 kV busbar at 1.03 pu (dead band +-0.9 %); cables above 80 % loading get parallel cables; DTs and
-       substation units above 80 % are upsized; a feeder with buses below 0.955 pu is
-       split again (or its cables doubled when it has one DT); an LV bus below 0.955 pu whose
-       DT sees a healthy MV voltage gets a DT tap boost (then a bigger DT). The result must
-       lie within 0.95-1.05 pu with every loading below 100 %, else GridError.
+    5. 11 kV overhead lines follow the shortest-path forest of the road graph from the
+       substation nodes; chains of road nodes without a DT or branch point become one line
+       section. Each branch leaving a substation is a feeder; a feeder above ``max_feeder_mw``
+       is split in two (the subtree nearest half its load gets its own line from the
+       substation) until none is.
+    6. Design loop (AC load flow with each DT's load on its LV busbar): the substation OLTC
+       holds the 11 kV busbar at ``MV_BUSBAR_SETPOINT_PU`` (dead band +-0.9 %); substation
+       units above 80 % loading are added; an 11 kV feeder with a bus below 0.955 pu or a line
+       above its rating is split again. Nothing else is reinforced: no paralleled lines, no
+       larger DTs, DT taps stay at the neutral position.
+    7. The LV feeders are added, the OLTC set again, and the result must converge. Tail ends
+       below 0.95 pu and DTs near or above their rating are reported (logged and in the load
+       flow), not designed away: a real grid has some.
 
     Parameters
     ----------
@@ -394,11 +377,12 @@ def synthesise_grid(
         Nominal voltage of the substation's supply [kV] (FACTS G4.01).
     lv_kv
         Nominal low voltage [kV]; 0.4 kV is pandapower's convention for the 400/415 V
-        three-phase level (FACTS G4.01, G4.02).
+        three-phase level (FACTS G4.01, G4.02). DTs have the 11/0.433 kV no-load ratio.
     trafo_ratings_kva
-        Standard DT ratings [kVA] (FACTS G4.03).
+        Standard DT ratings built [kVA] (default :data:`URBAN_DT_RATINGS_KVA`, P8.01-P8.02).
     target_trafo_loading
-        Design loading of DTs and substation units at base peak [-].
+        Typical peak loading of DTs (ratings scatter around it) and the loading substation
+        units are sized for [-] (default :data:`DT_TYPICAL_PEAK_LOADING`, P8.03).
     max_feeder_mw
         Largest base load of one 11 kV feeder [MW] (assumption, see
         :data:`DEFAULT_MAX_FEEDER_MW`).
@@ -413,25 +397,32 @@ def synthesise_grid(
         Seed of the k-means initialisation [-].
     frequency_hz
         System frequency of the country [Hz] (presets ``frequency_hz``).
+    max_lv_feeder_m
+        Longest LV feeder from its DT to its farthest load along the road [m] (P8.06).
 
     Returns
     -------
     GridModel
         ``synthetic=True``; ``source="synthesised"``; ``assumptions`` lists what was assumed.
+        ``net.bus["dt"]`` is the supplying DT's trafo index on every LV bus (-1 elsewhere);
+        ``net.line["dt"]`` and ``net.line["lv_feeder"]`` name the DT and its LV feeder number
+        of every LV line (-1 on 11 kV lines).
 
     Raises
     ------
     DataError
         Invalid roads, loads or parameters (all problems in one message).
     GridError
-        When no within-limits base case (0.95-1.05 pu, loadings below 100 %) is reached, or
-        before any work when the grid would need more than :data:`MAX_SYNTH_SUBSTATIONS`
-        substations (or more substations than DTs) or more than :data:`MAX_SYNTH_DTS` DTs.
+        When the load flow of the synthesised grid does not converge, or before any work when
+        the grid would need more than :data:`MAX_SYNTH_SUBSTATIONS` substations (or more
+        substations than DTs) or more than :data:`MAX_SYNTH_DTS` DTs.
     """
     vm_min, vm_max = 0.95, 1.05
     if frequency_hz not in (50.0, 60.0):
         raise DataError(f"synthesise_grid: frequency_hz {frequency_hz!r} is neither 50 nor 60 Hz, the only public "
                         "grid frequencies; give the country's (presets frequency_hz)")
+    if not max_lv_feeder_m > 0:
+        raise DataError(f"synthesise_grid: max_lv_feeder_m {max_lv_feeder_m!r} must be positive [m]")
     kv = {"hv": float(hv_kv), "mv": float(mv_kv), "lv": float(lv_kv)}
     ratings = np.array(sorted({float(r) for r in trafo_ratings_kva}), dtype=float)
     crs = _validate_inputs(
@@ -440,40 +431,55 @@ def synthesise_grid(
     )
     tree = _road_tree(roads)
     xy, kw = _load_points(loads)
-    kva = kw / BASE_LOAD_POWER_FACTOR
+    total_kva = float(kw.sum()) / BASE_LOAD_POWER_FACTOR
 
-    log.info("synthesising grid: %d load points, %.2f MW base load; grouping them into DT areas",
+    log.info("synthesising grid: %d load points, %.2f MW base load; spreading it on the roads and placing DTs",
              len(kw), float(kw.sum()) / 1000.0)
-    # 1. DT service areas
+    # 1.-3. base load on the road nodes, DT service areas, LV feeders
+    node_kw = spread_loads(tree, xy, kw, radius_m=LOAD_SPREAD_RADIUS_M)
     not_above = ratings[ratings <= DESIGN_DT_RATING_KVA]
     design_kva = float(not_above[-1]) if len(not_above) else float(ratings[0])
-    clusters = _cluster_loads(
-        xy,
-        kva,
-        target=target_trafo_loading,
-        max_rating_kva=float(ratings[-1]),
-        design_kva=design_kva,
-        seed=seed,
-    )
+    k_first = math.ceil(total_kva / (CLUSTER_FILL * target_trafo_loading * design_kva))
+    _check_size(k_first, 1, total_kva / 1000.0, target_trafo_loading, max_substation_mva)
+    loaded = np.flatnonzero(node_kw > 0)
+    labels = _weighted_kmeans(tree.xy[loaded], node_kw[loaded], k_first, np.random.default_rng(seed))
     comp_tree = cKDTree(tree.xy[tree.component])
-    centres = np.array([np.average(xy[c], axis=0, weights=kva[c]) for c in clusters])
-    dt_node = tree.component[comp_tree.query(centres)[1]].astype(np.int64)
-    dt_kva = np.array([kva[c].sum() for c in clusters])
-    chosen = [_choose_rating(float(s), ratings, target_trafo_loading) for s in dt_kva]
+    wsum = np.bincount(labels, weights=node_kw[loaded])
+    centres = np.column_stack([np.bincount(labels, weights=node_kw[loaded] * tree.xy[loaded, 0]) / wsum,
+                               np.bincount(labels, weights=node_kw[loaded] * tree.xy[loaded, 1]) / wsum])
+    first_nodes = loaded[cKDTree(tree.xy[loaded]).query(centres)[1]]
+    max_area_kw = target_trafo_loading * float(ratings[-1]) * BASE_LOAD_POWER_FACTOR
+    std = pp.available_std_types(pp.create_empty_network(), "line")
+    r_ohm_m, x_ohm_m = (float(std.at[LV_LINE_STD_TYPE, c]) / 1000.0 for c in ("r_ohm_per_km", "x_ohm_per_km"))
+    tanphi = math.tan(math.acos(BASE_LOAD_POWER_FACTOR))
+    drop_per_kw_m = 1000.0 * (r_ohm_m + x_ohm_m * tanphi) / (kv["lv"] * 1000.0) ** 2
+    areas = dt_service_areas(tree, node_kw, first_nodes, max_area_kw=max_area_kw, max_feeder_m=max_lv_feeder_m,
+                             max_drop_pu=MAX_LV_DROP_PU, drop_pu_per_kw_m=drop_per_kw_m)
+    lv = lv_feeders(tree, areas)
+    check_lv_feeders(lv, areas)
+    dt_kw = area_loads_kw(areas)
+    dt_kva = dt_kw / BASE_LOAD_POWER_FACTOR
+    dt_node = areas.dt_node
+    n_dts = len(dt_node)
+    shared = int((areas.dt_share < 1.0).sum())
+    if shared:
+        log.info("synthesising grid: %d DTs share a road node heavier than one %g kVA DT", shared, ratings[-1])
 
-    # 2. substations: the given ones near the roads, more placed by load when the load needs them
+    # 4. substations: the given ones near the roads, more placed by load when the load needs them
     total_mva = float(dt_kva.sum()) / 1000.0
     n_needed = max(1, math.ceil(total_mva / (target_trafo_loading * max_substation_mva)))
-    _check_size(len(clusters), n_needed, total_mva, target_trafo_loading, max_substation_mva)
-    log.info("synthesising grid: %d DT areas; placing %d substation(s)", len(clusters), n_needed)
+    _check_size(n_dts, n_needed, total_mva, target_trafo_loading, max_substation_mva)
+    log.info("synthesising grid: %d DT areas (%d LV buses); placing %d substation(s)", n_dts,
+             n_dts + len(lv.bus_dt), n_needed)
     osm_xy = None
     if substations is not None and len(substations):
         pts = substations.geometry.representative_point()
         osm_xy = np.column_stack([pts.x.to_numpy(dtype=float), pts.y.to_numpy(dtype=float)])
+    dt_xy = tree.xy[dt_node]
     # dense cores draw more load than k-means balances: add substations until each one's
     # load fits (at most twice the first estimate)
     for n_subs in range(n_needed, 2 * n_needed + 1):
-        roots, sub_rule = _place_substations(tree, comp_tree, centres, dt_kva, osm_xy, n_subs, xy, kva)
+        roots, sub_rule = _place_substations(tree, comp_tree, dt_xy, dt_kva, osm_xy, n_subs, xy, kw)
         _shortest_path_forest(tree, roots)
         dt_sub = tree.sub_of[dt_node]
         used = np.unique(dt_sub)
@@ -488,10 +494,9 @@ def synthesise_grid(
 
     design = _Design(
         dt_node=dt_node,
-        dt_p_mw=np.array([kw[c].sum() for c in clusters]) / 1000.0,
-        dt_rating_kva=np.array([c[0] for c in chosen], dtype=float),
-        dt_parallel=np.array([c[1] for c in chosen], dtype=np.int64),
-        dt_tap_pos=np.zeros(len(clusters), dtype=np.int64),
+        dt_p_mw=dt_kw / 1000.0,
+        dt_rating_kva=np.array([_choose_rating(float(s), ratings, target_trafo_loading) for s in dt_kva]),
+        dt_tap_pos=np.full(n_dts, DT_TAP_POSITION, dtype=np.int64),
         feeders=[],
         sub_unit_mva=unit,
         sub_units=units,
@@ -502,47 +507,47 @@ def synthesise_grid(
     log.info(
         "synthesising grid: %.2f MW base load, %d DTs, %d feeders, %d substation(s) of %s x %g MVA",
         design.dt_p_mw.sum(),
-        len(clusters),
+        n_dts,
         len(design.feeders),
         len(units),
         "/".join(str(int(u)) for u in units),
         unit,
     )
 
-    # 5. design loop
+    # 6. MV design loop on the net with each DT's load on its LV busbar
     cache: dict[tuple[int, int], _Section] = {}
     built: _Built | None = None
-    done = False
     rounds = 0
     for round_no in range(_MAX_DESIGN_ROUNDS):
         rounds = round_no + 1
         built = _build_net(tree, design, kv=kv, crs=crs, cache=cache, f_hz=frequency_hz)
-        try:
-            run_pandapower(built.net)
-        except pp.LoadflowNotConverged as exc:
-            raise GridError(
-                f"synthesised grid does not converge ({design.dt_p_mw.sum():.1f} MW base load on "
-                f"{len(design.feeders)} feeders from one substation): check base_peak_kw units (kW) "
-                "or pass a substation closer to the loads"
-            ) from exc
-        changes = _adjust(
-            built, design, tree, ratings, vm_min + DESIGN_VOLTAGE_MARGIN_PU, vm_max - DESIGN_VOLTAGE_MARGIN_PU
-        )
+        _converge(built, design)
+        changes = _adjust(built, design, tree, vm_min + DESIGN_VOLTAGE_MARGIN_PU)
         log.info("synthesising grid: design round %d of at most %d, %d change(s)", rounds, _MAX_DESIGN_ROUNDS,
                  len(changes))
         log.debug("design round %d: %s", round_no, "; ".join(changes) or "no change")
         if not changes:
-            done = True
+            break
+    else:
+        log.warning("synthesised grid: MV design loop stopped after %d rounds before every feeder met its target",
+                    rounds)
+    # 7. the LV feeders, the OLTC set again on the full grid
+    for _ in range(_MAX_DESIGN_ROUNDS):
+        built = _build_net(tree, design, kv=kv, crs=crs, cache=cache, f_hz=frequency_hz, lv=lv)
+        _converge(built, design)
+        if not _tap_to_setpoint(built, design):
             break
     assert built is not None
-    ok, summary = _within_limits(built.net, vm_min, vm_max)
-    if not ok:
-        raise GridError(
-            f"synthesised grid is outside limits after {rounds} design rounds ({summary}): "
-            "lower max_feeder_mw, pass a substation closer to the loads or check base_peak_kw"
-        )
-    if not done:
-        log.warning("synthesised grid: design loop stopped before every item met its target (%s)", summary)
+    net = built.net
+    n_bad, summary = _limits_summary(net, vm_min, vm_max)
+    dt_loading = net.res_trafo.loc[built.dt_trafo, "loading_percent"].to_numpy()
+    lv_vm = net.res_bus.loc[net.bus["role"] == "lv", "vm_pu"].to_numpy()
+    log.info(
+        "synthesised grid: %d buses (%d LV), %d lines, %d trafos; %s; LV voltage min %.3f / median %.3f pu; "
+        "DT peak loading median %.0f %%, 90th percentile %.0f %%, max %.0f %%; %d element(s) outside limits",
+        len(net.bus), len(lv_vm), len(net.line), len(net.trafo), summary, lv_vm.min(), np.median(lv_vm),
+        np.median(dt_loading), np.percentile(dt_loading, 90), dt_loading.max(), n_bad,
+    )
     if design.sub_units.max() * design.sub_unit_mva > 1.5 * max_substation_mva:
         log.warning(
             "a synthesised substation needs %d x %g MVA units (more than max_substation_mva %g): "
@@ -551,57 +556,74 @@ def synthesise_grid(
             design.sub_unit_mva,
             max_substation_mva,
         )
-    net = built.net
-    log.info(
-        "synthesised grid: %d buses, %d lines, %d trafos; %s",
-        len(net.bus),
-        len(net.line),
-        len(net.trafo),
-        summary,
-    )
     # leave no results behind: a GridModel carries the grid, not a load-flow result
     for key in [k for k in list(net) if k.startswith("res_")]:
         net[key] = net[key].iloc[0:0]
     net.converged = False
 
-    cable = _mv_cable(kv["mv"])
-    cable_mva = math.sqrt(3.0) * kv["mv"] * float(pp.available_std_types(net, "line").at[cable, "max_i_ka"])
+    mv_type = _mv_line(kv["mv"])
+    std = pp.available_std_types(net, "line")
+    mv_mva = math.sqrt(3.0) * kv["mv"] * float(std.at[mv_type, "max_i_ka"])
+    lv_kva = math.sqrt(3.0) * kv["lv"] * float(std.at[LV_LINE_STD_TYPE, "max_i_ka"]) * 1000.0
     if (kv["hv"], kv["mv"]) == (33.0, 11.0):
         levels = "voltage levels 33/11 kV (FACTS G4.01: India MV 11 kV and 33 kV, dnb.co.in)"
     else:
         levels = f"voltage levels {hv_kv:g}/{mv_kv:g} kV as given by the caller (FACTS G4.01 lists 33/11 kV for India)"
+    counts = pd.Series(design.dt_rating_kva).value_counts().sort_index()
     assumptions = [
         levels,
-        f"LV level {lv_kv:g} kV: pandapower convention; FACTS G4.01/G4.03 give 400/415 V three-phase and "
-        "11/0.433 kV DTs (the 0.433 kV no-load ratio is not modelled; assumption)",
-        f"DT ratings from {', '.join(f'{r:g}' for r in ratings)} kVA (FACTS G4.03, IS 2026-based table, conf. L)",
-        "DT parameters vk 4.5-5 %, vkr 1.05-1.5 %, pfe 0.45-1.7 kW, i0 0.25-0.4 % by rating; off-circuit tap "
-        "+-5 % in 2.5 % steps (typical values; assumption)",
-        f"DTs sized for {target_trafo_loading:.0%} loading at base peak; service areas from load-weighted k-means "
-        f"(design rating {design_kva:g} kVA, fill {CLUSTER_FILL:g}), split when heavier than "
-        f"{target_trafo_loading:.0%} of the largest rating or wider than {MAX_LV_SERVICE_RADIUS_M:g} m "
-        "(assumption); LV networks not modelled, each DT area is one LV bus",
+        f"LV level {lv_kv:g} kV (pandapower convention for 400/415 V, FACTS G4.01); DTs 11/0.433 kV (FACTS G4.03): "
+        f"no-load LV voltage {DT_NO_LOAD_LV_FACTOR:.4f} x nominal (433/415 V)",
+        f"DT ratings from {', '.join(f'{r:g}' for r in ratings)} kVA (IS 1180 (Part 1):2014 standard ratings, P8.01; "
+        f"urban range P8.02); built: " + ", ".join(f"{int(c)} x {r:g}" for r, c in counts.items()) + " kVA",
+        "DT parameters vk 4.5-5 %, vkr 1.05-1.6 %, pfe 0.3-1.7 kW, i0 0.25-0.45 % by rating (typical values; "
+        f"assumption); off-circuit tap fixed at position {DT_TAP_POSITION} (neutral) on every DT (P8.08, assumption)",
+        f"one DT per service area, never paralleled: rating nearest (geometric mean rule) to the area's peak kVA / "
+        f"{target_trafo_loading:.0%} typical peak loading (P8.03, assumption); service areas are the road-distance "
+        f"Voronoi cells of the DTs, split while heavier than {target_trafo_loading:.0%} of {ratings[-1]:g} kVA or "
+        f"reaching farther than {max_lv_feeder_m:g} m along the road or with an estimated LV drop above "
+        f"{MAX_LV_DROP_PU:.0%} (load moment on the light LV conductor; P8.06, assumption)"
+        + (f"; {shared} DTs share road nodes heavier than one DT" if shared else ""),
+        f"base load spread from each load point over the road nodes within {LOAD_SPREAD_RADIUS_M:g} m nearest to it, "
+        "by road length around each node (assumption: customers line the streets)",
+        f"LV feeders: overhead, pandapower std type {LV_LINE_STD_TYPE!r} ({lv_kva:.0f} kVA thermal at {lv_kv:g} kV; "
+        f"stands in for ACSR Rabbit / 50 mm2 Al LT cable, P8.05, conf. L); {LV_LINE_STD_TYPE_HEAVY!r} from DTs of "
+        f"{LV_HEAVY_FROM_KVA:g} kVA up (ACSR Dog / 95 mm2 stand-in, assumption); along the shortest road paths from the DT; "
+        "one LV feeder per road branch at the DT; the loads of road nodes between branch points split between the "
+        "ends of their section by position (keeps the far-end voltage drop)",
         f"{len(design.sub_units)} substation(s) of "
         f"{'/'.join(str(int(u)) for u in design.sub_units)} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, "
         f"at most {max_substation_mva:g} MVA rated per substation before another is added (assumption), vk "
         f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps "
-        f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (assumption)",
+        f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (P8.07, assumption)",
         f"each substation fed by its own {hv_kv:g} kV source (external grid) at {EXT_GRID_VM_PU:g} pu, infinite "
         f"short-circuit power; the {hv_kv:g} kV network between them is not modelled (assumption)",
         sub_rule,
-        f"{mv_kv:g} kV cable: pandapower std type {cable!r} (240 mm2 Al XLPE, {cable_mva:.1f} MVA at "
-        f"{mv_kv:g} kV; stands in for Indian 11 kV 3x240 mm2 Al XLPE cable"
-        + ("" if kv["mv"] <= 24.0 else "; data of a 20 kV cable used as a proxy above 24 kV")
-        + f"; assumption); parallel cables where a section exceeds {DESIGN_LOADING_PERCENT:g} % loading",
+        f"{mv_kv:g} kV lines: overhead ACSR, pandapower std type {mv_type!r} ({mv_mva:.1f} MVA at {mv_kv:g} kV; "
+        "stands in for ACSR Dog, P8.04, conf. L); no underground cable and no paralleled line (as built)",
         "every DT supplied from the substation nearest by road; feeders routed along the shortest-path tree of the "
         "road graph from that substation; one feeder per "
-        f"branch leaving it, halved (subtree closest to half the load) while above {max_feeder_mw:g} MW base load "
-        f"(limit: assumption; the default {DEFAULT_MAX_FEEDER_MW:g} MW is about 60 % of the 11 kV cable rating)",
-        f"design voltage band {vm_min + DESIGN_VOLTAGE_MARGIN_PU:g}-{vm_max - DESIGN_VOLTAGE_MARGIN_PU:g} pu inside "
-        f"limits of {vm_min:g}-{vm_max:g} pu (FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption)",
+        f"branch leaving it, halved (subtree closest to half the load) while above {max_feeder_mw:g} MW base load, "
+        f"below {vm_min + DESIGN_VOLTAGE_MARGIN_PU:g} pu at an 11 kV bus or above its thermal rating (limit: "
+        f"assumption; the default {DEFAULT_MAX_FEEDER_MW:g} MW is about 80 % of the 11 kV line rating)",
+        f"limits {vm_min:g}-{vm_max:g} pu (FACTS G4.02 gives +-6 % for Indian LV; +-5 % used; assumption); the "
+        f"synthesised base case has {n_bad} element(s) outside limits at base peak ({summary}): reported, not "
+        "designed away",
         f"base load power factor {BASE_LOAD_POWER_FACTOR:g} lagging; loads of a DT area assumed coincident at peak "
         "(assumption)",
         f"frequency {frequency_hz:g} Hz (the country's, presets frequency_hz); transformer phase shifts ignored "
         "(assumption)",
     ]
     return GridModel(net=net, source="synthesised", crs=crs, assumptions=assumptions, synthetic=True)
+
+
+def _converge(built: _Built, design: _Design) -> None:
+    """Run the AC load flow of a design state; GridError when it does not converge."""
+    try:
+        run_pandapower(built.net)
+    except pp.LoadflowNotConverged as exc:
+        raise GridError(
+            f"synthesised grid does not converge ({design.dt_p_mw.sum():.1f} MW base load on "
+            f"{len(design.feeders)} feeders): check base_peak_kw units (kW), lower max_feeder_mw "
+            "or pass a substation closer to the loads"
+        ) from exc
