@@ -52,7 +52,7 @@ class CapacitatedBuild:
     """The model builder of :class:`~charge_planner.siting.capacitated.CapacitatedSiting` (a mixin)."""
 
     @classmethod
-    def from_tables(
+    def from_tables(  # type: ignore[misc]  # a mixin of it
         cls: type[CapacitatedSiting],
         demand: pd.DataFrame,
         candidates: pd.DataFrame,

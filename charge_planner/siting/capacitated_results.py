@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class CapacitatedResults:
     """The result tables and summary of :class:`~charge_planner.siting.capacitated.CapacitatedSiting` (a mixin)."""
 
-    def _read_back(self: CapacitatedSiting, x: np.ndarray) -> None:
+    def _read_back(self: CapacitatedSiting, x: np.ndarray) -> None:  # type: ignore[misc]  # a mixin of it
         ix = self.index
         y0, n0, x0 = ix["cols"]
         types = ix["types"]
@@ -145,7 +145,7 @@ class CapacitatedResults:
             "years": [int(yr) for yr in self.years],
         }
 
-    def summary(self: CapacitatedSiting) -> dict[str, Any]:
+    def summary(self: CapacitatedSiting) -> dict[str, Any]:  # type: ignore[misc]  # a mixin of it
         """Solver status and key figures, JSON-serialisable."""
         if self.result is None:
             raise InfeasibleError("the model has not been solved; call solve() first")
