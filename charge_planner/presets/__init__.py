@@ -50,6 +50,12 @@ from charge_planner.presets.countries import (
     THAILAND,
     VIETNAM,
 )
+from charge_planner.presets.grid_costs import (
+    DT_COST_INR,
+    LINE_COST_INR_PER_KM,
+    grid_reinforcement_costs,
+    grid_reinforcement_costs_usd,
+)
 from charge_planner.presets.india import INDIA, ROAD_SPEEDS_CHECK_KPH
 from charge_planner.presets.plausibility import (
     COUNTRY_BOUNDS_LONLAT,
@@ -67,6 +73,7 @@ __all__ = [
     "COUNTRY_BOUNDS_LONLAT",
     "COUNTRY_BOUNDS_MARGIN_DEG",
     "COUNTRY_BOUNDS_SOURCE",
+    "DT_COST_INR",
     "ChargerPreset",
     "CountryPreset",
     "FUEL_TTW_KG_PER_UNIT",
@@ -74,6 +81,7 @@ __all__ = [
     "INDIA",
     "INDONESIA",
     "INR_PER_USD",
+    "LINE_COST_INR_PER_KM",
     "MAX_DENSITY_PERSONS_KM2",
     "MIN_DENSITY_PERSONS_KM2",
     "NEPAL",
@@ -93,6 +101,8 @@ __all__ = [
     "VIETNAM",
     "country_bounds",
     "get_preset",
+    "grid_reinforcement_costs",
+    "grid_reinforcement_costs_usd",
 ]
 
 PRESETS: dict[str, CountryPreset] = {
