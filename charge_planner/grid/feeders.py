@@ -508,7 +508,7 @@ def _build_net(
     if lv is not None and len(lv.line_to):
         lv_paths = [_section(tree, path, cache) for path in lv.line_path]
         from_bus = np.where(lv.line_from < 0, dt_lv_bus[lv.line_dt], lv_rows[np.maximum(lv.line_from, 0)])
-        heavy = design.dt_rating_kva[lv.line_dt] >= LV_HEAVY_FROM_KVA
+        heavy = _heavy_lv(lv, design.dt_rating_kva, kv["lv"])[lv.line_dt]
         names = [f"DT{d} LV F{f} N{tree.node_ids[p[0]]}-N{tree.node_ids[p[-1]]}"
                  for d, f, p in zip(lv.line_dt, lv.line_feeder, lv.line_path, strict=True)]
         geo = [lonlat(sec.coords) for sec in lv_paths]
@@ -559,6 +559,21 @@ def _build_net(
         line_key=line_key,
         bus_feeder=bus_feeder,
     )
+
+
+def _heavy_lv(lv: LVFeeders, rating_kva: np.ndarray, lv_kv: float) -> np.ndarray:
+    """Per DT: whether its LV feeders use the heavy conductor.
+
+    A DT's feeders are built of the heavy conductor when its rating shared by its feeders
+    exceeds the thermal rating of the light one (a utility chooses the conductor for the DT it
+    hangs from), or when the DT is of ``LV_HEAVY_FROM_KVA`` or more.
+    """
+    std = pp.available_std_types(pp.create_empty_network(), "line")
+    light_kva = math.sqrt(3.0) * lv_kv * float(std.at[LV_LINE_STD_TYPE, "max_i_ka"]) * 1000.0
+    n_dt = len(rating_kva)
+    per_dt = pd.DataFrame({"dt": lv.line_dt, "f": lv.line_feeder}).drop_duplicates()
+    n_feeders = np.maximum(np.bincount(per_dt["dt"].to_numpy(dtype=np.int64), minlength=n_dt), 1)
+    return (rating_kva / n_feeders > light_kva) | (rating_kva >= LV_HEAVY_FROM_KVA)
 
 
 def _bus_feeder_no(lv: LVFeeders) -> np.ndarray:

@@ -71,9 +71,9 @@ MV_LINE_STD_TYPE_24KV = "94-AL1/15-ST1A 20.0"
 
 #: LV line: overhead. pandapower's "48-AL1/8-ST1A 0.4" (48 mm2 Al, 0.594 ohm/km, 210 A) stands
 #: in for ACSR "Rabbit" / 50 mm2 Al LT aerial bunched cable, common on Indian LT feeders (P8.05,
-#: conf. L); DTs of :data:`LV_HEAVY_FROM_KVA` and more get "94-AL1/15-ST1A 0.4" (94 mm2 Al,
-#: 350 A; stands in for ACSR Dog / 95 mm2 Al LT cable) so that a feeder can carry a third of the
-#: DT (ASSUMPTION).
+#: conf. L); DTs of :data:`LV_HEAVY_FROM_KVA` and more, and DTs whose rating shared by their LV
+#: feeders exceeds the light conductor's rating, get "94-AL1/15-ST1A 0.4" (94 mm2 Al, 350 A;
+#: stands in for ACSR Dog / 95 mm2 Al LT cable) (ASSUMPTION, P8.05).
 LV_LINE_STD_TYPE = "48-AL1/8-ST1A 0.4"
 LV_LINE_STD_TYPE_HEAVY = "94-AL1/15-ST1A 0.4"
 LV_HEAVY_FROM_KVA = 315.0
@@ -128,7 +128,7 @@ DESIGN_VOLTAGE_MARGIN_PU = 0.005
 EXT_GRID_VM_PU = 1.0
 
 #: ASSUMPTION (P8.07): voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
-MV_BUSBAR_SETPOINT_PU = 0.99
+MV_BUSBAR_SETPOINT_PU = 0.98
 
 #: ASSUMPTION: 33/11 kV unit transformer parameters by unit rating [MVA] (typical values,
 #: not from FACTS): vk, vkr [%], no-load loss pfe [kW], no-load current i0 [%].

@@ -587,8 +587,9 @@ def synthesise_grid(
         f"base load spread from each load point over the road nodes within {LOAD_SPREAD_RADIUS_M:g} m nearest to it, "
         "by road length around each node (assumption: customers line the streets)",
         f"LV feeders: overhead, pandapower std type {LV_LINE_STD_TYPE!r} ({lv_kva:.0f} kVA thermal at {lv_kv:g} kV; "
-        f"stands in for ACSR Rabbit / 50 mm2 Al LT cable, P8.05, conf. L); {LV_LINE_STD_TYPE_HEAVY!r} from DTs of "
-        f"{LV_HEAVY_FROM_KVA:g} kVA up (ACSR Dog / 95 mm2 stand-in, assumption); along the shortest road paths from the DT; "
+        f"stands in for ACSR Rabbit / 50 mm2 Al LT cable, P8.05, conf. L); {LV_LINE_STD_TYPE_HEAVY!r} (ACSR Dog / "
+        f"95 mm2 stand-in, assumption) from DTs of {LV_HEAVY_FROM_KVA:g} kVA up and from DTs whose rating shared by "
+        "their feeders exceeds the light conductor's; along the shortest road paths from the DT; "
         "one LV feeder per road branch at the DT; the loads of road nodes between branch points split between the "
         "ends of their section by position (keeps the far-end voltage drop)",
         f"{len(design.sub_units)} substation(s) of "
