@@ -70,6 +70,14 @@ def test_ratings_come_from_the_standard_list_and_every_area_has_one_unit(model: 
     per_dt = lv_lines.groupby("dt")["lv_feeder"].nunique()
     assert per_dt.max() >= 2
     assert lv_lines.groupby(["dt", "lv_feeder"]).size().max() >= 2
+    # LV lines follow the road edges: their length is the sum of the edges they run along
+    roads = grid_roads(10, spacing_m=100.0)
+    for line in lv_lines.itertuples():
+        path = [int(n) for n in line.road_nodes.split()]
+        assert all(roads.has_edge(a, b) for a, b in zip(path, path[1:], strict=False))
+        assert line.length_km * 1000.0 == pytest.approx(100.0 * (len(path) - 1))
+        assert (net.bus.at[line.to_bus, "x_m"], net.bus.at[line.to_bus, "y_m"]) == pytest.approx(
+            (roads.nodes[path[-1]]["x"], roads.nodes[path[-1]]["y"]))
     # total load is the input
     assert net.load["p_mw"].sum() * 1000.0 == pytest.approx(300 * 4.0)
 

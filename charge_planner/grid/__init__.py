@@ -5,7 +5,8 @@
 * :mod:`~charge_planner.grid.load` — load a net (pandapower JSON, SimBench, pandapower library)
   and check it;
 * :mod:`~charge_planner.grid.synthesise` — synthesise a grid along the roads (design loop);
-* :mod:`~charge_planner.grid.feeders` — its building blocks: DT areas, substations, feeders, the net;
+* :mod:`~charge_planner.grid.feeders` — its building blocks: DT ratings, substations, feeders, the net;
+* :mod:`~charge_planner.grid.lv` — LV network synthesis: DT service areas, LV feeders, ``lv_bus_of``;
 * :mod:`~charge_planner.grid.connect` — site to bus by road distance, LV/MV level rule;
 * :mod:`~charge_planner.grid.flow` — one peak-hour AC load flow;
 * :mod:`~charge_planner.grid.fastflow` — batched AC load flow of many steps at once;
@@ -31,6 +32,7 @@ from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
 from charge_planner.grid.flow import FlowResult, run_peak_flow
 from charge_planner.grid.hosting import HostingResult, hosting_capacity, hosting_capacity_bisection
 from charge_planner.grid.load import check_grid, load_grid
+from charge_planner.grid.lv import lv_bus_of
 from charge_planner.grid.model import GridModel, bus_roles, bus_xy_m, project_bus_coordinates
 from charge_planner.grid.synthesise import synthesise_grid
 from charge_planner.grid.timeseries import TimeSeriesResult, base_load_profile, run_time_series, time_index
@@ -59,6 +61,7 @@ __all__ = [
     "hosting_capacity",
     "hosting_capacity_bisection",
     "load_grid",
+    "lv_bus_of",
     "project_bus_coordinates",
     "pv_profile",
     "run_peak_flow",

@@ -506,7 +506,8 @@ def _build_net(
     line_lv_feeder = [-1] * len(line_fdr)
     road_nodes = [" ".join(str(tree.node_ids[n]) for n in s.path) for s in line_sec]
     if lv is not None and len(lv.line_to):
-        lv_paths = [_section(tree, path, cache) for path in lv.line_path]
+        lv_cache: dict[tuple[int, int], _Section] = {}  # LV and MV trees may join two nodes by other roads
+        lv_paths = [_section(tree, path, lv_cache) for path in lv.line_path]
         from_bus = np.where(lv.line_from < 0, dt_lv_bus[lv.line_dt], lv_rows[np.maximum(lv.line_from, 0)])
         heavy = _heavy_lv(lv, design.dt_rating_kva, kv["lv"])[lv.line_dt]
         names = [f"DT{d} LV F{f} N{tree.node_ids[p[0]]}-N{tree.node_ids[p[-1]]}"

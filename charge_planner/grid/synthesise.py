@@ -572,8 +572,9 @@ def synthesise_grid(
     counts = pd.Series(design.dt_rating_kva).value_counts().sort_index()
     assumptions = [
         levels,
-        f"LV level {lv_kv:g} kV (pandapower convention for 400/415 V, FACTS G4.01); DTs 11/0.433 kV (FACTS G4.03): "
-        f"no-load LV voltage {DT_NO_LOAD_LV_FACTOR:.4f} x nominal (433/415 V)",
+        f"LV level {lv_kv:g} kV (pandapower convention for 400/415 V, FACTS G4.01); DTs {mv_kv:g}/0.433 kV: "
+        f"no-load LV voltage {DT_NO_LOAD_LV_FACTOR:.4f} x nominal (433/415 V; India's 11/0.433 kV ratio, FACTS G4.03"
+        + ("" if kv["mv"] == 11.0 else ", used at this MV level as an assumption") + ")",
         f"DT ratings from {', '.join(f'{r:g}' for r in ratings)} kVA (IS 1180 (Part 1):2014 standard ratings, P8.01; "
         f"urban range P8.02); built: " + ", ".join(f"{int(c)} x {r:g}" for r, c in counts.items()) + " kVA",
         "DT parameters vk 4.5-5 %, vkr 1.05-1.6 %, pfe 0.3-1.7 kW, i0 0.25-0.45 % by rating (typical values; "
