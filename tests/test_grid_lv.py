@@ -174,3 +174,18 @@ def test_demo_base_case_has_sagging_tail_ends_and_some_dts_near_their_rating(dem
     assert v.between(0.95, 1.05).mean() >= 0.95  # a few tail ends, not most of the grid
     dt = net.res_trafo.loc[net.trafo["role"] == "distribution", "loading_percent"]
     assert np.percentile(dt, 90) >= 80.0 and (dt < 100.0).mean() >= 0.97
+
+
+def test_a_road_node_heavier_than_one_dt_gets_several_dts_each_with_its_share() -> None:
+    # 1.2 MW on a 100 m street of two road nodes: 600 kW a node, more than one 630 kVA DT takes at
+    # the typical 75 % loading (0.75 x 630 x 0.95 = 449 kW): two DTs stand at each node, each
+    # with half of it, never paralleled
+    roads = _line_roads(n=2)
+    loads = gpd.GeoDataFrame({"base_peak_kw": [1200.0]}, geometry=[Point(X0 + 50.0, Y0)], crs=CRS)
+    net = synthesise_grid(roads, loads).net
+    dts = net.trafo[net.trafo["role"] == "distribution"]
+    assert len(dts) == 4 and (dts["parallel"] == 1).all()
+    per_dt = net.load.groupby(net.bus.loc[net.load["bus"], "dt"].to_numpy())["p_mw"].sum() * 1000.0
+    np.testing.assert_allclose(sorted(per_dt), [300.0] * 4)
+    at = net.bus.loc[dts["lv_bus"], "x_m"].round(3).value_counts()
+    assert sorted(at.tolist()) == [2, 2]

@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -26,7 +25,16 @@ from charge_planner.grid.model import GridModel, _RoadTree, bus_roles
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LVAreas", "LVFeeders", "dt_service_areas", "lv_bus_of", "lv_feeders", "spread_loads"]
+__all__ = [
+    "LVAreas",
+    "LVFeeders",
+    "area_loads_kw",
+    "check_lv_feeders",
+    "dt_service_areas",
+    "lv_bus_of",
+    "lv_feeders",
+    "spread_loads",
+]
 
 _MAX_SPLIT_ROUNDS = 60
 
@@ -91,6 +99,8 @@ class LVAreas:
         Road node of each DT.
     dt_share
         Share of its area's load each DT carries [-] (1, or 1/k when k DTs stand at one node).
+    dt_area
+        Area of each DT (index into ``area_node``).
     node_area
         Area (index into the unique DT nodes ``area_node``) of every road node; -1 where none.
     area_node
@@ -462,10 +472,3 @@ def check_lv_feeders(feeders: LVFeeders, areas: LVAreas) -> None:
             f"LV synthesis lost load at DT{worst}: {per_dt[worst]:.3f} kW on its feeders, {expected[worst]:.3f} kW "
             "in its area (report this as a bug)"
         )
-
-
-def dt_of_lv_buses(n_bus: int, lv_bus_dt: pd.Series) -> np.ndarray:
-    """Column ``net.bus["dt"]``: the supplying DT's trafo index for LV buses, -1 elsewhere."""
-    out = np.full(n_bus, -1, dtype=np.int64)
-    out[lv_bus_dt.index.to_numpy(dtype=np.int64)] = lv_bus_dt.to_numpy(dtype=np.int64)
-    return out
