@@ -586,7 +586,9 @@ def synthesise_grid(
         f"{MAX_LV_DROP_PU:.0%} (load moment on the light LV conductor; P8.06, assumption)"
         + (f"; {shared} DTs share road nodes heavier than one DT" if shared else ""),
         f"base load spread from each load point over the road nodes within {LOAD_SPREAD_RADIUS_M:g} m nearest to it, "
-        "by road length around each node (assumption: customers line the streets)",
+        "by road length around each node (assumption: customers line the streets); first DT locations from "
+        f"load-weighted k-means of the road nodes (k from a {design_kva:g} kVA design rating filled to {CLUSTER_FILL:g} "
+        "x the typical loading; assumption) before the areas are split",
         f"LV feeders: overhead, pandapower std type {LV_LINE_STD_TYPE!r} ({lv_kva:.0f} kVA thermal at {lv_kv:g} kV; "
         f"stands in for ACSR Rabbit / 50 mm2 Al LT cable, P8.05, conf. L); {LV_LINE_STD_TYPE_HEAVY!r} (ACSR Dog / "
         f"95 mm2 stand-in, assumption) from DTs of {LV_HEAVY_FROM_KVA:g} kVA up and from DTs whose rating shared by "
