@@ -144,6 +144,24 @@ class City:
             self.power = empty_power(self.crs)
         self.roads_by_mode.setdefault(self.config.data.mode, self.roads)
 
+    def __getstate__(self) -> dict[str, object]:
+        # pickled without its road graphs (the largest part); they are reloaded from the
+        # bundle the first time an unpickled city uses them
+        state = dict(self.__dict__)
+        state.pop("roads", None)
+        state.pop("roads_by_mode", None)
+        return state
+
+    def __getattr__(self, name: str) -> object:
+        # only reached for attributes missing from the instance: the graphs of an unpickled city
+        if name not in _GRAPH_FIELDS or name.startswith("__") or "config" not in self.__dict__:
+            raise AttributeError(name)
+        log.info("reloading the road graphs of %s from %s", self.config.city.name, self.city_dir)
+        fresh = city_from_config(self.config, city_dir=self.city_dir, data_dir=self.data_root)
+        self.__dict__["roads"] = fresh.roads
+        self.__dict__["roads_by_mode"] = fresh.roads_by_mode
+        return self.__dict__[name]
+
     def mode_of(self, segment: str) -> str:
         """Travel mode of a vehicle segment's trips to chargers (``data.segment_modes``, else ``data.mode``)."""
         return self.config.data.segment_modes.get(segment, self.config.data.mode)
@@ -160,6 +178,10 @@ class City:
     def bounds(self) -> tuple[float, float, float, float]:
         """(minx, miny, maxx, maxy) of the road network [m]."""
         return _graph_bounds(self.roads)
+
+
+#: Fields of a :class:`City` that are not pickled and are reloaded on first use.
+_GRAPH_FIELDS = ("roads", "roads_by_mode")
 
 
 def load_city(city: Path | str, *, data_dir: Path | str | None = None) -> City:

@@ -134,11 +134,11 @@ def test_synthesised_grid_of_central_bengaluru_converges_as_built() -> None:
     assert model.net.load["p_mw"].sum() == pytest.approx(loads["base_peak_kw"].sum() / 1000.0)
 
 
-def test_grid_ev_load_follows_the_demand_strategy_and_the_preset_window(monkeypatch) -> None:
+def test_grid_ev_load_follows_the_demand_strategy_and_the_preset_window() -> None:
     """India + managed_offpeak: the grid's EV profile is the demand stage's, with India's 09-16 window."""
     from types import SimpleNamespace
 
-    from charge_planner import pipeline
+    from charge_planner.pipeline import grid_loads
     from charge_planner.assumptions import offpeak_hours
     from charge_planner.config import parse_config
     from charge_planner.demand import charging_profile
@@ -148,19 +148,16 @@ def test_grid_ev_load_follows_the_demand_strategy_and_the_preset_window(monkeypa
         "siting": {"budget_usd": 1000},
         "demand": {"charging_strategy": "managed_offpeak"},
     })
-    city = SimpleNamespace(config=cfg, crs="EPSG:32643", bounds=lambda: (776000.0, 1424000.0, 780000.0, 1428000.0))
-    sites = pd.DataFrame({"chargers": [2]}, index=pd.Index(["s1"], name="site_id"))
+    city = SimpleNamespace(config=cfg, crs="EPSG:32643")
+    sites = gpd.GeoDataFrame({"power_kw": [50.0], "grid_level": ["lv"], "node_id": [1], "served_kwh_day": [100.0]},
+                             geometry=gpd.points_from_xy([777000.0], [1425000.0]), crs="EPSG:32643",
+                             index=pd.Index(["s1"], name="site_id"))
+    cells = pd.DataFrame({"population": [1000.0], "x": [777100.0], "y": [1425100.0]})
     demand = pd.DataFrame({"segment": ["two_wheeler"], "use_case": ["public_ac"]}, index=pd.Index(["d1"], name="demand_id"))
-    siting = SimpleNamespace(assignments=pd.DataFrame({"demand_id": ["d1"], "site_id": ["s1"], "served_kwh_day": [100.0]}))
-    seen: dict = {}
-
-    def fake_assess(grid_model, sites_, index, *, ev_shares, **kwargs):
-        seen["shares"] = ev_shares
-        return SimpleNamespace()
-
-    monkeypatch.setattr(pipeline, "assess_grid", fake_assess)
-    pipeline._grid_time_series(city, None, sites, siting, demand)
-    shares = seen["shares"][0]
+    assignments = pd.DataFrame({"demand_id": ["d1"], "site_id": ["s1"], "served_kwh_day": [100.0]})
+    loads = grid_loads(city, cells, sites, assignments, demand)
+    assert loads.strategy == "managed_offpeak" and loads.offpeak_window == (9, 16)
+    shares = loads.site_profiles[0]
     assert offpeak_hours(cfg)[0] == (9, 16)  # India preset: presets.py offpeak_hours=(9, 16)
     expected = charging_profile("two_wheeler", "public_ac", "managed_offpeak", offpeak_hours=(9, 16))
     np.testing.assert_allclose(shares, expected, atol=1e-12)

@@ -229,7 +229,8 @@ def test_hosting_search_past_voltage_collapse_does_not_warn_but_a_real_step_does
 
 
 def _plan_with_every_violation(demo_plan, mode: str):
-    from charge_planner.pipeline import _summary
+    from charge_planner.grid.results import GridResults
+    from charge_planner.pipeline import plan_summary
 
     net = every_violation_net()
     # place the buses on a small grid inside the demo city, so map and exports have positions
@@ -238,20 +239,21 @@ def _plan_with_every_violation(demo_plan, mode: str):
     net.bus["y_m"] = y0 + 60.0 * (net.bus.index // 8)
     grid = GridModel(net=net, source="pandapower_network:example_multivoltage", crs=demo_plan.city.crs)
     p = copy.copy(demo_plan)
-    p.grid = grid
     p.sites = demo_plan.sites.copy()
     p.sites["bus_id"] = 50
+    buses = p.sites["bus_id"]
     if mode == "peak":
-        p.flow = run_peak_flow(net, pd.Series(dtype=float))
-        p.grid_assessment = None
+        p.grid_results = GridResults(model=grid, flow=run_peak_flow(net, pd.Series(dtype=float)), mode="peak",
+                                     site_buses=buses)
     else:
         index = time_index("day")
         mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 500.0)})
         sites = pd.DataFrame({"bus_id": [45], "served_kwh_day": [24.0], "power_kw": [50.0]})
-        p.grid_assessment = assess_grid(grid, sites, index, ev_shares=np.full(24, 1 / 24),
-                                        base_load_factor=np.full(24, 1.0), mix=mix)
-        p.flow = p.grid_assessment.flow
-    p.summary = _summary(p, {}, 0.0)
+        assessment = assess_grid(grid, sites, index, ev_shares=np.full(24, 1 / 24),
+                                 base_load_factor=np.full(24, 1.0), mix=mix)
+        p.grid_results = GridResults(model=grid, flow=assessment.flow, mode="day", site_buses=buses,
+                                     assessment=assessment)
+    p.summary = plan_summary(p, {}, 0.0)
     return p
 
 

@@ -158,7 +158,7 @@ def test_isochrones_hosting_capacity_and_time_series_columns_are_drawn_when_pres
     flow = copy.copy(demo_plan.flow)
     flow.buses = demo_plan.flow.buses.assign(vm_min_pu=lambda b: b["vm_pu"] - 0.01, vm_max_pu=lambda b: b["vm_pu"] + 0.01)
     flow.lines = demo_plan.flow.lines.assign(loading_max_percent=lambda t: t["loading_percent"] * 1.1)
-    p.flow = flow
+    p.grid_results = dataclasses.replace(demo_plan.grid_results, flow=flow)
     document = build_map(p, isochrones=iso, offline=False).to_html()
     assert "coverage: 10-minute drive of a chosen site" in document
     assert "123 kW" in document
@@ -168,8 +168,7 @@ def test_isochrones_hosting_capacity_and_time_series_columns_are_drawn_when_pres
 
 def test_map_degrades_gracefully_without_grid_or_sites(demo_plan):
     p = with_config(demo_plan, isochrones=False)
-    p.flow = None
-    p.grid = None
+    p.grid_results = None
     p.sites = demo_plan.sites.iloc[0:0]
     fmap = build_map(p, offline=False)
     document = fmap.to_html()

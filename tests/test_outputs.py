@@ -280,14 +280,14 @@ def test_plan_save_calls_the_writer_of_the_outputs_layer(demo_plan, tmp_path, mo
     import charge_planner.outputs.write as write
     from charge_planner import pipeline
 
-    assert pipeline._plan_writer is charge_planner.outputs.save_plan
+    assert pipeline.plan_writer() is charge_planner.outputs.save_plan
     calls = []
 
     def record(plan, out, **kwargs):
         calls.append((plan, out, kwargs))
         return tmp_path
 
-    monkeypatch.setattr(pipeline, "_plan_writer", record)
+    monkeypatch.setattr(pipeline.result, "_plan_writer", record)
     assert demo_plan.save(tmp_path / "x", overwrite=True, pdf=False) == tmp_path
     assert calls == [(demo_plan, tmp_path / "x", {"overwrite": True, "offline": None, "pdf": False})]
     assert write.save_plan is charge_planner.outputs.save_plan

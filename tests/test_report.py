@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pandas as pd
@@ -92,8 +93,7 @@ def test_rollout_uses_the_siting_stage_table_when_present(demo_plan):
 
 def test_report_degrades_without_grid_and_shows_violations_when_present(demo_plan):
     p = copy.copy(demo_plan)
-    p.flow = None
-    p.grid = None
+    p.grid_results = None
     p.summary = {k: v for k, v in demo_plan.summary.items() if k != "grid"}
     text = _text(render_report(p))
     assert "No load-flow result is available" in text or "grid was not modelled" in text
@@ -106,8 +106,8 @@ def test_report_degrades_without_grid_and_shows_violations_when_present(demo_pla
     flow.buses = buses
     flow.violations = pd.DataFrame({"element": ["bus"], "id": [bus], "kind": ["undervoltage"], "hours": [3.0],
                                     "first": [pd.Timestamp("2030-05-15 18:00")], "last": [pd.Timestamp("2030-05-15 20:00")],
-                                    "worst": [0.93]})
-    q.flow = flow
+                                    "worst": [0.93], "unit": ["pu"]})
+    q.grid_results = dataclasses.replace(demo_plan.grid_results, flow=flow)
     html = render_report(q)
     section = html.split("<h2>Distribution grid</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"bus {bus}" in section and "undervoltage" in section and "0.930 pu" in section and "3.0" in section

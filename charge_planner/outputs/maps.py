@@ -114,9 +114,9 @@ def plan_years(plan: Plan) -> list[int]:
 
 def violation_hours(plan: Plan) -> dict[tuple[str, Any], float]:
     """Hours in violation per (``bus``/``line``/``trafo``, element id), from a time-series load flow."""
-    v = getattr(plan.flow, "violations", None)
-    if not isinstance(v, pd.DataFrame) or not len(v) or not {"element", "id", "hours"} <= set(v.columns):
+    if plan.grid_results is None or not len(plan.grid_results.violations):
         return {}
+    v = plan.grid_results.violations
     return {(str(e), i): float(h) for (e, i), h in v.groupby(["element", "id"])["hours"].sum().items()}
 
 

@@ -152,22 +152,16 @@ def loading_column(table: pd.DataFrame) -> str:
 
 def bus_hosting_kw(plan: Plan) -> pd.Series | None:
     """Hosting capacity [kW] per grid bus id, when the grid stage computed it."""
-    flow = plan.flow
-    if flow is not None and "hosting_capacity_kw" in flow.buses.columns:
-        return flow.buses["hosting_capacity_kw"]
-    hosting = getattr(getattr(plan, "grid_assessment", None), "hosting", None)
-    table = getattr(hosting, "table", None)
-    if isinstance(table, pd.DataFrame) and "hosting_capacity_kw" in table.columns:
-        return table["hosting_capacity_kw"]
-    return None
+    table = plan.grid_results.hosting if plan.grid_results is not None else None
+    return table["hosting_capacity_kw"] if table is not None else None
 
 
 def hosting_reason(plan: Plan, bus: Any) -> str:
     """Why a bus has the hosting capacity it has (e.g. already undervoltage), or ``""``."""
-    flow = plan.flow
-    if flow is None or "hosting_reason" not in flow.buses.columns or bus is None or bus not in flow.buses.index:
+    table = plan.grid_results.hosting if plan.grid_results is not None else None
+    if table is None or "reason" not in table.columns or bus is None or bus not in table.index:
         return ""
-    reason = flow.buses.at[bus, "hosting_reason"]
+    reason = table.at[bus, "reason"]
     return reason if isinstance(reason, str) else ""
 
 
@@ -184,24 +178,18 @@ def hosting_capacity_kw(plan: Plan) -> pd.Series | None:
 def violation_table(plan: Plan) -> pd.DataFrame:
     """The plan's one violation table (``kind``, ``element``, ``id``, ``hours``, ``first``, ``last``,
     ``worst``, ``unit``), for the peak flow and the time series alike; empty without a grid."""
-    v = getattr(plan.flow, "violations", None)
-    if not isinstance(v, pd.DataFrame) or not {"kind", "element", "id"} <= set(v.columns):
+    if plan.grid_results is None:
         return pd.DataFrame(columns=VIOLATION_COLUMNS)
-    out = v.copy()
-    for col in VIOLATION_COLUMNS:
-        if col not in out.columns:
-            out[col] = np.nan
-    if out["unit"].isna().any():
-        volt = out["kind"].isin(["undervoltage", "overvoltage"])
-        out["unit"] = out["unit"].fillna(pd.Series(np.where(volt, "pu", "%"), index=out.index))
-    return out[VIOLATION_COLUMNS]
+    return plan.grid_results.violations[VIOLATION_COLUMNS]
 
 
 def trafo3w_points(plan: Plan, buses: gpd.GeoDataFrame) -> dict[Any, tuple[Any, dict[str, Any]]]:
     """Three-winding transformers drawn at their low-voltage bus (else medium, else high):
     id -> (point in EPSG:4326, row of the flow's ``trafos3w`` table)."""
-    t3 = getattr(plan.flow, "trafos3w", None)
-    if not isinstance(t3, pd.DataFrame) or not len(t3) or not len(buses):
+    if plan.grid_results is None:
+        return {}
+    t3 = plan.grid_results.trafos3w
+    if not len(t3) or not len(buses):
         return {}
     at = dict(zip(buses["bus_id"], buses.geometry, strict=True))
     out = {}
@@ -275,10 +263,10 @@ def grid_layers(plan: Plan) -> GridLayers | None:
 
     Returns None when the plan has no grid (``grid.source = "none"``).
     """
-    if plan.flow is None or plan.grid is None:
+    if plan.grid_results is None:
         return None
-    crs = plan.grid.crs
-    flow = plan.flow
+    crs = plan.grid_results.model.crs
+    flow = plan.grid_results.flow
     located = flow.buses.dropna(subset=["x_m", "y_m"])
     buses = gpd.GeoDataFrame(
         located.drop(columns=["x_m", "y_m"]).rename_axis("bus_id").reset_index(),
