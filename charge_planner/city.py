@@ -144,6 +144,11 @@ class City:
             self.power = empty_power(self.crs)
         self.roads_by_mode.setdefault(self.config.data.mode, self.roads)
 
+    def __copy__(self) -> City:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __getstate__(self) -> dict[str, object]:
         # pickled without its road graphs (the largest part); they are reloaded from the
         # bundle the first time an unpickled city uses them

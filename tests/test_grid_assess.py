@@ -138,10 +138,10 @@ def test_grid_ev_load_follows_the_demand_strategy_and_the_preset_window() -> Non
     """India + managed_offpeak: the grid's EV profile is the demand stage's, with India's 09-16 window."""
     from types import SimpleNamespace
 
-    from charge_planner.pipeline import grid_loads
     from charge_planner.assumptions import offpeak_hours
     from charge_planner.config import parse_config
     from charge_planner.demand import charging_profile
+    from charge_planner.pipeline import grid_loads
 
     cfg = parse_config({
         "city": {"name": "X", "country": "india", "crs": "EPSG:32643"},

@@ -12,7 +12,7 @@ unpickled plan reloads from the city bundle the first time they are used.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,16 @@ class Plan:
         """Energy balance and hosting capacity of a time series (None for the peak flow or without a grid)."""
         return self.grid_results.assessment if self.grid_results is not None else None
 
+    def __copy__(self) -> Plan:
+        # a shallow copy shares every part, the solver's model included (pickling leaves it out)
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         # the solved tables stay; the solver's matrix model and its index do not
-        state["siting"] = replace(self.siting, model=None, index={})
+        state["siting"] = self.siting.compact()
         if self.grid_results is not None:
             state["grid_results"] = self.grid_results.compact()
         return state

@@ -125,6 +125,16 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     served_by_year: pd.DataFrame | None = None
     rollout: pd.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: (rows, columns, integer columns) of the matrix model, kept when :meth:`compact` drops it
+    model_size: tuple[int, int, int] | None = None
+
+    def compact(self) -> CapacitatedSiting:
+        """A copy with the solved tables and summary but without the matrix model and its index
+        (for pickling small); it can be summarised, not solved again."""
+        if self.model is None:
+            return self
+        size = (int(self.model.shape[0]), int(self.model.shape[1]), int(np.asarray(self.model.integer).sum()))
+        return dataclasses.replace(self, model=None, index={}, model_size=size)  # type: ignore[arg-type]
 
     def solve(
         self,

@@ -150,7 +150,11 @@ class CapacitatedResults:
         if self.result is None:
             raise InfeasibleError("the model has not been solved; call solve() first")
         res = self.result
-        rows, cols = self.model.shape
+        if self.model is not None:
+            rows, cols = self.model.shape
+            n_int = int(self.model.integer.sum())
+        else:  # a compact copy (see CapacitatedSiting.compact)
+            rows, cols, n_int = self.model_size or (0, 0, 0)
 
         out = {
             "model": "capacitated_multi_type_coverage",
@@ -158,7 +162,7 @@ class CapacitatedResults:
             "build_time_s": round(self.build_time_s, 3),
             "rows": rows,
             "columns": cols,
-            "integer_columns": int(self.model.integer.sum()),
+            "integer_columns": n_int,
             **self.meta,
         }
         if self.served_by_year is not None and len(self.years) > 1:
