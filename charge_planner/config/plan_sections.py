@@ -176,6 +176,22 @@ class GridSection(_Model):
     )
     hosting_capacity: bool = True
     hosting_hours: Annotated[int, Field(ge=1, le=24)] = 2
+    ev_loads: list[Literal["public", "home", "depot"]] = Field(
+        default=["public", "home", "depot"],
+        description="EV loads put on the grid: charging sites ('public'), home charging on each cell's LV network "
+        "('home'), fleet, bus and truck depots ('depot')",
+    )
+    aware: bool = Field(
+        default=False,
+        description="grid-aware siting: check every rollout year, turn violations into headroom and reinforcement "
+        "options, site again until no violation or grid.max_iterations",
+    )
+    max_iterations: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=5, description="grid-aware siting: most siting runs (the grid-blind one included)"
+    )
+    reinforcement: bool = Field(
+        default=True, description="grid-aware siting: the optimiser may pay for grid reinforcement within the budget"
+    )
 
     @field_validator("max_substation_mva")
     @classmethod
