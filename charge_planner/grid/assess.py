@@ -48,6 +48,8 @@ class GridAssessment:
         Days the time axis covers [d] (1 for a design day, 365 for a year).
     ev_kw, pv_kw
         EV load and on-site PV per step and bus [kW].
+    base_load_factor
+        Factor on every base load's ``p_mw`` and ``q_mvar`` per step [-] (None: constant loads).
     hosting
         Hosting-capacity result (None when not computed).
     hosting_steps
@@ -61,6 +63,7 @@ class GridAssessment:
     days: float
     ev_kw: pd.DataFrame
     pv_kw: pd.DataFrame
+    base_load_factor: np.ndarray | None = None
     hosting: HostingResult | None = None
     hosting_steps: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
     assumptions: list[str] = field(default_factory=list)
@@ -206,7 +209,8 @@ def assess_grid(
     step_h = flow.step_h
     days = len(index) * step_h / 24.0
     energy = charging_energy(ev_kw, pv_kw if pv_kw.shape[1] else None, mix, step_h=step_h)
-    result = GridAssessment(flow=flow, energy=energy, days=days, ev_kw=ev_kw, pv_kw=pv_kw)
+    result = GridAssessment(flow=flow, energy=energy, days=days, ev_kw=ev_kw, pv_kw=pv_kw,
+                            base_load_factor=np.asarray(base_load_factor, dtype=float))
     if hosting:
         pos = worst_steps(flow, hosting_hours)
         if len(pos):
