@@ -1,0 +1,722 @@
+"""How much EV the grid can host: the adoption level at which the first new violation appears.
+
+Every EV load of a plan (the sites' served energy with their installed power, so that each
+site's daily profile keeps its shape) is scaled by one adoption factor ``a``: 0 is no EV,
+1 is the plan's EV energy of the plan year. The grid check of the grid stage (the same grid
+model, the same base load, on-site PV, profiles and limits, the batched AC load flow) is run
+at a grid of factors, and the first crossing of every limit is refined by bracketing
+(regula falsi with bisection steps) on the batched load flow. Violations already present
+at ``a = 0`` (the base load alone) do not count; they are reported apart.
+
+The result, :class:`HostingLevel`, gives the city-wide factor (the smallest ``a`` at which
+any element of the grid gets a new violation, or the load flow fails) and, per distribution
+transformer (DT), the smallest ``a`` at which its transformer overloads, one of its LV lines
+overloads or one of its LV buses leaves the voltage band. The adoption path (EV energy of
+the grid's EV use cases by year from the demand stage, 1 in the plan year) turns each factor
+into the year it is reached.
+
+The EV load is linear in ``a``: the complex bus load at ``a`` is ``s(0) + a (s(1) - s(0))``,
+so every trial factor and step is one column of one batched load flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+from pandapower.auxiliary import pandapowerNet
+from pandapower.topology import create_nxgraph
+
+from charge_planner.city import City
+from charge_planner.config import CityConfig
+from charge_planner.errors import DataError
+from charge_planner.grid.fastflow import BatchPowerFlow
+from charge_planner.grid.model import GridModel
+from charge_planner.grid.results import GridLoads, GridResults
+from charge_planner.grid.timeseries import base_load_profile, build_injections
+from charge_planner.pipeline.result import Plan
+from charge_planner.pipeline.stages import grid_stage
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_FACTORS",
+    "HostingLevel",
+    "adoption_path",
+    "dt_of_buses",
+    "ev_hosting_level",
+    "grid_hosting_level",
+    "hosting_frame",
+    "hosting_level_of",
+    "scaled_loads",
+    "year_reached",
+]
+
+#: Adoption factors the search starts from [-] (1 = the plan's EV energy of the plan year).
+DEFAULT_FACTORS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5,
+                                      3.0, 4.0, 5.0)
+#: Relative width of the bracket at which the refinement of a crossing stops [-].
+TOLERANCE = 0.002
+#: Most refinement rounds (each one batched load flow over every open bracket).
+MAX_ROUNDS = 8
+
+#: Use cases behind each kind of EV load on the grid (``grid.ev_loads``); "public" is the sited ones.
+_EV_LOAD_USE_CASES = {"home": ("home",), "depot": ("depot",)}
+
+_KIND_TEXT = {
+    "overload": "overload",
+    "undervoltage": "undervoltage",
+    "overvoltage": "overvoltage",
+    "not_converged": "load flow fails",
+}
+
+
+def scaled_loads(loads: GridLoads, factor: float) -> GridLoads:
+    """``loads`` with every EV load scaled by ``factor``: the sites' ``served_kwh_day`` and
+    ``power_kw`` (so that each site's daily profile and its cap keep their shape) and the home and
+    depot loads' ``kwh_day`` and ``peak_kw``; the base load is kept."""
+    if not math.isfinite(factor) or factor < 0:
+        raise DataError(f"adoption factor {factor} must be a finite number >= 0")
+    sites = loads.sites.copy()
+    sites["served_kwh_day"] = sites["served_kwh_day"].astype(float) * factor
+    sites["power_kw"] = sites["power_kw"].astype(float) * factor
+    out = replace(loads, sites=sites)
+    other = getattr(loads, "other", None)  # home and depot charging, when the loads carry them
+    if other is not None and len(other):
+        other = other.copy()
+        for col in ("kwh_day", "peak_kw"):
+            if col in other.columns:
+                other[col] = other[col].astype(float) * factor
+        out = replace(out, other=other)
+    return out
+
+
+# ------------------------------------------------------------------------------------- adoption path
+
+
+def adoption_path(energy: pd.DataFrame, plan_year: int, *, use_cases: list[str] | tuple[str, ...] | None = None,
+                  ) -> pd.Series:
+    """EV energy by year relative to the plan year.
+
+    Parameters
+    ----------
+    energy
+        The demand stage's city totals (``DemandResult.energy``): ``energy_kwh_day`` [kWh/day]
+        indexed by (``segment``, ``year``, ``use_case``).
+    plan_year
+        The year whose EV energy is 1 [-].
+    use_cases
+        Use cases counted (default: all).
+
+    Returns
+    -------
+    pandas.Series
+        Normalised EV energy [-] indexed by year, ascending.
+    """
+    frame = energy.reset_index()
+    if use_cases is not None:
+        frame = frame[frame["use_case"].astype(str).isin(list(use_cases))]
+    by_year = frame.groupby("year")["energy_kwh_day"].sum().sort_index()
+    if plan_year not in by_year.index or not by_year.loc[plan_year] > 0:
+        raise DataError(f"the adoption path has no EV energy in the plan year {plan_year} "
+                        f"(use cases {list(use_cases) if use_cases is not None else 'all'}); check fleet.year")
+    out = by_year / by_year.loc[plan_year]
+    out.index = out.index.astype(int)
+    out.name = "ev_energy_relative"
+    return out
+
+
+def year_reached(factor: float | None, path: pd.Series) -> float | None:
+    """The (fractional) year in which the normalised EV energy of ``path`` first reaches ``factor``.
+
+    Linear within a year step; the first year of the path when it is reached already then;
+    None when the path never reaches it (beyond its last year) or ``factor`` is None.
+    """
+    if factor is None or not math.isfinite(factor):
+        return None
+    years = path.index.to_numpy(float)
+    values = path.to_numpy(float)
+    hit = np.flatnonzero(values >= factor - 1e-12)
+    if not len(hit):
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return float(years[0])
+    v0, v1 = values[i - 1], values[i]
+    return float(years[i - 1] + (factor - v0) / (v1 - v0) * (years[i] - years[i - 1]))
+
+
+def _year_label(year: float | None, horizon: int) -> str:
+    """The first whole year of the path that reaches the level (the fractional year rounded up)."""
+    return f"beyond {horizon}" if year is None else str(math.ceil(round(year, 6)))
+
+
+# ------------------------------------------------------------------------------------- the grid check
+
+
+@dataclass
+class _Series:
+    """The grid check's inputs at ``a = 1``: time axis, base-load factor, EV load and PV per bus."""
+
+    index: pd.DatetimeIndex
+    base_load_factor: np.ndarray
+    ev_kw: pd.DataFrame
+    pv_kw: pd.DataFrame
+    vm_min_pu: float
+    vm_max_pu: float
+    max_loading_percent: float
+    ev_power_factor: float = 1.0
+
+
+def _search_steps(series: _Series) -> np.ndarray:
+    """Steps the search examines: all of a design day; for a longer axis, for every hour of the day the
+    step of the highest net load (base + EV - PV) at ``a = 1`` (the EV profiles repeat every day)."""
+    n = len(series.index)
+    if n <= 96:
+        return np.arange(n)
+    net_load = series.base_load_factor.astype(float).copy()
+    total_ev = series.ev_kw.to_numpy(float).sum(axis=1) if series.ev_kw.shape[1] else np.zeros(n)
+    total_pv = series.pv_kw.to_numpy(float).sum(axis=1) if series.pv_kw.shape[1] else np.zeros(n)
+    scale = max(float(total_ev.max()), 1e-9)
+    net_load = net_load + (total_ev - total_pv) / scale
+    hours = np.asarray(series.index.hour)
+    return np.array(sorted(int(np.flatnonzero(hours == h)[np.argmax(net_load[hours == h])])
+                           for h in np.unique(hours)))
+
+
+def dt_of_buses(net: pandapowerNet) -> pd.Series:
+    """The distribution transformer (trafo index) of every bus, -1 for buses of none.
+
+    ``net.bus["dt"]`` when the grid has it (synthesised grids); otherwise the LV buses
+    (below 1 kV) connected to a transformer's LV side without passing another transformer.
+    """
+    if "dt" in net.bus.columns:
+        return net.bus["dt"].fillna(-1).astype(int)
+    out = pd.Series(-1, index=net.bus.index, name="dt")
+    lv = net.bus["vn_kv"].astype(float) < 1.0
+    graph = create_nxgraph(net, include_trafos=False, include_trafo3ws=False)
+    for t, lv_bus in net.trafo["lv_bus"].items():
+        if lv.get(lv_bus, False) and lv_bus in graph:
+            buses = list(nx.node_connected_component(graph, lv_bus))
+            out.loc[buses] = int(t)
+    return out.where(lv, -1)
+
+
+@dataclass
+class _Elements:
+    """Every limit the check watches: one row per (element, id, kind), with its DT (-1 for none)."""
+
+    table: pd.DataFrame  # element, id, kind, dt
+    bus_pos: np.ndarray  # positions into the batch's bus columns of the bus rows (under, then over)
+    line_pos: np.ndarray
+    trafo_pos: np.ndarray
+    trafo3w_pos: np.ndarray
+
+
+class _Check:
+    """The batched grid check at any (factor, step) pair, as margins per limit (> 0: violated)."""
+
+    def __init__(self, net: pandapowerNet, series: _Series) -> None:
+        self.series = series
+        self.model = BatchPowerFlow.from_net(net)
+        n = len(series.index)
+        base = build_injections(self.model, n, base_load_factor=series.base_load_factor,
+                                pv_kw=series.pv_kw if series.pv_kw.shape[1] else None,
+                                ev_power_factor=series.ev_power_factor)
+        full = build_injections(self.model, n, base_load_factor=series.base_load_factor,
+                                ev_kw=series.ev_kw if series.ev_kw.shape[1] else None,
+                                pv_kw=series.pv_kw if series.pv_kw.shape[1] else None,
+                                ev_power_factor=series.ev_power_factor)
+        self.s0 = base.s_load
+        self.ds = full.s_load - base.s_load
+        dts = dt_of_buses(net)
+        bus_ids = self.model.bus_ids
+        in_service = net.bus["in_service"].reindex(bus_ids).fillna(False).astype(bool).to_numpy()
+        bus_pos = np.flatnonzero(in_service)
+        bus_dt = dts.reindex(bus_ids).fillna(-1).astype(int).to_numpy()[bus_pos]
+        self.dt_ids = np.array(sorted(int(d) for d in set(dts) if d >= 0 and d in net.trafo.index), dtype=int)
+        rows = [pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "undervoltage", "dt": bus_dt}),
+                pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "overvoltage", "dt": bus_dt})]
+        probe = self.model.solve(self.s0[:, :1], trial_loads=True)
+        self.lines, self.trafos, self.trafos3w = probe.lines, probe.trafos, probe.trafos3w
+        line_dt = np.full(len(self.lines), -1)
+        if len(self.lines):
+            fb = dts.reindex(net.line.loc[self.lines, "from_bus"]).fillna(-1).astype(int).to_numpy()
+            tb = dts.reindex(net.line.loc[self.lines, "to_bus"]).fillna(-1).astype(int).to_numpy()
+            line_dt = np.where(fb == tb, fb, -1)
+        rows.append(pd.DataFrame({"element": "line", "id": self.lines, "kind": "overload", "dt": line_dt}))
+        trafo_dt = np.where(np.isin(np.asarray(self.trafos), self.dt_ids), np.asarray(self.trafos), -1)
+        rows.append(pd.DataFrame({"element": "trafo", "id": self.trafos, "kind": "overload", "dt": trafo_dt}))
+        rows.append(pd.DataFrame({"element": "trafo3w", "id": self.trafos3w, "kind": "overload",
+                                  "dt": np.full(len(self.trafos3w), -1)}))
+        self.table = pd.concat([r for r in rows if len(r)], ignore_index=True)
+        self.table["dt"] = self.table["dt"].astype(int)
+        self.bus_pos = bus_pos
+        self.n_columns_solved = 0
+
+    def margins(self, factors: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]).
+
+        A margin is relative: (vm_min - vm) / vm_min, (vm - vm_max) / vm_max, (loading - max) / max;
+        NaN where the load flow did not converge.
+        """
+        s = self.series
+        s_load = self.s0[:, steps] + self.ds[:, steps] * np.asarray(factors, float)[None, :]
+        batch = self.model.solve(s_load, trial_loads=True)
+        self.n_columns_solved += len(factors)
+        vm = batch.vm_pu[:, self.bus_pos]
+        with np.errstate(invalid="ignore"):
+            under = (s.vm_min_pu - vm) / s.vm_min_pu
+            over = (vm - s.vm_max_pu) / s.vm_max_pu
+            lim = s.max_loading_percent
+            parts = [under, over, (batch.line_loading_percent - lim) / lim,
+                     (batch.trafo_loading_percent - lim) / lim, (batch.trafo3w_loading_percent - lim) / lim]
+        m = np.concatenate([p for p in parts if p.shape[1]], axis=1)
+        ok = batch.converged
+        m[~ok] = np.nan
+        # a bus the converged flow leaves unsupplied (NaN) carries no limit
+        m[ok] = np.nan_to_num(m[ok], nan=-np.inf)
+        return m, ok
+
+
+# ------------------------------------------------------------------------------------- the search
+
+
+def _first_crossing(factors: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every column of g (factors x targets, NaN = violated), the grid bracket of its first
+    violation: positions (lo, hi) with hi = -1 when none."""
+    bad = np.isnan(g) | (g > 0)
+    hit = bad.any(axis=0)
+    hi = np.where(hit, np.argmax(bad, axis=0), -1)
+    lo = np.where(hi > 0, hi - 1, -1)
+    return lo, hi
+
+
+@dataclass
+class HostingLevel:
+    """How much EV the grid can host.
+
+    Attributes
+    ----------
+    city_factor
+        Smallest adoption factor with a new violation anywhere in the grid [-] (1 = the plan's EV
+        energy of the plan year); None when none appears up to ``max_factor``.
+    city_year
+        Year the adoption path reaches ``city_factor`` (fractional), None when beyond the path.
+    first_limit
+        The element that limits first: ``element``, ``id``, ``kind``, ``dt`` (None without one).
+    table
+        One row per DT (index ``dt``, the trafo index): ``name``, ``factor`` [-], ``year``,
+        ``limit`` (what fails first, in words), ``element``, ``element_id``, ``kind``,
+        ``already`` (violations of the DT at a = 0, in words), ``x_m``, ``y_m`` (its LV bus,
+        projected CRS).
+    already_violated
+        Limits violated with no EV at all (``element``, ``id``, ``kind``, ``dt``).
+    path
+        EV energy by year relative to the plan year.
+    plan_year, horizon
+        The plan year and the path's last year.
+    max_factor
+        Highest factor examined [-].
+    crs
+        CRS of ``x_m``, ``y_m``.
+    """
+
+    city_factor: float | None
+    city_year: float | None
+    first_limit: dict[str, Any] | None
+    table: pd.DataFrame
+    already_violated: pd.DataFrame
+    path: pd.Series
+    plan_year: int
+    horizon: int
+    max_factor: float
+    crs: Any = None
+    assumptions: list[str] = field(default_factory=list)
+
+    @property
+    def city_year_label(self) -> str:
+        """The first year of the path whose EV energy reaches ``city_factor``, or "beyond <horizon>"."""
+        return _year_label(self.city_year, self.horizon)
+
+    def dts_limited_by_year(self) -> dict[str, int]:
+        """Number of DTs whose first violation is reached by the end of each year of the path."""
+        years = self.table["year"].to_numpy(float)
+        return {str(int(y)): int(np.sum(np.nan_to_num(years, nan=np.inf) <= y + 1e-9)) for y in self.path.index}
+
+    def summary(self) -> dict[str, Any]:
+        """``grid.ev_hosting`` of summary.json."""
+        already = self.already_violated
+        return {
+            "city_factor": None if self.city_factor is None else round(self.city_factor, 4),
+            "city_year": None if self.city_year is None else round(self.city_year, 2),
+            "city_year_label": self.city_year_label,
+            "first_limit": self.first_limit,
+            "max_factor": self.max_factor,
+            "plan_year": self.plan_year,
+            "horizon": self.horizon,
+            "n_dts": int(len(self.table)),
+            "dts_limited_up_to_max_factor": int(self.table["factor"].notna().sum()),
+            "dts_limited_by_year": self.dts_limited_by_year(),
+            "already_violated": {
+                "count": int(len(already)),
+                "by_kind": {f"{e} {k}": int(n) for (e, k), n in already.groupby(["element", "kind"]).size().items()},
+            },
+        }
+
+
+def _limit_text(element: str, element_id: Any, kind: str) -> str:
+    if kind == "not_converged":
+        return "load flow fails"
+    return f"{element} {element_id} {_KIND_TEXT.get(kind, kind)}"
+
+
+def _search(check: _Check, steps: np.ndarray, factors: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Run the search; returns the per-target result (city row -1 and every DT), the limits
+    violated at a = 0 and counts."""
+    table = check.table
+    n_steps = len(steps)
+    k = len(factors)
+    # the grid of factors, every search step: one batched load flow
+    cols_f = np.repeat(factors, n_steps)
+    cols_s = np.tile(steps, k)
+    m, ok = check.margins(cols_f, cols_s)
+    m = m.reshape(k, n_steps, -1)
+    ok = ok.reshape(k, n_steps)
+    if not ok[0].all():
+        raise DataError("the grid's load flow does not converge with the base load alone (no EV): the hosting "
+                        "level cannot be found; check the grid model")
+    already = np.nanmax(m[0], axis=0) > 0  # limits violated with no EV
+    watched = ~already
+    target_ids = np.concatenate([[-1], check.dt_ids])
+    dt_col = table["dt"].to_numpy()
+    # target of each limit: its DT (position in target_ids) and the city (position 0)
+    dt_target = np.searchsorted(check.dt_ids, dt_col) + 1
+    has_dt = (dt_col >= 0) & watched
+
+    def target_margins(mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """mm: (..., limits) -> (..., targets) max of the watched limits' margins, and the argmax limit."""
+        lead = mm.shape[:-1]
+        flat = mm.reshape(-1, mm.shape[-1])
+        g = np.full((flat.shape[0], len(target_ids)), -np.inf)
+        arg = np.full((flat.shape[0], len(target_ids)), -1)
+        watched_pos = np.flatnonzero(watched)
+        if len(watched_pos):
+            w = flat[:, watched_pos]
+            wf = np.nan_to_num(w, nan=np.inf)  # a step that did not converge: every target violated
+            best = np.argmax(wf, axis=1)
+            g[:, 0] = wf[np.arange(len(wf)), best]
+            arg[:, 0] = watched_pos[best]
+            dpos = np.flatnonzero(has_dt)
+            if len(dpos):
+                order = np.argsort(dt_target[dpos], kind="stable")
+                tgt_sorted = dt_target[dpos][order]
+                vs = np.nan_to_num(flat[:, dpos[order]], nan=np.inf)
+                starts = np.flatnonzero(np.r_[True, tgt_sorted[1:] != tgt_sorted[:-1]])
+                ends = np.r_[starts[1:], vs.shape[1]]
+                g[:, tgt_sorted[starts]] = np.maximum.reduceat(vs, starts, axis=1)
+                for st, en in zip(starts, ends, strict=True):
+                    arg[:, tgt_sorted[st]] = dpos[order[st + np.argmax(vs[:, st:en], axis=1)]]
+            g[np.isnan(flat).all(axis=1)] = np.inf
+        return g.reshape(*lead, len(target_ids)), arg.reshape(*lead, len(target_ids))
+
+    g, _ = target_margins(m)  # (k, steps, targets)
+    g_max = g.max(axis=1)  # (k, targets)
+    lo_i, hi_i = _first_crossing(factors, g_max)
+    n_t = len(target_ids)
+    active = hi_i > 0
+    lo = np.where(active, factors[np.maximum(lo_i, 0)], np.nan)
+    hi = np.where(active, factors[np.maximum(hi_i, 0)], np.nan)
+    glo = np.where(active, g_max[np.maximum(lo_i, 0), np.arange(n_t)], np.nan)
+    ghi = np.where(active, g_max[np.maximum(hi_i, 0), np.arange(n_t)], np.nan)
+    # steps that matter for each target: those violated at the bracket's upper end
+    crit: list[np.ndarray] = [np.array([], int)] * n_t
+    for t in np.flatnonzero(active):
+        crit[t] = np.flatnonzero(g[hi_i[t], :, t] > 0)
+    tlo, thi = glo.copy(), ghi.copy()  # the true margins at the ends (glo, ghi are Illinois-weighted)
+    side = np.zeros(n_t, int)  # Illinois: which end was kept last time
+    for _round in range(MAX_ROUNDS):
+        open_ = active & (hi - lo > TOLERANCE * hi)
+        if not open_.any():
+            break
+        ts = np.flatnonzero(open_)
+        trial = np.empty(len(ts))
+        for j, t in enumerate(ts):
+            a, b, fa, fb = lo[t], hi[t], glo[t], ghi[t]
+            x = a - fa * (b - a) / (fb - fa) if np.isfinite(fb) and fb > fa else 0.5 * (a + b)
+            w = b - a
+            trial[j] = min(max(x, a + 0.05 * w), b - 0.05 * w) if np.isfinite(x) else 0.5 * (a + b)
+        # one batched flow: every (trial, critical step) pair, shared between targets that ask the same
+        key = np.round(trial, 9)
+        pairs = sorted({(float(key[j]), int(steps[s])) for j, t in enumerate(ts) for s in crit[t]})
+        if not pairs:
+            break
+        pf = np.array([p[0] for p in pairs])
+        ps = np.array([p[1] for p in pairs])
+        mm, _ok = check.margins(pf, ps)
+        gg, _ = target_margins(mm)
+        lookup = {p: i for i, p in enumerate(pairs)}
+        for j, t in enumerate(ts):
+            rows = [lookup[(float(key[j]), int(steps[s]))] for s in crit[t]]
+            val = float(np.max(gg[rows, t]))
+            if val > 0:
+                hi[t], ghi[t], thi[t] = key[j], val, val
+                if side[t] == 1:
+                    glo[t] *= 0.5
+                side[t] = 1
+            else:
+                lo[t], glo[t], tlo[t] = key[j], val, val
+                if side[t] == -1 and np.isfinite(ghi[t]):
+                    ghi[t] *= 0.5
+                side[t] = -1
+    # the crossing within the final bracket (linear), and the limit that fails first at its upper end
+    factor = np.where(active, hi, np.nan)
+    fin = active & np.isfinite(tlo) & np.isfinite(thi) & (thi > tlo)
+    factor[fin] = np.clip(lo[fin] - tlo[fin] * (hi[fin] - lo[fin]) / (thi[fin] - tlo[fin]), lo[fin], hi[fin])
+    limits = np.full(n_t, -1)
+    failing = np.zeros(n_t, bool)
+    ts = np.flatnonzero(active)
+    if len(ts):
+        pairs = sorted({(float(hi[t]), int(steps[s])) for t in ts for s in crit[t]})
+        pf = np.array([p[0] for p in pairs])
+        ps = np.array([p[1] for p in pairs])
+        mm, ok_f = check.margins(pf, ps)
+        gg, arg = target_margins(mm)
+        lookup = {p: i for i, p in enumerate(pairs)}
+        for t in ts:
+            rows = [lookup[(float(hi[t]), int(steps[s]))] for s in crit[t]]
+            best = rows[int(np.argmax(gg[rows, t]))]
+            if not ok_f[best] or np.isinf(gg[best, t]):
+                failing[t] = True
+            else:
+                limits[t] = arg[best, t]
+    out = pd.DataFrame({"target": target_ids, "factor": factor, "limit_pos": limits, "fails": failing & active})
+    already_rows = table[already].reset_index(drop=True)
+    return out, already_rows, {"columns_solved": check.n_columns_solved}
+
+
+def _dt_table(net: pandapowerNet, check: _Check, result: pd.DataFrame, already: pd.DataFrame,
+              path: pd.Series) -> pd.DataFrame:
+    table = check.table
+    rows = result[result["target"] >= 0].set_index("target")
+    dts = check.dt_ids
+    lv_bus = net.trafo.loc[dts, "lv_bus"].to_numpy()
+    x = net.bus["x_m"].reindex(lv_bus).to_numpy(float) if "x_m" in net.bus.columns else np.full(len(dts), np.nan)
+    y = net.bus["y_m"].reindex(lv_bus).to_numpy(float) if "y_m" in net.bus.columns else np.full(len(dts), np.nan)
+    out = pd.DataFrame(index=pd.Index(dts, name="dt"))
+    out["name"] = net.trafo.loc[dts, "name"].astype(str).to_numpy() if "name" in net.trafo.columns else ""
+    out["factor"] = rows["factor"].reindex(dts).to_numpy(float)
+    out["year"] = [year_reached(f, path) if np.isfinite(f) else None for f in out["factor"]]
+    out["year"] = out["year"].astype(float)
+    elem, eid, kind, limit = [], [], [], []
+    for d in dts:
+        pos = int(rows.loc[d, "limit_pos"])
+        if rows.loc[d, "fails"]:
+            elem.append("grid"), eid.append(-1), kind.append("not_converged"), limit.append("load flow fails")
+        elif pos >= 0:
+            r = table.iloc[pos]
+            elem.append(r["element"]), eid.append(int(r["id"])), kind.append(r["kind"])
+            limit.append(_limit_text(r["element"], int(r["id"]), r["kind"]))
+        else:
+            elem.append(""), eid.append(-1), kind.append(""), limit.append("")
+    out["limit"] = limit
+    out["element"] = elem
+    out["element_id"] = eid
+    out["kind"] = kind
+    pre = already[already["dt"] >= 0]
+    text = pre.groupby("dt").apply(
+        lambda f: "; ".join(_limit_text(e, i, k) for e, i, k in zip(f["element"], f["id"], f["kind"], strict=True)),
+        include_groups=False) if len(pre) else pd.Series(dtype=str)
+    out["already"] = text.reindex(dts).fillna("").to_numpy() if len(pre) else ""
+    out["x_m"] = x
+    out["y_m"] = y
+    return out
+
+
+def grid_hosting_level(
+    net: pandapowerNet,
+    ev_kw: pd.DataFrame,
+    *,
+    base_load_factor: np.ndarray,
+    path: pd.Series,
+    plan_year: int,
+    pv_kw: pd.DataFrame | None = None,
+    vm_min_pu: float = 0.95,
+    vm_max_pu: float = 1.05,
+    max_loading_percent: float = 100.0,
+    ev_power_factor: float = 1.0,
+    factors: tuple[float, ...] | np.ndarray = DEFAULT_FACTORS,
+    crs: Any = None,
+) -> HostingLevel:
+    """The hosting level of a grid for an EV load series scaled by one factor.
+
+    Parameters
+    ----------
+    net
+        The pandapower net (not modified).
+    ev_kw
+        EV load per step and bus at ``a = 1`` (steps x bus ids, DatetimeIndex) [kW].
+    base_load_factor
+        Factor on every base load per step [-].
+    path
+        EV energy by year relative to the plan year (:func:`adoption_path`).
+    plan_year
+        The year of ``a = 1``.
+    pv_kw
+        On-site PV per step and bus [kW], kept at every factor.
+    vm_min_pu, vm_max_pu, max_loading_percent
+        Limits [pu], [pu], [%].
+    ev_power_factor
+        Power factor of the EV load [-].
+    factors
+        Adoption factors the search starts from [-], with 0.
+    crs
+        CRS of the bus coordinates ``x_m``, ``y_m``.
+    """
+    index = pd.DatetimeIndex(ev_kw.index)
+    series = _Series(index=index, base_load_factor=np.asarray(base_load_factor, float), ev_kw=ev_kw,
+                     pv_kw=pv_kw if pv_kw is not None else pd.DataFrame(index=index), vm_min_pu=vm_min_pu,
+                     vm_max_pu=vm_max_pu, max_loading_percent=max_loading_percent, ev_power_factor=ev_power_factor)
+    return _evaluate(net, series, path, plan_year, factors, crs)
+
+
+def _evaluate(net: pandapowerNet, series: _Series, path: pd.Series, plan_year: int,
+              factors: tuple[float, ...] | np.ndarray, crs: Any) -> HostingLevel:
+    f = np.unique(np.asarray(factors, float))
+    if not len(f) or f[0] != 0.0 or (f < 0).any() or not np.isfinite(f).all():
+        raise DataError(f"hosting factors {list(factors)} must be finite, >= 0 and include 0 (no EV)")
+    if len(f) < 2:
+        raise DataError("hosting factors need at least one factor above 0")
+    check = _Check(net, series)
+    steps = _search_steps(series)
+    result, already, info = _search(check, steps, f)
+    city = result.iloc[0]
+    city_factor = float(city["factor"]) if np.isfinite(city["factor"]) else None
+    first_limit = None
+    if city_factor is not None:
+        if city["fails"]:
+            first_limit = {"element": "grid", "id": None, "kind": "not_converged", "dt": None,
+                           "text": "load flow fails"}
+        elif city["limit_pos"] >= 0:
+            r = check.table.iloc[int(city["limit_pos"])]
+            first_limit = {"element": str(r["element"]), "id": int(r["id"]), "kind": str(r["kind"]),
+                           "dt": int(r["dt"]) if r["dt"] >= 0 else None,
+                           "text": _limit_text(r["element"], int(r["id"]), r["kind"])}
+    table = _dt_table(net, check, result, already, path)
+    log.info("EV hosting level: city %s, %d of %d DTs limited up to %gx (%d load-flow columns)",
+             "none" if city_factor is None else f"{city_factor:.3f}", int(table["factor"].notna().sum()),
+             len(table), f[-1], info["columns_solved"])
+    return HostingLevel(
+        city_factor=city_factor, city_year=year_reached(city_factor, path), first_limit=first_limit,
+        table=table, already_violated=already, path=path, plan_year=plan_year, horizon=int(path.index.max()),
+        max_factor=float(f[-1]), crs=crs,
+        assumptions=[
+            "EV hosting level: every EV load (served energy and installed power of every site) scaled by one "
+            "factor, base load and on-site PV kept; the adoption path is the EV energy of the grid's EV use cases "
+            f"by year relative to {plan_year} (demand stage), linear within a year",
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------------- entry points
+
+
+def _path_use_cases(cfg: CityConfig) -> list[str]:
+    out: list[str] = []
+    for kind in cfg.grid.ev_loads:
+        out += list(cfg.demand.sited_use_cases) if kind == "public" else list(_EV_LOAD_USE_CASES.get(kind, ()))
+    return list(dict.fromkeys(out))
+
+
+def _limits(cfg: CityConfig) -> dict[str, float]:
+    g = cfg.grid
+    return {"vm_min_pu": g.vm_min_pu, "vm_max_pu": g.vm_max_pu, "max_loading_percent": g.max_loading_percent}
+
+
+def _peak_series(cfg: CityConfig, sites: pd.DataFrame, buses: pd.Series) -> _Series:
+    """The evening-peak check as a one-step series: installed power x ``grid.ev_peak_coincidence``."""
+    index = pd.DatetimeIndex([pd.Timestamp(f"{cfg.fleet.year}-{cfg.grid.design_day}")], name="time")
+    ev = (sites["power_kw"].astype(float) * cfg.grid.ev_peak_coincidence).groupby(buses.to_numpy()).sum()
+    return _Series(index=index, base_load_factor=np.ones(1), ev_kw=pd.DataFrame([ev.to_numpy()], index=index,
+                   columns=ev.index), pv_kw=pd.DataFrame(index=index), **_limits(cfg))
+
+
+def _series_from_results(city: City, loads: GridLoads, results: GridResults) -> _Series:
+    """The series the grid stage ran (its EV and PV matrices), for a finished plan."""
+    cfg = city.config
+    if results.mode == "peak" or results.assessment is None:
+        return _peak_series(cfg, loads.sites, results.site_buses.reindex(loads.sites.index))
+    a = results.assessment
+    index = a.flow.index
+    return _Series(index=index, base_load_factor=base_load_profile(index, residential_share=cfg.grid.residential_share),
+                   ev_kw=a.ev_kw, pv_kw=a.pv_kw, **_limits(cfg))
+
+
+def ev_hosting_level(
+    city: City,
+    loads: GridLoads,
+    grid_model: GridModel,
+    *,
+    energy: pd.DataFrame,
+    factors: tuple[float, ...] | np.ndarray = DEFAULT_FACTORS,
+) -> HostingLevel:
+    """The adoption level at which the grid gets its first new violation, city-wide and per DT.
+
+    The grid stage is run once on ``loads`` (``a = 1``) with ``grid_model``, so that the search
+    scales exactly the EV and PV series it puts on the grid.
+
+    Parameters
+    ----------
+    city
+        The city (its ``[grid]`` settings: time series, limits, PV, design day).
+    loads
+        The plan's grid loads (``a = 1``).
+    grid_model
+        The grid the plan was checked against.
+    energy
+        The demand stage's EV energy per (segment, year, use case) (``DemandResult.energy``).
+    factors
+        Adoption factors the search starts from [-], with 0; crossings between them are refined.
+
+    Returns
+    -------
+    HostingLevel
+    """
+    cfg = city.config
+    results = grid_stage(city, loads, grid_model)
+    if results.model is not grid_model:
+        log.debug("the grid stage built its own grid model for the hosting level (grid.source = %r)", cfg.grid.source)
+    series = _series_from_results(city, loads, results)
+    path = adoption_path(energy, cfg.fleet.year, use_cases=_path_use_cases(cfg))
+    return _evaluate(results.model.net, series, path, cfg.fleet.year, factors, city.crs)
+
+
+def hosting_level_of(plan: Plan, *, factors: tuple[float, ...] | np.ndarray = DEFAULT_FACTORS) -> HostingLevel:
+    """:func:`ev_hosting_level` of a finished plan: its grid model, the EV and PV series its grid stage ran.
+
+    Raises
+    ------
+    DataError
+        When the plan has no grid check or no demand result.
+    """
+    if plan.grid_results is None or plan.grid_loads is None:
+        raise DataError("the EV hosting level needs a plan with a grid check (grid.source is 'none')")
+    if plan.demand_result is None:
+        raise DataError("the EV hosting level needs the plan's demand result (the adoption path)")
+    cfg = plan.city.config
+    series = _series_from_results(plan.city, plan.grid_loads, plan.grid_results)
+    path = adoption_path(plan.demand_result.energy, cfg.fleet.year, use_cases=_path_use_cases(cfg))
+    return _evaluate(plan.grid_results.model.net, series, path, cfg.fleet.year, factors, plan.city.crs)
+
+
+def hosting_frame(level: HostingLevel) -> gpd.GeoDataFrame:
+    """The DT table as points (projected CRS of the plan)."""
+    t = level.table
+    return gpd.GeoDataFrame(t.drop(columns=["x_m", "y_m"]), geometry=gpd.points_from_xy(t["x_m"], t["y_m"]),
+                            crs=level.crs)

@@ -1,0 +1,149 @@
+"""EV hosting level: the adoption factor and year of the first new grid violation."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+
+from charge_planner.errors import DataError
+from charge_planner.grid.timeseries import base_load_profile, run_time_series
+from charge_planner.pipeline.adoption import (
+    adoption_path,
+    dt_of_buses,
+    grid_hosting_level,
+    hosting_level_of,
+    scaled_loads,
+    year_reached,
+)
+
+PATH = pd.Series([0.1, 0.25, 0.5, 1.0], index=[2027, 2028, 2029, 2030])
+
+
+def _tiny_grid(base_kw: float) -> tuple[pp.pandapowerNet, int]:
+    """ext_grid - 11/0.4 kV 250 kVA DT (low impedance) - one short LV line - a bus with a site."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 11.0)
+    lv = pp.create_bus(net, 0.4)
+    site = pp.create_bus(net, 0.4)
+    pp.create_ext_grid(net, mv, vm_pu=1.0)
+    pp.create_transformer_from_parameters(net, mv, lv, sn_mva=0.25, vn_hv_kv=11.0, vn_lv_kv=0.4, vkr_percent=0.05,
+                                          vk_percent=0.5, pfe_kw=0.0, i0_percent=0.0)
+    pp.create_line_from_parameters(net, lv, site, length_km=0.01, r_ohm_per_km=0.01, x_ohm_per_km=0.005,
+                                   c_nf_per_km=0.0, max_i_ka=2.0)
+    pp.create_load(net, lv, p_mw=base_kw / 1000.0, q_mvar=0.0)
+    return net, site
+
+
+def test_tiny_grid_factor_matches_the_trafo_rating_by_hand():
+    """Base 50 kW + EV 100 kW x a at unity power factor on a 250 kVA DT with a stiff LV side: the DT is
+    at 100 % when 50 + 100 a = 250 kW, a = 2.0 (by hand); pandapower confirms the loading there."""
+    net, site = _tiny_grid(50.0)
+    index = pd.date_range("2030-05-15 20:00", periods=1, freq="60min")
+    ev = pd.DataFrame({site: [100.0]}, index=index)
+    level = grid_hosting_level(net, ev, base_load_factor=np.ones(1), path=PATH, plan_year=2030,
+                               vm_min_pu=0.9, vm_max_pu=1.1)
+    assert level.city_factor == pytest.approx(2.0, rel=0.01)
+    assert level.first_limit is not None and (level.first_limit["element"], level.first_limit["kind"]) == (
+        "trafo", "overload")
+    assert list(level.table.index) == [0]  # the one DT, found from the topology (no net.bus["dt"])
+    assert level.table.loc[0, "factor"] == pytest.approx(level.city_factor)
+    # an independent check: pandapower's own load flow at the factor found
+    check = copy.deepcopy(net)
+    pp.create_load(check, site, p_mw=0.1 * level.city_factor, q_mvar=0.0)
+    pp.runpp(check)
+    assert check.res_trafo.loading_percent.iloc[0] == pytest.approx(100.0, abs=0.3)
+    assert level.city_year is None and level.city_year_label == "beyond 2030"
+
+
+def test_violation_already_at_zero_does_not_count():
+    """A DT overloaded by its base load alone is reported apart; the new violation is the LV line."""
+    net, site = _tiny_grid(260.0)  # 104 % with no EV
+    net.line.loc[0, "max_i_ka"] = 0.6  # the line carries the EV only: 0.6 kA at 0.4 kV is 415.7 kW, a = 4.157
+    index = pd.date_range("2030-05-15 20:00", periods=1, freq="60min")
+    ev = pd.DataFrame({site: [100.0]}, index=index)
+    level = grid_hosting_level(net, ev, base_load_factor=np.ones(1), path=PATH, plan_year=2030,
+                               vm_min_pu=0.9, vm_max_pu=1.1)
+    assert list(zip(level.already_violated["element"], level.already_violated["kind"], strict=True)) == [
+        ("trafo", "overload")]
+    assert level.first_limit is not None and level.first_limit["element"] == "line"
+    by_hand = math.sqrt(3) * 0.4 * 0.6 * 1000.0 / 100.0  # the stiff DT and short line keep the site at ~1 pu
+    assert level.city_factor == pytest.approx(by_hand, rel=0.01)
+    assert "trafo 0 overload" in level.table.loc[0, "already"]
+
+
+def test_year_interpolates_on_the_path():
+    assert year_reached(0.5, PATH) == pytest.approx(2029.0)
+    assert year_reached(0.75, PATH) == pytest.approx(2029.5)  # half-way from 0.5 (2029) to 1.0 (2030)
+    assert year_reached(0.175, PATH) == pytest.approx(2027.5)
+    assert year_reached(0.05, PATH) == pytest.approx(2027.0)  # reached already in the first year
+    assert year_reached(1.2, PATH) is None
+    assert year_reached(None, PATH) is None
+
+
+def test_adoption_path_normalises_to_the_plan_year():
+    idx = pd.MultiIndex.from_tuples(
+        [("car", 2029, "home"), ("car", 2029, "public_dc"), ("car", 2030, "home"), ("car", 2030, "public_dc")],
+        names=["segment", "year", "use_case"])
+    energy = pd.DataFrame({"energy_kwh_day": [10.0, 30.0, 40.0, 40.0]}, index=idx)
+    assert adoption_path(energy, 2030).to_dict() == {2029: 0.5, 2030: 1.0}
+    assert adoption_path(energy, 2030, use_cases=["public_dc"]).to_dict() == {2029: 0.75, 2030: 1.0}
+    with pytest.raises(DataError, match="plan year 2031"):
+        adoption_path(energy, 2031)
+
+
+def test_dt_of_buses_from_the_topology():
+    net, site = _tiny_grid(10.0)
+    assert dt_of_buses(net).to_dict() == {0: -1, 1: 0, 2: 0}
+
+
+def test_demo_hosting_level(demo_plan):
+    """On the demo: a city factor above 0, every DT listed, and the factors hold against the batched
+    time series rerun with scaled EV loads (no new violation just below, one just above and at 1.1 a)."""
+    level = hosting_level_of(demo_plan)
+    net = demo_plan.grid_results.model.net
+    dts = sorted(int(d) for d in set(net.bus["dt"]) if d >= 0)
+    assert list(level.table.index) == dts
+    assert level.city_factor is not None and level.city_factor > 0
+    a = demo_plan.grid_assessment
+    cfg = demo_plan.city.config
+    blf = base_load_profile(a.flow.index, residential_share=cfg.grid.residential_share)
+
+    def violated(factor: float) -> set[tuple[str, int, str]]:
+        flow = run_time_series(net, a.flow.index, base_load_factor=blf, ev_kw=a.ev_kw * factor, pv_kw=a.pv_kw,
+                               vm_min_pu=cfg.grid.vm_min_pu, vm_max_pu=cfg.grid.vm_max_pu,
+                               max_loading_percent=cfg.grid.max_loading_percent)
+        v = flow.violations
+        return set(zip(v["element"], v["id"].astype(int), v["kind"], strict=True))
+
+    already = violated(0.0)
+    assert already == set(zip(level.already_violated["element"], level.already_violated["id"].astype(int),
+                              level.already_violated["kind"], strict=True))
+    assert violated(level.city_factor * 0.99) == already
+    first = level.first_limit
+    assert first is not None
+    assert (first["element"], first["id"], first["kind"]) in violated(level.city_factor * 1.01)
+    limited = level.table.dropna(subset=["factor"]).sort_values("factor").head(4)
+    for _dt, row in limited.iterrows():
+        for factor in (row["factor"] * 1.01, row["factor"] * 1.1):
+            assert (row["element"], row["element_id"], row["kind"]) in violated(factor)
+    # the year: the adoption path of the grid's EV use cases, 1 in the plan year
+    assert level.path.loc[cfg.fleet.year] == 1.0
+    assert level.city_year == pytest.approx(year_reached(level.city_factor, level.path))
+    summary = level.summary()
+    assert summary["city_factor"] == pytest.approx(level.city_factor, abs=1e-4)
+    assert summary["n_dts"] == len(dts)
+
+
+def test_scaled_loads_scale_every_ev_load(demo_plan):
+    loads = demo_plan.grid_loads
+    half = scaled_loads(loads, 0.5)
+    assert np.allclose(half.sites["served_kwh_day"], loads.sites["served_kwh_day"] * 0.5)
+    assert np.allclose(half.sites["power_kw"], loads.sites["power_kw"] * 0.5)
+    assert half.base is loads.base
+    with pytest.raises(DataError, match="adoption factor"):
+        scaled_loads(loads, -1.0)
