@@ -76,6 +76,11 @@ class FlowResult:
         ``hours`` [h] (NaN for the peak flow: one operating point says nothing about the
         duration), ``first``, ``last`` (times; NaT for the peak flow), ``worst`` (lowest or
         highest value) and ``unit`` (``pu`` or ``%``).
+    ev_kw_by_bus
+        Peak flow: the EV load added per bus [kW] (one ``"ev"`` load each), so that the flow can
+        be rebuilt; empty for a time series (its loads per step are in the assessment).
+    base_load_scale
+        Peak flow: the factor the base loads' ``scaling`` was multiplied by [-].
 
     The ``buses`` table also has ``slack`` (True at external-grid and slack-generator buses,
     whose voltage is a set point, not a result).
@@ -91,6 +96,8 @@ class FlowResult:
     losses_mw: float
     trafos3w: pd.DataFrame = field(default_factory=lambda: _empty_trafos3w())
     violations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIOLATION_COLUMNS))
+    ev_kw_by_bus: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    base_load_scale: float = 1.0
 
 
 def _empty_trafos3w() -> pd.DataFrame:
@@ -400,6 +407,8 @@ def run_peak_flow(
         losses_mw=losses,
         trafos3w=trafos3w,
         violations=violations,
+        ev_kw_by_bus=ev.astype(float),
+        base_load_scale=float(base_load_scale),
     )
 
 

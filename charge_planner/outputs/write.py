@@ -17,10 +17,12 @@ Files
     ``map.html`` (interactive map, works offline), ``report.html`` (+ ``report.pdf``),
     ``plan.gpkg`` (layers :data:`GPKG_LAYERS`), ``sites.csv``, ``candidates.csv``,
     ``assignments.csv``, ``demand.csv``, ``demand_by_segment_year.csv``, ``rollout.csv``,
-    ``grid_buses.csv``, ``grid_lines.csv``, ``grid_trafos.csv``, ``grid_violations.csv``
-    (grid files only when the grid was modelled), ``summary.json`` and ``manifest.json``
-    (every file written, with its size and SHA-256, the package name and version, the city
-    and its config hash), written last.
+    ``grid_buses.csv``, ``grid_lines.csv``, ``grid_trafos.csv``, ``grid_violations.csv``,
+    ``grid_worst_hour.json`` (the grid as a pandapower net with the loads of the worst step, for
+    ``pandapower.from_json`` and ``runpp``), ``grid_loads.parquet`` (the load of every bus at every
+    step [MW]) (grid files only when the grid was modelled), ``summary.json`` and ``manifest.json``
+    (every file written, with its size, SHA-256 and description, the package name and version,
+    the city and its config hash), written last. :data:`FILES` describes each file.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
+import pandapower as pp
 import pandas as pd
 import pyogrio
 
 from charge_planner.errors import OutputError
+from charge_planner.grid.export import BUS_LOAD_COLUMNS, bus_loads, worst_hour_net
 from charge_planner.outputs import browser, report
 from charge_planner.outputs.maps import build_map, plan_isochrones
 from charge_planner.outputs.views import (
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "FILES",
     "GPKG_LAYERS",
     "MANIFEST",
     "OutputError",
@@ -73,6 +78,7 @@ __all__ = [
     "save_plan",
     "violation_export",
     "write_csv",
+    "write_grid_files",
     "write_manifest",
     "write_outputs",
 ]
@@ -89,6 +95,32 @@ GPKG_LAYERS = {
     "grid_trafos": "grid transformers, two-winding (kind trafo) and three-winding (kind trafo3w), at their "
     "low-voltage bus with loading [%] and violations",
     "rollout": "installed chargers per site and year (table without geometry)",
+}
+
+
+#: Every file a plan may write, and what it holds (recorded in ``manifest.json``)
+FILES = {
+    "map.html": "interactive map of sites, demand, isochrones and the grid",
+    "report.html": "the plan's report",
+    "report.pdf": "the plan's report, printed",
+    "plan.gpkg": "GeoPackage, EPSG:4326, layers: " + ", ".join(GPKG_LAYERS),
+    "sites.csv": "chosen charging sites with lon/lat",
+    "candidates.csv": "every candidate site with lon/lat and the reason it was excluded, if any",
+    "assignments.csv": "demand served by each site",
+    "demand.csv": "charging demand per cell, segment and year",
+    "demand_by_segment_year.csv": "charging demand per year and segment",
+    "rollout.csv": "installed chargers per site and year",
+    "grid_buses.csv": "grid buses with load-flow voltages [pu] and violations",
+    "grid_lines.csv": "grid lines with loading [%] and violations",
+    "grid_trafos.csv": "grid transformers with loading [%] and violations",
+    "grid_violations.csv": "one row per element and kind of violation",
+    "grid_worst_hour.json": "the grid as a pandapower net (pandapower.from_json) with the loads of the worst step: "
+    "base loads at that step, EV charging as loads named 'ev', on-site PV as sgens named 'pv'; "
+    "runpp(net, algorithm='nr', init='auto') reproduces the plan's voltages and loadings of that step; "
+    "net['charge_planner'] records the step's time and the plan's figures",
+    "grid_loads.parquet": "load of every bus at every step, long format: " + ", ".join(BUS_LOAD_COLUMNS)
+    + " [MW, Mvar]; p_mw = base_p_mw + ev_p_mw - pv_p_mw",
+    "summary.json": "configuration hash, package versions, solver status and key figures",
 }
 
 
@@ -195,6 +227,31 @@ def _violations(plan: Plan, layers: GridLayers) -> pd.DataFrame:
     return violation_export(plan, layers.buses, layers.lines, layers.trafos)
 
 
+def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
+    """Write ``grid_worst_hour.json`` and ``grid_loads.parquet`` of a plan with a grid.
+
+    ``grid_worst_hour.json`` is :func:`~charge_planner.grid.export.worst_hour_net` written with
+    ``pandapower.to_json``; ``grid_loads.parquet`` is :func:`~charge_planner.grid.export.bus_loads`
+    (columns :data:`~charge_planner.grid.export.BUS_LOAD_COLUMNS`; the peak flow's one step has no
+    time and the year ``fleet.year``).
+
+    Returns
+    -------
+    list of Path
+        The two files.
+    """
+    results = plan.grid_results
+    if results is None:
+        return []
+    net = worst_hour_net(results)
+    json_path = folder / "grid_worst_hour.json"
+    pp.to_json(net, str(json_path))
+    loads = bus_loads(results, year=plan.city.config.fleet.year)
+    parquet_path = folder / "grid_loads.parquet"
+    loads.to_parquet(parquet_path, index=False)
+    return [json_path, parquet_path]
+
+
 def check_pdf(pdf: bool | None) -> None:
     """Refuse ``pdf=True`` (``--pdf``, ``outputs.pdf = true``) when no Chromium is installed.
 
@@ -281,6 +338,8 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
         write_csv(_plain(pd.DataFrame(layers.lines.drop(columns="geometry"))), folder / "grid_lines.csv")
         _csv_with_lonlat(layers.transformer_layer(), folder / "grid_trafos.csv")
         write_csv(_violations(plan, layers), folder / "grid_violations.csv")
+    if plan.grid_results is not None:
+        write_grid_files(plan, folder)
     (folder / "summary.json").write_text(summary_json(plan.summary), encoding="utf-8")
 
     fmap = build_map(plan, offline=offline, isochrones=iso if iso is not None else False, notes=[note] if note else ())
@@ -340,7 +399,10 @@ def write_manifest(folder: Path, files: list[Path], *, plan: Plan | None = None)
         f = Path(f)
         if f.parent.resolve() != folder.resolve() or f.name == MANIFEST:
             raise OutputError(f"{f}: a manifest lists only files directly inside its folder {folder}")
-        entries.append({"name": f.name, "bytes": f.stat().st_size, "sha256": _sha256(f)})
+        entry = {"name": f.name, "bytes": f.stat().st_size, "sha256": _sha256(f)}
+        if f.name in FILES:
+            entry["description"] = FILES[f.name]
+        entries.append(entry)
     summary = plan.summary if plan is not None else {}
     manifest = {
         "kind": _MANIFEST_KIND,
