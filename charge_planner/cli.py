@@ -2,7 +2,9 @@
 
 ``charge-planner demo [--out DIR] [--overwrite]`` plans the bundled synthetic demo city;
 ``charge-planner run CITY_DIR [--out DIR] [--overwrite] [--data-root DIR]`` plans a city bundle;
-``charge-planner validate CITY_DIR`` checks a ``city.toml``.
+``charge-planner validate CITY_DIR`` checks a ``city.toml``;
+``charge-planner options CITY_DIR [--out DIR] [--option NAME ...]`` plans a city once per rollout
+option and writes them side by side (``options.csv``, ``options.html``).
 
 The output folder is ``--out``, else ``[outputs] folder`` of the city.toml, else
 ``out/<city folder name>``, relative to the current directory. It is checked before anything
@@ -33,7 +35,9 @@ from charge_planner.config import data_root as root_of
 from charge_planner.config import find_config, load_config, resolve_data_path, validate_bundle
 from charge_planner.errors import ChargePlannerError
 from charge_planner.outputs import check_output_folder, check_pdf, default_output_folder, read_manifest
+from charge_planner.outputs.options import save_options
 from charge_planner.outputs.views import fmt_pct
+from charge_planner.pipeline.options import DEFAULT_OPTIONS, compare_options, option_notes, resolve_options
 from charge_planner.siting.inputs import read_exclusion_zones
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan public EV charging for a city.")
@@ -196,6 +200,52 @@ def validate(
         f"{path}: valid ({cfg.city.name}, {cfg.city.country}, plan year {cfg.fleet.year}; "
         f"{city.roads.number_of_edges():,} road edges, {city.population['population'].sum():,.0f} persons)"
     )
+
+
+@app.command()
+def options(
+    city_dir: Annotated[Path, typer.Argument(help="City folder containing city.toml.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: the city's output folder with '_options' appended)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="An option to compare (repeat it; default: all of "
+                     + ", ".join(DEFAULT_OPTIONS) + ")."),
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Folder holding the data named in city.toml (or $CHARGE_PLANNER_DATA).")
+    ] = None,
+    overwrite: Overwrite = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Plan a city once per rollout option (charging strategy, on-site PV and batteries, grid
+    reinforcement) and write the options side by side: options.csv and options.html."""
+    _setup_logging(verbose, quiet)
+    try:
+        path = find_config(city_dir)
+        cfg = load_config(path)
+        chosen = resolve_options(option)
+        if out is None:
+            base = default_output_folder(cfg, path.parent)
+            out = base.with_name(base.name + "_options")
+        check_output_folder(out, city_dir=path.parent, data_root=root_of(data_root), overwrite=overwrite)
+        city = load_city(path.parent, data_dir=data_root)
+        table = compare_options(city, chosen, progress=None)
+        target = save_options(table, out, city=cfg.city.name, city_dir=path.parent, data_root=root_of(data_root),
+                              overwrite=overwrite, descriptions={o.name: o.description for o in chosen},
+                              notes=option_notes(cfg))
+    except ChargePlannerError as exc:
+        _fail(exc)
+    for _, r in table.iterrows():
+        typer.echo(
+            f"{r['option']}: served {fmt_pct(r['served_share'])}, capex {r['capex_usd']:,.0f} USD, peak EV "
+            f"{r['peak_ev_kw']:,.0f} kW, violations {r['violations']}, renewable {fmt_pct(r['renewable_share'])}, "
+            f"CO2 {r['co2_t_year']:,.0f} t/yr"
+        )
+    typer.echo(f"outputs in {target}")
 
 
 def main() -> None:

@@ -169,6 +169,20 @@ class GridSection(_Model):
         default=10.0, description="on-site PV per charging site [kWp] (assumption: a canopy of about 60 m2)"
     )
     solar_share_of_renewables: Share = Field(default=0.35, description="shapes the hourly grid mix (assumption)")
+    charging_cap_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.6,
+        description="demand.charging_strategy = 'capped': a site's grid draw is held at this share of its installed "
+        "power [-] (assumption: a load-management setting, not a published figure)",
+    )
+    # plausibility bound: 10 MWh is a grid-scale battery, not one at a charging site
+    battery_kwh_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
+        default=0.0,
+        description="on-site battery per charging site [kWh]: charged from on-site PV surplus, then from the grid in "
+        "the site's lowest-load hours; discharged at its peak; needs grid.battery_kw_per_site",
+    )
+    battery_kw_per_site: Annotated[float, Field(ge=0, le=10_000)] = Field(
+        default=0.0, description="charge and discharge power of the on-site battery [kW]"
+    )
     lv_max_site_kw: PositiveFloat = Field(default=500.0, description="sites above this connect at MV (assumption)")
     max_substation_mva: float = Field(
         default=60.0,
@@ -217,6 +231,18 @@ class GridSection(_Model):
         except ValueError:
             raise ValueError(f"design_day {value!r} is not a calendar day; give MM-DD, e.g. '05-15'") from None
         return value
+
+    @model_validator(mode="after")
+    def _battery_pair(self) -> GridSection:
+        if (self.battery_kwh_per_site > 0) != (self.battery_kw_per_site > 0):
+            raise ValueError(
+                f"grid.battery_kwh_per_site = {self.battery_kwh_per_site:g} and grid.battery_kw_per_site = "
+                f"{self.battery_kw_per_site:g}: a battery needs both an energy and a power rating (or both 0)"
+            )
+        if self.battery_kwh_per_site > 0 and self.time_series == "peak":
+            raise ValueError("grid.battery_kwh_per_site needs grid.time_series = 'day' or 'year' (a battery is "
+                             "operated over a day; the single evening-peak flow cannot show it)")
+        return self
 
     @model_validator(mode="after")
     def _source_needs(self) -> GridSection:

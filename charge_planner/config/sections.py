@@ -309,8 +309,11 @@ class DemandSection(_Model):
     residential_weights: Literal["auto", "raster", "buildings", "points"] = Field(
         default="auto", description="auto: population raster, else building footprint area, else population points"
     )
-    charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following"] = Field(
-        default="unmanaged", description="charging strategy of the demand peaks and of the grid's EV load"
+    charging_strategy: Literal["unmanaged", "managed_offpeak", "solar_following", "capped"] = Field(
+        default="unmanaged",
+        description="charging strategy of the demand peaks and of the grid's EV load; 'capped': unmanaged arrivals, "
+        "each site's draw held at grid.charging_cap_share of its installed power (the rest moved to the nearest "
+        "hours with room)",
     )
     offpeak_hours: Annotated[
         tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]], BeforeValidator(_list_to_tuple)

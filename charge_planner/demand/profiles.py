@@ -19,7 +19,7 @@ from charge_planner.assumptions import PROFILE_SPECS
 from charge_planner.errors import ConfigError
 from charge_planner.presets import SEGMENTS, USE_CASES
 
-STRATEGIES: tuple[str, ...] = ("unmanaged", "managed_offpeak", "solar_following")
+STRATEGIES: tuple[str, ...] = ("unmanaged", "managed_offpeak", "solar_following", "capped")
 
 # =============================================================================================
 # 4. Hourly profiles
@@ -74,7 +74,7 @@ def _profile(segment: str, use_case: str, strategy: str, offpeak: tuple[int, int
     arr = spec.arrival_shares()
     dwell = int(spec.dwell_h)
     cap = max(1.0 / float(spec.charge_h.get(segment, 1.0)), 1.0 / dwell)
-    if strategy == "unmanaged":
+    if strategy in ("unmanaged", "capped"):
         weight = np.zeros(24)
     elif strategy == "managed_offpeak":
         weight = offpeak_mask(offpeak).astype(float)
@@ -107,7 +107,11 @@ def charging_profile(
     * "managed_offpeak": the off-peak hours of the dwell window are filled first, evenly
       up to full power; the rest is charged as early as possible;
     * "solar_following": as "managed_offpeak" but following the PV output shape
-      (:data:`PV_SHAPE`) within the dwell window.
+      (:data:`PV_SHAPE`) within the dwell window;
+    * "capped": the arrivals of "unmanaged"; the cap on each site's draw needs the site's
+      installed power, so it is applied on the grid side to the sites' profiles
+      (:func:`charge_planner.grid.smart.cap_profiles`), and demand peaks of cells, which
+      have no installed power, stay those of "unmanaged".
 
     Parameters
     ----------
