@@ -650,3 +650,41 @@ def test_wall_clock_safety_stop_is_reported():
     assert s["status"] == "time_limit"
     assert any("safety stop" in line for line in m.result.log)
     assert len(m.sites) > 0  # the greedy plan stands in
+
+
+def test_reinforcement_options_are_decisions_of_the_optimiser():
+    """A group limited to 120 kW (two 60 kW chargers) with one upgrade option (+120 kW for 3,000 USD)."""
+    demand, cand, types, travel = _rollout_tables()
+    demand = demand.assign(energy_kwh_day=[200.0, 200.0, 200.0])
+    groups = pd.Series({"s1": "T1", "s2": "T1"})
+    option = pd.DataFrame({"group_id": ["T1"], "option": ["next DT size"], "added_kw": [120.0], "cost_usd": [3000.0]})
+
+    def solve(budget: float, reinforcements=option):
+        return CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=budget,
+                                             headroom=pd.Series({"T1": 120.0}), site_groups=groups,
+                                             reinforcements=reinforcements).solve("highs", mip_gap=0)
+
+    # ample budget: 2 sites x 1,000 + 4 chargers x 5,000 + the upgrade; 4 x 60 kWh/day served in 2030,
+    # the upgrade built in 2030 (the year its kW is needed; earlier spending costs more)
+    m = solve(1e6)
+    assert m.served_by_year.loc[2030, "served_kwh_day"] == pytest.approx(240.0)
+    assert list(m.reinforcement["option"]) == ["next DT size"] and list(m.reinforcement["year"]) == [2030]
+    assert m.summary()["reinforcement_usd"] == pytest.approx(3000.0)
+    assert m.served_by_year.loc[2030, "reinforcement_usd"] == pytest.approx(3000.0)
+    # 24,000 USD: 4 chargers + the upgrade (25,000) do not fit; 3 chargers + the upgrade (20,000) serve 180,
+    # more than the 120 of two chargers without it
+    m = solve(24_000)
+    assert m.served_by_year.loc[2030, "served_kwh_day"] == pytest.approx(180.0)
+    assert len(m.reinforcement) == 1
+    # 12,000 USD: two chargers fit the headroom; an upgrade would buy nothing
+    m = solve(12_000)
+    assert m.served_by_year.loc[2030, "served_kwh_day"] == pytest.approx(120.0) and m.reinforcement.empty
+    # without options the headroom binds at 120 kW whatever the budget
+    m = solve(1e6, reinforcements=None)
+    assert m.served_by_year.loc[2030, "served_kwh_day"] == pytest.approx(120.0)
+    # existing chargers above the headroom are allowed when an option can lift it
+    with_existing = cand.assign(existing_chargers=[{"dc": 2}, {}])
+    m = CapacitatedSiting.from_tables(demand, with_existing, types, travel, budget_usd=1e6,
+                                      headroom=pd.Series({"T1": 100.0}), site_groups=groups,
+                                      reinforcements=option).solve("highs", mip_gap=0)
+    assert list(m.reinforcement["year"]) == [2026]

@@ -21,6 +21,7 @@ from charge_planner.grid.energy import EnergyBalance, PVProfile, charging_energy
 from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.hosting import HostingResult, hosting_capacity
 from charge_planner.grid.model import GridModel
+from charge_planner.grid.smart import BatteryDispatch, site_batteries
 from charge_planner.grid.timeseries import (
     TimeSeriesResult,
     build_injections,
@@ -56,6 +57,8 @@ class GridAssessment:
         Times of the steps the hosting capacity was computed at.
     assumptions
         What was assumed on the way.
+    batteries
+        Operation of the on-site batteries, per row of the sites (None without batteries).
     """
 
     flow: TimeSeriesResult
@@ -67,6 +70,7 @@ class GridAssessment:
     hosting: HostingResult | None = None
     hosting_steps: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
     assumptions: list[str] = field(default_factory=list)
+    batteries: BatteryDispatch | None = None
 
 
 def site_load_matrix(
@@ -154,6 +158,8 @@ def assess_grid(
     max_loading_percent: float = 100.0,
     hosting: bool = True,
     hosting_hours: int = 2,
+    hosting_buses: pd.Index | np.ndarray | None = None,
+    energy_rows: np.ndarray | None = None,
 ) -> GridAssessment:
     """Check a plan against the grid over a time axis.
 
@@ -162,7 +168,12 @@ def assess_grid(
     grid
         The grid model.
     sites
-        Chosen sites with ``bus_id``, ``served_kwh_day`` [kWh/day], ``power_kw`` [kW].
+        EV loads with ``bus_id``, ``served_kwh_day`` [kWh/day], ``power_kw`` [kW] (the draw is capped at
+        it) and optionally ``pv_kwp`` [kWp] (on-site PV of that row; replaces ``pv_kwp_per_site``) and
+        ``battery_kwh`` [kWh], ``battery_kw`` [kW] (an on-site battery,
+        :func:`~charge_planner.grid.smart.site_batteries`; the EV load matrix is then the load behind
+        the meter and the energy balance counts the stored energy):
+        charging sites, and other EV loads (home charging, depots) as further rows.
     index
         Time axis (design day or year).
     ev_shares
@@ -174,7 +185,7 @@ def assess_grid(
     pv
         PV output per kWp per step (None: no on-site PV).
     pv_kwp_per_site
-        On-site PV at every site [kWp].
+        On-site PV at every row of ``sites`` without a ``pv_kwp`` column [kWp].
     ev_power_factor
         Power factor of the charging load [-].
     vm_min_pu, vm_max_pu, max_loading_percent
@@ -183,6 +194,10 @@ def assess_grid(
         Compute the hosting capacity of every bus.
     hosting_hours
         Worst steps per criterion (lowest voltage, highest loading) examined [-].
+    hosting_buses
+        Buses whose hosting capacity is computed (default: every supplied bus that is not a slack bus).
+    energy_rows
+        Rows of ``sites`` counted in the energy balance (renewable share, CO2) (default: all).
 
     Returns
     -------
@@ -195,12 +210,20 @@ def assess_grid(
         raise DataError(f"pv_kwp_per_site {pv_kwp_per_site} must be >= 0")
     model = BatchPowerFlow.from_net(grid.net)
     ev_kw = site_load_matrix(sites, index, ev_shares) if len(sites) else pd.DataFrame(index=index)
-    if pv is not None and pv_kwp_per_site > 0 and len(sites):
-        per_site = np.outer(pv.kw_per_kwp, np.full(len(sites), pv_kwp_per_site))
-        pv_kw = pd.DataFrame(per_site, index=index, columns=sites["bus_id"].to_numpy())
+    kwp = (sites["pv_kwp"].to_numpy(float) if "pv_kwp" in sites.columns
+           else np.full(len(sites), float(pv_kwp_per_site)))
+    if (kwp < 0).any():
+        raise DataError("pv_kwp of every site must be >= 0")
+    if pv is not None and (kwp > 0).any():
+        per_site = np.outer(pv.kw_per_kwp, kwp[kwp > 0])
+        pv_kw = pd.DataFrame(per_site, index=index, columns=sites["bus_id"].to_numpy()[kwp > 0])
         pv_kw = pv_kw.T.groupby(level=0).sum().T
     else:
         pv_kw = pd.DataFrame(index=index)
+    storage = None
+    if "battery_kwh" in sites.columns and (sites["battery_kwh"].to_numpy(float) > 0).any():
+        ev_kw, storage = site_batteries(sites.assign(pv_kwp=kwp), index, ev_shares,
+                                        pv.kw_per_kwp if pv is not None else None)
     flow = run_time_series(
         grid.net, index, base_load_factor=base_load_factor, ev_kw=ev_kw, pv_kw=pv_kw,
         ev_power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
@@ -208,9 +231,18 @@ def assess_grid(
     )
     step_h = flow.step_h
     days = len(index) * step_h / 24.0
-    energy = charging_energy(ev_kw, pv_kw if pv_kw.shape[1] else None, mix, step_h=step_h)
+    if energy_rows is None or np.asarray(energy_rows, bool).all():
+        ev_energy_kw = ev_kw
+    else:
+        rows = np.asarray(energy_rows, bool)
+        ev_energy_kw = (site_load_matrix(sites[rows], index, np.asarray(ev_shares)[rows] if np.ndim(ev_shares) == 2
+                                         else ev_shares) if rows.any() else pd.DataFrame(index=index))
+    if storage is not None:
+        energy = storage.energy(mix, columns=None if energy_rows is None else np.asarray(energy_rows, bool))
+    else:
+        energy = charging_energy(ev_energy_kw, pv_kw if pv_kw.shape[1] else None, mix, step_h=step_h)
     result = GridAssessment(flow=flow, energy=energy, days=days, ev_kw=ev_kw, pv_kw=pv_kw,
-                            base_load_factor=np.asarray(base_load_factor, dtype=float))
+                            base_load_factor=np.asarray(base_load_factor, dtype=float), batteries=storage)
     if hosting:
         pos = worst_steps(flow, hosting_hours)
         if len(pos):
@@ -220,7 +252,7 @@ def assess_grid(
                 pv_kw=pv_kw.iloc[pos] if pv_kw.shape[1] else None, ev_power_factor=ev_power_factor,
             )
             hc = hosting_capacity(
-                model, inj.s_load, power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
+                model, inj.s_load, buses=hosting_buses, power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
                 max_loading_percent=max_loading_percent,
             )
             flow.buses["hosting_capacity_kw"] = hc.table["hosting_capacity_kw"].reindex(flow.buses.index)

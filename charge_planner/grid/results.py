@@ -25,10 +25,13 @@ from charge_planner.grid.flow import FlowResult
 from charge_planner.grid.model import GridModel
 from charge_planner.grid.timeseries import TimeSeriesResult
 
-__all__ = ["GridLoads", "GridResults", "SITE_LOAD_COLUMNS"]
+__all__ = ["OTHER_LOAD_COLUMNS", "GridLoads", "GridResults", "SITE_LOAD_COLUMNS"]
 
 #: Columns :attr:`GridLoads.sites` must have.
 SITE_LOAD_COLUMNS = ("power_kw", "grid_level", "node_id", "served_kwh_day")
+
+#: Columns of :attr:`GridLoads.other`.
+OTHER_LOAD_COLUMNS = ("kind", "x", "y", "kwh_day", "peak_kw")
 
 
 @dataclass
@@ -51,6 +54,14 @@ class GridLoads:
         Charging strategy the profiles follow (``demand.charging_strategy``).
     offpeak_window
         (start hour, end hour) of the off-peak window the profiles used.
+    other
+        EV loads that are not charging sites, one row per demand cell and use case: ``kind``
+        (``"home"`` or ``"depot"``), ``x``, ``y`` [m] (the cell's centre), ``kwh_day`` [kWh/day] and
+        ``peak_kw`` [kW] (its highest hourly draw).
+    other_profiles
+        Daily profile of each ``other`` row, shape (rows, 24), rows summing to 1.
+    year
+        The year the loads are for.
     """
 
     base: gpd.GeoDataFrame
@@ -58,6 +69,9 @@ class GridLoads:
     site_profiles: np.ndarray
     strategy: str = "unmanaged"
     offpeak_window: tuple[int, int] = (22, 6)
+    other: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(OTHER_LOAD_COLUMNS)))
+    other_profiles: np.ndarray = field(default_factory=lambda: np.zeros((0, 24)))
+    year: int | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in SITE_LOAD_COLUMNS if c not in self.sites.columns]
@@ -68,6 +82,26 @@ class GridLoads:
         shape = np.shape(self.site_profiles)
         if shape != (len(self.sites), 24):
             raise ValueError(f"GridLoads.site_profiles has shape {shape}, expected ({len(self.sites)}, 24)")
+        missing = [c for c in OTHER_LOAD_COLUMNS if c not in self.other.columns]
+        if missing:
+            raise ValueError(f"GridLoads.other lacks column(s) {missing}")
+        if np.shape(self.other_profiles) != (len(self.other), 24):
+            raise ValueError(f"GridLoads.other_profiles has shape {np.shape(self.other_profiles)}, expected "
+                             f"({len(self.other)}, 24)")
+
+    def scaled(self, factor: float) -> GridLoads:
+        """The same loads with every EV energy (sites and other loads) multiplied by ``factor``."""
+        return replace(
+            self, sites=self.sites.assign(served_kwh_day=self.sites["served_kwh_day"] * factor),
+            other=self.other.assign(kwh_day=self.other["kwh_day"] * factor, peak_kw=self.other["peak_kw"] * factor),
+        )
+
+    def ev_kwh_day(self) -> dict[str, float]:
+        """EV energy put on the grid per kind (``public``, ``home``, ``depot``) [kWh/day]."""
+        out = {"public": float(self.sites["served_kwh_day"].sum())}
+        for kind, kwh in self.other.groupby("kind")["kwh_day"].sum().items():
+            out[str(kind)] = float(kwh)
+        return out
 
 
 @dataclass
@@ -90,6 +124,14 @@ class GridResults:
         Energy balance and hosting capacity of a time series (None for the peak flow).
     assumptions
         What the stage assumed about the loads (profiles, PV, grid mix), beside the grid model's.
+    ev_rows
+        Every EV load put on the grid, one row each: ``kind`` (``public``, ``home``, ``depot``),
+        ``bus_id``, ``served_kwh_day`` [kWh/day], ``power_kw`` [kW] (the draw's cap), ``pv_kwp``
+        [kWp], ``site_id`` (charging sites) or ``cell`` (other loads).
+    ev_profiles
+        Daily profile of each ``ev_rows`` row (rows x 24).
+    year
+        The year checked.
     """
 
     model: GridModel
@@ -98,6 +140,9 @@ class GridResults:
     site_buses: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
     assessment: GridAssessment | None = None
     assumptions: list[str] = field(default_factory=list)
+    ev_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ev_profiles: np.ndarray = field(default_factory=lambda: np.zeros((0, 24)))
+    year: int | None = None
 
     @property
     def buses(self) -> pd.DataFrame:

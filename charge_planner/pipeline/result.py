@@ -81,6 +81,16 @@ class Plan:
     unserved
         Unserved energy of every siting demand row and rollout year with its cause
         (:func:`charge_planner.siting.unserved.unserved_demand`).
+    grid_years
+        The grid check of every rollout year (``grid_results`` is the plan year's).
+    grid_iterations
+        Grid-aware siting (``grid.aware``): one record per round (violations, served share, capex,
+        reinforcement, sites opened and closed); empty otherwise.
+    reinforcement
+        Grid reinforcements the optimiser chose (``group_id``, ``option``, ``added_kw``, ``cost_usd``, ``year``).
+    utility_reinforcement
+        Reinforcements the grid needs without any public charging (base, home and depot load), paid by the
+        utility and kept apart from the charging budget.
     """
 
     city: City
@@ -96,6 +106,10 @@ class Plan:
     summary: dict[str, Any] = field(default_factory=dict)
     demand_result: DemandResult | None = None
     unserved: pd.DataFrame | None = None
+    grid_years: dict[int, GridResults] = field(default_factory=dict)
+    grid_iterations: list[dict[str, Any]] = field(default_factory=list)
+    reinforcement: pd.DataFrame | None = None
+    utility_reinforcement: pd.DataFrame | None = None
 
     @property
     def grid(self) -> GridModel | None:
@@ -124,6 +138,7 @@ class Plan:
         state["siting"] = self.siting.compact()
         if self.grid_results is not None:
             state["grid_results"] = self.grid_results.compact()
+        state["grid_years"] = {y: r.compact() for y, r in self.grid_years.items()}
         return state
 
     def save(

@@ -14,12 +14,12 @@ from tqdm.auto import tqdm
 
 from charge_planner.assumptions import charger_table, segment_table
 from charge_planner.city import City, load_city
+from charge_planner.grid.results import GridLoads, GridResults
+from charge_planner.pipeline.loop import check_years, grid_aware_siting
 from charge_planner.pipeline.result import Plan
 from charge_planner.pipeline.stages import (
     candidates_stage,
     demand_stage,
-    grid_loads,
-    grid_stage,
     load_given_grid,
     siting_stage,
     travel_stage,
@@ -74,22 +74,32 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     travel = travel_stage(city, demand, usable)
     t = step("travel", t)
 
-    model, sites = siting_stage(cfg, demand.rows, usable, chargers, travel)
-    t = step("siting", t)
-
-    results, loads = None, None
-    if cfg.grid.source != "none":
-        cells = demand.result.cells[demand.result.cells["population"] > 0]
-        loads = grid_loads(city, cells, sites, model.assignments, demand.rows)
-        results = grid_stage(city, loads, given_grid)
+    years: dict[int, GridResults] = {}
+    loads: dict[int, GridLoads] = {}
+    aware = None
+    if cfg.grid.source != "none" and cfg.grid.aware:
+        # siting and grid together: site, check every rollout year, site again with the grid's headroom
+        aware = grid_aware_siting(city, demand, usable, chargers, travel, given_grid)
+        model, sites, years, loads = aware.model, aware.sites, aware.years, aware.loads
+        t = step("siting", t)
+    else:
+        model, sites = siting_stage(cfg, demand.rows, usable, chargers, travel)
+        t = step("siting", t)
+        if cfg.grid.source != "none":
+            years, loads, _ = check_years(city, demand, model, sites, given_grid)
+    results = years[max(years)] if years else None
+    if results is not None:
         sites = sites.assign(bus_id=results.site_buses)
     step("grid", t)
     bar.close()
 
     result = Plan(
         city=city, demand=demand.rows, candidates=cand, travel=travel, siting=model, sites=sites,
-        charger_types=chargers, segments=segment_table(cfg), grid_results=results, grid_loads=loads,
-        demand_result=demand.result, unserved=unserved_demand(model, travel),
+        charger_types=chargers, segments=segment_table(cfg), grid_results=results,
+        grid_loads=loads[max(loads)] if loads else None, demand_result=demand.result,
+        unserved=unserved_demand(model, travel), grid_years=years,
+        grid_iterations=aware.iterations if aware is not None else [],
+        reinforcement=model.reinforcement, utility_reinforcement=aware.required if aware is not None else None,
     )
     result.summary = plan_summary(result, timings, time.perf_counter() - t_start)
     return result

@@ -33,8 +33,10 @@ from charge_planner.grid import connect_sites, load_grid, run_peak_flow, synthes
 from charge_planner.grid.assess import assess_grid
 from charge_planner.grid.connect import check_grid_near, grid_level
 from charge_planner.grid.energy import GridEmissions, base_load_growth, grid_emissions, grid_mix, pv_profile
-from charge_planner.grid.model import GridModel
+from charge_planner.grid.ev_loads import depot_buses, home_load_shares
+from charge_planner.grid.model import GridModel, bus_roles
 from charge_planner.grid.results import GridLoads, GridResults
+from charge_planner.grid.smart import BATTERY_ROUND_TRIP_EFFICIENCY, smart_rows
 from charge_planner.grid.timeseries import PROFILE_ASSUMPTIONS, base_load_profile, time_index
 from charge_planner.ids import id_positions
 from charge_planner.network.snap import snap_to_edges
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "DemandStage",
+    "GridLimits",
     "base_load_growth_of",
     "base_loads",
     "candidates_stage",
@@ -189,16 +192,42 @@ def travel_stage(city: City, demand: DemandStage, usable: gpd.GeoDataFrame) -> p
     return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
 
 
+@dataclass
+class GridLimits:
+    """What the grid tells the siting: headroom per group of buses and the reinforcements on offer.
+
+    Attributes
+    ----------
+    headroom
+        ``group_id``, ``year``, ``headroom_kw`` [kW of installed public charging power].
+    site_groups
+        Group of every candidate site (``site_id -> group_id``); a site without a group is not limited.
+    reinforcements
+        Options the optimiser may build: ``group_id``, ``option``, ``added_kw`` [kW installed],
+        ``cost_usd`` [USD] (None: none on offer).
+    """
+
+    headroom: pd.DataFrame
+    site_groups: pd.Series
+    reinforcements: pd.DataFrame | None = None
+
+
 def siting_stage(
     cfg: CityConfig, demand: pd.DataFrame, usable: gpd.GeoDataFrame, chargers: pd.DataFrame, travel: pd.DataFrame,
+    limits: GridLimits | None = None,
 ) -> tuple[CapacitatedSiting, gpd.GeoDataFrame]:
-    """Solve the siting model (``[siting]`` of ``cfg``) and return it with the chosen sites.
+    """Solve the siting model (``[siting]`` of ``cfg``, and the grid's ``limits`` when given) and return it
+    with the chosen sites.
 
     The sites carry the candidate's ``name``, ``kind``, ``source``, ``node_id`` and geometry, and
     ``grid_level`` by the one MV/LV rule (:func:`~charge_planner.grid.connect.grid_level`): MV for
     a charger type connected at MV or installed power above ``grid.lv_max_site_kw``.
     """
-    model = CapacitatedSiting.from_tables(demand, usable, chargers, travel, **siting_options(cfg))
+    grid_kw = {}
+    if limits is not None and len(limits.headroom):
+        grid_kw = {"headroom": limits.headroom, "site_groups": limits.site_groups, "headroom_coincidence": 1.0,
+                   "reinforcements": limits.reinforcements}
+    model = CapacitatedSiting.from_tables(demand, usable, chargers, travel, **siting_options(cfg), **grid_kw)
     model.solve(cfg.siting.solver, time_limit_s=cfg.siting.time_limit_s, mip_gap=cfg.siting.mip_gap)
     if model.sites is None:
         raise InfeasibleError("the siting model returned no sites table")
@@ -245,8 +274,9 @@ def grid_emissions_of(cfg: CityConfig) -> GridEmissions:
                           avoided_factor=e.avoided_emissions_factor)
 
 
-def base_load_growth_of(cfg: CityConfig) -> tuple[float, Sourced]:
-    """Factor that grows the preset's base load from its data year to the plan year, with the rate used."""
+def base_load_growth_of(cfg: CityConfig, year: int | None = None) -> tuple[float, Sourced]:
+    """Factor that grows the preset's base load from its data year to ``year`` (default: the plan
+    year), with the rate used."""
     preset = preset_of(cfg)
     if cfg.energy.base_load_growth_per_year is not None:
         rate = Sourced(cfg.energy.base_load_growth_per_year, "city.toml energy.base_load_growth_per_year", "user")
@@ -255,12 +285,12 @@ def base_load_growth_of(cfg: CityConfig) -> tuple[float, Sourced]:
     else:
         rate = Sourced(0.0, f"assumption: no electricity demand growth for {preset.country}; base load not grown",
                        "assumption")
-    return base_load_growth(preset.base_load_data_year, cfg.fleet.year, rate.value), rate
+    return base_load_growth(preset.base_load_data_year, year or cfg.fleet.year, rate.value), rate
 
 
-def base_loads(city: City, cells: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Base (non-EV) peak load of every populated cell in the plan year [kW], as points."""
-    kw_person = preset_of(city.config).base_peak_kw_per_person.value * base_load_growth_of(city.config)[0]
+def base_loads(city: City, cells: pd.DataFrame, year: int | None = None) -> gpd.GeoDataFrame:
+    """Base (non-EV) peak load of every populated cell in ``year`` (default: the plan year) [kW], as points."""
+    kw_person = preset_of(city.config).base_peak_kw_per_person.value * base_load_growth_of(city.config, year)[0]
     return gpd.GeoDataFrame(
         {"base_peak_kw": cells["population"].to_numpy() * kw_person},
         geometry=gpd.points_from_xy(cells["x"], cells["y"]),
@@ -299,49 +329,144 @@ def site_profiles(
     return out
 
 
+def other_ev_loads(
+    demand: DemandResult, year: int, kinds: tuple[str, ...] | list[str], strategy: str, window: tuple[int, int],
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """EV loads that are not charging sites: home charging and depots of ``year``, one row per cell and
+    use case (see :attr:`~charge_planner.grid.results.GridLoads.other`), with their daily profiles
+    (energy-weighted over the cell's segments, under ``strategy``)."""
+    want = [k for k in ("home", "depot") if k in kinds]
+    d = demand.demand
+    rows = d[(d["year"] == year) & d["use_case"].isin(want) & (d["energy_kwh_day"] > 0)]
+    if rows.empty:
+        return pd.DataFrame(columns=["kind", "x", "y", "kwh_day", "peak_kw"]), np.zeros((0, 24))
+    keys = list(dict.fromkeys(zip(rows["segment"].astype(str), rows["use_case"].astype(str), strict=True)))
+    prof = {k: charging_profile(k[0], k[1], strategy, offpeak_hours=window) for k in keys}
+    weighted = np.array([prof[k] for k in zip(rows["segment"].astype(str), rows["use_case"].astype(str),
+                                               strict=True)]) * rows["energy_kwh_day"].to_numpy()[:, None]
+    key = pd.MultiIndex.from_arrays([rows["cell_id"].to_numpy(), rows["use_case"].astype(str).to_numpy()])
+    kwh_h = pd.DataFrame(weighted, index=key).groupby(level=[0, 1]).sum()
+    kwh = kwh_h.sum(axis=1)
+    cells = demand.cells.reindex(kwh_h.index.get_level_values(0))
+    other = pd.DataFrame({
+        "kind": kwh_h.index.get_level_values(1).to_numpy(),
+        "x": cells["x"].to_numpy(float), "y": cells["y"].to_numpy(float),
+        "kwh_day": kwh.to_numpy(), "peak_kw": kwh_h.max(axis=1).to_numpy(),
+        "cell_id": kwh_h.index.get_level_values(0).to_numpy(),
+    })
+    return other, (kwh_h.to_numpy() / kwh.to_numpy()[:, None])
+
+
 def grid_loads(
     city: City, cells: pd.DataFrame, sites: gpd.GeoDataFrame, assignments: pd.DataFrame | None,
-    demand: pd.DataFrame,
+    demand: pd.DataFrame, demand_result: DemandResult | None = None, year: int | None = None,
 ) -> GridLoads:
-    """The grid stage's input: base load of the populated ``cells``, the ``sites`` with their
-    served energy and the daily profile of each site's charging (``demand.charging_strategy``)."""
+    """The grid stage's input for ``year`` (default: the plan year): base load of the populated ``cells``,
+    the ``sites`` with their served energy and the daily profile of each site's charging
+    (``demand.charging_strategy``), and, from ``demand_result``, the home charging and depots of
+    ``grid.ev_loads``."""
     cfg = city.config
+    year = year or cfg.fleet.year
     window, _ = offpeak_hours(cfg)
     strategy = cfg.demand.charging_strategy
+    kinds = cfg.grid.ev_loads
+    if "public" not in kinds:
+        sites = sites.assign(served_kwh_day=0.0)
+    if demand_result is not None:
+        other, other_profiles = other_ev_loads(demand_result, year, kinds, strategy, window)
+    else:
+        other, other_profiles = pd.DataFrame(columns=["kind", "x", "y", "kwh_day", "peak_kw"]), np.zeros((0, 24))
     return GridLoads(
-        base=base_loads(city, cells),
+        base=base_loads(city, cells, year),
         sites=sites,
         site_profiles=site_profiles(sites, assignments, demand, strategy, window),
         strategy=strategy,
         offpeak_window=window,
+        other=other,
+        other_profiles=other_profiles,
+        year=year,
     )
 
 
 def grid_stage(city: City, loads: GridLoads, given_grid: GridModel | None = None) -> GridResults:
-    """Build the grid (or take ``given_grid``), connect the sites by road, run the load flow.
+    """Build the grid (or take ``given_grid``), connect every EV load, run the load flow.
 
-    ``grid.time_series = "peak"`` runs one AC load flow at the evening peak (installed power x
-    ``grid.ev_peak_coincidence``); ``"day"`` and ``"year"`` run the batched time series with base
-    load, EV profiles and on-site PV, the energy balance and the hosting capacity.
+    ``given_grid`` is a grid loaded from the bundle or prepared by an earlier run (so that a loop
+    checks one synthesised grid); without it a grid is synthesised for the base load
+    (``grid.source = "synthesise"``). Charging sites connect by road (:func:`connect_sites`),
+    home charging goes onto the LV networks of its cell's homes, depots onto the nearest LV or (above
+    ``grid.lv_max_site_kw``) MV bus. ``grid.time_series = "peak"`` runs one AC load flow at the evening
+    peak (sites: installed power x ``grid.ev_peak_coincidence``; other loads: their highest hourly
+    draw); ``"day"`` and ``"year"`` run the batched time series with base load, EV profiles and
+    on-site PV, the energy balance (of the charging sites) and the hosting capacity.
     """
     cfg = city.config
     g = cfg.grid
-    grid_model = given_grid if g.source != "synthesise" else synthesise(city, loads.base)
-    if grid_model is None:
-        raise ValueError("grid_stage needs a given grid unless grid.source is 'synthesise'")
+    if given_grid is not None:
+        grid_model = given_grid
+    elif g.source == "synthesise":
+        grid_model = synthesise(city, loads.base)
+    else:
+        raise ValueError(f"grid_stage needs the grid of grid.source = {g.source!r}; load it with load_given_grid")
     sites = loads.sites
     if len(sites):
         buses = pd.Series(connect_sites(grid_model.net, sites, roads=city.roads), index=sites.index, name="bus_id")
     else:
         buses = pd.Series(dtype=int, name="bus_id", index=sites.index)
+    rows, profiles = ev_rows(grid_model, loads, buses, pv_kwp_per_site=g.pv_kwp_per_site,
+                             lv_max_kw=g.lv_max_site_kw)
+    capped = loads.strategy == "capped"
+    rows, profiles = smart_rows(rows, profiles, cap_share=g.charging_cap_share if capped else None,
+                                battery_kwh=g.battery_kwh_per_site, battery_kw=g.battery_kw_per_site)
     if g.time_series == "peak":
-        ev_kw = (sites["power_kw"] * g.ev_peak_coincidence).groupby(buses).sum()
+        public = rows["kind"].eq("public").to_numpy()
+        coincidence = min(g.ev_peak_coincidence, g.charging_cap_share) if capped else g.ev_peak_coincidence
+        kw = np.where(public, rows["power_kw"].to_numpy() * coincidence,
+                      rows["served_kwh_day"].to_numpy() * profiles.max(axis=1, initial=0.0))
+        ev_kw = pd.Series(kw, index=rows["bus_id"].to_numpy()).groupby(level=0).sum()
         flow = run_peak_flow(
             grid_model.net, ev_kw, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
             max_loading_percent=g.max_loading_percent,
         )
-        return GridResults(model=grid_model, flow=flow, mode="peak", site_buses=buses)
-    return _time_series(city, grid_model, loads, buses)
+        return GridResults(model=grid_model, flow=flow, mode="peak", site_buses=buses, ev_rows=rows,
+                           ev_profiles=profiles, year=loads.year)
+    return _time_series(city, grid_model, loads, buses, rows, profiles)
+
+
+def ev_rows(grid_model: GridModel, loads: GridLoads, site_buses: pd.Series, *, pv_kwp_per_site: float,
+            lv_max_kw: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every EV load of ``loads`` on its bus: the charging sites (at ``site_buses``, with on-site PV),
+    home charging shared over the buses of its cell's homes, depots at the nearest LV or MV bus."""
+    sites = loads.sites
+    parts = [pd.DataFrame({
+        "kind": "public", "bus_id": site_buses.to_numpy(), "served_kwh_day": sites["served_kwh_day"].to_numpy(float),
+        "power_kw": sites["power_kw"].to_numpy(float), "pv_kwp": float(pv_kwp_per_site),
+        "site_id": sites.index.to_numpy(), "cell_id": None,
+    })]
+    profs = [np.asarray(loads.site_profiles, dtype=float).reshape(-1, 24)]
+    other, oprof = loads.other, np.asarray(loads.other_profiles, dtype=float).reshape(-1, 24)
+    home = np.flatnonzero(other["kind"].eq("home").to_numpy())
+    if len(home):
+        h = other.iloc[home]
+        shares = home_load_shares(grid_model.net, h[["x", "y"]].to_numpy(float))
+        kwh = h["kwh_day"].to_numpy(float)[shares["cell"].to_numpy()] * shares["share"].to_numpy()
+        parts.append(pd.DataFrame({
+            "kind": "home", "bus_id": shares["bus_id"].to_numpy(), "served_kwh_day": kwh,
+            "power_kw": np.inf, "pv_kwp": 0.0, "site_id": None, "cell_id": h["cell_id"].to_numpy()[shares["cell"]],
+        }))
+        profs.append(oprof[home][shares["cell"].to_numpy()])
+    depot = np.flatnonzero(other["kind"].eq("depot").to_numpy())
+    if len(depot):
+        dp = other.iloc[depot]
+        at = depot_buses(grid_model.net, dp[["x", "y"]].to_numpy(float), dp["peak_kw"].to_numpy(float),
+                         lv_max_kw=lv_max_kw)
+        parts.append(pd.DataFrame({
+            "kind": "depot", "bus_id": at["bus_id"].to_numpy(), "served_kwh_day": dp["kwh_day"].to_numpy(float),
+            "power_kw": np.inf, "pv_kwp": 0.0, "site_id": None, "cell_id": dp["cell_id"].to_numpy(),
+        }))
+        profs.append(oprof[depot])
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    return rows, np.vstack(profs) if len(rows) else np.zeros((0, 24))
 
 
 def synthesise(city: City, base: gpd.GeoDataFrame) -> GridModel:
@@ -364,12 +489,25 @@ def synthesise(city: City, base: gpd.GeoDataFrame) -> GridModel:
     return grid_model
 
 
-def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.Series) -> GridResults:
-    """Design day or year: base load + EV (per-site profiles) + on-site PV, hosting capacity, energy."""
+def hosting_buses(grid_model: GridModel, site_buses: pd.Series) -> np.ndarray:
+    """Buses whose hosting capacity is computed: the buses of the charging sites and the MV busbars of the
+    substations (every bus of a synthesised grid with its LV feeders would take minutes; how much EV each
+    transformer can host is measured by scaling the EV loads instead)."""
+    net = grid_model.net
+    roles = bus_roles(net)
+    bars = roles.index[(roles == "mv_substation").to_numpy()].to_numpy()
+    out = np.union1d(bars, site_buses.to_numpy())
+    return out[net.bus.loc[out, "in_service"].astype(bool).to_numpy()]
+
+
+def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.Series, rows: pd.DataFrame,
+                 profiles: np.ndarray) -> GridResults:
+    """Design day or year: base load + every EV load (per-row profiles) + on-site PV, hosting capacity, energy."""
     cfg = city.config
     g = cfg.grid
     preset = preset_of(cfg)
-    index = time_index(g.time_series, year=cfg.fleet.year, resolution_min=g.resolution_min, day=g.design_day)
+    year = loads.year or cfg.fleet.year
+    index = time_index(g.time_series, year=year, resolution_min=g.resolution_min, day=g.design_day)
     x0, y0, x1, y1 = city.bounds()
     lon, lat = pyproj.Transformer.from_crs(city.crs, "EPSG:4326", always_xy=True).transform(
         (x0 + x1) / 2.0, (y0 + y1) / 2.0
@@ -383,14 +521,19 @@ def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.
         pv, annual_renewable_share=ge.renewable_share.value,
         annual_co2_g_per_kwh=ge.co2_g_per_kwh.value, solar_share_of_renewables=g.solar_share_of_renewables,
     )
-    sites = loads.sites.assign(bus_id=buses)
+    # a synthesised grid carries the plan year's base load; an earlier year's is smaller by the growth between
+    scale = 1.0
+    if grid_model.synthetic and year != cfg.fleet.year:
+        scale = base_load_growth_of(cfg, year)[0] / base_load_growth_of(cfg)[0]
     assessment = assess_grid(
-        grid_model, sites, index, ev_shares=loads.site_profiles,
-        base_load_factor=base_load_profile(index, residential_share=g.residential_share), mix=mix, pv=pv,
-        pv_kwp_per_site=g.pv_kwp_per_site, vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
+        grid_model, rows, index, ev_shares=profiles,
+        base_load_factor=base_load_profile(index, residential_share=g.residential_share) * scale, mix=mix, pv=pv,
+        vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
         max_loading_percent=g.max_loading_percent, hosting=g.hosting_capacity, hosting_hours=g.hosting_hours,
+        hosting_buses=hosting_buses(grid_model, buses), energy_rows=rows["kind"].eq("public").to_numpy(),
     )
     _, window_src = offpeak_hours(cfg)
+    on_grid = loads.ev_kwh_day()
     assessment.assumptions = [
         *PROFILE_ASSUMPTIONS,
         f"EV load: served energy of each site x the energy-weighted daily profile of its (segment, use case) "
@@ -404,7 +547,24 @@ def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.
         f"({ge.co2_g_per_kwh.source}) shaped by solar = {g.solar_share_of_renewables:.0%} of renewables "
         "following the PV profile; constant intensity of non-renewable generation (assumption: the facts table "
         "gives annual averages only)",
+        f"EV loads on the grid in {year} (city.toml grid.ev_loads): "
+        + ", ".join(f"{k} {v:,.0f} kWh/day" for k, v in on_grid.items())
+        + "; home charging shared over the buses of each cell's homes by base load, depots at the nearest LV bus "
+        f"or, above {g.lv_max_site_kw:g} kW of peak, MV bus; the energy balance counts the charging sites",
     ]
+    if scale != 1.0:
+        assessment.assumptions.append(f"base load of {year}: the plan year's x {scale:.4f} (growth between the years)")
+    if loads.strategy == "capped":
+        assessment.assumptions.append(
+            f"capped charging: each site's draw held at {g.charging_cap_share:.0%} of its installed power "
+            "(city.toml grid.charging_cap_share, assumption), the energy above it moved to the nearest hours with room")
+    if g.battery_kwh_per_site > 0:
+        assessment.assumptions.append(
+            f"on-site battery {g.battery_kwh_per_site:g} kWh / {g.battery_kw_per_site:g} kW per site (city.toml "
+            f"grid.battery_kwh_per_site, grid.battery_kw_per_site): charged from PV surplus, then from the grid in the "
+            f"site's lowest-draw hours, discharged at its peak; round-trip efficiency "
+            f"{BATTERY_ROUND_TRIP_EFFICIENCY:.0%} (assumption: lithium-ion systems are quoted at 85-95 %), each day "
+            "balanced")
     mode = "year" if g.time_series == "year" else "day"
     return GridResults(model=grid_model, flow=assessment.flow, mode=mode, site_buses=buses, assessment=assessment,
-                       assumptions=list(assessment.assumptions))
+                       assumptions=list(assessment.assumptions), ev_rows=rows, ev_profiles=profiles, year=year)

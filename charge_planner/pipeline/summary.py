@@ -173,6 +173,8 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
                 round(float(t3["loading_percent"].max()), 2) if len(t3) else None
             ),
             "violations": int(f.n_violations),
+            "ev_kwh_day_on_grid": ({k: round(v, 1) for k, v in p.grid_loads.ev_kwh_day().items()}
+                                   if p.grid_loads is not None else {}),
             "ev_load_mw": round(float(f.ev_load_mw), 4),
             "base_load_mw": round(float(f.base_load_mw), 4),
             "time_series": p.city.config.grid.time_series,
@@ -203,9 +205,45 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
             kpis["co2_method"] = "hourly grid mix and on-site PV over the " + (
                 "design day x 365" if a.days < 365 else "year"
             )
+    kpis = summary["kpis"]
+    kpis["reinforcement_usd"] = round(float(siting.get("reinforcement_usd", 0.0)), 0)
+    kpis["capex_with_grid_usd"] = round(float(siting["capex_usd"]) + kpis["reinforcement_usd"], 0)
+    if p.grid_years:
+        summary.setdefault("grid", {})["years"] = {
+            str(y): {"violations": int(len(r.violations)),
+                     "vm_min_pu": _finite(round(lowest_voltage(r.buses)[0], 5)),
+                     "trafo_loading_max_percent": (round(float(r.trafos["loading_percent"].max()), 2)
+                                                   if len(r.trafos) else None),
+                     "ev_kwh_day_on_grid": {str(k): round(float(v), 1) for k, v in
+                                            r.ev_rows.groupby("kind")["served_kwh_day"].sum().items()}
+                     if len(r.ev_rows) else {}}
+            for y, r in sorted(p.grid_years.items())
+        }
+    if p.city.config.grid.aware and p.grid_results is not None:
+        util = p.utility_reinforcement
+        summary["grid_aware"] = {
+            "iterations": p.grid_iterations,
+            "converged": bool(p.grid_iterations and p.grid_iterations[-1]["violations"] == 0),
+            "reinforcement": _records(p.reinforcement),
+            "utility_reinforcement": _records(util),
+            "utility_reinforcement_usd": round(float(util["cost_usd"].sum()), 0) if util is not None and len(util)
+            else 0.0,
+        }
     if siting["status"] not in ("optimal", "feasible", "time_limit"):
         raise InfeasibleError(f"siting ended with status {siting['status']}")
     return summary
+
+
+def _records(table: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A small table as JSON records (group, option, kW, cost, year)."""
+    if table is None or not len(table):
+        return []
+    cols = [c for c in ("group_id", "option", "added_kw", "cost_usd", "year") if c in table.columns]
+    out = table[cols].copy()
+    for c in ("added_kw", "cost_usd"):
+        if c in out:
+            out[c] = out[c].astype(float).round(1)
+    return [{k: (int(v) if k == "year" else v) for k, v in r.items()} for r in out.to_dict("records")]
 
 
 def _grid_time_series_summary(p: Plan, a: GridAssessment) -> dict[str, Any]:

@@ -127,6 +127,8 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     meta: dict[str, Any] = field(default_factory=dict)
     #: (rows, columns, integer columns) of the matrix model, kept when :meth:`compact` drops it
     model_size: tuple[int, int, int] | None = None
+    #: grid reinforcement options built (``group_id``, ``option``, ``added_kw``, ``cost_usd``, ``year`` first built)
+    reinforcement: pd.DataFrame | None = None
 
     def compact(self) -> CapacitatedSiting:
         """A copy with the solved tables and summary but without the matrix model and its index
@@ -190,7 +192,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         # reachable demand bounds every plan; a greedy plan within the gap of it needs no solver
         y0, n0, x0 = self.index["cols"]
         reach = np.zeros(len(self.demand))
-        reach[self.index["x_dem"]] = self.model.c[x0:]
+        reach[self.index["x_dem"]] = self.model.c[x0:x0 + len(self.index["x_dem"])]
         reach_bound = float(reach.sum())
         if warm is not None and relative_gap(float(self.model.c @ warm), reach_bound) <= mip_gap * (1 + 1e-9):
             obj = float(self.model.c @ warm)
@@ -469,7 +471,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             x[n0 + np.arange(n_pairs) * n_years + k] = n
             lv = np.where(is_open, band.level(all_sites, site_kw), -1)
             x[ix["u0"] + np.arange(len(band.up_site)) * n_years + k] = lv[band.up_site] >= band.up_band
-        x[x0:] = np.clip(x[x0:], 0.0, 1.0)
+        x[x0:x0 + len(x_dem)] = np.clip(x[x0:x0 + len(x_dem)], 0.0, 1.0)
         m = self.model
         ax = m.a @ x
         tol = 1e-6

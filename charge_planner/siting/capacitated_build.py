@@ -36,6 +36,7 @@ from charge_planner.siting.rows import (
     define_headroom_rows,
     define_installed_rows,
     define_objective,
+    define_reinforcement_rows,
     define_rollout_rows,
     define_site_max_rows,
     define_target_rows,
@@ -70,6 +71,7 @@ class CapacitatedBuild:
         site_groups: pd.Series | None = None,
         headroom_coincidence: float = 1.0,
         site_cost_bands: pd.DataFrame | Sequence[tuple[float, float]] | None = None,
+        reinforcements: pd.DataFrame | None = None,
     ) -> CapacitatedSiting:
         """Build the model.
 
@@ -117,7 +119,12 @@ class CapacitatedBuild:
         site_cost_bands
             Connection cost of a site by its installed power band: a table with columns
             ``max_kw`` [kW] (increasing, the last one ``inf``) and ``cost_usd`` [USD]
-            (non-decreasing), or (max_kw, cost_usd) pairs. An open site pays the cost of the
+            (non-decreasing), or (max_kw, cost_usd) pairs.
+        reinforcements
+            Grid reinforcement options the model may build (with ``headroom``): one row per option with
+            ``group_id`` (a headroom group), ``option`` (its name), ``added_kw`` [kW] (headroom it adds)
+            and ``cost_usd`` [USD] (paid from the budget in the year it is built); at most one option per
+            group, kept once built. The chosen ones are in :attr:`reinforcement`. An open site pays the cost of the
             band of its installed power (chargers x power, existing ones included) on top of
             its ``fixed_cost_usd``; the band may rise in a later year, paying the difference.
             A candidate column ``connection_kw`` [kW] gives the connection a site has already
@@ -194,9 +201,21 @@ class CapacitatedBuild:
         fixed = candidates["fixed_cost_usd"].to_numpy(dtype=float)
         band = _site_bands(site_cost_bands, candidates, allowed, existing, power, max_ch, has_existing, fixed)
         fixed_eff = band.level_cost[:, 0]  # opening a site: its fixed cost and the lowest band not yet paid
+        if reinforcements is not None and len(reinforcements):
+            if headroom is None:
+                raise DataError("reinforcements need headroom: an option adds kW to a group's headroom")
+            _check_columns(reinforcements, "reinforcements", ["group_id", "option", "added_kw", "cost_usd"])
+            reinforcements = reinforcements.reset_index(drop=True)
+            vals = reinforcements[["added_kw", "cost_usd"]].to_numpy(float)
+            if not np.isfinite(vals).all() or (vals < 0).any():
+                raise DataError("reinforcements: added_kw and cost_usd must be finite and >= 0")
+        else:
+            reinforcements = None
+        r_cost = reinforcements["cost_usd"].to_numpy(float) if reinforcements is not None else None
         cols = Columns(
             n_years=n_years, n_site=n_site, n_pairs=n_pairs, n_up=len(band.up_site), c_site=c_site, c_type=c_type,
             x_dem=x_dem, x_site=x_site, x_type=x_type, pair_x=col_of[x_site, x_type], k_x=dem_k[x_dem],
+            n_r=len(reinforcements) if reinforcements is not None else 0,
         )
 
         ex_cols = existing[c_site, c_type].astype(float)
@@ -210,7 +229,7 @@ class CapacitatedBuild:
         eps = 1e-4 * max(total, 1.0) / (float(sum(budgets.values())) * n_years)
 
         # the model, block by block
-        c = define_objective(cols, d, eps, fixed_eff, capex, band)
+        c = define_objective(cols, d, eps, fixed_eff, capex, band, r_cost)
         R = Rows()
         labels: dict[str, tuple[int, int, list[str]]] = {}
         define_assignment_rows(R, cols, n_dem)
@@ -219,14 +238,17 @@ class CapacitatedBuild:
         define_site_max_rows(R, cols, max_ch)
         define_rollout_rows(R, cols)
         define_band_rows(R, cols, band, power, max_ch)
-        budget_rows = define_budget_rows(R, cols, years, budgets, carry_over, fixed_eff, capex, band, existing_cost)
+        budget_rows = define_budget_rows(R, cols, years, budgets, carry_over, fixed_eff, capex, band, existing_cost,
+                                         r_cost)
         if equity_floor:
             labels["equity"] = define_equity_rows(R, cols, demand, equity_column, equity_floor, d, dem_k, years)
         if min_served_share:
             labels["target"] = define_target_rows(R, cols, demand, min_served_share, d, dem_k, years)
         if headroom is not None:
             labels["headroom"] = define_headroom_rows(R, cols, headroom, site_groups, candidates, years, power,
-                                                      headroom_coincidence, existing)
+                                                      headroom_coincidence, existing, reinforcements)
+        if reinforcements is not None:
+            define_reinforcement_rows(R, cols, reinforcements)
         col_lower, col_upper, integer = define_column_bounds(cols, max_ch, ex_cols, has_existing, excluded, band)
 
         a = sp.coo_matrix(
@@ -244,6 +266,7 @@ class CapacitatedBuild:
             "equity_floor": equity_floor, "min_served_share": min_served_share,
             "budgets": [budgets[y] for y in years], "carry_over": carry_over, "fixed_eff": fixed_eff,
             "max_ch": max_ch, "cap": cap, "capex": capex, "pair_x": cols.pair_x,
+            "r0": cols.r0, "reinforcements": reinforcements,
         }
         build = time.perf_counter() - t0
         log.info("capacitated siting model: %d years, %d rows x %d columns (%d integer) built in %.2f s",

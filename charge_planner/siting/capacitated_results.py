@@ -32,7 +32,7 @@ class CapacitatedResults:
         c_site, c_type = ix["n_site_idx"], ix["n_type_idx"]
         y = np.round(x[y0:n0]).astype(int).reshape(n_site, n_years)
         nv = np.round(x[n0:x0]).astype(int).reshape(len(c_site), n_years)
-        xv = np.clip(x[x0:], 0.0, 1.0)
+        xv = np.clip(x[x0:x0 + len(ix["x_dem"])], 0.0, 1.0)
         d = self.demand["energy_kwh_day"].to_numpy(dtype=float)
         dem_k = ix["dem_k"]
         power = self.charger_types["power_kw"].to_numpy(dtype=float)
@@ -133,8 +133,26 @@ class CapacitatedResults:
             },
             index=pd.Index(self.years, name="year"),
         )
+        # grid reinforcement options built, with the year each is first built
+        opts = ix.get("reinforcements")
+        r_spend = np.zeros(n_years)
+        if opts is not None and len(opts):
+            r0 = ix["r0"]
+            r = np.round(x[r0:r0 + len(opts) * n_years]).astype(int).reshape(len(opts), n_years)
+            built = r[:, last] > 0
+            first = np.argmax(r > 0, axis=1)
+            chosen = opts.loc[built].copy()
+            chosen["year"] = np.asarray(self.years)[first[built]]
+            self.reinforcement = chosen.reset_index(drop=True)
+            newly = np.diff(r, axis=1, prepend=0) > 0
+            r_spend = (newly * opts["cost_usd"].to_numpy(float)[:, None]).sum(axis=0)
+        else:
+            self.reinforcement = pd.DataFrame(columns=["group_id", "option", "added_kw", "cost_usd", "year"])
+        self.served_by_year["reinforcement_usd"] = r_spend
         on_last = lv[:, last] >= 0
         self.meta = {
+            "reinforcement_usd": float(r_spend.sum()),
+            "reinforcements": int(len(self.reinforcement)),
             "served_kwh_day": float(srv_year[last]),
             "demand_kwh_day": float(dem_year[last]),
             "capex_usd": float(spend.sum()),

@@ -64,7 +64,10 @@ class Rows:
 
 @dataclass(frozen=True)
 class Columns:
-    """Column layout of the model: ``[u (n_up x K) | y (n_site x K) | n (n_pairs x K) | x (n_x)]``.
+    """Column layout of the model: ``[u (n_up x K) | y (n_site x K) | n (n_pairs x K) | x (n_x) | r (n_r x K)]``.
+
+    ``r`` are the grid reinforcement options ("option o built by year k"), present only with
+    reinforcement options.
 
     ``u`` are the connection-band upgrades ("site in band b or higher") of the sites that can
     install more than the lowest band allows, ``y`` the open sites, ``n`` the chargers of each
@@ -85,10 +88,12 @@ class Columns:
     x_type: np.ndarray
     pair_x: np.ndarray
     k_x: np.ndarray
+    n_r: int = 0
     u0: int = field(init=False)
     y0: int = field(init=False)
     n0: int = field(init=False)
     x0: int = field(init=False)
+    r0: int = field(init=False)
     n_var: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +101,8 @@ class Columns:
         object.__setattr__(self, "y0", self.n_up * self.n_years)
         object.__setattr__(self, "n0", self.y0 + self.n_site * self.n_years)
         object.__setattr__(self, "x0", self.n0 + self.n_pairs * self.n_years)
-        object.__setattr__(self, "n_var", self.x0 + self.n_x)
+        object.__setattr__(self, "r0", self.x0 + self.n_x)
+        object.__setattr__(self, "n_var", self.r0 + self.n_r * self.n_years)
 
     @property
     def n_x(self) -> int:
@@ -115,6 +121,9 @@ class Columns:
 
     def ncol(self, c: np.ndarray, k: np.ndarray | int) -> np.ndarray:
         return self.n0 + np.asarray(c) * self.n_years + k
+
+    def rcol(self, o: np.ndarray, k: np.ndarray | int) -> np.ndarray:
+        return self.r0 + np.asarray(o) * self.n_years + k
 
 
 def assignment_pairs(
@@ -178,7 +187,7 @@ def assignment_pairs(
 
 
 def define_objective(cols: Columns, d: np.ndarray, eps: float, fixed_eff: np.ndarray, capex: np.ndarray,
-                     band: SiteBands) -> np.ndarray:
+                     band: SiteBands, r_cost: np.ndarray | None = None) -> np.ndarray:
     """Objective coefficients: ``max sum_ijt d_i x_ijt - eps * sum_k spend_k``.
 
     ``spend_k = sum_j f'_j y_jk + sum_jt c_t n_jtk + sum_jb (C_b - C_b-1) u_jbk`` with ``f'_j`` the
@@ -186,11 +195,13 @@ def define_objective(cols: Columns, d: np.ndarray, eps: float, fixed_eff: np.nda
     serve the same energy win.
     """
     c = np.zeros(cols.n_var)
-    c[cols.x0:] = d[cols.x_dem]
+    c[cols.x0:cols.r0] = d[cols.x_dem]
     for k in range(cols.n_years):
         c[cols.ycol(np.arange(cols.n_site), k)] = -eps * fixed_eff
         c[cols.ncol(np.arange(cols.n_pairs), k)] = -eps * capex[cols.c_type]
         c[cols.ucol(np.arange(cols.n_up), k)] = -eps * band.up_cost
+        if cols.n_r:
+            c[cols.rcol(np.arange(cols.n_r), k)] = -eps * np.asarray(r_cost, dtype=float)
     return c
 
 
@@ -316,14 +327,16 @@ def define_band_rows(R: Rows, cols: Columns, band: SiteBands, power: np.ndarray,
 
 def define_budget_rows(R: Rows, cols: Columns, years: list[int], budgets: Mapping[int, float], carry_over: bool,
                        fixed_eff: np.ndarray, capex: np.ndarray, band: SiteBands,
-                       existing_cost: float) -> tuple[int, int]:
+                       existing_cost: float, r_cost: np.ndarray | None = None) -> tuple[int, int]:
     """Budget per year [USD], one row per year; returns the rows' (first, end) numbers.
 
     ``spend_k = sum_j f'_j y_jk + sum_jt c_t n_jtk + sum_jb (C_b - C_b-1) u_jbk`` (existing chargers
     included at their capex, added to the right-hand side). With carry-over
     ``spend_k <= sum_{k' <= k} B_k' + existing``; without, ``spend_0 <= B_0 + existing`` and
-    ``spend_k - spend_k-1 <= B_k``.
+    ``spend_k - spend_k-1 <= B_k``. Grid reinforcement (``r``) is paid from the same budget.
     """
+    n_r = cols.n_r
+    rc = np.asarray(r_cost if r_cost is not None else np.zeros(0), dtype=float)
     n_years, n_site, n_pairs, n_up = cols.n_years, cols.n_site, cols.n_pairs, cols.n_up
     ycol, ncol, ucol, c_type = cols.ycol, cols.ncol, cols.ucol, cols.c_type
     cum_budget = np.cumsum([budgets[y] for y in years])
@@ -331,12 +344,16 @@ def define_budget_rows(R: Rows, cols: Columns, years: list[int], budgets: Mappin
         R.add(np.zeros(n_site), ycol(np.arange(n_site), k), fixed_eff)
         R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k), capex[c_type])
         R.add(np.zeros(n_up), ucol(np.arange(n_up), k), band.up_cost)
+        if n_r:
+            R.add(np.zeros(n_r), cols.rcol(np.arange(n_r), k), rc)
         if carry_over or k == 0:
             R.close(np.array([-np.inf]), np.array([float(cum_budget[k] if carry_over else budgets[years[0]]) + existing_cost]))
         else:
             R.add(np.zeros(n_site), ycol(np.arange(n_site), k - 1), -fixed_eff)
             R.add(np.zeros(n_pairs), ncol(np.arange(n_pairs), k - 1), -capex[c_type])
             R.add(np.zeros(n_up), ucol(np.arange(n_up), k - 1), -band.up_cost)
+            if n_r:
+                R.add(np.zeros(n_r), cols.rcol(np.arange(n_r), k - 1), -rc)
             R.close(np.array([-np.inf]), np.array([float(budgets[years[k]])]))
     return (R.n - n_years, R.n)
 
@@ -381,6 +398,26 @@ def define_target_rows(R: Rows, cols: Columns, demand: pd.DataFrame, min_served_
     return (start, end, [_year_label(y) for y in years])
 
 
+def define_reinforcement_rows(R: Rows, cols: Columns, reinforcements: pd.DataFrame) -> None:
+    """Reinforcement options: at most one option per group in any year, ``sum_{o in h} r_ok <= 1``, and
+    what is built stays built, ``r_ok - r_o,k-1 >= 0``."""
+    n_r, n_years = cols.n_r, cols.n_years
+    if not n_r:
+        return
+    codes = pd.factorize(reinforcements["group_id"])[0]
+    n_g = int(codes.max()) + 1
+    for k in range(n_years):
+        R.add(codes, cols.rcol(np.arange(n_r), k), np.ones(n_r))
+        R.close(np.full(n_g, -np.inf), np.ones(n_g))
+    if n_years > 1:
+        oo = np.repeat(np.arange(n_r), n_years - 1)
+        kk = np.tile(np.arange(1, n_years), n_r)
+        rr = np.arange(len(oo))
+        R.add(rr, cols.rcol(oo, kk), np.ones(len(oo)))
+        R.add(rr, cols.rcol(oo, kk - 1), -np.ones(len(oo)))
+        R.close(np.zeros(len(oo)), np.full(len(oo), np.inf))
+
+
 def define_column_bounds(cols: Columns, max_ch: np.ndarray, ex_cols: np.ndarray, has_existing: np.ndarray,
                          excluded: np.ndarray, band: SiteBands) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Column bounds and integrality: ``x in [0, 1]``, ``e_jt <= n_jtk <= max_j`` integer, ``y``, ``u`` binary.
@@ -404,6 +441,7 @@ def define_column_bounds(cols: Columns, max_ch: np.ndarray, ex_cols: np.ndarray,
         col_lower[cols.ucol(np.flatnonzero(has_existing[up_site] & (up_band <= band.paid[up_site])), k)] = 1.0
     integer = np.zeros(cols.n_var, dtype=bool)
     integer[:cols.x0] = True
+    integer[cols.r0:] = True  # reinforcement options are built or not
     return col_lower, col_upper, integer
 
 
@@ -532,8 +570,12 @@ def _check_reachable_target(demand: pd.DataFrame, x_dem: np.ndarray, d: np.ndarr
 
 def define_headroom_rows(R: Rows, cols: Columns, headroom: pd.Series | pd.DataFrame, site_groups: pd.Series | None,
                          candidates: pd.DataFrame, years: list[int], power: np.ndarray, coincidence: float,
-                         existing: np.ndarray) -> tuple[int, int, list[str]]:
-    """Grid headroom per group (and year) [kW]: ``sum_{j in h, t} coinc * p_t n_jtk <= H_h``.
+                         existing: np.ndarray, reinforcements: pd.DataFrame | None = None,
+                         ) -> tuple[int, int, list[str]]:
+    """Grid headroom per group (and year) [kW]: ``sum_{j in h, t} coinc * p_t n_jtk - sum_o A_o r_ok <= H_h``.
+
+    ``reinforcements`` (one row per option, position = its ``r`` column): ``group_id`` and ``added_kw``
+    [kW]; an option built by year k adds its kW to its group's headroom from then on.
 
     ``headroom`` is a Series ``group_id -> headroom_kw`` or a table with columns ``group_id``,
     ``headroom_kw`` and optionally ``year`` (a row without a year limits every year);
@@ -560,13 +602,16 @@ def define_headroom_rows(R: Rows, cols: Columns, headroom: pd.Series | pd.DataFr
     r = 0
     lo, hi = [], []
     kw_site_ex = (existing * power[None, :]).sum(axis=1) * coincidence
+    r_group = reinforcements["group_id"].to_numpy() if reinforcements is not None else np.zeros(0, dtype=object)
+    r_kw = reinforcements["added_kw"].to_numpy(float) if reinforcements is not None else np.zeros(0)
     for _, row in table.iterrows():
         g = row["group_id"]
         ks = range(n_years) if "year" not in table.columns or pd.isna(row.get("year")) else (
             [years.index(int(row["year"]))] if int(row["year"]) in years else [])
         members = np.flatnonzero((grp_of_site == g).to_numpy())
         ex_kw = float(kw_site_ex[members].sum())
-        if ex_kw > float(row["headroom_kw"]) + 1e-9:
+        opts = np.flatnonzero(r_group == g)
+        if ex_kw > float(row["headroom_kw"]) + float(r_kw[opts].max(initial=0.0)) + 1e-9:
             raise InfeasibleError(
                 f"grid headroom of group {g!r} ({float(row['headroom_kw']):.0f} kW) is below the {ex_kw:.0f} kW of "
                 "existing chargers there; raise its headroom_kw"
@@ -574,6 +619,8 @@ def define_headroom_rows(R: Rows, cols: Columns, headroom: pd.Series | pd.DataFr
         sel = np.flatnonzero(np.isin(c_site, members))
         for k in ks:
             R.add(np.full(len(sel), r), ncol(sel, k), coincidence * power[c_type[sel]])
+            if len(opts):
+                R.add(np.full(len(opts), r), cols.rcol(opts, k), -r_kw[opts])
             lo.append(-np.inf)
             hi.append(float(row["headroom_kw"]))
             names.append(f"grid group {g!r} in {_year_label(years[k])}")

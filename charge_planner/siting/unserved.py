@@ -135,7 +135,7 @@ def unserved_demand(model: CapacitatedSiting, travel: pd.DataFrame | None = None
     nv = np.round(x[n0:x0]).reshape(n_pairs, K)
     n_up = col_upper[n0:x0].reshape(n_pairs, K)
     y_up = col_upper[y0:n0].reshape(n_site, K)
-    xv = np.clip(x[x0:], 0.0, 1.0)
+    xv = np.clip(x[x0:x0 + len(x_dem)], 0.0, 1.0)
     served_x = d[x_dem] * xv
     served = np.bincount(x_dem, weights=served_x, minlength=n_dem)
     unserved = np.maximum(d - served, 0.0)

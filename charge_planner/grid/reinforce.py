@@ -1,0 +1,143 @@
+"""Grid reinforcement options with costs, and applying the chosen ones to a grid.
+
+Per group of :func:`~charge_planner.grid.headroom.group_headroom`:
+
+* ``dt:<t>`` (a distribution transformer and its LV network): the next standard DT rating (thermal
+  headroom only: the LV feeders keep their voltage drop), a second LV circuit strung on the
+  group's LV lines (halves their impedance: voltage headroom, and the lines' thermal rating), or
+  both;
+* ``mv:<t>`` (the MV network of a substation transformer): one more substation unit of the same
+  rating.
+
+Costs come from :func:`charge_planner.presets.grid_reinforcement_costs` (per DT installed, per km of
+line) in local currency, converted to USD at the preset's rate; the added headroom is in kW of
+public charging at the group's worst hour, linearised like the headroom itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from charge_planner.grid.headroom import HEADROOM_POWER_FACTOR
+from charge_planner.grid.model import STANDARD_DT_RATINGS_KVA, GridModel, bus_roles
+
+log = logging.getLogger(__name__)
+
+__all__ = ["OPTION_COLUMNS", "apply_reinforcements", "reinforcement_options"]
+
+#: Columns of an option table.
+OPTION_COLUMNS = ["group_id", "option", "kind", "added_kw", "cost_usd", "cost_local", "trafo", "new_kva", "lv_km"]
+
+
+def _next_rating(kva: float, ratings: tuple[float, ...]) -> float | None:
+    bigger = [r for r in ratings if r > kva * 1.001]
+    return bigger[0] if bigger else None
+
+
+def reinforcement_options(
+    grid: GridModel, headroom: pd.DataFrame, unit_costs_usd: dict[str, float], *, local_per_usd: float,
+    max_loading_percent: float = 100.0, ratings: tuple[float, ...] = STANDARD_DT_RATINGS_KVA,
+) -> pd.DataFrame:
+    """Options for every group of ``headroom`` (see the module docstring), cheapest first per group.
+
+    ``unit_costs_usd`` has ``dt_<rating>kva`` [USD per DT installed] and ``lv_ab_cable_per_km``,
+    ``mv_overhead_per_km`` [USD/km] (:func:`charge_planner.presets.grid_reinforcement_costs_usd`).
+    Options that add no headroom where the group binds are left out.
+    """
+    net = grid.net
+    out = []
+    lv_len = _group_lv_km(grid)
+    for gid, h in headroom.iterrows():
+        t = int(h["trafo"])
+        kva = float(net.trafo.at[t, "sn_mva"]) * 1000.0
+        thermal, voltage = float(h["thermal_kw"]), float(h["voltage_kw"])
+        if h["kind"] == "dt":
+            new = _next_rating(kva, ratings)
+            dt_cost = unit_costs_usd.get(f"dt_{new:g}kva", math.nan) if new else math.nan
+            km = float(lv_len.get(t, 0.0))
+            lv_cost = unit_costs_usd.get("lv_ab_cable_per_km", math.nan) * km
+            gain_t = (new - kva) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0 if new else 0.0
+            # a second circuit halves the LV lines' impedance; taking the group's drop as all LV, the load
+            # may grow twice as far before the same drop: the gain is the group's load x (V_src - V_min) / drop
+            gain_v = voltage - float(h["public_kw"]) + float(h["group_kw"]) if np.isfinite(voltage) else np.inf
+            gain_v = max(gain_v, 0.0)
+            head = min(thermal, voltage)
+            cand = []
+            if new and np.isfinite(dt_cost):
+                cand.append((f"DT {kva:g} -> {new:g} kVA", "dt_upgrade", min(thermal + gain_t, voltage) - head,
+                             dt_cost, new, 0.0))
+            if km > 0 and np.isfinite(lv_cost):
+                cand.append(("second LV circuit", "lv_circuit", min(thermal, voltage + gain_v) - head, lv_cost,
+                             math.nan, km))
+            if new and np.isfinite(dt_cost) and km > 0 and np.isfinite(lv_cost):
+                cand.append((f"DT {kva:g} -> {new:g} kVA and second LV circuit", "dt_upgrade+lv_circuit",
+                             min(thermal + gain_t, voltage + gain_v) - head, dt_cost + lv_cost, new, km))
+            for name, kind, gain, cost, new_kva, lv_km in cand:
+                if gain > 1e-6 and np.isfinite(gain):
+                    out.append({"group_id": gid, "option": name, "kind": kind, "added_kw": float(gain),
+                                "cost_usd": float(cost), "cost_local": float(cost) * local_per_usd, "trafo": t,
+                                "new_kva": new_kva, "lv_km": lv_km})
+        else:  # an MV network: one more substation unit
+            unit_kva = kva
+            gain = unit_kva * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
+            cost = unit_costs_usd.get("substation_unit", math.nan)
+            if np.isfinite(cost):
+                out.append({"group_id": gid, "option": f"substation unit {unit_kva / 1000:g} MVA", "kind": "mv_unit",
+                            "added_kw": gain, "cost_usd": cost, "cost_local": cost * local_per_usd, "trafo": t,
+                            "new_kva": math.nan, "lv_km": 0.0})
+    table = pd.DataFrame(out, columns=OPTION_COLUMNS)
+    return table.sort_values(["group_id", "cost_usd"], ignore_index=True)
+
+
+def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
+    """A copy of the grid with the chosen options built (new DT ratings, second LV circuits, units)."""
+    net = copy.deepcopy(grid.net)
+    done = []
+    for _, o in chosen.iterrows():
+        t = int(o["trafo"])
+        if "dt_upgrade" in o["kind"]:
+            net.trafo.at[t, "sn_mva"] = float(o["new_kva"]) / 1000.0
+        if "lv_circuit" in o["kind"]:
+            lines = _group_lv_lines(net, t)
+            net.line.loc[lines, "parallel"] = net.line.loc[lines, "parallel"].astype(int) * 2
+        if o["kind"] == "mv_unit":
+            net.trafo.at[t, "parallel"] = int(net.trafo.at[t, "parallel"]) + 1
+        done.append(str(o["option"]) + f" ({o['group_id']})")
+    out = GridModel(net=net, source=grid.source, crs=grid.crs, assumptions=list(grid.assumptions),
+                    synthetic=grid.synthetic)
+    if done:
+        out.assumptions.append(f"reinforced: {len(done)} option(s) built ({'; '.join(done[:5])}"
+                               + (" ..." if len(done) > 5 else "") + ")")
+    return out
+
+
+def _group_lv_lines(net: object, trafo: int) -> np.ndarray:
+    """LV lines of a DT's network (``net.line["dt"]`` when present, else lines between its LV buses)."""
+    line = net.line  # type: ignore[attr-defined]
+    if "dt" in line.columns:
+        return line.index[line["dt"].to_numpy() == trafo].to_numpy()
+    bus = net.bus  # type: ignore[attr-defined]
+    if "dt" in bus.columns:
+        lv = set(bus.index[bus["dt"].to_numpy() == trafo])
+        return line.index[line["from_bus"].isin(lv) & line["to_bus"].isin(lv)].to_numpy()
+    return np.zeros(0, dtype=int)
+
+
+def _group_lv_km(grid: GridModel) -> pd.Series:
+    """Length of the LV lines of every DT [km]."""
+    net = grid.net
+    line = net.line
+    if "dt" in line.columns:
+        sel = line["dt"].to_numpy() >= 0
+        return line.loc[sel].groupby("dt")["length_km"].sum()
+    roles = bus_roles(net)
+    lv = roles.index[(roles == "lv").to_numpy()]
+    if "dt" not in net.bus.columns:
+        return pd.Series(dtype=float)
+    sel = line["from_bus"].isin(lv) & line["to_bus"].isin(lv)
+    return line.loc[sel].groupby(net.bus["dt"].reindex(line.loc[sel, "from_bus"]).to_numpy())["length_km"].sum()
