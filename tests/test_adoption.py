@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 
 from charge_planner.errors import DataError
 from charge_planner.grid.timeseries import base_load_profile, run_time_series
+from charge_planner.outputs.maps import build_map
+from charge_planner.outputs.report import render_report
 from charge_planner.pipeline.adoption import (
     adoption_path,
     dt_of_buses,
@@ -147,3 +150,22 @@ def test_scaled_loads_scale_every_ev_load(demo_plan):
     assert half.base is loads.base
     with pytest.raises(DataError, match="adoption factor"):
         scaled_loads(loads, -1.0)
+
+
+def test_map_layer_and_report_section(demo_plan):
+    """The map has the layer "EV hosting per transformer" with every DT, names escaped; the report has the
+    section with the city level in words."""
+    level = hosting_level_of(demo_plan)
+    first_dt = level.table["factor"].idxmin()
+    table = level.table.copy()
+    table.loc[first_dt, "name"] = "<script>alert(1)</script>"
+    plan = copy.copy(demo_plan)
+    plan.ev_hosting = dataclasses.replace(level, table=table)
+    html = build_map(plan).get_root().render()
+    assert "EV hosting per transformer" in html
+    assert "<script>alert(1)</script>" not in html
+    assert html.count("first new violation at") == int(table["factor"].notna().sum())
+    report = render_report(plan)
+    section = report[report.index("How much EV the grid can host"):report.index("Renewable share and CO2")]
+    assert f"up to {round(level.city_factor * 100)}% of the EV energy planned for 2030" in section
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section and "<script>alert(1)" not in section

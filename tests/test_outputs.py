@@ -219,7 +219,9 @@ OUTPUTS_SIBLINGS = {
     "report_siting": {"views", "report_tables"},
     "report_grid": {"views", "report_tables", "report_charts"},
     "report_energy": {"views", "report_tables"},
-    "report": {"views", "browser", "report_tables", "report_charts", "report_siting", "report_grid", "report_energy"},
+    "report_hosting": {"views"},
+    "report": {"views", "browser", "report_tables", "report_charts", "report_siting", "report_grid", "report_energy",
+               "report_hosting"},
     "write": {"views", "browser", "maps", "report"},
     "__init__": {"views", "write", "report"},
 }

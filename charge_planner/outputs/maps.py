@@ -84,6 +84,7 @@ from charge_planner.outputs.views import (
     violation_table,
     year_colours,
 )
+from charge_planner.pipeline.adoption import plan_hosting_level
 from charge_planner.siting.unserved import CAUSES, unserved_demand
 
 if TYPE_CHECKING:
@@ -554,6 +555,55 @@ def _add_grid(plan: Plan, fmap: PlanMap) -> bool:
     return True
 
 
+def _add_ev_hosting(plan: Plan, fmap: PlanMap) -> None:
+    """Layer "EV hosting per transformer": every DT coloured by the adoption factor (and year) at which
+    it first gets a new violation when every EV load of the plan is scaled."""
+    if plan.grid_results is None:
+        return
+    try:
+        level = plan_hosting_level(plan)
+    except ChargePlannerError as exc:
+        fmap.notes.append(f"EV hosting per transformer: {exc}")
+        return
+    if level is None or not len(level.table):
+        return
+    t = level.table.dropna(subset=["x_m", "y_m"])
+    if not len(t):
+        fmap.notes.append("EV hosting per transformer: the transformers have no coordinates")
+        return
+    to_wgs = Transformer.from_crs(level.crs or plan.city.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_wgs.transform(t["x_m"].to_numpy(float), t["y_m"].to_numpy(float))
+    y0 = level.plan_year
+    classes = ((1.0, "#a50026", f"by {y0}"), (2.0, "#f46d43", f"up to 2x the {y0} EV energy"),
+               (level.max_factor, "#fee08b", f"up to {level.max_factor:g}x"))
+    feats = []
+    for (dt, r), x, y in zip(t.iterrows(), lon, lat, strict=True):
+        factor = float(r["factor"])
+        colour, when = "#1a9850", f"none up to {level.max_factor:g}x"
+        for upper, c, text in classes:
+            if math.isfinite(factor) and factor <= upper:
+                colour, when = c, text
+                break
+        year = float(r["year"]) if pd.notna(r["year"]) else None
+        tip = f"<b>transformer {esc(r['name'])}</b> (DT {esc(dt)})<br>"
+        if math.isfinite(factor):
+            tip += (f"first new violation at {_num(factor, 2)} x the {y0} EV energy ({esc(r['limit'])}); "
+                    f"reached on the adoption path: {esc(level.year_label(year))}")
+        else:
+            tip += f"no new violation up to {level.max_factor:g} x the {y0} EV energy"
+        if r["already"]:
+            tip += f"<br>violated already without EV: {esc(r['already'])}"
+        tip += f"<br>class: {esc(when)}"
+        feats.append(_point_feature(float(x), float(y), {
+            "radius": 4 if math.isfinite(factor) else 2.5, "color": "#000000" if r["already"] else colour,
+            "weight": 2 if r["already"] else 1, "fill": True, "fillColor": colour, "fillOpacity": 0.9}, tip))
+    name = (f"EV hosting per transformer (first new violation: red by {y0}, orange up to 2x, yellow up to "
+            f"{level.max_factor:g}x the {y0} EV energy, green none)")
+    layer = folium.FeatureGroup(name=esc(name), overlay=True, show=False)
+    GeoJsonLayer(feats).add_to(layer)
+    layer.add_to(fmap)
+
+
 # ---------------------------------------------------------------------------------------------
 # map furniture
 # ---------------------------------------------------------------------------------------------
@@ -776,6 +826,7 @@ def build_map(
 
     _add_coverage_gaps(plan, fmap)
     has_grid = _add_grid(plan, fmap)
+    _add_ev_hosting(plan, fmap)
     _add_candidates(plan, fmap)
     colours = _add_sites(plan, fmap)
 

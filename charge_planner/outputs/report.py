@@ -38,6 +38,7 @@ from charge_planner.outputs.report_charts import (
 )
 from charge_planner.outputs.report_energy import energy_rows
 from charge_planner.outputs.report_grid import MAX_VIOLATION_ROWS, RUN_TIME_KEYS, grid_context
+from charge_planner.outputs.report_hosting import hosting_context
 from charge_planner.outputs.report_siting import (
     MAX_SITE_ROWS,
     depot_note,
@@ -178,6 +179,7 @@ def render_report(
         "rollout_chart": chart_rollout(roll) if len(roll) else None,
         "multi_year": len(roll) > 1,
         "grid": grid_context(plan, s),
+        "hosting": hosting_context(plan),
         "grid_source": plan.city.config.grid.source,
         "limits": plan.city.config.grid,
         "energy_rows": energy_rows(s),

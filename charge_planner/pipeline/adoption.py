@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "grid_hosting_level",
     "hosting_frame",
     "hosting_level_of",
+    "plan_hosting_level",
     "scaled_loads",
     "year_reached",
 ]
@@ -339,6 +341,10 @@ class HostingLevel:
     max_factor: float
     crs: Any = None
     assumptions: list[str] = field(default_factory=list)
+
+    def year_label(self, year: float | None) -> str:
+        """The first whole year of the path that reaches a level of fractional ``year``, or "beyond <horizon>"."""
+        return _year_label(year, self.horizon)
 
     @property
     def city_year_label(self) -> str:
@@ -720,3 +726,27 @@ def hosting_frame(level: HostingLevel) -> gpd.GeoDataFrame:
     t = level.table
     return gpd.GeoDataFrame(t.drop(columns=["x_m", "y_m"]), geometry=gpd.points_from_xy(t["x_m"], t["y_m"]),
                             crs=level.crs)
+
+
+#: Hosting levels computed for the outputs of a plan, by its grid result (weak: never keeps a plan alive).
+_CACHE: dict[int, tuple[weakref.ref[GridResults], HostingLevel]] = {}
+
+
+def plan_hosting_level(plan: Plan) -> HostingLevel | None:
+    """The hosting level of a plan for its map and report: the plan's own (``plan.ev_hosting``) when it
+    has one, else :func:`hosting_level_of`, computed once per grid result; None without a grid check
+    or demand result."""
+    own = getattr(plan, "ev_hosting", None)
+    if isinstance(own, HostingLevel):
+        return own
+    results = plan.grid_results
+    if results is None or plan.grid_loads is None or plan.demand_result is None:
+        return None
+    hit = _CACHE.get(id(results))
+    if hit is not None and hit[0]() is results:
+        return hit[1]
+    level = hosting_level_of(plan)
+    for key in [k for k, (ref, _) in _CACHE.items() if ref() is None]:
+        del _CACHE[key]
+    _CACHE[id(results)] = (weakref.ref(results), level)
+    return level
