@@ -217,6 +217,11 @@ def options(
     data_root: Annotated[
         Path | None, typer.Option("--data-root", help="Folder holding the data named in city.toml (or $CHARGE_PLANNER_DATA).")
     ] = None,
+    grid_aware: Annotated[
+        bool | None,
+        typer.Option("--grid-aware/--grid-blind", help="Grid-aware siting (with reinforcement as a choice) for every "
+                     "option, or none (default: grid.aware of city.toml)."),
+    ] = None,
     overwrite: Overwrite = False,
     verbose: Verbose = False,
     quiet: Quiet = False,
@@ -233,10 +238,10 @@ def options(
             out = base.with_name(base.name + "_options")
         check_output_folder(out, city_dir=path.parent, data_root=root_of(data_root), overwrite=overwrite)
         city = load_city(path.parent, data_dir=data_root)
-        table = compare_options(city, chosen, progress=None)
+        table = compare_options(city, chosen, grid_aware=grid_aware, progress=None)
         target = save_options(table, out, city=cfg.city.name, city_dir=path.parent, data_root=root_of(data_root),
                               overwrite=overwrite, descriptions={o.name: o.description for o in chosen},
-                              notes=option_notes(cfg))
+                              notes=option_notes(cfg, grid_aware=grid_aware))
     except ChargePlannerError as exc:
         _fail(exc)
     for _, r in table.iterrows():

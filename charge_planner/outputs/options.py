@@ -49,6 +49,7 @@ _LABELS = {
     "served_share": "demand served",
     "capex_usd": "capex incl. reinforcement [USD]",
     "reinforcement_usd": "of which grid reinforcement [USD]",
+    "utility_reinforcement_usd": "reinforcement still needed [USD]",
     "peak_ev_kw": "peak EV load on the grid [kW]",
     "peak_site_kw": "peak draw of the charging sites [kW]",
     "violations": "grid violations",
@@ -60,7 +61,8 @@ _LABELS = {
     "installed_kw": "installed power [kW]",
 }
 
-_SHOWN = ("sites_open", "installed_kw", "served_share", "capex_usd", "reinforcement_usd", "peak_ev_kw",
+_SHOWN = ("sites_open", "installed_kw", "served_share", "capex_usd", "reinforcement_usd", "utility_reinforcement_usd",
+          "peak_ev_kw",
           "peak_site_kw", "violations", "violation_hours", "vm_min_pu", "renewable_share", "co2_t_year")
 
 

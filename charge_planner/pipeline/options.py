@@ -87,7 +87,9 @@ OPTION_COLUMNS: dict[str, str] = {
     "installed_kw": "installed charging power [kW]",
     "served_share": "share of the public charging demand served [-]",
     "capex_usd": "capital cost: chargers, connections and grid reinforcement [USD]",
-    "reinforcement_usd": "grid reinforcement within it [USD]",
+    "reinforcement_usd": "grid reinforcement within it, chosen by grid-aware siting [USD]",
+    "utility_reinforcement_usd": "reinforcement the utility would still need for the violations left (grid-aware "
+    "siting; NaN without it) [USD]",
     "peak_ev_kw": "highest EV load on the grid over the checked steps, home and depot charging included [kW]",
     "peak_site_kw": "highest draw of the charging sites, batteries included, on-site PV aside [kW]",
     "violations": "grid limit violations (elements and steps)",
@@ -160,6 +162,9 @@ def option_row(option: Option, result: Plan) -> dict[str, Any]:
     k = s["kpis"]
     g = s.get("grid", {})
     reinforcement = float(k.get("reinforcement_usd") or 0.0)
+    capex = k.get("capex_with_grid_usd")
+    capex = float(k["capex_usd"]) + reinforcement if capex is None else float(capex)
+    aware = s.get("grid_aware")
     hours = g.get("violation_hours")
 
     def num(v: Any) -> float:
@@ -172,8 +177,9 @@ def option_row(option: Option, result: Plan) -> dict[str, Any]:
         "sites_open": int(k["sites_open"]),
         "installed_kw": float(k["installed_kw"]),
         "served_share": float(k["served_share"]),
-        "capex_usd": float(k["capex_usd"]) + reinforcement,
+        "capex_usd": capex,
         "reinforcement_usd": reinforcement,
+        "utility_reinforcement_usd": num(aware.get("utility_reinforcement_usd")) if aware else math.nan,
         "peak_ev_kw": round(num(g.get("ev_load_mw")) * 1000.0, 1) if g else math.nan,
         "peak_site_kw": round(peak_site_kw(result), 1),
         "violations": int(g["violations"]) if "violations" in g else -1,
@@ -209,7 +215,7 @@ def peak_site_kw(result: Plan) -> float:
     return float(kw.sum(axis=0).max(initial=0.0))
 
 
-def option_notes(config: CityConfig) -> list[str]:
+def option_notes(config: CityConfig, *, grid_aware: bool | None = None) -> list[str]:
     """What the comparison assumes, for the report: the cap, the battery, the grid check and reinforcement."""
     g = config.grid
     notes = [
@@ -221,15 +227,16 @@ def option_notes(config: CityConfig) -> list[str]:
         f"grid check: grid.time_series = {g.time_series!r}; peak EV load counts every EV load put on the grid "
         f"(grid.ev_loads = {', '.join(g.ev_loads)})",
     ]
-    if not g.aware:
+    if not (g.aware if grid_aware is None else grid_aware):
         notes.append("grid.aware is false: siting does not see the grid, so no option pays for reinforcement and "
-                     "no_reinforcement equals the city's own plan; set grid.aware = true to compare reinforcement")
+                     "no_reinforcement equals the city's own plan; set grid.aware = true (or --grid-aware) to compare "
+                     "reinforcement")
     return notes
 
 
 def compare_options(
     city: City, options: Iterable[Option] | Mapping[str, Mapping[str, Any]] | None = None, *,
-    progress: bool | None = False,
+    grid_aware: bool | None = None, progress: bool | None = False,
 ) -> pd.DataFrame:
     """Plan the city once per option and compare the plans.
 
@@ -241,6 +248,10 @@ def compare_options(
     options
         :class:`Option` objects, or a mapping name -> overrides; default :data:`DEFAULT_OPTIONS`.
         Every option's configuration is checked before the first plan runs.
+    grid_aware
+        Set ``grid.aware`` of every option that does not set it itself (None: the city's); grid-aware
+        siting is what pays for reinforcement, so the ``no_reinforcement`` option differs from the
+        others only with it.
     progress
         Show each plan's progress bar.
 
@@ -269,6 +280,8 @@ def compare_options(
     if len(set(names)) != len(names):
         raise ConfigError(f"option names must differ, got {names}")
     source = str(city.city_dir / "city.toml") if city.city_dir is not None else "city.toml"
+    if grid_aware is not None:
+        chosen = [dataclasses.replace(o, overrides={"grid.aware": bool(grid_aware), **o.overrides}) for o in chosen]
     configs = [option_config(city.config, o, source=source) for o in chosen]
     for o, cfg in zip(chosen, configs, strict=True):
         if "grid.reinforcement" in o.overrides and not cfg.grid.aware:
