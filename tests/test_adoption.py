@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -12,17 +13,19 @@ import pandas as pd
 import pytest
 
 from charge_planner.errors import DataError
-from charge_planner.grid.timeseries import base_load_profile, run_time_series
+from charge_planner.grid.timeseries import run_time_series
 from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
 from charge_planner.pipeline.adoption import (
     adoption_path,
     dt_of_buses,
+    ev_hosting_level,
     grid_hosting_level,
     hosting_level_of,
     scaled_loads,
     year_reached,
 )
+from charge_planner.pipeline.summary import summary_json
 
 PATH = pd.Series([0.1, 0.25, 0.5, 1.0], index=[2027, 2028, 2029, 2030])
 
@@ -114,7 +117,7 @@ def test_demo_hosting_level(demo_plan):
     assert level.city_factor is not None and level.city_factor > 0
     a = demo_plan.grid_assessment
     cfg = demo_plan.city.config
-    blf = base_load_profile(a.flow.index, residential_share=cfg.grid.residential_share)
+    blf = a.base_load_factor
 
     def violated(factor: float) -> set[tuple[str, int, str]]:
         flow = run_time_series(net, a.flow.index, base_load_factor=blf, ev_kw=a.ev_kw * factor, pv_kw=a.pv_kw,
@@ -142,12 +145,24 @@ def test_demo_hosting_level(demo_plan):
     assert summary["n_dts"] == len(dts)
 
 
+def test_hosting_level_from_the_loads_reruns_the_grid_stage_on_the_same_grid(demo_plan):
+    """From (city, loads, grid model) the grid stage is rerun on the given grid: the same level as the plan's."""
+    p = demo_plan
+    level = ev_hosting_level(p.city, p.grid_loads, p.grid_results.model, energy=p.demand_result.energy,
+                             factors=(0.0, 0.25, 0.5, 1.0))
+    ref = hosting_level_of(p, factors=(0.0, 0.25, 0.5, 1.0))
+    assert level.city_factor == pytest.approx(ref.city_factor, rel=1e-6)
+    assert level.first_limit == ref.first_limit
+
+
 def test_scaled_loads_scale_every_ev_load(demo_plan):
     loads = demo_plan.grid_loads
     half = scaled_loads(loads, 0.5)
     assert np.allclose(half.sites["served_kwh_day"], loads.sites["served_kwh_day"] * 0.5)
     assert np.allclose(half.sites["power_kw"], loads.sites["power_kw"] * 0.5)
     assert half.base is loads.base
+    assert np.allclose(half.other["kwh_day"], loads.other["kwh_day"] * 0.5)
+    assert np.allclose(half.other["peak_kw"], loads.other["peak_kw"] * 0.5)
     with pytest.raises(DataError, match="adoption factor"):
         scaled_loads(loads, -1.0)
 
@@ -169,3 +184,12 @@ def test_map_layer_and_report_section(demo_plan):
     section = report[report.index("How much EV the grid can host"):report.index("Renewable share and CO2")]
     assert f"up to {round(level.city_factor * 100)}% of the EV energy planned for 2030" in section
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section and "<script>alert(1)" not in section
+
+
+def test_summary_has_the_hosting_level(demo_plan):
+    """summary.json's grid.ev_hosting is the plan's hosting level, JSON-serialisable."""
+    got = demo_plan.summary["grid"]["ev_hosting"]
+    want = hosting_level_of(demo_plan).summary()
+    assert got == want
+    assert set(got) >= {"city_factor", "city_year", "first_limit", "dts_limited_by_year", "already_violated"}
+    assert json.loads(summary_json(demo_plan.summary))["grid"]["ev_hosting"]["city_factor"] == got["city_factor"]

@@ -55,6 +55,7 @@ __all__ = [
     "grid_hosting_level",
     "hosting_frame",
     "hosting_level_of",
+    "hosting_summary",
     "plan_hosting_level",
     "scaled_loads",
     "year_reached",
@@ -89,12 +90,10 @@ def scaled_loads(loads: GridLoads, factor: float) -> GridLoads:
     sites["served_kwh_day"] = sites["served_kwh_day"].astype(float) * factor
     sites["power_kw"] = sites["power_kw"].astype(float) * factor
     out = replace(loads, sites=sites)
-    other = getattr(loads, "other", None)  # home and depot charging, when the loads carry them
-    if other is not None and len(other):
-        other = other.copy()
-        for col in ("kwh_day", "peak_kw"):
-            if col in other.columns:
-                other[col] = other[col].astype(float) * factor
+    if len(loads.other):  # home and depot charging
+        other = loads.other.copy()
+        other["kwh_day"] = other["kwh_day"].astype(float) * factor
+        other["peak_kw"] = other["peak_kw"].astype(float) * factor
         out = replace(out, other=other)
     return out
 
@@ -520,21 +519,21 @@ def _dt_table(net: pandapowerNet, check: _Check, result: pd.DataFrame, already: 
     out["factor"] = rows["factor"].reindex(dts).to_numpy(float)
     out["year"] = [year_reached(f, path) if np.isfinite(f) else None for f in out["factor"]]
     out["year"] = out["year"].astype(float)
-    elem, eid, kind, limit = [], [], [], []
+    found: list[tuple[str, int, str, str]] = []  # element, id, kind, limit in words
     for d in dts:
         pos = int(rows.loc[d, "limit_pos"])
         if rows.loc[d, "fails"]:
-            elem.append("grid"), eid.append(-1), kind.append("not_converged"), limit.append("load flow fails")
+            found.append(("grid", -1, "not_converged", "load flow fails"))
         elif pos >= 0:
             r = table.iloc[pos]
-            elem.append(r["element"]), eid.append(int(r["id"])), kind.append(r["kind"])
-            limit.append(_limit_text(r["element"], int(r["id"]), r["kind"]))
+            found.append((str(r["element"]), int(r["id"]), str(r["kind"]),
+                          _limit_text(r["element"], int(r["id"]), r["kind"])))
         else:
-            elem.append(""), eid.append(-1), kind.append(""), limit.append("")
-    out["limit"] = limit
-    out["element"] = elem
-    out["element_id"] = eid
-    out["kind"] = kind
+            found.append(("", -1, "", ""))
+    out["limit"] = [f[3] for f in found]
+    out["element"] = [f[0] for f in found]
+    out["element_id"] = np.array([f[1] for f in found], dtype=int)
+    out["kind"] = [f[2] for f in found]
     pre = already[already["dt"] >= 0]
     text = pre.groupby("dt").apply(
         lambda f: "; ".join(_limit_text(e, i, k) for e, i, k in zip(f["element"], f["id"], f["kind"], strict=True)),
@@ -604,7 +603,7 @@ def _evaluate(net: pandapowerNet, series: _Series, path: pd.Series, plan_year: i
     result, already, info = _search(check, steps, f)
     city = result.iloc[0]
     city_factor = float(city["factor"]) if np.isfinite(city["factor"]) else None
-    first_limit = None
+    first_limit: dict[str, Any] | None = None
     if city_factor is not None:
         if city["fails"]:
             first_limit = {"element": "grid", "id": None, "kind": "not_converged", "dt": None,
@@ -640,28 +639,30 @@ def _path_use_cases(cfg: CityConfig) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _limits(cfg: CityConfig) -> dict[str, float]:
-    g = cfg.grid
-    return {"vm_min_pu": g.vm_min_pu, "vm_max_pu": g.vm_max_pu, "max_loading_percent": g.max_loading_percent}
+def _plan_year(cfg: CityConfig, loads: GridLoads, results: GridResults) -> int:
+    """The year of ``a = 1``: the year the grid stage checked (a rollout year or the plan year)."""
+    return int(results.year or loads.year or cfg.fleet.year)
 
 
-def _peak_series(cfg: CityConfig, sites: pd.DataFrame, buses: pd.Series) -> _Series:
-    """The evening-peak check as a one-step series: installed power x ``grid.ev_peak_coincidence``."""
-    index = pd.DatetimeIndex([pd.Timestamp(f"{cfg.fleet.year}-{cfg.grid.design_day}")], name="time")
-    ev = (sites["power_kw"].astype(float) * cfg.grid.ev_peak_coincidence).groupby(buses.to_numpy()).sum()
-    return _Series(index=index, base_load_factor=np.ones(1), ev_kw=pd.DataFrame([ev.to_numpy()], index=index,
-                   columns=ev.index), pv_kw=pd.DataFrame(index=index), **_limits(cfg))
-
-
-def _series_from_results(city: City, loads: GridLoads, results: GridResults) -> _Series:
-    """The series the grid stage ran (its EV and PV matrices), for a finished plan."""
+def _series_from_results(city: City, results: GridResults, year: int) -> _Series:
+    """The series the grid stage ran: its EV and PV matrices and base-load factor, or the evening peak
+    (its EV load per bus, the base load as given) as a one-step series."""
     cfg = city.config
-    if results.mode == "peak" or results.assessment is None:
-        return _peak_series(cfg, loads.sites, results.site_buses.reindex(loads.sites.index))
+    limits = {"vm_min_pu": cfg.grid.vm_min_pu, "vm_max_pu": cfg.grid.vm_max_pu,
+              "max_loading_percent": cfg.grid.max_loading_percent}
     a = results.assessment
+    if results.mode == "peak" or a is None:
+        index = pd.DatetimeIndex([pd.Timestamp(f"{year}-{cfg.grid.design_day} 20:00")], name="time")
+        ev = pd.Series(results.flow.ev_kw_by_bus, dtype=float)
+        ev = ev[ev > 0]
+        return _Series(index=index, base_load_factor=np.ones(1),
+                       ev_kw=pd.DataFrame([ev.to_numpy()], index=index, columns=ev.index),
+                       pv_kw=pd.DataFrame(index=index), **limits)
     index = a.flow.index
-    return _Series(index=index, base_load_factor=base_load_profile(index, residential_share=cfg.grid.residential_share),
-                   ev_kw=a.ev_kw, pv_kw=a.pv_kw, **_limits(cfg))
+    base = a.base_load_factor
+    if base is None:  # an assessment made without it: the stage's shape of the plan year
+        base = base_load_profile(index, residential_share=cfg.grid.residential_share)
+    return _Series(index=index, base_load_factor=np.asarray(base, float), ev_kw=a.ev_kw, pv_kw=a.pv_kw, **limits)
 
 
 def ev_hosting_level(
@@ -696,11 +697,10 @@ def ev_hosting_level(
     """
     cfg = city.config
     results = grid_stage(city, loads, grid_model)
-    if results.model is not grid_model:
-        log.debug("the grid stage built its own grid model for the hosting level (grid.source = %r)", cfg.grid.source)
-    series = _series_from_results(city, loads, results)
-    path = adoption_path(energy, cfg.fleet.year, use_cases=_path_use_cases(cfg))
-    return _evaluate(results.model.net, series, path, cfg.fleet.year, factors, city.crs)
+    year = _plan_year(cfg, loads, results)
+    series = _series_from_results(city, results, year)
+    path = adoption_path(energy, year, use_cases=_path_use_cases(cfg))
+    return _evaluate(results.model.net, series, path, year, factors, city.crs)
 
 
 def hosting_level_of(plan: Plan, *, factors: tuple[float, ...] | np.ndarray = DEFAULT_FACTORS) -> HostingLevel:
@@ -716,9 +716,10 @@ def hosting_level_of(plan: Plan, *, factors: tuple[float, ...] | np.ndarray = DE
     if plan.demand_result is None:
         raise DataError("the EV hosting level needs the plan's demand result (the adoption path)")
     cfg = plan.city.config
-    series = _series_from_results(plan.city, plan.grid_loads, plan.grid_results)
-    path = adoption_path(plan.demand_result.energy, cfg.fleet.year, use_cases=_path_use_cases(cfg))
-    return _evaluate(plan.grid_results.model.net, series, path, cfg.fleet.year, factors, plan.city.crs)
+    year = _plan_year(cfg, plan.grid_loads, plan.grid_results)
+    series = _series_from_results(plan.city, plan.grid_results, year)
+    path = adoption_path(plan.demand_result.energy, year, use_cases=_path_use_cases(cfg))
+    return _evaluate(plan.grid_results.model.net, series, path, year, factors, plan.city.crs)
 
 
 def hosting_frame(level: HostingLevel) -> gpd.GeoDataFrame:
@@ -750,3 +751,14 @@ def plan_hosting_level(plan: Plan) -> HostingLevel | None:
         del _CACHE[key]
     _CACHE[id(results)] = (weakref.ref(results), level)
     return level
+
+
+def hosting_summary(plan: Plan) -> dict[str, Any] | None:
+    """``grid.ev_hosting`` of summary.json (:meth:`HostingLevel.summary`); None without a grid check or
+    demand result, ``{"error": ...}`` when the level cannot be found (the grid fails with no EV)."""
+    try:
+        level = plan_hosting_level(plan)
+    except DataError as exc:
+        log.warning("EV hosting level not found: %s", exc)
+        return {"error": str(exc)}
+    return level.summary() if level is not None else None

@@ -21,6 +21,7 @@ from charge_planner.errors import InfeasibleError
 from charge_planner.grid.assess import GridAssessment
 from charge_planner.grid.energy import combustion_g_per_km
 from charge_planner.grid.flow import lowest_voltage, voltage_levels
+from charge_planner.pipeline.adoption import hosting_summary
 from charge_planner.pipeline.result import Plan
 from charge_planner.pipeline.stages import base_load_growth_of, grid_emissions_of
 from charge_planner.siting.unserved import unserved_summary
@@ -219,6 +220,9 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
                      if len(r.ev_rows) else {}}
             for y, r in sorted(p.grid_years.items())
         }
+    # how much EV the grid can host: the adoption level and year of the first new violation (pipeline/adoption.py)
+    if p.grid_results is not None:
+        summary.setdefault("grid", {})["ev_hosting"] = hosting_summary(p)
     if p.city.config.grid.aware and p.grid_results is not None:
         util = p.utility_reinforcement
         summary["grid_aware"] = {
