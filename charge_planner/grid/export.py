@@ -205,8 +205,8 @@ def bus_loads(results: GridResults, *, ev_power_factor: float = 1.0, year: int |
     ev_power_factor
         Power factor of the EV load (lagging) [-].
     year
-        Year of the loads; a time series takes it from its time axis, the peak flow needs it
-        (else the column is empty).
+        Year of the loads (a rollout year); default ``results.year``, else the year of the
+        time axis (the column is empty for a peak flow with neither).
 
     Returns
     -------
@@ -255,11 +255,13 @@ def bus_loads(results: GridResults, *, ev_power_factor: float = 1.0, year: int |
     ev_p = ev_cols.reindex(columns=buses, fill_value=0.0).to_numpy(float) / 1000.0 if m else np.zeros((n, 0))
     pv_p = pv_cols.reindex(columns=buses, fill_value=0.0).to_numpy(float) / 1000.0 if m else np.zeros((n, 0))
     ev_q = ev_p * math.tan(math.acos(ev_power_factor))
-    if ts is None:
-        years = np.full(n * m, year if year is not None else pd.NA, dtype=object)
-        year_col = pd.array(years, dtype="Int64")
-    else:
+    year = year if year is not None else results.year
+    if year is not None:
+        year_col = pd.array(np.full(n * m, int(year)), dtype="Int64")
+    elif ts is not None:
         year_col = pd.array(np.repeat(np.asarray(index.year), m), dtype="Int64")
+    else:
+        year_col = pd.array(np.full(n * m, pd.NA, dtype=object), dtype="Int64")
     frame = pd.DataFrame({
         "year": year_col,
         "time": np.repeat(index.to_numpy(), m),

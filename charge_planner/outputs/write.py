@@ -118,8 +118,8 @@ FILES = {
     "base loads at that step, EV charging as loads named 'ev', on-site PV as sgens named 'pv'; "
     "runpp(net, algorithm='nr', init='auto') reproduces the plan's voltages and loadings of that step; "
     "net['charge_planner'] records the step's time and the plan's figures",
-    "grid_loads.parquet": "load of every bus at every step, long format: " + ", ".join(BUS_LOAD_COLUMNS)
-    + " [MW, Mvar]; p_mw = base_p_mw + ev_p_mw - pv_p_mw",
+    "grid_loads.parquet": "load of every bus at every step of every rollout year checked, long format: "
+    + ", ".join(BUS_LOAD_COLUMNS) + " [MW, Mvar, float32]; p_mw = base_p_mw + ev_p_mw - pv_p_mw",
     "summary.json": "configuration hash, package versions, solver status and key figures",
 }
 
@@ -232,8 +232,9 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
 
     ``grid_worst_hour.json`` is :func:`~charge_planner.grid.export.worst_hour_net` written with
     ``pandapower.to_json``; ``grid_loads.parquet`` is :func:`~charge_planner.grid.export.bus_loads`
-    (columns :data:`~charge_planner.grid.export.BUS_LOAD_COLUMNS`; the peak flow's one step has no
-    time and the year ``fleet.year``).
+    (columns :data:`~charge_planner.grid.export.BUS_LOAD_COLUMNS`) of every rollout year the grid
+    was checked for (``plan.grid_years``; the plan's own check when there are none); the worst
+    hour is the plan's own check's (``plan.grid_results``, the last rollout year).
 
     Returns
     -------
@@ -246,9 +247,16 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
     net = worst_hour_net(results)
     json_path = folder / "grid_worst_hour.json"
     pp.to_json(net, str(json_path))
-    loads = bus_loads(results, year=plan.city.config.fleet.year)
+    checks = sorted(plan.grid_years.items()) if plan.grid_years else []
+    if not any(r is results for _, r in checks):
+        checks.append((results.year if results.year is not None else plan.city.config.fleet.year, results))
+    loads = pd.concat([bus_loads(r, year=y) for y, r in checks], ignore_index=True)
+    # single precision (7 significant digits: 0.1 W in 1 MW) and zstd keep a year of a city's buses
+    # in about a tenth of a gigabyte
+    powers = [c for c in loads.columns if c.endswith(("_mw", "_mvar"))]
+    loads = loads.astype({**dict.fromkeys(powers, "float32"), "bus": "int32", "year": "Int16"})
     parquet_path = folder / "grid_loads.parquet"
-    loads.to_parquet(parquet_path, index=False)
+    loads.to_parquet(parquet_path, index=False, compression="zstd")
     return [json_path, parquet_path]
 
 
