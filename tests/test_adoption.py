@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from charge_planner.errors import DataError
+from charge_planner.grid import run_peak_flow
 from charge_planner.grid.timeseries import run_time_series
 from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
@@ -25,6 +26,7 @@ from charge_planner.pipeline.adoption import (
     scaled_loads,
     year_reached,
 )
+from charge_planner.pipeline.stages import grid_stage
 from charge_planner.pipeline.summary import summary_json
 
 PATH = pd.Series([0.1, 0.25, 0.5, 1.0], index=[2027, 2028, 2029, 2030])
@@ -193,3 +195,28 @@ def test_summary_has_the_hosting_level(demo_plan):
     assert got == want
     assert set(got) >= {"city_factor", "city_year", "first_limit", "dts_limited_by_year", "already_violated"}
     assert json.loads(summary_json(demo_plan.summary))["grid"]["ev_hosting"]["city_factor"] == got["city_factor"]
+
+
+def test_peak_mode_scales_the_peak_flow(demo_plan):
+    """With grid.time_series = "peak" the level scales the evening-peak EV load per bus of the peak flow;
+    pandapower's peak flow (run_peak_flow) confirms no new violation just below it and the limit just above."""
+    p = demo_plan
+    cfg = p.city.config
+    city = copy.copy(p.city)
+    city.config = cfg.model_copy(update={"grid": cfg.grid.model_copy(update={"time_series": "peak"})})
+    model = p.grid_results.model
+    level = ev_hosting_level(city, p.grid_loads, model, energy=p.demand_result.energy,
+                             factors=(0.0, 0.25, 0.5, 1.0, 2.0, 3.0))
+    peak = grid_stage(city, p.grid_loads, model)
+    assert peak.mode == "peak" and level.city_factor is not None
+
+    def violated(factor: float) -> set[tuple[str, int, str]]:
+        flow = run_peak_flow(model.net, peak.flow.ev_kw_by_bus * factor, vm_min_pu=cfg.grid.vm_min_pu,
+                             vm_max_pu=cfg.grid.vm_max_pu, max_loading_percent=cfg.grid.max_loading_percent)
+        v = flow.violations
+        return set(zip(v["element"], v["id"].astype(int), v["kind"], strict=True))
+
+    already = violated(0.0)
+    assert violated(level.city_factor * 0.99) == already
+    first = level.first_limit
+    assert first is not None and (first["element"], first["id"], first["kind"]) in violated(level.city_factor * 1.01)
