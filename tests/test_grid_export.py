@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pandapower as pp
+import pandapower.networks as pn
 import pandas as pd
 import pytest
 
@@ -104,6 +105,28 @@ def test_worst_hour_net_reruns_in_pandapower_with_the_steps_loads(small_results:
     np.testing.assert_allclose(solved.res_trafo["loading_percent"].reindex(batch.trafos),
                                batch.trafo_loading_percent[9], atol=LOADING_TOL)
     assert solved.res_bus["vm_pu"].iloc[1:].min() == pytest.approx(info["vm_min_pu"], abs=VM_TOL)
+
+
+def test_a_given_grid_with_every_kind_of_element_reruns() -> None:
+    """pandapower's multi-voltage example: three-winding transformer, generator, shunt, switches, sgens."""
+    net = pn.example_multivoltage()
+    assert len(net.trafo3w) and len(net.gen) and len(net.shunt) and len(net.switch)
+    grid = GridModel(net=net, source="pandapower_network:example_multivoltage", crs="EPSG:32632")
+    sites = pd.DataFrame({"bus_id": net.load["bus"].to_numpy()[:3], "served_kwh_day": [3000.0, 2000.0, 2500.0],
+                          "power_kw": [500.0] * 3})
+    index = time_index("day", year=2030)
+    mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 700.0)})
+    a = assess_grid(grid, sites, index, ev_shares=np.full(24, 1 / 24), base_load_factor=base_load_profile(index),
+                    mix=mix, hosting=False)
+    r = GridResults(model=grid, flow=a.flow, mode="day", assessment=a)
+    pos = worst_step(r)
+    solved = rerun(worst_hour_net(r))
+    b = a.flow.batch
+    np.testing.assert_allclose(solved.res_bus["vm_pu"].reindex(b.buses), b.vm_pu[pos], atol=VM_TOL)
+    for table, loading, ids in (("res_line", b.line_loading_percent, b.lines),
+                                ("res_trafo", b.trafo_loading_percent, b.trafos),
+                                ("res_trafo3w", b.trafo3w_loading_percent, b.trafos3w)):
+        np.testing.assert_allclose(solved[table]["loading_percent"].reindex(ids), loading[pos], atol=LOADING_TOL)
 
 
 def test_bus_loads_per_step_and_bus(small_results: GridResults) -> None:
