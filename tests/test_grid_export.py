@@ -305,3 +305,15 @@ def test_bus_loads_of_every_rollout_year(demo_plan, tmp_path) -> None:
     # the worst hour is the plan's own check's, the last rollout year
     net = pp.from_json(str(tmp_path / "grid_worst_hour.json"))
     assert pd.Timestamp(net["charge_planner"]["time"]).year == 2030
+
+
+def test_a_time_series_without_a_converged_step_writes_no_worst_hour(demo_plan, tmp_path, caplog) -> None:
+    final = demo_plan.grid_results
+    failed = dataclasses.replace(final.flow, steps=final.flow.steps.assign(converged=False))
+    plan = copy.copy(demo_plan)
+    plan.grid_results = dataclasses.replace(final, flow=failed)
+    plan.grid_years = {}
+    written = write_grid_files(plan, tmp_path)
+    assert [p.name for p in written] == ["grid_loads.parquet"]
+    assert not (tmp_path / "grid_worst_hour.json").exists()
+    assert "grid_worst_hour.json skipped: no step of the time series converged" in caplog.text

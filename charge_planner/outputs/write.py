@@ -44,7 +44,7 @@ import pandapower as pp
 import pandas as pd
 import pyogrio
 
-from charge_planner.errors import OutputError
+from charge_planner.errors import GridError, OutputError
 from charge_planner.grid.export import BUS_LOAD_COLUMNS, bus_loads, worst_hour_net
 from charge_planner.outputs import browser, report
 from charge_planner.outputs.maps import build_map, plan_isochrones
@@ -239,14 +239,21 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
     Returns
     -------
     list of Path
-        The two files.
+        The files written: both, or only ``grid_loads.parquet`` when no step of the time series
+        converged (there is no load flow to reproduce; a warning says so).
     """
     results = plan.grid_results
     if results is None:
         return []
-    net = worst_hour_net(results)
-    json_path = folder / "grid_worst_hour.json"
-    pp.to_json(net, str(json_path))
+    written: list[Path] = []
+    try:
+        net = worst_hour_net(results)
+    except GridError as exc:  # no converged step: nothing to reproduce, the other files still hold
+        log.warning("grid_worst_hour.json skipped: %s", exc)
+    else:
+        json_path = folder / "grid_worst_hour.json"
+        pp.to_json(net, str(json_path))
+        written.append(json_path)
     checks = sorted(plan.grid_years.items()) if plan.grid_years else []
     if not any(r is results for _, r in checks):
         checks.append((results.year if results.year is not None else plan.city.config.fleet.year, results))
@@ -257,7 +264,7 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
     loads = loads.astype({**dict.fromkeys(powers, "float32"), "bus": "int32", "year": "Int16"})
     parquet_path = folder / "grid_loads.parquet"
     loads.to_parquet(parquet_path, index=False, compression="zstd")
-    return [json_path, parquet_path]
+    return [*written, parquet_path]
 
 
 def check_pdf(pdf: bool | None) -> None:
