@@ -51,7 +51,7 @@ _LABELS = {
     "reinforcement_usd": "of which grid reinforcement [USD]",
     "utility_reinforcement_usd": "reinforcement still needed [USD]",
     "peak_ev_kw": "peak EV load on the grid [kW]",
-    "peak_site_kw": "peak draw of the charging sites [kW]",
+    "peak_site_kw": "peak grid draw of the charging sites [kW]",
     "violations": "grid violations",
     "violation_hours": "violation hours [h]",
     "vm_min_pu": "lowest voltage [pu]",

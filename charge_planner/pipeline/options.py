@@ -91,7 +91,8 @@ OPTION_COLUMNS: dict[str, str] = {
     "utility_reinforcement_usd": "reinforcement the utility would still need for the violations left (grid-aware "
     "siting; NaN without it) [USD]",
     "peak_ev_kw": "highest EV load on the grid over the checked steps, home and depot charging included [kW]",
-    "peak_site_kw": "highest draw of the charging sites, batteries included, on-site PV aside [kW]",
+    "peak_site_kw": "highest grid draw of the charging sites: charging less the on-site PV used, battery "
+    "charging less discharging [kW]",
     "violations": "grid limit violations (elements and steps)",
     "violation_hours": "hours with a violation, summed over elements [h]",
     "vm_min_pu": "lowest voltage outside the slack buses [pu]",
@@ -191,10 +192,13 @@ def option_row(option: Option, result: Plan) -> dict[str, Any]:
 
 
 def peak_site_kw(result: Plan) -> float:
-    """Highest draw of the plan's charging sites over the grid check's steps [kW]: their charging load
-    (capped at each site's installed power) plus battery charging minus discharging, on-site PV aside;
-    at the evening peak (``grid.time_series = "peak"``) installed power x the peak coincidence. NaN
-    without a grid check."""
+    """Highest draw of the plan's charging sites from the grid over the grid check's steps [kW].
+
+    Per site: its charging load (capped at its installed power) less the on-site PV it uses, plus
+    battery charging from the grid less discharging; PV fed back is not netted against other
+    sites. At the evening peak (``grid.time_series = "peak"``, no PV): installed power x the peak
+    coincidence (x the cap for "capped"). NaN without a grid check.
+    """
     r = result.grid_results
     if r is None or not len(r.ev_rows):
         return math.nan
@@ -208,10 +212,14 @@ def peak_site_kw(result: Plan) -> float:
             share = min(share, g.charging_cap_share)
         return float(rows["power_kw"].to_numpy(float)[public].sum() * share)
     if a.batteries is not None:
-        return float(a.batteries.site_load_kw[:, public].sum(axis=1).max(initial=0.0))
+        return float(a.batteries.grid_kw[:, public].sum(axis=1).max(initial=0.0))
     hours = np.asarray(a.flow.index.hour)
     kw = prof[public][:, hours] * rows["served_kwh_day"].to_numpy(float)[public][:, None]
     kw = np.minimum(kw, rows["power_kw"].to_numpy(float)[public][:, None])
+    kwp = rows["pv_kwp"].to_numpy(float) if "pv_kwp" in rows.columns else np.zeros(len(rows))
+    if kwp.sum() > 0 and a.pv_kw.shape[1]:
+        per_kwp = a.pv_kw.to_numpy(float).sum(axis=1) / kwp.sum()  # every site has the same PV shape
+        kw = np.clip(kw - kwp[public][:, None] * per_kwp[None, :], 0.0, None)
     return float(kw.sum(axis=0).max(initial=0.0))
 
 
