@@ -16,8 +16,16 @@ from charge_planner.config import load_config
 from charge_planner.demand.profiles import charging_profile
 from charge_planner.errors import ConfigError
 from charge_planner.grid.smart import cap_profiles, dispatch_batteries, smart_rows
+from charge_planner.outputs.options import options_html, save_options
+from charge_planner.outputs.write import OutputError
 from charge_planner.pipeline import plan
-from charge_planner.pipeline.options import DEFAULT_OPTIONS, Option, compare_options, option_config
+from charge_planner.pipeline.options import (
+    DEFAULT_OPTIONS,
+    OPTION_COLUMNS,
+    Option,
+    compare_options,
+    option_config,
+)
 from tests.conftest import DEMO_DIR
 
 # ------------------------------------------------------------------------------------- capped
@@ -263,3 +271,32 @@ def test_cli_options_refuses_an_unknown_option_in_one_line(tmp_path):
     assert "unknown option" in res.output and "sometimes" in res.output
     assert len(res.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def _table(name: str = "a") -> pd.DataFrame:
+    row = {c: 1.0 for c in OPTION_COLUMNS}
+    row.update(option=name, overrides="grid.pv_kwp_per_site=0", strategy="unmanaged", violations=0)
+    return pd.DataFrame([row]).set_index("option", drop=False)
+
+
+def test_options_html_escapes_option_names_and_settings():
+    page = options_html(_table("<script>x</script>"), city="A & B", descriptions={"<script>x</script>": "<b>"})
+    assert "<script>x" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "A &amp; B" in page and "<b></li>" not in page
+
+
+def test_save_options_refuses_a_folder_of_other_files_and_writes_nothing(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not an earlier plan output"):
+        save_options(_table(), out, city="x")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    # a new folder gets the files and a manifest; a second run replaces them only with overwrite
+    new = tmp_path / "new"
+    save_options(_table(), new, city="x")
+    assert sorted(p.name for p in new.iterdir()) == ["manifest.json", "options.csv", "options.html"]
+    with pytest.raises(OutputError, match="overwrite"):
+        save_options(_table("b"), new, city="x")
+    save_options(_table("b"), new, city="x", overwrite=True)
+    assert pd.read_csv(new / "options.csv")["option"].tolist() == ["b"]
