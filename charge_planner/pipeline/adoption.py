@@ -403,7 +403,7 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray) -> tuple[pd.D
     dt_col = table["dt"].to_numpy()
     # target of each limit: its DT (position in target_ids) and the city (position 0)
     dt_target = np.searchsorted(check.dt_ids, dt_col) + 1
-    has_dt = (dt_col >= 0) & watched
+    has_dt = np.isin(dt_col, check.dt_ids) & watched
 
     def target_margins(mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """mm: (..., limits) -> (..., targets) max of the watched limits' margins, and the argmax limit."""
