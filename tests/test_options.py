@@ -300,3 +300,25 @@ def test_save_options_refuses_a_folder_of_other_files_and_writes_nothing(tmp_pat
         save_options(_table("b"), new, city="x")
     save_options(_table("b"), new, city="x", overwrite=True)
     assert pd.read_csv(new / "options.csv")["option"].tolist() == ["b"]
+
+
+def test_grid_aware_is_set_for_every_option_that_does_not_set_it(demo_city, monkeypatch):
+    import charge_planner.pipeline.options as options_module
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(city, **kwargs):
+        seen.append((city.config.grid.aware, city.config.grid.reinforcement))
+        if len(seen) == 2:
+            raise Stop
+        return None
+
+    monkeypatch.setattr(options_module, "plan", record)
+    monkeypatch.setattr(options_module, "option_row", lambda option, result: {"option": option.name})
+    with pytest.raises(Stop):
+        compare_options(demo_city, [DEFAULT_OPTIONS["unmanaged"], DEFAULT_OPTIONS["no_reinforcement"]],
+                        grid_aware=True)
+    assert seen == [(True, True), (True, False)]
