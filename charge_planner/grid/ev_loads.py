@@ -85,8 +85,14 @@ def home_load_shares(net: pandapowerNet, cells_xy: np.ndarray) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).sort_values(["cell", "bus_id"], ignore_index=True)
 
 
+#: ASSUMPTION: a depot is supplied from the LV network of the nearest DT only while its peak stays
+#: within this share of that DT's rating; a larger depot gets its own MV connection.
+LV_DEPOT_SHARE_OF_DT = 0.5
+
+
 def depot_buses(net: pandapowerNet, xy: np.ndarray, peak_kw: np.ndarray, *, lv_max_kw: float) -> pd.DataFrame:
-    """The bus of each depot: the nearest LV bus, or the nearest MV bus above ``lv_max_kw`` of peak.
+    """The bus of each depot: the nearest LV bus, or the nearest MV bus when its peak passes ``lv_max_kw``
+    or :data:`LV_DEPOT_SHARE_OF_DT` of the rating of the DT that supplies that LV bus.
 
     Returns a table with ``bus_id`` and ``grid_level`` (``"lv"``/``"mv"``), one row per depot.
     """
@@ -96,7 +102,15 @@ def depot_buses(net: pandapowerNet, xy: np.ndarray, peak_kw: np.ndarray, *, lv_m
     if not len(xy):
         return out
     lv, mv = level_buses(net, "lv"), level_buses(net, "mv")
-    wants_mv = (peak > lv_max_kw) | lv.empty
+    limit = np.full(len(xy), float(lv_max_kw))
+    if not lv.empty and "dt" in net.bus.columns:
+        _, near = cKDTree(lv[["x_m", "y_m"]].to_numpy()).query(xy)
+        dt = net.bus["dt"].reindex(lv.index.to_numpy()[near]).to_numpy()
+        known = pd.notna(dt) & (dt >= 0)
+        kva = np.full(len(xy), np.inf)
+        kva[known] = net.trafo["sn_mva"].reindex(dt[known].astype(int)).to_numpy(float) * 1000.0
+        limit = np.minimum(limit, LV_DEPOT_SHARE_OF_DT * kva)
+    wants_mv = (peak > limit) | lv.empty
     if wants_mv.any() and mv.empty:
         wants_mv[:] = False
     if (~wants_mv).any() and lv.empty:

@@ -97,6 +97,12 @@ def group_headroom(
     batch = ts.batch
     vm = pd.DataFrame(batch.vm_pu, columns=batch.buses)
     tload = pd.DataFrame(batch.trafo_loading_percent, columns=batch.trafos)
+    lload = pd.DataFrame(batch.line_loading_percent, columns=batch.lines)
+    line_group = groups["group_id"].reindex(net.line["from_bus"].to_numpy())
+    line_group.index = net.line.index
+    line_kva = (np.sqrt(3.0) * net.bus["vn_kv"].reindex(net.line["from_bus"]).to_numpy() * net.line["max_i_ka"].to_numpy()
+                * net.line["parallel"].to_numpy() * 1000.0)
+    line_kva = pd.Series(line_kva, index=net.line.index)
     public = rows[rows["kind"] == "public"]
     # public load per bus and step, from the rows' profiles (the same the time series used)
     hours = np.asarray(ts.index.hour)
@@ -114,6 +120,8 @@ def group_headroom(
         violated_buses |= set(vb)
         vt = v[v["element"] == "trafo"]["id"].tolist()
         violated_buses |= set(groups.index[groups["trafo"].isin(vt)])
+        vl = [i for i in v[v["element"] == "line"]["id"].tolist() if i in net.line.index]
+        violated_buses |= set(net.line.loc[vl, "from_bus"].tolist())
     hit_groups = groups["group_id"].reindex(list(violated_buses)).dropna().unique()
     wanted = pd.unique(np.concatenate([site_groups, hit_groups]))
     out = []
@@ -129,8 +137,12 @@ def group_headroom(
         v_low = vm[in_vm].min(axis=1).to_numpy() if in_vm else np.ones(len(ts.index))
         hv = int(tr["hv_bus"])
         v_src = vm[hv].to_numpy() if hv in vm.columns else np.ones(len(ts.index))
-        # worst hour: the larger of the two overshoots (loading over its limit, voltage under its limit)
-        score = np.fmax((loading - max_loading_percent) / 10.0, (vm_min_pu - v_low) / 0.01)
+        g_lines = [i for i in line_group.index[(line_group == gid).to_numpy()] if i in lload.columns]
+        l_load = lload[g_lines].to_numpy() if g_lines else np.zeros((len(ts.index), 0))
+        l_max = np.nan_to_num(l_load.max(axis=1, initial=0.0)) if l_load.shape[1] else np.zeros(len(ts.index))
+        # worst hour: the largest overshoot (a loading over its limit, the voltage under its limit)
+        score = np.fmax(np.fmax((loading - max_loading_percent) / 10.0, (l_max - max_loading_percent) / 10.0),
+                        (vm_min_pu - v_low) / 0.01)
         h = int(np.nanargmax(score)) if np.isfinite(score).any() else 0
         in_pub = [b for b in members if b in pub_kw.columns]
         p_pub = float(pub_kw[in_pub].iloc[h].sum()) if in_pub else 0.0
@@ -138,6 +150,15 @@ def group_headroom(
         in_load = [b for b in members if b in load_p.columns]
         p_group = float(load_p[in_load].iloc[h].sum()) if in_load else 0.0
         thermal = p_pub + (max_loading_percent - float(loading[h])) / 100.0 * sn_kva * HEADROOM_POWER_FACTOR
+        # the most loaded line of the group at that hour, as if the group's added load all flowed through it
+        line_kw, line_spare_kva = np.inf, 0.0
+        if l_load.shape[1]:
+            j = int(np.nanargmax(np.nan_to_num(l_load[h], nan=-1.0)))
+            kva_j = float(line_kva[g_lines[j]])
+            line_kw = p_pub + (max_loading_percent - float(l_load[h, j])) / 100.0 * kva_j * HEADROOM_POWER_FACTOR
+            line_spare_kva = kva_j
+        trafo_kw = thermal
+        thermal = min(thermal, line_kw)
         voltage = np.inf
         kind = str(gid).split(":")[0]
         drop = float(v_src[h] - v_low[h])
@@ -149,9 +170,10 @@ def group_headroom(
         out.append({
             "group_id": gid, "trafo": t, "sn_kva": sn_kva, "kind": kind, "hour": ts.index[h],
             "loading_percent": float(loading[h]), "vm_low_pu": float(v_low[h]), "public_kw": p_pub,
-            "installed_kw": inst, "group_kw": p_group, "thermal_kw": thermal, "voltage_kw": voltage, "headroom_kw": head,
+            "installed_kw": inst, "group_kw": p_group, "thermal_kw": thermal, "trafo_kw": trafo_kw,
+            "line_kw": line_kw, "line_kva": line_spare_kva, "voltage_kw": voltage, "headroom_kw": head,
             "headroom_installed_kw": max(head, 0.0) / coinc, "coincidence": coinc,
-            "limit": "thermal" if thermal <= voltage else "voltage",
+            "limit": ("voltage" if voltage < thermal else ("line" if line_kw < trafo_kw else "trafo")),
             "violated": bool(score[h] > 0),
         })
     table = pd.DataFrame(out)

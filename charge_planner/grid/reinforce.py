@@ -55,7 +55,11 @@ def reinforcement_options(
     for gid, h in headroom.iterrows():
         t = int(h["trafo"])
         kva = float(net.trafo.at[t, "sn_mva"]) * 1000.0
-        thermal, voltage = float(h["thermal_kw"]), float(h["voltage_kw"])
+        voltage = float(h["voltage_kw"])
+        trafo_kw, line_kw = float(h.get("trafo_kw", h["thermal_kw"])), float(h.get("line_kw", np.inf))
+        thermal = min(trafo_kw, line_kw)
+        # a second circuit doubles the most loaded line's rating
+        line_gain = float(h.get("line_kva", 0.0)) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
         if h["kind"] == "dt":
             new = _next_rating(kva, ratings)
             dt_cost = unit_costs_usd.get(f"dt_{new:g}kva", math.nan) if new else math.nan
@@ -69,14 +73,15 @@ def reinforcement_options(
             head = min(thermal, voltage)
             cand = []
             if new and np.isfinite(dt_cost):
-                cand.append((f"DT {kva:g} -> {new:g} kVA", "dt_upgrade", min(thermal + gain_t, voltage) - head,
-                             dt_cost, new, 0.0))
+                cand.append((f"DT {kva:g} -> {new:g} kVA", "dt_upgrade",
+                             min(trafo_kw + gain_t, line_kw, voltage) - head, dt_cost, new, 0.0))
             if km > 0 and np.isfinite(lv_cost):
-                cand.append(("second LV circuit", "lv_circuit", min(thermal, voltage + gain_v) - head, lv_cost,
-                             math.nan, km))
+                cand.append(("second LV circuit", "lv_circuit",
+                             min(trafo_kw, line_kw + line_gain, voltage + gain_v) - head, lv_cost, math.nan, km))
             if new and np.isfinite(dt_cost) and km > 0 and np.isfinite(lv_cost):
                 cand.append((f"DT {kva:g} -> {new:g} kVA and second LV circuit", "dt_upgrade+lv_circuit",
-                             min(thermal + gain_t, voltage + gain_v) - head, dt_cost + lv_cost, new, km))
+                             min(trafo_kw + gain_t, line_kw + line_gain, voltage + gain_v) - head, dt_cost + lv_cost,
+                             new, km))
             for name, kind, gain, cost, new_kva, lv_km in cand:
                 if gain > 1e-6 and np.isfinite(gain):
                     out.append({"group_id": gid, "option": name, "kind": kind, "added_kw": float(gain),

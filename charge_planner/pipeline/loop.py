@@ -115,22 +115,24 @@ def _assignments_of_year(model: CapacitatedSiting, year: int) -> pd.DataFrame | 
 
 def check_years(
     city: City, demand: DemandStage, model: CapacitatedSiting, sites: gpd.GeoDataFrame, grid: GridModel | None,
-    built: pd.DataFrame | None = None,
+    built: pd.DataFrame | None = None, *, hosting: bool | None = None,
 ) -> tuple[dict[int, GridResults], dict[int, GridLoads], GridModel]:
     """The grid check of every rollout year (the grid synthesised once when none is given; the
-    reinforcements ``built`` by each year applied). Returns the checks, the loads and the grid."""
+    reinforcements ``built`` by each year applied; the hosting capacity, unless ``hosting`` is False,
+    of the plan year only). Returns the checks, the loads and the grid."""
     cfg = city.config
     cells = demand.result.cells[demand.result.cells["population"] > 0]
     grid0 = grid if grid is not None else synthesise(city, base_loads(city, cells))
     checks: dict[int, GridResults] = {}
     loads_y: dict[int, GridLoads] = {}
-    for y in list(cfg.siting.rollout_years or [cfg.fleet.year]):
+    years = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    for y in years:
         done = built[built["year"] <= y] if built is not None and len(built) and "trafo" in built.columns else None
         grid_y = apply_reinforcements(grid0, done) if done is not None and len(done) else grid0
         loads = grid_loads(city, cells, sites_of_year(model, sites, y), _assignments_of_year(model, y),
                            demand.rows, demand.result, year=y)
         loads_y[y] = loads
-        checks[y] = grid_stage(city, loads, grid_y)
+        checks[y] = grid_stage(city, loads, grid_y, hosting=False if y != years[-1] else hosting)
     return checks, loads_y, grid0
 
 
@@ -158,6 +160,7 @@ def grid_aware_siting(
     limits: GridLimits | None = None
     required = pd.DataFrame(columns=["group_id", "option", "cost_usd", "year"])
     headroom_prev: dict[tuple[str, int], float] = {}
+    offered: pd.DataFrame | None = None
     records: list[dict[str, object]] = []
     prev_sites: set[object] = set()
     result: GridAwareResult | None = None
@@ -165,7 +168,8 @@ def grid_aware_siting(
         t0 = time.perf_counter()
         model, sites = siting_stage(cfg, demand.rows, usable, chargers, travel, limits)
         chosen = model.reinforcement if model.reinforcement is not None else pd.DataFrame()
-        checks, loads_y, _ = check_years(city, demand, model, sites, grid0, _built_by(chosen, required))
+        checks, loads_y, _ = check_years(city, demand, model, sites, grid0, _built_by(chosen, required),
+                                         hosting=False)
         by_year = {y: int(len(r.violations)) for y, r in checks.items()}
         heads = {y: group_headroom(r, vm_min_pu=g.vm_min_pu, max_loading_percent=g.max_loading_percent)
                  for y, r in checks.items()}
@@ -193,6 +197,12 @@ def grid_aware_siting(
         log.info("grid-aware siting, round %d: %d violation(s) %s, served %.1f %%, %d sites", it,
                  records[-1]["violations"], by_year, 100 * float(records[-1]["served_share"]), len(sites))
         if sum(by_year.values()) == 0 or it == g.max_iterations - 1:
+            if g.hosting_capacity:  # the plan year's hosting capacity, for the final plan only
+                last_y = years[-1]
+                built = _built_by(chosen, required)
+                done = built[built["year"] <= last_y] if len(built) else built
+                grid_y = apply_reinforcements(grid0, done) if len(done) else grid0
+                result.years[last_y] = grid_stage(city, loads_y[last_y], grid_y, hosting=True)
             records[-1]["seconds"] = round(time.perf_counter() - t0, 2)
             break
         # the grid's answer: headroom per group and year, reinforcement the utility needs anyway, options
@@ -207,12 +217,11 @@ def grid_aware_siting(
             for gid, r in h.iterrows():
                 head = float(r["headroom_installed_kw"])
                 key = (str(gid), y)
-                if r["violated"] and key in headroom_prev:
-                    head = min(head, headroom_prev[key] * TIGHTEN)
-                headroom_prev[key] = head
-                rows.append({"group_id": gid, "year": y, "headroom_kw": max(head, 0.0)})
-        table = pd.DataFrame(rows).drop_duplicates(["group_id", "year"], keep="last")
-        options = None
+                if key in headroom_prev:  # a limit once found is kept, and cut again while still violated
+                    head = min(head, headroom_prev[key] * (TIGHTEN if r["violated"] else 1.0))
+                headroom_prev[key] = max(head, 0.0)
+        rows = [{"group_id": gid, "year": y, "headroom_kw": kw} for (gid, y), kw in headroom_prev.items()]
+        table = pd.DataFrame(rows)
         if g.reinforcement:
             last = heads[years[-1]] if len(heads[years[-1]]) else pd.concat([h for h in heads.values() if len(h)])
             last = last[~last.index.isin(required["group_id"])]
@@ -222,8 +231,12 @@ def grid_aware_siting(
             coinc = last["coincidence"].reindex(options["group_id"]).to_numpy()
             options = options.assign(added_kw=options["added_kw"].to_numpy() / np.where(coinc > 0, coinc, 1.0))
             options = options[["group_id", "option", "added_kw", "cost_usd", "kind", "trafo", "new_kva", "lv_km"]]
+            # the options of every group met so far (the latest estimate of each)
+            offered = pd.concat([offered, options], ignore_index=True).drop_duplicates(
+                ["group_id", "option"], keep="last") if offered is not None else options
+            offered = offered[~offered["group_id"].isin(required["group_id"])]
         limits = GridLimits(headroom=table, site_groups=site_groups[site_groups.isin(table["group_id"])],
-                            reinforcements=options if options is not None and len(options) else None)
+                            reinforcements=offered if offered is not None and len(offered) else None)
         records[-1]["seconds"] = round(time.perf_counter() - t0, 2)
     assert result is not None
     return result

@@ -388,7 +388,8 @@ def grid_loads(
     )
 
 
-def grid_stage(city: City, loads: GridLoads, given_grid: GridModel | None = None) -> GridResults:
+def grid_stage(city: City, loads: GridLoads, given_grid: GridModel | None = None, *,
+               hosting: bool | None = None) -> GridResults:
     """Build the grid (or take ``given_grid``), connect every EV load, run the load flow.
 
     ``given_grid`` is a grid loaded from the bundle or prepared by an earlier run (so that a loop
@@ -398,7 +399,8 @@ def grid_stage(city: City, loads: GridLoads, given_grid: GridModel | None = None
     ``grid.lv_max_site_kw``) MV bus. ``grid.time_series = "peak"`` runs one AC load flow at the evening
     peak (sites: installed power x ``grid.ev_peak_coincidence``; other loads: their highest hourly
     draw); ``"day"`` and ``"year"`` run the batched time series with base load, EV profiles and
-    on-site PV, the energy balance (of the charging sites) and the hosting capacity.
+    on-site PV, the energy balance (of the charging sites) and, unless ``hosting`` is False (default:
+    ``grid.hosting_capacity``), the hosting capacity.
     """
     cfg = city.config
     g = cfg.grid
@@ -430,7 +432,8 @@ def grid_stage(city: City, loads: GridLoads, given_grid: GridModel | None = None
         )
         return GridResults(model=grid_model, flow=flow, mode="peak", site_buses=buses, ev_rows=rows,
                            ev_profiles=profiles, year=loads.year)
-    return _time_series(city, grid_model, loads, buses, rows, profiles)
+    return _time_series(city, grid_model, loads, buses, rows, profiles,
+                        g.hosting_capacity if hosting is None else hosting)
 
 
 def ev_rows(grid_model: GridModel, loads: GridLoads, site_buses: pd.Series, *, pv_kwp_per_site: float,
@@ -501,7 +504,7 @@ def hosting_buses(grid_model: GridModel, site_buses: pd.Series) -> np.ndarray:
 
 
 def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.Series, rows: pd.DataFrame,
-                 profiles: np.ndarray) -> GridResults:
+                 profiles: np.ndarray, hosting: bool) -> GridResults:
     """Design day or year: base load + every EV load (per-row profiles) + on-site PV, hosting capacity, energy."""
     cfg = city.config
     g = cfg.grid
@@ -529,7 +532,7 @@ def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.
         grid_model, rows, index, ev_shares=profiles,
         base_load_factor=base_load_profile(index, residential_share=g.residential_share) * scale, mix=mix, pv=pv,
         vm_min_pu=g.vm_min_pu, vm_max_pu=g.vm_max_pu,
-        max_loading_percent=g.max_loading_percent, hosting=g.hosting_capacity, hosting_hours=g.hosting_hours,
+        max_loading_percent=g.max_loading_percent, hosting=hosting, hosting_hours=g.hosting_hours,
         hosting_buses=hosting_buses(grid_model, buses), energy_rows=rows["kind"].eq("public").to_numpy(),
     )
     _, window_src = offpeak_hours(cfg)

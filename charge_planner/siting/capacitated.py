@@ -341,9 +341,10 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         y0, n0, x0 = ix["cols"]
         n_years = ix["n_years"]
         n_site = (n0 - y0) // n_years
+        n_r = m.shape[1] - ix["r0"]  # grid reinforcement columns belong to no site: always kept
         site_of_col = np.concatenate([
             np.repeat(ix["band"].up_site, n_years), np.repeat(np.arange(n_site), n_years),
-            np.repeat(ix["n_site_idx"], n_years), ix["x_site"]
+            np.repeat(ix["n_site_idx"], n_years), ix["x_site"], np.full(n_r, n_site)
         ])
         keep = lp.x[y0:n0].reshape(n_site, n_years).max(axis=1) > 1e-6
         keep |= ix["existing"].sum(axis=1) > 0
@@ -353,7 +354,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         if complete:
             sub = m
         else:
-            upper = np.where(keep[site_of_col], m.col_upper, np.minimum(m.col_upper, 0.0))
+            upper = np.where(np.append(keep, True)[site_of_col], m.col_upper, np.minimum(m.col_upper, 0.0))
             if (upper < m.col_lower).any():
                 return None, False, lp_bound, False
             sub = dataclasses.replace(m, col_upper=upper)
