@@ -66,3 +66,35 @@ def test_sample_bundle_runs_end_to_end(name, tmp_path):
         assert (out / "grid_violations.csv").is_file()
     html = (out / "report.html").read_text()
     assert cfg.city.name.replace("&", "&amp;") in html
+    if cfg.grid.source != "none":
+        _check_grid_outcome(cfg, summary, out)
+
+
+def _check_grid_outcome(cfg, summary: dict, out) -> None:
+    """Every rollout year is checked; a grid-aware bundle starts with violations and ends without, and its
+    multi-year plan only grows: no site closes, chargers never decrease, reinforcement is never undone."""
+    import pandas as pd
+
+    years = [str(y) for y in (cfg.siting.rollout_years or [cfg.fleet.year])]
+    assert sorted(summary["grid"]["years"]) == sorted(years)
+    assert summary["grid"]["violations"] == summary["grid"]["years"][years[-1]]["violations"]
+    if not cfg.grid.aware:
+        return
+    rounds = summary["grid_aware"]["iterations"]
+    assert rounds[0]["violations"] > 0, "the grid-blind first round should show the grid's limits"
+    assert rounds[-1]["violations"] == 0 and summary["grid_aware"]["converged"]
+    assert sum(v["violations"] for v in summary["grid"]["years"].values()) == 0
+    for r in rounds:
+        assert {"violations", "served_share", "capex_usd", "reinforcement_usd"} <= set(r)
+    assert summary["kpis"]["reinforcement_usd"] == rounds[-1]["reinforcement_usd"]
+    roll = pd.read_csv(out / "rollout.csv")
+    if roll["year"].nunique() > 1:
+        charger_cols = [c for c in roll.columns if c.startswith("chargers_")]
+        wide = roll.pivot_table(index="site_id", columns="year", values=charger_cols, aggfunc="sum", fill_value=0)
+        for col in charger_cols:
+            block = wide[col].to_numpy()
+            assert (block[:, 1:] >= block[:, :-1]).all(), f"{col} decreases between rollout years"
+        opened = roll.groupby("site_id")["year"].min()
+        for site, first in opened.items():
+            later = set(roll.loc[roll["site_id"] == site, "year"])
+            assert {int(y) for y in years if int(y) >= first} <= later, f"site {site} closes after {first}"

@@ -1,0 +1,123 @@
+"""The grid side of the grid-aware loop checked by hand on one transformer: headroom, options, reinforcement.
+
+The headroom the loop hands to the optimiser is a linearisation; here pandapower, run on its own with
+the headroom added as load, says how close it is to the limit it stands for.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+
+from charge_planner.grid.assess import assess_grid
+from charge_planner.grid.headroom import HEADROOM_POWER_FACTOR, bus_groups, group_headroom
+from charge_planner.grid.model import GridModel, run_pandapower
+from charge_planner.grid.reinforce import apply_reinforcements, reinforcement_options
+from charge_planner.grid.results import GridResults
+from charge_planner.grid.timeseries import time_index
+
+BASE_KW = 60.0
+PF = 0.95
+
+
+def one_dt(line_km: float) -> GridModel:
+    """11 kV source - 100 kVA DT - LV busbar - one LV line - a load bus with 60 kW of base load at pf 0.95."""
+    net = pp.create_empty_network()
+    mv = pp.create_bus(net, 11.0)
+    bar = pp.create_bus(net, 0.4)
+    end = pp.create_bus(net, 0.4)
+    pp.create_ext_grid(net, mv, vm_pu=1.0)
+    pp.create_transformer_from_parameters(net, mv, bar, sn_mva=0.1, vn_hv_kv=11.0, vn_lv_kv=0.4, vkr_percent=1.5,
+                                          vk_percent=4.5, pfe_kw=0.0, i0_percent=0.0)
+    pp.create_line_from_parameters(net, bar, end, length_km=line_km, r_ohm_per_km=0.3, x_ohm_per_km=0.08,
+                                   c_nf_per_km=0.0, max_i_ka=0.4)
+    q = BASE_KW * np.tan(np.arccos(PF)) / 1000.0
+    pp.create_load(net, end, p_mw=BASE_KW / 1000.0, q_mvar=q)
+    net.bus["x_m"] = [0.0, 10.0, 10.0 + 1000.0 * line_km]
+    net.bus["y_m"] = 0.0
+    net.bus["role"] = ["mv", "lv", "lv"]
+    net.bus["dt"] = [-1, 0, 0]
+    net.line["dt"] = 0
+    return GridModel(net=net, source="test", crs="EPSG:32643", synthetic=True)
+
+
+def checked(grid: GridModel, public_kwh_day: float) -> GridResults:
+    """A flat design day: base load constant, one public site at the load bus drawing its energy evenly."""
+    index = time_index("day")
+    rows = pd.DataFrame({"kind": ["public"], "bus_id": [2], "served_kwh_day": [public_kwh_day], "power_kw": [1e6],
+                         "pv_kwp": [0.0], "site_id": ["s1"], "cell_id": [None]})
+    profiles = np.full((1, 24), 1 / 24)
+    mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 700.0)})
+    a = assess_grid(grid, rows, index, ev_shares=profiles, base_load_factor=np.ones(24), mix=mix, hosting=False)
+    return GridResults(model=grid, flow=a.flow, mode="day", site_buses=pd.Series({"s1": 2}), assessment=a,
+                       ev_rows=rows, ev_profiles=profiles, year=2030)
+
+
+def pandapower_with(grid: GridModel, public_kw: float) -> pp.pandapowerNet:
+    net = copy.deepcopy(grid.net)
+    pp.create_load(net, 2, p_mw=public_kw / 1000.0)
+    run_pandapower(net)
+    return net
+
+
+def test_the_groups_of_a_grid_are_its_transformers() -> None:
+    groups = bus_groups(one_dt(0.1))
+    assert groups.loc[[1, 2], "group_id"].tolist() == ["dt:0", "dt:0"] and 0 not in groups.index
+
+
+def test_transformer_headroom_matches_pandapower_at_the_limit() -> None:
+    grid = one_dt(0.05)  # a short line: the transformer binds
+    res = checked(grid, public_kwh_day=24 * 10.0)  # 10 kW of public charging every hour
+    h = group_headroom(res).loc["dt:0"]
+    assert h["limit"] == "trafo" and h["public_kw"] == pytest.approx(10.0)
+    # by hand: 10 kW + (100 % - loading) x 100 kVA x 0.95
+    loading = float(res.trafos["loading_percent"].max())
+    assert h["headroom_kw"] == pytest.approx(10.0 + (100.0 - loading) / 100.0 * 100.0 * HEADROOM_POWER_FACTOR)
+    # pandapower alone, with that much public charging: the transformer sits at its rating (within 3 %)
+    net = pandapower_with(grid, h["headroom_kw"])
+    assert net.res_trafo["loading_percent"].iloc[0] == pytest.approx(100.0, abs=3.0)
+    # the installed kW the siting may put there: the public load at the worst hour per installed kW
+    assert h["headroom_installed_kw"] == pytest.approx(max(h["headroom_kw"], 0.0) / h["coincidence"])
+
+
+def test_voltage_headroom_matches_pandapower_at_the_lower_limit() -> None:
+    grid = one_dt(0.9)  # a long line: the voltage binds first
+    res = checked(grid, public_kwh_day=24 * 5.0)
+    h = group_headroom(res).loc["dt:0"]
+    assert h["limit"] == "voltage"
+    net = pandapower_with(grid, h["headroom_kw"])
+    assert net.res_bus["vm_pu"].iloc[2] == pytest.approx(0.95, abs=0.01)
+    # a group already violated without public charging has negative headroom and a deficit
+    heavy = one_dt(1.4)
+    hv = group_headroom(checked(heavy, public_kwh_day=0.0)).loc["dt:0"]
+    assert hv["violated"] and hv["violated_without_public"] and hv["deficit_kw"] > 0
+
+
+def test_reinforcement_options_add_what_they_promise() -> None:
+    grid = one_dt(0.05)
+    res = checked(grid, public_kwh_day=24 * 40.0)  # 60 + 40 kW at pf ~0.98: overloaded
+    heads = group_headroom(res)
+    assert heads.loc["dt:0", "violated"]
+    costs = {"dt_160kva": 6571.0, "lv_ab_cable_per_km": 7700.0}
+    opts = reinforcement_options(grid, heads, costs, local_per_usd=84.0)
+    up = opts[opts["kind"] == "dt_upgrade"].iloc[0]
+    assert up["option"] == "DT 100 -> 160 kVA" and up["cost_usd"] == 6571.0
+    # (160 - 100) kVA x 0.95 more at the transformer, as far as the line and the voltage let it
+    h = heads.loc["dt:0"]
+    head = min(h["trafo_kw"], h["line_kw"], h["voltage_kw"])
+    assert up["added_kw"] == pytest.approx(
+        min(h["trafo_kw"] + 60.0 * HEADROOM_POWER_FACTOR, h["line_kw"], h["voltage_kw"]) - head)
+    assert 0 < up["added_kw"] <= 60.0 * HEADROOM_POWER_FACTOR + 1e-9
+    circuit = opts[opts["kind"] == "lv_circuit"]
+    assert circuit.empty or circuit["cost_usd"].iloc[0] == pytest.approx(7700.0 * 0.05)
+    # built: the new rating carries the same load at 100/160 of the loading, and the plan's check passes
+    bigger = apply_reinforcements(grid, opts[opts["kind"] == "dt_upgrade"].head(1))
+    assert bigger.net.trafo.at[0, "sn_mva"] == pytest.approx(0.16) and grid.net.trafo.at[0, "sn_mva"] == 0.1
+    after = checked(bigger, public_kwh_day=24 * 40.0)
+    assert after.violations.empty
+    before_pct, after_pct = float(res.trafos["loading_percent"].max()), float(after.trafos["loading_percent"].max())
+    assert after_pct == pytest.approx(before_pct * 100.0 / 160.0, rel=0.03)
