@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +16,10 @@ from charge_planner.cli import app
 from charge_planner.config import load_config
 from charge_planner.demand.profiles import charging_profile
 from charge_planner.errors import ConfigError
+from charge_planner.grid import assess_grid, synthesise_grid
+from charge_planner.grid.energy import PVProfile
 from charge_planner.grid.smart import cap_profiles, dispatch_batteries, smart_rows
+from charge_planner.grid.timeseries import time_index
 from charge_planner.outputs.options import options_html, save_options
 from charge_planner.outputs.write import OutputError
 from charge_planner.pipeline import plan
@@ -27,6 +31,7 @@ from charge_planner.pipeline.options import (
     option_config,
 )
 from tests.conftest import DEMO_DIR
+from tests.test_grid import grid_roads
 
 # ------------------------------------------------------------------------------------- capped
 
@@ -322,3 +327,39 @@ def test_grid_aware_is_set_for_every_option_that_does_not_set_it(demo_city, monk
         compare_options(demo_city, [DEFAULT_OPTIONS["unmanaged"], DEFAULT_OPTIONS["no_reinforcement"]],
                         grid_aware=True)
     assert seen == [(True, True), (True, False)]
+
+
+def test_assess_grid_puts_the_battery_on_its_bus_and_counts_it_by_hand():
+    # site a: 20 kW from 18:00 to 22:00 (80 kWh), 5 kWp giving 10 kW from 10:00 to 14:00, battery 30 kWh /
+    # 15 kW; a home load of 1 kW all day without a battery, outside the energy balance. By hand (as in the
+    # one-site test above): a's bus carries +10, 10, 10, 3.33 kW at 10-13 h (PV stored) and 20 - 7.5 =
+    # 12.5 kW at 18-21 h; the home bus stays at 1 kW; the balance counts site a only: 80 kWh charged,
+    # 50 kWh from the grid, renewable 0.9 x 33.33 + 0.2 x 50 = 40 kWh, CO2 50 kWh x 0.5 kg.
+    rng = np.random.default_rng(4)
+    loads = gpd.GeoDataFrame(
+        {"base_peak_kw": rng.uniform(20, 60, 80)},
+        geometry=gpd.points_from_xy(rng.uniform(500_000, 500_800, 80), rng.uniform(3_000_000, 3_000_800, 80)),
+        crs="EPSG:32643",
+    )
+    grid = synthesise_grid(grid_roads(5), loads)
+    lv = grid.net.bus.index[grid.net.bus["role"] == "lv"][:2]
+    sites = pd.DataFrame({"bus_id": lv, "served_kwh_day": [80.0, 24.0], "power_kw": [50.0, np.inf],
+                          "pv_kwp": [5.0, 0.0], "battery_kwh": [30.0, 0.0], "battery_kw": [15.0, 0.0]})
+    shares = np.zeros((2, 24))
+    shares[0, 18:22] = 0.25
+    shares[1] = 1 / 24
+    index = time_index("day", year=2030)
+    pv_shape = np.zeros(24)
+    pv_shape[10:14] = 2.0
+    pv = PVProfile(kw_per_kwp=pv_shape, annual_yield_kwh_per_kwp=2920.0, annual_mean_kw_per_kwp=1 / 3)
+    mix = pd.DataFrame({"renewable_share": np.full(24, 0.2), "co2_g_per_kwh": np.full(24, 500.0)})
+    a = assess_grid(grid, sites, index, ev_shares=shares, base_load_factor=np.full(24, 0.8), mix=mix, pv=pv,
+                    hosting=False, energy_rows=np.array([True, False]))
+    site = np.zeros(24)
+    site[10:14] = [10.0, 10.0, 10.0, 10.0 / 3.0]
+    site[18:22] = 12.5
+    np.testing.assert_allclose(a.ev_kw[lv[0]].to_numpy(), site, atol=1e-9)
+    np.testing.assert_allclose(a.ev_kw[lv[1]].to_numpy(), 1.0)
+    e = a.energy
+    assert (e.ev_kwh, e.grid_kwh, e.renewable_share, e.co2_kg) == pytest.approx((80.0, 50.0, 0.5, 25.0))
+    assert a.batteries is not None and a.batteries.rows.tolist() == [0]

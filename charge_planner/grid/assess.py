@@ -58,7 +58,8 @@ class GridAssessment:
     assumptions
         What was assumed on the way.
     batteries
-        Operation of the on-site batteries, per row of the sites (None without batteries).
+        Operation of the on-site batteries (None without batteries): the rows of the sites with a
+        battery and those the energy balance counts (positions in ``batteries.rows``).
     """
 
     flow: TimeSeriesResult
@@ -220,10 +221,17 @@ def assess_grid(
         pv_kw = pv_kw.T.groupby(level=0).sum().T
     else:
         pv_kw = pd.DataFrame(index=index)
-    storage = None
+    storage, operated = None, None
     if "battery_kwh" in sites.columns and (sites["battery_kwh"].to_numpy(float) > 0).any():
-        ev_kw, storage = site_batteries(sites.assign(pv_kwp=kwp), index, ev_shares,
+        # the rows with a battery and those the energy balance counts are operated row by row
+        operated = (sites["battery_kwh"].to_numpy(float) > 0) | (
+            np.ones(len(sites), bool) if energy_rows is None else np.asarray(energy_rows, bool))
+        shares = np.asarray(ev_shares, dtype=float)
+        added, storage = site_batteries(sites.assign(pv_kwp=kwp)[operated], index,
+                                        shares[operated] if shares.ndim == 2 else shares,
                                         pv.kw_per_kwp if pv is not None else None)
+        storage.rows = np.flatnonzero(operated)
+        ev_kw = ev_kw.add(added, fill_value=0.0)
     flow = run_time_series(
         grid.net, index, base_load_factor=base_load_factor, ev_kw=ev_kw, pv_kw=pv_kw,
         ev_power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
@@ -238,7 +246,7 @@ def assess_grid(
         ev_energy_kw = (site_load_matrix(sites[rows], index, np.asarray(ev_shares)[rows] if np.ndim(ev_shares) == 2
                                          else ev_shares) if rows.any() else pd.DataFrame(index=index))
     if storage is not None:
-        energy = storage.energy(mix, columns=None if energy_rows is None else np.asarray(energy_rows, bool))
+        energy = storage.energy(mix, columns=None if energy_rows is None else np.asarray(energy_rows, bool)[operated])
     else:
         energy = charging_energy(ev_energy_kw, pv_kw if pv_kw.shape[1] else None, mix, step_h=step_h)
     result = GridAssessment(flow=flow, energy=energy, days=days, ev_kw=ev_kw, pv_kw=pv_kw,

@@ -136,6 +136,8 @@ class BatteryDispatch:
         Step length [h].
     efficiency
         Round-trip efficiency [-].
+    rows
+        Positions of the dispatch's sites in the caller's table of EV loads (None: all of them).
     """
 
     ev_kw: np.ndarray
@@ -147,6 +149,7 @@ class BatteryDispatch:
     soc_kwh: np.ndarray
     step_h: float
     efficiency: float
+    rows: np.ndarray | None = None
 
     @property
     def site_load_kw(self) -> np.ndarray:
@@ -341,7 +344,7 @@ def site_batteries(
     *,
     efficiency: float = BATTERY_ROUND_TRIP_EFFICIENCY,
 ) -> tuple[pd.DataFrame, BatteryDispatch]:
-    """The batteries of the rows of ``sites`` operated over the time axis, and the load the grid sees.
+    """The batteries of the rows of ``sites`` operated over the time axis, and what they add to the load.
 
     Parameters
     ----------
@@ -361,8 +364,8 @@ def site_batteries(
     Returns
     -------
     tuple
-        Steps x bus ids of the load behind each bus's meters, PV aside (chargers + battery
-        charging - discharging) [kW], and the dispatch (per row).
+        Steps x bus ids of what the batteries add to the load at each bus (charging less
+        discharging) [kW], and the dispatch (per row).
     """
     missing = {"bus_id", "served_kwh_day", "power_kw", "battery_kwh", "battery_kw"} - set(sites.columns)
     if missing:
@@ -380,12 +383,12 @@ def site_batteries(
     ev = np.minimum(ev, sites["power_kw"].to_numpy(float)[None, :])
     kwp = sites["pv_kwp"].to_numpy(float) if "pv_kwp" in sites.columns else np.zeros(n)
     pv = np.outer(pv_kw_per_kwp, kwp) if pv_kw_per_kwp is not None else np.zeros_like(ev)
-    conn = sites["power_kw"].to_numpy(float)
     dispatch = dispatch_batteries(
         ev, pv, steps_per_day=steps_per_day, step_h=step_h, kwh=sites["battery_kwh"].to_numpy(float),
-        kw=sites["battery_kw"].to_numpy(float), efficiency=efficiency, power_kw=np.where(np.isfinite(conn), conn, np.inf),
+        kw=sites["battery_kw"].to_numpy(float), efficiency=efficiency, power_kw=sites["power_kw"].to_numpy(float),
     )
-    frame = pd.DataFrame(dispatch.site_load_kw, index=index, columns=sites["bus_id"].to_numpy())
+    delta = dispatch.charge_pv_kw + dispatch.charge_grid_kw - dispatch.discharge_kw
+    frame = pd.DataFrame(delta, index=index, columns=sites["bus_id"].to_numpy())
     return frame.T.groupby(level=0).sum().T, dispatch
 
 

@@ -212,7 +212,14 @@ def peak_site_kw(result: Plan) -> float:
             share = min(share, g.charging_cap_share)
         return float(rows["power_kw"].to_numpy(float)[public].sum() * share)
     if a.batteries is not None:
-        return float(a.batteries.grid_kw[:, public].sum(axis=1).max(initial=0.0))
+        b = a.batteries
+        if b.rows is not None and len(b.rows) != len(rows):
+            on = np.zeros(len(rows), bool)
+            on[b.rows] = True
+            if (public & ~on).any():  # every charging site has its battery (smart_rows); none left out
+                return math.nan
+            public = public[b.rows]
+        return float(b.grid_kw[:, public].sum(axis=1).max(initial=0.0))
     hours = np.asarray(a.flow.index.hour)
     kw = prof[public][:, hours] * rows["served_kwh_day"].to_numpy(float)[public][:, None]
     kw = np.minimum(kw, rows["power_kw"].to_numpy(float)[public][:, None])
