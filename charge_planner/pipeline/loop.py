@@ -211,9 +211,9 @@ def grid_aware_siting(
             if not len(h):
                 continue
             need = h[h["violated_without_public"] & ~h.index.isin(required["group_id"])]
-            if len(need):
-                required = pd.concat([required, _required(grid0, need, unit_costs, fx, g.max_loading_percent, y)],
-                                     ignore_index=True)
+            new = _required(grid0, need, unit_costs, fx, g.max_loading_percent, y) if len(need) else None
+            if new is not None and len(new):
+                required = new if required.empty else pd.concat([required, new], ignore_index=True)
             for gid, r in h.iterrows():
                 head = float(r["headroom_installed_kw"])
                 key = (str(gid), y)

@@ -81,7 +81,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
         # siting and grid together: site, check every rollout year, site again with the grid's headroom
         aware = grid_aware_siting(city, demand, usable, chargers, travel, given_grid)
         model, sites, years, loads = aware.model, aware.sites, aware.years, aware.loads
-        t = step("siting", t)
+        t = step("siting_and_grid_rounds", t)
     else:
         model, sites = siting_stage(cfg, demand.rows, usable, chargers, travel)
         t = step("siting", t)
