@@ -70,11 +70,12 @@ DEFAULT_OPTIONS: dict[str, Option] = {
                "arrivals as unmanaged, each site's draw held at grid.charging_cap_share of its installed power"),
         # sizes are assumptions: a canopy over about 15 parking bays (about 180 m2 at 6 m2/kWp) and a
         # two-hour battery of 50 kWh / 25 kW, the size of a small commercial battery cabinet
-        Option("pv_battery", {"grid.pv_kwp_per_site": 30.0, "grid.battery_kwh_per_site": 50.0,
-                              "grid.battery_kw_per_site": 25.0},
-               "30 kWp of PV and a 50 kWh / 25 kW battery at every site (assumption), unmanaged arrivals"),
-        Option("no_reinforcement", {"grid.reinforcement": False},
-               "grid-aware siting may not pay for grid reinforcement (no effect unless grid.aware)"),
+        Option("pv_battery", {"demand.charging_strategy": "unmanaged", "grid.pv_kwp_per_site": 30.0,
+                              "grid.battery_kwh_per_site": 50.0, "grid.battery_kw_per_site": 25.0},
+               "unmanaged charging with 30 kWp of PV and a 50 kWh / 25 kW battery at every site (assumption)"),
+        Option("no_reinforcement", {"demand.charging_strategy": "unmanaged", "grid.reinforcement": False},
+               "unmanaged charging; grid-aware siting may not pay for grid reinforcement (no effect unless "
+               "grid.aware)"),
     )
 }
 """The options compared by default, by name."""
