@@ -15,6 +15,7 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 QUICKSTART = NOTEBOOKS / "01_quickstart.ipynb"
 REPORT = NOTEBOOKS / "02_siting_report.ipynb"
+GRID = NOTEBOOKS / "03_grid_safe_rollout.ipynb"
 
 
 def _cells(path: Path, kind: str) -> list[str]:
@@ -42,7 +43,11 @@ def _calls(source: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("path", [QUICKSTART, REPORT], ids=lambda p: p.name)
+def test_every_notebook_is_checked() -> None:
+    assert sorted(NOTEBOOKS.glob("*.ipynb")) == sorted([QUICKSTART, REPORT, GRID])
+
+
+@pytest.mark.parametrize("path", [QUICKSTART, REPORT, GRID], ids=lambda p: p.name)
 def test_notebook_saved_without_outputs(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
@@ -81,3 +86,22 @@ def test_siting_report_text_quotes_no_result() -> None:
     # figures of a plan (kWh/day, sites, USD) are computed in code cells, never typed into the text
     text = "\n".join(_cells(REPORT, "markdown"))
     assert not re.search(r"\d[\d,.]*\s*(kWh|USD|sites|chargers|kW\b|t of CO2)", text)
+
+
+def test_grid_safe_rollout_plans_once_compares_strategies_and_reruns_the_worst_hour() -> None:
+    code = _code(GRID)
+    calls = _calls(code)
+    assert calls.count("cp.plan") == 1
+    assert calls.count("compare_options") == 1
+    assert "option_config" in calls  # the shorter run passes the same checks as city.toml
+    assert "model_copy" not in code
+    assert "pp.runpp" in calls and "pp.from_json" in calls  # the worst hour rerun in pandapower alone
+    assert re.search(r'NOTEBOOK_DIR / "out" / "grid_safe_rollout"', code)
+    assert "overwrite=True" in code
+
+
+def test_grid_safe_rollout_text_quotes_no_result() -> None:
+    text = "\n".join(_cells(GRID, "markdown"))
+    assert not re.search(r"\d[\d,.]*\s*(kWh|USD|sites|violations?|kW\b|MW\b|pu\b|%)", text)
+    for term in ("grid-blind", "headroom", "utility", "hosting", "P8.10"):
+        assert term in text
