@@ -40,6 +40,15 @@ def demo_plan():
 
 
 @pytest.fixture(scope="session")
+def bengaluru_plan():
+    """The central Bengaluru bundle planned as configured (grid-aware), once per session."""
+    from charge_planner import plan
+    from charge_planner.city import load_city
+
+    return plan(load_city(BENGALURU_DIR, data_dir=shared("bengaluru").parent), progress=False)
+
+
+@pytest.fixture(scope="session")
 def demo_outputs(demo_plan, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
     demo_plan.save(out)

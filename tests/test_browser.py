@@ -146,14 +146,8 @@ def test_report_prints_to_a_readable_pdf(demo_outputs, tmp_path):
     assert img.std() > 0.05 and img.shape[0] > img.shape[1]  # a portrait page with content
 
 
-def test_offline_map_of_a_real_city(browser, tmp_path):
-    from conftest import BENGALURU_DIR, shared
-
-    from charge_planner import plan
-    from charge_planner.city import load_city
-
-    city = load_city(BENGALURU_DIR, data_dir=shared("bengaluru").parent)
-    p = with_config(plan(city, progress=False), isochrones=False)
+def test_offline_map_of_a_real_city(browser, tmp_path, bengaluru_plan):
+    p = with_config(bengaluru_plan, isochrones=False)
     path = tmp_path / "bengaluru.html"
     build_map(p).save(path)
     page = browser.new_page()

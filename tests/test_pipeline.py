@@ -77,14 +77,13 @@ def test_failed_save_leaves_no_partial_output(demo_plan, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_bengaluru_end_to_end(tmp_path):
-    root = shared("bengaluru").parent
-    city = load_city(BENGALURU_DIR, data_dir=root)
+def test_bengaluru_end_to_end(tmp_path, bengaluru_plan):
+    city = bengaluru_plan.city
     assert city.crs == "EPSG:32643" and not city.synthetic
     # 6,401 edges in the file; one unclassified edge is tagged as not usable by cars and is dropped
     assert city.roads.number_of_edges() == 6400
     assert set(city.pois["kind"]) >= {"parking", "fuel"}
-    result = plan(city, progress=False)
+    result = bengaluru_plan
     s = result.summary
     assert s["solver"]["status"] in ("optimal", "time_limit") and s["solver"]["gap"] is not None
     assert s["kpis"]["sites_open"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -334,28 +335,33 @@ def test_substation_rating_below_one_transformer_is_refused() -> None:
 
 def test_synthesis_beyond_the_substation_bound_is_refused_up_front() -> None:
     g = prepare_graph(grid_graph(6))
-    # 1,000 MW on 36 load points with 5 MVA substations: 1e6 / 0.95 / 1000 / (0.6 x 5) = 351 substations
+    # 1,000 MW on 36 load points with 5 MVA substations loaded to the typical 75 %:
+    # 1e6 / 0.95 / 1000 / (0.75 x 5) = 281 substations
     kw = 1e6
-    n = int(np.ceil(kw / 0.95 / 1000.0 / (0.6 * 5.0)))
+    n = int(np.ceil(kw / 0.95 / 1000.0 / (0.75 * 5.0)))
     assert n > MAX_SYNTH_SUBSTATIONS
     with pytest.raises(GridError) as info:
         synthesise_grid(g, _loads(g, kw), max_substation_mva=5.0)
     msg = str(info.value)
     assert f"{n:,} substations" in msg and "raise grid.max_substation_mva" in msg and "\n" not in msg
-    # a base load of 1e12 kW (a population of 1e15) is refused the same way, before any load flow
-    with pytest.raises(GridError, match=r"substations .* no substation is that large .* check the population"):
+    # a base load of 1e12 kW (a population of 1e15) is refused in one line before any load flow (by the
+    # number of distribution transformers it would take, counted first)
+    with pytest.raises(GridError, match=r"would build [\d,]+ distribution transformers .* more than") as big:
         synthesise_grid(g, _loads(g, 1e12))
+    assert "\n" not in str(big.value)
 
 
 def test_synthesis_beyond_the_transformer_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import charge_planner.grid.synthesise as build
 
     g = prepare_graph(grid_graph(6))
-    # 36 points of 400 kW: k-means starts from ceil(14,400 / 0.95 / (0.8 x 0.6 x 630)) = 51 > 36 areas,
-    # so every point is its own DT area
+    # 36 points of 400 kW: at least ceil(14,400 / 0.95 / (0.75 x 630)) = 33 DTs of the largest urban rating
+    # loaded to the typical 75 % (one DT per area, none paralleled)
     monkeypatch.setattr(build, "MAX_SYNTH_DTS", 20)
-    with pytest.raises(GridError, match=r"would build 36 distribution transformers .* more than 20"):
+    with pytest.raises(GridError, match=r"would build (\d+) distribution transformers .* more than 20") as info:
         synthesise_grid(g, _loads(g, 36 * 400.0))
+    n = int(re.search(r"would build (\d+) distribution", str(info.value)).group(1))
+    assert n >= int(np.ceil(36 * 400.0 / 0.95 / (0.75 * 630.0)))
 
 
 # ---------------------------------------------------------------------------------------------- 6 exclusion zones
