@@ -224,6 +224,7 @@ OUTPUTS_SIBLINGS = {
     "report": {"views", "browser", "report_tables", "report_charts", "report_siting", "report_grid", "report_energy",
                "report_hosting"},
     "write": {"views", "browser", "maps", "report"},
+    "options": {"report_tables", "write"},
     "__init__": {"views", "write", "report"},
 }
 BELOW_OUTPUTS = ("pipeline", "grid", "siting", "candidates", "demand", "network", "ids", "city", "osm", "synthetic",

@@ -5,13 +5,20 @@
 * :mod:`~charge_planner.pipeline.result` — the :class:`Plan` record (pickles small) and the
   hook through which the outputs layer saves it;
 * :mod:`~charge_planner.pipeline.summary` — ``summary.json``;
-* :mod:`~charge_planner.pipeline.run` — :func:`plan`, the stages in order.
+* :mod:`~charge_planner.pipeline.run` — :func:`plan`, the stages in order;
+* :mod:`~charge_planner.pipeline.loop` — grid-aware siting (site, check every rollout year, site again);
+* :mod:`~charge_planner.pipeline.adoption` — how much EV the grid can host;
+* :mod:`~charge_planner.pipeline.options` — rollout options side by side.
 """
 
+from charge_planner.pipeline.adoption import ev_hosting_level, hosting_level_of
+from charge_planner.pipeline.loop import GridAwareResult, check_years, grid_aware_siting
+from charge_planner.pipeline.options import Option, compare_options
 from charge_planner.pipeline.result import Plan, plan_writer, register_plan_writer
 from charge_planner.pipeline.run import plan
 from charge_planner.pipeline.stages import (
     DemandStage,
+    GridLimits,
     base_load_growth_of,
     base_loads,
     candidates_stage,
@@ -35,6 +42,14 @@ from charge_planner.pipeline.summary import (
 __all__ = [
     "PACKAGES",
     "DemandStage",
+    "GridAwareResult",
+    "GridLimits",
+    "Option",
+    "check_years",
+    "compare_options",
+    "ev_hosting_level",
+    "grid_aware_siting",
+    "hosting_level_of",
     "Plan",
     "base_load_growth_of",
     "base_loads",
