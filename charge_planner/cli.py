@@ -110,6 +110,14 @@ def summary_line(s: dict[str, Any]) -> str:
         line += f"; grid violations {g['violations']}"
         if g.get("vm_min_pu") is not None:
             line += f", lowest voltage {g['vm_min_pu']:.3f} pu"
+        ga = s.get("grid_aware")
+        if ga:
+            rounds = ga["iterations"]
+            line += (f"; grid-aware siting: {len(rounds)} round(s), violations {rounds[0]['violations']} -> "
+                     f"{rounds[-1]['violations']}, reinforcement {k.get('reinforcement_usd', 0):,.0f} USD from the "
+                     f"budget and {ga.get('utility_reinforcement_usd', 0):,.0f} USD by the utility")
+        elif g["violations"]:
+            line += " (set grid.aware = true to site around them)"
     return line
 
 
