@@ -102,7 +102,7 @@ def test_reinforcement_options_add_what_they_promise() -> None:
     res = checked(grid, public_kwh_day=24 * 40.0)  # 60 + 40 kW at pf ~0.98: overloaded
     heads = group_headroom(res)
     assert heads.loc["dt:0", "violated"]
-    costs = {"dt_160kva": 6571.0, "lv_ab_cable_per_km": 7700.0}
+    costs = {"dt_100kva": 5357.0, "dt_160kva": 6571.0, "lv_ab_cable_per_km": 7700.0}
     opts = reinforcement_options(grid, heads, costs, local_per_usd=84.0)
     up = opts[opts["kind"] == "dt_upgrade"].iloc[0]
     assert up["option"] == "DT 100 -> 160 kVA" and up["cost_usd"] == 6571.0
@@ -112,6 +112,14 @@ def test_reinforcement_options_add_what_they_promise() -> None:
     assert up["added_kw"] == pytest.approx(
         min(h["trafo_kw"] + 60.0 * HEADROOM_POWER_FACTOR, h["line_kw"], h["voltage_kw"]) - head)
     assert 0 < up["added_kw"] <= 60.0 * HEADROOM_POWER_FACTOR + 1e-9
+    added = opts[opts["kind"] == "dt_added"].iloc[0]
+    assert added["option"] == "second 100 kVA DT" and added["cost_usd"] == costs["dt_100kva"]
+    assert added["added_kw"] == pytest.approx(
+        min(h["trafo_kw"] + 100.0 * HEADROOM_POWER_FACTOR, h["line_kw"], h["voltage_kw"]) - head)
+    twin = apply_reinforcements(grid, opts[opts["kind"] == "dt_added"].head(1))
+    assert int(twin.net.trafo.at[0, "parallel"]) == 2
+    twin_pct = float(checked(twin, public_kwh_day=24 * 40.0).trafos["loading_percent"].max())
+    assert twin_pct == pytest.approx(float(res.trafos["loading_percent"].max()) / 2.0, rel=0.03)
     circuit = opts[opts["kind"] == "lv_circuit"]
     assert circuit.empty or circuit["cost_usd"].iloc[0] == pytest.approx(7700.0 * 0.05)
     # built: the new rating carries the same load at 100/160 of the loading, and the plan's check passes

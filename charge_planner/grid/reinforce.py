@@ -2,10 +2,10 @@
 
 Per group of :func:`~charge_planner.grid.headroom.group_headroom`:
 
-* ``dt:<t>`` (a distribution transformer and its LV network): the next standard DT rating (thermal
-  headroom only: the LV feeders keep their voltage drop), a second LV circuit strung on the
-  group's LV lines (halves their impedance: voltage headroom, and the lines' thermal rating), or
-  both;
+* ``dt:<t>`` (a distribution transformer and its LV network): the next standard DT rating, or a
+  second DT of the same rating beside the first (thermal headroom only: the LV feeders keep their
+  voltage drop), a second LV circuit strung on the group's LV lines (halves their impedance: voltage
+  headroom, and the lines' thermal rating), or the next rating and the second circuit together;
 * ``mv:<t>`` (the MV network of a substation transformer): one more substation unit of the same
   rating.
 
@@ -75,6 +75,11 @@ def reinforcement_options(
             if new and np.isfinite(dt_cost):
                 cand.append((f"DT {kva:g} -> {new:g} kVA", "dt_upgrade",
                              min(trafo_kw + gain_t, line_kw, voltage) - head, dt_cost, new, 0.0))
+            same_cost = unit_costs_usd.get(f"dt_{kva:g}kva", math.nan)
+            if np.isfinite(same_cost):  # a second DT of the same rating beside the first, sharing the load
+                gain_a = kva * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
+                cand.append((f"second {kva:g} kVA DT", "dt_added", min(trafo_kw + gain_a, line_kw, voltage) - head,
+                             same_cost, math.nan, 0.0))
             if km > 0 and np.isfinite(lv_cost):
                 cand.append(("second LV circuit", "lv_circuit",
                              min(trafo_kw, line_kw + line_gain, voltage + gain_v) - head, lv_cost, math.nan, km))
@@ -110,7 +115,7 @@ def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
         if "lv_circuit" in o["kind"]:
             lines = _group_lv_lines(net, t)
             net.line.loc[lines, "parallel"] = net.line.loc[lines, "parallel"].astype(int) * 2
-        if o["kind"] == "mv_unit":
+        if o["kind"] in ("mv_unit", "dt_added"):
             net.trafo.at[t, "parallel"] = int(net.trafo.at[t, "parallel"]) + 1
         done.append(str(o["option"]) + f" ({o['group_id']})")
     out = GridModel(net=net, source=grid.source, crs=grid.crs, assumptions=list(grid.assumptions),
