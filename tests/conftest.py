@@ -41,11 +41,15 @@ def demo_plan():
 
 @pytest.fixture(scope="session")
 def bengaluru_plan():
-    """The central Bengaluru bundle planned as configured (grid-aware), once per session."""
+    """The central Bengaluru bundle planned once per session, grid-blind (its grid-aware run, as configured, is
+    tested through the command line in test_samples.py)."""
     from charge_planner import plan
     from charge_planner.city import load_city
 
-    return plan(load_city(BENGALURU_DIR, data_dir=shared("bengaluru").parent), progress=False)
+    city = load_city(BENGALURU_DIR, data_dir=shared("bengaluru").parent)
+    grid = city.config.grid.model_copy(update={"aware": False})
+    city.config = city.config.model_copy(update={"grid": grid})
+    return plan(city, progress=False)
 
 
 @pytest.fixture(scope="session")
