@@ -201,7 +201,7 @@ def test_overwrite_never_writes_over_a_user_file_of_a_new_name(city, tmp_path):
     save_plan(fake_plan(city), out)
     (out / "d.csv").write_text("the user's own table")
     before = snapshot(out)
-    with pytest.raises(OutputError, match="d.csv was not written by the earlier plan"):
+    with pytest.raises(OutputError, match="d.csv was not written by the earlier output"):
         save_plan(fake_plan(city, files=("a.csv", "d.csv"), text="two"), out, overwrite=True)
     assert snapshot(out) == before
     assert no_temporary_folders(tmp_path)

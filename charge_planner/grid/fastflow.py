@@ -35,6 +35,7 @@ level-scheduled LU live in :mod:`~charge_planner.grid.jacobian`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -48,7 +49,7 @@ from pandapower.auxiliary import pandapowerNet
 from scipy.sparse.linalg import splu
 
 from charge_planner.errors import DataError, GridError
-from charge_planner.grid.admittance import _Branches, _Element, admittance_model
+from charge_planner.grid.admittance import AdmittanceModel, admittance_model
 from charge_planner.grid.jacobian import _jacobian, _LevelLU
 from charge_planner.grid.model import _bus_label
 
@@ -137,7 +138,7 @@ class BatchResult:
 
 
 @dataclass
-class BatchPowerFlow:
+class BatchPowerFlow(AdmittanceModel):
     """A grid prepared for batched AC load flows (see the module docstring).
 
     Build it with :meth:`from_net`; then call :meth:`solve` with per-step injections.
@@ -150,26 +151,7 @@ class BatchPowerFlow:
         Convergence tolerance on the largest power mismatch [MVA].
     """
 
-    net: pandapowerNet
-    ybus: sp.csr_matrix
-    yf: sp.csr_matrix
-    yt: sp.csr_matrix
-    ref: np.ndarray
-    pv: np.ndarray
-    pq: np.ndarray
-    v_start: np.ndarray
-    s_gen: np.ndarray
-    s_load: np.ndarray
-    zip_p: tuple[np.ndarray, np.ndarray] | None
-    zip_q: tuple[np.ndarray, np.ndarray] | None
-    base_mva: float
-    base_kv: np.ndarray
-    branch_from: np.ndarray
-    branch_to: np.ndarray
-    bus_lookup: np.ndarray  # pandapower bus id -> internal bus (or -1)
-    bus_ids: pd.Index
-    elements: dict[str, _Element]
-    branches: dict[str, _Branches]
+    # the fields of AdmittanceModel, then the solver's settings
     tolerance_mva: float = 1e-8
     chunk_size: int = DEFAULT_CHUNK_SIZE
     max_chord_iterations: int = DEFAULT_MAX_CHORD_ITERATIONS
@@ -218,26 +200,7 @@ class BatchPowerFlow:
             )
         m = admittance_model(net, tolerance_mva)
         model = cls(
-            net=m.net,
-            ybus=m.ybus,
-            yf=m.yf,
-            yt=m.yt,
-            ref=m.ref,
-            pv=m.pv,
-            pq=m.pq,
-            v_start=m.v_start,
-            s_gen=m.s_gen,
-            s_load=m.s_load,
-            zip_p=m.zip_p,
-            zip_q=m.zip_q,
-            base_mva=m.base_mva,
-            base_kv=m.base_kv,
-            branch_from=m.branch_from,
-            branch_to=m.branch_to,
-            bus_lookup=m.bus_lookup,
-            bus_ids=m.bus_ids,
-            elements=m.elements,
-            branches=m.branches,
+            **{f.name: getattr(m, f.name) for f in dataclasses.fields(AdmittanceModel)},
             tolerance_mva=float(tolerance_mva),
             chunk_size=int(chunk_size),
             max_chord_iterations=int(max_chord_iterations),

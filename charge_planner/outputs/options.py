@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +20,9 @@ import pandas as pd
 
 from charge_planner.outputs.report_tables import label_of, value_text
 from charge_planner.outputs.write import (
-    _TMP_PREFIX,
-    MANIFEST,
     OutputError,
-    _remove_empty_dirs,
-    _swap,
     check_output_folder,
+    save_folder,
     write_csv,
     write_manifest,
 )
@@ -177,36 +171,8 @@ def save_options(
     target = check_output_folder(out, city_dir=city_dir, data_root=data_root, overwrite=overwrite)
     path = target.path
     try:
-        if not target.exists:
-            created = []
-            parent = path.parent
-            while not parent.exists():
-                created.append(parent)
-                parent = parent.parent
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent))
-            try:
-                tmp.chmod(0o755)
-                write_options(table, tmp, city=city, descriptions=descriptions, notes=notes)
-                os.replace(tmp, path)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                _remove_empty_dirs(created)
-                raise
-        else:
-            old = [f["name"] for f in target.previous["files"]] + [MANIFEST] if target.previous else []
-            tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
-            try:
-                write_options(table, tmp, city=city, descriptions=descriptions, notes=notes)
-                new = sorted(p.name for p in tmp.iterdir())
-                foreign = [n for n in new if n not in old and ((path / n).exists() or (path / n).is_symlink())]
-                if foreign:
-                    raise OutputError(f"{path / foreign[0]} was not written by the earlier output and the options "
-                                      "write a file of that name; move it away or choose another folder (nothing "
-                                      "was changed)")
-                _swap(path, tmp, old=old, new=[n for n in new if n != MANIFEST] + [MANIFEST])
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+        save_folder(target, lambda folder: write_options(table, folder, city=city, descriptions=descriptions,
+                                                         notes=notes), what="options")
     except OSError as exc:
         raise OutputError(f"cannot write the options to {out}: {exc.strerror or exc}; nothing was changed") from exc
     log.info("options written to %s", path)

@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -618,52 +619,53 @@ def save_plan(
     target = check_output_folder(out, city_dir=city.city_dir, data_root=city.data_root, overwrite=overwrite)
     path = target.path
     try:
-        if target.exists:
-            _replace_in(plan, target, offline=offline, pdf=pdf)
-        else:
-            _create(plan, path, offline=offline, pdf=pdf)
+        save_folder(target, lambda folder: write_outputs(plan, folder, offline=offline, pdf=pdf))
     except OSError as exc:
         raise OutputError(f"cannot write outputs to {out}: {exc.strerror or exc}; nothing was changed") from exc
     log.info("outputs written to %s", path)
     return path
 
 
-def _create(plan: Plan, path: Path, *, offline: bool | None, pdf: bool | None) -> None:
-    """A new folder: write into a temporary folder next to it, then rename it into place."""
-    created = []
-    parent = path.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent))
-    try:
-        tmp.chmod(0o755)
-        write_outputs(plan, tmp, offline=offline, pdf=pdf)
-        # fails (and nothing is replaced) if a non-empty folder appeared there meanwhile
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder made above, holding only our files
-        _remove_empty_dirs(created)
-        raise
+def save_folder(target: OutputTarget, write: Callable[[Path], None], *, what: str = "plan") -> None:
+    """Write an output into a checked folder without touching what the planner did not write.
 
-
-def _replace_in(plan: Plan, target: OutputTarget, *, offline: bool | None, pdf: bool | None) -> None:
-    """An existing folder (empty, or an earlier output): write into a temporary folder inside it,
-    then move the earlier plan's files aside, the new ones in, and delete the ones set aside."""
+    ``write(folder)`` writes every file (the manifest included) into a temporary folder: next to a new
+    output folder, then renamed into place; inside an existing one (empty, or an earlier output), then
+    the earlier output's files are moved aside, the new ones in, and the ones set aside deleted. A new
+    file that would replace a file the earlier output did not write, or a folder, is refused with
+    :class:`OutputError` (``what`` names the writer in the message) and nothing is changed.
+    """
     path = target.path
+    if not target.exists:
+        created = []
+        parent = path.parent
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent))
+        try:
+            tmp.chmod(0o755)
+            write(tmp)
+            # fails (and nothing is replaced) if a non-empty folder appeared there meanwhile
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder made above, holding only our files
+            _remove_empty_dirs(created)
+            raise
+        return
     old = [f["name"] for f in target.previous["files"]] + [MANIFEST] if target.previous else []
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
     try:
-        write_outputs(plan, tmp, offline=offline, pdf=pdf)
+        write(tmp)
         new = sorted(p.name for p in tmp.iterdir())
         foreign = [n for n in new if n not in old and ((path / n).exists() or (path / n).is_symlink())]
         if foreign:
-            raise OutputError(f"{path / foreign[0]} was not written by the earlier plan and the new plan writes a "
+            raise OutputError(f"{path / foreign[0]} was not written by the earlier output and the new {what} writes a "
                               "file of that name; move it away or choose another folder (nothing was changed)")
         busy = [n for n in new if (path / n).is_dir() and not (path / n).is_symlink()]
         if busy:
-            raise OutputError(f"{path / busy[0]} is a folder and the new plan writes a file of that name; move it "
+            raise OutputError(f"{path / busy[0]} is a folder and the new {what} writes a file of that name; move it "
                               "away or choose another folder (nothing was changed)")
         _swap(path, tmp, old=old, new=[n for n in new if n != MANIFEST] + [MANIFEST])
     finally:
