@@ -20,8 +20,22 @@ def test_every_standard_rating_and_line_kind_has_a_cost_that_grows_with_rating()
     for key in ("mv_overhead_per_km", "mv_cable_per_km", "lv_overhead_per_km", "lv_ab_cable_per_km"):
         assert india[key].value > 0
     assert india["mv_cable_per_km"].value > india["mv_overhead_per_km"].value  # a city trench costs more
-    # no number without its reason: unextracted figures are flagged assumptions naming P8.10
-    assert all(s.confidence == "assumption" and "P8.10" in s.source for s in india.values())
+    # no number without its reason: every figure names its row P8.10; the ones with no published
+    # figure found are flagged assumptions
+    assert all("P8.10" in s.source for s in india.values())
+    unsourced = {k for k, s in india.items() if s.confidence == "assumption"}
+    assert unsourced == set(india) - {"mv_cable_per_km"}
+
+
+def test_11kv_city_cable_is_the_hyderabad_spend_per_km() -> None:
+    # The Hans India / The New Indian Express, 6 Sep 2021 (TSSPDCL, Hyderabad): "Since 2014, 11 kV UG
+    # cables were upgraded for 281 km at a cost of Rs 66 crore" -> 66 x 10^7 INR / 281 km, by hand
+    # 2,348,754 INR/km, kept to the nearest 1,000 INR.
+    cable = grid_reinforcement_costs(get_preset("india"))["mv_cable_per_km"]
+    assert cable.value == 2_349_000.0
+    assert cable.confidence == "L" and not cable.source.startswith("assumption")
+    assert "281 km" in cable.source and "Rs 66 crore" in cable.source and "Hyderabad" in cable.source
+    assert grid_reinforcement_costs_usd(get_preset("india"))["mv_cable_per_km"] == pytest.approx(2_349_000 / 83.7, abs=1)
 
 
 def test_other_countries_get_indias_costs_converted_and_flagged() -> None:
