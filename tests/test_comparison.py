@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from charge_planner.outputs import browser
+from charge_planner.outputs import browser, comparison
 from charge_planner.outputs.comparison import (
     PARETO_OBJECTIVES,
     comparison_html,
@@ -107,6 +107,21 @@ def test_custom_objectives_and_a_wrong_sense():
                                       "co2_t_year"}
 
 
+def test_pareto_matches_a_pairwise_check_on_random_scenarios(monkeypatch):
+    # integer figures (many ties) against the definition checked pair by pair; blocks of two candidates
+    rng = np.random.default_rng(7)
+    senses = {"served_share": "max", "capex_usd": "min", "co2_t_year": "min", "renewable_share": "max"}
+    t = pd.DataFrame(rng.integers(0, 4, (60, 4)).astype(float), columns=list(senses))
+    t["scenario"] = [f"s{i}" for i in range(60)]
+    sign = np.array([1.0 if s == "max" else -1.0 for s in senses.values()])
+    v = t[list(senses)].to_numpy() * sign
+    expected = [not any((v[i] >= v[j]).all() and (v[i] > v[j]).any() for i in range(60)) for j in range(60)]
+    assert 0 < sum(expected) < 60
+    assert pareto_efficient(t, senses).tolist() == expected
+    monkeypatch.setattr(comparison, "_PAIR_CELLS", 500)
+    assert pareto_efficient(t, senses).tolist() == expected
+
+
 # ------------------------------------------------------------------------------------------- HTML
 
 
@@ -132,6 +147,14 @@ def test_every_string_from_the_table_is_escaped():
     assert marked["&lt;script&gt;alert(1)&lt;/script&gt;"] and marked["&quot;&amp;&#x27;"]
     assert marked["tariff $\\nocommand{x}$ 5"]  # cheapest of the three: efficient, labelled in the chart
     assert page.count('<img src="data:image/png;base64,') == 2
+
+
+def test_names_in_regional_scripts_chart_without_warnings():
+    # the chart font lacks Devanagari and Thai; the names are drawn (as boxes) and kept in the table as they are
+    t = table(row("पुणे ऑफपीक", 0.9, 100e3, city="पुणे"), row("กรุงเทพ", 0.8, 80e3, city="पुणे"))
+    page = comparison_html(t, title="Sweep")  # warnings are errors under pytest
+    assert page.count('<img src="data:image/png;base64,') == 2
+    assert "<th>पुणे ऑफपीक</th>" in page and "<h2>पुणे</h2>" in page
 
 
 def test_summary_and_failed_scenario_with_its_error():
@@ -176,9 +199,11 @@ def test_charts_are_embedded_pngs_and_a_city_with_only_failures_has_none():
     assert "http://" not in page and "https://" not in page  # standalone: nothing fetched
 
 
-def test_a_table_without_scenario_names_is_refused():
+def test_a_table_without_scenario_names_is_refused_and_an_empty_one_renders():
     with pytest.raises(OutputError, match="'scenario' column"):
         comparison_html(pd.DataFrame({"city": ["Pune"]}), title="x")
+    page = comparison_html(pd.DataFrame(columns=["city", "scenario", "status"]), title="x")
+    assert "0 scenarios in 0 cities: 0 ok,\n0 failed." in page
 
 
 # ------------------------------------------------------------------------------------------ files

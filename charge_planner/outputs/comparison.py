@@ -20,7 +20,8 @@ from __future__ import annotations
 import html
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,9 @@ PARETO_OBJECTIVES: dict[str, str] = {
 
 #: relative tolerance under which two figures count as equal
 PARETO_RTOL = 1e-9
+
+#: largest pair array of the dominance check [cells]
+_PAIR_CELLS = 4_000_000
 
 _PARETO_COLOUR, _OTHER_COLOUR = "#d94801", "#9e9ac8"
 _MAX_CHART_LABEL = 28
@@ -135,22 +139,38 @@ def pareto_efficient(table: pd.DataFrame, objectives: Mapping[str, str] = PARETO
         values = np.column_stack([_objective_values(sub, k).to_numpy(float) * (1.0 if objectives[k] == "max" else -1.0)
                                   for k in keys])
         rows = _ok(sub).to_numpy() & np.isfinite(values).all(axis=1)
-        v = values[rows]  # larger is better in every column
-        diff = v[:, None, :] - v[None, :, :]  # [i, j]: how much i beats j
-        tol = PARETO_RTOL * np.maximum(np.abs(v[:, None, :]), np.abs(v[None, :, :]))
-        dominates = (diff >= -tol).all(axis=2) & (diff > tol).any(axis=2)
-        out[pos[rows]] = ~dominates.any(axis=0)
+        out[pos[rows]] = ~_dominated(values[rows])
     return pd.Series(out, index=table.index, name="pareto")
+
+
+def _dominated(v: np.ndarray) -> np.ndarray:
+    """Which rows of ``v`` (scenarios x criteria, larger is better) another row dominates.
+
+    All pairs at once, in blocks of candidate rows that keep the pair arrays under
+    :data:`_PAIR_CELLS` cells (a sweep of thousands of scenarios stays within memory).
+    """
+    n, k = v.shape
+    out = np.zeros(n, bool)
+    step = max(1, _PAIR_CELLS // max(n * k, 1))
+    for start in range(0, n, step):
+        j = v[start:start + step]
+        diff = v[:, None, :] - j[None, :, :]  # [i, j]: how much i beats j
+        tol = PARETO_RTOL * np.maximum(np.abs(v[:, None, :]), np.abs(j[None, :, :]))
+        out[start:start + step] = ((diff >= -tol).all(axis=2) & (diff > tol).any(axis=2)).any(axis=0)
+    return out
 
 
 def _short(name: str) -> str:
     return name if len(name) <= _MAX_CHART_LABEL else name[: _MAX_CHART_LABEL - 1] + "…"
 
 
-def _figure_png(fig: Any) -> str:
-    with warnings.catch_warnings():  # names in scripts the chart font lacks draw as boxes, not warnings
+@contextmanager
+def _plain_text(plt: Any) -> Iterator[None]:
+    """Names drawn as they are: no mathtext (``$`` in a name), and letters the chart font lacks
+    (scripts of the region) drawn as boxes without a warning per glyph."""
+    with plt.rc_context({"text.parse_math": False}), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        return _png(fig)
+        yield
 
 
 def chart_front(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | None:
@@ -162,14 +182,11 @@ def chart_front(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | Non
     plt = _pyplot()
     scale, unit = (1e6, "million USD") if capex[shown].abs().max() >= 1e6 else (1e3, "thousand USD")
     x, y, front = capex[shown] / scale, served[shown] * 100.0, efficient[shown].to_numpy(bool)
-    with plt.rc_context({"text.parse_math": False}):
+    with _plain_text(plt):
         fig, ax = plt.subplots(figsize=(7.2, 3.6))
         ax.scatter(x[~front], y[~front], s=28, color=_OTHER_COLOUR, label="dominated", zorder=2)
         ax.scatter(x[front], y[front], s=70, marker="*", color=_PARETO_COLOUR, edgecolors="#222222",
                    linewidths=0.5, label="Pareto-efficient", zorder=3)
-        order = np.argsort(x[front].to_numpy())
-        if order.size > 1:
-            ax.plot(x[front].to_numpy()[order], y[front].to_numpy()[order], color=_PARETO_COLOUR, lw=0.8, ls=":")
         for name, xi, yi in zip(sub.loc[shown, "scenario"][front], x[front], y[front], strict=True):
             ax.annotate(_short(str(name)), (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=7,
                         parse_math=False)
@@ -177,7 +194,7 @@ def chart_front(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | Non
         ax.set_ylabel("demand served [%]")
         ax.set_title(f"{city}: cost against demand served", parse_math=False)
         ax.legend(fontsize=7, loc="lower right")
-        return _figure_png(fig)
+        return _png(fig)
 
 
 def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | None:
@@ -191,8 +208,9 @@ def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | N
     panels = (("peak_ev_kw", "peak EV load [kW]", 1.0), ("violations", "grid violations", 1.0),
               ("renewable_share", "renewable share of charging [%]", 100.0), ("co2_t_year", "CO2 of charging [t/yr]", 1.0))
     x = np.arange(len(names))
-    with plt.rc_context({"text.parse_math": False}):
-        fig, axes = plt.subplots(2, 2, figsize=(7.4, 4.2 + 0.05 * max(len(max(names, key=len)), 8)), sharex=True)
+    with _plain_text(plt):
+        width = min(max(7.4, 0.36 * len(names)), 16.0)  # room for the scenario names
+        fig, axes = plt.subplots(2, 2, figsize=(width, 4.2 + 0.05 * max(len(max(names, key=len)), 8)), sharex=True)
         for ax, (key, label, factor) in zip(axes.ravel(), panels, strict=True):
             v = _objective_values(sub[ok], key).to_numpy(float) * factor
             ax.set_title(label, fontsize=9)
@@ -202,16 +220,17 @@ def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | N
                 ax.set_yticks([])
             else:
                 ax.bar(x, np.nan_to_num(v), color=colours)
-            ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7, parse_math=False)
+            ax.set_xticks(x, names, rotation=35 if len(names) <= 8 else 90, ha="right", rotation_mode="anchor",
+                          fontsize=7, parse_math=False)
         fig.suptitle(f"{city}: grid and energy per scenario (Pareto-efficient in orange)", fontsize=9,
                      parse_math=False)
         fig.tight_layout()
-        return _figure_png(fig)
+        return _png(fig)
 
 
 def _text(key: str, value: object) -> str:
     """A figure as table text; a missing one (NaN, no grid check) as a dash."""
-    if isinstance(value, float | np.floating) and not np.isfinite(value):
+    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
         return "—"
     return _cell(key, value)
 
@@ -230,11 +249,10 @@ def _city_section(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str:
     body = []
     for i, row in sub.iterrows():
         eff = bool(efficient[i])
-        status = "" if ok[i] else ' class="failed"'
-        cls = ' class="pareto"' if eff else status
+        cls = ' class="pareto"' if eff else ("" if ok[i] else ' class="failed"')
         cells = "".join(f'<td class="num">{esc(_text(c, row[c]))}</td>' for c in shown)
         strategy = f"<td>{esc(str(row['strategy']))}</td>" if has_strategy else ""
-        mark = '<td class="mark">★</td>' if eff else f"<td>{'' if ok[i] else 'failed'}</td>"
+        mark = '<td class="mark">★</td>' if eff else f"<td>{'' if ok[i] else esc(str(row['status']))}</td>"
         body.append(f"<tr{cls}><th>{esc(str(row['scenario']))}</th><td><code>{esc(str(row.get('overrides', '')))}"
                     f"</code></td>{strategy}{mark}{cells}</tr>")
     failed = sub[~ok]
