@@ -95,6 +95,8 @@ def test_cities_are_compared_separately():
     # the result follows the table's own index
     t.index = [10, 20, 30]
     assert pareto_efficient(t).index.tolist() == [10, 20, 30]
+    t.index = [5, 5, 5]  # a repeated index label is no obstacle
+    assert pareto_efficient(t).tolist() == [True, False, True]
 
 
 def test_custom_objectives_and_a_wrong_sense():

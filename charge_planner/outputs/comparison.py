@@ -40,7 +40,8 @@ from charge_planner.version import __version__
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPARISON_FILES", "PARETO_OBJECTIVES", "comparison_html", "pareto_efficient", "write_comparison"]
+__all__ = ["COMPARISON_FILES", "PARETO_OBJECTIVES", "PARETO_RTOL", "comparison_html", "criteria_used", "pareto_efficient",
+           "write_comparison"]
 
 #: Files :func:`write_comparison` writes, with what they hold.
 COMPARISON_FILES = {
@@ -93,7 +94,7 @@ def _groups(table: pd.DataFrame, by: str | None) -> list[np.ndarray]:
 def criteria_used(table: pd.DataFrame, objectives: Mapping[str, str] = PARETO_OBJECTIVES) -> list[str]:
     """The criteria with a figure for at least one finished scenario of ``table`` (one city)."""
     ok = _ok(table)
-    return [k for k in objectives if _objective_values(table[ok], k).notna().any()]
+    return [k for k in objectives if _objective_values(table[ok.to_numpy()], k).notna().any()]
 
 
 def pareto_efficient(table: pd.DataFrame, objectives: Mapping[str, str] = PARETO_OBJECTIVES,
