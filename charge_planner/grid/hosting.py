@@ -13,16 +13,19 @@ capacity is the smallest over the examined hours.
 
 :func:`hosting_capacity` (fast):
 
-1. one batched load flow of the examined hours; the Jacobian at each hour gives, for all
-   buses at once (one factorisation, one solve with a right-hand side per bus), the
-   sensitivity of every voltage magnitude and every branch current to load at each bus;
-   the first limit reached by the linearised model is the first estimate;
+1. one batched load flow of the examined hours; the Jacobian at each hour, factorised once
+   (sparse LU), gives the sensitivity of every voltage magnitude and every branch current
+   to load at each bus (one right-hand side per bus, solved a block of buses at a time and
+   reduced to the bus's first estimate before the next block, so no bus x bus matrix is
+   ever held); the first limit reached by the linearised model is the first estimate;
 2. a bracket [feasible, infeasible] per (bus, hour) is refined: after each trial the
    binding constraint's margin, drawn as a line through the base case and the trial,
    predicts the root, and the next trial aims just beyond it (after a feasible trial) or
    just short of it (after an infeasible one), kept inside the bracket (bisection when a
    load flow does not converge); every round is ONE batched load flow of all unresolved
-   (bus, hour) pairs, started from the linear voltage prediction. It stops when the bracket is narrower than
+   (bus, hour) pairs, started from the linear voltage prediction (grouped and factorised as
+   :meth:`BatchPowerFlow.solve` groups them, but built, solved and reduced to each trial's
+   binding margin a block of trials at a time). It stops when the bracket is narrower than
    ``rel_tol`` (relative) or ``abs_tol_kw``; the feasible end, verified by a load flow,
    is reported.
 
@@ -44,7 +47,7 @@ import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError
-from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
+from charge_planner.grid.fastflow import _CHUNK_ENTRIES, BatchPowerFlow, BatchResult
 from charge_planner.grid.jacobian import _jacobian, _LevelLU
 from charge_planner.grid.model import _normalise_legacy_tables, _quiet_pandapower
 
@@ -115,6 +118,226 @@ def _constraint_ids(res: BatchResult) -> np.ndarray:
         [res.buses.to_numpy(), res.buses.to_numpy(), res.lines.to_numpy(), res.trafos.to_numpy(),
          res.trafos3w.to_numpy()]
     ).astype(object)
+
+
+#: Largest number of entries (internal buses or constraints x right-hand sides) of one block of
+#: the sensitivity computation; a block of 1 million float64 entries holds 8 MB per array [-].
+_BLOCK_ENTRIES = 1_000_000
+#: Most right-hand sides of one block of the sensitivity computation [-].
+_MAX_BLOCK = 512
+
+
+def _block_width(entries_per_column: int) -> int:
+    """Columns per block so that one block holds about :data:`_BLOCK_ENTRIES` entries (2 to 512)."""
+    return int(min(_MAX_BLOCK, max(2, _BLOCK_ENTRIES // max(1, entries_per_column))))
+
+
+def _blocks(n_cols: int, width: int) -> list[np.ndarray]:
+    """Consecutive positions ``0 .. n_cols - 1`` in blocks of ``width``; no block of one column
+    follows another (a lone last column joins the block before it)."""
+    out = [np.arange(a, min(a + width, n_cols)) for a in range(0, n_cols, width)]
+    if len(out) > 1 and len(out[-1]) < 2:
+        out[-2:] = [np.concatenate(out[-2:])]
+    return out
+
+
+def _voltage_change(model: BatchPowerFlow, lu: _LevelLU, v: np.ndarray, cols: np.ndarray,
+                    unit: complex) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised change of every internal voltage per kW added at each internal bus of ``cols``.
+
+    Returns ``dvm`` [pu/kW] and the complex ``dv`` [pu/kW], both n_internal x len(cols): one
+    sparse triangular solve per column with the LU of the Jacobian at ``v``.
+    """
+    pvpq, pq = model._pvpq, model.pq
+    npvpq = len(pvpq)
+    pos_p = np.full(model.n_internal, -1, dtype=np.int64)
+    pos_p[pvpq] = np.arange(npvpq)
+    pos_q = np.full(model.n_internal, -1, dtype=np.int64)
+    pos_q[pq] = npvpq + np.arange(len(pq))
+    # 1 kW of extra load at an internal bus lowers Sbus by `unit`, so the mismatch
+    # F = S(V) - Sbus rises by `unit`; dx = -J^-1 dF
+    k = len(cols)
+    rhs = np.zeros((npvpq + len(pq), k))
+    at = np.arange(k)
+    okp = pos_p[cols] >= 0
+    rhs[pos_p[cols[okp]], at[okp]] = unit.real
+    okq = pos_q[cols] >= 0
+    rhs[pos_q[cols[okq]], at[okq]] = unit.imag
+    dx = -lu.solve(rhs)
+    dva = np.zeros((model.n_internal, k))
+    dvm = np.zeros((model.n_internal, k))
+    dva[pvpq] = dx[:npvpq]
+    dvm[pq] = dx[npvpq:]
+    dv = v[:, None] * (dvm / np.abs(v)[:, None] + 1j * dva)
+    return dvm, dv
+
+
+def _linear_estimate(
+    model: BatchPowerFlow, lu: _LevelLU, v: np.ndarray, cols: np.ndarray, unit: complex, m0: np.ndarray,
+    valid: np.ndarray, kinds: np.ndarray, *, max_kw: float, abs_tol_kw: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """First estimate of the hosting capacity of the internal buses ``cols`` at one hour.
+
+    The sensitivity of every margin (voltage band, branch loading) to load at each bus gives the
+    load at which the first valid margin reaches zero. Returns the estimate [kW] (``max_kw`` when
+    no margin falls) and the kind code of the binding constraint (-1: none), per bus of ``cols``.
+    """
+    k = len(cols)
+    dvm, dv = _voltage_change(model, lu, v, cols, unit)
+    bus_pos = model.bus_lookup[model.bus_ids.to_numpy()]
+    has = bus_pos >= 0
+    sens_vm = np.zeros((k, len(model.bus_ids)))
+    sens_vm[:, has] = dvm[bus_pos[has]].T  # d vm / d kW
+    # margins (vm - vmin)/s and (vmax - vm)/s change by +-dvm/s per kW
+    sens_parts = [sens_vm / _V_SCALE, -sens_vm / _V_SCALE]
+    i_side = (model.yf @ v, model.yt @ v)
+    di_side = (model.yf @ dv, model.yt @ dv)
+    bus_side = (model.branch_from, model.branch_to)
+    for name in ("line", "trafo", "trafo3w"):
+        b = model.branches.get(name)
+        if b is None:
+            sens_parts.append(np.zeros((k, 0)))
+            continue
+        # loading = |I| x scale at the side that carries the largest loading now
+        n_br, n_sides = b.internal.shape
+        value = np.full((n_br, n_sides), -np.inf)
+        deriv = np.zeros((n_sides, k, n_br))
+        for s in range(n_sides):
+            rows = b.internal[:, s]
+            ok = rows >= 0
+            r = rows[ok]
+            side = int(b.side[s])
+            cur = i_side[side][r]
+            mag = np.abs(cur)
+            scale_s = model.base_mva / model.base_kv[bus_side[side][r]] * b.rating_kv_mva[ok, s]
+            value[ok, s] = mag * scale_s
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dmag = (np.conj(cur)[:, None] * di_side[side][r]).real / mag[:, None]
+            deriv[s][:, ok] = np.nan_to_num(dmag * scale_s[:, None]).T
+        pick = np.argmax(value, axis=1)
+        best = deriv[pick, :, np.arange(n_br)].T if n_br else np.zeros((k, 0))
+        sens_parts.append(-best / _L_SCALE)
+    sens = np.concatenate(sens_parts, axis=1)  # d margin / d kW (buses x constraints)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = np.where((sens < 0) & valid[None, :], m0[None, :] / -sens, np.inf)
+    j = np.argmin(reach, axis=1)
+    best_reach = reach[np.arange(k), j]
+    estimate = np.clip(np.where(np.isfinite(best_reach), best_reach, max_kw), abs_tol_kw, max_kw)
+    return estimate, np.where(np.isfinite(best_reach), kinds[j], -1)
+
+
+@dataclass
+class _Trials:
+    """One refinement round: the AC load flow of every (bus, hour, load) trial, reduced to the
+    binding margin of each trial a block at a time.
+
+    The trials are grouped, ordered and factorised exactly as :meth:`BatchPowerFlow.solve`
+    does for one matrix of all of them (sorted by total load; one Jacobian at the median
+    trial of each group of ``chunk_size``; chord iterations per block of columns; a full
+    Newton-Raphson for a trial that does not converge), so the results are those of that
+    solve; but only one block of load, start and voltage columns exists at a time, and each
+    block is reduced to one margin per trial before the next one is built.
+    """
+
+    model: BatchPowerFlow
+    s_load: np.ndarray
+    v_base: np.ndarray
+    lus: list[_LevelLU | None]
+    uniq: np.ndarray
+    unit: complex
+    valid: np.ndarray
+    lim: _Limits
+
+    def _loads(self, bi: np.ndarray, hour: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Internal bus load of the trials [pu] (n_internal x trials)."""
+        s = self.s_load[:, hour].copy()
+        s[self.uniq[bi], np.arange(len(bi))] += p * self.unit
+        return s
+
+    def _starts(self, bi: np.ndarray, hour: np.ndarray, p: np.ndarray, cap: np.ndarray) -> np.ndarray:
+        """Linear voltage prediction of the trials, with a mild cap so that a far extrapolation
+        cannot start near collapse [pu] (n_internal x trials)."""
+        model, v_base = self.model, self.v_base
+        v_init = v_base[:, hour].copy()
+        for h in np.unique(hour):
+            at = np.flatnonzero(hour == h)
+            lu = self.lus[h]
+            assert lu is not None
+            _, dv = _voltage_change(model, lu, v_base[:, h], self.uniq[bi[at]], self.unit)
+            v_init[:, at] = v_base[:, [h]] + dv * np.minimum(p[at], cap[at])[None, :]
+        v_init[model.ref] = v_base[model.ref][:, hour]
+        if len(model.pv):
+            v_init[model.pv] *= np.abs(v_base[model.pv][:, hour]) / np.abs(v_init[model.pv])
+        return v_init
+
+    def run(self, bi: np.ndarray, hour: np.ndarray, p: np.ndarray,
+            cap: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Converged flag, smallest valid normalised margin and its constraint, per trial."""
+        model = self.model
+        n, n_trials = model.n_internal, len(bi)
+        # total load of each trial; summed over blocks of at least two columns, which numpy
+        # adds row by row exactly as it does the whole matrix
+        totals = np.empty(n_trials)
+        for cols in _blocks(n_trials, _block_width(n)):
+            totals[cols] = self._loads(bi[cols], hour[cols], p[cols]).real.sum(axis=0)
+        order = np.argsort(totals, kind="stable")
+        # the groups of BatchPowerFlow.solve, each factorised at the median trial of its first
+        # block; a trial's chord iterations depend only on that factorisation, its load and its
+        # start, so the group is then solved in smaller blocks of our own
+        block = min(model.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        width = _block_width(2 * n)  # a block of trials: its loads, voltages and results hold ~30 arrays of n x width
+        n_groups = max(1, math.ceil(n_trials / model.chunk_size))
+        converged = np.zeros(n_trials, dtype=bool)
+        m_min = np.full(n_trials, -np.inf)
+        j_min = np.zeros(n_trials, dtype=np.int64)
+        fallback = 0
+        for group in np.array_split(order, n_groups):
+            if not len(group):
+                continue
+            first = np.array_split(group, max(1, math.ceil(len(group) / block)))[0]
+            mid = first[len(first) // 2 : len(first) // 2 + 1]
+            s_mid = self._loads(bi[mid], hour[mid], p[mid])[:, 0]
+            v_mid, ok_mid, _ = model._newton_one(model.v_start, s_mid)
+            v0 = v_mid if ok_mid else model.v_start
+            lu: _LevelLU | None
+            try:
+                lu = _LevelLU(_jacobian(model.ybus, v0, model._pvpq, model.pq, model._dsload_dvm(s_mid, np.abs(v0))))
+            except (RuntimeError, np.linalg.LinAlgError):
+                lu = None
+            for cols in _blocks(len(group), width):
+                chunk = group[cols]
+                sel = (bi[chunk], hour[chunk], p[chunk])
+                s_chunk = self._loads(*sel)
+                v = self._starts(*sel, cap[chunk])
+                if lu is not None:
+                    v, ok, its = model._chord(lu, v, s_chunk)
+                else:
+                    ok = np.zeros(len(chunk), dtype=bool)
+                    its = np.zeros(len(chunk), dtype=np.int64)
+                for c in np.flatnonzero(~ok):
+                    fallback += 1
+                    start = v[:, c] if np.all(np.isfinite(v[:, c])) and np.abs(v[:, c]).max() < 2.0 else v0
+                    vc, okc, itc = model._newton_one(start, s_chunk[:, c])
+                    if not okc and start is not v0:
+                        vc, okc, itc2 = model._newton_one(v0, s_chunk[:, c])
+                        itc += itc2
+                    v[:, c] = vc
+                    ok[c] = okc
+                    its[c] += itc
+                res = model._results(v, ok, its, s_chunk)
+                margin, _ = _margins(res, self.lim)
+                margin = np.where(self.valid[hour[chunk]], margin, np.inf)
+                margin = np.where(np.isnan(margin), -np.inf, margin)
+                j = np.argmin(margin, axis=1)
+                converged[chunk] = res.converged
+                m_min[chunk] = margin[np.arange(len(chunk)), j]
+                j_min[chunk] = j
+        if fallback:
+            log.debug("hosting capacity: %d trial(s) needed a full Newton-Raphson", fallback)
+        if not converged.all():
+            log.debug("hosting capacity: %d of %d trial load flow(s) did not converge", int((~converged).sum()),
+                      n_trials)
+        return converged, m_min, j_min
 
 
 def hosting_capacity(
@@ -196,22 +419,16 @@ def hosting_capacity(
     tanphi = math.tan(math.acos(power_factor))
     unit = (1.0 + 1j * tanphi) / 1000.0 / model.base_mva  # 1 kW of extra load [pu]
 
-    # 1. base case of each hour and linear estimates
+    # 1. base case of each hour and linear estimates, a block of buses at a time
     base = model.solve(s_load, keep_voltages=True)
     base_margin, kinds = _margins(base, lim)
     valid = np.isfinite(base_margin) & (base_margin >= 0.0)  # hours x constraints that hold without extra load
     cid = _constraint_ids(base)
     estimate = np.full((n_b, n_hours), max_kw)
-    # voltage change per kW of each (bus, hour), kept to start the load flows from a linear
-    # prediction when it fits in memory
-    keep_dv = model.n_internal * n_b * n_hours <= 20_000_000
-    dv_all = np.zeros((n_hours, model.n_internal, n_b), dtype=complex) if keep_dv else None
     v_base = np.zeros((model.n_internal, n_hours), dtype=complex)
     est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
-    pvpq, pq = model._pvpq, model.pq
-    npvpq = len(pvpq)
-    bus_pos = model.bus_lookup[model.bus_ids.to_numpy()]
-    has = bus_pos >= 0
+    lus: list[_LevelLU | None] = [None] * n_hours
+    width = _block_width(model.n_internal + base_margin.shape[1])
     for h in range(n_hours):
         if not base.converged[h]:
             estimate[:, h] = 0.0
@@ -219,67 +436,12 @@ def hosting_capacity(
         assert base.v_internal is not None
         v = base.v_internal[:, h]
         v_base[:, h] = v
-        jac = _jacobian(model.ybus, v, pvpq, pq, model._dsload_dvm(s_load[:, h], np.abs(v)))
-        lu = _LevelLU(jac)
-        # right-hand sides: 1 kW of extra load at each examined internal bus lowers Sbus
-        # by `unit`, so the mismatch F = S(V) - Sbus rises by `unit`; dx = -J^-1 dF
-        pos_p = np.full(model.n_internal, -1, dtype=np.int64)
-        pos_p[pvpq] = np.arange(npvpq)
-        pos_q = np.full(model.n_internal, -1, dtype=np.int64)
-        pos_q[pq] = npvpq + np.arange(len(pq))
-        rhs = np.zeros((npvpq + len(pq), n_b))
-        cols = np.arange(n_b)
-        okp = pos_p[uniq] >= 0
-        rhs[pos_p[uniq[okp]], cols[okp]] = unit.real
-        okq = pos_q[uniq] >= 0
-        rhs[pos_q[uniq[okq]], cols[okq]] = unit.imag
-        dx = -lu.solve(rhs)
-        dva = np.zeros((model.n_internal, n_b))
-        dvm = np.zeros((model.n_internal, n_b))
-        dva[pvpq] = dx[:npvpq]
-        dvm[pq] = dx[npvpq:]
-        dv = v[:, None] * (dvm / np.abs(v)[:, None] + 1j * dva)
-        if dv_all is not None:
-            dv_all[h] = dv
-        sens_vm = np.zeros((n_b, len(model.bus_ids)))
-        sens_vm[:, has] = dvm[bus_pos[has]].T  # d vm / d kW
-        # margins (vm - vmin)/s and (vmax - vm)/s change by +-dvm/s per kW
-        sens_parts = [sens_vm / _V_SCALE, -sens_vm / _V_SCALE]
-        i_side = (model.yf @ v, model.yt @ v)
-        di_side = (model.yf @ dv, model.yt @ dv)
-        bus_side = (model.branch_from, model.branch_to)
-        for name in ("line", "trafo", "trafo3w"):
-            b = model.branches.get(name)
-            if b is None:
-                sens_parts.append(np.zeros((n_b, 0)))
-                continue
-            # loading = |I| x scale at the side that carries the largest loading now
-            n_br, n_sides = b.internal.shape
-            value = np.full((n_br, n_sides), -np.inf)
-            deriv = np.zeros((n_sides, n_b, n_br))
-            for k in range(n_sides):
-                rows = b.internal[:, k]
-                ok = rows >= 0
-                r = rows[ok]
-                side = int(b.side[k])
-                cur = i_side[side][r]
-                mag = np.abs(cur)
-                scale_k = model.base_mva / model.base_kv[bus_side[side][r]] * b.rating_kv_mva[ok, k]
-                value[ok, k] = mag * scale_k
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    dmag = (np.conj(cur)[:, None] * di_side[side][r]).real / mag[:, None]
-                deriv[k][:, ok] = np.nan_to_num(dmag * scale_k[:, None]).T
-            pick = np.argmax(value, axis=1)
-            best = deriv[pick, :, np.arange(n_br)].T if n_br else np.zeros((n_b, 0))
-            sens_parts.append(-best / _L_SCALE)
-        sens = np.concatenate(sens_parts, axis=1)  # d margin / d kW (buses x constraints)
-        m0 = base_margin[h]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reach = np.where((sens < 0) & valid[h][None, :], m0[None, :] / -sens, np.inf)
-        j = np.argmin(reach, axis=1)
-        best_reach = reach[np.arange(n_b), j]
-        estimate[:, h] = np.clip(np.where(np.isfinite(best_reach), best_reach, max_kw), abs_tol_kw, max_kw)
-        est_kind[:, h] = np.where(np.isfinite(best_reach), kinds[j], -1)
+        lus[h] = _LevelLU(_jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v))))
+        for cols in _blocks(n_b, width):
+            est, kind = _linear_estimate(model, lus[h], v, uniq[cols], unit, base_margin[h], valid[h], kinds,
+                                         max_kw=max_kw, abs_tol_kw=abs_tol_kw)
+            estimate[cols, h] = est
+            est_kind[cols, h] = kind
 
     # buses that take nothing at an hour: the hour has no solution, or the bus's own voltage
     # is already out of band (0: none, 1: not converged, 2: undervoltage, 3: overvoltage)
@@ -310,30 +472,16 @@ def hosting_capacity(
     active &= pre == 0
     rounds = 0
     flows = n_hours
+    trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim)
     while active.any() and rounds < max_rounds:
         rounds += 1
         bi, hi_idx = np.nonzero(active)
         log.debug("hosting capacity round %d: %d (bus, hour) pair(s)", rounds, len(bi))
         p = trial[bi, hi_idx]
-        s = s_load[:, hi_idx].copy()
-        s[uniq[bi], np.arange(len(bi))] += p * unit
-        v_init = None
-        if dv_all is not None:
-            # linear prediction, with a mild cap so that a far extrapolation cannot start near collapse
-            step = dv_all[hi_idx, :, bi].T * np.minimum(p, 2.0 * estimate[bi, hi_idx])[None, :]
-            v_init = v_base[:, hi_idx] + step
-            v_init[model.ref] = v_base[model.ref][:, hi_idx]
-            if len(model.pv):
-                v_init[model.pv] *= np.abs(v_base[model.pv][:, hi_idx]) / np.abs(v_init[model.pv])
         # trial loads past voltage collapse are expected here: they bound the search, not a finding
-        res = model.solve(s, v_init=v_init, trial_loads=True)
+        converged, m_now, j = trials.run(bi, hi_idx, p, 2.0 * estimate[bi, hi_idx])
         flows += len(bi)
-        margin, _ = _margins(res, lim)
-        margin = np.where(valid[hi_idx], margin, np.inf)
-        margin = np.where(np.isnan(margin), -np.inf, margin)
-        j = np.argmin(margin, axis=1)
-        g = margin[np.arange(len(bi)), j]
-        g = np.where(res.converged, g, -np.inf)
+        g = np.where(converged, m_now, -np.inf)
         feasible = g >= 0.0
         # update brackets
         f_b, f_h = bi[feasible], hi_idx[feasible]
@@ -342,8 +490,8 @@ def hosting_capacity(
         n_b_, n_h_ = bi[~feasible], hi_idx[~feasible]
         hi[n_b_, n_h_] = p[~feasible]
         g_hi[n_b_, n_h_] = g[~feasible]
-        lim_kind[n_b_, n_h_] = np.where(res.converged[~feasible], kinds[j[~feasible]], 5)
-        lim_id[n_b_, n_h_] = np.where(res.converged[~feasible], cid[j[~feasible]], None)
+        lim_kind[n_b_, n_h_] = np.where(converged[~feasible], kinds[j[~feasible]], 5)
+        lim_id[n_b_, n_h_] = np.where(converged[~feasible], cid[j[~feasible]], None)
         # at the cap and feasible: done
         capped = feasible & (p >= max_kw)
         active[bi[capped], hi_idx[capped]] = False
@@ -355,10 +503,9 @@ def hosting_capacity(
         # base case and this trial, crosses zero at `root`; aim just beyond it after a
         # feasible trial and just short of it after an infeasible one, so that the bracket
         # closes around the root (bisection when the load flow did not converge)
-        m_now = margin[np.arange(len(bi)), j]
         m_base = base_margin[hi_idx, j]
         with np.errstate(invalid="ignore", divide="ignore"):
-            root = np.where(res.converged & (m_base - m_now > 0), p * m_base / (m_base - m_now), np.nan)
+            root = np.where(converged & (m_base - m_now > 0), p * m_base / (m_base - m_now), np.nan)
         aim = np.where(feasible, root * (1.0 + 0.4 * rel_tol), root * (1.0 - 0.4 * rel_tol))
         lo_a, hi_a = lo[bi, hi_idx], hi[bi, hi_idx]
         bracketed = np.isfinite(hi_a)
