@@ -4,7 +4,10 @@
 ``charge-planner run CITY_DIR [--out DIR] [--overwrite] [--data-root DIR]`` plans a city bundle;
 ``charge-planner validate CITY_DIR`` checks a ``city.toml``;
 ``charge-planner options CITY_DIR [--out DIR] [--option NAME ...]`` plans a city once per rollout
-option and writes them side by side (``options.csv``, ``options.html``).
+option and writes them side by side (``options.csv``, ``options.html``);
+``charge-planner sweep CITY_DIR SWEEP.toml --out DIR [--workers N] [--scheduler ADDRESS]`` plans
+every scenario of a sweep file on Dask and compares them (``scenarios.csv``, ``comparison.html``);
+started again on the same folder, it finishes what an earlier, stopped run left.
 
 The output folder is ``--out``, else ``[outputs] folder`` of the city.toml, else
 ``out/<city folder name>``, relative to the current directory. It is checked before anything
@@ -38,6 +41,7 @@ from charge_planner.outputs import check_output_folder, check_pdf, default_outpu
 from charge_planner.outputs.options import save_options
 from charge_planner.outputs.views import fmt_pct
 from charge_planner.pipeline.options import DEFAULT_OPTIONS, compare_options, option_notes, resolve_options
+from charge_planner.scenarios import run_scenarios
 from charge_planner.siting.inputs import read_exclusion_zones
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Plan public EV charging for a city.")
@@ -259,6 +263,51 @@ def options(
             f"CO2 {r['co2_t_year']:,.0f} t/yr"
         )
     typer.echo(f"outputs in {target}")
+
+
+@app.command()
+def sweep(
+    city_dir: Annotated[Path, typer.Argument(help="City folder containing city.toml (the sweep file's cities follow).")],
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (TOML): [[scenario]] tables with name and set, an "
+                                               "optional [axes] table and cities list.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: new, empty, or an earlier run of the sweep, "
+                                      "which is then finished.")],
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Worker processes of a local Dask cluster (default: the "
+                                 "cores, at most 4).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) instead "
+                                 "of a local cluster; its workers must see the same files.")
+    ] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Folder holding the data named in city.toml (or $CHARGE_PLANNER_DATA).")
+    ] = None,
+    pdf: Pdf = None,
+    scenario_pdf: Annotated[
+        bool, typer.Option("--scenario-pdf", help="Also print every scenario's report.pdf (slower).")
+    ] = False,
+    verbose: Verbose = False,
+    quiet: Quiet = False,
+) -> None:
+    """Plan every scenario of a sweep file on Dask, each written to OUT/<scenario>/ as soon as it is
+    done, and compare them: scenarios.csv (status and figures) and comparison.html (+ PDF)."""
+    _setup_logging(verbose, quiet)
+    try:
+        table = run_scenarios(sweep_file, out, city=city_dir, workers=workers, scheduler=scheduler,
+                              data_dir=data_root, pdf=pdf, scenario_pdf=scenario_pdf, progress=None)
+    except ChargePlannerError as exc:
+        _fail(exc)
+    for _, r in table.iterrows():
+        if r["status"] == "ok":
+            typer.echo(f"{r['city']} / {r['scenario']}: served {fmt_pct(r['served_share'])}, capex "
+                       f"{r['capex_usd']:,.0f} USD, peak EV {r['peak_ev_kw']:,.0f} kW, violations {r['violations']}")
+        else:
+            typer.echo(f"{r['city']} / {r['scenario']}: {r['status']}: {r['error']}")
+    ok = int((table["status"] == "ok").sum())
+    typer.echo(f"{ok} of {len(table)} scenarios ok; outputs in {Path(out).expanduser().resolve()}")
+    if ok < len(table):
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

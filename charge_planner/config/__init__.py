@@ -30,6 +30,7 @@ from charge_planner.config.base import (
     Share,
 )
 from charge_planner.config.files import (
+    check_bundle_files,
     data_root,
     find_config,
     load_config,
@@ -79,6 +80,7 @@ __all__ = [
     "SegmentOverride",
     "Share",
     "SitingSection",
+    "check_bundle_files",
     "data_root",
     "find_config",
     "load_config",

@@ -135,6 +135,31 @@ def validate_bundle(city: Path | str, *, data_dir: Path | str | None = None) -> 
     """
     path = find_config(city)
     config = load_config(path)
+    check_bundle_files(config, path, data_dir=data_dir)
+    return config
+
+
+def check_bundle_files(config: CityConfig, path: Path | str, *, data_dir: Path | str | None = None,
+                       source: str | None = None) -> None:
+    """Check that every data file a configuration names exists, and that a named grid is known.
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    path
+        Its ``city.toml`` (relative data paths are tried next to it, then under the data root).
+    data_dir
+        Data root for relative paths; default ``$CHARGE_PLANNER_DATA``.
+    source
+        What to name in the error (default ``path``).
+
+    Raises
+    ------
+    ConfigError
+        Listing every data file that is not found and an unknown grid, in one line.
+    """
+    path = Path(path)
     root = data_root(data_dir)
     named: list[tuple[str, str | None]] = [("data.population_raster", config.data.population_raster),
                                            ("siting.exclusion_zones", config.siting.exclusion_zones)]
@@ -154,8 +179,7 @@ def validate_bundle(city: Path | str, *, data_dir: Path | str | None = None) -> 
     if problem:
         problems.append(problem)
     if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
-    return config
+        raise ConfigError(f"{source or path}: " + "; ".join(problems))
 
 
 def _unknown_grid_name(grid: GridSection) -> str | None:

@@ -124,8 +124,10 @@ def resolve_options(names: Iterable[str] | None = None) -> list[Option]:
     return [DEFAULT_OPTIONS[n] for n in dict.fromkeys(names)]
 
 
-def option_config(config: CityConfig, option: Option, *, source: str = "city.toml") -> CityConfig:
+def option_config(config: CityConfig, option: Option, *, source: str = "city.toml", what: str = "option") -> CityConfig:
     """The city's configuration with the option's overrides, validated again as a whole.
+
+    ``source`` and ``what`` name the file and the kind of entry ("option", "scenario") in errors.
 
     Raises
     ------
@@ -134,28 +136,29 @@ def option_config(config: CityConfig, option: Option, *, source: str = "city.tom
         line naming the option and the field).
     """
     data = copy.deepcopy(config.model_dump())
+    where = f"{source}: {what} {option.name!r}"
     for key, value in option.overrides.items():
         parts = key.split(".")
         if len(parts) < 2 or not all(parts):
-            raise ConfigError(f"option {option.name!r}: {key!r} is not a dotted setting of city.toml; write "
+            raise ConfigError(f"{where}: {key!r} is not a dotted setting of city.toml; write "
                               "section.key, e.g. 'demand.charging_strategy'")
         if parts[0] in _FIXED_SECTIONS:
-            raise ConfigError(f"option {option.name!r}: {key!r} changes the city's data, which the options share "
-                              f"(they plan the loaded city); options may change every section but "
+            raise ConfigError(f"{where}: {key!r} changes the city's data, which the {what}s share "
+                              f"(they plan the loaded city); {what}s may change every section but "
                               f"{', '.join(_FIXED_SECTIONS)}: make another city bundle instead")
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
             if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"option {option.name!r}: {key!r} is not a setting of city.toml "
+                raise ConfigError(f"{where}: {key!r} is not a setting of city.toml "
                                   f"({'.'.join(parts[:depth + 1])!r} does not exist); check its spelling")
             if node[part] is None:
                 node[part] = {}
             node = node[part]
         if not isinstance(node, dict):
-            raise ConfigError(f"option {option.name!r}: {key!r} is not a setting of city.toml "
+            raise ConfigError(f"{where}: {key!r} is not a setting of city.toml "
                               f"({'.'.join(parts[:-1])!r} is a value, not a section)")
         node[parts[-1]] = value
-    return parse_config(data, source=f"{source} with option {option.name!r}")
+    return parse_config(data, source=f"{source} with {what} {option.name!r}")
 
 
 def option_row(option: Option, result: Plan) -> dict[str, Any]:

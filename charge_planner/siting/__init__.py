@@ -11,6 +11,7 @@ from charge_planner.siting.capacitated import CapacitatedSiting
 from charge_planner.siting.coverage import MaximalCoverage
 from charge_planner.siting.pmedian import PMedian
 from charge_planner.siting.set_covering import SetCovering
-from charge_planner.siting.solve import MatrixModel, SolveResult, solve
+from charge_planner.siting.solve import MatrixModel, SolveResult, set_solver_threads, solve
 
-__all__ = ["CapacitatedSiting", "MatrixModel", "MaximalCoverage", "PMedian", "SetCovering", "SolveResult", "solve"]
+__all__ = ["CapacitatedSiting", "MatrixModel", "MaximalCoverage", "PMedian", "SetCovering", "SolveResult", "set_solver_threads",
+           "solve"]

@@ -179,6 +179,21 @@ def lagrangian_bound(model: MatrixModel, row_dual: np.ndarray) -> float:
     return sense * best if math.isfinite(best) else sense * math.inf
 
 
+#: Solver threads of every solve that does not name its own (None: the solver's choice).
+_default_threads: int | None = None
+
+
+def set_solver_threads(threads: int | None) -> None:
+    """Limit every later solve in this process to ``threads`` solver threads (None: the solver's choice).
+
+    Parallel runs set 1, so that the runs sharing a machine do not oversubscribe its cores.
+    """
+    global _default_threads
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"solver threads must be at least 1, got {threads}")
+    _default_threads = None if threads is None else int(threads)
+
+
 def solve(
     model: MatrixModel,
     solver: SolverName | None = None,
@@ -209,7 +224,7 @@ def solve(
     mip_gap
         Relative gap at which the solver may stop.
     threads
-        Solver threads (default: the solver's choice).
+        Solver threads (default: :func:`set_solver_threads`' setting, else the solver's choice).
     warm_start
         A feasible solution to start from (HiGHS only).
     relax
@@ -235,6 +250,8 @@ def solve(
         When no solver is available or the solver failed.
     """
     name = solver or "highs"
+    if threads is None:
+        threads = _default_threads
     if name == "highs":
         try:
             import highspy  # noqa: F401
