@@ -428,7 +428,7 @@ def hosting_capacity(
     v_base = np.zeros((model.n_internal, n_hours), dtype=complex)
     est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
     lus: list[_LevelLU | None] = [None] * n_hours
-    width = _block_width(model.n_internal + base_margin.shape[1])
+    block_width = _block_width(model.n_internal + base_margin.shape[1])
     for h in range(n_hours):
         if not base.converged[h]:
             estimate[:, h] = 0.0
@@ -436,9 +436,10 @@ def hosting_capacity(
         assert base.v_internal is not None
         v = base.v_internal[:, h]
         v_base[:, h] = v
-        lus[h] = _LevelLU(_jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v))))
-        for cols in _blocks(n_b, width):
-            est, kind = _linear_estimate(model, lus[h], v, uniq[cols], unit, base_margin[h], valid[h], kinds,
+        lu = _LevelLU(_jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v))))
+        lus[h] = lu
+        for cols in _blocks(n_b, block_width):
+            est, kind = _linear_estimate(model, lu, v, uniq[cols], unit, base_margin[h], valid[h], kinds,
                                          max_kw=max_kw, abs_tol_kw=abs_tol_kw)
             estimate[cols, h] = est
             est_kind[cols, h] = kind
