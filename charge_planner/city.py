@@ -335,7 +335,10 @@ def resolve_cache(folder: str | None, city_dir: Path) -> Path | None:
 
 
 def _synthetic_city(config: CityConfig, city_dir: Path, root: Path | None) -> City:
-    syn = generate_city(config.data.seed)
+    data = config.data
+    width_m, height_m = data.synthetic_size_m
+    syn = generate_city(data.seed, width_m=width_m, height_m=height_m, population=data.population,
+                        poi_counts=data.synthetic_poi_counts)
     preset = preset_of(config)
     roads = prepare_graph(syn.roads, crs=config.city.crs, speeds_kph=preset.road_speeds_kph)
     crs = str(roads.graph["crs"])

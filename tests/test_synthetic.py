@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import re
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 import shapely
 from scipy.spatial import cKDTree
 
+from charge_planner import load_city
 from charge_planner.synthetic import (
     CITY_NAME,
     ORIGIN_M,
@@ -219,3 +222,60 @@ def test_rejects_bad_arguments() -> None:
         generate_city(crs="EPSG:4326")
     with pytest.raises(ValueError, match="width_m"):
         generate_city(width_m=500.0)
+    with pytest.raises(ValueError, match="population"):
+        generate_city(population=10.0)
+    with pytest.raises(ValueError, match="poi_counts"):
+        generate_city(poi_counts="many")
+
+
+# --------------------------------------------------------------------------- metro size
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _published_densities() -> dict[str, float]:
+    """POIs per 100,000 persons used by the generator, read from docs/sources.md (rows P9.xx)."""
+    text = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| P9\.\d\d \| (\w+) \|.*\*\*used: ([\d.]+) per 100,000 persons", text, flags=re.M)
+    return {kind: float(value) for kind, value in rows}
+
+
+def _assert_counts_follow_densities(pois, persons: float) -> None:
+    published = _published_densities()
+    assert set(published) == set(POI_KINDS)
+    counts = collections.Counter(pois["kind"])
+    for kind, per_100k in published.items():
+        want = per_100k * persons / 1e5
+        # rounding to a whole POI, and the table's rounding of the density to its last digit
+        digits = len(str(per_100k).split(".")[1])
+        assert abs(counts[kind] - want) <= 0.5 + 0.5 * 10**-digits * persons / 1e5, (kind, counts[kind], want)
+
+
+def test_metro_city_from_city_toml(tmp_path: Path) -> None:
+    """[data] width_m, height_m and population give a city of that extent (roads within a street
+    spacing of the box) and that population (within 1 %), with POI counts from the published
+    densities per 100,000 persons."""
+    toml = (ROOT / "sample_cities" / "demo_city" / "city.toml").read_text(encoding="utf-8")
+    toml = toml.replace('source = "synthetic"\n',
+                        'source = "synthetic"\nwidth_m = 20_000\nheight_m = 16_000\npopulation = 3_000_000\n')
+    (tmp_path / "city.toml").write_text(toml, encoding="utf-8")
+    city = load_city(tmp_path)
+    assert city.config.data.synthetic_poi_counts == "densities"
+    xy = _node_xy(city.roads)
+    width, height = np.ptp(xy[:, 0]), np.ptp(xy[:, 1])
+    assert 20_000 - 500 <= width <= 20_000 and 16_000 - 500 <= height <= 16_000  # streets at most 500 m apart
+    persons = float(city.population["population"].sum())
+    assert abs(persons - 3_000_000) <= 0.01 * 3_000_000
+    _assert_counts_follow_densities(city.pois, persons)
+
+
+def test_poi_counts_of_a_20_km_city_follow_the_densities() -> None:
+    """A 20 km x 20 km city with the drawn population: POI counts = density x persons, rounded;
+    the default counts stay the demo's fixed ranges."""
+    city = generate_city(width_m=20_000, height_m=20_000, poi_counts="densities")
+    persons = float(city.population["population"].sum())
+    assert persons > 2_500_000  # the drawn total grows with the area
+    _assert_counts_follow_densities(city.pois, persons)
+    legacy = collections.Counter(generate_city(width_m=20_000, height_m=20_000).pois["kind"])
+    for kind, (low, high) in POI_RANGES.items():
+        assert low <= legacy[kind] <= high, kind

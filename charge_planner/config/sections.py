@@ -38,7 +38,15 @@ from charge_planner.config.base import (
     _list_to_tuple,
     _Model,
 )
-from charge_planner.presets import PUBLIC_USE_CASES, SEGMENTS, SHARE_FIELDS, USE_CASES, get_preset
+from charge_planner.presets import (
+    MAX_DENSITY_PERSONS_KM2,
+    MIN_DENSITY_PERSONS_KM2,
+    PUBLIC_USE_CASES,
+    SEGMENTS,
+    SHARE_FIELDS,
+    USE_CASES,
+    get_preset,
+)
 
 
 class CitySection(_Model):
@@ -104,6 +112,14 @@ class CitySection(_Model):
         return value
 
 
+#: Extent of a synthetic city: smallest and largest side, and the demo's default width and height [m].
+SYNTHETIC_MIN_SIDE_M = 3_000.0
+SYNTHETIC_MAX_SIDE_M = 60_000.0
+SYNTHETIC_DEFAULT_SIZE_M = (9_000.0, 7_000.0)
+#: ``[data]`` keys read only with ``source = "synthetic"``.
+SYNTHETIC_FIELDS = ("width_m", "height_m", "population", "poi_counts")
+
+
 class DataSection(_Model):
     """``[data]``: where the city's data comes from."""
 
@@ -137,6 +153,24 @@ class DataSection(_Model):
         default=None,
         description="source and licence of the population data (raster or total), quoted in the report",
     )
+    width_m: float | None = Field(
+        default=None, ge=SYNTHETIC_MIN_SIDE_M, le=SYNTHETIC_MAX_SIDE_M,
+        description="source 'synthetic': east-west extent of the generated city, 3,000-60,000 m (default 9,000)",
+    )
+    height_m: float | None = Field(
+        default=None, ge=SYNTHETIC_MIN_SIDE_M, le=SYNTHETIC_MAX_SIDE_M,
+        description="source 'synthetic': north-south extent of the generated city, 3,000-60,000 m (default 7,000)",
+    )
+    population: float | None = Field(
+        default=None, ge=1000, le=MAX_POPULATION_TOTAL,
+        description="source 'synthetic': persons of the generated city (default: drawn, 450,000-650,000 per 63 km2)",
+    )
+    poi_counts: Literal["legacy", "densities"] | None = Field(
+        default=None,
+        description="source 'synthetic': POI counts of the generated city, 'legacy' (the demo's fixed ranges) or "
+        "'densities' (per 100,000 persons, measured on OSM extracts of real cities; docs/sources.md P9); default "
+        "'densities' when width_m, height_m or population is given, else 'legacy'",
+    )
 
     @field_validator("population_total")
     @classmethod
@@ -163,10 +197,47 @@ class DataSection(_Model):
                         if getattr(self, f) is not None]
         elif self.roads_nodes is not None and not str(self.roads).lower().endswith((".parquet", ".geoparquet")):
             ignored.append("data.roads_nodes (read with a GeoParquet data.roads)")
+        if self.source != "synthetic":
+            ignored += [f"data.{f} (read with source 'synthetic')" for f in SYNTHETIC_FIELDS
+                        if getattr(self, f) is not None]
         if ignored:
             raise ValueError(f"data.source = {self.source!r} ignores {', '.join(ignored)}; remove it or change "
                              "data.source")
         return self
+
+    @model_validator(mode="after")
+    def _plausible_synthetic_city(self) -> DataSection:
+        if self.source != "synthetic":
+            return self
+        width, height = self.synthetic_size_m
+        if not 0.5 <= width / height <= 2.0:
+            raise ValueError(f"data.width_m / data.height_m = {width:,.0f} / {height:,.0f} m is outside 0.5-2 (the "
+                             "synthetic city's ring road must fit); give a less elongated box")
+        if self.population is not None:
+            area_km2 = width * height / 1e6
+            density = self.population / area_km2
+            if not MIN_DENSITY_PERSONS_KM2 <= density <= MAX_DENSITY_PERSONS_KM2:
+                raise ValueError(
+                    f"data.population = {self.population:,.0f} persons on {width / 1000:g} km x {height / 1000:g} km "
+                    f"is {density:,.0f} persons/km2, outside {MIN_DENSITY_PERSONS_KM2:,.0f}-"
+                    f"{MAX_DENSITY_PERSONS_KM2:,.0f} (no city is so sparse or so dense); change data.population or "
+                    "data.width_m/data.height_m"
+                )
+        return self
+
+    @property
+    def synthetic_size_m(self) -> tuple[float, float]:
+        """Width and height of a synthetic city: ``width_m`` and ``height_m``, else the demo's [m]."""
+        return (self.width_m or SYNTHETIC_DEFAULT_SIZE_M[0], self.height_m or SYNTHETIC_DEFAULT_SIZE_M[1])
+
+    @property
+    def synthetic_poi_counts(self) -> str:
+        """POI counts of a synthetic city: ``poi_counts``, else "densities" when the size or the
+        population is given, else "legacy" (the demo city's published figures)."""
+        if self.poi_counts is not None:
+            return self.poi_counts
+        given = (self.width_m, self.height_m, self.population)
+        return "densities" if any(v is not None for v in given) else "legacy"
 
     @model_validator(mode="after")
     def _needs_roads(self) -> DataSection:

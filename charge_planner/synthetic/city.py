@@ -38,12 +38,15 @@ Everything is laid out in a projected metric CRS (default EPSG:32643, UTM zone 4
 8. **Population.** One point per 100 m pixel: density = exponential core + two Gaussian
    sub-centres + a rural floor, times log-normal noise, with about 4 % of pixels empty (parks,
    industry) and none in the river; scaled to a total drawn from 450,000-650,000 persons (for
-   the default area; proportional to the area otherwise). Empty pixels are dropped.
+   the default area; proportional to the area otherwise), or to ``population`` when given.
+   Empty pixels are dropped.
 9. **POIs.** Markets, malls, parking, fuel stations, bus depots, bus stations and existing
    charging stations are placed 8-25 m from road nodes, drawn with probabilities that follow the
    population density (markets, malls, parking), the arterials and ring (fuel), the outer
    arterials (bus depots) or the centre and sub-centres (bus stations), with a minimum spacing
-   per kind. Counts per kind are drawn within :data:`POI_COUNT_RANGES`.
+   per kind. Counts per kind are drawn within :data:`POI_COUNT_RANGES` (``poi_counts="legacy"``,
+   the demo's fixed ranges) or are the population times :data:`POI_DENSITY_PER_100K`
+   (``poi_counts="densities"``, measured on OSM extracts of real cities).
 
 Synthetic cities have no basemap: their coordinates are placed in a real UTM zone only so that
 every tool that expects a projected metric CRS works unchanged.
@@ -72,7 +75,7 @@ from charge_planner.synthetic.layout import (
     _place_subcentres,
     _street_spacing_m,
 )
-from charge_planner.synthetic.pois import _pois
+from charge_planner.synthetic.pois import POI_COUNT_MODES, _pois
 from charge_planner.synthetic.population import POPULATION_PIXEL_M, _population
 from charge_planner.synthetic.roads import (
     _build_graph,
@@ -134,6 +137,8 @@ def generate_city(
     *,
     width_m: float = 9000.0,
     height_m: float = 7000.0,
+    population: float | None = None,
+    poi_counts: str = "legacy",
     crs: str = "EPSG:32643",
 ) -> SyntheticCity:
     """Generate a deterministic synthetic demo city.
@@ -146,9 +151,14 @@ def generate_city(
         East-west extent of the city box, 3,000 to 60,000 and at most twice ``height_m`` [m].
         Street spacing is absolute, so the road graph grows with the area (about 6,000 directed
         edges for the default 63 km2 in 0.5 s, about 100,000 for 33 km x 33 km in 10 s); the
-        population total scales with the area; the POI counts do not.
+        population total scales with the area; the POI counts do with ``poi_counts="densities"``.
     height_m
         North-south extent of the city box, 3,000 to 60,000 and at most twice ``width_m`` [m].
+    population
+        Total persons of the city; default: drawn from 450,000-650,000 per 63 km2 [persons].
+    poi_counts
+        ``"legacy"``: counts per kind drawn within :data:`POI_COUNT_RANGES` (the demo city's);
+        ``"densities"``: the population times :data:`POI_DENSITY_PER_100K`, rounded.
     crs
         Projected CRS with metre units in which the city is laid out; its lower-left corner
         is placed at :data:`ORIGIN_M`.
@@ -161,9 +171,10 @@ def generate_city(
     Raises
     ------
     ValueError
-        If the size is out of range or ``crs`` is not a projected CRS in metres.
+        If the size or population is out of range, ``poi_counts`` is unknown or ``crs`` is not
+        a projected CRS in metres.
     """
-    _check_arguments(width_m, height_m, crs)
+    _check_arguments(width_m, height_m, crs, population, poi_counts)
     rng = np.random.default_rng(seed)
     x0, y0 = ORIGIN_M
     box = (x0, y0, x0 + width_m, y0 + height_m)
@@ -195,8 +206,9 @@ def generate_city(
     _collectors(roads[:_N_RADIALS], edges, *nodes.xy(), radius_m)
 
     graph = _build_graph(rng, nodes, edges, (cx, cy), radius_m, crs)
-    population = _population(rng, box, (cx, cy), subcentres, radius_m, river, crs)
-    pois = _pois(rng, graph, box, (cx, cy), subcentres, radius_m, crs)
+    pixels = _population(rng, box, (cx, cy), subcentres, radius_m, river, crs, population)
+    pois = _pois(rng, graph, box, (cx, cy), subcentres, radius_m, crs,
+                 persons=float(pixels["population"].sum()), poi_counts=poi_counts)
 
     n_bridges = len({tuple(sorted((u, v))) for u, v, b in graph.edges(data="bridge") if b == "yes"})
     description = (
@@ -204,14 +216,14 @@ def generate_city(
         f"{height_m / 1000:.1f} km box with a dense organic core, {_N_RADIALS} radial arterials, a "
         f"ring road, two sub-centres and a river crossed by {n_bridges} bridges; "
         f"{graph.number_of_nodes()} road nodes, {graph.number_of_edges()} directed road edges, "
-        f"{population['population'].sum():,.0f} persons on {len(population)} pixels of "
+        f"{pixels['population'].sum():,.0f} persons on {len(pixels)} pixels of "
         f"{POPULATION_PIXEL_M:.0f} m and {len(pois)} points of interest. All names are synthetic."
     )
     log.info("generated %s", description)
     return SyntheticCity(
         roads=graph,
         river=river.area,
-        population=population,
+        population=pixels,
         pois=pois,
         centre=Point(cx, cy),
         subcentres=(Point(*sub_a), Point(*sub_b)),
@@ -249,8 +261,12 @@ def city_bounds(city: SyntheticCity) -> tuple[float, float, float, float]:
 # --------------------------------------------------------------------------- checks
 
 
-def _check_arguments(width_m: float, height_m: float, crs: str) -> None:
+def _check_arguments(width_m: float, height_m: float, crs: str, population: float | None, poi_counts: str) -> None:
     problems = []
+    if population is not None and not (math.isfinite(population) and population >= 1000.0):
+        problems.append(f"population={population} is not a number of persons of at least 1,000")
+    if poi_counts not in POI_COUNT_MODES:
+        problems.append(f"poi_counts={poi_counts!r} is not one of {', '.join(POI_COUNT_MODES)}")
     for name, value in (("width_m", width_m), ("height_m", height_m)):
         if not (math.isfinite(value) and 3000.0 <= value <= 60_000.0):
             problems.append(f"{name}={value} is outside 3,000-60,000 m")

@@ -2,7 +2,9 @@
 
 POIs are placed 8-25 m from road nodes, drawn with probabilities that follow the population
 density, the arterials, the outer arterials or the centre and sub-centres, with a minimum
-spacing per kind; counts per kind are drawn within :data:`POI_COUNT_RANGES`.
+spacing per kind. Counts per kind are either drawn within :data:`POI_COUNT_RANGES` (``"legacy"``,
+the demo city's fixed ranges) or scale with the population (``"densities"``):
+:data:`POI_DENSITY_PER_100K` persons, from the OSM extracts of real cities (docs/sources.md P9).
 """
 
 from __future__ import annotations
@@ -37,7 +39,38 @@ POI_COUNT_RANGES: dict[str, tuple[int, int]] = {
     "bus_station": (3, 6),
     "charging_station": (2, 5),
 }
-"""Inclusive range of the number of POIs of each kind."""
+"""Inclusive range of the number of POIs of each kind (``poi_counts="legacy"``)."""
+
+#: Persons of the default demo city the legacy ranges were set for: the middle of its drawn total [persons].
+_LEGACY_PERSONS = 550_000.0
+
+POI_DENSITY_PER_100K: dict[str, float] = {
+    "market": 0.5 * sum(POI_COUNT_RANGES["market"]) / _LEGACY_PERSONS * 1e5,
+    "mall": 8.70,
+    "parking": 20.89,
+    "fuel": 6.25,
+    "bus_depot": 0.5 * sum(POI_COUNT_RANGES["bus_depot"]) / _LEGACY_PERSONS * 1e5,
+    "bus_station": 0.5 * sum(POI_COUNT_RANGES["bus_station"]) / _LEGACY_PERSONS * 1e5,
+    "charging_station": 0.5 * sum(POI_COUNT_RANGES["charging_station"]) / _LEGACY_PERSONS * 1e5,
+}
+"""POIs of each kind per 100,000 persons (``poi_counts="densities"``) [1/100,000 persons].
+
+Mall, parking and fuel: the median over the OSM extracts of Bengaluru, Ho Chi Minh City, Kathmandu
+and Makati (docs/sources.md P9.02-P9.04). Markets, bus depots, bus stations and charging stations
+appear in at most two of the four extracts, too few to measure; they keep the demo's rate (the
+middle of :data:`POI_COUNT_RANGES` per 550,000 persons; an assumption, P9.01 and P9.05-P9.07).
+"""
+
+POI_COUNT_MODES: tuple[str, ...] = ("legacy", "densities")
+"""How the POI counts are set: the demo's fixed ranges, or densities per 100,000 persons."""
+
+
+
+def poi_count(kind: str, persons: float) -> int:
+    """Number of POIs of ``kind`` for ``persons`` with ``poi_counts="densities"``: the density of
+    :data:`POI_DENSITY_PER_100K` times the population, rounded [-]."""
+    return int(round(POI_DENSITY_PER_100K[kind] * persons / 1e5))
+
 
 _HIGHWAY_RANK = {"trunk": 0, "primary": 1, "secondary": 2, "tertiary": 3, "residential": 4}
 
@@ -85,8 +118,12 @@ def _pois(
     subcentres: tuple[tuple[float, float], ...],
     radius_m: float,
     crs: str,
+    *,
+    persons: float,
+    poi_counts: str = "legacy",
 ) -> gpd.GeoDataFrame:
-    """Points of interest placed 8-25 m from road nodes (see the module docstring)."""
+    """Points of interest placed 8-25 m from road nodes (see the module docstring); ``persons``
+    is the city's population, which sets the counts with ``poi_counts="densities"``."""
     node_ids = np.array(list(graph.nodes), dtype=np.int64)
     x = np.array([graph.nodes[n]["x"] for n in node_ids], dtype=float)
     y = np.array([graph.nodes[n]["y"] for n in node_ids], dtype=float)
@@ -106,6 +143,8 @@ def _pois(
     collector = np.flatnonzero(rank <= 3)
 
     def count(kind: str) -> int:
+        if poi_counts == "densities":
+            return poi_count(kind, persons)
         low, high = POI_COUNT_RANGES[kind]
         return int(rng.integers(low, high + 1))
 
