@@ -53,7 +53,7 @@ DEMO_CONFIG = Path(__file__).with_name("demo_city.toml")
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("pyogrio", "fiona", "matplotlib", "numba"):
+    for noisy in ("pyogrio", "fiona", "matplotlib", "numba", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

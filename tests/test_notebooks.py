@@ -16,6 +16,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 QUICKSTART = NOTEBOOKS / "01_quickstart.ipynb"
 REPORT = NOTEBOOKS / "02_siting_report.ipynb"
 GRID = NOTEBOOKS / "03_grid_safe_rollout.ipynb"
+SWEEP = NOTEBOOKS / "04_scenario_sweep.ipynb"
 
 
 def _cells(path: Path, kind: str) -> list[str]:
@@ -44,10 +45,10 @@ def _calls(source: str) -> list[str]:
 
 
 def test_every_notebook_is_checked() -> None:
-    assert sorted(NOTEBOOKS.glob("*.ipynb")) == sorted([QUICKSTART, REPORT, GRID])
+    assert sorted(NOTEBOOKS.glob("*.ipynb")) == sorted([QUICKSTART, REPORT, GRID, SWEEP])
 
 
-@pytest.mark.parametrize("path", [QUICKSTART, REPORT, GRID], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [QUICKSTART, REPORT, GRID, SWEEP], ids=lambda p: p.name)
 def test_notebook_saved_without_outputs(path: Path) -> None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
@@ -104,4 +105,22 @@ def test_grid_safe_rollout_text_quotes_no_result() -> None:
     text = "\n".join(_cells(GRID, "markdown"))
     assert not re.search(r"\d[\d,.]*\s*(kWh|USD|sites|violations?|kW\b|MW\b|pu\b|%)", text)
     for term in ("grid-blind", "headroom", "utility", "hosting", "P8.10"):
+        assert term in text
+
+
+def test_scenario_sweep_runs_the_sample_sweep_on_dask_then_resumes_it() -> None:
+    code = _code(SWEEP)
+    calls = _calls(code)
+    assert calls.count("run_scenarios") == 2  # the sweep, and the same sweep again: nothing planned twice
+    assert "load_sweep" in calls  # every scenario checked before anything runs
+    assert "cp.plan" not in calls
+    assert "workers=2" in code
+    assert re.search(r'NOTEBOOK_DIR / "out" / "scenario_sweep"', code)
+    assert re.search(r'BUNDLE / "sweep.toml"', code)
+
+
+def test_scenario_sweep_text_quotes_no_result() -> None:
+    text = "\n".join(_cells(SWEEP, "markdown"))
+    assert not re.search(r"\d[\d,.]*\s*(kWh|USD|sites|violations?|kW\b|MW\b|pu\b|%)", text)
+    for term in ("Pareto-efficient", "sweep file", "scheduler", "status"):
         assert term in text

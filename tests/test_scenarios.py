@@ -293,3 +293,20 @@ def test_a_sweep_killed_with_sigkill_finishes_when_started_again(tmp_path):
         p = out / name / SCENARIO_FILE
         assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp
     _no_leftovers(out)
+
+
+def test_settings_shared_by_every_scenario_yield_to_the_scenarios_own():
+    _, scenarios = parse_sweep({
+        "set": {"siting.time_limit_s": 15, "siting": {"budget_usd": 1e6}},
+        "scenario": [{"name": "a"}, {"name": "b", "set": {"siting.budget_usd": 2e6}}],
+    })
+    assert scenarios[0].overrides == {"siting.time_limit_s": 15, "siting.budget_usd": 1e6}
+    assert scenarios[1].overrides == {"siting.time_limit_s": 15, "siting.budget_usd": 2e6}
+    with pytest.raises(ConfigError, match="shared by every scenario"):
+        parse_sweep({"set": 3, "scenario": [{"name": "a"}]})
+
+
+def test_the_sample_sweep_file_is_valid():
+    sweep = load_sweep(DEMO / "sweep.toml", DEMO)
+    assert len(sweep.jobs) == 6
+    assert {j.overrides["siting.time_limit_s"] for j in sweep.jobs} == {15}

@@ -64,6 +64,9 @@ ROW_COLUMNS: dict[str, str] = {
 }
 
 
+_TEXT_COLUMNS = ("city", "scenario", "status", "error", "overrides", "strategy", "folder")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
@@ -229,7 +232,11 @@ class SweepFolder:
             if c not in frame.columns:
                 frame[c] = math.nan
         frame = frame[list(ROW_COLUMNS)]
-        frame["error"] = frame["error"].fillna("").astype(str)
+        for c in ROW_COLUMNS:
+            if c in _TEXT_COLUMNS:
+                frame[c] = frame[c].fillna("").astype(str)
+            else:  # rows read back from scenario.json hold None for NaN
+                frame[c] = pd.to_numeric(frame[c], errors="coerce")
         return frame
 
     def write_table(self) -> Path:

@@ -3,6 +3,7 @@
 A sweep file is TOML::
 
     cities = ["../kathmandu_thapathali"]      # optional: more city folders (relative to this file)
+    set = { "siting.time_limit_s" = 20 }      # optional: settings every scenario shares
 
     [[scenario]]
     name = "budget_low"                       # letters, digits and . _ - + =; the output folder's name
@@ -15,7 +16,8 @@ A sweep file is TOML::
 Every scenario runs on every city (the city folder given on the command line first, then
 ``cities``). With ``[axes]``, each scenario (or, without ``[[scenario]]``, the city as given)
 runs once per combination of the axes' values, named ``<scenario>+<key>=<value>+...`` with the
-last part of each dotted key. Each scenario's configuration is the city's ``city.toml`` with
+last part of each dotted key. The top-level ``set`` applies to every scenario; a scenario's own
+``set`` and the axes' values take precedence over it. Each scenario's configuration is the city's ``city.toml`` with
 the overrides, validated as a whole (:func:`~charge_planner.pipeline.options.option_config`);
 the sections ``[city]`` and ``[data]`` may not change, since a scenario plans the loaded city.
 Every mistake is one :class:`~charge_planner.errors.ConfigError` line naming the sweep file
@@ -44,7 +46,7 @@ __all__ = ["RESERVED_NAMES", "Job", "Sweep", "load_sweep", "parse_sweep", "sweep
 RESERVED_NAMES = frozenset({"scenarios.csv", "comparison.html", "comparison.pdf", "sweep.json"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]{0,119}$")
-_TOP_KEYS = {"cities", "scenario", "axes"}
+_TOP_KEYS = {"cities", "set", "scenario", "axes"}
 _SCENARIO_KEYS = {"name", "description", "set"}
 
 
@@ -137,11 +139,19 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep.toml") -> tuple
     """
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; a sweep file has 'cities', '[[scenario]]' "
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; a sweep file has 'cities', 'set', '[[scenario]]' "
                           "tables and an '[axes]' table")
     cities = data.get("cities", [])
     if not isinstance(cities, list) or not all(isinstance(c, str) and c for c in cities):
         raise ConfigError(f"{source}: 'cities' must be a list of city folders, e.g. cities = [\"../other_city\"]")
+    shared_raw = data.get("set", {})
+    if not isinstance(shared_raw, Mapping):
+        raise ConfigError(f"{source}: 'set' must be a table of dotted keys shared by every scenario, e.g. "
+                          "set = { \"siting.time_limit_s\" = 20 }")
+    shared: dict[str, Any] = {}
+    _flatten("", shared_raw, shared)
+    for k, v in shared.items():
+        _check_value(source, "set", k, v)
     raw = data.get("scenario", [])
     if not isinstance(raw, list) or not all(isinstance(s, Mapping) for s in raw):
         raise ConfigError(f"{source}: 'scenario' must be tables written [[scenario]], each with name and set")
@@ -197,6 +207,8 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep.toml") -> tuple
                                       "folder name; use shorter values or name the scenarios")
                 text = ", ".join(f"{k} = {json.dumps(v)}" for k, v in zip(axes, combo, strict=True))
                 scenarios.append(Option(name, over, f"{start.description + '; ' if start.description else ''}{text}"))
+    if shared:
+        scenarios = [Option(o.name, {**shared, **o.overrides}, o.description) for o in scenarios]
     names = [s.name for s in scenarios]
     seen: set[str] = set()
     for n in names:
