@@ -310,3 +310,21 @@ def test_the_sample_sweep_file_is_valid():
     sweep = load_sweep(DEMO / "sweep.toml", DEMO)
     assert len(sweep.jobs) == 6
     assert {j.overrides["siting.time_limit_s"] for j in sweep.jobs} == {15}
+
+
+def test_a_sweep_of_two_cities_writes_each_citys_scenarios_apart(tmp_path, cluster):
+    other = tmp_path / "second_city"
+    other.mkdir()
+    _write(other / "city.toml", (DEMO / "city.toml").read_text().replace('name = "Demo City (synthetic)"',
+                                                                           'name = "Second City"').replace(
+        "budget_usd = 1_500_000", "budget_usd = 2_000_000"))
+    sweep = _write(tmp_path / "sweep.toml", 'cities = ["second_city"]\nset = { "grid.source" = "none" }\n'
+                                            '[[scenario]]\nname = "as_given"\n')
+    out = tmp_path / "out"
+    table = run_scenarios(sweep, out, city=DEMO, scheduler=cluster.scheduler.address, pdf=False)
+    assert table["folder"].tolist() == ["demo_city/as_given", "second_city/as_given"]
+    assert (table["status"] == "ok").all() and table["city"].tolist() == ["Demo City (synthetic)", "Second City"]
+    rows = [_verify_folder(out / f) for f in table["folder"]]
+    assert [r["city"] for r in rows] == ["Demo City (synthetic)", "Second City"]
+    html = (out / "comparison.html").read_text()
+    assert "Second City" in html and "Demo City (synthetic)" in html
