@@ -12,6 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import folium
 import numpy as np
 import shapely
 import shapely.geometry
+from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from charge_planner.errors import MapError
@@ -39,6 +41,8 @@ OSM_ATTRIBUTION = (
 #: folium default resources that only serve icon markers: dropped in offline mode
 ICON_ONLY_ASSETS = ("bootstrap", "glyphicons", "fontawesome", "awesome-markers", "awesome.rotate")
 SITE_CLASS = "cp-site"
+#: where an online map loads Leaflet.markercluster from (offline maps inline the installed copy)
+MARKERCLUSTER_CDN = "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4.1"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,8 +100,44 @@ def _table(rows: Sequence[tuple[str, str]], title: str | None = None) -> str:
     return f"{head}<table class='cp-popup'>{body}</table>"
 
 
-def _r6(a: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(a, dtype=float), 6)
+#: decimals of the map's longitudes and latitudes: 1e-5 degree is at most 1.1 m on the ground
+COORD_DECIMALS = 5
+
+
+def _rc(a: np.ndarray) -> np.ndarray:
+    """Longitudes or latitudes rounded to :data:`COORD_DECIMALS` (about 1 m)."""
+    return np.round(np.asarray(a, dtype=float), COORD_DECIMALS)
+
+
+# ---------------------------------------------------------------------------------------------
+# level of detail
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MapDetail:
+    """Sizes above which the map draws a layer in less detail, so that the map of a whole metro
+    stays a file a browser opens in seconds; every simplification is named in its layer and in
+    the legend. The defaults keep every element of a district-sized plan (the demo city has 252
+    demand cells, 5,905 road edges, 2,891 grid buses and 85 candidates).
+
+    Attributes
+    ----------
+    demand_cells
+        Cells per demand view above which neighbouring cells merge into square blocks of
+        k × k cells (k the smallest integer that brings the view under this count).
+    road_edges
+        Edges of the road graph (each direction counts) above which only major roads (motorway to tertiary, with their links) are drawn.
+    grid_buses
+        Grid buses above which the grid layers show the MV network, substations and distribution
+        transformers; LV buses and lines are drawn only where they violate a limit, and the EV
+        hosting layer only the transformers that reach a new violation.
+    markers
+        Markers in a layer (candidate sites, chosen sites) above which they are clustered.
+    """
+
+    demand_cells: int = 1500
+    road_edges: int = 10_000
+    grid_buses: int = 5_000
+    markers: int = 400
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +146,8 @@ def _r6(a: np.ndarray) -> np.ndarray:
 class GeoJsonLayer(folium.MacroElement):
     """A GeoJSON feature collection drawn by Leaflet inside its parent layer.
 
-    Each feature's ``properties.style`` holds its Leaflet path options; ``properties.tip``
+    Each feature's ``properties.style`` holds its Leaflet path options (over the layer's
+    ``base_style``, so options every feature shares are written once); ``properties.tip``
     and ``properties.popup`` (already escaped HTML) bind a tooltip and a popup. Points are
     drawn as circle markers (``style.radius`` in pixels).
 
@@ -117,37 +158,80 @@ class GeoJsonLayer(folium.MacroElement):
     svg_pane
         Draw into an SVG renderer in this map pane (one DOM element per feature, so a
         browser can count them) instead of the map's shared canvas.
+    base_style
+        Leaflet path options of every feature, under each feature's own ``style``.
+    cluster
+        Put the point markers into a Leaflet.markercluster group: nearby markers merge into
+        one numbered cluster at low zoom and split as the user zooms in.
+    cluster_radius_px
+        Largest distance of a marker from its cluster's centre [px].
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
-            var opts = {};
+            var opts = {{ this.base_style }};
             {%- if this.svg_pane %}
             opts.renderer = L.svg({pane: {{ this.svg_pane|tojson }}, padding: 0.5});
             opts.pane = {{ this.svg_pane|tojson }};
             {%- endif %}
             function styled(f) { return Object.assign({}, opts, f.properties.style || {}); }
-            L.geoJSON({{ this.data }}, {
+            var layer = L.geoJSON({{ this.data }}, {
                 pointToLayer: function (f, latlng) { return L.circleMarker(latlng, styled(f)); },
                 style: styled,
                 onEachFeature: function (f, layer) {
                     if (f.properties.tip) { layer.bindTooltip(f.properties.tip, {sticky: true}); }
                     if (f.properties.popup) { layer.bindPopup(f.properties.popup, {maxWidth: 380}); }
                 }
-            }).addTo({{ this._parent.get_name() }});
+            });
+            {%- if this.cluster %}
+            var group = L.markerClusterGroup({maxClusterRadius: {{ this.cluster_radius_px }}, chunkedLoading: true,
+                                              showCoverageOnHover: false, spiderfyOnMaxZoom: true});
+            group.addLayer(layer);
+            group.addTo({{ this._parent.get_name() }});
+            {%- else %}
+            layer.addTo({{ this._parent.get_name() }});
+            {%- endif %}
         })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, features: list[dict[str, Any]], *, svg_pane: str | None = None) -> None:
+    def __init__(
+        self,
+        features: list[dict[str, Any]],
+        *,
+        svg_pane: str | None = None,
+        base_style: dict[str, Any] | None = None,
+        cluster: bool = False,
+        cluster_radius_px: int = 50,
+    ) -> None:
         super().__init__()
         self._name = "GeoJsonLayer"
         self.n_features = len(features)
         self.data = script_json({"type": "FeatureCollection", "features": features})
         self.svg_pane = svg_pane
+        self.base_style = script_json(base_style or {})
+        self.cluster = cluster
+        self.cluster_radius_px = int(cluster_radius_px)
+        if cluster:
+            MarkerClusterAssets().add_to(self)
+
+
+class MarkerClusterAssets(JSCSSMixin, folium.MacroElement):
+    """The Leaflet.markercluster plugin (inlined offline from ``xstatic-leaflet-markercluster``)."""
+
+    _template = Template("")
+    default_js = [("leaflet_markercluster_js", f"{MARKERCLUSTER_CDN}/leaflet.markercluster.js")]
+    default_css = [
+        ("leaflet_markercluster_css", f"{MARKERCLUSTER_CDN}/MarkerCluster.css"),
+        ("leaflet_markercluster_default_css", f"{MARKERCLUSTER_CDN}/MarkerCluster.Default.css"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "MarkerClusterAssets"
 
 
 class _MapScript(folium.MacroElement):
@@ -168,7 +252,8 @@ class _MapScript(folium.MacroElement):
 
 
 def _point_feature(lon: float, lat: float, style: dict[str, Any], tip: str = "", popup: str = "") -> dict[str, Any]:
-    props: dict[str, Any] = {"style": style}
+    lon, lat = round(float(lon), COORD_DECIMALS), round(float(lat), COORD_DECIMALS)
+    props: dict[str, Any] = {"style": style} if style else {}
     if tip:
         props["tip"] = tip
     if popup:
@@ -179,7 +264,7 @@ def _point_feature(lon: float, lat: float, style: dict[str, Any], tip: str = "",
 def _geom_feature(geom: Any, style: dict[str, Any], tip: str = "", popup: str = "") -> dict[str, Any] | None:
     if geom is None or geom.is_empty:
         return None
-    g = shapely.geometry.mapping(shapely.set_precision(geom, 1e-6))
+    g = shapely.geometry.mapping(shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS)))
     props: dict[str, Any] = {"style": style}
     if tip:
         props["tip"] = tip
@@ -207,12 +292,18 @@ class PlanMap(folium.Map):
         What the map could not show and why (also listed in its legend).
     site_markers
         Number of chosen-site markers drawn (class ``cp-site``).
+    detail
+        The sizes above which layers are simplified (:class:`MapDetail`).
+    simplified
+        What was drawn in less detail because of the plan's size (also listed in its legend).
     """
 
-    def __init__(self, *args: Any, offline: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, offline: bool = True, detail: MapDetail | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.offline = offline
+        self.detail = detail or MapDetail()
         self.notes: list[str] = []
+        self.simplified: list[str] = []
         self.site_markers = 0
 
     def to_html(self) -> str:
@@ -252,17 +343,21 @@ def stable_ids(document: str) -> str:
 _SCRIPT_TAG = re.compile(r'<script src="(?P<url>[^"]+)"></script>')
 _LINK_TAG = re.compile(r'<link rel="stylesheet" href="(?P<url>[^"]+)"\s*/?>')
 _LEAFLET = re.compile(r"leaflet@(?P<v>[\d.]+)/dist/leaflet\.(?P<ext>js|css)$")
+_MARKERCLUSTER = re.compile(
+    r"leaflet\.markercluster@?/?(?P<v>\d+\.\d+\.\d+)/(?:dist/)?(?P<file>leaflet\.markercluster\.js|MarkerCluster(?:\.Default)?\.css)$"
+)
 _JQUERY = re.compile(r"jquery[-/](?P<v>\d+\.\d+\.\d+)(?:/jquery)?(?:\.min)?\.js$")
 
 
-def _xstatic(name: str) -> tuple[Path, str]:
+def _xstatic(name: str, dist: str | None = None) -> tuple[Path, str]:
+    """Folder and version of the installed ``xstatic.pkg.<name>`` (pip package ``xstatic-<dist or name>``)."""
     import importlib
 
     try:
         mod = importlib.import_module(f"xstatic.pkg.{name}")
     except ImportError as exc:
         raise MapError(
-            f"the offline map needs the Python package xstatic-{name} (pip install xstatic-{name}), "
+            f"the offline map needs the Python package xstatic-{dist or name} (pip install xstatic-{dist or name}), "
             "or turn offline mode off (outputs.offline_map = false / --online)"
         ) from exc
     return Path(mod.BASE_DIR), str(mod.VERSION)
@@ -307,6 +402,12 @@ def asset_text(url: str) -> tuple[str, str] | None:
         if m["ext"] == "css":
             return "css", _css_with_data_uris(text, base)
         return "js", _strip_source_map(text)
+    m = _MARKERCLUSTER.search(url)
+    if m:
+        base, version = _xstatic("leaflet_markercluster", "leaflet-markercluster")
+        _check_version("leaflet-markercluster", m["v"], version)
+        text = (base / m["file"]).read_text(encoding="utf-8")
+        return ("css", text) if m["file"].endswith(".css") else ("js", _strip_source_map(text))
     m = _JQUERY.search(url)
     if m:
         base, version = _xstatic("jquery")
@@ -324,8 +425,8 @@ def asset_text(url: str) -> tuple[str, str] | None:
 def inline_assets(document: str) -> str:
     """Replace every remote ``<script src>``/stylesheet link folium emitted by inline copies.
 
-    Leaflet comes from ``xstatic-leaflet`` (its CSS images become data URIs) and jQuery from
-    ``xstatic-jquery``; Bootstrap, glyphicons, Font Awesome and Leaflet.awesome-markers are
+    Leaflet comes from ``xstatic-leaflet`` (its CSS images become data URIs), jQuery from
+    ``xstatic-jquery`` and Leaflet.markercluster from ``xstatic-leaflet-markercluster``; Bootstrap, glyphicons, Font Awesome and Leaflet.awesome-markers are
     dropped because the planner's maps draw no icon markers.
 
     Raises

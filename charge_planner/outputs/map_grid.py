@@ -56,6 +56,44 @@ def _when(t: Any) -> str:
     return "?" if t is None or pd.isna(t) else pd.Timestamp(t).strftime("%d %b %H:%M")
 
 
+#: nominal voltage at or below which a bus is low voltage [kV]
+LV_MAX_KV = 1.0
+#: bus roles drawn when a large grid is reduced to its MV network
+SUBSTATION_ROLES = ("hv", "mv_substation")
+
+
+def _is_violated(table: pd.DataFrame) -> np.ndarray:
+    if "violation" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    v = table["violation"]
+    return (v.notna() & (v.astype(str) != "")).to_numpy()
+
+
+def _mv_lines(lines: pd.DataFrame, buses: pd.DataFrame) -> pd.DataFrame:
+    """Lines with both ends above :data:`LV_MAX_KV` (MV and HV), and every violated line."""
+    if "vn_kv" not in buses.columns or not {"from_bus", "to_bus"} <= set(lines.columns):
+        return lines
+    kv = pd.Series(buses["vn_kv"].to_numpy(float), index=buses["bus_id"].to_numpy())
+    lv = (lines["from_bus"].map(kv).fillna(np.inf).to_numpy() <= LV_MAX_KV) | (
+        lines["to_bus"].map(kv).fillna(np.inf).to_numpy() <= LV_MAX_KV)
+    return lines[~lv | _is_violated(lines)]
+
+
+def _substation_buses(buses: pd.DataFrame) -> pd.DataFrame:
+    """Substation buses (roles :data:`SUBSTATION_ROLES` and slack buses) and every violated bus."""
+    keep = _is_violated(buses)
+    if "role" in buses.columns:
+        keep |= buses["role"].astype(str).isin(SUBSTATION_ROLES).to_numpy()
+    if "slack" in buses.columns:
+        keep |= buses["slack"].fillna(False).astype(bool).to_numpy()
+    return buses[keep]
+
+
+def _reduced(plan: Plan, fmap: PlanMap) -> bool:
+    """Whether the grid has more buses than the map draws in full (:attr:`MapDetail.grid_buses`)."""
+    return plan.grid_results is not None and len(plan.grid_results.flow.buses) > fmap.detail.grid_buses
+
+
 def add_grid(plan: Plan, fmap: PlanMap) -> bool:
     layers = grid_layers(plan)
     if layers is None:
@@ -71,17 +109,26 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
         return f" for {_num(h, 1)} h" if h else ""
     vcol = bus_voltage_column(buses)
     lcol = loading_column(lines)
+    n_buses, n_lines = len(buses), len(lines)
+    reduced = _reduced(plan, fmap)
+    line_label, bus_label = "grid lines (loading %)", f"grid buses ({'lowest ' if vcol == 'vm_min_pu' else ''}voltage pu)"
+    if reduced:
+        lines, buses = _mv_lines(lines, buses), _substation_buses(buses)
+        line_label += f": MV lines, LV lines only where violated ({len(lines)} of {n_lines})"
+        bus_label += f": substations and violated buses only ({len(buses)} of {n_buses})"
+        fmap.simplified.append(f"grid: {n_buses} buses; MV lines, substations and transformers drawn, LV buses and "
+                               "lines only where they violate a limit")
 
     feats = []
     for r in lines.itertuples():
         load = float(getattr(r, lcol))
         tip = f"line {esc(r.line_id)}: {_num(load)} % loaded" + (f" — {esc(r.violation)}" if r.violation else "")
         tip += hours_text("line", r.line_id)
-        f = _geom_feature(r.geometry, {"color": loading_colour(load), "weight": 2.5, "opacity": 0.8}, tip)
+        f = _geom_feature(r.geometry, {"color": loading_colour(load)}, tip)
         if f is not None:
             feats.append(f)
-    layer = folium.FeatureGroup(name="grid lines (loading %)", overlay=True, show=True)
-    GeoJsonLayer(feats).add_to(layer)
+    layer = folium.FeatureGroup(name=line_label, overlay=True, show=True)
+    GeoJsonLayer(feats, base_style={"weight": 2.5, "opacity": 0.8}).add_to(layer)
     layer.add_to(fmap)
 
     t3_points = trafo3w_points(plan, buses)
@@ -94,16 +141,15 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
                 tip = (f"transformer {esc(r.trafo_id)}: {_num(load)} % of "
                        f"{_num(r.sn_mva * 1000 if hasattr(r, 'sn_mva') else None)} kVA"
                        + (f" — {esc(r.violation)}" if r.violation else ""))
-                feats.append(_geom_feature(r.geometry, {"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
-                                                        "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
+                feats.append(_geom_feature(r.geometry, {"fillColor": loading_colour(load)}, tip))
         for ident, (geom, r) in t3_points.items():
             load = float(r.get("loading_percent", np.nan))
             tip = (f"three-winding transformer {esc(ident)}: {_num(load)} % of {_num(r.get('sn_mva', np.nan) * 1000)} kVA"
                    + (f" — {esc(r.get('violation'))}" if r.get("violation") else ""))
-            feats.append(_geom_feature(geom, {"radius": 5.5, "color": "#333333", "weight": 1.5, "fill": True,
-                                              "fillColor": loading_colour(load), "fillOpacity": 0.95}, tip))
+            feats.append(_geom_feature(geom, {"radius": 5.5, "weight": 1.5, "fillColor": loading_colour(load)}, tip))
         layer = folium.FeatureGroup(name="grid transformers (loading %)", overlay=True, show=False)
-        GeoJsonLayer([f for f in feats if f]).add_to(layer)
+        GeoJsonLayer([f for f in feats if f], base_style={"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
+                                                          "fillOpacity": 0.95}).add_to(layer)
         layer.add_to(fmap)
 
     feats = []
@@ -122,19 +168,17 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
             reason = getattr(r, "hosting_reason", "")
             if isinstance(reason, str) and reason and hosting.get(r.bus_id) == 0:
                 tip += f" ({esc(reason)})"
-        feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y),
-                                    {"radius": 3, "color": colour, "weight": 1, "fill": True, "fillColor": colour,
-                                     "fillOpacity": 0.9}, tip))
-    layer = folium.FeatureGroup(name=f"grid buses ({'lowest ' if vcol == 'vm_min_pu' else ''}voltage pu)", overlay=True,
-                                show=False)
-    GeoJsonLayer(feats).add_to(layer)
+        feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), {"color": colour, "fillColor": colour},
+                                    tip))
+    layer = folium.FeatureGroup(name=bus_label, overlay=True, show=False)
+    GeoJsonLayer(feats, base_style={"radius": 3, "weight": 1, "fill": True, "fillOpacity": 0.9}).add_to(layer)
     layer.add_to(fmap)
 
     feats = []
     table_v = violation_table(plan)
     where = {
-        "bus": dict(zip(buses["bus_id"], buses.geometry, strict=True)),
-        "line": dict(zip(lines["line_id"], lines.geometry, strict=True)),
+        "bus": dict(zip(layers.buses["bus_id"], layers.buses.geometry, strict=True)),
+        "line": dict(zip(layers.lines["line_id"], layers.lines.geometry, strict=True)),
         "trafo": dict(zip(trafos["trafo_id"], trafos.geometry, strict=True)) if trafos is not None else {},
         "trafo3w": {i: geom for i, (geom, _) in t3_points.items()},
     }
@@ -184,6 +228,11 @@ def add_ev_hosting(plan: Plan, fmap: PlanMap) -> None:
     if not len(t):
         fmap.notes.append("EV hosting per transformer: the transformers have no coordinates")
         return
+    n_all = len(t)
+    reduced = _reduced(plan, fmap)
+    if reduced:
+        limited = np.isfinite(t["factor"].to_numpy(float)) | t["already"].astype(bool).to_numpy()
+        t = t[limited]
     to_wgs = Transformer.from_crs(level.crs or plan.city.crs, "EPSG:4326", always_xy=True)
     lon, lat = to_wgs.transform(t["x_m"].to_numpy(float), t["y_m"].to_numpy(float))
     y0 = level.plan_year
@@ -207,13 +256,17 @@ def add_ev_hosting(plan: Plan, fmap: PlanMap) -> None:
         if r["already"]:
             tip += f"<br>violated already without EV: {esc(r['already'])}"
         tip += f"<br>class: {esc(when)}"
-        feats.append(_point_feature(float(x), float(y), {
-            "radius": 4 if math.isfinite(factor) else 2.5, "color": "#000000" if r["already"] else colour,
-            "weight": 2 if r["already"] else 1, "fill": True, "fillColor": colour, "fillOpacity": 0.9}, tip))
+        style: dict[str, Any] = {"radius": 4 if math.isfinite(factor) else 2.5, "fillColor": colour}
+        style.update({"color": "#000000", "weight": 2} if r["already"] else {"color": colour})
+        feats.append(_point_feature(float(x), float(y), style, tip))
     name = (f"EV hosting per transformer (first new violation: red by {y0}, orange up to 2x, yellow up to "
             f"{level.max_factor:g}x the {y0} EV energy, green none)")
+    if reduced:
+        name += f": only the {len(t)} of {n_all} transformers with a violation up to {level.max_factor:g}x"
+        fmap.simplified.append(f"EV hosting per transformer: {n_all - len(t)} transformers without a new violation up to "
+                               f"{level.max_factor:g}x the {y0} EV energy not drawn")
     layer = folium.FeatureGroup(name=esc(name), overlay=True, show=False)
-    GeoJsonLayer(feats).add_to(layer)
+    GeoJsonLayer(feats, base_style={"weight": 1, "fill": True, "fillOpacity": 0.9}).add_to(layer)
     layer.add_to(fmap)
 
 

@@ -53,13 +53,14 @@ from charge_planner.outputs.map_elements import (
     SITE_CLASS,
     UNDERVOLTAGE,
     GeoJsonLayer,
+    MapDetail,
     MapError,
     PlanMap,
     _geom_feature,
     _MapScript,
     _num,
     _point_feature,
-    _r6,
+    _rc,
     _table,
     esc,
     inline_assets,
@@ -89,6 +90,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "LOADING_COLOURS",
+    "MapDetail",
     "MapError",
     "PlanMap",
     "build_map",
@@ -148,8 +150,21 @@ def plan_isochrones(plan: Plan, minutes: Sequence[float] | None = None) -> tuple
 # ---------------------------------------------------------------------------------------------
 # layers
 # ---------------------------------------------------------------------------------------------
-def _road_features(plan: Plan, to_wgs: Transformer) -> list[dict[str, Any]]:
-    """One feature per road name (MultiLineString of its edges); unnamed edges share one."""
+#: highway classes drawn when a large network is reduced to its major roads (with their ``_link`` ramps)
+MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary")
+
+
+def _is_major(highway: Any) -> bool:
+    values = highway if isinstance(highway, list | tuple) else [highway]
+    return any(str(v).removesuffix("_link") in MAJOR_ROADS for v in values if v is not None)
+
+
+def _road_features(plan: Plan, to_wgs: Transformer, *, major_only: bool = False) -> tuple[list[dict[str, Any]], int, int]:
+    """One feature per road name (MultiLineString of its edges); unnamed edges share one.
+
+    Returns the features, the number of road edges drawn and of edges in the network; with
+    ``major_only`` only edges whose ``highway`` class is in :data:`MAJOR_ROADS` are drawn.
+    """
     g = plan.city.roads
     xs: dict[int, float] = dict(g.nodes(data="x"))
     ys: dict[int, float] = dict(g.nodes(data="y"))
@@ -163,6 +178,8 @@ def _road_features(plan: Plan, to_wgs: Transformer) -> list[dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
+        if major_only and not _is_major(d.get("highway")):
+            continue
         geom = d.get("geometry")
         if geom is not None:
             cx, cy = geom.xy
@@ -176,43 +193,81 @@ def _road_features(plan: Plan, to_wgs: Transformer) -> list[dict[str, Any]]:
             name = " / ".join(str(n) for n in name)
         names.append("" if name is None or (isinstance(name, float) and math.isnan(name)) else str(name))
     if not parts_x:
-        return []
+        return [], 0, len(seen)
     lengths = np.array([len(p) for p in parts_x])
     lon, lat = to_wgs.transform(np.concatenate(parts_x), np.concatenate(parts_y))
-    lon, lat = _r6(lon), _r6(lat)
+    lon, lat = _rc(lon), _rc(lat)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     for i, name in enumerate(names):
         a, b = bounds[i], bounds[i + 1]
         by_name.setdefault(name, []).append(np.column_stack([lon[a:b], lat[a:b]]).tolist())
-    style = {"color": "#8c8c8c", "weight": 1.2, "opacity": 0.7, "interactive": True}
     feats = []
     for name in sorted(by_name):
-        props: dict[str, Any] = {"style": style if name else {**style, "interactive": False}}
-        if name:
-            props["tip"] = esc(name)
+        props: dict[str, Any] = {"tip": esc(name)} if name else {"style": {"interactive": False}}
         feats.append({"type": "Feature", "geometry": {"type": "MultiLineString", "coordinates": by_name[name]},
                       "properties": props})
-    return feats
+    return feats, len(names), len(seen)
 
 
-def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str, Any]]]]:
-    """(label, year, segment or None, features) of every demand view."""
+#: path options shared by every road feature
+ROAD_STYLE = {"color": "#8c8c8c", "weight": 1.2, "opacity": 0.7, "interactive": True}
+
+
+def _cell_blocks(plan: Plan, cells: gpd.GeoSeries, limit: int) -> tuple[int, pd.Series, gpd.GeoSeries]:
+    """Neighbouring demand cells merged into square blocks of k × k cells, k the smallest that leaves at most
+    ``limit`` blocks: (k, block label of every cell, block centre (mean of its cells' centres) by label).
+    With k = 1 every cell is its own block."""
+    n = len(cells)
+    if n <= limit:
+        return 1, pd.Series(cells.index, index=cells.index), cells
+    x, y = cells.x.to_numpy(), cells.y.to_numpy()
+    size = float(getattr(plan.city.config.demand, "cell_size_m", 0) or 0)
+    if not size > 0:  # the spacing of the cell centres
+        ux = np.unique(np.round(x, 3))
+        size = float(np.median(np.diff(ux))) if len(ux) > 1 else 1.0
+    k = 2
+    while True:
+        ix = np.floor((x - x.min()) / (k * size) + 1e-9).astype(np.int64)
+        iy = np.floor((y - y.min()) / (k * size) + 1e-9).astype(np.int64)
+        labels = pd.Series([f"b{k}_{i:04d}_{j:04d}" for i, j in zip(ix, iy, strict=True)], index=cells.index)
+        if labels.nunique() <= limit:
+            break
+        k += 1
+    frame = pd.DataFrame({"x": x, "y": y, "block": labels.to_numpy()})
+    centre = frame.groupby("block", sort=True)[["x", "y"]].mean()
+    pts = gpd.GeoSeries(gpd.points_from_xy(centre["x"], centre["y"]), index=centre.index, crs=cells.crs)
+    return k, labels, pts
+
+
+def _demand_views(plan: Plan, limit: int | None = None) -> tuple[list[tuple[str, int, str | None, list[dict[str, Any]]]], int, int]:
+    """(label, year, segment or None, features) of every demand view, the block size k (cells merged into
+    k × k blocks when there are more than ``limit`` cells; 1: one marker per cell) and the number of cells."""
     d = plan.demand
     if len(d) == 0:
-        return []
+        return [], 1, 0
     cells = d.groupby("cell_id", sort=True)["geometry"].first()
-    pts = gpd.GeoSeries(cells.to_numpy(), index=cells.index, crs=plan.city.crs).to_crs("EPSG:4326")
-    lon = pd.Series(_r6(pts.x.to_numpy()), index=cells.index)
-    lat = pd.Series(_r6(pts.y.to_numpy()), index=cells.index)
+    cell_pts = gpd.GeoSeries(cells.to_numpy(), index=cells.index, crs=plan.city.crs)
+    k, block_of, centres = _cell_blocks(plan, cell_pts, limit or len(cells))
+    pts = centres.to_crs("EPSG:4326")
+    lon = pd.Series(_rc(pts.x.to_numpy()), index=pts.index)
+    lat = pd.Series(_rc(pts.y.to_numpy()), index=pts.index)
+    members = block_of.groupby(block_of.to_numpy()).agg(["first", "size"]) if k > 1 else None
     years = d["year"] if "year" in d.columns else pd.Series(plan.city.config.fleet.year, index=d.index)
     cols = [c for c in ("energy_kwh_day", "sessions_day", "peak_kw") if c in d.columns]
     frame = d[["cell_id", "segment", *cols]].assign(year=years.astype(int).to_numpy())
+    frame["cell_id"] = frame["cell_id"].map(block_of)
     per_seg = frame.groupby(["segment", "year", "cell_id"], sort=True)[cols].sum()
     total = frame.groupby(["year", "cell_id"], sort=True)[cols].sum()
     views: list[tuple[str, int, str | None, list[dict[str, Any]]]] = []
     segments = [s for s in plan.segments.index if s in set(frame["segment"])] + sorted(
         set(frame["segment"]) - set(plan.segments.index)
     )
+
+    def name(cid: str) -> str:
+        if members is None:
+            return f"<b>{esc(cid)}</b>"
+        first, size = members.loc[cid, "first"], int(members.loc[cid, "size"])
+        return f"<b>{size} cells from {esc(first)}</b> ({k}×{k} block)"
 
     def features(table: pd.DataFrame, label: str, vmax: float) -> list[dict[str, Any]]:
         e = table["energy_kwh_day"].to_numpy(dtype=float)
@@ -224,10 +279,9 @@ def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str,
         for cid, ei, fi, si, pi in zip(cell_ids, e, frac, sess, peak, strict=True):
             if ei <= 0:
                 continue
-            tip = (f"<b>{esc(cid)}</b> · {label}<br>{_num(ei)} kWh/day · {_num(si, 1)} sessions/day"
+            tip = (f"{name(cid)} · {label}<br>{_num(ei)} kWh/day · {_num(si, 1)} sessions/day"
                    f" · peak {_num(pi, 1)} kW")
-            style = {"radius": round(2.0 + 9.0 * fi, 2), "stroke": False, "fill": True, "fillColor": DEMAND_COLOUR,
-                     "fillOpacity": round(0.2 + 0.55 * fi, 3)}
+            style = {"radius": round(2.0 + 9.0 * fi, 2), "fillOpacity": round(0.2 + 0.55 * fi, 3)}
             out.append(_point_feature(float(lon[cid]), float(lat[cid]), style, tip))
         return out
 
@@ -243,7 +297,11 @@ def _demand_views(plan: Plan) -> list[tuple[str, int, str | None, list[dict[str,
             vmax = float(per_seg.xs(seg, level="segment")["energy_kwh_day"].max())
             label = f"{str(seg).replace('_', ' ')}, {year}"
             views.append((label, int(year), str(seg), features(t, esc(label), vmax)))
-    return views
+    return views, k, len(cells)
+
+
+#: path options shared by every demand marker
+DEMAND_STYLE = {"stroke": False, "fill": True, "fillColor": DEMAND_COLOUR}
 
 
 def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: dict[Any, pd.DataFrame]) -> str:
@@ -301,26 +359,37 @@ def _add_sites(plan: Plan, fmap: PlanMap) -> dict[int, str]:
     hosting = hosting_capacity_kw(plan)
     roll = {sid: part.sort_values("year") for sid, part in rollout_table(plan).groupby("site_id", sort=False)}
     folium.map.CustomPane("cp_sites", z_index=450, pointer_events=True).add_to(fmap)
+    cluster = len(sites) > fmap.detail.markers
+    if cluster:
+        fmap.simplified.append(f"chosen sites: {len(sites)} sites, clustered (the number in a cluster counts its sites;"
+                               " zoom in to split it)")
     for year in sorted(colours):
         mine = sites[years.to_numpy() == year]
         feats = []
         for sid, r in mine.iterrows():
             frac = math.sqrt(max(float(r["power_kw"]), 0.0) / pmax) if pmax > 0 else 0.0
-            style = {"radius": round(5 + 10 * frac, 2), "color": "#222222", "weight": 1, "fill": True,
-                     "fillColor": colours[year], "fillOpacity": 0.9, "className": SITE_CLASS}
+            style = {"radius": round(5 + 10 * frac, 2), "fillColor": colours[year], "fillOpacity": 0.9,
+                     "className": SITE_CLASS}
             tip = f"{esc(r.get('name') or sid)} · {_num(r['power_kw'], unit='kW')}"
             if candidate_flag(plan, sid):
                 tip += f"<br>{esc(candidate_flag(plan, sid))}"
             feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style, tip,
                                         _site_popup(plan, sid, r, hosting, roll)))
         label = f"chosen sites opened {year} ({len(feats)})" if len(colours) > 1 else f"chosen sites ({len(feats)})"
-        layer = folium.FeatureGroup(name=label, overlay=True, show=True)
-        GeoJsonLayer(feats, svg_pane="cp_sites").add_to(layer)
+        layer = folium.FeatureGroup(name=label + (", clustered" if cluster else ""), overlay=True, show=True)
+        GeoJsonLayer(feats, svg_pane="cp_sites", base_style=SITE_STYLE, cluster=cluster).add_to(layer)
         layer.add_to(fmap)
         fmap.site_markers += len(feats)
     if not len(sites):
         fmap.notes.append("chosen sites: the plan opens no site")
     return colours
+
+
+#: path options shared by every chosen-site marker
+SITE_STYLE = {"color": "#222222", "weight": 1, "fill": True}
+#: path options shared by every candidate marker
+CANDIDATE_STYLE = {"radius": 3.5, "color": "#555555", "weight": 1, "fill": True, "fillColor": "#969696",
+                   "fillOpacity": 0.8}
 
 
 def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
@@ -342,15 +411,18 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
         if "fixed_cost_usd" in r.index and float(r["fixed_cost_usd"] or 0) > 0:
             rows.append(("site cost besides its connection", _num(r["fixed_cost_usd"], unit="USD")))
         rows.append(("status", esc("chosen" if sid in chosen else f"excluded: {excluded}" if excluded else "not chosen")))
-        style = {"radius": 3.5, "color": "#a50026" if excluded else "#555555", "weight": 1, "fill": True,
-                 "fillColor": "#ffffff" if excluded else "#969696", "fillOpacity": 0.8}
+        style: dict[str, Any] = {"color": "#a50026", "fillColor": "#ffffff"} if excluded else {}
         if flag:
             style.update({"color": GENERATED_DEPOT_COLOUR, "weight": 2})
         tip = esc(r.get("name") or sid) + (f"<br>{esc(flag)}" if flag else "")
         feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style,
                                     tip, _table(rows, esc(r.get("name") or sid))))
-    layer = folium.FeatureGroup(name=f"candidate sites ({len(feats)})", overlay=True, show=False)
-    GeoJsonLayer(feats).add_to(layer)
+    cluster = len(feats) > fmap.detail.markers
+    if cluster:
+        fmap.simplified.append(f"candidate sites: {len(feats)} candidates, clustered (zoom in to split a cluster)")
+    layer = folium.FeatureGroup(name=f"candidate sites ({len(feats)}{', clustered' if cluster else ''})", overlay=True,
+                                show=False)
+    GeoJsonLayer(feats, base_style=CANDIDATE_STYLE, cluster=cluster).add_to(layer)
     layer.add_to(fmap)
 
 
@@ -400,13 +472,12 @@ def _add_coverage_gaps(plan: Plan, fmap: PlanMap) -> int:
             parts = [f"{_num(v)} kWh/day {esc(UNSERVED_LABELS[c])} ({esc(segs[(cid, c)])})"
                      for c, v in r.items() if v > 0]
             tip = f"<b>{esc(cid)}</b>: {_num(total[cid])} kWh/day unserved<br>" + "<br>".join(parts)
-            feats.append(_point_feature(round(pt.x, 6), round(pt.y, 6),
-                                        {"radius": round(3 + 8 * frac, 2), "color": CAUSE_COLOURS[main], "weight": 2,
-                                         "fill": False}, tip))
+            feats.append(_point_feature(pt.x, pt.y, {"radius": round(3 + 8 * frac, 2), "color": CAUSE_COLOURS[main]},
+                                        tip))
     what = ", ".join(f"{UNSERVED_LABELS[c]} {counts[c]}" for c in CAUSES if counts.get(c))
     name = f"coverage gaps {year}: unserved demand by main cause ({len(feats)} cells{': ' + what if what else ''})"
     layer = folium.FeatureGroup(name=esc(name), overlay=True, show=False)
-    GeoJsonLayer(feats).add_to(layer)
+    GeoJsonLayer(feats, base_style={"weight": 2, "fill": False}).add_to(layer)
     layer.add_to(fmap)
     return len(feats)
 
@@ -428,7 +499,7 @@ def _add_isochrones(iso: gpd.GeoDataFrame, fmap: PlanMap) -> None:
 
 def _demand_selector(
     fmap: PlanMap, views: list[tuple[str, int, str | None, list[dict[str, Any]]]], view_layers: dict[str, str],
-    default_year: int,
+    default_year: int, unit: str = "kWh/day per cell",
 ) -> None:
     """A control with two drop-downs (segment, year) that shows one demand view at a time."""
     segments: list[str] = []
@@ -443,7 +514,7 @@ def _demand_selector(
         f"<option value='{y}'{' selected' if y == default_year else ''}>{y}</option>" for y in years
     )
     box = (
-        "<b>Charging demand</b> <span class='cp-unit'>kWh/day per cell</span><br>"
+        f"<b>Charging demand</b> <span class='cp-unit'>{esc(unit)}</span><br>"
         f"<select class='cp-seg' aria-label='segment'>{seg_options}</select> "
         f"<select class='cp-year' aria-label='year'>{year_options}</select>"
     )
@@ -499,7 +570,8 @@ table.cp-popup td { padding: 1px 0; }
 """
 
 
-def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, notes: list[str]) -> str:
+def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, notes: list[str],
+            simplified: Sequence[str] = (), demand_unit: str = "kWh/day per cell") -> str:
     parts = ["<details class='cp-box cp-legend' open><summary>Legend</summary>"]
     if colours:
         parts.append("<h4>Chosen sites (size: installed kW)</h4>")
@@ -507,7 +579,7 @@ def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, 
                   for y, c in sorted(colours.items())]
     parts.append("<h4>Charging demand</h4><div class='row'>"
                  f"<span class='dot' style='background:{DEMAND_COLOUR};opacity:.6;border:none'></span>"
-                 "kWh/day per cell (size and shade)</div>")
+                 f"{esc(demand_unit)} (size and shade)</div>")
     u = unserved_table(plan)
     present = set(u.loc[(u["year"] == plan.city.config.fleet.year) & (u["unserved_kwh_day"] > 0), "cause"])
     if present:
@@ -538,6 +610,9 @@ def _legend(plan: Plan, colours: dict[int, str], has_grid: bool, has_iso: bool, 
             parts.append(f"<div class='row'><span class='dot' style='background:{c};width:8px;height:8px'></span>{text}</div>")
         parts.append("<div class='row'><span class='dot' style='background:none;border:3px solid #a50026;width:8px;height:8px'>"
                      "</span>violation</div>")
+    if simplified:
+        parts.append("<div class='note cp-simplified'>Simplified for the size of the city: "
+                     + "; ".join(esc(n) for n in simplified) + "</div>")
     if notes:
         parts.append("<div class='note'>Not shown: " + "; ".join(esc(n) for n in notes) + "</div>")
     parts.append("</details>")
@@ -555,6 +630,7 @@ def build_map(
     isochrones: gpd.GeoDataFrame | None | bool = True,
     isochrone_minutes: Sequence[float] | None = None,
     notes: Sequence[str] = (),
+    detail: MapDetail | None = None,
 ) -> PlanMap:
     """Build the interactive map of a plan.
 
@@ -577,6 +653,11 @@ def build_map(
         shortest segment cut-off).
     notes
         Extra lines for the legend's "not shown" note.
+    detail
+        Sizes above which layers are drawn in less detail (default :class:`MapDetail`): demand
+        cells merged into blocks, major roads only, the MV grid with LV detail only where a limit
+        is violated, clustered site markers. Each simplification is named in its layer and listed
+        in the legend and in :attr:`PlanMap.simplified`.
 
     Returns
     -------
@@ -596,7 +677,7 @@ def build_map(
     has_tiles = str(tiles).lower() != "none"
 
     fmap = PlanMap(location=[(s + n) / 2, (w + e) / 2], tiles=None, control_scale=True, prefer_canvas=True,
-                   offline=offline, zoom_start=14)
+                   offline=offline, zoom_start=14, detail=detail)
     fmap.notes.extend(notes)
     root = fmap.get_root()
     root.header.add_child(folium.Element(_CSS), name="cp_css")
@@ -609,28 +690,40 @@ def build_map(
     root.html.add_child(folium.Element(f"<div class='cp-box cp-title'>{title}</div>"), name="cp_title")
 
     # demand views: one layer per (segment, year), switched by the "charging demand" selector
-    views = _demand_views(plan)
+    views, block, n_cells = _demand_views(plan, fmap.detail.demand_cells)
+    demand_unit = "kWh/day per cell"
+    if block > 1:
+        size = float(getattr(city.config.demand, "cell_size_m", 0) or 0)
+        edge = f" ({_num(block * size / 1000, None)} km)" if size > 0 else ""
+        demand_unit = f"kWh/day per block of {block}×{block} cells{edge}"
+        fmap.simplified.append(f"charging demand: the {n_cells} cells merged into blocks of {block}×{block} cells{edge}")
     default_year = city.config.fleet.year if city.config.fleet.year in years else years[-1]
     view_layers: dict[str, str] = {}
     for label, year, segment, feats in views:
-        layer = folium.FeatureGroup(name=esc(label), overlay=True, control=False,
-                                    show=(segment is None and year == default_year))
-        GeoJsonLayer(feats).add_to(layer)
+        layer = folium.FeatureGroup(name=esc(label if block == 1 else f"{label} ({block}×{block} blocks)"), overlay=True,
+                                    control=False, show=(segment is None and year == default_year))
+        GeoJsonLayer(feats, base_style=DEMAND_STYLE).add_to(layer)
         layer.add_to(fmap)
         view_layers[f"{segment or ''}|{year}"] = layer.get_name()
     if views:
-        _demand_selector(fmap, views, view_layers, default_year)
+        _demand_selector(fmap, views, view_layers, default_year, demand_unit)
     else:
         fmap.notes.append("charging demand: the demand table is empty")
 
     if has_tiles:
         folium.TileLayer(tiles, name=f"basemap: {esc(tiles)}", attr=getattr(out_cfg, "map_attribution", None),
                          overlay=True, control=True, show=True).add_to(fmap)
-    roads = _road_features(plan, to_wgs)
+    n_edges = plan.city.roads.number_of_edges()
+    major_only = n_edges > fmap.detail.road_edges
+    roads, drawn, total = _road_features(plan, to_wgs, major_only=major_only)
+    road_label = "road network"
+    if major_only:
+        road_label = f"road network: major roads only (motorway to tertiary, {drawn} of {total} segments)"
+        fmap.simplified.append(road_label)
     if roads:
         # drawn by default: it is the only street context when the basemap cannot load (offline)
-        layer = folium.FeatureGroup(name="road network", overlay=True, show=True)
-        GeoJsonLayer(roads).add_to(layer)
+        layer = folium.FeatureGroup(name=road_label, overlay=True, show=True)
+        GeoJsonLayer(roads, base_style=ROAD_STYLE).add_to(layer)
         layer.add_to(fmap)
 
     iso: gpd.GeoDataFrame | None = None
@@ -652,7 +745,9 @@ def build_map(
     attribution = "Synthetic demo data (charge_planner)" if city.synthetic else OSM_ATTRIBUTION
     _MapScript(f"map.attributionControl.addAttribution({script_json(attribution)});").add_to(fmap)
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-    root.html.add_child(folium.Element(_legend(plan, colours, has_grid, iso is not None, fmap.notes)), name="cp_legend")
+    legend = _legend(plan, colours, has_grid, iso is not None, fmap.notes, fmap.simplified, demand_unit)
+    root.html.add_child(folium.Element(legend), name="cp_legend")
     fmap.fit_bounds([[s, w], [n, e]])
-    log.info("map: %d sites, %d demand views, %d notes", fmap.site_markers, len(views), len(fmap.notes))
+    log.info("map: %d sites, %d demand views, %d notes, %d simplification(s)", fmap.site_markers, len(views),
+             len(fmap.notes), len(fmap.simplified))
     return fmap
