@@ -104,6 +104,12 @@ def _table(rows: Sequence[tuple[str, str]], title: str | None = None) -> str:
 COORD_DECIMALS = 5
 
 
+def _popup(rows: Sequence[tuple[str, str]], title: str | None = None) -> list[Any]:
+    """A popup table in compact form, ``[title, [[key, value], ...]]``, drawn by :class:`GeoJsonLayer` as
+    :func:`_table` writes it; keys, values and title must already be escaped HTML."""
+    return [title or "", [[k, v] for k, v in rows]]
+
+
 def _rc(a: np.ndarray) -> np.ndarray:
     """Longitudes or latitudes rounded to :data:`COORD_DECIMALS` (about 1 m)."""
     return np.round(np.asarray(a, dtype=float), COORD_DECIMALS)
@@ -148,7 +154,9 @@ class GeoJsonLayer(folium.MacroElement):
 
     Each feature's ``properties.style`` holds its Leaflet path options (over the layer's
     ``base_style``, so options every feature shares are written once); ``properties.tip``
-    and ``properties.popup`` (already escaped HTML) bind a tooltip and a popup. Points are
+    and ``properties.popup`` (already escaped HTML) bind a tooltip and a popup. A popup may
+    also be ``[title, [[key, value], ...]]`` (see :func:`_popup`), drawn as a table in the
+    browser, so a large layer does not repeat the table's markup in every feature. Points are
     drawn as circle markers (``style.radius`` in pixels).
 
     Parameters
@@ -177,12 +185,18 @@ class GeoJsonLayer(folium.MacroElement):
             opts.pane = {{ this.svg_pane|tojson }};
             {%- endif %}
             function styled(f) { return Object.assign({}, opts, f.properties.style || {}); }
+            function popup(p) {
+                if (typeof p === 'string') { return p; }
+                var rows = p[1].map(function (r) { return '<tr><th>' + r[0] + '</th><td>' + r[1] + '</td></tr>'; });
+                return (p[0] ? "<div class='cp-popup-title'>" + p[0] + '</div>' : '')
+                    + "<table class='cp-popup'>" + rows.join('') + '</table>';
+            }
             var layer = L.geoJSON({{ this.data }}, {
                 pointToLayer: function (f, latlng) { return L.circleMarker(latlng, styled(f)); },
                 style: styled,
                 onEachFeature: function (f, layer) {
                     if (f.properties.tip) { layer.bindTooltip(f.properties.tip, {sticky: true}); }
-                    if (f.properties.popup) { layer.bindPopup(f.properties.popup, {maxWidth: 380}); }
+                    if (f.properties.popup) { layer.bindPopup(popup(f.properties.popup), {maxWidth: 380}); }
                 }
             });
             {%- if this.cluster %}
@@ -251,7 +265,9 @@ class _MapScript(folium.MacroElement):
         self.code = code
 
 
-def _point_feature(lon: float, lat: float, style: dict[str, Any], tip: str = "", popup: str = "") -> dict[str, Any]:
+def _point_feature(
+    lon: float, lat: float, style: dict[str, Any], tip: str = "", popup: str | list[Any] = ""
+) -> dict[str, Any]:
     lon, lat = round(float(lon), COORD_DECIMALS), round(float(lat), COORD_DECIMALS)
     props: dict[str, Any] = {"style": style} if style else {}
     if tip:

@@ -60,6 +60,7 @@ from charge_planner.outputs.map_elements import (
     _MapScript,
     _num,
     _point_feature,
+    _popup,
     _rc,
     _table,
     esc,
@@ -416,7 +417,7 @@ def _add_candidates(plan: Plan, fmap: PlanMap) -> None:
             style.update({"color": GENERATED_DEPOT_COLOUR, "weight": 2})
         tip = esc(r.get("name") or sid) + (f"<br>{esc(flag)}" if flag else "")
         feats.append(_point_feature(float(r.geometry.x), float(r.geometry.y), style,
-                                    tip, _table(rows, esc(r.get("name") or sid))))
+                                    tip, _popup(rows, esc(r.get("name") or sid))))
     cluster = len(feats) > fmap.detail.markers
     if cluster:
         fmap.simplified.append(f"candidate sites: {len(feats)} candidates, clustered (zoom in to split a cluster)")
@@ -676,8 +677,9 @@ def build_map(
         tiles = "none" if city.synthetic else "OpenStreetMap"
     has_tiles = str(tiles).lower() != "none"
 
+    # a map without tiles has no zoom range unless one is given; marker clusters need it (18: folium's tiles)
     fmap = PlanMap(location=[(s + n) / 2, (w + e) / 2], tiles=None, control_scale=True, prefer_canvas=True,
-                   offline=offline, zoom_start=14, detail=detail)
+                   offline=offline, zoom_start=14, maxZoom=18, detail=detail)
     fmap.notes.extend(notes)
     root = fmap.get_root()
     root.header.add_child(folium.Element(_CSS), name="cp_css")
