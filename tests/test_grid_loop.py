@@ -129,3 +129,52 @@ def test_reinforcement_options_add_what_they_promise() -> None:
     assert after.violations.empty
     before_pct, after_pct = float(res.trafos["loading_percent"].max()), float(after.trafos["loading_percent"].max())
     assert after_pct == pytest.approx(before_pct * 100.0 / 160.0, rel=0.03)
+
+
+def one_mv_feeder() -> GridModel:
+    """33 kV source - 10 MVA substation unit - 11 kV busbar - a 2 km 11 kV section (100 A) - an MV load bus
+    with 1.5 MW of base load at pf 0.95: the section, not the substation unit, limits the group."""
+    net = pp.create_empty_network()
+    hv = pp.create_bus(net, 33.0)
+    bar = pp.create_bus(net, 11.0)
+    end = pp.create_bus(net, 11.0)
+    pp.create_ext_grid(net, hv, vm_pu=1.0)
+    pp.create_transformer_from_parameters(net, hv, bar, sn_mva=10.0, vn_hv_kv=33.0, vn_lv_kv=11.0, vkr_percent=0.5,
+                                          vk_percent=8.0, pfe_kw=0.0, i0_percent=0.0)
+    pp.create_line_from_parameters(net, bar, end, length_km=2.0, r_ohm_per_km=0.3, x_ohm_per_km=0.35,
+                                   c_nf_per_km=0.0, max_i_ka=0.1)
+    q = 1500.0 * np.tan(np.arccos(PF)) / 1000.0
+    pp.create_load(net, end, p_mw=1.5, q_mvar=q)
+    net.bus["x_m"] = [0.0, 10.0, 2010.0]
+    net.bus["y_m"] = 0.0
+    net.bus["role"] = ["hv", "mv_substation", "mv"]
+    return GridModel(net=net, source="test", crs="EPSG:32643", synthetic=True)
+
+
+def test_an_mv_section_that_binds_gets_a_second_cable_and_pandapower_agrees() -> None:
+    grid = one_mv_feeder()
+    res = checked(grid, public_kwh_day=24 * 400.0)  # 1.5 MW + 0.4 MW on a 1.9 MVA section: overloaded
+    heads = group_headroom(res)
+    h = heads.loc["mv:0"]
+    assert h["violated"] and h["limit"] == "line"
+    assert h["mv_cable_lines"] == (0,) and h["mv_cable_km"] == pytest.approx(2.0)
+    # by hand: the section's rating doubled, its loading halved
+    loading = float(res.lines["loading_percent"].max())
+    kva = np.sqrt(3.0) * 11.0 * 0.1 * 1000.0
+    assert h["mv_cable_line_kw"] == pytest.approx(400.0 + (100.0 - loading / 2.0) / 100.0 * 2.0 * kva * PF)
+    costs = {"mv_cable_per_km": 28_000.0}
+    opts = reinforcement_options(grid, heads, costs, local_per_usd=84.0)
+    cable = opts[opts["kind"] == "mv_cable"].iloc[0]
+    assert cable["cost_usd"] == pytest.approx(2.0 * 28_000.0) and cable["lines"] == (0,)
+    assert cable["added_kw"] == pytest.approx(min(h["trafo_kw"], h["mv_cable_line_kw"]) - h["headroom_kw"])
+    built = apply_reinforcements(grid, opts[opts["kind"] == "mv_cable"].head(1))
+    assert int(built.net.line.at[0, "parallel"]) == 2 and int(grid.net.line.at[0, "parallel"]) == 1
+    after = checked(built, public_kwh_day=24 * 400.0)
+    assert after.violations.empty
+    assert float(after.lines["loading_percent"].max()) == pytest.approx(loading / 2.0, rel=0.02)
+    # pandapower alone with the headroom the cable gives as public load: the section sits at its new rating
+    net = copy.deepcopy(built.net)
+    pp.create_load(net, 2, p_mw=(min(h["trafo_kw"], h["mv_cable_line_kw"])) / 1000.0,
+                   q_mvar=min(h["trafo_kw"], h["mv_cable_line_kw"]) / 1000.0 * np.tan(np.arccos(PF)))
+    run_pandapower(net)
+    assert net.res_line["loading_percent"].iloc[0] == pytest.approx(100.0, abs=4.0)

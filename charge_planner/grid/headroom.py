@@ -85,7 +85,9 @@ def group_headroom(
         ``voltage_kw``, ``headroom_kw`` [kW of public load], ``headroom_installed_kw`` [kW installed,
         >= 0], ``limit`` (``thermal``/``voltage``), ``violated`` (the group has a violation now),
         ``violated_without_public`` (headroom < 0: base, home and depot load alone violate it),
-        ``deficit_kw`` (load to take off without public charging, >= 0) [kW].
+        ``deficit_kw`` (load to take off without public charging, >= 0) [kW]; for MV groups whose lines bind
+        before the substation transformer, ``mv_cable_lines`` (those lines), ``mv_cable_km`` and
+        ``mv_cable_line_kw`` (the lines' headroom with a second cable beside them) [kW].
     """
     net = results.model.net
     groups = bus_groups(results.model)
@@ -159,6 +161,8 @@ def group_headroom(
             line_spare_kva = kva_j
         trafo_kw = thermal
         thermal = min(thermal, line_kw)
+        cable = _mv_cable(str(gid), h, p_pub, trafo_kw, g_lines, l_load, line_kva, net.line["length_km"],
+                          max_loading_percent)
         voltage = np.inf
         kind = str(gid).split(":")[0]
         drop = float(v_src[h] - v_low[h])
@@ -174,7 +178,7 @@ def group_headroom(
             "line_kw": line_kw, "line_kva": line_spare_kva, "voltage_kw": voltage, "headroom_kw": head,
             "headroom_installed_kw": max(head, 0.0) / coinc, "coincidence": coinc,
             "limit": ("voltage" if voltage < thermal else ("line" if line_kw < trafo_kw else "trafo")),
-            "violated": bool(score[h] > 0),
+            "violated": bool(score[h] > 0), **cable,
         })
     table = pd.DataFrame(out)
     if table.empty:
@@ -183,6 +187,31 @@ def group_headroom(
     table["violated_without_public"] = table["headroom_kw"] < 0
     table["deficit_kw"] = np.maximum(0.0, -table["headroom_kw"])
     return table.set_index("group_id")
+
+
+def _mv_cable(gid: str, h: int, p_pub: float, trafo_kw: float, g_lines: list, l_load: np.ndarray,
+              line_kva: pd.Series, length_km: pd.Series, max_loading_percent: float) -> dict[str, object]:
+    """A second MV cable beside the lines of an MV group that bind before its substation transformer.
+
+    Each line's headroom at the worst hour, as if the group's added load all flowed through it:
+    ``P_pub + (limit - loading) / 100 x S_line x pf``. The lines whose headroom is below the
+    transformer's get a second circuit (their rating doubles, their loading halves); the group's line
+    headroom is then the smallest over every line. DT groups get none (their feeders are LV).
+    """
+    none = {"mv_cable_lines": (), "mv_cable_km": 0.0, "mv_cable_line_kw": np.nan}
+    if not gid.startswith("mv:") or not g_lines:
+        return none
+    load = np.nan_to_num(l_load[h], nan=0.0)
+    kva = line_kva.reindex(g_lines).to_numpy(float)
+    head = p_pub + (max_loading_percent - load) / 100.0 * kva * HEADROOM_POWER_FACTOR
+    binding = head < trafo_kw
+    if not binding.any():
+        return none
+    doubled = p_pub + (max_loading_percent - load / 2.0) / 100.0 * 2.0 * kva * HEADROOM_POWER_FACTOR
+    after = np.where(binding, doubled, head)
+    lines = tuple(int(i) for i in np.asarray(g_lines)[binding])
+    return {"mv_cable_lines": lines, "mv_cable_km": float(length_km.reindex(lines).sum()),
+            "mv_cable_line_kw": float(after.min())}
 
 
 def _bus_load_kw(results: GridResults) -> pd.DataFrame:

@@ -6,8 +6,9 @@ Per group of :func:`~charge_planner.grid.headroom.group_headroom`:
   second DT of the same rating beside the first (thermal headroom only: the LV feeders keep their
   voltage drop), a second LV circuit strung on the group's LV lines (halves their impedance: voltage
   headroom, and the lines' thermal rating), or the next rating and the second circuit together;
-* ``mv:<t>`` (the MV network of a substation transformer): one more substation unit of the same
-  rating.
+* ``mv:<t>`` (the MV network of a substation transformer): a second 11 kV underground cable beside
+  the MV lines that bind before the substation transformer (their rating doubles), costed per km
+  (``mv_cable_per_km``); one more substation unit of the same rating when a unit cost is given.
 
 Costs come from :func:`charge_planner.presets.grid_reinforcement_costs` (per DT installed, per km of
 line) in local currency, converted to USD at the preset's rate; the added headroom is in kW of
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 __all__ = ["OPTION_COLUMNS", "apply_reinforcements", "reinforcement_options"]
 
 #: Columns of an option table.
-OPTION_COLUMNS = ["group_id", "option", "kind", "added_kw", "cost_usd", "cost_local", "trafo", "new_kva", "lv_km"]
+OPTION_COLUMNS = ["group_id", "option", "kind", "added_kw", "cost_usd", "cost_local", "trafo", "new_kva", "lv_km",
+                  "lines"]
 
 
 def _next_rating(kva: float, ratings: tuple[float, ...]) -> float | None:
@@ -91,21 +93,33 @@ def reinforcement_options(
                 if gain > 1e-6 and np.isfinite(gain):
                     out.append({"group_id": gid, "option": name, "kind": kind, "added_kw": float(gain),
                                 "cost_usd": float(cost), "cost_local": float(cost) * local_per_usd, "trafo": t,
-                                "new_kva": new_kva, "lv_km": lv_km})
-        else:  # an MV network: one more substation unit
+                                "new_kva": new_kva, "lv_km": lv_km, "lines": ()})
+        else:  # an MV network: a second cable beside its binding lines, one more substation unit
+            km = float(h.get("mv_cable_km", 0.0) or 0.0)
+            cable_cost = unit_costs_usd.get("mv_cable_per_km", math.nan) * km
+            cable_kw = float(h.get("mv_cable_line_kw", np.nan))
+            if km > 0 and np.isfinite(cable_cost) and np.isfinite(cable_kw):
+                head = min(thermal, voltage)
+                gain = min(trafo_kw, cable_kw, voltage) - head
+                lines = tuple(h["mv_cable_lines"])
+                if gain > 1e-6:
+                    out.append({"group_id": gid, "option": f"second 11 kV cable, {len(lines)} section(s), {km:.2f} km",
+                                "kind": "mv_cable", "added_kw": float(gain), "cost_usd": float(cable_cost),
+                                "cost_local": float(cable_cost) * local_per_usd, "trafo": t, "new_kva": math.nan,
+                                "lv_km": 0.0, "lines": lines})
             unit_kva = kva
             gain = unit_kva * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
             cost = unit_costs_usd.get("substation_unit", math.nan)
             if np.isfinite(cost):
                 out.append({"group_id": gid, "option": f"substation unit {unit_kva / 1000:g} MVA", "kind": "mv_unit",
                             "added_kw": gain, "cost_usd": cost, "cost_local": cost * local_per_usd, "trafo": t,
-                            "new_kva": math.nan, "lv_km": 0.0})
+                            "new_kva": math.nan, "lv_km": 0.0, "lines": ()})
     table = pd.DataFrame(out, columns=OPTION_COLUMNS)
     return table.sort_values(["group_id", "cost_usd"], ignore_index=True)
 
 
 def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
-    """A copy of the grid with the chosen options built (new DT ratings, second LV circuits, units)."""
+    """A copy of the grid with the chosen options built (new DT ratings, second LV circuits and MV cables, units)."""
     net = copy.deepcopy(grid.net)
     done = []
     for _, o in chosen.iterrows():
@@ -117,6 +131,9 @@ def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
             net.line.loc[lines, "parallel"] = net.line.loc[lines, "parallel"].astype(int) * 2
         if o["kind"] in ("mv_unit", "dt_added"):
             net.trafo.at[t, "parallel"] = int(net.trafo.at[t, "parallel"]) + 1
+        if o["kind"] == "mv_cable":
+            lines = [int(i) for i in o["lines"]]
+            net.line.loc[lines, "parallel"] = net.line.loc[lines, "parallel"].astype(int) * 2
         done.append(str(o["option"]) + f" ({o['group_id']})")
     out = GridModel(net=net, source=grid.source, crs=grid.crs, assumptions=list(grid.assumptions),
                     synthetic=grid.synthetic)

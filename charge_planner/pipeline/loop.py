@@ -230,7 +230,8 @@ def grid_aware_siting(
             # an option's kW are kW of load at the worst hour; the headroom rows count installed kW
             coinc = last["coincidence"].reindex(options["group_id"]).to_numpy()
             options = options.assign(added_kw=options["added_kw"].to_numpy() / np.where(coinc > 0, coinc, 1.0))
-            options = options[["group_id", "option", "added_kw", "cost_usd", "kind", "trafo", "new_kva", "lv_km"]]
+            options = options[["group_id", "option", "added_kw", "cost_usd", "kind", "trafo", "new_kva", "lv_km",
+                               "lines"]]
             # the options of every group met so far (the latest estimate of each)
             offered = pd.concat([offered, options], ignore_index=True).drop_duplicates(
                 ["group_id", "option"], keep="last") if offered is not None else options
