@@ -93,20 +93,14 @@ def _num(v: Any, digits: int | None = 0, unit: str = "") -> str:
     return f"{text} {unit}" if unit and text != "—" else text
 
 
-def _table(rows: Sequence[tuple[str, str]], title: str | None = None) -> str:
-    """Popup table; keys and values must already be escaped HTML."""
-    head = f"<div class='cp-popup-title'>{title}</div>" if title else ""
-    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"{head}<table class='cp-popup'>{body}</table>"
-
-
 #: decimals of the map's longitudes and latitudes: 1e-5 degree is at most 1.1 m on the ground
 COORD_DECIMALS = 5
 
 
 def _popup(rows: Sequence[tuple[str, str]], title: str | None = None) -> list[Any]:
-    """A popup table in compact form, ``[title, [[key, value], ...]]``, drawn by :class:`GeoJsonLayer` as
-    :func:`_table` writes it; keys, values and title must already be escaped HTML."""
+    """A popup table in compact form, ``[title, [[key, value], ...]]``, that :class:`GeoJsonLayer` draws as a
+    ``cp-popup-title`` heading over a ``cp-popup`` table of key and value rows; keys, values and title must
+    already be escaped HTML."""
     return [title or "", [[k, v] for k, v in rows]]
 
 

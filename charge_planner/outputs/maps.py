@@ -62,7 +62,6 @@ from charge_planner.outputs.map_elements import (
     _point_feature,
     _popup,
     _rc,
-    _table,
     esc,
     inline_assets,
     loading_colour,
@@ -305,7 +304,9 @@ def _demand_views(plan: Plan, limit: int | None = None) -> tuple[list[tuple[str,
 DEMAND_STYLE = {"stroke": False, "fill": True, "fillColor": DEMAND_COLOUR}
 
 
-def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: dict[Any, pd.DataFrame]) -> str:
+def _site_popup(
+    plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, roll: dict[Any, pd.DataFrame]
+) -> list[Any]:
     types = plan.charger_types
     rows: list[tuple[str, str]] = [("site", esc(sid)), ("kind", esc(r.get("kind", "")))]
     flag = candidate_flag(plan, sid)
@@ -349,7 +350,7 @@ def _site_popup(plan: Plan, sid: Any, r: pd.Series, hosting: pd.Series | None, r
         steps = ", ".join(f"{int(y)}: {int(n)}" for y, n in zip(mine["year"], mine[ccols].sum(axis=1), strict=True))
         rows.append(("chargers installed by year", esc(steps)))
     title = esc(r.get("name") or sid)
-    return _table(rows, title)
+    return _popup(rows, title)
 
 
 def _add_sites(plan: Plan, fmap: PlanMap) -> dict[int, str]:
