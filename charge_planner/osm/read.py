@@ -1,11 +1,28 @@
-"""The streaming OSM extract reader: :func:`read_osm` reads XML or PBF with pyosmium in one pass and
-builds the road graph of a travel mode (split at shared nodes, great-circle lengths) and the feature
-rows of the map layers."""
+"""The streaming OSM extract reader: :func:`read_osm` reads XML or PBF with pyosmium and builds the
+road graph of a travel mode (split at shared nodes, great-circle lengths) and the feature rows of
+the map layers.
+
+The file is streamed in three passes, each filtered in libosmium before anything reaches Python:
+(1) the relations (multipolygons and bus routes; only when the layers are read), (2) the tagged
+nodes and the ways, of which only the road ways of the mode and the feature ways are kept, as
+flat arrays of node references, (3) the node locations, looked up only for the nodes those ways
+reference (with multipolygons, libosmium assembles them in this pass, after a look at their
+relations and member ways). Ignored ways, untagged nodes and tags never become Python objects.
+
+Pass 3 selects the referenced nodes with a dense id set (one 4 MiB block per 2^25 ids it
+touches). With compact ids (a renumbered extract, a synthetic city) that set is small and memory
+follows the roads and features kept, not the size of the file. The ids of a real city's nodes
+spread over some 10^10 ids, where the set would take up to 1.6 GB: above ``id_set_budget_bytes``
+(default :data:`ID_SET_BUDGET_BYTES`) pass 3 indexes every node location of the file instead
+(libosmium's ``flex_mem`` index, 16 bytes a node, e.g. 160 MB for 10 million nodes) and frees the
+index before the graph is built. Both ways give the same result.
+"""
 
 
 from __future__ import annotations
 
 import logging
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +43,12 @@ from charge_planner.osm.layers import (
     layers_from_features,
 )
 from charge_planner.osm.tags import (
+    _TAGGED_ONLY_2W,
+    CAR_CLASSES,
     EDGE_TAGS,
     FEATURE_KEYS,
     MODES,
+    TWO_WHEELER_CLASSES,
     _check_file,
     oneway_of,
     osm_format,
@@ -37,6 +57,14 @@ from charge_planner.osm.tags import (
 
 log = logging.getLogger(__name__)
 
+ID_SET_BUDGET_BYTES = 64 << 20
+"""Default largest dense id set [bytes] pass 3 builds to select the referenced nodes; above it, the
+locations of every node of the file are indexed instead."""
+
+_ID_BLOCK_BITS = 25  # libosmium's IdSetDense: one block of 2^22 bytes per 2^25 ids
+_INVALID = 2147483647  # osmium's undefined fixed-point coordinate
+
+
 @dataclass
 class _Ways:
     """Ways kept for the road graph, as flat arrays of their node references."""
@@ -44,14 +72,30 @@ class _Ways:
     way_id: list[int] = field(default_factory=list)
     tags: list[dict[str, str]] = field(default_factory=list)
     oneway: list[int] = field(default_factory=list)
-    n_refs: list[int] = field(default_factory=list)
-    refs: list[int] = field(default_factory=list)
-    x: list[int] = field(default_factory=list)
-    y: list[int] = field(default_factory=list)
+    n_refs: array = field(default_factory=lambda: array("q"))
+    refs: array = field(default_factory=lambda: array("q"))
+    x: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
-_INVALID = 2147483647  # osmium's undefined fixed-point coordinate
+@dataclass
+class _Relations:
+    """What pass 1 keeps of the relations."""
 
+    n_polygons: int = 0
+    member_ways: array = field(default_factory=lambda: array("q"))
+    terminals: list[tuple[int, str]] = field(default_factory=list)  # (node id, route name) of bus route ends
+
+
+@dataclass
+class _FeatureWays:
+    """Feature ways waiting for their node locations: row index, id, tags and node references."""
+
+    row: list[int] = field(default_factory=list)
+    way_id: list[int] = field(default_factory=list)
+    tags: list[dict[str, str]] = field(default_factory=list)
+    n_refs: array = field(default_factory=lambda: array("q"))
+    refs: array = field(default_factory=lambda: array("q"))
 
 
 def _tags(obj: Any) -> dict[str, str]:
@@ -64,8 +108,9 @@ def read_osm(
     mode: str = "car",
     roads: bool = True,
     layers: bool = True,
+    id_set_budget_bytes: int = ID_SET_BUDGET_BYTES,
 ) -> OsmLayers:
-    """Read the road graph and map layers of an OSM extract in one streaming pass.
+    """Read the road graph and map layers of an OSM extract, streaming (see the module docstring).
 
     Parameters
     ----------
@@ -77,6 +122,10 @@ def read_osm(
         Build the road graph (else it is empty and an extract without roads is fine).
     layers
         Also read buildings, POIs and power infrastructure (else those layers are empty).
+    id_set_budget_bytes
+        Largest id set that selects the referenced nodes in pass 3 [bytes]; above it (and
+        always with 0) every node location of the file is indexed instead. The result is the
+        same either way.
 
     Returns
     -------
@@ -97,27 +146,26 @@ def read_osm(
     fmt = osm_format(path)
     if fmt is None:
         raise DataError(f"{path}: not an OSM extract by its name; use .osm, .osm.gz, .osm.bz2 or .osm.pbf")
-
-    ways = _Ways()
-    feature_rows: list[dict[str, Any]] = []
-    hwy_seen: dict[str, int] = {}
     if not (roads or layers):
         raise DataError("read_osm: nothing to read; ask for roads, layers or both")
     keys = (("highway",) if roads else ()) + ((*FEATURE_KEYS, "route") if layers else ())
-    fp = osmium.FileProcessor(osmium.io.File(str(path), fmt))
-    if layers:
-        fp = fp.with_areas(osmium.filter.KeyFilter(*FEATURE_KEYS))
-    else:
-        fp = fp.with_locations()
-    fp = fp.with_filter(osmium.filter.KeyFilter(*keys))
-    n_missing_ways = n_polygons = n_assembled = 0
-    terminals: list[tuple[int, str]] = []  # (node id, route name) of the first and last stop of bus routes
+    file = osmium.io.File(str(path), fmt)
+
+    usable = CAR_CLASSES if mode == "car" else TWO_WHEELER_CLASSES | _TAGGED_ONLY_2W  # way_allowed's classes
+    ways = _Ways()
+    fways = _FeatureWays()
+    feature_rows: list[dict[str, Any] | None] = []
+    hwy_seen: dict[str, int] = {}
     try:
-        for obj in fp:
+        rels = _read_relations(file, keys) if layers else _Relations()
+        for obj in osmium.FileProcessor(file, osmium.osm.NODE | osmium.osm.WAY).with_filter(osmium.filter.KeyFilter(*keys)):
             if obj.is_way():
+                hwy = obj.tags.get("highway") if roads else None
+                if hwy is not None and hwy not in usable and not (layers and any(k in obj.tags for k in FEATURE_KEYS)):
+                    hwy_seen[hwy] = hwy_seen.get(hwy, 0) + 1  # a footway, path, ...: no road of the mode
+                    continue
                 tags = _tags(obj)
-                refs = [(n.ref, n.location.x, n.location.y) for n in obj.nodes]
-                hwy = tags.get("highway") if roads else None
+                refs = [n.ref for n in obj.nodes]
                 if hwy is not None:
                     hwy_seen[hwy] = hwy_seen.get(hwy, 0) + 1
                     if way_allowed(tags, mode) and len(refs) >= 2:
@@ -125,35 +173,33 @@ def read_osm(
                         ways.tags.append({k: tags[k] for k in EDGE_TAGS if k in tags})
                         ways.oneway.append(oneway_of(tags, mode))
                         ways.n_refs.append(len(refs))
-                        r, x, y = zip(*refs, strict=True)
-                        ways.refs.extend(r)
-                        ways.x.extend(x)
-                        ways.y.extend(y)
-                        n_missing_ways += any(v == _INVALID for v in x)
+                        ways.refs.extend(refs)
                 if layers and any(k in tags for k in FEATURE_KEYS):
-                    feature_rows.append(_way_feature(obj.id, tags, refs))
-            elif layers and obj.is_node():
+                    fways.row.append(len(feature_rows))
+                    fways.way_id.append(obj.id)
+                    fways.tags.append(tags)
+                    fways.n_refs.append(len(refs))
+                    fways.refs.extend(refs)
+                    feature_rows.append(None)  # filled once the node locations are known
+            elif layers:
                 tags = _tags(obj)
                 if any(k in tags for k in FEATURE_KEYS) and obj.location.valid():
                     feature_rows.append(
                         {"element": "node", "id": obj.id, **tags, "geometry": shapely.Point(obj.location.lon, obj.location.lat)}
                     )
-            elif layers and obj.is_relation():
-                if obj.tags.get("type") in ("multipolygon", "boundary"):
-                    n_polygons += 1
-                elif obj.tags.get("type") == "route" and "bus" in str(obj.tags.get("route", "")).split(";"):
-                    stops = [m.ref for m in obj.members if m.type == "n" and m.role.startswith(("stop", "platform"))]
-                    name = str(obj.tags.get("ref") or obj.tags.get("name") or f"relation/{obj.id}")
-                    terminals += [(stops[0], name), (stops[-1], name)] if stops else []
-            elif layers and obj.is_area() and not obj.from_way():
-                tags = _tags(obj)
-                geom = _area_geometry(obj)
-                if geom is not None:
-                    feature_rows.append({"element": "relation", "id": obj.orig_id(), **tags, "geometry": geom})
-                    n_assembled += 1
+        areas = _AreaRows()
+        ids, lx, ly = _node_locations(
+            file, np.concatenate([np.frombuffer(ways.refs, dtype=np.int64), np.frombuffer(fways.refs, dtype=np.int64)]),
+            rels=rels, areas=areas, name=path.name, budget_bytes=id_set_budget_bytes,
+        )
     except RuntimeError as exc:  # libosmium parse errors
         raise DataError(f"{path}: cannot read the OSM extract ({exc}); check that the file is complete") from None
 
+    ways.x, ways.y = _lookup(np.frombuffer(ways.refs, dtype=np.int64), ids, lx, ly)
+    n_missing_ways = _n_ways_with_missing(ways.x, np.frombuffer(ways.n_refs, dtype=np.int64))
+    _fill_feature_ways(feature_rows, fways, ids, lx, ly)
+    feature_rows.extend(areas.rows)
+    n_polygons, n_assembled = rels.n_polygons, len(areas.rows)
     if n_missing_ways:
         log.info("%s: %d road ways reference nodes outside the extract; kept their parts inside", path.name, n_missing_ways)
     if n_polygons > n_assembled:
@@ -164,9 +210,9 @@ def read_osm(
         if roads
         else nx.MultiDiGraph(crs="EPSG:4326", mode=mode, source=path.name)
     )
-    features = _features_frame(feature_rows)
+    features = _features_frame([r for r in feature_rows if r is not None])
     buildings, pois, power = layers_from_features(features) if layers else (empty_buildings(), empty_pois(), empty_power())
-    depot_land = depot_land_from_features(features, terminals=terminals) if layers else empty_depot_land()
+    depot_land = depot_land_from_features(features, terminals=rels.terminals) if layers else empty_depot_land()
     log.info(
         "%s: %d road nodes, %d edges (%s); %d buildings, %d POIs, %d power features",
         path.name, graph.number_of_nodes(), graph.number_of_edges(), mode, len(buildings), len(pois), len(power),
@@ -176,6 +222,142 @@ def read_osm(
         stats={"ways_with_missing_nodes": n_missing_ways, "multipolygons_dropped": n_polygons - n_assembled},
         depot_land=depot_land,
     )
+
+
+def _read_relations(file: Any, keys: tuple[str, ...]) -> _Relations:
+    """Pass 1: count multipolygons, keep the member ways of those with feature tags and bus route ends."""
+    import osmium
+
+    rels = _Relations()
+    for obj in osmium.FileProcessor(file, osmium.osm.RELATION).with_filter(osmium.filter.KeyFilter(*keys)):
+        kind = obj.tags.get("type")
+        if kind in ("multipolygon", "boundary"):
+            rels.n_polygons += 1
+            if any(k in obj.tags for k in FEATURE_KEYS):
+                rels.member_ways.extend(m.ref for m in obj.members if m.type == "w")
+        elif kind == "route" and "bus" in str(obj.tags.get("route", "")).split(";"):
+            stops = [m.ref for m in obj.members if m.type == "n" and m.role.startswith(("stop", "platform"))]
+            name = str(obj.tags.get("ref") or obj.tags.get("name") or f"relation/{obj.id}")
+            rels.terminals += [(stops[0], name), (stops[-1], name)] if stops else []
+    return rels
+
+
+def _id_set_bytes(*id_arrays: np.ndarray) -> int:
+    """Memory [bytes] of libosmium's dense id set (``osmium.filter.IdFilter``) holding these ids."""
+    blocks = [np.unique(a >> _ID_BLOCK_BITS) for a in id_arrays if len(a)]
+    return sum(len(b) for b in blocks) << 22
+
+
+class _AreaRows:
+    """Feature rows of the multipolygon relations libosmium assembles (areas of closed ways are
+    read as ways)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def area(self, obj: Any) -> None:
+        if obj.from_way():
+            return
+        geom = _area_geometry(obj)
+        if geom is not None:
+            self.rows.append({"element": "relation", "id": obj.orig_id(), **_tags(obj), "geometry": geom})
+
+
+def _node_locations(
+    file: Any, refs: np.ndarray, *, rels: _Relations, areas: _AreaRows, name: str, budget_bytes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 3: locations of the referenced nodes (sorted ids, fixed-point x and y) and the
+    multipolygon areas (appended to ``areas.rows``)."""
+    import osmium
+
+    needed = np.unique(refs)
+    members = np.unique(np.frombuffer(rels.member_ways, dtype=np.int64))
+    entities = osmium.osm.NODE
+    handlers: list[Any] = []
+    compact = _id_set_bytes(needed, members) <= budget_bytes
+    if compact and len(members):
+        needed = np.union1d(needed, _member_refs(file, members))
+        compact = _id_set_bytes(needed, members) <= budget_bytes
+    if compact:
+        node_filter = osmium.filter.IdFilter(needed.tolist())
+        node_filter.enable_for(osmium.osm.NODE)
+        handlers.append(node_filter)
+        if len(members):
+            way_filter = osmium.filter.IdFilter(members.tolist())
+            way_filter.enable_for(osmium.osm.WAY)
+            handlers.append(way_filter)
+        store = osmium.index.create_map("sparse_mem_array")
+    else:
+        log.info("%s: node ids too spread for an id set (%d MiB); indexing every node location of the file",
+                 name, _id_set_bytes(needed, members) >> 20)
+        store = osmium.index.create_map("flex_mem")
+    locations = osmium.NodeLocationsForWays(store)
+    locations.ignore_errors()
+    handlers.append(locations)
+    if len(members):
+        manager = osmium.area.AreaManager()
+        reader = osmium.io.Reader(file, osmium.osm.RELATION)
+        try:
+            osmium.apply(reader, osmium.filter.KeyFilter(*FEATURE_KEYS), manager.first_pass_handler())
+        finally:
+            reader.close()
+        handlers.append(manager.second_pass_handler(osmium.filter.KeyFilter(*FEATURE_KEYS), areas))
+        entities = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION
+    reader = osmium.io.Reader(file, entities)
+    try:
+        osmium.apply(reader, *handlers)
+    finally:
+        reader.close()
+    lx = np.full(len(needed), _INVALID, dtype=np.int64)
+    ly = np.full(len(needed), _INVALID, dtype=np.int64)
+    get = store.get
+    for i, ref in enumerate(needed.tolist()):
+        try:
+            loc = get(ref)
+        except KeyError:
+            continue
+        lx[i], ly[i] = loc.x, loc.y
+    store.clear()
+    return needed, lx, ly
+
+
+def _member_refs(file: Any, members: np.ndarray) -> np.ndarray:
+    """Node references of the member ways of multipolygon relations."""
+    import osmium
+
+    refs = array("q")
+    way_filter = osmium.filter.IdFilter(members.tolist())
+    for obj in osmium.FileProcessor(file, osmium.osm.WAY).with_filter(way_filter):
+        refs.extend(n.ref for n in obj.nodes)
+    return np.frombuffer(refs, dtype=np.int64)
+
+
+def _lookup(refs: np.ndarray, ids: np.ndarray, lx: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point x and y of node references (``_INVALID`` where the file has no location)."""
+    if len(ids) == 0:
+        return np.full(len(refs), _INVALID, dtype=np.int64), np.full(len(refs), _INVALID, dtype=np.int64)
+    idx = np.searchsorted(ids, refs)
+    return lx[idx], ly[idx]
+
+
+def _n_ways_with_missing(x: np.ndarray, n_refs: np.ndarray) -> int:
+    """Number of ways with at least one node reference without a location."""
+    if len(n_refs) == 0:
+        return 0
+    missing = np.add.reduceat((x == _INVALID).astype(np.int64), np.concatenate([[0], np.cumsum(n_refs)[:-1]]))
+    return int((missing > 0).sum())
+
+
+def _fill_feature_ways(
+    rows: list[dict[str, Any] | None], fways: _FeatureWays, ids: np.ndarray, lx: np.ndarray, ly: np.ndarray
+) -> None:
+    refs = np.frombuffer(fways.refs, dtype=np.int64)
+    x, y = _lookup(refs, ids, lx, ly)
+    start = 0
+    for row, way_id, tags, n in zip(fways.row, fways.way_id, fways.tags, fways.n_refs, strict=True):
+        part = slice(start, start + n)
+        rows[row] = _way_feature(way_id, tags, list(zip(refs[part].tolist(), x[part].tolist(), y[part].tolist(), strict=True)))
+        start += n
 
 
 def _way_feature(way_id: int, tags: dict[str, str], refs: list[tuple[int, int, int]]) -> dict[str, Any]:
