@@ -158,6 +158,18 @@ def test_many_markers_are_clustered_offline_and_stay_escaped(demo_plan):
     assert "cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.4.1/leaflet.markercluster.js" in online
 
 
+def test_clustered_offline_map_without_the_plugin_package_is_a_clear_error(demo_plan, monkeypatch):
+    import sys
+
+    from charge_planner.outputs.map_elements import MapError
+
+    p = with_config(demo_plan, isochrones=False)
+    monkeypatch.setitem(sys.modules, "xstatic.pkg.leaflet_markercluster", None)  # not installed
+    build_map(p).to_html()  # no cluster at district scale: the plugin is not needed
+    with pytest.raises(MapError, match=r"needs the Python package xstatic-leaflet-markercluster \(pip install"):
+        build_map(p, detail=MapDetail(markers=10)).to_html()
+
+
 @needs_chromium
 def test_clustered_markers_and_compact_popups_work_in_the_browser(demo_plan, tmp_path):
     p = evil_plan(demo_plan)  # hostile names: the popups built in the browser keep them as text

@@ -1,6 +1,8 @@
 """The building blocks of the map: colours of grid elements, HTML escaping and popup tables, the
-GeoJSON layer and feature helpers, :class:`PlanMap` (a folium map that renders deterministic HTML)
-and the inlining of Leaflet and jQuery from installed packages that makes ``map.html`` work offline.
+GeoJSON layer (optionally with clustered markers) and feature helpers, the level of detail
+(:class:`MapDetail`), :class:`PlanMap` (a folium map that renders deterministic HTML) and the
+inlining of Leaflet, jQuery and Leaflet.markercluster from installed packages that makes
+``map.html`` work offline.
 """
 
 from __future__ import annotations

@@ -8,6 +8,16 @@ Layers
     and transformers coloured by loading, buses by voltage, and grid violations; with a
     legend, a layer control and popups.
 
+Scale
+    above the sizes of :class:`~charge_planner.outputs.map_elements.MapDetail` (far above a
+    district; a whole metro crosses them) a layer is drawn in less detail, and says so in its
+    name and in the legend: demand cells merged into k × k blocks, major roads only, the MV grid
+    with substations and transformers (LV buses and lines only where they violate a limit, EV
+    hosting only at transformers that reach a new violation), and candidate and chosen sites as
+    Leaflet.markercluster clusters. Coordinates are rounded to 1e-5 degree (about 1 m), path
+    options every feature of a layer shares are written once, and candidate and site popups
+    travel as rows that the browser turns into a table.
+
 Safety
     every string that comes from data (OSM names and tags, user labels, config names) is
     HTML-escaped with :func:`esc` before it reaches a popup, tooltip or layer name, and every
@@ -17,10 +27,12 @@ Offline
     :class:`PlanMap` renders a standalone HTML file (``save``/``to_html``) or an inline
     Jupyter view. With ``offline=True`` (the default) the Leaflet and jQuery code folium
     links from CDNs is inlined from the installed ``xstatic-leaflet`` and ``xstatic-jquery``
-    packages, so the map works without internet; only basemap tiles, if any, need a network.
-    The folium default resources that only serve icon markers (Bootstrap, glyphicons,
-    Font Awesome, Leaflet.awesome-markers) are dropped; a map that uses them, or any plugin
-    without an offline copy, raises :class:`MapError` rather than render blank.
+    packages (and Leaflet.markercluster, when markers are clustered, from
+    ``xstatic-leaflet-markercluster``), so the map works without internet; only basemap
+    tiles, if any, need a network. The folium default resources that only serve icon
+    markers (Bootstrap, glyphicons, Font Awesome, Leaflet.awesome-markers) are dropped; a map
+    that uses them, or any plugin without an offline copy, raises :class:`MapError` rather
+    than render blank.
 
 Rendered HTML is deterministic: folium's random element ids are renumbered in order.
 """
