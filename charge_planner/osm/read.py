@@ -15,7 +15,8 @@ follows the roads and features kept, not the size of the file. The ids of a real
 spread over some 10^10 ids, where the set would take up to 1.6 GB: above ``id_set_budget_bytes``
 (default :data:`ID_SET_BUDGET_BYTES`) pass 3 indexes every node location of the file instead
 (libosmium's ``flex_mem`` index, 16 bytes a node, e.g. 160 MB for 10 million nodes) and frees the
-index before the graph is built. Both ways give the same result.
+index before the graph is built, so the peak is the larger of the two, not their sum. Both ways
+give the same result.
 """
 
 
