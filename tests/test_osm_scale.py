@@ -17,6 +17,7 @@ import shapely
 from pyproj import Geod, Transformer
 from scipy.spatial import cKDTree
 
+from charge_planner.city import load_city
 from charge_planner.errors import DataError
 from charge_planner.network import prepare_graph
 from charge_planner.osm import read as osm_read
@@ -89,6 +90,29 @@ def test_written_city_reads_back_to_the_synthetic_graph(small_city, tmp_path, na
     assert sorted(pois.index) == sorted(want_pois.index)
     gap = shapely.distance(pois.geometry.loc[want_pois.index].to_numpy(), want_pois.geometry.to_numpy())
     assert gap.max() < 0.05
+
+
+def test_a_city_bundle_loads_the_written_city(small_city, tmp_path):
+    """``[data] source = "files"`` with the written PBF as ``roads`` gives the synthetic city's graph
+    (in its own UTM zone) and its points of interest."""
+    write_osm(small_city, tmp_path / "metro.osm.pbf")
+    (tmp_path / "city.toml").write_text(textwrap.dedent("""
+        [city]
+        name = "Demo City (synthetic)"
+        country = "india"
+        [data]
+        source = "files"
+        roads = "metro.osm.pbf"
+        population_total = 100000
+        population_source = "synthetic"
+        [siting]
+        budget_usd = 100000
+    """))
+    city = load_city(tmp_path)
+    assert city.crs == small_city.crs
+    assert (city.roads.number_of_nodes(), city.roads.number_of_edges()) == (
+        small_city.roads.number_of_nodes(), small_city.roads.number_of_edges())
+    assert Counter(city.pois["kind"]) == Counter(small_city.pois["kind"])
 
 
 def test_write_osm_refuses_bad_targets(small_city, tmp_path):
