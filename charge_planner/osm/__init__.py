@@ -3,7 +3,7 @@
 Readers
 -------
 * :func:`read_osm` reads an OSM extract — XML (``.osm``, ``.osm.gz``, ``.osm.bz2``, also with
-  ``.osm.xml``) or PBF (``.osm.pbf``, ``.pbf``) — in one streaming pass with pyosmium and returns
+  ``.osm.xml``) or PBF (``.osm.pbf``, ``.pbf``) — streaming with pyosmium, in three filtered passes (memory follows what is kept, not the file), and returns
   every layer: the drivable road graph for a travel mode, building footprints with their area,
   points of interest, power infrastructure and land where a depot could stand (land-use and
   parking polygons with their area, ends of bus routes). Clipped extracts load: a way that references
