@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pandapower as pp
@@ -17,6 +18,7 @@ from charge_planner.grid import run_peak_flow
 from charge_planner.grid.timeseries import run_time_series
 from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
+from charge_planner.pipeline import adoption
 from charge_planner.pipeline.adoption import (
     adoption_path,
     dt_of_buses,
@@ -220,3 +222,110 @@ def test_peak_mode_scales_the_peak_flow(demo_plan):
     assert violated(level.city_factor * 0.99) == already
     first = level.first_limit
     assert first is not None and (first["element"], first["id"], first["kind"]) in violated(level.city_factor * 1.01)
+
+
+# ------------------------------------------------------------------------------------- scale
+
+
+def _dt_grid(n_dt: int = 40, n_lv: int = 4) -> tuple[pp.pandapowerNet, pd.DataFrame, np.ndarray]:
+    """An 11 kV chain with one 250 kVA DT per MV bus, 4 LV buses of 20 kW behind each DT and an EV load
+    of 5 + 3 d kW (d the DT's position) at the end of its LV chain, peaking in the evening; the design
+    day's EV load (steps x buses) and base-load factor."""
+    net = pp.create_empty_network()
+    bar = pp.create_bus(net, 11.0)
+    pp.create_ext_grid(net, bar, vm_pu=1.02)
+    net.bus["dt"] = -1
+    prev = bar
+    ev_at: dict[int, float] = {}
+    for d in range(n_dt):
+        mv = pp.create_bus(net, 11.0)
+        pp.create_line_from_parameters(net, bar if d % 8 == 0 else prev, mv, length_km=0.3, r_ohm_per_km=0.1,
+                                       x_ohm_per_km=0.08, c_nf_per_km=0.0, max_i_ka=0.6)
+        prev = mv
+        lv = pp.create_bus(net, 0.4)
+        t = pp.create_transformer_from_parameters(net, mv, lv, sn_mva=0.25, vn_hv_kv=11.0, vn_lv_kv=0.4,
+                                                  vkr_percent=1.0, vk_percent=4.0, pfe_kw=0.0, i0_percent=0.0)
+        net.bus.loc[[mv, lv], "dt"] = [-1, t]
+        at = lv
+        for _ in range(n_lv):
+            b = pp.create_bus(net, 0.4)
+            net.bus.loc[b, "dt"] = t
+            pp.create_line_from_parameters(net, at, b, length_km=0.04, r_ohm_per_km=0.2, x_ohm_per_km=0.08,
+                                           c_nf_per_km=0.0, max_i_ka=0.4)
+            pp.create_load(net, b, p_mw=0.02)
+            at = b
+        ev_at[at] = 5.0 + 3.0 * d
+    net.bus["dt"] = net.bus["dt"].astype(int)
+    index = pd.date_range("2030-05-15 00:00", periods=24, freq="60min")
+    hours = np.arange(24)
+    ev_shape = np.exp(-0.5 * ((hours - 20) / 2.0) ** 2)
+    ev = pd.DataFrame(np.outer(ev_shape, list(ev_at.values())), index=index, columns=list(ev_at))
+    base = 0.6 + 0.4 * np.exp(-0.5 * ((hours - 19) / 3.0) ** 2)
+    return net, ev, base
+
+
+def test_refinement_budget_refines_the_earliest_dts_and_flags_the_others(monkeypatch):
+    """With a small column budget the city and the earliest DTs are refined exactly as with no limit,
+    the later ones keep the linear crossing within the grid of factors, and the level says how many
+    (``dts_not_refined``, the table's ``refined`` column, an assumption line); the refined crossings hold
+    against the time series rerun with scaled EV loads (no violation of the DT's element at 0.99 a,
+    one at 1.01 a)."""
+    net, ev, base = _dt_grid()
+    kw = dict(base_load_factor=base, path=PATH, plan_year=2030, vm_min_pu=0.9, vm_max_pu=1.1)
+    full = grid_hosting_level(net, ev, **kw)
+    monkeypatch.setattr(adoption, "MAX_REFINE_COLUMNS", 24)
+    part = grid_hosting_level(net, ev, **kw)
+    limited = full.table["factor"].notna()
+    assert limited.sum() >= 10 and full.dts_not_refined == 0 and full.table["refined"].all()
+    assert part.city_factor == pytest.approx(full.city_factor, rel=1e-6)
+    flagged = ~part.table["refined"]
+    assert 0 < flagged.sum() < limited.sum() and part.dts_not_refined == int(flagged.sum())
+    assert part.summary()["dts_not_refined"] == part.dts_not_refined
+    assert any("not refined" in a for a in part.assumptions) and not any("not refined" in a for a in full.assumptions)
+    refined = limited & ~flagged
+    np.testing.assert_allclose(part.table.loc[refined, "factor"], full.table.loc[refined, "factor"], rtol=1e-6)
+    # the earliest crossings are the refined ones
+    assert full.table.loc[refined, "factor"].max() <= full.table.loc[flagged, "factor"].min()
+    # a flagged crossing lies in the same interval of the grid of factors as the refined one
+    grid = np.asarray(adoption.DEFAULT_FACTORS)
+    np.testing.assert_array_equal(np.searchsorted(grid, part.table.loc[flagged, "factor"]),
+                                  np.searchsorted(grid, full.table.loc[flagged, "factor"]))
+    assert (part.table.loc[refined, "element"] == full.table.loc[refined, "element"]).all()
+
+    def violated(factor: float) -> set[tuple[str, int, str]]:
+        flow = run_time_series(net, ev.index, base_load_factor=base, ev_kw=ev * factor, vm_min_pu=0.9, vm_max_pu=1.1)
+        v = flow.violations
+        return set(zip(v["element"], v["id"].astype(int), v["kind"], strict=True))
+
+    for _dt, row in part.table[refined].sort_values("factor").head(3).iterrows():
+        limit = (row["element"], row["element_id"], row["kind"])
+        assert limit not in violated(row["factor"] * 0.99)
+        assert limit in violated(row["factor"] * 1.01)
+
+
+def test_search_memory_is_bounded_by_its_blocks(monkeypatch):
+    """The grid of 18 factors x 24 steps and its refinement are solved a block of columns at a time and
+    reduced at once to one margin per DT: the search holds less than one dense columns x limits matrix
+    of the grid of factors, and its answer is that of one block."""
+    net, ev, base = _dt_grid(n_dt=120)
+    index = pd.DatetimeIndex(ev.index)
+    series = adoption._Series(index=index, base_load_factor=base, ev_kw=ev, pv_kw=pd.DataFrame(index=index),
+                              vm_min_pu=0.9, vm_max_pu=1.1, max_loading_percent=100.0)
+    factors = np.asarray(adoption.DEFAULT_FACTORS)
+    steps = adoption._search_steps(series)
+    whole, _, _ = adoption._search(adoption._Check(net, series), steps, factors)
+    check = adoption._Check(net, series)
+    n_limits = len(check.table)
+    monkeypatch.setattr(adoption, "BLOCK_ENTRIES", 16 * (check.model.n_internal + n_limits))  # 16 columns a block
+    tracemalloc.start()
+    try:
+        blocks, _, info = adoption._search(check, steps, factors)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    dense = len(factors) * len(steps) * n_limits * 8
+    assert peak < dense, f"peak {peak / 2**20:.1f} MiB, one dense margin matrix {dense / 2**20:.1f} MiB"
+    assert info["columns_solved"] > len(factors) * len(steps)
+    assert blocks["factor"].notna().sum() >= 10
+    np.testing.assert_allclose(blocks["factor"], whole["factor"], rtol=1e-7)
+    assert (blocks["limit_pos"] == whole["limit_pos"]).all()

@@ -39,6 +39,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -551,6 +552,80 @@ class BatchPowerFlow(AdmittanceModel):
                 int(np.flatnonzero(~converged)[0]),
             )
         return result
+
+    def solve_blocks(
+        self,
+        loads: Callable[[np.ndarray], np.ndarray],
+        totals: np.ndarray,
+        *,
+        block_columns: int,
+        trial_loads: bool = False,
+    ) -> Iterator[tuple[np.ndarray, BatchResult]]:
+        """Solve many steps whose load matrix is never held whole: one block of columns at a time.
+
+        The steps are grouped and factorised as :meth:`solve` groups them (sorted by total
+        load, one Jacobian at the median step of each group of ``chunk_size``), but each
+        group is iterated and turned into results ``block_columns`` steps at a time, so
+        memory is bounded by the block, not by the number of steps.
+
+        Parameters
+        ----------
+        loads
+            Internal bus load of the given step positions [pu] (n_internal x len(positions)).
+        totals
+            Total active load of every step [pu], the order in which steps are grouped.
+        block_columns
+            Most steps solved and returned at once [-].
+        trial_loads
+            As in :meth:`solve`.
+
+        Yields
+        ------
+        tuple of numpy.ndarray and BatchResult
+            The step positions of the block and their results (without internal voltages).
+        """
+        totals = np.asarray(totals, dtype=float)
+        n_steps = len(totals)
+        if block_columns < 1:
+            raise DataError(f"block_columns must be >= 1, got {block_columns}")
+        order = np.argsort(totals, kind="stable")
+        n_groups = max(1, math.ceil(n_steps / self.chunk_size))
+        failed = 0
+        for group in np.array_split(order, n_groups):
+            if not len(group):
+                continue
+            mid = group[len(group) // 2 : len(group) // 2 + 1]
+            s_mid = loads(mid)[:, 0]
+            v_mid, ok_mid, _ = self._newton_one(self.v_start, s_mid)
+            v0 = v_mid if ok_mid else self.v_start
+            lu: _LevelLU | None
+            try:
+                lu = _LevelLU(_jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_mid, np.abs(v0))))
+            except (RuntimeError, np.linalg.LinAlgError):
+                lu = None
+            for a in range(0, len(group), block_columns):
+                cols = group[a : a + block_columns]
+                s_chunk = loads(cols)
+                v = np.repeat(v0[:, None], len(cols), axis=1)
+                if lu is not None:
+                    v, ok, its = self._chord(lu, v, s_chunk)
+                else:
+                    ok = np.zeros(len(cols), dtype=bool)
+                    its = np.zeros(len(cols), dtype=np.int64)
+                for j in np.flatnonzero(~ok):
+                    start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
+                    vj, okj, itj = self._newton_one(start, s_chunk[:, j])
+                    if not okj and start is not v0:
+                        vj, okj, itj2 = self._newton_one(v0, s_chunk[:, j])
+                        itj += itj2
+                    v[:, j] = vj
+                    ok[j] = okj
+                    its[j] += itj
+                failed += int((~ok).sum())
+                yield cols, self._results(v, ok, its, s_chunk)
+        if failed:
+            log.log(logging.DEBUG if trial_loads else logging.WARNING,
+                    "batched load flow: %d of %d step(s) did not converge; their results are NaN", failed, n_steps)
 
     # ---------------------------------------------------------------------------- results
 

@@ -16,7 +16,15 @@ the grid's EV use cases by year from the demand stage, 1 in the plan year) turns
 into the year it is reached.
 
 The EV load is linear in ``a``: the complex bus load at ``a`` is ``s(0) + a (s(1) - s(0))``,
-so every trial factor and step is one column of one batched load flow.
+so every trial factor and step is one column of a batched load flow. The columns are solved a block
+at a time (:meth:`BatchPowerFlow.solve_blocks`, one factorisation per group of columns) and each
+block is reduced at once to one margin per target (the city and every DT), so memory stays at a
+few hundred MB whatever the grid's size. The refinement examines, per target, only the steps whose
+linear crossing within the grid bracket is near its earliest one, and spends at most
+:data:`MAX_REFINE_COLUMNS` load-flow columns: the city first, then the DTs in order of their
+crossing; on a metro grid with thousands of limited DTs the later ones keep the linear crossing
+within the grid of factors, and the result says how many (``dts_not_refined``, the table's
+``refined`` column, an assumption line).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,6 +77,18 @@ DEFAULT_FACTORS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.
 TOLERANCE = 0.002
 #: Most refinement rounds (each one batched load flow over every open bracket).
 MAX_ROUNDS = 8
+#: Internal-bus and limit entries of one block of the search's load flows (about 16 bytes each, some
+#: 20 arrays of that size at once: a few hundred MB) [-].
+BLOCK_ENTRIES = 1_000_000
+#: Most load-flow columns of the refinement (a column solves every limit of the grid at one factor and
+#: step); the targets are refined in order of their crossing, the city first, and those still open when
+#: it is spent keep the linear crossing within their bracket (the result says how many) [-].
+MAX_REFINE_COLUMNS = 1_000
+#: Refinement rounds a target is expected to need, for the column budget [-].
+ROUNDS_PER_TARGET = 4
+#: A step whose linear crossing (within the grid bracket) lies more than this share of the bracket's
+#: width above the target's earliest one is not examined by the refinement [-].
+STEP_SLACK = 0.5
 
 #: Use cases behind each kind of EV load on the grid (``grid.ev_loads``); "public" is the sited ones.
 _EV_LOAD_USE_CASES = {"home": ("home",), "depot": ("depot",)}
@@ -261,16 +282,8 @@ class _Check:
         self.bus_pos = bus_pos
         self.n_columns_solved = 0
 
-    def margins(self, factors: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]).
-
-        A margin is relative: (vm_min - vm) / vm_min, (vm - vm_max) / vm_max, (loading - max) / max;
-        NaN where the load flow did not converge.
-        """
+    def _margins_of(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         s = self.series
-        s_load = self.s0[:, steps] + self.ds[:, steps] * np.asarray(factors, float)[None, :]
-        batch = self.model.solve(s_load, trial_loads=True)
-        self.n_columns_solved += len(factors)
         vm = batch.vm_pu[:, self.bus_pos]
         with np.errstate(invalid="ignore"):
             under = (s.vm_min_pu - vm) / s.vm_min_pu
@@ -284,6 +297,36 @@ class _Check:
         # a bus the converged flow leaves unsupplied (NaN) carries no limit
         m[ok] = np.nan_to_num(m[ok], nan=-np.inf)
         return m, ok
+
+    def margins(self, factors: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]).
+
+        A margin is relative: (vm_min - vm) / vm_min, (vm - vm_max) / vm_max, (loading - max) / max;
+        NaN where the load flow did not converge.
+        """
+        s_load = self.s0[:, steps] + self.ds[:, steps] * np.asarray(factors, float)[None, :]
+        batch = self.model.solve(s_load, trial_loads=True)
+        self.n_columns_solved += len(factors)
+        return self._margins_of(batch)
+
+    def margin_blocks(self, factors: np.ndarray, steps: np.ndarray,
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`margins` a block of columns at a time: yields (positions, margins, converged), each
+        block holding about :data:`BLOCK_ENTRIES` internal-bus and limit entries."""
+        factors = np.asarray(factors, float)
+        steps = np.asarray(steps, dtype=np.int64)
+        width = max(4, BLOCK_ENTRIES // (self.model.n_internal + len(self.table)))
+        s0_tot = self.s0.real.sum(axis=0)
+        ds_tot = self.ds.real.sum(axis=0)
+        totals = s0_tot[steps] + ds_tot[steps] * factors
+
+        def loads(cols: np.ndarray) -> np.ndarray:
+            return self.s0[:, steps[cols]] + self.ds[:, steps[cols]] * factors[cols][None, :]
+
+        for cols, batch in self.model.solve_blocks(loads, totals, block_columns=width, trial_loads=True):
+            self.n_columns_solved += len(cols)
+            m, ok = self._margins_of(batch)
+            yield cols, m, ok
 
 
 # ------------------------------------------------------------------------------------- the search
@@ -313,7 +356,8 @@ class HostingLevel:
     first_limit
         The element that limits first: ``element``, ``id``, ``kind``, ``dt`` (None without one).
     table
-        One row per DT (index ``dt``, the trafo index): ``name``, ``factor`` [-], ``year``,
+        One row per DT (index ``dt``, the trafo index): ``name``, ``factor`` [-], ``refined`` (the
+        crossing refined to :data:`TOLERANCE`, False when the column budget ran out first), ``year``,
         ``limit`` (what fails first, in words), ``element``, ``element_id``, ``kind``,
         ``already`` (violations of the DT at a = 0, in words), ``x_m``, ``y_m`` (its LV bus,
         projected CRS).
@@ -327,6 +371,10 @@ class HostingLevel:
         Highest factor examined [-].
     crs
         CRS of ``x_m``, ``y_m``.
+    dts_not_refined
+        DTs whose crossing the refinement did not reach within its column budget
+        (:data:`MAX_REFINE_COLUMNS`): their ``factor`` is the linear crossing within a wider bracket
+        (``refined`` False in ``table``); 0 when every crossing is refined to :data:`TOLERANCE`.
     """
 
     city_factor: float | None
@@ -340,6 +388,7 @@ class HostingLevel:
     max_factor: float
     crs: Any = None
     assumptions: list[str] = field(default_factory=list)
+    dts_not_refined: int = 0
 
     def year_label(self, year: float | None) -> str:
         """The first whole year of the path that reaches a level of fractional ``year``, or "beyond <horizon>"."""
@@ -369,6 +418,7 @@ class HostingLevel:
             "n_dts": int(len(self.table)),
             "dts_limited_up_to_max_factor": int(self.table["factor"].notna().sum()),
             "dts_limited_by_year": self.dts_limited_by_year(),
+            "dts_not_refined": int(self.dts_not_refined),
             "already_violated": {
                 "count": int(len(already)),
                 "by_kind": {f"{e} {k}": int(n) for (e, k), n in already.groupby(["element", "kind"]).size().items()},
@@ -382,104 +432,180 @@ def _limit_text(element: str, element_id: Any, kind: str) -> str:
     return f"{element} {element_id} {_KIND_TEXT.get(kind, kind)}"
 
 
-def _search(check: _Check, steps: np.ndarray, factors: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_columns: int | None = None,
+            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Run the search; returns the per-target result (city row -1 and every DT), the limits
-    violated at a = 0 and counts."""
+    violated at a = 0 and counts.
+
+    Every load flow is solved a block of columns at a time and reduced at once to one margin per
+    target, so memory does not grow with factors x steps x limits. ``max_columns`` (default
+    :data:`MAX_REFINE_COLUMNS`) bounds the load-flow columns of the refinement: a round that would
+    exceed it is not run, and the targets still open keep the linear crossing within their bracket
+    (``refined`` False in the result)."""
+    max_columns = MAX_REFINE_COLUMNS if max_columns is None else int(max_columns)
     table = check.table
     n_steps = len(steps)
     k = len(factors)
-    # the grid of factors, every search step: one batched load flow
-    cols_f = np.repeat(factors, n_steps)
-    cols_s = np.tile(steps, k)
-    m, ok = check.margins(cols_f, cols_s)
-    m = m.reshape(k, n_steps, -1)
-    ok = ok.reshape(k, n_steps)
-    if not ok[0].all():
+    n_lim = len(table)
+    # a = 0 at every search step: the limits violated with no EV
+    m0 = np.empty((n_steps, n_lim))
+    ok0 = np.zeros(n_steps, bool)
+    for cols, mm, okb in check.margin_blocks(np.zeros(n_steps), steps):
+        m0[cols] = mm
+        ok0[cols] = okb
+    if not ok0.all():
         raise DataError("the grid's load flow does not converge with the base load alone (no EV): the hosting "
                         "level cannot be found; check the grid model")
-    already = np.nanmax(m[0], axis=0) > 0  # limits violated with no EV
+    already = np.nanmax(m0, axis=0) > 0  # limits violated with no EV
     watched = ~already
     target_ids = np.concatenate([[-1], check.dt_ids])
+    n_t = len(target_ids)
     dt_col = table["dt"].to_numpy()
     # target of each limit: its DT (position in target_ids) and the city (position 0)
     dt_target = np.searchsorted(check.dt_ids, dt_col) + 1
     has_dt = np.isin(dt_col, check.dt_ids) & watched
+    watched_pos = np.flatnonzero(watched)
+    dpos = np.flatnonzero(has_dt)
+    d_order = np.argsort(dt_target[dpos], kind="stable")
+    tgt_sorted = dt_target[dpos][d_order]
+    starts = np.flatnonzero(np.r_[True, tgt_sorted[1:] != tgt_sorted[:-1]]) if len(dpos) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(dpos)] if len(dpos) else np.zeros(0, int)
+    seg_of = np.repeat(np.arange(len(starts)), ends - starts) if len(dpos) else np.zeros(0, int)
 
-    def target_margins(mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """mm: (..., limits) -> (..., targets) max of the watched limits' margins, and the argmax limit."""
-        lead = mm.shape[:-1]
-        flat = mm.reshape(-1, mm.shape[-1])
-        g = np.full((flat.shape[0], len(target_ids)), -np.inf)
-        arg = np.full((flat.shape[0], len(target_ids)), -1)
-        watched_pos = np.flatnonzero(watched)
+    def target_margins(flat: np.ndarray, want_arg: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """flat: (columns, limits) -> (columns, targets) max of the watched limits' margins, and the
+        argmax limit when asked for."""
+        g = np.full((flat.shape[0], n_t), -np.inf)
+        arg = np.full((flat.shape[0], n_t), -1) if want_arg else None
         if len(watched_pos):
-            w = flat[:, watched_pos]
-            wf = np.nan_to_num(w, nan=np.inf)  # a step that did not converge: every target violated
+            wf = np.nan_to_num(flat[:, watched_pos], nan=np.inf)  # a step that did not converge: every target violated
             best = np.argmax(wf, axis=1)
             g[:, 0] = wf[np.arange(len(wf)), best]
-            arg[:, 0] = watched_pos[best]
-            dpos = np.flatnonzero(has_dt)
+            if arg is not None:
+                arg[:, 0] = watched_pos[best]
             if len(dpos):
-                order = np.argsort(dt_target[dpos], kind="stable")
-                tgt_sorted = dt_target[dpos][order]
-                vs = np.nan_to_num(flat[:, dpos[order]], nan=np.inf)
-                starts = np.flatnonzero(np.r_[True, tgt_sorted[1:] != tgt_sorted[:-1]])
-                ends = np.r_[starts[1:], vs.shape[1]]
-                g[:, tgt_sorted[starts]] = np.maximum.reduceat(vs, starts, axis=1)
-                for st, en in zip(starts, ends, strict=True):
-                    arg[:, tgt_sorted[st]] = dpos[order[st + np.argmax(vs[:, st:en], axis=1)]]
-            g[np.isnan(flat).all(axis=1)] = np.inf
-        return g.reshape(*lead, len(target_ids)), arg.reshape(*lead, len(target_ids))
+                vs = np.nan_to_num(flat[:, dpos[d_order]], nan=np.inf)
+                seg_max = np.maximum.reduceat(vs, starts, axis=1)
+                g[:, tgt_sorted[starts]] = seg_max
+                if arg is not None:
+                    # the first limit of each target's segment that reaches the segment's maximum
+                    r, c = np.nonzero(vs == seg_max[:, seg_of])
+                    cell, at = np.unique(r * len(starts) + seg_of[c], return_index=True)
+                    first = np.zeros((len(vs), len(starts)), dtype=np.int64)
+                    first.ravel()[cell] = c[at]
+                    arg[:, tgt_sorted[starts]] = dpos[d_order[first]]
+        g[np.isnan(flat).all(axis=1)] = np.inf
+        return g, arg
 
-    g, _ = target_margins(m)  # (k, steps, targets)
+    # the grid of factors at every search step, a block of columns at a time
+    g = np.empty((k, n_steps, n_t))
+    g[0] = target_margins(m0)[0]
+    cols_f = np.repeat(factors[1:], n_steps)
+    cols_s = np.tile(steps, k - 1)
+    step_pos = np.tile(np.arange(n_steps), k - 1)
+    fac_pos = np.repeat(np.arange(1, k), n_steps)
+    for cols, mm, _okb in check.margin_blocks(cols_f, cols_s):
+        g[fac_pos[cols], step_pos[cols]] = target_margins(mm)[0]
     g_max = g.max(axis=1)  # (k, targets)
+    log.debug("EV hosting level: %d factors x %d steps solved (%d columns)", k, n_steps, check.n_columns_solved)
     lo_i, hi_i = _first_crossing(factors, g_max)
-    n_t = len(target_ids)
     active = hi_i > 0
     lo = np.where(active, factors[np.maximum(lo_i, 0)], np.nan)
     hi = np.where(active, factors[np.maximum(hi_i, 0)], np.nan)
     glo = np.where(active, g_max[np.maximum(lo_i, 0), np.arange(n_t)], np.nan)
     ghi = np.where(active, g_max[np.maximum(hi_i, 0), np.arange(n_t)], np.nan)
-    # steps that matter for each target: those violated at the bracket's upper end
+    # steps that matter for each target: those violated at the bracket's upper end whose linear
+    # crossing within the bracket is not far above the target's earliest one
     crit: list[np.ndarray] = [np.array([], int)] * n_t
     for t in np.flatnonzero(active):
-        crit[t] = np.flatnonzero(g[hi_i[t], :, t] > 0)
+        g_hi_s, g_lo_s = g[hi_i[t], :, t], g[lo_i[t], :, t]
+        bad = np.flatnonzero(g_hi_s > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            at = np.where(np.isfinite(g_hi_s[bad]) & np.isfinite(g_lo_s[bad]) & (g_lo_s[bad] <= 0),
+                          -g_lo_s[bad] / (g_hi_s[bad] - g_lo_s[bad]), 0.0)
+        crit[t] = bad[at <= at.min() + STEP_SLACK]
+    del g
     tlo, thi = glo.copy(), ghi.copy()  # the true margins at the ends (glo, ghi are Illinois-weighted)
     side = np.zeros(n_t, int)  # Illinois: which end was kept last time
+
+    def evaluate(ts: np.ndarray, key: np.ndarray, want_arg: bool = False,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Largest margin of each target ``ts[j]`` over its critical steps at factor ``key[j]``; with
+        ``want_arg``, the limit that reaches it and whether its load flow failed. Columns shared
+        between targets that ask for the same (factor, step) are solved once."""
+        ent_j = np.concatenate([np.full(len(crit[t]), j) for j, t in enumerate(ts)]).astype(int)
+        ent_s = np.concatenate([steps[crit[t]] for t in ts]).astype(int)
+        ent_f = key[ent_j]
+        pairs, ent_pair = np.unique(np.column_stack([ent_f, ent_s]), axis=0, return_inverse=True)
+        ent_pair = ent_pair.ravel()
+        ent_val = np.full(len(ent_j), -np.inf)
+        ent_arg = np.full(len(ent_j), -1)
+        ent_ok = np.ones(len(ent_j), bool)
+        row_of = np.full(len(pairs), -1)
+        by_pair = np.argsort(ent_pair, kind="stable")
+        bounds = np.searchsorted(ent_pair[by_pair], np.arange(len(pairs) + 1))
+        for cols, mm, okb in check.margin_blocks(pairs[:, 0], pairs[:, 1].astype(int)):
+            gg, arg = target_margins(mm, want_arg)
+            row_of[cols] = np.arange(len(cols))
+            ents = np.concatenate([by_pair[bounds[c]:bounds[c + 1]] for c in cols])
+            rows = row_of[ent_pair[ents]]
+            tt = ts[ent_j[ents]]
+            ent_val[ents] = gg[rows, tt]
+            if arg is not None:
+                ent_arg[ents] = arg[rows, tt]
+                ent_ok[ents] = okb[rows]
+            row_of[cols] = -1
+        # per target: the largest value over its steps, the first step (ascending) that reaches it
+        order = np.lexsort((np.arange(len(ent_j)), -ent_val, ent_j))
+        first = order[np.r_[True, ent_j[order][1:] != ent_j[order][:-1]]]
+        val = np.full(len(ts), -np.inf)
+        val[ent_j[first]] = ent_val[first]
+        a_out = np.full(len(ts), -1)
+        a_out[ent_j[first]] = ent_arg[first]
+        ok_out = np.ones(len(ts), bool)
+        ok_out[ent_j[first]] = ent_ok[first]
+        return val, a_out, ok_out, len(pairs)
+
+    refine_columns = 0
+    # the targets the column budget refines: the city first, then the DTs in order of their crossing
+    # within the grid bracket, each counted at ROUNDS_PER_TARGET rounds of its critical steps
+    unrefined = np.zeros(n_t, bool)
+    cand = np.flatnonzero(active)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x0 = np.where(ghi[cand] > glo[cand], lo[cand] - glo[cand] * (hi[cand] - lo[cand]) / (ghi[cand] - glo[cand]),
+                      lo[cand])
+    cand = cand[np.lexsort((np.nan_to_num(x0, nan=np.inf), cand != 0))]
+    cost = np.cumsum([ROUNDS_PER_TARGET * len(crit[t]) for t in cand])
+    over = (cost > max_columns) & (cand != 0)
+    unrefined[cand[over]] = True
+    active_budget = active & ~unrefined
     for _round in range(MAX_ROUNDS):
-        open_ = active & (hi - lo > TOLERANCE * hi)
+        open_ = active_budget & (hi - lo > TOLERANCE * hi)
         if not open_.any():
             break
         ts = np.flatnonzero(open_)
-        trial = np.empty(len(ts))
-        for j, t in enumerate(ts):
-            a, b, fa, fb = lo[t], hi[t], glo[t], ghi[t]
-            x = a - fa * (b - a) / (fb - fa) if np.isfinite(fb) and fb > fa else 0.5 * (a + b)
-            w = b - a
-            trial[j] = min(max(x, a + 0.05 * w), b - 0.05 * w) if np.isfinite(x) else 0.5 * (a + b)
-        # one batched flow: every (trial, critical step) pair, shared between targets that ask the same
+        a_, b_, fa, fb = lo[ts], hi[ts], glo[ts], ghi[ts]
+        w = b_ - a_
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(np.isfinite(fb) & (fb > fa), a_ - fa * (b_ - a_) / (fb - fa), 0.5 * (a_ + b_))
+        trial = np.where(np.isfinite(x), np.minimum(np.maximum(x, a_ + 0.05 * w), b_ - 0.05 * w), 0.5 * (a_ + b_))
         key = np.round(trial, 9)
-        pairs = sorted({(float(key[j]), int(steps[s])) for j, t in enumerate(ts) for s in crit[t]})
-        if not pairs:
+        n_pairs = len({(float(f), int(st)) for f, t in zip(key, ts, strict=True) for st in steps[crit[t]]})
+        if not n_pairs:
             break
-        pf = np.array([p[0] for p in pairs])
-        ps = np.array([p[1] for p in pairs])
-        mm, _ok = check.margins(pf, ps)
-        gg, _ = target_margins(mm)
-        lookup = {p: i for i, p in enumerate(pairs)}
-        for j, t in enumerate(ts):
-            rows = [lookup[(float(key[j]), int(steps[s]))] for s in crit[t]]
-            val = float(np.max(gg[rows, t]))
-            if val > 0:
-                hi[t], ghi[t], thi[t] = key[j], val, val
-                if side[t] == 1:
-                    glo[t] *= 0.5
-                side[t] = 1
-            else:
-                lo[t], glo[t], tlo[t] = key[j], val, val
-                if side[t] == -1 and np.isfinite(ghi[t]):
-                    ghi[t] *= 0.5
-                side[t] = -1
+        log.debug("EV hosting level: refinement round %d, %d open target(s), %d column(s)", _round + 1, len(ts),
+                  n_pairs)
+        val, _, _, n_solved = evaluate(ts, key)
+        refine_columns += n_solved
+        up = val > 0
+        t_up, t_dn = ts[up], ts[~up]
+        hi[t_up], ghi[t_up], thi[t_up] = key[up], val[up], val[up]
+        glo[t_up[side[t_up] == 1]] *= 0.5
+        side[t_up] = 1
+        lo[t_dn], glo[t_dn], tlo[t_dn] = key[~up], val[~up], val[~up]
+        halve = t_dn[(side[t_dn] == -1) & np.isfinite(ghi[t_dn])]
+        ghi[halve] *= 0.5
+        side[t_dn] = -1
     # the crossing within the final bracket (linear), and the limit that fails first at its upper end
     factor = np.where(active, hi, np.nan)
     fin = active & np.isfinite(tlo) & np.isfinite(thi) & (thi > tlo)
@@ -488,22 +614,15 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray) -> tuple[pd.D
     failing = np.zeros(n_t, bool)
     ts = np.flatnonzero(active)
     if len(ts):
-        pairs = sorted({(float(hi[t]), int(steps[s])) for t in ts for s in crit[t]})
-        pf = np.array([p[0] for p in pairs])
-        ps = np.array([p[1] for p in pairs])
-        mm, ok_f = check.margins(pf, ps)
-        gg, arg = target_margins(mm)
-        lookup = {p: i for i, p in enumerate(pairs)}
-        for t in ts:
-            rows = [lookup[(float(hi[t]), int(steps[s]))] for s in crit[t]]
-            best = rows[int(np.argmax(gg[rows, t]))]
-            if not ok_f[best] or np.isinf(gg[best, t]):
-                failing[t] = True
-            else:
-                limits[t] = arg[best, t]
-    out = pd.DataFrame({"target": target_ids, "factor": factor, "limit_pos": limits, "fails": failing & active})
+        val, arg_best, ok_best, _ = evaluate(ts, hi[ts], want_arg=True)
+        fails = ~ok_best | np.isinf(val)
+        failing[ts[fails]] = True
+        limits[ts[~fails]] = arg_best[~fails]
+    out = pd.DataFrame({"target": target_ids, "factor": factor, "limit_pos": limits, "fails": failing & active,
+                        "refined": ~unrefined})
     already_rows = table[already].reset_index(drop=True)
-    return out, already_rows, {"columns_solved": check.n_columns_solved}
+    return out, already_rows, {"columns_solved": check.n_columns_solved, "unrefined": int(unrefined.sum()),
+                               "refine_columns": refine_columns}
 
 
 def _dt_table(net: pandapowerNet, check: _Check, result: pd.DataFrame, already: pd.DataFrame,
@@ -517,6 +636,7 @@ def _dt_table(net: pandapowerNet, check: _Check, result: pd.DataFrame, already: 
     out = pd.DataFrame(index=pd.Index(dts, name="dt"))
     out["name"] = net.trafo.loc[dts, "name"].astype(str).to_numpy() if "name" in net.trafo.columns else ""
     out["factor"] = rows["factor"].reindex(dts).to_numpy(float)
+    out["refined"] = rows["refined"].reindex(dts).fillna(True).astype(bool).to_numpy()
     out["year"] = [year_reached(f, path) if np.isfinite(f) else None for f in out["factor"]]
     out["year"] = out["year"].astype(float)
     found: list[tuple[str, int, str, str]] = []  # element, id, kind, limit in words
@@ -614,18 +734,27 @@ def _evaluate(net: pandapowerNet, series: _Series, path: pd.Series, plan_year: i
                            "dt": int(r["dt"]) if r["dt"] >= 0 else None,
                            "text": _limit_text(r["element"], int(r["id"]), r["kind"])}
     table = _dt_table(net, check, result, already, path)
+    n_unrefined = int((~table["refined"]).sum())
+    notes = [
+        "EV hosting level: every EV load (served energy and installed power of every site) scaled by one "
+        "factor, base load and on-site PV kept; the adoption path is the EV energy of the grid's EV use cases "
+        f"by year relative to {plan_year} (demand stage), linear within a year",
+    ]
+    if n_unrefined:
+        notes.append(
+            f"EV hosting level: the crossing of {n_unrefined} of {int(table['factor'].notna().sum())} limited DTs "
+            f"(the latest ones) is the linear crossing within the grid of factors, not refined to {TOLERANCE:.1%} "
+            f"(the refinement's budget of {MAX_REFINE_COLUMNS:,} load-flow columns goes to the city and the "
+            "earliest DTs); the table's 'refined' column marks them")
+        log.warning(notes[-1])
     log.info("EV hosting level: city %s, %d of %d DTs limited up to %gx (%d load-flow columns)",
              "none" if city_factor is None else f"{city_factor:.3f}", int(table["factor"].notna().sum()),
              len(table), f[-1], info["columns_solved"])
     return HostingLevel(
         city_factor=city_factor, city_year=year_reached(city_factor, path), first_limit=first_limit,
         table=table, already_violated=already, path=path, plan_year=plan_year, horizon=int(path.index.max()),
-        max_factor=float(f[-1]), crs=crs,
-        assumptions=[
-            "EV hosting level: every EV load (served energy and installed power of every site) scaled by one "
-            "factor, base load and on-site PV kept; the adoption path is the EV energy of the grid's EV use cases "
-            f"by year relative to {plan_year} (demand stage), linear within a year",
-        ],
+        max_factor=float(f[-1]), crs=crs, dts_not_refined=n_unrefined,
+        assumptions=notes,
     )
 
 
