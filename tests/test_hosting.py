@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import tracemalloc
 
 import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 import pytest
 
 from charge_planner.grid import hosting
 from charge_planner.grid.fastflow import BatchPowerFlow
-from charge_planner.grid.hosting import hosting_capacity
+from charge_planner.grid.hosting import hosting_capacity, hosting_capacity_bisection
 from charge_planner.grid.model import _quiet_pandapower
 
 
@@ -123,3 +125,38 @@ def test_a_refinement_round_is_solved_in_blocks(max_rounds):
     n = model.n_internal
     assert result.rounds == 1 and result.load_flows == 1 + len(result.table)
     assert peak < 2 * n * len(result.table) * 16, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_other_hours_are_checked_not_searched():
+    """Three hours of the CIGRE MV grid, its two feeders loaded high at different hours: every bus's
+    capacity is the smallest over the hours (equal to each hour searched alone, and to pandapower
+    bisection at the hour), and the search costs the load flows of one hour plus about one check per
+    other hour, not a full search of every hour."""
+    with _quiet_pandapower():
+        net = pn.create_cigre_network_mv(with_der=False)
+    model = BatchPowerFlow.from_net(net)
+    feeder1 = net.load["bus"].to_numpy() <= 11
+    scale = np.array([[0.6, 0.3], [0.3, 0.6], [0.45, 0.45]])  # hours x (feeder 1, feeder 2)
+    f = np.where(feeder1[None, :], scale[:, [0]], scale[:, [1]])
+    p = pd.DataFrame(f * net.load["p_mw"].to_numpy()[None, :], columns=net.load.index)
+    q = pd.DataFrame(f * net.load["q_mvar"].to_numpy()[None, :], columns=net.load.index)
+    s = model.load_injections(3, load_p_mw=p, load_q_mvar=q)
+    kw = dict(vm_min_pu=0.9, vm_max_pu=1.1)
+    res = hosting_capacity(model, s, **kw)
+    alone = [hosting_capacity(model, s[:, [h]], **kw) for h in range(3)]
+    table = res.table
+    n_b = len(table)
+    by_hour = np.column_stack([a.table["hosting_capacity_kw"].to_numpy() for a in alone])
+    np.testing.assert_allclose(table["hosting_capacity_kw"], by_hour.min(axis=1), rtol=0.006)
+    assert set(table["hour"].iloc[:11]) != set(table["hour"].iloc[11:])  # the feeders bind at different hours
+    assert res.load_flows <= max(a.load_flows for a in alone) + 2 * 2 * n_b
+    # pandapower: bisection at each hour, one bus per feeder
+    buses = [int(table.index[5]), int(table.index[-1])]
+    ref = []
+    for h in range(3):
+        work = copy.deepcopy(net)
+        work.load["p_mw"] = p.iloc[h].to_numpy()
+        work.load["q_mvar"] = q.iloc[h].to_numpy()
+        ref.append(hosting_capacity_bisection(work, buses, **kw).to_numpy())
+    rel = table.loc[buses, "hosting_capacity_kw"].to_numpy() / np.min(ref, axis=0) - 1.0
+    assert np.abs(rel).max() < 0.02

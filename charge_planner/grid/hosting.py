@@ -26,8 +26,14 @@ capacity is the smallest over the examined hours.
    (bus, hour) pairs, started from the linear voltage prediction (grouped and factorised as
    :meth:`BatchPowerFlow.solve` groups them, but built, solved and reduced to each trial's
    binding margin a block of trials at a time). It stops when the bracket is narrower than
-   ``rel_tol`` (relative) or ``abs_tol_kw``; the feasible end, verified by a load flow,
-   is reported.
+   ``rel_tol`` times its feasible end (relative to the answer) or than ``abs_tol_kw``; the
+   feasible end, verified by a load flow, is reported;
+3. only the hour of a bus's smallest first estimate is searched; every other hour is then
+   checked with one load flow at the capacity found: an hour that holds it cannot bind (a
+   load feasible at an hour keeps every smaller load feasible there), an hour that does not is
+   searched below it, and the bus's capacity is the smallest over the hours searched. A bus
+   that takes nothing at some hour (its own voltage out of band, or no solution) is not
+   searched at all. Checks share the rounds of the other buses' searches.
 
 :func:`hosting_capacity_bisection` is the brute-force reference: bisection with one
 full ``pandapower.runpp`` per trial, used by the tests and the benchmark.
@@ -78,7 +84,7 @@ class HostingResult:
         load flow does not converge, before any load is added) and ``reason`` (one line
         in words).
     rounds
-        Batched load-flow rounds of the refinement [-].
+        Batched load-flow rounds of the refinement and of the checks of the other hours [-].
     load_flows
         (bus, hour) load flows solved, estimate and refinement together [-].
     seconds
@@ -468,16 +474,42 @@ def hosting_capacity(
         if base.converged[h]:
             g_lo[:, h] = np.min(np.where(valid[h], base_margin[h], np.inf), initial=np.inf)
     trial = estimate.copy()
-    active = np.ones((n_b, n_hours), dtype=bool)
-    active[:, ~base.converged] = False
-    active &= pre == 0
+    # a bus that takes nothing at some hour (pre > 0) takes nothing: none of its hours is searched.
+    # The others are searched first at the hour of their smallest estimate only; every other hour
+    # is then checked with one load flow at the capacity found (``pending`` until then); an hour
+    # that fails the check is searched below it, and one that passes cannot bind
+    searched = (pre == 0).all(axis=1) if n_hours else np.zeros(n_b, dtype=bool)
+    first_hour = np.argmin(estimate, axis=1) if n_hours else np.zeros(n_b, dtype=np.int64)
+    active = np.zeros((n_b, n_hours), dtype=bool)
+    active[np.flatnonzero(searched), first_hour[searched]] = True
+    pending = searched[:, None] & ~active
+    checking = np.zeros((n_b, n_hours), dtype=bool)
+    passed = np.zeros((n_b, n_hours), dtype=bool)  # checked hours feasible at the bus's capacity
     rounds = 0
     flows = n_hours
     trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim)
-    while active.any() and rounds < max_rounds:
+    while rounds < max_rounds:
+        # buses whose searched hours are all resolved: check their other hours at the capacity found
+        ready = pending.any(axis=1) & ~active.any(axis=1)
+        if ready.any():
+            b_r = np.flatnonzero(ready)
+            cap_b = np.where(pending[b_r] | passed[b_r], np.inf, lo[b_r]).min(axis=1)
+            at_zero = b_r[cap_b <= 0.0]  # nothing to check: every hour holds without added load
+            passed[at_zero] |= pending[at_zero]
+            pending[at_zero] = False
+            b_c = b_r[cap_b > 0.0]
+            check = pending[b_c]
+            rows, cols = np.nonzero(check)
+            trial[b_c[rows], cols] = cap_b[cap_b > 0.0][rows]
+            checking[b_c[rows], cols] = True
+            active[b_c[rows], cols] = True
+            pending[b_c[rows], cols] = False
+        if not active.any():
+            break
         rounds += 1
         bi, hi_idx = np.nonzero(active)
-        log.debug("hosting capacity round %d: %d (bus, hour) pair(s)", rounds, len(bi))
+        log.debug("hosting capacity round %d: %d (bus, hour) pair(s), %d check(s)", rounds, len(bi),
+                  int(checking[bi, hi_idx].sum()))
         p = trial[bi, hi_idx]
         # trial loads past voltage collapse are expected here: they bound the search, not a finding
         converged, m_now, j = trials.run(bi, hi_idx, p, 2.0 * estimate[bi, hi_idx])
@@ -496,6 +528,12 @@ def hosting_capacity(
         # at the cap and feasible: done
         capped = feasible & (p >= max_kw)
         active[bi[capped], hi_idx[capped]] = False
+        # a checked hour feasible at the bus's capacity is done; one that is not is searched below it
+        was_check = checking[bi, hi_idx]
+        ok_check = was_check & feasible
+        passed[bi[ok_check], hi_idx[ok_check]] = True
+        active[bi[ok_check], hi_idx[ok_check]] = False
+        checking[bi[was_check], hi_idx[was_check]] = False
         # converged brackets
         width = hi - lo
         done = np.isfinite(width) & ((width <= rel_tol * np.maximum(lo, abs_tol_kw)) | (width <= abs_tol_kw))
