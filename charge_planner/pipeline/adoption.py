@@ -575,15 +575,37 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_column
         x0 = np.where(ghi[cand] > glo[cand], lo[cand] - glo[cand] * (hi[cand] - lo[cand]) / (ghi[cand] - glo[cand]),
                       lo[cand])
     cand = cand[np.lexsort((np.nan_to_num(x0, nan=np.inf), cand != 0))]
-    cost = np.cumsum([ROUNDS_PER_TARGET * len(crit[t]) for t in cand])
+    rank = np.full(n_t, n_t)
+    rank[cand] = np.arange(len(cand))
+    n_crit = np.array([len(c) for c in crit])
+    cost = np.cumsum(ROUNDS_PER_TARGET * n_crit[cand])
     over = (cost > max_columns) & (cand != 0)
     unrefined[cand[over]] = True
+    queue = list(cand[over])  # the next targets in line, admitted when the budget allows
     active_budget = active & ~unrefined
     for _round in range(MAX_ROUNDS):
         open_ = active_budget & (hi - lo > TOLERANCE * hi)
+        if queue and _round <= MAX_ROUNDS - ROUNDS_PER_TARGET:
+            # what the open targets are not expected to need (two more rounds each) goes to the next ones
+            spare = max_columns - refine_columns - 2 * int(n_crit[open_].sum())
+            while queue and ROUNDS_PER_TARGET * n_crit[queue[0]] <= spare:
+                t = queue.pop(0)
+                spare -= ROUNDS_PER_TARGET * n_crit[t]
+                unrefined[t] = False
+                active_budget[t] = True
+                open_[t] = hi[t] - lo[t] > TOLERANCE * hi[t]
         if not open_.any():
             break
         ts = np.flatnonzero(open_)
+        # never beyond the budget: the latest targets in line wait out of a round that would pass it
+        ts = ts[np.argsort(rank[ts], kind="stable")]
+        fit = np.cumsum(n_crit[ts]) <= max(max_columns - refine_columns, int(n_crit[0]))
+        fit[ts == 0] = True
+        unrefined[ts[~fit]] = True
+        active_budget[ts[~fit]] = False
+        ts = np.sort(ts[fit])
+        if not len(ts):
+            break
         a_, b_, fa, fb = lo[ts], hi[ts], glo[ts], ghi[ts]
         w = b_ - a_
         with np.errstate(invalid="ignore", divide="ignore"):
