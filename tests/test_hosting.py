@@ -160,3 +160,26 @@ def test_other_hours_are_checked_not_searched():
         ref.append(hosting_capacity_bisection(work, buses, **kw).to_numpy())
     rel = table.loc[buses, "hosting_capacity_kw"].to_numpy() / np.min(ref, axis=0) - 1.0
     assert np.abs(rel).max() < 0.02
+
+
+def test_trials_reuse_the_factorisation_of_their_hour(monkeypatch):
+    """The refinement factorises no Jacobian of its own: one LU per examined hour (its base case, for
+    the estimates) serves every trial of the search, whose capacities still equal pandapower bisection."""
+    with _quiet_pandapower():
+        net = pn.create_cigre_network_mv(with_der=False)
+    net.load["scaling"] = 0.5
+    model = BatchPowerFlow.from_net(net)
+    made = []
+    real = hosting._LevelLU
+
+    def counting(jac):
+        made.append(jac.shape)
+        return real(jac)
+
+    monkeypatch.setattr(hosting, "_LevelLU", counting)
+    s = model.load_injections(1)
+    res = hosting_capacity(model, np.column_stack([s[:, 0], 0.9 * s[:, 0]]))
+    assert res.rounds >= 3 and len(made) == 2
+    buses = res.table.index[[2, 9]]
+    ref = hosting_capacity_bisection(net, buses)
+    assert ((res.table.loc[buses, "hosting_capacity_kw"] - ref) / ref).abs().max() < 0.02

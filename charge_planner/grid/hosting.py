@@ -53,7 +53,7 @@ import pandas as pd
 from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError
-from charge_planner.grid.fastflow import _CHUNK_ENTRIES, BatchPowerFlow, BatchResult
+from charge_planner.grid.fastflow import BatchPowerFlow, BatchResult
 from charge_planner.grid.jacobian import _jacobian, _LevelLU
 from charge_planner.grid.model import _normalise_legacy_tables, _quiet_pandapower
 
@@ -237,12 +237,11 @@ class _Trials:
     """One refinement round: the AC load flow of every (bus, hour, load) trial, reduced to the
     binding margin of each trial a block at a time.
 
-    The trials are grouped, ordered and factorised exactly as :meth:`BatchPowerFlow.solve`
-    does for one matrix of all of them (sorted by total load; one Jacobian at the median
-    trial of each group of ``chunk_size``; chord iterations per block of columns; a full
-    Newton-Raphson for a trial that does not converge), so the results are those of that
-    solve; but only one block of load, start and voltage columns exists at a time, and each
-    block is reduced to one margin per trial before the next one is built.
+    Each trial starts from the linear prediction of its voltages and is iterated (chord
+    Newton) with the Jacobian of its hour's base case, factorised once for the estimates; a
+    trial that does not converge so is solved by a full Newton-Raphson. Only one block of
+    load, start and voltage columns exists at a time, and each block is reduced to one margin
+    per trial before the next one is built.
     """
 
     model: BatchPowerFlow
@@ -281,35 +280,19 @@ class _Trials:
         """Converged flag, smallest valid normalised margin and its constraint, per trial."""
         model = self.model
         n, n_trials = model.n_internal, len(bi)
-        # total load of each trial; summed over blocks of at least two columns, which numpy
-        # adds row by row exactly as it does the whole matrix
-        totals = np.empty(n_trials)
-        for cols in _blocks(n_trials, _block_width(n)):
-            totals[cols] = self._loads(bi[cols], hour[cols], p[cols]).real.sum(axis=0)
-        order = np.argsort(totals, kind="stable")
-        # the groups of BatchPowerFlow.solve, each factorised at the median trial of its first
-        # block; a trial's chord iterations depend only on that factorisation, its load and its
-        # start, so the group is then solved in smaller blocks of our own
-        block = min(model.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        # every trial is iterated with the factorisation of its hour's base case, the one its
+        # linear start was predicted with (no factorisation of its own); trials of one hour are
+        # solved in blocks, and a trial's chord iterations depend only on that factorisation, its
+        # load and its start, not on the block
         width = _block_width(2 * n)  # a block of trials: its loads, voltages and results hold ~30 arrays of n x width
-        n_groups = max(1, math.ceil(n_trials / model.chunk_size))
         converged = np.zeros(n_trials, dtype=bool)
         m_min = np.full(n_trials, -np.inf)
         j_min = np.zeros(n_trials, dtype=np.int64)
         fallback = 0
-        for group in np.array_split(order, n_groups):
-            if not len(group):
-                continue
-            first = np.array_split(group, max(1, math.ceil(len(group) / block)))[0]
-            mid = first[len(first) // 2 : len(first) // 2 + 1]
-            s_mid = self._loads(bi[mid], hour[mid], p[mid])[:, 0]
-            v_mid, ok_mid, _ = model._newton_one(model.v_start, s_mid)
-            v0 = v_mid if ok_mid else model.v_start
-            lu: _LevelLU | None
-            try:
-                lu = _LevelLU(_jacobian(model.ybus, v0, model._pvpq, model.pq, model._dsload_dvm(s_mid, np.abs(v0))))
-            except (RuntimeError, np.linalg.LinAlgError):
-                lu = None
+        for h in np.unique(hour):
+            group = np.flatnonzero(hour == h)
+            lu = self.lus[h]
+            v0 = self.v_base[:, h]
             for cols in _blocks(len(group), width):
                 chunk = group[cols]
                 sel = (bi[chunk], hour[chunk], p[chunk])
