@@ -83,7 +83,7 @@ BLOCK_ENTRIES = 1_000_000
 #: Most load-flow columns of the refinement (a column solves every limit of the grid at one factor and
 #: step); the targets are refined in order of their crossing, the city first, and those still open when
 #: it is spent keep the linear crossing within their bracket (the result says how many) [-].
-MAX_REFINE_COLUMNS = 1_000
+MAX_REFINE_COLUMNS = 5_000
 #: Refinement rounds a target is expected to need, for the column budget [-].
 ROUNDS_PER_TARGET = 4
 #: A step whose linear crossing (within the grid bracket) lies more than this share of the bracket's
@@ -298,21 +298,15 @@ class _Check:
         m[ok] = np.nan_to_num(m[ok], nan=-np.inf)
         return m, ok
 
-    def margins(self, factors: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]).
+    def margin_blocks(self, factors: np.ndarray, steps: np.ndarray,
+                      ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]), a
+        block of columns at a time: yields (positions, margins, converged), each block holding about
+        :data:`BLOCK_ENTRIES` internal-bus and limit entries.
 
         A margin is relative: (vm_min - vm) / vm_min, (vm - vm_max) / vm_max, (loading - max) / max;
         NaN where the load flow did not converge.
         """
-        s_load = self.s0[:, steps] + self.ds[:, steps] * np.asarray(factors, float)[None, :]
-        batch = self.model.solve(s_load, trial_loads=True)
-        self.n_columns_solved += len(factors)
-        return self._margins_of(batch)
-
-    def margin_blocks(self, factors: np.ndarray, steps: np.ndarray,
-                      ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """:meth:`margins` a block of columns at a time: yields (positions, margins, converged), each
-        block holding about :data:`BLOCK_ENTRIES` internal-bus and limit entries."""
         factors = np.asarray(factors, float)
         steps = np.asarray(steps, dtype=np.int64)
         width = max(4, BLOCK_ENTRIES // (self.model.n_internal + len(self.table)))
@@ -504,8 +498,13 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_column
     cols_s = np.tile(steps, k - 1)
     step_pos = np.tile(np.arange(n_steps), k - 1)
     fac_pos = np.repeat(np.arange(1, k), n_steps)
-    for cols, mm, _okb in check.margin_blocks(cols_f, cols_s):
-        g[fac_pos[cols], step_pos[cols]] = target_margins(mm)[0]
+    arg_grid = np.full((k, n_steps, n_t), -1, dtype=np.int32)  # the limit that reaches each margin
+    ok_grid = np.ones((k, n_steps), dtype=bool)
+    for cols, mm, okb in check.margin_blocks(cols_f, cols_s):
+        gb, ab = target_margins(mm, want_arg=True)
+        g[fac_pos[cols], step_pos[cols]] = gb
+        arg_grid[fac_pos[cols], step_pos[cols]] = ab
+        ok_grid[fac_pos[cols], step_pos[cols]] = okb
     g_max = g.max(axis=1)  # (k, targets)
     log.debug("EV hosting level: %d factors x %d steps solved (%d columns)", k, n_steps, check.n_columns_solved)
     lo_i, hi_i = _first_crossing(factors, g_max)
@@ -524,7 +523,17 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_column
             at = np.where(np.isfinite(g_hi_s[bad]) & np.isfinite(g_lo_s[bad]) & (g_lo_s[bad] <= 0),
                           -g_lo_s[bad] / (g_hi_s[bad] - g_lo_s[bad]), 0.0)
         crit[t] = bad[at <= at.min() + STEP_SLACK]
-    del g
+    # what fails first at each bracket's upper end: the limit of the largest margin over the critical
+    # steps (the first such step), or the load flow when that column did not converge; kept up to date
+    # as the refinement moves the upper end
+    hi_arg = np.full(n_t, -1)
+    hi_fail = np.zeros(n_t, bool)
+    for t in np.flatnonzero(active):
+        vals = g[hi_i[t], crit[t], t]
+        best = int(crit[t][int(np.argmax(vals))])
+        hi_arg[t] = arg_grid[hi_i[t], best, t]
+        hi_fail[t] = not ok_grid[hi_i[t], best] or bool(np.isinf(g[hi_i[t], best, t]))
+    del g, arg_grid
     tlo, thi = glo.copy(), ghi.copy()  # the true margins at the ends (glo, ghi are Illinois-weighted)
     side = np.zeros(n_t, int)  # Illinois: which end was kept last time
 
@@ -617,11 +626,13 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_column
             break
         log.debug("EV hosting level: refinement round %d, %d open target(s), %d column(s)", _round + 1, len(ts),
                   n_pairs)
-        val, _, _, n_solved = evaluate(ts, key)
+        val, arg_val, ok_val, n_solved = evaluate(ts, key, want_arg=True)
         refine_columns += n_solved
         up = val > 0
         t_up, t_dn = ts[up], ts[~up]
         hi[t_up], ghi[t_up], thi[t_up] = key[up], val[up], val[up]
+        hi_arg[t_up] = arg_val[up]
+        hi_fail[t_up] = ~ok_val[up] | np.isinf(val[up])
         glo[t_up[side[t_up] == 1]] *= 0.5
         side[t_up] = 1
         lo[t_dn], glo[t_dn], tlo[t_dn] = key[~up], val[~up], val[~up]
@@ -632,14 +643,8 @@ def _search(check: _Check, steps: np.ndarray, factors: np.ndarray, *, max_column
     factor = np.where(active, hi, np.nan)
     fin = active & np.isfinite(tlo) & np.isfinite(thi) & (thi > tlo)
     factor[fin] = np.clip(lo[fin] - tlo[fin] * (hi[fin] - lo[fin]) / (thi[fin] - tlo[fin]), lo[fin], hi[fin])
-    limits = np.full(n_t, -1)
-    failing = np.zeros(n_t, bool)
-    ts = np.flatnonzero(active)
-    if len(ts):
-        val, arg_best, ok_best, _ = evaluate(ts, hi[ts], want_arg=True)
-        fails = ~ok_best | np.isinf(val)
-        failing[ts[fails]] = True
-        limits[ts[~fails]] = arg_best[~fails]
+    failing = hi_fail & active
+    limits = np.where(active & ~failing, hi_arg, -1)
     out = pd.DataFrame({"target": target_ids, "factor": factor, "limit_pos": limits, "fails": failing & active,
                         "refined": ~unrefined})
     already_rows = table[already].reset_index(drop=True)
