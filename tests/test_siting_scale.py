@@ -175,6 +175,6 @@ def test_decomposed_solve_on_a_synthetic_city_has_a_valid_bound_and_a_small_gap(
     assert res.bound >= float(m.model.c @ greedy)
     bound, objective = res.bound, res.objective
     # an independent plan: the LP-guided search of the same model
-    m.solve("highs", mip_gap=0.01, time_limit_s=45, decompose=False)
+    m.solve("highs", mip_gap=0.01, time_limit_s=20, decompose=False)
     assert bound >= m.result.objective - 1e-9 * abs(bound)
     assert objective >= (1 - 0.02) * m.result.objective
