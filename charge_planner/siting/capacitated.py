@@ -332,9 +332,11 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         method on the demand and budget prices gives a valid bound and, at its best prices, a
         second plan (the sites' best mixes taken by gain per dollar within the budget). Unless
         the better plan is within ``mip_gap`` of the bound, the model restricted to the sites of
-        both plans and the sites the best prices open is searched, warm-started from it. The
-        restricted search's own bound holds only for the restriction: the reported bound is the
-        decomposition's (or the reachable demand), valid for the full model.
+        both plans and the sites the best prices open is searched, warm-started from it (until
+        ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound or the time left for a second round of
+        price steps, aimed at the better plan). The restricted search's own bound holds only for
+        the restriction: the reported bound is the decomposition's (or the reachable demand),
+        valid for the full model.
 
         Returns
         -------
