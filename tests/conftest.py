@@ -32,6 +32,16 @@ def grid_graph(n: int = 5, spacing_m: float = 200.0, crs: str = "EPSG:32643") ->
     return g
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``scale`` (metro-sized cities, a minute or more each) run only when asked for: ``-m scale``."""
+    if "scale" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="metro-scale check; opt in with -m scale")
+    for item in items:
+        if "scale" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def demo_plan():
     from charge_planner import plan

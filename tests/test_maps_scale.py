@@ -248,6 +248,7 @@ def large_plan(tmp_path_factory):
 
 
 @needs_chromium
+@pytest.mark.scale
 def test_large_city_map_is_small_and_opens_quickly(large_plan, tmp_path):
     detail = MapDetail()
     assert large_plan.city.roads.number_of_edges() > detail.road_edges

@@ -227,6 +227,7 @@ def metro_files(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.scale
 def test_reading_a_padded_metro_keeps_memory_of_the_roads_only(metro_files):
     city, plain, padded = metro_files
     assert padded.stat().st_size > 10 * plain.stat().st_size

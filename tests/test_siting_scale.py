@@ -156,6 +156,7 @@ def city_model(tmp_path_factory) -> CapacitatedSiting:
     return CapacitatedSiting.from_tables(demand.rows, usable, chargers, travel, **siting_options(cfg))
 
 
+@pytest.mark.scale
 def test_decomposed_solve_on_a_synthetic_city_has_a_valid_bound_and_a_small_gap(city_model):
     """The decomposed solve of a city whose budget binds: its bound is valid for the full model (at
     least the objective of every other plan: the greedy plan and the LP-guided search's plan), the
