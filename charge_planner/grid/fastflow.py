@@ -455,6 +455,30 @@ class BatchPowerFlow(AdmittanceModel):
             v[:, active] = cur
         return v, converged, iterations
 
+
+    def _iterate(self, lu: _LevelLU | None, v: np.ndarray, s_load: np.ndarray,
+                 v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Chord iterations of many columns with one factorisation, then a full Newton-Raphson for each column the
+        chord did not converge (from its chord end when usable, else from ``v0``, then from ``v0`` again).
+
+        Returns the voltages, converged flags, iterations per column and the number of full Newton fallbacks.
+        """
+        if lu is not None:
+            v, ok, its = self._chord(lu, v, s_load)
+        else:
+            ok = np.zeros(v.shape[1], dtype=bool)
+            its = np.zeros(v.shape[1], dtype=np.int64)
+        bad = np.flatnonzero(~ok)
+        for j in bad:
+            start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
+            vj, okj, itj = self._newton_one(start, s_load[:, j])
+            if not okj and start is not v0:
+                vj, okj, itj2 = self._newton_one(v0, s_load[:, j])
+                itj += itj2
+            v[:, j] = vj
+            ok[j] = okj
+            its[j] += itj
+        return v, ok, its, len(bad)
     def solve(
         self,
         s_load: np.ndarray,
@@ -517,21 +541,8 @@ class BatchPowerFlow(AdmittanceModel):
                 except (RuntimeError, np.linalg.LinAlgError):
                     lu = None
             v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
-            if lu is not None:
-                v, ok, its = self._chord(lu, v, s_chunk)
-            else:
-                ok = np.zeros(len(chunk), dtype=bool)
-                its = np.zeros(len(chunk), dtype=np.int64)
-            for j in np.flatnonzero(~ok):
-                newton_fallback += 1
-                start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
-                vj, okj, itj = self._newton_one(start, s_chunk[:, j])
-                if not okj and start is not v0:
-                    vj, okj, itj2 = self._newton_one(v0, s_chunk[:, j])
-                    itj += itj2
-                v[:, j] = vj
-                ok[j] = okj
-                its[j] += itj
+            v, ok, its, fallbacks = self._iterate(lu, v, s_chunk, v0)
+            newton_fallback += fallbacks
             v_all[:, chunk] = v
             converged[chunk] = ok
             iterations[chunk] = its
@@ -607,20 +618,7 @@ class BatchPowerFlow(AdmittanceModel):
                 cols = group[a : a + block_columns]
                 s_chunk = loads(cols)
                 v = np.repeat(v0[:, None], len(cols), axis=1)
-                if lu is not None:
-                    v, ok, its = self._chord(lu, v, s_chunk)
-                else:
-                    ok = np.zeros(len(cols), dtype=bool)
-                    its = np.zeros(len(cols), dtype=np.int64)
-                for j in np.flatnonzero(~ok):
-                    start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
-                    vj, okj, itj = self._newton_one(start, s_chunk[:, j])
-                    if not okj and start is not v0:
-                        vj, okj, itj2 = self._newton_one(v0, s_chunk[:, j])
-                        itj += itj2
-                    v[:, j] = vj
-                    ok[j] = okj
-                    its[j] += itj
+                v, ok, its, _ = self._iterate(lu, v, s_chunk, v0)
                 failed += int((~ok).sum())
                 yield cols, self._results(v, ok, its, s_chunk)
         if failed:

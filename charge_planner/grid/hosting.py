@@ -298,21 +298,8 @@ class _Trials:
                 sel = (bi[chunk], hour[chunk], p[chunk])
                 s_chunk = self._loads(*sel)
                 v = self._starts(*sel, cap[chunk])
-                if lu is not None:
-                    v, ok, its = model._chord(lu, v, s_chunk)
-                else:
-                    ok = np.zeros(len(chunk), dtype=bool)
-                    its = np.zeros(len(chunk), dtype=np.int64)
-                for c in np.flatnonzero(~ok):
-                    fallback += 1
-                    start = v[:, c] if np.all(np.isfinite(v[:, c])) and np.abs(v[:, c]).max() < 2.0 else v0
-                    vc, okc, itc = model._newton_one(start, s_chunk[:, c])
-                    if not okc and start is not v0:
-                        vc, okc, itc2 = model._newton_one(v0, s_chunk[:, c])
-                        itc += itc2
-                    v[:, c] = vc
-                    ok[c] = okc
-                    its[c] += itc
+                v, ok, its, fallbacks = model._iterate(lu, v, s_chunk, v0)
+                fallback += fallbacks
                 res = model._results(v, ok, its, s_chunk)
                 margin, _ = _margins(res, self.lim)
                 margin = np.where(self.valid[hour[chunk]], margin, np.inf)
