@@ -300,8 +300,10 @@ def sweep(
         _fail(exc)
     for _, r in table.iterrows():
         if r["status"] == "ok":
+            grid = (f", peak EV {r['peak_ev_kw']:,.0f} kW, violations {int(r['violations'])}" if r["violations"] >= 0
+                    else ", no grid check")
             typer.echo(f"{r['city']} / {r['scenario']}: served {fmt_pct(r['served_share'])}, capex "
-                       f"{r['capex_usd']:,.0f} USD, peak EV {r['peak_ev_kw']:,.0f} kW, violations {r['violations']}")
+                       f"{r['capex_usd']:,.0f} USD{grid}")
         else:
             typer.echo(f"{r['city']} / {r['scenario']}: {r['status']}: {r['error']}")
     ok = int((table["status"] == "ok").sum())

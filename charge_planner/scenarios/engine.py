@@ -126,6 +126,10 @@ def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise ChargePlannerError("scenario sweeps need dask.distributed: pip install 'dask[distributed]'") from exc
+    # distributed sets its loggers' levels when imported: keep them no chattier than the caller's set-up
+    level = max(logging.getLogger().getEffectiveLevel(), logging.WARNING)
+    for name in [n for n in logging.root.manager.loggerDict if n == "distributed" or n.startswith("distributed.")]:
+        logging.getLogger(name).setLevel(level)
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")

@@ -124,6 +124,18 @@ def _check_value(source: str, where: str, key: str, value: Any) -> None:
         raise ConfigError(f"{source}: {where}: {key} = {value} is not a finite number")
 
 
+def _settings(value: Any, source: str, where: str, whose: str) -> dict[str, Any]:
+    """A ``set`` table as dotted key -> value (TOML's quoted or unquoted dotted keys alike), values checked."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: {where}: 'set' must be a table of dotted keys {whose}, e.g. "
+                          "set = { \"siting.budget_usd\" = 500000 }")
+    flat: dict[str, Any] = {}
+    _flatten("", value, flat)
+    for k, v in flat.items():
+        _check_value(source, where, k, v)
+    return flat
+
+
 def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep.toml") -> tuple[list[str], list[Option]]:
     """The cities and the scenarios of a parsed sweep file (the axes expanded), checked for form only.
 
@@ -144,14 +156,7 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep.toml") -> tuple
     cities = data.get("cities", [])
     if not isinstance(cities, list) or not all(isinstance(c, str) and c for c in cities):
         raise ConfigError(f"{source}: 'cities' must be a list of city folders, e.g. cities = [\"../other_city\"]")
-    shared_raw = data.get("set", {})
-    if not isinstance(shared_raw, Mapping):
-        raise ConfigError(f"{source}: 'set' must be a table of dotted keys shared by every scenario, e.g. "
-                          "set = { \"siting.time_limit_s\" = 20 }")
-    shared: dict[str, Any] = {}
-    _flatten("", shared_raw, shared)
-    for k, v in shared.items():
-        _check_value(source, "set", k, v)
+    shared = _settings(data.get("set", {}), source, "set", "shared by every scenario")
     raw = data.get("scenario", [])
     if not isinstance(raw, list) or not all(isinstance(s, Mapping) for s in raw):
         raise ConfigError(f"{source}: 'scenario' must be tables written [[scenario]], each with name and set")
@@ -166,14 +171,7 @@ def parse_sweep(data: Mapping[str, Any], *, source: str = "sweep.toml") -> tuple
             raise ConfigError(f"{source}: {where}: name {name!r} must be 1-120 letters, digits or . _ - + = "
                               "(starting with a letter or digit); it names the scenario's output folder")
         where = f"scenario {name!r}"
-        over = s.get("set", {})
-        if not isinstance(over, Mapping):
-            raise ConfigError(f"{source}: {where}: 'set' must be a table of dotted keys, e.g. "
-                              "set = { \"siting.budget_usd\" = 500000 }")
-        flat: dict[str, Any] = {}
-        _flatten("", over, flat)
-        for k, v in flat.items():
-            _check_value(source, where, k, v)
+        flat = _settings(s.get("set", {}), source, where, "of the scenario")
         description = s.get("description", "")
         if not isinstance(description, str):
             raise ConfigError(f"{source}: {where}: description must be text")
