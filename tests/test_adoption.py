@@ -18,15 +18,21 @@ from charge_planner.grid import run_peak_flow
 from charge_planner.grid.timeseries import run_time_series
 from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
-from charge_planner.pipeline import adoption
+from charge_planner.pipeline import adoption, hosting_search
 from charge_planner.pipeline.adoption import (
     adoption_path,
-    dt_of_buses,
     ev_hosting_level,
     grid_hosting_level,
     hosting_level_of,
     scaled_loads,
     year_reached,
+)
+from charge_planner.pipeline.hosting_search import (
+    HostingCheck,
+    HostingSeries,
+    dt_of_buses,
+    search_crossings,
+    search_steps,
 )
 from charge_planner.pipeline.stages import grid_stage
 from charge_planner.pipeline.summary import summary_json
@@ -273,7 +279,7 @@ def test_refinement_budget_refines_the_earliest_dts_and_flags_the_others(monkeyp
     net, ev, base = _dt_grid()
     kw = dict(base_load_factor=base, path=PATH, plan_year=2030, vm_min_pu=0.9, vm_max_pu=1.1)
     full = grid_hosting_level(net, ev, **kw)
-    monkeypatch.setattr(adoption, "MAX_REFINE_COLUMNS", 24)
+    monkeypatch.setattr(hosting_search, "MAX_REFINE_COLUMNS", 24)
     part = grid_hosting_level(net, ev, **kw)
     limited = full.table["factor"].notna()
     assert limited.sum() >= 10 and full.dts_not_refined == 0 and full.table["refined"].all()
@@ -282,6 +288,7 @@ def test_refinement_budget_refines_the_earliest_dts_and_flags_the_others(monkeyp
     assert 0 < flagged.sum() < limited.sum() and part.dts_not_refined == int(flagged.sum())
     assert part.summary()["dts_not_refined"] == part.dts_not_refined
     assert any("not refined" in a for a in part.assumptions) and not any("not refined" in a for a in full.assumptions)
+    assert any("budget of 24 load-flow columns" in a for a in part.assumptions)
     refined = limited & ~flagged
     np.testing.assert_allclose(part.table.loc[refined, "factor"], full.table.loc[refined, "factor"], rtol=1e-6)
     # the earliest crossings are refined first
@@ -311,17 +318,17 @@ def test_search_memory_is_bounded_by_its_blocks(monkeypatch):
     of the grid of factors, solves no column twice for the limits, and its answer is that of one block."""
     net, ev, base = _dt_grid(n_dt=120)
     index = pd.DatetimeIndex(ev.index)
-    series = adoption._Series(index=index, base_load_factor=base, ev_kw=ev, pv_kw=pd.DataFrame(index=index),
-                              vm_min_pu=0.9, vm_max_pu=1.1, max_loading_percent=100.0)
+    series = HostingSeries(index=index, base_load_factor=base, ev_kw=ev, pv_kw=pd.DataFrame(index=index),
+                           vm_min_pu=0.9, vm_max_pu=1.1, max_loading_percent=100.0)
     factors = np.asarray(adoption.DEFAULT_FACTORS)
-    steps = adoption._search_steps(series)
-    whole, _, _ = adoption._search(adoption._Check(net, series), steps, factors)
-    check = adoption._Check(net, series)
+    steps = search_steps(series)
+    whole, _, _ = search_crossings(HostingCheck(net, series), steps, factors)
+    check = HostingCheck(net, series)
     n_limits = len(check.table)
-    monkeypatch.setattr(adoption, "BLOCK_ENTRIES", 16 * (check.model.n_internal + n_limits))  # 16 columns a block
+    monkeypatch.setattr(hosting_search, "BLOCK_ENTRIES", 16 * (check.model.n_internal + n_limits))  # 16 columns a block
     tracemalloc.start()
     try:
-        blocks, _, info = adoption._search(check, steps, factors)
+        blocks, _, info = search_crossings(check, steps, factors)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
