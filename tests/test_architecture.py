@@ -80,6 +80,32 @@ def test_architecture_doc_lists_every_module():
         assert f"`{layer.removeprefix('charge_planner.')}" in doc, layer
 
 
+def _private_imports_across_parts(text: str, part: str) -> list[str]:
+    """Names with a leading underscore that a module of ``part`` (source ``text``) imports from another
+    top-level part of the package."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("charge_planner."):
+            continue
+        if node.module.split(".")[1] == part:
+            continue
+        found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_module_imports_a_private_name_of_another_part():
+    """What one part of the package (a layer of the contract) uses from another is public: a name with a
+    leading underscore is private to its own part."""
+    found = {str(p.relative_to(ROOT)): n for p in _modules()
+             if (n := _private_imports_across_parts(p.read_text(), p.relative_to(PACKAGE).parts[0].removesuffix(".py")))}
+    assert not found, found
+
+
+def test_the_check_sees_a_private_import():
+    text = "from charge_planner.outputs.write import TMP_PREFIX, _sha256\nfrom charge_planner.scenarios.x import _y\n"
+    assert _private_imports_across_parts(text, "scenarios") == ["charge_planner.outputs.write._sha256"]
+
+
 def test_every_error_class_lives_in_errors_py():
     """One place for the error tree: modules raise errors of charge_planner.errors and define none."""
     found = []

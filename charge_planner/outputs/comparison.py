@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.outputs import browser
-from charge_planner.outputs.options import _LABELS, _SHOWN, _cell
+from charge_planner.outputs.options import OPTION_LABELS, SHOWN_OPTION_COLUMNS, option_cell
 from charge_planner.outputs.report import render_pdf
-from charge_planner.outputs.report_charts import _png, _pyplot
+from charge_planner.outputs.report_charts import chart_pyplot, png_data_uri
 from charge_planner.outputs.report_tables import label_of
 from charge_planner.outputs.write import OutputError
 from charge_planner.pipeline.options import OPTION_COLUMNS
@@ -180,7 +180,7 @@ def chart_front(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | Non
     shown = _ok(sub) & capex.notna() & served.notna()
     if not shown.any():
         return None
-    plt = _pyplot()
+    plt = chart_pyplot()
     scale, unit = (1e6, "million USD") if capex[shown].abs().max() >= 1e6 else (1e3, "thousand USD")
     x, y, front = capex[shown] / scale, served[shown] * 100.0, efficient[shown].to_numpy(bool)
     with _plain_text(plt):
@@ -195,7 +195,7 @@ def chart_front(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | Non
         ax.set_ylabel("demand served [%]")
         ax.set_title(f"{city}: cost against demand served", parse_math=False)
         ax.legend(fontsize=7, loc="lower right")
-        return _png(fig)
+        return png_data_uri(fig)
 
 
 def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | None:
@@ -203,7 +203,7 @@ def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | N
     ok = _ok(sub)
     if not ok.any():
         return None
-    plt = _pyplot()
+    plt = chart_pyplot()
     names = [_short(str(n)) for n in sub.loc[ok, "scenario"]]
     colours = [_PARETO_COLOUR if e else _OTHER_COLOUR for e in efficient[ok]]
     panels = (("peak_ev_kw", "peak EV load [kW]", 1.0), ("violations", "grid violations", 1.0),
@@ -226,26 +226,26 @@ def chart_figures(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str | N
         fig.suptitle(f"{city}: grid and energy per scenario (Pareto-efficient in orange)", fontsize=9,
                      parse_math=False)
         fig.tight_layout()
-        return _png(fig)
+        return png_data_uri(fig)
 
 
 def _text(key: str, value: object) -> str:
     """A figure as table text; a missing one (NaN, no grid check) as a dash."""
     if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
         return "—"
-    return _cell(key, value)
+    return option_cell(key, value)
 
 
 def _criteria_text(keys: list[str], objectives: Mapping[str, str]) -> str:
-    return ", ".join(f"{_LABELS.get(k, label_of(k))} ({'higher' if objectives[k] == 'max' else 'lower'} is better)"
-                     for k in keys)
+    return ", ".join(f"{OPTION_LABELS.get(k, label_of(k))} "
+                     f"({'higher' if objectives[k] == 'max' else 'lower'} is better)" for k in keys)
 
 
 def _city_section(sub: pd.DataFrame, efficient: pd.Series, city: str) -> str:
     esc = html.escape
-    shown = [c for c in _SHOWN if c in sub.columns]
+    shown = [c for c in SHOWN_OPTION_COLUMNS if c in sub.columns]
     has_strategy = "strategy" in sub.columns
-    head = "".join(f"<th>{esc(_LABELS.get(c, label_of(c)))}</th>" for c in shown)
+    head = "".join(f"<th>{esc(OPTION_LABELS.get(c, label_of(c)))}</th>" for c in shown)
     ok = _ok(sub)
     body = []
     for i, row in sub.iterrows():
@@ -314,8 +314,9 @@ def comparison_html(table: pd.DataFrame, *, title: str, notes: list[str] | None 
     ok = _ok(t)
     cities = list(pd.unique(t["city"]))
     sections = [_city_section(t[t["city"] == c], efficient[t["city"] == c], c or "scenarios") for c in cities]
-    shown = [c for c in ("strategy", *_SHOWN) if c in t.columns and c in OPTION_COLUMNS]
-    columns = "".join(f"<li><b>{esc(_LABELS.get(c, label_of(c)))}</b>: {esc(OPTION_COLUMNS[c])}</li>" for c in shown)
+    shown = [c for c in ("strategy", *SHOWN_OPTION_COLUMNS) if c in t.columns and c in OPTION_COLUMNS]
+    columns = "".join(f"<li><b>{esc(OPTION_LABELS.get(c, label_of(c)))}</b>: {esc(OPTION_COLUMNS[c])}</li>"
+                      for c in shown)
     note_items = "".join(f"<li>{esc(n)}</li>" for n in (notes or []))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     log.info("comparison of %d scenarios in %d cities: %d Pareto-efficient", len(t), len(cities), int(efficient.sum()))

@@ -31,7 +31,15 @@ from charge_planner.version import __version__
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OPTIONS_FILES", "options_html", "save_options", "write_options"]
+__all__ = [
+    "OPTIONS_FILES",
+    "OPTION_LABELS",
+    "SHOWN_OPTION_COLUMNS",
+    "option_cell",
+    "options_html",
+    "save_options",
+    "write_options",
+]
 
 #: Files an options run writes, with what they hold.
 OPTIONS_FILES = {
@@ -39,7 +47,8 @@ OPTIONS_FILES = {
     "options.html": "rollout options side by side, with each option's settings and the columns' meaning",
 }
 
-_LABELS = {
+#: Heading of each column of the options table (others: :func:`label_of`).
+OPTION_LABELS = {
     "served_share": "demand served",
     "capex_usd": "capex incl. reinforcement [USD]",
     "reinforcement_usd": "of which grid reinforcement [USD]",
@@ -55,12 +64,14 @@ _LABELS = {
     "installed_kw": "installed power [kW]",
 }
 
-_SHOWN = ("sites_open", "installed_kw", "served_share", "capex_usd", "reinforcement_usd", "utility_reinforcement_usd",
-          "peak_ev_kw",
-          "peak_site_kw", "violations", "violation_hours", "vm_min_pu", "renewable_share", "co2_t_year")
+#: Columns of the options table shown in the HTML pages, in order.
+SHOWN_OPTION_COLUMNS = ("sites_open", "installed_kw", "served_share", "capex_usd", "reinforcement_usd",
+                        "utility_reinforcement_usd", "peak_ev_kw", "peak_site_kw", "violations", "violation_hours",
+                        "vm_min_pu", "renewable_share", "co2_t_year")
 
 
-def _cell(key: str, value: object) -> str:
+def option_cell(key: str, value: object) -> str:
+    """The text of one cell of the options table ("—" for violations of an option with no grid check)."""
     if key == "violations" and isinstance(value, int | float) and value < 0:
         return "—"  # no grid check
     return value_text(key, value)
@@ -83,11 +94,11 @@ def options_html(table: pd.DataFrame, *, city: str, descriptions: Mapping[str, s
     """
     esc = html.escape
     desc = dict(descriptions or {n: o.description for n, o in DEFAULT_OPTIONS.items()})
-    shown = [c for c in _SHOWN if c in table.columns]
-    head = "".join(f"<th>{esc(_LABELS.get(c, label_of(c)))}</th>" for c in shown)
+    shown = [c for c in SHOWN_OPTION_COLUMNS if c in table.columns]
+    head = "".join(f"<th>{esc(OPTION_LABELS.get(c, label_of(c)))}</th>" for c in shown)
     body = []
     for _, row in table.iterrows():
-        cells = "".join(f'<td class="num">{esc(_cell(c, row[c]))}</td>' for c in shown)
+        cells = "".join(f'<td class="num">{esc(option_cell(c, row[c]))}</td>' for c in shown)
         body.append(f"<tr><th>{esc(str(row['option']))}</th>{cells}</tr>")
     settings = []
     for _, row in table.iterrows():
@@ -96,7 +107,7 @@ def options_html(table: pd.DataFrame, *, city: str, descriptions: Mapping[str, s
         over = str(row.get("overrides", "")) or "the city's settings"
         settings.append(f"<li><b>{esc(name)}</b>{': ' + esc(text) if text else ''} "
                         f"(<code>{esc(over)}</code>; strategy {esc(str(row.get('strategy', '')))})</li>")
-    columns = "".join(f"<li><b>{esc(_LABELS.get(c, label_of(c)))}</b>: {esc(OPTION_COLUMNS[c])}</li>"
+    columns = "".join(f"<li><b>{esc(OPTION_LABELS.get(c, label_of(c)))}</b>: {esc(OPTION_COLUMNS[c])}</li>"
                       for c in shown if c in OPTION_COLUMNS)
     note_items = "".join(f"<li>{esc(n)}</li>" for n in (notes or []))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
 
 
-def _png(fig: Any) -> str:
+def png_data_uri(fig: Any) -> str:
+    """A matplotlib figure as a PNG data URI (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -35,7 +36,8 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _pyplot() -> Any:
+def chart_pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend with the report's chart style."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,7 +65,7 @@ def chart_site_map(plan: Plan) -> str:
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    plt = _pyplot()
+    plt = chart_pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 6.0))
     ax.add_collection(LineCollection(_road_lines(plan), colors="#bdbdbd", linewidths=0.5, zorder=1))
     d = plan.demand
@@ -104,11 +106,11 @@ def chart_site_map(plan: Plan) -> str:
     credit = "synthetic demo city — not a real place" if plan.city.synthetic else "roads © OpenStreetMap contributors (ODbL)"
     ax.text(1.0, 1.0, credit + "; marker size: installed kW", transform=ax.transAxes, ha="right", va="bottom",
             fontsize=7, color="#555555")
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_demand(plan: Plan, table: pd.DataFrame) -> str:
-    plt = _pyplot()
+    plt = chart_pyplot()
     years = list(table.columns)
     segs = list(table.index)
     cmap = plt.get_cmap("tab10")
@@ -124,7 +126,7 @@ def chart_demand(plan: Plan, table: pd.DataFrame) -> str:
         ax.set_ylabel("public charging demand [kWh/day]")
         ax.set_title("Public charging demand by segment and year")
         ax.legend(fontsize=8, ncols=min(len(segs), 5), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
-        return _png(fig)
+        return png_data_uri(fig)
     served = plan.siting.served_by_segment
     fig, ax = plt.subplots(figsize=(7.2, 3.0))
     x = np.arange(len(segs))
@@ -136,11 +138,11 @@ def chart_demand(plan: Plan, table: pd.DataFrame) -> str:
     ax.set_ylabel("kWh/day")
     ax.set_title(f"Public charging demand and energy served by segment, {years[0]}")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_rollout(roll: pd.DataFrame) -> str:
-    plt = _pyplot()
+    plt = chart_pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 2.8))
     x = np.arange(len(roll))
     total = roll["power_total_kw"].to_numpy(float)
@@ -153,11 +155,11 @@ def chart_rollout(roll: pd.DataFrame) -> str:
     ax.set_title("Rollout: charging power by year")
     ax.legend(fontsize=8, loc="upper left")
     ax.set_ylim(0, float(roll["power_total_kw"].max()) * 1.25 + 1)
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_grid(plan: Plan) -> str:
-    plt = _pyplot()
+    plt = chart_pyplot()
     f = plan.flow
     g = plan.city.config.grid
     fig, axes = plt.subplots(1, 2, figsize=(7.4, 2.9))
@@ -186,7 +188,7 @@ def chart_grid(plan: Plan) -> str:
     axes[1].set_title("Line and transformer loading", fontsize=9)
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_time_series(steps: pd.DataFrame, limits: Any) -> str | None:
@@ -194,7 +196,7 @@ def chart_time_series(steps: pd.DataFrame, limits: Any) -> str | None:
     need = {"base_load_mw", "ev_load_mw"}
     if not isinstance(steps, pd.DataFrame) or not len(steps) or not need <= set(steps.columns):
         return None
-    plt = _pyplot()
+    plt = chart_pyplot()
     days = (steps.index[-1] - steps.index[0]).total_seconds() / 86400.0 if isinstance(steps.index, pd.DatetimeIndex) else 0
     fig, axes = plt.subplots(2, 1, figsize=(7.4, 3.9), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     x = steps.index
@@ -224,14 +226,14 @@ def chart_time_series(steps: pd.DataFrame, limits: Any) -> str | None:
 
         axes[1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if days <= 1.01 else "%d %b"))
     fig.tight_layout()
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_co2(k: Mapping[str, Any]) -> str | None:
     ice, ev = k.get("co2_combustion_t_year"), k.get("co2_t_year")
     if ice is None or ev is None:
         return None
-    plt = _pyplot()
+    plt = chart_pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 1.7))
     ax.barh([0, 1], [ice, ev], color=["#969696", "#31a354"])
     ax.set_yticks([0, 1], ["combustion vehicles\n(same km)", "EV charging\n(grid mix)"])
@@ -240,11 +242,11 @@ def chart_co2(k: Mapping[str, Any]) -> str | None:
     ax.set_xlim(0, max(ice, ev) * 1.25 + 1)
     ax.set_xlabel("CO2 [t/yr]")
     ax.set_title("CO2 of the energy served, per year")
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def chart_scenarios(table: pd.DataFrame) -> str:
-    plt = _pyplot()
+    plt = chart_pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(7.4, 2.6))
     names = [str(c) for c in table.columns]
     x = np.arange(len(names))
@@ -257,4 +259,4 @@ def chart_scenarios(table: pd.DataFrame) -> str:
     for ax in axes:
         ax.set_xticks(x, names, rotation=20, fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png_data_uri(fig)

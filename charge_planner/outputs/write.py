@@ -72,6 +72,7 @@ __all__ = [
     "MANIFEST",
     "OutputError",
     "OutputTarget",
+    "TMP_PREFIX",
     "check_output_folder",
     "check_pdf",
     "default_output_folder",
@@ -380,7 +381,8 @@ def write_outputs(plan: Plan, folder: Path, *, offline: bool | None = None, pdf:
 #: name of the file that lists what a plan wrote into its output folder
 MANIFEST = "manifest.json"
 _MANIFEST_KIND = "charge-planner plan output"
-_TMP_PREFIX = ".charge-planner-"
+#: prefix of the temporary names under which outputs are written before they replace the old ones
+TMP_PREFIX = ".charge-planner-"
 
 
 def _sha256(path: Path) -> str:
@@ -643,7 +645,7 @@ def save_folder(target: OutputTarget, write: Callable[[Path], None], *, what: st
             created.append(parent)
             parent = parent.parent
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent))
         try:
             tmp.chmod(0o755)
             write(tmp)
@@ -655,7 +657,7 @@ def save_folder(target: OutputTarget, write: Callable[[Path], None], *, what: st
             raise
         return
     old = [f["name"] for f in target.previous["files"]] + [MANIFEST] if target.previous else []
-    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path))
     try:
         write(tmp)
         new = sorted(p.name for p in tmp.iterdir())
@@ -674,7 +676,7 @@ def save_folder(target: OutputTarget, write: Callable[[Path], None], *, what: st
 
 def _swap(path: Path, tmp: Path, *, old: list[str], new: list[str]) -> None:
     """Move the earlier plan's files from ``path`` aside, the new ones from ``tmp`` in; undo on failure."""
-    aside = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}old.", dir=path))
+    aside = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}old.", dir=path))
     moved_out: list[str] = []
     moved_in: list[str] = []
     try:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from charge_planner.outputs.write import (
-    _TMP_PREFIX,  # the planner's temporary names, shared with Plan.save
+    TMP_PREFIX,  # the planner's temporary names, shared with Plan.save
     OutputError,
     check_output_folder,
     read_manifest,
@@ -77,7 +77,7 @@ def _jsonable(value: Any) -> Any:
 
 def _atomic_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -212,7 +212,7 @@ class SweepFolder:
             if not folder.is_dir():
                 continue
             for p in folder.iterdir():
-                if p.name.startswith(_TMP_PREFIX):  # written by the planner, under a temporary name
+                if p.name.startswith(TMP_PREFIX):  # written by the planner, under a temporary name
                     log.info("removing the unfinished %s", p)
                     if p.is_dir() and not p.is_symlink():
                         shutil.rmtree(p, ignore_errors=True)
@@ -242,7 +242,7 @@ class SweepFolder:
     def write_table(self) -> Path:
         """Write ``scenarios.csv`` (atomically)."""
         path = self.path / "scenarios.csv"
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}scenarios.csv.", dir=self.path)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}scenarios.csv.", dir=self.path)
         os.close(fd)
         try:
             write_csv(self.table(), Path(tmp))
@@ -255,7 +255,7 @@ class SweepFolder:
 
     def write_files(self, write: Callable[[Path], Iterable[Path]]) -> list[Path]:
         """Write files with ``write(folder)`` into a temporary folder, then rename each into ``DIR``."""
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.path))
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.path))
         try:
             written = [Path(p) for p in write(tmp)]
             out = []
