@@ -78,6 +78,7 @@ from charge_planner.siting.capacitated_build import CapacitatedBuild
 from charge_planner.siting.capacitated_results import CapacitatedResults
 from charge_planner.siting.connection import connection_band
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
+from charge_planner.siting.plan_search import PlanSearch
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -113,6 +114,9 @@ DECOMPOSE_ITERATIONS2 = 300
 DECOMPOSE_SHARE = 0.5
 #: First step factor of the second round of price steps (from the best prices of the first).
 DECOMPOSE_THETA2 = 0.25
+#: Share of the time left that the local search of the decomposed solve may take at most (a safety
+#: stop; its work cap is :data:`~charge_planner.siting.plan_search.MAX_EVALUATIONS` plan valuations).
+LOCAL_SHARE = 0.5
 #: The restricted search of the decomposed solve stops at this share of the requested gap, or after
 #: this many times the node limit of a search (its wall-clock share usually ends it first).
 RESTRICTED_GAP_SHARE = 0.25
@@ -242,6 +246,13 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         else:
             guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
                                                                   max_nodes=max_nodes)
+            if (guided is None and not math.isfinite(lp_bound) and decompose is None and solver in (None, "highs")
+                    and (dec := SiteDecomposition.from_siting(self)) is not None):
+                # the relaxation did not finish within its work cap: the decomposition bounds the
+                # model instead (the full search of such a model stays far from its bound)
+                log.info("siting: the LP relaxation did not finish; solving by decomposition by site")
+                guided, lp_bound = self._decomposed(dec, warm, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
+                complete = True
         if guided is not None and (guided.status == "optimal" or complete):
             res = guided  # proven within the gap by the LP relaxation, or the search was the full one
         else:
@@ -370,6 +381,15 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         if lag_plan is not None:
             plans.append(("decomposition plan", lag_plan))
         name, inc, inc_obj = best_plan()
+        if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
+            # local search from the best plan, each plan valued exactly by a maximum flow
+            search = PlanSearch(dec)
+            search.set_prices(lam)
+            n_best, _ = search.improve(np.round(inc[n0:x0]), deadline=time.perf_counter() + LOCAL_SHARE * left())
+            local = plan_with_chargers(self, n_best, time_limit_s=left())
+            if local is not None:
+                plans.append(("local search plan", local))
+            name, inc, inc_obj = best_plan()
         log.info("site decomposition: bound %.6g, best plan %.6g (%s), gap %.3g after %.1f s", lag_bound, inc_obj,
                  name, relative_gap(inc_obj, lag_bound), time.perf_counter() - t0)
         text = [f"{nm} {float(m.c @ x):.6g}" for nm, x in plans]
