@@ -21,6 +21,7 @@ from charge_planner.grid import GridModel, assess_grid
 from charge_planner.grid.energy import PVProfile
 from charge_planner.grid.export import BUS_LOAD_COLUMNS, bus_loads, worst_hour_net, worst_step
 from charge_planner.grid.flow import run_peak_flow
+from charge_planner.grid.model import SUBSTATION_TAP
 from charge_planner.grid.results import GridResults
 from charge_planner.grid.timeseries import base_load_profile, time_index
 from charge_planner.outputs.write import FILES, write_grid_files
@@ -317,3 +318,34 @@ def test_a_time_series_without_a_converged_step_writes_no_worst_hour(demo_plan, 
     assert [p.name for p in written] == ["grid_loads.parquet"]
     assert not (tmp_path / "grid_worst_hour.json").exists()
     assert "grid_worst_hour.json skipped: no step of the time series converged" in caplog.text
+
+
+def test_synthesised_grid_taps_act_per_hour_as_pandapower_run_control(demo_plan, monkeypatch) -> None:
+    """Every substation OLTC of the synthesised grid acts per hour; pandapower's own controller, run on the
+    net of an hour from the stored (design) tap, lands on the same position and the same voltages."""
+    import charge_planner.grid.export as export
+
+    r = demo_plan.grid_results
+    batch = r.flow.batch
+    subs = r.model.net.trafo.index[r.model.net.trafo["role"] == "substation"]
+    assert batch.tap_pos is not None and sorted(batch.tap_trafos) == sorted(subs)
+    design = r.model.net.trafo.loc[batch.tap_trafos, "tap_pos"].to_numpy()
+    assert (batch.tap_pos != design).any()  # the tap moves over the day
+    busbar = r.model.net.trafo.loc[batch.tap_trafos, "lv_bus"].to_numpy()
+    vm_bus = r.flow.batch.vm_frame()[busbar].to_numpy()
+    ctrl = r.model.net.controller["object"].iloc[0]
+    at_limit = (batch.tap_pos == SUBSTATION_TAP["tap_min"]) | (batch.tap_pos == SUBSTATION_TAP["tap_max"])
+    assert ((vm_bus > ctrl.vm_lower_pu) & (vm_bus < ctrl.vm_upper_pu) | at_limit).all()
+    steps = [int(np.argmin(r.flow.steps["base_load_mw"])), int(np.argmax(r.flow.steps["ev_load_mw"])),
+             int(np.argmax(r.flow.steps["base_load_mw"]))]
+    for pos in steps:
+        monkeypatch.setattr(export, "worst_step", lambda _r, p=pos: p)
+        net = export.worst_hour_net(r)
+        at_step = zip(batch.tap_trafos, batch.tap_pos[pos], strict=True)
+        assert net["charge_planner"]["tap_pos"] == {str(t): int(k) for t, k in at_step}
+        net.trafo.loc[batch.tap_trafos, "tap_pos"] = design  # from the stored tap, as the plan's flow starts
+        pp.runpp(net, algorithm="nr", init="auto", run_control=True)
+        np.testing.assert_array_equal(net.trafo.loc[batch.tap_trafos, "tap_pos"].to_numpy(), batch.tap_pos[pos])
+        np.testing.assert_allclose(net.res_bus["vm_pu"].reindex(batch.buses), batch.vm_pu[pos], atol=VM_TOL)
+        np.testing.assert_allclose(net.res_trafo["loading_percent"].reindex(batch.trafos),
+                                   batch.trafo_loading_percent[pos], atol=LOADING_TOL)

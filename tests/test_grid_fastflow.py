@@ -327,3 +327,72 @@ def test_solve_blocks_matches_pandapower_a_block_at_a_time(oberrhein: pp.pandapo
             np.testing.assert_allclose(res.line_loading_percent[k],
                                        work.res_line["loading_percent"].reindex(res.lines).to_numpy(), atol=1e-4)
     assert (seen == 1).all() and max(asked) <= 2
+
+
+def _oltc_net(tap_pos: int = 1, tap_side: str = "hv", control: bool = True) -> pp.pandapowerNet:
+    """33 kV source, a 10 MVA 33/11 kV transformer with an on-load tap changer, a two-section 11 kV feeder."""
+    from pandapower.control import DiscreteTapControl
+
+    net = pp.create_empty_network()
+    b0, b1, b2, b3 = (pp.create_bus(net, kv) for kv in (33.0, 11.0, 11.0, 11.0))
+    pp.create_ext_grid(net, b0, vm_pu=1.0)
+    t = pp.create_transformer_from_parameters(
+        net, b0, b1, sn_mva=10.0, vn_hv_kv=33.0, vn_lv_kv=11.0, vkr_percent=0.5, vk_percent=10.0, pfe_kw=8.0,
+        i0_percent=0.3, tap_side=tap_side, tap_neutral=0, tap_min=-8, tap_max=8, tap_step_percent=1.25,
+        tap_pos=tap_pos, tap_changer_type="Ratio")
+    pp.create_line_from_parameters(net, b1, b2, 3.0, 0.2, 0.35, 10.0, 0.4)
+    pp.create_line_from_parameters(net, b2, b3, 2.0, 0.3, 0.37, 10.0, 0.3)
+    pp.create_load(net, b2, p_mw=3.0, q_mvar=1.0)
+    pp.create_load(net, b3, p_mw=2.0, q_mvar=0.6)
+    if control:
+        DiscreteTapControl(net, t, vm_lower_pu=0.971, vm_upper_pu=0.989)
+    return net
+
+
+@pytest.mark.parametrize("tap0", [1, -3, 8])
+def test_on_load_tap_changer_acts_per_step_as_pandapower_run_control(tap0: int) -> None:
+    net = _oltc_net(tap0)
+    model = BatchPowerFlow.from_net(net)
+    assert model.taps is not None and list(model.taps.trafos) == [0]
+    factors = np.linspace(0.05, 1.9, 15)
+    res = model.solve(model.s_load[:, None] * factors[None, :])
+    assert res.tap_pos is not None and list(res.tap_trafos) == [0]
+    for k, f in enumerate(factors):
+        ref = copy.deepcopy(net)
+        ref.load["p_mw"] *= f
+        ref.load["q_mvar"] *= f
+        with _quiet_pandapower():
+            pp.runpp(ref, numba=False, run_control=True)  # each step from the net's tap, as the batched flow
+        assert res.tap_pos[k, 0] == ref.trafo.at[0, "tap_pos"]
+        np.testing.assert_allclose(res.vm_pu[k], ref.res_bus["vm_pu"].to_numpy(), atol=1e-8)
+        np.testing.assert_allclose(res.trafo_loading_percent[k], ref.res_trafo["loading_percent"].to_numpy(), atol=1e-5)
+        np.testing.assert_allclose(res.line_loading_percent[k], ref.res_line["loading_percent"].to_numpy(), atol=1e-5)
+        assert res.p_slack_mw[k] == pytest.approx(ref.res_ext_grid["p_mw"].sum(), abs=1e-7)
+        assert res.losses_mw[k] == pytest.approx(ref.res_line["pl_mw"].sum() + ref.res_trafo["pl_mw"].sum(), abs=1e-7)
+    # the tap moves with the load: higher load, lower position (the winding is on the 33 kV side)
+    assert len(set(res.tap_pos[:, 0])) >= 4 and np.all(np.diff(res.tap_pos[:, 0]) <= 0)
+    # solve_blocks operates the taps the same way
+    seen = []
+    for cols, r in model.solve_blocks(lambda c: model.s_load[:, None] * factors[None, c], factors, block_columns=4):
+        assert r.tap_pos is not None
+        np.testing.assert_array_equal(r.tap_pos[:, 0], res.tap_pos[cols, 0])
+        np.testing.assert_allclose(r.vm_pu, res.vm_pu[cols], atol=1e-8)
+        seen += list(cols)
+    assert sorted(seen) == list(range(len(factors)))
+
+
+def test_tap_changer_that_cannot_be_operated_keeps_its_tap_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    # a tap winding on the 11 kV side changes the transformer's impedance with the tap: not operated per step
+    net = _oltc_net(2, tap_side="lv")
+    with caplog.at_level("WARNING", logger="charge_planner.grid.oltc"):
+        model = BatchPowerFlow.from_net(net)
+    assert model.taps is None
+    assert "transformer 0" in caplog.text and "stays at position 2" in caplog.text
+    res = model.solve(model.s_load[:, None] * np.array([0.2, 1.5])[None, :])
+    assert res.tap_pos is None
+    for k, f in enumerate((0.2, 1.5)):
+        ref = copy.deepcopy(net)
+        ref.load["p_mw"] *= f
+        ref.load["q_mvar"] *= f
+        runpp(ref)  # without control: the tap as stored
+        np.testing.assert_allclose(res.vm_pu[k], ref.res_bus["vm_pu"].to_numpy(), atol=1e-8)

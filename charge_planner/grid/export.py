@@ -113,7 +113,9 @@ def worst_hour_net(results: GridResults, *, ev_power_factor: float = 1.0) -> pan
         has them. ``net.name`` names the step; ``net["charge_planner"]`` records ``mode``,
         ``time`` (ISO text, None for the peak), ``step`` (position, None for the peak),
         ``base_load_factor``, ``ev_mw``, ``pv_mw``, ``ev_power_factor`` and the plan's
-        ``n_violations``, ``vm_min_pu`` and highest loadings of that step.
+        ``n_violations``, ``vm_min_pu`` and highest loadings of that step; transformers whose tap
+        the flow operated (on-load tap changers) are at that step's positions (``tap_pos`` in
+        ``net["charge_planner"]``), their controllers kept in ``net.controller``.
 
     Raises
     ------
@@ -177,10 +179,25 @@ def worst_hour_net(results: GridResults, *, ev_power_factor: float = 1.0) -> pan
                     trafo_loading_max_percent=float(row["trafo_loading_max_percent"]),
                     trafo3w_loading_max_percent=float(row["trafo3w_loading_max_percent"]))
         net.name = f"{base}: worst hour {time:%Y-%m-%d %H:%M}"
+    taps = _step_taps(results, pos)
+    if len(taps):  # the on-load tap changers where the plan's flow put them at that step
+        net.trafo.loc[taps.index, "tap_pos"] = taps.to_numpy()
+        info["tap_pos"] = {str(int(t)): int(k) for t, k in taps.items()}
     net[NET_INFO_KEY] = info
     log.info("worst-hour net: %s (%d violation(s), %.3f MW EV, %.3f MW PV, base-load factor %.3f)",
              net.name, info["n_violations"], info["ev_mw"], info["pv_mw"], factor)
     return net
+
+
+def _step_taps(results: GridResults, pos: int | None) -> pd.Series:
+    """Positions of the tap changers operated by the plan's flow at step ``pos`` (the peak when None)."""
+    if pos is None:
+        return results.flow.tap_pos
+    ts = results.time_series
+    batch = ts.batch if ts is not None else None
+    if batch is None or batch.tap_pos is None or batch.tap_trafos is None:
+        return pd.Series(dtype=np.int64)
+    return pd.Series(batch.tap_pos[pos], index=batch.tap_trafos, dtype=np.int64)
 
 
 def _free_min(results: GridResults) -> float | None:

@@ -53,6 +53,7 @@ from charge_planner.errors import DataError, GridError
 from charge_planner.grid.admittance import AdmittanceModel, admittance_model
 from charge_planner.grid.jacobian import _jacobian, _LevelLU
 from charge_planner.grid.model import _bus_label
+from charge_planner.grid.oltc import MAX_CONTROL_ROUNDS, TapControl, tap_control
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,11 @@ class BatchResult:
         Wall time of the solve [s].
     v_internal
         Complex voltages of the internal buses (n_internal x steps) [pu], when asked for.
+    tap_pos
+        Position of every on-load tap changer operated per step (rows: steps, columns:
+        ``tap_trafos``), None when the grid has none (see :mod:`~charge_planner.grid.oltc`).
+    tap_trafos
+        pandapower ids of those transformers.
     """
 
     vm_pu: np.ndarray
@@ -122,6 +128,8 @@ class BatchResult:
     losses_mw: np.ndarray
     solve_s: float = 0.0
     v_internal: np.ndarray | None = None
+    tap_pos: np.ndarray | None = None
+    tap_trafos: pd.Index | None = None
 
     @property
     def n_steps(self) -> int:
@@ -157,6 +165,7 @@ class BatchPowerFlow(AdmittanceModel):
     chunk_size: int = DEFAULT_CHUNK_SIZE
     max_chord_iterations: int = DEFAULT_MAX_CHORD_ITERATIONS
     max_newton_iterations: int = DEFAULT_MAX_NEWTON_ITERATIONS
+    taps: TapControl | None = None
     _pvpq: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     # ---------------------------------------------------------------------------- build
@@ -208,6 +217,12 @@ class BatchPowerFlow(AdmittanceModel):
             max_newton_iterations=int(max_newton_iterations),
         )
         model._pvpq = np.r_[m.pv, m.pq]
+        trafo = m.branches.get("trafo")
+        if trafo is not None:
+            on = trafo.internal[:, 0] >= 0
+            model.taps = tap_control(model.net, ref=m.ref, bus_lookup=m.bus_lookup, branch_from=m.branch_from,
+                                     branch_to=m.branch_to,
+                                     trafo_rows=pd.Series(trafo.internal[on, 0], index=trafo.index[on]))
         log.debug(
             "batched load flow prepared: %d internal buses (%d PQ, %d PV, %d slack), %d branches",
             model.n_internal,
@@ -462,6 +477,7 @@ class BatchPowerFlow(AdmittanceModel):
         chord did not converge (from its chord end when usable, else from ``v0``, then from ``v0`` again).
 
         Returns the voltages, converged flags, iterations per column and the number of full Newton fallbacks.
+        The slack rows of ``v`` are each column's slack voltages and are kept.
         """
         if lu is not None:
             v, ok, its = self._chord(lu, v, s_load)
@@ -470,15 +486,50 @@ class BatchPowerFlow(AdmittanceModel):
             its = np.zeros(v.shape[1], dtype=np.int64)
         bad = np.flatnonzero(~ok)
         for j in bad:
-            start = v[:, j] if np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0 else v0
+            v0j = v0.copy()
+            v0j[self.ref] = v[self.ref, j]  # a column's slack voltage is its own (tap changers)
+            usable = np.all(np.isfinite(v[:, j])) and np.abs(v[:, j]).max() < 2.0
+            start = v[:, j] if usable else v0j
             vj, okj, itj = self._newton_one(start, s_load[:, j])
-            if not okj and start is not v0:
-                vj, okj, itj2 = self._newton_one(v0, s_load[:, j])
+            if not okj and usable:
+                vj, okj, itj2 = self._newton_one(v0j, s_load[:, j])
                 itj += itj2
             v[:, j] = vj
             ok[j] = okj
             its[j] += itj
         return v, ok, its, len(bad)
+    def _iterate_controlled(self, lu: _LevelLU | None, v: np.ndarray, s_load: np.ndarray,
+                            v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray | None]:
+        """:meth:`_iterate`, then the on-load tap changers operated as pandapower's ``run_control`` does for
+        each column on its own: every round moves each tap whose voltage is outside its band one position and
+        solves again the columns that moved (from their last voltages), until none moves.
+
+        Returns what :meth:`_iterate` returns and the tap positions (changers x columns; None without changers).
+        """
+        taps = self.taps
+        if taps is None:
+            return (*self._iterate(lu, v, s_load, v0), None)
+        pos = np.repeat(taps.tap0[:, None], v.shape[1], axis=1)
+        v_ref = self.v_start[taps.ref_row]
+        v[taps.ref_row] = v_ref[:, None] * taps.slack_scale(pos)
+        v, ok, its, fallbacks = self._iterate(lu, v, s_load, v0)
+        for _ in range(MAX_CONTROL_ROUNDS):
+            vm = np.where(ok[None, :], np.abs(v[taps.bus_row]), np.nan)
+            new = taps.next_taps(vm, pos)
+            moved = np.flatnonzero((new != pos).any(axis=0))
+            if not len(moved):
+                break
+            pos[:, moved] = new[:, moved]
+            vm_moved = v[:, moved]
+            vm_moved[taps.ref_row] = v_ref[:, None] * taps.slack_scale(pos[:, moved])
+            vv, okk, itk, fb = self._iterate(lu, vm_moved, s_load[:, moved], v0)
+            v[:, moved], ok[moved] = vv, okk
+            its[moved] += itk
+            fallbacks += fb
+        else:
+            log.debug("tap changers: %d control rounds reached", MAX_CONTROL_ROUNDS)
+        return v, ok, its, fallbacks, pos
+
     def solve(
         self,
         s_load: np.ndarray,
@@ -529,6 +580,7 @@ class BatchPowerFlow(AdmittanceModel):
             chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
         lu: _LevelLU | None = None
         v0 = self.v_start
+        taps_all = None if self.taps is None else np.empty((len(self.taps), n_steps), dtype=np.int64)
         for chunk, new_group in chunks:
             s_chunk = s_load[:, chunk]
             if new_group:
@@ -541,13 +593,15 @@ class BatchPowerFlow(AdmittanceModel):
                 except (RuntimeError, np.linalg.LinAlgError):
                     lu = None
             v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
-            v, ok, its, fallbacks = self._iterate(lu, v, s_chunk, v0)
+            v, ok, its, fallbacks, pos = self._iterate_controlled(lu, v, s_chunk, v0)
             newton_fallback += fallbacks
+            if taps_all is not None and pos is not None:
+                taps_all[:, chunk] = pos
             v_all[:, chunk] = v
             converged[chunk] = ok
             iterations[chunk] = its
         v_keep = v_all.copy() if keep_voltages else None
-        result = self._results(v_all, converged, iterations, s_load)
+        result = self._results(v_all, converged, iterations, s_load, taps_all)
         if v_keep is not None:
             v_keep[:, ~converged] = np.nan
             result.v_internal = v_keep
@@ -618,9 +672,9 @@ class BatchPowerFlow(AdmittanceModel):
                 cols = group[a : a + block_columns]
                 s_chunk = loads(cols)
                 v = np.repeat(v0[:, None], len(cols), axis=1)
-                v, ok, its, _ = self._iterate(lu, v, s_chunk, v0)
+                v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0)
                 failed += int((~ok).sum())
-                yield cols, self._results(v, ok, its, s_chunk)
+                yield cols, self._results(v, ok, its, s_chunk, pos)
         if failed:
             log.log(logging.DEBUG if trial_loads else logging.WARNING,
                     "batched load flow: %d of %d step(s) did not converge; their results are NaN", failed, n_steps)
@@ -628,22 +682,39 @@ class BatchPowerFlow(AdmittanceModel):
     # ---------------------------------------------------------------------------- results
 
     def _results(
-        self, v: np.ndarray, converged: np.ndarray, iterations: np.ndarray, s_load: np.ndarray
+        self, v: np.ndarray, converged: np.ndarray, iterations: np.ndarray, s_load: np.ndarray,
+        taps: np.ndarray | None = None,
     ) -> BatchResult:
-        """Voltages, loadings, slack power and losses per step (v is overwritten with NaN where not converged)."""
+        """Voltages, loadings, slack power and losses per step (v is overwritten with NaN where not converged).
+
+        A tap changer's position is read from its column's slack voltage (see :mod:`~charge_planner.grid.oltc`):
+        its high-voltage bus is reported at the external grid's voltage and its high-voltage current corrected.
+        ``taps`` (changers x steps), when given, is returned as ``tap_pos``.
+        """
         v[:, ~converged] = np.nan
         n_steps = v.shape[1]
         bus_pos = self.bus_lookup[self.bus_ids.to_numpy()]
         has = bus_pos >= 0
+        vi = np.abs(v)
+        scale = None
+        if self.taps is not None:
+            rows = self.taps.ref_row
+            scale = vi[rows] / np.abs(self.v_start[rows])[:, None]
+            vi[rows] = np.abs(self.v_start[rows])[:, None] * np.where(np.isnan(scale), np.nan, 1.0)
+            if taps is None:
+                taps = self.taps.taps_from_scale(np.nan_to_num(scale, nan=1.0))
         vm = np.full((len(self.bus_ids), n_steps), np.nan)
         va = np.full_like(vm, np.nan)
-        vm[has] = np.abs(v[bus_pos[has]])
+        vm[has] = vi[bus_pos[has]]
         va[has] = np.angle(v[bus_pos[has]], deg=True)
         # branch currents; |S|/(|V| base_kv) of pandapower equals |I| base_mva / base_kv
         i_f = self.yf @ v
         i_t = self.yt @ v
+        i_f_abs = np.abs(i_f)
+        if scale is not None and self.taps is not None:
+            i_f_abs[self.taps.branch_row] *= scale  # the high-voltage current at the real slack voltage
         i_side = (
-            np.abs(i_f) * (self.base_mva / self.base_kv[self.branch_from])[:, None],
+            i_f_abs * (self.base_mva / self.base_kv[self.branch_from])[:, None],
             np.abs(i_t) * (self.base_mva / self.base_kv[self.branch_to])[:, None],
         )
         loadings: dict[str, np.ndarray] = {}
@@ -686,6 +757,8 @@ class BatchPowerFlow(AdmittanceModel):
             trafos3w=self.branches["trafo3w"].index if "trafo3w" in self.branches else pd.Index([]),
             p_slack_mw=p_slack * self.base_mva,
             losses_mw=losses,
+            tap_pos=None if taps is None else taps.T.copy(),
+            tap_trafos=None if self.taps is None else self.taps.trafos,
         )
 
     def run(self, n_steps: int, **profiles: Any) -> BatchResult:

@@ -20,6 +20,7 @@ import pandapower as pp
 import pandas as pd
 import pyproj
 from pandapower.auxiliary import pandapowerNet
+from pandapower.control import DiscreteTapControl
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import GridError
@@ -34,6 +35,8 @@ from charge_planner.grid.model import (
     LV_HEAVY_FROM_KVA,
     LV_LINE_STD_TYPE,
     LV_LINE_STD_TYPE_HEAVY,
+    MV_BUSBAR_DEADBAND_PU,
+    MV_BUSBAR_SETPOINT_PU,
     MV_LINE_STD_TYPE,
     MV_LINE_STD_TYPE_24KV,
     SUBSTATION_SNAP_M,
@@ -465,6 +468,9 @@ def _build_net(
                 **SUBSTATION_TAP,
             )
         )
+    for t in sub_trafos:  # the OLTC acts at every step of a load flow run with control
+        DiscreteTapControl(net, int(t), vm_lower_pu=MV_BUSBAR_SETPOINT_PU - MV_BUSBAR_DEADBAND_PU,
+                           vm_upper_pu=MV_BUSBAR_SETPOINT_PU + MV_BUSBAR_DEADBAND_PU)
     params = _dt_parameters(design.dt_rating_kva)
     dt_trafo = pp.create_transformers_from_parameters(
         net,

@@ -81,6 +81,9 @@ class FlowResult:
         be rebuilt; empty for a time series (its loads per step are in the assessment).
     base_load_scale
         Peak flow: the factor the base loads' ``scaling`` was multiplied by [-].
+    tap_pos
+        Peak flow: the position of every transformer tap operated by a controller of the net
+        (pandapower ``run_control``), by transformer id; empty when the net has none.
 
     The ``buses`` table also has ``slack`` (True at external-grid and slack-generator buses,
     whose voltage is a set point, not a result).
@@ -98,6 +101,7 @@ class FlowResult:
     violations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIOLATION_COLUMNS))
     ev_kw_by_bus: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     base_load_scale: float = 1.0
+    tap_pos: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64))
 
 
 def _empty_trafos3w() -> pd.DataFrame:
@@ -300,7 +304,7 @@ def run_peak_flow(
         )
     ev_mw = float(ev.sum()) / 1000.0
     try:
-        run_pandapower(work)
+        run_pandapower(work, control=True)
     except pp.LoadflowNotConverged as exc:
         lowest = _last_iteration_lowest(work, vm_min_pu)
         where = (
@@ -409,7 +413,21 @@ def run_peak_flow(
         violations=violations,
         ev_kw_by_bus=ev.astype(float),
         base_load_scale=float(base_load_scale),
+        tap_pos=_controlled_taps(work),
     )
+
+
+def _controlled_taps(net: pandapowerNet) -> pd.Series:
+    """Tap position of every transformer a controller of ``net`` operates, by transformer id."""
+    table = net.get("controller")
+    ids: list[int] = []
+    if table is not None and len(table):
+        for c in table["object"]:
+            if getattr(c, "element", None) == "trafo" and hasattr(c, "vm_lower_pu"):
+                idx = c.element_index
+                ids += [int(i) for i in idx] if isinstance(idx, list | tuple | np.ndarray) else [int(idx)]
+    ids = sorted(set(ids) & set(net.trafo.index))
+    return net.trafo.loc[ids, "tap_pos"].astype(np.int64).rename("tap_pos")
 
 
 def violation_frame(rows: list[dict[str, object]]) -> pd.DataFrame:

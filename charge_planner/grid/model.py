@@ -129,6 +129,9 @@ EXT_GRID_VM_PU = 1.0
 
 #: ASSUMPTION (P8.07): voltage the substation on-load tap changer holds at the 11 kV busbar [pu].
 MV_BUSBAR_SETPOINT_PU = 0.98
+#: ASSUMPTION (P8.07): half width of the OLTC's dead band around the set point, 0.75 of a tap step [pu];
+#: wider than half a step, so the tap cannot hunt.
+MV_BUSBAR_DEADBAND_PU = 0.75 * 1.25 / 100.0
 
 #: ASSUMPTION: 33/11 kV unit transformer parameters by unit rating [MVA] (typical values,
 #: not from FACTS): vk, vkr [%], no-load loss pfe [kW], no-load current i0 [%].
@@ -264,13 +267,16 @@ def _normalise_legacy_tables(net: pandapowerNet) -> None:
         table["tap_dependency_table"] = False
 
 
-def run_pandapower(net: pandapowerNet) -> None:
+def run_pandapower(net: pandapowerNet, *, control: bool = False) -> None:
     """Run an AC Newton-Raphson load flow with the project's settings.
 
     Parameters
     ----------
     net
         The pandapower net; results are written to its ``res_*`` tables.
+    control
+        Run the net's controllers (``net.controller``, e.g. an on-load tap changer), as
+        ``pandapower.runpp(net, run_control=True)``; the taps they move are written to the net.
 
     Raises
     ------
@@ -279,7 +285,9 @@ def run_pandapower(net: pandapowerNet) -> None:
     """
     # numba is used when it is installed; passing numba=False otherwise avoids pandapower's
     # "numba cannot be imported" notice.
-    pp.runpp(net, algorithm="nr", init="auto", numba=_numba_available())
+    run_control = bool(control and "controller" in net and len(net.controller)
+                       and net.controller["in_service"].astype(bool).any())
+    pp.runpp(net, algorithm="nr", init="auto", numba=_numba_available(), run_control=run_control)
 
 
 def bus_roles(net: pandapowerNet) -> pd.Series:

@@ -60,6 +60,7 @@ from charge_planner.grid.model import (
     LV_LINE_STD_TYPE_HEAVY,
     MAX_LV_DROP_PU,
     MAX_LV_FEEDER_M,
+    MV_BUSBAR_DEADBAND_PU,
     MV_BUSBAR_SETPOINT_PU,
     SUBSTATION_TAP,
     SUBSTATION_TRAFO_PARAMETERS,
@@ -214,7 +215,7 @@ def _tap_to_setpoint(built: _Built, design: _Design) -> list[str]:
     tap_changes: list[str] = []
     for i, busbar in enumerate(built.mv_busbar):
         error = MV_BUSBAR_SETPOINT_PU - float(vm.at[int(busbar)])
-        if abs(error) <= 0.75 * step:
+        if abs(error) <= MV_BUSBAR_DEADBAND_PU:
             continue
         n_steps = int(np.sign(error)) * max(1, round(abs(error) / step))
         new_tap = int(
@@ -355,10 +356,12 @@ def synthesise_grid(
        is split in two (the subtree nearest half its load gets its own line from the
        substation) until none is.
     6. Design loop (AC load flow with each DT's load on its LV busbar): the substation OLTC
-       holds the 11 kV busbar at ``MV_BUSBAR_SETPOINT_PU`` (dead band +-0.9 %); substation
+       holds the 11 kV busbar at ``MV_BUSBAR_SETPOINT_PU`` (dead band +-0.94 %); substation
        units above 80 % loading are added; an 11 kV feeder with a bus below 0.955 pu or a line
        above its rating is split again. Nothing else is reinforced: no paralleled lines, no
-       larger DTs, DT taps stay at the neutral position.
+       larger DTs, DT taps stay at the neutral position. Each substation transformer keeps a
+       pandapower ``DiscreteTapControl`` with that band, so the tap found here is where every
+       later load flow starts and the OLTC then acts at every step (:mod:`~charge_planner.grid.oltc`).
     7. The LV feeders are added, the OLTC set again, and the result must converge. Tail ends
        below 0.95 pu and DTs near or above their rating are reported (logged and in the load
        flow), not designed away: a real grid has some.
@@ -599,7 +602,8 @@ def synthesise_grid(
         f"{'/'.join(str(int(u)) for u in design.sub_units)} x {design.sub_unit_mva:g} MVA {hv_kv:g}/{mv_kv:g} kV, "
         f"at most {max_substation_mva:g} MVA rated per substation before another is added (assumption), vk "
         f"{SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]['vk_percent']:g} %, OLTC +-10 % in 1.25 % steps "
-        f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-0.9 % (P8.07, assumption)",
+        f"holding the MV busbar at {MV_BUSBAR_SETPOINT_PU:g} pu +-{MV_BUSBAR_DEADBAND_PU * 100:.2f} % at every "
+        "step of a load flow (P8.07, assumption)",
         f"each substation fed by its own {hv_kv:g} kV source (external grid) at {EXT_GRID_VM_PU:g} pu, infinite "
         f"short-circuit power; the {hv_kv:g} kV network between them is not modelled (assumption)",
         sub_rule,
