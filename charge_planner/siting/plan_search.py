@@ -44,6 +44,8 @@ __all__ = ["PlanSearch", "MAX_EVALUATIONS"]
 MAX_EVALUATIONS = 20_000
 #: Candidates of each ranking valued exactly at each refill step.
 REFILL_CANDIDATES = 6
+#: Sites valued at a time when ranking the candidates of a refill step.
+_CHUNK = 64
 #: Largest integer capacity of the flow network (scipy's maximum flow works on 32-bit integers).
 _INT_MAX = 2**31 - 1
 
@@ -93,7 +95,16 @@ class PlanSearch:
         self.low[has] = dec.n_lower[dec.pair_of[has]]
         self.low_mix = self.code_mix[self.low @ self.weights]
         self.evaluations = 0
-        self.lag_score: np.ndarray | None = None  # n_site x n_mix: Lagrangian gain of each mix
+        self.group_of = np.full(self.n_site, -1, dtype=np.int64)
+        for g, (sites, _) in enumerate(dec.groups):
+            self.group_of[sites] = g
+        # the cheapest way to open each site from its required minimum
+        low_cost = dec.mix_cost[np.arange(self.n_site), self.low_mix]
+        extra = np.where(dec.mix_ok, dec.mix_cost - low_cost[:, None], np.inf)
+        extra[np.arange(self.n_site), self.low_mix] = np.inf
+        self.open_step = np.maximum(extra.min(axis=1), 1e-6)
+        self.lag_ratio: np.ndarray | None = None  # n_site x n_mix: value per dollar of each mix at the prices
+        self.lag_top = np.full(self.n_site, -np.inf)
 
     # ---- plans as site mixes
 
@@ -155,10 +166,15 @@ class PlanSearch:
         caps = np.concatenate([self.d_units, self.d_units[dem], pcap[live]])
         g = sp.csr_matrix((caps.astype(np.int32), (rows, cols)), shape=(sink + 1, sink + 1))
         res = maximum_flow(g, src, sink)
-        f = res.flow.tocsr()
-        row_served = np.asarray(f[src, :nd].todense()).ravel() * self.unit
+        f = res.flow
+        tail = np.repeat(np.arange(f.shape[0]), np.diff(f.indptr))
+        head, flow = f.indices, f.data
+        out_src = (tail == src) & (head < nd)
+        row_served = np.zeros(nd)
+        row_served[head[out_src]] = flow[out_src] * self.unit
+        into_sink = (head == sink) & (tail >= nd) & (tail < nd + npr)
         pair_used = np.zeros(npr)
-        pair_used[live] = np.asarray(f[nd + live, sink].todense()).ravel() * self.unit
+        pair_used[tail[into_sink] - nd] = flow[into_sink] * self.unit
         return float(res.flow_value) * self.unit, np.maximum(row_served, 0.0), np.maximum(pair_used, 0.0)
 
     def _state(self, mix: np.ndarray) -> _State:
@@ -169,70 +185,101 @@ class PlanSearch:
 
     def set_prices(self, lam: np.ndarray | None) -> None:
         """Rank the opening of closed sites also by their best mixes at demand prices ``lam`` (the
-        decomposition's best prices): the served value of each allowed mix at those prices."""
+        decomposition's best prices): the served value of each allowed mix at those prices per dollar."""
+        self.lag_ratio = None
         if lam is None:
-            self.lag_score = None
             return
-        values, _, _, _ = self.dec._pair_values(np.asarray(lam, dtype=float))
-        score = np.full((self.n_site, len(self.dec.mixes)), -np.inf)
-        for (sites, mix_idx), gain in zip(self.dec.groups, self.dec._gains(values), strict=True):
-            score[np.ix_(sites, mix_idx)] = gain
-        self.lag_score = score
+        dec = self.dec
+        values, _, _, _ = dec._pair_values(np.asarray(lam, dtype=float))
+        ratio = np.full((self.n_site, len(dec.mixes)), -np.inf)
+        for (sites, mix_idx), gain in zip(dec.groups, dec._gains(values), strict=True):
+            dcost = dec.mix_cost[np.ix_(sites, mix_idx)] - dec.mix_cost[sites, self.low_mix[sites]][:, None]
+            ok = (gain > 0) & (dcost > 0) & (mix_idx[None, :] != self.low_mix[sites][:, None])
+            ratio[np.ix_(sites, mix_idx)] = np.where(ok, gain / np.where(dcost > 0, dcost, 1.0), -np.inf)
+        self.lag_ratio = ratio
+        self.lag_top = ratio.max(axis=1)
 
-    def _candidates(self, st: _State, slack: float, ban: np.ndarray | None) -> list[tuple[int, int]]:
-        """(site, new mix) increases that fit ``slack`` [USD], the best few by each ranking."""
+    def _site_gains(self, values: np.ndarray, sites: np.ndarray, mix_idx: np.ndarray) -> np.ndarray:
+        """Sum over types of ``values[(site, type), count]`` for every site and mix (sites x mixes)."""
+        mixes = self.dec.mixes[mix_idx]
+        gain = np.zeros((len(sites), len(mix_idx)))
+        for t in range(self.n_type):
+            if not mixes[:, t].any():
+                continue
+            p = self.dec.pair_of[sites, t]
+            ok = p >= 0
+            gain[ok] += values[p[ok]][:, mixes[:, t]]
+        return gain
+
+    def _candidates(self, st: _State, slack: float, ban: tuple[int, np.ndarray] | None) -> list[tuple[int, int]]:
+        """(site, new mix) increases that fit ``slack`` [USD]: the best few by the served energy they
+        add without moving served demand, per dollar, and (closed sites) by their value per dollar at
+        the decomposition's prices. Sites are valued in order of an upper bound of their ratio and
+        only until the rest cannot enter the best few."""
         dec = self.dec
         unmet = np.maximum(dec.d - st.row_served, 0.0)
         reach = np.bincount(self.c_pair, weights=unmet[self.c_dem], minlength=self.n_pair)
-        top = self.radix - 1
-        k = np.arange(top + 1)[None, :]
-        # energy the (site, type) would serve with k chargers without moving any served demand
+        k = np.arange(self.radix)[None, :]
+        # energy each (site, type) would serve with k chargers without moving any served demand
         values = np.minimum(np.maximum(k * self.pair_cap[:, None] - st.pair_used[:, None], 0.0), reach[:, None])
-        cur = dec.mixes[st.mix]  # n_site x n_type
+        cur = dec.mixes[st.mix]
         cur_cost = dec.mix_cost[np.arange(self.n_site), st.mix]
-        direct: list[tuple[float, int, int]] = []
-        lagr: list[tuple[float, int, int]] = []
-        gains = dec._gains(values)
-        for (sites, mix_idx), gain in zip(dec.groups, gains, strict=True):
-            promising = (reach[np.maximum(dec.pair_of[sites], 0)] * (dec.pair_of[sites] >= 0)).sum(axis=1) > 0
-            if self.lag_score is not None:
-                promising |= ~(cur[sites] > 0).any(axis=1)
-            s_idx = np.flatnonzero(promising)
-            if not len(s_idx):
-                continue
-            ss = sites[s_idx]
-            mixes = dec.mixes[mix_idx]
-            up = (mixes[None, :, :] >= cur[ss][:, None, :]).all(axis=2) & (mix_idx[None, :] != st.mix[ss][:, None])
-            if ban is not None:
-                up &= ~ban[np.ix_(ss, mix_idx)]
-            dcost = dec.mix_cost[np.ix_(ss, mix_idx)] - cur_cost[ss][:, None]
-            up &= (dcost <= slack + 1e-6) & dec.mix_ok[np.ix_(ss, mix_idx)]
-            cur_gain = gain[s_idx, :][np.arange(len(ss)), np.searchsorted(mix_idx, st.mix[ss]).clip(0, len(mix_idx) - 1)]
-            cur_gain = np.where(mix_idx[np.searchsorted(mix_idx, st.mix[ss]).clip(0, len(mix_idx) - 1)] == st.mix[ss],
-                                cur_gain, 0.0)
-            est = gain[s_idx, :] - cur_gain[:, None] - dec.eps * dcost
-            ratio = np.where(up & (est > 0), est / np.maximum(dcost, 1e-6), -np.inf)
-            best = np.argmax(ratio, axis=1)
-            r = ratio[np.arange(len(ss)), best]
-            for i in np.flatnonzero(np.isfinite(r)):
-                direct.append((float(r[i]), int(ss[i]), int(mix_idx[best[i]])))
-            if self.lag_score is not None:
-                closed = ~(cur[ss] > 0).any(axis=1)
-                ls = self.lag_score[np.ix_(ss, mix_idx)]
-                lr = np.where(up & closed[:, None] & (ls > 0), ls / np.maximum(dcost, 1e-6), -np.inf)
-                lb = np.argmax(lr, axis=1)
-                rr = lr[np.arange(len(ss)), lb]
-                for i in np.flatnonzero(np.isfinite(rr)):
-                    lagr.append((float(rr[i]), int(ss[i]), int(mix_idx[lb[i]])))
-        out: list[tuple[int, int]] = []
-        for ranking in (direct, lagr):
-            ranking.sort(key=lambda t: (-t[0], t[1]))
-            for _, j, mx in ranking[:REFILL_CANDIDATES]:
+        at_low = st.mix == self.low_mix
+        has = dec.pair_of >= 0
+        room = np.where(has, values[np.maximum(dec.pair_of, 0), -1], 0.0)  # at most this much more per type
+        potential = room.sum(axis=1)
+        # an upper bound of each site's ratio: sites at their minimum cost at least their cheapest opening;
+        # open sites with unserved demand in reach are always valued (they are few)
+        upper = np.where(potential > 0, np.where(at_low, potential / self.open_step, np.inf), -np.inf)
+
+        def best_of(ss: np.ndarray, score_of) -> list[tuple[float, int, int]]:
+            found = []
+            for g, (_sites, mix_idx) in enumerate(dec.groups):
+                sg = ss[self.group_of[ss] == g]
+                if not len(sg):
+                    continue
+                mixes = dec.mixes[mix_idx]
+                up = dec.mix_ok[np.ix_(sg, mix_idx)] & (mix_idx[None, :] != st.mix[sg][:, None])
+                opened = ~at_low[sg]
+                if opened.any():
+                    up[opened] &= (mixes[None, :, :] >= cur[sg[opened]][:, None, :]).all(axis=2)
+                if ban is not None and (sg == ban[0]).any():
+                    up[sg == ban[0]] &= ~ban[1][mix_idx]
+                dcost = dec.mix_cost[np.ix_(sg, mix_idx)] - cur_cost[sg][:, None]
+                up &= dcost <= slack + 1e-6
+                ratio = np.where(up, score_of(sg, mix_idx, dcost), -np.inf)
+                best = np.argmax(ratio, axis=1)
+                r = ratio[np.arange(len(sg)), best]
+                found += [(float(r[i]), int(sg[i]), int(mix_idx[best[i]])) for i in np.flatnonzero(np.isfinite(r))]
+            return found
+
+        def ranked(bound: np.ndarray, score_of) -> list[tuple[float, int, int]]:
+            order = np.argsort(-bound, kind="stable")
+            order = order[bound[order] > -np.inf]
+            found: list[tuple[float, int, int]] = []
+            for lo in range(0, len(order), _CHUNK):
+                found += best_of(order[lo:lo + _CHUNK], score_of)
+                found.sort(key=lambda t: (-t[0], t[1]))
+                nxt = lo + _CHUNK
+                if len(found) >= REFILL_CANDIDATES and (nxt >= len(order) or found[REFILL_CANDIDATES - 1][0] >= bound[order[nxt]]):
+                    break
+            return found[:REFILL_CANDIDATES]
+
+        def direct_score(sg, mix_idx, dcost):
+            gain = self._site_gains(values, sg, mix_idx)
+            cur_gain = np.where(has[sg], values[np.maximum(dec.pair_of[sg], 0), cur[sg]], 0.0).sum(axis=1)
+            est = gain - cur_gain[:, None] - dec.eps * dcost
+            return np.where(est > 0, est / np.maximum(dcost, 1e-6), -np.inf)
+
+        out = [(j, mx) for _, j, mx in ranked(upper, direct_score)]
+        if self.lag_ratio is not None:
+            lag_upper = np.where(at_low, self.lag_top, -np.inf)
+            for _, j, mx in ranked(lag_upper, lambda sg, mix_idx, dcost: self.lag_ratio[np.ix_(sg, mix_idx)]):
                 if (j, mx) not in out:
                     out.append((j, mx))
         return out
 
-    def _refill(self, st: _State, ban: np.ndarray | None, deadline: float, max_evals: int) -> _State:
+    def _refill(self, st: _State, ban: tuple[int, np.ndarray] | None, deadline: float, max_evals: int) -> _State:
         """Spend the money left on the best increases by exact served energy per dollar (greedy)."""
         dec = self.dec
         while self.evaluations < max_evals and time.perf_counter() < deadline:
@@ -333,10 +380,9 @@ class PlanSearch:
             mix[j] = mx
             trial = self._state(mix)
             # the refill may not put back what was removed at that site
-            ban = np.zeros((self.n_site, len(dec.mixes)), dtype=bool)
-            ban[j] = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else True
-            ban[j, mx] = True
-            trial = self._refill(trial, ban, deadline, cap)
+            banned = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else np.ones(len(dec.mixes), bool)
+            banned[mx] = True
+            trial = self._refill(trial, (j, banned), deadline, cap)
             if trial.objective(dec.eps) > st.objective(dec.eps) + 1e-9 * max(abs(st.value), 1.0):
                 st = self._refill(trial, None, deadline, cap)
                 moves += 1
