@@ -20,11 +20,13 @@ def test_every_standard_rating_and_line_kind_has_a_cost_that_grows_with_rating()
     for key in ("mv_overhead_per_km", "mv_cable_per_km", "lv_overhead_per_km", "lv_ab_cable_per_km"):
         assert india[key].value > 0
     assert india["mv_cable_per_km"].value > india["mv_overhead_per_km"].value  # a city trench costs more
-    # no number without its reason: every figure names its row P8.10; the ones with no published
-    # figure found are flagged assumptions
-    assert all("P8.10" in s.source for s in india.values())
+    # replacing a DT costs less than a new station of the same rating
+    assert all(india[f"dt_upgrade_{r:g}kva"].value < india[f"dt_{r:g}kva"].value for r in STANDARD_DT_RATINGS_KVA)
+    # no number without its reason: every figure names its row (P8.10, the substation unit P8.11); the
+    # ones with no published figure found are flagged assumptions
+    assert all("P8.10" in s.source or "P8.11" in s.source for s in india.values())
     unsourced = {k for k, s in india.items() if s.confidence == "assumption"}
-    assert unsourced == set(india) - {"mv_cable_per_km"}
+    assert unsourced == {"mv_overhead_per_km", "lv_overhead_per_km", "lv_ab_cable_per_km"}
 
 
 def test_11kv_city_cable_is_the_hyderabad_spend_per_km() -> None:

@@ -131,18 +131,18 @@ def test_reinforcement_options_add_what_they_promise() -> None:
     assert after_pct == pytest.approx(before_pct * 100.0 / 160.0, rel=0.03)
 
 
-def one_mv_feeder() -> GridModel:
+def one_mv_feeder(unit_mva: float = 10.0, max_i_ka: float = 0.1) -> GridModel:
     """33 kV source - 10 MVA substation unit - 11 kV busbar - a 2 km 11 kV section (100 A) - an MV load bus
-    with 1.5 MW of base load at pf 0.95: the section, not the substation unit, limits the group."""
+    with 1.5 MW of base load at pf 0.95: the section, not the substation unit, limits the group (by default)."""
     net = pp.create_empty_network()
     hv = pp.create_bus(net, 33.0)
     bar = pp.create_bus(net, 11.0)
     end = pp.create_bus(net, 11.0)
     pp.create_ext_grid(net, hv, vm_pu=1.0)
-    pp.create_transformer_from_parameters(net, hv, bar, sn_mva=10.0, vn_hv_kv=33.0, vn_lv_kv=11.0, vkr_percent=0.5,
-                                          vk_percent=8.0, pfe_kw=0.0, i0_percent=0.0)
+    pp.create_transformer_from_parameters(net, hv, bar, sn_mva=unit_mva, vn_hv_kv=33.0, vn_lv_kv=11.0,
+                                          vkr_percent=0.5, vk_percent=8.0, pfe_kw=0.0, i0_percent=0.0)
     pp.create_line_from_parameters(net, bar, end, length_km=2.0, r_ohm_per_km=0.3, x_ohm_per_km=0.35,
-                                   c_nf_per_km=0.0, max_i_ka=0.1)
+                                   c_nf_per_km=0.0, max_i_ka=max_i_ka)
     q = 1500.0 * np.tan(np.arccos(PF)) / 1000.0
     pp.create_load(net, end, p_mw=1.5, q_mvar=q)
     net.bus["x_m"] = [0.0, 10.0, 2010.0]
@@ -178,3 +178,44 @@ def test_an_mv_section_that_binds_gets_a_second_cable_and_pandapower_agrees() ->
                    q_mvar=min(h["trafo_kw"], h["mv_cable_line_kw"]) / 1000.0 * np.tan(np.arccos(PF)))
     run_pandapower(net)
     assert net.res_line["loading_percent"].iloc[0] == pytest.approx(100.0, abs=4.0)
+
+
+def test_a_substation_unit_that_binds_gets_a_second_unit_at_its_sourced_cost() -> None:
+    grid = one_mv_feeder(unit_mva=2.0, max_i_ka=0.4)  # a 2 MVA unit, a 7.6 MVA section: the unit binds
+    res = checked(grid, public_kwh_day=24 * 400.0)  # 1.5 MW + 0.4 MW at pf 0.95: about 2 MVA through the unit
+    heads = group_headroom(res)
+    h = heads.loc["mv:0"]
+    assert h["violated"] and h["limit"] == "trafo"
+    costs = {"substation_unit_2mva": 250_000.0, "substation_unit_10mva": 1.0, "mv_cable_per_km": 28_000.0}
+    opts = reinforcement_options(grid, heads, costs, local_per_usd=84.0)
+    unit = opts[opts["kind"] == "mv_unit"]
+    assert len(unit) == 1 and unit["cost_usd"].iloc[0] == 250_000.0  # the cost of this unit's rating
+    assert unit["option"].iloc[0] == "substation unit 2 MVA"
+    # by hand: one more 2 MVA unit adds 2,000 kVA x pf at 100 % loading, as far as the section lets it
+    assert unit["added_kw"].iloc[0] == pytest.approx(
+        min(h["trafo_kw"] + 2000.0 * HEADROOM_POWER_FACTOR, h["line_kw"], h["voltage_kw"]) - h["headroom_kw"])
+    built = apply_reinforcements(grid, unit)
+    assert int(built.net.trafo.at[0, "parallel"]) == 2
+    after = checked(built, public_kwh_day=24 * 400.0)
+    assert after.violations.empty
+    before = float(res.trafos["loading_percent"].max())
+    assert float(after.trafos["loading_percent"].max()) == pytest.approx(before / 2.0, rel=0.03)
+    # no cost for a rating: no option
+    assert reinforcement_options(grid, heads, {"substation_unit_10mva": 1.0}, local_per_usd=84.0).query(
+        "kind == 'mv_unit'").empty
+
+
+def test_india_substation_unit_and_dt_costs_come_from_their_sources() -> None:
+    from charge_planner.presets import get_preset, grid_reinforcement_costs
+
+    c = grid_reinforcement_costs(get_preset("india"))
+    # UERC order of 8 Dec 2016: a new 2 x 10 MVA substation with 0.1 km of 33 kV line, Rs 4.49 crore; half per unit
+    assert c["substation_unit_10mva"].value == 22_450_000.0 and c["substation_unit_10mva"].confidence == "M"
+    # by hand: 100 kVA 1.30 lakh and 500 kVA 4 lakh equipment (power law), x 2.5/1.30 installed (KSEB 100 kVA)
+    assert c["dt_100kva"].value == 250_000.0 and c["dt_upgrade_100kva"].value == 130_000.0
+    assert c["dt_500kva"].value == 769_000.0 and c["dt_upgrade_500kva"].value == 400_000.0
+    b = np.log(4.0 / 1.3) / np.log(5.0)
+    assert c["dt_upgrade_160kva"].value == round(130_000.0 * 1.6**b, -3)
+    # the Amroha cross-checks: 3.84 lakh per new DT station and 1.83 lakh per augmentation lie on the curves
+    assert c["dt_100kva"].value < 384_000.0 < c["dt_200kva"].value
+    assert c["dt_upgrade_160kva"].value < 183_000.0 * 1.1 and c["dt_upgrade_160kva"].value > 183_000.0 * 0.9

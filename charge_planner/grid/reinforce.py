@@ -8,10 +8,12 @@ Per group of :func:`~charge_planner.grid.headroom.group_headroom`:
   headroom, and the lines' thermal rating), or the next rating and the second circuit together;
 * ``mv:<t>`` (the MV network of a substation transformer): a second 11 kV underground cable beside
   the MV lines that bind before the substation transformer (their rating doubles), costed per km
-  (``mv_cable_per_km``); one more substation unit of the same rating when a unit cost is given.
+  (``mv_cable_per_km``); one more substation unit of the same rating when a unit cost is given for that
+  rating (``substation_unit_<MVA>mva``).
 
-Costs come from :func:`charge_planner.presets.grid_reinforcement_costs` (per DT installed, per km of
-line) in local currency, converted to USD at the preset's rate; the added headroom is in kW of
+Costs come from :func:`charge_planner.presets.grid_reinforcement_costs` (per DT station installed, per DT
+replaced by the next rating on its structure, per substation unit, per km of line) in local currency,
+converted to USD at the preset's rate; the added headroom is in kW of
 public charging at the group's worst hour, linearised like the headroom itself.
 """
 
@@ -47,8 +49,10 @@ def reinforcement_options(
 ) -> pd.DataFrame:
     """Options for every group of ``headroom`` (see the module docstring), cheapest first per group.
 
-    ``unit_costs_usd`` has ``dt_<rating>kva`` [USD per DT installed] and ``lv_ab_cable_per_km``,
-    ``mv_overhead_per_km`` [USD/km] (:func:`charge_planner.presets.grid_reinforcement_costs_usd`).
+    ``unit_costs_usd`` has ``dt_<rating>kva`` [USD per DT station installed], ``dt_upgrade_<rating>kva``
+    [USD per DT replaced by one of that rating; the installed cost when absent], ``substation_unit_<MVA>mva``
+    [USD per 33/11 kV unit added] and ``lv_ab_cable_per_km``, ``mv_cable_per_km`` [USD/km]
+    (:func:`charge_planner.presets.grid_reinforcement_costs_usd`).
     Options that add no headroom where the group binds are left out.
     """
     net = grid.net
@@ -64,7 +68,8 @@ def reinforcement_options(
         line_gain = float(h.get("line_kva", 0.0)) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
         if h["kind"] == "dt":
             new = _next_rating(kva, ratings)
-            dt_cost = unit_costs_usd.get(f"dt_{new:g}kva", math.nan) if new else math.nan
+            dt_cost = (unit_costs_usd.get(f"dt_upgrade_{new:g}kva", unit_costs_usd.get(f"dt_{new:g}kva", math.nan))
+                       if new else math.nan)
             km = float(lv_len.get(t, 0.0))
             lv_cost = unit_costs_usd.get("lv_ab_cable_per_km", math.nan) * km
             gain_t = (new - kva) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0 if new else 0.0
@@ -107,10 +112,14 @@ def reinforcement_options(
                                 "kind": "mv_cable", "added_kw": float(gain), "cost_usd": float(cable_cost),
                                 "cost_local": float(cable_cost) * local_per_usd, "trafo": t, "new_kva": math.nan,
                                 "lv_km": 0.0, "lines": lines})
+            # one more unit of the same rating beside the others: the substation's rating grows by one unit,
+            # as far as the MV lines and the voltage let the load grow
             unit_kva = kva
-            gain = unit_kva * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0
-            cost = unit_costs_usd.get("substation_unit", math.nan)
-            if np.isfinite(cost):
+            head = min(thermal, voltage)
+            gain = min(trafo_kw + unit_kva * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0, line_kw,
+                       voltage) - head
+            cost = unit_costs_usd.get(f"substation_unit_{unit_kva / 1000:g}mva", math.nan)
+            if np.isfinite(cost) and gain > 1e-6 and np.isfinite(gain):
                 out.append({"group_id": gid, "option": f"substation unit {unit_kva / 1000:g} MVA", "kind": "mv_unit",
                             "added_kw": gain, "cost_usd": cost, "cost_local": cost * local_per_usd, "trafo": t,
                             "new_kva": math.nan, "lv_km": 0.0, "lines": ()})

@@ -52,7 +52,9 @@ from charge_planner.presets.countries import (
 )
 from charge_planner.presets.grid_costs import (
     DT_COST_INR,
+    DT_UPGRADE_COST_INR,
     LINE_COST_INR_PER_KM,
+    SUBSTATION_UNIT_COST_INR,
     grid_reinforcement_costs,
     grid_reinforcement_costs_usd,
 )
@@ -74,6 +76,8 @@ __all__ = [
     "COUNTRY_BOUNDS_MARGIN_DEG",
     "COUNTRY_BOUNDS_SOURCE",
     "DT_COST_INR",
+    "DT_UPGRADE_COST_INR",
+    "SUBSTATION_UNIT_COST_INR",
     "ChargerPreset",
     "CountryPreset",
     "FUEL_TTW_KG_PER_UNIT",

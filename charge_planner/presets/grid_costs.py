@@ -1,47 +1,112 @@
 """Unit costs of distribution-grid reinforcement (project sources table, section P8).
 
 :func:`grid_reinforcement_costs` returns, per country, the installed cost of a distribution
-transformer (DT) of each standard rating, of an 11 kV overhead line and underground cable per km
-and of an LT (0.4 kV) overhead line and aerial bunched (AB) cable per km, in the local currency,
-each as a :class:`~charge_planner.presets.base.Sourced` value. India's figures are the base;
-every other country gets India's converted at the presets' USD rates and is flagged as such.
+transformer (DT) station of each standard rating, the cost of replacing a DT by one of the next
+rating on its structure, of one more 10 MVA unit at a 33/11 kV substation, of an 11 kV overhead line
+and underground cable per km and of an LT (0.4 kV) overhead line and aerial bunched (AB) cable per km,
+in the local currency, each as a :class:`~charge_planner.presets.base.Sourced` value. India's figures
+are the base; every other country gets India's converted at the presets' USD rates, flagged as such.
 
 No Indian cost schedule could be read into the project's tables (the Forum of Regulators' capital
-cost benchmarks, 2010, and the state cost-data schedules such as HPSEBL's FY 2022-23 and KSEB's
-2023-24 list these items, but only their title pages are readable; P8.10). One figure is sourced:
-the 11 kV underground cable in a city, from the Hyderabad discom's published spend per km (low
-confidence, a programme average). The DT stations and the overhead and LT lines stay
-order-of-magnitude assumptions, each with its reason, and the report flags them.
+cost benchmarks, 2010, and the state cost-data schedules list these items, but only their title
+pages are readable; P8.10). What is sourced comes from regulators' orders and utilities' figures
+quoted in the press (P8.10, P8.11):
+
+* DTs: equipment prices of a 100 kVA DT (1.30 lakh INR, MP West discom, 2022) and a 500 kVA DT
+  (4 lakh INR, TANGEDCO, 2023), joined by a power law in the rating; a new DT station installed costs
+  the equipment price times 2.5 / 1.30 (KSEB, 2024: installing one 100 kVA DT costs above 2.5 lakh
+  INR). Cross-checks: Amroha (PVVNL) business plan 2025-26, 13 new DT stations for 49.96 lakh (3.84
+  lakh each, the curve's value near 160 kVA) and 103 DT augmentations for 1.89 crore (1.83 lakh each,
+  about the equipment price of the next rating, the curve's replacement cost).
+* One more substation unit: half of UPCL's estimate for a new urban 2 x 10 MVA 33/11 kV substation
+  with 0.1 km of 33 kV line, Rs 4.49 crore (UERC order of 8 December 2016): an upper estimate for a
+  unit added at an existing substation.
+* The 11 kV underground cable in a city: the Hyderabad discom's published spend per km.
+
+The LT lines and the 11 kV overhead line stay order-of-magnitude assumptions, each with its reason,
+and the report flags them. Every sourced figure is in the INR of its year, not escalated.
 """
 
 from __future__ import annotations
 
+import math
+
 from charge_planner.presets.base import INR_PER_USD, CountryPreset, Sourced, _a, _fx_cost
 
-__all__ = ["DT_COST_INR", "LINE_COST_INR_PER_KM", "grid_reinforcement_costs", "grid_reinforcement_costs_usd"]
+__all__ = ["DT_COST_INR", "DT_UPGRADE_COST_INR", "LINE_COST_INR_PER_KM", "SUBSTATION_UNIT_COST_INR",
+           "grid_reinforcement_costs", "grid_reinforcement_costs_usd"]
 
 _WHY = ("order of magnitude of Indian discom cost-data schedules for installed plant (material, erection, "
         "structure); no installed figure found in a readable source (P8.10)")
-_WHY_DT = (f"{_WHY}; published equipment-only prices for scale: 100 kVA about 1.30 lakh INR (MP West discom, "
-           "2022), 200 kVA 22 kV 6.73 lakh INR (TNPDCL consumer-procurement rates, 2025)")
+
+#: DT equipment prices quoted by utilities (P8.10): "The current cost of a 100 KVA transformer is around
+#: 1.30 lakh" (MP West discom MD, Free Press Journal, 2 Oct 2022); "The cost of a 500 kva transformer was
+#: Rs 4 lakh" (TANGEDCO, The New Indian Express, 3 Jun 2023) [kVA: INR].
+_DT_PRICE_INR = {100.0: 130_000.0, 500.0: 400_000.0}
+#: "Installing one 100 kVA transformer costs above Rs 2.50 lakh" (KSEB, Kerala press, April 2024; P8.10) [INR].
+_DT_100_INSTALLED_INR = 250_000.0
+_SRC_DT = ("equipment price on a power law in the rating through 100 kVA 1.30 lakh INR (MP West discom, Free Press "
+           "Journal 2 Oct 2022) and 500 kVA 4 lakh INR (TANGEDCO, The New Indian Express 3 Jun 2023)")
+
+
+def _dt_price_inr(kva: float) -> float:
+    """Equipment price of a DT of ``kva`` on the power law through the two quoted prices [INR]."""
+    (k0, p0), (k1, p1) = sorted(_DT_PRICE_INR.items())
+    return p0 * (kva / k0) ** (math.log(p1 / p0) / math.log(k1 / k0))
+
+
+def _dt_installed(kva: float) -> Sourced:
+    factor = _DT_100_INSTALLED_INR / _DT_PRICE_INR[100.0]
+    beyond = " (extrapolated above 500 kVA)" if kva > 500.0 else ""
+    return Sourced(
+        round(_dt_price_inr(kva) * factor, -3),
+        f"{kva:g} kVA DT station installed (new unit with its structure): {_SRC_DT}{beyond}, times {factor:.3f} "
+        "for installation, the ratio of KSEB's 'above Rs 2.50 lakh' to install a 100 kVA DT (Kerala press, Apr "
+        "2024) to the 100 kVA price, a lower bound; cross-check: PVVNL Amroha business plan 2025-26, 13 new "
+        "11/0.4 kV DT stations for 49.96 lakh INR, 3.84 lakh each (Hindustan, 1 Oct 2025) (P8.10)",
+        "L",
+    )
+
+
+def _dt_upgrade(kva: float) -> Sourced:
+    beyond = " (extrapolated above 500 kVA)" if kva > 500.0 else ""
+    return Sourced(
+        round(_dt_price_inr(kva), -3),
+        f"replacing a DT by a {kva:g} kVA unit on the existing structure: the new unit's equipment price, "
+        f"{_SRC_DT}{beyond}; cross-check: PVVNL Amroha business plan 2025-26, 103 DT capacity augmentations for "
+        "1.89 crore INR, 1.83 lakh each (Hindustan, 1 Oct 2025); erection labour (about 3,000-5,000 INR) and the "
+        "old unit's salvage value are left out (P8.10)",
+        "L",
+    )
+
+
+#: Installed cost of one new 11/0.433 kV DT station with its pole-mounted or plinth structure, by rating [INR].
+DT_COST_INR: dict[float, Sourced] = {r: _dt_installed(r) for r in (100.0, 160.0, 200.0, 250.0, 315.0, 400.0,
+                                                                    500.0, 630.0, 1000.0)}
+#: Cost of replacing a DT by one of this rating on the existing structure [INR].
+DT_UPGRADE_COST_INR: dict[float, Sourced] = {r: _dt_upgrade(r) for r in DT_COST_INR}
+
+#: UPCL's estimate for a new 2 x 10 MVA 33/11 kV substation with 0.10 km of 33 kV line at IHM Nibuwala,
+#: Dehradun: Rs 4.49 crore (UERC order of 8 Dec 2016, Petition 05 of 2016; P8.11) [INR].
+_UERC_2X10_SUBSTATION_INR = 4.49e7
+
+#: Cost of one more 33/11 kV unit of this rating at an existing substation [MVA: INR].
+SUBSTATION_UNIT_COST_INR: dict[float, Sourced] = {
+    10.0: Sourced(
+        round(_UERC_2X10_SUBSTATION_INR / 2.0, -3),
+        "one more 10 MVA 33/11 kV unit at an existing substation: half of UPCL's estimate for a new urban 2 x 10 MVA "
+        "substation with 0.10 km of 33 kV line, Rs 4.49 crore (land excluded; UERC order of 8 Dec 2016, Petition 05 "
+        "of 2016), an upper estimate (the building, the incoming line and the bays shared by both units are in it); "
+        "lower published figure: 2 substation capacity augmentations for 168 lakh INR, 0.84 crore each (PuVVNL "
+        "Bahraich, about 2019-20, press) (P8.11)",
+        "M",
+    ),
+}
 
 #: Hyderabad (TSSPDCL): "Since 2014, 11 kV UG cables were upgraded for 281 km at a cost of Rs 66 crore"
 #: (The Hans India and The New Indian Express, 6 September 2021; P8.10) [INR, km].
 _HYD_11KV_UG_SPEND_INR = 66 * 1e7
 _HYD_11KV_UG_KM = 281.0
-
-#: Installed cost of one 11/0.433 kV DT with its pole-mounted or plinth structure, by rating [INR].
-DT_COST_INR: dict[float, Sourced] = {
-    100.0: _a(450_000.0, f"100 kVA DT station installed; {_WHY_DT}"),
-    160.0: _a(550_000.0, f"160 kVA DT station installed; {_WHY_DT}"),
-    200.0: _a(620_000.0, f"200 kVA DT station installed; {_WHY_DT}"),
-    250.0: _a(700_000.0, f"250 kVA DT station installed; {_WHY_DT}"),
-    315.0: _a(820_000.0, f"315 kVA DT station installed; {_WHY_DT}"),
-    400.0: _a(950_000.0, f"400 kVA DT station installed; {_WHY_DT}"),
-    500.0: _a(1_100_000.0, f"500 kVA DT station installed; {_WHY_DT}"),
-    630.0: _a(1_300_000.0, f"630 kVA DT station installed; {_WHY_DT}"),
-    1000.0: _a(1_900_000.0, f"1,000 kVA DT station installed; {_WHY_DT}"),
-}
 
 #: Installed cost of a line per km [INR/km].
 LINE_COST_INR_PER_KM: dict[str, Sourced] = {
@@ -58,7 +123,10 @@ LINE_COST_INR_PER_KM: dict[str, Sourced] = {
         "L",
     ),
     "lv_overhead": _a(400_000.0, f"LT (0.4 kV) overhead line, ACSR Rabbit on PSC poles, per km; {_WHY}"),
-    "lv_ab_cable": _a(650_000.0, f"LT aerial bunched cable 3x95+1x70 mm2 on existing or new poles, per km; {_WHY}"),
+    "lv_ab_cable": _a(650_000.0, f"LT aerial bunched cable 3x95+1x70 mm2 on existing or new poles, per km; {_WHY}; "
+                                 "a published upper bound: Assam's conversion of 12,982 km of LT line to covered "
+                                 "conductor with new poles, 489 DTs and 250 km of 11 kV line for Rs 1,200 crore, "
+                                 "under 9.2 lakh INR/km (The Sentinel, 1 Nov 2024)"),
 }
 
 
@@ -73,12 +141,16 @@ def grid_reinforcement_costs(preset: CountryPreset) -> dict[str, Sourced]:
     Returns
     -------
     dict
-        ``"dt_<rating>kva"`` [local currency per DT installed] for every standard rating, and
+        ``"dt_<rating>kva"`` [local currency per DT station installed] and ``"dt_upgrade_<rating>kva"``
+        [per DT replaced by one of that rating] for every standard rating, ``"substation_unit_10mva"``
+        [per 33/11 kV unit added], and
         ``"mv_overhead_per_km"``, ``"mv_cable_per_km"``, ``"lv_overhead_per_km"``,
         ``"lv_ab_cable_per_km"`` [local currency per km]. Countries other than India get India's
         figures converted at the presets' USD rates (confidence ``"assumption"``).
     """
     items: dict[str, Sourced] = {f"dt_{r:g}kva": s for r, s in DT_COST_INR.items()}
+    items.update({f"dt_upgrade_{r:g}kva": s for r, s in DT_UPGRADE_COST_INR.items()})
+    items.update({f"substation_unit_{m:g}mva": s for m, s in SUBSTATION_UNIT_COST_INR.items()})
     items.update({f"{k}_per_km": s for k, s in LINE_COST_INR_PER_KM.items()})
     if preset.country == "india":
         return dict(items)
