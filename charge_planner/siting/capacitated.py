@@ -49,7 +49,9 @@ with one line naming the cause. When the solver itself proves infeasibility, an 
 **Large models.** A one-year model too large for the LP-guided step (its interior-point work cap)
 is solved through its decomposition by site (:mod:`charge_planner.siting.decompose`): prices on the
 demand rows and the budget split it into one small problem per site, whose Lagrangian value bounds
-the full model; the plans the prices suggest, and a search restricted to their sites, give the plan.
+the full model; the plans the prices suggest, a local search from the best of them (each plan valued
+exactly as a maximum flow, :mod:`charge_planner.siting.plan_search`) and a search restricted to their
+sites give the plan. A model whose LP relaxation does not finish within its work cap is solved so too.
 The reported bound is that Lagrangian bound (or the reachable demand), valid for the full model.
 
 The model is assembled block by block: :meth:`CapacitatedSiting.from_tables` lays out the columns
@@ -342,8 +344,11 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         The greedy plan's chargers get their best demand assignment (an LP); the subgradient
         method on the demand and budget prices gives a valid bound and, at its best prices, a
         second plan (the sites' best mixes taken by gain per dollar within the budget). Unless
-        the better plan is within ``mip_gap`` of the bound, the model restricted to the sites of
-        both plans and the sites the best prices open is searched, warm-started from it (until
+        the better plan is within ``mip_gap`` of the bound, a local search improves it
+        (:class:`~charge_planner.siting.plan_search.PlanSearch`: refill and drop-and-refill moves, each
+        plan valued exactly by a maximum flow, at most ``LOCAL_SHARE`` of the time left); then, unless
+        that plan is within the gap, the model restricted to the sites of the plans and the sites the
+        best prices open is searched, warm-started from the best plan (until
         ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound or the time left for a second round of
         price steps, aimed at the better plan). The restricted search's own bound holds only for
         the restriction: the reported bound is the decomposition's (or the reachable demand),
@@ -385,7 +390,8 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             # local search from the best plan, each plan valued exactly by a maximum flow
             search = PlanSearch(dec)
             search.set_prices(lam)
-            n_best, _ = search.improve(np.round(inc[n0:x0]), deadline=time.perf_counter() + LOCAL_SHARE * left())
+            n_best, _ = search.improve(np.round(inc[n0:x0]), deadline=time.perf_counter() + LOCAL_SHARE * left(),
+                                       target=lag_bound / (1 + 0.95 * mip_gap))
             local = plan_with_chargers(self, n_best, time_limit_s=left())
             if local is not None:
                 plans.append(("local search plan", local))

@@ -15,7 +15,10 @@ chargers and the bands are kept, so it is at least as tight as the LP relaxation
 prices). The prices are improved by a deflected subgradient method with Polyak steps, scaled per
 kWh of each row (:meth:`SiteDecomposition.bound`), and the budget price is then set best for the
 best demand prices; the lowest value met is the bound. The mixes the sites choose at the best prices also seed a plan
-(:meth:`SiteDecomposition.plan`): the sites are taken by value per dollar within the budget.
+(:meth:`SiteDecomposition.mix_plan`): the sites are taken by value per dollar within the budget. That plan,
+or a better one, is then improved by the local search of :mod:`charge_planner.siting.plan_search`, which
+values each plan exactly (a maximum flow) and ranks the sites to open also by their value per dollar at
+the best prices; :func:`plan_with_chargers` gives the final plan's columns.
 
 It applies to the one-year model without equity floors, served-share targets, headroom or grid
 reinforcement and with at most :data:`MAX_MIXES` charger mixes per site (:meth:`SiteDecomposition.from_siting`

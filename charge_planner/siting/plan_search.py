@@ -334,6 +334,7 @@ class PlanSearch:
         *,
         max_evaluations: int = MAX_EVALUATIONS,
         deadline: float = math.inf,
+        target: float = math.inf,
     ) -> tuple[np.ndarray, float]:
         """A plan at least as good as the given one, by refill and drop-and-refill moves.
 
@@ -345,6 +346,9 @@ class PlanSearch:
             Exact valuations at most (the work cap).
         deadline
             ``time.perf_counter()`` value at which to stop (a safety stop).
+        target
+            Objective (served energy less ``eps`` x spend) [kWh/day] at which the search may stop
+            (e.g. the one a bound proves good enough).
 
         Returns
         -------
@@ -365,7 +369,7 @@ class PlanSearch:
         # since) is skipped, and the list is valued again after a pass that improved the plan
         removals = self._removals(st)
         pos, improved = 0, False
-        while self.evaluations < cap and time.perf_counter() < deadline:
+        while self.evaluations < cap and time.perf_counter() < deadline and st.objective(dec.eps) < target:
             if pos >= len(removals):
                 if not improved:
                     break
