@@ -10,7 +10,7 @@ from charge_planner.errors import DataError
 from charge_planner.network import travel as travel_module
 from charge_planner.network.graph import (
     TIME_RESOLUTION_S,
-    _EdgeTable,
+    EdgeTable,
     parse_maxspeed,
     prepare_graph,
     utm_crs_for,
@@ -231,7 +231,7 @@ def test_times_off_the_resolution_grid_use_the_exact_fallback():
     rng = np.random.default_rng(0)
     for _, _, d in g.edges(data=True):
         d["travel_time_s"] = 20.0 + rng.uniform(0, 1) * 1e-3 + 1e-9  # not on the 2**-20 s grid
-    et = _EdgeTable.from_graph(g)
+    et = EdgeTable.from_graph(g)
     routing, _ = _routing_network(et, [])
     assert _packing(routing.rev, 100.0) is None
     dn = pd.Series(list(g.nodes), index=list(g.nodes))
@@ -336,6 +336,16 @@ def test_edge_snapped_table_matches_brute_force_on_a_grid(off_grid):
             if {a["u"], a["v"]} == {b["u"], b["v"]}:
                 best = min(best, np.hypot(*(p - q)) / v)
             assert got[(f"d{i}", f"s{j}")] == pytest.approx(best, abs=1e-5)
+    # the graph read into arrays once and reused gives the same snaps and the same table
+    et = EdgeTable.from_graph(g, geometry=True, keys=True)
+    pd.testing.assert_frame_equal(snap_to_edges(g, _pts(dxy + [X0, Y0], prefix="d"), edges=et), ds)
+    again = travel_table(g, ds["node_id"], ss["node_id"], 10_000.0, demand_snap=ds, site_snap=ss, edges=et)
+    pd.testing.assert_frame_equal(again, table)
+    bare = EdgeTable.from_graph(g)  # without geometry: refused for snapped points, in one line
+    with pytest.raises(DataError, match="geometry=True, keys=True"):
+        travel_table(g, ds["node_id"], ss["node_id"], 10_000.0, demand_snap=ds, site_snap=ss, edges=bare)
+    with pytest.raises(DataError, match="geometry=True, keys=True"):
+        snap_to_edges(g, _pts(sxy + [X0, Y0], prefix="s"), edges=bare)
 
 
 @pytest.mark.parametrize("off_grid", [False, True])

@@ -4,8 +4,8 @@ The road graph is an osmnx-style ``networkx.MultiDiGraph`` (loaders: :mod:`charg
 :func:`prepare_graph` projects it to a metric CRS (:func:`check_metric_crs` refuses one in which
 lengths would be wrong), sets ``speed_kph`` and ``travel_time_s`` on every edge and keeps the
 largest strongly connected component. :func:`lonlat_bounds` locates coordinates in degrees. The
-private edge and arc tables (``_EdgeTable``, ``_Arcs``) hold a prepared graph as numpy arrays for
-snapping, travel tables and isochrones.
+edge table :class:`EdgeTable` (and the private ``_Arcs``) hold a prepared graph as numpy arrays for
+snapping, travel tables and isochrones; build it once with :meth:`EdgeTable.from_graph` to reuse it.
 
 Speeds
 ------
@@ -385,8 +385,12 @@ def _edge_positions(graph: nx.MultiDiGraph, nodes: pd.Index) -> tuple[np.ndarray
 
 
 @dataclass
-class _EdgeTable:
-    """Directed edges of a graph as arrays; ``group`` joins the two directions of one street."""
+class EdgeTable:
+    """Directed edges of a graph as arrays; ``group`` joins the two directions of one street.
+
+    :func:`~charge_planner.network.travel_table` reads the graph into one itself; pass one built with
+    ``EdgeTable.from_graph(graph, geometry=..., keys=...)`` as its ``edges`` to reuse it across calls.
+    """
 
     nodes: pd.Index
     xy: np.ndarray
@@ -398,7 +402,7 @@ class _EdgeTable:
     geometry: np.ndarray | None
 
     @classmethod
-    def from_graph(cls, graph: nx.MultiDiGraph, *, geometry: bool = False, keys: bool = False) -> _EdgeTable:
+    def from_graph(cls, graph: nx.MultiDiGraph, *, geometry: bool = False, keys: bool = False) -> EdgeTable:
         nodes, xy = _node_xy(graph)
         pos = {n: i for i, n in enumerate(nodes)}
         us: list[int] = []
@@ -493,7 +497,7 @@ def graph_arrays(graph: nx.MultiDiGraph) -> tuple[np.ndarray, sp.csr_matrix, sp.
         edges are reduced to the fastest, self-loops dropped, zero times replaced by 1e-9 s
         (csgraph reads explicit zeros as missing edges).
     """
-    et = _EdgeTable.from_graph(graph)
+    et = EdgeTable.from_graph(graph)
     arcs = _Arcs.build(et.u, et.v, et.time_s, et.length_m, len(et.nodes))
     return et.nodes.to_numpy(), arcs.matrix(np.maximum(arcs.t, _ZERO_TIME_S)), arcs.matrix(arcs.length)
 

@@ -13,7 +13,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from charge_planner.errors import DataError
-from charge_planner.network.graph import _ZERO_TIME_S, _EdgeTable, _node_positions
+from charge_planner.network.graph import _ZERO_TIME_S, EdgeTable, _node_positions
 from charge_planner.network.travel import _DEFAULT_MAX_CELLS, _batches, _groups, _routing_network
 
 
@@ -63,7 +63,7 @@ def isochrones(
             {"site_id": pd.Series(dtype=object), "minutes": pd.Series(dtype=float), "area_km2": pd.Series(dtype=float)},
             geometry=[], crs=crs,
         )
-    et = _EdgeTable.from_graph(graph, geometry=True)
+    et = EdgeTable.from_graph(graph, geometry=True)
     assert et.geometry is not None
     s_pos = _node_positions(et.nodes, site_nodes, "site")
     routing, _ = _routing_network(et, [])

@@ -14,7 +14,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from charge_planner.errors import DataError
-from charge_planner.network.graph import _EdgeTable, _node_xy
+from charge_planner.network.graph import EdgeTable, _node_xy
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def snap_to_edges(
     points: gpd.GeoSeries | gpd.GeoDataFrame,
     *,
     max_access_m: float | None = None,
+    edges: EdgeTable | None = None,
 ) -> pd.DataFrame:
     """Snap points to the nearest edge of a projected road graph.
 
@@ -79,6 +80,9 @@ def snap_to_edges(
     max_access_m
         Points farther than this from every road are dropped: their ``node_id`` is -1 and a
         warning says how many and why [m]. Default: keep every point.
+    edges
+        ``EdgeTable.from_graph(graph, geometry=True, keys=True)`` built once, to reuse across
+        calls (and with :func:`travel_table`); read from ``graph`` when None.
 
     Returns
     -------
@@ -94,8 +98,9 @@ def snap_to_edges(
         farther than ``max_access_m`` from the network.
     """
     arr, index = _point_array(graph, points)
-    et = _EdgeTable.from_graph(graph, geometry=True, keys=True)
-    assert et.geometry is not None
+    et = edges if edges is not None else EdgeTable.from_graph(graph, geometry=True, keys=True)
+    if et.geometry is None or et.key is None:
+        raise DataError("snap_to_edges: the edge table must be built with geometry=True, keys=True")
     rep_geom = et.geometry[et.rep]
     usable = et.u[et.rep] != et.v[et.rep]  # self-loops are poor snap targets
     cand = np.flatnonzero(usable) if usable.any() else np.arange(len(et.rep))

@@ -35,7 +35,7 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from charge_planner.errors import DataError
-from charge_planner.network.graph import _ZERO_TIME_S, TIME_RESOLUTION_S, _Arcs, _EdgeTable, _node_positions
+from charge_planner.network.graph import _ZERO_TIME_S, TIME_RESOLUTION_S, EdgeTable, _Arcs, _node_positions
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _quantise(t: np.ndarray) -> np.ndarray:
     return np.round(t / TIME_RESOLUTION_S) * TIME_RESOLUTION_S
 
 
-def _street_positions(et: _EdgeTable, edge: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, ...]:
+def _street_positions(et: EdgeTable, edge: np.ndarray, frac: np.ndarray) -> tuple[np.ndarray, ...]:
     """Street, position along the street's representative edge, and end node (or -1) of points."""
     rep_of = et.rep[et.group[edge]]
     same = (et.u[edge] == et.u[rep_of]) & (et.v[edge] == et.v[rep_of])
@@ -82,7 +82,7 @@ def _street_positions(et: _EdgeTable, edge: np.ndarray, frac: np.ndarray) -> tup
     return et.group[edge], frac_rep, node
 
 
-def _edges_of_streets(et: _EdgeTable, group: np.ndarray, frac_rep: np.ndarray) -> tuple[np.ndarray, ...]:
+def _edges_of_streets(et: EdgeTable, group: np.ndarray, frac_rep: np.ndarray) -> tuple[np.ndarray, ...]:
     """Every directed edge of each point's street and the point's position along it: (point, edge, phi)."""
     g_order = np.argsort(et.group, kind="stable")
     g_sorted = et.group[g_order]
@@ -96,7 +96,7 @@ def _edges_of_streets(et: _EdgeTable, group: np.ndarray, frac_rep: np.ndarray) -
     return point, e, np.where(same, frac_rep[point], 1.0 - frac_rep[point])
 
 
-def _routing_network(et: _EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[_Routing, list[np.ndarray]]:
+def _routing_network(et: EdgeTable, snaps: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[_Routing, list[np.ndarray]]:
     """Add virtual nodes at snapped positions to the edge table's network.
 
     Parameters
@@ -197,7 +197,7 @@ class _Targets:
         return cls(nodes, z, z, np.arange(len(nodes)), len(nodes), order, ptr, True)
 
     @classmethod
-    def on_edges(cls, et: _EdgeTable, routing: _Routing, edge: np.ndarray, frac: np.ndarray) -> _Targets:
+    def on_edges(cls, et: EdgeTable, routing: _Routing, edge: np.ndarray, frac: np.ndarray) -> _Targets:
         group, frac_rep, node = _street_positions(et, edge, frac)
         # distinct positions: a node, or (street, position)
         key = np.column_stack([np.where(node >= 0, -1 - node, group).astype(float), np.where(node >= 0, 0.0, frac_rep)])
@@ -277,7 +277,7 @@ def _packing(rev: _Arcs, limit_s: float) -> _Packing | None:
     return _Packing(bits=bits, unit_m=unit_m, weights=w)
 
 
-def _edge_index(et: _EdgeTable, snap: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _edge_index(et: EdgeTable, snap: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [c for c in ("u", "v", "key", "edge_frac") if c not in snap.columns]
     if missing:
         raise DataError(f"{what}: snap table lacks columns {missing}; build it with snap_to_edges()")
@@ -370,6 +370,7 @@ def travel_table(
     site_snap: pd.DataFrame | None = None,
     chunk: int = 64,
     max_cells: int = _DEFAULT_MAX_CELLS,
+    edges: EdgeTable | None = None,
 ) -> pd.DataFrame:
     """Sparse table of travel times from demand points to sites within a cut-off.
 
@@ -396,6 +397,10 @@ def travel_table(
         Sites per Dijkstra batch.
     max_cells
         Upper bound of sites x sub-network nodes per batch (bounds the working memory).
+    edges
+        The graph read into arrays once (:meth:`EdgeTable.from_graph` of ``graph``, with
+        ``geometry=True, keys=True`` when points are snapped to edges), to reuse across calls;
+        read from ``graph`` when None.
 
     Returns
     -------
@@ -417,7 +422,12 @@ def travel_table(
         When a node is not in the graph, or a cut-off or access time is negative or missing.
     """
     snapped = demand_snap is not None or site_snap is not None
-    et = _EdgeTable.from_graph(graph, geometry=snapped, keys=snapped)
+    if edges is None:
+        et = EdgeTable.from_graph(graph, geometry=snapped, keys=snapped)
+    elif snapped and (edges.geometry is None or edges.key is None):
+        raise DataError("travel_table: points snapped to edges need an edge table built with geometry=True, keys=True")
+    else:
+        et = edges
     n_d, n_s = len(demand_nodes), len(site_nodes)
     cut = (
         np.full(n_d, float(cutoff_s))

@@ -39,6 +39,7 @@ from charge_planner.grid.results import GridLoads, GridResults
 from charge_planner.grid.smart import BATTERY_ROUND_TRIP_EFFICIENCY, smart_rows
 from charge_planner.grid.timeseries import PROFILE_ASSUMPTIONS, base_load_profile, time_index
 from charge_planner.ids import id_positions
+from charge_planner.network.graph import EdgeTable
 from charge_planner.network.snap import snap_to_edges
 from charge_planner.network.travel import travel_table
 from charge_planner.presets import Sourced
@@ -172,7 +173,8 @@ def travel_stage(city: City, demand: DemandStage, usable: gpd.GeoDataFrame) -> p
     tables = []
     for mode, demand_snap in demand.snaps.items():
         graph = city.roads_for(mode)
-        site_snap = snap_to_edges(graph, usable)
+        edges = EdgeTable.from_graph(graph, geometry=True, keys=True)  # read once for the snap and the table
+        site_snap = snap_to_edges(graph, usable, edges=edges)
         rows = rows_all.loc[demand_snap.index]
         table = travel_table(
             graph,
@@ -183,6 +185,7 @@ def travel_stage(city: City, demand: DemandStage, usable: gpd.GeoDataFrame) -> p
             site_access_s=site_snap["access_m"] / speed,
             demand_snap=demand_snap,
             site_snap=site_snap,
+            edges=edges,
         )
         if len(demand.snaps) > 1:  # ids as categoricals over all demand rows, so that the tables concatenate
             table["demand_id"] = pd.Categorical.from_codes(
