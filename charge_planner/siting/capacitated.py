@@ -80,6 +80,7 @@ from charge_planner.siting.capacitated_build import CapacitatedBuild
 from charge_planner.siting.capacitated_results import CapacitatedResults
 from charge_planner.siting.connection import connection_band
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
+from charge_planner.siting.greedy_headroom import HeadroomGuard
 from charge_planner.siting.plan_search import PlanSearch
 from charge_planner.siting.solve import (
     MatrixModel,
@@ -387,15 +388,23 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             plans.append(("decomposition plan", lag_plan))
         name, inc, inc_obj = best_plan()
         if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
-            # local search from the best plan, each plan valued exactly by a maximum flow
+            # local search from the best plan, then from the next best if time is left, each plan
+            # valued exactly by a maximum flow (they end in different local optima)
             search = PlanSearch(dec)
             search.set_prices(lam)
-            n_best, _ = search.improve(np.round(inc[n0:x0]), deadline=time.perf_counter() + LOCAL_SHARE * left(),
-                                       target=lag_bound / (1 + 0.95 * mip_gap))
-            local = plan_with_chargers(self, n_best, time_limit_s=left())
-            if local is not None:
-                plans.append(("local search plan", local))
-            name, inc, inc_obj = best_plan()
+            local_end = time.perf_counter() + LOCAL_SHARE * left()
+            starts = sorted(plans, key=lambda p: -float(m.c @ p[1]))
+            if len(starts) > 1 and starts[0][0].startswith("greedy") and starts[1][0].startswith("greedy"):
+                starts.pop(1)  # the greedy plan and its best assignment: the same chargers
+            for start_name, x in starts[:2]:
+                if time.perf_counter() >= local_end or relative_gap(inc_obj, lag_bound) <= mip_gap * (1 + 1e-9):
+                    break
+                n_best, _ = search.improve(np.round(x[n0:x0]), deadline=local_end,
+                                           target=lag_bound / (1 + 0.95 * mip_gap))
+                local = plan_with_chargers(self, n_best, time_limit_s=left())
+                if local is not None:
+                    plans.append((f"local search plan (from the {start_name})", local))
+                name, inc, inc_obj = best_plan()
         log.info("site decomposition: bound %.6g, best plan %.6g (%s), gap %.3g after %.1f s", lag_bound, inc_obj,
                  name, relative_gap(inc_obj, lag_bound), time.perf_counter() - t0)
         text = [f"{nm} {float(m.c @ x):.6g}" for nm, x in plans]
@@ -549,8 +558,9 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         first); then chargers are added one at a time where the unmet energy they can serve
         per dollar is highest (a new site's fixed cost and connection band included, and the
         step to a higher band where the charger lifts the site's power into it: priced as the
-        model prices them), within the year's budget and the per-site maximum, each taking the
-        nearest unmet demand up to its capacity.
+        model prices them), within the year's budget, the per-site maximum and the grid headroom of
+        the charger's group in its year and later ones (:class:`~charge_planner.siting.greedy_headroom.
+        HeadroomGuard`; no reinforcement is built), each taking the nearest unmet demand up to its capacity.
         The plan is checked against every row of the model; None when it violates one (e.g.
         an equity floor the greedy order did not meet).
 
@@ -581,6 +591,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         x = np.zeros(self.model.shape[1])
         spent = 0.0
         budget_cum = 0.0
+        guard = HeadroomGuard.from_model(self.model, ix)  # grid headroom rows: no charger may break one
         for k in range(n_years):
             budget_cum = budget_cum + ix["budgets"][k] if ix["carry_over"] else ix["budgets"][k]
             left = budget_cum - spent if ix["carry_over"] else ix["budgets"][k]
@@ -610,6 +621,8 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             for col in np.flatnonzero(n > 0):
                 used[col] += fill(int(col), cap[c_type[col]] * n[col])
             per_site = np.bincount(c_site, weights=n, minlength=n_site)
+            if guard is not None:
+                guard.start_year(x, n, k)
             while True:
                 unmet = np.bincount(t_pair, weights=rem[x_dem[sel]], minlength=n_pairs)
                 spare = cap[c_type] * n - used
@@ -620,11 +633,15 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                 cost = capex[c_type] + after - now[c_site]
                 ok = (gain > 1e-9) & (cost <= left + 1e-9) & (per_site[c_site] < max_ch[c_site]) & (n < n_upper)
                 ok &= is_open[c_site] | (y_upper[c_site] > 0)
+                if guard is not None:
+                    ok &= guard.allowed(k)
                 if not ok.any():
                     break
                 ratio = np.where(ok, gain / np.maximum(cost, 1e-9), -np.inf)
                 c = int(np.argmax(ratio))
                 n[c] += 1
+                if guard is not None:
+                    guard.add(c, k)
                 per_site[c_site[c]] += 1
                 site_kw[c_site[c]] += power[c_type[c]]
                 is_open[c_site[c]] = True

@@ -41,22 +41,46 @@ log = logging.getLogger(__name__)
 __all__ = ["PlanSearch", "MAX_EVALUATIONS"]
 
 #: Exact valuations (maximum flows) of one local search at most (a deterministic work cap).
-MAX_EVALUATIONS = 20_000
+MAX_EVALUATIONS = 100_000
 #: Candidates of each ranking valued exactly at each refill step.
 REFILL_CANDIDATES = 6
-#: Sites valued at a time when ranking the candidates of a refill step.
+#: Sites valued at a time when ranking the candidates of a refill step, and at most (those of the
+#: highest upper bounds; open sites with unserved demand within reach come first).
 _CHUNK = 64
+_MAX_SITES = 256
+#: A trial plan whose re-solved flow ends within this share of the current plan's is valued over
+#: the whole network before it is given up.
+_CLOSE = 1e-3
 #: Largest integer capacity of the flow network (scipy's maximum flow works on 32-bit integers).
 _INT_MAX = 2**31 - 1
 
 
 @dataclass
 class _State:
+    """A plan and a flow of its demand (in whole flow units): the maximum one, or one at least as
+    large as a feasible flow found by re-solving the part of the network near the last change."""
+
     mix: np.ndarray  # mix index of every site
-    value: float  # served energy [kWh/day]
-    row_served: np.ndarray  # served energy of each demand row [kWh/day]
-    pair_used: np.ndarray  # served energy of each (site, type) [kWh/day]
+    n: np.ndarray  # charger count of every charger column
+    col: np.ndarray  # flow of every usable x column [units]
+    row: np.ndarray  # served flow of every demand row [units]
+    pair: np.ndarray  # served flow of every charger column [units]
+    total: int  # served flow [units]
     spend: float  # [USD]
+    unit: float  # [kWh/day]
+
+    @property
+    def value(self) -> float:
+        """Served energy [kWh/day]."""
+        return self.total * self.unit
+
+    @property
+    def row_served(self) -> np.ndarray:
+        return self.row * self.unit
+
+    @property
+    def pair_used(self) -> np.ndarray:
+        return self.pair * self.unit
 
     def objective(self, eps: float) -> float:
         return self.value - eps * self.spend
@@ -84,6 +108,11 @@ class PlanSearch:
         use = np.flatnonzero((dec.x_upper > 0) & (dec.d[dec.x_dem] > 0))
         self.c_dem, self.c_pair = dec.x_dem[use], dec.x_pair[use]
         self.d_units = np.round(dec.d / self.unit).astype(np.int64)
+        # the usable x columns by charger column and by demand row, and their (row, column) keys
+        self.by_pair = np.argsort(self.c_pair, kind="stable")
+        self.pair_ptr = np.searchsorted(self.c_pair[self.by_pair], np.arange(len(dec.pair_site) + 1))
+        self.by_dem = np.argsort(self.c_dem, kind="stable")
+        self.dem_ptr = np.searchsorted(self.c_dem[self.by_dem], np.arange(len(dec.d) + 1))
         self.pair_cap = dec.cap[dec.pair_type]
         top = int(dec.mixes.max(initial=0))
         self.radix = top + 1
@@ -140,6 +169,44 @@ class PlanSearch:
 
     # ---- exact value of a plan
 
+    def _max_flow(self, dem: np.ndarray, pair: np.ndarray, supply: np.ndarray, capacity: np.ndarray,
+                  cols: np.ndarray) -> tuple[int, np.ndarray]:
+        """Maximum flow from a source through demand nodes (``supply`` units each) and charger nodes
+        (``capacity`` units each) to a sink, along the arcs ``dem[c] -> pair[c]`` of the x columns
+        ``cols`` (node numbers local: ``0..len(supply)-1`` and ``0..len(capacity)-1``).
+
+        Returns
+        -------
+        tuple
+            The flow [units] and the flow of each given column [units].
+        """
+        self.evaluations += 1
+        nd, npr = len(supply), len(capacity)
+        src, sink = nd + npr, nd + npr + 1
+        live = np.flatnonzero(capacity > 0)
+        rows = np.concatenate([np.full(nd, src), dem, nd + live])
+        heads = np.concatenate([np.arange(nd), nd + pair, np.full(len(live), sink)])
+        caps = np.concatenate([supply, supply[dem], capacity[live]])
+        g = sp.csr_matrix((caps.astype(np.int32), (rows, heads)), shape=(sink + 1, sink + 1))
+        res = maximum_flow(g, src, sink)
+        f = res.flow
+        tail = np.repeat(np.arange(f.shape[0]), np.diff(f.indptr))
+        head, flow = f.indices, f.data
+        arc = (tail < nd) & (head >= nd) & (head < nd + npr) & (flow > 0)
+        # the arcs back to their columns: each (row, charger column) pair is one column
+        key = tail[arc] * npr + (head[arc] - nd)
+        local_keys = dem * npr + pair
+        order = np.argsort(local_keys)
+        where = order[np.searchsorted(local_keys[order], key)]
+        col_flow = np.zeros(len(cols), dtype=np.int64)
+        col_flow[where] = flow[arc]
+        return int(res.flow_value), col_flow
+
+    def _pcap(self, n_pair: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+        """Capacity [units] of the charger columns (all, or ``pairs``) with ``n_pair`` chargers."""
+        cap = self.pair_cap if pairs is None else self.pair_cap[pairs]
+        return np.minimum(np.floor(cap * n_pair / self.unit + 1e-6), _INT_MAX).astype(np.int64)
+
     def served(self, n_pair: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """The best assignment of demand to fixed chargers, as a maximum flow.
 
@@ -153,33 +220,78 @@ class PlanSearch:
         tuple
             Served energy [kWh/day], served energy of each demand row and of each charger column [kWh/day].
         """
-        self.evaluations += 1
-        n_pair = np.asarray(n_pair)
-        act = n_pair[self.c_pair] > 0
-        dem, pair = self.c_dem[act], self.c_pair[act]
-        nd, npr = self.n_dem, self.n_pair
-        src, sink = nd + npr, nd + npr + 1
-        pcap = np.minimum(np.floor(self.pair_cap * n_pair / self.unit + 1e-6), _INT_MAX).astype(np.int64)
-        live = np.flatnonzero(pcap > 0)
-        rows = np.concatenate([np.full(nd, src), dem, nd + live])
-        cols = np.concatenate([np.arange(nd), nd + pair, np.full(len(live), sink)])
-        caps = np.concatenate([self.d_units, self.d_units[dem], pcap[live]])
-        g = sp.csr_matrix((caps.astype(np.int32), (rows, cols)), shape=(sink + 1, sink + 1))
-        res = maximum_flow(g, src, sink)
-        f = res.flow
-        tail = np.repeat(np.arange(f.shape[0]), np.diff(f.indptr))
-        head, flow = f.indices, f.data
-        out_src = (tail == src) & (head < nd)
-        row_served = np.zeros(nd)
-        row_served[head[out_src]] = flow[out_src] * self.unit
-        into_sink = (head == sink) & (tail >= nd) & (tail < nd + npr)
-        pair_used = np.zeros(npr)
-        pair_used[tail[into_sink] - nd] = flow[into_sink] * self.unit
-        return float(res.flow_value) * self.unit, np.maximum(row_served, 0.0), np.maximum(pair_used, 0.0)
+        st = self._exact(np.asarray(n_pair), None)
+        return st.value, st.row_served, st.pair_used
+
+    def _exact(self, n_pair: np.ndarray, mix: np.ndarray | None) -> _State:
+        """The maximum flow of the plan with charger counts ``n_pair`` over the whole network."""
+        cols = np.flatnonzero(n_pair[self.c_pair] > 0)
+        total, col_flow = self._max_flow(self.c_dem[cols], self.c_pair[cols], self.d_units, self._pcap(n_pair), cols)
+        col = np.zeros(len(self.c_dem), dtype=np.int64)
+        col[cols] = col_flow
+        return _State(
+            mix=mix if mix is not None else np.zeros(self.n_site, dtype=np.int64), n=n_pair.copy(), col=col,
+            row=np.bincount(self.c_dem, weights=col, minlength=self.n_dem).astype(np.int64),
+            pair=np.bincount(self.c_pair, weights=col, minlength=self.n_pair).astype(np.int64),
+            total=total, spend=self.spend(mix) if mix is not None else math.nan, unit=self.unit,
+        )
 
     def _state(self, mix: np.ndarray) -> _State:
-        value, row_served, pair_used = self.served(self.site_counts(mix))
-        return _State(mix=mix.copy(), value=value, row_served=row_served, pair_used=pair_used, spend=self.spend(mix))
+        return self._exact(self.site_counts(mix), mix.copy())
+
+    @staticmethod
+    def _gather(ptr: np.ndarray, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """The entries ``idx[ptr[v]:ptr[v + 1]]`` of all ``nodes``, concatenated."""
+        start = ptr[nodes]
+        length = ptr[nodes + 1] - start
+        if not length.sum():
+            return np.zeros(0, dtype=idx.dtype)
+        offset = np.repeat(start - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
+        return idx[offset]
+
+    def _move(self, st: _State, mix: np.ndarray, sites: np.ndarray | list[int]) -> _State:
+        """The plan ``mix`` (``st``'s with the mixes of ``sites`` changed) and a flow of it: the flow of
+        ``st`` re-solved on the demand rows within reach of the changed sites, the charger columns
+        within reach of those rows and the rows within reach of them (the rest of the flow kept). A
+        feasible flow, so its value is at most the plan's maximum flow, and equal to it unless a
+        better assignment needs to move demand further away."""
+        dec = self.dec
+        n_new = self.site_counts(mix)
+        p0 = dec.pair_of[np.asarray(sites)].ravel()
+        p0 = p0[p0 >= 0]
+        rows1 = np.unique(self.c_dem[self._gather(self.pair_ptr, self.by_pair, p0)])
+        near = self._gather(self.dem_ptr, self.by_dem, rows1)
+        p1 = np.unique(self.c_pair[near][n_new[self.c_pair[near]] > 0])
+        pairs = np.union1d(p0, p1)
+        rows = np.union1d(rows1, self.c_dem[self._gather(self.pair_ptr, self.by_pair, p1)])
+        in_pair = np.zeros(self.n_pair, dtype=bool)
+        in_pair[pairs] = True
+        in_row = np.zeros(self.n_dem, dtype=bool)
+        in_row[rows] = True
+        # the columns inside (row and charger column both re-solved), and the flow kept outside
+        cand = self._gather(self.dem_ptr, self.by_dem, rows)
+        inner = cand[in_pair[self.c_pair[cand]]]
+        old_inner = st.col[inner]
+        row_out = st.row[rows] - np.bincount(np.searchsorted(rows, self.c_dem[inner]), weights=old_inner,
+                                             minlength=len(rows)).astype(np.int64)
+        pair_in = st.pair[pairs] - np.bincount(np.searchsorted(pairs, self.c_pair[inner]), weights=old_inner,
+                                               minlength=len(pairs)).astype(np.int64)
+        supply = self.d_units[rows] - row_out
+        capacity = np.maximum(self._pcap(n_new[pairs], pairs) - pair_in, 0)
+        open_cols = inner[n_new[self.c_pair[inner]] > 0]
+        flow, col_flow = self._max_flow(np.searchsorted(rows, self.c_dem[open_cols]),
+                                        np.searchsorted(pairs, self.c_pair[open_cols]), supply, capacity, open_cols)
+        col = st.col.copy()
+        col[inner] = 0
+        col[open_cols] = col_flow
+        row = st.row.copy()
+        row[rows] = row_out + np.bincount(np.searchsorted(rows, self.c_dem[open_cols]), weights=col_flow,
+                                          minlength=len(rows)).astype(np.int64)
+        pair = st.pair.copy()
+        pair[pairs] = pair_in + np.bincount(np.searchsorted(pairs, self.c_pair[open_cols]), weights=col_flow,
+                                            minlength=len(pairs)).astype(np.int64)
+        return _State(mix=mix, n=n_new, col=col, row=row, pair=pair, total=st.total - int(old_inner.sum()) + flow,
+                      spend=self.spend(mix), unit=self.unit)
 
     # ---- moves
 
@@ -257,7 +369,7 @@ class PlanSearch:
             order = np.argsort(-bound, kind="stable")
             order = order[bound[order] > -np.inf]
             found: list[tuple[float, int, int]] = []
-            for lo in range(0, len(order), _CHUNK):
+            for lo in range(0, min(len(order), _MAX_SITES), _CHUNK):
                 found += best_of(order[lo:lo + _CHUNK], score_of)
                 found.sort(key=lambda t: (-t[0], t[1]))
                 nxt = lo + _CHUNK
@@ -289,7 +401,7 @@ class PlanSearch:
             for j, mx in cands:
                 mix = st.mix.copy()
                 mix[j] = mx
-                new = self._state(mix)
+                new = self._move(st, mix, [j])
                 gain = new.objective(dec.eps) - st.objective(dec.eps)
                 if gain <= 1e-9 * max(abs(st.value), 1.0):
                     continue
@@ -322,7 +434,7 @@ class PlanSearch:
                 freed = st.spend - self.spend(mix)
                 if freed <= 0:
                     continue
-                value, _, _ = self.served(self.site_counts(mix))
+                value = self._move(st, mix, [j]).value
                 loss = st.value - value - dec.eps * freed
                 out.append((loss / freed, int(j), mx, int(st.mix[j])))
         out.sort()
@@ -382,15 +494,20 @@ class PlanSearch:
             mix = st.mix.copy()
             old = dec.mixes[mix[j]]
             mix[j] = mx
-            trial = self._state(mix)
+            trial = self._move(st, mix, [j])
             # the refill may not put back what was removed at that site
             banned = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else np.ones(len(dec.mixes), bool)
             banned[mx] = True
             trial = self._refill(trial, (j, banned), deadline, cap)
-            if trial.objective(dec.eps) > st.objective(dec.eps) + 1e-9 * max(abs(st.value), 1.0):
-                st = self._refill(trial, None, deadline, cap)
+            tol = 1e-9 * max(abs(st.value), 1.0)
+            if trial.objective(dec.eps) <= st.objective(dec.eps) + tol < trial.objective(dec.eps) + _CLOSE * st.value:
+                trial = self._state(trial.mix)  # close: the re-solved flows may have missed a better assignment
+            if trial.objective(dec.eps) > st.objective(dec.eps) + tol:
+                # the flow of the new plan over the whole network (at least the re-solved one's)
+                st = self._refill(self._state(trial.mix), None, deadline, cap)
                 moves += 1
                 improved = True
+        st = self._state(st.mix)  # the maximum flow of the final plan
         log.info("plan search: %.6g -> %.6g kWh/day (objective) after %d moves and %d valuations",
                  start_obj, st.objective(dec.eps), moves, self.evaluations)
         return self.site_counts(st.mix), st.value
