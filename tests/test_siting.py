@@ -688,3 +688,34 @@ def test_reinforcement_options_are_decisions_of_the_optimiser():
                                       headroom=pd.Series({"T1": 100.0}), site_groups=groups,
                                       reinforcements=option).solve("highs", mip_gap=0)
     assert list(m.reinforcement["year"]) == [2026]
+
+
+@pytest.mark.parametrize("coincidence", [1.0, 0.6])
+def test_greedy_plan_keeps_the_grid_headroom_and_is_kept_within_the_gap(coincidence):
+    """The greedy plan honours every headroom row (checked by hand: installed kW x coincidence per group and year),
+    stays a feasible plan of the full model, and is as good as before where the headroom does not bind."""
+    demand, cand, types, travel = _random_instance(3)
+    groups = pd.Series({s: f"T{int(s[1:]) % 8}" for s in cand.index})  # eight transformers of five sites each
+    limit = 60.0
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000,
+                                      headroom=pd.Series({f"T{g}": limit for g in range(8)}), site_groups=groups,
+                                      headroom_coincidence=coincidence)
+    x = m.greedy_solution()
+    assert x is not None  # before: the greedy plan broke the headroom rows and was thrown away
+    a = m.model.a @ x
+    assert (a <= m.model.row_upper + 1e-6).all() and (a >= m.model.row_lower - 1e-6).all()
+    ix = m.index
+    y0, n0, x0 = ix["cols"]
+    n = np.round(x[n0:x0]).reshape(len(ix["n_site_idx"]), ix["n_years"])[:, -1]
+    kw = n * types["power_kw"].to_numpy()[ix["n_type_idx"]] * coincidence
+    per_group = pd.Series(kw).groupby(groups.iloc[ix["n_site_idx"]].to_numpy()).sum()
+    assert per_group.max() <= limit + 1e-9 and per_group.max() > limit - 50.0 * coincidence - 1e-9  # it binds
+    loose = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000,
+                                          headroom=pd.Series({f"T{g}": 1e6 for g in range(8)}), site_groups=groups)
+    free = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000)
+    np.testing.assert_allclose(loose.model.c @ loose.greedy_solution(), free.model.c @ free.greedy_solution())
+    # the solve keeps a plan at least as good as the greedy one, within the requested gap of the exact optimum
+    exact = solve(m.model, "highs", mip_gap=1e-9, time_limit_s=60)
+    m.solve("highs", mip_gap=0.01)
+    assert m.result.objective >= float(m.model.c @ x) - 1e-9
+    assert m.result.objective >= exact.objective * (1 - 0.01) - 1e-9 and m.result.bound >= exact.objective - 1e-6
