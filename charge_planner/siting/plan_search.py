@@ -1,4 +1,4 @@
-"""Local search on the chargers of a one-year capacitated siting plan, each plan valued exactly.
+"""Local search on the chargers of a one-year capacitated siting plan, each plan valued by a flow.
 
 **Exact value of a fixed plan.** Once the charger counts ``n_jt`` are fixed, every cost term of the
 capacitated model is fixed too (sites open where they have chargers, each in the lowest band its power
@@ -6,21 +6,28 @@ needs), and what is left is a transportation problem: with the served energy ``f
 [kWh/day] it maximises ``sum f`` with each demand row giving at most ``d_i`` and each (site, type)
 taking at most ``cap_t n_jt``, along the pairs within reach. That is a maximum flow from a source
 through the demand rows and the (site, type) columns to a sink (:meth:`PlanSearch.served`, scipy's
-push-relabel/Dinic ``maximum_flow`` on capacities in whole units of :attr:`PlanSearch.unit`: exact but for
-the rounding of each capacity to the unit, at most half a unit per demand row and per (site, type)).
+``maximum_flow`` on capacities in whole units of :attr:`PlanSearch.unit`: exact but for the rounding
+of each capacity to the unit, at most half a unit per demand row and per (site, type)).
+
+**Moves valued near the change.** A move changes one site's mix. Its plan is valued by re-solving the
+flow only on the demand rows within reach of that site, the charger columns within reach of those rows
+and the rows within reach of them, the rest of the flow kept (:meth:`PlanSearch._move`). That is a
+feasible flow of the new plan, so its value never overstates the plan (and it is exact unless a better
+assignment moves demand further away); a kept move, and a trial that ends close below the current plan,
+are valued over the whole network.
 
 **Local search** (:meth:`PlanSearch.improve`), within the budget and each site's allowed mixes:
 
-* *refill*: while money is left, the site mix increase with the best served energy per dollar is
+* *refill*: while money is left, the site mix increase with the most served energy per dollar is
   taken. Candidates are ranked by the unserved demand within reach of each (site, type) (what the new
   chargers serve without moving anybody: a lower bound of the gain) and, for closed sites, by the
   value per dollar of their best mixes at the decomposition's best prices (which counts the demand
-  that moves); the best few of each ranking are valued exactly and the best gain per dollar is taken;
+  that moves); the best few of each ranking are valued and the best gain per dollar is taken;
 * *drop and refill*: one charger of an open site is removed, or the site is closed, and the money
-  is spent again by refill; kept when the objective (served energy less ``eps`` x spend) rises.
-  Removals are tried in order of their exact loss per dollar freed.
+  is spent again by refill (not on what was removed); kept when the objective (served energy less
+  ``eps`` x spend) rises. Removals are tried in order of their loss per dollar freed.
 
-The work is capped by a count of exact valuations (a deterministic cap); a deadline is a safety stop.
+The work is capped by a count of flow valuations (a deterministic cap); a deadline is a safety stop.
 """
 
 from __future__ import annotations
