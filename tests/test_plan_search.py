@@ -150,3 +150,26 @@ def test_unfinished_relaxation_falls_back_to_the_decomposition(monkeypatch):
     m.solve("highs", mip_gap=0.01, time_limit_s=60)
     assert any("site decomposition bound" in line for line in m.result.log)
     assert m.result.bound < math.inf
+
+
+def test_search_stops_at_its_target_and_at_its_deadline():
+    """A target already met ends the search after the first refill (no drop-and-refill trial); a
+    deadline already past ends it at once and says so; a plan over the budget is refused."""
+    m = CapacitatedSiting.from_tables(*_tables(4), budget_usd=40_000, site_cost_bands=BANDS)
+    greedy = m.greedy_solution()
+    n0, x0 = m.index["cols"][1:]
+    start = np.round(greedy[n0:x0])
+    dec = SiteDecomposition.from_siting(m)
+    ps = PlanSearch(dec)
+    n, _ = ps.improve(start, target=-math.inf)
+    assert not ps.wall_clock_stop
+    few = ps.evaluations
+    ps2 = PlanSearch(dec)
+    n2, _ = ps2.improve(start)
+    assert ps2.evaluations > few  # the full search valued more plans than the refill alone
+    ps3 = PlanSearch(dec)
+    n3, _ = ps3.improve(start, deadline=0.0)
+    assert ps3.wall_clock_stop
+    assert float(m.model.c @ plan_with_chargers(m, n3)) >= float(m.model.c @ greedy) - 1e-6
+    with pytest.raises(ValueError, match="budget"):
+        PlanSearch(dec).improve(np.ones_like(start))  # a charger of every type at every site

@@ -387,6 +387,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         if lag_plan is not None:
             plans.append(("decomposition plan", lag_plan))
         name, inc, inc_obj = best_plan()
+        search: PlanSearch | None = None
         if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
             # local search from the best plan, then from the next best if time is left, each plan
             # valued exactly by a maximum flow (they end in different local optima)
@@ -408,7 +409,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         log.info("site decomposition: bound %.6g, best plan %.6g (%s), gap %.3g after %.1f s", lag_bound, inc_obj,
                  name, relative_gap(inc_obj, lag_bound), time.perf_counter() - t0)
         text = [f"{nm} {float(m.c @ x):.6g}" for nm, x in plans]
-        wall = False
+        wall = search is not None and search.wall_clock_stop
         if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
             # the restricted search: the sites of the plans and those the best prices open; it gets
             # the share of the time the second round of price steps does not
@@ -428,7 +429,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             # a better plan is what closes the gap to that
             res = solve(sub, "highs", time_limit_s=max(left() - reserve, 1e-3), mip_gap=RESTRICTED_GAP_SHARE * mip_gap,
                         max_nodes=RESTRICTED_NODES_FACTOR * max_nodes, warm_start=inc)
-            wall = res.wall_clock_stop
+            wall = wall or res.wall_clock_stop
             text.append(f"restricted search on {int(keep.sum())} of {n_site} sites: {res.objective:.6g}")
             log.info("site decomposition: restricted search on %d of %d sites: %.6g", int(keep.sum()), n_site,
                      res.objective)

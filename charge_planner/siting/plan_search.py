@@ -131,6 +131,8 @@ class PlanSearch:
         self.low[has] = dec.n_lower[dec.pair_of[has]]
         self.low_mix = self.code_mix[self.low @ self.weights]
         self.evaluations = 0
+        #: whether the deadline (not the work cap, the target or a local optimum) ended a search
+        self.wall_clock_stop = False
         self.group_of = np.full(self.n_site, -1, dtype=np.int64)
         for g, (sites, _) in enumerate(dec.groups):
             self.group_of[sites] = g
@@ -488,7 +490,10 @@ class PlanSearch:
         # since) is skipped, and the list is valued again after a pass that improved the plan
         removals = self._removals(st)
         pos, improved = 0, False
-        while self.evaluations < cap and time.perf_counter() < deadline and st.objective(dec.eps) < target:
+        while self.evaluations < cap and st.objective(dec.eps) < target:
+            if time.perf_counter() >= deadline:
+                self.wall_clock_stop = True
+                break
             if pos >= len(removals):
                 if not improved:
                     break
