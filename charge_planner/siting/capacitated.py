@@ -119,7 +119,7 @@ DECOMPOSE_SHARE = 0.5
 DECOMPOSE_THETA2 = 0.25
 #: Share of the time left that the local search of the decomposed solve may take at most (a safety
 #: stop; its work cap is :data:`~charge_planner.siting.plan_search.MAX_EVALUATIONS` plan valuations).
-LOCAL_SHARE = 0.5
+LOCAL_SHARE = 0.8
 #: The restricted search of the decomposed solve stops at this share of the requested gap, or after
 #: this many times the node limit of a search (its wall-clock share usually ends it first).
 RESTRICTED_GAP_SHARE = 0.25

@@ -48,13 +48,16 @@ log = logging.getLogger(__name__)
 __all__ = ["PlanSearch", "MAX_EVALUATIONS"]
 
 #: Exact valuations (maximum flows) of one local search at most (a deterministic work cap).
-MAX_EVALUATIONS = 100_000
+MAX_EVALUATIONS = 200_000
 #: Candidates of each ranking valued exactly at each refill step.
-REFILL_CANDIDATES = 6
+REFILL_CANDIDATES = 4
 #: Sites valued at a time when ranking the candidates of a refill step, and at most (those of the
 #: highest upper bounds; open sites with unserved demand within reach come first).
 _CHUNK = 64
-_MAX_SITES = 256
+_MAX_SITES = 512
+#: A trial's refill gives up when its first step's ratio times the money left is below this share of
+#: the loss to recover (below 1: the ratio is not a strict bound of later steps).
+_GIVE_UP = 0.8
 #: A trial plan whose re-solved flow ends within this share of the current plan's is valued over
 #: the whole network before it is given up.
 _CLOSE = 1e-3
@@ -192,11 +195,16 @@ class PlanSearch:
         self.evaluations += 1
         nd, npr = len(supply), len(capacity)
         src, sink = nd + npr, nd + npr + 1
-        live = np.flatnonzero(capacity > 0)
-        rows = np.concatenate([np.full(nd, src), dem, nd + live])
-        heads = np.concatenate([np.arange(nd), nd + pair, np.full(len(live), sink)])
-        caps = np.concatenate([supply, supply[dem], capacity[live]])
-        g = sp.csr_matrix((caps.astype(np.int32), (rows, heads)), shape=(sink + 1, sink + 1))
+        live = capacity > 0
+        # the arcs in CSR order: demand nodes (to their charger nodes), charger nodes (to the sink),
+        # the source (to every demand node); the sink has none
+        order = np.lexsort((pair, dem))
+        counts = np.concatenate([np.bincount(dem, minlength=nd), live.astype(np.int64), [nd, 0]])
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        heads = np.concatenate([nd + pair[order], np.full(int(live.sum()), sink), np.arange(nd)])
+        caps = np.concatenate([supply[dem[order]], capacity[live], supply])
+        g = sp.csr_matrix((caps.astype(np.int32), heads.astype(np.int32), indptr.astype(np.int32)),
+                          shape=(sink + 1, sink + 1))
         res = maximum_flow(g, src, sink)
         f = res.flow
         tail = np.repeat(np.arange(f.shape[0]), np.diff(f.indptr))
@@ -265,8 +273,12 @@ class PlanSearch:
         feasible flow, so its value is at most the plan's maximum flow, and equal to it unless a
         better assignment needs to move demand further away."""
         dec = self.dec
-        n_new = self.site_counts(mix)
-        p0 = dec.pair_of[np.asarray(sites)].ravel()
+        sites = np.asarray(sites)
+        n_new = st.n.copy()
+        has = dec.pair_of[sites] >= 0
+        n_new[dec.pair_of[sites][has]] = dec.mixes[mix[sites]][has]
+        spend = st.spend + float((dec.mix_cost[sites, mix[sites]] - dec.mix_cost[sites, st.mix[sites]]).sum())
+        p0 = dec.pair_of[sites].ravel()
         p0 = p0[p0 >= 0]
         rows1 = np.unique(self.c_dem[self._gather(self.pair_ptr, self.by_pair, p0)])
         near = self._gather(self.dem_ptr, self.by_dem, rows1)
@@ -300,7 +312,7 @@ class PlanSearch:
         pair[pairs] = pair_in + np.bincount(np.searchsorted(pairs, self.c_pair[open_cols]), weights=col_flow,
                                             minlength=len(pairs)).astype(np.int64)
         return _State(mix=mix, n=n_new, col=col, row=row, pair=pair, total=st.total - int(old_inner.sum()) + flow,
-                      spend=self.spend(mix), unit=self.unit)
+                      spend=spend, unit=self.unit)
 
     # ---- moves
 
@@ -400,9 +412,13 @@ class PlanSearch:
                     out.append((j, mx))
         return out
 
-    def _refill(self, st: _State, ban: tuple[int, np.ndarray] | None, deadline: float, max_evals: int) -> _State:
-        """Spend the money left on the best increases by exact served energy per dollar (greedy)."""
+    def _refill(self, st: _State, ban: tuple[int, np.ndarray] | None, deadline: float, max_evals: int,
+                need: float = -math.inf) -> _State:
+        """Spend the money left on the best increases by served energy per dollar (greedy). With
+        ``need`` [kWh/day], a trial's refill gives up when even spending all the money left at its
+        first step's best ratio (the returns fall as money is spent) would gain less than that."""
         dec = self.dec
+        first = True
         while self.evaluations < max_evals and time.perf_counter() < deadline:
             slack = dec.budget - st.spend
             cands = self._candidates(st, slack, ban)
@@ -419,6 +435,9 @@ class PlanSearch:
                     best = (ratio, new)
             if best is None:
                 break
+            if first and best[0] * slack < need:
+                break
+            first = False
             st = best[1]
         return st
 
@@ -510,7 +529,8 @@ class PlanSearch:
             # the refill may not put back what was removed at that site
             banned = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else np.ones(len(dec.mixes), bool)
             banned[mx] = True
-            trial = self._refill(trial, (j, banned), deadline, cap)
+            trial = self._refill(trial, (j, banned), deadline, cap,
+                                 need=_GIVE_UP * (st.objective(dec.eps) - trial.objective(dec.eps)))
             tol = 1e-9 * max(abs(st.value), 1.0)
             if trial.objective(dec.eps) <= st.objective(dec.eps) + tol < trial.objective(dec.eps) + _CLOSE * st.value:
                 trial = self._state(trial.mix)  # close: the re-solved flows may have missed a better assignment
