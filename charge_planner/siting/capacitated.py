@@ -345,9 +345,10 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         The greedy plan's chargers get their best demand assignment (an LP); the subgradient
         method on the demand and budget prices gives a valid bound and, at its best prices, a
         second plan (the sites' best mixes taken by gain per dollar within the budget). Unless
-        the better plan is within ``mip_gap`` of the bound, a local search improves it
-        (:class:`~charge_planner.siting.plan_search.PlanSearch`: refill and drop-and-refill moves, each
-        plan valued exactly by a maximum flow, at most ``LOCAL_SHARE`` of the time left); then, unless
+        the better plan is within ``mip_gap`` of the bound, a local search improves it, and then the
+        next best distinct plan while time is left (:class:`~charge_planner.siting.plan_search.PlanSearch`:
+        refill and drop-and-refill moves, each plan valued by a maximum flow, together at most
+        ``LOCAL_SHARE`` of the time left, stopping once a plan is proven within the gap); then, unless
         that plan is within the gap, the model restricted to the sites of the plans and the sites the
         best prices open is searched, warm-started from the best plan (until
         ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound or the time left for a second round of
@@ -397,10 +398,13 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             starts = sorted(plans, key=lambda p: -float(m.c @ p[1]))
             if len(starts) > 1 and starts[0][0].startswith("greedy") and starts[1][0].startswith("greedy"):
                 starts.pop(1)  # the greedy plan and its best assignment: the same chargers
-            for start_name, x in starts[:2]:
-                if time.perf_counter() >= local_end or relative_gap(inc_obj, lag_bound) <= mip_gap * (1 + 1e-9):
+            starts = starts[:2]
+            for k, (start_name, x) in enumerate(starts):
+                now = time.perf_counter()
+                if now >= local_end or relative_gap(inc_obj, lag_bound) <= mip_gap * (1 + 1e-9):
                     break
-                n_best, _ = search.improve(np.round(x[n0:x0]), deadline=local_end,
+                # each start gets an equal share of the time left (a search that ends early leaves it)
+                n_best, _ = search.improve(np.round(x[n0:x0]), deadline=now + (local_end - now) / (len(starts) - k),
                                            target=lag_bound / (1 + 0.95 * mip_gap))
                 local = plan_with_chargers(self, n_best, time_limit_s=left())
                 if local is not None:

@@ -55,6 +55,10 @@ REFILL_CANDIDATES = 4
 #: highest upper bounds; open sites with unserved demand within reach come first).
 _CHUNK = 64
 _MAX_SITES = 512
+#: Open sites closed at random to restart the search from its best plan at a local optimum.
+_KICK = 3
+#: ... and the search ends after this many restarts in a row that found no better plan.
+_IDLE_KICKS = 10
 #: A trial's refill gives up when its first step's ratio times the money left is below this share of
 #: the loss to recover (below 1: the ratio is not a strict bound of later steps).
 _GIVE_UP = 0.8
@@ -136,6 +140,8 @@ class PlanSearch:
         self.evaluations = 0
         #: whether the deadline (not the work cap, the target or a local optimum) ended a search
         self.wall_clock_stop = False
+        self.moves = 0
+        self.kicks = 0
         self.group_of = np.full(self.n_site, -1, dtype=np.int64)
         for g, (sites, _) in enumerate(dec.groups):
             self.group_of[sites] = g
@@ -344,7 +350,7 @@ class PlanSearch:
             gain[ok] += values[p[ok]][:, mixes[:, t]]
         return gain
 
-    def _candidates(self, st: _State, slack: float, ban: tuple[int, np.ndarray] | None) -> list[tuple[int, int]]:
+    def _candidates(self, st: _State, slack: float, ban: tuple[np.ndarray, np.ndarray] | None) -> list[tuple[int, int]]:
         """(site, new mix) increases that fit ``slack`` [USD]: the best few by the served energy they
         add without moving served demand, per dollar, and (closed sites) by their value per dollar at
         the decomposition's prices. Sites are valued in order of an upper bound of their ratio and
@@ -376,8 +382,11 @@ class PlanSearch:
                 opened = ~at_low[sg]
                 if opened.any():
                     up[opened] &= (mixes[None, :, :] >= cur[sg[opened]][:, None, :]).all(axis=2)
-                if ban is not None and (sg == ban[0]).any():
-                    up[sg == ban[0]] &= ~ban[1][mix_idx]
+                if ban is not None:
+                    for b_site, b_mask in zip(*ban, strict=True):
+                        hit = sg == b_site
+                        if hit.any():
+                            up[hit] &= ~b_mask[mix_idx]
                 dcost = dec.mix_cost[np.ix_(sg, mix_idx)] - cur_cost[sg][:, None]
                 up &= dcost <= slack + 1e-6
                 ratio = np.where(up, score_of(sg, mix_idx, dcost), -np.inf)
@@ -412,7 +421,7 @@ class PlanSearch:
                     out.append((j, mx))
         return out
 
-    def _refill(self, st: _State, ban: tuple[int, np.ndarray] | None, deadline: float, max_evals: int,
+    def _refill(self, st: _State, ban: tuple[np.ndarray, np.ndarray] | None, deadline: float, max_evals: int,
                 need: float = -math.inf) -> _State:
         """Spend the money left on the best increases by served energy per dollar (greedy). With
         ``need`` [kWh/day], a trial's refill gives up when even spending all the money left at its
@@ -468,6 +477,46 @@ class PlanSearch:
         out.sort()
         return out
 
+    def _descend(self, st: _State, cap: int, deadline: float, target: float) -> tuple[_State, bool]:
+        """Drop-and-refill moves until none improves the plan (then True: a local optimum), the work
+        cap, the deadline or the target."""
+        dec = self.dec
+        # removals ranked by their loss at the time they were valued; a stale one (its site changed
+        # since) is skipped, and the list is valued again after a pass that improved the plan
+        removals = self._removals(st)
+        pos, improved = 0, False
+        while self.evaluations < cap and st.objective(dec.eps) < target:
+            if time.perf_counter() >= deadline:
+                self.wall_clock_stop = True
+                return st, False
+            if pos >= len(removals):
+                if not improved:
+                    return st, True
+                removals, pos, improved = self._removals(st), 0, False
+                continue
+            _, j, mx, origin = removals[pos]
+            pos += 1
+            if st.mix[j] != origin:
+                continue
+            mix = st.mix.copy()
+            old = dec.mixes[mix[j]]
+            mix[j] = mx
+            trial = self._move(st, mix, [j])
+            # the refill may not put back what was removed at that site
+            banned = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else np.ones(len(dec.mixes), bool)
+            banned[mx] = True
+            trial = self._refill(trial, (np.array([j]), banned[None, :]), deadline, cap,
+                                 need=_GIVE_UP * (st.objective(dec.eps) - trial.objective(dec.eps)))
+            tol = 1e-9 * max(abs(st.value), 1.0)
+            if trial.objective(dec.eps) <= st.objective(dec.eps) + tol < trial.objective(dec.eps) + _CLOSE * st.value:
+                trial = self._state(trial.mix)  # close: the re-solved flows may have missed a better assignment
+            if trial.objective(dec.eps) > st.objective(dec.eps) + tol:
+                # the flow of the new plan over the whole network (at least the re-solved one's)
+                st = self._refill(self._state(trial.mix), None, deadline, cap)
+                self.moves += 1
+                improved = True
+        return st, False
+
     def improve(
         self,
         n_pair: np.ndarray,
@@ -504,42 +553,31 @@ class PlanSearch:
         st = self._state(mix)
         start_obj = st.objective(dec.eps)
         st = self._refill(st, None, deadline, cap)
-        moves = 0
-        # removals ranked by their loss at the time they were valued; a stale one (its site changed
-        # since) is skipped, and the list is valued again after a pass that improved the plan
-        removals = self._removals(st)
-        pos, improved = 0, False
-        while self.evaluations < cap and st.objective(dec.eps) < target:
-            if time.perf_counter() >= deadline:
-                self.wall_clock_stop = True
+        self.moves = 0
+        best = st
+        rng = np.random.default_rng(0)
+        idle = 0
+        while True:
+            st, local_optimum = self._descend(st, cap, deadline, target)
+            if st.objective(dec.eps) > best.objective(dec.eps) + 1e-9 * max(abs(best.value), 1.0):
+                best, idle = st, 0
+            else:
+                idle += 1
+            if not local_optimum or self.evaluations >= cap or idle > _IDLE_KICKS:
                 break
-            if pos >= len(removals):
-                if not improved:
-                    break
-                removals, pos, improved = self._removals(st), 0, False
-                continue
-            _, j, mx, origin = removals[pos]
-            pos += 1
-            if st.mix[j] != origin:
-                continue
-            mix = st.mix.copy()
-            old = dec.mixes[mix[j]]
-            mix[j] = mx
-            trial = self._move(st, mix, [j])
-            # the refill may not put back what was removed at that site
-            banned = (dec.mixes >= old[None, :]).all(axis=1) if mx != self.low_mix[j] else np.ones(len(dec.mixes), bool)
-            banned[mx] = True
-            trial = self._refill(trial, (j, banned), deadline, cap,
-                                 need=_GIVE_UP * (st.objective(dec.eps) - trial.objective(dec.eps)))
-            tol = 1e-9 * max(abs(st.value), 1.0)
-            if trial.objective(dec.eps) <= st.objective(dec.eps) + tol < trial.objective(dec.eps) + _CLOSE * st.value:
-                trial = self._state(trial.mix)  # close: the re-solved flows may have missed a better assignment
-            if trial.objective(dec.eps) > st.objective(dec.eps) + tol:
-                # the flow of the new plan over the whole network (at least the re-solved one's)
-                st = self._refill(self._state(trial.mix), None, deadline, cap)
-                moves += 1
-                improved = True
+            # a local optimum: close a few open sites of the best plan at random, spend the money
+            # elsewhere (not on them) and descend again from there
+            open_sites = np.flatnonzero(best.mix != self.low_mix)
+            if len(open_sites) < 2:
+                break
+            kick = rng.choice(open_sites, size=min(_KICK, len(open_sites) - 1), replace=False)
+            mix = best.mix.copy()
+            mix[kick] = self.low_mix[kick]
+            st = self._refill(self._state(mix), (kick, np.ones((len(kick), len(dec.mixes)), dtype=bool)), deadline, cap)
+            st = self._refill(self._state(st.mix), None, deadline, cap)
+            self.kicks += 1
+        st = best
         st = self._state(st.mix)  # the maximum flow of the final plan
-        log.info("plan search: %.6g -> %.6g kWh/day (objective) after %d moves and %d valuations",
-                 start_obj, st.objective(dec.eps), moves, self.evaluations)
+        log.info("plan search: %.6g -> %.6g kWh/day (objective) after %d moves, %d restarts and %d valuations",
+                 start_obj, st.objective(dec.eps), self.moves, self.kicks, self.evaluations)
         return self.site_counts(st.mix), st.value
