@@ -27,7 +27,10 @@ are valued over the whole network.
   is spent again by refill (not on what was removed); kept when the objective (served energy less
   ``eps`` x spend) rises. Removals are tried in order of their loss per dollar freed.
 
-The work is capped by a count of flow valuations (a deterministic cap); a deadline is a safety stop.
+At a local optimum the search restarts from its best plan with a few open sites closed at random (a
+seeded generator, so the same inputs give the same plan) and their money spent elsewhere, until a
+number of restarts in a row find nothing better. The work is capped by a count of flow valuations
+(a deterministic cap); a deadline is a safety stop.
 """
 
 from __future__ import annotations
