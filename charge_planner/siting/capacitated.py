@@ -249,10 +249,11 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         else:
             guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
                                                                   max_nodes=max_nodes)
-            if (guided is None and not math.isfinite(lp_bound) and decompose is None and solver in (None, "highs")
-                    and (dec := SiteDecomposition.from_siting(self)) is not None):
-                # the relaxation did not finish within its work cap: the decomposition bounds the
-                # model instead (the full search of such a model stays far from its bound)
+            if (guided is None and not math.isfinite(lp_bound) and not lp_wall and decompose is None
+                    and solver in (None, "highs") and (dec := SiteDecomposition.from_siting(self)) is not None):
+                # the relaxation did not finish within its work cap (not stopped by the clock): the
+                # decomposition bounds the model instead (the full search of such a model stays far
+                # from its bound)
                 log.info("siting: the LP relaxation did not finish; solving by decomposition by site")
                 guided, lp_bound = self._decomposed(dec, warm, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
                 complete = True
