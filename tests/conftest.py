@@ -32,6 +32,33 @@ def grid_graph(n: int = 5, spacing_m: float = 200.0, crs: str = "EPSG:32643") ->
     return g
 
 
+def siting_tables(seed: int, n_d: int = 150, n_s: int = 40, *, existing: bool = False):
+    """Random tables for ``CapacitatedSiting.from_tables``: ``n_d`` demand rows of two segments, ``n_s`` sites
+    within 2.5 km, two charger types (and one existing charger at the first site with ``existing``)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    demand = pd.DataFrame(
+        {"segment": rng.choice(["car", "two_wheeler"], n_d), "energy_kwh_day": rng.uniform(5, 80, n_d).round(1)},
+        index=pd.Index([f"d{i}" for i in range(n_d)], name="demand_id"),
+    )
+    cand = pd.DataFrame({"max_chargers": 4, "fixed_cost_usd": rng.uniform(500, 3000, n_s).round()},
+                        index=pd.Index([f"s{j}" for j in range(n_s)], name="site_id"))
+    if existing:
+        cand["existing_chargers"] = [{"lev": 1}] + [{}] * (n_s - 1)
+    types = pd.DataFrame(
+        {"power_kw": [50.0, 7.0], "capex_usd": [6000.0, 700.0], "segments": [("car",), ("two_wheeler",)],
+         "service_hours_day": [2.0, 6.0]},
+        index=pd.Index(["dc", "lev"], name="charger_type"),
+    )
+    dxy, sxy = rng.uniform(0, 10, (n_d, 2)), rng.uniform(0, 10, (n_s, 2))
+    dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
+    i, j = np.nonzero(dist < 2.5)
+    travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
+    return demand, cand, types, travel
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``scale`` (metro-sized cities, a minute or more each) run only when asked for: ``-m scale``."""
     if "scale" in (config.getoption("markexpr") or ""):

@@ -8,12 +8,12 @@ import dataclasses
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from charge_planner.siting import CapacitatedSiting, solve
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.plan_search import PlanSearch
+from tests.conftest import siting_tables
 
 BANDS = [(60.0, 1500.0), (120.0, 4000.0), (math.inf, 9000.0)]
 
@@ -21,26 +21,7 @@ BANDS = [(60.0, 1500.0), (120.0, 4000.0), (math.inf, 9000.0)]
 def _tables(seed: int, n_d: int = 90, n_s: int = 24):
     """Random demand rows of two segments, sites within 2.5 km, two charger types, one site with an
     existing charger."""
-    rng = np.random.default_rng(seed)
-    demand = pd.DataFrame(
-        {"segment": rng.choice(["car", "two_wheeler"], n_d), "energy_kwh_day": rng.uniform(5, 80, n_d).round(1)},
-        index=pd.Index([f"d{i}" for i in range(n_d)], name="demand_id"),
-    )
-    existing = [{"lev": 1}] + [{}] * (n_s - 1)
-    cand = pd.DataFrame({"max_chargers": 4, "fixed_cost_usd": rng.uniform(500, 3000, n_s).round(),
-                         "existing_chargers": existing},
-                        index=pd.Index([f"s{j}" for j in range(n_s)], name="site_id"))
-    types = pd.DataFrame(
-        {"power_kw": [50.0, 7.0], "capex_usd": [6000.0, 700.0], "segments": [("car",), ("two_wheeler",)],
-         "service_hours_day": [2.0, 6.0]},
-        index=pd.Index(["dc", "lev"], name="charger_type"),
-    )
-    dxy, sxy = rng.uniform(0, 10, (n_d, 2)), rng.uniform(0, 10, (n_s, 2))
-    dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
-    i, j = np.nonzero(dist < 2.5)
-    travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
-    return demand, cand, types, travel
-
+    return siting_tables(seed, n_d, n_s, existing=True)
 
 def _served(m: CapacitatedSiting, x: np.ndarray) -> float:
     x0 = m.index["cols"][2]

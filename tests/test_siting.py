@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from charge_planner.errors import InfeasibleError, SolverError
 from charge_planner.siting import CapacitatedSiting, MatrixModel, solve
 from charge_planner.siting.solve import require_solution
+from tests.conftest import siting_tables
 
 
 def _tables():
@@ -469,25 +470,7 @@ def test_highs_prints_nothing_on_standard_output():
 
 def _random_instance(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """150 demand rows, 40 sites within 2.5 km (tables for :meth:`CapacitatedSiting.from_tables`)."""
-    rng = np.random.default_rng(seed)
-    n_d, n_s = 150, 40
-    demand = pd.DataFrame(
-        {"segment": rng.choice(["car", "two_wheeler"], n_d), "energy_kwh_day": rng.uniform(5, 80, n_d).round(1)},
-        index=pd.Index([f"d{i}" for i in range(n_d)], name="demand_id"),
-    )
-    cand = pd.DataFrame({"max_chargers": 4, "fixed_cost_usd": rng.uniform(500, 3000, n_s).round()},
-                        index=pd.Index([f"s{j}" for j in range(n_s)], name="site_id"))
-    types = pd.DataFrame(
-        {"power_kw": [50.0, 7.0], "capex_usd": [6000.0, 700.0], "segments": [("car",), ("two_wheeler",)],
-         "service_hours_day": [2.0, 6.0]},
-        index=pd.Index(["dc", "lev"], name="charger_type"),
-    )
-    dxy, sxy = rng.uniform(0, 10, (n_d, 2)), rng.uniform(0, 10, (n_s, 2))
-    dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
-    i, j = np.nonzero(dist < 2.5)
-    travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
-    return demand, cand, types, travel
-
+    return siting_tables(seed)
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_lp_guided_solve_is_within_the_gap_of_the_true_optimum(seed, caplog):

@@ -14,6 +14,7 @@ import pytest
 from charge_planner.siting import CapacitatedSiting, solve
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.solve import relative_gap
+from tests.conftest import siting_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,29 +59,9 @@ def test_lagrangian_value_matches_hand_computation():
 
 
 def _random_tables(seed: int):
-    """120 demand rows of two segments, 30 sites within 2.5 km, two charger types, connection bands,
-    one site with an existing charger."""
-    rng = np.random.default_rng(seed)
-    n_d, n_s = 120, 30
-    demand = pd.DataFrame(
-        {"segment": rng.choice(["car", "two_wheeler"], n_d), "energy_kwh_day": rng.uniform(5, 80, n_d).round(1)},
-        index=pd.Index([f"d{i}" for i in range(n_d)], name="demand_id"),
-    )
-    existing = [{"lev": 1}] + [{}] * (n_s - 1)
-    cand = pd.DataFrame({"max_chargers": 4, "fixed_cost_usd": rng.uniform(500, 3000, n_s).round(),
-                         "existing_chargers": existing},
-                        index=pd.Index([f"s{j}" for j in range(n_s)], name="site_id"))
-    types = pd.DataFrame(
-        {"power_kw": [50.0, 7.0], "capex_usd": [6000.0, 700.0], "segments": [("car",), ("two_wheeler",)],
-         "service_hours_day": [2.0, 6.0]},
-        index=pd.Index(["dc", "lev"], name="charger_type"),
-    )
-    dxy, sxy = rng.uniform(0, 10, (n_d, 2)), rng.uniform(0, 10, (n_s, 2))
-    dist = np.hypot(*(dxy[:, None, :] - sxy[None, :, :]).transpose(2, 0, 1))
-    i, j = np.nonzero(dist < 2.5)
-    travel = pd.DataFrame({"demand_id": demand.index[i], "site_id": cand.index[j], "travel_time_s": dist[i, j] * 100})
-    return demand, cand, types, travel
-
+    """120 demand rows of two segments, 30 sites within 2.5 km, two charger types, one site with an
+    existing charger."""
+    return siting_tables(seed, 120, 30, existing=True)
 
 @pytest.mark.parametrize("seed", [5, 6])
 def test_decomposition_bound_holds_against_the_exact_optimum(seed):
