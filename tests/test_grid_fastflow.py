@@ -390,6 +390,13 @@ def test_tap_changer_that_cannot_be_operated_keeps_its_tap_and_says_so(caplog: p
     assert "transformer 0" in caplog.text and "stays at position 2" in caplog.text
     res = model.solve(model.s_load[:, None] * np.array([0.2, 1.5])[None, :])
     assert res.tap_pos is None
+    # a tap without a changer type: pandapower ignores its position, and so does the batched flow
+    untyped = _oltc_net(2)
+    untyped.trafo["tap_changer_type"] = None
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="charge_planner.grid.oltc"):
+        assert BatchPowerFlow.from_net(untyped).taps is None
+    assert "only ratio tap changers" in caplog.text
     for k, f in enumerate((0.2, 1.5)):
         ref = copy.deepcopy(net)
         ref.load["p_mw"] *= f

@@ -190,7 +190,7 @@ def _unsupported(net: pandapowerNet, t: int, obj: object, ref_set: set[int], bus
         return "it controls the high-voltage side"
     if str(tr.get("tap_side")) != "hv":
         return "its tap winding is not on the high-voltage side"
-    if str(tr.get("tap_changer_type", "Ratio")) not in ("Ratio", "None", "nan") or (
+    if str(tr.get("tap_changer_type")) != "Ratio" or (  # pandapower ignores the tap of any other kind
         pd.notna(tr.get("tap_step_degree")) and float(tr.get("tap_step_degree") or 0.0) != 0.0
     ):
         return "only ratio tap changers without a phase step are operated"
