@@ -520,9 +520,9 @@ class BatchPowerFlow(AdmittanceModel):
             if not len(moved):
                 break
             pos[:, moved] = new[:, moved]
-            vm_moved = v[:, moved]
-            vm_moved[taps.ref_row] = v_ref[:, None] * taps.slack_scale(pos[:, moved])
-            vv, okk, itk, fb = self._iterate(lu, vm_moved, s_load[:, moved], v0)
+            v_moved = v[:, moved]  # a copy: the moved columns from their last voltages, at their new taps
+            v_moved[taps.ref_row] = v_ref[:, None] * taps.slack_scale(pos[:, moved])
+            vv, okk, itk, fb = self._iterate(lu, v_moved, s_load[:, moved], v0)
             v[:, moved], ok[moved] = vv, okk
             its[moved] += itk
             fallbacks += fb

@@ -20,6 +20,7 @@ from pandapower.auxiliary import pandapowerNet
 
 from charge_planner.errors import DataError, GridError
 from charge_planner.grid.model import _bus_label, _normalise_legacy_tables, bus_roles, run_pandapower
+from charge_planner.grid.oltc import controlled_trafos
 
 log = logging.getLogger(__name__)
 
@@ -418,16 +419,8 @@ def run_peak_flow(
 
 
 def _controlled_taps(net: pandapowerNet) -> pd.Series:
-    """Tap position of every transformer a controller of ``net`` operates, by transformer id."""
-    table = net.get("controller")
-    ids: list[int] = []
-    if table is not None and len(table):
-        for c in table["object"]:
-            if getattr(c, "element", None) == "trafo" and hasattr(c, "vm_lower_pu"):
-                idx = c.element_index
-                ids += [int(i) for i in idx] if isinstance(idx, list | tuple | np.ndarray) else [int(idx)]
-    ids = sorted(set(ids) & set(net.trafo.index))
-    return net.trafo.loc[ids, "tap_pos"].astype(np.int64).rename("tap_pos")
+    """Tap position of every transformer a tap controller of ``net`` operates, by transformer id."""
+    return net.trafo.loc[controlled_trafos(net), "tap_pos"].astype(np.int64).rename("tap_pos")
 
 
 def violation_frame(rows: list[dict[str, object]]) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from pandapower.auxiliary import pandapowerNet
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TapControl", "tap_control", "MAX_CONTROL_ROUNDS"]
+__all__ = ["TapControl", "controlled_trafos", "tap_control", "MAX_CONTROL_ROUNDS"]
 
 #: Element tables whose presence at a transformer's high-voltage bus rules out per-step operation.
 _BUS_ELEMENTS = ("load", "sgen", "gen", "shunt", "ward", "xward", "storage", "motor", "asymmetric_load",
@@ -105,6 +105,19 @@ def _as_indices(value: object) -> list[int]:
     if isinstance(value, list | tuple | np.ndarray | pd.Index):
         return [int(v) for v in value]
     return [int(value)]  # type: ignore[call-overload]
+
+
+def controlled_trafos(net: pandapowerNet) -> list[int]:
+    """Ids of the transformers whose tap an in-service ``DiscreteTapControl`` of ``net`` operates (sorted)."""
+    table = net.get("controller")
+    ids: set[int] = set()
+    if table is not None and len(table):
+        for _, c in table.iterrows():
+            obj = c["object"]
+            if (bool(c.get("in_service", True)) and type(obj).__name__ == "DiscreteTapControl"
+                    and getattr(obj, "element", "trafo") == "trafo"):
+                ids.update(_as_indices(obj.element_index))
+    return sorted(ids & set(net.trafo.index))
 
 
 def tap_control(
