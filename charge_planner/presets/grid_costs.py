@@ -22,22 +22,21 @@ quoted in the press (P8.10, P8.11):
   with 0.1 km of 33 kV line, Rs 4.49 crore (UERC order of 8 December 2016): an upper estimate for a
   unit added at an existing substation.
 * The 11 kV underground cable in a city: the Hyderabad discom's published spend per km.
+* The 11 kV overhead line (ACSR Dog) and the LT aerial bunched cable: a Haryana discom's itemised
+  estimate for one district's works (Jind, DDUGJY, about 2015-16; rural, so low for a city today).
 
-The LT lines and the 11 kV overhead line stay order-of-magnitude assumptions, each with its reason,
-and the report flags them. Every sourced figure is in the INR of its year, not escalated.
+The bare LT overhead line has no figure of its own: the AB-cable line's cost bounds it from above.
+Every sourced figure is in the INR of its year, not escalated.
 """
 
 from __future__ import annotations
 
 import math
 
-from charge_planner.presets.base import INR_PER_USD, CountryPreset, Sourced, _a, _fx_cost
+from charge_planner.presets.base import INR_PER_USD, CountryPreset, Sourced, _fx_cost
 
 __all__ = ["DT_COST_INR", "DT_UPGRADE_COST_INR", "LINE_COST_INR_PER_KM", "SUBSTATION_UNIT_COST_INR",
            "grid_reinforcement_costs", "grid_reinforcement_costs_usd"]
-
-_WHY = ("order of magnitude of Indian discom cost-data schedules for installed plant (material, erection, "
-        "structure); no installed figure found in a readable source (P8.10)")
 
 #: DT equipment prices quoted by utilities (P8.10): "The current cost of a 100 KVA transformer is around
 #: 1.30 lakh" (MP West discom MD, Free Press Journal, 2 Oct 2022); "The cost of a 500 kva transformer was
@@ -108,9 +107,26 @@ SUBSTATION_UNIT_COST_INR: dict[float, Sourced] = {
 _HYD_11KV_UG_SPEND_INR = 66 * 1e7
 _HYD_11KV_UG_KM = 281.0
 
+#: UHBVN (Haryana) cost abstract "Rural Electrification Works in Jind District in Haryana under DDUGJY"
+#: (prepared by AE/P&D, checked by Xen/P&D, SE/P&D; items 1-13 add up to the printed total of
+#: Rs 191,347,037.61; P8.10): "11 KV HT Line (5.8 Kms.) with ACSR Conductor 100mm2 with span 40 meters and
+#: double earth wire with guards ... 5.8 Kms. 3003270.32" and "LT Line (0.6 Kms.) with AB cable
+#: (3CX95+70 mm2) with span 40 Meters ... 0.6 Kms 231703.29" [INR, km].
+_JIND_11KV_DOG_INR, _JIND_11KV_DOG_KM = 3_003_270.32, 5.8
+_JIND_LT_ABC_INR, _JIND_LT_ABC_KM = 231_703.29, 0.6
+_JIND = ("UHBVN cost abstract 'Rural Electrification Works in Jind District in Haryana under DDUGJY' (AE/Xen/SE "
+         "P&D; https://www.scribd.com/document/532901403/Estimate-240)")
+
 #: Installed cost of a line per km [INR/km].
 LINE_COST_INR_PER_KM: dict[str, Sourced] = {
-    "mv_overhead": _a(700_000.0, f"11 kV overhead line, ACSR Dog on PSC poles, per km; {_WHY}"),
+    "mv_overhead": Sourced(
+        round(_JIND_11KV_DOG_INR / _JIND_11KV_DOG_KM, -3),
+        "new 11 kV overhead line, ACSR 100 mm2 (Dog) on 40 m spans with double earth wire and guards, supply and "
+        f"erection, per km: {_JIND}, item 1: 5.8 km for 30.03 lakh INR (5.18 lakh INR/km; items 2-3: ACSR 80 mm2 "
+        "3.76 lakh/km, 50 mm2 3.23 lakh/km); a rural estimate in the INR of about 2015-16, not escalated, so low "
+        "for a city today (P8.10)",
+        "M",
+    ),
     "mv_cable": Sourced(
         round(_HYD_11KV_UG_SPEND_INR / _HYD_11KV_UG_KM, -3),
         "11 kV underground cable in a city, per km: Rs 66 crore for 281 km of 11 kV UG cable laid by TSSPDCL in "
@@ -122,11 +138,23 @@ LINE_COST_INR_PER_KM: dict[str, Sourced] = {
         "(P8.10)",
         "L",
     ),
-    "lv_overhead": _a(400_000.0, f"LT (0.4 kV) overhead line, ACSR Rabbit on PSC poles, per km; {_WHY}"),
-    "lv_ab_cable": _a(650_000.0, f"LT aerial bunched cable 3x95+1x70 mm2 on existing or new poles, per km; {_WHY}; "
-                                 "a published upper bound: Assam's conversion of 12,982 km of LT line to covered "
-                                 "conductor with new poles, 489 DTs and 250 km of 11 kV line for Rs 1,200 crore, "
-                                 "under 9.2 lakh INR/km (The Sentinel, 1 Nov 2024)"),
+    "lv_overhead": Sourced(
+        round(_JIND_LT_ABC_INR / _JIND_LT_ABC_KM, -3),
+        "LT (0.4 kV) overhead line, bare ACSR on PSC poles, per km: an upper bound, the new AB-cable LT line of "
+        f"{_JIND}, item 9 (3.86 lakh INR/km; a bare conductor costs less than the insulated bundle on the same "
+        "poles); no bare-line figure found in a readable source (P8.10)",
+        "L",
+    ),
+    "lv_ab_cable": Sourced(
+        round(_JIND_LT_ABC_INR / _JIND_LT_ABC_KM, -3),
+        "new LT line with aerial bunched cable 3x95+1x70 mm2 on 40 m spans (poles included), supply and erection, "
+        f"per km: {_JIND}, item 9: 0.6 km for 2.32 lakh INR (3.86 lakh INR/km); item 10, converting 105.74 km of "
+        "bare LT line to AB cable, 3.87 lakh INR/km; a rural estimate in the INR of about 2015-16, not escalated, "
+        "so low for a city today; a published upper bound: Assam's conversion of 12,982 km of LT line to covered "
+        "conductor with new poles, 489 DTs and 250 km of 11 kV line for Rs 1,200 crore, under 9.2 lakh INR/km "
+        "(The Sentinel, 1 Nov 2024) (P8.10)",
+        "M",
+    ),
 }
 
 
