@@ -12,7 +12,7 @@ import pytest
 
 from charge_planner.siting import CapacitatedSiting, solve
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
-from charge_planner.siting.plan_search import PlanSearch
+from charge_planner.siting.plan_search import PlanSearch, improve_starts
 from tests.conftest import siting_tables
 
 BANDS = [(60.0, 1500.0), (120.0, 4000.0), (math.inf, 9000.0)]
@@ -118,9 +118,71 @@ def test_decomposed_solve_returns_the_optimum_of_a_small_instance():
     m.solve("highs", mip_gap=0.01, decompose=True, time_limit_s=60)
     res = m.result
     assert any(line.startswith("local search plan") for line in res.log)
+    assert any(line.startswith("decomposition average plan (") for line in res.log)
     assert res.objective == pytest.approx(opt, rel=1e-4)
     assert res.bound >= opt - 1e-6 * abs(opt)
     assert res.gap == pytest.approx((res.bound - res.objective) / res.objective, rel=1e-9)
+
+
+def test_average_plan_rounds_the_averaged_mixes_within_the_budget():
+    """The plan from averaged price steps, by hand: two steps open site 1 with (1 dc, 0 lev) and
+    (1 dc, 2 lev), site 2 once with 2 lev, site 3 once with 1 lev. Site 1 is open in both steps (share 1),
+    its mix the average (1 dc, 1 lev); sites 2 and 3 in one (share 1/2), their mixes the average over
+    the steps that open them (2 lev, 1 lev). With money for sites 1 and 2 but not 3 (taken by share,
+    then in order), the plan is exactly sites 1 and 2 plus the existing charger of site 0."""
+    m = CapacitatedSiting.from_tables(*_tables(5), budget_usd=40_000, site_cost_bands=BANDS)
+    dec = SiteDecomposition.from_siting(m)
+    assert dec.average_plan() is None  # nothing averaged yet
+    dc, lev = (list(m.charger_types.index).index(t) for t in ("dc", "lev"))
+
+    def plan(counts: dict[int, tuple[int, int]]) -> np.ndarray:
+        n = dec.n_lower.copy()
+        for j, (n_dc, n_lev) in counts.items():
+            n[dec.pair_of[j, dc]], n[dec.pair_of[j, lev]] = n_dc, n_lev
+        return n
+
+    def mix(n_dc: int, n_lev: int) -> int:
+        want = np.zeros(dec.mixes.shape[1], dtype=np.int64)
+        want[dc], want[lev] = n_dc, n_lev
+        return int(np.flatnonzero((dec.mixes == want).all(axis=1))[0])
+
+    dec._add_to_average(plan({1: (1, 0), 2: (0, 2)}))
+    dec._add_to_average(plan({1: (1, 2), 3: (0, 1)}))
+    base = float(dec.mix_cost[0, mix(0, 1)] + dec.mix_cost[1:, mix(0, 0)].sum())  # site 0 keeps its charger
+    cost = {j: float(dec.mix_cost[j, mix(*c)] - dec.mix_cost[j, mix(0, 0)]) for j, c in ((1, (1, 1)), (2, (0, 2)), (3, (0, 1)))}
+    dec.budget = base + cost[1] + cost[2] + 0.5 * cost[3]
+    assert dec.average_plan().tolist() == plan({1: (1, 1), 2: (0, 2)}).tolist()
+    dec.budget = base + cost[1] + cost[2] + cost[3]
+    assert dec.average_plan().tolist() == plan({1: (1, 1), 2: (0, 2), 3: (0, 1)}).tolist()
+    # price steps with averaging add every step
+    # the last step alone: site 1 with (1 dc, 2 lev) and site 3
+    assert dec.average_plan(last=1).tolist() == plan({1: (1, 2), 3: (0, 1)}).tolist()
+    # price steps with averaging keep every step
+    steps = dec.averaged_steps
+    dec.bound(lower=0.0, iterations=7, patience=100, average=True)
+    assert dec.averaged_steps == steps + 7
+
+
+def test_two_starts_searched_side_by_side_give_the_plans_of_one_after_the_other():
+    """The second start searched in a forked process ends at the very plan the same search reaches in
+    this process (the search is deterministic), and each start's plan is the one a fresh search gives."""
+    m = CapacitatedSiting.from_tables(*_tables(8), budget_usd=40_000, site_cost_bands=BANDS)
+    dec = SiteDecomposition.from_siting(m)
+    _, lam, mu = dec.bound(lower=0.0, iterations=200)
+    n0, x0 = m.index["cols"][1:]
+    starts = [np.round(m.greedy_solution()[n0:x0]), dec.mix_plan(lam, mu)]
+    alone = []
+    for start in starts:
+        ps = PlanSearch(dec)
+        ps.set_prices(lam)
+        alone.append(ps.improve(start))
+    for parallel in (True, False):
+        ps = PlanSearch(dec)
+        ps.set_prices(lam)
+        found = improve_starts(ps, starts, deadline=math.inf, parallel=parallel)
+        assert len(found) == 2
+        for (n, value), (n_ref, value_ref) in zip(found, alone, strict=True):
+            assert n.tolist() == n_ref.tolist() and value == value_ref
 
 
 def test_unfinished_relaxation_falls_back_to_the_decomposition(monkeypatch):

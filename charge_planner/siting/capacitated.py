@@ -81,7 +81,7 @@ from charge_planner.siting.capacitated_results import CapacitatedResults
 from charge_planner.siting.connection import connection_band
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.greedy_headroom import HeadroomGuard
-from charge_planner.siting.plan_search import PlanSearch
+from charge_planner.siting.plan_search import PlanSearch, improve_starts
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -117,6 +117,9 @@ DECOMPOSE_ITERATIONS2 = 300
 DECOMPOSE_SHARE = 0.5
 #: First step factor of the second round of price steps (from the best prices of the first).
 DECOMPOSE_THETA2 = 0.25
+#: The second round's steps averaged into a plan: all of them, the last half, the last quarter (the
+#: plan of best exact value starts the local search; which window is best varies from city to city).
+AVERAGE_WINDOWS = (1.0, 0.5, 0.25)
 #: Share of the time left that the local search of the decomposed solve may take at most (a safety
 #: stop; its work cap is :data:`~charge_planner.siting.plan_search.MAX_EVALUATIONS` plan valuations).
 LOCAL_SHARE = 0.8
@@ -345,15 +348,19 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
 
         The greedy plan's chargers get their best demand assignment (an LP); the subgradient
         method on the demand and budget prices gives a valid bound and, at its best prices, a
-        second plan (the sites' best mixes taken by gain per dollar within the budget). Unless
-        the better plan is within ``mip_gap`` of the bound, a local search improves it, and then the
-        next best distinct plan while time is left (:class:`~charge_planner.siting.plan_search.PlanSearch`:
-        refill and drop-and-refill moves, each plan valued by a maximum flow, together at most
-        ``LOCAL_SHARE`` of the time left, stopping once a plan is proven within the gap); then, unless
-        that plan is within the gap, the model restricted to the sites of the plans and the sites the
-        best prices open is searched, warm-started from the best plan (until
-        ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound or the time left for a second round of
-        price steps, aimed at the better plan). The restricted search's own bound holds only for
+        second plan (the sites' best mixes taken by gain per dollar within the budget); a second
+        round of price steps from the best prices, whose sites' best mixes are averaged, gives two more
+        (:meth:`SiteDecomposition.average_plan` over all its steps, its last half and its last quarter:
+        the two best by their exact value; the sites by the share of steps that open them, each with its
+        average mix). Unless the best plan is within ``mip_gap`` of the bound, a local search improves
+        the two best distinct plans, side by side on two cores (:func:`~charge_planner.siting.plan_search.improve_starts`;
+        else the best first with all the time left; refill and drop-and-refill moves, each plan valued
+        by a maximum flow, at most ``LOCAL_SHARE`` of the time left, stopping once a plan is proven
+        within the gap); then, unless that plan is within the gap, a last round of price steps aimed
+        at the better plan (at most ``DECOMPOSE_SHARE`` of the time left) and a search of the model
+        restricted to the sites of the plans and the sites the best prices open, warm-started from the
+        best plan, with the time left (until ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound).
+        The restricted search's own bound holds only for
         the restriction: the reported bound is the decomposition's (or the reachable demand),
         valid for the full model.
 
@@ -381,43 +388,68 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             return plans[k][0], plans[k][1], objs[k]
 
         name, inc, inc_obj = best_plan()
-        t_lag = time.perf_counter()
         lag_bound, lam, mu = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS,
                                        deadline=time.perf_counter() + DECOMPOSE_SHARE * left())
-        per_step = (time.perf_counter() - t_lag) / max(len(dec.history), 1)
         lag_plan = plan_with_chargers(self, dec.mix_plan(lam, mu), time_limit_s=left())
         if lag_plan is not None:
             plans.append(("decomposition plan", lag_plan))
         name, inc, inc_obj = best_plan()
         search: PlanSearch | None = None
+        if relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
+            # a second round of price steps from the best prices, its sites' best mixes averaged: the
+            # average estimates the relaxation's fractional plan, whose rounding starts the local search
+            # far better than the mixes of one price vector
+            more, lam_m, mu_m = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam, mu0=mu,
+                                          theta0=DECOMPOSE_THETA2, deadline=time.perf_counter() + DECOMPOSE_SHARE * left(),
+                                          average=True)
+            if more < lag_bound:
+                lag_bound, lam, mu = more, lam_m, mu_m
+            # over all the round's steps, its last half and its last quarter: the two best distinct ones
+            # by their exact value
+            search = PlanSearch(dec)
+            averaged: list[tuple[float, str, np.ndarray]] = []
+            for last, label in zip(AVERAGE_WINDOWS, ("all steps", "last half", "last quarter"), strict=True):
+                mean_n = dec.average_plan(last=max(int(last * dec.averaged_steps), 1))
+                if mean_n is not None and not any(np.array_equal(mean_n, a[2]) for a in averaged):
+                    obj = search.served(mean_n)[0] - dec.eps * search.spend(search.mix_of(mean_n))
+                    averaged.append((obj, label, mean_n))
+            for _, label, mean_n in sorted(averaged, key=lambda a: -a[0])[:2]:
+                avg_plan = plan_with_chargers(self, mean_n, time_limit_s=left())
+                if avg_plan is not None:
+                    plans.append((f"decomposition average plan ({label})", avg_plan))
+            name, inc, inc_obj = best_plan()
         if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
             # local search from the best plan, then from the next best if time is left, each plan
             # valued exactly by a maximum flow (they end in different local optima)
-            search = PlanSearch(dec)
+            search = search or PlanSearch(dec)
             search.set_prices(lam)
             local_end = time.perf_counter() + LOCAL_SHARE * left()
             starts = sorted(plans, key=lambda p: -float(m.c @ p[1]))
             if len(starts) > 1 and starts[0][0].startswith("greedy") and starts[1][0].startswith("greedy"):
                 starts.pop(1)  # the greedy plan and its best assignment: the same chargers
             starts = starts[:2]
-            for k, (start_name, x) in enumerate(starts):
-                now = time.perf_counter()
-                if now >= local_end or relative_gap(inc_obj, lag_bound) <= mip_gap * (1 + 1e-9):
-                    break
-                # each start gets an equal share of the time left (a search that ends early leaves it)
-                n_best, _ = search.improve(np.round(x[n0:x0]), deadline=now + (local_end - now) / (len(starts) - k),
-                                           target=lag_bound / (1 + 0.95 * mip_gap))
+            # the two best starts side by side on two cores (else the best first, with all the time left)
+            found = improve_starts(search, [np.round(x[n0:x0]) for _, x in starts], deadline=local_end,
+                                   target=lag_bound / (1 + 0.95 * mip_gap))
+            for (start_name, _), (n_best, _) in zip(starts, found, strict=False):
                 local = plan_with_chargers(self, n_best, time_limit_s=left())
                 if local is not None:
                     plans.append((f"local search plan (from the {start_name})", local))
-                name, inc, inc_obj = best_plan()
+            name, inc, inc_obj = best_plan()
+        if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9) and left() > 1.0:
+            # a last round of price steps from the best prices, aimed at the better plan (Polyak steps
+            # towards a target close to the bound are shorter)
+            more, lam_m, mu_m = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam, mu0=mu,
+                                          theta0=DECOMPOSE_THETA2, deadline=time.perf_counter() + DECOMPOSE_SHARE * left())
+            if more < lag_bound:
+                lag_bound, lam, mu = more, lam_m, mu_m
         log.info("site decomposition: bound %.6g, best plan %.6g (%s), gap %.3g after %.1f s", lag_bound, inc_obj,
                  name, relative_gap(inc_obj, lag_bound), time.perf_counter() - t0)
         text = [f"{nm} {float(m.c @ x):.6g}" for nm, x in plans]
         wall = search is not None and search.wall_clock_stop
         if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
-            # the restricted search: the sites of the plans and those the best prices open; it gets
-            # the share of the time the second round of price steps does not
+            # the restricted search: the sites of the plans and those the best prices open, with the
+            # time left
             _, n_open, _, _ = dec.value(lam, mu)
             c_site = ix["n_site_idx"]
             keep = np.bincount(c_site, weights=n_open, minlength=n_site) > 0
@@ -429,10 +461,9 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                                           np.full(n_r, n_site)])
             upper = np.where(np.append(keep, True)[site_of_col], m.col_upper, np.minimum(m.col_upper, 0.0))
             sub = dataclasses.replace(m, col_upper=upper)
-            reserve = min(1.2 * per_step * DECOMPOSE_ITERATIONS2, DECOMPOSE_SHARE * left())
             # a tighter gap than asked: the restriction's own bound is below the decomposition's, and
             # a better plan is what closes the gap to that
-            res = solve(sub, "highs", time_limit_s=max(left() - reserve, 1e-3), mip_gap=RESTRICTED_GAP_SHARE * mip_gap,
+            res = solve(sub, "highs", time_limit_s=max(left(), 1e-3), mip_gap=RESTRICTED_GAP_SHARE * mip_gap,
                         max_nodes=RESTRICTED_NODES_FACTOR * max_nodes, warm_start=inc)
             wall = wall or res.wall_clock_stop
             text.append(f"restricted search on {int(keep.sum())} of {n_site} sites: {res.objective:.6g}")
@@ -440,11 +471,6 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                      res.objective)
             if res.x is not None and res.objective > inc_obj:
                 inc, inc_obj = res.x, float(m.c @ res.x)
-            if relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9) and left() > 1.0:
-                # a second round of price steps from the best prices, aimed at the better plan
-                more, _, _ = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam, mu0=mu,
-                                       theta0=DECOMPOSE_THETA2, deadline=time.perf_counter() + left())
-                lag_bound = min(lag_bound, more)
         bound = lag_bound
         text.insert(0, f"site decomposition bound {bound:.6g} after {len(dec.history)} subgradient steps")
         if inc is None:

@@ -37,6 +37,9 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -45,10 +48,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_flow
 
 from charge_planner.siting.decompose import SiteDecomposition
+from charge_planner.siting.solve import solver_threads
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PlanSearch", "MAX_EVALUATIONS"]
+__all__ = ["PlanSearch", "MAX_EVALUATIONS", "improve_starts"]
 
 #: Exact valuations (maximum flows) of one local search at most (a deterministic work cap).
 MAX_EVALUATIONS = 200_000
@@ -584,3 +588,67 @@ class PlanSearch:
         log.info("plan search: %.6g -> %.6g kWh/day (objective) after %d moves, %d restarts and %d valuations",
                  start_obj, st.objective(dec.eps), self.moves, self.kicks, self.evaluations)
         return self.site_counts(st.mix), st.value
+
+
+#: The search handed to a forked process by :func:`improve_starts`: (search, charger counts, options).
+_FORKED: tuple[PlanSearch, np.ndarray, dict] | None = None
+
+
+def _improve_forked(_: int) -> tuple[np.ndarray, float, bool, int]:
+    assert _FORKED is not None
+    search, n_pair, options = _FORKED
+    n_best, value = search.improve(n_pair, **options)
+    return n_best, value, search.wall_clock_stop, search.evaluations
+
+
+def _can_fork() -> bool:
+    """Whether a second search may run in a forked process: on Linux (fork is safe there), with two
+    cores or more, unless the solves of this process were limited to one thread (parallel runs)."""
+    return (sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2 and solver_threads() != 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def improve_starts(
+    search: PlanSearch, starts: list[np.ndarray], *, deadline: float, target: float = math.inf,
+    parallel: bool | None = None,
+) -> list[tuple[np.ndarray, float]]:
+    """The local search from each of two starting plans (each a plan of charger counts).
+
+    With two cores (``parallel`` None: :func:`_can_fork`), the second search runs in a forked process
+    while the first runs here, both until ``deadline`` (the searches are deterministic, so the result
+    does not depend on which runs where); otherwise one after the other, the first with all the time
+    and the second with what it leaves. ``search.wall_clock_stop`` tells whether the deadline ended
+    either of them.
+
+    Returns
+    -------
+    list
+        For each start searched: its best plan's charger counts and served energy [kWh/day].
+    """
+    global _FORKED
+    starts = starts[:2]
+    if parallel is None:
+        parallel = len(starts) > 1 and _can_fork()
+    options = {"deadline": deadline, "target": target}
+    if not parallel or len(starts) < 2:
+        out = []
+        for n_pair in starts:
+            if time.perf_counter() >= deadline or (out and out[-1][1] >= target):
+                break
+            out.append(search.improve(n_pair, **options))
+        return out
+    _FORKED = (search, starts[1], options)  # the forked process searches its own copy
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_improve_forked, (0,))
+            first = search.improve(starts[0], **options)
+            try:
+                n_best, value, wall, evaluations = pending.get(timeout=max(deadline - time.perf_counter(), 0.0) + 120.0)
+            except multiprocessing.TimeoutError:
+                log.warning("plan search: the second search did not end in time; its plan is left out")
+                return [first]
+    finally:
+        _FORKED = None
+    search.wall_clock_stop = search.wall_clock_stop or wall
+    log.info("plan search: the second start searched in a second process (%d valuations)", evaluations)
+    return [first, (n_best, value)]

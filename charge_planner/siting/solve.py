@@ -194,6 +194,11 @@ def set_solver_threads(threads: int | None) -> None:
     _default_threads = None if threads is None else int(threads)
 
 
+def solver_threads() -> int | None:
+    """The solver threads set by :func:`set_solver_threads` (None: the solver's choice)."""
+    return _default_threads
+
+
 def solve(
     model: MatrixModel,
     solver: SolverName | None = None,

@@ -1,7 +1,7 @@
 """Benchmark of the siting model on a metro-sized synthetic city with a binding budget.
 
 Run:  python tests/benchmarks/bench_siting_scale.py [--size-km 30] [--population 7500000]
-      [--budget-usd 5e6] [--time-limit-s 600] [--mip-gap 0.01] [--decompose auto|on|off]
+      [--budget-usd 5e6] [--seed 42] [--time-limit-s 600] [--mip-gap 0.01] [--decompose auto|on|off]
 
 A synthetic city bundle (``[data] source = "synthetic"`` with ``width_m = height_m = size``,
 ``population``) is written to a temporary folder and run through the demand, candidate and
@@ -25,13 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def city_bundle(folder: Path, size_km: float, population: int, budget_usd: float) -> Path:
-    """A synthetic city bundle of ``size_km`` x ``size_km`` from the demo city's city.toml."""
+def city_bundle(folder: Path, size_km: float, population: int, budget_usd: float, seed: int = 42) -> Path:
+    """A synthetic city bundle of ``size_km`` x ``size_km`` from the demo city's city.toml (the
+    generator's ``seed``: another seed, another city of the same size)."""
     toml = (ROOT / "sample_cities" / "demo_city" / "city.toml").read_text(encoding="utf-8")
     size_m = int(size_km * 1000)
-    toml = toml.replace('source = "synthetic"\n', f'source = "synthetic"\nwidth_m = {size_m}\nheight_m = {size_m}\n'
-                                                  f'population = {population}\n')
+    toml = toml.replace('source = "synthetic"\nseed = 42\n',
+                        f'source = "synthetic"\nseed = {seed}\nwidth_m = {size_m}\nheight_m = {size_m}\n'
+                        f'population = {population}\n')
     toml = toml.replace("budget_usd = 1_500_000", f"budget_usd = {budget_usd:.0f}")
+    if f"width_m = {size_m}" not in toml or f"budget_usd = {budget_usd:.0f}" not in toml:
+        raise SystemExit("the demo city's city.toml changed: update city_bundle in bench_siting_scale.py")
     (folder / "city.toml").write_text(toml, encoding="utf-8")
     return folder
 
@@ -41,6 +45,7 @@ def main() -> None:
     ap.add_argument("--size-km", type=float, default=30.0, help="edge of the square city [km]")
     ap.add_argument("--population", type=int, default=7_500_000, help="persons")
     ap.add_argument("--budget-usd", type=float, default=5e6, help="siting budget [USD]")
+    ap.add_argument("--seed", type=int, default=42, help="seed of the synthetic city (another seed, another city)")
     ap.add_argument("--time-limit-s", type=float, default=600.0, help="siting time limit [s]")
     ap.add_argument("--mip-gap", type=float, default=0.01, help="target relative gap")
     ap.add_argument("--decompose", choices=["auto", "on", "off"], default="auto",
@@ -58,7 +63,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        city = cp.load_city(city_bundle(Path(tmp), args.size_km, args.population, args.budget_usd))
+        city = cp.load_city(city_bundle(Path(tmp), args.size_km, args.population, args.budget_usd, args.seed))
         cfg = city.config
         demand = demand_stage(city)
         chargers = charger_table(cfg)
