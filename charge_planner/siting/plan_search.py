@@ -76,6 +76,14 @@ _CLOSE = 1e-3
 _INT_MAX = 2**31 - 1
 
 
+def _take(table: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``table[rows][:, cols]`` (``cols`` sorted, without repeats): a plain row gather when ``cols`` are all
+    the columns (far faster than the outer-product index)."""
+    if len(cols) == table.shape[1] and cols[0] == 0 and cols[-1] == len(cols) - 1:
+        return table[rows]
+    return table[np.ix_(rows, cols)]
+
+
 @dataclass
 class _State:
     """A plan and a flow of its demand (in whole flow units): the maximum one, or one at least as
@@ -385,16 +393,20 @@ class PlanSearch:
                 if not len(sg):
                     continue
                 mixes = dec.mixes[mix_idx]
-                up = dec.mix_ok[np.ix_(sg, mix_idx)] & (mix_idx[None, :] != st.mix[sg][:, None])
+                up = _take(dec.mix_ok, sg, mix_idx) & (mix_idx[None, :] != st.mix[sg][:, None])
                 opened = ~at_low[sg]
                 if opened.any():
-                    up[opened] &= (mixes[None, :, :] >= cur[sg[opened]][:, None, :]).all(axis=2)
+                    # an open site only grows: mixes with at least its chargers of every type
+                    grow = np.ones((int(opened.sum()), len(mix_idx)), dtype=bool)
+                    for t in range(self.n_type):
+                        grow &= mixes[None, :, t] >= cur[sg[opened], t][:, None]
+                    up[opened] &= grow
                 if ban is not None:
                     for b_site, b_mask in zip(*ban, strict=True):
                         hit = sg == b_site
                         if hit.any():
                             up[hit] &= ~b_mask[mix_idx]
-                dcost = dec.mix_cost[np.ix_(sg, mix_idx)] - cur_cost[sg][:, None]
+                dcost = _take(dec.mix_cost, sg, mix_idx) - cur_cost[sg][:, None]
                 up &= dcost <= slack + 1e-6
                 ratio = np.where(up, score_of(sg, mix_idx, dcost), -np.inf)
                 best = np.argmax(ratio, axis=1)
@@ -423,7 +435,7 @@ class PlanSearch:
         out = [(j, mx) for _, j, mx in ranked(upper, direct_score)]
         if self.lag_ratio is not None:
             lag_upper = np.where(at_low, self.lag_top, -np.inf)
-            for _, j, mx in ranked(lag_upper, lambda sg, mix_idx, dcost: self.lag_ratio[np.ix_(sg, mix_idx)]):
+            for _, j, mx in ranked(lag_upper, lambda sg, mix_idx, dcost: _take(self.lag_ratio, sg, mix_idx)):
                 if (j, mx) not in out:
                     out.append((j, mx))
         return out
