@@ -402,12 +402,9 @@ class SiteDecomposition:
         has = self.pair_of >= 0
         mean = np.zeros((n_site, n_type))
         mean[has] = chosen_steps.mean(axis=0)[self.pair_of[has]]
-        low = np.zeros((n_site, n_type), dtype=np.int64)
-        low[has] = self.n_lower[self.pair_of[has]]
+        mix_of, low, low_idx = self._lowest_mixes()
         # the average mix of the steps that open the site
         counts = np.maximum(np.round(mean / np.maximum(share, 1e-12)[:, None]).astype(np.int64), low)
-        mix_of = {tuple(r): i for i, r in enumerate(self.mixes)}
-        low_idx = np.array([mix_of[tuple(r)] for r in low])
         chosen = low_idx.copy()
         left = self.budget - float(self.mix_cost[np.arange(n_site), low_idx].sum())
         for j in np.argsort(-share, kind="stable"):
@@ -425,6 +422,16 @@ class SiteDecomposition:
         out[self.pair_of[has]] = counts_chosen[has]
         return out
 
+    def _lowest_mixes(self) -> tuple[dict[tuple, int], np.ndarray, np.ndarray]:
+        """The index of every mix by its counts, and each site's required minimum (existing chargers):
+        its counts per type and its mix index."""
+        n_site, n_type = self.pair_of.shape
+        has = self.pair_of >= 0
+        low = np.zeros((n_site, n_type), dtype=np.int64)
+        low[has] = self.n_lower[self.pair_of[has]]
+        mix_of = {tuple(r): i for i, r in enumerate(self.mixes.tolist())}
+        return mix_of, low, np.array([mix_of[tuple(r)] for r in low.tolist()])
+
     def mix_plan(self, lam: np.ndarray, mu: float) -> np.ndarray:
         """Charger counts of a plan within the budget from the sites' best mixes at the given prices:
         the sites are taken by their gain per dollar (the gain at prices ``lam``) while the budget lasts.
@@ -439,12 +446,9 @@ class SiteDecomposition:
         site_n = np.zeros((n_site, n_type), dtype=np.int64)
         has = self.pair_of >= 0
         site_n[has] = n_pair[self.pair_of[has]]
-        low = np.zeros((n_site, n_type), dtype=np.int64)
-        low[has] = self.n_lower[self.pair_of[has]]
         # the cost of each site's mix, and of its required minimum (existing chargers, kept anyway)
-        mix_of = {tuple(r): i for i, r in enumerate(self.mixes)}
+        mix_of, low, low_idx = self._lowest_mixes()
         idx = np.array([mix_of[tuple(r)] for r in site_n])
-        low_idx = np.array([mix_of[tuple(r)] for r in low])
         cost = self.mix_cost[np.arange(n_site), idx] - self.mix_cost[np.arange(n_site), low_idx]
         values, _, _, _ = self._pair_values(lam)
         gain = np.zeros(n_site)
