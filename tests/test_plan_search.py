@@ -216,3 +216,87 @@ def test_search_stops_at_its_target_and_at_its_deadline():
     assert float(m.model.c @ plan_with_chargers(m, n3)) >= float(m.model.c @ greedy) - 1e-6
     with pytest.raises(ValueError, match="budget"):
         PlanSearch(dec).improve(np.ones_like(start))  # a charger of every type at every site
+
+
+def _ranking_by_hand(ps: PlanSearch, st, slack: float, ban) -> tuple[dict, dict]:
+    """The refill candidates' ratios from their definition, site by site and mix by mix in plain loops:
+    every allowed (site, mix) increase within the money by the unserved energy its new chargers reach
+    beyond the used capacity, less eps x cost, per dollar ("direct"); and closed sites' mixes by their
+    value per dollar at the prices ("lag")."""
+    dec = ps.dec
+    unmet = np.maximum(dec.d - st.row_served, 0.0)
+    reach = np.zeros(ps.n_pair)
+    for r, p in zip(ps.c_dem, ps.c_pair, strict=True):
+        reach[p] += unmet[r]
+    banned = dict(zip(*ban, strict=True)) if ban is not None else {}
+
+    def value(p, k):
+        return min(max(k * dec.cap[dec.pair_type[p]] - st.pair_used[p], 0.0), reach[p])
+
+    direct, lag = {}, {}
+    for j in range(ps.n_site):
+        if ps.group_of[j] < 0:
+            continue
+        cur = dec.mixes[st.mix[j]]
+        cur_cost = dec.mix_cost[j, st.mix[j]]
+        opened = st.mix[j] != ps.low_mix[j]
+        for m in dec.groups[ps.group_of[j]][1]:
+            new = dec.mixes[m]
+            dcost = dec.mix_cost[j, m] - cur_cost
+            if (not dec.mix_ok[j, m] or m == st.mix[j] or dcost > slack + 1e-6
+                    or (j in banned and banned[j][m]) or (opened and (new < cur).any())):
+                continue
+            est = -dec.eps * dcost
+            for t in range(ps.n_type):
+                p = dec.pair_of[j, t]
+                if p >= 0:
+                    est += value(p, new[t]) - value(p, cur[t])
+            if est > 0:
+                direct[j, m] = est / max(dcost, 1e-6)
+            if not opened and np.isfinite(ps.lag_ratio[j, m]):
+                lag[j, m] = ps.lag_ratio[j, m]
+    return direct, lag
+
+
+def test_refill_candidates_kept_between_steps_equal_a_ranking_by_hand(monkeypatch):
+    """At every refill step of a whole search (refills, drop-and-refill trials with their banned mixes,
+    restarts), the candidates ranked from what was kept since the last step are those of a ranking from
+    the definition over every site and mix (plain loops): first the best four sites by served energy
+    per dollar, each with its best mix, then the best closed sites at the prices (up to exact ties)."""
+    m = CapacitatedSiting.from_tables(*_tables(10, n_d=70, n_s=18), budget_usd=40_000, site_cost_bands=BANDS)
+    dec = SiteDecomposition.from_siting(m)
+    _, lam, _ = dec.bound(lower=0.0, iterations=100)
+    ps = PlanSearch(dec)
+    ps.set_prices(lam)
+    kept = PlanSearch._candidates
+    seen = []
+
+    def best_per_site(ratios: dict) -> dict[int, float]:
+        best: dict[int, float] = {}
+        for (j, _), r in ratios.items():
+            best[j] = max(best.get(j, -np.inf), r)
+        return best
+
+    def checked(self, st, slack, ban):
+        out = kept(self, st, slack, ban)
+        direct, lag = _ranking_by_hand(self, st, slack, ban)
+        best_direct, best_lag = best_per_site(direct), best_per_site(lag)
+        top_direct = sorted(best_direct.values(), reverse=True)[:4]
+        top_lag = sorted(best_lag.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
+        n_direct = len(top_direct)
+        # first the four best sites by served energy per dollar, each with its best mix
+        assert [direct[c] for c in out[:n_direct]] == pytest.approx(top_direct, rel=1e-9)
+        assert all(direct[j, mx] == pytest.approx(best_direct[j], rel=1e-9) for j, mx in out[:n_direct])
+        # then the four best closed sites at the prices, each with its best mix, less those ranked above
+        floor = top_lag[-1][1] if top_lag else np.inf
+        for j, mx in out[n_direct:]:
+            assert lag[j, mx] == pytest.approx(best_lag[j], rel=1e-9) and lag[j, mx] >= floor * (1 - 1e-9)
+        best_mix = {j: max((r, -mx) for (s, mx), r in lag.items() if s == j)[1] * -1 for j, _ in top_lag}
+        assert len(out) - n_direct == len([j for j, _ in top_lag if (j, best_mix[j]) not in out[:n_direct]])
+        seen.append(ban is not None)
+        return out
+
+    monkeypatch.setattr(PlanSearch, "_candidates", checked)
+    n0, x0 = m.index["cols"][1:]
+    ps.improve(np.round(m.greedy_solution()[n0:x0]), max_evaluations=400)
+    assert len(seen) > 30 and any(seen) and not all(seen)

@@ -22,7 +22,8 @@ are valued over the whole network.
   taken. Candidates are ranked by the unserved demand within reach of each (site, type) (what the new
   chargers serve without moving anybody: a lower bound of the gain) and, for closed sites, by the
   value per dollar of their best mixes at the decomposition's best prices (which counts the demand
-  that moves); the best few of each ranking are valued and the best gain per dollar is taken;
+  that moves); every site is ranked, each step valuing again only the sites near the last change
+  (:class:`_Ranking`), and the best few of each ranking are valued and the best gain per dollar is taken;
 * *drop and refill*: one charger of an open site is removed, or the site is closed, and the money
   is spent again by refill (not on what was removed); kept when the objective (served energy less
   ``eps`` x spend) rises. Removals are tried in order of their loss per dollar freed.
@@ -58,10 +59,8 @@ __all__ = ["PlanSearch", "MAX_EVALUATIONS", "improve_starts"]
 MAX_EVALUATIONS = 200_000
 #: Candidates of each ranking valued exactly at each refill step.
 REFILL_CANDIDATES = 4
-#: Sites valued at a time when ranking the candidates of a refill step, and at most (those of the
-#: highest upper bounds; open sites with unserved demand within reach come first).
+#: Sites valued at a time when ranking the candidates of refill steps.
 _CHUNK = 64
-_MAX_SITES = 512
 #: Open sites closed at random to restart the search from its best plan at a local optimum.
 _KICK = 3
 #: ... and the search ends after this many restarts in a row that found no better plan.
@@ -115,6 +114,166 @@ class _State:
         return self.value - eps * self.spend
 
 
+def _prefix_best(ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running maximum of each row and the column where it was first reached."""
+    best = np.maximum.accumulate(ratio, axis=1)
+    new = np.ones(ratio.shape, dtype=bool)
+    new[:, 1:] = ratio[:, 1:] > best[:, :-1]
+    arg = np.maximum.accumulate(np.where(new, np.arange(ratio.shape[1])[None, :], 0), axis=1)
+    return best, arg.astype(np.int32)
+
+
+class _Ranking:
+    """Each site's best increase per dollar, kept from one refill step to the next so that a step values
+    again only the sites near what changed since the plan of the last step.
+
+    Each site's mixes are held in order of cost, with the running best ratio along that order, so the
+    best increase within any money left is one binary search per site. A site is valued again when its
+    own mix, the flow of a charger column of it, or the served demand of a row within reach of one of its
+    columns changed (a few dozen sites per move on a metro, against thousands). The ratios of closed
+    sites at the decomposition's prices do not depend on the plan and are kept once per set of prices.
+    Sites a refill may not grow (``ban``) are valued apart, without touching what is kept."""
+
+    def __init__(self, search: PlanSearch) -> None:
+        self.search = search
+        dec = search.dec
+        #: per group: its sites, its mixes, each site's mixes in order of cost, and their costs in that order
+        self.groups = []
+        self.pos = np.full(search.n_site, -1, dtype=np.int64)
+        for sites, mix_idx in dec.groups:
+            cost = dec.mix_cost[np.ix_(sites, mix_idx)]
+            order = np.argsort(cost, axis=1, kind="stable").astype(np.int32)
+            self.groups.append((sites, mix_idx, order, np.take_along_axis(cost, order, axis=1)))
+            self.pos[sites] = np.arange(len(sites))
+        self.base: _State | None = None
+        self.direct: list[tuple[np.ndarray, np.ndarray]] = []
+        self.lag: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def _sorted_best(self, g: int, rows: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Running best of ``ratio`` (rows of group ``g`` x its mixes) along each row's cost order."""
+        order = self.groups[g][2][rows]
+        return _prefix_best(np.take_along_axis(ratio, order, axis=1))
+
+    def _direct_rows(self, g: int, st: _State, rows: np.ndarray, ban: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        sites, mix_idx = self.groups[g][0], self.groups[g][1]
+        best, arg = [], []
+        for lo in range(0, len(rows), _CHUNK):
+            r = rows[lo:lo + _CHUNK]
+            mask = None
+            if ban and any(int(j) in ban for j in sites[r]):
+                mask = np.zeros((len(r), len(self.search.dec.mixes)), dtype=bool)
+                for i, j in enumerate(sites[r]):
+                    if int(j) in ban:
+                        mask[i] = ban[int(j)]
+            b, a = self._sorted_best(g, r, self.search._direct_ratios(st, sites[r], mix_idx, mask))
+            best.append(b)
+            arg.append(a)
+        width = len(mix_idx)
+        if not best:
+            return np.zeros((0, width)), np.zeros((0, width), dtype=np.int32)
+        return np.concatenate(best), np.concatenate(arg)
+
+    def _lag_rows(self, g: int, rows: np.ndarray, ban: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        sites, mix_idx = self.groups[g][0], self.groups[g][1]
+        ratio = np.where(self.search.dec.mix_ok[np.ix_(sites[rows], mix_idx)],
+                         self.search.lag_ratio[np.ix_(sites[rows], mix_idx)], -np.inf)
+        for i, j in enumerate(sites[rows]):
+            if int(j) in ban:
+                ratio[i, ban[int(j)][mix_idx]] = -np.inf
+        return self._sorted_best(g, rows, ratio)
+
+    def _follow(self, st: _State) -> None:
+        """Make ``st`` the base plan: value again the sites whose ratios may differ (all at first)."""
+        if self.base is None:
+            self.direct = [self._direct_rows(g, st, np.arange(len(grp[0])), {}) for g, grp in enumerate(self.groups)]
+        else:
+            changed = self._changed_sites(st)
+            for g, (sites, *_rest) in enumerate(self.groups):
+                rows = self.pos[changed[np.isin(changed, sites)]]
+                if len(rows):
+                    best, arg = self._direct_rows(g, st, rows, {})
+                    self.direct[g][0][rows] = best
+                    self.direct[g][1][rows] = arg
+        self.base = st
+
+    def _changed_sites(self, st: _State) -> np.ndarray:
+        """Sites whose ratios may differ between the base plan and ``st``."""
+        search, base = self.search, self.base
+        assert base is not None
+        rows = np.flatnonzero(base.row != st.row)
+        cols = search._gather(search.dem_ptr, search.by_dem, rows)
+        pairs = np.concatenate([np.flatnonzero(base.pair != st.pair), search.c_pair[cols]])
+        return np.union1d(search.dec.pair_site[pairs], np.flatnonzero(base.mix != st.mix))
+
+    def _pick(self, g: int, best: np.ndarray, arg: np.ndarray, rows: np.ndarray, at: np.ndarray,
+              spare: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best ratio and mix of the sites of group ``g`` at ``rows`` among their mixes that cost at most
+        ``spare`` [USD] (their running bests are the rows ``at`` of ``best``/``arg``)."""
+        costs = self.groups[g][3].ravel()
+        width = self.groups[g][3].shape[1]
+        base = rows * width
+        # the number of mixes within the money: a binary search on every row at once
+        lo = np.zeros(len(rows), dtype=np.int64)
+        hi = np.full(len(rows), width, dtype=np.int64)
+        live = np.arange(len(rows))
+        while len(live):
+            mid = (lo[live] + hi[live]) // 2
+            inside = costs[base[live] + mid] <= spare[live]
+            lo[live[inside]] = mid[inside] + 1
+            hi[live[~inside]] = mid[~inside]
+            live = live[lo[live] < hi[live]]
+        last = np.maximum(lo - 1, 0)
+        ratio = np.where(lo > 0, best[at, last], -np.inf)
+        mix = self.groups[g][1][self.groups[g][2][rows, arg[at, last]]]
+        return ratio, mix
+
+    def top(self, st: _State, slack: float, ban: tuple[np.ndarray, np.ndarray] | None) -> list[tuple[int, int]]:
+        search, dec = self.search, self.search.dec
+        banned = {int(j): m for j, m in zip(*ban, strict=True)} if ban is not None else {}
+        if self.base is not st:
+            self._follow(st)
+        fresh = np.array(sorted(banned), dtype=np.int64)
+        cur_cost = dec.mix_cost[np.arange(search.n_site), st.mix]
+        at_low = st.mix == search.low_mix
+        if search.lag_ratio is not None and self.lag is None:
+            self.lag = [self._lag_rows(g, np.arange(len(grp[0])), {}) for g, grp in enumerate(self.groups)]
+        found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {"direct": [], "lag": []}
+        for g, (sites, _mix_idx, _order, _costs) in enumerate(self.groups):
+            is_fresh = np.isin(sites, fresh)
+            kept = np.flatnonzero(~is_fresh)
+            again = np.flatnonzero(is_fresh)
+            spare = cur_cost[sites] + slack + 1e-6
+            db, da = self.direct[g]
+            parts = [(kept, db, da, kept)]
+            if len(again):
+                parts.append((again, *self._direct_rows(g, st, again, banned), np.arange(len(again))))
+            for rows, best, arg, at in parts:
+                ratio, mix = self._pick(g, best, arg, rows, at, spare[rows])
+                found["direct"].append((sites[rows], ratio, mix))
+            if self.lag is not None:
+                low = at_low[sites]
+                lb, la = self.lag[g]
+                ban_rows = np.flatnonzero(np.isin(sites, list(banned)) & low) if banned else np.zeros(0, dtype=np.int64)
+                keep = np.flatnonzero(low & ~np.isin(np.arange(len(sites)), ban_rows))
+                parts = [(keep, lb, la, keep)]
+                if len(ban_rows):
+                    parts.append((ban_rows, *self._lag_rows(g, ban_rows, banned), np.arange(len(ban_rows))))
+                for rows, best, arg, at in parts:
+                    ratio, mix = self._pick(g, best, arg, rows, at, spare[rows])
+                    found["lag"].append((sites[rows], ratio, mix))
+        out: list[tuple[int, int]] = []
+        for kind in ("direct", "lag"):
+            if not found[kind]:
+                continue
+            site = np.concatenate([f[0] for f in found[kind]])
+            ratio = np.concatenate([f[1] for f in found[kind]])
+            mix = np.concatenate([f[2] for f in found[kind]])
+            ok = np.flatnonzero(np.isfinite(ratio))
+            order = ok[np.lexsort((site[ok], -ratio[ok]))][:REFILL_CANDIDATES]
+            out += [(int(site[i]), int(mix[i])) for i in order if (int(site[i]), int(mix[i])) not in out]
+        return out
+
+
 class PlanSearch:
     """Exact valuation of plans with fixed chargers and a local search over them (module docstring).
 
@@ -160,13 +319,8 @@ class PlanSearch:
         self.group_of = np.full(self.n_site, -1, dtype=np.int64)
         for g, (sites, _) in enumerate(dec.groups):
             self.group_of[sites] = g
-        # the cheapest way to open each site from its required minimum
-        low_cost = dec.mix_cost[np.arange(self.n_site), self.low_mix]
-        extra = np.where(dec.mix_ok, dec.mix_cost - low_cost[:, None], np.inf)
-        extra[np.arange(self.n_site), self.low_mix] = np.inf
-        self.open_step = np.maximum(extra.min(axis=1), 1e-6)
         self.lag_ratio: np.ndarray | None = None  # n_site x n_mix: value per dollar of each mix at the prices
-        self.lag_top = np.full(self.n_site, -np.inf)
+        self._ranking: _Ranking | None = None
 
     # ---- plans as site mixes
 
@@ -341,6 +495,8 @@ class PlanSearch:
         """Rank the opening of closed sites also by their best mixes at demand prices ``lam`` (the
         decomposition's best prices): the served value of each allowed mix at those prices per dollar."""
         self.lag_ratio = None
+        if self._ranking is not None:
+            self._ranking.lag = None
         if lam is None:
             return
         dec = self.dec
@@ -351,16 +507,18 @@ class PlanSearch:
             ok = (gain > 0) & (dcost > 0) & (mix_idx[None, :] != self.low_mix[sites][:, None])
             ratio[np.ix_(sites, mix_idx)] = np.where(ok, gain / np.where(dcost > 0, dcost, 1.0), -np.inf)
         self.lag_ratio = ratio
-        self.lag_top = ratio.max(axis=1)
+        if self._ranking is not None:
+            self._ranking.lag = None
 
-    def _site_gains(self, values: np.ndarray, sites: np.ndarray, mix_idx: np.ndarray) -> np.ndarray:
-        """Sum over types of ``values[(site, type), count]`` for every site and mix (sites x mixes)."""
+    def _site_gains(self, values: np.ndarray, local: np.ndarray, mix_idx: np.ndarray) -> np.ndarray:
+        """Sum over types of ``values[local[site, type], count]`` for every site and mix (sites x mixes;
+        ``local`` -1 where the site has no column of the type)."""
         mixes = self.dec.mixes[mix_idx]
-        gain = np.zeros((len(sites), len(mix_idx)))
+        gain = np.zeros((len(local), len(mix_idx)))
         for t in range(self.n_type):
             if not mixes[:, t].any():
                 continue
-            p = self.dec.pair_of[sites, t]
+            p = local[:, t]
             ok = p >= 0
             gain[ok] += values[p[ok]][:, mixes[:, t]]
         return gain
@@ -368,77 +526,54 @@ class PlanSearch:
     def _candidates(self, st: _State, slack: float, ban: tuple[np.ndarray, np.ndarray] | None) -> list[tuple[int, int]]:
         """(site, new mix) increases that fit ``slack`` [USD]: the best few by the served energy they
         add without moving served demand, per dollar, and (closed sites) by their value per dollar at
-        the decomposition's prices. Sites are valued in order of an upper bound of their ratio and
-        only until the rest cannot enter the best few."""
-        dec = self.dec
-        unmet = np.maximum(dec.d - st.row_served, 0.0)
-        reach = np.bincount(self.c_pair, weights=unmet[self.c_dem], minlength=self.n_pair)
+        the decomposition's prices; every site is ranked (:class:`_Ranking` keeps each site's best
+        increases between steps and values again only the sites near what changed)."""
+        if self._ranking is None:
+            self._ranking = _Ranking(self)
+        return self._ranking.top(st, slack, ban)
+
+    def _values(self, st: _State, pairs: np.ndarray) -> np.ndarray:
+        """Energy [kWh/day] each charger column of ``pairs`` would serve with 0, 1, ... chargers without
+        moving any served demand (``len(pairs) x radix``): its unused capacity, at most the unserved
+        demand within its reach."""
+        unmet = np.maximum(self.dec.d - st.row_served, 0.0)
+        start, stop = self.pair_ptr[pairs], self.pair_ptr[pairs + 1]
+        cols = self._gather(self.pair_ptr, self.by_pair, pairs)
+        sums = np.concatenate([[0.0], np.cumsum(unmet[self.c_dem[cols]])])
+        ends = np.cumsum(stop - start)
+        reach = np.maximum(sums[ends] - sums[ends - (stop - start)], 0.0)
         k = np.arange(self.radix)[None, :]
-        # energy each (site, type) would serve with k chargers without moving any served demand
-        values = np.minimum(np.maximum(k * self.pair_cap[:, None] - st.pair_used[:, None], 0.0), reach[:, None])
-        cur = dec.mixes[st.mix]
-        cur_cost = dec.mix_cost[np.arange(self.n_site), st.mix]
-        at_low = st.mix == self.low_mix
-        has = dec.pair_of >= 0
-        room = np.where(has, values[np.maximum(dec.pair_of, 0), -1], 0.0)  # at most this much more per type
-        potential = room.sum(axis=1)
-        # an upper bound of each site's ratio: sites at their minimum cost at least their cheapest opening;
-        # open sites with unserved demand in reach are always valued (they are few)
-        upper = np.where(potential > 0, np.where(at_low, potential / self.open_step, np.inf), -np.inf)
+        return np.minimum(np.maximum(k * self.pair_cap[pairs, None] - st.pair_used[pairs, None], 0.0), reach[:, None])
 
-        def best_of(ss: np.ndarray, score_of) -> list[tuple[float, int, int]]:
-            found = []
-            for g, (_sites, mix_idx) in enumerate(dec.groups):
-                sg = ss[self.group_of[ss] == g]
-                if not len(sg):
-                    continue
-                mixes = dec.mixes[mix_idx]
-                up = _take(dec.mix_ok, sg, mix_idx) & (mix_idx[None, :] != st.mix[sg][:, None])
-                opened = ~at_low[sg]
-                if opened.any():
-                    # an open site only grows: mixes with at least its chargers of every type
-                    grow = np.ones((int(opened.sum()), len(mix_idx)), dtype=bool)
-                    for t in range(self.n_type):
-                        grow &= mixes[None, :, t] >= cur[sg[opened], t][:, None]
-                    up[opened] &= grow
-                if ban is not None:
-                    for b_site, b_mask in zip(*ban, strict=True):
-                        hit = sg == b_site
-                        if hit.any():
-                            up[hit] &= ~b_mask[mix_idx]
-                dcost = _take(dec.mix_cost, sg, mix_idx) - cur_cost[sg][:, None]
-                up &= dcost <= slack + 1e-6
-                ratio = np.where(up, score_of(sg, mix_idx, dcost), -np.inf)
-                best = np.argmax(ratio, axis=1)
-                r = ratio[np.arange(len(sg)), best]
-                found += [(float(r[i]), int(sg[i]), int(mix_idx[best[i]])) for i in np.flatnonzero(np.isfinite(r))]
-            return found
-
-        def ranked(bound: np.ndarray, score_of) -> list[tuple[float, int, int]]:
-            order = np.argsort(-bound, kind="stable")
-            order = order[bound[order] > -np.inf]
-            found: list[tuple[float, int, int]] = []
-            for lo in range(0, min(len(order), _MAX_SITES), _CHUNK):
-                found += best_of(order[lo:lo + _CHUNK], score_of)
-                found.sort(key=lambda t: (-t[0], t[1]))
-                nxt = lo + _CHUNK
-                if len(found) >= REFILL_CANDIDATES and (nxt >= len(order) or found[REFILL_CANDIDATES - 1][0] >= bound[order[nxt]]):
-                    break
-            return found[:REFILL_CANDIDATES]
-
-        def direct_score(sg, mix_idx, dcost):
-            gain = self._site_gains(values, sg, mix_idx)
-            cur_gain = np.where(has[sg], values[np.maximum(dec.pair_of[sg], 0), cur[sg]], 0.0).sum(axis=1)
-            est = gain - cur_gain[:, None] - dec.eps * dcost
-            return np.where(est > 0, est / np.maximum(dcost, 1e-6), -np.inf)
-
-        out = [(j, mx) for _, j, mx in ranked(upper, direct_score)]
-        if self.lag_ratio is not None:
-            lag_upper = np.where(at_low, self.lag_top, -np.inf)
-            for _, j, mx in ranked(lag_upper, lambda sg, mix_idx, dcost: _take(self.lag_ratio, sg, mix_idx)):
-                if (j, mx) not in out:
-                    out.append((j, mx))
-        return out
+    def _direct_ratios(self, st: _State, sites: np.ndarray, mix_idx: np.ndarray, ban_mask: np.ndarray | None) -> np.ndarray:
+        """Served energy per dollar of changing each of ``sites`` (one group) to each of ``mix_idx``, by
+        the energy the new chargers serve without moving served demand, less ``eps`` x their cost
+        (``-inf`` where the mix is not allowed, is the site's own, shrinks an open site, or gains nothing)."""
+        dec = self.dec
+        pairs = dec.pair_of[sites]
+        has = pairs >= 0
+        needed = np.unique(pairs[has])
+        if not len(needed):
+            return np.full((len(sites), len(mix_idx)), -np.inf)
+        values = self._values(st, needed)
+        local = np.where(has, np.searchsorted(needed, pairs), -1)
+        mixes = dec.mixes[mix_idx]
+        cur = dec.mixes[st.mix[sites]]
+        up = dec.mix_ok[np.ix_(sites, mix_idx)] & (mix_idx[None, :] != st.mix[sites][:, None])
+        opened = st.mix[sites] != self.low_mix[sites]
+        if opened.any():
+            # an open site only grows: mixes with at least its chargers of every type
+            grow = np.ones((int(opened.sum()), len(mix_idx)), dtype=bool)
+            for t in range(self.n_type):
+                grow &= mixes[None, :, t] >= cur[opened, t][:, None]
+            up[opened] &= grow
+        if ban_mask is not None:
+            up &= ~ban_mask[:, mix_idx]
+        dcost = dec.mix_cost[np.ix_(sites, mix_idx)] - dec.mix_cost[sites, st.mix[sites]][:, None]
+        gain = self._site_gains(values, local, mix_idx)
+        cur_gain = np.where(has, values[np.maximum(local, 0), cur], 0.0).sum(axis=1)
+        est = gain - cur_gain[:, None] - dec.eps * dcost
+        return np.where(up & (est > 0), est / np.maximum(dcost, 1e-6), -np.inf)
 
     def _refill(self, st: _State, ban: tuple[np.ndarray, np.ndarray] | None, deadline: float, max_evals: int,
                 need: float = -math.inf) -> _State:
