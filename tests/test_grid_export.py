@@ -321,8 +321,9 @@ def test_a_time_series_without_a_converged_step_writes_no_worst_hour(demo_plan, 
 
 
 def test_synthesised_grid_taps_act_per_hour_as_pandapower_run_control(demo_plan, monkeypatch) -> None:
-    """Every substation OLTC of the synthesised grid acts per hour; pandapower's own controller, run on the
-    net of an hour from the stored (design) tap, lands on the same position and the same voltages."""
+    """Every substation OLTC of the synthesised grid acts per hour, carrying its position from hour to hour
+    round the design day; pandapower's own controller, run on the net of an hour from the position the hour
+    before ended at (the last hour's for the first), lands on the same position and the same voltages."""
     import charge_planner.grid.export as export
 
     r = demo_plan.grid_results
@@ -343,7 +344,7 @@ def test_synthesised_grid_taps_act_per_hour_as_pandapower_run_control(demo_plan,
         net = export.worst_hour_net(r)
         at_step = zip(batch.tap_trafos, batch.tap_pos[pos], strict=True)
         assert net["charge_planner"]["tap_pos"] == {str(t): int(k) for t, k in at_step}
-        net.trafo.loc[batch.tap_trafos, "tap_pos"] = design  # from the stored tap, as the plan's flow starts
+        net.trafo.loc[batch.tap_trafos, "tap_pos"] = batch.tap_pos[pos - 1]  # where the hour before ended
         pp.runpp(net, algorithm="nr", init="auto", run_control=True)
         np.testing.assert_array_equal(net.trafo.loc[batch.tap_trafos, "tap_pos"].to_numpy(), batch.tap_pos[pos])
         np.testing.assert_allclose(net.res_bus["vm_pu"].reindex(batch.buses), batch.vm_pu[pos], atol=VM_TOL)

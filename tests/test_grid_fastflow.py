@@ -349,6 +349,36 @@ def _oltc_net(tap_pos: int = 1, tap_side: str = "hv", control: bool = True) -> p
     return net
 
 
+@pytest.mark.parametrize("mode", ["carry", "cyclic"])
+def test_tap_changer_carried_from_hour_to_hour_as_pandapower_hour_after_hour(mode: str) -> None:
+    """A day of 24 hours whose load rises to an evening peak and falls: pandapower run hour after hour with
+    ``run_control=True``, each hour from the position the previous one ended at (the net's stored position
+    first; for a repeating day, a second day after a first one), gives every hour's position and voltages
+    of the batched flow with the taps carried ("carry": the first day; "cyclic": the second). The dead
+    band makes the carried positions differ from those of hours started from the stored position."""
+    net = _oltc_net(2)
+    model = BatchPowerFlow.from_net(net)
+    hours = np.arange(24)
+    factors = 0.25 + 1.6 * np.exp(-0.5 * ((hours - 19.0) / 3.0) ** 2)
+    res = model.solve(model.s_load[:, None] * factors[None, :], taps_in_sequence=mode)
+    alone = model.solve(model.s_load[:, None] * factors[None, :])
+    ref = copy.deepcopy(net)
+    taps, vms = [], []
+    for _day in range(2 if mode == "cyclic" else 1):
+        taps, vms = [], []
+        for f in factors:
+            ref.load["p_mw"] = net.load["p_mw"] * f
+            ref.load["q_mvar"] = net.load["q_mvar"] * f
+            with _quiet_pandapower():
+                pp.runpp(ref, numba=False, run_control=True)  # the controller leaves its tap where it ended
+            taps.append(int(ref.trafo.at[0, "tap_pos"]))
+            vms.append(ref.res_bus["vm_pu"].to_numpy().copy())
+    assert res.tap_pos[:, 0].tolist() == taps
+    np.testing.assert_allclose(res.vm_pu, np.array(vms), atol=1e-8)
+    assert (res.tap_pos[:, 0] != alone.tap_pos[:, 0]).any()
+    assert res.converged.all()
+
+
 @pytest.mark.parametrize("tap0", [1, -3, 8])
 def test_on_load_tap_changer_acts_per_step_as_pandapower_run_control(tap0: int) -> None:
     net = _oltc_net(tap0)

@@ -147,6 +147,17 @@ class BatchResult:
 
 
 @dataclass
+class _Columns:
+    """The solution of every step, filled a group of steps at a time."""
+
+    v: np.ndarray  # complex internal voltages (n_internal x n_steps)
+    converged: np.ndarray
+    iterations: np.ndarray
+    taps: np.ndarray | None  # tap positions (changers x n_steps)
+    fallbacks: int = 0  # steps that needed a full Newton-Raphson
+
+
+@dataclass
 class BatchPowerFlow(AdmittanceModel):
     """A grid prepared for batched AC load flows (see the module docstring).
 
@@ -498,18 +509,19 @@ class BatchPowerFlow(AdmittanceModel):
             ok[j] = okj
             its[j] += itj
         return v, ok, its, len(bad)
-    def _iterate_controlled(self, lu: _LevelLU | None, v: np.ndarray, s_load: np.ndarray,
-                            v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray | None]:
+    def _iterate_controlled(self, lu: _LevelLU | None, v: np.ndarray, s_load: np.ndarray, v0: np.ndarray,
+                            start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray | None]:
         """:meth:`_iterate`, then the on-load tap changers operated as pandapower's ``run_control`` does for
         each column on its own: every round moves each tap whose voltage is outside its band one position and
-        solves again the columns that moved (from their last voltages), until none moves.
+        solves again the columns that moved (from their last voltages), until none moves. Each column starts
+        from the net's tap positions, or from ``start`` (changers x columns).
 
         Returns what :meth:`_iterate` returns and the tap positions (changers x columns; None without changers).
         """
         taps = self.taps
         if taps is None:
             return (*self._iterate(lu, v, s_load, v0), None)
-        pos = np.repeat(taps.tap0[:, None], v.shape[1], axis=1)
+        pos = np.repeat(taps.tap0[:, None], v.shape[1], axis=1) if start is None else start.astype(np.int64)
         v_ref = self.v_start[taps.ref_row]
         v[taps.ref_row] = v_ref[:, None] * taps.slack_scale(pos)
         v, ok, its, fallbacks = self._iterate(lu, v, s_load, v0)
@@ -530,6 +542,91 @@ class BatchPowerFlow(AdmittanceModel):
             log.debug("tap changers: %d control rounds reached", MAX_CONTROL_ROUNDS)
         return v, ok, its, fallbacks, pos
 
+    def _solve_columns(self, s_load: np.ndarray, cols: np.ndarray, out: _Columns, *, v_init: np.ndarray | None = None,
+                       start: np.ndarray | None = None) -> None:
+        """Solve the steps ``cols`` of ``s_load`` into ``out``: grouped in load order, one Jacobian factorisation
+        at the median step of each group of at most ``chunk_size`` steps (large grids solve a group in smaller
+        blocks so that one block of voltages stays a few tens of MB). Tap changers start from the net's
+        positions, or from ``start`` (changers x all steps)."""
+        n = self.n_internal
+        order = cols[np.argsort(s_load[:, cols].real.sum(axis=0), kind="stable")]
+        block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        n_groups = max(1, math.ceil(len(order) / self.chunk_size))
+        chunks: list[tuple[np.ndarray, bool]] = []
+        for group in np.array_split(order, n_groups):
+            parts = np.array_split(group, max(1, math.ceil(len(group) / block)))
+            chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
+        lu: _LevelLU | None = None
+        v0 = self.v_start
+        for chunk, new_group in chunks:
+            s_chunk = s_load[:, chunk]
+            if new_group:
+                mid = int(chunk[len(chunk) // 2])
+                v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
+                v0 = v_mid if ok_mid else self.v_start
+                try:
+                    jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
+                    lu = _LevelLU(jac)
+                except (RuntimeError, np.linalg.LinAlgError):
+                    lu = None
+            v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
+            v, ok, its, fallbacks, pos = self._iterate_controlled(lu, v, s_chunk, v0,
+                                                                  None if start is None else start[:, chunk])
+            out.fallbacks += fallbacks
+            if out.taps is not None and pos is not None:
+                out.taps[:, chunk] = pos
+            out.v[:, chunk] = v
+            out.converged[chunk] = ok
+            out.iterations[chunk] += its
+
+    def _sequence_taps(self, s_load: np.ndarray, out: _Columns, *, cyclic: bool) -> None:
+        """Operate the tap changers step after step: each step starts from the positions the previous step
+        ended at (the first step from the net's positions, or on a ``cyclic`` axis, a design day that
+        repeats, from the last step's), and moves them as :meth:`_iterate_controlled` does.
+
+        ``out`` holds every step solved from the net's positions. The path of positions is first predicted
+        step after step from those voltages (the controlled voltage taken as inversely proportional to the
+        tap ratio); then every step whose start position differs is solved again from it, and again from
+        the position its previous step really ended at, until every step starts where its previous one
+        ended (steps whose start did not change keep their solution).
+        """
+        taps = self.taps
+        assert taps is not None and out.taps is not None
+        n_steps = out.v.shape[1]
+        vm = np.where(out.converged[None, :], np.abs(out.v[taps.bus_row]), np.nan)
+        ratio_at = taps.ratio(out.taps)
+
+        def first_start(path: np.ndarray) -> np.ndarray:
+            return path[:, -1] if cyclic else taps.tap0
+
+        # the predicted path (twice round a cyclic day, so that its first step starts from its last)
+        path = out.taps.copy()
+        for _ in range(2 if cyclic else 1):
+            p = first_start(path).copy()
+            for t in range(n_steps):
+                for _ in range(MAX_CONTROL_ROUNDS):
+                    guess = vm[:, t] * ratio_at[:, t] / taps.ratio(p[:, None])[:, 0]
+                    new = taps.next_taps(guess[:, None], p[:, None])[:, 0]
+                    if (new == p).all():
+                        break
+                    p = new
+                path[:, t] = p
+        solved_from = np.repeat(taps.tap0[:, None], n_steps, axis=1)
+        start = np.concatenate([first_start(path)[:, None], path[:, :-1]], axis=1)
+        resolved = 0
+        for _ in range(n_steps + 1):
+            cols = np.flatnonzero((start != solved_from).any(axis=0))
+            if not len(cols):
+                break
+            self._solve_columns(s_load, cols, out, v_init=out.v, start=start)
+            solved_from[:, cols] = start[:, cols]
+            resolved += len(cols)
+            start = np.concatenate([first_start(out.taps)[:, None], out.taps[:, :-1]], axis=1)
+        else:
+            log.warning("tap changers: the positions carried from step to step did not settle after %d passes; "
+                        "the last pass is reported", n_steps + 1)
+        log.debug("tap changers carried from step to step: %d step(s) solved again", resolved)
+
     def solve(
         self,
         s_load: np.ndarray,
@@ -537,6 +634,7 @@ class BatchPowerFlow(AdmittanceModel):
         keep_voltages: bool = False,
         v_init: np.ndarray | None = None,
         trial_loads: bool = False,
+        taps_in_sequence: str | None = None,
     ) -> BatchResult:
         """Solve every step of a load matrix from :meth:`load_injections`.
 
@@ -553,6 +651,11 @@ class BatchPowerFlow(AdmittanceModel):
             The steps are trial loads of a search that expects some of them to lie past voltage
             collapse (hosting capacity): steps that did not converge are logged at DEBUG. By
             default they are a finding about the grid and logged as a WARNING.
+        taps_in_sequence
+            None: every step's tap changers start from the net's positions (independent steps, as
+            ``pandapower.runpp(net, run_control=True)`` on each). ``"carry"``: the steps are a time
+            series, each starting from the positions the previous step ended at (the first from the net's).
+            ``"cyclic"``: the same on a design day that repeats (the first step starts from the last's).
 
         Returns
         -------
@@ -563,43 +666,18 @@ class BatchPowerFlow(AdmittanceModel):
         n = self.n_internal
         if s_load.ndim != 2 or s_load.shape[0] != n:
             raise DataError(f"s_load must have shape ({n}, n_steps), got {s_load.shape}")
+        if taps_in_sequence not in (None, "carry", "cyclic"):
+            raise DataError(f"taps_in_sequence must be None, 'carry' or 'cyclic', got {taps_in_sequence!r}")
         n_steps = s_load.shape[1]
-        v_all = np.empty((n, n_steps), dtype=complex)
-        converged = np.zeros(n_steps, dtype=bool)
-        iterations = np.zeros(n_steps, dtype=np.int64)
-        order = np.argsort(s_load.real.sum(axis=0), kind="stable")
-        # one Jacobian factorisation per group of at most chunk_size steps (in load order);
-        # large grids solve a group in smaller blocks so that one block of voltages stays a
-        # few tens of MB
-        block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
-        n_groups = max(1, math.ceil(n_steps / self.chunk_size))
-        newton_fallback = 0
-        chunks: list[tuple[np.ndarray, bool]] = []
-        for group in np.array_split(order, n_groups):
-            parts = np.array_split(group, max(1, math.ceil(len(group) / block)))
-            chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
-        lu: _LevelLU | None = None
-        v0 = self.v_start
-        taps_all = None if self.taps is None else np.empty((len(self.taps), n_steps), dtype=np.int64)
-        for chunk, new_group in chunks:
-            s_chunk = s_load[:, chunk]
-            if new_group:
-                mid = int(chunk[len(chunk) // 2])
-                v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
-                v0 = v_mid if ok_mid else self.v_start
-                try:
-                    jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
-                    lu = _LevelLU(jac)
-                except (RuntimeError, np.linalg.LinAlgError):
-                    lu = None
-            v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
-            v, ok, its, fallbacks, pos = self._iterate_controlled(lu, v, s_chunk, v0)
-            newton_fallback += fallbacks
-            if taps_all is not None and pos is not None:
-                taps_all[:, chunk] = pos
-            v_all[:, chunk] = v
-            converged[chunk] = ok
-            iterations[chunk] = its
+        out = _Columns(
+            v=np.empty((n, n_steps), dtype=complex), converged=np.zeros(n_steps, dtype=bool),
+            iterations=np.zeros(n_steps, dtype=np.int64),
+            taps=None if self.taps is None else np.empty((len(self.taps), n_steps), dtype=np.int64),
+        )
+        self._solve_columns(s_load, np.arange(n_steps), out, v_init=v_init)
+        if taps_in_sequence is not None and out.taps is not None and n_steps > 1:
+            self._sequence_taps(s_load, out, cyclic=taps_in_sequence == "cyclic")
+        v_all, converged, iterations, taps_all, newton_fallback = out.v, out.converged, out.iterations, out.taps, out.fallbacks
         v_keep = v_all.copy() if keep_voltages else None
         result = self._results(v_all, converged, iterations, s_load, taps_all)
         if v_keep is not None:

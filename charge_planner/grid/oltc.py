@@ -4,10 +4,14 @@ A pandapower ``DiscreteTapControl`` in ``net.controller`` (the synthesised grid 
 33/11 kV substation transformer) keeps the voltage of its transformer's low-voltage bus inside a
 band: while the voltage is below the band the tap moves one position towards a higher voltage,
 above it one position towards a lower voltage, until the voltage is inside the band or the tap is
-at its end. :class:`TapControl` does exactly that for many steps at once, each step starting from
-the tap position stored in the net, as ``pandapower.runpp(net, run_control=True)`` does for one
-step (an operator's time delays and the position kept from the previous hour are not modelled:
-within the dead band the result may differ from a real relay by one position).
+at its end. :class:`TapControl` does exactly that for many steps at once, as
+``pandapower.runpp(net, run_control=True)`` does for one step. Independent steps (trial loads, a peak)
+start from the tap position stored in the net. A time series carries the position from step to step,
+as a tap changer does in service: each step starts where the previous one ended (the first step of a
+design day where its last ends, the day repeating), so inside the dead band the tap stays where the
+last change left it (``BatchPowerFlow.solve(..., taps_in_sequence=...)``). The relay's time delay (tens
+of seconds to a few minutes) is shorter than a step and is not modelled: within a step the tap moves
+as many positions as the voltage needs.
 
 How a tap enters the batched flow. When the tap winding is on the high-voltage side (pandapower then
 keeps the series impedance at every position) and the transformer's high-voltage bus is a slack bus that

@@ -229,6 +229,7 @@ def run_time_series(
     vm_max_pu: float = 1.05,
     max_loading_percent: float = 100.0,
     model: BatchPowerFlow | None = None,
+    taps_in_sequence: bool = True,
 ) -> TimeSeriesResult:
     """Run an AC load flow at every step of ``index``.
 
@@ -257,6 +258,10 @@ def run_time_series(
         Highest admissible line and transformer loading [%].
     model
         A prepared :class:`BatchPowerFlow` of ``net`` (built when None).
+    taps_in_sequence
+        On-load tap changers carry their position from step to step (a design day repeats: its
+        first step starts where its last ends), as in service; False starts every step from the
+        net's stored position (independent steps, as the EV hosting level's search runs them).
 
     Returns
     -------
@@ -293,7 +298,9 @@ def run_time_series(
                            pv_kw=pv_kw, ev_power_factor=ev_power_factor)
     s_load, ev_mw, pv_mw, load_p = inj.s_load, inj.ev_mw, inj.pv_mw, inj.load_p_mw
     work = model.net
-    batch = model.solve(s_load)
+    # the tap changers carry their positions from step to step; a design day repeats
+    one_day = abs(step_h * n - 24.0) < 1e-9
+    batch = model.solve(s_load, taps_in_sequence=("cyclic" if one_day else "carry") if taps_in_sequence else None)
     return _condense(work, index, step_h, batch, ev_mw, pv_mw, load_p, vm_min_pu, vm_max_pu, max_loading_percent)
 
 

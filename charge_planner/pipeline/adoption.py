@@ -367,6 +367,10 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
         "factor, base load and on-site PV kept; the adoption path is the EV energy of the grid's EV use cases "
         f"by year relative to {plan_year} (demand stage), linear within a year",
     ]
+    if check.model.taps is not None:
+        notes.append("EV hosting level: every hour is searched with the on-load tap changers starting from their "
+                     "stored position, while the plan's time series carries them from hour to hour; a limit within "
+                     "one tap step of its edge may show in one and not in the other")
     if n_unrefined:
         notes.append(
             f"EV hosting level: the crossing of {n_unrefined} of {int(table['factor'].notna().sum())} limited DTs "
