@@ -227,12 +227,15 @@ def run_scenarios(
                            for i, job in enumerate(todo)}
                 slots = max(len(client.scheduler_info().get("workers", {})), 1)
                 for fut in as_completed(futures):
-                    job = futures[fut]
+                    job = futures.pop(fut)
                     try:
                         row = fut.result()
                     except Exception as exc:  # the worker died repeatedly, or the task could not run
                         row = failed_row(job, f"the worker running it failed: {type(exc).__name__}: {exc}"
                                          .replace("\n", " "))
+                    # forget the finished task: a worker lost later must not make the cluster run it again
+                    # (a second run would find the scenario's outputs written and record it as failed)
+                    fut.release()
                     store.record(job, row)
                     done += 1
                     failed += row["status"] != "ok"
