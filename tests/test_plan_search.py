@@ -291,7 +291,7 @@ def test_refill_candidates_kept_between_steps_equal_a_ranking_by_hand(monkeypatc
         floor = top_lag[-1][1] if top_lag else np.inf
         for j, mx in out[n_direct:]:
             assert lag[j, mx] == pytest.approx(best_lag[j], rel=1e-9) and lag[j, mx] >= floor * (1 - 1e-9)
-        best_mix = {j: max((r, -mx) for (s, mx), r in lag.items() if s == j)[1] * -1 for j, _ in top_lag}
+        best_mix = {j: min(mx for (s, mx), r in lag.items() if s == j and r == best_lag[j]) for j, _ in top_lag}
         assert len(out) - n_direct == len([j for j, _ in top_lag if (j, best_mix[j]) not in out[:n_direct]])
         seen.append(ban is not None)
         return out
