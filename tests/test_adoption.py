@@ -120,7 +120,7 @@ def test_dt_of_buses_from_the_topology():
 def test_demo_hosting_level(demo_plan):
     """On the demo: a city factor above 0, every DT listed, and the factors hold against the batched
     time series rerun with scaled EV loads (no new violation just below, one just above and at 1.1 a),
-    each hour's tap changers from their stored position as the search runs them."""
+    the tap changers carried from hour to hour in both."""
     level = hosting_level_of(demo_plan)
     net = demo_plan.grid_results.model.net
     dts = sorted(int(d) for d in set(net.bus["dt"]) if d >= 0)
@@ -133,7 +133,7 @@ def test_demo_hosting_level(demo_plan):
     def violated(factor: float) -> set[tuple[str, int, str]]:
         flow = run_time_series(net, a.flow.index, base_load_factor=blf, ev_kw=a.ev_kw * factor, pv_kw=a.pv_kw,
                                vm_min_pu=cfg.grid.vm_min_pu, vm_max_pu=cfg.grid.vm_max_pu,
-                               max_loading_percent=cfg.grid.max_loading_percent, taps_in_sequence=False)
+                               max_loading_percent=cfg.grid.max_loading_percent)
         v = flow.violations
         return set(zip(v["element"], v["id"].astype(int), v["kind"], strict=True))
 
@@ -144,10 +144,22 @@ def test_demo_hosting_level(demo_plan):
     first = level.first_limit
     assert first is not None
     assert (first["element"], first["id"], first["kind"]) in violated(level.city_factor * 1.01)
+    bus_dt = net.bus["dt"]
+
+    def dt_of(element: str, element_id: int) -> int:
+        if element == "bus":
+            return int(bus_dt[element_id])
+        if element == "trafo":
+            return element_id
+        ends = bus_dt[net.line.at[element_id, "from_bus"]], bus_dt[net.line.at[element_id, "to_bus"]]
+        return int(ends[0]) if ends[0] == ends[1] else -1
+
     limited = level.table.dropna(subset=["factor"]).sort_values("factor").head(4)
-    for _dt, row in limited.iterrows():
+    for dt, row in limited.iterrows():
         for factor in (row["factor"] * 1.01, row["factor"] * 1.1):
             assert (row["element"], row["element_id"], row["kind"]) in violated(factor)
+        # nothing of the DT is violated just below its factor
+        assert not {v for v in violated(row["factor"] * 0.99) - already if dt_of(v[0], v[1]) == dt}
     # the year: the adoption path of the grid's EV use cases, 1 in the plan year
     assert level.path.loc[cfg.fleet.year] == 1.0
     assert level.city_year == pytest.approx(year_reached(level.city_factor, level.path))

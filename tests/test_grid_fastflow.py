@@ -377,6 +377,18 @@ def test_tap_changer_carried_from_hour_to_hour_as_pandapower_hour_after_hour(mod
     np.testing.assert_allclose(res.vm_pu, np.array(vms), atol=1e-8)
     assert (res.tap_pos[:, 0] != alone.tap_pos[:, 0]).any()
     assert res.converged.all()
+    # the same day among others solved together (each carried on its own), and solved from a poor first
+    # guess of the positions (every hour at the top position): the same positions and voltages
+    scales = (0.6, 1.0, 1.3)
+    days = np.concatenate([model.s_load[:, None] * (k * factors)[None, :] for k in scales], axis=1)
+    for tap_start in (None, np.full((1, days.shape[1]), 8)):
+        together = model.solve(days, taps_in_sequence=mode, sequence_length=24, tap_start=tap_start)
+        assert together.tap_pos[24:48, 0].tolist() == taps
+        np.testing.assert_allclose(together.vm_pu[24:48], np.array(vms), atol=1e-8)
+        for k, scale in enumerate(scales):
+            one = model.solve(model.s_load[:, None] * (scale * factors)[None, :], taps_in_sequence=mode)
+            np.testing.assert_array_equal(together.tap_pos[24 * k:24 * (k + 1)], one.tap_pos)
+    assert len({tuple(together.tap_pos[24 * k:24 * (k + 1), 0]) for k in range(3)}) == 3
 
 
 @pytest.mark.parametrize("tap0", [1, -3, 8])

@@ -146,6 +146,9 @@ class BatchResult:
         return pd.DataFrame(self.vm_pu, index=index, columns=self.buses)
 
 
+_Factor = tuple[_LevelLU | None, np.ndarray]  # a Jacobian factorisation and the voltages it was taken at
+
+
 @dataclass
 class _Columns:
     """The solution of every step, filled a group of steps at a time."""
@@ -543,11 +546,14 @@ class BatchPowerFlow(AdmittanceModel):
         return v, ok, its, fallbacks, pos
 
     def _solve_columns(self, s_load: np.ndarray, cols: np.ndarray, out: _Columns, *, v_init: np.ndarray | None = None,
-                       start: np.ndarray | None = None) -> None:
+                       start: np.ndarray | None = None, factor: _Factor | None = None) -> _Factor | None:
         """Solve the steps ``cols`` of ``s_load`` into ``out``: grouped in load order, one Jacobian factorisation
         at the median step of each group of at most ``chunk_size`` steps (large grids solve a group in smaller
         blocks so that one block of voltages stays a few tens of MB). Tap changers start from the net's
-        positions, or from ``start`` (changers x all steps)."""
+        positions, or from ``start`` (changers x all steps).
+
+        Returns the factorisation and its voltages when the steps made one group (else None); given back as
+        ``factor`` for steps of the same group solved again, it spares a new one."""
         n = self.n_internal
         order = cols[np.argsort(s_load[:, cols].real.sum(axis=0), kind="stable")]
         block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
@@ -558,6 +564,9 @@ class BatchPowerFlow(AdmittanceModel):
             chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
         lu: _LevelLU | None = None
         v0 = self.v_start
+        if factor is not None and n_groups == 1:
+            lu, v0 = factor
+            chunks = [(chunk, False) for chunk, _ in chunks]
         for chunk, new_group in chunks:
             s_chunk = s_load[:, chunk]
             if new_group:
@@ -578,13 +587,17 @@ class BatchPowerFlow(AdmittanceModel):
             out.v[:, chunk] = v
             out.converged[chunk] = ok
             out.iterations[chunk] += its
+        return (lu, v0) if n_groups == 1 else None
 
-    def _sequence_taps(self, s_load: np.ndarray, out: _Columns, *, cyclic: bool) -> None:
+    def _sequence_taps(self, s_load: np.ndarray, out: _Columns, *, cyclic: bool, length: int,
+                       solved_from: np.ndarray | None = None, factor: _Factor | None = None) -> None:
         """Operate the tap changers step after step: each step starts from the positions the previous step
         ended at (the first step from the net's positions, or on a ``cyclic`` axis, a design day that
-        repeats, from the last step's), and moves them as :meth:`_iterate_controlled` does.
+        repeats, from the last step's), and moves them as :meth:`_iterate_controlled` does. The steps are
+        consecutive sequences of ``length`` steps, each carried on its own (solved together).
 
-        ``out`` holds every step solved from the net's positions. The path of positions is first predicted
+        ``out`` holds every step solved from the net's positions (or from ``solved_from``, changers x steps).
+        The path of positions is first predicted
         step after step from those voltages (the controlled voltage taken as inversely proportional to the
         tap ratio); then every step whose start position differs is solved again from it, and again from
         the position its previous step really ended at, until every step starts where its previous one
@@ -593,38 +606,33 @@ class BatchPowerFlow(AdmittanceModel):
         taps = self.taps
         assert taps is not None and out.taps is not None
         n_steps = out.v.shape[1]
+        n_tap, n_seq = len(taps), n_steps // length
         vm = np.where(out.converged[None, :], np.abs(out.v[taps.bus_row]), np.nan)
-        ratio_at = taps.ratio(out.taps)
 
-        def first_start(path: np.ndarray) -> np.ndarray:
-            return path[:, -1] if cyclic else taps.tap0
+        def starts_of(path: np.ndarray) -> np.ndarray:
+            """Where every step starts: where the step before it in its sequence ends."""
+            p = path.reshape(n_tap, n_seq, length)
+            first = p[:, :, -1] if cyclic else np.repeat(taps.tap0[:, None], n_seq, axis=1)
+            return np.concatenate([first[:, :, None], p[:, :, :-1]], axis=2).reshape(n_tap, n_steps)
 
-        # the predicted path (twice round a cyclic day, so that its first step starts from its last)
-        path = out.taps.copy()
-        for _ in range(2 if cyclic else 1):
-            p = first_start(path).copy()
-            for t in range(n_steps):
-                for _ in range(MAX_CONTROL_ROUNDS):
-                    guess = vm[:, t] * ratio_at[:, t] / taps.ratio(p[:, None])[:, 0]
-                    new = taps.next_taps(guess[:, None], p[:, None])[:, 0]
-                    if (new == p).all():
-                        break
-                    p = new
-                path[:, t] = p
-        solved_from = np.repeat(taps.tap0[:, None], n_steps, axis=1)
-        start = np.concatenate([first_start(path)[:, None], path[:, :-1]], axis=1)
+        # the predicted path of each sequence (twice round a cyclic day, so that its first step starts from its last)
+        u = vm * taps.ratio(out.taps)
+        path = np.concatenate([taps.predict_path(u[:, a:a + length], out.taps[:, a + length - 1] if cyclic else None,
+                                                 cyclic=cyclic) for a in range(0, n_steps, length)], axis=1)
+        solved_from = np.repeat(taps.tap0[:, None], n_steps, axis=1) if solved_from is None else solved_from.copy()
+        start = starts_of(path)
         resolved = 0
-        for _ in range(n_steps + 1):
+        for _ in range(length + 1):
             cols = np.flatnonzero((start != solved_from).any(axis=0))
             if not len(cols):
                 break
-            self._solve_columns(s_load, cols, out, v_init=out.v, start=start)
+            self._solve_columns(s_load, cols, out, v_init=out.v, start=start, factor=factor)
             solved_from[:, cols] = start[:, cols]
             resolved += len(cols)
-            start = np.concatenate([first_start(out.taps)[:, None], out.taps[:, :-1]], axis=1)
+            start = starts_of(out.taps)
         else:
             log.warning("tap changers: the positions carried from step to step did not settle after %d passes; "
-                        "the last pass is reported", n_steps + 1)
+                        "the last pass is reported", length + 1)
         log.debug("tap changers carried from step to step: %d step(s) solved again", resolved)
 
     def solve(
@@ -635,6 +643,8 @@ class BatchPowerFlow(AdmittanceModel):
         v_init: np.ndarray | None = None,
         trial_loads: bool = False,
         taps_in_sequence: str | None = None,
+        sequence_length: int | None = None,
+        tap_start: np.ndarray | None = None,
     ) -> BatchResult:
         """Solve every step of a load matrix from :meth:`load_injections`.
 
@@ -656,6 +666,13 @@ class BatchPowerFlow(AdmittanceModel):
             ``pandapower.runpp(net, run_control=True)`` on each). ``"carry"``: the steps are a time
             series, each starting from the positions the previous step ended at (the first from the net's).
             ``"cyclic"``: the same on a design day that repeats (the first step starts from the last's).
+        sequence_length
+            With ``taps_in_sequence``: the steps are consecutive time series of this many steps each (e.g. one
+            design day at several load levels), each carried on its own; default: one series of every step.
+        tap_start
+            Tap positions every step is first solved from (changers x n_steps), e.g. a prediction of where the
+            step before it ends; default: the net's positions. With ``taps_in_sequence`` the steps are then
+            carried as described whatever the first guess; without, each step starts from it.
 
         Returns
         -------
@@ -669,14 +686,19 @@ class BatchPowerFlow(AdmittanceModel):
         if taps_in_sequence not in (None, "carry", "cyclic"):
             raise DataError(f"taps_in_sequence must be None, 'carry' or 'cyclic', got {taps_in_sequence!r}")
         n_steps = s_load.shape[1]
+        length = n_steps if sequence_length is None else int(sequence_length)
+        if length < 1 or n_steps % length:
+            raise DataError(f"sequence_length {sequence_length} must divide the {n_steps} steps")
         out = _Columns(
             v=np.empty((n, n_steps), dtype=complex), converged=np.zeros(n_steps, dtype=bool),
             iterations=np.zeros(n_steps, dtype=np.int64),
             taps=None if self.taps is None else np.empty((len(self.taps), n_steps), dtype=np.int64),
         )
-        self._solve_columns(s_load, np.arange(n_steps), out, v_init=v_init)
-        if taps_in_sequence is not None and out.taps is not None and n_steps > 1:
-            self._sequence_taps(s_load, out, cyclic=taps_in_sequence == "cyclic")
+        start = None if tap_start is None or self.taps is None else np.asarray(tap_start, dtype=np.int64)
+        factor = self._solve_columns(s_load, np.arange(n_steps), out, v_init=v_init, start=start)
+        if taps_in_sequence is not None and out.taps is not None and length > 1:
+            self._sequence_taps(s_load, out, cyclic=taps_in_sequence == "cyclic", length=length, solved_from=start,
+                                factor=factor)
         v_all, converged, iterations, taps_all, newton_fallback = out.v, out.converged, out.iterations, out.taps, out.fallbacks
         v_keep = v_all.copy() if keep_voltages else None
         result = self._results(v_all, converged, iterations, s_load, taps_all)
@@ -703,6 +725,7 @@ class BatchPowerFlow(AdmittanceModel):
         *,
         block_columns: int,
         trial_loads: bool = False,
+        starts: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Solve many steps whose load matrix is never held whole: one block of columns at a time.
 
@@ -721,6 +744,9 @@ class BatchPowerFlow(AdmittanceModel):
             Most steps solved and returned at once [-].
         trial_loads
             As in :meth:`solve`.
+        starts
+            Tap positions each of the given step positions starts from (changers x len(positions)), e.g.
+            where the step before it in a time series ended; default: the net's positions.
 
         Yields
         ------
@@ -750,7 +776,8 @@ class BatchPowerFlow(AdmittanceModel):
                 cols = group[a : a + block_columns]
                 s_chunk = loads(cols)
                 v = np.repeat(v0[:, None], len(cols), axis=1)
-                v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0)
+                start = None if starts is None or self.taps is None else starts(cols)
+                v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0, start)
                 failed += int((~ok).sum())
                 yield cols, self._results(v, ok, its, s_chunk, pos)
         if failed:

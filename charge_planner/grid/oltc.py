@@ -9,7 +9,8 @@ at its end. :class:`TapControl` does exactly that for many steps at once, as
 start from the tap position stored in the net. A time series carries the position from step to step,
 as a tap changer does in service: each step starts where the previous one ended (the first step of a
 design day where its last ends, the day repeating), so inside the dead band the tap stays where the
-last change left it (``BatchPowerFlow.solve(..., taps_in_sequence=...)``). The relay's time delay (tens
+last change left it (``BatchPowerFlow.solve(..., taps_in_sequence=...)``; several days at once with
+``sequence_length``, as the EV hosting level's search solves its day at many adoption factors). The relay's time delay (tens
 of seconds to a few minutes) is shorter than a step and is not modelled: within a step the tap moves
 as many positions as the voltage needs.
 
@@ -103,6 +104,34 @@ class TapControl:
         up = (vm > self.vm_upper[:, None]) & (taps < self.tap_max[:, None])
         down = (vm < self.vm_lower[:, None]) & (taps > self.tap_min[:, None])
         return taps + up.astype(np.int64) - down.astype(np.int64)
+
+    def predict_path(self, u: np.ndarray, start: np.ndarray | None = None, *, cyclic: bool = False) -> np.ndarray:
+        """The positions a sequence of steps ends at, each step starting where the previous one ended,
+        predicted from each step's controlled voltage at unit ratio ``u`` (transformers x steps: the
+        voltage times the ratio it was solved at; at position ``p`` the voltage is taken as
+        ``u / ratio(p)``, the controlled bus following the slack voltage behind the tap).
+
+        The first step starts from ``start`` (default: the net's positions); on a ``cyclic`` axis, a
+        design day that repeats, from the last step's end (the day is predicted twice round).
+        NaN voltages leave the tap where it is.
+
+        Returns
+        -------
+        numpy.ndarray
+            End position of every step (transformers x steps).
+        """
+        n_steps = u.shape[1]
+        path = np.empty(u.shape, dtype=np.int64)
+        p = (self.tap0 if start is None else np.asarray(start, dtype=np.int64)).copy()
+        for _ in range(2 if cyclic else 1):
+            for t in range(n_steps):
+                for _ in range(MAX_CONTROL_ROUNDS):
+                    new = self.next_taps((u[:, t] / self.ratio(p[:, None])[:, 0])[:, None], p[:, None])[:, 0]
+                    if (new == p).all():
+                        break
+                    p = new
+                path[:, t] = p
+        return path
 
 
 def _as_indices(value: object) -> list[int]:

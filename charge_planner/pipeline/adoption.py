@@ -367,10 +367,19 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
         "factor, base load and on-site PV kept; the adoption path is the EV energy of the grid's EV use cases "
         f"by year relative to {plan_year} (demand stage), linear within a year",
     ]
-    if check.model.taps is not None:
-        notes.append("EV hosting level: every hour is searched with the on-load tap changers starting from their "
-                     "stored position, while the plan's time series carries them from hour to hour; a limit within "
-                     "one tap step of its edge may show in one and not in the other")
+    if check.taps_mode is not None:
+        text = ("EV hosting level: the on-load tap changers are carried from hour to hour as in the plan's time "
+                f"series, the whole day solved at every factor of the grid and every trial of the city's factor "
+                f"({info['tap_days_solved']} days)")
+        if info["tap_paths_predicted"]:
+            text += (f"; at {info['tap_paths_predicted']} trial factor(s) of DTs between two solved days whose tap "
+                     "positions differ, the positions are predicted from those days' voltages")
+        notes.append(text)
+    elif check.model.taps is not None:
+        notes.append("EV hosting level: every searched hour (the day of highest net load for each hour of the "
+                     "day) starts the on-load tap changers from their stored position, while the plan's time series "
+                     "carries them from hour to hour; a limit within one tap step of its edge may show in one and "
+                     "not in the other")
     if n_unrefined:
         notes.append(
             f"EV hosting level: the crossing of {n_unrefined} of {int(table['factor'].notna().sum())} limited DTs "

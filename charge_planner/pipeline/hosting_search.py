@@ -10,6 +10,17 @@ refinement examines, per target, only the steps whose linear crossing within the
 its earliest one, and spends at most :data:`MAX_REFINE_COLUMNS` load-flow columns: the city first,
 then the DTs in order of their crossing; the later ones keep the linear crossing within the grid of
 factors and are flagged (``refined`` False in the result).
+
+The on-load tap changers are carried from step to step as in the plan's time series when the searched
+axis is a day (up to 96 steps, every step searched; a design day repeats, so its first step starts where
+its last ends): the whole day is solved at every factor of the grid and at every trial of the city's
+factor (several days in one batched solve, :meth:`HostingCheck.day_blocks`), and each column of a DT's
+refinement starts from where the step before it ends at its factor. That path of positions is known
+when solved, or when the nearest solved factors on both sides share one (the controlled voltage falls as
+the EV load grows, so every factor between them moves the taps alike); otherwise it is predicted from
+their voltages interpolated linearly in the factor (counted: ``tap_paths_predicted``). On a longer axis
+(the highest hour of each hour of the day, from different days) every column starts from the net's
+stored positions.
 """
 
 from __future__ import annotations
@@ -42,6 +53,9 @@ __all__ = [
     "search_steps",
 ]
 
+#: Internal-bus entries of the days solved together for the tap changers' paths (complex voltages, a few
+#: arrays of that size at once: some hundreds of MB at most) [-].
+DAY_ENTRIES = 2_000_000
 #: Relative width of the bracket at which the refinement of a crossing stops [-].
 TOLERANCE = 0.002
 #: Most refinement rounds (each one batched load flow over every open bracket).
@@ -149,6 +163,115 @@ class HostingCheck:
         self.table["dt"] = self.table["dt"].astype(int)
         self.bus_pos = bus_pos
         self.n_columns_solved = 0
+        # the tap changers carried from step to step round the searched day, as in the time series
+        step_h = float((series.index[1] - series.index[0]) / pd.Timedelta(hours=1)) if n > 1 else 1.0
+        self.taps_mode: str | None = None
+        if self.model.taps is not None and 1 < n <= 96:
+            self.taps_mode = "cyclic" if abs(step_h * n - 24.0) < 1e-9 else "carry"
+        self._paths: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # factor -> (end positions, voltage x ratio)
+        self._predicted: dict[float, np.ndarray] = {}  # factor -> predicted end positions
+        self.day_solves = 0
+
+    # ---- the tap changers' path through the day at an adoption factor
+
+    def exact_paths(self, factors: np.ndarray) -> None:
+        """Solve the whole day at each factor not yet known, its tap changers carried from step to step
+        (as :func:`~charge_planner.grid.timeseries.run_time_series` does), and keep the positions each
+        step ends at."""
+        taps = self.model.taps
+        if self.taps_mode is None or taps is None:
+            return
+        new = [float(f) for f in np.unique(np.round(np.asarray(factors, float), 12)) if float(f) not in self._paths]
+        for _ in self.day_blocks(np.array(new)):
+            pass
+
+    def day_blocks(self, factors: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Margins of every step of the day at each factor (its tap changers carried from step to step), the
+        days of several factors solved together: yields (factors of the block, margins (factors x steps,
+        limits, factor-major), converged), and keeps each day's tap positions."""
+        taps = self.model.taps
+        assert self.taps_mode is not None and taps is not None
+        n = len(self.series.index)
+        factors = np.round(np.asarray(factors, float), 12)
+        # within a few million voltage entries
+        per_group = max(1, DAY_ENTRIES // (n * self.model.n_internal))
+        for a in range(0, len(factors), per_group):
+            group = factors[a:a + per_group]
+            s = np.concatenate([self.s0 + self.ds * f for f in group], axis=1)
+            # first solved from where the days solved so far predict each step to start (beyond them, from the
+            # nearest one's positions)
+            start = None
+            if self._paths:
+                known = np.array(sorted(self._paths))
+                guesses = [self._bracketed(float(f))[0] for f in group]
+                start = np.concatenate([self._start_of(
+                    g if g is not None else self._paths[float(known[np.argmin(np.abs(known - f))])][0], np.arange(n))
+                    for g, f in zip(guesses, group, strict=True)], axis=1)
+            batch = self.model.solve(s, keep_voltages=True, trial_loads=True, taps_in_sequence=self.taps_mode,
+                                     sequence_length=n, tap_start=start)
+            assert batch.tap_pos is not None and batch.v_internal is not None
+            path = batch.tap_pos.T.astype(np.int64)
+            u = np.abs(batch.v_internal[taps.bus_row]) * taps.ratio(path)
+            batch.v_internal = None
+            for k, f in enumerate(group):
+                self._paths[float(f)] = (path[:, k * n:(k + 1) * n], u[:, k * n:(k + 1) * n])
+            self.day_solves += len(group)
+            self.n_columns_solved += s.shape[1]
+            m, ok = self._margins_of(batch)
+            yield group, m, ok
+
+    def _path(self, f: float) -> np.ndarray:
+        """End positions of every step of the day at factor ``f``: known when solved, or when the nearest
+        solved factors on both sides share one path (the controlled voltage falls as the EV load grows,
+        so every factor between them moves the taps alike); otherwise predicted from their voltages
+        interpolated linearly in the factor."""
+        f = float(np.round(f, 12))
+        if f in self._paths:
+            return self._paths[f][0]
+        if f in self._predicted:
+            return self._predicted[f]
+        path, exact = self._bracketed(f)
+        if path is None:
+            self.exact_paths(np.array([f]))
+            return self._paths[f][0]
+        if not exact:
+            self._predicted[f] = path
+        return path
+
+    def _bracketed(self, f: float) -> tuple[np.ndarray | None, bool]:
+        """The path at ``f`` from the nearest solved days on both sides (None without both): theirs when they
+        share it (exact), else predicted from their voltages interpolated linearly in the factor."""
+        known = np.array(sorted(self._paths))
+        below, above = known[known <= f], known[known >= f]
+        if not len(below) or not len(above):
+            return None, False
+        (p_lo, u_lo), (p_hi, u_hi) = self._paths[float(below[-1])], self._paths[float(above[0])]
+        if np.array_equal(p_lo, p_hi):
+            return p_lo, True
+        taps = self.model.taps
+        assert taps is not None
+        w = (f - below[-1]) / (above[0] - below[-1])
+        return taps.predict_path(u_lo + w * (u_hi - u_lo), p_lo[:, -1] if self.taps_mode == "cyclic" else None,
+                                 cyclic=self.taps_mode == "cyclic"), False
+
+    def _start_of(self, path: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Where each step starts on a path of the day: where the step before it ends."""
+        taps = self.model.taps
+        assert taps is not None
+        prev = np.asarray(steps) - 1
+        first = path[:, -1] if self.taps_mode == "cyclic" else taps.tap0
+        return np.where(prev[None, :] >= 0, path[:, np.maximum(prev, 0)], first[:, None])
+
+    def _starts(self, factors: np.ndarray, steps: np.ndarray) -> Any:
+        """The tap positions each (factor, step) column starts from: where the step before it ends."""
+        taps = self.model.taps
+        if self.taps_mode is None or taps is None:
+            return None
+        start = np.empty((len(taps), len(factors)), dtype=np.int64)
+        for f in np.unique(factors):
+            sel = np.flatnonzero(factors == f)
+            start[:, sel] = self._start_of(self._path(float(f)), steps[sel])
+        return lambda cols: start[:, cols]
 
     def _margins_of(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         s = self.series
@@ -185,7 +308,9 @@ class HostingCheck:
         def loads(cols: np.ndarray) -> np.ndarray:
             return self.s0[:, steps[cols]] + self.ds[:, steps[cols]] * factors[cols][None, :]
 
-        for cols, batch in self.model.solve_blocks(loads, totals, block_columns=width, trial_loads=True):
+        starts = self._starts(np.round(factors, 12), steps)
+        for cols, batch in self.model.solve_blocks(loads, totals, block_columns=width, trial_loads=True,
+                                                   starts=starts):
             self.n_columns_solved += len(cols)
             m, ok = self._margins_of(batch)
             yield cols, m, ok
@@ -224,9 +349,14 @@ def search_crossings(check: HostingCheck, steps: np.ndarray, factors: np.ndarray
     # a = 0 at every search step: the limits violated with no EV
     m0 = np.empty((n_steps, n_lim))
     ok0 = np.zeros(n_steps, bool)
-    for cols, mm, okb in check.margin_blocks(np.zeros(n_steps), steps):
-        m0[cols] = mm
-        ok0[cols] = okb
+    if check.taps_mode is not None:
+        # the tap changers carried round the day (its every step is searched): the whole day at each factor
+        for _, mm, okb in check.day_blocks(np.zeros(1)):
+            m0[:], ok0[:] = mm, okb
+    else:
+        for cols, mm, okb in check.margin_blocks(np.zeros(n_steps), steps):
+            m0[cols] = mm
+            ok0[cols] = okb
     if not ok0.all():
         raise DataError("the grid's load flow does not converge with the base load alone (no EV): the hosting "
                         "level cannot be found; check the grid model")
@@ -280,8 +410,17 @@ def search_crossings(check: HostingCheck, steps: np.ndarray, factors: np.ndarray
     fac_pos = np.repeat(np.arange(1, k), n_steps)
     arg_grid = np.full((k, n_steps, n_t), -1, dtype=np.int32)  # the limit that reaches each margin
     ok_grid = np.ones((k, n_steps), dtype=bool)
-    for cols, mm, okb in check.margin_blocks(cols_f, cols_s):
+    def day_columns() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The grid's columns (factor-major, every step of the day) from whole days."""
+        done = 0
+        for grp, mm, okb in check.day_blocks(factors[1:]):
+            yield np.arange(done, done + len(grp) * n_steps), mm, okb
+            done += len(grp) * n_steps
+
+    blocks = day_columns() if check.taps_mode is not None else check.margin_blocks(cols_f, cols_s)
+    for cols, mm, okb in blocks:
         gb, ab = target_margins(mm, want_arg=True)
+        assert ab is not None
         g[fac_pos[cols], step_pos[cols]] = gb
         arg_grid[fac_pos[cols], step_pos[cols]] = ab
         ok_grid[fac_pos[cols], step_pos[cols]] = okb
@@ -406,6 +545,9 @@ def search_crossings(check: HostingCheck, steps: np.ndarray, factors: np.ndarray
             break
         log.debug("EV hosting level: refinement round %d, %d open target(s), %d column(s)", _round + 1, len(ts),
                   n_pairs)
+        # the city's trial factor gets its own path of the tap changers through the day; a DT's comes from
+        # the nearest factors solved so far (the city's included)
+        check.exact_paths(key[ts == 0])
         val, arg_val, ok_val, n_solved = evaluate(ts, key, want_arg=True)
         refine_columns += n_solved
         up = val > 0
@@ -429,4 +571,5 @@ def search_crossings(check: HostingCheck, steps: np.ndarray, factors: np.ndarray
                         "refined": ~unrefined})
     already_rows = table[already].reset_index(drop=True)
     return out, already_rows, {"columns_solved": check.n_columns_solved, "unrefined": int(unrefined.sum()),
-                               "refine_columns": refine_columns, "max_columns": max_columns}
+                               "refine_columns": refine_columns, "max_columns": max_columns,
+                               "tap_days_solved": check.day_solves, "tap_paths_predicted": len(check._predicted)}
