@@ -391,6 +391,36 @@ def test_tap_changer_carried_from_hour_to_hour_as_pandapower_hour_after_hour(mod
     assert len({tuple(together.tap_pos[24 * k:24 * (k + 1), 0]) for k in range(3)}) == 3
 
 
+def test_hosting_capacity_from_a_carried_tap_position_as_pandapower() -> None:
+    """Hosting capacity at an hour whose tap changer starts where the hour before ended: the base case moves
+    the tap from there as pandapower's controller does, and the capacities equal a bisection with pandapower
+    on the net with the tap held at that settled position. Two starts settle at different positions (the dead
+    band), with different capacities."""
+    net = _oltc_net(2)
+    model = BatchPowerFlow.from_net(net)
+    s = model.s_load[:, None] * 1.15
+    buses = np.array([2, 3])
+    found = {}
+    for start in (-8, 8):
+        res = hosting_capacity(model, s, buses=buses, tap_start=np.array([[start]]), vm_min_pu=0.9)
+        ref = copy.deepcopy(net)
+        ref.load["p_mw"] *= 1.15
+        ref.load["q_mvar"] *= 1.15
+        ref.trafo.at[0, "tap_pos"] = start
+        with _quiet_pandapower():
+            pp.runpp(ref, numba=False, run_control=True)
+        settled = int(ref.trafo.at[0, "tap_pos"])
+        held = copy.deepcopy(ref)
+        held.controller = held.controller.iloc[0:0]
+        bisection = hosting_capacity_bisection(held, buses, rel_tol=0.001, vm_min_pu=0.9)
+        rel = (res.table.loc[buses, "hosting_capacity_kw"] - bisection) / bisection
+        assert rel.abs().max() < 0.01, (start, settled, res.table, bisection)
+        found[settled] = bisection
+    assert len(found) == 2
+    a, b = found.values()
+    assert not np.allclose(a, b, rtol=0.01)
+
+
 @pytest.mark.parametrize("tap0", [1, -3, 8])
 def test_on_load_tap_changer_acts_per_step_as_pandapower_run_control(tap0: int) -> None:
     net = _oltc_net(tap0)

@@ -74,6 +74,17 @@ class GridAssessment:
     batteries: BatteryDispatch | None = None
 
 
+def _hour_tap_start(model: BatchPowerFlow, flow: TimeSeriesResult, pos: np.ndarray) -> np.ndarray | None:
+    """Where the time series' tap changers start the steps ``pos``: where the step before each ended (the
+    first step of a design day where its last ends; of a longer axis, at the net's positions)."""
+    taps = model.taps
+    batch = flow.batch
+    if taps is None or batch is None or batch.tap_pos is None:
+        return None
+    path = batch.tap_pos.T  # changers x steps
+    return taps.starts(path, pos, cyclic=abs(flow.step_h * path.shape[1] - 24.0) < 1e-9)
+
+
 def site_load_matrix(
     sites: pd.DataFrame, index: pd.DatetimeIndex, shares: np.ndarray
 ) -> pd.DataFrame:
@@ -261,7 +272,7 @@ def assess_grid(
             )
             hc = hosting_capacity(
                 model, inj.s_load, buses=hosting_buses, power_factor=ev_power_factor, vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu,
-                max_loading_percent=max_loading_percent,
+                max_loading_percent=max_loading_percent, tap_start=_hour_tap_start(model, flow, pos),
             )
             flow.buses["hosting_capacity_kw"] = hc.table["hosting_capacity_kw"].reindex(flow.buses.index)
             flow.buses["hosting_limit"] = hc.table["limit"].reindex(flow.buses.index).fillna("")

@@ -9,7 +9,9 @@ blamed on every bus). Two cases are findings, not numbers: an hour whose load fl
 not converge even without added load gives every bus 0 kW (limit ``not_converged``), and
 a bus whose own voltage is already outside the band at that hour gets 0 kW (limit
 ``undervoltage`` or ``overvoltage``); the ``reason`` column says so. A bus's hosting
-capacity is the smallest over the examined hours.
+capacity is the smallest over the examined hours. On-load tap changers start each hour's base case from
+the net's positions or from given ones (``tap_start``: where the hour before ended in a time series) and
+move as the controller does; the trials of extra load keep the positions the base case settled at.
 
 :func:`hosting_capacity` (fast):
 
@@ -329,6 +331,7 @@ def hosting_capacity(
     rel_tol: float = 0.005,
     abs_tol_kw: float = 1.0,
     max_rounds: int = 30,
+    tap_start: np.ndarray | None = None,
 ) -> HostingResult:
     """Hosting capacity of many buses at a few hours (sensitivities refined by batched load flows).
 
@@ -355,6 +358,11 @@ def hosting_capacity(
         Absolute width of the final bracket [kW].
     max_rounds
         Largest number of refinement rounds [-].
+    tap_start
+        Positions the on-load tap changers start each examined hour from (changers x hours), e.g. where
+        the hour before it ended in a time series that carries them; default: the net's positions. The
+        hour's base case moves them as the controller does; the trials of extra load keep the positions
+        the base case settled at.
 
     Returns
     -------
@@ -396,7 +404,7 @@ def hosting_capacity(
     unit = (1.0 + 1j * tanphi) / 1000.0 / model.base_mva  # 1 kW of extra load [pu]
 
     # 1. base case of each hour and linear estimates, a block of buses at a time
-    base = model.solve(s_load, keep_voltages=True)
+    base = model.solve(s_load, keep_voltages=True, tap_start=tap_start)
     base_margin, kinds = _margins(base, lim)
     valid = np.isfinite(base_margin) & (base_margin >= 0.0)  # hours x constraints that hold without extra load
     cid = _constraint_ids(base)

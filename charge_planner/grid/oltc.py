@@ -105,6 +105,14 @@ class TapControl:
         down = (vm < self.vm_lower[:, None]) & (taps > self.tap_min[:, None])
         return taps + up.astype(np.int64) - down.astype(np.int64)
 
+    def starts(self, path: np.ndarray, steps: np.ndarray, *, cyclic: bool) -> np.ndarray:
+        """Where each of ``steps`` starts on a ``path`` of end positions (transformers x steps of a time series):
+        where the step before it ended; the first step of a ``cyclic`` day where its last ends, else at the
+        net's positions."""
+        prev = np.asarray(steps) - 1
+        first = path[:, -1] if cyclic else self.tap0
+        return np.where(prev[None, :] >= 0, path[:, np.maximum(prev, 0)], first[:, None])
+
     def predict_path(self, u: np.ndarray, start: np.ndarray | None = None, *, cyclic: bool = False) -> np.ndarray:
         """The positions a sequence of steps ends at, each step starting where the previous one ended,
         predicted from each step's controlled voltage at unit ratio ``u`` (transformers x steps: the

@@ -258,9 +258,7 @@ class HostingCheck:
         """Where each step starts on a path of the day: where the step before it ends."""
         taps = self.model.taps
         assert taps is not None
-        prev = np.asarray(steps) - 1
-        first = path[:, -1] if self.taps_mode == "cyclic" else taps.tap0
-        return np.where(prev[None, :] >= 0, path[:, np.maximum(prev, 0)], first[:, None])
+        return taps.starts(path, steps, cyclic=self.taps_mode == "cyclic")
 
     def _starts(self, factors: np.ndarray, steps: np.ndarray) -> Any:
         """The tap positions each (factor, step) column starts from: where the step before it ends."""
