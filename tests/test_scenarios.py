@@ -251,11 +251,31 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path, cluster):
     table = run_scenarios(sweep, out, city=DEMO, scheduler=cluster.scheduler.address, pdf=False,
                           on_done=kill_a_busy_worker)
     assert killed, "no worker was busy when the first scenario finished"
-    assert (table["status"] == "ok").all(), table[["scenario", "error"]]
+    assert (table["status"] == "ok").all(), table.loc[table["status"] != "ok", ["scenario", "error"]].to_dict("records")
     for folder in table["folder"]:
         _verify_folder(out / folder)
     _no_leftovers(out)
     cluster.wait_for_workers(2, timeout=60)
+
+
+def test_a_finished_scenario_run_again_keeps_its_folder(tmp_path):
+    """A task the cluster runs again (its result was lost with a worker after it ended) finds the scenario
+    finished: it returns the recorded row and leaves the folder as written."""
+    from charge_planner.scenarios.engine import run_job
+
+    sweep = load_sweep(_write(tmp_path / "sweep.toml", '[axes]\n"grid.source" = ["none"]\n'), DEMO)
+    job = sweep.jobs[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    row = run_job(job, str(out))
+    assert row["status"] == "ok"
+    files = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / job.folder).iterdir()}
+    started = time.perf_counter()
+    again = run_job(job, str(out))
+    assert time.perf_counter() - started < 1.0  # not planned again
+    assert again == json.loads((out / job.folder / SCENARIO_FILE).read_text(encoding="utf-8"))
+    assert again["seconds"] == row["seconds"]
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / job.folder).iterdir()} == files
 
 
 def _sweep_cli(city: Path, sweep: Path, out: Path) -> list[str]:

@@ -87,6 +87,12 @@ def run_job(job: Job, out_dir: str, data_dir: str | None = None, *, pdf: bool = 
     set_solver_threads(1)
     t0 = time.perf_counter()
     folder = Path(out_dir) / job.folder
+    done = read_row(folder)
+    if done is not None and done.get("overrides") == job.overrides_text():
+        # finished already: the cluster runs a task again when the worker holding its result is lost after it
+        # ended; its folder is kept as written
+        log.info("scenario %s (%s) was finished already; its folder is kept", job.scenario, job.city)
+        return done
     try:
         city = _city(job.city_dir, data_dir)
         option = Option(job.scenario, dict(job.overrides), job.description)
