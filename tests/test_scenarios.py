@@ -258,10 +258,15 @@ def test_a_worker_killed_mid_sweep_loses_nothing(tmp_path, cluster):
     cluster.wait_for_workers(2, timeout=60)
 
 
-def test_a_finished_scenario_run_again_keeps_its_folder(tmp_path):
+def test_a_finished_scenario_run_again_keeps_its_folder(tmp_path, monkeypatch):
     """A task the cluster runs again (its result was lost with a worker after it ended) finds the scenario
     finished: it returns the recorded row and leaves the folder as written."""
+    from charge_planner.scenarios import engine
     from charge_planner.scenarios.engine import run_job
+
+    # run here, not on a worker: the solver's threads of this test process stay as they are (HiGHS refuses a
+    # new thread count once its scheduler runs)
+    monkeypatch.setattr(engine, "set_solver_threads", lambda threads: None)
 
     sweep = load_sweep(_write(tmp_path / "sweep.toml", '[axes]\n"grid.source" = ["none"]\n'), DEMO)
     job = sweep.jobs[0]
