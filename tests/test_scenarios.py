@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -284,6 +285,60 @@ def test_a_finished_scenario_run_again_keeps_its_folder(tmp_path, monkeypatch):
     assert again == json.loads((out / job.folder / SCENARIO_FILE).read_text(encoding="utf-8"))
     assert again["seconds"] == row["seconds"]
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / job.folder).iterdir()} == files
+
+
+def test_a_result_lost_after_its_task_ended_is_read_from_its_folder_or_planned_again(tmp_path, cluster, monkeypatch,
+                                                                                      caplog):
+    """A task can end and its result be lost before this process fetches it (its worker died meanwhile, or the
+    fetch failed). The scenario's row is then read from the folder its worker wrote; a scenario not written is
+    submitted again, and only a scenario that still has no result is recorded as failed."""
+    from distributed import Future
+
+    from charge_planner.scenarios import engine
+
+    real_result = Future.result
+    lost: list[str] = []
+
+    def result_lost_once(fut, *args, **kwargs):
+        if "-0-" in str(fut.key) and fut.key not in lost:  # each scenario's first attempt
+            real_result(fut, *args, **kwargs)  # the task has ended and written its scenario
+            lost.append(fut.key)
+            raise RuntimeError("the result could not be fetched")
+        return real_result(fut, *args, **kwargs)
+
+    monkeypatch.setattr(Future, "result", result_lost_once)
+    sweep = _write(tmp_path / "sweep.toml", '[axes]\n"grid.source" = ["none"]\n'
+                                            '"siting.max_chargers_per_site" = [5, 6]\n')
+    out = tmp_path / "out"
+    # the first scenario: its folder is written, the row is read from it (no second run)
+    # the second: its folder is not found when the result is lost (as if its worker died before writing), so it
+    # is submitted again; the second attempt finds it finished and returns its row without planning
+    real_read = engine.read_row
+
+    def not_written_for_the_second(folder):
+        return None if folder.name.endswith("=6") and len(lost) <= 2 else real_read(folder)
+
+    monkeypatch.setattr(engine, "read_row", not_written_for_the_second)
+    with caplog.at_level("INFO", logger="charge_planner.scenarios.engine"):
+        table = run_scenarios(sweep, out, city=DEMO, scheduler=cluster.scheduler.address, pdf=False)
+    assert len(lost) == 2
+    assert (table["status"] == "ok").all(), table[["scenario", "error"]].to_dict("records")
+    first, second = table["folder"]
+    assert "the row is read from its folder" in caplog.text and first.split("+")[-1] in caplog.text
+    assert re.search(r"max_chargers_per_site=6 .*running it again", caplog.text)
+    for folder in (first, second):
+        _verify_folder(out / folder)
+    rows = pd.read_csv(out / "scenarios.csv", keep_default_na=False)
+    assert rows["status"].tolist() == ["ok", "ok"]
+    # a third kind: the result of every attempt is lost and nothing is written -> failed, after the resubmits
+    monkeypatch.setattr(Future, "result", lambda fut, *a, **k: (real_result(fut, *a, **k), 1 / 0)[1])
+    monkeypatch.setattr(engine, "read_row", lambda folder: None)
+    out2 = tmp_path / "out2"
+    table = run_scenarios(_write(tmp_path / "one.toml", '[axes]\n"grid.source" = ["none"]\n'), out2, city=DEMO,
+                          scheduler=cluster.scheduler.address, pdf=False)
+    assert table["status"].tolist() == ["failed"]
+    assert "ZeroDivisionError" in table["error"].iloc[0]
+    assert caplog.text.count("running it again") >= 1 + engine.RESUBMITS
 
 
 def _sweep_cli(city: Path, sweep: Path, out: Path) -> list[str]:

@@ -51,6 +51,10 @@ __all__ = ["CITY_CACHE_SIZE", "run_job", "run_scenarios"]
 #: Cities a worker keeps loaded (the most recently used).
 CITY_CACHE_SIZE = 2
 
+#: Times a scenario is submitted again when its task ended without a result the client could fetch (its
+#: worker was lost after the task, or the connection to it failed) and the scenario was not written.
+RESUBMITS = 2
+
 _cities: OrderedDict[tuple[str, str | None], City] = OrderedDict()
 _loads: dict[tuple[str, str | None], int] = {}
 
@@ -123,6 +127,17 @@ def run_job(job: Job, out_dir: str, data_dir: str | None = None, *, pdf: bool = 
     except Exception as exc:  # any other failure of one scenario must not stop the sweep
         log.exception("scenario %s (%s) failed", job.scenario, job.city)
         return failed_row(job, f"{type(exc).__name__}: {exc}".replace("\n", " "), round(time.perf_counter() - t0, 2))
+
+
+def _lost_result(job: Job, folder: Path, exc: Exception) -> dict[str, Any] | None:
+    """The row of a scenario whose task raised in the cluster, when its worker wrote the scenario before it
+    was lost (the row is the folder's ``scenario.json``); None when the scenario is not written."""
+    row = read_row(folder)
+    if row is not None and row.get("overrides") == job.overrides_text():
+        log.info("scenario %s (%s): its result was lost with its worker (%s); the row is read from its folder",
+                 job.scenario, job.city, type(exc).__name__)
+        return row
+    return None
 
 
 @contextlib.contextmanager
@@ -226,21 +241,37 @@ def run_scenarios(
                    disable=(None if progress is None else not progress))
         try:
             with _client(workers, scheduler) as client:
-                from distributed import as_completed
+                from distributed import KilledWorker, as_completed
 
-                futures = {client.submit(run_job, job, str(store.path), data, pdf=scenario_pdf, offline=offline,
-                                         key=f"scenario-{i}-{job.folder}", pure=False): job
-                           for i, job in enumerate(todo)}
+                def submit(job: Job, attempt: int) -> Any:
+                    return client.submit(run_job, job, str(store.path), data, pdf=scenario_pdf, offline=offline,
+                                         key=f"scenario-{index[job.folder]}-{attempt}-{job.folder}", pure=False)
+
+                index = {job.folder: i for i, job in enumerate(todo)}
+                futures = {submit(job, 0): (job, 0) for job in todo}
                 slots = max(len(client.scheduler_info().get("workers", {})), 1)
-                for fut in as_completed(futures):
-                    job = futures.pop(fut)
+                # the futures are tracked on this client's event loop: another client of the same process (the
+                # default one) has its own, and a result fetched again after its worker was lost would wait on
+                # the other loop's event and fail
+                running_futures = as_completed(list(futures), loop=client.loop)
+                for fut in running_futures:
+                    job, attempt = futures.pop(fut)
                     try:
                         row = fut.result()
-                    except Exception as exc:  # the worker died repeatedly, or the task could not run
-                        row = failed_row(job, f"the worker running it failed: {type(exc).__name__}: {exc}"
-                                         .replace("\n", " "))
+                    except Exception as exc:  # the worker died repeatedly, or its result could not be fetched
+                        row = _lost_result(job, store.path / job.folder, exc)
+                        if row is None and attempt < RESUBMITS and not isinstance(exc, KilledWorker):
+                            log.warning("scenario %s (%s): its result was lost with its worker (%s: %s); running "
+                                        "it again", job.scenario, job.city, type(exc).__name__, exc)
+                            again = submit(job, attempt + 1)
+                            futures[again] = (job, attempt + 1)
+                            running_futures.add(again)
+                            fut.release()
+                            continue
+                        if row is None:
+                            row = failed_row(job, f"the worker running it failed: {type(exc).__name__}: {exc}"
+                                             .replace("\n", " "))
                     # forget the finished task: a worker lost later must not make the cluster run it again
-                    # (a second run would find the scenario's outputs written and record it as failed)
                     fut.release()
                     store.record(job, row)
                     done += 1
