@@ -9,6 +9,8 @@ design loop that adjusts that state lives in :mod:`~charge_planner.grid.synthesi
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
 import logging
 import math
@@ -348,6 +350,32 @@ class _Built:
     bus_feeder: dict[int, int]
 
 
+@functools.cache
+def _empty_template(f_hz: float) -> pandapowerNet:
+    return pp.create_empty_network(f_hz=f_hz)
+
+
+def empty_net(name: str, f_hz: float = FREQUENCY_HZ) -> pandapowerNet:
+    """A new empty pandapower net with its standard types.
+
+    A copy of one made once per frequency: pandapower builds its tables and standard types anew on
+    every ``create_empty_network``, which took longer than a small grid's whole load flow.
+    """
+    net = copy.deepcopy(_empty_template(float(f_hz)))
+    net.name = name
+    return net
+
+
+@functools.lru_cache(maxsize=1)
+def _line_types() -> pd.DataFrame:
+    return pp.available_std_types(pp.create_empty_network(), "line")
+
+
+def line_std_types() -> pd.DataFrame:
+    """pandapower's standard line types (a copy of the table read once)."""
+    return _line_types().copy()
+
+
 def _build_net(
     tree: _RoadTree,
     design: _Design,
@@ -369,7 +397,7 @@ def _build_net(
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
         return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
 
-    net = pp.create_empty_network(name="charge_planner synthesised grid", f_hz=f_hz)
+    net = empty_net("charge_planner synthesised grid", f_hz)
 
     bus_vn: list[float] = []
     bus_name: list[str] = []
@@ -575,7 +603,7 @@ def _heavy_lv(lv: LVFeeders, rating_kva: np.ndarray, lv_kv: float) -> np.ndarray
     exceeds the thermal rating of the light one (a utility chooses the conductor for the DT it
     hangs from), or when the DT is of ``LV_HEAVY_FROM_KVA`` or more.
     """
-    std = pp.available_std_types(pp.create_empty_network(), "line")
+    std = line_std_types()
     light_kva = math.sqrt(3.0) * lv_kv * float(std.at[LV_LINE_STD_TYPE, "max_i_ka"]) * 1000.0
     n_dt = len(rating_kva)
     per_dt = pd.DataFrame({"dt": lv.line_dt, "f": lv.line_feeder}).drop_duplicates()
@@ -593,7 +621,7 @@ def _bus_feeder_no(lv: LVFeeders) -> np.ndarray:
 def _mv_line(mv_kv: float) -> str:
     """pandapower std type of the MV overhead line for a nominal voltage [kV]; GridError if missing."""
     name = MV_LINE_STD_TYPE if mv_kv <= 12.0 else MV_LINE_STD_TYPE_24KV
-    if name not in pp.available_std_types(pp.create_empty_network(), "line").index:
+    if name not in line_std_types().index:
         raise GridError(
             f"pandapower {pp.__version__} has no line std type {name!r}: pin a pandapower version that has it"
         )

@@ -39,6 +39,7 @@ from charge_planner.grid.feeders import (
     _Section,
     _split_feeder,
     _weighted_kmeans,
+    line_std_types,
 )
 from charge_planner.grid.lv import area_loads_kw, check_lv_feeders, dt_service_areas, lv_feeders, spread_loads
 from charge_planner.grid.model import (
@@ -452,7 +453,7 @@ def synthesise_grid(
                                np.bincount(labels, weights=node_kw[loaded] * tree.xy[loaded, 1]) / wsum])
     first_nodes = loaded[cKDTree(tree.xy[loaded]).query(centres)[1]]
     max_area_kw = target_trafo_loading * float(ratings[-1]) * BASE_LOAD_POWER_FACTOR
-    std = pp.available_std_types(pp.create_empty_network(), "line")
+    std = line_std_types()
     r_ohm_m, x_ohm_m = (float(std.at[LV_LINE_STD_TYPE, c]) / 1000.0 for c in ("r_ohm_per_km", "x_ohm_per_km"))
     tanphi = math.tan(math.acos(BASE_LOAD_POWER_FACTOR))
     drop_per_kw_m = 1000.0 * (r_ohm_m + x_ohm_m * tanphi) / (kv["lv"] * 1000.0) ** 2
