@@ -117,6 +117,17 @@ def test_dt_of_buses_from_the_topology():
     assert dt_of_buses(net).to_dict() == {0: -1, 1: 0, 2: 0}
 
 
+def _dt_of(net: pp.pandapowerNet, element: str, element_id: int) -> int:
+    """The DT of a violated element: a bus's, a DT's own, a line's when both its ends are the DT's (else -1)."""
+    bus_dt = net.bus["dt"]
+    if element == "bus":
+        return int(bus_dt[element_id])
+    if element == "trafo":
+        return element_id
+    ends = bus_dt[net.line.at[element_id, "from_bus"]], bus_dt[net.line.at[element_id, "to_bus"]]
+    return int(ends[0]) if ends[0] == ends[1] else -1
+
+
 def test_demo_hosting_level(demo_plan):
     """On the demo: a city factor above 0, every DT listed, and the factors hold against the batched
     time series rerun with scaled EV loads (no new violation just below, one just above and at 1.1 a),
@@ -144,15 +155,9 @@ def test_demo_hosting_level(demo_plan):
     first = level.first_limit
     assert first is not None
     assert (first["element"], first["id"], first["kind"]) in violated(level.city_factor * 1.01)
-    bus_dt = net.bus["dt"]
 
     def dt_of(element: str, element_id: int) -> int:
-        if element == "bus":
-            return int(bus_dt[element_id])
-        if element == "trafo":
-            return element_id
-        ends = bus_dt[net.line.at[element_id, "from_bus"]], bus_dt[net.line.at[element_id, "to_bus"]]
-        return int(ends[0]) if ends[0] == ends[1] else -1
+        return _dt_of(net, element, element_id)
 
     limited = level.table.dropna(subset=["factor"]).sort_values("factor").head(4)
     for dt, row in limited.iterrows():
@@ -166,6 +171,54 @@ def test_demo_hosting_level(demo_plan):
     summary = level.summary()
     assert summary["city_factor"] == pytest.approx(level.city_factor, abs=1e-4)
     assert summary["n_dts"] == len(dts)
+
+
+def test_hosting_level_of_a_longer_axis_starts_each_hour_where_the_time_series_had_the_taps(demo_plan):
+    """Five days of the demo (base load 0.9 to 1.0 of the design day's): the search examines the highest hour of
+    each hour of the day, from different days. Started where the time series at a = 1 had the tap changers the
+    hour before, the DT levels that differ from those started at the stored positions hold against the time
+    series run over the five days at the scaled load, its taps carried from hour to hour (nothing of the DT
+    violated just below its factor, its limit just above)."""
+    net = demo_plan.grid_results.model.net
+    a = demo_plan.grid_assessment
+    cfg = demo_plan.city.config
+    days = [0.93, 0.97, 1.0, 0.96, 0.9]
+    index = pd.date_range("2030-05-13 00:00", periods=24 * len(days), freq="60min")
+    blf = np.concatenate([np.asarray(a.base_load_factor) * d for d in days])
+
+    def tiled(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(np.tile(frame.to_numpy(), (len(days), 1)), index=index, columns=frame.columns)
+
+    ev, pv = tiled(a.ev_kw), tiled(a.pv_kw)
+    limits = {"vm_min_pu": cfg.grid.vm_min_pu, "vm_max_pu": cfg.grid.vm_max_pu,
+              "max_loading_percent": cfg.grid.max_loading_percent}
+
+    def flow(factor: float):
+        return run_time_series(net, index, base_load_factor=blf, ev_kw=ev * factor, pv_kw=pv, **limits)
+
+    def violated(factor: float) -> set[tuple[str, int, str]]:
+        v = flow(factor).violations
+        return set(zip(v["element"], v["id"].astype(int), v["kind"], strict=True))
+
+    at_one = flow(1.0).batch.tap_pos.T
+    path = pd.Series({2030: 1.0, 2035: 3.0})
+    stored = grid_hosting_level(net, ev, base_load_factor=blf, path=path, plan_year=2030, pv_kw=pv, **limits)
+    level = grid_hosting_level(net, ev, base_load_factor=blf, path=path, plan_year=2030, pv_kw=pv, tap_path=at_one,
+                               **limits)
+    assert any("where the plan's time series had them the hour before" in n for n in level.assumptions)
+    assert not any("the hour before" in n for n in stored.assumptions)
+    new, old = level.table["factor"], stored.table["factor"]
+    moved = level.table.index[new.notna() & ~np.isclose(new, old, rtol=0.005)]
+    assert len(moved) >= 3  # the start of the searched hours matters on this grid
+    already = violated(0.0)
+
+    def dt_of(element: str, element_id: int) -> int:
+        return _dt_of(net, element, element_id)
+
+    for dt in moved[:4]:
+        row = level.table.loc[dt]
+        assert (row["element"], row["element_id"], row["kind"]) in violated(row["factor"] * 1.01), dt
+        assert not {v for v in violated(row["factor"] * 0.99) - already if dt_of(v[0], v[1]) == dt}, dt
 
 
 def test_hosting_level_from_the_loads_reruns_the_grid_stage_on_the_same_grid(demo_plan):

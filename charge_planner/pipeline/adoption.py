@@ -305,6 +305,7 @@ def grid_hosting_level(
     ev_power_factor: float = 1.0,
     factors: tuple[float, ...] | np.ndarray = DEFAULT_FACTORS,
     crs: Any = None,
+    tap_path: np.ndarray | None = None,
 ) -> HostingLevel:
     """The hosting level of a grid for an EV load series scaled by one factor.
 
@@ -330,11 +331,17 @@ def grid_hosting_level(
         Adoption factors the search starts from [-], with 0.
     crs
         CRS of the bus coordinates ``x_m``, ``y_m``.
+    tap_path
+        On an axis longer than a day: the tap changers' position at the end of every step of the time
+        series at ``a = 1`` (changers x steps, e.g. ``run_time_series(...).batch.tap_pos.T``); every searched
+        step starts where the step before it ended there (default: from the net's positions). A day (up to
+        96 steps) is solved whole at every factor, its taps carried, and needs none.
     """
     index = pd.DatetimeIndex(ev_kw.index)
     series = HostingSeries(index=index, base_load_factor=np.asarray(base_load_factor, float), ev_kw=ev_kw,
                      pv_kw=pv_kw if pv_kw is not None else pd.DataFrame(index=index), vm_min_pu=vm_min_pu,
-                     vm_max_pu=vm_max_pu, max_loading_percent=max_loading_percent, ev_power_factor=ev_power_factor)
+                     vm_max_pu=vm_max_pu, max_loading_percent=max_loading_percent, ev_power_factor=ev_power_factor,
+                     tap_path=tap_path)
     return _evaluate(net, series, path, plan_year, factors, crs)
 
 
@@ -375,6 +382,11 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
             text += (f"; at {info['tap_paths_predicted']} trial factor(s) of DTs between two solved days whose tap "
                      "positions differ, the positions are predicted from those days' voltages")
         notes.append(text)
+    elif check.year_taps is not None:
+        notes.append("EV hosting level: every searched hour (the day of highest net load for each hour of the "
+                     "day) starts the on-load tap changers where the plan's time series had them the hour before, "
+                     "at the plan's EV load; at another EV level that hour may end one tap step apart, so a limit "
+                     "within one tap step of its edge may show in the level and not in a time series at that level")
     elif check.model.taps is not None:
         notes.append("EV hosting level: every searched hour (the day of highest net load for each hour of the "
                      "day) starts the on-load tap changers from their stored position, while the plan's time series "
@@ -431,7 +443,10 @@ def _series_from_results(city: City, results: GridResults, year: int) -> Hosting
     base = a.base_load_factor
     if base is None:  # an assessment made without it: the stage's shape of the plan year
         base = base_load_profile(index, residential_share=cfg.grid.residential_share)
-    return HostingSeries(index=index, base_load_factor=np.asarray(base, float), ev_kw=a.ev_kw, pv_kw=a.pv_kw, **limits)
+    batch = a.flow.batch
+    path = batch.tap_pos.T if batch is not None and batch.tap_pos is not None and len(index) > 96 else None
+    return HostingSeries(index=index, base_load_factor=np.asarray(base, float), ev_kw=a.ev_kw, pv_kw=a.pv_kw,
+                         tap_path=path, **limits)
 
 
 def ev_hosting_level(

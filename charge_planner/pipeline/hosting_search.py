@@ -89,6 +89,10 @@ class HostingSeries:
     vm_max_pu: float
     max_loading_percent: float
     ev_power_factor: float = 1.0
+    #: the tap changers' position at the end of every step in the plan's time series at ``a = 1``
+    #: (changers x steps), for an axis longer than a day: each searched step starts where the step before it
+    #: ended there (None: from the net's positions)
+    tap_path: np.ndarray | None = None
 
 
 def search_steps(series: HostingSeries) -> np.ndarray:
@@ -168,6 +172,12 @@ class HostingCheck:
         self.taps_mode: str | None = None
         if self.model.taps is not None and 1 < n <= 96:
             self.taps_mode = "cyclic" if abs(step_h * n - 24.0) < 1e-9 else "carry"
+        # a longer axis (a year): every searched step starts where the time series at a = 1 had the taps the
+        # step before (solving the whole year at every factor would cost a year's load flow each)
+        self.year_taps: np.ndarray | None = None
+        if (self.model.taps is not None and self.taps_mode is None and series.tap_path is not None
+                and np.shape(series.tap_path) == (len(self.model.taps), n)):
+            self.year_taps = np.asarray(series.tap_path, dtype=np.int64)
         self._paths: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # factor -> (end positions, voltage x ratio)
         self._predicted: dict[float, np.ndarray] = {}  # factor -> predicted end positions
         self.day_solves = 0
@@ -263,6 +273,9 @@ class HostingCheck:
     def _starts(self, factors: np.ndarray, steps: np.ndarray) -> Any:
         """The tap positions each (factor, step) column starts from: where the step before it ends."""
         taps = self.model.taps
+        if taps is not None and self.year_taps is not None:
+            at_one = taps.starts(self.year_taps, np.asarray(steps), cyclic=False)
+            return lambda cols: at_one[:, cols]
         if self.taps_mode is None or taps is None:
             return None
         start = np.empty((len(taps), len(factors)), dtype=np.int64)
