@@ -250,15 +250,15 @@ def run_scenarios(
                 index = {job.folder: i for i, job in enumerate(todo)}
                 futures = {submit(job, 0): (job, 0) for job in todo}
                 slots = max(len(client.scheduler_info().get("workers", {})), 1)
-                # the futures are tracked on this client's event loop: another client of the same process (the
-                # default one) has its own, and a result fetched again after its worker was lost would wait on
-                # the other loop's event and fail
+                # tracked on this client's event loop (as_completed takes the default client's otherwise, which
+                # need not be this one when the caller holds other clients)
                 running_futures = as_completed(list(futures), loop=client.loop)
                 for fut in running_futures:
                     job, attempt = futures.pop(fut)
                     try:
                         row = fut.result()
                     except Exception as exc:  # the worker died repeatedly, or its result could not be fetched
+                        # (distributed may raise when it fetches a result again after the worker holding it died)
                         row = _lost_result(job, store.path / job.folder, exc)
                         if row is None and attempt < RESUBMITS and not isinstance(exc, KilledWorker):
                             log.warning("scenario %s (%s): its result was lost with its worker (%s: %s); running "
