@@ -185,6 +185,38 @@ def test_two_starts_searched_side_by_side_give_the_plans_of_one_after_the_other(
             assert n.tolist() == n_ref.tolist() and value == value_ref
 
 
+def test_a_first_start_at_its_target_ends_the_second_search(caplog):
+    """When the first start's search reaches the target, its plan alone is returned, side by side (the
+    forked second search is ended) as one after the other (the second does not run), and it is the plan a
+    fresh search from that start with that target gives; a target the first start misses keeps both."""
+    m = CapacitatedSiting.from_tables(*_tables(8), budget_usd=40_000, site_cost_bands=BANDS)
+    dec = SiteDecomposition.from_siting(m)
+    _, lam, mu = dec.bound(lower=0.0, iterations=200)
+    n0, x0 = m.index["cols"][1:]
+    starts = [dec.mix_plan(lam, mu), np.round(m.greedy_solution()[n0:x0])]
+
+    def search() -> PlanSearch:
+        ps = PlanSearch(dec)
+        ps.set_prices(lam)
+        return ps
+
+    ref = search()
+    n_ref, value_ref = ref.improve(starts[0])
+    target = value_ref - dec.eps * ref.spend(ref.mix_of(n_ref))  # the first start's objective: reached
+    alone = search().improve(starts[0], target=target)
+    for parallel in (True, False):
+        with caplog.at_level("INFO", logger="charge_planner.siting.plan_search"):
+            caplog.clear()
+            ps = search()
+            found = improve_starts(ps, starts, deadline=math.inf, target=target, parallel=parallel)
+        assert len(found) == 1 and ps.reached_target
+        assert found[0][0].tolist() == alone[0].tolist() and found[0][1] == alone[1]
+        assert ("was ended" in caplog.text) == parallel
+    # out of reach: both starts are searched to their end
+    found = improve_starts(search(), starts, deadline=math.inf, target=target * 2, parallel=True)
+    assert len(found) == 2
+
+
 def test_unfinished_relaxation_falls_back_to_the_decomposition(monkeypatch):
     """When the LP-guided step gives no plan and no bound (its relaxation did not finish within its
     work cap), the automatic choice solves by decomposition instead of the full search."""

@@ -42,7 +42,9 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -314,6 +316,10 @@ class PlanSearch:
         self.evaluations = 0
         #: whether the deadline (not the work cap, the target or a local optimum) ended a search
         self.wall_clock_stop = False
+        #: asked between moves: True ends the search (another search has reached the target)
+        self.stop: Callable[[], bool] | None = None
+        #: whether the last search ended at or above its target
+        self.reached_target = False
         self.moves = 0
         self.kicks = 0
         self.group_of = np.full(self.n_site, -1, dtype=np.int64)
@@ -643,6 +649,8 @@ class PlanSearch:
             if time.perf_counter() >= deadline:
                 self.wall_clock_stop = True
                 return st, False
+            if self.stop is not None and self.stop():
+                return st, False
             if pos >= len(removals):
                 if not improved:
                     return st, True
@@ -732,18 +740,21 @@ class PlanSearch:
             self.kicks += 1
         st = best
         st = self._state(st.mix)  # the maximum flow of the final plan
+        self.reached_target = st.objective(dec.eps) >= target
         log.info("plan search: %.6g -> %.6g kWh/day (objective) after %d moves, %d restarts and %d valuations",
                  start_obj, st.objective(dec.eps), self.moves, self.kicks, self.evaluations)
         return self.site_counts(st.mix), st.value
 
 
-#: The search handed to a forked process by :func:`improve_starts`: (search, charger counts, options).
-_FORKED: tuple[PlanSearch, np.ndarray, dict] | None = None
+#: The search handed to a forked process by :func:`improve_starts`: (search, charger counts, options, the event
+#: that ends it).
+_FORKED: tuple[PlanSearch, np.ndarray, dict, Any] | None = None
 
 
 def _improve_forked(_: int) -> tuple[np.ndarray, float, bool, int]:
     assert _FORKED is not None
-    search, n_pair, options = _FORKED
+    search, n_pair, options, stop = _FORKED
+    search.stop = stop.is_set
     n_best, value = search.improve(n_pair, **options)
     return n_best, value, search.wall_clock_stop, search.evaluations
 
@@ -762,10 +773,11 @@ def improve_starts(
     """The local search from each of two starting plans (each a plan of charger counts).
 
     With two cores (``parallel`` None: :func:`_can_fork`), the second search runs in a forked process
-    while the first runs here, both until ``deadline`` (the searches are deterministic, so the result
-    does not depend on which runs where); otherwise one after the other, the first with all the time
-    and the second with what it leaves. ``search.wall_clock_stop`` tells whether the deadline ended
-    either of them.
+    while the first runs here, both until ``deadline``; otherwise one after the other, the first with all
+    the time and the second with what it leaves. When the first search reaches ``target``, its plan alone
+    is returned: the forked second search is ended at its next move, and the sequential one does not run
+    (the searches are deterministic and the first is never ended early, so the result does not depend on
+    which runs where). ``search.wall_clock_stop`` tells whether the deadline ended either of them.
 
     Returns
     -------
@@ -780,22 +792,33 @@ def improve_starts(
     if not parallel or len(starts) < 2:
         out = []
         for n_pair in starts:
-            if time.perf_counter() >= deadline or (out and out[-1][1] >= target):
+            if time.perf_counter() >= deadline or (out and search.reached_target):
                 break
             out.append(search.improve(n_pair, **options))
         return out
-    _FORKED = (search, starts[1], options)  # the forked process searches its own copy
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    _FORKED = (search, starts[1], options, stop)  # the forked process searches its own copy
     try:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
+        with context.Pool(1) as pool:
             pending = pool.apply_async(_improve_forked, (0,))
             first = search.improve(starts[0], **options)
+            if search.reached_target:
+                # the first plan is proven good enough: the second search ends at its next move and its plan
+                # is left out (stopped at a moment the clock decides, it would make the result depend on it)
+                stop.set()
             try:
-                n_best, value, wall, evaluations = pending.get(timeout=max(deadline - time.perf_counter(), 0.0) + 120.0)
+                wait = max(deadline - time.perf_counter(), 0.0) + 120.0
+                n_best, value, wall, evaluations = pending.get(timeout=wait if math.isfinite(wait) else None)
             except multiprocessing.TimeoutError:
                 log.warning("plan search: the second search did not end in time; its plan is left out")
                 return [first]
     finally:
         _FORKED = None
+    if stop.is_set():
+        log.info("plan search: the first start reached the target; the second, searched in a second process, "
+                 "was ended (%d valuations)", evaluations)
+        return [first]
     search.wall_clock_stop = search.wall_clock_stop or wall
     log.info("plan search: the second start searched in a second process (%d valuations)", evaluations)
     return [first, (n_best, value)]
