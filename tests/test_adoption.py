@@ -206,6 +206,9 @@ def test_hosting_level_of_a_longer_axis_starts_each_hour_where_the_time_series_h
     level = grid_hosting_level(net, ev, base_load_factor=blf, path=path, plan_year=2030, pv_kw=pv, tap_path=at_one,
                                **limits)
     assert any("where the plan's time series had them the hour before" in n for n in level.assumptions)
+    with pytest.raises(DataError, match=r"tap_path has shape .* one position per on-load tap changer and step"):
+        grid_hosting_level(net, ev, base_load_factor=blf, path=path, plan_year=2030, pv_kw=pv,
+                           tap_path=at_one[:, :24], **limits)
     assert not any("the hour before" in n for n in stored.assumptions)
     new, old = level.table["factor"], stored.table["factor"]
     moved = level.table.index[new.notna() & ~np.isclose(new, old, rtol=0.005)]

@@ -175,8 +175,11 @@ class HostingCheck:
         # a longer axis (a year): every searched step starts where the time series at a = 1 had the taps the
         # step before (solving the whole year at every factor would cost a year's load flow each)
         self.year_taps: np.ndarray | None = None
-        if (self.model.taps is not None and self.taps_mode is None and series.tap_path is not None
-                and np.shape(series.tap_path) == (len(self.model.taps), n)):
+        if self.model.taps is not None and self.taps_mode is None and series.tap_path is not None:
+            expected = (len(self.model.taps), n)
+            if np.shape(series.tap_path) != expected:
+                raise DataError(f"tap_path has shape {np.shape(series.tap_path)}; it needs one position per on-load "
+                                f"tap changer and step, {expected} (e.g. run_time_series(...).batch.tap_pos.T)")
             self.year_taps = np.asarray(series.tap_path, dtype=np.int64)
         self._paths: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # factor -> (end positions, voltage x ratio)
         self._predicted: dict[float, np.ndarray] = {}  # factor -> predicted end positions
