@@ -59,6 +59,23 @@ def siting_tables(seed: int, n_d: int = 150, n_s: int = 40, *, existing: bool = 
     return demand, cand, types, travel
 
 
+def demo_siting_model(folder: Path, edits: dict[str, str]):
+    """The one-year siting model of the demo bundle with its city.toml text edited (``old -> new``), built in
+    ``folder`` through the pipeline's own stages."""
+    from charge_planner import load_city
+    from charge_planner.pipeline.stages import siting_inputs
+    from charge_planner.siting import CapacitatedSiting
+    from charge_planner.siting.inputs import siting_options
+
+    toml = (DEMO_DIR / "city.toml").read_text(encoding="utf-8")
+    for old, new in edits.items():
+        assert old in toml, old
+        toml = toml.replace(old, new)
+    (folder / "city.toml").write_text(toml, encoding="utf-8")
+    city = load_city(folder)
+    return CapacitatedSiting.from_tables(*siting_inputs(city), **siting_options(city.config))
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``scale`` (metro-sized cities, a minute or more each) run only when asked for: ``-m scale``."""
     if "scale" in (config.getoption("markexpr") or ""):

@@ -5,7 +5,6 @@ binding budget."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,9 +13,7 @@ import pytest
 from charge_planner.siting import CapacitatedSiting, solve
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.solve import relative_gap
-from tests.conftest import siting_tables
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import demo_siting_model, siting_tables
 
 
 def _hand_tables():
@@ -117,24 +114,8 @@ def test_decomposition_does_not_apply_to_rollouts():
 def city_model(tmp_path_factory) -> CapacitatedSiting:
     """The siting model of a 10 km x 10 km synthetic city of 1.2 M persons with the demo bundle's
     budget of 1.5 M USD, which binds there (the plans spend all of it)."""
-    from charge_planner import load_city
-    from charge_planner.assumptions import charger_table
-    from charge_planner.pipeline.stages import candidates_stage, demand_stage, travel_stage
-    from charge_planner.siting.inputs import siting_options
-
-    folder = tmp_path_factory.mktemp("city10")
-    toml = (ROOT / "sample_cities" / "demo_city" / "city.toml").read_text(encoding="utf-8")
-    toml = toml.replace('source = "synthetic"\n',
-                        'source = "synthetic"\nwidth_m = 10_000\nheight_m = 10_000\npopulation = 1_200_000\n')
-    (folder / "city.toml").write_text(toml, encoding="utf-8")
-    city = load_city(folder)
-    cfg = city.config
-    demand = demand_stage(city)
-    chargers = charger_table(cfg)
-    cand = candidates_stage(city, demand.rows, chargers)
-    usable = cand[cand["excluded_reason"] == ""]
-    travel = travel_stage(city, demand, usable)
-    return CapacitatedSiting.from_tables(demand.rows, usable, chargers, travel, **siting_options(cfg))
+    return demo_siting_model(tmp_path_factory.mktemp("city10"), {
+        'source = "synthetic"\n': 'source = "synthetic"\nwidth_m = 10_000\nheight_m = 10_000\npopulation = 1_200_000\n'})
 
 
 @pytest.mark.scale

@@ -20,6 +20,7 @@ import pandas as pd
 import pyproj
 
 from charge_planner.assumptions import (
+    charger_table,
     offpeak_hours,
     preset_of,
     site_cost_bands_usd,
@@ -66,6 +67,7 @@ __all__ = [
     "grid_stage",
     "load_given_grid",
     "site_profiles",
+    "siting_inputs",
     "siting_stage",
     "travel_stage",
 ]
@@ -193,6 +195,18 @@ def travel_stage(city: City, demand: DemandStage, usable: gpd.GeoDataFrame) -> p
             )
         tables.append(table)
     return tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+
+
+def siting_inputs(city: City) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+    """The tables of the city's siting model as :func:`~charge_planner.pipeline.plan` builds them: demand
+    rows, usable candidates, charger types and travel table, in the order of
+    :meth:`CapacitatedSiting.from_tables` (with ``**siting_options(city.config)``), for notebooks and
+    benchmarks that study the siting alone."""
+    demand = demand_stage(city)
+    chargers = charger_table(city.config)
+    cand = candidates_stage(city, demand.rows, chargers)
+    usable = cand[cand["excluded_reason"] == ""]
+    return demand.rows, usable, chargers, travel_stage(city, demand, usable)
 
 
 @dataclass

@@ -81,7 +81,7 @@ from charge_planner.siting.capacitated_results import CapacitatedResults
 from charge_planner.siting.connection import connection_band
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.greedy_headroom import HeadroomGuard
-from charge_planner.siting.plan_search import PlanSearch, improve_starts
+from charge_planner.siting.plan_search import MAX_EVALUATIONS, PlanSearch, improve_starts
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -127,6 +127,12 @@ LOCAL_SHARE = 0.8
 #: this many times the node limit of a search (its wall-clock share usually ends it first).
 RESTRICTED_GAP_SHARE = 0.25
 RESTRICTED_NODES_FACTOR = 20
+#: Share of the time limit the decomposition by site may take before the LP-guided step, on a one-year
+#: model small enough for both (a safety stop: its own work caps usually end it within seconds there).
+FIRST_SHARE = 1 / 3
+#: ... and its local search's plan valuations at most (a work cap: the demo city at 600,000 USD proves
+#: 0.5 % after 2,600; the search of a small model is the LP-guided step's).
+FIRST_EVALUATIONS = 5_000
 
 
 @dataclass
@@ -181,11 +187,14 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     ) -> CapacitatedSiting:
         """Solve the model and fill the result tables.
 
-        The greedy plan (:meth:`greedy_solution`) is built first; then the LP-guided restricted
-        search (:meth:`_lp_guided`), then, unless that proved its plan within ``mip_gap``, the
-        search of the full model. A model too large for the LP-guided step is solved through its
-        decomposition by site instead (see ``decompose``). The best of the three plans is kept, with the tightest valid
-        bound (the solver's, the LP relaxation's Lagrangian bound, the reachable demand).
+        The greedy plan (:meth:`greedy_solution`) is built first; then, on a one-year model the
+        decomposition by site applies to, that decomposition (:meth:`_decomposed`, at most
+        ``FIRST_SHARE`` of the time; its bound is tighter than the LP relaxation's); then, unless
+        that proved its plan within ``mip_gap``, the LP-guided restricted search (:meth:`_lp_guided`,
+        warm-started from the best plan so far), then, unless that proved its plan, the search of
+        the full model. A model too large for the LP-guided step is solved through its
+        decomposition by site alone (see ``decompose``). The best of the plans is kept, with the tightest valid
+        bound (the solver's, the decomposition's, the LP relaxation's Lagrangian bound, the reachable demand).
 
         The work is capped by deterministic limits (interior-point iterations of the relaxation,
         ``max_nodes`` branch-and-bound nodes), so the same model gives the same plan on any
@@ -204,10 +213,12 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             Branch-and-bound node limit of each MILP search (a work cap; a search it ends is
             reported "feasible" with its proven gap).
         decompose
-            Solve through the decomposition by site (:meth:`_decomposed`) instead of the LP-guided
-            step and the full search. Default (None): when the model is too large for the LP-guided
-            step's work cap. It applies to one-year models without floors, targets, headroom or
-            reinforcement (otherwise the LP-guided step and the full search run as usual).
+            True: solve through the decomposition by site (:meth:`_decomposed`) alone, without the
+            LP-guided step and the full search. False: the LP-guided step and the full search
+            alone. Default (None): the decomposition alone when the model is too large for the
+            LP-guided step's work cap, else the decomposition first and then the LP-guided step.
+            It applies to one-year models without floors, targets, headroom or reinforcement
+            (otherwise the LP-guided step and the full search run as usual).
 
         Raises
         ------
@@ -250,16 +261,34 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             guided, lp_bound = self._decomposed(dec, warm, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
             complete, lp_wall = True, False
         else:
-            guided, complete, lp_bound, lp_wall = self._lp_guided(warm, solver, left=left, mip_gap=mip_gap,
-                                                                  max_nodes=max_nodes)
-            if (guided is None and not math.isfinite(lp_bound) and not lp_wall and decompose is None
-                    and solver in (None, "highs") and (dec := SiteDecomposition.from_siting(self)) is not None):
-                # the relaxation did not finish within its work cap (not stopped by the clock): the
-                # decomposition bounds the model instead (the full search of such a model stays far
-                # from its bound)
-                log.info("siting: the LP relaxation did not finish; solving by decomposition by site")
-                guided, lp_bound = self._decomposed(dec, warm, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
-                complete = True
+            first = None
+            if (solver in (None, "highs") and decompose is None
+                    and (dec := SiteDecomposition.from_siting(self)) is not None):
+                # a model the LP-guided step can take: its decomposition by site first, with at most
+                # FIRST_SHARE of the time (its bound is tighter than the relaxation's and its plans
+                # often close the gap at once); then the LP-guided step from its best plan
+                first = self._decomposed(dec, warm, left=share_of(left, FIRST_SHARE), mip_gap=mip_gap,
+                                         max_nodes=max_nodes, max_evaluations=FIRST_EVALUATIONS, restricted=False)
+            if first is not None and first[0].status == "optimal":
+                guided, lp_bound = first
+                complete, lp_wall = True, False
+            else:
+                start = warm
+                if first is not None and first[0].x is not None and (
+                        warm is None or first[0].objective > float(self.model.c @ warm)):
+                    start = first[0].x
+                guided, complete, lp_bound, lp_wall = self._lp_guided(start, solver, left=left, mip_gap=mip_gap,
+                                                                      max_nodes=max_nodes)
+                if (guided is None and not math.isfinite(lp_bound) and not lp_wall and decompose is None
+                        and solver in (None, "highs") and (dec := SiteDecomposition.from_siting(self)) is not None):
+                    # the relaxation did not finish within its work cap (not stopped by the clock): the
+                    # decomposition bounds the model instead, with all the time left (the full search of
+                    # such a model stays far from its bound)
+                    log.info("siting: the LP relaxation did not finish; solving by decomposition by site")
+                    guided, lp_bound = self._decomposed(dec, start, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
+                    complete = True
+                if first is not None:
+                    guided, lp_bound = _with_first(guided, first, lp_bound, mip_gap)
         if guided is not None and (guided.status == "optimal" or complete):
             res = guided  # proven within the gap by the LP relaxation, or the search was the full one
         else:
@@ -341,7 +370,8 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     # ---- decomposition by site (large one-year models)
 
     def _decomposed(
-        self, dec: SiteDecomposition, warm: np.ndarray | None, *, left: Any, mip_gap: float, max_nodes: int
+        self, dec: SiteDecomposition, warm: np.ndarray | None, *, left: Any, mip_gap: float, max_nodes: int,
+        max_evaluations: int = MAX_EVALUATIONS, restricted: bool = True,
     ) -> tuple[SolveResult, float]:
         """Solve a model too large for the LP-guided step through its decomposition by site
         (:mod:`charge_planner.siting.decompose`).
@@ -362,7 +392,9 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         best plan, with the time left (until ``RESTRICTED_GAP_SHARE x mip_gap`` of its own bound).
         The restricted search's own bound holds only for
         the restriction: the reported bound is the decomposition's (or the reachable demand),
-        valid for the full model.
+        valid for the full model. ``max_evaluations`` caps each local search's plan valuations;
+        ``restricted=False`` leaves out the last price round and the restricted search (the LP-guided
+        step that follows does that work on a small model).
 
         Returns
         -------
@@ -430,13 +462,13 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             starts = starts[:2]
             # the two best starts side by side on two cores (else the best first, with all the time left)
             found = improve_starts(search, [np.round(x[n0:x0]) for _, x in starts], deadline=local_end,
-                                   target=lag_bound / (1 + 0.95 * mip_gap))
+                                   target=lag_bound / (1 + 0.95 * mip_gap), max_evaluations=max_evaluations)
             for (start_name, _), (n_best, _) in zip(starts, found, strict=False):
                 local = plan_with_chargers(self, n_best, time_limit_s=left())
                 if local is not None:
                     plans.append((f"local search plan (from the {start_name})", local))
             name, inc, inc_obj = best_plan()
-        if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9) and left() > 1.0:
+        if restricted and inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9) and left() > 1.0:
             # a last round of price steps from the best prices, aimed at the better plan (Polyak steps
             # towards a target close to the bound are shorter)
             more, lam_m, mu_m = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam, mu0=mu,
@@ -447,7 +479,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                  name, relative_gap(inc_obj, lag_bound), time.perf_counter() - t0)
         text = [f"{nm} {float(m.c @ x):.6g}" for nm, x in plans]
         wall = search is not None and search.wall_clock_stop
-        if inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
+        if restricted and inc is not None and relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
             # the restricted search: the sites of the plans and those the best prices open, with the
             # time left
             _, n_open, _, _ = dec.value(lam, mu)
@@ -754,3 +786,33 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                 return f"grid headroom of {what} is binding; raise it or move chargers elsewhere"
             offset += end - start
         return "charger siting is infeasible"
+
+
+def share_of(left: Any, share: float) -> Any:
+    """A ``left()`` that ends after ``share`` of the time ``left()`` gives now."""
+    end = time.perf_counter() + share * left()
+
+    def left_share() -> float:
+        return max(min(end - time.perf_counter(), left()), 1e-3)
+
+    return left_share
+
+
+def _with_first(guided: SolveResult | None, first: tuple[SolveResult, float], lp_bound: float,
+                mip_gap: float) -> tuple[SolveResult | None, float]:
+    """The LP-guided step's result with the decomposition's plan (when better) and its bound (when tighter)."""
+    res, bound = first
+    lp_bound = min(lp_bound, bound)
+    if guided is None:
+        return (res if res.x is not None else None), lp_bound
+    if res.x is not None and res.objective > guided.objective:
+        guided.x, guided.objective = res.x, res.objective
+        guided.log.append(f"site decomposition plan {res.objective:.6g} kept")
+    if bound < guided.bound:
+        guided.log.append(f"bound {guided.bound:.6g} -> site decomposition {bound:.6g}")
+        guided.bound = bound
+    guided.gap = relative_gap(guided.objective, guided.bound)
+    if guided.gap <= mip_gap * (1 + 1e-9):
+        guided.status = "optimal"
+    guided.wall_clock_stop = guided.wall_clock_stop or res.wall_clock_stop
+    return guided, lp_bound

@@ -768,7 +768,7 @@ def _can_fork() -> bool:
 
 def improve_starts(
     search: PlanSearch, starts: list[np.ndarray], *, deadline: float, target: float = math.inf,
-    parallel: bool | None = None,
+    parallel: bool | None = None, max_evaluations: int = MAX_EVALUATIONS,
 ) -> list[tuple[np.ndarray, float]]:
     """The local search from each of two starting plans (each a plan of charger counts).
 
@@ -778,6 +778,7 @@ def improve_starts(
     is returned: the forked second search is ended at its next move, and the sequential one does not run
     (the searches are deterministic and the first is never ended early, so the result does not depend on
     which runs where). ``search.wall_clock_stop`` tells whether the deadline ended either of them.
+    ``max_evaluations`` is each search's work cap (see :meth:`PlanSearch.improve`).
 
     Returns
     -------
@@ -788,7 +789,7 @@ def improve_starts(
     starts = starts[:2]
     if parallel is None:
         parallel = len(starts) > 1 and _can_fork()
-    options = {"deadline": deadline, "target": target}
+    options = {"deadline": deadline, "target": target, "max_evaluations": max_evaluations}
     if not parallel or len(starts) < 2:
         out = []
         for n_pair in starts:

@@ -65,8 +65,7 @@ def main() -> None:
                         format="%(asctime)s %(name)s %(message)s")
 
     import charge_planner as cp
-    from charge_planner.assumptions import charger_table
-    from charge_planner.pipeline.stages import candidates_stage, demand_stage, travel_stage
+    from charge_planner.pipeline.stages import siting_inputs
     from charge_planner.siting import CapacitatedSiting
     from charge_planner.siting.inputs import siting_options
 
@@ -74,17 +73,14 @@ def main() -> None:
         t0 = time.perf_counter()
         city = cp.load_city(city_bundle(Path(tmp), args.size_km, args.population, args.budget_usd, args.seed))
         cfg = city.config
-        demand = demand_stage(city)
-        chargers = charger_table(cfg)
-        cand = candidates_stage(city, demand.rows, chargers)
-        usable = cand[cand["excluded_reason"] == ""]
-        travel = travel_stage(city, demand, usable)
+        tables = siting_inputs(city)
+        demand_rows, usable, _, travel = tables
         print(f"city {args.size_km:g} km x {args.size_km:g} km, {args.population:,} persons: "
-              f"{len(demand.rows):,} demand rows, {len(usable):,} candidates, {len(travel):,} travel pairs "
+              f"{len(demand_rows):,} demand rows, {len(usable):,} candidates, {len(travel):,} travel pairs "
               f"(stages {time.perf_counter() - t0:.1f} s)")
 
         t1 = time.perf_counter()
-        model = CapacitatedSiting.from_tables(demand.rows, usable, chargers, travel, **siting_options(cfg))
+        model = CapacitatedSiting.from_tables(*tables, **siting_options(cfg))
         rows, cols = model.model.shape
         print(f"model: {rows:,} rows x {cols:,} columns ({int(model.model.integer.sum()):,} integer), "
               f"built in {model.build_time_s:.1f} s")
