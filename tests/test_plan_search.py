@@ -60,6 +60,43 @@ def test_flow_value_equals_the_model_with_its_chargers_fixed(seed):
     assert ps.evaluations == 3
 
 
+def test_a_moved_plan_carries_a_feasible_flow_of_its_chargers():
+    """A move re-solves the flow near the changed site and keeps the rest: its column flows (written out only
+    when asked for) must add up to its rows' and charger columns' flows, keep every row's energy and every
+    column's capacity, and serve at most the plan's maximum flow (itself checked against HiGHS above); the
+    maximum flow of arcs given out of order equals the one of the same arcs in order."""
+    m = CapacitatedSiting.from_tables(*_tables(2), budget_usd=1e7, site_cost_bands=BANDS)
+    dec = SiteDecomposition.from_siting(m)
+    ps = PlanSearch(dec)
+    rng = np.random.default_rng(7)
+    st = ps._state(ps.low_mix.copy())
+    for _ in range(12):
+        j = int(rng.integers(ps.n_site))
+        mix = st.mix.copy()
+        mix[j] = rng.choice(np.flatnonzero(dec.mix_ok[j]))
+        trial = ps._move(st, mix, [j])
+        col = trial.col
+        assert np.array_equal(np.bincount(ps.c_dem, weights=col, minlength=ps.n_dem).astype(np.int64), trial.row)
+        assert np.array_equal(np.bincount(ps.c_pair, weights=col, minlength=ps.n_pair).astype(np.int64), trial.pair)
+        assert int(col.sum()) == trial.total and (col >= 0).all()
+        assert (trial.row <= ps.d_units).all() and (trial.pair <= ps._pcap(trial.n)).all()
+        assert (col[trial.n[ps.c_pair] == 0] == 0).all()
+        assert trial.total <= ps._exact(trial.n, mix).total
+        st = trial if rng.random() < 0.7 else st
+    # the same network with its arcs shuffled
+    n = st.n
+    cols = np.flatnonzero(n[ps.c_pair] > 0)
+    shuffle = rng.permutation(len(cols))
+    total, flow = ps._max_flow(ps.c_dem[cols], ps.c_pair[cols], ps.d_units, ps._pcap(n), cols)
+    total_s, flow_s = ps._max_flow(ps.c_dem[cols][shuffle], ps.c_pair[cols][shuffle], ps.d_units, ps._pcap(n),
+                                   cols[shuffle])
+    assert total_s == total == int(flow.sum()) == int(flow_s.sum())
+    # each flow returned in its own column order: a valid flow of the network
+    assert (np.bincount(ps.c_dem[cols][shuffle], weights=flow_s, minlength=ps.n_dem) <= ps.d_units).all()
+    assert (np.bincount(ps.c_pair[cols][shuffle], weights=flow_s, minlength=ps.n_pair) <= ps._pcap(n)).all()
+    assert (flow_s >= 0).all()
+
+
 @pytest.mark.parametrize("seed", [4, 5, 6])
 def test_searched_plan_is_feasible_and_never_worse_than_the_greedy_plan(seed):
     """With a budget that binds, the plan the local search returns from the greedy plan's chargers

@@ -272,6 +272,7 @@ class SiteDecomposition:
         patience: int = 20,
         deflect: float = 1.5,
         average: bool = False,
+        enough: float = -math.inf,
     ) -> tuple[float, np.ndarray, float]:
         """Minimise the Lagrangian function by subgradient steps (Polyak steps towards ``lower``,
         the best plan's objective), from prices ``lambda = 0`` and ``mu0``.
@@ -296,6 +297,8 @@ class SiteDecomposition:
             Deflection factor of the direction (0: plain subgradient steps; 1.5 is the classic choice).
         average
             Keep the sites' best mixes of every step in :attr:`steps` (for :meth:`average_plan`).
+        enough
+            Stop once a value at or below this is met (a bound that proves the known plan good enough).
 
         Returns
         -------
@@ -325,6 +328,8 @@ class SiteDecomposition:
                 stall = 0 if improved else stall + 1
             else:
                 stall += 1
+            if best <= enough:
+                break
             if stall >= patience:
                 theta /= 2.0
                 stall = 0

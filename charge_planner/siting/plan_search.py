@@ -92,12 +92,27 @@ class _State:
 
     mix: np.ndarray  # mix index of every site
     n: np.ndarray  # charger count of every charger column
-    col: np.ndarray  # flow of every usable x column [units]
+    _col: np.ndarray | None  # flow of every usable x column [units] (None: ``_delta`` applied to a parent's)
     row: np.ndarray  # served flow of every demand row [units]
     pair: np.ndarray  # served flow of every charger column [units]
     total: int  # served flow [units]
     spend: float  # [USD]
     unit: float  # [kWh/day]
+    #: the parent state, the columns re-solved and the new flow of those that are open: a trial's column
+    #: flows are written out only when asked for (most trials are dropped; a metro's copy is 2 MB)
+    _delta: tuple[_State, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @property
+    def col(self) -> np.ndarray:
+        """Flow of every usable x column [units]."""
+        if self._col is None:
+            assert self._delta is not None
+            parent, inner, open_cols, col_flow = self._delta
+            col = parent.col.copy()
+            col[inner] = 0
+            col[open_cols] = col_flow
+            self._col, self._delta = col, None
+        return self._col
 
     @property
     def value(self) -> float:
@@ -296,6 +311,9 @@ class PlanSearch:
         total = float(dec.d.sum())
         self.unit = float(unit) if unit is not None else max(1e-3, 4.0 * total / _INT_MAX)
         use = np.flatnonzero((dec.x_upper > 0) & (dec.d[dec.x_dem] > 0))
+        # held in (demand row, charger column) order, the arc order of the flow networks: every network
+        # built from an ordered subset of them needs no sort (:meth:`_max_flow`)
+        use = use[np.lexsort((dec.x_pair[use], dec.x_dem[use]))]
         self.c_dem, self.c_pair = dec.x_dem[use], dec.x_pair[use]
         self.d_units = np.round(dec.d / self.unit).astype(np.int64)
         # the usable x columns by charger column and by demand row, and their (row, column) keys
@@ -377,27 +395,42 @@ class PlanSearch:
         nd, npr = len(supply), len(capacity)
         src, sink = nd + npr, nd + npr + 1
         live = capacity > 0
-        # the arcs in CSR order: demand nodes (to their charger nodes), charger nodes (to the sink),
-        # the source (to every demand node); the sink has none
-        order = np.lexsort((pair, dem))
-        counts = np.concatenate([np.bincount(dem, minlength=nd), live.astype(np.int64), [nd, 0]])
+        # the arcs in CSR order: demand nodes (to their charger nodes, in order), charger nodes (to the
+        # sink), the source (to every demand node); the sink has none. The columns come in (row, charger
+        # column) order from every caller, so the sort is a check
+        keys = dem.astype(np.int64) * npr + pair
+        order = None if (keys[1:] > keys[:-1]).all() else np.argsort(keys, kind="stable")
+        dem_o, pair_o = (dem, pair) if order is None else (dem[order], pair[order])
+        per_dem = np.bincount(dem_o, minlength=nd)
+        counts = np.concatenate([per_dem, live.astype(np.int64), [nd, 0]])
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        heads = np.concatenate([nd + pair[order], np.full(int(live.sum()), sink), np.arange(nd)])
-        caps = np.concatenate([supply[dem[order]], capacity[live], supply])
+        heads = np.concatenate([nd + pair_o, np.full(int(live.sum()), sink), np.arange(nd)])
+        caps = np.concatenate([supply[dem_o], capacity[live], supply])
         g = sp.csr_matrix((caps.astype(np.int32), heads.astype(np.int32), indptr.astype(np.int32)),
                           shape=(sink + 1, sink + 1))
         res = maximum_flow(g, src, sink)
         f = res.flow
-        tail = np.repeat(np.arange(f.shape[0]), np.diff(f.indptr))
-        head, flow = f.indices, f.data
-        arc = (tail < nd) & (head >= nd) & (head < nd + npr) & (flow > 0)
-        # the arcs back to their columns: each (row, charger column) pair is one column
-        key = tail[arc] * npr + (head[arc] - nd)
-        local_keys = dem * npr + pair
-        order = np.argsort(local_keys)
-        where = order[np.searchsorted(local_keys[order], key)]
+        # the flow of the demand nodes' arcs: scipy keeps each row's arcs in order, the reverse arc to the
+        # source last; checked (arc count per row and heads), else matched by (row, charger column)
+        end = int(f.indptr[nd])
+        head, flow = f.indices[:end], f.data[:end]
+        sel = (head >= nd) & (head < nd + npr)
+        arc_flow: np.ndarray | None = None
+        if int(sel.sum()) == len(dem_o):
+            csum = np.concatenate([[0], np.cumsum(sel)])
+            if (np.array_equal(csum[f.indptr[1:nd + 1]] - csum[f.indptr[:nd]], per_dem)
+                    and np.array_equal(head[sel], nd + pair_o)):
+                arc_flow = flow[sel]
+        if arc_flow is None:
+            tail = np.repeat(np.arange(nd), np.diff(f.indptr[:nd + 1]))
+            arc_keys = tail[sel] * npr + (head[sel] - nd)
+            arc_flow = np.zeros(len(dem_o), dtype=np.int64)
+            arc_flow[np.searchsorted(keys if order is None else keys[order], arc_keys)] = flow[sel]
         col_flow = np.zeros(len(cols), dtype=np.int64)
-        col_flow[where] = flow[arc]
+        if order is None:
+            col_flow[:] = arc_flow
+        else:
+            col_flow[order] = arc_flow
         return int(res.flow_value), col_flow
 
     def _pcap(self, n_pair: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
@@ -428,9 +461,9 @@ class PlanSearch:
         col = np.zeros(len(self.c_dem), dtype=np.int64)
         col[cols] = col_flow
         return _State(
-            mix=mix if mix is not None else np.zeros(self.n_site, dtype=np.int64), n=n_pair.copy(), col=col,
-            row=np.bincount(self.c_dem, weights=col, minlength=self.n_dem).astype(np.int64),
-            pair=np.bincount(self.c_pair, weights=col, minlength=self.n_pair).astype(np.int64),
+            mix=mix if mix is not None else np.zeros(self.n_site, dtype=np.int64), n=n_pair.copy(), _col=col,
+            row=np.bincount(self.c_dem[cols], weights=col_flow, minlength=self.n_dem).astype(np.int64),
+            pair=np.bincount(self.c_pair[cols], weights=col_flow, minlength=self.n_pair).astype(np.int64),
             total=total, spend=self.spend(mix) if mix is not None else math.nan, unit=self.unit,
         )
 
@@ -483,16 +516,14 @@ class PlanSearch:
         open_cols = inner[n_new[self.c_pair[inner]] > 0]
         flow, col_flow = self._max_flow(np.searchsorted(rows, self.c_dem[open_cols]),
                                         np.searchsorted(pairs, self.c_pair[open_cols]), supply, capacity, open_cols)
-        col = st.col.copy()
-        col[inner] = 0
-        col[open_cols] = col_flow
         row = st.row.copy()
         row[rows] = row_out + np.bincount(np.searchsorted(rows, self.c_dem[open_cols]), weights=col_flow,
                                           minlength=len(rows)).astype(np.int64)
         pair = st.pair.copy()
         pair[pairs] = pair_in + np.bincount(np.searchsorted(pairs, self.c_pair[open_cols]), weights=col_flow,
                                             minlength=len(pairs)).astype(np.int64)
-        return _State(mix=mix, n=n_new, col=col, row=row, pair=pair, total=st.total - int(old_inner.sum()) + flow,
+        return _State(mix=mix, n=n_new, _col=None, _delta=(st, inner, open_cols, col_flow), row=row, pair=pair,
+                      total=st.total - int(old_inner.sum()) + flow,
                       spend=spend, unit=self.unit)
 
     # ---- moves
