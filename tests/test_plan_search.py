@@ -97,6 +97,41 @@ def test_a_moved_plan_carries_a_feasible_flow_of_its_chargers():
     assert (flow_s >= 0).all()
 
 
+def test_arc_flows_are_matched_when_the_flow_matrix_holds_its_arcs_in_another_order(monkeypatch):
+    """The arcs' flows are read in place when scipy's flow matrix keeps each row's arcs in the order given; a
+    flow matrix with every row's entries reversed (a valid CSR matrix, unsorted) must give the same column
+    flows through the matching by (row, charger column)."""
+    import types
+
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import maximum_flow as real_max_flow
+
+    import charge_planner.siting.plan_search as plan_search
+
+    m = CapacitatedSiting.from_tables(*_tables(5), budget_usd=1e7, site_cost_bands=BANDS)
+    ps = PlanSearch(SiteDecomposition.from_siting(m))
+    rng = np.random.default_rng(5)
+    mix = ps.low_mix.copy()
+    for j in rng.choice(ps.n_site, ps.n_site // 2, replace=False):
+        mix[j] = rng.choice(np.flatnonzero(ps.dec.mix_ok[j]))
+    n = ps.site_counts(mix)
+    cols = np.flatnonzero(n[ps.c_pair] > 0)
+    args = (ps.c_dem[cols], ps.c_pair[cols], ps.d_units, ps._pcap(n), cols)
+    total, flow = ps._max_flow(*args)
+
+    def reversed_rows(graph, source, sink):
+        res = real_max_flow(graph, source, sink)
+        f = res.flow
+        order = np.concatenate([np.arange(f.indptr[r + 1] - 1, f.indptr[r] - 1, -1) for r in range(f.shape[0])])
+        g = sp.csr_matrix((f.data[order], f.indices[order], f.indptr.copy()), shape=f.shape)
+        return types.SimpleNamespace(flow=g, flow_value=res.flow_value)
+
+    monkeypatch.setattr(plan_search, "maximum_flow", reversed_rows)
+    total_r, flow_r = ps._max_flow(*args)
+    assert total_r == total and total > 0
+    assert np.array_equal(flow_r, flow)
+
+
 @pytest.mark.parametrize("seed", [4, 5, 6])
 def test_searched_plan_is_feasible_and_never_worse_than_the_greedy_plan(seed):
     """With a budget that binds, the plan the local search returns from the greedy plan's chargers
