@@ -53,6 +53,9 @@ the full model; the plans the prices suggest, a local search from the best of th
 exactly as a maximum flow, :mod:`charge_planner.siting.plan_search`) and a search restricted to their
 sites give the plan. A model whose LP relaxation does not finish within its work cap is solved so too.
 The reported bound is that Lagrangian bound (or the reachable demand), valid for the full model.
+A smaller one-year model is solved by the same decomposition first (a share of the time, a smaller
+local search, no restricted search), and by the LP-guided step from its best plan when that does not
+prove the gap; the tighter of the two bounds is reported.
 
 The model is assembled block by block: :meth:`CapacitatedSiting.from_tables` lays out the columns
 and calls the ``define_*`` functions of :mod:`charge_planner.siting.rows` (one block of rows each,
