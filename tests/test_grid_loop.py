@@ -209,13 +209,20 @@ def test_india_substation_unit_and_dt_costs_come_from_their_sources() -> None:
     from charge_planner.presets import get_preset, grid_reinforcement_costs
 
     c = grid_reinforcement_costs(get_preset("india"))
-    # UERC order of 8 Dec 2016: a new 2 x 10 MVA substation with 0.1 km of 33 kV line, Rs 4.49 crore; half per unit
-    assert c["substation_unit_10mva"].value == 22_450_000.0 and c["substation_unit_10mva"].confidence == "M"
-    # by hand: 100 kVA 1.30 lakh and 500 kVA 4 lakh equipment (power law), x 2.5/1.30 installed (KSEB 100 kVA)
-    assert c["dt_100kva"].value == 250_000.0 and c["dt_upgrade_100kva"].value == 130_000.0
-    assert c["dt_500kva"].value == 769_000.0 and c["dt_upgrade_500kva"].value == 400_000.0
-    b = np.log(4.0 / 1.3) / np.log(5.0)
-    assert c["dt_upgrade_160kva"].value == round(130_000.0 * 1.6**b, -3)
+    # UERC order of 8 Dec 2016: UPCL's estimate of Dec 2015 for a new 2 x 10 MVA substation with 0.1 km of 33 kV
+    # line, Rs 4.49 crore; half per unit, 2.245 crore x WPI 153.825 (2024 mean) / 109.4 (Dec 2015) = 3.1566 crore
+    assert c["substation_unit_10mva"].value == 31_566_000.0 and c["substation_unit_10mva"].confidence == "M"
+    # by hand: 100 kVA 1.30 lakh (Oct 2022, WPI 152.5) and 500 kVA 4 lakh (Jun 2023, WPI 148.9) equipment, in 2024
+    # INR 131,130 and 413,230 (power law between them); installed: x 2.5 lakh (Apr 2024, WPI 152.9) in 2024 INR,
+    # 251,512, over the 100 kVA price
+    p100, p500 = 130_000.0 * 153.825 / 152.5, 400_000.0 * 153.825 / 148.9
+    installed = 250_000.0 * 153.825 / 152.9 / p100
+    assert c["dt_upgrade_100kva"].value == round(p100, -3) == 131_000.0
+    assert c["dt_upgrade_500kva"].value == round(p500, -3) == 413_000.0
+    assert c["dt_100kva"].value == round(p100 * installed, -3) == 252_000.0
+    assert c["dt_500kva"].value == round(p500 * installed, -3)
+    b = np.log(p500 / p100) / np.log(5.0)
+    assert c["dt_upgrade_160kva"].value == round(p100 * 1.6**b, -3)
     # the Amroha cross-checks: 3.84 lakh per new DT station and 1.83 lakh per augmentation lie on the curves
     assert c["dt_100kva"].value < 384_000.0 < c["dt_200kva"].value
     assert c["dt_upgrade_160kva"].value < 183_000.0 * 1.1 and c["dt_upgrade_160kva"].value > 183_000.0 * 0.9
