@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,6 +138,21 @@ def test_formatting_helpers():
     assert label_of("line_loading_max_percent") == "line loading max [%]"
     assert label_of("co2_t_year") == "co2 [t/yr]"
     assert label_of("renewable_share") == "renewable share"
+    assert label_of("frequency_hz") == "frequency [Hz]" and label_of("pv_mw_peak") == "on-site PV peak [MW]"
+
+
+def test_calendar_years_read_as_years_in_the_report_figures():
+    from charge_planner.outputs.report_tables import value_text
+
+    # a year is written as a year, not as a count with a thousands separator ("2,030")
+    assert value_text("plan_year", 2030) == "2030" and value_text("horizon", 2030) == "2030"
+    assert value_text("data_year", np.int64(2024)) == "2024" and value_text("year", 2026.0) == "2026"
+    # a level reached within a year keeps its tenth (22 % into 2025), beside its label "2026"
+    assert value_text("city_year", 2025.22) == "2025.2"
+    # figures named per year are rates, and other counts keep their separators
+    assert value_text("growth_per_year", 0.0491) == "0.05"
+    assert value_text("kw_per_person_plan_year", 0.3556) == "0.36"
+    assert value_text("n_dts", 1322) == "1,322" and value_text("co2_t_year", 2566.0) == "2,566"
 
 
 def test_fmt_num_shortest_form_and_bad_digits():

@@ -4,6 +4,7 @@ the public charging demand per segment and year, and the key figures of several 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,15 @@ UNIT_SUFFIXES = (
 )
 
 
+#: keys whose unit sits inside the name, with their labels
+SPECIAL_LABELS = {"ev_kwh_day_on_grid": "EV energy on the grid [kWh/day]", "pv_mw_peak": "on-site PV peak [MW]",
+                  "frequency_hz": "frequency [Hz]"}
+
+
 def label_of(key: str) -> str:
     """Readable label of a summary key, with its unit from the name (``vm_min_pu`` → ``vm min [pu]``)."""
+    if key in SPECIAL_LABELS:
+        return SPECIAL_LABELS[key]
     for suffix, unit in UNIT_SUFFIXES:
         if key.endswith(suffix) and len(key) > len(suffix):
             stem = key[: -len(suffix)].replace("_", " ")
@@ -31,12 +39,24 @@ def label_of(key: str) -> str:
     return key.replace("_", " ")
 
 
+#: a value of a key named so (``year``, ``plan_year``, ``horizon``) within this range is a calendar year
+YEAR_RANGE = (1900.0, 2200.0)
+
+
+def _is_year(key: str, f: float) -> bool:
+    named = key in ("year", "horizon") or (key.endswith("_year") and not key.endswith("per_year"))
+    return named and YEAR_RANGE[0] <= f <= YEAR_RANGE[1]
+
+
 def value_text(key: str, v: Any) -> str:
-    """A summary value as report text (yes/no, a share in %, a voltage in pu, a rounded number)."""
+    """A summary value as report text (yes/no, a share in %, a voltage in pu, a calendar year without a
+    thousands separator, to one decimal when it falls within a year, a rounded number)."""
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int | float | np.integer | np.floating):
         f = float(v)
+        if math.isfinite(f) and _is_year(key, f):
+            return f"{f:.0f}" if f.is_integer() else f"{f:.1f}"
         if key.endswith("_share"):
             return fmt_pct(f, 1)
         if key.endswith("_pu"):
