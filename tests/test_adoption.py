@@ -20,6 +20,7 @@ from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
 from charge_planner.pipeline import adoption, hosting_search
 from charge_planner.pipeline.adoption import (
+    HostingLevel,
     adoption_path,
     ev_hosting_level,
     grid_hosting_level,
@@ -410,3 +411,41 @@ def test_search_memory_is_bounded_by_its_blocks(monkeypatch):
     assert blocks["factor"].notna().sum() >= 10
     np.testing.assert_allclose(blocks["factor"], whole["factor"], rtol=1e-7)
     assert (blocks["limit_pos"] == whole["limit_pos"]).all()
+
+
+def _level(first: dict, factor: float, already: list[tuple[str, int, str]]) -> HostingLevel:
+    table = pd.DataFrame({"name": ["DT1 100 kVA"], "factor": [factor], "refined": [True], "year": [2029.4],
+                          "limit": ["x"], "element": [first["element"]], "element_id": [first["id"]],
+                          "kind": [first["kind"]], "already": [""], "x_m": [0.0], "y_m": [0.0]}, index=[7])
+    return HostingLevel(city_factor=factor, city_year=2029.4, first_limit=first, table=table,
+                        already_violated=pd.DataFrame(already, columns=["element", "id", "kind"]).assign(dt=7),
+                        path=pd.Series([0.5, 1.0], index=[2029, 2030]), plan_year=2030, horizon=2030, max_factor=5.0)
+
+
+def test_report_says_when_a_limit_met_below_the_planned_load_holds_at_it():
+    """A voltage limit first met at part of the planned EV load but absent from the plan's own grid check is said to
+    hold again there (tap changers), instead of "beyond that" the grid failing; limits broken without EV that the
+    plan's check does not report are not called in need of reinforcement."""
+    from charge_planner.outputs.report_hosting import _context
+
+    bus = {"element": "bus", "id": 5, "kind": "undervoltage"}
+    level = _level(bus, 0.43, [("bus", 9, "undervoltage"), ("bus", 11, "undervoltage")])
+    # the plan's check (a = 1) reports none of them: both sentences say so, the tap changers named once
+    ctx = _context(level, at_plan=set())
+    assert "up to 43% of the EV energy planned for 2030; at that level, bus 5 falls below" in ctx["headline"]
+    assert "holds again" in ctx["headline"] and "tap changers" in ctx["headline"]
+    assert "None of them is violated at the planned EV load of 2030" in ctx["already_text"]
+    assert "for the same reason" in ctx["already_text"] and "need reinforcement" not in ctx["already_text"]
+    # the plan's check reports the first limit and one of the two: the plain sentences
+    ctx = _context(level, at_plan={("bus", 5, "undervoltage"), ("bus", 9, "undervoltage")})
+    assert "holds again" not in ctx["headline"]
+    assert "1 of them hold at the planned EV load" in ctx["already_text"]
+    assert "tap changers" in ctx["already_text"] and "the others need reinforcement" in ctx["already_text"]
+    ctx = _context(level, at_plan={("bus", 5, "undervoltage"), ("bus", 9, "undervoltage"), ("bus", 11, "undervoltage")})
+    assert ctx["already_text"].endswith("and need reinforcement in any case.")
+    # an overload met below the planned load and absent from its check: said, without the tap-changer reason
+    trafo = {"element": "trafo", "id": 3, "kind": "overload"}
+    ctx = _context(_level(trafo, 0.8, []), at_plan=set())
+    assert "holds again" in ctx["headline"] and "tap changers" not in ctx["headline"]
+    # above the planned load nothing is said about the plan's check
+    assert "holds again" not in _context(_level(bus, 1.3, []), at_plan=set())["headline"]

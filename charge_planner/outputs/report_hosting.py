@@ -10,7 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from charge_planner.errors import ChargePlannerError
-from charge_planner.outputs.views import fmt_num, fmt_pct
+from charge_planner.outputs.views import fmt_num, fmt_pct, violation_table
 from charge_planner.pipeline.adoption import HostingLevel, plan_hosting_level
 
 if TYPE_CHECKING:
@@ -57,13 +57,31 @@ def hosting_context(plan: Plan) -> dict[str, Any] | None:
         return {"error": str(exc)}
     if level is None:
         return None
-    return _context(level)
+    v = violation_table(plan)
+    at_plan = {(str(e), int(i), str(k)) for e, i, k in zip(v["element"], v["id"], v["kind"], strict=True)}
+    return _context(level, at_plan=at_plan)
 
 
-def _context(level: HostingLevel) -> dict[str, Any]:
+def _key(element: Any, element_id: Any, kind: Any) -> tuple[str, int, str] | None:
+    try:
+        return str(element), int(element_id), str(kind)
+    except (TypeError, ValueError):
+        return None
+
+
+_VOLTAGE_KINDS = ("undervoltage", "overvoltage")
+#: why a voltage limit met at a part of the planned EV load can hold again at all of it
+_TAP_WORDS = ("the substations' on-load tap changers step up as the load grows, so a voltage can sit lower at part "
+              "of the load than at all of it")
+
+
+def _context(level: HostingLevel, at_plan: set[tuple[str, int, str]] | None = None) -> dict[str, Any]:
+    """The section's sentences and tables; ``at_plan`` holds the (element, id, kind) violated in the plan's own
+    grid check (a = 1), so that a limit met at a lower level but not at the plan's is said to be so."""
     y0 = level.plan_year
     t = level.table
     limited = t.dropna(subset=["factor"]).sort_values("factor", kind="stable")
+    explained = False  # the headline says why a voltage limit can hold again at the planned load
     if level.city_factor is None:
         headline = (f"No new violation appears anywhere in the grid up to {fmt_num(level.max_factor, None)} times "
                     f"the EV energy planned for {y0}.")
@@ -72,8 +90,14 @@ def _context(level: HostingLevel) -> dict[str, Any]:
         what = limit_words(str(first.get("element", "grid")), first.get("id"), str(first.get("kind", "")))
         when = (f"reaches that level in {level.city_year_label}" if level.city_year is not None
                 else f"does not reach that level by {level.horizon}")
-        headline = (f"The grid carries EV charging up to {_share_words(level.city_factor, y0)}; beyond that, "
+        headline = (f"The grid carries EV charging up to {_share_words(level.city_factor, y0)}; at that level, "
                     f"{what}. The adoption path of the demand stage {when}.")
+        key = _key(first.get("element"), first.get("id"), first.get("kind"))
+        if at_plan is not None and level.city_factor < 1.0 and key is not None and key not in at_plan:
+            headline += (f" At the planned EV load of {y0} this limit holds again (the grid check above does not "
+                         "report it)")
+            explained = key[2] in _VOLTAGE_KINDS
+            headline += f": {_TAP_WORDS}." if explained else "."
     by_year = level.dts_limited_by_year()
     n = len(t)
     in_plan_year = by_year.get(str(y0), 0)
@@ -86,7 +110,20 @@ def _context(level: HostingLevel) -> dict[str, Any]:
         kinds = "; ".join(f"{_ELEMENT_WORDS.get(e, e)} {k}: {count}"
                           for (e, k), count in already.groupby(["element", "kind"]).size().items())
         already_text = (f"{len(already)} limit(s) are violated already with no EV charging at all (the base load "
-                        f"alone: {kinds}); they are not counted above and need reinforcement in any case.")
+                        f"alone: {kinds}); they are not counted above")
+        keys = [_key(e, i, k) for e, i, k in zip(already["element"], already["id"], already["kind"], strict=True)]
+        holding = [k for k in keys if at_plan is not None and k is not None and k not in at_plan]
+        why = f": {_TAP_WORDS}" if all(k[2] in _VOLTAGE_KINDS for k in holding) else ""
+        if why and explained:
+            why = ", for the same reason"
+        if holding and len(holding) == len(keys):
+            already_text += (f". None of them is violated at the planned EV load of {y0} (the grid check above){why}; "
+                             "they show where the grid is weak without EV charging.")
+        elif holding:
+            already_text += (f"; {len(holding)} of them hold at the planned EV load of {y0} (the grid check "
+                             f"above){why}; the others need reinforcement in any case.")
+        else:
+            already_text += " and need reinforcement in any case."
     path = [{"year": int(y), "share": fmt_pct(v, 1), "dts": by_year.get(str(int(y)), 0)}
             for y, v in level.path.items()]
     rows = [{"dt": str(dt), "name": str(r["name"]), "factor": fmt_num(r["factor"], 2),
