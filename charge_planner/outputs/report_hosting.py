@@ -71,8 +71,9 @@ def _key(element: Any, element_id: Any, kind: Any) -> tuple[str, int, str] | Non
 
 _VOLTAGE_KINDS = ("undervoltage", "overvoltage")
 #: why a voltage limit met at a part of the planned EV load can hold again at all of it
-_TAP_WORDS = ("the substations' on-load tap changers step up as the load grows, so a voltage can sit lower at part "
-              "of the load than at all of it")
+_TAP_WORDS = ("the substations' on-load tap changers move in whole steps within a dead band, from hour to hour, so at "
+              "part of the load a tap can sit one step from where it sits at all of it, and a tail-end voltage can be "
+              "lower at the smaller load")
 
 
 def _context(level: HostingLevel, at_plan: set[tuple[str, int, str]] | None = None) -> dict[str, Any]:
