@@ -85,6 +85,46 @@ def _hour_tap_start(model: BatchPowerFlow, flow: TimeSeriesResult, pos: np.ndarr
     return taps.starts(path, pos, cyclic=abs(flow.step_h * path.shape[1] - 24.0) < 1e-9)
 
 
+def _step_hours(index: pd.DatetimeIndex) -> float:
+    return float((index[1] - index[0]) / pd.Timedelta(hours=1)) if len(index) > 1 else 1.0
+
+
+def queue_above_power(kw: np.ndarray, cap: np.ndarray, max_rounds: int = 8) -> tuple[np.ndarray, float, float]:
+    """Each site's load held at its installed power, the excess charged in the next steps (vehicles queue).
+
+    The axis is taken round (a design day repeats; a year's last hours carry into its first), so the site's
+    energy is kept whenever it fits its power over the whole axis.
+
+    Parameters
+    ----------
+    kw
+        Load per step and site [kW] (steps x sites).
+    cap
+        Installed power of each site [kW].
+    max_rounds
+        Passes round the axis at most (a backlog left after them is dropped and counted).
+
+    Returns
+    -------
+    tuple
+        The load (steps x sites) [kW], the load moved to later steps and the load left out (the energy above
+        the site's power over the whole axis), summed over the steps and sites [kW x steps].
+    """
+    out = np.empty_like(kw)
+    backlog = np.zeros(kw.shape[1])
+    excess = float(np.clip(kw - cap[None, :], 0.0, None).sum())
+    for _ in range(max_rounds):
+        start = backlog.copy()
+        for t in range(kw.shape[0]):
+            want = kw[t] + backlog
+            out[t] = np.minimum(want, cap)
+            backlog = want - out[t]
+        if np.allclose(backlog, start, rtol=0.0, atol=1e-9) or not backlog.any():
+            break
+    lost = max(float(kw.sum() - out.sum()), 0.0)
+    return out, excess - lost, lost
+
+
 def site_load_matrix(
     sites: pd.DataFrame, index: pd.DatetimeIndex, shares: np.ndarray
 ) -> pd.DataFrame:
@@ -103,7 +143,8 @@ def site_load_matrix(
     Returns
     -------
     pandas.DataFrame
-        Steps x bus ids [kW]; a site's load is capped at its installed power (logged).
+        Steps x bus ids [kW]; a site's load is held at its installed power, the excess charged in the next
+        steps (:func:`queue_above_power`, logged).
     """
     missing = {"bus_id", "served_kwh_day", "power_kw"} - set(sites.columns)
     if missing:
@@ -121,11 +162,14 @@ def site_load_matrix(
     cap = sites["power_kw"].to_numpy(float)
     over = kw > cap[None, :] + 1e-9
     if over.any():
-        log.warning(
-            "EV profile exceeds installed power at %d site(s); the load is capped at the installed power",
-            int(over.any(axis=0).sum()),
-        )
-        kw = np.minimum(kw, cap[None, :])
+        kw, moved, lost = queue_above_power(kw, cap)
+        step_h = _step_hours(index)
+        days = max(len(index) * step_h / 24.0, 1e-9)
+        log.info("EV profile above the installed power at %d site(s): %.1f kWh/day of their charging waits for the "
+                 "next steps (queued vehicles charge later)", int(over.any(axis=0).sum()), moved * step_h / days)
+        if lost > 1e-9:
+            log.warning("EV energy above what the installed power can deliver over the whole axis at some sites: "
+                        "%.1f kWh/day left out of the grid's load", lost * step_h / days)
     frame = pd.DataFrame(kw, index=index, columns=sites["bus_id"].to_numpy())
     return frame.T.groupby(level=0).sum().T
 

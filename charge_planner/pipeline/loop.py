@@ -8,8 +8,8 @@ Each round:
 2. every rollout year is checked with the time series on the grid as it stands that year (the
    reinforcements built by then applied), with every EV load of that year on it;
 3. groups (a DT with its LV network, an MV network) with a violation or a site get their headroom
-   for public charging from the year's worst hour (:func:`~charge_planner.grid.headroom.group_headroom`);
-   a group still violated from an earlier round has its headroom cut by :data:`TIGHTEN` per round (the
+   for public charging from the year's worst hour (:func:`~charge_planner.grid.headroom.group_headroom`),
+   of which the siting may use :data:`MARGIN`; a group still violated from an earlier round has its headroom cut by :data:`TIGHTEN` per round (the
    headroom is linearised, the grid is not); a group violated without any public charging (base,
    home and depot load alone) gets the cheapest reinforcement that covers it, paid by the utility and
    reported apart from the charging budget.
@@ -50,11 +50,14 @@ from charge_planner.siting import CapacitatedSiting
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GridAwareResult", "TIGHTEN", "check_years", "grid_aware_siting", "sites_of_year"]
+__all__ = ["GridAwareResult", "MARGIN", "TIGHTEN", "check_years", "grid_aware_siting", "sites_of_year"]
 
 #: ASSUMPTION: factor on the headroom of a group still violated after a round (the linearised
 #: headroom overstates what a non-linear grid takes).
 TIGHTEN = 0.85
+#: ASSUMPTION: share of a group's linearised headroom the siting may use (a planning margin: the
+#: linearisation and the charging that waits for the next hours at a full site make the grid take less).
+MARGIN = 0.95
 
 
 @dataclass
@@ -215,7 +218,7 @@ def grid_aware_siting(
             if new is not None and len(new):
                 required = new if required.empty else pd.concat([required, new], ignore_index=True)
             for gid, r in h.iterrows():
-                head = float(r["headroom_installed_kw"])
+                head = float(r["headroom_installed_kw"]) * MARGIN
                 key = (str(gid), y)
                 if key in headroom_prev:  # a limit once found is kept, and cut again while still violated
                     head = min(head, headroom_prev[key] * (TIGHTEN if r["violated"] else 1.0))

@@ -558,7 +558,9 @@ def _time_series(city: City, grid_model: GridModel, loads: GridLoads, buses: pd.
         *PROFILE_ASSUMPTIONS,
         f"EV load: served energy of each site x the energy-weighted daily profile of its (segment, use case) "
         f"demand, strategy {loads.strategy!r} (city.toml demand.charging_strategy), off-peak window "
-        f"{loads.offpeak_window[0]:02d}:00-{loads.offpeak_window[1] % 24:02d}:00 ({window_src})",
+        f"{loads.offpeak_window[0]:02d}:00-{loads.offpeak_window[1] % 24:02d}:00 ({window_src}); where a site's "
+        "profile asks for more than its installed power, it charges at its power and the rest waits for the next "
+        "hours (queued vehicles)",
         f"on-site PV {g.pv_kwp_per_site:g} kWp per site (assumption; city.toml grid.pv_kwp_per_site), PV used first "
         "by the site's chargers",
         *pv.assumptions,
