@@ -299,6 +299,39 @@ def test_unfinished_relaxation_falls_back_to_the_decomposition(monkeypatch):
     assert m.result.bound < math.inf
 
 
+def test_the_fallback_decomposition_starts_from_the_first_stage_prices(monkeypatch):
+    """When the relaxation fails after the decomposition-first stage, the decomposition that takes over is the
+    same one, started from the prices the first stage reached: only the very first round of price steps starts
+    from zero prices, and the final bound is no higher than the first stage's."""
+    m = CapacitatedSiting.from_tables(*_tables(6), budget_usd=40_000, site_cost_bands=BANDS)
+    monkeypatch.setattr(CapacitatedSiting, "_lp_guided", lambda self, *a, **k: (None, False, math.inf, False))
+    builds: list[SiteDecomposition] = []
+    starts: list[np.ndarray | None] = []
+    first_bounds: list[float] = []
+    from_siting, bound, decomposed = SiteDecomposition.from_siting, SiteDecomposition.bound, CapacitatedSiting._decomposed
+
+    def build(cls, siting):
+        builds.append(from_siting.__func__(cls, siting))
+        return builds[-1]
+
+    def spy_bound(self, **kw):
+        starts.append(kw.get("lam0"))
+        return bound(self, **kw)
+
+    def spy_decomposed(self, dec, *a, **k):
+        out = decomposed(self, dec, *a, **k)
+        first_bounds.append(out[1])
+        return out
+
+    monkeypatch.setattr(SiteDecomposition, "from_siting", classmethod(build))
+    monkeypatch.setattr(SiteDecomposition, "bound", spy_bound)
+    monkeypatch.setattr(CapacitatedSiting, "_decomposed", spy_decomposed)
+    m.solve("highs", mip_gap=1e-6, time_limit_s=60)  # a gap the first stage cannot prove: the fallback runs
+    assert len(first_bounds) == 2 and len(builds) == 1
+    assert sum(s is None for s in starts) == 1
+    assert first_bounds[1] <= first_bounds[0] + 1e-9 and m.result.bound <= first_bounds[0] + 1e-9
+
+
 def test_search_stops_at_its_target_and_at_its_deadline():
     """A target already met ends the search after the first refill (no drop-and-refill trial); a
     deadline already past ends it at once and says so; a plan over the budget is refused."""

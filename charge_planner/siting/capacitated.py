@@ -269,9 +269,10 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             guided, lp_bound = self._decomposed(dec, warm, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
             complete, lp_wall = True, False
         else:
-            first = None
+            first, first_dec = None, None
             if (solver in (None, "highs") and decompose is None
-                    and (dec := SiteDecomposition.from_siting(self)) is not None):
+                    and (first_dec := SiteDecomposition.from_siting(self)) is not None):
+                dec = first_dec
                 # a model the LP-guided step can take: its decomposition by site first, with at most
                 # FIRST_SHARE of the time (its bound is tighter than the relaxation's and its plans
                 # often close the gap at once); then the LP-guided step from its best plan
@@ -288,10 +289,11 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                 guided, complete, lp_bound, lp_wall = self._lp_guided(start, solver, left=left, mip_gap=mip_gap,
                                                                       max_nodes=max_nodes)
                 if (guided is None and not math.isfinite(lp_bound) and not lp_wall and decompose is None
-                        and solver in (None, "highs") and (dec := SiteDecomposition.from_siting(self)) is not None):
+                        and solver in (None, "highs")
+                        and (dec := first_dec or SiteDecomposition.from_siting(self)) is not None):
                     # the relaxation did not finish within its work cap (not stopped by the clock): the
                     # decomposition bounds the model instead, with all the time left (the full search of
-                    # such a model stays far from its bound)
+                    # such a model stays far from its bound), from the prices the first stage reached
                     log.info("siting: the LP relaxation did not finish; solving by decomposition by site")
                     guided, lp_bound = self._decomposed(dec, start, left=left, mip_gap=mip_gap, max_nodes=max_nodes)
                     complete = True
@@ -430,8 +432,16 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             return plans[k][0], plans[k][1], objs[k]
 
         name, inc, inc_obj = best_plan()
-        lag_bound, lam, mu = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS,
-                                       deadline=time.perf_counter() + DECOMPOSE_SHARE * left())
+        if dec.best_prices is None:
+            lag_bound, lam, mu = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS,
+                                           deadline=time.perf_counter() + DECOMPOSE_SHARE * left())
+        else:  # solved through this decomposition before: its best prices are the start (and their bound holds)
+            lag_bound, lam, mu = dec.best_prices
+            more, lam_m, mu_m = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam,
+                                          mu0=mu, theta0=DECOMPOSE_THETA2,
+                                          deadline=time.perf_counter() + DECOMPOSE_SHARE * left())
+            if more < lag_bound:
+                lag_bound, lam, mu = more, lam_m, mu_m
         lag_plan = plan_with_chargers(self, dec.mix_plan(lam, mu), time_limit_s=left())
         if lag_plan is not None:
             plans.append(("decomposition plan", lag_plan))
@@ -440,7 +450,8 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
         if relative_gap(inc_obj, lag_bound) > mip_gap * (1 + 1e-9):
             # a second round of price steps from the best prices, its sites' best mixes averaged: the
             # average estimates the relaxation's fractional plan, whose rounding starts the local search
-            # far better than the mixes of one price vector
+            # far better than the mixes of one price vector (this round's steps alone)
+            dec.steps.clear()
             more, lam_m, mu_m = dec.bound(lower=max(inc_obj, 0.0), iterations=DECOMPOSE_ITERATIONS2, lam0=lam, mu0=mu,
                                           theta0=DECOMPOSE_THETA2, deadline=time.perf_counter() + DECOMPOSE_SHARE * left(),
                                           average=True)
@@ -520,6 +531,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                      res.objective)
             if res.x is not None and res.objective > inc_obj:
                 inc, inc_obj = res.x, float(m.c @ res.x)
+        dec.best_prices = (lag_bound, lam.copy(), mu)
         bound = lag_bound
         text.insert(0, f"site decomposition bound {bound:.6g} after {len(dec.history)} subgradient steps")
         if inc is None:

@@ -81,6 +81,9 @@ class SiteDecomposition:
     n_lower: np.ndarray  # lower bound of each charger column (existing chargers)
     groups: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (sites, their allowed mixes)
     history: list[float] = field(default_factory=list)
+    #: the lowest value met so far and the prices reaching it (bound, demand prices, budget price): a later
+    #: solve through the same decomposition starts from them
+    best_prices: tuple[float, np.ndarray, float] | None = None
     #: the chargers of each charger column in the sites' best mixes at every price step of :meth:`bound`
     #: with ``average=True`` (for :meth:`average_plan`)
     steps: list[np.ndarray] = field(default_factory=list)
