@@ -126,7 +126,7 @@ def queue_above_power(kw: np.ndarray, cap: np.ndarray, max_rounds: int = 8) -> t
 
 
 def site_load_matrix(
-    sites: pd.DataFrame, index: pd.DatetimeIndex, shares: np.ndarray
+    sites: pd.DataFrame, index: pd.DatetimeIndex, shares: np.ndarray, *, quiet: bool = False
 ) -> pd.DataFrame:
     """EV load per step and bus from each site's served energy and daily profile.
 
@@ -139,6 +139,8 @@ def site_load_matrix(
     shares
         Hourly shares of the daily energy [-]: 24 values for every site, or one row of 24
         per site (sites x 24), each summing to 1.
+    quiet
+        Do not log the charging that waits for later steps (a second matrix of the same sites).
 
     Returns
     -------
@@ -165,8 +167,9 @@ def site_load_matrix(
         kw, moved, lost = queue_above_power(kw, cap)
         step_h = _step_hours(index)
         days = max(len(index) * step_h / 24.0, 1e-9)
-        log.info("EV profile above the installed power at %d site(s): %.1f kWh/day of their charging waits for the "
-                 "next steps (queued vehicles charge later)", int(over.any(axis=0).sum()), moved * step_h / days)
+        if not quiet:
+            log.info("EV profile above the installed power at %d site(s): %.1f kWh/day of their charging waits for "
+                     "the next steps (queued vehicles charge later)", int(over.any(axis=0).sum()), moved * step_h / days)
         if lost > 1e-9:
             log.warning("EV energy above what the installed power can deliver over the whole axis at some sites: "
                         "%.1f kWh/day left out of the grid's load", lost * step_h / days)
@@ -299,7 +302,7 @@ def assess_grid(
     else:
         rows = np.asarray(energy_rows, bool)
         ev_energy_kw = (site_load_matrix(sites[rows], index, np.asarray(ev_shares)[rows] if np.ndim(ev_shares) == 2
-                                         else ev_shares) if rows.any() else pd.DataFrame(index=index))
+                                         else ev_shares, quiet=True) if rows.any() else pd.DataFrame(index=index))
     if storage is not None:
         energy = storage.energy(mix, columns=None if energy_rows is None else np.asarray(energy_rows, bool)[operated])
     else:
