@@ -121,7 +121,9 @@ def queue_above_power(kw: np.ndarray, cap: np.ndarray, max_rounds: int = 8) -> t
             backlog = want - out[t]
         if np.allclose(backlog, start, rtol=0.0, atol=1e-9) or not backlog.any():
             break
-    lost = max(float(kw.sum() - out.sum()), 0.0)
+    total = float(kw.sum())
+    lost = float(total - out.sum())
+    lost = lost if lost > 1e-9 * max(abs(total), 1.0) else 0.0  # beyond the rounding of the sums
     return out, excess - lost, lost
 
 

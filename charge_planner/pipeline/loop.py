@@ -9,8 +9,9 @@ Each round:
    reinforcements built by then applied), with every EV load of that year on it;
 3. groups (a DT with its LV network, an MV network) with a violation or a site get their headroom
    for public charging from the year's worst hour (:func:`~charge_planner.grid.headroom.group_headroom`),
-   of which the siting may use :data:`MARGIN`; a group still violated from an earlier round has its headroom cut by :data:`TIGHTEN` per round (the
-   headroom is linearised, the grid is not); a group violated without any public charging (base,
+   of which the siting may use :data:`MARGIN`; a group still violated from an earlier round has its
+   headroom cut by :data:`TIGHTEN` per round (the headroom is linearised, the grid is not); a group
+   violated without any public charging (base,
    home and depot load alone) gets the cheapest reinforcement that covers it, paid by the utility and
    reported apart from the charging budget.
 
