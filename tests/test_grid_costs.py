@@ -27,7 +27,8 @@ def test_every_standard_rating_and_line_kind_has_a_cost_that_grows_with_rating()
     # assumptions: every item has one now
     assert all("P8.10" in s.source or "P8.11" in s.source for s in india.values())
     assert all("P8.12" in s.source and "escalated to 2024 INR" in s.source for s in india.values())
-    assert not {k for k, s in india.items() if s.confidence == "assumption"}
+    # the 20 MVA substation unit alone has no published figure: a flagged assumption
+    assert {k for k, s in india.items() if s.confidence == "assumption"} == {"substation_unit_20mva"}
 
 
 # India's WPI (all commodities, 2011-12 = 100), read off the sources by hand: the 2024 months Jan-Dec
@@ -90,3 +91,19 @@ def test_other_countries_get_indias_costs_converted_and_flagged() -> None:
         assert s.confidence == "assumption" and "converted to NPR" in s.source
     usd = grid_reinforcement_costs_usd(get_preset("india"))
     assert usd["dt_250kva"] == pytest.approx(india["dt_250kva"].value / INR_PER_USD, abs=1.0)
+
+
+def test_a_20_mva_unit_is_the_10_mva_unit_scaled_by_the_dt_curve_and_flagged() -> None:
+    # by hand: the 10 MVA unit 2.245 crore x 153.825 / 109.4 (WPI, Dec 2015 -> 2024) = 31,566,327 INR; the DT
+    # curve's exponent through 1.30 lakh (Oct 2022, x 153.825 / 152.5) and 4 lakh (Jun 2023, x 153.825 / 148.9)
+    # over 100 -> 500 kVA; the 20 MVA unit = the 10 MVA one x 2^exponent, kept to 1,000 INR
+    import math
+
+    unit10 = 22_450_000 * WPI_2024 / 109.4
+    b = math.log((400_000 * WPI_2024 / 148.9) / (130_000 * WPI_2024 / 152.5)) / math.log(5.0)
+    c = grid_reinforcement_costs(get_preset("india"))
+    assert c["substation_unit_10mva"].value == round(unit10, -3)
+    assert c["substation_unit_20mva"].value == round(unit10 * 2.0**b, -3)
+    assert 0.70 < b < 0.72 and c["substation_unit_20mva"].confidence == "assumption"
+    assert c["substation_unit_20mva"].source.startswith("assumption") and "no published figure" in c[
+        "substation_unit_20mva"].source

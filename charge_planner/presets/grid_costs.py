@@ -2,7 +2,7 @@
 
 :func:`grid_reinforcement_costs` returns, per country, the installed cost of a distribution
 transformer (DT) station of each standard rating, the cost of replacing a DT by one of the next
-rating on its structure, of one more 10 MVA unit at a 33/11 kV substation, of an 11 kV overhead line
+rating on its structure, of one more 10 or 20 MVA unit at a 33/11 kV substation, of an 11 kV overhead line
 and underground cable per km and of an LT (0.4 kV) overhead line and aerial bunched (AB) cable per km,
 in the local currency, each as a :class:`~charge_planner.presets.base.Sourced` value. India's figures
 are the base; every other country gets India's converted at the presets' USD rates, flagged as such.
@@ -20,7 +20,8 @@ quoted in the press (P8.10, P8.11):
   about the equipment price of the next rating, the curve's replacement cost).
 * One more substation unit: half of UPCL's estimate for a new urban 2 x 10 MVA 33/11 kV substation
   with 0.1 km of 33 kV line, Rs 4.49 crore (UERC order of 8 December 2016): an upper estimate for a
-  unit added at an existing substation.
+  unit added at an existing substation. A 20 MVA unit has no published figure: the 10 MVA unit's cost
+  scaled by the DT price curve's exponent, a flagged assumption.
 * The 11 kV underground cable in a city: the Hyderabad discom's published spend per km.
 * The 11 kV overhead line (ACSR Dog) and the LT aerial bunched cable: a Haryana discom's itemised
   estimate for one district's works (Jind, DDUGJY, about 2015-16; rural, so low for a city today).
@@ -98,10 +99,16 @@ _SRC_DT = ("equipment price on a power law in the rating through 100 kVA 1.30 la
            f"Express 3 Jun 2023; {_escalated(1.0, '2023-06')[1]})")
 
 
+def _dt_exponent() -> float:
+    """Exponent of the DT price curve in the rating, through the two quoted prices [-]."""
+    (k0, p0), (k1, p1) = sorted(_DT_PRICE_INR.items())
+    return math.log(p1 / p0) / math.log(k1 / k0)
+
+
 def _dt_price_inr(kva: float) -> float:
     """Equipment price of a DT of ``kva`` on the power law through the two quoted prices [INR of the price year]."""
-    (k0, p0), (k1, p1) = sorted(_DT_PRICE_INR.items())
-    return p0 * (kva / k0) ** (math.log(p1 / p0) / math.log(k1 / k0))
+    k0, p0 = min(_DT_PRICE_INR.items())
+    return p0 * (kva / k0) ** _dt_exponent()
 
 
 def _dt_installed(kva: float) -> Sourced:
@@ -151,6 +158,14 @@ SUBSTATION_UNIT_COST_INR: dict[float, Sourced] = {
         "and the bays shared by both units are in it); lower published figure: 2 substation capacity augmentations "
         "for 168 lakh INR, 0.84 crore each (PuVVNL Bahraich, about 2019-20, press) (P8.11)",
         "M",
+    ),
+    20.0: Sourced(
+        round(_UNIT_INR * 2.0 ** _dt_exponent(), -3),
+        "assumption: one more 20 MVA 33/11 kV unit at an existing substation: no published figure was found; the "
+        f"10 MVA unit's cost (P8.11; {_UNIT_HOW}) scaled by (20/10)^{_dt_exponent():.3f}, the exponent of the DT "
+        "price curve "
+        "through the quoted 100 and 500 kVA prices (P8.10) (P8.11)",
+        "assumption",
     ),
 }
 
@@ -228,8 +243,8 @@ def grid_reinforcement_costs(preset: CountryPreset) -> dict[str, Sourced]:
     -------
     dict
         ``"dt_<rating>kva"`` [local currency per DT station installed] and ``"dt_upgrade_<rating>kva"``
-        [per DT replaced by one of that rating] for every standard rating, ``"substation_unit_10mva"``
-        [per 33/11 kV unit added], and
+        [per DT replaced by one of that rating] for every standard rating, ``"substation_unit_10mva"`` and
+        ``"substation_unit_20mva"`` [per 33/11 kV unit added; the 20 MVA one an assumption], and
         ``"mv_overhead_per_km"``, ``"mv_cable_per_km"``, ``"lv_overhead_per_km"``,
         ``"lv_ab_cable_per_km"`` [local currency per km]. Countries other than India get India's
         figures converted at the presets' USD rates (confidence ``"assumption"``).
