@@ -86,6 +86,7 @@ def _escalated(inr: float, first: str, last: str | None = None) -> tuple[float, 
     return inr * f, (f"escalated to {PRICE_YEAR} INR by the all-commodities WPI, x {f:.3f} ({PRICE_YEAR} mean "
                      f"{_wpi(f'{PRICE_YEAR}-01', f'{PRICE_YEAR}-12'):.1f} / {_wpi(first, last):.1f} for {when}; P8.12)")
 
+
 #: DT equipment prices quoted by utilities (P8.10): "The current cost of a 100 KVA transformer is around
 #: 1.30 lakh" (MP West discom MD, Free Press Journal, 2 Oct 2022); "The cost of a 500 kva transformer was
 #: Rs 4 lakh" (TANGEDCO, The New Indian Express, 3 Jun 2023) [kVA: (INR, month quoted)].
