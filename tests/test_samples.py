@@ -83,6 +83,9 @@ def _check_grid_outcome(cfg, summary: dict, out) -> None:
     rounds = summary["grid_aware"]["iterations"]
     assert rounds[0]["violations"] > 0, "the grid-blind first round should show the grid's limits"
     assert rounds[-1]["violations"] == 0 and summary["grid_aware"]["converged"]
+    # the loop's assumptions on the linearised headroom are stated with the result
+    assert summary["grid_aware"]["headroom_share_used"] == 0.95
+    assert summary["grid_aware"]["headroom_cut_while_violated"] == 0.85
     assert sum(v["violations"] for v in summary["grid"]["years"].values()) == 0
     for r in rounds:
         assert {"violations", "served_share", "capex_usd", "reinforcement_usd"} <= set(r)

@@ -22,6 +22,7 @@ from charge_planner.grid.assess import GridAssessment
 from charge_planner.grid.energy import combustion_g_per_km
 from charge_planner.grid.flow import lowest_voltage, voltage_levels
 from charge_planner.pipeline.adoption import hosting_summary
+from charge_planner.pipeline.loop import MARGIN, TIGHTEN
 from charge_planner.pipeline.result import Plan
 from charge_planner.pipeline.stages import base_load_growth_of, grid_emissions_of
 from charge_planner.siting.unserved import unserved_summary
@@ -232,6 +233,10 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
             "utility_reinforcement": _records(util),
             "utility_reinforcement_usd": round(float(util["cost_usd"].sum()), 0) if util is not None and len(util)
             else 0.0,
+            # the assumptions on the linearised headroom (pipeline/loop.py): the share the siting may use, and the
+            # cut per round while a group stays violated
+            "headroom_share_used": MARGIN,
+            "headroom_cut_while_violated": TIGHTEN,
         }
     if siting["status"] not in ("optimal", "feasible", "time_limit"):
         raise InfeasibleError(f"siting ended with status {siting['status']}")
