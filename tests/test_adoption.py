@@ -264,6 +264,9 @@ def test_map_layer_and_report_section(demo_plan):
     section = report[report.index("How much EV the grid can host"):report.index("Renewable share and CO2")]
     assert f"up to {round(level.city_factor * 100)}% of the EV energy planned for 2030" in section
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in section and "<script>alert(1)" not in section
+    # the grid figures name the hosting level in words, with its year as a year
+    assert "EV hosting: first new violation at" in report and "ev hosting:" not in report
+    assert f"EV hosting: plan year (its EV energy = 1)</td><td class=\"n\">{level.plan_year}<" in report
 
 
 def test_summary_has_the_hosting_level(demo_plan):

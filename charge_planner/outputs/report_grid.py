@@ -21,6 +21,22 @@ MAX_VIOLATION_ROWS = 200
 #: figures that depend on the machine, not on the plan: kept in summary.json, left out of the report so that
 #: the same inputs give the same report
 RUN_TIME_KEYS = frozenset({"solve_s", "seconds", "solve_time_s", "build_time_s"})
+#: figures of a section whose key alone does not say what they count, in plain words
+FIGURE_LABELS = {
+    ("hosting_capacity", "buses"): "hosting capacity: buses examined",
+    ("hosting_capacity", "load_flows"): "hosting capacity: load flows solved",
+    ("base_load", "kw_per_person_data_year"): "base load: kW per person in the data year",
+    ("base_load", "kw_per_person_plan_year"): "base load: kW per person in the plan year",
+    ("ev_hosting", "city_factor"): "EV hosting: first new violation at (x the plan year's EV energy)",
+    ("ev_hosting", "city_year"): "EV hosting: year the adoption path reaches it",
+    ("ev_hosting", "city_year_label"): "EV hosting: first whole year at that level",
+    ("ev_hosting", "max_factor"): "EV hosting: largest level examined (x the plan year's EV energy)",
+    ("ev_hosting", "plan_year"): "EV hosting: plan year (its EV energy = 1)",
+    ("ev_hosting", "horizon"): "EV hosting: last year of the adoption path",
+    ("ev_hosting", "n_dts"): "EV hosting: distribution transformers",
+    ("ev_hosting", "dts_limited_up_to_max_factor"): "EV hosting: transformers with a new violation up to that level",
+    ("ev_hosting", "dts_not_refined"): "EV hosting: transformers whose level is not refined",
+}
 
 
 def grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -60,7 +76,8 @@ def grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
         if key in skip or v is None:
             continue
         if isinstance(v, Mapping):
-            figures += [{"label": f"{label_of(key)}: {label_of(k2)}", "value": value_text(k2, v2)}
+            figures += [{"label": FIGURE_LABELS.get((key, k2), f"{label_of(key)}: {label_of(k2)}"),
+                         "value": value_text(k2, v2)}
                         for k2, v2 in v.items()
                         if v2 is not None and k2 not in RUN_TIME_KEYS and not isinstance(v2, list | dict | tuple)]
         elif not isinstance(v, list | tuple):
