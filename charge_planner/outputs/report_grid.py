@@ -21,22 +21,21 @@ MAX_VIOLATION_ROWS = 200
 #: figures that depend on the machine, not on the plan: kept in summary.json, left out of the report so that
 #: the same inputs give the same report
 RUN_TIME_KEYS = frozenset({"solve_s", "seconds", "solve_time_s", "build_time_s"})
-#: figures of a section whose key alone does not say what they count, in plain words
-FIGURE_LABELS = {
-    ("hosting_capacity", "buses"): "hosting capacity: buses examined",
-    ("hosting_capacity", "load_flows"): "hosting capacity: load flows solved",
-    ("base_load", "kw_per_person_data_year"): "base load: kW per person in the data year",
-    ("base_load", "kw_per_person_plan_year"): "base load: kW per person in the plan year",
-    ("ev_hosting", "city_factor"): "EV hosting: first new violation at (x the plan year's EV energy)",
-    ("ev_hosting", "city_year"): "EV hosting: year the adoption path reaches it",
-    ("ev_hosting", "city_year_label"): "EV hosting: first whole year at that level",
-    ("ev_hosting", "max_factor"): "EV hosting: largest level examined (x the plan year's EV energy)",
-    ("ev_hosting", "plan_year"): "EV hosting: plan year (its EV energy = 1)",
-    ("ev_hosting", "horizon"): "EV hosting: last year of the adoption path",
-    ("ev_hosting", "n_dts"): "EV hosting: distribution transformers",
-    ("ev_hosting", "dts_limited_up_to_max_factor"): "EV hosting: transformers with a new violation up to that level",
-    ("ev_hosting", "dts_not_refined"): "EV hosting: transformers whose level is not refined",
+#: figures of a section whose key alone does not say what they count, in plain words: (section, key) -> label
+_PLAIN = {
+    ("hosting_capacity", "hosting capacity"): {"buses": "buses examined", "load_flows": "load flows solved"},
+    ("base_load", "base load"): {"kw_per_person_data_year": "kW per person in the data year",
+                                 "kw_per_person_plan_year": "kW per person in the plan year"},
+    ("ev_hosting", "EV hosting"): {
+        "city_factor": "first new violation at (x the plan year's EV energy)",
+        "city_year": "year the adoption path reaches it", "city_year_label": "first whole year at that level",
+        "max_factor": "largest level examined (x the plan year's EV energy)",
+        "plan_year": "plan year (its EV energy = 1)", "horizon": "last year of the adoption path",
+        "n_dts": "distribution transformers", "dts_limited_up_to_max_factor": "transformers with a new violation "
+        "up to that level", "dts_not_refined": "transformers whose level is not refined"},
 }
+FIGURE_LABELS = {(section, key): f"{title}: {words}" for (section, title), keys in _PLAIN.items()
+                 for key, words in keys.items()}
 
 
 def grid_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
