@@ -346,6 +346,11 @@ def _sweep_cli(city: Path, sweep: Path, out: Path) -> list[str]:
             "--workers", "2", "--no-pdf", "-q"]
 
 
+def _finished(out: Path) -> list[Path]:
+    """Scenario files of the folders moved into place (a folder still being written is hidden: ".charge-planner-*")."""
+    return [p for p in out.glob(f"*/{SCENARIO_FILE}") if not p.parent.name.startswith(".")]
+
+
 def test_a_sweep_killed_with_sigkill_finishes_when_started_again(tmp_path):
     sweep = _write(tmp_path / "sweep.toml", '[axes]\n"grid.source" = ["none"]\n'
                                             '"siting.max_chargers_per_site" = [5, 6, 7, 8, 9, 10]\n')
@@ -355,13 +360,13 @@ def test_a_sweep_killed_with_sigkill_finishes_when_started_again(tmp_path):
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if list(out.glob(f"*/{SCENARIO_FILE}")):
+            if _finished(out):
                 break
             time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, without warning
         proc.wait()
-    finished = {p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob(f"*/{SCENARIO_FILE}")}
+    finished = {p.parent.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in _finished(out)}
     assert finished, "no scenario finished before the kill"
     assert len(finished) < 6, "the sweep finished before it could be killed"
     for name in finished:
