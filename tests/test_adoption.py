@@ -26,6 +26,7 @@ from charge_planner.pipeline.adoption import (
     grid_hosting_level,
     hosting_level_of,
     scaled_loads,
+    violated_at_plan,
     year_reached,
 )
 from charge_planner.pipeline.hosting_search import (
@@ -272,8 +273,10 @@ def test_map_layer_and_report_section(demo_plan):
 def test_summary_has_the_hosting_level(demo_plan):
     """summary.json's grid.ev_hosting is the plan's hosting level, JSON-serialisable."""
     got = demo_plan.summary["grid"]["ev_hosting"]
-    want = hosting_level_of(demo_plan).summary()
+    want = hosting_level_of(demo_plan).summary(at_plan=violated_at_plan(demo_plan))
     assert got == want
+    # the demo's first limit (a transformer overload at 12 % of the 2030 EV energy) is still violated at 100 %
+    assert got["first_limit_holds_at_plan"] is False and got["already_violated"]["holding_at_plan"] >= 0
     assert set(got) >= {"city_factor", "city_year", "first_limit", "dts_limited_by_year", "already_violated"}
     assert json.loads(summary_json(demo_plan.summary))["grid"]["ev_hosting"]["city_factor"] == got["city_factor"]
 
@@ -452,3 +455,8 @@ def test_report_says_when_a_limit_met_below_the_planned_load_holds_at_it():
     assert "holds again" in ctx["headline"] and "tap changers" not in ctx["headline"]
     # above the planned load nothing is said about the plan's check
     assert "holds again" not in _context(_level(bus, 1.3, []), at_plan=set())["headline"]
+    # summary.json carries the same judgement, for notebooks and other readers of the summary
+    s = level.summary(at_plan={("bus", 9, "undervoltage")})
+    assert s["first_limit_holds_at_plan"] is True and s["already_violated"]["holding_at_plan"] == 1
+    assert level.summary(at_plan={("bus", 5, "undervoltage")})["first_limit_holds_at_plan"] is False
+    assert "first_limit_holds_at_plan" not in level.summary()

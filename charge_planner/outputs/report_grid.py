@@ -31,6 +31,7 @@ _PLAIN = {
         "city_year": "year the adoption path reaches it", "city_year_label": "first whole year at that level",
         "max_factor": "largest level examined (x the plan year's EV energy)",
         "plan_year": "plan year (its EV energy = 1)", "horizon": "last year of the adoption path",
+        "first_limit_holds_at_plan": "the first limit holds again at the planned EV load",
         "n_dts": "distribution transformers", "dts_limited_up_to_max_factor": "transformers with a new violation "
         "up to that level", "dts_not_refined": "transformers whose level is not refined"},
 }

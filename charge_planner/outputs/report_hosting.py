@@ -10,8 +10,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from charge_planner.errors import ChargePlannerError
-from charge_planner.outputs.views import fmt_num, fmt_pct, violation_table
-from charge_planner.pipeline.adoption import HostingLevel, plan_hosting_level
+from charge_planner.outputs.views import fmt_num, fmt_pct
+from charge_planner.pipeline.adoption import HostingLevel, LimitKey, plan_hosting_level, violated_at_plan
 
 if TYPE_CHECKING:
     from charge_planner.pipeline import Plan
@@ -57,16 +57,7 @@ def hosting_context(plan: Plan) -> dict[str, Any] | None:
         return {"error": str(exc)}
     if level is None:
         return None
-    v = violation_table(plan)
-    at_plan = {(str(e), int(i), str(k)) for e, i, k in zip(v["element"], v["id"], v["kind"], strict=True)}
-    return _context(level, at_plan=at_plan)
-
-
-def _key(element: Any, element_id: Any, kind: Any) -> tuple[str, int, str] | None:
-    try:
-        return str(element), int(element_id), str(kind)
-    except (TypeError, ValueError):
-        return None
+    return _context(level, at_plan=violated_at_plan(plan))
 
 
 _VOLTAGE_KINDS = ("undervoltage", "overvoltage")
@@ -76,7 +67,7 @@ _TAP_WORDS = ("the substations' on-load tap changers move in whole steps within 
               "lower at the smaller load")
 
 
-def _context(level: HostingLevel, at_plan: set[tuple[str, int, str]] | None = None) -> dict[str, Any]:
+def _context(level: HostingLevel, at_plan: set[LimitKey] | None = None) -> dict[str, Any]:
     """The section's sentences and tables; ``at_plan`` holds the (element, id, kind) violated in the plan's own
     grid check (a = 1), so that a limit met at a lower level but not at the plan's is said to be so."""
     y0 = level.plan_year
@@ -93,11 +84,10 @@ def _context(level: HostingLevel, at_plan: set[tuple[str, int, str]] | None = No
                 else f"does not reach that level by {level.horizon}")
         headline = (f"The grid carries EV charging up to {_share_words(level.city_factor, y0)}; at that level, "
                     f"{what}. The adoption path of the demand stage {when}.")
-        key = _key(first.get("element"), first.get("id"), first.get("kind"))
-        if at_plan is not None and level.city_factor < 1.0 and key is not None and key not in at_plan:
+        if at_plan is not None and level.first_limit_holds_at(at_plan):
             headline += (f" At the planned EV load of {y0} this limit holds again (the grid check above does not "
                          "report it)")
-            explained = key[2] in _VOLTAGE_KINDS
+            explained = str(first.get("kind")) in _VOLTAGE_KINDS
             headline += f": {_TAP_WORDS}." if explained else "."
     by_year = level.dts_limited_by_year()
     n = len(t)
@@ -112,12 +102,11 @@ def _context(level: HostingLevel, at_plan: set[tuple[str, int, str]] | None = No
                           for (e, k), count in already.groupby(["element", "kind"]).size().items())
         already_text = (f"{len(already)} limit(s) are violated already with no EV charging at all (the base load "
                         f"alone: {kinds}); they are not counted above")
-        keys = [_key(e, i, k) for e, i, k in zip(already["element"], already["id"], already["kind"], strict=True)]
-        holding = [k for k in keys if at_plan is not None and k is not None and k not in at_plan]
+        holding = level.already_holding_at(at_plan) if at_plan is not None else []
         why = f": {_TAP_WORDS}" if all(k[2] in _VOLTAGE_KINDS for k in holding) else ""
         if why and explained:
             why = ", for the same reason"
-        if holding and len(holding) == len(keys):
+        if holding and len(holding) == len(already):
             already_text += (f". None of them is violated at the planned EV load of {y0} (the grid check above){why}; "
                              "they show where the grid is weak without EV charging.")
         elif holding:

@@ -56,14 +56,17 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_FACTORS",
     "HostingLevel",
+    "LimitKey",
     "adoption_path",
     "ev_hosting_level",
     "grid_hosting_level",
     "hosting_frame",
     "hosting_level_of",
     "hosting_summary",
+    "limit_key",
     "plan_hosting_level",
     "scaled_loads",
+    "violated_at_plan",
     "year_reached",
 ]
 
@@ -224,10 +227,25 @@ class HostingLevel:
         years = self.table["year"].to_numpy(float)
         return {str(int(y)): int(np.sum(np.nan_to_num(years, nan=np.inf) <= y + 1e-9)) for y in self.path.index}
 
-    def summary(self) -> dict[str, Any]:
-        """``grid.ev_hosting`` of summary.json."""
+    def first_limit_holds_at(self, at_plan: set[LimitKey]) -> bool:
+        """The first limit, met below the planned EV load, is not among ``at_plan`` (the limits the plan's own
+        grid check reports): it holds again at the planned load (tap changers move in steps, so voltages are not
+        monotone in the load)."""
+        first = self.first_limit or {}
+        key = limit_key(first.get("element"), first.get("id"), first.get("kind"))
+        return self.city_factor is not None and self.city_factor < 1.0 and key is not None and key not in at_plan
+
+    def already_holding_at(self, at_plan: set[LimitKey]) -> list[LimitKey]:
+        """The limits broken with no EV at all that the plan's own grid check (``at_plan``) does not report."""
+        a = self.already_violated
+        keys = [limit_key(e, i, k) for e, i, k in zip(a["element"], a["id"], a["kind"], strict=True)]
+        return [k for k in keys if k is not None and k not in at_plan]
+
+    def summary(self, at_plan: set[LimitKey] | None = None) -> dict[str, Any]:
+        """``grid.ev_hosting`` of summary.json; with ``at_plan`` (the limits the plan's own grid check reports,
+        :func:`violated_at_plan`), whether the first limit and the base-load limits hold at the planned load."""
         already = self.already_violated
-        return {
+        out = {
             "city_factor": None if self.city_factor is None else round(self.city_factor, 4),
             "city_year": None if self.city_year is None else round(self.city_year, 2),
             "city_year_label": self.city_year_label,
@@ -244,6 +262,31 @@ class HostingLevel:
                 "by_kind": {f"{e} {k}": int(n) for (e, k), n in already.groupby(["element", "kind"]).size().items()},
             },
         }
+        if at_plan is not None:
+            out["first_limit_holds_at_plan"] = self.first_limit_holds_at(at_plan)
+            out["already_violated"]["holding_at_plan"] = len(self.already_holding_at(at_plan))
+        return out
+
+
+#: a limit: (element, id, kind), as in the violation tables
+LimitKey = tuple[str, int, str]
+
+
+def limit_key(element: Any, element_id: Any, kind: Any) -> LimitKey | None:
+    """A limit's (element, id, kind), None without an id (the whole grid)."""
+    try:
+        return str(element), int(element_id), str(kind)
+    except (TypeError, ValueError):
+        return None
+
+
+def violated_at_plan(plan: Plan) -> set[LimitKey]:
+    """The limits the plan's own grid check reports violated (any step of any checked year's final series)."""
+    if plan.grid_results is None:
+        return set()
+    v = plan.grid_results.violations
+    return {k for k in (limit_key(e, i, kd) for e, i, kd in zip(v["element"], v["id"], v["kind"], strict=True))
+            if k is not None}
 
 
 def _limit_text(element: str, element_id: Any, kind: str) -> str:
@@ -545,4 +588,4 @@ def hosting_summary(plan: Plan) -> dict[str, Any] | None:
     except DataError as exc:
         log.warning("EV hosting level not found: %s", exc)
         return {"error": str(exc)}
-    return level.summary() if level is not None else None
+    return level.summary(at_plan=violated_at_plan(plan)) if level is not None else None
