@@ -31,6 +31,7 @@ from charge_planner.presets import (
     SegmentPreset,
     Sourced,
     get_preset,
+    grid_reinforcement_costs,
 )
 
 _USER = "city.toml (user override)"
@@ -424,6 +425,10 @@ def sourced_rows(config: CityConfig) -> list[dict[str, str]]:
                      "user" if config.demand.poi_weights else "assumption"))
     for use_case, spec in PROFILE_SPECS.items():
         rows.append(_row(f"profile.{use_case}", spec.describe(), f"{PROFILE_SOURCE}; {spec.source}", "assumption"))
+
+    if config.grid.aware and config.grid.source != "none":  # the loop prices reinforcement with these
+        for key, cost in grid_reinforcement_costs(preset).items():
+            rows.append(_row(f"grid_reinforcement_local ({key})", f"{cost.value:.6g}", cost.source, cost.confidence))
 
     seg = segment_table(config)
     for s in seg.index:

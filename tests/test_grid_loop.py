@@ -226,3 +226,61 @@ def test_india_substation_unit_and_dt_costs_come_from_their_sources() -> None:
     # the Amroha cross-checks: 3.84 lakh per new DT station and 1.83 lakh per augmentation lie on the curves
     assert c["dt_100kva"].value < 384_000.0 < c["dt_200kva"].value
     assert c["dt_upgrade_160kva"].value < 183_000.0 * 1.1 and c["dt_upgrade_160kva"].value > 183_000.0 * 0.9
+
+
+def _two_year_plan(growth: float):
+    """One site with 2 AC chargers (10 kW, 10 h a day: 200 kWh/day) and 1 DC charger (50 kW, 8 h: 400 kWh/day)
+    in 2028, serving three demand rows; the demand table has 2028 and 2029, each row grown by ``growth``."""
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+
+    types = pd.DataFrame({"power_kw": [10.0, 50.0], "service_hours_day": [10.0, 8.0]},
+                         index=pd.Index(["ac", "dc"], name="charger_type"))
+    rollout = pd.DataFrame({"site_id": ["s1", "s1"], "year": [2028, 2030], "chargers_ac": [2, 4], "chargers_dc": [1, 2],
+                            "power_kw": [70.0, 140.0], "served_kwh_day": [200.0, 400.0]})
+    asg = pd.DataFrame({"demand_id": ["a:2028", "b:2028", "c:2028"], "site_id": "s1", "charger_type": ["ac", "ac", "dc"],
+                        "year": 2028, "share": 1.0, "served_kwh_day": [60.0, 50.0, 90.0], "travel_time_s": 60.0})
+    rows = []
+    for year, factor in ((2028, 1.0), (2029, growth)):
+        for cell, energy in (("a", 60.0), ("b", 100.0), ("c", 90.0)):
+            rows.append({"demand_id": f"{cell}:{year}", "cell_id": cell, "segment": "car",
+                         "use_case": "public_dc" if cell == "c" else "public_ac", "year": year,
+                         "energy_kwh_day": energy * factor})
+    demand = SimpleNamespace(demand=pd.DataFrame(rows).set_index("demand_id"))
+    model = SimpleNamespace(rollout=rollout, years=[2028, 2030], assignments_all=asg, assignments=asg, charger_types=types)
+    sites = gpd.GeoDataFrame({"chargers_ac": [4], "chargers_dc": [2], "power_kw": [140.0], "served_kwh_day": [400.0]},
+                             index=pd.Index(["s1"], name="site_id"), geometry=gpd.points_from_xy([0.0], [0.0]))
+    return model, sites, demand
+
+
+@pytest.mark.parametrize(("growth", "ac_a", "ac_b", "dc_c"), [
+    # x 1.5: AC 90 + 75 = 165 kWh/day within its 200; DC 135 within 400
+    (1.5, 90.0, 75.0, 135.0),
+    # x 3: AC 180 + 150 = 330 kWh/day against 200, so each AC row gets 200/330 of its share; DC 270 within 400
+    (3.0, 180.0 * 200 / 330, 150.0 * 200 / 330, 270.0),
+])
+def test_a_year_between_rollout_years_has_the_earlier_chargers_serving_its_grown_demand(growth, ac_a, ac_b,
+                                                                                        dc_c) -> None:
+    from charge_planner.pipeline.loop import sites_between
+
+    model, sites, demand = _two_year_plan(growth)
+    out, asg = sites_between(model, sites, demand, 2028, 2029)
+    # the 2028 chargers (2 AC, 1 DC, 70 kW), not the 2030 ones
+    assert out.loc["s1", "chargers_ac"] == 2 and out.loc["s1", "power_kw"] == pytest.approx(70.0)
+    assert (asg["year"] == 2029).all()
+    assert asg["served_kwh_day"].to_numpy() == pytest.approx([ac_a, ac_b, dc_c])
+    assert out.loc["s1", "served_kwh_day"] == pytest.approx(ac_a + ac_b + dc_c)
+
+
+def test_the_years_checked_are_every_year_of_the_rollout_unless_asked_for_the_rollout_years() -> None:
+    from charge_planner.config import CityConfig
+    from charge_planner.pipeline.loop import checked_years
+
+    base = {"city": {"name": "x", "country": "india"}, "data": {"source": "synthetic"},
+            "fleet": {"year": 2030}, "siting": {"budget_usd": 1e6, "rollout_years": [2026, 2028, 2030]}}
+    assert checked_years(CityConfig.model_validate(base)) == [2026, 2027, 2028, 2029, 2030]
+    rollout_only = {**base, "grid": {"check_years": "rollout"}}
+    assert checked_years(CityConfig.model_validate(rollout_only)) == [2026, 2028, 2030]
+    one_year = {**base, "siting": {"budget_usd": 1e6}}
+    assert checked_years(CityConfig.model_validate(one_year)) == [2030]

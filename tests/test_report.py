@@ -226,3 +226,77 @@ def test_fmt_pct_never_rounds_a_part_to_the_whole_or_to_nothing():
     assert fmt_pct(0.996) == "99.6%" and fmt_pct(0.9999) == "99.99%" and fmt_pct(1.0) == "100%"
     assert fmt_pct(0.004) == "0.4%" and fmt_pct(0.0) == "0%" and fmt_pct(0.5) == "50%"
     assert fmt_pct(0.6896) == "69%" and fmt_pct(float("nan")) == "—"
+    # within a millionth of the whole: a solver's rounding, not a shortfall worth "100.0000%"
+    assert fmt_pct(1.0 - 4e-8) == "100%" and fmt_pct(3e-8) == "0%" and fmt_pct(0.99995) == "99.995%"
+
+
+def _rollout_summary(converged: bool) -> dict:
+    years = {str(y): {"violations": 0 if converged or y < 2030 else 2, "vm_min_pu": 0.95 + 0.001 * (y - 2026),
+                      "trafo_loading_max_percent": 80.0 + y - 2026,
+                      "ev_kwh_day_on_grid": {"public": 100.0 * (y - 2025), "home": 50.0, "depot": 10.0}}
+             for y in range(2026, 2031)}
+    rounds = [
+        {"iteration": 0, "violations": 40, "violations_by_year": {"2026": 0, "2027": 0, "2028": 3, "2029": 7, "2030": 30},
+         "served_share": 0.9932, "capex_usd": 949725.0, "reinforcement_usd": 0.0, "utility_reinforcement_usd": 0.0,
+         "sites_open": 27, "opened": [], "closed": []},
+        {"iteration": 1, "violations": 0 if converged else 2,
+         "violations_by_year": {"2026": 0, "2027": 0, "2028": 0, "2029": 0, "2030": 0 if converged else 2},
+         "served_share": 0.9899, "capex_usd": 966738.0, "reinforcement_usd": 1200.0,
+         "utility_reinforcement_usd": 46331.0, "sites_open": 32, "opened": ["s1", "s2", "s3"], "closed": ["s9"]},
+    ]
+    return {"grid": {"years": years}, "grid_aware": {
+        "iterations": rounds, "converged": converged,
+        "reinforcement": [{"group_id": "dt:7", "option": "DT 100 -> 160 kVA", "added_kw": 57.0, "cost_usd": 1200.0,
+                           "year": 2028}],
+        "utility_reinforcement": [{"group_id": "mv:2", "option": "second 10 MVA unit", "added_kw": 9000.0,
+                                   "cost_usd": 46331.0, "year": 2029}],
+        "utility_reinforcement_usd": 46331.0}}
+
+
+def _rollout_plan(rollout_years):
+    from types import SimpleNamespace
+
+    import pandapower as pp
+
+    net = pp.create_empty_network()
+    for _ in range(3):
+        pp.create_bus(net, 11.0)
+    for i in range(8):
+        pp.create_transformer(net, 0, 1, "0.25 MVA 20/0.4 kV", name=f"DT<{i}>")
+    cfg = SimpleNamespace(siting=SimpleNamespace(rollout_years=rollout_years), fleet=SimpleNamespace(year=2030))
+    return SimpleNamespace(city=SimpleNamespace(config=cfg), grid=SimpleNamespace(net=net))
+
+
+def test_the_grid_safe_rollout_section_reads_the_loop_record_in_plain_words():
+    from charge_planner.outputs.report_rollout import rollout_context
+
+    ctx = rollout_context(_rollout_plan([2026, 2028, 2030]), _rollout_summary(converged=True))
+    assert [r["year"] for r in ctx["years"]] == ["2026", "2027", "2028", "2029", "2030"]
+    assert [r["sites"] for r in ctx["years"]] == ["2026", "2026 (between rollout years)", "2028",
+                                                  "2028 (between rollout years)", "2030"]
+    assert ctx["years"][1]["public"] == "200" and ctx["years"][1]["vm_min"] == "0.951" and ctx["between"]
+    assert ctx["headline"] == (
+        "The grid-blind plan (round 0) breaks 40 limit(s) over the years checked (2028: 3, 2029: 7, 2030: 30). "
+        "After 2 rounds of siting, the plan keeps every voltage and loading within its limits in each of the 5 years "
+        "checked. It pays 1,200 USD of grid reinforcement from its budget; the load without public charging (base, "
+        "home and depot charging) needs 46,331 USD of reinforcement by the utility in any case, which is not part of "
+        "the plan's capital cost.")
+    assert [(r["round"], r["by_year"], r["served"], r["moved"]) for r in ctx["rounds"]] == [
+        (0, "2028: 3, 2029: 7, 2030: 30", "99.3%", "—"), (1, "none", "99.0%", "+3 / -1")]
+    # the works in the order they are built, each with who pays and the transformer's own name
+    assert [(w["where"], w["year"], w["cost"], w["paid_by"]) for w in ctx["works"]] == [
+        ("DT area of transformer 7 (DT<7>)", 2028, "1,200", "plan budget"),
+        ("MV network of substation transformer 2 (DT<2>)", 2029, "46,331", "utility")]
+    left = rollout_context(_rollout_plan([2026, 2028, 2030]), _rollout_summary(converged=False))
+    assert "2 violation(s) are left (2030: 2)" in left["headline"]
+
+
+def test_a_one_year_plan_has_no_rollout_section_and_a_grid_blind_one_no_rounds():
+    from charge_planner.outputs.report_rollout import rollout_context
+
+    one = {"grid": {"years": {"2030": {"violations": 0}}}}
+    assert rollout_context(_rollout_plan(None), one) is None
+    blind = _rollout_summary(converged=True)
+    del blind["grid_aware"]
+    ctx = rollout_context(_rollout_plan([2026, 2028, 2030]), blind)
+    assert not ctx["aware"] and len(ctx["years"]) == 5

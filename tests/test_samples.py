@@ -71,15 +71,21 @@ def test_sample_bundle_runs_end_to_end(name, tmp_path):
 
 
 def _check_grid_outcome(cfg, summary: dict, out) -> None:
-    """Every rollout year is checked; a grid-aware bundle starts with violations and ends without, and its
-    multi-year plan only grows: no site closes, chargers never decrease, reinforcement is never undone."""
+    """Every year from the first rollout year to the plan year is checked (the years between rollout years
+    too); a grid-aware bundle starts with violations and ends without in every one, and its multi-year plan
+    only grows: no site closes, chargers never decrease, reinforcement is never undone."""
     import pandas as pd
 
-    years = [str(y) for y in (cfg.siting.rollout_years or [cfg.fleet.year])]
-    assert sorted(summary["grid"]["years"]) == sorted(years)
+    rollout = cfg.siting.rollout_years or [cfg.fleet.year]
+    years = [str(y) for y in range(rollout[0], rollout[-1] + 1)]
+    assert sorted(summary["grid"]["years"]) == years
     assert summary["grid"]["violations"] == summary["grid"]["years"][years[-1]]["violations"]
     if not cfg.grid.aware:
         return
+    # the report shows every year checked and every round, with what the grid costs
+    html = (out / "report.html").read_text()
+    assert "Grid-safe rollout" in html and "Rounds of grid-aware siting" in html
+    assert all(f'<td class="n">{y}</td>' in html for y in years)
     rounds = summary["grid_aware"]["iterations"]
     assert rounds[0]["violations"] > 0, "the grid-blind first round should show the grid's limits"
     assert rounds[-1]["violations"] == 0 and summary["grid_aware"]["converged"]
@@ -100,4 +106,4 @@ def _check_grid_outcome(cfg, summary: dict, out) -> None:
         opened = roll.groupby("site_id")["year"].min()
         for site, first in opened.items():
             later = set(roll.loc[roll["site_id"] == site, "year"])
-            assert {int(y) for y in years if int(y) >= first} <= later, f"site {site} closes after {first}"
+            assert {int(y) for y in rollout if int(y) >= first} <= later, f"site {site} closes after {first}"

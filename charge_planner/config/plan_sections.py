@@ -197,8 +197,14 @@ class GridSection(_Model):
     )
     aware: bool = Field(
         default=False,
-        description="grid-aware siting: check every rollout year, turn violations into headroom and reinforcement "
+        description="grid-aware siting: check every year of the rollout, turn violations into headroom and reinforcement "
         "options, site again until no violation or grid.max_iterations",
+    )
+    check_years: Literal["every", "rollout"] = Field(
+        default="every",
+        description="years the grid is checked in: 'every' calendar year from the first rollout year to the plan "
+        "year (a year between two rollout years has the earlier one's sites, serving that year's demand), or the "
+        "'rollout' years only",
     )
     max_iterations: Annotated[int, Field(ge=1, le=20)] = Field(
         default=5, description="grid-aware siting: most siting runs (the grid-blind one included)"

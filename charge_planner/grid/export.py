@@ -222,7 +222,7 @@ def bus_loads(results: GridResults, *, ev_power_factor: float = 1.0, year: int |
     ev_power_factor
         Power factor of the EV load (lagging) [-].
     year
-        Year of the loads (a rollout year); default ``results.year``, else the year of the
+        Year of the loads (a year checked); default ``results.year``, else the year of the
         time axis (the column is empty for a peak flow with neither).
 
     Returns

@@ -39,6 +39,7 @@ from charge_planner.outputs.report_charts import (
 from charge_planner.outputs.report_energy import energy_rows
 from charge_planner.outputs.report_grid import MAX_VIOLATION_ROWS, RUN_TIME_KEYS, grid_context
 from charge_planner.outputs.report_hosting import hosting_context
+from charge_planner.outputs.report_rollout import rollout_context
 from charge_planner.outputs.report_siting import (
     MAX_SITE_ROWS,
     depot_note,
@@ -180,6 +181,7 @@ def render_report(
         "multi_year": len(roll) > 1,
         "grid": grid_context(plan, s),
         "hosting": hosting_context(plan),
+        "gridroll": rollout_context(plan, s),
         "grid_source": plan.city.config.grid.source,
         "limits": plan.city.config.grid,
         "energy_rows": energy_rows(s),

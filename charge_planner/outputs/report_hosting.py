@@ -57,7 +57,8 @@ def hosting_context(plan: Plan) -> dict[str, Any] | None:
         return {"error": str(exc)}
     if level is None:
         return None
-    return _context(level, at_plan=violated_at_plan(plan))
+    checked = {int(y): int(len(r.violations)) for y, r in plan.grid_years.items()}
+    return _context(level, at_plan=violated_at_plan(plan), checked=checked)
 
 
 _VOLTAGE_KINDS = ("undervoltage", "overvoltage")
@@ -67,9 +68,12 @@ _TAP_WORDS = ("the substations' on-load tap changers move in whole steps within 
               "lower at the smaller load")
 
 
-def _context(level: HostingLevel, at_plan: set[LimitKey] | None = None) -> dict[str, Any]:
+def _context(level: HostingLevel, at_plan: set[LimitKey] | None = None,
+             checked: dict[int, int] | None = None) -> dict[str, Any]:
     """The section's sentences and tables; ``at_plan`` holds the (element, id, kind) violated in the plan's own
-    grid check (a = 1), so that a limit met at a lower level but not at the plan's is said to be so."""
+    grid check (a = 1), so that a limit met at a lower level but not at the plan's is said to be so; ``checked``
+    the violations of every year the rollout was checked in, so that the year the level is reached is compared
+    with the rollout's own check of it."""
     y0 = level.plan_year
     t = level.table
     limited = t.dropna(subset=["factor"]).sort_values("factor", kind="stable")
@@ -89,6 +93,13 @@ def _context(level: HostingLevel, at_plan: set[LimitKey] | None = None) -> dict[
                          "report it)")
             explained = str(first.get("kind")) in _VOLTAGE_KINDS
             headline += f": {_TAP_WORDS}." if explained else "."
+        year = str(level.city_year_label)
+        if checked and year.isdigit() and int(year) in checked and int(year) != y0:
+            n_then = checked[int(year)]
+            found = "no violation" if n_then == 0 else f"{n_then} violation(s)"
+            headline += (f" The rollout's own check of {year} (section \"Grid-safe rollout\") finds {found}: its "
+                         f"loads that year are its sites of then serving that year's demand, not the {y0} loads "
+                         "scaled down.")
     by_year = level.dts_limited_by_year()
     n = len(t)
     in_plan_year = by_year.get(str(y0), 0)

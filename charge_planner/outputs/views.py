@@ -88,7 +88,9 @@ def fmt_pct(v: Any, digits: int = 0) -> str:
     """Share [0–1] as a percentage, or an em dash when missing.
 
     A share short of 100 % (or above 0 %) is never rounded to it: more digits are shown instead
-    (0.996 -> "99.6%"), so that a report does not call demand fully served when some is not.
+    (0.996 -> "99.6%"), so that a report does not call demand fully served when some is not. A share
+    within a millionth of the whole or of nothing is a solver's rounding and is written as given
+    (0.9999999 -> "100%", not "100.0000%").
     """
     try:
         f = float(v)
@@ -96,11 +98,15 @@ def fmt_pct(v: Any, digits: int = 0) -> str:
         return "—"
     if not math.isfinite(f):
         return "—"
-    text = f"{f:.{digits}%}"
-    while digits < 4 and ((f < 1.0 and float(text[:-1]) >= 100.0) or (f > 0.0 and float(text[:-1]) <= 0.0)):
+
+    def rounds_away(text: str) -> bool:
+        return (f < 1.0 and float(text[:-1]) >= 100.0) or (f > 0.0 and float(text[:-1]) <= 0.0)
+
+    given = text = f"{f:.{digits}%}"
+    while digits < 4 and rounds_away(text):
         digits += 1
         text = f"{f:.{digits}%}"
-    return text
+    return given if rounds_away(text) else text
 
 
 def candidate_flag(plan: Plan, sid: Any) -> str:

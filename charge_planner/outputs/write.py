@@ -120,7 +120,7 @@ FILES = {
     "base loads at that step, EV charging as loads named 'ev', on-site PV as sgens named 'pv'; "
     "runpp(net, algorithm='nr', init='auto') reproduces the plan's voltages and loadings of that step; "
     "net['charge_planner'] records the step's time and the plan's figures",
-    "grid_loads.parquet": "load of every bus at every step of every rollout year checked, long format: "
+    "grid_loads.parquet": "load of every bus at every step of every year checked, long format: "
     + ", ".join(BUS_LOAD_COLUMNS) + " [MW, Mvar, float32]; p_mw = base_p_mw + ev_p_mw - pv_p_mw",
     "summary.json": "configuration hash, package versions, solver status and key figures",
 }
@@ -234,8 +234,8 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
 
     ``grid_worst_hour.json`` is :func:`~charge_planner.grid.export.worst_hour_net` written with
     ``pandapower.to_json``; ``grid_loads.parquet`` is :func:`~charge_planner.grid.export.bus_loads`
-    (columns :data:`~charge_planner.grid.export.BUS_LOAD_COLUMNS`) of every rollout year the grid
-    was checked for (``plan.grid_years``; the plan's own check when there are none); the worst
+    (columns :data:`~charge_planner.grid.export.BUS_LOAD_COLUMNS`) of every year the grid
+    was checked in (``plan.grid_years``; the plan's own check when there are none); the worst
     hour is the plan's own check's (``plan.grid_results``, the last rollout year).
 
     Returns

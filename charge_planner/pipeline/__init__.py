@@ -6,7 +6,7 @@
   hook through which the outputs layer saves it;
 * :mod:`~charge_planner.pipeline.summary` — ``summary.json``;
 * :mod:`~charge_planner.pipeline.run` — :func:`plan`, the stages in order;
-* :mod:`~charge_planner.pipeline.loop` — grid-aware siting (site, check every rollout year, site again);
+* :mod:`~charge_planner.pipeline.loop` — grid-aware siting (site, check every year of the rollout, site again);
 * :mod:`~charge_planner.pipeline.adoption` — how much EV the grid can host;
 * :mod:`~charge_planner.pipeline.hosting_search` — the blockwise search and refinement behind it;
 * :mod:`~charge_planner.pipeline.options` — rollout options side by side.

@@ -5,8 +5,11 @@ Each round:
 
 1. the siting model is solved (the first time grid-blind; later with each group's headroom per year
    and, with ``grid.reinforcement``, the reinforcement options as decisions paid from the budget);
-2. every rollout year is checked with the time series on the grid as it stands that year (the
-   reinforcements built by then applied), with every EV load of that year on it;
+2. every year from the first rollout year to the plan year is checked with the time series on the
+   grid as it stands that year (the reinforcements built by then applied), with every EV load of that
+   year on it; a year between two rollout years has the earlier one's sites and chargers, serving that
+   year's grown demand (:func:`sites_between`), and its limits bind that rollout year's chargers
+   (``grid.check_years = "rollout"`` checks the rollout years only);
 3. groups (a DT with its LV network, an MV network) with a violation or a site get their headroom
    for public charging from the year's worst hour (:func:`~charge_planner.grid.headroom.group_headroom`),
    of which the siting may use :data:`MARGIN`; a group still violated from an earlier round has its
@@ -32,6 +35,7 @@ import pandas as pd
 from charge_planner.assumptions import preset_of
 from charge_planner.city import City
 from charge_planner.config import CityConfig
+from charge_planner.demand import DemandResult
 from charge_planner.grid.connect import connect_sites
 from charge_planner.grid.headroom import bus_groups, group_headroom
 from charge_planner.grid.model import GridModel
@@ -51,7 +55,8 @@ from charge_planner.siting import CapacitatedSiting
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GridAwareResult", "MARGIN", "TIGHTEN", "check_years", "grid_aware_siting", "sites_of_year"]
+__all__ = ["GridAwareResult", "MARGIN", "TIGHTEN", "check_years", "checked_years", "grid_aware_siting", "sites_between",
+           "sites_of_year"]
 
 #: ASSUMPTION: factor on the headroom of a group still violated after a round (the linearised
 #: headroom overstates what a non-linear grid takes).
@@ -70,9 +75,9 @@ class GridAwareResult:
     model, sites
         The final siting model and its sites (with ``grid_level``).
     years
-        The grid check of every rollout year (the last one is the plan year's).
+        The grid check of every year checked (:func:`checked_years`; the last one is the plan year's).
     loads
-        The loads of every rollout year.
+        The loads of every year checked.
     grid
         The grid as built before any reinforcement.
     reinforcement
@@ -117,24 +122,84 @@ def _assignments_of_year(model: CapacitatedSiting, year: int) -> pd.DataFrame | 
     return model.assignments_all[model.assignments_all["year"] == year]
 
 
+def checked_years(cfg: CityConfig) -> list[int]:
+    """The years the grid is checked in: every calendar year from the first rollout year to the plan
+    year (``grid.check_years = "every"``, the default), or the rollout years only (``"rollout"``)."""
+    rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    if cfg.grid.check_years == "every" and len(rollout) > 1:
+        return list(range(rollout[0], rollout[-1] + 1))
+    return rollout
+
+
+def _rollout_year_of(rollout: list[int], year: int) -> int:
+    """The latest rollout year at or before ``year``: the one whose sites and chargers stand in it."""
+    return max(r for r in rollout if r <= year)
+
+
+_ROW_KEY = ["cell_id", "segment", "use_case"]
+
+
+def sites_between(
+    model: CapacitatedSiting, sites: gpd.GeoDataFrame, demand: DemandResult, rollout_year: int, year: int,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame | None]:
+    """The plan in ``year``, between ``rollout_year`` and the next rollout year: the sites and chargers
+    of ``rollout_year``, each of its assignments' served energy grown with its demand row's energy (same
+    cell, segment and use case) to ``year``, and each (site, charger type)'s total held at what its
+    chargers deliver in a day (chargers x power x service hours, the siting model's capacity).
+
+    Returns the sites (with ``served_kwh_day`` of ``year``) and the assignments (``year`` set to it)."""
+    out = sites_of_year(model, sites, rollout_year)
+    asg = _assignments_of_year(model, rollout_year)
+    if asg is None or not len(asg) or not len(out):
+        return out, asg
+    d = demand.demand
+    if not (d["year"] == year).any():
+        raise ValueError(f"the demand has no year {year} to check the grid in; it covers {sorted(d['year'].unique())}")
+    then = d.loc[asg["demand_id"].to_numpy(), [*_ROW_KEY, "energy_kwh_day"]]
+    now = d[d["year"] == year].set_index(_ROW_KEY)["energy_kwh_day"]
+    grown = now.reindex(pd.MultiIndex.from_frame(then[_ROW_KEY])).fillna(0.0).to_numpy()
+    growth = np.divide(grown, then["energy_kwh_day"].to_numpy(), out=np.zeros(len(asg)),
+                       where=then["energy_kwh_day"].to_numpy() > 0)
+    asg = asg.assign(year=year, served_kwh_day=asg["served_kwh_day"].to_numpy() * growth)
+    # what each site's chargers of a type deliver in a day at most
+    types = model.charger_types
+    per_charger = types["power_kw"].astype(float) * types["service_hours_day"].astype(float)
+    chargers = out[[f"chargers_{t}" for t in types.index]].to_numpy(dtype=float)
+    cap = pd.DataFrame(chargers * per_charger.to_numpy()[None, :], index=out.index, columns=types.index).stack()
+    want = asg.groupby(["site_id", "charger_type"])["served_kwh_day"].sum()
+    limit = cap.reindex(want.index).fillna(0.0)
+    scale = np.divide(limit, want, out=np.ones(len(want)), where=want.to_numpy() > limit.to_numpy())
+    key = pd.MultiIndex.from_frame(asg[["site_id", "charger_type"]])
+    asg = asg.assign(served_kwh_day=asg["served_kwh_day"].to_numpy() * np.minimum(scale.reindex(key).to_numpy(), 1.0))
+    out = out.assign(served_kwh_day=asg.groupby("site_id")["served_kwh_day"].sum().reindex(out.index).fillna(0.0))
+    held = float((want - np.minimum(want, limit)).sum())
+    log.info("grid check of %d: the %d sites of %d serve %.0f kWh/day (%.0f kWh/day more held back by their "
+             "chargers' capacity)", year, len(out), rollout_year, float(out["served_kwh_day"].sum()), held)
+    return out, asg
+
+
 def check_years(
     city: City, demand: DemandStage, model: CapacitatedSiting, sites: gpd.GeoDataFrame, grid: GridModel | None,
     built: pd.DataFrame | None = None, *, hosting: bool | None = None,
 ) -> tuple[dict[int, GridResults], dict[int, GridLoads], GridModel]:
-    """The grid check of every rollout year (the grid synthesised once when none is given; the
-    reinforcements ``built`` by each year applied; the hosting capacity, unless ``hosting`` is False,
-    of the plan year only). Returns the checks, the loads and the grid."""
+    """The grid check of every year checked (:func:`checked_years`; the grid synthesised once when none
+    is given; the reinforcements ``built`` by each year applied; the hosting capacity, unless ``hosting``
+    is False, of the plan year only). Returns the checks, the loads and the grid."""
     cfg = city.config
     cells = demand.result.cells[demand.result.cells["population"] > 0]
     grid0 = grid if grid is not None else synthesise(city, base_loads(city, cells))
     checks: dict[int, GridResults] = {}
     loads_y: dict[int, GridLoads] = {}
-    years = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    years = checked_years(cfg)
     for y in years:
         done = built[built["year"] <= y] if built is not None and len(built) and "trafo" in built.columns else None
         grid_y = apply_reinforcements(grid0, done) if done is not None and len(done) else grid0
-        loads = grid_loads(city, cells, sites_of_year(model, sites, y), _assignments_of_year(model, y),
-                           demand.rows, demand.result, year=y)
+        if y in rollout:
+            sites_y, asg_y = sites_of_year(model, sites, y), _assignments_of_year(model, y)
+        else:
+            sites_y, asg_y = sites_between(model, sites, demand.result, _rollout_year_of(rollout, y), y)
+        loads = grid_loads(city, cells, sites_y, asg_y, demand.rows, demand.result, year=y)
         loads_y[y] = loads
         checks[y] = grid_stage(city, loads, grid_y, hosting=False if y != years[-1] else hosting)
     return checks, loads_y, grid0
@@ -144,7 +209,7 @@ def grid_aware_siting(
     city: City, demand: DemandStage, usable: gpd.GeoDataFrame, chargers: pd.DataFrame, travel: pd.DataFrame,
     given_grid: GridModel | None = None,
 ) -> GridAwareResult:
-    """Site, check every rollout year, and site again with the grid's headroom (see the module docstring)."""
+    """Site, check every year of the rollout, and site again with the grid's headroom (see the module docstring)."""
     cfg: CityConfig = city.config
     g = cfg.grid
     years = list(cfg.siting.rollout_years or [cfg.fleet.year])
@@ -210,7 +275,8 @@ def grid_aware_siting(
             records[-1]["seconds"] = round(time.perf_counter() - t0, 2)
             break
         # the grid's answer: headroom per group and year, reinforcement the utility needs anyway, options
-        rows = []
+        # a year between two rollout years has the earlier one's chargers: its limits bind them
+        now: dict[tuple[str, int], tuple[float, bool]] = {}
         for y, h in heads.items():
             if not len(h):
                 continue
@@ -218,12 +284,17 @@ def grid_aware_siting(
             new = _required(grid0, need, unit_costs, fx, g.max_loading_percent, y) if len(need) else None
             if new is not None and len(new):
                 required = new if required.empty else pd.concat([required, new], ignore_index=True)
+            y0 = _rollout_year_of(years, y)
             for gid, r in h.iterrows():
-                head = float(r["headroom_installed_kw"]) * MARGIN
-                key = (str(gid), y)
-                if key in headroom_prev:  # a limit once found is kept, and cut again while still violated
-                    head = min(head, headroom_prev[key] * (TIGHTEN if r["violated"] else 1.0))
-                headroom_prev[key] = max(head, 0.0)
+                key = (str(gid), y0)
+                head, violated = float(r["headroom_installed_kw"]) * MARGIN, bool(r["violated"])
+                if key in now:
+                    head, violated = min(head, now[key][0]), violated or now[key][1]
+                now[key] = (head, violated)
+        for key, (head, violated) in now.items():
+            if key in headroom_prev:  # a limit once found is kept, and cut again while still violated
+                head = min(head, headroom_prev[key] * (TIGHTEN if violated else 1.0))
+            headroom_prev[key] = max(head, 0.0)
         rows = [{"group_id": gid, "year": y, "headroom_kw": kw} for (gid, y), kw in headroom_prev.items()]
         table = pd.DataFrame(rows)
         if g.reinforcement:

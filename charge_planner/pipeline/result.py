@@ -82,7 +82,7 @@ class Plan:
         Unserved energy of every siting demand row and rollout year with its cause
         (:func:`charge_planner.siting.unserved.unserved_demand`).
     grid_years
-        The grid check of every rollout year (``grid_results`` is the plan year's).
+        The grid check of every year checked (``grid.check_years``; ``grid_results`` is the plan year's).
     grid_iterations
         Grid-aware siting (``grid.aware``): one record per round (violations, served share, capex,
         reinforcement, sites opened and closed); empty otherwise.

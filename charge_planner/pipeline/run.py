@@ -78,7 +78,7 @@ def plan(city: City | Path | str, *, data_dir: Path | str | None = None, progres
     loads: dict[int, GridLoads] = {}
     aware = None
     if cfg.grid.source != "none" and cfg.grid.aware:
-        # siting and grid together: site, check every rollout year, site again with the grid's headroom
+        # siting and grid together: site, check every year of the rollout, site again with the grid's headroom
         aware = grid_aware_siting(city, demand, usable, chargers, travel, given_grid)
         model, sites, years, loads = aware.model, aware.sites, aware.years, aware.loads
         t = step("siting_and_grid_rounds", t)
