@@ -1,11 +1,11 @@
-"""Benchmark of the grid-aware siting loop (site, check every rollout year, site again with the grid's
+"""Benchmark of the grid-aware siting loop (site, check every year of the rollout, site again with the grid's
 headroom and reinforcement options) on ``sample_cities/demo_city_stress``.
 
 Run:  python tests/benchmarks/bench_grid_loop.py                        (about 2 minutes on 2 cores)
       python tests/benchmarks/bench_grid_loop.py --city sample_cities/bengaluru_central
       python tests/benchmarks/bench_grid_loop.py --smoke                  (the demo city, two rounds at most)
 
-It prints every round (violations per rollout year, served share, charging capex, reinforcement paid
+It prints every round (violations per year checked, served share, charging capex, reinforcement paid
 from the budget and by the utility, sites opened and closed, seconds), the stage times, the whole
 run's wall-clock time and peak memory, and the target: the loop on the stress city in under 3
 minutes on 2 cores. No open tool closes this loop (eDisGo reinforces a grid for given charging
