@@ -708,6 +708,8 @@ class PlanSearch:
                 st = self._refill(self._state(trial.mix), None, deadline, cap)
                 self.moves += 1
                 improved = True
+                log.debug("plan search: move %d, objective %.8g after %d valuations", self.moves,
+                          st.objective(dec.eps), self.evaluations)
         return st, False
 
     def improve(
