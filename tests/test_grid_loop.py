@@ -284,3 +284,25 @@ def test_the_years_checked_are_every_year_of_the_rollout_unless_asked_for_the_ro
     assert checked_years(CityConfig.model_validate(rollout_only)) == [2026, 2028, 2030]
     one_year = {**base, "siting": {"budget_usd": 1e6}}
     assert checked_years(CityConfig.model_validate(one_year)) == [2030]
+
+
+def test_a_reinforced_group_gets_the_next_step_on_the_reinforced_grid_not_the_same_work_again() -> None:
+    # a 200 m LV line: the voltage binds first, and a second LV circuit is on offer; once built, the transformer
+    # binds, and the group's options are those of the reinforced grid: no third circuit costed as a second, the
+    # DT's next rating and a second DT
+    grid = one_dt(0.2)
+    costs = {"dt_100kva": 5357.0, "dt_160kva": 6571.0, "lv_ab_cable_per_km": 7700.0}
+    heads = group_headroom(checked(grid, public_kwh_day=24 * 10.0))
+    assert heads.loc["dt:0", "limit"] == "voltage"
+    first = reinforcement_options(grid, heads, costs, local_per_usd=84.0)
+    assert "lv_circuit" in set(first["kind"])
+    circuit = apply_reinforcements(grid, first[first["kind"] == "lv_circuit"].head(1))
+    assert int(circuit.net.line.at[0, "parallel"]) == 2
+    after = group_headroom(checked(circuit, public_kwh_day=24 * 10.0))
+    assert after.loc["dt:0", "limit"] == "trafo"
+    again = reinforcement_options(circuit, after, costs, local_per_usd=84.0)
+    assert set(again["option"]) == {"DT 100 -> 160 kVA", "second 100 kVA DT"}
+    # and applied after the circuit, the upgrade keeps it: 160 kVA with two circuits
+    both = apply_reinforcements(grid, pd.concat([first[first["kind"] == "lv_circuit"].head(1),
+                                                 again[again["kind"] == "dt_upgrade"].head(1)]))
+    assert int(both.net.line.at[0, "parallel"]) == 2 and both.net.trafo.at[0, "sn_mva"] == pytest.approx(0.16)

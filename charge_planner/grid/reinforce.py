@@ -11,6 +11,9 @@ Per group of :func:`~charge_planner.grid.headroom.group_headroom`:
   (``mv_cable_per_km``); one more substation unit of the same rating when a unit cost is given for that
   rating (``substation_unit_<MVA>mva``).
 
+A second circuit or cable is offered only where the lines have none yet (``parallel`` 1): on a grid
+reinforced already, the options are those of the reinforced grid (its DT ratings and units).
+
 Costs come from :func:`charge_planner.presets.grid_reinforcement_costs` (per DT station installed, per DT
 replaced by the next rating on its structure, per substation unit, per km of line) in local currency,
 converted to USD at the preset's rate; the added headroom is in kW of
@@ -70,7 +73,8 @@ def reinforcement_options(
             new = _next_rating(kva, ratings)
             dt_cost = (unit_costs_usd.get(f"dt_upgrade_{new:g}kva", unit_costs_usd.get(f"dt_{new:g}kva", math.nan))
                        if new else math.nan)
-            km = float(lv_len.get(t, 0.0))
+            # a group whose LV lines have a second circuit already gets no other
+            km = 0.0 if _paralleled(net, _group_lv_lines(net, t)) else float(lv_len.get(t, 0.0))
             lv_cost = unit_costs_usd.get("lv_ab_cable_per_km", math.nan) * km
             gain_t = (new - kva) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0 if new else 0.0
             # a second circuit halves the LV lines' impedance; taking the group's drop as all LV, the load
@@ -101,6 +105,8 @@ def reinforcement_options(
                                 "new_kva": new_kva, "lv_km": lv_km, "lines": ()})
         else:  # an MV network: a second cable beside its binding lines, one more substation unit
             km = float(h.get("mv_cable_km", 0.0) or 0.0)
+            if _paralleled(net, [int(i) for i in h.get("mv_cable_lines", ())]):
+                km = 0.0  # a second cable is there already
             cable_cost = unit_costs_usd.get("mv_cable_per_km", math.nan) * km
             cable_kw = float(h.get("mv_cable_line_kw", np.nan))
             if km > 0 and np.isfinite(cable_cost) and np.isfinite(cable_kw):
@@ -150,6 +156,14 @@ def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
         out.assumptions.append(f"reinforced: {len(done)} option(s) built ({'; '.join(done[:5])}"
                                + (" ..." if len(done) > 5 else "") + ")")
     return out
+
+
+def _paralleled(net: object, lines: np.ndarray | list[int]) -> bool:
+    """Whether any of the lines has a second circuit already."""
+    idx = np.asarray(lines, dtype=int)
+    if not len(idx):
+        return False
+    return bool((net.line.loc[idx, "parallel"].astype(int) > 1).any())  # type: ignore[attr-defined]
 
 
 def _group_lv_lines(net: object, trafo: int) -> np.ndarray:

@@ -277,13 +277,20 @@ def grid_aware_siting(
         # the grid's answer: headroom per group and year, reinforcement the utility needs anyway, options
         # a year between two rollout years has the earlier one's chargers: its limits bind them
         now: dict[tuple[str, int], tuple[float, bool]] = {}
+        added: set[str] = set()  # a group gets one more reinforcement a round at most (its earliest year's)
         for y, h in heads.items():
             if not len(h):
                 continue
-            need = h[h["violated_without_public"] & ~h.index.isin(required["group_id"])]
-            new = _required(grid0, need, unit_costs, fx, g.max_loading_percent, y) if len(need) else None
-            if new is not None and len(new):
-                required = new if required.empty else pd.concat([required, new], ignore_index=True)
+            need = h[h["violated_without_public"] & ~h.index.isin(list(added))]
+            if len(need):
+                # on the grid as built by then: a group reinforced already and still violated gets the next step
+                done = _built_by(chosen, required)
+                done = done[done["year"] <= y] if len(done) else done
+                new = _required(apply_reinforcements(grid0, done) if len(done) else grid0, need, unit_costs, fx,
+                                g.max_loading_percent, y)
+                if len(new):
+                    required = new if required.empty else pd.concat([required, new], ignore_index=True)
+                    added |= set(new["group_id"])
             y0 = _rollout_year_of(years, y)
             for gid, r in h.iterrows():
                 key = (str(gid), y0)
