@@ -460,3 +460,23 @@ def test_report_says_when_a_limit_met_below_the_planned_load_holds_at_it():
     assert s["first_limit_holds_at_plan"] is True and s["already_violated"]["holding_at_plan"] == 1
     assert level.summary(at_plan={("bus", 5, "undervoltage")})["first_limit_holds_at_plan"] is False
     assert "first_limit_holds_at_plan" not in level.summary()
+
+
+def test_the_year_the_level_is_reached_is_compared_with_the_rollouts_own_check_of_it():
+    """The hosting level scales the plan year's loads; the rollout's own check of the year the path reaches it (the
+    earlier sites serving that year's demand) is named beside it, whatever it found."""
+    from charge_planner.outputs.report_hosting import _context
+
+    bus = {"element": "bus", "id": 5, "kind": "undervoltage"}
+    # reached in 2029.4: the first whole year at that level is the plan year, whose check is the section's own
+    level = _level(bus, 0.43, [])
+    assert str(level.city_year_label) == "2030"
+    assert "rollout's own check" not in _context(level, at_plan=set(), checked={2029: 0, 2030: 0})["headline"]
+    level2 = _level(bus, 0.43, [])
+    level2.city_year = 2028.6
+    ctx = _context(level2, at_plan=set(), checked={2028: 0, 2029: 2, 2030: 0})
+    assert str(level2.city_year_label) == "2029"
+    assert ("The rollout's own check of 2029 (section \"Grid-safe rollout\") finds 2 violation(s): its loads that "
+            "year are its sites of then serving that year's demand, not the 2030 loads scaled down.") in ctx["headline"]
+    # a year not checked (a one-year plan): nothing is said
+    assert "rollout's own check" not in _context(level2, at_plan=set(), checked={2030: 0})["headline"]
