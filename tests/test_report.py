@@ -242,7 +242,8 @@ def _rollout_summary(converged: bool) -> dict:
         {"iteration": 1, "violations": 0 if converged else 2,
          "violations_by_year": {"2026": 0, "2027": 0, "2028": 0, "2029": 0, "2030": 0 if converged else 2},
          "served_share": 0.9899, "capex_usd": 966738.0, "reinforcement_usd": 1200.0,
-         "utility_reinforcement_usd": 46331.0, "sites_open": 32, "opened": ["s1", "s2", "s3"], "closed": ["s9"]},
+         "utility_reinforcement_usd": 46331.0, "sites_open": 32, "opened": ["s1", "s2", "s3"], "closed": ["s9"],
+         "n_opened": 3, "n_closed": 1},
     ]
     return {"grid": {"years": years}, "grid_aware": {
         "iterations": rounds, "converged": converged,

@@ -87,7 +87,8 @@ class GridAwareResult:
         utility: ``group_id``, ``option``, ``cost_usd``, ``year``.
     iterations
         One record per round: ``iteration``, ``violations``, ``violations_by_year``, ``violated_groups``,
-        ``served_share``, ``capex_usd``, ``reinforcement_usd``, ``sites_open``, ``opened``, ``closed``,
+        ``served_share``, ``capex_usd``, ``reinforcement_usd``, ``sites_open``, ``opened``, ``closed`` (the
+        first 50 of each), ``n_opened``, ``n_closed``,
         ``limited_groups``, ``seconds``.
     """
 
@@ -257,6 +258,8 @@ def grid_aware_siting(
             "sites_open": int(len(sites)),
             "opened": sorted(str(s) for s in open_now - prev_sites)[:50] if it else [],
             "closed": sorted(str(s) for s in prev_sites - open_now)[:50] if it else [],
+            "n_opened": len(open_now - prev_sites) if it else 0,
+            "n_closed": len(prev_sites - open_now) if it else 0,
             "limited_groups": int(limits.headroom["group_id"].nunique()) if limits is not None else 0,
             "seconds": 0.0,
         })

@@ -57,7 +57,7 @@ def main() -> int:
         by = ", ".join(f"{y}: {n}" for y, n in r["violations_by_year"].items())
         print(f"{r['iteration']:>5} {r['violations']:>10} {by:<28} {r['served_share']:>7.1%} {r['capex_usd']:>11,.0f} "
               f"{r['reinforcement_usd']:>10,.0f} {r['utility_reinforcement_usd']:>11,.0f} {r['sites_open']:>5} "
-              f"{len(r['opened']):>6} {len(r['closed']):>6} {r['seconds']:>6.1f}")
+              f"{r['n_opened']:>6} {r['n_closed']:>6} {r['seconds']:>6.1f}")
     print("stage times [s]:", ", ".join(f"{k} {v:.1f}" for k, v in s["timings_s"].items()))
     final = p.grid_iterations[-1]["violations"] if p.grid_iterations else None
     print(f"whole run (loading the city, planning): {wall:.1f} s, peak memory {peak_gb:.2f} GB; final violations "
