@@ -43,6 +43,8 @@ import geopandas as gpd
 import numpy as np
 import pandapower as pp
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pyogrio
 
 from charge_planner.errors import GridError, OutputError
@@ -259,13 +261,24 @@ def write_grid_files(plan: Plan, folder: Path) -> list[Path]:
     checks = sorted(plan.grid_years.items()) if plan.grid_years else []
     if not any(r is results for _, r in checks):
         checks.append((results.year if results.year is not None else plan.city.config.fleet.year, results))
-    loads = pd.concat([bus_loads(r, year=y) for y, r in checks], ignore_index=True)
-    # single precision (7 significant digits: 0.1 W in 1 MW) and zstd keep a year of a city's buses
-    # in about a tenth of a gigabyte
-    powers = [c for c in loads.columns if c.endswith(("_mw", "_mvar"))]
-    loads = loads.astype({**dict.fromkeys(powers, "float32"), "bus": "int32", "year": "Int16"})
     parquet_path = folder / "grid_loads.parquet"
-    loads.to_parquet(parquet_path, index=False, compression="zstd")
+    # one year at a time (a year's time series of a city's buses is tens of millions of rows), in single
+    # precision (7 significant digits: 0.1 W in 1 MW) with zstd: a year of a city's buses in about a tenth
+    # of a gigabyte on disk, and in memory no more than one year's table
+    writer: pq.ParquetWriter | None = None
+    try:
+        for y, r in checks:
+            loads = bus_loads(r, year=y)
+            powers = [c for c in loads.columns if c.endswith(("_mw", "_mvar"))]
+            loads = loads.astype({**dict.fromkeys(powers, "float32"), "bus": "int32", "year": "Int16"})
+            table = pa.Table.from_pandas(loads, preserve_index=False)
+            del loads
+            if writer is None:
+                writer = pq.ParquetWriter(parquet_path, table.schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
     return [*written, parquet_path]
 
 
