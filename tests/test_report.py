@@ -231,7 +231,7 @@ def test_fmt_pct_never_rounds_a_part_to_the_whole_or_to_nothing():
 
 
 def _rollout_summary(converged: bool) -> dict:
-    years = {str(y): {"violations": 0 if converged or y < 2030 else 2, "vm_min_pu": 0.95 + 0.001 * (y - 2026),
+    years = {str(y): {"sites_of_rollout_year": y - (y % 2), "violations": 0 if converged or y < 2030 else 2, "vm_min_pu": 0.95 + 0.001 * (y - 2026),
                       "trafo_loading_max_percent": 80.0 + y - 2026,
                       "ev_kwh_day_on_grid": {"public": 100.0 * (y - 2025), "home": 50.0, "depot": 10.0}}
              for y in range(2026, 2031)}
@@ -295,7 +295,7 @@ def test_the_grid_safe_rollout_section_reads_the_loop_record_in_plain_words():
 def test_a_one_year_plan_has_no_rollout_section_and_a_grid_blind_one_no_rounds():
     from charge_planner.outputs.report_rollout import rollout_context
 
-    one = {"grid": {"years": {"2030": {"violations": 0}}}}
+    one = {"grid": {"years": {"2030": {"sites_of_rollout_year": 2030, "violations": 0}}}}
     assert rollout_context(_rollout_plan(None), one) is None
     blind = _rollout_summary(converged=True)
     del blind["grid_aware"]

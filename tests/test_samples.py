@@ -79,6 +79,9 @@ def _check_grid_outcome(cfg, summary: dict, out) -> None:
     rollout = cfg.siting.rollout_years or [cfg.fleet.year]
     years = [str(y) for y in range(rollout[0], rollout[-1] + 1)]
     assert sorted(summary["grid"]["years"]) == years
+    # a year between rollout years has the sites of the rollout year before it
+    assert [summary["grid"]["years"][y]["sites_of_rollout_year"] for y in years] == [
+        max(r for r in rollout if r <= int(y)) for y in years]
     assert summary["grid"]["violations"] == summary["grid"]["years"][years[-1]]["violations"]
     if not cfg.grid.aware:
         return

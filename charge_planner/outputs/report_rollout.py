@@ -43,19 +43,17 @@ def rollout_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
     aware = s.get("grid_aware")
     if len(years) < 2 and not aware:
         return None
-    cfg = plan.city.config
-    rollout = [int(y) for y in (cfg.siting.rollout_years or [cfg.fleet.year])]
     year_rows = []
     for y, r in sorted(years.items(), key=lambda kv: int(kv[0])):
         on_grid = r.get("ev_kwh_day_on_grid") or {}
-        built_in = max((x for x in rollout if x <= int(y)), default=int(y))
+        built_in = int(r["sites_of_rollout_year"])
         year_rows.append({
             "year": y, "sites": str(built_in) if built_in == int(y) else f"{built_in} (between rollout years)",
             **{k: fmt_num(on_grid.get(k)) if k in on_grid else "—" for k in _KINDS},
             "vm_min": fmt_num(r.get("vm_min_pu"), 3), "trafo_max": fmt_num(r.get("trafo_loading_max_percent")),
             "violations": int(r.get("violations", 0)),
         })
-    between = any(int(y) not in rollout for y in years)
+    between = any(int(r["sites_of_rollout_year"]) != int(y) for y, r in years.items())
     ctx: dict[str, Any] = {"years": year_rows, "between": between, "aware": bool(aware)}
     if not aware:
         return ctx

@@ -55,8 +55,8 @@ from charge_planner.siting import CapacitatedSiting
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GridAwareResult", "MARGIN", "TIGHTEN", "check_years", "checked_years", "grid_aware_siting", "sites_between",
-           "sites_of_year"]
+__all__ = ["GridAwareResult", "MARGIN", "TIGHTEN", "check_years", "checked_years", "grid_aware_siting", "rollout_year_of",
+           "sites_between", "sites_of_year"]
 
 #: ASSUMPTION: factor on the headroom of a group still violated after a round (the linearised
 #: headroom overstates what a non-linear grid takes).
@@ -132,7 +132,7 @@ def checked_years(cfg: CityConfig) -> list[int]:
     return rollout
 
 
-def _rollout_year_of(rollout: list[int], year: int) -> int:
+def rollout_year_of(rollout: list[int], year: int) -> int:
     """The latest rollout year at or before ``year``: the one whose sites and chargers stand in it."""
     return max(r for r in rollout if r <= year)
 
@@ -199,7 +199,7 @@ def check_years(
         if y in rollout:
             sites_y, asg_y = sites_of_year(model, sites, y), _assignments_of_year(model, y)
         else:
-            sites_y, asg_y = sites_between(model, sites, demand.result, _rollout_year_of(rollout, y), y)
+            sites_y, asg_y = sites_between(model, sites, demand.result, rollout_year_of(rollout, y), y)
         loads = grid_loads(city, cells, sites_y, asg_y, demand.rows, demand.result, year=y)
         loads_y[y] = loads
         checks[y] = grid_stage(city, loads, grid_y, hosting=False if y != years[-1] else hosting)
@@ -294,7 +294,7 @@ def grid_aware_siting(
                 if len(new):
                     required = new if required.empty else pd.concat([required, new], ignore_index=True)
                     added |= set(new["group_id"])
-            y0 = _rollout_year_of(years, y)
+            y0 = rollout_year_of(years, y)
             for gid, r in h.iterrows():
                 key = (str(gid), y0)
                 head, violated = float(r["headroom_installed_kw"]) * MARGIN, bool(r["violated"])

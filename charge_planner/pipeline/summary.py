@@ -22,7 +22,7 @@ from charge_planner.grid.assess import GridAssessment
 from charge_planner.grid.energy import combustion_g_per_km
 from charge_planner.grid.flow import lowest_voltage, voltage_levels
 from charge_planner.pipeline.adoption import hosting_summary
-from charge_planner.pipeline.loop import MARGIN, TIGHTEN
+from charge_planner.pipeline.loop import MARGIN, TIGHTEN, rollout_year_of
 from charge_planner.pipeline.result import Plan
 from charge_planner.pipeline.stages import base_load_growth_of, grid_emissions_of
 from charge_planner.siting.unserved import unserved_summary
@@ -211,8 +211,12 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
     kpis["reinforcement_usd"] = round(float(siting.get("reinforcement_usd", 0.0)), 0)
     kpis["capex_with_grid_usd"] = round(float(siting["capex_usd"]) + kpis["reinforcement_usd"], 0)
     if p.grid_years:
+        cfg = p.city.config
+        rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
         summary.setdefault("grid", {})["years"] = {
-            str(y): {"violations": int(len(r.violations)),
+            # the rollout year whose sites and chargers stand in that year (the year itself, or the one before it)
+            str(y): {"sites_of_rollout_year": rollout_year_of(rollout, y),
+                     "violations": int(len(r.violations)),
                      "vm_min_pu": _finite(round(lowest_voltage(r.buses)[0], 5)),
                      "trafo_loading_max_percent": (round(float(r.trafos["loading_percent"].max()), 2)
                                                    if len(r.trafos) else None),
