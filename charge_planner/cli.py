@@ -114,6 +114,11 @@ def summary_line(s: dict[str, Any]) -> str:
         line += f"; grid violations {g['violations']}"
         if g.get("vm_min_pu") is not None:
             line += f", lowest voltage {g['vm_min_pu']:.3f} pu"
+        years = g.get("years") or {}
+        if len(years) > 1:  # the other years checked (the plan year's count is the one above)
+            earlier = {y: int(r["violations"]) for y, r in years.items() if int(r["violations"]) and y != max(years)}
+            before = ", ".join(f"{y}: {n}" for y, n in sorted(earlier.items())) if earlier else "none"
+            line += f" ({max(years)}; violations in the years checked before it: {before})"
         ga = s.get("grid_aware")
         if ga:
             rounds = ga["iterations"]

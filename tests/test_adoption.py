@@ -476,7 +476,7 @@ def test_the_year_the_level_is_reached_is_compared_with_the_rollouts_own_check_o
     level2.city_year = 2028.6
     ctx = _context(level2, at_plan=set(), checked={2028: 0, 2029: 2, 2030: 0})
     assert str(level2.city_year_label) == "2029"
-    assert ("The rollout's own check of 2029 (section \"Grid-safe rollout\") finds 2 violation(s): its loads that "
+    assert ("The rollout's own check of 2029 (table \"The grid in every year checked\") finds 2 violation(s): its loads that "
             "year are its sites of then serving that year's demand, not the 2030 loads scaled down.") in ctx["headline"]
     # a year not checked (a one-year plan): nothing is said
     assert "rollout's own check" not in _context(level2, at_plan=set(), checked={2030: 0})["headline"]

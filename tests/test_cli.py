@@ -268,6 +268,14 @@ def test_summary_line_states_the_proof_as_it_is():
     assert "feasible, no bound" in line and "time_limit_s" in line and "grid" not in line
     s["solver"].update(status="optimal", gap=0.0001, wall_clock_stop=False, solver="greedy")
     assert "optimal (greedy plan, proven by the demand within reach" in summary_line(s)
+    # a grid-blind multi-year plan: the plan year's count, and the years checked before it
+    s["grid"] = {"violations": 0, "vm_min_pu": 0.9521,
+                 "years": {"2026": {"violations": 0}, "2027": {"violations": 0}, "2028": {"violations": 3},
+                           "2029": {"violations": 7}, "2030": {"violations": 0}}}
+    assert ("grid violations 0, lowest voltage 0.952 pu (2030; violations in the years checked before it: "
+            "2028: 3, 2029: 7)") in summary_line(s)
+    s["grid"]["years"] = {"2030": {"violations": 0}}
+    assert summary_line(s).endswith("grid violations 0, lowest voltage 0.952 pu")
 
 
 def test_validate_reads_the_exclusion_zones_as_run_does(tmp_path):

@@ -97,7 +97,7 @@ def _context(level: HostingLevel, at_plan: set[LimitKey] | None = None,
         if checked and year.isdigit() and int(year) in checked and int(year) != y0:
             n_then = checked[int(year)]
             found = "no violation" if n_then == 0 else f"{n_then} violation(s)"
-            headline += (f" The rollout's own check of {year} (section \"Grid-safe rollout\") finds {found}: its "
+            headline += (f" The rollout's own check of {year} (table \"The grid in every year checked\") finds {found}: its "
                          f"loads that year are its sites of then serving that year's demand, not the {y0} loads "
                          "scaled down.")
     by_year = level.dts_limited_by_year()
