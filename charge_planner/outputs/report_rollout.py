@@ -19,7 +19,8 @@ _KINDS = ("public", "home", "depot")
 
 
 def _group_name(plan: Plan, group_id: str) -> str:
-    """A reinforced group in words: "DT area of transformer 803 (DT791)", "MV network of transformer 4"."""
+    """A reinforced group in words: "DT area of transformer 803 (DT791 400 kVA)", "MV network of substation
+    transformer 4"."""
     kind, _, trafo = str(group_id).partition(":")
     what = {"dt": "DT area of transformer", "mv": "MV network of substation transformer"}.get(kind, "group")
     name = ""
