@@ -306,3 +306,36 @@ def test_a_reinforced_group_gets_the_next_step_on_the_reinforced_grid_not_the_sa
     both = apply_reinforcements(grid, pd.concat([first[first["kind"] == "lv_circuit"].head(1),
                                                  again[again["kind"] == "dt_upgrade"].head(1)]))
     assert int(both.net.line.at[0, "parallel"]) == 2 and both.net.trafo.at[0, "sn_mva"] == pytest.approx(0.16)
+
+
+@pytest.mark.slow
+def test_a_multi_year_real_city_is_grid_safe_in_every_year_and_a_reinforced_area_gets_its_next_step() -> None:
+    """Central Bengaluru planned in stages (the bundle with rollout years 2026, 2028 and 2030): the loop ends with no
+    violation in any year from 2026 to 2030, the years between rollout years included; a DT area the utility
+    reinforced and that breaks a limit again later gets another work, never the same one twice (with rollout
+    years alone it stayed at one violation round after round)."""
+    import dataclasses
+
+    import charge_planner as cp
+    from charge_planner.city import load_city
+    from charge_planner.pipeline.options import Option, option_config
+    from tests.conftest import ROOT, SHARED_DATA
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data {SHARED_DATA} not available")
+    bundle = ROOT / "sample_cities" / "bengaluru_central"
+    city = load_city(bundle, data_dir=SHARED_DATA)
+    staged = Option("staged", {"siting.rollout_years": [2026, 2028, 2030]})
+    city = dataclasses.replace(city, config=option_config(city.config, staged, source=str(bundle / "city.toml")))
+    s = cp.plan(city).summary
+    years = s["grid"]["years"]
+    assert sorted(years) == ["2026", "2027", "2028", "2029", "2030"]
+    assert {y: v["violations"] for y, v in years.items()} == dict.fromkeys(years, 0)
+    assert [years[y]["sites_of_rollout_year"] for y in sorted(years)] == [2026, 2026, 2028, 2028, 2030]
+    rounds = s["grid_aware"]["iterations"]
+    assert rounds[0]["violations"] > 0 and rounds[-1]["violations"] == 0 and s["grid_aware"]["converged"]
+    util = pd.DataFrame(s["grid_aware"]["utility_reinforcement"])
+    again = util[util.duplicated("group_id", keep=False)]
+    assert len(again), "no area needed a second step"
+    for _, works in again.groupby("group_id"):
+        assert works["option"].is_unique and works["year"].is_monotonic_increasing
