@@ -76,7 +76,7 @@ def _check_grid_outcome(cfg, summary: dict, out) -> None:
     only grows: no site closes, chargers never decrease, reinforcement is never undone."""
     import pandas as pd
 
-    rollout = cfg.siting.rollout_years or [cfg.fleet.year]
+    rollout = cfg.siting_years
     years = [str(y) for y in range(rollout[0], rollout[-1] + 1)]
     assert sorted(summary["grid"]["years"]) == years
     # a year between rollout years has the sites of the rollout year before it

@@ -37,6 +37,11 @@ class CityConfig(_Model):
     energy: EnergySection = EnergySection()
     outputs: OutputsSection = OutputsSection()
 
+    @property
+    def siting_years(self) -> list[int]:
+        """The years the siting plans: ``siting.rollout_years``, else the plan year alone."""
+        return list(self.siting.rollout_years or [self.fleet.year])
+
     @model_validator(mode="after")
     def _online_area(self) -> CityConfig:
         if self.data.source == "online" and self.data.place is None and self.city.study_area_bbox is None:

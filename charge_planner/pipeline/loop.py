@@ -126,7 +126,7 @@ def _assignments_of_year(model: CapacitatedSiting, year: int) -> pd.DataFrame | 
 def checked_years(cfg: CityConfig) -> list[int]:
     """The years the grid is checked in: every calendar year from the first rollout year to the plan
     year (``grid.check_years = "every"``, the default), or the rollout years only (``"rollout"``)."""
-    rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    rollout = cfg.siting_years
     if cfg.grid.check_years == "every" and len(rollout) > 1:
         return list(range(rollout[0], rollout[-1] + 1))
     return rollout
@@ -191,7 +191,7 @@ def check_years(
     grid0 = grid if grid is not None else synthesise(city, base_loads(city, cells))
     checks: dict[int, GridResults] = {}
     loads_y: dict[int, GridLoads] = {}
-    rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    rollout = cfg.siting_years
     years = checked_years(cfg)
     for y in years:
         done = built[built["year"] <= y] if built is not None and len(built) and "trafo" in built.columns else None
@@ -213,7 +213,7 @@ def grid_aware_siting(
     """Site, check every year of the rollout, and site again with the grid's headroom (see the module docstring)."""
     cfg: CityConfig = city.config
     g = cfg.grid
-    years = list(cfg.siting.rollout_years or [cfg.fleet.year])
+    years = cfg.siting_years
     cells = demand.result.cells[demand.result.cells["population"] > 0]
     grid0 = given_grid if given_grid is not None else synthesise(city, base_loads(city, cells))
     preset = preset_of(cfg)

@@ -109,11 +109,12 @@ def demand_stage(city: City) -> DemandStage:
     preset = preset_of(cfg)
     result = city_demand(city)
     # the siting model plans the publicly served use cases of the rollout years (default: the plan year)
-    years = cfg.siting.rollout_years or cfg.fleet.year
+    years = cfg.siting_years
     demand = result.for_siting(years).copy()
+    wanted = ", ".join(map(str, years))
     if demand.empty:
         raise InfeasibleError(
-            f"no public charging demand to site in {years}: no populated cell has energy of a sited use case "
+            f"no public charging demand to site in {wanted}: no populated cell has energy of a sited use case "
             f"({', '.join(cfg.demand.sited_use_cases)}); check fleet.segments, the use-case shares, "
             "demand.sited_use_cases and city.study_area_bbox"
         )

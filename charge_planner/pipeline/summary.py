@@ -211,8 +211,7 @@ def plan_summary(p: Plan, timings: dict[str, float], total_s: float) -> dict[str
     kpis["reinforcement_usd"] = round(float(siting.get("reinforcement_usd", 0.0)), 0)
     kpis["capex_with_grid_usd"] = round(float(siting["capex_usd"]) + kpis["reinforcement_usd"], 0)
     if p.grid_years:
-        cfg = p.city.config
-        rollout = list(cfg.siting.rollout_years or [cfg.fleet.year])
+        rollout = p.city.config.siting_years
         summary.setdefault("grid", {})["years"] = {
             # the rollout year whose sites and chargers stand in that year (the year itself, or the one before it)
             str(y): {"sites_of_rollout_year": rollout_year_of(rollout, y),

@@ -149,7 +149,7 @@ def siting_options(config: CityConfig) -> dict[str, Any]:
     """Keyword arguments of :meth:`CapacitatedSiting.from_tables` from ``[siting]`` (and the site
     connection cost by power band, :func:`~charge_planner.assumptions.site_cost_bands_usd`)."""
     s = config.siting
-    years = s.rollout_years or [config.fleet.year]
+    years = config.siting_years
     return {
         "budget_usd": s.budget_usd,
         "max_sites_per_demand": s.max_sites_per_demand,
