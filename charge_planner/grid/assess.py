@@ -27,6 +27,7 @@ from charge_planner.grid.timeseries import (
     build_injections,
     daily_profile_series,
     run_time_series,
+    step_hours,
 )
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,6 @@ def _hour_tap_start(model: BatchPowerFlow, flow: TimeSeriesResult, pos: np.ndarr
         return None
     path = batch.tap_pos.T  # changers x steps
     return taps.starts(path, pos, cyclic=abs(flow.step_h * path.shape[1] - 24.0) < 1e-9)
-
-
-def _step_hours(index: pd.DatetimeIndex) -> float:
-    return float((index[1] - index[0]) / pd.Timedelta(hours=1)) if len(index) > 1 else 1.0
 
 
 def queue_above_power(kw: np.ndarray, cap: np.ndarray, max_rounds: int = 8) -> tuple[np.ndarray, float, float]:
@@ -167,7 +164,7 @@ def site_load_matrix(
     over = kw > cap[None, :] + 1e-9
     if over.any():
         kw, moved, lost = queue_above_power(kw, cap)
-        step_h = _step_hours(index)
+        step_h = step_hours(index)
         days = max(len(index) * step_h / 24.0, 1e-9)
         if not quiet:
             log.info("EV profile above the installed power at %d site(s): %.1f kWh/day of their charging waits for "

@@ -37,8 +37,14 @@ __all__ = [
     "build_injections",
     "daily_profile_series",
     "run_time_series",
+    "step_hours",
     "time_index",
 ]
+
+
+def step_hours(index: pd.DatetimeIndex) -> float:
+    """Length of a step of a time axis [h] (one hour for an axis of one step)."""
+    return float((index[1] - index[0]) / pd.Timedelta(hours=1)) if len(index) > 1 else 1.0
 
 #: ASSUMPTION: hourly residential load relative to its daily peak (Indian urban homes:
 #: morning hump, evening peak at 20-21 h). No sourced curve in the facts table.
@@ -292,7 +298,7 @@ def run_time_series(
                 problems.append(f"{name} holds missing or negative values")
     if problems:
         raise DataError("run_time_series: " + "; ".join(problems))
-    step_h = float((index[1] - index[0]) / pd.Timedelta(hours=1)) if n > 1 else 1.0
+    step_h = step_hours(index)
     model = model if model is not None else BatchPowerFlow.from_net(net)
     inj = build_injections(model, n, base_load_factor=base_load_factor, sgen_factor=sgen_factor, ev_kw=ev_kw,
                            pv_kw=pv_kw, ev_power_factor=ev_power_factor)

@@ -38,7 +38,7 @@ from pandapower.topology import create_nxgraph
 
 from charge_planner.errors import DataError
 from charge_planner.grid.fastflow import BatchPowerFlow
-from charge_planner.grid.timeseries import build_injections
+from charge_planner.grid.timeseries import build_injections, step_hours
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class HostingCheck:
         self.bus_pos = bus_pos
         self.n_columns_solved = 0
         # the tap changers carried from step to step round the searched day, as in the time series
-        step_h = float((series.index[1] - series.index[0]) / pd.Timedelta(hours=1)) if n > 1 else 1.0
+        step_h = step_hours(series.index)
         self.taps_mode: str | None = None
         if self.model.taps is not None and 1 < n <= 96:
             self.taps_mode = "cyclic" if abs(step_h * n - 24.0) < 1e-9 else "carry"
