@@ -116,9 +116,10 @@ def summary_line(s: dict[str, Any]) -> str:
             line += f", lowest voltage {g['vm_min_pu']:.3f} pu"
         years = g.get("years") or {}
         if len(years) > 1:  # the other years checked (the plan year's count is the one above)
-            earlier = {y: int(r["violations"]) for y, r in years.items() if int(r["violations"]) and y != max(years)}
-            before = ", ".join(f"{y}: {n}" for y, n in sorted(earlier.items())) if earlier else "none"
-            line += f" ({max(years)}; violations in the years checked before it: {before})"
+            last = max(years, key=int)
+            earlier = [f"{y}: {int(r['violations'])}" for y, r in sorted(years.items(), key=lambda kv: int(kv[0]))
+                       if int(r["violations"]) and y != last]
+            line += f" ({last}; violations in the years checked before it: {', '.join(earlier) or 'none'})"
         ga = s.get("grid_aware")
         if ga:
             rounds = ga["iterations"]

@@ -238,7 +238,7 @@ def _rollout_summary(converged: bool) -> dict:
     rounds = [
         {"iteration": 0, "violations": 40, "violations_by_year": {"2026": 0, "2027": 0, "2028": 3, "2029": 7, "2030": 30},
          "served_share": 0.9932, "capex_usd": 949725.0, "reinforcement_usd": 0.0, "utility_reinforcement_usd": 0.0,
-         "sites_open": 27, "opened": [], "closed": []},
+         "sites_open": 27, "opened": [], "closed": [], "n_opened": 0, "n_closed": 0},
         {"iteration": 1, "violations": 0 if converged else 2,
          "violations_by_year": {"2026": 0, "2027": 0, "2028": 0, "2029": 0, "2030": 0 if converged else 2},
          "served_share": 0.9899, "capex_usd": 966738.0, "reinforcement_usd": 1200.0,

@@ -61,6 +61,7 @@ def reinforcement_options(
     net = grid.net
     out = []
     lv_len = _group_lv_km(grid)
+    doubled = _paralleled_dts(net)  # DTs whose LV lines have a second circuit already: no other is offered
     for gid, h in headroom.iterrows():
         t = int(h["trafo"])
         kva = float(net.trafo.at[t, "sn_mva"]) * 1000.0
@@ -73,8 +74,7 @@ def reinforcement_options(
             new = _next_rating(kva, ratings)
             dt_cost = (unit_costs_usd.get(f"dt_upgrade_{new:g}kva", unit_costs_usd.get(f"dt_{new:g}kva", math.nan))
                        if new else math.nan)
-            # a group whose LV lines have a second circuit already gets no other
-            km = 0.0 if _paralleled(net, _group_lv_lines(net, t)) else float(lv_len.get(t, 0.0))
+            km = 0.0 if t in doubled else float(lv_len.get(t, 0.0))
             lv_cost = unit_costs_usd.get("lv_ab_cable_per_km", math.nan) * km
             gain_t = (new - kva) * HEADROOM_POWER_FACTOR * max_loading_percent / 100.0 if new else 0.0
             # a second circuit halves the LV lines' impedance; taking the group's drop as all LV, the load
@@ -105,14 +105,15 @@ def reinforcement_options(
                                 "new_kva": new_kva, "lv_km": lv_km, "lines": ()})
         else:  # an MV network: a second cable beside its binding lines, one more substation unit
             km = float(h.get("mv_cable_km", 0.0) or 0.0)
-            if _paralleled(net, [int(i) for i in h.get("mv_cable_lines", ())]):
+            lines = [int(i) for i in h.get("mv_cable_lines", ())]
+            if lines and (net.line.loc[lines, "parallel"].astype(int) > 1).any():
                 km = 0.0  # a second cable is there already
             cable_cost = unit_costs_usd.get("mv_cable_per_km", math.nan) * km
             cable_kw = float(h.get("mv_cable_line_kw", np.nan))
             if km > 0 and np.isfinite(cable_cost) and np.isfinite(cable_kw):
                 head = min(thermal, voltage)
                 gain = min(trafo_kw, cable_kw, voltage) - head
-                lines = tuple(h["mv_cable_lines"])
+                lines = tuple(lines)
                 if gain > 1e-6:
                     out.append({"group_id": gid, "option": f"second 11 kV cable, {len(lines)} section(s), {km:.2f} km",
                                 "kind": "mv_cable", "added_kw": float(gain), "cost_usd": float(cable_cost),
@@ -158,12 +159,18 @@ def apply_reinforcements(grid: GridModel, chosen: pd.DataFrame) -> GridModel:
     return out
 
 
-def _paralleled(net: object, lines: np.ndarray | list[int]) -> bool:
-    """Whether any of the lines has a second circuit already."""
-    idx = np.asarray(lines, dtype=int)
-    if not len(idx):
-        return False
-    return bool((net.line.loc[idx, "parallel"].astype(int) > 1).any())  # type: ignore[attr-defined]
+def _paralleled_dts(net: object) -> set[int]:
+    """The DTs whose LV network has a line with a second circuit (``net.line["dt"]``, else its buses' DT)."""
+    line = net.line  # type: ignore[attr-defined]
+    multi = line[line["parallel"].astype(int) > 1]
+    if not len(multi):
+        return set()
+    if "dt" in line.columns:
+        return {int(t) for t in multi["dt"] if t >= 0}
+    bus = net.bus  # type: ignore[attr-defined]
+    if "dt" in bus.columns:
+        return {int(t) for t in bus["dt"].reindex(multi["from_bus"]).dropna() if t >= 0}
+    return set()
 
 
 def _group_lv_lines(net: object, trafo: int) -> np.ndarray:

@@ -64,8 +64,7 @@ def rollout_context(plan: Plan, s: Mapping[str, Any]) -> dict[str, Any] | None:
         "by_year": _by_year_text(r.get("violations_by_year") or {}), "served": fmt_pct(r.get("served_share"), 1),
         "capex": fmt_num(r.get("capex_usd")), "reinforcement": fmt_num(r.get("reinforcement_usd")),
         "utility": fmt_num(r.get("utility_reinforcement_usd")), "sites": int(r.get("sites_open", 0)),
-        "moved": (f"+{r.get('n_opened', len(r.get('opened') or []))} / -{r.get('n_closed', len(r.get('closed') or []))}"
-                  if int(r["iteration"]) else "—"),
+        "moved": f"+{r['n_opened']} / -{r['n_closed']}" if int(r["iteration"]) else "—",
     } for r in rounds]
     works = []
     for paid_by, records in (("plan budget", aware.get("reinforcement") or []),

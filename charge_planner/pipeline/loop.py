@@ -286,11 +286,9 @@ def grid_aware_siting(
                 continue
             need = h[h["violated_without_public"] & ~h.index.isin(list(added))]
             if len(need):
-                # on the grid as built by then: a group reinforced already and still violated gets the next step
-                done = _built_by(chosen, required)
-                done = done[done["year"] <= y] if len(done) else done
-                new = _required(apply_reinforcements(grid0, done) if len(done) else grid0, need, unit_costs, fx,
-                                g.max_loading_percent, y)
+                # on the grid as that year's check had it (the works built by then): a group reinforced already
+                # and still violated gets the next step
+                new = _required(checks[y].model, need, unit_costs, fx, g.max_loading_percent, y)
                 if len(new):
                     required = new if required.empty else pd.concat([required, new], ignore_index=True)
                     added |= set(new["group_id"])
