@@ -475,3 +475,91 @@ def test_tap_changer_that_cannot_be_operated_keeps_its_tap_and_says_so(caplog: p
         ref.load["q_mvar"] *= f
         runpp(ref)  # without control: the tap as stored
         np.testing.assert_allclose(res.vm_pu[k], ref.res_bus["vm_pu"].to_numpy(), atol=1e-8)
+
+
+def _areas_net(loads_mw: tuple[float, ...] = (3.0, 5.5, 1.5)) -> pp.pandapowerNet:
+    """Several substations' areas in one net, joined by no line: each a 33 kV source, a 33/11 kV transformer
+    with an on-load tap changer and a two-section 11 kV feeder, loaded differently."""
+    from pandapower.control import DiscreteTapControl
+
+    net = pp.create_empty_network()
+    for k, p in enumerate(loads_mw):
+        b0, b1, b2, b3 = (pp.create_bus(net, kv, name=f"area {k} bus {i}") for i, kv in enumerate((33.0, 11.0, 11.0, 11.0)))
+        pp.create_ext_grid(net, b0, vm_pu=1.0)
+        t = pp.create_transformer_from_parameters(
+            net, b0, b1, sn_mva=10.0, vn_hv_kv=33.0, vn_lv_kv=11.0, vkr_percent=0.5, vk_percent=10.0, pfe_kw=8.0,
+            i0_percent=0.3, tap_side="hv", tap_neutral=0, tap_min=-8, tap_max=8, tap_step_percent=1.25,
+            tap_pos=k, tap_changer_type="Ratio")
+        pp.create_line_from_parameters(net, b1, b2, 3.0, 0.2, 0.35, 10.0, 0.4)
+        pp.create_line_from_parameters(net, b2, b3, 2.0 + k, 0.3, 0.37, 10.0, 0.3)
+        pp.create_load(net, b2, p_mw=0.6 * p, q_mvar=0.2 * p)
+        pp.create_load(net, b3, p_mw=0.4 * p, q_mvar=0.12 * p)
+        DiscreteTapControl(net, t, vm_lower_pu=0.971, vm_upper_pu=0.989)
+    return net
+
+
+@pytest.mark.parametrize("island_buses", [1, 8, 4000])
+def test_areas_joined_by_no_line_are_solved_apart_and_match_pandapower_hour_after_hour(island_buses: int) -> None:
+    """Three substations' areas, each with its own source and tap changer: the batched flow finds the three
+    islands, solves them one at a time (each alone, or two in a group of 8 buses; all three in one group are
+    one system), and a
+    day with the taps carried from hour to hour gives, in every area, pandapower's positions and voltages
+    run hour after hour with ``run_control=True``; the whole grid solved as one system gives the same."""
+    net = _areas_net()
+    model = BatchPowerFlow.from_net(net)
+    model.island_buses = island_buses
+    islands = model.islands()
+    if island_buses < 12:
+        assert islands is not None and sum(len(i.rows) for i in islands) == model.n_internal
+        assert len(islands) == {1: 3, 8: 2}[island_buses]
+        assert sorted(np.concatenate([i.taps for i in islands]).tolist()) == [0, 1, 2]
+    else:
+        assert islands is None  # the three areas fit in one group: solved as one system
+    hours = np.arange(24)
+    factors = 0.25 + 1.6 * np.exp(-0.5 * ((hours - 19.0) / 3.0) ** 2)
+    res = model.solve(model.s_load[:, None] * factors[None, :], taps_in_sequence="carry")
+    whole = BatchPowerFlow.from_net(net)
+    whole.split_islands = False
+    assert whole.islands() is None
+    one = whole.solve(whole.s_load[:, None] * factors[None, :], taps_in_sequence="carry")
+    ref = copy.deepcopy(net)
+    taps, vms = [], []
+    for f in factors:
+        ref.load["p_mw"] = net.load["p_mw"] * f
+        ref.load["q_mvar"] = net.load["q_mvar"] * f
+        with _quiet_pandapower():
+            pp.runpp(ref, numba=False, run_control=True)
+        taps.append(ref.trafo["tap_pos"].to_numpy().astype(int))
+        vms.append(ref.res_bus["vm_pu"].to_numpy().copy())
+    assert res.converged.all()
+    np.testing.assert_array_equal(res.tap_pos, np.array(taps))
+    np.testing.assert_allclose(res.vm_pu, np.array(vms), atol=1e-8)
+    np.testing.assert_array_equal(one.tap_pos, res.tap_pos)
+    np.testing.assert_allclose(one.vm_pu, res.vm_pu, atol=1e-8)
+    # the areas' taps do not move together (else the test would not tell carried areas apart)
+    assert len({tuple(np.array(taps)[:, k]) for k in range(3)}) == 3
+
+
+def test_a_block_solved_on_some_islands_only_leaves_the_others_unsolved() -> None:
+    """Blocks of columns asked on one area each: that area's voltages equal the whole grid's solution and
+    pandapower's, the other areas' buses are NaN, and a column's convergence is its area's."""
+    net = _areas_net()
+    model = BatchPowerFlow.from_net(net)
+    model.island_buses = 1
+    islands = model.islands()
+    assert islands is not None and len(islands) == 3
+    base = model.load_injections(1)[:, 0]
+    scale = np.array([0.5, 1.0, 1.5, 1.2])
+    want = np.zeros((3, len(scale)), dtype=bool)
+    want[[0, 1, 2, 0], np.arange(len(scale))] = True
+    full = model.solve(base[:, None] * scale[None, :])
+    of_row = model.island_of_rows()
+    assert of_row is not None
+    bus_island = of_row[model.bus_lookup[full.buses.to_numpy()]]
+    for cols, res in model.solve_blocks(lambda c: base[:, None] * scale[c][None, :], base.real.sum() * scale,
+                                        block_columns=4, islands=lambda c: want[:, c]):
+        assert res.converged.all()
+        for k, c in enumerate(cols):
+            mine = bus_island == int(np.flatnonzero(want[:, c])[0])
+            np.testing.assert_allclose(res.vm_pu[k, mine], full.vm_pu[c, mine], atol=1e-9)
+            assert np.isnan(res.vm_pu[k, ~mine]).all()

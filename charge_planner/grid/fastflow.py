@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pandapower.auxiliary import pandapowerNet
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from charge_planner.errors import DataError, GridError
@@ -69,6 +70,9 @@ DEFAULT_MAX_NEWTON_ITERATIONS = 20
 _CHUNK_ENTRIES = 4_000_000
 #: A chord step whose mismatch falls by less than this factor per iteration is stalling [-].
 _STALL_RATIO = 0.7
+#: Chord steps that may raise the mismatch before a step counts as stalling (a step started far from the
+#: factorised point may overshoot once before it converges) [-].
+_FREE_STEPS = 2
 
 # ======================================================================================
 # The batched solver
@@ -159,6 +163,27 @@ class _Columns:
     taps: np.ndarray | None  # tap positions (changers x n_steps)
     fallbacks: int = 0  # steps that needed a full Newton-Raphson
 
+    def put(self, cols: np.ndarray, v: np.ndarray, ok: np.ndarray, its: np.ndarray, fallbacks: int,
+            pos: np.ndarray | None) -> None:
+        """Store the solution of the steps ``cols`` (iterations are added to those of earlier passes)."""
+        self.fallbacks += fallbacks
+        if self.taps is not None and pos is not None:
+            self.taps[:, cols] = pos
+        self.v[:, cols] = v
+        self.converged[cols] = ok
+        self.iterations[cols] += its
+
+
+@dataclass
+class _Island:
+    """A part of the grid joined to the rest by no branch: its internal rows, its own solver, and its
+    tap changers' positions among the grid's."""
+
+    rows: np.ndarray
+    model: BatchPowerFlow
+    taps: np.ndarray
+    unknowns: np.ndarray  # its rows and columns of the whole grid's Jacobian
+
 
 @dataclass
 class BatchPowerFlow(AdmittanceModel):
@@ -180,7 +205,12 @@ class BatchPowerFlow(AdmittanceModel):
     max_chord_iterations: int = DEFAULT_MAX_CHORD_ITERATIONS
     max_newton_iterations: int = DEFAULT_MAX_NEWTON_ITERATIONS
     taps: TapControl | None = None
+    #: solve every island (a part of the grid with its own supply, e.g. one substation's area) on its own
+    split_islands: bool = True
+    #: buses of a group of islands solved as one system [-]
+    island_buses: int = 4000
     _pvpq: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    _islands: list[_Island] | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------------------- build
 
@@ -455,7 +485,7 @@ class BatchPowerFlow(AdmittanceModel):
             done = running & finite & (err < tol)
             converged[active[done]] = True
             iterations[active[running]] = it
-            stall = running & ~done & (~finite | (err > _STALL_RATIO * prev[active]))
+            stall = running & ~done & (~finite | ((err > _STALL_RATIO * prev[active]) & (it > _FREE_STEPS)))
             running &= ~done & ~stall
             if it == self.max_chord_iterations or not running.any():
                 break
@@ -554,14 +584,7 @@ class BatchPowerFlow(AdmittanceModel):
 
         Returns the factorisation and its voltages when the steps made one group (else None); given back as
         ``factor`` for steps of the same group solved again, it spares a new one."""
-        n = self.n_internal
-        order = cols[np.argsort(s_load[:, cols].real.sum(axis=0), kind="stable")]
-        block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
-        n_groups = max(1, math.ceil(len(order) / self.chunk_size))
-        chunks: list[tuple[np.ndarray, bool]] = []
-        for group in np.array_split(order, n_groups):
-            parts = np.array_split(group, max(1, math.ceil(len(group) / block)))
-            chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
+        chunks, n_groups = self._chunks(s_load, cols)
         lu: _LevelLU | None = None
         v0 = self.v_start
         if factor is not None and n_groups == 1:
@@ -570,23 +593,11 @@ class BatchPowerFlow(AdmittanceModel):
         for chunk, new_group in chunks:
             s_chunk = s_load[:, chunk]
             if new_group:
-                mid = int(chunk[len(chunk) // 2])
-                v_mid, ok_mid, _ = self._newton_one(self.v_start, s_load[:, mid])
-                v0 = v_mid if ok_mid else self.v_start
-                try:
-                    jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_load[:, mid], np.abs(v0)))
-                    lu = _LevelLU(jac)
-                except (RuntimeError, np.linalg.LinAlgError):
-                    lu = None
+                v0, got = self._group_factor(s_load[:, int(chunk[len(chunk) // 2])])
+                assert not isinstance(got, list)
+                lu = got
             v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk].copy()
-            v, ok, its, fallbacks, pos = self._iterate_controlled(lu, v, s_chunk, v0,
-                                                                  None if start is None else start[:, chunk])
-            out.fallbacks += fallbacks
-            if out.taps is not None and pos is not None:
-                out.taps[:, chunk] = pos
-            out.v[:, chunk] = v
-            out.converged[chunk] = ok
-            out.iterations[chunk] += its
+            out.put(chunk, *self._iterate_controlled(lu, v, s_chunk, v0, None if start is None else start[:, chunk]))
         return (lu, v0) if n_groups == 1 else None
 
     def _sequence_taps(self, s_load: np.ndarray, out: _Columns, *, cyclic: bool, length: int,
@@ -634,6 +645,199 @@ class BatchPowerFlow(AdmittanceModel):
             log.warning("tap changers: the positions carried from step to step did not settle after %d passes; "
                         "the last pass is reported", length + 1)
         log.debug("tap changers carried from step to step: %d step(s) solved again", resolved)
+
+    def _solve_into(self, s_load: np.ndarray, out: _Columns, *, v_init: np.ndarray | None, start: np.ndarray | None,
+                    taps_in_sequence: str | None, length: int) -> None:
+        """Every step of ``s_load`` into ``out`` (see :meth:`solve`): the whole grid as one system, or island
+        by island (:meth:`islands`), each carrying its own tap changers from step to step."""
+        islands = self.islands()
+        cols = np.arange(s_load.shape[1])
+        if islands is None:
+            factor = self._solve_columns(s_load, cols, out, v_init=v_init, start=start)
+            if taps_in_sequence is not None and out.taps is not None and length > 1:
+                self._sequence_taps(s_load, out, cyclic=taps_in_sequence == "cyclic", length=length,
+                                    solved_from=start, factor=factor)
+            return
+        n_steps = s_load.shape[1]
+        parts = [_Columns(v=np.empty((len(isl.rows), n_steps), dtype=complex), converged=np.zeros(n_steps, bool),
+                          iterations=np.zeros(n_steps, dtype=np.int64),
+                          taps=None if isl.model.taps is None else np.empty((len(isl.taps), n_steps), np.int64))
+                 for isl in islands]
+        factors = self._solve_island_columns(s_load, cols, parts, v_init=v_init, start=start)
+        out.converged[:] = True
+        for k, (isl, part) in enumerate(zip(islands, parts, strict=True)):
+            if taps_in_sequence is not None and part.taps is not None and length > 1:
+                isl.model._sequence_taps(s_load[isl.rows], part, cyclic=taps_in_sequence == "cyclic", length=length,
+                                         solved_from=None if start is None else start[isl.taps],
+                                         factor=None if factors is None else factors[k])
+            out.v[isl.rows] = part.v
+            out.converged &= part.converged
+            np.maximum(out.iterations, part.iterations, out=out.iterations)
+            out.fallbacks += part.fallbacks
+            if part.taps is not None and out.taps is not None:
+                out.taps[isl.taps] = part.taps
+
+    def _chunks(self, s_load: np.ndarray, cols: np.ndarray) -> tuple[list[tuple[np.ndarray, bool]], int]:
+        """The steps ``cols`` grouped in load order (one factorisation per group of at most ``chunk_size``),
+        each group cut into blocks of a few million voltage entries: (block, first block of its group) and the
+        number of groups."""
+        n = self.n_internal
+        order = cols[np.argsort(s_load[:, cols].real.sum(axis=0), kind="stable")]
+        block = min(self.chunk_size, max(64, _CHUNK_ENTRIES // n))
+        n_groups = max(1, math.ceil(len(order) / self.chunk_size))
+        chunks: list[tuple[np.ndarray, bool]] = []
+        for group in np.array_split(order, n_groups):
+            parts = np.array_split(group, max(1, math.ceil(len(group) / block)))
+            chunks += [(part, k == 0) for k, part in enumerate(parts) if len(part)]
+        return chunks, n_groups
+
+    def _group_factor(self, s_mid: np.ndarray) -> tuple[np.ndarray, _LevelLU | None | list[_LevelLU | None]]:
+        """The Jacobian factorisation of a group of steps at its median step ``s_mid`` (solved by a full
+        Newton-Raphson; the preparatory voltages when it fails): its voltages and the factorisation, one per
+        island when the grid is split (the islands' blocks of the whole Jacobian)."""
+        v_mid, ok_mid, _ = self._newton_one(self.v_start, s_mid)
+        v0 = v_mid if ok_mid else self.v_start
+        try:
+            jac = _jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_mid, np.abs(v0)))
+        except (RuntimeError, np.linalg.LinAlgError):
+            jac = None
+        islands = self.islands()
+        if islands is None:
+            try:
+                return v0, None if jac is None else _LevelLU(jac)
+            except (RuntimeError, np.linalg.LinAlgError):
+                return v0, None
+        jac = None if jac is None else jac.tocsr()
+        lus: list[_LevelLU | None] = []
+        for isl in islands:
+            try:
+                lus.append(None if jac is None else _LevelLU(jac[isl.unknowns][:, isl.unknowns].tocsc()))
+            except (RuntimeError, np.linalg.LinAlgError):
+                lus.append(None)
+        return v0, lus
+
+    def _iterate_islands(self, lus: list[_LevelLU | None], v: np.ndarray, s_load: np.ndarray, v0: np.ndarray,
+                         start: np.ndarray | None, need: np.ndarray | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`_iterate_controlled` island by island with each island's factorisation ``lus``; returns the
+        voltages, converged flags (of the islands solved), iterations (the most of any island) and tap positions
+        of every column. ``need`` (islands x columns) names the islands each column is solved on; the voltages
+        of the others are NaN."""
+        islands = self.islands()
+        assert islands is not None
+        n_cols = v.shape[1]
+        ok = np.ones(n_cols, dtype=bool)
+        its = np.zeros(n_cols, dtype=np.int64)
+        pos = None if self.taps is None else (np.repeat(self.taps.tap0[:, None], n_cols, axis=1) if start is None
+                                              else np.array(start, dtype=np.int64))
+        for k, (isl, lu) in enumerate(zip(islands, lus, strict=True)):
+            cols = np.arange(n_cols) if need is None else np.flatnonzero(need[k])
+            if need is not None:
+                v[np.ix_(isl.rows, np.flatnonzero(~need[k]))] = np.nan
+            if not len(cols):
+                continue
+            st = None if start is None or not len(isl.taps) else start[np.ix_(isl.taps, cols)]
+            vk, okk, itk, _, pk = isl.model._iterate_controlled(lu, v[np.ix_(isl.rows, cols)],
+                                                                s_load[np.ix_(isl.rows, cols)], v0[isl.rows], st)
+            v[np.ix_(isl.rows, cols)] = vk
+            ok[cols] &= okk
+            its[cols] = np.maximum(its[cols], itk)
+            if pk is not None and pos is not None:
+                pos[np.ix_(isl.taps, cols)] = pk
+        return v, ok, its, pos
+
+    def island_of_rows(self) -> np.ndarray | None:
+        """The island (group, see :meth:`islands`) of every internal bus row; None when the grid is not split."""
+        islands = self.islands()
+        if islands is None:
+            return None
+        out = np.empty(self.n_internal, dtype=np.int64)
+        for k, isl in enumerate(islands):
+            out[isl.rows] = k
+        return out
+
+    def _solve_island_columns(self, s_load: np.ndarray, cols: np.ndarray, parts: list[_Columns], *,
+                              v_init: np.ndarray | None, start: np.ndarray | None) -> list[_Factor] | None:
+        """:meth:`_solve_columns` island by island: one full Newton-Raphson and Jacobian of the whole grid per
+        group of steps, then each island iterated (and its tap changers operated) on its block alone, so that an
+        island that converges or keeps its taps is not iterated again with the others. Returns each island's
+        factorisation and voltages when the steps made one group (else None)."""
+        islands = self.islands()
+        assert islands is not None
+        chunks, n_groups = self._chunks(s_load, cols)
+        v0 = self.v_start
+        lus: list[_LevelLU | None] = [None] * len(islands)
+        for chunk, new_group in chunks:
+            if new_group:
+                v0, got = self._group_factor(s_load[:, int(chunk[len(chunk) // 2])])
+                assert isinstance(got, list)
+                lus = got
+            for k, (isl, part) in enumerate(zip(islands, parts, strict=True)):
+                rows = isl.rows
+                v = (np.repeat(v0[rows, None], len(chunk), axis=1) if v_init is None
+                     else v_init[np.ix_(rows, chunk)])
+                st = None if start is None or not len(isl.taps) else start[np.ix_(isl.taps, chunk)]
+                part.put(chunk, *isl.model._iterate_controlled(lus[k], v, s_load[np.ix_(rows, chunk)], v0[rows], st))
+        if n_groups != 1:
+            return None
+        return [(lu, v0[isl.rows]) for lu, isl in zip(lus, islands, strict=True)]
+
+    def islands(self) -> list[_Island] | None:
+        """The parts of the grid joined by no branch, each with its own supply, as solvers of their own (None
+        when the grid is one part or ``split_islands`` is off).
+
+        The admittance matrix of such a grid is block-diagonal: every part is solved exactly as in the whole,
+        but a part converges, and its tap changers move, without the others being iterated again. A grid of
+        many substations' areas is then solved in time that grows with its size, not with size x areas.
+        """
+        if not self.split_islands:
+            return None
+        if self._islands is None:
+            n = self.n_internal
+            pattern = sp.csr_matrix((np.ones(self.ybus.nnz), self.ybus.indices, self.ybus.indptr), shape=(n, n))
+            n_comp, label = connected_components(pattern, directed=False)
+            # the parts packed into groups of about ``island_buses`` buses (in the order of their first bus): a
+            # group is iterated as one block-diagonal system, so many small parts do not each pay the fixed
+            # cost of a batched step
+            size = np.bincount(label, minlength=n_comp)
+            first = np.full(n_comp, n)
+            np.minimum.at(first, label, np.arange(n))
+            group = np.zeros(n_comp, dtype=np.int64)
+            g, filled = 0, 0
+            for k in np.argsort(first, kind="stable"):
+                if filled and filled + size[k] > self.island_buses:
+                    g, filled = g + 1, 0
+                group[k] = g
+                filled += int(size[k])
+            of_row = group[label]
+            self._islands = [] if g == 0 else [self._island(np.flatnonzero(of_row == k)) for k in range(g + 1)]
+        return self._islands or None
+
+    def _island(self, rows: np.ndarray) -> _Island:
+        """The solver of the internal ``rows`` (ascending, so its buses keep the order [PV, PQ, slack])."""
+        local = np.full(self.n_internal, -1, dtype=np.int64)
+        local[rows] = np.arange(len(rows))
+        pv, pq, ref = (local[r][local[r] >= 0] for r in (self.pv, self.pq, self.ref))
+        taps = None
+        tap_idx = np.zeros(0, dtype=np.int64)
+        if self.taps is not None:
+            tap_idx = np.flatnonzero(local[self.taps.ref_row] >= 0)
+            if len(tap_idx):
+                t = self.taps
+                taps = dataclasses.replace(
+                    t, trafos=t.trafos[tap_idx], ref_row=local[t.ref_row[tap_idx]], bus_row=local[t.bus_row[tap_idx]],
+                    **{f: getattr(t, f)[tap_idx] for f in ("branch_row", "tap0", "tap_min", "tap_max", "neutral", "step",
+                                                            "vm_lower", "vm_upper")})
+        zips = {name: None if z is None else (z[0][rows], z[1][rows])
+                for name, z in (("zip_p", self.zip_p), ("zip_q", self.zip_q))}
+        model = dataclasses.replace(
+            self, ybus=self.ybus[rows][:, rows].tocsr(), pv=pv, pq=pq, ref=ref, v_start=self.v_start[rows],
+            s_gen=self.s_gen[rows], s_load=self.s_load[rows], base_kv=self.base_kv[rows], taps=taps,
+            split_islands=False, _pvpq=np.r_[pv, pq], _islands=None, **zips)
+        npv, npvpq = len(self.pv), len(self._pvpq)
+        pvpq_rows = rows[rows < npvpq]
+        pq_rows = rows[(rows >= npv) & (rows < npvpq)]
+        return _Island(rows=rows, model=model, taps=tap_idx, unknowns=np.r_[pvpq_rows, npvpq + pq_rows - npv])
 
     def solve(
         self,
@@ -695,10 +899,7 @@ class BatchPowerFlow(AdmittanceModel):
             taps=None if self.taps is None else np.empty((len(self.taps), n_steps), dtype=np.int64),
         )
         start = None if tap_start is None or self.taps is None else np.asarray(tap_start, dtype=np.int64)
-        factor = self._solve_columns(s_load, np.arange(n_steps), out, v_init=v_init, start=start)
-        if taps_in_sequence is not None and out.taps is not None and length > 1:
-            self._sequence_taps(s_load, out, cyclic=taps_in_sequence == "cyclic", length=length, solved_from=start,
-                                factor=factor)
+        self._solve_into(s_load, out, v_init=v_init, start=start, taps_in_sequence=taps_in_sequence, length=length)
         v_all, converged, iterations, taps_all, newton_fallback = out.v, out.converged, out.iterations, out.taps, out.fallbacks
         v_keep = v_all.copy() if keep_voltages else None
         result = self._results(v_all, converged, iterations, s_load, taps_all)
@@ -726,6 +927,7 @@ class BatchPowerFlow(AdmittanceModel):
         block_columns: int,
         trial_loads: bool = False,
         starts: Callable[[np.ndarray], np.ndarray] | None = None,
+        islands: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Solve many steps whose load matrix is never held whole: one block of columns at a time.
 
@@ -747,6 +949,11 @@ class BatchPowerFlow(AdmittanceModel):
         starts
             Tap positions each of the given step positions starts from (changers x len(positions)), e.g.
             where the step before it in a time series ended; default: the net's positions.
+        islands
+            When the grid is split (:meth:`islands`): the islands each of the given step positions is solved on
+            (islands x len(positions), bool), e.g. only the island of the transformer a step is searched for;
+            the buses and branches of the others are NaN in its results and its convergence is theirs alone.
+            Default: every island.
 
         Yields
         ------
@@ -764,20 +971,17 @@ class BatchPowerFlow(AdmittanceModel):
             if not len(group):
                 continue
             mid = group[len(group) // 2 : len(group) // 2 + 1]
-            s_mid = loads(mid)[:, 0]
-            v_mid, ok_mid, _ = self._newton_one(self.v_start, s_mid)
-            v0 = v_mid if ok_mid else self.v_start
-            lu: _LevelLU | None
-            try:
-                lu = _LevelLU(_jacobian(self.ybus, v0, self._pvpq, self.pq, self._dsload_dvm(s_mid, np.abs(v0))))
-            except (RuntimeError, np.linalg.LinAlgError):
-                lu = None
+            v0, lu = self._group_factor(loads(mid)[:, 0])
             for a in range(0, len(group), block_columns):
                 cols = group[a : a + block_columns]
                 s_chunk = loads(cols)
                 v = np.repeat(v0[:, None], len(cols), axis=1)
                 start = None if starts is None or self.taps is None else starts(cols)
-                v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0, start)
+                if isinstance(lu, list):
+                    v, ok, its, pos = self._iterate_islands(lu, v, s_chunk, v0, start,
+                                                            None if islands is None else islands(cols))
+                else:
+                    v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0, start)
                 failed += int((~ok).sum())
                 yield cols, self._results(v, ok, its, s_chunk, pos)
         if failed:

@@ -164,25 +164,30 @@ def _place_substations(
     centres = fixed.copy()
     if n_free:
         # farthest-first seeding weighted by load, then Lloyd iterations with the given ones held fixed
+        # (the distance to the nearest centre is kept and lowered pick by pick, and the Lloyd means come
+        # from one weighted count per coordinate, so the work grows with DTs x substations only linearly
+        # in each)
         free: list[np.ndarray] = []
+        d_near = cKDTree(centres).query(dt_xy)[0] if len(centres) else np.full(len(dt_xy), np.inf)
         for _ in range(n_free):
             if not len(centres) and not free:
                 centre = np.average(dt_xy, axis=0, weights=dt_kva)
                 pick = int(np.argmin(((dt_xy - centre) ** 2).sum(axis=1)))
             else:
-                pool = np.vstack([centres, *free]) if free else centres
-                d2 = cKDTree(pool).query(dt_xy)[0] ** 2
-                pick = int(np.argmax(d2 * dt_kva))
+                pick = int(np.argmax(d_near ** 2 * dt_kva))
             free.append(dt_xy[pick])
+            d_near = np.minimum(d_near, np.hypot(dt_xy[:, 0] - dt_xy[pick, 0], dt_xy[:, 1] - dt_xy[pick, 1]))
         free_arr = np.array(free, dtype=float)
+        n_all = len(fixed) + n_free
         for _ in range(_KMEANS_MAX_ITER):
             allc = np.vstack([fixed, free_arr])
             label = cKDTree(allc).query(dt_xy)[1]
+            w = np.bincount(label, weights=dt_kva, minlength=n_all)[len(fixed):]
+            wx = np.bincount(label, weights=dt_kva * dt_xy[:, 0], minlength=n_all)[len(fixed):]
+            wy = np.bincount(label, weights=dt_kva * dt_xy[:, 1], minlength=n_all)[len(fixed):]
+            has = w > 0
             moved = free_arr.copy()
-            for j in range(n_free):
-                mine = label == len(fixed) + j
-                if mine.any():
-                    moved[j] = np.average(dt_xy[mine], axis=0, weights=dt_kva[mine])
+            moved[has] = np.column_stack([wx[has] / w[has], wy[has] / w[has]])
             if np.allclose(moved, free_arr):
                 break
             free_arr = moved
