@@ -15,6 +15,7 @@ import pytest
 
 from charge_planner.errors import DataError
 from charge_planner.grid import run_peak_flow
+from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.timeseries import run_time_series
 from charge_planner.outputs.maps import build_map
 from charge_planner.outputs.report import render_report
@@ -480,3 +481,23 @@ def test_the_year_the_level_is_reached_is_compared_with_the_rollouts_own_check_o
             "year are its sites of then serving that year's demand, not the 2030 loads scaled down.") in ctx["headline"]
     # a year not checked (a one-year plan): nothing is said
     assert "rollout's own check" not in _context(level2, at_plan=set(), checked={2030: 0})["headline"]
+
+
+def test_hosting_level_on_a_grid_solved_area_group_by_area_group_is_the_whole_grids(demo_plan, monkeypatch):
+    """The demo's grid split into groups of its substations' areas (at most 400 buses each), each DT's
+    refinement solved on its own group only: the city's and every DT's hosting level, and what limits each,
+    are those of the grid solved as one system."""
+    from charge_planner.grid import fastflow
+
+    monkeypatch.setattr(fastflow, "ISLAND_BUSES", 400)
+    split = hosting_level_of(demo_plan)
+    check = BatchPowerFlow.from_net(demo_plan.grid_results.model.net)
+    assert check.islands() is not None and len(check.islands()) >= 3
+    monkeypatch.setattr(BatchPowerFlow, "islands", lambda self: None)
+    whole = hosting_level_of(demo_plan)
+    assert split.city_factor == pytest.approx(whole.city_factor, rel=1e-6)
+    limited = whole.table["factor"].notna()
+    assert limited.sum() >= 5
+    assert (split.table["factor"].notna() == limited).all()
+    np.testing.assert_allclose(split.table.loc[limited, "factor"], whole.table.loc[limited, "factor"], rtol=1e-5)
+    assert (split.table.loc[limited, "element_id"] == whole.table.loc[limited, "element_id"]).all()

@@ -68,6 +68,10 @@ DEFAULT_MAX_CHORD_ITERATIONS = 30
 DEFAULT_MAX_NEWTON_ITERATIONS = 20
 #: Largest number of internal buses x steps solved as one block [-].
 _CHUNK_ENTRIES = 4_000_000
+#: Internal buses of a group of islands (parts of the grid joined by no branch) solved as one system [-]: on
+#: the synthesised metro grids, groups of this size solve a day with the tap changers carried in about a third
+#: less time than the whole grid as one system, and far less than each substation's area alone.
+ISLAND_BUSES = 4000
 #: A chord step whose mismatch falls by less than this factor per iteration is stalling [-].
 _STALL_RATIO = 0.7
 #: Chord steps that may raise the mismatch before a step counts as stalling (a step started far from the
@@ -207,8 +211,8 @@ class BatchPowerFlow(AdmittanceModel):
     taps: TapControl | None = None
     #: solve every island (a part of the grid with its own supply, e.g. one substation's area) on its own
     split_islands: bool = True
-    #: buses of a group of islands solved as one system [-]
-    island_buses: int = 4000
+    #: buses of a group of islands solved as one system (default :data:`ISLAND_BUSES`) [-]
+    island_buses: int | None = None
     _pvpq: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _islands: list[_Island] | None = field(default=None, repr=False)
 
@@ -707,14 +711,20 @@ class BatchPowerFlow(AdmittanceModel):
                 return v0, None if jac is None else _LevelLU(jac)
             except (RuntimeError, np.linalg.LinAlgError):
                 return v0, None
-        jac = None if jac is None else jac.tocsr()
+        return v0, self.island_factors(jac)
+
+    def island_factors(self, jac: sp.spmatrix | None) -> list[_LevelLU | None]:
+        """The factorisation of every island's block of a Jacobian of the whole grid (None where it fails)."""
+        islands = self.islands()
+        assert islands is not None
+        jac = None if jac is None else sp.csr_matrix(jac)
         lus: list[_LevelLU | None] = []
         for isl in islands:
             try:
                 lus.append(None if jac is None else _LevelLU(jac[isl.unknowns][:, isl.unknowns].tocsc()))
             except (RuntimeError, np.linalg.LinAlgError):
                 lus.append(None)
-        return v0, lus
+        return lus
 
     def _iterate_islands(self, lus: list[_LevelLU | None], v: np.ndarray, s_load: np.ndarray, v0: np.ndarray,
                          start: np.ndarray | None, need: np.ndarray | None = None,
@@ -800,12 +810,13 @@ class BatchPowerFlow(AdmittanceModel):
             # group is iterated as one block-diagonal system, so many small parts do not each pay the fixed
             # cost of a batched step
             size = np.bincount(label, minlength=n_comp)
+            limit = ISLAND_BUSES if self.island_buses is None else self.island_buses
             first = np.full(n_comp, n)
             np.minimum.at(first, label, np.arange(n))
             group = np.zeros(n_comp, dtype=np.int64)
             g, filled = 0, 0
             for k in np.argsort(first, kind="stable"):
-                if filled and filled + size[k] > self.island_buses:
+                if filled and filled + size[k] > limit:
                     g, filled = g + 1, 0
                 group[k] = g
                 filled += int(size[k])

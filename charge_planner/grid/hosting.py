@@ -254,6 +254,34 @@ class _Trials:
     unit: complex
     valid: np.ndarray
     lim: _Limits
+    #: per hour, the factorisation of every island's block (when the batched load flow splits the grid)
+    island_lus: list[list[_LevelLU | None] | None] | None = None
+
+    def _iterate(self, h: int, bi: np.ndarray, v: np.ndarray, s_chunk: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Chord iterations of trials of hour ``h`` at the buses ``bi``. On a grid split into islands a trial is
+        iterated on its bus's island alone: every other island keeps the hour's base solution, which the trial's
+        load does not change."""
+        model = self.model
+        v0 = self.v_base[:, h]
+        islands = model.islands()
+        lus = None if self.island_lus is None else self.island_lus[h]
+        if islands is None or lus is None:
+            return model._iterate(self.lus[h], v, s_chunk, v0)
+        of_row = model.island_of_rows()
+        assert of_row is not None
+        of = of_row[self.uniq[bi]]
+        n_cols = v.shape[1]
+        out = np.repeat(v0[:, None], n_cols, axis=1)
+        ok = np.ones(n_cols, dtype=bool)
+        its = np.zeros(n_cols, dtype=np.int64)
+        fallbacks = 0
+        for k in np.unique(of):
+            isl, sel = islands[int(k)], np.flatnonzero(of == k)
+            at = np.ix_(isl.rows, sel)
+            out[at], ok[sel], its[sel], fb = isl.model._iterate(lus[int(k)], v[at], s_chunk[at], v0[isl.rows])
+            fallbacks += fb
+        return out, ok, its, fallbacks
 
     def _loads(self, bi: np.ndarray, hour: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Internal bus load of the trials [pu] (n_internal x trials)."""
@@ -293,14 +321,12 @@ class _Trials:
         fallback = 0
         for h in np.unique(hour):
             group = np.flatnonzero(hour == h)
-            lu = self.lus[h]
-            v0 = self.v_base[:, h]
             for cols in _blocks(len(group), width):
                 chunk = group[cols]
                 sel = (bi[chunk], hour[chunk], p[chunk])
                 s_chunk = self._loads(*sel)
                 v = self._starts(*sel, cap[chunk])
-                v, ok, its, fallbacks = model._iterate(lu, v, s_chunk, v0)
+                v, ok, its, fallbacks = self._iterate(int(h), bi[chunk], v, s_chunk)
                 fallback += fallbacks
                 res = model._results(v, ok, its, s_chunk)
                 margin, _ = _margins(res, self.lim)
@@ -412,6 +438,7 @@ def hosting_capacity(
     v_base = np.zeros((model.n_internal, n_hours), dtype=complex)
     est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
     lus: list[_LevelLU | None] = [None] * n_hours
+    island_lus: list[list[_LevelLU | None] | None] = [None] * n_hours
     block_width = _block_width(model.n_internal + base_margin.shape[1])
     for h in range(n_hours):
         if not base.converged[h]:
@@ -420,8 +447,11 @@ def hosting_capacity(
         assert base.v_internal is not None
         v = base.v_internal[:, h]
         v_base[:, h] = v
-        lu = _LevelLU(_jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v))))
+        jac = _jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v)))
+        lu = _LevelLU(jac)
         lus[h] = lu
+        if model.islands() is not None:
+            island_lus[h] = model.island_factors(jac)
         for cols in _blocks(n_b, block_width):
             est, kind = _linear_estimate(model, lu, v, uniq[cols], unit, base_margin[h], valid[h], kinds,
                                          max_kw=max_kw, abs_tol_kw=abs_tol_kw)
@@ -465,7 +495,7 @@ def hosting_capacity(
     passed = np.zeros((n_b, n_hours), dtype=bool)  # checked hours feasible at the bus's capacity
     rounds = 0
     flows = n_hours
-    trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim)
+    trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim, island_lus)
     while rounds < max_rounds:
         # buses whose searched hours are all resolved: check their other hours at the capacity found
         ready = pending.any(axis=1) & ~active.any(axis=1)
