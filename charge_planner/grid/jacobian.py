@@ -42,16 +42,24 @@ def _levels(strict: sp.csr_matrix, reverse: bool) -> np.ndarray:
     """Elimination level of each row of a strictly triangular CSR matrix.
 
     A row's level is one more than the highest level among the rows it depends on (its
-    columns), so rows of one level can be eliminated together.
+    columns), so rows of one level can be eliminated together. The levels are the longest
+    dependency paths, found by relaxing every row at once until none changes (as many rounds as
+    levels, each one pass over the entries). ``reverse`` (upper triangular) changes nothing in
+    that computation; it is kept to name the direction of the dependencies.
     """
+    del reverse
     n = strict.shape[0]
     level = np.zeros(n, dtype=np.int64)
     indptr, indices = strict.indptr, strict.indices
-    rows = range(n - 1, -1, -1) if reverse else range(n)
-    for r in rows:
-        cols = indices[indptr[r] : indptr[r + 1]]
-        if len(cols):
-            level[r] = level[cols].max() + 1
+    has = np.diff(indptr) > 0
+    starts = indptr[:-1][has]
+    for _ in range(n + 1):
+        new = np.zeros(n, dtype=np.int64)
+        if len(starts):
+            new[has] = np.maximum.reduceat(level[indices[: indptr[-1]]], starts) + 1
+        if np.array_equal(new, level):
+            break
+        level = new
     return level
 
 

@@ -482,17 +482,33 @@ def synthesise_grid(
     dt_xy = tree.xy[dt_node]
     # dense cores draw more load than k-means balances: add substations until each one's
     # load fits (at most twice the first estimate)
-    for n_subs in range(n_needed, 2 * n_needed + 1):
-        roots, sub_rule = _place_substations(tree, comp_tree, dt_xy, dt_kva, osm_xy, n_subs, xy, kw)
+    def place(n_subs: int) -> tuple[bool, str, np.ndarray]:
+        """Substations placed by load and the road tree rooted at them: whether every one's load fits."""
+        roots, rule = _place_substations(tree, comp_tree, dt_xy, dt_kva, osm_xy, n_subs, xy, kw)
         _shortest_path_forest(tree, roots)
-        dt_sub = tree.sub_of[dt_node]
-        used = np.unique(dt_sub)
+        used = np.unique(tree.sub_of[dt_node])
         if len(used) < len(roots):  # a substation no DT is nearest to is not built
             _shortest_path_forest(tree, roots[used])
-            dt_sub = tree.sub_of[dt_node]
-        sub_mva = np.bincount(dt_sub, weights=dt_kva, minlength=len(tree.roots)) / 1000.0
-        if sub_mva.max() <= target_trafo_loading * max_substation_mva or len(used) < len(roots):
-            break
+        mva = np.bincount(tree.sub_of[dt_node], weights=dt_kva, minlength=len(tree.roots)) / 1000.0
+        return bool(mva.max() <= target_trafo_loading * max_substation_mva or len(used) < len(roots)), rule, mva
+
+    # the count is searched in growing steps (1, 2, 4, ... more), then halved back to the first that fits, so a
+    # metro whose core never fits tries a few counts, not every one up to twice the estimate
+    n_subs, step, failed = n_needed, 1, n_needed - 1
+    fits, sub_rule, sub_mva = place(n_subs)
+    while not fits and n_subs < 2 * n_needed:
+        failed, n_subs, step = n_subs, min(n_subs + step, 2 * n_needed), 2 * step
+        fits, sub_rule, sub_mva = place(n_subs)
+    if fits and n_subs - failed > 1:
+        best, low = n_subs, failed
+        while best - low > 1:
+            mid = (best + low) // 2
+            if place(mid)[0]:
+                best = mid
+            else:
+                low = mid
+        n_subs = best
+        fits, sub_rule, sub_mva = place(best)  # the tree rooted at the count chosen
     unit = 10.0 if sub_mva.max() / target_trafo_loading <= 20.0 else 20.0
     units = np.maximum(1, np.ceil(sub_mva / (target_trafo_loading * unit))).astype(np.int64)
 
