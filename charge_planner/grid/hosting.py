@@ -321,6 +321,9 @@ class _Trials:
         fallback = 0
         for h in np.unique(hour):
             group = np.flatnonzero(hour == h)
+            of_row = model.island_of_rows()
+            if of_row is not None:  # trials of one island share blocks (each is iterated on its island alone)
+                group = group[np.argsort(of_row[self.uniq[bi[group]]], kind="stable")]
             for cols in _blocks(len(group), width):
                 chunk = group[cols]
                 sel = (bi[chunk], hour[chunk], p[chunk])

@@ -332,8 +332,11 @@ class HostingCheck:
             return self.s0[:, steps[cols]] + self.ds[:, steps[cols]] * factors[cols][None, :]
 
         starts = self._starts(np.round(factors, 12), steps)
+        # columns solved on one island alone share blocks (the others' columns come last)
+        keys = None if need is None else np.where(need.sum(axis=0) == 1, np.argmax(need, axis=0), len(need))
         for cols, batch in self.model.solve_blocks(loads, totals, block_columns=width, trial_loads=True,
-                                                   starts=starts, islands=None if need is None else lambda c: need[:, c]):
+                                                   starts=starts, islands=None if need is None else lambda c: need[:, c],
+                                                   keys=keys):
             self.n_columns_solved += len(cols)
             m, ok = self._margins_of(batch)
             yield cols, m, ok
