@@ -23,6 +23,14 @@ Algorithm (polar Newton-Raphson, the formulation of ``pandapower.runpp``):
 5. A step that still does not converge is marked ``converged=False`` with NaN results;
    it is never replaced by a neighbouring result.
 
+A grid made of islands, parts joined by no branch and each with its own supply (a synthesised
+city's substation areas), has a block-diagonal admittance matrix. Its islands are solved in groups
+of about :data:`ISLAND_BUSES` buses: one full Newton-Raphson and Jacobian of the whole grid per
+chunk, factorised block by block, then each group iterated, its tap changers operated and its
+steps carried on its own, so a group that converged or kept its taps is not iterated again with the
+others. :meth:`BatchPowerFlow.solve_blocks` can solve a step on some islands only (the others'
+results are NaN), e.g. a search that perturbs one transformer's island.
+
 Convergence is declared, as in pandapower, when the largest active/reactive power
 mismatch is below ``tolerance_mva`` (on ``net.sn_mva``), so the voltages agree with
 ``pandapower.runpp`` to far better than 1e-6 pu.
