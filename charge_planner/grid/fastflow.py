@@ -849,10 +849,32 @@ class BatchPowerFlow(AdmittanceModel):
                                                             "vm_lower", "vm_upper")})
         zips = {name: None if z is None else (z[0][rows], z[1][rows])
                 for name, z in (("zip_p", self.zip_p), ("zip_q", self.zip_q))}
+        # its branches, bus ids and elements, so that the island is a grid of its own (results, injections)
+        br = np.flatnonzero(local[self.branch_from] >= 0)
+        local_br = np.full(len(self.branch_from), -1, dtype=np.int64)
+        local_br[br] = np.arange(len(br))
+
+        def remap(where: np.ndarray, to: np.ndarray) -> np.ndarray:
+            return np.where(where >= 0, to[np.maximum(where, 0)], -1)
+
+        lookup = remap(self.bus_lookup, local)
+        branches = {}
+        for name, b in self.branches.items():
+            internal = remap(b.internal, local_br)
+            keep = (internal >= 0).any(axis=1)
+            branches[name] = dataclasses.replace(b, index=b.index[keep], internal=internal[keep],
+                                                 rating_kv_mva=b.rating_kv_mva[keep])
+        elements = {name: dataclasses.replace(e, internal_bus=remap(e.internal_bus, local))
+                    for name, e in self.elements.items()}
+        if taps is not None:
+            taps.branch_row = local_br[taps.branch_row]
         model = dataclasses.replace(
-            self, ybus=self.ybus[rows][:, rows].tocsr(), pv=pv, pq=pq, ref=ref, v_start=self.v_start[rows],
-            s_gen=self.s_gen[rows], s_load=self.s_load[rows], base_kv=self.base_kv[rows], taps=taps,
-            split_islands=False, _pvpq=np.r_[pv, pq], _islands=None, **zips)
+            self, ybus=self.ybus[rows][:, rows].tocsr(), yf=self.yf[br][:, rows].tocsr(),
+            yt=self.yt[br][:, rows].tocsr(), branch_from=local[self.branch_from[br]],
+            branch_to=local[self.branch_to[br]], bus_lookup=lookup,
+            bus_ids=self.bus_ids[lookup[self.bus_ids.to_numpy()] >= 0], branches=branches, elements=elements,
+            pv=pv, pq=pq, ref=ref, v_start=self.v_start[rows], s_gen=self.s_gen[rows], s_load=self.s_load[rows],
+            base_kv=self.base_kv[rows], taps=taps, split_islands=False, _pvpq=np.r_[pv, pq], _islands=None, **zips)
         npv, npvpq = len(self.pv), len(self._pvpq)
         pvpq_rows = rows[rows < npvpq]
         pq_rows = rows[(rows >= npv) & (rows < npvpq)]

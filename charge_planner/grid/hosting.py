@@ -254,34 +254,6 @@ class _Trials:
     unit: complex
     valid: np.ndarray
     lim: _Limits
-    #: per hour, the factorisation of every island's block (when the batched load flow splits the grid)
-    island_lus: list[list[_LevelLU | None] | None] | None = None
-
-    def _iterate(self, h: int, bi: np.ndarray, v: np.ndarray, s_chunk: np.ndarray,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Chord iterations of trials of hour ``h`` at the buses ``bi``. On a grid split into islands a trial is
-        iterated on its bus's island alone: every other island keeps the hour's base solution, which the trial's
-        load does not change."""
-        model = self.model
-        v0 = self.v_base[:, h]
-        islands = model.islands()
-        lus = None if self.island_lus is None else self.island_lus[h]
-        if islands is None or lus is None:
-            return model._iterate(self.lus[h], v, s_chunk, v0)
-        of_row = model.island_of_rows()
-        assert of_row is not None
-        of = of_row[self.uniq[bi]]
-        n_cols = v.shape[1]
-        out = np.repeat(v0[:, None], n_cols, axis=1)
-        ok = np.ones(n_cols, dtype=bool)
-        its = np.zeros(n_cols, dtype=np.int64)
-        fallbacks = 0
-        for k in np.unique(of):
-            isl, sel = islands[int(k)], np.flatnonzero(of == k)
-            at = np.ix_(isl.rows, sel)
-            out[at], ok[sel], its[sel], fb = isl.model._iterate(lus[int(k)], v[at], s_chunk[at], v0[isl.rows])
-            fallbacks += fb
-        return out, ok, its, fallbacks
 
     def _loads(self, bi: np.ndarray, hour: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Internal bus load of the trials [pu] (n_internal x trials)."""
@@ -321,15 +293,14 @@ class _Trials:
         fallback = 0
         for h in np.unique(hour):
             group = np.flatnonzero(hour == h)
-            of_row = model.island_of_rows()
-            if of_row is not None:  # trials of one island share blocks (each is iterated on its island alone)
-                group = group[np.argsort(of_row[self.uniq[bi[group]]], kind="stable")]
+            lu = self.lus[h]
+            v0 = self.v_base[:, h]
             for cols in _blocks(len(group), width):
                 chunk = group[cols]
                 sel = (bi[chunk], hour[chunk], p[chunk])
                 s_chunk = self._loads(*sel)
                 v = self._starts(*sel, cap[chunk])
-                v, ok, its, fallbacks = self._iterate(int(h), bi[chunk], v, s_chunk)
+                v, ok, its, fallbacks = model._iterate(lu, v, s_chunk, v0)
                 fallback += fallbacks
                 res = model._results(v, ok, its, s_chunk)
                 margin, _ = _margins(res, self.lim)
@@ -427,6 +398,30 @@ def hosting_capacity(
     else:
         bus_ids = pd.Index(buses)
         ib = model.internal_bus(bus_ids.to_numpy())
+    islands = model.islands()
+    if islands is not None and len(bus_ids):
+        # islands joined by no branch: a bus's added load changes its own island alone, so each island is
+        # searched as a grid of its own (its sensitivities, trials and margins sized to it)
+        of_row = model.island_of_rows()
+        assert of_row is not None
+        of_bus = of_row[ib]
+        parts = []
+        rounds = flows = 0
+        for k in np.unique(of_bus):
+            isl = islands[int(k)]
+            res = hosting_capacity(
+                isl.model, s_load[isl.rows], buses=bus_ids[of_bus == k], power_factor=power_factor,
+                vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu, max_loading_percent=max_loading_percent, max_kw=max_kw,
+                rel_tol=rel_tol, abs_tol_kw=abs_tol_kw, max_rounds=max_rounds,
+                tap_start=None if tap_start is None or not len(isl.taps) else np.asarray(tap_start)[isl.taps])
+            parts.append(res.table)
+            rounds, flows = max(rounds, res.rounds), flows + res.load_flows
+        table = pd.concat(parts).reindex(bus_ids) if parts else pd.DataFrame(index=pd.Index(bus_ids, name="bus_id"))
+        table.index.name = "bus_id"
+        seconds = time.perf_counter() - t0
+        log.info("hosting capacity of %d buses on %d island(s) at %d hour(s): %d rounds, %d load flows, %.2f s",
+                 len(bus_ids), len(parts), n_hours, rounds, flows, seconds)
+        return HostingResult(table=table, rounds=rounds, load_flows=flows, seconds=seconds)
     uniq, inverse = np.unique(ib, return_inverse=True)
     n_b = len(uniq)
     tanphi = math.tan(math.acos(power_factor))
@@ -441,7 +436,6 @@ def hosting_capacity(
     v_base = np.zeros((model.n_internal, n_hours), dtype=complex)
     est_kind = np.full((n_b, n_hours), -1, dtype=np.int64)
     lus: list[_LevelLU | None] = [None] * n_hours
-    island_lus: list[list[_LevelLU | None] | None] = [None] * n_hours
     block_width = _block_width(model.n_internal + base_margin.shape[1])
     for h in range(n_hours):
         if not base.converged[h]:
@@ -450,11 +444,8 @@ def hosting_capacity(
         assert base.v_internal is not None
         v = base.v_internal[:, h]
         v_base[:, h] = v
-        jac = _jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v)))
-        lu = _LevelLU(jac)
+        lu = _LevelLU(_jacobian(model.ybus, v, model._pvpq, model.pq, model._dsload_dvm(s_load[:, h], np.abs(v))))
         lus[h] = lu
-        if model.islands() is not None:
-            island_lus[h] = model.island_factors(jac)
         for cols in _blocks(n_b, block_width):
             est, kind = _linear_estimate(model, lu, v, uniq[cols], unit, base_margin[h], valid[h], kinds,
                                          max_kw=max_kw, abs_tol_kw=abs_tol_kw)
@@ -498,7 +489,7 @@ def hosting_capacity(
     passed = np.zeros((n_b, n_hours), dtype=bool)  # checked hours feasible at the bus's capacity
     rounds = 0
     flows = n_hours
-    trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim, island_lus)
+    trials = _Trials(model, s_load, v_base, lus, uniq, unit, valid, lim)
     while rounds < max_rounds:
         # buses whose searched hours are all resolved: check their other hours at the capacity found
         ready = pending.any(axis=1) & ~active.any(axis=1)
