@@ -38,13 +38,16 @@ from pandapower.auxiliary import pandapowerNet
 from charge_planner.city import City
 from charge_planner.config import CityConfig
 from charge_planner.errors import DataError
+from charge_planner.grid.fastflow import BatchPowerFlow
 from charge_planner.grid.model import GridModel
 from charge_planner.grid.results import GridLoads, GridResults
 from charge_planner.grid.timeseries import base_load_profile
+from charge_planner.pipeline import hosting_search
 from charge_planner.pipeline.hosting_search import (
     TOLERANCE,
     HostingCheck,
     HostingSeries,
+    island_series,
     search_crossings,
     search_steps,
 )
@@ -295,6 +298,52 @@ def _limit_text(element: str, element_id: Any, kind: str) -> str:
     return f"{element} {element_id} {_KIND_TEXT.get(kind, kind)}"
 
 
+def _search_islands(net: pandapowerNet, series: HostingSeries, model: BatchPowerFlow, steps: np.ndarray,
+                    factors: np.ndarray) -> tuple[HostingCheck, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The search on a grid of islands joined by no branch (:meth:`BatchPowerFlow.islands`): every EV load
+    scaled by one factor changes each island by its own loads only, so each island is searched as a grid of
+    its own and the city's level is the lowest of the islands'. The refinement's column budget is shared
+    between the islands in proportion to their DTs. Returns a check whose table joins the islands' limits
+    (the result's ``limit_pos`` point into it), the result, the limits violated with no EV, and the counts."""
+    islands = model.islands()
+    assert islands is not None
+    checks = [HostingCheck(net, island_series(series, isl.model, isl.taps), isl.model) for isl in islands]
+    n_dt = max(1, sum(len(c.dt_ids) for c in checks))
+    budget = hosting_search.MAX_REFINE_COLUMNS
+    rows, tables, already, offset = [], [], [], 0
+    city: pd.Series | None = None
+    info: dict[str, Any] = {"columns_solved": 0, "unrefined": 0, "refine_columns": 0, "max_columns": budget,
+                            "tap_days_solved": 0, "tap_paths_predicted": 0}
+    for chk in checks:
+        share = max(1, round(budget * len(chk.dt_ids) / n_dt))
+        res, pre, counts = search_crossings(chk, steps, factors, max_columns=share)
+        res = res.copy()
+        res["limit_pos"] = np.where(res["limit_pos"] >= 0, res["limit_pos"] + offset, -1)
+        offset += len(chk.table)
+        tables.append(chk.table)
+        already.append(pre)
+        first = res.iloc[0]
+        if np.isfinite(first["factor"]) and (city is None or not np.isfinite(city["factor"])
+                                             or first["factor"] < city["factor"]):
+            city = first
+        elif city is None:
+            city = first
+        rows.append(res.iloc[1:])
+        for key in ("columns_solved", "unrefined", "refine_columns", "tap_paths_predicted"):
+            info[key] += counts[key]
+        info["tap_days_solved"] = max(info["tap_days_solved"], counts["tap_days_solved"])
+    assert city is not None
+    result = pd.concat([city.to_frame().T, *rows], ignore_index=True).astype(
+        {"target": int, "factor": float, "limit_pos": int, "fails": bool, "refined": bool})
+    joined = checks[0]
+    joined.table = pd.concat(tables, ignore_index=True)
+    joined.dt_ids = np.sort(np.concatenate([c.dt_ids for c in checks]))
+    joined.model = model
+    log.info("EV hosting level: %d islands searched on their own (the city's level is the lowest of theirs)",
+             len(islands))
+    return joined, result, pd.concat(already, ignore_index=True), info
+
+
 def _dt_table(net: pandapowerNet, check: HostingCheck, result: pd.DataFrame, already: pd.DataFrame,
               path: pd.Series) -> pd.DataFrame:
     table = check.table
@@ -397,7 +446,11 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
         raise DataError("hosting factors need at least one factor above 0")
     check = HostingCheck(net, series)
     steps = search_steps(series)
-    result, already, info = search_crossings(check, steps, f)
+    islands = check.model.islands()
+    if islands is None:
+        result, already, info = search_crossings(check, steps, f)
+    else:
+        check, result, already, info = _search_islands(net, series, check.model, steps, f)
     city = result.iloc[0]
     city_factor = float(city["factor"]) if np.isfinite(city["factor"]) else None
     first_limit: dict[str, Any] | None = None

@@ -25,6 +25,7 @@ stored positions.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,6 +96,20 @@ class HostingSeries:
     tap_path: np.ndarray | None = None
 
 
+def island_series(series: HostingSeries, model: BatchPowerFlow, taps: np.ndarray) -> HostingSeries:
+    """The inputs of one island of a split grid (:meth:`BatchPowerFlow.islands`): its buses' EV load and PV,
+    and its tap changers' path (``taps``: their positions among the grid's changers)."""
+
+    def own(frame: pd.DataFrame) -> pd.DataFrame:
+        ids = frame.columns.to_numpy(dtype=np.int64)
+        inside = (ids >= 0) & (ids < len(model.bus_lookup))
+        inside[inside] = model.bus_lookup[ids[inside]] >= 0
+        return frame.loc[:, inside]
+
+    path = None if series.tap_path is None else np.asarray(series.tap_path)[taps]
+    return dataclasses.replace(series, ev_kw=own(series.ev_kw), pv_kw=own(series.pv_kw), tap_path=path)
+
+
 def search_steps(series: HostingSeries) -> np.ndarray:
     """Steps the search examines: all of a design day; for a longer axis, for every hour of the day the
     step of the highest net load (base + EV - PV) at ``a = 1`` (the EV profiles repeat every day)."""
@@ -130,9 +145,10 @@ def dt_of_buses(net: pandapowerNet) -> pd.Series:
 class HostingCheck:
     """The batched grid check at any (factor, step) pair, as margins per limit (> 0: violated)."""
 
-    def __init__(self, net: pandapowerNet, series: HostingSeries) -> None:
+    def __init__(self, net: pandapowerNet, series: HostingSeries, model: BatchPowerFlow | None = None) -> None:
         self.series = series
-        self.model = BatchPowerFlow.from_net(net)
+        # ``model``: the grid's batched load flow, or one island of it (with :func:`island_series`)
+        self.model = BatchPowerFlow.from_net(net) if model is None else model
         n = len(series.index)
         base = build_injections(self.model, n, base_load_factor=series.base_load_factor,
                                 pv_kw=series.pv_kw if series.pv_kw.shape[1] else None,
@@ -148,7 +164,8 @@ class HostingCheck:
         in_service = net.bus["in_service"].reindex(bus_ids).fillna(False).astype(bool).to_numpy()
         bus_pos = np.flatnonzero(in_service)
         bus_dt = dts.reindex(bus_ids).fillna(-1).astype(int).to_numpy()[bus_pos]
-        self.dt_ids = np.array(sorted(int(d) for d in set(dts) if d >= 0 and d in net.trafo.index), dtype=int)
+        trafos = self.model.branches["trafo"].index if "trafo" in self.model.branches else pd.Index([])
+        self.dt_ids = np.array(sorted(int(d) for d in set(dts) if d >= 0 and d in trafos), dtype=int)
         rows = [pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "undervoltage", "dt": bus_dt}),
                 pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "overvoltage", "dt": bus_dt})]
         probe = self.model.solve(self.s0[:, :1], trial_loads=True)
