@@ -969,7 +969,6 @@ class BatchPowerFlow(AdmittanceModel):
         trial_loads: bool = False,
         starts: Callable[[np.ndarray], np.ndarray] | None = None,
         islands: Callable[[np.ndarray], np.ndarray] | None = None,
-        keys: np.ndarray | None = None,
     ) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Solve many steps whose load matrix is never held whole: one block of columns at a time.
 
@@ -996,9 +995,6 @@ class BatchPowerFlow(AdmittanceModel):
             (islands x len(positions), bool), e.g. only the island of the transformer a step is searched for;
             the buses and branches of the others are NaN in its results and its convergence is theirs alone.
             Default: every island.
-        keys
-            A first sort key of every step (e.g. the island it is solved on), before its total load: steps of one
-            key share blocks, so a block solved on one island is iterated at once.
 
         Yields
         ------
@@ -1009,7 +1005,7 @@ class BatchPowerFlow(AdmittanceModel):
         n_steps = len(totals)
         if block_columns < 1:
             raise DataError(f"block_columns must be >= 1, got {block_columns}")
-        order = np.argsort(totals, kind="stable") if keys is None else np.lexsort((totals, np.asarray(keys)))
+        order = np.argsort(totals, kind="stable")
         n_groups = max(1, math.ceil(n_steps / self.chunk_size))
         failed = 0
         for group in np.array_split(order, n_groups):

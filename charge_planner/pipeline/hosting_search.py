@@ -183,13 +183,6 @@ class HostingCheck:
         self.table = pd.concat([r for r in rows if len(r)], ignore_index=True)
         self.table["dt"] = self.table["dt"].astype(int)
         self.bus_pos = bus_pos
-        # the island of every DT when the batched load flow splits the grid (a DT's limits lie in its island)
-        of_row = self.model.island_of_rows()
-        self.n_islands = 0 if of_row is None else int(of_row.max()) + 1
-        self.island_of_dt: np.ndarray | None = None
-        if of_row is not None:
-            lv = self.model.bus_lookup[net.trafo.loc[self.dt_ids, "lv_bus"].to_numpy(dtype=np.int64)]
-            self.island_of_dt = np.where(lv >= 0, of_row[np.maximum(lv, 0)], -1)
         self.n_columns_solved = 0
         # the tap changers carried from step to step round the searched day, as in the time series
         step_h = step_hours(series.index)
@@ -327,16 +320,14 @@ class HostingCheck:
         m[ok] = np.nan_to_num(m[ok], nan=-np.inf)
         return m, ok
 
-    def margin_blocks(self, factors: np.ndarray, steps: np.ndarray, need: np.ndarray | None = None,
+    def margin_blocks(self, factors: np.ndarray, steps: np.ndarray,
                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Margins (columns x limits) and convergence (columns) at the pairs (factors[i], steps[i]), a
         block of columns at a time: yields (positions, margins, converged), each block holding about
         :data:`BLOCK_ENTRIES` internal-bus and limit entries.
 
         A margin is relative: (vm_min - vm) / vm_min, (vm - vm_max) / vm_max, (loading - max) / max;
-        NaN where the load flow did not converge. ``need`` (islands of :attr:`island_of_dt` x columns) names
-        the islands a column is solved on when the grid is split; the limits of the others get no margin
-        (-inf) in it.
+        NaN where the load flow did not converge.
         """
         factors = np.asarray(factors, float)
         steps = np.asarray(steps, dtype=np.int64)
@@ -349,11 +340,8 @@ class HostingCheck:
             return self.s0[:, steps[cols]] + self.ds[:, steps[cols]] * factors[cols][None, :]
 
         starts = self._starts(np.round(factors, 12), steps)
-        # columns solved on one island alone share blocks (the others' columns come last)
-        keys = None if need is None else np.where(need.sum(axis=0) == 1, np.argmax(need, axis=0), len(need))
         for cols, batch in self.model.solve_blocks(loads, totals, block_columns=width, trial_loads=True,
-                                                   starts=starts, islands=None if need is None else lambda c: need[:, c],
-                                                   keys=keys):
+                                                   starts=starts):
             self.n_columns_solved += len(cols)
             m, ok = self._margins_of(batch)
             yield cols, m, ok
@@ -515,17 +503,7 @@ def search_crossings(check: HostingCheck, steps: np.ndarray, factors: np.ndarray
         row_of = np.full(len(pairs), -1)
         by_pair = np.argsort(ent_pair, kind="stable")
         bounds = np.searchsorted(ent_pair[by_pair], np.arange(len(pairs) + 1))
-        # on a split grid a column is solved on the islands of the DTs that ask for it (every island for the city)
-        need = None
-        if check.island_of_dt is not None:
-            need = np.zeros((check.n_islands, len(pairs)), dtype=bool)
-            ent_t = ts[ent_j]
-            need[:, np.unique(ent_pair[ent_t == 0])] = True
-            isl = check.island_of_dt[np.maximum(ent_t - 1, 0)]
-            dt_ent = (ent_t > 0) & (isl >= 0)
-            need[isl[dt_ent], ent_pair[dt_ent]] = True
-            need[:, np.unique(ent_pair[(ent_t > 0) & (isl < 0)])] = True
-        for cols, mm, okb in check.margin_blocks(pairs[:, 0], pairs[:, 1].astype(int), need):
+        for cols, mm, okb in check.margin_blocks(pairs[:, 0], pairs[:, 1].astype(int)):
             gg, arg = target_margins(mm, want_arg)
             row_of[cols] = np.arange(len(cols))
             ents = np.concatenate([by_pair[bounds[c]:bounds[c + 1]] for c in cols])
