@@ -501,3 +501,25 @@ def test_hosting_level_on_a_grid_solved_area_group_by_area_group_is_the_whole_gr
     assert (split.table["factor"].notna() == limited).all()
     np.testing.assert_allclose(split.table.loc[limited, "factor"], whole.table.loc[limited, "factor"], rtol=1e-5)
     assert (split.table.loc[limited, "element_id"] == whole.table.loc[limited, "element_id"]).all()
+
+
+def test_a_dt_out_of_service_is_listed_with_no_level_on_a_grid_searched_island_by_island(demo_plan, monkeypatch):
+    """A DT switched out of service belongs to no island of the split grid: the hosting level still lists it,
+    with no level, as the whole grid's search does."""
+    from charge_planner.grid import fastflow
+
+    net = copy.deepcopy(demo_plan.grid_results.model.net)
+    dt = int(net.trafo.index[net.trafo["role"] == "distribution"][0])
+    net.trafo.at[dt, "in_service"] = False
+    net.bus.loc[net.bus["dt"] == dt, "in_service"] = False
+    a = demo_plan.grid_assessment
+    ev = a.ev_kw.loc[:, [c for c in a.ev_kw.columns if bool(net.bus.at[c, "in_service"])]]
+    kw = dict(base_load_factor=a.base_load_factor, path=pd.Series([0.5, 1.0], index=[2029, 2030]), plan_year=2030)
+    monkeypatch.setattr(fastflow, "ISLAND_BUSES", 400)
+    split = grid_hosting_level(net, ev, **kw)
+    monkeypatch.setattr(fastflow.BatchPowerFlow, "islands", lambda self: None)
+    whole = grid_hosting_level(net, ev, **kw)
+    assert dt in whole.table.index and dt in split.table.index
+    assert list(split.table.index) == list(whole.table.index)
+    assert np.isnan(split.table.at[dt, "factor"]) and np.isnan(whole.table.at[dt, "factor"])
+    assert split.city_factor == pytest.approx(whole.city_factor, rel=1e-6)

@@ -299,12 +299,15 @@ def _limit_text(element: str, element_id: Any, kind: str) -> str:
 
 
 def _search_islands(net: pandapowerNet, series: HostingSeries, model: BatchPowerFlow, steps: np.ndarray,
-                    factors: np.ndarray) -> tuple[HostingCheck, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+                    factors: np.ndarray, dt_ids: np.ndarray,
+                    ) -> tuple[HostingCheck, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The search on a grid of islands joined by no branch (:meth:`BatchPowerFlow.islands`): every EV load
     scaled by one factor changes each island by its own loads only, so each island is searched as a grid of
     its own and the city's level is the lowest of the islands'. The refinement's column budget is shared
     between the islands in proportion to their DTs. Returns a check whose table joins the islands' limits
-    (the result's ``limit_pos`` point into it), the result, the limits violated with no EV, and the counts."""
+    (the result's ``limit_pos`` point into it), the result, the limits violated with no EV, and the counts.
+    ``dt_ids`` are the grid's DTs: one in no island (out of service) is listed with no level, as the whole grid's
+    search lists it."""
     islands = model.islands()
     assert islands is not None
     checks = [HostingCheck(net, island_series(series, isl.model, isl.taps), isl.model) for isl in islands]
@@ -333,11 +336,16 @@ def _search_islands(net: pandapowerNet, series: HostingSeries, model: BatchPower
             info[key] += counts[key]
         info["tap_days_solved"] = max(info["tap_days_solved"], counts["tap_days_solved"])
     assert city is not None
+    found = np.concatenate([c.dt_ids for c in checks])
+    missing = np.setdiff1d(dt_ids, found)
+    if len(missing):
+        rows.append(pd.DataFrame({"target": missing, "factor": np.nan, "limit_pos": -1, "fails": False,
+                                  "refined": True}))
     result = pd.concat([city.to_frame().T, *rows], ignore_index=True).astype(
         {"target": int, "factor": float, "limit_pos": int, "fails": bool, "refined": bool})
     joined = checks[0]
     joined.table = pd.concat(tables, ignore_index=True)
-    joined.dt_ids = np.sort(np.concatenate([c.dt_ids for c in checks]))
+    joined.dt_ids = np.sort(np.concatenate([found, missing]))
     joined.model = model
     log.info("EV hosting level: %d islands searched on their own (the city's level is the lowest of theirs)",
              len(islands))
@@ -450,7 +458,7 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
     if islands is None:
         result, already, info = search_crossings(check, steps, f)
     else:
-        check, result, already, info = _search_islands(net, series, check.model, steps, f)
+        check, result, already, info = _search_islands(net, series, check.model, steps, f, check.dt_ids)
     city = result.iloc[0]
     city_factor = float(city["factor"]) if np.isfinite(city["factor"]) else None
     first_limit: dict[str, Any] | None = None
