@@ -38,16 +38,14 @@ def _jacobian(
     return sp.bmat([[j11, j12], [j21, j22]], format="csc")
 
 
-def _levels(strict: sp.csr_matrix, reverse: bool) -> np.ndarray:
+def _levels(strict: sp.csr_matrix) -> np.ndarray:
     """Elimination level of each row of a strictly triangular CSR matrix.
 
     A row's level is one more than the highest level among the rows it depends on (its
     columns), so rows of one level can be eliminated together. The levels are the longest
     dependency paths, found by relaxing every row at once until none changes (as many rounds as
-    levels, each one pass over the entries). ``reverse`` (upper triangular) changes nothing in
-    that computation; it is kept to name the direction of the dependencies.
+    levels, each one pass over the entries), for a lower or an upper triangle alike.
     """
-    del reverse
     n = strict.shape[0]
     level = np.zeros(n, dtype=np.int64)
     indptr, indices = strict.indptr, strict.indices
@@ -103,8 +101,8 @@ class _LevelLU:
             raise np.linalg.LinAlgError("singular Jacobian")
         lower = sp.tril(lu.L, -1, format="csr")
         upper = sp.triu(lu.U, 1, format="csr")
-        order_l, self.lower = _by_level(lower, _levels(lower, reverse=False))
-        order_u, self.upper = _by_level(upper, _levels(upper, reverse=True))
+        order_l, self.lower = _by_level(lower, _levels(lower))
+        order_u, self.upper = _by_level(upper, _levels(upper))
         inv_r = np.empty(n, dtype=np.int64)
         inv_r[lu.perm_r] = np.arange(n)
         inv_l = np.empty(n, dtype=np.int64)

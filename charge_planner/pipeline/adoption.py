@@ -47,6 +47,8 @@ from charge_planner.pipeline.hosting_search import (
     TOLERANCE,
     HostingCheck,
     HostingSeries,
+    dt_of_buses,
+    grid_dts,
     island_series,
     search_crossings,
     search_steps,
@@ -452,13 +454,14 @@ def _evaluate(net: pandapowerNet, series: HostingSeries, path: pd.Series, plan_y
         raise DataError(f"hosting factors {list(factors)} must be finite, >= 0 and include 0 (no EV)")
     if len(f) < 2:
         raise DataError("hosting factors need at least one factor above 0")
-    check = HostingCheck(net, series)
+    model = BatchPowerFlow.from_net(net)
     steps = search_steps(series)
-    islands = check.model.islands()
-    if islands is None:
+    if model.islands() is None:
+        check = HostingCheck(net, series, model)
         result, already, info = search_crossings(check, steps, f)
     else:
-        check, result, already, info = _search_islands(net, series, check.model, steps, f, check.dt_ids)
+        check, result, already, info = _search_islands(net, series, model, steps, f,
+                                                       grid_dts(dt_of_buses(net), model))
     city = result.iloc[0]
     city_factor = float(city["factor"]) if np.isfinite(city["factor"]) else None
     first_limit: dict[str, Any] | None = None

@@ -110,6 +110,13 @@ def island_series(series: HostingSeries, model: BatchPowerFlow, taps: np.ndarray
     return dataclasses.replace(series, ev_kw=own(series.ev_kw), pv_kw=own(series.pv_kw), tap_path=path)
 
 
+def grid_dts(dts: pd.Series, model: BatchPowerFlow) -> np.ndarray:
+    """The DTs of a grid (or of one island of it) whose limits the search watches, sorted: the transformers
+    that feed some bus (``dts``: :func:`dt_of_buses`) among the model's."""
+    trafos = model.branches["trafo"].index if "trafo" in model.branches else pd.Index([])
+    return np.array(sorted(int(d) for d in set(dts) if d >= 0 and d in trafos), dtype=int)
+
+
 def search_steps(series: HostingSeries) -> np.ndarray:
     """Steps the search examines: all of a design day; for a longer axis, for every hour of the day the
     step of the highest net load (base + EV - PV) at ``a = 1`` (the EV profiles repeat every day)."""
@@ -160,12 +167,11 @@ class HostingCheck:
         self.s0 = base.s_load
         self.ds = full.s_load - base.s_load
         dts = dt_of_buses(net)
+        self.dt_ids = grid_dts(dts, self.model)
         bus_ids = self.model.bus_ids
         in_service = net.bus["in_service"].reindex(bus_ids).fillna(False).astype(bool).to_numpy()
         bus_pos = np.flatnonzero(in_service)
         bus_dt = dts.reindex(bus_ids).fillna(-1).astype(int).to_numpy()[bus_pos]
-        trafos = self.model.branches["trafo"].index if "trafo" in self.model.branches else pd.Index([])
-        self.dt_ids = np.array(sorted(int(d) for d in set(dts) if d >= 0 and d in trafos), dtype=int)
         rows = [pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "undervoltage", "dt": bus_dt}),
                 pd.DataFrame({"element": "bus", "id": bus_ids[bus_pos], "kind": "overvoltage", "dt": bus_dt})]
         probe = self.model.solve(self.s0[:, :1], trial_loads=True)
