@@ -28,8 +28,8 @@ city's substation areas), has a block-diagonal admittance matrix. Its islands ar
 of about :data:`ISLAND_BUSES` buses: one full Newton-Raphson and Jacobian of the whole grid per
 chunk, factorised block by block, then each group iterated, its tap changers operated and its
 steps carried on its own, so a group that converged or kept its taps is not iterated again with the
-others. :meth:`BatchPowerFlow.solve_blocks` can solve a step on some islands only (the others'
-results are NaN), e.g. a search that perturbs one transformer's island.
+others. Each island is also a grid of its own (its branches, bus ids and elements sliced from the
+whole), on which searches that change one island only (hosting capacity, the EV hosting level) run.
 
 Convergence is declared, as in pandapower, when the largest active/reactive power
 mismatch is below ``tolerance_mva`` (on ``net.sn_mva``), so the voltages agree with
@@ -734,35 +734,15 @@ class BatchPowerFlow(AdmittanceModel):
                 lus.append(None)
         return lus
 
-    def _iterate_islands(self, lus: list[_LevelLU | None], v: np.ndarray, s_load: np.ndarray, v0: np.ndarray,
-                         start: np.ndarray | None, need: np.ndarray | None = None,
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """:meth:`_iterate_controlled` island by island with each island's factorisation ``lus``; returns the
-        voltages, converged flags (of the islands solved), iterations (the most of any island) and tap positions
-        of every column. ``need`` (islands x columns) names the islands each column is solved on; the voltages
-        of the others are NaN."""
+    def _iterate_each(self, lus: list[_LevelLU | None], v: np.ndarray, s_load: np.ndarray, v0: np.ndarray,
+                      start: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray | None]]:
+        """:meth:`_iterate_controlled` island by island with each island's factorisation ``lus`` (``v``, ``s_load``,
+        ``v0`` and ``start`` of the whole grid): what it returns for every island."""
         islands = self.islands()
         assert islands is not None
-        n_cols = v.shape[1]
-        ok = np.ones(n_cols, dtype=bool)
-        its = np.zeros(n_cols, dtype=np.int64)
-        pos = None if self.taps is None else (np.repeat(self.taps.tap0[:, None], n_cols, axis=1) if start is None
-                                              else np.array(start, dtype=np.int64))
-        for k, (isl, lu) in enumerate(zip(islands, lus, strict=True)):
-            cols = np.arange(n_cols) if need is None else np.flatnonzero(need[k])
-            if need is not None:
-                v[np.ix_(isl.rows, np.flatnonzero(~need[k]))] = np.nan
-            if not len(cols):
-                continue
-            st = None if start is None or not len(isl.taps) else start[np.ix_(isl.taps, cols)]
-            vk, okk, itk, _, pk = isl.model._iterate_controlled(lu, v[np.ix_(isl.rows, cols)],
-                                                                s_load[np.ix_(isl.rows, cols)], v0[isl.rows], st)
-            v[np.ix_(isl.rows, cols)] = vk
-            ok[cols] &= okk
-            its[cols] = np.maximum(its[cols], itk)
-            if pk is not None and pos is not None:
-                pos[np.ix_(isl.taps, cols)] = pk
-        return v, ok, its, pos
+        return [isl.model._iterate_controlled(lu, v[isl.rows], s_load[isl.rows], v0[isl.rows],
+                                              None if start is None or not len(isl.taps) else start[isl.taps])
+                for isl, lu in zip(islands, lus, strict=True)]
 
     def island_of_rows(self) -> np.ndarray | None:
         """The island (group, see :meth:`islands`) of every internal bus row; None when the grid is not split."""
@@ -790,12 +770,10 @@ class BatchPowerFlow(AdmittanceModel):
                 v0, got = self._group_factor(s_load[:, int(chunk[len(chunk) // 2])])
                 assert isinstance(got, list)
                 lus = got
-            for k, (isl, part) in enumerate(zip(islands, parts, strict=True)):
-                rows = isl.rows
-                v = (np.repeat(v0[rows, None], len(chunk), axis=1) if v_init is None
-                     else v_init[np.ix_(rows, chunk)])
-                st = None if start is None or not len(isl.taps) else start[np.ix_(isl.taps, chunk)]
-                part.put(chunk, *isl.model._iterate_controlled(lus[k], v, s_load[np.ix_(rows, chunk)], v0[rows], st))
+            v = np.repeat(v0[:, None], len(chunk), axis=1) if v_init is None else v_init[:, chunk]
+            each = self._iterate_each(lus, v, s_load[:, chunk], v0, None if start is None else start[:, chunk])
+            for part, res in zip(parts, each, strict=True):
+                part.put(chunk, *res)
         if n_groups != 1:
             return None
         return [(lu, v0[isl.rows]) for lu, isl in zip(lus, islands, strict=True)]
@@ -968,7 +946,6 @@ class BatchPowerFlow(AdmittanceModel):
         block_columns: int,
         trial_loads: bool = False,
         starts: Callable[[np.ndarray], np.ndarray] | None = None,
-        islands: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Solve many steps whose load matrix is never held whole: one block of columns at a time.
 
@@ -990,12 +967,6 @@ class BatchPowerFlow(AdmittanceModel):
         starts
             Tap positions each of the given step positions starts from (changers x len(positions)), e.g.
             where the step before it in a time series ended; default: the net's positions.
-        islands
-            When the grid is split (:meth:`islands`): the islands each of the given step positions is solved on
-            (islands x len(positions), bool), e.g. only the island of the transformer a step is searched for;
-            the buses and branches of the others are NaN in its results and its convergence is theirs alone.
-            Default: every island.
-
         Yields
         ------
         tuple of numpy.ndarray and BatchResult
@@ -1019,8 +990,15 @@ class BatchPowerFlow(AdmittanceModel):
                 v = np.repeat(v0[:, None], len(cols), axis=1)
                 start = None if starts is None or self.taps is None else starts(cols)
                 if isinstance(lu, list):
-                    v, ok, its, pos = self._iterate_islands(lu, v, s_chunk, v0, start,
-                                                            None if islands is None else islands(cols))
+                    ok = np.ones(len(cols), dtype=bool)
+                    its = np.zeros(len(cols), dtype=np.int64)
+                    pos = None if self.taps is None else np.repeat(self.taps.tap0[:, None], len(cols), axis=1)
+                    each = self._iterate_each(lu, v, s_chunk, v0, start)
+                    for isl, (vk, okk, itk, _, pk) in zip(self.islands() or [], each, strict=True):
+                        v[isl.rows], ok = vk, ok & okk
+                        np.maximum(its, itk, out=its)
+                        if pk is not None and pos is not None:
+                            pos[isl.taps] = pk
                 else:
                     v, ok, its, _, pos = self._iterate_controlled(lu, v, s_chunk, v0, start)
                 failed += int((~ok).sum())
