@@ -283,3 +283,56 @@ def test_large_city_map_is_small_and_opens_quickly(large_plan, tmp_path):
         assert page.errors == []
         assert [u for u in page.requests if u.startswith(("http:", "https:"))] == []
     assert load_s < 15.0 and switch_s < 5.0
+
+
+def _layer_data(fmap, prefix: str) -> list[dict]:
+    """The GeoJSON features of the layer whose name starts with ``prefix``."""
+    import json
+
+    found: list[dict] = []
+
+    def walk(el, name):
+        for ch in el._children.values():
+            n = getattr(ch, "layer_name", None) if type(ch).__name__ == "FeatureGroup" else None
+            if isinstance(ch, GeoJsonLayer) and (name or "").startswith(prefix):
+                found.extend(json.loads(ch.data)["features"])
+            walk(ch, n or name)
+
+    walk(fmap, "")
+    return found
+
+
+def test_many_lines_and_transformers_loaded_up_to_80_percent_are_merged_by_colour_class(demo_plan):
+    p = with_config(demo_plan, isochrones=False)
+    layers = grid_layers(p)
+    fmap = build_map(p, offline=False, detail=MapDetail(grid_elements=50))
+    for prefix, table, col, what, geom_type in (
+            ("grid lines", layers.lines, "loading_percent", "lines", "MultiLineString"),
+            ("grid transformers", layers.trafos, "loading_percent", "transformers", "MultiPoint")):
+        loads = table[col].to_numpy(float)
+        violated = table["violation"].astype(str).to_numpy() != ""
+        light = (loads <= 80.0) & ~violated
+        assert light.sum() > 0 and (~light).sum() > 0  # both kinds exist on the demo grid
+        feats = _layer_data(fmap, prefix)
+        merged = [f for f in feats if f["geometry"]["type"] == geom_type]
+        single = [f for f in feats if f["geometry"]["type"] != geom_type]
+        # every element loaded over 80 % or violated keeps its own feature; the light ones are in two shapes
+        assert len(single) == int((~light).sum())
+        by_colour = {f["properties"]["style"].get("color", f["properties"]["style"].get("fillColor")): f for f in merged}
+        green, amber = (loads <= 50.0) & light, (loads > 50.0) & light
+        for colour, sel in (("#1a9850", green), ("#fdae61", amber)):
+            if not sel.any():
+                assert colour not in by_colour
+                continue
+            f = by_colour[colour]
+            assert f["properties"]["tip"].startswith(f"{int(sel.sum()):,} {what} loaded ")
+            n_parts = len(f["geometry"]["coordinates"])
+            expected = sum(len(getattr(g, "geoms", [g])) for g in table.geometry[sel])
+            assert n_parts == expected
+        assert len(merged) == int(green.any()) + int(amber.any())
+    assert sum("drawn as one shape per colour class" in s for s in fmap.simplified) == 2
+    # below the size nothing is merged
+    full = build_map(p, offline=False)
+    assert all(f["geometry"]["type"] in ("LineString", "MultiLineString") for f in _layer_data(full, "grid lines"))
+    assert len(_layer_data(full, "grid lines")) == len(layers.lines.dropna(subset=["geometry"]))
+    assert not any("one shape per colour class" in s for s in full.simplified)

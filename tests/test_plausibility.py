@@ -335,9 +335,9 @@ def test_substation_rating_below_one_transformer_is_refused() -> None:
 
 def test_synthesis_beyond_the_substation_bound_is_refused_up_front() -> None:
     g = prepare_graph(grid_graph(6))
-    # 1,000 MW on 36 load points with 5 MVA substations loaded to the typical 75 %:
-    # 1e6 / 0.95 / 1000 / (0.75 x 5) = 281 substations
-    kw = 1e6
+    # 5,000 MW on 36 load points with 5 MVA substations loaded to the typical 75 %:
+    # 5e6 / 0.95 / 1000 / (0.75 x 5) = 1,404 substations
+    kw = 5e6
     n = int(np.ceil(kw / 0.95 / 1000.0 / (0.75 * 5.0)))
     assert n > MAX_SYNTH_SUBSTATIONS
     with pytest.raises(GridError) as info:

@@ -54,11 +54,13 @@ __all__ = [
 STANDARD_DT_RATINGS_KVA: tuple[float, ...] = (100.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0, 1000.0)
 
 #: DT ratings the synthesiser builds in cities by default [kVA]: 100-630 kVA (P8.02: urban Indian
-#: DTs are mostly 100-400 kVA, larger units of 500-630 kVA in dense cores; conf. L). No unit is
-#: paralleled: an area too heavy for the largest one is split between two DTs.
+#: DTs are mostly 100-400 kVA, larger units of 500-630 kVA in dense cores; utilities' statements,
+#: conf. M). No unit is paralleled: an area too heavy for the largest one is split between two DTs.
 URBAN_DT_RATINGS_KVA: tuple[float, ...] = (100.0, 160.0, 200.0, 250.0, 315.0, 400.0, 500.0, 630.0)
 
-#: ASSUMPTION (P8.03): typical peak loading of an urban DT. Each DT gets the standard rating
+#: ASSUMPTION (P8.03): typical peak loading of an urban DT, chosen between published bounds (a city
+#: utility augments its DTs loaded beyond 70 % at peak; press and industry counts find many DTs
+#: overloaded); no survey of loadings was found. Each DT gets the standard rating
 #: nearest (geometric mean rule) to its area's peak kVA / this loading, so peak loadings scatter
 #: around it (about 0.67 to 0.85 between ratings 25 % apart, more where the steps are wider).
 DT_TYPICAL_PEAK_LOADING = 0.75

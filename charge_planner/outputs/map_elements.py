@@ -134,12 +134,23 @@ class MapDetail:
         hosting layer only the transformers that reach a new violation.
     markers
         Markers in a layer (candidate sites, chosen sites) above which they are clustered.
+    grid_elements
+        Lines or transformers in a grid layer above which those loaded up to
+        :data:`MERGE_UP_TO_PERCENT` without a violation are drawn merged: one shape per loading
+        colour class, whose tooltip counts them. Elements loaded more, violated or without a
+        loading keep a feature and a tooltip each.
     """
 
     demand_cells: int = 1500
     road_edges: int = 10_000
     grid_buses: int = 5_000
     markers: int = 400
+    grid_elements: int = 10_000
+
+
+#: loading [%] up to which the lines and transformers of a very large grid are drawn merged by colour
+#: class (:attr:`MapDetail.grid_elements`); the upper bound of the second colour class
+MERGE_UP_TO_PERCENT = 80.0
 
 
 # ---------------------------------------------------------------------------------------------

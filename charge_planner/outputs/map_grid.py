@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 import folium
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import Transformer
 
 from charge_planner.errors import ChargePlannerError
 from charge_planner.outputs.map_elements import (
+    LOADING_COLOURS,
+    MERGE_UP_TO_PERCENT,
     GeoJsonLayer,
     PlanMap,
     _geom_feature,
@@ -89,6 +92,32 @@ def _substation_buses(buses: pd.DataFrame) -> pd.DataFrame:
     return buses[keep]
 
 
+def _merged_light(table: pd.DataFrame, loads: np.ndarray, what: str, colour_key: str,
+                  fmap: PlanMap) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Above :attr:`MapDetail.grid_elements` rows, the rows loaded up to :data:`MERGE_UP_TO_PERCENT`
+    without a violation as one multi-part feature per loading colour class (its tooltip counts them);
+    returns the rows still drawn one by one and the merged features."""
+    if len(table) <= fmap.detail.grid_elements:
+        return table, []
+    light = np.isfinite(loads) & (loads <= MERGE_UP_TO_PERCENT) & ~_is_violated(table)
+    feats, lower = [], -np.inf
+    for limit, colour in LOADING_COLOURS:
+        if limit > MERGE_UP_TO_PERCENT:
+            break
+        sel = light & (loads > lower) & (loads <= limit)
+        parts = shapely.get_parts(table.geometry.to_numpy()[sel])
+        parts = parts[~shapely.is_empty(parts)] if len(parts) else parts
+        if len(parts):
+            geom = shapely.multipoints(parts) if what == "transformers" else shapely.multilinestrings(parts)
+            band = f"up to {_num(limit)} %" if not np.isfinite(lower) else f"{_num(lower)}-{_num(limit)} %"
+            feats.append(_geom_feature(geom, {colour_key: colour},
+                                       f"{_num(int(sel.sum()))} {what} loaded {band} (drawn as one shape)"))
+        lower = limit
+    fmap.simplified.append(f"grid: {int(light.sum())} of {len(table)} {what} loaded up to "
+                           f"{_num(MERGE_UP_TO_PERCENT)} % drawn as one shape per colour class")
+    return table[~light], feats
+
+
 def _reduced(plan: Plan, fmap: PlanMap) -> bool:
     """Whether the grid has more buses than the map draws in full (:attr:`MapDetail.grid_buses`)."""
     return plan.grid_results is not None and len(plan.grid_results.flow.buses) > fmap.detail.grid_buses
@@ -119,7 +148,10 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
         fmap.simplified.append(f"grid: {n_buses} buses; MV lines, substations and transformers drawn, LV buses and "
                                "lines only where they violate a limit")
 
-    feats = []
+    lines, feats = _merged_light(lines, lines[lcol].to_numpy(float), "lines", "color", fmap)
+    if feats:
+        line_label += (f"{'; ' if reduced else ': '}{_num(len(lines))} loaded over {_num(MERGE_UP_TO_PERCENT)} % or "
+                       "violated drawn one by one, the others merged by colour class")
     for r in lines.itertuples():
         load = float(getattr(r, lcol))
         tip = f"line {esc(r.line_id)}: {_num(load)} % loaded" + (f" — {esc(r.violation)}" if r.violation else "")
@@ -133,10 +165,14 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
 
     t3_points = trafo3w_points(plan, buses)
     if (trafos is not None and len(trafos)) or len(t3_points):
-        feats = []
+        feats, label = [], "grid transformers (loading %)"
         if trafos is not None and len(trafos):
             tcol = loading_column(trafos)
-            for r in trafos.itertuples():
+            drawn, feats = _merged_light(trafos, trafos[tcol].to_numpy(float), "transformers", "fillColor", fmap)
+            if feats:
+                label += (f": {_num(len(drawn))} loaded over {_num(MERGE_UP_TO_PERCENT)} % or violated drawn one by "
+                          "one, the others merged by colour class")
+            for r in drawn.itertuples():
                 load = float(getattr(r, tcol))
                 tip = (f"transformer {esc(r.trafo_id)}: {_num(load)} % of "
                        f"{_num(r.sn_mva * 1000 if hasattr(r, 'sn_mva') else None)} kVA"
@@ -147,7 +183,7 @@ def add_grid(plan: Plan, fmap: PlanMap) -> bool:
             tip = (f"three-winding transformer {esc(ident)}: {_num(load)} % of {_num(r.get('sn_mva', np.nan) * 1000)} kVA"
                    + (f" — {esc(r.get('violation'))}" if r.get("violation") else ""))
             feats.append(_geom_feature(geom, {"radius": 5.5, "weight": 1.5, "fillColor": loading_colour(load)}, tip))
-        layer = folium.FeatureGroup(name="grid transformers (loading %)", overlay=True, show=False)
+        layer = folium.FeatureGroup(name=label, overlay=True, show=False)
         GeoJsonLayer([f for f in feats if f], base_style={"radius": 4.5, "color": "#333333", "weight": 1, "fill": True,
                                                           "fillOpacity": 0.95}).add_to(layer)
         layer.add_to(fmap)
