@@ -436,6 +436,36 @@ def test_exclusion_zones_and_equity_groups(tmp_path):
     assert opts["equity_floor"] == 0.2
 
 
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_greedy_plan_summing_only_the_touched_columns_again_equals_summing_every_column_every_step(seed, monkeypatch):
+    """The greedy plan sums the unmet energy within reach of a charger column again only for the columns that reach
+    a demand row a fill changed. The reference is the plain rule, every column summed again at every step: the same
+    plan, bit for bit, on random two-year instances whose budget binds."""
+    from charge_planner.siting import capacitated
+
+    # few demand rows for many chargers, so that columns' unmet energy falls below a charger's capacity (with
+    # plenty of demand within reach, every gain is capped at the capacity and stale sums would go unnoticed;
+    # measured: updating every other touched column changes the plan on each seed)
+    demand, cand, types, travel = siting_tables(seed, 80, 40, existing=True)
+    demand["year"] = np.random.default_rng(seed).choice([2026, 2030], len(demand))
+    m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=60_000,
+                                      budget_by_year_usd={2026: 24_000, 2030: 36_000})
+    fast = m.greedy_solution()
+
+    def every_column(self, unmet, rem, rows):
+        unmet[:] = np.bincount(self.t_pair, weights=rem[self.t_row], minlength=len(unmet))
+
+    monkeypatch.setattr(capacitated._RowColumns, "refresh", every_column)
+    plain = m.greedy_solution()
+    assert fast is not None and plain is not None
+    assert np.array_equal(fast, plain)
+    # the budget binds: the plan leaves demand within reach unserved, so the order of the steps mattered
+    x0 = m.index["cols"][2]
+    reachable = demand.loc[demand.index.isin(travel["demand_id"]), "energy_kwh_day"].sum()
+    assert float(m.model.c[x0:] @ plain[x0:]) < 0.9 * reachable
+    assert int(np.round(plain[m.index["cols"][1]:x0]).sum()) >= 30
+
 def test_greedy_plan_is_feasible_and_below_the_optimum():
     demand, cand, types, travel = _rollout_tables()
     m = CapacitatedSiting.from_tables(demand, cand, types, travel, budget_usd=12_000,

@@ -143,6 +143,36 @@ FIRST_SHARE = 1 / 3
 FIRST_EVALUATIONS = 5_000
 
 
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + counts[i] - 1`` of every range, in order."""
+    total = int(counts.sum())
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+
+
+class _RowColumns:
+    """The assignment triples of one year (sorted by charger column), indexed by demand row, so
+    that the unmet energy within reach of each column is summed again only for the columns that
+    reach a row whose unmet energy changed: the same sums, in the same order, as a bincount over
+    every triple."""
+
+    def __init__(self, t_row: np.ndarray, t_pair: np.ndarray, n_rows: int) -> None:
+        self.t_row, self.t_pair = t_row, t_pair
+        self.order = np.argsort(t_row, kind="stable")
+        self.starts = np.searchsorted(t_row[self.order], np.arange(n_rows + 1))
+
+    def refresh(self, unmet: np.ndarray, rem: np.ndarray, rows: np.ndarray) -> None:
+        rows = np.unique(rows)
+        if not len(rows):
+            return
+        at = self.order[_ranges(self.starts[rows], self.starts[rows + 1] - self.starts[rows])]
+        cols = np.unique(self.t_pair[at])
+        lo = np.searchsorted(self.t_pair, cols)
+        idx = _ranges(lo, np.searchsorted(self.t_pair, cols, side="right") - lo)
+        # each column's triples are contiguous and summed in their order, as np.bincount sums them
+        sums = np.bincount(self.t_pair[idx], weights=rem[self.t_row[idx]], minlength=len(unmet))
+        unmet[cols] = sums[cols]
+
+
 @dataclass
 class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
     """Capacitated multi-type charger siting with a multi-year rollout.
@@ -692,12 +722,14 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             # triples of this year, nearest first within each charger column
             sel = sel[np.lexsort((x_time[sel], pair_x[sel]))]
             t_pair = pair_x[sel]
+            t_row = x_dem[sel]
             rem = d.copy()
             rem[dem_k != k] = 0.0
             used = np.zeros(n_pairs)
+            touched: list[np.ndarray] = []  # rows whose unmet energy a fill changed
 
             def fill(c: int, cap_c: float, sel: np.ndarray = sel, t_pair: np.ndarray = t_pair,
-                     rem: np.ndarray = rem) -> float:
+                     rem: np.ndarray = rem, touched: list[np.ndarray] = touched) -> float:
                 lo, hi = np.searchsorted(t_pair, c), np.searchsorted(t_pair, c, side="right")
                 trip = sel[lo:hi]
                 if cap_c <= 0 or len(trip) == 0:
@@ -708,6 +740,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                 before = np.concatenate([[0.0], np.cumsum(want)[:-1]])
                 take = np.clip(cap_c - before, 0.0, want)
                 rem[rows] -= take
+                touched.append(rows[take > 0])
                 x[x0 + trip] += np.divide(take, d[rows], out=np.zeros(len(rows)), where=d[rows] > 0)
                 return float(take.sum())
 
@@ -716,8 +749,14 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
             per_site = np.bincount(c_site, weights=n, minlength=n_site)
             if guard is not None:
                 guard.start_year(x, n, k)
+            # unmet energy within reach of each charger column, kept up to date column by column
+            unmet = np.bincount(t_pair, weights=rem[t_row], minlength=n_pairs)
+            by_row = _RowColumns(t_row, t_pair, len(d))
+            touched.clear()
             while True:
-                unmet = np.bincount(t_pair, weights=rem[x_dem[sel]], minlength=n_pairs)
+                if touched:
+                    by_row.refresh(unmet, rem, np.concatenate(touched))
+                    touched.clear()
                 spare = cap[c_type] * n - used
                 gain = np.minimum(cap[c_type], np.maximum(unmet - np.maximum(spare, 0.0), 0.0))
                 # the site's cost at its band after the charger, less what it costs now (0: closed)
