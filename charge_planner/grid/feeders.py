@@ -393,7 +393,9 @@ def _build_net(
 ) -> _Built:
     """The pandapower net of a design state; with ``lv``, every DT's LV feeders and loads too.
 
-    Without ``lv`` each DT's base load sits on its LV busbar (the design loop's fast stand-in).
+    Without ``lv`` each DT's base load sits on its LV busbar (the design loop's fast stand-in), and the
+    substations' OLTC controllers are left out: the design rounds run plain load flows and set the taps
+    themselves.
     """
     to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     mv_type = _mv_line(kv["mv"])
@@ -482,26 +484,31 @@ def _build_net(
     net.bus["dt"] = np.asarray(bus_dt, dtype=np.int64)
 
     sub_params = SUBSTATION_TRAFO_PARAMETERS[design.sub_unit_mva]
-    sub_trafos = []
-    for i, (hv_bus, busbar) in enumerate(zip(hv_buses, busbars, strict=True)):
-        pp.create_ext_grid(net, hv_bus, vm_pu=EXT_GRID_VM_PU, name=f"{kv['hv']:g} kV source S{i}")
-        sub_trafos.append(
-            pp.create_transformer_from_parameters(
-                net,
-                hv_bus,
-                busbar,
-                sn_mva=design.sub_unit_mva,
-                vn_hv_kv=kv["hv"],
-                vn_lv_kv=kv["mv"],
-                parallel=int(design.sub_units[i]),
-                tap_pos=int(design.sub_tap_pos[i]),
-                tap_changer_type="Ratio",
-                name=f"substation S{i} {int(design.sub_units[i])}x{design.sub_unit_mva:g} MVA",
-                **sub_params,
-                **SUBSTATION_TAP,
-            )
-        )
-    for t in sub_trafos:  # the OLTC acts at every step of a load flow run with control
+    n_sub = len(hv_buses)
+    # one source per substation: the first created by pandapower, the others as copies of its row (creating
+    # them one by one costs a pandas insertion each, which a metro of hundreds of substations pays every round)
+    first = pp.create_ext_grid(net, hv_buses[0], vm_pu=EXT_GRID_VM_PU, name=f"{kv['hv']:g} kV source S0")
+    if n_sub > 1:
+        more = net.ext_grid.loc[[first] * (n_sub - 1)].copy()
+        more.index = pd.RangeIndex(first + 1, first + n_sub)
+        more["bus"] = np.asarray(hv_buses[1:], dtype=net.ext_grid["bus"].dtype)
+        more["name"] = [f"{kv['hv']:g} kV source S{i}" for i in range(1, n_sub)]
+        net.ext_grid = pd.concat([net.ext_grid, more])
+    sub_trafos = list(pp.create_transformers_from_parameters(
+        net,
+        hv_buses,
+        busbars,
+        sn_mva=design.sub_unit_mva,
+        vn_hv_kv=kv["hv"],
+        vn_lv_kv=kv["mv"],
+        parallel=design.sub_units.astype(int).tolist(),
+        tap_pos=design.sub_tap_pos.astype(int).tolist(),
+        tap_changer_type="Ratio",
+        name=[f"substation S{i} {int(u)}x{design.sub_unit_mva:g} MVA" for i, u in enumerate(design.sub_units)],
+        **sub_params,
+        **SUBSTATION_TAP,
+    ))
+    for t in sub_trafos if lv is not None else ():  # the OLTC acts at every step of a load flow run with control
         DiscreteTapControl(net, int(t), vm_lower_pu=MV_BUSBAR_SETPOINT_PU - MV_BUSBAR_DEADBAND_PU,
                            vm_upper_pu=MV_BUSBAR_SETPOINT_PU + MV_BUSBAR_DEADBAND_PU)
     params = _dt_parameters(design.dt_rating_kva)
