@@ -404,6 +404,15 @@ def _build_net(
         lon, lat = to_wgs84.transform(points[:, 0], points[:, 1])
         return list(zip(np.atleast_1d(lon).tolist(), np.atleast_1d(lat).tolist(), strict=True))
 
+    def lonlat_each(paths: list[np.ndarray]) -> list[list[tuple[float, float]]]:
+        """:func:`lonlat` of every path, projected in one call (one call per line costs more than the
+        projection itself on a metro grid)."""
+        if not paths:
+            return []
+        points = lonlat(np.concatenate([np.asarray(c, dtype=float).reshape(-1, 2) for c in paths]))
+        ends = np.cumsum([len(c) for c in paths]).tolist()
+        return [points[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
     net = empty_net("charge_planner synthesised grid", f_hz)
 
     bus_vn: list[float] = []
@@ -544,7 +553,7 @@ def _build_net(
                 f"F{f} N{tree.node_ids[s.path[0]]}-N{tree.node_ids[s.path[-1]]}"
                 for f, s in zip(line_fdr, line_sec, strict=True)
             ],
-            geodata=[lonlat(s.coords) for s in line_sec],
+            geodata=lonlat_each([s.coords for s in line_sec]),
         )
         line_key = {int(li): k for li, k in zip(lines, line_key_list, strict=True)}
     line_feeder = list(line_fdr)
@@ -558,7 +567,7 @@ def _build_net(
         heavy = _heavy_lv(lv, design.dt_rating_kva, kv["lv"])[lv.line_dt]
         names = [f"DT{d} LV F{f} N{tree.node_ids[p[0]]}-N{tree.node_ids[p[-1]]}"
                  for d, f, p in zip(lv.line_dt, lv.line_feeder, lv.line_path, strict=True)]
-        geo = [lonlat(sec.coords) for sec in lv_paths]
+        geo = lonlat_each([sec.coords for sec in lv_paths])
         length_km = np.maximum(lv.line_length_m, 1.0) / 1000.0
         for std_type, mask in ((LV_LINE_STD_TYPE, ~heavy), (LV_LINE_STD_TYPE_HEAVY, heavy)):
             rows = np.flatnonzero(mask)
