@@ -523,3 +523,37 @@ def test_a_dt_out_of_service_is_listed_with_no_level_on_a_grid_searched_island_b
     assert list(split.table.index) == list(whole.table.index)
     assert np.isnan(split.table.at[dt, "factor"]) and np.isnan(whole.table.at[dt, "factor"])
     assert split.city_factor == pytest.approx(whole.city_factor, rel=1e-6)
+
+
+def test_the_tap_changer_note_of_a_grid_searched_island_by_island_is_the_whole_grids_when_the_first_has_none(
+        demo_plan, monkeypatch):
+    """The demo's grid split into groups of its substations' areas, the first group's on-load tap changers
+    taken out: the hosting level's note on tap changers says what the whole grid's search says (carried from
+    hour to hour round the day), not what the first group alone would say."""
+    from charge_planner.grid import fastflow
+
+    net = copy.deepcopy(demo_plan.grid_results.model.net)
+    monkeypatch.setattr(fastflow, "ISLAND_BUSES", 400)
+    first = BatchPowerFlow.from_net(net).islands()[0]
+    assert first.model.taps is not None
+    trafos = set(first.model.taps.trafos.tolist())
+    ctrl = net.controller
+    without = [i for i in ctrl.index if int(np.atleast_1d(ctrl.at[i, "object"].element_index)[0]) in trafos]
+    assert without
+    net.controller = ctrl.drop(index=without)
+    islands = BatchPowerFlow.from_net(net).islands()
+    assert islands[0].model.taps is None and any(isl.model.taps is not None for isl in islands[1:])
+    a = demo_plan.grid_assessment
+    kw = dict(base_load_factor=a.base_load_factor, path=pd.Series([0.5, 1.0], index=[2029, 2030]), plan_year=2030)
+    split = grid_hosting_level(net, a.ev_kw, **kw)
+    monkeypatch.setattr(fastflow.BatchPowerFlow, "islands", lambda self: None)
+    whole = grid_hosting_level(net, a.ev_kw, **kw)
+
+    def tap_note(level):
+        return [n.split(" (")[0] for n in level.assumptions if "tap changer" in n]
+
+    assert tap_note(whole) == ["EV hosting level: the on-load tap changers are carried from hour to hour as in the "
+                               "plan's time series, the whole day solved at every factor of the grid and every trial "
+                               "of the city's factor"]
+    assert tap_note(split) == tap_note(whole)
+    assert split.city_factor == pytest.approx(whole.city_factor, rel=1e-6)

@@ -345,7 +345,8 @@ def _search_islands(net: pandapowerNet, series: HostingSeries, model: BatchPower
                                   "refined": True}))
     result = pd.concat([city.to_frame().T, *rows], ignore_index=True).astype(
         {"target": int, "factor": float, "limit_pos": int, "fails": bool, "refined": bool})
-    joined = checks[0]
+    # the joined check speaks for the grid's tap changers (the report's note): one of an island that has them
+    joined = next((c for c in checks if c.model.taps is not None), checks[0])
     joined.table = pd.concat(tables, ignore_index=True)
     joined.dt_ids = np.sort(np.concatenate([found, missing]))
     joined.model = model
