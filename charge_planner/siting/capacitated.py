@@ -85,6 +85,7 @@ from charge_planner.siting.connection import connection_band
 from charge_planner.siting.decompose import SiteDecomposition, plan_with_chargers
 from charge_planner.siting.greedy_headroom import HeadroomGuard
 from charge_planner.siting.plan_search import MAX_EVALUATIONS, PlanSearch, improve_starts
+from charge_planner.siting.search_tools import csr_gather
 from charge_planner.siting.solve import (
     MatrixModel,
     SolveResult,
@@ -143,33 +144,25 @@ FIRST_SHARE = 1 / 3
 FIRST_EVALUATIONS = 5_000
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The positions ``starts[i] .. starts[i] + counts[i] - 1`` of every range, in order."""
-    total = int(counts.sum())
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-
-
 class _RowColumns:
     """The assignment triples of one year (sorted by charger column), indexed by demand row, so
     that the unmet energy within reach of each column is summed again only for the columns that
     reach a row whose unmet energy changed: the same sums, in the same order, as a bincount over
     every triple."""
 
-    def __init__(self, t_row: np.ndarray, t_pair: np.ndarray, n_rows: int) -> None:
+    def __init__(self, t_row: np.ndarray, t_pair: np.ndarray, n_rows: int, n_pairs: int) -> None:
         self.t_row, self.t_pair = t_row, t_pair
-        self.order = np.argsort(t_row, kind="stable")
-        self.starts = np.searchsorted(t_row[self.order], np.arange(n_rows + 1))
+        self.by_row = np.argsort(t_row, kind="stable")
+        self.row_ptr = np.searchsorted(t_row[self.by_row], np.arange(n_rows + 1))
+        self.pair_ptr = np.searchsorted(t_pair, np.arange(n_pairs + 1))
 
     def refresh(self, unmet: np.ndarray, rem: np.ndarray, rows: np.ndarray) -> None:
-        rows = np.unique(rows)
-        if not len(rows):
+        cols = np.unique(self.t_pair[csr_gather(self.row_ptr, self.by_row, np.unique(rows))])
+        if not len(cols):
             return
-        at = self.order[_ranges(self.starts[rows], self.starts[rows + 1] - self.starts[rows])]
-        cols = np.unique(self.t_pair[at])
-        lo = np.searchsorted(self.t_pair, cols)
-        idx = _ranges(lo, np.searchsorted(self.t_pair, cols, side="right") - lo)
         # each column's triples are contiguous and summed in their order, as np.bincount sums them
-        sums = np.bincount(self.t_pair[idx], weights=rem[self.t_row[idx]], minlength=len(unmet))
+        at = csr_gather(self.pair_ptr, None, cols)
+        sums = np.bincount(self.t_pair[at], weights=rem[self.t_row[at]], minlength=len(unmet))
         unmet[cols] = sums[cols]
 
 
@@ -751,7 +744,7 @@ class CapacitatedSiting(CapacitatedBuild, CapacitatedResults):
                 guard.start_year(x, n, k)
             # unmet energy within reach of each charger column, kept up to date column by column
             unmet = np.bincount(t_pair, weights=rem[t_row], minlength=n_pairs)
-            by_row = _RowColumns(t_row, t_pair, len(d))
+            by_row = _RowColumns(t_row, t_pair, len(d), n_pairs)
             touched.clear()
             while True:
                 if touched:

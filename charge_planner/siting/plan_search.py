@@ -51,6 +51,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_flow
 
 from charge_planner.siting.decompose import SiteDecomposition
+from charge_planner.siting.search_tools import csr_gather
 from charge_planner.siting.solve import solver_threads
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class _Ranking:
         search, base = self.search, self.base
         assert base is not None
         rows = np.flatnonzero(base.row != st.row)
-        cols = search._gather(search.dem_ptr, search.by_dem, rows)
+        cols = csr_gather(search.dem_ptr, search.by_dem, rows)
         pairs = np.concatenate([np.flatnonzero(base.pair != st.pair), search.c_pair[cols]])
         return np.union1d(search.dec.pair_site[pairs], np.flatnonzero(base.mix != st.mix))
 
@@ -470,16 +471,6 @@ class PlanSearch:
     def _state(self, mix: np.ndarray) -> _State:
         return self._exact(self.site_counts(mix), mix.copy())
 
-    @staticmethod
-    def _gather(ptr: np.ndarray, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """The entries ``idx[ptr[v]:ptr[v + 1]]`` of all ``nodes``, concatenated."""
-        start = ptr[nodes]
-        length = ptr[nodes + 1] - start
-        if not length.sum():
-            return np.zeros(0, dtype=idx.dtype)
-        offset = np.repeat(start - np.cumsum(length) + length, length) + np.arange(int(length.sum()))
-        return idx[offset]
-
     def _move(self, st: _State, mix: np.ndarray, sites: np.ndarray | list[int]) -> _State:
         """The plan ``mix`` (``st``'s with the mixes of ``sites`` changed) and a flow of it: the flow of
         ``st`` re-solved on the demand rows within reach of the changed sites, the charger columns
@@ -494,17 +485,17 @@ class PlanSearch:
         spend = st.spend + float((dec.mix_cost[sites, mix[sites]] - dec.mix_cost[sites, st.mix[sites]]).sum())
         p0 = dec.pair_of[sites].ravel()
         p0 = p0[p0 >= 0]
-        rows1 = np.unique(self.c_dem[self._gather(self.pair_ptr, self.by_pair, p0)])
-        near = self._gather(self.dem_ptr, self.by_dem, rows1)
+        rows1 = np.unique(self.c_dem[csr_gather(self.pair_ptr, self.by_pair, p0)])
+        near = csr_gather(self.dem_ptr, self.by_dem, rows1)
         p1 = np.unique(self.c_pair[near][n_new[self.c_pair[near]] > 0])
         pairs = np.union1d(p0, p1)
-        rows = np.union1d(rows1, self.c_dem[self._gather(self.pair_ptr, self.by_pair, p1)])
+        rows = np.union1d(rows1, self.c_dem[csr_gather(self.pair_ptr, self.by_pair, p1)])
         in_pair = np.zeros(self.n_pair, dtype=bool)
         in_pair[pairs] = True
         in_row = np.zeros(self.n_dem, dtype=bool)
         in_row[rows] = True
         # the columns inside (row and charger column both re-solved), and the flow kept outside
-        cand = self._gather(self.dem_ptr, self.by_dem, rows)
+        cand = csr_gather(self.dem_ptr, self.by_dem, rows)
         inner = cand[in_pair[self.c_pair[cand]]]
         old_inner = st.col[inner]
         row_out = st.row[rows] - np.bincount(np.searchsorted(rows, self.c_dem[inner]), weights=old_inner,
@@ -575,7 +566,7 @@ class PlanSearch:
         demand within its reach."""
         unmet = np.maximum(self.dec.d - st.row_served, 0.0)
         start, stop = self.pair_ptr[pairs], self.pair_ptr[pairs + 1]
-        cols = self._gather(self.pair_ptr, self.by_pair, pairs)
+        cols = csr_gather(self.pair_ptr, self.by_pair, pairs)
         sums = np.concatenate([[0.0], np.cumsum(unmet[self.c_dem[cols]])])
         ends = np.cumsum(stop - start)
         reach = np.maximum(sums[ends] - sums[ends - (stop - start)], 0.0)

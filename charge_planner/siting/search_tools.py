@@ -1,6 +1,7 @@
 """Shared tools of the siting heuristics and bounds: the wall-clock :class:`SafetyStop` that every
 step of one solve shares, the 0/1 CSR form of a coverage matrix and :func:`covered_weight`, the
-demand weight an open set of columns covers."""
+demand weight an open set of columns covers, and :func:`csr_gather`, the entries of many rows of a
+compressed index at once."""
 
 from __future__ import annotations
 
@@ -56,3 +57,15 @@ def covered_weight(cover: sp.spmatrix | sp.sparray, weight: np.ndarray, open_idx
     x = np.zeros(a.shape[1])
     x[np.asarray(open_idx, dtype=np.int64)] = 1.0
     return float(weight[(a @ x) > 0].sum())
+
+
+def csr_gather(ptr: np.ndarray, idx: np.ndarray | None, nodes: np.ndarray) -> np.ndarray:
+    """The entries ``idx[ptr[v]:ptr[v + 1]]`` of all ``nodes``, concatenated in their order (the positions
+    themselves when ``idx`` is None)."""
+    start = ptr[nodes]
+    length = ptr[nodes + 1] - start
+    total = int(length.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64 if idx is None else idx.dtype)
+    offset = np.repeat(start - np.cumsum(length) + length, length) + np.arange(total)
+    return offset if idx is None else idx[offset]

@@ -1,7 +1,7 @@
 """Scaling benchmark: the whole pipeline on synthetic cities of 10, 20 and 30 km, stage by stage.
 
 Run:  python tests/benchmarks/bench_scale.py                  (10, 20 and 30 km; about 3 minutes on 2 cores)
-      python tests/benchmarks/bench_scale.py --sizes 10 20 30 60  (and the 60 km stretch; about 12 minutes)
+      python tests/benchmarks/bench_scale.py --sizes 10 20 30 60  (and the 60 km stretch; about 9 minutes)
       python tests/benchmarks/bench_scale.py --sizes 10 20     (a subset)
       python tests/benchmarks/bench_scale.py --smoke           (5 km only, a minute: checks the script)
 
@@ -138,17 +138,19 @@ def main() -> int:
             + (f"{'largest 2':>11}" if len(sizes) > 2 else ""))
     print(head)
     edges = [results[km]["edges"] for km in sizes]
+
+    def growth(values: list[float]) -> str:
+        """The exponent over every size, and between the two largest when there are three or more."""
+        return f"{exponent(edges, values):>10.2f}" + (f"{exponent(edges[-2:], values[-2:]):>11.2f}" if len(sizes) > 2 else "")
+
     for st in STAGES:
         line = f"{st:<11}"
         for km in sizes:
             s = results[km]["stages"][st]
             line += f"{s['s']:>10.1f}{s['gb']:>6.2f}"
-        times = [results[km]["stages"][st]["s"] for km in sizes]
-        line += f"{exponent(edges, times):>10.2f}" + (f"{exponent(edges[-2:], times[-2:]):>11.2f}" if len(sizes) > 2 else "")
-        print(line)
+        print(line + growth([results[km]["stages"][st]["s"] for km in sizes]))
     total = f"{'total':<11}" + "".join(f"{results[km]['total_s']:>10.1f}{results[km]['peak_gb']:>6.2f}" for km in sizes)
-    totals = [results[km]["total_s"] for km in sizes]
-    print(total + f"{exponent(edges, totals):>10.2f}" + (f"{exponent(edges[-2:], totals[-2:]):>11.2f}" if len(sizes) > 2 else ""))
+    print(total + growth([results[km]["total_s"] for km in sizes]))
     print(f"growth of the peak memory in road edges: exponent "
           f"{exponent(edges, [results[km]['peak_gb'] for km in sizes]):.2f}")
     for km, limit_s, limit_gb, what in ((30.0, TARGET_S, TARGET_GB, "target (30 km metro"),
